@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs beyond Node (headless Chromium for browser tests).
+# Idempotent: does nothing when they are already there. Needs root (CI and dev machines run as root).
+set -euo pipefail
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" fonts-liberation >/dev/null
+fi
+/usr/bin/chromium --version

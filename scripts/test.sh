@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The one test command: lint, type-check, then every test. CI (.ci/run) calls this via `npm test`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "== lint"; npx eslint .
+echo "== tsc --noEmit"; npx tsc --noEmit
+echo "== tests"; npx vitest run "$@"

@@ -1,0 +1,62 @@
+/**
+ * FHIRPath against the R4 model, compiled once.
+ *
+ * fhirpath.js pitfalls handled here (see stack notes): without the R4 model `answer.value` silently
+ * misbehaves; `evaluate` mutates its input, so expressions are compiled once and cached; some errors
+ * are thrown as strings, so everything thrown is normalised to `FhirPathError`.
+ */
+import fhirpath from 'fhirpath';
+import r4Model from 'fhirpath/fhir-context/r4/index.js';
+
+export type FhirPathEnv = Record<string, unknown>;
+export type CompiledFhirPath = (resource: unknown, env?: FhirPathEnv) => unknown[];
+
+export class FhirPathError extends Error {
+  readonly expression: string;
+  constructor(expression: string, cause: unknown) {
+    super(`FHIRPath expression ${JSON.stringify(expression)} failed: ${describe(cause)}`);
+    this.name = 'FhirPathError';
+    this.expression = expression;
+  }
+}
+
+function describe(cause: unknown): string {
+  if (cause instanceof Error) return cause.message;
+  return String(cause);
+}
+
+const cache = new Map<string, CompiledFhirPath>();
+
+/** Compile (or fetch from cache) an expression. Throws FhirPathError when it does not parse. */
+export function compileFhirPath(expression: string): CompiledFhirPath {
+  const hit = cache.get(expression);
+  if (hit) return hit;
+  let fn: (resource: unknown, env?: FhirPathEnv) => unknown[];
+  try {
+    fn = fhirpath.compile(expression, r4Model) as unknown as (resource: unknown, env?: FhirPathEnv) => unknown[];
+  } catch (err) {
+    throw new FhirPathError(expression, err);
+  }
+  const compiled: CompiledFhirPath = (resource, env) => {
+    try {
+      return fn(resource, env ?? {});
+    } catch (err) {
+      throw new FhirPathError(expression, err);
+    }
+  };
+  cache.set(expression, compiled);
+  return compiled;
+}
+
+/** Evaluate once (compiled and cached). */
+export function evaluateFhirPath(resource: unknown, expression: string, env?: FhirPathEnv): unknown[] {
+  return compileFhirPath(expression)(resource, env);
+}
+
+/** Evaluate an expression expected to yield a single boolean; empty -> undefined (unknown). */
+export function evaluateBoolean(resource: unknown, expression: string, env?: FhirPathEnv): boolean | undefined {
+  const out = evaluateFhirPath(resource, expression, env);
+  if (out.length === 0) return undefined;
+  if (out.length === 1 && typeof out[0] === 'boolean') return out[0];
+  throw new FhirPathError(expression, `expected a single boolean, got ${JSON.stringify(out).slice(0, 200)}`);
+}
