@@ -24,6 +24,12 @@ export const configSchema = z.object({
   CONTENT_DIR: z.string().min(1).default('.'),
   /** `info` logs one line per request; `warn` only problems; `silent` nothing (tests). */
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  /** Base URL of a FHIR R4 server that `$apply`/`$populate` read the subject's data from. Unset: no server data, only what the request carries. */
+  FHIR_SERVER_URL: z.string().url().optional(),
+  /** Bearer token sent to FHIR_SERVER_URL (optional; for servers that need one). */
+  FHIR_SERVER_TOKEN: z.string().min(1).optional(),
+  /** How long one read from FHIR_SERVER_URL may take before the request fails with 504, in milliseconds. */
+  FHIR_SERVER_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
 });
 
 export type Config = z.infer<typeof configSchema> & { publicUrl: string; dataDir: string; contentDir: string };

@@ -1,0 +1,9 @@
+// Public surface of the sandbox EHR's SMART authorization server.
+export { createSmartAuth } from './smart-auth.js';
+export type { SmartAuth, SmartAuthOptions, CreateLaunchInput } from './smart-auth.js';
+export { sandboxClients } from './clients.js';
+export type { SmartClient } from './clients.js';
+export { pageCsp } from './smart-metadata.js';
+export type { AccessContext } from './access-context.js';
+export type { Directory, DirectoryPatient, DirectoryPractitioner } from './directory.js';
+export { isGrantableResourceScope } from './smart-scopes.js';

@@ -1,0 +1,3 @@
+// Public surface of the sandbox EHR launcher page.
+export { createLauncherRouter } from './launcher.js';
+export type { LauncherOptions } from './launcher.js';

@@ -1,0 +1,213 @@
+/**
+ * The sandbox EHR's launcher page (mounted at `/ehr`): pick a clinician and a patient, then launch an
+ * app the way an EHR does (EHR launch: a server-side launch context and `?iss=…&launch=…`), in a new
+ * tab or embedded in an EHR frame (iframe under the EHR's own patient banner), or open an app's
+ * standalone launch. This is where a newcomer lands after `npm start`.
+ *
+ * Works without JavaScript (a plain form POST answered by a 303 to the app); launcher.js only adds
+ * a live summary of the choice and remembers the last one. No inline scripts or styles (CSP-friendly).
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express, { type Router } from 'express';
+import { z } from 'zod';
+import { FhirError, outcomeFromUnknown } from '../../outcomes/index.js';
+import type { SmartAuth } from '../auth/smart-auth.js';
+import { escapeHtml } from '../auth/pages.js';
+import { pageCsp } from '../auth/smart-metadata.js';
+
+export interface LauncherOptions {
+  auth: Pick<SmartAuth, 'createLaunch' | 'clients' | 'fhirBaseUrl' | 'directory'>;
+}
+
+const publicDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
+
+const launchForm = z.object({
+  app: z.string({ error: 'Choose an app.' }).min(1, 'Choose an app.'),
+  patient: z.string({ error: 'Choose a patient.' }).min(1, 'Choose a patient.'),
+  practitioner: z.string({ error: 'Choose a clinician.' }).min(1, 'Choose a clinician.'),
+  encounter: z.string().trim().max(64).regex(/^[A-Za-z0-9\-.]*$/, 'An encounter id has letters, digits, "-" and "." only.').optional(),
+  /** Default true. The HTML form's checkbox is absent when unticked: the form handler turns that into false. */
+  need_patient_banner: z.union([z.boolean(), z.enum(['true', 'false', 'on'])]).optional(),
+  /** `tab` (default): the browser goes to the app. `embedded`: an EHR page frames the app (no app banner needed). */
+  display: z.enum(['tab', 'embedded']).optional(),
+}).loose();
+
+export function createLauncherRouter(options: LauncherOptions): Router {
+  const { auth } = options;
+  const launchable = () => auth.clients.filter((c) => c.launchUrl);
+  const router = express.Router();
+  router.use('/launcher-assets', express.static(publicDir, { maxAge: '1h', index: false }));
+
+  // The launch form's answer redirects to the app, which may live on another origin.
+  const appOrigins = () => launchable().map((c) => URL.parse(c.launchUrl ?? '')?.origin);
+  const csp = () => pageCsp(appOrigins(), appOrigins());
+
+  router.get('/', async (req, res) => {
+    res.type('html').set('Cache-Control', 'no-store').set('Content-Security-Policy', csp()).send(await page(req.baseUrl));
+  });
+
+  /** Form POST (no JS needed): creates the launch and sends the browser to the app. */
+  router.post('/launch', express.urlencoded({ extended: false, limit: '10kb' }), async (req, res) => {
+    try {
+      const form = { ...(req.body as Record<string, unknown>) };
+      const embedded = form.display === 'embedded';
+      // An unticked checkbox is absent from the form; embedded apps sit under the EHR's own banner.
+      form.need_patient_banner = embedded ? 'false' : (form.need_patient_banner ?? 'false');
+      const launched = await createLaunch(form);
+      if (!embedded) {
+        res.redirect(303, launched.url);
+        return;
+      }
+      res.type('html').set('Cache-Control', 'no-store').set('Content-Security-Policy', csp()).send(await embeddedPage(req.baseUrl, launched));
+    } catch (error) {
+      const { status, outcome } = outcomeFromUnknown(error);
+      const message = outcome.issue.map((i) => i.diagnostics).join('; ');
+      res.status(status).type('html').set('Content-Security-Policy', csp()).send(await page(req.baseUrl, message, req.body as Record<string, unknown>));
+    }
+  });
+
+  /** The same as JSON, for scripts and tests: `{ launch, url, expiresAt }`. */
+  router.post('/launches', express.json({ limit: '10kb' }), async (req, res) => {
+    try {
+      const { url, launch, expiresAt } = await createLaunch(req.body);
+      res.status(201).json({ launch, url, expiresAt: expiresAt.toISOString() });
+    } catch (error) {
+      const { status, outcome } = outcomeFromUnknown(error);
+      res.status(status).json(outcome);
+    }
+  });
+
+  async function createLaunch(body: unknown) {
+    const parsed = launchForm.safeParse(body ?? {});
+    if (!parsed.success) {
+      throw new FhirError(
+        400,
+        parsed.error.issues.map((i) => ({ code: 'required' as const, diagnostics: i.message, expression: i.path.join('.') })),
+      );
+    }
+    const form = parsed.data;
+    const app = launchable().find((c) => c.clientId === form.app);
+    if (!app?.launchUrl) throw new FhirError(400, { code: 'invalid', diagnostics: `Unknown app ${form.app}`, expression: 'app' });
+    const { launch, expiresAt } = await auth.createLaunch({
+      patient: form.patient,
+      practitioner: form.practitioner,
+      ...(form.encounter ? { encounter: form.encounter } : {}),
+      needPatientBanner: form.need_patient_banner === undefined || [true, 'true', 'on'].includes(form.need_patient_banner),
+      clientId: app.clientId,
+    });
+    const url = new URL(app.launchUrl);
+    url.searchParams.set('iss', auth.fhirBaseUrl);
+    url.searchParams.set('launch', launch);
+    return { launch, url: url.href, expiresAt, app, patient: form.patient, practitioner: form.practitioner };
+  }
+
+  /** An EHR screen: its own patient banner, and the app in a frame below it. */
+  async function embeddedPage(base: string, launched: Awaited<ReturnType<typeof createLaunch>>): Promise<string> {
+    const [patients, practitioners] = await Promise.all([auth.directory.listPatients(), auth.directory.listPractitioners()]);
+    const patient = patients.find((p) => p.id === launched.patient);
+    const practitioner = practitioners.find((p) => p.id === launched.practitioner);
+    return `<!doctype html>
+<html lang="en" class="embedded">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(patient?.name ?? launched.patient)} — ${escapeHtml(launched.app.name)} — Sandbox EHR</title>
+<link rel="stylesheet" href="${escapeHtml(base)}/launcher-assets/launcher.css">
+</head>
+<body class="embedded">
+<header class="ehr-bar"><a class="ehr-name" href="${escapeHtml(base)}/">Sandbox EHR</a> <span class="ehr-tag">test data only</span>
+  <span class="ehr-user">Signed in: ${escapeHtml(practitioner?.name ?? launched.practitioner)}</span></header>
+<main>
+<section class="patient-banner" aria-label="Patient">
+  <h1>${escapeHtml(patient?.name ?? launched.patient)}</h1>
+  ${patient?.birthDate ? `<span>Born ${escapeHtml(patient.birthDate)}</span>` : ''}
+  <span>Patient id ${escapeHtml(launched.patient)}</span>
+</section>
+<iframe class="app-frame" title="${escapeHtml(launched.app.name)}" src="${escapeHtml(launched.url)}"></iframe>
+</main>
+</body>
+</html>`;
+  }
+
+  /** `base`: where the router is mounted (e.g. `/ehr`), so links work with or without a trailing slash. */
+  async function page(base: string, error?: string, previous: Record<string, unknown> = {}): Promise<string> {
+    const [patients, practitioners] = await Promise.all([auth.directory.listPatients(), auth.directory.listPractitioners()]);
+    const option = (value: string, label: string, field?: string) =>
+      `<option value="${escapeHtml(value)}"${field && previous[field] === value ? ' selected' : ''}>${escapeHtml(label)}</option>`;
+    const apps = launchable();
+    const standalone = auth.clients.filter((c) => c.standaloneUrl);
+    const wellKnown = `${auth.fhirBaseUrl}/.well-known/smart-configuration`;
+    return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Sandbox EHR — launch PeriPlan</title>
+<link rel="stylesheet" href="${escapeHtml(base)}/launcher-assets/launcher.css">
+<script src="${escapeHtml(base)}/launcher-assets/launcher.js" defer></script>
+</head>
+<body>
+<header class="ehr-bar"><span class="ehr-name">Sandbox EHR</span> <span class="ehr-tag">test data only — no passwords</span></header>
+<main>
+<h1>Launch an app</h1>
+<p>This sandbox stands in for a clinic's EHR. Choose who is signed in and which patient is open, then launch the app the way an EHR does (SMART EHR launch).</p>
+${error ? `<div class="error-summary" role="alert" tabindex="-1" autofocus><h2>The app could not be launched</h2><p>${escapeHtml(error)}</p></div>` : ''}
+<form method="post" action="${escapeHtml(base)}/launch" target="_blank" id="launch-form">
+  <div class="field">
+    <label for="practitioner">Signed-in clinician</label>
+    <select id="practitioner" name="practitioner" required>
+      <option value="">Choose a clinician</option>
+      ${practitioners.map((p) => option(p.id, p.role ? `${p.name} — ${p.role}` : p.name, 'practitioner')).join('\n      ')}
+    </select>
+  </div>
+  <div class="field">
+    <label for="patient">Open patient</label>
+    <select id="patient" name="patient" required>
+      <option value="">Choose a patient</option>
+      ${patients.map((p) => option(p.id, p.birthDate ? `${p.name} (born ${p.birthDate})` : p.name, 'patient')).join('\n      ')}
+    </select>
+  </div>
+  <div class="field">
+    <label for="app">App</label>
+    <select id="app" name="app" required>
+      ${apps.map((a) => option(a.clientId, a.name, 'app')).join('\n      ')}
+    </select>
+  </div>
+  <details class="field">
+    <summary>More launch options</summary>
+    <div class="field">
+      <label for="encounter">Encounter id <span class="hint">(optional)</span></label>
+      <input id="encounter" name="encounter" type="text" inputmode="text" autocomplete="off" pattern="[A-Za-z0-9\\-.]*" aria-describedby="encounter-hint">
+      <p class="hint" id="encounter-hint">Passed to the app as the <code>encounter</code> launch context.</p>
+    </div>
+    <div class="field checkbox">
+      <input id="need_patient_banner" name="need_patient_banner" type="checkbox" value="true" checked>
+      <label for="need_patient_banner">The app shows its own patient banner (<code>need_patient_banner</code>)</label>
+    </div>
+  </details>
+  <fieldset class="field">
+    <legend>Open the app</legend>
+    <div class="checkbox"><input type="radio" id="display-tab" name="display" value="tab" checked><label for="display-tab">In a new tab</label></div>
+    <div class="checkbox"><input type="radio" id="display-embedded" name="display" value="embedded"><label for="display-embedded">Embedded in the EHR, under its patient banner (new tab)</label></div>
+  </fieldset>
+  <p id="launch-summary" class="summary" aria-live="polite"></p>
+  <button type="submit" class="primary">Launch app <span class="hint-inline">(opens in a new tab)</span></button>
+</form>
+${standalone.length ? `<h2>Standalone launch</h2>
+<p>Start an app on its own; it asks the EHR to sign you in${standalone.length ? ' and, when it needs one, to pick a patient' : ''}.</p>
+<ul class="links">
+  ${standalone.map((c) => `<li><a href="${escapeHtml(c.standaloneUrl)}" target="_blank" rel="noopener">${escapeHtml(c.name)} <span class="hint-inline">(opens in a new tab)</span></a></li>`).join('\n  ')}
+</ul>` : ''}
+<h2>For developers</h2>
+<dl class="endpoints">
+  <dt>FHIR base (<code>iss</code>)</dt><dd><code>${escapeHtml(auth.fhirBaseUrl)}</code></dd>
+  <dt>SMART configuration</dt><dd><a href="${escapeHtml(wellKnown)}"><code>${escapeHtml(wellKnown)}</code></a></dd>
+</dl>
+</main>
+</body>
+</html>`;
+  }
+
+  return router;
+}

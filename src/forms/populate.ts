@@ -1,0 +1,145 @@
+/**
+ * $populate: a new in-progress QuestionnaireResponse pre-filled from the patient's record, using
+ * @aehrc/sdc-populate (the library behind Smart Forms) on the Questionnaire's own SDC markup:
+ * the `patient` launchContext + initialExpression for `age`, and a sourceQueries batch (the latest body-weight
+ * Observation) + initialExpression for `weight-kg`. FHIR reads go through the injected `fetchResources`; nothing here knows about HTTP.
+ */
+import { populateQuestionnaire as sdcPopulate } from '@aehrc/sdc-populate';
+import { badRequest, issue, operationOutcome } from '../outcomes/index.js';
+import { applyCalculatedExpressions } from './calculate.js';
+import { canonicalOf } from './questionnaire-index.js';
+import { asArray, isObject, own } from './sdc.js';
+
+type SdcParams = Parameters<typeof sdcPopulate>[0];
+
+export interface PopulateOptions {
+  subject: fhir4.Patient;
+  /** A FHIR search relative to the server base (e.g. `Observation?subject=Patient/1&code=...`), answered with a Bundle. */
+  fetchResources: (query: string) => Promise<fhir4.Bundle>;
+  /** When the response is authored (ISO dateTime); defaults to now. Age is computed at this date. */
+  authored?: string;
+}
+
+export interface PopulateResult {
+  response: fhir4.QuestionnaireResponse;
+  /** Warnings and information about what could not be filled; never errors (those are thrown). */
+  outcome: fhir4.OperationOutcome;
+}
+
+/** sdc-populate otherwise keeps a 30 s timer alive; FHIR reads for two items should never take this long. */
+const POPULATE_TIMEOUT_MS = 10_000;
+
+export async function populateQuestionnaire(questionnaire: fhir4.Questionnaire, options: PopulateOptions): Promise<PopulateResult> {
+  if (!isObject(questionnaire) || questionnaire.resourceType !== 'Questionnaire') throw badRequest('$populate needs a Questionnaire', 'Questionnaire');
+  const patient = options.subject;
+  if (!isObject(patient) || patient.resourceType !== 'Patient' || typeof patient.id !== 'string' || patient.id === '') {
+    throw badRequest('$populate needs the subject as a Patient resource with an id', 'Parameters.parameter.where(name = \'subject\')');
+  }
+  const authored = options.authored ?? new Date().toISOString();
+  if (Number.isNaN(Date.parse(authored))) throw badRequest(`authored ${JSON.stringify(authored)} is not a date-time`, 'Parameters.parameter.where(name = \'authored\')');
+
+  const warnings: fhir4.OperationOutcomeIssue[] = [];
+  const fetchFailures: string[] = [];
+  const fetchResourceCallback = async (query: string): Promise<unknown> => {
+    try {
+      return withAxiosShape(newestFirst(query, await options.fetchResources(query)));
+    } catch (err) {
+      fetchFailures.push(`${query}: ${err instanceof Error ? err.message : String(err)}`);
+      throw err;
+    }
+  };
+
+  const { populateResult } = await sdcPopulate({
+    questionnaire: questionnaire as unknown as SdcParams['questionnaire'],
+    patient: patient as unknown as SdcParams['patient'],
+    fetchResourceCallback,
+    fetchResourceRequestConfig: { sourceServerUrl: 'urn:periplan:injected/' },
+    timeoutMs: POPULATE_TIMEOUT_MS,
+  });
+
+  const populated = (populateResult?.populatedResponse as unknown as fhir4.QuestionnaireResponse | undefined) ?? {
+    resourceType: 'QuestionnaireResponse',
+    status: 'in-progress',
+  };
+  for (const i of asArray(populateResult?.issues?.issue)) {
+    if (isObject(i)) warnings.push(issue({ severity: 'warning', code: 'processing', diagnostics: String(own(i, 'diagnostics') ?? own(own(i, 'details'), 'text') ?? 'Population issue') }));
+  }
+  for (const f of fetchFailures) warnings.push(issue({ severity: 'warning', code: 'transient', diagnostics: `Could not read from the patient's record (${f.slice(0, 300)}); the item is left for the patient to fill in` }));
+
+  let response: fhir4.QuestionnaireResponse = {
+    resourceType: 'QuestionnaireResponse',
+    questionnaire: canonicalOf(questionnaire),
+    status: 'in-progress',
+    subject: { reference: `Patient/${patient.id}` },
+    authored,
+  };
+  if (populated.item?.length) response.item = populated.item;
+  fixAgeAtAuthored(response, patient, authored);
+  response = applyCalculatedExpressions(questionnaire, response);
+
+  if (!patient.birthDate) warnings.push(issue({ severity: 'warning', code: 'incomplete', diagnostics: 'The patient has no birth date, so age is left for the patient to fill in', expression: 'Patient.birthDate' }));
+  const hasItem = (linkId: string) => findItem(response.item, linkId)?.answer?.length;
+  if (findQuestion(questionnaire.item, 'weight-kg') && !hasItem('weight-kg') && fetchFailures.length === 0) {
+    warnings.push(issue({ severity: 'information', code: 'informational', diagnostics: 'No body weight in kg was found in the patient\'s record, so weight is left for the patient to fill in' }));
+  }
+  return {
+    response,
+    outcome: operationOutcome(warnings.length > 0 ? warnings : [issue({ severity: 'information', code: 'informational', diagnostics: 'Populated from the patient\'s record' })]),
+  };
+}
+
+/**
+ * sdc-populate reads sourceQueries results from `response.data` (the axios shape) but x-fhir-query results from
+ * the response itself. A Bundle that also answers `.data` (not enumerable, so never serialised) suits both.
+ */
+function withAxiosShape(bundle: fhir4.Bundle): fhir4.Bundle {
+  const copy = { ...bundle };
+  Object.defineProperty(copy, 'data', { value: copy, enumerable: false });
+  return copy;
+}
+
+/**
+ * Servers may ignore `_sort`; when the query asks for newest first, make it so, so that "latest weight"
+ * does not depend on the server's default order.
+ */
+function newestFirst(query: string, bundle: fhir4.Bundle): fhir4.Bundle {
+  if (!/[?&]_sort=-date(&|$)/.test(query) || !Array.isArray(bundle?.entry)) return bundle;
+  const when = (e: fhir4.BundleEntry) => {
+    const r = e.resource as { effectiveDateTime?: string; effectivePeriod?: { end?: string; start?: string }; issued?: string } | undefined;
+    const t = Date.parse(r?.effectiveDateTime ?? r?.effectivePeriod?.end ?? r?.effectivePeriod?.start ?? r?.issued ?? '');
+    return Number.isNaN(t) ? -Infinity : t;
+  };
+  return { ...bundle, entry: [...bundle.entry].sort((a, b) => when(b) - when(a)) };
+}
+
+/**
+ * The Questionnaire's initialExpression computes age at today's date (as LHC-Forms does while the patient
+ * fills it in). A response authored on another date gets the age on that date, as the rules expect.
+ */
+function fixAgeAtAuthored(response: fhir4.QuestionnaireResponse, patient: fhir4.Patient, authored: string): void {
+  const item = findItem(response.item, 'age');
+  const birth = patient.birthDate;
+  if (!item?.answer?.length || !birth || !/^\d{4}-\d{2}-\d{2}$/.test(birth)) return;
+  const at = authored.slice(0, 10);
+  let years = Number(at.slice(0, 4)) - Number(birth.slice(0, 4));
+  if (at.slice(5) < birth.slice(5)) years -= 1;
+  if (Number.isInteger(years) && years >= 0) item.answer = [{ valueInteger: years }];
+}
+
+function findItem(items: fhir4.QuestionnaireResponseItem[] | undefined, linkId: string): fhir4.QuestionnaireResponseItem | undefined {
+  for (const item of items ?? []) {
+    if (item.linkId === linkId) return item;
+    const inner = findItem(item.item, linkId);
+    if (inner) return inner;
+  }
+  return undefined;
+}
+
+function findQuestion(items: fhir4.QuestionnaireItem[] | undefined, linkId: string): fhir4.QuestionnaireItem | undefined {
+  for (const item of items ?? []) {
+    if (item.linkId === linkId) return item;
+    const inner = findQuestion(item.item, linkId);
+    if (inner) return inner;
+  }
+  return undefined;
+}

@@ -1,0 +1,263 @@
+/**
+ * PlanDefinition/$apply (R4), for what the content uses. Pure and synchronous.
+ *
+ *   variables (the `variable` extension; nested PlanDefinitions inherit them and may add their own)
+ *   -> each action: applicability conditions (FHIRPath; empty = unknown = does not apply)
+ *   -> definitionCanonical: a PlanDefinition is applied in place (an action without a code is a
+ *      transparent grouping: its fired actions join the parent's list); an ActivityDefinition produces
+ *      proposals that go into CarePlan.contained and are referenced from the action
+ *   -> every fired action that carries a code (a rule) gets its evidence: the patient's answers to the
+ *      inputs it declares, the unknown items that could change it, its citations and its source
+ *      PlanDefinition url|version.
+ *
+ * Output: a CarePlan (status draft, intent proposal) containing one RequestGroup whose actions are the fired
+ * rules, most urgent first. The shape is documented in docs/rules.md.
+ */
+import type { FhirPathEnv } from '../fhirpath/index.js';
+import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
+import { unprocessable } from '../outcomes/index.js';
+import { applyActivityDefinition } from './activity.js';
+import { baseEnvironment, evaluate, evaluateCondition, requireSomethingAbout, resolveSubject, selectResponse, withVariables, type Subject } from './context.js';
+import { basisExtensions, declaredInputs, indexQuestionnaire, indexResponse, unknownExtensions, type EvidenceSource } from './evidence.js';
+import { EXT_COULD_CHANGE_ITEMS, EXT_SOURCE_PLAN_DEFINITION, PRIORITY_RANK, highestPriority, isPriority, type RequestPriority } from './vocabulary.js';
+
+export interface ApplyOptions {
+  /** `Patient/<id>`: the patient the plan is for; must be in `data` (or be the subject of a response in it). */
+  subject: string;
+  /** The Patient, the QuestionnaireResponse(s) and anything else the rules may read. */
+  data: fhir4.FhirResource[];
+  knowledge: KnowledgeBase;
+  /** Clock for CarePlan.created and authoredOn, and the age fallback when a response has no `authored`. */
+  now?: Date;
+}
+
+/** Nested PlanDefinitions deeper than this are a content error (a cycle, most likely). */
+const MAX_DEPTH = 8;
+
+interface Run {
+  knowledge: KnowledgeBase;
+  subject: Subject;
+  evidence: EvidenceSource;
+  authoredOn: string;
+  contained: fhir4.FhirResource[];
+  usedIds: Set<string>;
+  /** ActivityDefinition canonical -> the proposal already made from it, so each is proposed once. */
+  proposals: Map<string, { id: string; priority: RequestPriority | undefined }>;
+}
+
+interface Scope {
+  planDefinition: fhir4.PlanDefinition;
+  canonical: string;
+  env: FhirPathEnv;
+  /** Expression listing the unknown linkIds that could change a result (inherited from outer scopes). */
+  couldChange: string | undefined;
+  depth: number;
+}
+
+export function canonicalOf(resource: { url?: string; version?: string; id?: string; resourceType: string }): string {
+  if (!resource.url) return `${resource.resourceType}/${resource.id ?? ''}`;
+  return resource.version ? `${resource.url}|${resource.version}` : resource.url;
+}
+
+function couldChangeOf(element: { extension?: fhir4.Extension[] }): string | undefined {
+  return element.extension?.find((e) => e.url === EXT_COULD_CHANGE_ITEMS)?.valueExpression?.expression;
+}
+
+/** Questionnaires the PlanDefinition depends on (relatedArtifact depends-on), by url without version. */
+function intakeUrls(pd: fhir4.PlanDefinition): string[] {
+  return (pd.relatedArtifact ?? [])
+    .filter((a) => a.type === 'depends-on' && a.resource && /\/Questionnaire\/[^/|]+(\|.*)?$/.test(a.resource))
+    .map((a) => a.resource!.split('|')[0]!);
+}
+
+export function applyPlanDefinition(planDefinition: fhir4.PlanDefinition, options: ApplyOptions): fhir4.CarePlan {
+  const now = options.now ?? new Date();
+  const subject = resolveSubject(options.subject, options.data);
+  const response = selectResponse(options.data, subject, intakeUrls(planDefinition));
+  requireSomethingAbout(subject, response);
+
+  const questionnaireCanonical = response?.questionnaire ?? intakeUrls(planDefinition)[0];
+  const questionnaire = questionnaireCanonical ? options.knowledge.resolve(questionnaireCanonical, 'Questionnaire') : undefined;
+  const run: Run = {
+    knowledge: options.knowledge,
+    subject,
+    evidence: { response, items: indexResponse(response), questionText: indexQuestionnaire(questionnaire) },
+    authoredOn: now.toISOString(),
+    contained: [],
+    usedIds: new Set(['request-group']),
+    proposals: new Map(),
+  };
+
+  const canonical = canonicalOf(planDefinition);
+  const env = withVariables(planDefinition, baseEnvironment(subject, response, now), `PlanDefinition ${canonical}`);
+  const actions = applyActions(planDefinition.action ?? [], { planDefinition, canonical, env, couldChange: couldChangeOf(planDefinition), depth: 0 }, run, undefined);
+  // Most urgent first; definition order within a tier (Array.prototype.sort is stable).
+  actions.sort((a, b) => rank(b.priority) - rank(a.priority));
+
+  const intendedUse = planDefinition.usage;
+  const notes: fhir4.Annotation[] = intendedUse ? [{ text: intendedUse }] : [];
+  const priority = highestPriority(collectPriorities(actions));
+  const requestGroup: fhir4.RequestGroup = {
+    resourceType: 'RequestGroup',
+    id: 'request-group',
+    instantiatesCanonical: [canonical],
+    status: 'draft',
+    intent: 'proposal',
+    ...(priority ? { priority } : {}),
+    subject: { reference: subject.reference },
+    authoredOn: run.authoredOn,
+    ...(notes.length ? { note: notes } : {}),
+    ...(actions.length ? { action: actions } : {}),
+  };
+  return {
+    resourceType: 'CarePlan',
+    contained: [requestGroup, ...run.contained],
+    instantiatesCanonical: [canonical],
+    status: 'draft',
+    intent: 'proposal',
+    ...(planDefinition.title ? { title: planDefinition.title } : {}),
+    ...(intendedUse ? { description: intendedUse } : {}),
+    subject: { reference: subject.reference },
+    created: run.authoredOn,
+    ...(response?.id ? { supportingInfo: [{ reference: `QuestionnaireResponse/${response.id}` }] } : {}),
+    activity: [{ reference: { reference: '#request-group' } }],
+    ...(notes.length ? { note: notes } : {}),
+  };
+}
+
+function rank(p: string | undefined): number {
+  return isPriority(p) ? PRIORITY_RANK[p] : -1;
+}
+
+function collectPriorities(actions: fhir4.RequestGroupAction[]): RequestPriority[] {
+  const out: RequestPriority[] = [];
+  for (const a of actions) {
+    if (a.code && isPriority(a.priority)) out.push(a.priority);
+    out.push(...collectPriorities(a.action ?? []));
+  }
+  return out;
+}
+
+function applyActions(actions: fhir4.PlanDefinitionAction[], scope: Scope, run: Run, parent: { id: string; priority: RequestPriority | undefined } | undefined): fhir4.RequestGroupAction[] {
+  const out: fhir4.RequestGroupAction[] = [];
+  actions.forEach((action, index) => {
+    const where = `action ${action.id ?? index} of PlanDefinition ${scope.canonical}`;
+    const applies = (action.condition ?? [])
+      .filter((c) => c.kind === 'applicability' && c.expression?.expression)
+      .every((c) => evaluateCondition(c.expression!.expression!, scope.env, `the applicability condition of ${where}`));
+    if (!applies) return;
+    out.push(...applyAction(action, index, scope, run, parent, where));
+  });
+  return out;
+}
+
+function applyAction(action: fhir4.PlanDefinitionAction, index: number, scope: Scope, run: Run, parent: { id: string; priority: RequestPriority | undefined } | undefined, where: string): fhir4.RequestGroupAction[] {
+  const id = action.id ?? (parent ? `${parent.id}-${index + 1}` : `action-${index + 1}`);
+  const priority = isPriority(action.priority) ? action.priority : parent?.priority;
+  const couldChange = couldChangeOf(action) ?? scope.couldChange;
+  const definition = action.definitionCanonical ? resolveDefinition(action.definitionCanonical, run, where) : undefined;
+
+  // A PlanDefinition included by reference: apply it here with the variables in scope plus its own.
+  let nested: fhir4.RequestGroupAction[] = [];
+  if (definition?.resourceType === 'PlanDefinition') {
+    if (scope.depth >= MAX_DEPTH) throw unprocessable({ code: 'processing', diagnostics: `${where}: PlanDefinitions nest deeper than ${MAX_DEPTH} (a cycle?).` });
+    const canonical = canonicalOf(definition);
+    const env = withVariables(definition, scope.env, `PlanDefinition ${canonical}`);
+    nested = applyActions(definition.action ?? [], { planDefinition: definition, canonical, env, couldChange: couldChangeOf(definition) ?? couldChange, depth: scope.depth + 1 }, run, { id, priority });
+    if (!action.code) return [...nested, ...applyActions(action.action ?? [], { ...scope, couldChange }, run, { id, priority })];
+  }
+
+  const result: fhir4.RequestGroupAction = { id: uniqueId(id, run) };
+  if (action.prefix) result.prefix = action.prefix;
+  if (action.title) result.title = action.title;
+  if (action.description) result.description = action.description;
+  if (action.textEquivalent) result.textEquivalent = action.textEquivalent;
+  if (action.code) result.code = action.code;
+  if (priority) result.priority = priority;
+  if (action.documentation) result.documentation = action.documentation;
+
+  if (action.code) {
+    // A rule: record why it fired and what could still change it.
+    const extensions: fhir4.Extension[] = [{ url: EXT_SOURCE_PLAN_DEFINITION, valueCanonical: scope.canonical }];
+    extensions.push(...basisExtensions(declaredInputs(action), run.evidence));
+    if (couldChange) {
+      const unknown = evaluate(couldChange, scope.env, `the could-change expression of ${where}`).filter((x): x is string => typeof x === 'string');
+      extensions.push(...unknownExtensions(unknown, run.evidence));
+    }
+    result.extension = extensions;
+    if (!action.textEquivalent && action.title) result.textEquivalent = [action.prefix, action.title].filter(Boolean).join(': ');
+  }
+
+  if (definition?.resourceType === 'ActivityDefinition') result.resource = { reference: `#${propose(definition, result.id!, priority, action, scope, run)}` };
+
+  const children = [...nested, ...applyActions(action.action ?? [], { ...scope, couldChange }, run, { id: result.id!, priority })];
+  if (children.length) result.action = children;
+  return [result];
+}
+
+/**
+ * Apply an ActivityDefinition for an action and return the id of the proposal. Several rules proposing the
+ * same thing (two rules wanting an MRI, three wanting a DXA) share one proposal at the highest of their
+ * priorities, so the clinician accepts or dismisses it once; each rule action still references it. "The
+ * same" means: same ActivityDefinition and the same resource apart from id, priority and timestamps (so
+ * per-rule messages whose text differs stay separate).
+ */
+function propose(ad: fhir4.ActivityDefinition, actionId: string, priority: RequestPriority | undefined, action: fhir4.PlanDefinitionAction, scope: Scope, run: Run): string {
+  const produce = (id: string) =>
+    applyActivityDefinition(ad, {
+      id,
+      subjectReference: run.subject.reference,
+      priority,
+      authoredOn: run.authoredOn,
+      env: scope.env,
+      action: { ...action, ...(priority ? { priority } : {}) },
+    });
+  let produced = produce(actionId);
+  const key = `${canonicalOf(ad)} ${sameness(produced[0])}`;
+  const existing = run.proposals.get(key);
+  if (existing) {
+    if (rank(priority) > rank(existing.priority)) {
+      // Raise the shared proposal: re-produce it under its existing ids and replace it in place.
+      produced = produce(existing.id);
+      for (const r of produced) {
+        const at = run.contained.findIndex((c) => c.id === r.id);
+        if (at >= 0) run.contained[at] = r;
+      }
+      existing.priority = priority;
+    }
+    return existing.id;
+  }
+  for (const r of produced) if (r.id) run.usedIds.add(r.id);
+  run.contained.push(...produced);
+  run.proposals.set(key, { id: produced[0]!.id!, priority });
+  return produced[0]!.id!;
+}
+
+const VOLATILE = new Set(['id', 'priority', 'authoredOn']);
+
+/** A resource's identity for de-duplication: everything but ids, priority, timestamps and local references. */
+function sameness(resource: unknown): string {
+  return JSON.stringify(resource, (key, value: unknown) => {
+    if (VOLATILE.has(key)) return undefined;
+    if (key === 'reference' && typeof value === 'string' && value.startsWith('#')) return '#';
+    return value;
+  });
+}
+
+function resolveDefinition(canonical: string, run: Run, where: string): fhir4.PlanDefinition | fhir4.ActivityDefinition {
+  const found = run.knowledge.resolve(canonical);
+  if (!found || (found.resourceType !== 'PlanDefinition' && found.resourceType !== 'ActivityDefinition')) {
+    throw unprocessable({ code: 'processing', diagnostics: `${where}: definitionCanonical ${canonical} does not resolve to a PlanDefinition or ActivityDefinition in the knowledge base.` });
+  }
+  return found;
+}
+
+/** Ids are derived from content ids (rule ids), so output is stable; clashes get a numeric suffix. */
+function uniqueId(wanted: string, run: Run, alreadyClaimed = false): string {
+  const base = wanted.replace(/[^A-Za-z0-9\-.]/g, '-').slice(0, 60) || 'action';
+  if (alreadyClaimed && run.usedIds.has(base)) return base;
+  let id = base;
+  for (let n = 2; run.usedIds.has(id); n++) id = `${base}-${n}`;
+  run.usedIds.add(id);
+  return id;
+}

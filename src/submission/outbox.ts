@@ -1,0 +1,161 @@
+/**
+ * The durable outbox: a submission is written here (fsync'd by SQLite) BEFORE the user is told
+ * "saved", and stays until the FHIR server has acknowledged it. A background sender retries with
+ * backoff. Sending is idempotent at the FHIR server (every entry is a conditional create keyed on
+ * identifiers derived from the response), so a retry after a lost acknowledgement never duplicates.
+ *
+ * This is the single-machine adapter (SQLite under DATA_DIR). Replicas behind a load balancer need a
+ * shared store: implement `Outbox` over PostgreSQL (same columns; `claimDue` with
+ * `FOR UPDATE SKIP LOCKED`) — see README "Beyond one machine".
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+export type OutboxStatus = 'pending' | 'sent' | 'failed';
+
+export interface OutboxEntry {
+  id: number;
+  /** Idempotency key (the QuestionnaireResponse identifier): one entry per key, ever. */
+  key: string;
+  bundle: fhir4.Bundle;
+  status: OutboxStatus;
+  attempts: number;
+  createdAt: string;
+  nextAttemptAt: string;
+  lastError?: string;
+  sentAt?: string;
+  /** The server's transaction-response Bundle once sent. */
+  response?: fhir4.Bundle;
+}
+
+export interface Outbox {
+  /**
+   * Store durably; when the key already exists, return the existing entry unchanged. The new entry is
+   * leased for `leaseMs` so that the caller can try it at once without the background sender racing it;
+   * if the caller dies, the sender picks it up when the lease ends.
+   */
+  add(key: string, bundle: fhir4.Bundle, options?: { now?: Date; leaseMs?: number }): { entry: OutboxEntry; created: boolean };
+  get(key: string): OutboxEntry | undefined;
+  /** Entries due for sending, leased for `leaseMs` so a concurrent sender does not take them too. */
+  claimDue(now: Date, limit: number, leaseMs: number): OutboxEntry[];
+  markSent(id: number, response: fhir4.Bundle, now?: Date): void;
+  markRetry(id: number, error: string, nextAttemptAt: Date): void;
+  /** Give up (a 4xx that no retry can fix); kept for staff to see. */
+  markFailed(id: number, error: string): void;
+  list(status?: OutboxStatus, limit?: number): OutboxEntry[];
+  counts(): Record<OutboxStatus, number>;
+  close(): void;
+}
+
+interface Row {
+  id: number;
+  key: string;
+  bundle: string;
+  status: OutboxStatus;
+  attempts: number;
+  created_at: string;
+  next_attempt_at: string;
+  last_error: string | null;
+  sent_at: string | null;
+  response: string | null;
+}
+
+function toEntry(r: Row): OutboxEntry {
+  const e: OutboxEntry = {
+    id: r.id,
+    key: r.key,
+    bundle: JSON.parse(r.bundle) as fhir4.Bundle,
+    status: r.status,
+    attempts: r.attempts,
+    createdAt: r.created_at,
+    nextAttemptAt: r.next_attempt_at,
+  };
+  if (r.last_error !== null) e.lastError = r.last_error;
+  if (r.sent_at !== null) e.sentAt = r.sent_at;
+  if (r.response !== null) e.response = JSON.parse(r.response) as fhir4.Bundle;
+  return e;
+}
+
+export function openSqliteOutbox(dataDir: string): Outbox {
+  fs.mkdirSync(dataDir, { recursive: true });
+  const db = new Database(path.join(dataDir, 'outbox.sqlite'));
+  db.pragma('journal_mode = WAL');
+  // FULL: an acknowledged submission must survive power loss, not just a process kill.
+  db.pragma('synchronous = FULL');
+  db.pragma('busy_timeout = 5000');
+  db.exec(`CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    bundle TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    last_error TEXT,
+    sent_at TEXT,
+    response TEXT
+  );
+  CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt_at);`);
+
+  const insert = db.prepare(
+    `INSERT INTO outbox (key, bundle, created_at, next_attempt_at) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO NOTHING`,
+  );
+  const byKey = db.prepare<[string], Row>(`SELECT * FROM outbox WHERE key = ?`);
+  const due = db.prepare<[string, number], Row>(
+    `SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?`,
+  );
+  const lease = db.prepare(`UPDATE outbox SET next_attempt_at = ? WHERE id = ?`);
+  const sent = db.prepare(
+    `UPDATE outbox SET status = 'sent', sent_at = ?, response = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?`,
+  );
+  const retry = db.prepare(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?`);
+  const failed = db.prepare(`UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?`);
+  const all = db.prepare<[number], Row>(`SELECT * FROM outbox ORDER BY id DESC LIMIT ?`);
+  const allByStatus = db.prepare<[string, number], Row>(`SELECT * FROM outbox WHERE status = ? ORDER BY id DESC LIMIT ?`);
+  const countRows = db.prepare<[], { status: OutboxStatus; n: number }>(`SELECT status, COUNT(*) AS n FROM outbox GROUP BY status`);
+
+  const claim = db.transaction((nowIso: string, limit: number, leaseUntil: string) => {
+    const rows = due.all(nowIso, limit);
+    for (const r of rows) lease.run(leaseUntil, r.id);
+    return rows;
+  });
+
+  return {
+    add(key, bundle, options = {}) {
+      const now = options.now ?? new Date();
+      const leaseUntil = new Date(now.getTime() + (options.leaseMs ?? 30_000));
+      const info = insert.run(key, JSON.stringify(bundle), now.toISOString(), leaseUntil.toISOString());
+      const row = byKey.get(key);
+      if (!row) throw new Error(`outbox: entry ${key} vanished after insert`);
+      return { entry: toEntry(row), created: info.changes === 1 };
+    },
+    get(key) {
+      const row = byKey.get(key);
+      return row ? toEntry(row) : undefined;
+    },
+    claimDue(now, limit, leaseMs) {
+      return claim(now.toISOString(), limit, new Date(now.getTime() + leaseMs).toISOString()).map(toEntry);
+    },
+    markSent(id, response, now = new Date()) {
+      sent.run(now.toISOString(), JSON.stringify(response), id);
+    },
+    markRetry(id, error, nextAttemptAt) {
+      retry.run(error.slice(0, 2000), nextAttemptAt.toISOString(), id);
+    },
+    markFailed(id, error) {
+      failed.run(error.slice(0, 2000), id);
+    },
+    list(status, limit = 100) {
+      return (status ? allByStatus.all(status, limit) : all.all(limit)).map(toEntry);
+    },
+    counts() {
+      const out: Record<OutboxStatus, number> = { pending: 0, sent: 0, failed: 0 };
+      for (const r of countRows.all()) out[r.status] = r.n;
+      return out;
+    },
+    close() {
+      db.close();
+    },
+  };
+}

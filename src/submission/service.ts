@@ -1,0 +1,120 @@
+/**
+ * The write path, in the order the issue asks for:
+ *   validate the response against its Questionnaire -> run $apply -> build one transaction
+ *   -> store it durably in the outbox -> try to send it now -> report "sent" or "saved, sending".
+ *
+ * I/O is injected: reading the subject's data and writing to the FHIR server go through the callbacks and
+ * the outbox sender, so the same service runs against the embedded EHR or a clinic's server.
+ */
+import { randomUUID } from 'node:crypto';
+import { extractFromResponse, validateQuestionnaireResponse } from '../forms/index.js';
+import type { KnowledgeBase } from '../knowledge/index.js';
+import { badRequest, hasErrors, notFound, unprocessable } from '../outcomes/index.js';
+import { applyPlanDefinition } from '../rules/index.js';
+import { buildSubmissionBundle, ensureResponseIdentifier, submissionKey } from './build-bundle.js';
+import type { Outbox, OutboxEntry } from './outbox.js';
+import type { OutboxSender } from './sender.js';
+
+export const FOLLOW_UP_PLAN = 'https://periplan.app/fhir/PlanDefinition/back-pain-follow-up';
+
+export interface SubmissionServiceDeps {
+  knowledge: KnowledgeBase;
+  outbox: Outbox;
+  sender: OutboxSender;
+  now?: () => Date;
+}
+
+export interface SubmitInput {
+  response: fhir4.QuestionnaireResponse;
+  /** The Patient and anything else the rules may read (from the EHR, with the user's token). */
+  data: fhir4.FhirResource[];
+  /** Who answered; defaults to the response's author, else its subject (a patient answering herself). */
+  author?: fhir4.Reference;
+  enterer?: fhir4.Reference;
+}
+
+export type SubmissionState = 'sent' | 'queued' | 'failed';
+
+export interface SubmitResult {
+  state: SubmissionState;
+  /** Idempotency key: `system|value` of the response identifier. */
+  key: string;
+  /** True when this exact response had been submitted before (nothing new was created). */
+  duplicate: boolean;
+  response: fhir4.QuestionnaireResponse;
+  carePlan?: fhir4.CarePlan;
+  entry: OutboxEntry;
+  /** Plain words for the user. */
+  message: string;
+}
+
+const MESSAGES: Record<SubmissionState, string> = {
+  sent: 'Saved to the record.',
+  queued: 'Saved, sending: the record system cannot be reached right now. Your answers are stored safely on this server and will be sent automatically.',
+  failed: 'Saved here, but the record system refused it. Staff can see it in the outbox and resend it after the problem is fixed.',
+};
+
+export function stateOf(entry: OutboxEntry): SubmissionState {
+  return entry.status === 'sent' ? 'sent' : entry.status === 'failed' ? 'failed' : 'queued';
+}
+
+export function createSubmissionService(deps: SubmissionServiceDeps) {
+  const now = deps.now ?? (() => new Date());
+
+  async function submit(input: SubmitInput): Promise<SubmitResult> {
+    const outcome = validateQuestionnaireResponse(input.response, {
+      resolveQuestionnaire: (canonical) => deps.knowledge.resolve(canonical, 'Questionnaire'),
+    });
+    if (hasErrors(outcome)) throw unprocessable(outcome.issue.map(toIssueInput));
+    if (input.response.status !== 'completed' && input.response.status !== 'amended') {
+      throw badRequest(`Only a completed or amended response can be submitted (status is "${input.response.status}"). Save drafts as in-progress responses instead.`, 'QuestionnaireResponse.status');
+    }
+    const subject = input.response.subject?.reference;
+    if (!subject) throw badRequest('The response has no subject: whose answers are these?', 'QuestionnaireResponse.subject');
+
+    const response = ensureResponseIdentifier(input.response);
+    const key = submissionKey(response);
+    const existing = deps.outbox.get(key);
+    if (existing) return resultFor(existing, response, true);
+
+    const plan = deps.knowledge.resolve(FOLLOW_UP_PLAN, 'PlanDefinition');
+    if (!plan) throw notFound(`PlanDefinition ${FOLLOW_UP_PLAN} is not loaded.`);
+    // $apply refers to the response by id; a local id is replaced by the transaction's urn:uuid later.
+    const withId: fhir4.QuestionnaireResponse = { ...response, id: response.id ?? randomUUID() };
+    const at = now();
+    const others = input.data.filter((r) => !(r.resourceType === 'QuestionnaireResponse' && r.id === withId.id));
+    const carePlan = applyPlanDefinition(plan, { subject, data: [...others, withId], knowledge: deps.knowledge, now: at });
+
+    const questionnaire = deps.knowledge.resolve(response.questionnaire ?? '', 'Questionnaire');
+    const extracted = questionnaire ? await extractFromResponse(withId, questionnaire) : undefined;
+
+    const author = input.author ?? response.author ?? response.source ?? response.subject!;
+    const bundle = buildSubmissionBundle({ response: withId, carePlan, author, enterer: input.enterer, now: at, extracted });
+    const { entry, created } = deps.outbox.add(key, bundle, { now: at });
+    if (!created) return resultFor(entry, response, true);
+
+    await deps.sender.sendEntry(entry);
+    const after = deps.outbox.get(key) ?? entry;
+    return { ...resultFor(after, response, false), carePlan };
+  }
+
+  function resultFor(entry: OutboxEntry, response: fhir4.QuestionnaireResponse, duplicate: boolean): SubmitResult {
+    const state = stateOf(entry);
+    return {
+      state,
+      key: entry.key,
+      duplicate,
+      response,
+      entry,
+      message: state === 'failed' && entry.lastError ? `${MESSAGES.failed} (${entry.lastError})` : MESSAGES[state],
+    };
+  }
+
+  return { submit, status: (key: string) => deps.outbox.get(key) };
+}
+
+function toIssueInput(i: fhir4.OperationOutcomeIssue) {
+  return { severity: i.severity, code: i.code, diagnostics: i.diagnostics ?? i.code, expression: i.expression };
+}
+
+export type SubmissionService = ReturnType<typeof createSubmissionService>;

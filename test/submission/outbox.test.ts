@@ -1,0 +1,124 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openSqliteOutbox, type Outbox } from '../../src/submission/outbox.js';
+import { classifyWriteError, createOutboxSender, nextDelayMs } from '../../src/submission/sender.js';
+
+const bundle = (n: number): fhir4.Bundle => ({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'POST', url: `Basic?n=${n}` } }] });
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-'));
+const opened: Outbox[] = [];
+const open = (dir: string) => {
+  const o = openSqliteOutbox(dir);
+  opened.push(o);
+  return o;
+};
+afterEach(() => {
+  while (opened.length) opened.pop()?.close();
+});
+
+describe('sqlite outbox', () => {
+  it('keeps one entry per idempotency key', () => {
+    const o = open(tmp());
+    const a = o.add('qr-1', bundle(1));
+    const b = o.add('qr-1', bundle(2));
+    expect(a.created).toBe(true);
+    expect(b.created).toBe(false);
+    expect(b.entry.id).toBe(a.entry.id);
+    expect(b.entry.bundle).toEqual(bundle(1));
+    expect(o.counts()).toEqual({ pending: 1, sent: 0, failed: 0 });
+  });
+
+  it('leases a new entry so the background sender does not race the first attempt', () => {
+    const o = open(tmp());
+    const now = new Date('2026-01-01T00:00:00Z');
+    o.add('k', bundle(1), { now, leaseMs: 10_000 });
+    expect(o.claimDue(new Date(now.getTime() + 9_999), 10, 1000)).toHaveLength(0);
+    const claimed = o.claimDue(new Date(now.getTime() + 10_000), 10, 60_000);
+    expect(claimed.map((e) => e.key)).toEqual(['k']);
+    // claimed entries are leased: a second sender sees nothing until the lease ends
+    expect(o.claimDue(new Date(now.getTime() + 10_001), 10, 60_000)).toHaveLength(0);
+  });
+
+  it('survives reopening (durable on disk)', () => {
+    const dir = tmp();
+    const o = open(dir);
+    o.add('a', bundle(1));
+    o.close();
+    opened.pop();
+    const again = open(dir);
+    expect(again.get('a')?.bundle).toEqual(bundle(1));
+  });
+});
+
+describe('outbox sender', () => {
+  it('retries transient failures with backoff, then marks the entry sent exactly once', async () => {
+    const o = open(tmp());
+    const calls: fhir4.Bundle[] = [];
+    let failuresLeft = 2;
+    const sender = createOutboxSender({
+      outbox: o,
+      backoff: { baseMs: 1, maxMs: 2 },
+      writer: {
+        async write(b) {
+          calls.push(b);
+          if (failuresLeft-- > 0) throw Object.assign(new Error('HTTP 503'), { response: { status: 503, data: '' } });
+          return { resourceType: 'Bundle', type: 'transaction-response' };
+        },
+      },
+    });
+    const { entry } = o.add('k', bundle(1), { leaseMs: 0 });
+    expect(await sender.sendEntry(entry)).toBe('retry');
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await sender.drain()).toBe(1);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(await sender.drain()).toBe(1);
+    expect(o.get('k')?.status).toBe('sent');
+    expect(o.get('k')?.attempts).toBe(3);
+    expect(calls).toHaveLength(3);
+    expect(await sender.drain()).toBe(0);
+  });
+
+  it('marks a permanent 4xx failed with the server message, and never retries it', async () => {
+    const o = open(tmp());
+    const sender = createOutboxSender({
+      outbox: o,
+      writer: {
+        async write() {
+          throw Object.assign(new Error('HTTP 422'), {
+            response: { status: 422, data: JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', diagnostics: 'bad flag' }] }) },
+          });
+        },
+      },
+    });
+    const { entry } = o.add('k', bundle(1), { leaseMs: 0 });
+    expect(await sender.sendEntry(entry)).toBe('failed');
+    expect(o.get('k')).toMatchObject({ status: 'failed', lastError: 'FHIR server answered 422: bad flag' });
+    expect(await sender.drain(new Date(Date.now() + 3_600_000))).toBe(0);
+  });
+});
+
+describe('error classification and backoff', () => {
+  it.each([
+    [500, true],
+    [503, true],
+    [429, true],
+    [408, true],
+    [400, false],
+    [409, false],
+    [422, false],
+  ])('HTTP %i transient=%s', (status, transient) => {
+    expect(classifyWriteError({ response: { status } }).transient).toBe(transient);
+  });
+  it('treats connection errors as transient', () => {
+    expect(classifyWriteError(new TypeError('fetch failed'))).toEqual({ transient: true, message: 'FHIR server unreachable: fetch failed' });
+  });
+  it('doubles the delay up to the cap, with bounded jitter', () => {
+    const p = { baseMs: 1000, maxMs: 8000 };
+    expect(nextDelayMs(1, p, () => 0.5)).toBe(1000);
+    expect(nextDelayMs(3, p, () => 0.5)).toBe(4000);
+    expect(nextDelayMs(10, p, () => 0.5)).toBe(8000);
+    expect(nextDelayMs(1, p, () => 0)).toBe(800);
+    expect(nextDelayMs(1, p, () => 1)).toBe(1200);
+  });
+});
