@@ -12,15 +12,21 @@ const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 4
 
 export function createLogger(level: LogLevel): Logger {
   const on = (l: LogLevel) => RANK[l] >= RANK[level];
-  const stamp = () => new Date().toISOString();
+  const line = (l: LogLevel, m: string) => `${new Date().toISOString()} ${l} ${m}`;
   return {
-    debug: (m) => on('debug') && console.log(`${stamp()} debug ${m}`),
-    info: (m) => on('info') && console.log(`${stamp()} info ${m}`),
-    warn: (m) => on('warn') && console.warn(`${stamp()} warn ${m}`),
-    error: (m, err) => {
+    debug(m) {
+      if (on('debug')) console.log(line('debug', m));
+    },
+    info(m) {
+      if (on('info')) console.log(line('info', m));
+    },
+    warn(m) {
+      if (on('warn')) console.warn(line('warn', m));
+    },
+    error(m, err) {
       if (!on('error')) return;
       const detail = err instanceof Error ? (err.stack ?? err.message) : err === undefined ? '' : String(err);
-      console.error(`${stamp()} error ${m}${detail ? `\n${detail}` : ''}`);
+      console.error(line('error', detail ? `${m}\n${detail}` : m));
     },
-  } as Logger;
+  };
 }

@@ -24,12 +24,38 @@ export const configSchema = z.object({
   CONTENT_DIR: z.string().min(1).default('.'),
   /** `info` logs one line per request; `warn` only problems; `silent` nothing (tests). */
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  /** Base URL of a FHIR R4 server that `$apply`/`$populate` read the subject's data from. Unset: no server data, only what the request carries. */
+  /**
+   * The EHR's FHIR R4 base URL (the clinic's server). Unset: the embedded sandbox EHR is started at /ehr and
+   * used instead (its FHIR base is PUBLIC_URL/ehr/fhir). Submissions are written there, `$apply`/`$populate`
+   * read the subject's data from it (with the caller's bearer token), and the app accepts launches from it.
+   */
   FHIR_SERVER_URL: z.string().url().optional(),
-  /** Bearer token sent to FHIR_SERVER_URL (optional; for servers that need one). */
+  /**
+   * A bearer token for reads from FHIR_SERVER_URL when the caller sends none (optional; avoid in production:
+   * it lets any API caller read through the module). Without it, server data is read only with the caller's token.
+   */
   FHIR_SERVER_TOKEN: z.string().min(1).optional(),
   /** How long one read from FHIR_SERVER_URL may take before the request fails with 504, in milliseconds. */
   FHIR_SERVER_TIMEOUT_MS: z.coerce.number().int().min(100).max(120_000).default(10_000),
+  /** The clinician app's SMART client id, as registered with the EHR. */
+  SMART_CLIENT_ID: z.string().min(1).default('periplan-app'),
+  /** Its client secret (confidential client). Unset with the embedded EHR: a random one per start. */
+  SMART_CLIENT_SECRET: z.string().min(16).optional(),
+  /** FHIR base URLs (`iss`) the app accepts launches from, comma-separated. Default: the EHR's FHIR base. */
+  SMART_ALLOWED_ISSUERS: z.string().min(1).optional(),
+  /**
+   * The module's own SMART Backend Services client at the EHR (client credentials), used to retry queued
+   * submissions after the user's token is gone. With the embedded EHR it is registered automatically.
+   */
+  MODULE_CLIENT_ID: z.string().min(1).optional(),
+  MODULE_CLIENT_SECRET: z.string().min(16).optional(),
+  /** Scopes the module asks for (space-separated). */
+  MODULE_CLIENT_SCOPES: z
+    .string()
+    .min(1)
+    .default('system/QuestionnaireResponse.crs system/Flag.crus system/ServiceRequest.crus system/CarePlan.crs system/Provenance.crs system/Observation.crs'),
+  /** Bearer token that staff tools present to read the outbox (`GET /fhir/$outbox`). Unset with an external EHR: the view is off. */
+  OUTBOX_STAFF_TOKEN: z.string().min(24).optional(),
 });
 
 export type Config = z.infer<typeof configSchema> & { publicUrl: string; dataDir: string; contentDir: string };

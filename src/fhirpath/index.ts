@@ -11,6 +11,16 @@ import r4Model from 'fhirpath/fhir-context/r4/index.js';
 export type FhirPathEnv = Record<string, unknown>;
 export type CompiledFhirPath = (resource: unknown, env?: FhirPathEnv) => unknown[];
 
+export interface CompileOptions {
+  /**
+   * Keep fhirpath.js's typed nodes in the result instead of converting it to plain JSON. Only for values
+   * that are fed back into later expressions as `%variables` (a rule engine's named expressions): they
+   * then keep their FHIR type without being converted and re-wrapped on every `%name` access, and the
+   * input resource is not annotated. Never hand such a result to callers as data.
+   */
+  keepTypes?: boolean;
+}
+
 export class FhirPathError extends Error {
   readonly expression: string;
   constructor(expression: string, cause: unknown) {
@@ -26,14 +36,17 @@ function describe(cause: unknown): string {
 }
 
 const cache = new Map<string, CompiledFhirPath>();
+const typedCache = new Map<string, CompiledFhirPath>();
 
 /** Compile (or fetch from cache) an expression. Throws FhirPathError when it does not parse. */
-export function compileFhirPath(expression: string): CompiledFhirPath {
-  const hit = cache.get(expression);
+export function compileFhirPath(expression: string, options?: CompileOptions): CompiledFhirPath {
+  const keepTypes = options?.keepTypes === true;
+  const store = keepTypes ? typedCache : cache;
+  const hit = store.get(expression);
   if (hit) return hit;
   let fn: (resource: unknown, env?: FhirPathEnv) => unknown[];
   try {
-    fn = fhirpath.compile(expression, r4Model) as unknown as (resource: unknown, env?: FhirPathEnv) => unknown[];
+    fn = fhirpath.compile(expression, r4Model, { resolveInternalTypes: !keepTypes }) as unknown as (resource: unknown, env?: FhirPathEnv) => unknown[];
   } catch (err) {
     throw new FhirPathError(expression, err);
   }
@@ -44,7 +57,7 @@ export function compileFhirPath(expression: string): CompiledFhirPath {
       throw new FhirPathError(expression, err);
     }
   };
-  cache.set(expression, compiled);
+  store.set(expression, compiled);
   return compiled;
 }
 

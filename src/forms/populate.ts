@@ -7,8 +7,8 @@
 import { populateQuestionnaire as sdcPopulate } from '@aehrc/sdc-populate';
 import { badRequest, issue, operationOutcome } from '../outcomes/index.js';
 import { applyCalculatedExpressions } from './calculate.js';
-import { canonicalOf } from './questionnaire-index.js';
-import { asArray, isObject, own } from './sdc.js';
+import { answerValueKeys, canonicalOf, indexQuestionnaire } from './questionnaire-index.js';
+import { asArray, isObject, own, valueOf } from './sdc.js';
 
 type SdcParams = Parameters<typeof sdcPopulate>[0];
 
@@ -76,6 +76,7 @@ export async function populateQuestionnaire(questionnaire: fhir4.Questionnaire, 
   if (populated.item?.length) response.item = populated.item;
   fixAgeAtAuthored(response, patient, authored);
   response = applyCalculatedExpressions(questionnaire, response);
+  dropMistypedAnswers(questionnaire, response, warnings);
 
   if (!patient.birthDate) warnings.push(issue({ severity: 'warning', code: 'incomplete', diagnostics: 'The patient has no birth date, so age is left for the patient to fill in', expression: 'Patient.birthDate' }));
   const hasItem = (linkId: string) => findItem(response.item, linkId)?.answer?.length;
@@ -124,6 +125,45 @@ function fixAgeAtAuthored(response: fhir4.QuestionnaireResponse, patient: fhir4.
   let years = Number(at.slice(0, 4)) - Number(birth.slice(0, 4));
   if (at.slice(5) < birth.slice(5)) years -= 1;
   if (Number.isInteger(years) && years >= 0) item.answer = [{ valueInteger: years }];
+}
+
+/**
+ * sdc-populate can put a value of the wrong type into an item, e.g. the text "female" into a choice item whose
+ * answers come from a ValueSet it could not expand. Such an answer would fail $validate; it is dropped
+ * (the patient answers the question) and the outcome says so.
+ */
+function dropMistypedAnswers(questionnaire: fhir4.Questionnaire, response: fhir4.QuestionnaireResponse, warnings: fhir4.OperationOutcomeIssue[]): void {
+  const index = indexQuestionnaire(questionnaire);
+  const visit = (items: fhir4.QuestionnaireResponseItem[] | undefined): void => {
+    for (const item of items ?? []) {
+      const q = index.byLinkId.get(item.linkId);
+      const allowed = q ? answerValueKeys(q) : undefined;
+      if (allowed && item.answer) {
+        const kept = item.answer.filter((a) => {
+          const key = valueOf(a)?.[0];
+          return key === undefined || allowed.includes(key);
+        });
+        if (kept.length < item.answer.length) {
+          warnings.push(issue({ severity: 'warning', code: 'processing', diagnostics: `Could not pre-fill "${item.linkId}": the value found in the record is not of the item's type (${q?.type}); left for the patient to answer` }));
+          if (kept.length > 0) item.answer = kept;
+          else delete item.answer;
+        }
+      }
+      visit(item.item);
+      for (const a of item.answer ?? []) visit(a.item);
+    }
+  };
+  // Items left with nothing in them are removed (an empty item is not valid R4).
+  const prune = (items: fhir4.QuestionnaireResponseItem[] | undefined): fhir4.QuestionnaireResponseItem[] | undefined => {
+    if (!items) return undefined;
+    const out = items.map((i) => ({ ...i, item: prune(i.item) })).filter((i) => (i.answer?.length ?? 0) > 0 || (i.item?.length ?? 0) > 0);
+    for (const i of out) if (!i.item?.length) delete i.item;
+    return out.length > 0 ? out : undefined;
+  };
+  visit(response.item);
+  const pruned = prune(response.item);
+  if (pruned) response.item = pruned;
+  else delete response.item;
 }
 
 function findItem(items: fhir4.QuestionnaireResponseItem[] | undefined, linkId: string): fhir4.QuestionnaireResponseItem | undefined {

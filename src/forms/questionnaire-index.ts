@@ -6,7 +6,7 @@
  */
 import { compileFhirPath } from '../fhirpath/index.js';
 import { issue } from '../outcomes/index.js';
-import { asArray, asString, EXT, expressionsOf, isFhirPath, isObject, own, type Json } from './sdc.js';
+import { asArray, asString, EXT, expressionsOf, isFhirPath, isObject, own, valueOf, type Json } from './sdc.js';
 
 /** Deeper than any real form; stops hostile or runaway nesting. */
 export const MAX_ITEM_DEPTH = 32;
@@ -155,4 +155,29 @@ export function canonicalOf(questionnaire: unknown): string | undefined {
   const version = asString(own(questionnaire, 'version'));
   if (!url) return undefined;
   return version ? `${url}|${version}` : url;
+}
+
+const VALUE_KEYS: Record<string, string[]> = {
+  boolean: ['valueBoolean'],
+  decimal: ['valueDecimal'],
+  integer: ['valueInteger'],
+  date: ['valueDate'],
+  dateTime: ['valueDateTime'],
+  time: ['valueTime'],
+  string: ['valueString'],
+  text: ['valueString'],
+  url: ['valueUri'],
+  attachment: ['valueAttachment'],
+  reference: ['valueReference'],
+  quantity: ['valueQuantity'],
+};
+
+/** The answer value[x] keys an item accepts; undefined when the type is unknown (already reported). */
+export function answerValueKeys(q: IndexedItem): string[] | undefined {
+  if (q.type === 'choice' || q.type === 'open-choice') {
+    const optionKeys = [...new Set(asArray(own(q.item, 'answerOption')).map((o) => valueOf(o)?.[0]).filter((k): k is string => k !== undefined))];
+    const keys = optionKeys.length > 0 ? optionKeys : ['valueCoding'];
+    return q.type === 'open-choice' ? [...new Set([...keys, 'valueString'])] : keys;
+  }
+  return q.type ? VALUE_KEYS[q.type] : undefined;
 }

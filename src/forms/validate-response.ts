@@ -6,10 +6,11 @@
  */
 import { allOk, issue, operationOutcome } from '../outcomes/index.js';
 import { validateResource } from '../validation/index.js';
-import { Enablement, type EnabledState } from './enablement.js';
-import { indexQuestionnaire, type IndexedItem, type QuestionnaireIndex } from './questionnaire-index.js';
+import { Enablement } from './enablement.js';
+import { answerValueKeys, indexQuestionnaire, type IndexedItem, type QuestionnaireIndex } from './questionnaire-index.js';
 import { buildResponseTree, type ResponseNode, type ResponseTree } from './response-tree.js';
-import { asArray, asString, EXT, extensionsOf, isObject, jsonClone, own, valueOf, type Json } from './sdc.js';
+import { applyCalculatedExpressions } from './calculate.js';
+import { asArray, asString, EXT, expressionsOf, extensionsOf, isObject, jsonClone, own, valueOf, type Json } from './sdc.js';
 
 export interface ValidateResponseOptions {
   /** Find the Questionnaire a response names (`url` or `url|version`); undefined when unknown. */
@@ -42,8 +43,9 @@ function validateUnsafe(response: unknown, options: ValidateResponseOptions): fh
     const rt = own(response, 'resourceType');
     return [issue({ code: 'structure', diagnostics: `Expected a QuestionnaireResponse, got ${typeof rt === 'string' ? rt.slice(0, 64) : 'no resourceType'}`, expression: 'QuestionnaireResponse.resourceType' })];
   }
-  // Hostile keys or runaway nesting: the structural scan already says where; do not walk it again.
-  if (structural.some((i) => i.code === 'too-costly' || /^Invalid property|^Circular|not a plain JSON/.test(i.diagnostics ?? ''))) return structural;
+  // Runaway nesting: the structural scan already says where; do not walk it again. (Hostile keys such as
+  // `__proto__` are safe below: every read goes through own() and every index is a Map.)
+  if (structural.some((i) => i.code === 'too-costly')) return structural;
 
   const issues = [...structural];
   const canonical = own(response, 'questionnaire');
@@ -54,8 +56,9 @@ function validateUnsafe(response: unknown, options: ValidateResponseOptions): fh
   let questionnaire: fhir4.Questionnaire | undefined;
   try {
     questionnaire = options.resolveQuestionnaire(canonical);
-  } catch {
-    questionnaire = undefined;
+  } catch (err) {
+    issues.push(issue({ code: 'exception', diagnostics: `The Questionnaire ${JSON.stringify(canonical.slice(0, 300))} could not be looked up: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`, expression: 'QuestionnaireResponse.questionnaire' }));
+    return issues;
   }
   if (!isObject(questionnaire)) {
     issues.push(issue({ code: 'not-found', diagnostics: `Unknown Questionnaire ${JSON.stringify(canonical.slice(0, 300))}: no Questionnaire with this canonical URL (and version) is known here`, expression: 'QuestionnaireResponse.questionnaire' }));
@@ -77,7 +80,39 @@ function validateUnsafe(response: unknown, options: ValidateResponseOptions): fh
   if (tree.truncated) issues.push(issue({ code: 'too-costly', diagnostics: 'The response has too many items or is nested too deeply to check completely', expression: 'QuestionnaireResponse.item' }));
   const checker = new ConformanceChecker(index, tree, new Enablement(index, tree, fhirPathCopy), own(response, 'status') === 'completed' || own(response, 'status') === 'amended');
   issues.push(...checker.run());
+  issues.push(...checkCalculatedValues(questionnaire, copy, tree, index));
   return issues;
+}
+
+/**
+ * A read-only calculated answer (OST, ORAI) that differs from what the Questionnaire's own calculatedExpression
+ * gives for these answers was not computed by the form, or was changed after. A warning, not an error: a
+ * third-party form may calculate with data this server does not have.
+ */
+function checkCalculatedValues(questionnaire: fhir4.Questionnaire, response: Json, tree: ResponseTree, index: QuestionnaireIndex): fhir4.OperationOutcomeIssue[] {
+  const calculated = [...index.byLinkId.values()].filter((q) => expressionsOf(q.item, EXT.calculatedExpression).length > 0);
+  if (calculated.length === 0) return [];
+  let expected: ResponseTree;
+  try {
+    expected = buildResponseTree(applyCalculatedExpressions(questionnaire, response as unknown as fhir4.QuestionnaireResponse) as unknown as Json);
+  } catch {
+    return [];
+  }
+  const out: fhir4.OperationOutcomeIssue[] = [];
+  for (const q of calculated) {
+    const actual = tree.byLinkId.get(q.linkId);
+    const wanted = expected.byLinkId.get(q.linkId);
+    // Only single occurrences compare unambiguously (calculations in repeating groups are left to the form).
+    if (actual?.length !== 1 || (wanted?.length ?? 0) > 1) continue;
+    const have = actual[0]!.answers.map((a) => valueOf(a)?.[1]);
+    const want = (wanted?.[0]?.answers ?? []).map((a) => valueOf(a)?.[1]);
+    if (have.length === 0 || want.length === 0) continue;
+    const same = have.length === want.length && have.every((v, i) => (typeof v === 'number' && typeof want[i] === 'number' ? Math.abs(v - (want[i] as number)) < 1e-9 : JSON.stringify(v) === JSON.stringify(want[i])));
+    if (!same) {
+      out.push(issue({ severity: 'warning', code: 'business-rule', diagnostics: `"${q.linkId}" is ${JSON.stringify(have).slice(0, 100)}, but the Questionnaire's calculation gives ${JSON.stringify(want).slice(0, 100)} for these answers`, expression: `${actual[0]!.path}.answer[0]` }));
+    }
+  }
+  return out;
 }
 
 class ConformanceChecker {
@@ -223,7 +258,7 @@ class ConformanceChecker {
       return;
     }
     const [key, v] = value;
-    const allowed = allowedValueKeys(q);
+    const allowed = answerValueKeys(q);
     if (allowed && !allowed.includes(key)) {
       this.error('value', `Question "${q.linkId}" is of type ${q.type}: its answers must be ${allowed.join(' or ')}, not ${key}`, `${path}.${key}`);
       return;
@@ -247,7 +282,7 @@ class ConformanceChecker {
     if (allowedCodes.some((o) => optionMatches(o, [key, value]))) return;
     const openChoice = q.type === 'open-choice';
     if (openChoice && key === 'valueString') return;
-    const shown = key === 'valueCoding' ? `${asString(own(value, 'system')) ?? '(no system)'}|${asString(own(value, 'code')) ?? '(no code)'}` : JSON.stringify(value)?.slice(0, 100);
+    const shown = (key === 'valueCoding' ? `${asString(own(value, 'system')) ?? '(no system)'}|${asString(own(value, 'code')) ?? '(no code)'}` : JSON.stringify(value) ?? '').slice(0, 200);
     this.error('code-invalid', `${shown} is not one of the answer options of "${q.linkId}"`, path, openChoice ? 'warning' : 'error');
   }
 
@@ -257,7 +292,7 @@ class ConformanceChecker {
         const limit = valueOf(ext)?.[1];
         const c = compareLimit(value, limit);
         if (c !== undefined && Math.sign(c) === sign) {
-          this.error('value', `${JSON.stringify(value)} is ${word} allowed for "${q.linkId}" (${JSON.stringify(limit)})`, path);
+          this.error('value', `${JSON.stringify(value).slice(0, 100)} is ${word} allowed for "${q.linkId}" (${JSON.stringify(limit)})`, path);
         }
       }
     }
@@ -283,31 +318,6 @@ function hasAnyAnswer(node: ResponseNode): boolean {
 function textOf(q: IndexedItem): string {
   const text = asString(own(q.item, 'text'));
   return text ? JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text) : 'no text';
-}
-
-const VALUE_KEYS: Record<string, string[]> = {
-  boolean: ['valueBoolean'],
-  decimal: ['valueDecimal'],
-  integer: ['valueInteger'],
-  date: ['valueDate'],
-  dateTime: ['valueDateTime'],
-  time: ['valueTime'],
-  string: ['valueString'],
-  text: ['valueString'],
-  url: ['valueUri'],
-  attachment: ['valueAttachment'],
-  reference: ['valueReference'],
-  quantity: ['valueQuantity'],
-};
-
-/** The answer value[x] keys an item accepts; undefined when the type is unknown (already reported). */
-function allowedValueKeys(q: IndexedItem): string[] | undefined {
-  if (q.type === 'choice' || q.type === 'open-choice') {
-    const optionKeys = [...new Set(asArray(own(q.item, 'answerOption')).map((o) => valueOf(o)?.[0]).filter((k): k is string => k !== undefined))];
-    const keys = optionKeys.length > 0 ? optionKeys : ['valueCoding'];
-    return q.type === 'open-choice' ? [...new Set([...keys, 'valueString'])] : keys;
-  }
-  return q.type ? VALUE_KEYS[q.type] : undefined;
 }
 
 function optionMatches([optionKey, option]: [string, unknown], [key, value]: [string, unknown]): boolean {
@@ -351,4 +361,3 @@ function compareLimit(value: unknown, limit: unknown): number | undefined {
   return undefined;
 }
 
-export type { EnabledState };

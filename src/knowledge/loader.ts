@@ -21,7 +21,7 @@ import { checkDecisionVariables, checkExpressions, variablesDefined } from './ex
 import { checkQuestionnaireItems } from './questionnaire-checks.js';
 import { checkIntake, checkPinnedArtifacts } from './pinned-checks.js';
 import { CANONICAL_BASE } from './pinned-intake-items.js';
-import { registerDefinitions, validateResource } from '../validation/index.js';
+import { isR4ResourceType, jsonHazards, registerDefinitions, validateResource } from '../validation/index.js';
 import { collectCanonicals, coreCodeSystemHasCode, coreDefinitionType, flattenConcepts, isKnownExternalCanonical } from '../validation/canonicals.js';
 
 /** The content folders that hold knowledge; `examples/` is sample data, not knowledge. */
@@ -162,8 +162,8 @@ export function checkResource(raw: unknown, file: string, options: { knowledge: 
   if (!label) return { problems };
 
   const r = raw as CanonicalResource & Record<string, unknown>;
-  const unsafe = errors.some((i) => i.code === 'too-costly' || /not a FHIR R4 resource type|Invalid property "|Circular|not JSON/.test(i.diagnostics ?? ''));
-  if (unsafe) return { problems };
+  // Garbage that validation already reported is not walked by the checks below.
+  if (!isR4ResourceType(r.resourceType) || jsonHazards(raw).length > 0) return { problems };
 
   if (options.knowledge) {
     if (!isKnowledgeType(r.resourceType)) add(`${r.resourceType} is not a knowledge resource (Questionnaire, PlanDefinition, ActivityDefinition, Library, CodeSystem, ValueSet, StructureDefinition, ...); examples belong in examples/`, 'resourceType');

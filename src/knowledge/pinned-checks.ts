@@ -98,6 +98,7 @@ export function checkIntake(kb: KnowledgeBase): Problem[] {
       problems.push({ expression: path, message: `${label} must sit directly in group ${JSON.stringify(pinned.group)}, is in ${parent ? JSON.stringify(parent.linkId) : 'the top level'}` });
     }
     if (item.type !== pinned.type) problems.push({ expression: `${path}.type`, message: `${label} must be of type ${pinned.type}, is ${item.type}` });
+    if (pinned.required && item.required !== true) problems.push({ expression: `${path}.required`, message: `${label} is a red-flag question and must be required (required: true)` });
     if (pinned.repeats && item.repeats !== true) problems.push({ expression: `${path}.repeats`, message: `${label} must allow several answers (repeats: true)` });
     if (pinned.code && !(item.code ?? []).some((c) => c.system === pinned.code!.system && c.code === pinned.code!.code)) {
       problems.push({ expression: `${path}.code`, message: `${label} must carry code ${key(pinned.code)}` });

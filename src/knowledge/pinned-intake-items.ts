@@ -35,6 +35,8 @@ export interface PinnedItem {
   code?: PinnedCode;
   /** Read-only and computed by an SDC calculatedExpression. */
   calculated?: boolean;
+  /** `required: true` in the Questionnaire (clinical-rules.md: all red-flag items are required). */
+  required?: boolean;
 }
 
 const yes: PinnedCode = { system: YES_NO_SYSTEM, code: 'Y' };
@@ -48,6 +50,7 @@ const local = (...codes: string[]): PinnedCode[] => codes.map((code) => ({ syste
 export const INTAKE_GROUPS = ['pain', 'red-flags', 'inflammatory', 'bone-health', 'self-management'] as const;
 
 const ynu = (group: string, ...linkIds: string[]): PinnedItem[] => linkIds.map((linkId) => ({ linkId, group, type: 'choice', answers: YNU }));
+const required = (items: PinnedItem[]): PinnedItem[] => items.map((i) => ({ ...i, required: true }));
 
 export const PINNED_INTAKE_ITEMS: readonly PinnedItem[] = [
   // Pain
@@ -60,12 +63,12 @@ export const PINNED_INTAKE_ITEMS: readonly PinnedItem[] = [
   { linkId: 'pain-location', group: 'pain', type: 'choice', repeats: true, answers: local('lower-back', 'mid-back', 'sacral', 'hip') },
   { linkId: 'pain-pattern', group: 'pain', type: 'choice', repeats: true, answers: local('worse-morning', 'eases-movement', 'flares-period') },
   { linkId: 'pain-character', group: 'pain', type: 'choice', repeats: true, answers: local('dull-ache', 'sharp-twinges') },
-  // Red flags
-  ...ynu('red-flags', 'rf-saddle-numbness', 'rf-bladder-bowel'),
-  { linkId: 'rf-leg-weakness', group: 'red-flags', type: 'choice', answers: local('none', 'mild', 'significant') },
-  ...ynu('red-flags', 'rf-weakness-worsening', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk', 'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain'),
-  { linkId: 'rf-trauma', group: 'red-flags', type: 'choice', answers: local('none', 'minor', 'major') },
-  ...ynu('red-flags', 'rf-steroids'),
+  // Red flags (all required)
+  ...required(ynu('red-flags', 'rf-saddle-numbness', 'rf-bladder-bowel')),
+  ...required([{ linkId: 'rf-leg-weakness', group: 'red-flags', type: 'choice', answers: local('none', 'mild', 'significant') }]),
+  ...required(ynu('red-flags', 'rf-weakness-worsening', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk', 'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain')),
+  ...required([{ linkId: 'rf-trauma', group: 'red-flags', type: 'choice', answers: local('none', 'minor', 'major') }]),
+  ...required(ynu('red-flags', 'rf-steroids')),
   // Inflammatory pattern
   ...ynu('inflammatory', 'morning-stiffness-30min', 'stiffness-eases-exercise', 'alternating-buttock-pain', 'wakes-late-night'),
   // Bone health

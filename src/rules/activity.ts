@@ -10,7 +10,7 @@
  */
 import type { FhirPathEnv } from '../fhirpath/index.js';
 import { unprocessable } from '../outcomes/index.js';
-import { evaluate } from './context.js';
+import { evaluate, extendEnvironment } from './context.js';
 import { EXT_CQF_EXPRESSION, EXT_TEMPLATE, type RequestPriority } from './vocabulary.js';
 
 type Json = Record<string, unknown>;
@@ -34,8 +34,13 @@ const HAS_PRIORITY = new Set(['ServiceRequest', 'Task', 'CommunicationRequest', 
 const HAS_CODE = new Set(['ServiceRequest', 'Task', 'CarePlan']);
 const HAS_AUTHORED_ON = new Set(['ServiceRequest', 'Task', 'CommunicationRequest', 'MedicationRequest', 'DeviceRequest']);
 
+/** Deep copy of JSON content (templates are applied per rule and must not be changed in the knowledge base). */
 function clone<T>(value: T): T {
-  return JSON.parse(JSON.stringify(value)) as T;
+  if (Array.isArray(value)) return value.map(clone) as T;
+  if (value === null || typeof value !== 'object') return value;
+  const copy: Json = {};
+  for (const [key, v] of Object.entries(value)) if (v !== undefined) copy[key] = clone(v);
+  return copy as T;
 }
 
 function templateOf(ad: fhir4.ActivityDefinition): { template: Json | undefined; companions: Json[] } {
@@ -69,7 +74,7 @@ export function applyActivityDefinition(ad: fhir4.ActivityDefinition, ctx: Activ
   if (ad.doNotPerform) resource.doNotPerform = true;
 
   const owner = `ActivityDefinition ${ad.url ?? ad.id}`;
-  const env: FhirPathEnv = { ...ctx.env, action: { ...ctx.action, priority } };
+  const env = extendEnvironment(ctx.env, { action: { ...ctx.action, priority } });
   applyDynamicValues(resource, ad.dynamicValue ?? [], env, owner);
   applyDynamicValues(resource, ctx.action.dynamicValue ?? [], env, `PlanDefinition action ${ctx.action.id ?? ctx.action.title ?? ''}`);
 
@@ -91,14 +96,20 @@ export function applyActivityDefinition(ad: fhir4.ActivityDefinition, ctx: Activ
     resource.status = 'draft';
     if (HAS_INTENT.has(kind)) resource.intent = 'proposal';
   }
-  return all as unknown as fhir4.FhirResource[];
+  return all.map(headerFirst) as unknown as fhir4.FhirResource[];
+}
+
+/** resourceType, id and meta first, as people expect to read them. */
+function headerFirst(resource: Json): Json {
+  const { resourceType, id, meta, ...rest } = resource;
+  return { resourceType, id, ...(meta === undefined ? {} : { meta }), ...rest };
 }
 
 /** dynamicValue: a simple dotted path (JSON names, optional `[n]`) set from the expression's result. */
 function applyDynamicValues(resource: Json, dynamicValues: Array<{ path?: string; expression?: fhir4.Expression }>, env: FhirPathEnv, owner: string): void {
   for (const dv of dynamicValues) {
     if (!dv.path || !dv.expression?.expression) continue;
-    const result = evaluate(dv.expression.expression, { ...env, resource }, `dynamicValue ${dv.path} of ${owner}`);
+    const result = evaluate(dv.expression.expression, extendEnvironment(env, { resource }), `dynamicValue ${dv.path} of ${owner}`);
     setPath(resource, dv.path, result.length === 0 ? undefined : result.length === 1 ? result[0] : result);
   }
 }

@@ -18,6 +18,7 @@ import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { unprocessable } from '../outcomes/index.js';
 import { applyActivityDefinition } from './activity.js';
 import { baseEnvironment, evaluate, evaluateCondition, requireSomethingAbout, resolveSubject, selectResponse, withVariables, type Subject } from './context.js';
+import { carePlanNarrative } from './narrative.js';
 import { basisExtensions, declaredInputs, indexQuestionnaire, indexResponse, unknownExtensions, type EvidenceSource } from './evidence.js';
 import { EXT_COULD_CHANGE_ITEMS, EXT_SOURCE_PLAN_DEFINITION, PRIORITY_RANK, highestPriority, isPriority, type RequestPriority } from './vocabulary.js';
 
@@ -46,7 +47,7 @@ interface Run {
 }
 
 interface Scope {
-  planDefinition: fhir4.PlanDefinition;
+  /** url|version of the PlanDefinition whose actions are being applied. */
   canonical: string;
   env: FhirPathEnv;
   /** Expression listing the unknown linkIds that could change a result (inherited from outer scopes). */
@@ -90,7 +91,7 @@ export function applyPlanDefinition(planDefinition: fhir4.PlanDefinition, option
 
   const canonical = canonicalOf(planDefinition);
   const env = withVariables(planDefinition, baseEnvironment(subject, response, now), `PlanDefinition ${canonical}`);
-  const actions = applyActions(planDefinition.action ?? [], { planDefinition, canonical, env, couldChange: couldChangeOf(planDefinition), depth: 0 }, run, undefined);
+  const actions = applyActions(planDefinition.action ?? [], { canonical, env, couldChange: couldChangeOf(planDefinition), depth: 0 }, run, undefined);
   // Most urgent first; definition order within a tier (Array.prototype.sort is stable).
   actions.sort((a, b) => rank(b.priority) - rank(a.priority));
 
@@ -109,8 +110,12 @@ export function applyPlanDefinition(planDefinition: fhir4.PlanDefinition, option
     ...(notes.length ? { note: notes } : {}),
     ...(actions.length ? { action: actions } : {}),
   };
+  const rules: fhir4.RequestGroupAction[] = [];
+  const collectRules = (list: fhir4.RequestGroupAction[]) => list.forEach((a) => (a.code ? rules.push(a) : collectRules(a.action ?? [])));
+  collectRules(actions);
   return {
     resourceType: 'CarePlan',
+    text: carePlanNarrative(planDefinition.title, intendedUse, response ? (response.authored ?? 'an undated response') : undefined, rules),
     contained: [requestGroup, ...run.contained],
     instantiatesCanonical: [canonical],
     status: 'draft',
@@ -163,7 +168,7 @@ function applyAction(action: fhir4.PlanDefinitionAction, index: number, scope: S
     if (scope.depth >= MAX_DEPTH) throw unprocessable({ code: 'processing', diagnostics: `${where}: PlanDefinitions nest deeper than ${MAX_DEPTH} (a cycle?).` });
     const canonical = canonicalOf(definition);
     const env = withVariables(definition, scope.env, `PlanDefinition ${canonical}`);
-    nested = applyActions(definition.action ?? [], { planDefinition: definition, canonical, env, couldChange: couldChangeOf(definition) ?? couldChange, depth: scope.depth + 1 }, run, { id, priority });
+    nested = applyActions(definition.action ?? [], { canonical, env, couldChange: couldChangeOf(definition) ?? couldChange, depth: scope.depth + 1 }, run, { id, priority });
     if (!action.code) return [...nested, ...applyActions(action.action ?? [], { ...scope, couldChange }, run, { id, priority })];
   }
 

@@ -2,7 +2,7 @@
  * What an $apply evaluates against: the subject Patient, the newest intake QuestionnaireResponse, and the
  * FHIRPath environment (%subject, %patient, %response, %resource, %now, then the content's named variables).
  */
-import { compileFhirPath, FhirPathError, type FhirPathEnv } from '../fhirpath/index.js';
+import { compileFhirPath, FhirPathError, type CompileOptions, type FhirPathEnv } from '../fhirpath/index.js';
 import { badRequest, unprocessable } from '../outcomes/index.js';
 import { EXT_VARIABLE } from './vocabulary.js';
 
@@ -63,7 +63,10 @@ export function requireSomethingAbout(subject: Subject, response: fhir4.Question
 export function baseEnvironment(subject: Subject, response: fhir4.QuestionnaireResponse | undefined, now: Date): FhirPathEnv {
   // fhirpath.js rejects undefined variables, so absent resources are empty collections.
   const patient = subject.patient ?? [];
+  const { byLinkId, byAnswerCoding } = indexItems(response);
   return {
+    itemByLinkId: byLinkId,
+    itemsByAnswerCoding: byAnswerCoding,
     subject: patient,
     patient,
     response: response ?? [],
@@ -72,10 +75,47 @@ export function baseEnvironment(subject: Subject, response: fhir4.QuestionnaireR
   };
 }
 
+const ITEMS_THREE_LEVELS = '%response.item.combine(%response.item.item).combine(%response.item.item.item)';
+
+/**
+ * The response's items (three levels, like the content's %items) indexed once per $apply, so content looks
+ * an item up by navigation instead of scanning every item with where() (fhirpath.js costs microseconds per
+ * element). Values are fhirpath.js typed nodes, so `.answer.value` resolves value[x] as usual:
+ *   %itemByLinkId.`weight-kg`               = %items.where(linkId = 'weight-kg') (and unanswered ones)
+ *   %itemsByAnswerCoding.`<system>|<code>`  = items with an answer value whose system and code match
+ */
+function indexItems(response: fhir4.QuestionnaireResponse | undefined): { byLinkId: Record<string, unknown[]>; byAnswerCoding: Record<string, unknown[]> } {
+  // No prototype: a linkId such as "constructor" is just a key.
+  const byLinkId = Object.create(null) as Record<string, unknown[]>;
+  const byAnswerCoding = Object.create(null) as Record<string, unknown[]>;
+  if (!response) return { byLinkId, byAnswerCoding };
+  for (const node of compileFhirPath(ITEMS_THREE_LEVELS, { keepTypes: true })(response, { response })) {
+    const item = (node as { data?: fhir4.QuestionnaireResponseItem }).data;
+    // fhirpath.js would take an object with these keys for a resource or a converted node.
+    if (!item || typeof item.linkId !== 'string' || item.linkId === 'resourceType' || item.linkId === '__path__') continue;
+    (byLinkId[item.linkId] ??= []).push(node);
+    const codings = new Set<string>();
+    for (const answer of item.answer ?? []) {
+      const value = answer.valueCoding ?? answer.valueQuantity; // the answer types with system and code
+      if (typeof value?.system === 'string' && typeof value.code === 'string') codings.add(`${value.system}|${value.code}`);
+    }
+    for (const key of codings) (byAnswerCoding[key] ??= []).push(node);
+  }
+  return { byLinkId, byAnswerCoding };
+}
+
+/**
+ * An environment that adds bindings to `env` without copying it (the named variables make it large and it
+ * is extended per dynamicValue). fhirpath.js looks variables up with `in` and `[]`, which see inherited ones.
+ */
+export function extendEnvironment(env: FhirPathEnv, bindings: FhirPathEnv): FhirPathEnv {
+  return Object.assign(Object.create(env) as FhirPathEnv, bindings);
+}
+
 /** Evaluate an expression from content; failures become a 422 naming where in the content it sits. */
-export function evaluate(expression: string, env: FhirPathEnv, where: string): unknown[] {
+export function evaluate(expression: string, env: FhirPathEnv, where: string, options?: CompileOptions): unknown[] {
   try {
-    return compileFhirPath(expression)(env.resource ?? {}, env);
+    return compileFhirPath(expression, options)(env.resource ?? {}, env);
   } catch (err) {
     const reason = err instanceof FhirPathError ? err.message : String(err);
     throw unprocessable({
@@ -85,22 +125,55 @@ export function evaluate(expression: string, env: FhirPathEnv, where: string): u
   }
 }
 
+/** `%name` alone: a condition that is one named expression (how the content writes every rule). */
+const VARIABLE_ONLY = /^%([A-Za-z_][A-Za-z0-9_]*)$/;
+
+/** The variable's value when it is already a plain boolean collection (what `%name` would yield), else undefined. */
+function booleanVariable(expression: string, env: FhirPathEnv): unknown[] | undefined {
+  const name = VARIABLE_ONLY.exec(expression)?.[1];
+  const value = name === undefined ? undefined : env[name];
+  return Array.isArray(value) && value.every((v) => typeof v === 'boolean') ? value : undefined;
+}
+
 /** Applicability: true only when the expression yields exactly `true` (empty = unknown = not applicable). */
 export function evaluateCondition(expression: string, env: FhirPathEnv, where: string): boolean {
-  const out = evaluate(expression, env, where);
+  // The named expressions already decided `%rf03`; reading it gives what fhirpath.js would return.
+  const out = booleanVariable(expression, env) ?? evaluate(expression, env, where);
   if (out.length === 0) return false;
   if (out.length === 1 && typeof out[0] === 'boolean') return out[0];
   throw unprocessable({ code: 'processing', diagnostics: `${where} must yield a single boolean; it yielded ${JSON.stringify(out).slice(0, 200)}.` });
 }
 
-/** Named expressions (the `variable` extension), evaluated in order; each sees the ones before it. */
+interface NamedExpression {
+  name: string;
+  expression: string;
+}
+
+/** The `variable` extensions of each content resource, read once (content is immutable once loaded). */
+const variablesOf = new WeakMap<fhir4.DomainResource, NamedExpression[]>();
+
+function namedExpressions(resource: fhir4.DomainResource): NamedExpression[] {
+  let found = variablesOf.get(resource);
+  if (!found) {
+    found = (resource.extension ?? [])
+      .filter((e) => e.url === EXT_VARIABLE && e.valueExpression?.name && e.valueExpression.expression)
+      .map((e) => ({ name: e.valueExpression!.name!, expression: e.valueExpression!.expression! }));
+    variablesOf.set(resource, found);
+  }
+  return found;
+}
+
+/**
+ * Named expressions (the `variable` extension), evaluated in order; each sees the ones before it. Their
+ * values keep fhirpath.js's typed nodes (they only feed later expressions, which then need not re-wrap
+ * them); whatever leaves the engine goes through a normal evaluation and is plain JSON.
+ */
 export function withVariables(resource: fhir4.DomainResource, env: FhirPathEnv, owner: string): FhirPathEnv {
-  const variables = (resource.extension ?? []).filter((e) => e.url === EXT_VARIABLE && e.valueExpression?.name && e.valueExpression.expression);
+  const variables = namedExpressions(resource);
   if (variables.length === 0) return env;
-  const next: FhirPathEnv = { ...env };
-  for (const v of variables) {
-    const { name, expression } = v.valueExpression as { name: string; expression: string };
-    next[name] = evaluate(expression, next, `variable %${name} of ${owner}`);
+  const next = extendEnvironment(env, {});
+  for (const { name, expression } of variables) {
+    next[name] = evaluate(expression, next, `variable %${name} of ${owner}`, { keepTypes: true });
   }
   return next;
 }

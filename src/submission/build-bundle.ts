@@ -8,22 +8,37 @@
  *   4. the Observations `$extract` derives (pain score, body weight), for trends and later $populate
  *   5. the CarePlan exactly as $apply returned it      (the self-management plan, and the frozen record of
  *      what was proposed and why: its contained RequestGroup keeps every rule's basis and citations)
- *   6. a Provenance for all of them                    (who answered, the module as device, the PlanDefinition used)
+ *   6. a Provenance for all of them                    (who answered, the module as device, the PlanDefinition
+ *                                                       used; conditional create on a tag)
  *
- * The Flags and ServiceRequests are written as real resources because clinicians act on them (accept,
- * dismiss with a reason); the CarePlan's contained copies stay as the unchanging audit record.
- * Order matters for servers without transactions: everything that is referenced comes before what refers to it.
+ * EVERY entry is a conditional create keyed on something derived from the submission key, so sending the
+ * same bundle twice (a lost acknowledgement, a retry racing a slow first attempt, a restart) creates nothing
+ * new. The Flags and ServiceRequests are written as real resources because clinicians act on them (accept,
+ * dismiss with a reason: resolve-proposal.ts); the CarePlan's contained copies stay as the unchanging audit
+ * record. Each Flag and ServiceRequest also carries a "rule" identifier (`<submission>#<rule id>`), so that
+ * resolving a proposal can find the Flag of the same rule and the same response.
+ * Order matters for servers without transactions: everything that is referenced comes before what refers to
+ * it, and the Provenance comes last (so "the Provenance exists" means "the whole submission exists").
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 
 export const RESPONSE_IDENTIFIER_SYSTEM = 'https://periplan.app/fhir/sid/questionnaire-response';
+/** `<submission id>#<local id of the proposal in the $apply CarePlan>` (or `#care-plan`). */
 export const SUBMISSION_ITEM_SYSTEM = 'https://periplan.app/fhir/sid/submission-item';
-export const MODULE_DEVICE = {
+/** `<submission id>#<rule id>`: the Flags and ServiceRequests one rule raised for one response. */
+export const SUBMISSION_RULE_SYSTEM = 'https://periplan.app/fhir/sid/submission-rule';
+/** meta.tag of the submission's Provenance, code = submission id (Provenance has no identifier in R4). */
+export const SUBMISSION_TAG_SYSTEM = 'https://periplan.app/fhir/sid/submission';
+export const RULE_SYSTEM = 'https://periplan.app/fhir/CodeSystem/back-pain-rule';
+export const PARTICIPANT_TYPE = 'http://terminology.hl7.org/CodeSystem/provenance-participant-type';
+export const MODULE_DEVICE: fhir4.Reference = {
+  type: 'Device',
   identifier: { system: 'https://periplan.app/fhir/sid/device', value: 'periplan-back-pain-module' },
   display: 'PeriPlan back-pain module (decision support)',
 };
 
 export interface SubmissionParts {
+  /** The response, with the local id `$apply` and `$extract` referred to (see `submissionId`). */
   response: fhir4.QuestionnaireResponse;
   carePlan: fhir4.CarePlan;
   /** Who answered: `Patient/…`, `Practitioner/…` or `RelatedPerson/…`. */
@@ -47,25 +62,75 @@ export function submissionKey(response: fhir4.QuestionnaireResponse): string {
   return `${id.system ?? ''}|${id.value}`;
 }
 
+/**
+ * A short, stable, search-safe id for the submission (hash of the key: the key itself may contain `|`, `#`
+ * or characters a token search would split on). Also used as the response's local id before it is sent, so
+ * that the identifiers `$extract` derives from it are unique per submission, whatever id the client used.
+ */
+export function submissionId(key: string): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 32);
+}
+
 const urn = () => `urn:uuid:${randomUUID()}`;
 
 function postIfNoneExist(fullUrl: string, resource: fhir4.FhirResource, ifNoneExist: string): fhir4.BundleEntry {
   return { fullUrl, resource, request: { method: 'POST', url: resource.resourceType, ifNoneExist } };
 }
 
-function itemIdentifier(key: string, localId: string): fhir4.Identifier {
-  return { system: SUBMISSION_ITEM_SYSTEM, value: `${key}#${localId}` };
-}
-
-const identifierQuery = (i: fhir4.Identifier) => `identifier=${encodeURIComponent(`${i.system}|${i.value}`)}`;
+export const identifierQuery = (i: fhir4.Identifier) => `identifier=${encodeURIComponent(`${i.system}|${i.value}`)}`;
 
 /** Replace every `reference` equal to `from` by `to`, deeply (returns a copy). */
 function rewriteReference<T>(value: T, from: string, to: string): T {
   return JSON.parse(JSON.stringify(value), (k, v: unknown) => (k === 'reference' && v === from ? to : v)) as T;
 }
 
-export function buildSubmissionBundle(parts: SubmissionParts): fhir4.Bundle {
+/**
+ * Which rule raised each contained proposal: the RequestGroup's top-level actions carry the rule code; their
+ * (nested) actions point at the contained resources, and a report-flag Task points at its Flag.
+ */
+export function rulesOfProposals(carePlan: fhir4.CarePlan): Map<string, string> {
+  const byId = new Map<string, fhir4.FhirResource>();
+  const contained = (carePlan.contained ?? []) as fhir4.FhirResource[];
+  for (const r of contained) if (r.id) byId.set(r.id, r);
+  const out = new Map<string, string>();
+  const mark = (localRef: string | undefined, rule: string) => {
+    if (!localRef?.startsWith('#')) return;
+    const id = localRef.slice(1);
+    if (out.has(id)) return;
+    out.set(id, rule);
+    const target = byId.get(id);
+    if (target?.resourceType === 'Task') for (const input of target.input ?? []) mark(input.valueReference?.reference, rule);
+  };
+  const walk = (actions: fhir4.RequestGroupAction[] | undefined, rule: string | undefined) => {
+    for (const action of actions ?? []) {
+      const own = action.code?.flatMap((c) => c.coding ?? []).find((c) => c.system === RULE_SYSTEM)?.code;
+      const current = own ?? rule;
+      if (current) mark(action.resource?.reference, current);
+      walk(action.action, current);
+    }
+  };
+  for (const r of contained) if (r.resourceType === 'RequestGroup') walk(r.action, undefined);
+  return out;
+}
+
+/**
+ * $apply leaves a Flag's subject out when the Patient was not in its data, and Flag.subject is required (a
+ * server refuses the Flag and the CarePlan containing it). The subject is the response's: fill it in.
+ */
+function withSubjects(carePlan: fhir4.CarePlan, subject: fhir4.Reference | undefined): fhir4.CarePlan {
+  if (!subject?.reference) return carePlan;
+  const contained = (carePlan.contained ?? []) as fhir4.FhirResource[];
+  if (!contained.some((r) => r.resourceType === 'Flag' && !r.subject?.reference)) return carePlan;
+  return {
+    ...carePlan,
+    contained: contained.map((r) => (r.resourceType === 'Flag' && !r.subject?.reference ? { ...r, subject } : r)) as fhir4.CarePlan['contained'],
+  };
+}
+
+export function buildSubmissionBundle(input: SubmissionParts): fhir4.Bundle {
+  const parts = { ...input, carePlan: withSubjects(input.carePlan, input.response.subject) };
   const key = submissionKey(parts.response);
+  const sid = submissionId(key);
   const responseUrn = urn();
   const responseLocalRef = parts.response.id ? `QuestionnaireResponse/${parts.response.id}` : undefined;
   const toUrn = <T>(r: T): T => (responseLocalRef ? rewriteReference(r, responseLocalRef, responseUrn) : r);
@@ -76,21 +141,24 @@ export function buildSubmissionBundle(parts: SubmissionParts): fhir4.Bundle {
     postIfNoneExist(responseUrn, response as fhir4.QuestionnaireResponse, identifierQuery(parts.response.identifier!)),
   ];
 
-  const contained = parts.carePlan.contained ?? [];
+  const rules = rulesOfProposals(parts.carePlan);
   const targets: string[] = [responseUrn];
-  for (const proposal of contained) {
+  for (const proposal of (parts.carePlan.contained ?? []) as fhir4.FhirResource[]) {
     if (proposal.resourceType !== 'Flag' && proposal.resourceType !== 'ServiceRequest') continue;
-    const identifier = itemIdentifier(key, proposal.id ?? proposal.resourceType);
+    const localId = proposal.id ?? proposal.resourceType;
+    const itemIdentifier: fhir4.Identifier = { system: SUBMISSION_ITEM_SYSTEM, value: `${sid}#${localId}` };
+    const rule = rules.get(localId);
+    const ruleIdentifier: fhir4.Identifier[] = rule ? [{ system: SUBMISSION_RULE_SYSTEM, value: `${sid}#${rule}` }] : [];
     const { id: _localId, ...rest } = toUrn(proposal) as fhir4.Flag | fhir4.ServiceRequest;
-    const resource = { ...rest, identifier: [...(rest.identifier ?? []), identifier] } as fhir4.Flag | fhir4.ServiceRequest;
+    const resource = { ...rest, identifier: [...(rest.identifier ?? []), itemIdentifier, ...ruleIdentifier] } as fhir4.Flag | fhir4.ServiceRequest;
     if (resource.resourceType === 'ServiceRequest') resource.authoredOn ??= parts.now.toISOString();
     if (resource.resourceType === 'Flag') resource.period ??= { start: parts.now.toISOString() };
     const fullUrl = urn();
     targets.push(fullUrl);
-    entries.push(postIfNoneExist(fullUrl, resource, identifierQuery(identifier)));
+    entries.push(postIfNoneExist(fullUrl, resource, identifierQuery(itemIdentifier)));
   }
 
-  // Observations from $extract: already conditional creates keyed on identifiers derived from the response.
+  // Observations from $extract: already conditional creates keyed on identifiers derived from the response id.
   for (const e of parts.extracted?.entry ?? []) {
     if (!e.resource) continue;
     const fullUrl = urn();
@@ -98,7 +166,7 @@ export function buildSubmissionBundle(parts: SubmissionParts): fhir4.Bundle {
     entries.push({ ...toUrn(e), fullUrl });
   }
 
-  const carePlanIdentifier = itemIdentifier(key, 'care-plan');
+  const carePlanIdentifier: fhir4.Identifier = { system: SUBMISSION_ITEM_SYSTEM, value: `${sid}#care-plan` };
   const carePlan = toUrn(parts.carePlan);
   const carePlanUrn = urn();
   targets.push(carePlanUrn);
@@ -107,24 +175,31 @@ export function buildSubmissionBundle(parts: SubmissionParts): fhir4.Bundle {
   );
 
   const planDefinition = parts.carePlan.instantiatesCanonical?.[0];
+  const tag: fhir4.Coding = { system: SUBMISSION_TAG_SYSTEM, code: sid };
   const provenance: fhir4.Provenance = {
     resourceType: 'Provenance',
+    meta: { tag: [tag] },
     target: targets.map((reference) => ({ reference })),
     recorded: parts.now.toISOString(),
     ...(planDefinition ? { policy: [planDefinition] } : {}),
-    activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE' }] },
+    activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE', display: 'create' }] },
     agent: [
-      { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'author' }] }, who: parts.author },
-      ...(parts.enterer
-        ? [{ type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'enterer' }] }, who: parts.enterer }]
-        : []),
-      { type: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/provenance-participant-type', code: 'assembler' }] }, who: MODULE_DEVICE },
+      { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'author', display: 'Author' }] }, who: parts.author },
+      ...(parts.enterer ? [{ type: { coding: [{ system: PARTICIPANT_TYPE, code: 'enterer', display: 'Enterer' }] }, who: parts.enterer }] : []),
+      { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'assembler', display: 'Assembler' }] }, who: MODULE_DEVICE },
     ],
-    entity: planDefinition
-      ? [{ role: 'source', what: { identifier: { system: 'urn:ietf:rfc:3986', value: planDefinition }, display: `PlanDefinition ${planDefinition}` } }]
-      : [],
+    ...(planDefinition
+      ? { entity: [{ role: 'source' as const, what: { identifier: { system: 'urn:ietf:rfc:3986', value: planDefinition }, display: `PlanDefinition ${planDefinition}` } }] }
+      : {}),
   };
-  entries.push({ fullUrl: urn(), resource: provenance, request: { method: 'POST', url: 'Provenance' } });
+  entries.push(postIfNoneExist(urn(), provenance, `_tag=${encodeURIComponent(`${tag.system}|${tag.code}`)}`));
 
   return { resourceType: 'Bundle', type: 'transaction', entry: entries };
+}
+
+/** The `_tag` search (`system|code`) that finds a submission's Provenance: present means the whole submission is. */
+export function provenanceTagQuery(bundle: fhir4.Bundle): string | undefined {
+  const provenance = bundle.entry?.find((e) => e.resource?.resourceType === 'Provenance')?.resource;
+  const tag = provenance?.meta?.tag?.find((t) => t.system === SUBMISSION_TAG_SYSTEM);
+  return tag?.code ? `${tag.system}|${tag.code}` : undefined;
 }

@@ -1,102 +1,237 @@
 /**
  * Writes a submission bundle to any FHIR R4 server through fhir-kit-client.
  *
- * - Idempotent: before sending, it looks the QuestionnaireResponse up by identifier. A transaction is
- *   all-or-nothing, so if the response is there, the whole submission is (an acknowledgement was lost).
- *   Every entry is also a conditional create (If-None-Exist), for servers and races the check misses.
+ * - Idempotent: every entry of the bundle is a conditional create (If-None-Exist) keyed on identifiers derived
+ *   from the submission key (build-bundle.ts), so sending it twice creates nothing new. On a retry the writer
+ *   first looks for the submission's Provenance (written last, tagged with the submission id): if it is
+ *   there, the whole submission is, and nothing is sent.
  * - Servers without `transaction` (read from their CapabilityStatement) get the same entries one by one in
  *   bundle order (the bundle is built so that order is safe: the response first, Provenance last), with
- *   `urn:uuid` references rewritten to the ids the server assigned.
+ *   `urn:uuid` references rewritten to the ids the server assigned. Types without conditional create get a
+ *   search by identifier before the create.
  */
 import { Client } from 'fhir-kit-client';
-import type { BundleWriter } from './sender.js';
+import { provenanceTagQuery } from './build-bundle.js';
 
 export interface FhirServerTarget {
   baseUrl: string;
-  /** Returns the bearer token to use now (undefined: no Authorization header). */
+  /**
+   * The module's own credential, used when no user token is given (outbox retries, possibly after a restart,
+   * when the user's token is gone): e.g. a SMART Backend Services token. Undefined: no Authorization header.
+   */
   getToken?: () => Promise<string | undefined>;
+  /** Called after a 401 with the module's token, so that the next `getToken` fetches a fresh one. */
+  invalidateToken?: () => void;
   /** Abort a request after this long (ms); a slow server then counts as a transient failure. */
   timeoutMs?: number;
 }
 
+/** The resource types a submission writes (and `resolveProposal` updates). */
+export const WRITTEN_TYPES = ['QuestionnaireResponse', 'Flag', 'ServiceRequest', 'Observation', 'CarePlan', 'Provenance'] as const;
+export const UPDATED_TYPES = ['ServiceRequest', 'Flag'] as const;
+
 export interface ServerCapabilities {
+  /** False when the CapabilityStatement could not be read (then transaction is assumed and re-checked later). */
+  known: boolean;
   transaction: boolean;
   batch: boolean;
-  /** Resource types the server says it can create (empty when it does not say). */
+  /** Resource types the server says it can create / update / conditionally create. */
   creatable: Set<string>;
+  updatable: Set<string>;
+  conditionalCreate: Set<string>;
+  fhirVersion?: string;
+  software?: string;
+  /** Plain-English list of what this server cannot do for the write path, and what the module does instead. */
+  limitations: string[];
+}
+
+/** What to assume when the server cannot be asked (unreachable at start): a full R4 server. */
+export function assumedCapabilities(): ServerCapabilities {
+  const all = new Set<string>(WRITTEN_TYPES);
+  return { known: false, transaction: true, batch: true, creatable: all, updatable: new Set(UPDATED_TYPES), conditionalCreate: all, limitations: [] };
 }
 
 export function capabilitiesFrom(statement: fhir4.CapabilityStatement): ServerCapabilities {
   const rest = statement.rest?.find((r) => r.mode === 'server') ?? statement.rest?.[0];
   const system = new Set((rest?.interaction ?? []).map((i) => i.code));
-  const creatable = new Set(
-    (rest?.resource ?? []).filter((r) => (r.interaction ?? []).some((i) => i.code === 'create')).map((r) => r.type),
-  );
-  return { transaction: system.has('transaction'), batch: system.has('batch'), creatable };
+  const resources = rest?.resource ?? [];
+  const has = (r: fhir4.CapabilityStatementRestResource, code: string) => (r.interaction ?? []).some((i) => i.code === code);
+  const creatable = new Set(resources.filter((r) => has(r, 'create')).map((r) => r.type));
+  const updatable = new Set(resources.filter((r) => has(r, 'update')).map((r) => r.type));
+  const conditionalCreate = new Set(resources.filter((r) => has(r, 'create') && r.conditionalCreate === true).map((r) => r.type));
+  const caps: ServerCapabilities = {
+    known: true,
+    transaction: system.has('transaction'),
+    batch: system.has('batch'),
+    creatable,
+    updatable,
+    conditionalCreate,
+    ...(statement.fhirVersion ? { fhirVersion: statement.fhirVersion } : {}),
+    ...(statement.software?.name ? { software: `${statement.software.name}${statement.software.version ? ` ${statement.software.version}` : ''}` } : {}),
+    limitations: [],
+  };
+  caps.limitations = describeLimitations(caps);
+  return caps;
 }
 
-async function clientFor(target: FhirServerTarget): Promise<Client> {
-  const token = await target.getToken?.();
+function describeLimitations(caps: ServerCapabilities): string[] {
+  const out: string[] = [];
+  if (caps.fhirVersion && !caps.fhirVersion.startsWith('4.0')) out.push(`The server speaks FHIR ${caps.fhirVersion}, not R4 (4.0.x): writes may be refused.`);
+  if (!caps.transaction) {
+    out.push(
+      'No transaction support: each submission is written one resource at a time in a safe order (response, flags, proposals, observations, care plan, provenance). It is not atomic: a crash or outage in between leaves a partial submission on the server until the outbox retry completes it.',
+    );
+  }
+  const cannotCreate = WRITTEN_TYPES.filter((t) => !caps.creatable.has(t));
+  if (cannotCreate.length) out.push(`Cannot create ${cannotCreate.join(', ')}: submissions will be refused and kept in the outbox as failed.`);
+  const noConditional = WRITTEN_TYPES.filter((t) => caps.creatable.has(t) && !caps.conditionalCreate.has(t));
+  if (noConditional.length) {
+    out.push(
+      `No conditional create for ${noConditional.join(', ')}: the module searches by identifier before each create instead (safe for one sender; two senders racing could duplicate).`,
+    );
+  }
+  const cannotUpdate = UPDATED_TYPES.filter((t) => !caps.updatable.has(t));
+  if (cannotUpdate.length) out.push(`Cannot update ${cannotUpdate.join(', ')}: clinicians cannot accept or dismiss proposals on this server.`);
+  return out;
+}
+
+/** A failure the writer itself detects (not an HTTP error status). */
+export class WriteError extends Error {
+  constructor(
+    message: string,
+    readonly transient: boolean,
+  ) {
+    super(message);
+    this.name = 'WriteError';
+  }
+}
+
+export async function clientFor(target: FhirServerTarget, bearerToken?: string): Promise<Client> {
+  const token = bearerToken ?? (await target.getToken?.());
   return new Client({ baseUrl: target.baseUrl, ...(token ? { bearerToken: token } : {}) });
 }
 
-function requestOptions(target: FhirServerTarget, headers?: Record<string, string>) {
+export function requestOptions(target: FhirServerTarget, headers?: Record<string, string>) {
   return { signal: AbortSignal.timeout(target.timeoutMs ?? 15_000), ...(headers ? { headers } : {}) };
 }
 
 /** Read the server's CapabilityStatement (unauthenticated, as SMART allows). */
 export async function readCapabilities(target: FhirServerTarget): Promise<ServerCapabilities> {
-  const client = await clientFor(target);
+  const client = new Client({ baseUrl: target.baseUrl });
   const cs = (await client.capabilityStatement(requestOptions(target))) as unknown as fhir4.CapabilityStatement;
+  if (cs?.resourceType !== 'CapabilityStatement') throw new WriteError(`${target.baseUrl}/metadata did not return a CapabilityStatement`, true);
   return capabilitiesFrom(cs);
 }
 
-/** The identifier search token (`system|value`) of the bundle's QuestionnaireResponse, if any. */
-export function responseIdentifierToken(bundle: fhir4.Bundle): string | undefined {
-  const qr = bundle.entry?.find((e) => e.resource?.resourceType === 'QuestionnaireResponse')?.resource as fhir4.QuestionnaireResponse | undefined;
-  const id = qr?.identifier;
-  return id?.value ? `${id.system ?? ''}|${id.value}` : undefined;
+export interface WriteOptions {
+  /** The user's token (first attempt); without it the target's module credential is used. */
+  bearerToken?: string;
+  /** True after a failed attempt: look for the finished submission before sending anything. */
+  retry?: boolean;
 }
 
-export function createFhirBundleWriter(target: FhirServerTarget, capabilities: ServerCapabilities): BundleWriter {
+export interface BundleWriter {
+  /** Send one submission bundle; resolves with the server's response Bundle (or a summary of what was found). */
+  write(bundle: fhir4.Bundle, options?: WriteOptions): Promise<fhir4.Bundle>;
+}
+
+export function createFhirBundleWriter(target: FhirServerTarget, capabilities: () => ServerCapabilities): BundleWriter {
   return {
-    async write(bundle) {
-      const client = await clientFor(target);
-      const token = responseIdentifierToken(bundle);
-      if (token) {
-        const found = (await client.search({
-          resourceType: 'QuestionnaireResponse',
-          searchParams: { identifier: token, _count: '1' },
-          options: requestOptions(target),
-        })) as unknown as fhir4.Bundle;
-        if ((found.entry?.length ?? 0) > 0 || (found.total ?? 0) > 0) {
-          return { resourceType: 'Bundle', type: capabilities.transaction ? 'transaction-response' : 'batch-response', entry: [] };
+    async write(bundle, options = {}) {
+      const client = await clientFor(target, options.bearerToken);
+      try {
+        if (options.retry) {
+          const found = await findFinished(client, target, bundle);
+          if (found) return found;
         }
+        if (capabilities().transaction) {
+          try {
+            // Minimal: the locations are all the module keeps (the outbox stores the answer).
+            const response = (await client.transaction({ body: bundle as never, options: requestOptions(target, { Prefer: 'return=minimal' }) })) as unknown as fhir4.Bundle;
+            checkTransactionResponse(response, bundle);
+            return response;
+          } catch (err) {
+            // A server that advertised transactions but does not route them: write one by one instead.
+            const status = (err as { response?: { status?: number } }).response?.status;
+            if (status !== 404 && status !== 405 && status !== 501) throw err;
+          }
+        }
+        return await writeOneByOne(client, target, bundle, capabilities());
+      } catch (err) {
+        const status = (err as { response?: { status?: number } }).response?.status;
+        if (status === 401 && !options.bearerToken) target.invalidateToken?.();
+        throw err;
       }
-      if (capabilities.transaction) {
-        return (await client.transaction({ body: bundle as never, options: requestOptions(target) })) as unknown as fhir4.Bundle;
-      }
-      return writeOneByOne(client, target, bundle);
     },
   };
 }
 
-async function writeOneByOne(client: Client, target: FhirServerTarget, bundle: fhir4.Bundle): Promise<fhir4.Bundle> {
+/** The submission's Provenance is written last: if the server has it, it has everything. */
+async function findFinished(client: Client, target: FhirServerTarget, bundle: fhir4.Bundle): Promise<fhir4.Bundle | undefined> {
+  const tag = provenanceTagQuery(bundle);
+  if (!tag) return undefined;
+  const found = (await client.search({
+    resourceType: 'Provenance',
+    searchParams: { _tag: tag, _count: '1' },
+    options: requestOptions(target),
+  })) as unknown as fhir4.Bundle;
+  const provenance = found.entry?.find((e) => e.resource?.resourceType === 'Provenance')?.resource as fhir4.Provenance | undefined;
+  if (!provenance) return undefined;
+  return {
+    resourceType: 'Bundle',
+    type: 'batch-response',
+    entry: [
+      ...(provenance.target ?? []).map((t) => ({ response: { status: '200 OK', location: t.reference ?? '' } })),
+      { response: { status: '200 OK', location: `Provenance/${provenance.id}` }, resource: provenance },
+    ],
+  };
+}
+
+function checkTransactionResponse(response: fhir4.Bundle, sent: fhir4.Bundle): void {
+  if (response?.resourceType !== 'Bundle' || !Array.isArray(response.entry) || response.entry.length !== (sent.entry?.length ?? 0)) {
+    throw new WriteError('The FHIR server answered the transaction without a matching transaction-response Bundle.', true);
+  }
+  const failed = response.entry.findIndex((e) => !/^2\d\d/.test(e.response?.status ?? ''));
+  if (failed >= 0) {
+    throw new WriteError(`The FHIR server reported entry ${failed} of the transaction as ${response.entry[failed]?.response?.status ?? 'missing'}.`, false);
+  }
+}
+
+/** The `Type/id` a create or conditional create answered with (body, or Location when the body is minimal). */
+function locationOf(created: fhir4.FhirResource | undefined, type: string): string | undefined {
+  if (created?.id) return `${created.resourceType ?? type}/${created.id}`;
+  const location = created ? Client.httpFor(created as never)?.response?.headers?.get('location') : undefined;
+  const match = location ? new RegExp(`(?:^|/)${type}/([^/]+)`).exec(location) : null;
+  return match ? `${type}/${match[1]}` : undefined;
+}
+
+async function writeOneByOne(client: Client, target: FhirServerTarget, bundle: fhir4.Bundle, caps: ServerCapabilities): Promise<fhir4.Bundle> {
   const assigned = new Map<string, string>(); // urn:uuid:... -> Type/id
   const responses: fhir4.BundleEntry[] = [];
   for (const entry of bundle.entry ?? []) {
-    if (!entry.resource || entry.request?.method !== 'POST') {
-      throw new Error('one-by-one fallback supports POST entries only');
-    }
+    if (!entry.resource || entry.request?.method !== 'POST') throw new WriteError('The one-by-one fallback writes POST entries only.', false);
+    const type = entry.resource.resourceType;
     const resource = rewriteReferences(entry.resource, assigned);
-    const headers = entry.request.ifNoneExist ? { 'If-None-Exist': rewriteQuery(entry.request.ifNoneExist, assigned) } : undefined;
-    const created = (await client.create({
-      resourceType: resource.resourceType,
-      body: resource as never,
-      options: requestOptions(target, headers),
-    })) as unknown as fhir4.FhirResource;
-    if (entry.fullUrl && created.id) assigned.set(entry.fullUrl, `${created.resourceType}/${created.id}`);
-    responses.push({ response: { status: '201 Created', location: created.id ? `${created.resourceType}/${created.id}` : '' }, resource: created });
+    const query = entry.request.ifNoneExist ? rewriteQuery(entry.request.ifNoneExist, assigned) : undefined;
+    let location: string | undefined;
+    let status = '201 Created';
+    if (query && !caps.conditionalCreate.has(type)) {
+      const found = (await client.request(`${type}?${query}&_count=2`, { options: requestOptions(target) })) as unknown as fhir4.Bundle;
+      const matches = (found.entry ?? []).filter((e) => e.resource?.resourceType === type);
+      if (matches.length > 1) throw new WriteError(`${type}?${query} matches ${matches.length} resources on the server: not creating another.`, false);
+      if (matches[0]?.resource?.id) {
+        location = `${type}/${matches[0].resource.id}`;
+        status = '200 OK';
+      }
+    }
+    if (!location) {
+      const headers = query && caps.conditionalCreate.has(type) ? { 'If-None-Exist': query } : undefined;
+      const created = (await client.create({ resourceType: type, body: resource as never, options: requestOptions(target, headers) })) as unknown as fhir4.FhirResource;
+      location = locationOf(created, type);
+    }
+    if (!location) throw new WriteError(`The FHIR server did not say where it stored the ${type}.`, true);
+    if (entry.fullUrl) assigned.set(entry.fullUrl, location);
+    responses.push({ response: { status, location } });
   }
   return { resourceType: 'Bundle', type: 'batch-response', entry: responses };
 }

@@ -6,7 +6,7 @@
  *
  * This is the single-machine adapter (SQLite under DATA_DIR). Replicas behind a load balancer need a
  * shared store: implement `Outbox` over PostgreSQL (same columns; `claimDue` with
- * `FOR UPDATE SKIP LOCKED`) — see README "Beyond one machine".
+ * `FOR UPDATE SKIP LOCKED`) — see docs/write-path.md "Beyond one machine".
  */
 import fs from 'node:fs';
 import path from 'node:path';

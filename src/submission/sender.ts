@@ -1,16 +1,18 @@
 /**
  * Drains the outbox: sends each due entry to the FHIR server and records the outcome.
  *
- * Classification: network errors, timeouts, 408, 429 and 5xx are transient (retry with capped exponential
- * backoff and jitter, forever — a submission is never dropped); any other 4xx is permanent (the server will
- * never accept this bundle as it is) and the entry is marked failed for staff to see, never silently lost.
+ * Classification: network errors, timeouts, 401 (a token to refresh), 408, 429 and 5xx are transient (retry
+ * with capped exponential backoff and jitter, forever — a submission is never dropped); any other 4xx is
+ * permanent (the server will never accept this bundle as it is) and the entry is marked failed for staff to
+ * see, never silently lost.
+ *
+ * The user's token is used for the first attempt only (it is never stored); retries use the module's own
+ * credential (FhirServerTarget.getToken).
  */
+import { WriteError, type BundleWriter } from './fhir-writer.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 
-export interface BundleWriter {
-  /** Send one submission bundle; resolves with the server's response Bundle. */
-  write(bundle: fhir4.Bundle): Promise<fhir4.Bundle>;
-}
+export type { BundleWriter } from './fhir-writer.js';
 
 export interface SendFailure {
   transient: boolean;
@@ -18,15 +20,20 @@ export interface SendFailure {
 }
 
 export function classifyWriteError(err: unknown): SendFailure {
+  if (err instanceof WriteError) return { transient: err.transient, message: err.message };
   const e = err as { response?: { status?: number; data?: unknown }; message?: string; name?: string };
   const status = e?.response?.status;
   if (typeof status === 'number') {
     const detail = describeBody(e.response?.data);
-    const transient = status >= 500 || status === 408 || status === 429;
+    // 401: the token expired or was revoked; a retry uses a fresh module token. 403 is permanent: never
+    // work around a refusal by retrying with other credentials.
+    const transient = status >= 500 || status === 401 || status === 408 || status === 429;
     return { transient, message: `FHIR server answered ${status}${detail ? `: ${detail}` : ''}` };
   }
-  // fetch TypeError (connection refused, reset), AbortError (our timeout), DNS failures: all transient.
-  return { transient: true, message: `FHIR server unreachable: ${e?.message ?? String(err)}` };
+  // fetch TypeError (connection refused, reset), AbortError/TimeoutError (our timeout), DNS failures: transient.
+  const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
+  const why = e?.name === 'TimeoutError' || e?.name === 'AbortError' ? 'no answer in time' : (e?.message ?? String(err));
+  return { transient: true, message: `FHIR server unreachable: ${why}${cause?.code ? ` (${cause.code})` : ''}` };
 }
 
 function describeBody(data: unknown): string {
@@ -60,16 +67,20 @@ export interface OutboxSenderOptions {
   backoff?: BackoffPolicy;
   /** How often to look for due entries. */
   pollMs?: number;
-  /** A claimed entry is invisible to other senders for this long. */
+  /** A claimed entry is invisible to other senders for this long (longer than one attempt can take). */
   leaseMs?: number;
+  /** How many entries the background sender sends at once. */
+  concurrency?: number;
   onEvent?: (event: { type: 'sent' | 'retry' | 'failed'; entry: OutboxEntry; message?: string }) => void;
 }
 
 export interface OutboxSender {
-  /** Try to send one entry now (used right after a submission is stored). */
-  sendEntry(entry: OutboxEntry): Promise<'sent' | 'retry' | 'failed'>;
-  /** Send everything due; resolves with how many were attempted. */
+  /** Try to send one entry now (used right after a submission is stored, with the user's token). */
+  sendEntry(entry: OutboxEntry, bearerToken?: string): Promise<'sent' | 'retry' | 'failed'>;
+  /** Send everything due (batch after batch, until nothing is due); resolves with how many were attempted. */
   drain(now?: Date): Promise<number>;
+  /** Ask the background loop to look now (e.g. after the server is seen to be back). */
+  wake(): void;
   start(): void;
   stop(): Promise<void>;
 }
@@ -79,13 +90,15 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
   const backoff = options.backoff ?? defaultBackoff;
   const pollMs = options.pollMs ?? 1000;
   const leaseMs = options.leaseMs ?? 60_000;
+  const concurrency = options.concurrency ?? 4;
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<unknown> = Promise.resolve();
   let stopped = true;
+  let stopRequested = false;
 
-  async function sendEntry(entry: OutboxEntry): Promise<'sent' | 'retry' | 'failed'> {
+  async function sendEntry(entry: OutboxEntry, bearerToken?: string): Promise<'sent' | 'retry' | 'failed'> {
     try {
-      const response = await writer.write(entry.bundle);
+      const response = await writer.write(entry.bundle, { ...(bearerToken ? { bearerToken } : {}), retry: entry.attempts > 0 });
       outbox.markSent(entry.id, response);
       options.onEvent?.({ type: 'sent', entry });
       return 'sent';
@@ -103,33 +116,58 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
     }
   }
 
-  async function drain(now = new Date()): Promise<number> {
-    const due = outbox.claimDue(now, 20, leaseMs);
-    for (const entry of due) await sendEntry(entry);
-    return due.length;
+  async function drain(now?: Date): Promise<number> {
+    let attempted = 0;
+    // A fixed `now` (tests) drains one batch; otherwise batch after batch while entries are due (bounded, so
+    // that tiny backoffs against a dead server cannot spin here forever: the next poll carries on).
+    for (let batch = 0; batch < (now ? 1 : 50) && !stopRequested; batch++) {
+      const due = outbox.claimDue(now ?? new Date(), concurrency * 5, leaseMs);
+      if (due.length === 0) break;
+      let next = 0;
+      const lane = async () => {
+        while (next < due.length) await sendEntry(due[next++]!);
+      };
+      await Promise.all(Array.from({ length: Math.min(concurrency, due.length) }, lane));
+      attempted += due.length;
+    }
+    return attempted;
   }
 
-  function schedule(): void {
+  let draining = false;
+  function schedule(delay = pollMs): void {
     if (stopped) return;
+    if (timer) clearTimeout(timer);
     timer = setTimeout(() => {
+      timer = undefined;
+      if (draining) return schedule();
+      draining = true;
       running = drain()
         .catch((err: unknown) => console.error('outbox drain failed', err))
-        .finally(schedule);
-    }, pollMs);
+        .finally(() => {
+          draining = false;
+          schedule();
+        });
+    }, delay);
     timer.unref();
   }
 
   return {
     sendEntry,
     drain,
+    wake() {
+      if (!stopped && !draining) schedule(0);
+    },
     start() {
       if (!stopped) return;
       stopped = false;
+      stopRequested = false;
       schedule();
     },
     async stop() {
       stopped = true;
+      stopRequested = true;
       if (timer) clearTimeout(timer);
+      timer = undefined;
       await running;
     },
   };

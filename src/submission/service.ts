@@ -6,12 +6,11 @@
  * I/O is injected: reading the subject's data and writing to the FHIR server go through the callbacks and
  * the outbox sender, so the same service runs against the embedded EHR or a clinic's server.
  */
-import { randomUUID } from 'node:crypto';
 import { extractFromResponse, validateQuestionnaireResponse } from '../forms/index.js';
 import type { KnowledgeBase } from '../knowledge/index.js';
 import { badRequest, hasErrors, notFound, unprocessable } from '../outcomes/index.js';
 import { applyPlanDefinition } from '../rules/index.js';
-import { buildSubmissionBundle, ensureResponseIdentifier, submissionKey } from './build-bundle.js';
+import { buildSubmissionBundle, ensureResponseIdentifier, submissionId, submissionKey } from './build-bundle.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import type { OutboxSender } from './sender.js';
 
@@ -22,6 +21,8 @@ export interface SubmissionServiceDeps {
   outbox: Outbox;
   sender: OutboxSender;
   now?: () => Date;
+  /** A new entry is reserved for the first attempt this long (then the background sender may take it). */
+  firstAttemptLeaseMs?: number;
 }
 
 export interface SubmitInput {
@@ -31,6 +32,8 @@ export interface SubmitInput {
   /** Who answered; defaults to the response's author, else its subject (a patient answering herself). */
   author?: fhir4.Reference;
   enterer?: fhir4.Reference;
+  /** The user's access token for the FHIR server, used for the first attempt (never stored). */
+  bearerToken?: string;
 }
 
 export type SubmissionState = 'sent' | 'queued' | 'failed';
@@ -43,6 +46,8 @@ export interface SubmitResult {
   duplicate: boolean;
   response: fhir4.QuestionnaireResponse;
   carePlan?: fhir4.CarePlan;
+  /** Where the server stored what was sent (`Type/id`), once sent. */
+  locations: string[];
   entry: OutboxEntry;
   /** Plain words for the user. */
   message: string;
@@ -79,10 +84,12 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
 
     const plan = deps.knowledge.resolve(FOLLOW_UP_PLAN, 'PlanDefinition');
     if (!plan) throw notFound(`PlanDefinition ${FOLLOW_UP_PLAN} is not loaded.`);
-    // $apply refers to the response by id; a local id is replaced by the transaction's urn:uuid later.
-    const withId: fhir4.QuestionnaireResponse = { ...response, id: response.id ?? randomUUID() };
+    // $apply and $extract refer to the response by id. The local id is derived from the submission key, so
+    // that what $extract derives from it is unique per submission whatever id the client used (two clients'
+    // responses both called "1" must not share Observations); the transaction replaces it with a urn:uuid.
+    const withId: fhir4.QuestionnaireResponse = { ...response, id: submissionId(key) };
     const at = now();
-    const others = input.data.filter((r) => !(r.resourceType === 'QuestionnaireResponse' && r.id === withId.id));
+    const others = input.data.filter((r) => r.resourceType !== 'QuestionnaireResponse' || (r.id !== withId.id && r.id !== response.id));
     const carePlan = applyPlanDefinition(plan, { subject, data: [...others, withId], knowledge: deps.knowledge, now: at });
 
     const questionnaire = deps.knowledge.resolve(response.questionnaire ?? '', 'Questionnaire');
@@ -90,27 +97,38 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
 
     const author = input.author ?? response.author ?? response.source ?? response.subject!;
     const bundle = buildSubmissionBundle({ response: withId, carePlan, author, enterer: input.enterer, now: at, extracted });
-    const { entry, created } = deps.outbox.add(key, bundle, { now: at });
+    // Durable (fsync'd) before anything is sent: from here on the submission cannot be lost.
+    const { entry, created } = deps.outbox.add(key, bundle, { now: at, ...(deps.firstAttemptLeaseMs !== undefined ? { leaseMs: deps.firstAttemptLeaseMs } : {}) });
     if (!created) return resultFor(entry, response, true);
 
-    await deps.sender.sendEntry(entry);
+    await deps.sender.sendEntry(entry, input.bearerToken);
     const after = deps.outbox.get(key) ?? entry;
     return { ...resultFor(after, response, false), carePlan };
   }
 
   function resultFor(entry: OutboxEntry, response: fhir4.QuestionnaireResponse, duplicate: boolean): SubmitResult {
     const state = stateOf(entry);
+    const carePlan = entry.bundle.entry?.find((e) => e.resource?.resourceType === 'CarePlan')?.resource as fhir4.CarePlan | undefined;
     return {
       state,
       key: entry.key,
       duplicate,
       response,
+      ...(carePlan ? { carePlan } : {}),
+      locations: locationsOf(entry),
       entry,
       message: state === 'failed' && entry.lastError ? `${MESSAGES.failed} (${entry.lastError})` : MESSAGES[state],
     };
   }
 
   return { submit, status: (key: string) => deps.outbox.get(key) };
+}
+
+/** `Type/id` of each resource the server answered with (version suffix dropped). */
+export function locationsOf(entry: OutboxEntry): string[] {
+  return (entry.response?.entry ?? [])
+    .map((e) => /([A-Za-z]+\/[A-Za-z0-9\-.]+)(?:\/_history\/[^/]+)?$/.exec(e.response?.location ?? '')?.[1])
+    .filter((l): l is string => !!l);
 }
 
 function toIssueInput(i: fhir4.OperationOutcomeIssue) {

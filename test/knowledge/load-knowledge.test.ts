@@ -190,6 +190,11 @@ describe('loadKnowledge', () => {
     expect(p.message).toContain('unexpected https://periplan.app/fhir/CodeSystem/back-pain-answer|severe');
   });
 
+  it('reports a red-flag item that is not required', async () => {
+    const err = await loadFailure(withIntake((q) => delete itemOf(q, 'rf-fever').required));
+    find(err, { resource: intake, expression: 'Questionnaire.item[1].item[5].required', message: 'item "rf-fever" is a red-flag question and must be required' });
+  });
+
   it('reports a pinned item outside its group', async () => {
     const err = await loadFailure(
       withIntake((q) => {
@@ -288,7 +293,8 @@ describe('ValueSets', () => {
 describe('Questionnaire variables in scope', () => {
   it('accepts launchContext, sourceQueries and variables defined on an ancestor', async () => {
     const files = withIntake((q) => {
-      q.contained = [{ resourceType: 'Bundle', id: 'PrePop', type: 'batch', entry: [{ request: { method: 'GET', url: 'Observation?code=http://loinc.org|29463-7' } }] }];
+      const prePop: fhir4.Bundle = { resourceType: 'Bundle', id: 'PrePop', type: 'batch', entry: [{ request: { method: 'GET', url: 'Observation?code=http://loinc.org|29463-7' } }] };
+      q.contained = [prePop];
       q.extension = [
         { url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-launchContext', extension: [{ url: 'name', valueCoding: { system: 'http://hl7.org/fhir/uv/sdc/CodeSystem/launchContext', code: 'patient' } }, { url: 'type', valueCode: 'Patient' }] },
         { url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-sourceQueries', valueReference: { reference: '#PrePop' } },
@@ -303,6 +309,20 @@ describe('Questionnaire variables in scope', () => {
       await expect(loadKnowledge(dir)).resolves.toBeDefined();
     } finally {
       await cleanup();
+    }
+  });
+});
+
+describe('checkResource never throws', () => {
+  it('reports garbage in content files instead of crashing', async () => {
+    const { checkResource } = await import('../../src/knowledge/index.js');
+    const cyclic: Record<string, unknown> = { resourceType: 'Questionnaire', id: 'c', status: 'active' };
+    cyclic.item = [cyclic];
+    for (const raw of [null, 42, 'x', [], {}, { resourceType: 'Nope', id: 'x' }, JSON.parse('{"resourceType":"Questionnaire","id":"q","status":"active","item":[{"__proto__":{}}]}'), cyclic]) {
+      let result: ReturnType<typeof checkResource> | undefined;
+      expect(() => (result = checkResource(raw, 'questionnaires/x.json', { knowledge: true }))).not.toThrow();
+      expect(result!.problems.length).toBeGreaterThan(0);
+      expect(result!.loaded).toBeUndefined();
     }
   });
 });

@@ -3,7 +3,7 @@
  * citations and inputs, and everything is valid R4.
  */
 import { describe, it, expect } from 'vitest';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileFhirPath } from '../../src/fhirpath/index.js';
 import { contentExpressions, EXT_INPUT_ITEM, EXT_VARIABLE, RULE_SYSTEM } from '../../src/rules/index.js';
@@ -36,7 +36,7 @@ describe('decision content', () => {
   });
 
   it('every %variable used is defined before use (or is part of the $apply environment)', () => {
-    const environment = new Set(['subject', 'patient', 'response', 'resource', 'now', 'action', 'ucum', 'context']);
+    const environment = new Set(['subject', 'patient', 'response', 'resource', 'now', 'action', 'ucum', 'context', 'itemByLinkId', 'itemsByAnswerCoding']);
     const defined = new Set(environment);
     for (const ext of top.extension ?? []) {
       if (ext.url !== EXT_VARIABLE) continue;
@@ -127,7 +127,9 @@ describe('decision content', () => {
   });
 
   it('every example input and golden CarePlan is valid R4', () => {
-    for (const dir of readdirSync(join(ROOT, 'examples'), { withFileTypes: true }).filter((d) => d.isDirectory())) {
+    const ruleExamples = readdirSync(join(ROOT, 'examples'), { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(join(ROOT, 'examples', d.name, 'expected-careplan.json')));
+    expect(ruleExamples.length).toBeGreaterThanOrEqual(26);
+    for (const dir of ruleExamples) {
       for (const file of readdirSync(join(ROOT, 'examples', dir.name)).filter((f) => f.endsWith('.json'))) {
         const errors = validateResource(JSON.parse(readFileSync(join(ROOT, 'examples', dir.name, file), 'utf8'))).filter((i) => i.severity === 'error' || i.severity === 'fatal');
         expect(errors, `${dir.name}/${file}`).toEqual([]);

@@ -4,7 +4,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { applyPlanDefinition } from '../../src/rules/index.js';
-import { ALL_ITEMS, buildPatient, buildResponse, FIXED_NOW, firedRules, loadRulesKnowledge, requestGroupOf, topPlanDefinition, type Answers } from './support.js';
+import { ALL_ITEMS, buildPatient, buildResponse, contained, FIXED_NOW, firedRules, loadRulesKnowledge, requestGroupOf, topPlanDefinition, type Answers } from './support.js';
 
 const kb = loadRulesKnowledge();
 const pd = topPlanDefinition(kb);
@@ -109,7 +109,7 @@ describe('generated responses (seeded PRNG)', () => {
       const top = Math.max(...fired.map((r) => RANK[r.priority ?? 'routine'] ?? 0));
       expect(RANK[requestGroupOf(carePlan).priority ?? ''], context()).toBe(top);
       // Proposals only.
-      for (const r of carePlan.contained ?? []) {
+      for (const r of contained(carePlan)) {
         if (r.resourceType === 'ServiceRequest' || r.resourceType === 'Task') expect([r.status, r.intent]).toEqual(['draft', 'proposal']);
       }
     }

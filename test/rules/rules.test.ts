@@ -5,7 +5,7 @@
 import { describe, it, expect } from 'vitest';
 import { applyPlanDefinition } from '../../src/rules/index.js';
 import { FhirError } from '../../src/outcomes/index.js';
-import { BASELINE, buildPatient, buildResponse, FIXED_NOW, firedRules, loadRulesKnowledge, requestGroupOf, topPlanDefinition, type Answers } from './support.js';
+import { BASELINE, buildPatient, buildResponse, contained, FIXED_NOW, firedRules, loadRulesKnowledge, requestGroupOf, topPlanDefinition, type Answers } from './support.js';
 
 const kb = loadRulesKnowledge();
 const pd = topPlanDefinition(kb);
@@ -196,6 +196,13 @@ describe('three-valued logic: unanswered and "Not sure" are unknown, never No', 
       expect(unknown[0]!.extension?.find((x) => x.url === 'question')?.valueString).toMatch(/fever/);
     }
   });
+  it('contradictory answers (Yes and No to one red flag) are not a No', () => {
+    const qr = buildResponse(BASELINE, { patientId: 'p1' });
+    const fever = qr.item!.flatMap((g) => g.item ?? []).find((i) => i.linkId === 'rf-fever')!;
+    fever.answer!.push({ valueCoding: { system: 'http://terminology.hl7.org/CodeSystem/v2-0136', code: 'Y' } });
+    const cp = applyPlanDefinition(pd, { subject: 'Patient/p1', data: [buildPatient('p1', '1978-05-01'), qr], knowledge: kb, now: FIXED_NOW });
+    expect(firedRules(cp).map((r) => r.code)).not.toContain('RF-10');
+  });
   it('no QuestionnaireResponse: everything unknown, RF-00 fires and RF-10 does not', () => {
     const r = rules({}, { noResponse: true, birthDate: '1970-01-01' });
     expect(r['RF-00']).toBe('urgent');
@@ -208,12 +215,12 @@ describe('several rules at once', () => {
   it('rules proposing the same thing share one proposal at the highest of their priorities', () => {
     // BMD-03 (SOON) and BMD-05 (ROUTINE) both propose a DXA; RF-01 and RF-02 both propose an MRI.
     const cp = apply(withBase({ 'prior-fragility-fracture': 'Y', 'rf-bladder-bowel': 'Y', 'rf-walking-difficulty': 'Y' }));
-    const srs = (cp.contained ?? []).filter((r): r is fhir4.ServiceRequest => r.resourceType === 'ServiceRequest');
+    const srs = contained(cp).filter((r): r is fhir4.ServiceRequest => r.resourceType === 'ServiceRequest');
     expect(srs.map((s) => [s.code?.coding?.[0]?.code, s.priority])).toEqual([['24968-0', 'stat'], ['312681000', 'urgent']]);
     const fired = firedRules(cp);
     const mriRefs = fired.filter((r) => r.code === 'RF-01' || r.code === 'RF-02').map((r) => r.action.action?.[0]?.resource?.reference);
     expect(new Set(mriRefs).size).toBe(1);
-    const flags = (cp.contained ?? []).filter((r): r is fhir4.Flag => r.resourceType === 'Flag').map((f) => f.code.coding?.[0]?.code);
+    const flags = contained(cp).filter((r): r is fhir4.Flag => r.resourceType === 'Flag').map((f) => f.code.coding?.[0]?.code);
     expect(flags).toEqual(['emergency-assessment', 'imaging-follow-up', 'bone-density-scan']);
   });
   it('per-rule messages are not merged: RF-08 and RF-10 each keep their own recommendation', () => {
@@ -221,17 +228,17 @@ describe('several rules at once', () => {
     const fired = firedRules(cp);
     const refs = ['RF-08', 'RF-10'].map((code) => fired.find((r) => r.code === code)?.action.resource?.reference);
     expect(refs).toEqual(['#RF-08', '#RF-10']);
-    const texts = refs.map((ref) => (cp.contained?.find((r) => `#${r.id}` === ref) as fhir4.CommunicationRequest).payload?.[0]?.contentString);
+    const texts = refs.map((ref) => (contained(cp).find((r) => `#${r.id}` === ref) as fhir4.CommunicationRequest).payload?.[0]?.contentString);
     expect(texts[0]).toMatch(/radicular/);
     expect(texts[1]).toMatch(/no imaging/);
   });
   it('a shared proposal is raised when a later rule needs it sooner', () => {
     // BMD-05 (ROUTINE) comes after BMD-03 (SOON) in the content, RF-06 URGENT's BMD-06 later still.
     const cp = apply(withBase({ age: 58, 'menopausal-status': 'post', 'pain-onset': 'sudden-severe', 'known-osteoporosis': 'Y', 'prior-fragility-fracture': 'Y' }));
-    const dxa = (cp.contained ?? []).filter((r): r is fhir4.ServiceRequest => r.resourceType === 'ServiceRequest' && r.code?.coding?.[0]?.code === '312681000');
+    const dxa = contained(cp).filter((r): r is fhir4.ServiceRequest => r.resourceType === 'ServiceRequest' && r.code?.coding?.[0]?.code === '312681000');
     expect(dxa).toHaveLength(1);
     expect(dxa[0]!.priority).toBe('asap');
-    const flag = (cp.contained ?? []).find((r): r is fhir4.Flag => r.resourceType === 'Flag' && r.code.coding?.[0]?.code === 'bone-density-scan');
+    const flag = contained(cp).find((r): r is fhir4.Flag => r.resourceType === 'Flag' && r.code.coding?.[0]?.code === 'bone-density-scan');
     expect(flag?.extension?.find((e) => e.url.endsWith('flag-priority'))?.valueCodeableConcept?.coding?.[0]?.code).toBe('PH');
   });
   it('the highest tier sets RequestGroup.priority, and actions are ordered most urgent first', () => {
@@ -264,7 +271,7 @@ describe('output shape', () => {
   const answers = withBase({ 'menopausal-status': 'pre', 'rf-fever': 'Y', 'rf-infection-risk': 'Y', 'prior-fragility-fracture': 'Y', 'rf-night-pain': undefined });
   const cp = apply(answers);
   const rg = requestGroupOf(cp);
-  const byId = new Map((cp.contained ?? []).map((r) => [`#${r.id}`, r]));
+  const byId = new Map(contained(cp).map((r) => [`#${r.id}`, r]));
 
   it('is a draft proposal CarePlan for the subject, instantiating the PlanDefinition url|version, with the intended use', () => {
     expect(cp).toMatchObject({ resourceType: 'CarePlan', status: 'draft', intent: 'proposal', subject: { reference: 'Patient/p1' } });
@@ -292,7 +299,7 @@ describe('output shape', () => {
     expect(fever.find((x) => x.url === 'response')?.valueReference?.reference).toBe('QuestionnaireResponse/p1-intake');
   });
   it('proposals only: ServiceRequests are draft proposals with verified codes, never LOINC 24531-6', () => {
-    const srs = (cp.contained ?? []).filter((r): r is fhir4.ServiceRequest => r.resourceType === 'ServiceRequest');
+    const srs = contained(cp).filter((r): r is fhir4.ServiceRequest => r.resourceType === 'ServiceRequest');
     expect(srs.length).toBeGreaterThan(0);
     for (const sr of srs) {
       expect(sr).toMatchObject({ status: 'draft', intent: 'proposal', subject: { reference: 'Patient/p1' } });
@@ -304,7 +311,7 @@ describe('output shape', () => {
     expect(JSON.stringify(cp)).not.toMatch(/24531-6|www\.ama-assn\.org|\bCPT\b/);
   });
   it('flags travel in CPG report-flag Tasks, with category, priority and the response as detail', () => {
-    const tasks = (cp.contained ?? []).filter((r): r is fhir4.Task => r.resourceType === 'Task' && r.code?.coding?.[0]?.code === 'report-flag');
+    const tasks = contained(cp).filter((r): r is fhir4.Task => r.resourceType === 'Task' && r.code?.coding?.[0]?.code === 'report-flag');
     expect(tasks.length).toBeGreaterThan(0);
     for (const task of tasks) {
       expect(task).toMatchObject({ status: 'draft', intent: 'proposal', for: { reference: 'Patient/p1' } });
@@ -317,16 +324,16 @@ describe('output shape', () => {
       const detail = flag.extension?.find((e) => e.url === 'http://hl7.org/fhir/StructureDefinition/flag-detail')?.valueReference?.reference;
       expect(detail).toBe('QuestionnaireResponse/p1-intake');
     }
-    const flagCodes = (cp.contained ?? []).filter((r): r is fhir4.Flag => r.resourceType === 'Flag').map((f) => f.code.coding?.[0]?.code);
+    const flagCodes = contained(cp).filter((r): r is fhir4.Flag => r.resourceType === 'Flag').map((f) => f.code.coding?.[0]?.code);
     expect(flagCodes).toEqual(['imaging-follow-up', 'bone-density-scan']);
   });
   it('flag priority follows the tier: URGENT PH, SOON PM', () => {
-    const flags = (cp.contained ?? []).filter((r): r is fhir4.Flag => r.resourceType === 'Flag');
+    const flags = contained(cp).filter((r): r is fhir4.Flag => r.resourceType === 'Flag');
     const prio = (f: fhir4.Flag) => f.extension?.find((e) => e.url.endsWith('flag-priority'))?.valueCodeableConcept?.coding?.[0]?.code;
     expect(flags.map(prio)).toEqual(['PH', 'PM']);
   });
   it('RF-00 proposes a Task to complete the red-flag questions of the intake', () => {
-    const task = (cp.contained ?? []).find((r): r is fhir4.Task => r.resourceType === 'Task' && r.code?.coding?.[0]?.code === 'collect-information');
+    const task = contained(cp).find((r): r is fhir4.Task => r.resourceType === 'Task' && r.code?.coding?.[0]?.code === 'collect-information');
     expect(task).toMatchObject({ status: 'draft', intent: 'proposal', priority: 'urgent', input: [{ valueCanonical: 'https://periplan.app/fhir/Questionnaire/back-pain-intake|1.0.0' }] });
   });
   it('every local reference resolves inside the CarePlan', () => {
@@ -334,7 +341,7 @@ describe('output shape', () => {
     for (const ref of refs) expect(byId.has(ref.slice(13, -1))).toBe(true);
   });
   it('self-management advice is patient-facing, with the safety edits', () => {
-    const advice = (cp.contained ?? []).filter((r): r is fhir4.CommunicationRequest => r.resourceType === 'CommunicationRequest');
+    const advice = contained(cp).filter((r): r is fhir4.CommunicationRequest => r.resourceType === 'CommunicationRequest');
     const text = advice.flatMap((a) => a.payload?.map((p) => p.contentString) ?? []).join('\n');
     expect(text).toMatch(/350 mg/);
     expect(text).not.toMatch(/400 mg/);
@@ -387,6 +394,14 @@ describe('unusable input', () => {
     const err = catchError(() => applyPlanDefinition(pd, { subject: 'Patient/nobody', data: [buildPatient('p1')], knowledge: kb }));
     expect(err.status).toBe(422);
     expect(err.outcome.issue[0]?.expression?.[0]).toMatch(/data/);
+  });
+  it('answers of the wrong type (which $validate rejects) give a 422, never a crash', () => {
+    const qr = buildResponse(BASELINE, { patientId: 'p1' });
+    const weight = qr.item!.flatMap((g) => g.item ?? []).find((i) => i.linkId === 'weight-kg')!;
+    weight.answer = [{ valueQuantity: { value: 55, unit: 'kg' } }];
+    const err = catchError(() => applyPlanDefinition(pd, { subject: 'Patient/p1', data: [buildPatient('p1'), qr], knowledge: kb }));
+    expect(err.status).toBe(422);
+    expect(err.message).toMatch(/weight/i);
   });
   it('a sub-PlanDefinition applied on its own fails clearly (its variables live on the top-level one)', () => {
     const sub = kb.resolve('https://periplan.app/fhir/PlanDefinition/back-pain-red-flags', 'PlanDefinition')!;

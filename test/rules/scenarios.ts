@@ -14,10 +14,9 @@ export interface Scenario {
 }
 
 const base = (overrides: Answers): Answers => ({ ...BASELINE, ...overrides });
-const without = (answers: Answers, ...linkIds: string[]): Answers => Object.fromEntries(Object.entries(answers).filter(([k]) => !linkIds.includes(k)));
 
 export const SCENARIOS: Scenario[] = [
-  { name: 'RF-00', summary: 'Fever answered "Not sure" and night pain left unanswered: the red-flag screen is incomplete.', answers: without(base({ 'rf-fever': '?' }), 'rf-night-pain'), fires: [['RF-00', 'urgent']], absent: ['RF-10'] },
+  { name: 'RF-00', summary: 'Fever and night pain answered "Not sure": the red-flag screen is incomplete.', answers: base({ 'rf-fever': '?', 'rf-night-pain': '?' }), fires: [['RF-00', 'urgent']], absent: ['RF-10'] },
   { name: 'RF-01', summary: 'Saddle numbness: possible cauda equina syndrome.', answers: base({ 'rf-saddle-numbness': 'Y' }), fires: [['RF-01', 'stat']], absent: ['CS', 'RF-10'] },
   { name: 'RF-02', summary: 'Significant and worsening leg weakness.', answers: base({ 'rf-leg-weakness': 'significant', 'rf-weakness-worsening': 'Y' }), fires: [['RF-02', 'asap']], absent: ['RF-10'] },
   { name: 'RF-03', summary: 'Fever with an infection risk factor.', answers: base({ 'rf-fever': 'Y', 'rf-infection-risk': 'Y' }), fires: [['RF-03', 'asap']] },

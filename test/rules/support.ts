@@ -214,3 +214,8 @@ export function requestGroupOf(carePlan: fhir4.CarePlan): fhir4.RequestGroup {
   if (!rg) throw new Error('no RequestGroup');
   return rg;
 }
+
+/** CarePlan.contained, typed as the resources it holds. */
+export function contained(carePlan: fhir4.CarePlan): fhir4.FhirResource[] {
+  return (carePlan.contained ?? []) as fhir4.FhirResource[];
+}

@@ -69,14 +69,15 @@ describe('outbox sender', () => {
     });
     const { entry } = o.add('k', bundle(1), { leaseMs: 0 });
     expect(await sender.sendEntry(entry)).toBe('retry');
-    await new Promise((r) => setTimeout(r, 10));
-    expect(await sender.drain()).toBe(1);
-    await new Promise((r) => setTimeout(r, 10));
-    expect(await sender.drain()).toBe(1);
+    // A fixed `now` drains one batch (without it, drain goes on while entries are due).
+    const later = () => new Date(Date.now() + 100);
+    expect(await sender.drain(later())).toBe(1);
+    expect(o.get('k')?.status).toBe('pending');
+    expect(await sender.drain(later())).toBe(1);
     expect(o.get('k')?.status).toBe('sent');
     expect(o.get('k')?.attempts).toBe(3);
     expect(calls).toHaveLength(3);
-    expect(await sender.drain()).toBe(0);
+    expect(await sender.drain(later())).toBe(0);
   });
 
   it('marks a permanent 4xx failed with the server message, and never retries it', async () => {
@@ -110,8 +111,35 @@ describe('error classification and backoff', () => {
   ])('HTTP %i transient=%s', (status, transient) => {
     expect(classifyWriteError({ response: { status } }).transient).toBe(transient);
   });
-  it('treats connection errors as transient', () => {
+  it('treats connection errors, timeouts and 401 as transient, 403 as permanent', () => {
     expect(classifyWriteError(new TypeError('fetch failed'))).toEqual({ transient: true, message: 'FHIR server unreachable: fetch failed' });
+    expect(classifyWriteError(Object.assign(new Error('t'), { name: 'TimeoutError' }))).toEqual({ transient: true, message: 'FHIR server unreachable: no answer in time' });
+    expect(classifyWriteError({ response: { status: 401 } }).transient).toBe(true);
+    expect(classifyWriteError({ response: { status: 403 } }).transient).toBe(false);
+  });
+
+  it('the background sender drains everything due, then keeps polling', async () => {
+    const o = open(tmp());
+    const sent: string[] = [];
+    const sender = createOutboxSender({
+      outbox: o,
+      pollMs: 5,
+      writer: {
+        async write(b) {
+          sent.push(String(b.entry?.[0]?.request?.url));
+          return { resourceType: 'Bundle', type: 'transaction-response' };
+        },
+      },
+    });
+    for (let n = 0; n < 30; n++) o.add(`k${n}`, bundle(n), { leaseMs: 0 });
+    sender.start();
+    for (let i = 0; i < 400 && o.counts().sent < 30; i++) await new Promise((r) => setTimeout(r, 5));
+    o.add('late', bundle(99), { leaseMs: 0 });
+    for (let i = 0; i < 400 && o.counts().sent < 31; i++) await new Promise((r) => setTimeout(r, 5));
+    await sender.stop();
+    expect(o.counts()).toEqual({ pending: 0, sent: 31, failed: 0 });
+    expect(new Set(sent).size).toBe(31);
+    expect(sent).toHaveLength(31);
   });
   it('doubles the delay up to the cap, with bounded jitter', () => {
     const p = { baseMs: 1000, maxMs: 8000 };

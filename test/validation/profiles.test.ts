@@ -142,3 +142,35 @@ describe('required slices of an absent element', () => {
     expect(expressions(bare, FLAG)).toContain('Flag.extension');
   });
 });
+
+describe('the module output in examples/ conforms to its profiles', () => {
+  const examplesDir = fileURLToPath(new URL('../../examples/', import.meta.url));
+  const cases = (() => {
+    try {
+      return readdirSync(examplesDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+    } catch {
+      return [];
+    }
+  })();
+  const read = (file: string): unknown => {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    } catch {
+      return undefined;
+    }
+  };
+
+  it.skipIf(cases.length === 0)('Flags, ServiceRequest proposals and intake responses', () => {
+    const failures: string[] = [];
+    for (const name of cases) {
+      const response = read(`${examplesDir}${name}/response.json`);
+      if (response) for (const i of errors(response, INTAKE_RESPONSE)) failures.push(`${name}/response.json ${i.expression?.[0]}: ${i.diagnostics}`);
+      const carePlan = read(`${examplesDir}${name}/expected-careplan.json`) as fhir4.CarePlan | undefined;
+      for (const r of carePlan?.contained ?? []) {
+        const profile = r.resourceType === 'Flag' ? FLAG : r.resourceType === 'ServiceRequest' ? PROPOSAL : undefined;
+        if (profile) for (const i of errors(r, profile)) failures.push(`${name}/expected-careplan.json ${r.resourceType}/${r.id} ${i.expression?.[0]}: ${i.diagnostics}`);
+      }
+    }
+    expect(failures).toEqual([]);
+  });
+});

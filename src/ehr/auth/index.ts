@@ -7,3 +7,5 @@ export { pageCsp } from './smart-metadata.js';
 export type { AccessContext } from './access-context.js';
 export type { Directory, DirectoryPatient, DirectoryPractitioner } from './directory.js';
 export { isGrantableResourceScope } from './smart-scopes.js';
+export { MODULE_CLIENT_ID, MODULE_SCOPES } from './backend-client.js';
+export type { BackendClient } from './backend-client.js';

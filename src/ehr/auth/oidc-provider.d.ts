@@ -49,6 +49,15 @@ declare module 'oidc-provider' {
     isExpired: boolean;
   }
 
+  export interface ClientCredentialsInstance {
+    jti: string;
+    clientId: string;
+    scope?: string;
+    aud?: string | string[];
+    exp: number;
+    isExpired: boolean;
+  }
+
   export interface GrantInstance {
     jti: string;
     accountId: string;
@@ -103,6 +112,7 @@ declare module 'oidc-provider' {
       options?: { mergeWithLastSubmission?: boolean },
     ): Promise<void>;
     AccessToken: { find(token: string): Promise<AccessTokenInstance | undefined> };
+    ClientCredentials: { find(token: string): Promise<ClientCredentialsInstance | undefined> };
     Grant: {
       new (properties: { accountId: string; clientId: string }): GrantInstance;
       find(id: string): Promise<GrantInstance | undefined>;

@@ -22,6 +22,7 @@ import Provider, { errors, interactionPolicy, type KoaContextWithOIDC } from 'oi
 import { badRequest, unauthorized } from '../../outcomes/index.js';
 import type { AccessContext } from './access-context.js';
 import { AuthDatabase, type GrantContext } from './auth-database.js';
+import { loadOrCreateModuleSecret, moduleBackendClient, type BackendClient } from './backend-client.js';
 import type { SmartClient } from './clients.js';
 import type { Directory } from './directory.js';
 import { loadOrCreateSecrets } from './keys.js';
@@ -49,6 +50,11 @@ export interface SmartAuthOptions {
   };
   /** Style sheet URL for apps (`smart_style_url`); default `${issuer}/smart-style.json`, served here. */
   smartStyleUrl?: string;
+  /**
+   * Secret of the module's backend client `periplan-module` (client credentials, `system/` scopes: see
+   * backend-client.ts). Default: generated on first start and kept in `${dataDir}/ehr-auth/module-client.json`.
+   */
+  moduleClientSecret?: string;
 }
 
 export interface CreateLaunchInput {
@@ -82,6 +88,8 @@ export interface SmartAuth {
   /** Creates a short-lived, single-use launch context; returns the opaque `launch` id. */
   createLaunch(input: CreateLaunchInput): Promise<{ launch: string; expiresAt: Date }>;
   readonly clients: readonly SmartClient[];
+  /** The module's backend client (client credentials): what the submission outbox uses for retries. */
+  readonly moduleClient: BackendClient;
   readonly fhirBaseUrl: string;
   readonly issuer: string;
   readonly directory: Directory;
@@ -107,6 +115,7 @@ export async function createSmartAuth(options: SmartAuthOptions): Promise<SmartA
   const folder = path.join(options.dataDir, 'ehr-auth');
   fs.mkdirSync(folder, { recursive: true });
   const secrets = await loadOrCreateSecrets(path.join(folder, 'keys.json'));
+  const moduleClient = moduleBackendClient(loadOrCreateModuleSecret(path.join(folder, 'module-client.json'), options.moduleClientSecret));
   const db = new AuthDatabase(path.join(folder, 'auth.sqlite'));
   db.sweep();
   const sweeper = setInterval(() => db.sweep(), 10 * 60 * 1000);
@@ -134,16 +143,28 @@ export async function createSmartAuth(options: SmartAuthOptions): Promise<SmartA
 
   const provider = new Provider(issuer, {
     adapter: (model: string) => db.adapterFor(model),
-    clients: options.clients.map((c) => ({
-      client_id: c.clientId,
-      client_name: c.name,
-      redirect_uris: c.redirectUris,
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      ...(c.clientSecret
-        ? { client_secret: c.clientSecret, token_endpoint_auth_method: 'client_secret_basic' }
-        : { token_endpoint_auth_method: 'none' }),
-    })),
+    clients: [
+      ...options.clients.map((c) => ({
+        client_id: c.clientId,
+        client_name: c.name,
+        redirect_uris: c.redirectUris,
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        ...(c.clientSecret
+          ? { client_secret: c.clientSecret, token_endpoint_auth_method: 'client_secret_basic' }
+          : { token_endpoint_auth_method: 'none' }),
+      })),
+      // Backend service: client credentials only (no user, no redirect), system/ scopes from its allow-list.
+      {
+        client_id: moduleClient.clientId,
+        client_name: moduleClient.name,
+        client_secret: moduleClient.clientSecret,
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: ['client_credentials'],
+        response_types: [],
+        redirect_uris: [],
+      },
+    ],
     jwks: secrets.jwks,
     cookies: {
       keys: secrets.cookieKeys,
@@ -191,6 +212,7 @@ export async function createSmartAuth(options: SmartAuthOptions): Promise<SmartA
       // Sender-constrained tokens would need the store to check DPoP proofs; plain Bearer here.
       dPoP: { enabled: false },
       userinfo: { enabled: false },
+      clientCredentials: { enabled: true },
       rpInitiatedLogout: { enabled: false },
       // A client may introspect or revoke only its own tokens.
       introspection: { enabled: true, allowedPolicy: async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId },
@@ -199,9 +221,13 @@ export async function createSmartAuth(options: SmartAuthOptions): Promise<SmartA
         enabled: true,
         defaultResource: async () => fhirBaseUrl,
         useGrantedResource: async () => true,
-        async getResourceServerInfo(ctx: KoaContextWithOIDC, resource: string) {
+        async getResourceServerInfo(ctx: KoaContextWithOIDC, resource: string, client?: { clientId: string }) {
           if (trimSlash(resource) !== fhirBaseUrl) {
             throw new errors.InvalidTarget(`the only resource (aud) here is ${fhirBaseUrl}`);
+          }
+          // The backend client gets (requested ∩) its own allow-list of system/ scopes; no user client ever does.
+          if (client?.clientId === moduleClient.clientId) {
+            return { scope: moduleClient.scopes.join(' '), audience: fhirBaseUrl, accessTokenFormat: 'opaque', accessTokenTTL: accessTokenSeconds };
           }
           // The grant made at sign-in decides what is granted; this only says which scopes belong to the FHIR server.
           return { scope: resourceScopesInPlay(ctx), audience: fhirBaseUrl, accessTokenFormat: 'opaque', accessTokenTTL: accessTokenSeconds };
@@ -210,6 +236,7 @@ export async function createSmartAuth(options: SmartAuthOptions): Promise<SmartA
     },
     ttl: {
       AccessToken: () => accessTokenSeconds,
+      ClientCredentials: () => accessTokenSeconds,
       AuthorizationCode: () => 60,
       IdToken: () => 3600,
       Interaction: () => 30 * 60,
@@ -301,7 +328,8 @@ export async function createSmartAuth(options: SmartAuthOptions): Promise<SmartA
   async function verifyAccessToken(token: string): Promise<AccessContext | undefined> {
     if (!token) return undefined;
     const at = await provider.AccessToken.find(token);
-    if (!at || at.isExpired) return undefined;
+    if (!at) return verifyBackendToken(token);
+    if (at.isExpired) return undefined;
     const audiences = Array.isArray(at.aud) ? at.aud : [at.aud];
     if (!audiences.includes(fhirBaseUrl)) return undefined;
     // A grant revoked or expired takes its tokens with it.
@@ -315,6 +343,15 @@ export async function createSmartAuth(options: SmartAuthOptions): Promise<SmartA
       ...(context?.patient ? { patient: context.patient } : {}),
       fhirUser: `Practitioner/${context?.practitioner ?? at.accountId}`,
     };
+  }
+
+  /** A client-credentials token (the module's backend client): no user, no patient, only system/ scopes. */
+  async function verifyBackendToken(token: string): Promise<AccessContext | undefined> {
+    const backend = await provider.ClientCredentials.find(token);
+    if (!backend || backend.isExpired) return undefined;
+    const audiences = Array.isArray(backend.aud) ? backend.aud : [backend.aud];
+    if (!audiences.includes(fhirBaseUrl)) return undefined;
+    return { clientId: backend.clientId, scopes: splitScope(backend.scope).filter((s) => s.startsWith('system/')) };
   }
 
   async function authorizeRequest(req: Request): Promise<AccessContext | undefined> {
@@ -360,6 +397,7 @@ export async function createSmartAuth(options: SmartAuthOptions): Promise<SmartA
     capabilitySecurity: () => capabilitySecurity(issuer),
     createLaunch,
     clients: options.clients,
+    moduleClient,
     fhirBaseUrl,
     issuer,
     directory,

@@ -15,11 +15,12 @@ export function smartConfiguration(issuer: string): Record<string, unknown> {
     token_endpoint: `${issuer}/token`,
     introspection_endpoint: `${issuer}/token/introspection`,
     revocation_endpoint: `${issuer}/token/revocation`,
-    grant_types_supported: ['authorization_code', 'refresh_token'],
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials'],
     response_types_supported: ['code'],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'none'],
     code_challenge_methods_supported: ['S256'],
-    scopes_supported: [...OIDC_SCOPES, 'patient/*.cruds', 'user/*.cruds', 'patient/*.rs', 'user/*.rs'],
+    // system/ scopes: only for the registered backend client (client credentials), within its allow-list.
+    scopes_supported: [...OIDC_SCOPES, 'patient/*.cruds', 'user/*.cruds', 'patient/*.rs', 'user/*.rs', 'system/*.cruds'],
     capabilities: [
       'launch-ehr',
       'launch-standalone',

@@ -1,0 +1,95 @@
+/**
+ * The CapabilityStatement served at /fhir/metadata.
+ *
+ * The descriptive header (name, title, publisher, description, ...) comes from the content
+ * (`profiles/CapabilityStatement-periplan-module.json`) when present. The `rest` part is generated from
+ * the route table (routes.ts), so it says exactly what the router does; documentation, profiles and
+ * OperationDefinition canonicals written in the content are carried over where they describe a route
+ * that exists. `url` and `implementation.url` are set to this server's public URL, `date` to start time.
+ */
+import type { KnowledgeBase } from '../knowledge/index.js';
+import { ARTIFACT_TYPES, OPERATION_ROUTES, SEARCH_PARAMS } from './routes.js';
+
+type RestResource = fhir4.CapabilityStatementRestResource;
+/** R4 types with their own url/version/status/name SearchParameters; the others share `conformance-*`. */
+const OWN_SEARCH_PARAMETERS = new Set(['Questionnaire', 'PlanDefinition', 'ActivityDefinition', 'Library']);
+
+/** An operation served by a router mounted beside this one (e.g. the write path's $submit). */
+export interface ExtraOperation {
+  resource?: string;
+  name: string;
+  definition: string;
+  documentation: string;
+}
+
+export function buildCapabilityStatement(knowledge: KnowledgeBase, publicUrl: string, date: Date, extraOperations: readonly ExtraOperation[] = []): fhir4.CapabilityStatement {
+  const written = knowledge.ofType('CapabilityStatement')[0] as fhir4.CapabilityStatement | undefined;
+  const writtenRest = written?.rest?.find((r) => r.mode === 'server');
+  const writtenResource = (type: string) => writtenRest?.resource?.find((r) => r.type === type);
+
+  const types = [...new Set<string>([...ARTIFACT_TYPES, ...OPERATION_ROUTES.map((o) => o.resource), ...extraOperations.flatMap((o) => (o.resource ? [o.resource] : []))])];
+  const resources: RestResource[] = types.map((type) => {
+    const w = writtenResource(type);
+    const out: RestResource = { type: type as RestResource['type'] };
+    if (w?.profile) out.profile = w.profile;
+    if (w?.supportedProfile) out.supportedProfile = w.supportedProfile;
+    if (w?.documentation) out.documentation = w.documentation;
+    if ((ARTIFACT_TYPES as readonly string[]).includes(type)) {
+      out.interaction = [{ code: 'read' }, { code: 'search-type' }];
+      out.versioning = 'no-version';
+      out.readHistory = false;
+      out.searchParam = SEARCH_PARAMS.map((p) => {
+        const ws = w?.searchParam?.find((s) => s.name === p.name);
+        return {
+          name: p.name,
+          definition: ws?.definition ?? `http://hl7.org/fhir/SearchParameter/${OWN_SEARCH_PARAMETERS.has(type) ? type : 'conformance'}-${p.name}`,
+          type: p.type,
+          ...(ws?.documentation ? { documentation: ws.documentation } : {}),
+        };
+      });
+    }
+    const ops = OPERATION_ROUTES.filter((o) => o.resource === type);
+    const extra = extraOperations.filter((o) => o.resource === type);
+    if (ops.length + extra.length > 0) {
+      out.operation = [
+        ...ops.map((o) => {
+          const wo = w?.operation?.find((x) => x.name === o.name);
+          const levels = [o.typeLevel ? `POST /fhir/${type}/$${o.name}` : '', o.instanceLevel ? `POST /fhir/${type}/{id}/$${o.name}` : ''].filter(Boolean).join(' and ');
+          return { name: o.name, definition: wo?.definition ?? o.definition, documentation: wo?.documentation ?? levels };
+        }),
+        ...extra.map((o) => ({ name: o.name, definition: o.definition, documentation: o.documentation })),
+      ];
+    }
+    return out;
+  });
+
+  const header: Partial<fhir4.CapabilityStatement> = written ? { ...written } : {};
+  delete header.rest;
+  return {
+    ...header,
+    resourceType: 'CapabilityStatement',
+    id: written?.id ?? 'periplan-module',
+    url: `${publicUrl}/fhir/metadata`,
+    name: written?.name ?? 'PeriPlanModule',
+    title: written?.title ?? 'PeriPlan back-pain module FHIR API',
+    status: written?.status ?? 'active',
+    date: date.toISOString(),
+    kind: 'instance',
+    software: written?.software ?? { name: 'PeriPlan back-pain module' },
+    implementation: { ...(written?.implementation ?? { description: 'PeriPlan back-pain module FHIR API (/fhir)' }), url: `${publicUrl}/fhir` },
+    fhirVersion: '4.0.1',
+    format: ['json'],
+    rest: [
+      {
+        mode: 'server',
+        documentation:
+          writtenRest?.documentation ??
+          'Every 4xx and 5xx is an OperationOutcome with a plain-English diagnostics and, where an element is at fault, issue.expression (FHIRPath).',
+        resource: resources,
+        ...(extraOperations.some((o) => !o.resource)
+          ? { operation: extraOperations.filter((o) => !o.resource).map((o) => ({ name: o.name, definition: o.definition, documentation: o.documentation })) }
+          : {}),
+      },
+    ],
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * The app factory: builds the Express app (no listen), so tests start it on port 0 and main.ts on PORT.
+ * Everything a request passes through is here, in order: security headers, compression, the request log,
+ * the FHIR JSON body reader (size, type, depth, hostile keys), the /fhir router, the error middleware.
+ */
+import compression from 'compression';
+import express, { type Request, type RequestHandler, type Router } from 'express';
+import helmet from 'helmet';
+import type { ExtraOperation } from './api/capability.js';
+import type { SubjectDataSource } from './api/data-source.js';
+import { fhirErrorHandler, requestLogger } from './api/http.js';
+import { fhirJsonBody } from './api/json-body.js';
+import { createLogger, type Logger } from './api/log.js';
+import { createFhirRouter } from './api/router.js';
+import type { Config } from './config/index.js';
+import type { KnowledgeBase } from './knowledge/index.js';
+import { notFound } from './outcomes/index.js';
+
+export interface AppOptions {
+  config: Config;
+  knowledge: KnowledgeBase;
+  /** Where $apply/$populate read the subject's data; omit for request data only. */
+  dataSource?: SubjectDataSource;
+  /** Per request instead (e.g. forwarding the caller's bearer token); wins over `dataSource`. */
+  dataSourceFor?: (req: Request) => SubjectDataSource | undefined;
+  /** More FHIR routes under /fhir (after the body checks, before the module's router), e.g. the write path's $submit. */
+  fhirRouters?: Router[];
+  /** Operations those routers serve, for the CapabilityStatement. */
+  extraOperations?: readonly ExtraOperation[];
+  /** Other parts of the server (`/ehr`, `/app`), each with its own body handling and pages. */
+  mounts?: ReadonlyArray<{ path: string; handler: RequestHandler }>;
+  /** Where `GET /` sends a browser (default /fhir/metadata). */
+  homePath?: string;
+  logger?: Logger;
+}
+
+export function createApp(options: AppOptions): express.Express {
+  const { config, knowledge } = options;
+  const log = options.logger ?? createLogger(config.LOG_LEVEL);
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(helmet());
+  app.use(compression());
+  app.use(requestLogger(log));
+
+  const staticSource = options.dataSource;
+  const dataSourceFor = options.dataSourceFor ?? (staticSource ? () => staticSource : undefined);
+  app.use(
+    '/fhir',
+    fhirJsonBody({ limitBytes: config.BODY_LIMIT_BYTES, maxDepth: config.MAX_JSON_DEPTH }),
+    ...(options.fhirRouters ?? []),
+    createFhirRouter({
+      knowledge,
+      publicUrl: config.publicUrl,
+      ...(dataSourceFor ? { dataSourceFor } : {}),
+      ...(options.extraOperations ? { extraOperations: options.extraOperations } : {}),
+    }),
+  );
+  for (const mount of options.mounts ?? []) app.use(mount.path, mount.handler);
+
+  const home = options.homePath ?? '/fhir/metadata';
+  app.get('/', (_req, res) => {
+    res.redirect(home);
+  });
+  app.use((req) => {
+    throw notFound(`Nothing is served at ${req.path.slice(0, 200)}. The FHIR API is under /fhir (see /fhir/metadata).`);
+  });
+  app.use(fhirErrorHandler(log));
+  return app;
+}

@@ -1,0 +1,91 @@
+/**
+ * Static files of the app, served from this process (no CDN): the app's own ES modules and CSS, and the
+ * LHC-Forms build from node_modules. Each file is compressed once (brotli and gzip, kept in memory) and sent
+ * with a long `immutable` cache lifetime; URLs carry a version (LHC-Forms' version, a hash of the app's own
+ * files) so a new release gets new URLs.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
+import type { Request, Response } from 'express';
+
+export const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
+export const LFORMS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../node_modules/lforms/dist/lforms');
+export const LFORMS_VERSION = (JSON.parse(fs.readFileSync(path.join(LFORMS_DIR, '../../package.json'), 'utf8')) as { version: string }).version;
+
+/** Load order from the stack notes: styles, zone, runtime, polyfills, main, then the FHIR support. */
+export const LFORMS_FILES = {
+  css: ['webcomponent/styles.css'],
+  js: ['webcomponent/assets/lib/zone.min.js', 'webcomponent/runtime.js', 'webcomponent/polyfills.js', 'webcomponent/main.js', 'fhir/R4/lformsFHIR.min.js'],
+};
+
+const TYPES: Record<string, string> = {
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.html': 'text/html; charset=utf-8',
+  '.ico': 'image/x-icon',
+};
+
+interface Compressed { raw: Buffer; br?: Buffer; gzip?: Buffer; type: string; etag: string }
+
+export function appAssetVersion(): string {
+  const h = createHash('sha256');
+  for (const f of fs.readdirSync(PUBLIC_DIR).sort()) h.update(f).update(fs.readFileSync(path.join(PUBLIC_DIR, f)));
+  return h.digest('hex').slice(0, 12);
+}
+
+/** Serves files below `root` (no `..`, no source maps, known types only), compressed and cached. */
+export function staticFiles(root: string) {
+  const cache = new Map<string, Compressed>();
+  function load(rel: string): Compressed | undefined {
+    const hit = cache.get(rel);
+    if (hit) return hit;
+    const full = path.resolve(root, rel);
+    if (!full.startsWith(root + path.sep)) return undefined;
+    const type = TYPES[path.extname(full)];
+    if (!type || !fs.existsSync(full) || !fs.statSync(full).isFile()) return undefined;
+    const raw = fs.readFileSync(full);
+    const text = type.startsWith('text/') || type.includes('svg');
+    const entry: Compressed = {
+      raw,
+      type,
+      etag: `"${createHash('sha1').update(raw).digest('hex').slice(0, 16)}"`,
+      ...(text
+        ? {
+            br: zlib.brotliCompressSync(raw, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 9, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length } }),
+            gzip: zlib.gzipSync(raw, { level: 9 }),
+          }
+        : {}),
+    };
+    cache.set(rel, entry);
+    return entry;
+  }
+  return function serve(req: Request, res: Response, rel: string): boolean {
+    const f = load(rel);
+    if (!f) return false;
+    const accept = String(req.headers['accept-encoding'] ?? '');
+    res.setHeader('Content-Type', f.type);
+    res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
+    res.setHeader('ETag', f.etag);
+    res.setHeader('Vary', 'Accept-Encoding');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    if (req.headers['if-none-match'] === f.etag) {
+      res.status(304).end();
+      return true;
+    }
+    if (f.br && /\bbr\b/.test(accept)) {
+      res.setHeader('Content-Encoding', 'br');
+      res.end(f.br);
+    } else if (f.gzip && /\bgzip\b/.test(accept)) {
+      res.setHeader('Content-Encoding', 'gzip');
+      res.end(f.gzip);
+    } else {
+      res.end(f.raw);
+    }
+    return true;
+  };
+}

@@ -1,0 +1,490 @@
+/**
+ * The clinician SMART app (`/app`): EHR and standalone launch, the intake form (LHC-Forms), results with
+ * their basis, proposal decisions and the worklist.
+ *
+ * Session design (works inside an EHR iframe, where third-party cookies are blocked or partitioned):
+ *   - NO cookie. `/launch` stores the PKCE verifier, nonce and issuer server-side under a random `state`;
+ *     the `state` that comes back to `/callback` is the only binding between the two (single use, 10 min).
+ *   - `/callback` exchanges the code (server-side, confidential client), creates a NEW session with a fresh
+ *     256-bit handle (so a handle can never be planted beforehand: no session fixation), and redirects to
+ *     the page with a single-use 60-second hand-off code. The page swaps that code for the handle and a
+ *     CSRF token (POST), keeps both in `sessionStorage` (per tab, per frame) and removes the code from the URL.
+ *   - Every API call sends `X-Session: <handle>`; state-changing calls also `X-CSRF-Token`. A custom header
+ *     cannot be sent cross-site without a CORS preflight (which this router never grants), and the token
+ *     must match the session's, so forged requests fail twice over.
+ *   - Access and refresh tokens stay in the server's session store. The browser never sees them.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import * as oidc from 'openid-client';
+import type { KnowledgeBase } from '../knowledge/index.js';
+import { badRequest, FhirError, forbidden, notFound, outcomeFromUnknown, unauthorized } from '../outcomes/index.js';
+import { populateQuestionnaire } from '../forms/index.js';
+import type { FhirServerTarget } from '../submission/fhir-writer.js';
+import type { SubmitInput, SubmitResult } from '../submission/service.js';
+import { SUBMISSION_ITEM_SYSTEM } from '../submission/build-bundle.js';
+import { appAssetVersion, LFORMS_DIR, LFORMS_FILES, LFORMS_VERSION, PUBLIC_DIR, staticFiles } from './assets.js';
+import { createEhrAccess, type SessionRef } from './ehr-access.js';
+import { buildResultsView, historyPoints, itemIdentifierValue } from './results.js';
+import { decisionReasons, errorPage, loadStyle } from './helpers.js';
+import { createProposalSupport } from './proposals.js';
+import { sanitizeQuestionnaire, withoutPrefillExpressions } from './sanitize.js';
+import { openSqliteSessionStore, type ClinicianSession, type SessionStore } from './session-store.js';
+import { createSmartClient, SmartError } from './smart.js';
+import { createWorklist, FLAG_CODES, missingTags } from './worklist.js';
+
+export const INTAKE_URL = 'https://periplan.app/fhir/Questionnaire/back-pain-intake';
+
+export interface ResolveProposalInput {
+  target: string;
+  decision: 'accept' | 'dismiss';
+  reason?: fhir4.Coding;
+  note?: string;
+  who: fhir4.Reference;
+  bearerToken?: string;
+}
+export type ResolveProposal = (target: FhirServerTarget, input: ResolveProposalInput, now?: Date) => Promise<unknown>;
+
+export interface ClinicianAppOptions {
+  /** Public base URL of the whole server, no trailing slash (the app lives at `${publicUrl}${basePath}`). */
+  publicUrl: string;
+  basePath?: string;
+  dataDir: string;
+  knowledge: KnowledgeBase;
+  clientId: string;
+  clientSecret?: string;
+  /** The write path (createSubmissionService / createWritePath). */
+  submission: { submit(input: SubmitInput): Promise<SubmitResult> };
+  resolveProposal?: ResolveProposal;
+  /** FHIR base URLs (`iss`) the app accepts; anything else is refused before any request is made. */
+  allowedIssuers: string[];
+  /** The FHIR base for a standalone launch (default: the first allowed issuer). */
+  defaultIssuer?: string;
+  /** Origins allowed to frame the app (default: the allowed issuers' origins and our own). */
+  frameAncestors?: string[];
+  sessionStore?: SessionStore;
+  /**
+   * Upper bound of a session, even when tokens are refreshed (default 12 h: longer than an `online_access`
+   * refresh token lives, so that when the EHR sign-in ends the app session can still save the draft).
+   */
+  sessionTtlMs?: number;
+  /** Accept http issuers other than loopback ones (the sandbox on 127.0.0.1 works without it). Never in production. */
+  allowInsecureHttp?: boolean;
+}
+
+const random = (bytes = 32) => randomBytes(bytes).toString('base64url');
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function humanName(p: fhir4.Patient | fhir4.Practitioner | undefined): string {
+  const n = p?.name?.[0];
+  if (!n) return 'Unnamed';
+  return n.text ?? [...(n.prefix ?? []), ...(n.given ?? []), n.family].filter(Boolean).join(' ');
+}
+
+export async function createClinicianApp(options: ClinicianAppOptions): Promise<{ router: Router; close(): Promise<void>; store: SessionStore }> {
+  const basePath = options.basePath ?? '/app';
+  const appUrl = `${options.publicUrl}${basePath}`;
+  const store = options.sessionStore ?? openSqliteSessionStore(path.join(options.dataDir, 'clinician-app'));
+  const smart = createSmartClient({
+    clientId: options.clientId,
+    ...(options.clientSecret ? { clientSecret: options.clientSecret } : {}),
+    redirectUri: `${appUrl}/callback`,
+    ...(options.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
+  });
+  const ehr = createEhrAccess({ store, smart });
+  const worklist = createWorklist(ehr);
+  const allowed = new Set(options.allowedIssuers.map((i) => i.replace(/\/+$/, '')));
+  const defaultIssuer = options.defaultIssuer ?? options.allowedIssuers[0];
+  const sessionTtlMs = options.sessionTtlMs ?? 12 * 60 * 60_000;
+  const version = appAssetVersion();
+  const own = staticFiles(PUBLIC_DIR);
+  const lforms = staticFiles(LFORMS_DIR);
+  const origins = (urls: string[]) => [...new Set(urls.map((u) => new URL(u).origin))];
+  const frameAncestors = options.frameAncestors ?? origins([options.publicUrl, ...options.allowedIssuers]);
+
+  const questionnaire = options.knowledge.resolve(INTAKE_URL, 'Questionnaire') as fhir4.Questionnaire | undefined;
+  if (!questionnaire) throw new Error(`createClinicianApp: the intake Questionnaire ${INTAKE_URL} is not in the knowledge base`);
+  const safeQuestionnaire = withoutPrefillExpressions(sanitizeQuestionnaire(questionnaire));
+  const intakeCanonical = `${questionnaire.url}|${questionnaire.version}`;
+  const reasonCodes = decisionReasons(options.knowledge);
+  const { supersede, untagClosedFlags, tagFlags, decisionRecords } = createProposalSupport({ ehr, reasonCodes, ...(options.resolveProposal ? { resolveProposal: options.resolveProposal } : {}) });
+
+  const shell = fs
+    .readFileSync(path.join(PUBLIC_DIR, 'index.html'), 'utf8')
+    .replaceAll('{{base}}', basePath)
+    .replaceAll('{{v}}', version)
+    .replaceAll('{{lformsVersion}}', LFORMS_VERSION)
+    .replace('{{lformsCss}}', LFORMS_FILES.css.map((f) => `<link rel="stylesheet" href="${basePath}/lforms/${LFORMS_VERSION}/${f}">`).join('\n'))
+    .replace('{{lformsJs}}', LFORMS_FILES.js.map((f) => `<script src="${basePath}/lforms/${LFORMS_VERSION}/${f}" defer></script>`).join('\n'));
+
+  // LHC-Forms (Angular) injects component styles at run time: style-src needs 'unsafe-inline'. Scripts do not.
+  const csp = [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    `form-action 'self' ${origins(options.allowedIssuers).join(' ')}`,
+    `frame-ancestors ${frameAncestors.map((o) => (o === new URL(options.publicUrl).origin ? "'self'" : o)).join(' ')}`,
+  ].join('; ');
+
+  const router = express.Router();
+  router.use((_req, res, next) => {
+    res.setHeader('Content-Security-Policy', csp);
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.removeHeader('X-Frame-Options'); // frame-ancestors decides (an EHR frames the app)
+    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    next();
+  });
+
+  // ---- static files ------------------------------------------------------------------------------
+  router.get(`/assets/${version}/:file`, (req, res, next) => (own(req, res, String(req.params.file)) ? undefined : next()));
+  router.get(`/lforms/${LFORMS_VERSION}/*splat`, (req, res, next) => {
+    const rel = ([] as string[]).concat(req.params.splat as string | string[]).join('/');
+    return lforms(req, res, rel) ? undefined : next();
+  });
+
+  function sendShell(res: Response) {
+    res.setHeader('Cache-Control', 'no-store');
+    res.type('html').send(shell);
+  }
+  router.get('/', (_req, res) => sendShell(res));
+  router.get('/ui', (_req, res) => sendShell(res));
+
+  // ---- SMART launch --------------------------------------------------------------------------------
+  async function startAuthorization(res: Response, iss: string, launch: string | undefined) {
+    const state = random();
+    const codeVerifier = oidc.randomPKCECodeVerifier();
+    const nonce = random();
+    const url = await smart.authorizationUrl({ iss, ...(launch ? { launch } : {}), state, codeVerifier, nonce, standalone: !launch });
+    store.putLaunch({ state, issuer: iss, codeVerifier, nonce, ...(launch ? { launch } : {}), createdAt: Date.now() });
+    res.setHeader('Cache-Control', 'no-store');
+    res.redirect(303, url.href);
+  }
+
+  function checkIssuer(raw: unknown): string {
+    const iss = typeof raw === 'string' ? raw.replace(/\/+$/, '') : '';
+    if (!iss) throw badRequest('The launch has no iss (the FHIR server to use).');
+    if (!allowed.has(iss)) throw forbidden(`This app is not configured to work with the FHIR server ${iss}.`);
+    return iss;
+  }
+
+  router.get('/launch', async (req, res) => {
+    const iss = checkIssuer(req.query.iss);
+    const launch = typeof req.query.launch === 'string' && req.query.launch ? req.query.launch : undefined;
+    if (!launch) throw badRequest('The EHR launch has no launch parameter. To start the app on its own, open it without iss.');
+    await startAuthorization(res, iss, launch);
+  });
+
+  router.get('/login', async (req, res) => {
+    await startAuthorization(res, checkIssuer(req.query.iss ?? defaultIssuer), undefined);
+  });
+
+  router.get('/callback', async (req, res) => {
+    if (typeof req.query.error === 'string') {
+      throw new FhirError(401, { code: 'login', diagnostics: `The EHR did not authorize the app: ${String(req.query.error_description ?? req.query.error)}` });
+    }
+    const state = typeof req.query.state === 'string' ? req.query.state : '';
+    const pending = state ? store.takeLaunch(state, 10 * 60_000) : undefined;
+    if (!pending) throw badRequest('This sign-in link is unknown, used or expired. Launch the app from the EHR again.');
+    const result = await smart.exchange(pending.issuer, new URL(req.originalUrl, options.publicUrl), pending);
+    const handle = random();
+    const now = Date.now();
+    const session: ClinicianSession = {
+      issuer: pending.issuer,
+      tokens: result.tokens,
+      csrf: random(),
+      ...(result.patient ? { patient: result.patient } : {}),
+      ...(result.encounter ? { encounter: result.encounter } : {}),
+      ...(result.fhirUser ? { fhirUser: result.fhirUser } : {}),
+      needPatientBanner: result.needPatientBanner,
+      ...(result.smartStyleUrl ? { smartStyleUrl: result.smartStyleUrl } : {}),
+      createdAt: now,
+      expiresAt: now + sessionTtlMs,
+    };
+    store.putSession(handle, session);
+    const code = random();
+    store.putHandoff(code, handle, now);
+    res.setHeader('Cache-Control', 'no-store');
+    res.redirect(303, `${basePath}/ui?handoff=${encodeURIComponent(code)}`);
+  });
+
+  // ---- API ---------------------------------------------------------------------------------------
+  const api = express.Router();
+  api.use(express.json({ limit: '2mb', type: ['application/json'] }));
+  api.use((req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    // Same-origin only: a cross-site page must not drive the API (belt and braces with the custom headers).
+    const origin = req.headers.origin;
+    if (origin && origin !== new URL(options.publicUrl).origin) throw forbidden('Cross-origin requests are not accepted.');
+    next();
+  });
+
+  api.post('/handoff', (req, res) => {
+    const code = typeof req.body?.code === 'string' ? req.body.code : '';
+    const handle = code ? store.takeHandoff(code, 60_000, Date.now()) : undefined;
+    const session = handle ? store.getSession(handle, Date.now()) : undefined;
+    if (!handle || !session) throw unauthorized('This sign-in has already been used or has expired. Launch the app from the EHR again.');
+    res.json({ session: handle, csrf: session.csrf });
+  });
+
+  function sessionOf(req: Request): SessionRef {
+    const handle = req.get('x-session') ?? '';
+    const session = handle ? store.getSession(handle, Date.now()) : undefined;
+    if (!session) throw unauthorized('No session: launch the app from the EHR.');
+    if (!['GET', 'HEAD'].includes(req.method)) {
+      const csrf = req.get('x-csrf-token') ?? '';
+      if (!csrf || !sameSecret(csrf, session.csrf)) throw forbidden('The request is missing its CSRF token.');
+    }
+    return { handle, session };
+  }
+
+  const patientId = (raw: unknown): string => {
+    const id = String(raw ?? '');
+    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id)) throw badRequest('Invalid patient id.');
+    return id;
+  };
+
+  async function readPatient(ref: SessionRef, id: string) {
+    return ehr.json<fhir4.Patient>(ref, `Patient/${id}`);
+  }
+
+  function patientSummary(p: fhir4.Patient) {
+    const mrn = p.identifier?.find((i) => /mrn/i.test(i.system ?? '') || i.type?.coding?.some((c) => c.code === 'MR'));
+    return { id: p.id, name: humanName(p), birthDate: p.birthDate, gender: p.gender, mrn: mrn?.value };
+  }
+
+  api.get('/context', async (req, res) => {
+    const ref = sessionOf(req);
+    const s = ref.session;
+    const [patient, user, style] = await Promise.all([
+      s.patient ? readPatient(ref, s.patient) : undefined,
+      s.fhirUser ? ehr.json<fhir4.Practitioner>(ref, s.fhirUser).catch(() => undefined) : undefined,
+      s.smartStyleUrl ? loadStyle(s.smartStyleUrl) : undefined,
+    ]);
+    res.json({
+      patient: patient ? patientSummary(patient) : undefined,
+      user: s.fhirUser ? { reference: s.fhirUser, name: user ? humanName(user) : s.fhirUser } : undefined,
+      needPatientBanner: s.needPatientBanner,
+      style,
+      decisionReasons: reasonCodes,
+      flagCodes: FLAG_CODES,
+    });
+  });
+
+  api.get('/patients/:id', async (req, res) => {
+    const ref = sessionOf(req);
+    res.json(patientSummary(await readPatient(ref, patientId(req.params.id))));
+  });
+
+  api.get('/questionnaire', (req, res) => {
+    sessionOf(req);
+    res.json(safeQuestionnaire);
+  });
+
+  /** The response to load into the form: a saved draft, a completed response to amend, or a fresh $populate. */
+  api.get('/form', async (req, res) => {
+    const ref = sessionOf(req);
+    const pid = ref.session.patient;
+    if (!pid) throw badRequest('No patient is open: launch the app from the patient\'s record.');
+    const user = ref.session.fhirUser ?? 'unknown';
+    if (typeof req.query.amend === 'string') {
+      const qr = await ehr.json<fhir4.QuestionnaireResponse>(ref, `QuestionnaireResponse/${patientId(req.query.amend)}`);
+      if (qr.subject?.reference !== `Patient/${pid}`) throw forbidden('That response belongs to another patient.');
+      res.json({ source: 'amend', response: qr });
+      return;
+    }
+    const draft = store.findDraft(ref.session.issuer, pid, user);
+    if (draft && req.query.fresh !== '1') {
+      res.json({ source: 'draft', response: draft.response, savedAt: draft.updatedAt });
+      return;
+    }
+    const patient = await readPatient(ref, pid);
+    const { response, outcome } = await populateQuestionnaire(questionnaire!, {
+      subject: patient,
+      fetchResources: (query) => ehr.json<fhir4.Bundle>(ref, query),
+    });
+    res.json({ source: 'populate', response, warnings: outcome.issue.filter((i) => i.severity !== 'information').map((i) => i.diagnostics).filter(Boolean) });
+  });
+
+  api.put('/draft', (req, res) => {
+    const ref = sessionOf(req);
+    const pid = ref.session.patient;
+    if (!pid) throw badRequest('No patient is open.');
+    const response = req.body?.response as fhir4.QuestionnaireResponse | undefined;
+    if (response?.resourceType !== 'QuestionnaireResponse') throw badRequest('The draft must be a QuestionnaireResponse.', 'QuestionnaireResponse');
+    const user = ref.session.fhirUser ?? 'unknown';
+    const existing = store.findDraft(ref.session.issuer, pid, user);
+    const updatedAt = new Date().toISOString();
+    const draft = {
+      ...response,
+      status: 'in-progress' as const,
+      questionnaire: intakeCanonical,
+      subject: { reference: `Patient/${pid}` },
+      ...(ref.session.fhirUser ? { author: { reference: ref.session.fhirUser } } : {}),
+    };
+    store.saveDraft({ id: existing?.id ?? random(12), issuer: ref.session.issuer, patient: pid, user, response: draft, updatedAt });
+    res.json({ savedAt: updatedAt, message: `Draft saved at ${updatedAt}.` });
+  });
+
+  api.delete('/draft', (req, res) => {
+    const ref = sessionOf(req);
+    const d = ref.session.patient ? store.findDraft(ref.session.issuer, ref.session.patient, ref.session.fhirUser ?? 'unknown') : undefined;
+    if (d) store.deleteDraft(d.id);
+    res.status(204).end();
+  });
+
+  api.post('/submit', async (req, res) => {
+    const ref = sessionOf(req);
+    const pid = ref.session.patient;
+    if (!pid) throw badRequest('No patient is open.');
+    const body = req.body as { response?: fhir4.QuestionnaireResponse; amendOf?: string } | undefined;
+    if (body?.response?.resourceType !== 'QuestionnaireResponse') throw badRequest('Expected a QuestionnaireResponse.', 'QuestionnaireResponse');
+    // The EHR may be unreachable right now: the write path then keeps the submission and sends it later
+    // ("saved, sending"); the rules read the age from the answers, so the Patient is a nice-to-have here.
+    const patient = await readPatient(ref, pid).catch((err: unknown) => {
+      if (err instanceof FhirError) throw err;
+      return undefined;
+    });
+    const author = ref.session.fhirUser ? { reference: ref.session.fhirUser } : { reference: `Patient/${pid}` };
+    const { id: _clientId, identifier: _clientIdentifier, ...answers } = body.response;
+    const response: fhir4.QuestionnaireResponse = {
+      ...answers,
+      status: body.amendOf ? 'amended' : 'completed',
+      questionnaire: intakeCanonical,
+      subject: { reference: `Patient/${pid}` },
+      authored: new Date().toISOString(),
+      author,
+      ...(body.amendOf ? { extension: [{ url: 'https://periplan.app/fhir/StructureDefinition/ext-amends', valueReference: { reference: `QuestionnaireResponse/${patientId(body.amendOf)}` } }] } : {}),
+    };
+    const result = await options.submission.submit({ response, data: patient ? [patient] : [], author, bearerToken: await ehr.accessToken(ref) });
+    const d = store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown');
+    if (d) store.deleteDraft(d.id);
+    if (result.state === 'sent') {
+      await tagFlags(ref, pid, result.key).catch((err: unknown) => console.warn('clinician-app: tagging flags failed', err));
+      if (body.amendOf) await supersede(ref, pid, patientId(body.amendOf), response.authored!).catch((err: unknown) => console.warn('clinician-app: superseding the amended response\'s proposals failed', err));
+    }
+    res.json({
+      state: result.state,
+      message: result.message,
+      key: result.key,
+      duplicate: result.duplicate,
+      // When the EHR cannot be reached yet, show what was computed (proposals cannot be decided until sent).
+      ...(result.state !== 'sent' && result.carePlan ? { results: buildResultsView({ carePlan: result.carePlan, responseKey: result.key, live: [] }) } : {}),
+    });
+  });
+
+  api.get('/patients/:id/results', async (req, res) => {
+    const ref = sessionOf(req);
+    const pid = patientId(req.params.id);
+    let qr: fhir4.QuestionnaireResponse | undefined;
+    if (typeof req.query.key === 'string') {
+      const b = await ehr.json<fhir4.Bundle>(ref, `QuestionnaireResponse?identifier=${encodeURIComponent(req.query.key)}`);
+      qr = b.entry?.[0]?.resource as fhir4.QuestionnaireResponse | undefined;
+    } else if (typeof req.query.response === 'string') {
+      qr = await ehr.json<fhir4.QuestionnaireResponse>(ref, `QuestionnaireResponse/${patientId(req.query.response)}`);
+    } else {
+      const b = await ehr.json<fhir4.Bundle>(ref, `QuestionnaireResponse?subject=Patient/${pid}&status=completed,amended&_sort=-authored&_count=1`);
+      qr = b.entry?.[0]?.resource as fhir4.QuestionnaireResponse | undefined;
+    }
+    if (!qr) throw notFound('No submitted intake for this patient yet.');
+    if (qr.subject?.reference !== `Patient/${pid}`) throw forbidden('That response belongs to another patient.');
+    if (!qr.identifier?.value) throw notFound('This response was not submitted through PeriPlan (it has no identifier).');
+    const key = `${qr.identifier.system ?? ''}|${qr.identifier.value}`;
+    const enc = encodeURIComponent;
+    const [plans, srs, flags] = await Promise.all([
+      ehr.json<fhir4.Bundle>(ref, `CarePlan?identifier=${enc(`${SUBMISSION_ITEM_SYSTEM}|${itemIdentifierValue(key, 'care-plan')}`)}`),
+      ehr.json<fhir4.Bundle>(ref, `ServiceRequest?subject=Patient/${pid}&_count=500`),
+      ehr.json<fhir4.Bundle>(ref, `Flag?subject=Patient/${pid}&_count=500`),
+    ]);
+    const carePlan = plans.entry?.[0]?.resource as fhir4.CarePlan | undefined;
+    if (!carePlan) throw notFound('The results of this response are not in the record yet (it may still be sending).');
+    const live = [...(srs.entry ?? []), ...(flags.entry ?? [])].map((e) => e.resource as fhir4.ServiceRequest | fhir4.Flag);
+    // A submission the outbox sent later (the EHR was unreachable) has not been tagged for the worklist yet.
+    const prefix = itemIdentifierValue(key, '');
+    const untagged = live.some((r) => r.resourceType === 'Flag' && r.status === 'active' && missingTags(r) && r.identifier?.some((i) => i.value?.startsWith(prefix)));
+    if (untagged) await tagFlags(ref, pid, key).catch((err: unknown) => console.warn('clinician-app: tagging flags failed', err));
+    const decisions = await decisionRecords(ref, live.filter((r): r is fhir4.ServiceRequest => r.resourceType === 'ServiceRequest' && r.intent === 'proposal' && r.status !== 'draft'));
+    const view = buildResultsView({ carePlan, responseKey: key, ...(qr.authored ? { responseAuthored: qr.authored } : {}), live, decisions });
+    res.json({ response: { id: qr.id, status: qr.status, authored: qr.authored, version: qr.meta?.versionId }, ...view });
+  });
+
+  api.get('/patients/:id/history', async (req, res) => {
+    const ref = sessionOf(req);
+    const pid = patientId(req.params.id);
+    const b = await ehr.json<fhir4.Bundle>(ref, `QuestionnaireResponse?subject=Patient/${pid}&questionnaire=${encodeURIComponent(INTAKE_URL)}&_sort=-authored&_count=50`);
+    res.json({ points: historyPoints((b.entry ?? []).map((e) => e.resource as fhir4.QuestionnaireResponse)) });
+  });
+
+  api.post('/decisions', async (req, res) => {
+    const ref = sessionOf(req);
+    if (!options.resolveProposal) throw new FhirError(501, { code: 'not-supported', diagnostics: 'Accepting or dismissing proposals is not available on this server.' });
+    const body = req.body as { target?: string; decision?: string; reason?: string; note?: string } | undefined;
+    const target = String(body?.target ?? '');
+    if (!/^(ServiceRequest|Flag)\/[A-Za-z0-9\-.]{1,64}$/.test(target)) throw badRequest('target must be ServiceRequest/<id> or Flag/<id>.', 'target');
+    if (body?.decision !== 'accept' && body?.decision !== 'dismiss') throw badRequest('decision must be accept or dismiss.', 'decision');
+    const reason = body.reason ? reasonCodes.find((r) => r.code === body.reason) : undefined;
+    if (body.decision === 'dismiss' && !reason) throw badRequest('Choose a reason for dismissing the proposal.', 'reason');
+    const note = typeof body.note === 'string' && body.note.trim() ? body.note.trim().slice(0, 1000) : undefined;
+    const who = { reference: ref.session.fhirUser ?? 'Practitioner/unknown' };
+    const token = await ehr.accessToken(ref);
+    const result = (await options.resolveProposal(
+      { baseUrl: ref.session.issuer, getToken: async () => token },
+      { target, decision: body.decision, ...(reason ? { reason } : {}), ...(note ? { note } : {}), who, bearerToken: token },
+    )) as { updated?: fhir4.FhirResource[] } | undefined;
+    await untagClosedFlags(ref, result?.updated ?? []);
+    res.json({ ok: true });
+  });
+
+  api.get('/worklist', async (req, res) => {
+    const ref = sessionOf(req);
+    const flag = typeof req.query.flag === 'string' && (FLAG_CODES as readonly string[]).includes(req.query.flag) ? req.query.flag : undefined;
+    const sort = req.query.sort === 'date' ? 'date' : 'tier';
+    const page = Math.max(1, Math.min(10_000, Number.parseInt(String(req.query.page ?? '1'), 10) || 1));
+    res.json({ page, pageSize: 20, ...(await worklist.page(ref, { ...(flag ? { flag } : {}), sort, page })) });
+  });
+
+  api.post('/logout', (req, res) => {
+    const ref = sessionOf(req);
+    store.deleteSession(ref.handle);
+    res.status(204).end();
+  });
+
+  router.use('/api', api);
+
+  router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    if (err instanceof SmartError) err = new FhirError(502, { code: 'exception', diagnostics: err.message });
+    else if (err instanceof oidc.ResponseBodyError || err instanceof oidc.AuthorizationResponseError) {
+      err = new FhirError(401, { code: 'login', diagnostics: `Sign-in with the EHR failed: ${err.error}${err.error_description ? `: ${err.error_description}` : ''}` });
+    }
+    const { status, outcome } = outcomeFromUnknown(err);
+    if (status >= 500) console.error('clinician-app:', err);
+    res.status(status);
+    if (req.path.startsWith('/api/')) {
+      res.json(outcome);
+      return;
+    }
+    res.setHeader('Cache-Control', 'no-store');
+    res.type('html').send(errorPage(outcome.issue[0]?.diagnostics ?? 'Something went wrong.', basePath, version));
+  });
+
+  return {
+    router,
+    store,
+    async close() {
+      store.close();
+    },
+  };
+}

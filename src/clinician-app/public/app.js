@@ -1,0 +1,119 @@
+// Boot and routing of the clinician app: redeem the hand-off after a launch, load the context (patient,
+// user, style), show the patient banner, then render the view named by the URL hash.
+import { api, base, currentSession, redeemHandoff } from './api.js';
+import { announce, h, render } from './dom.js';
+import { showForm } from './form-view.js';
+import { showResults } from './results-view.js';
+import { showWorklist } from './worklist-view.js';
+
+const state = { context: null, bannerPatient: null };
+
+function applyStyle(style) {
+  // smart_style_url: only a few validated values (checked on the server), set as CSS custom properties.
+  if (!style) return;
+  const map = { color_highlight: '--highlight', color_background: '--ehr-background', font_family_body: '--font-body' };
+  for (const [k, prop] of Object.entries(map)) if (style[k]) document.documentElement.style.setProperty(prop, style[k]);
+}
+
+export async function showBanner(patientId) {
+  const banner = document.getElementById('banner');
+  const ctx = state.context;
+  const isContextPatient = ctx.patient && ctx.patient.id === patientId;
+  // The EHR shows its own banner for the launch patient when need_patient_banner is false. A patient opened
+  // from the worklist is not the EHR's open patient, so the app always names that one.
+  if (!patientId || (isContextPatient && !ctx.needPatientBanner)) {
+    banner.hidden = true;
+    banner.replaceChildren();
+    return;
+  }
+  const p = isContextPatient ? ctx.patient : await api('GET', `/patients/${encodeURIComponent(patientId)}`);
+  state.bannerPatient = p;
+  const parts = [
+    h('span', { class: 'banner-name' }, p.name),
+    h('span', {}, h('span', { class: 'banner-label' }, 'Born '), p.birthDate ?? 'unknown'),
+    h('span', {}, h('span', { class: 'banner-label' }, 'Sex '), p.gender ?? 'unknown'),
+    p.mrn ? h('span', {}, h('span', { class: 'banner-label' }, 'MRN '), p.mrn) : null,
+    isContextPatient ? null : h('span', { class: 'banner-note' }, 'Opened from the worklist'),
+  ];
+  banner.replaceChildren(...parts.filter(Boolean));
+  banner.hidden = false;
+}
+
+export function context() {
+  return state.context;
+}
+
+function showStart(message) {
+  document.getElementById('nav').hidden = true;
+  render(
+    h('h1', {}, 'PeriPlan back pain'),
+    message ? h('div', { class: 'alert alert-error', role: 'alert' }, h('p', {}, message)) : null,
+    h('p', {}, 'Open this app from a patient\'s record in the EHR, or sign in with the EHR and choose a patient there.'),
+    h('p', {}, h('a', { class: 'button primary', href: `${base}/login` }, 'Sign in with the EHR')),
+  );
+}
+
+function parseHash() {
+  const raw = location.hash.replace(/^#\/?/, '');
+  const [path, query = ''] = raw.split('?');
+  return { parts: path.split('/').filter(Boolean), params: new window.URLSearchParams(query) };
+}
+
+async function route() {
+  const { parts, params } = parseHash();
+  const view = parts[0] ?? (state.context.patient ? 'form' : 'worklist');
+  for (const a of document.querySelectorAll('[data-nav]')) {
+    if (a.dataset.nav === view) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  try {
+    if (view === 'worklist') {
+      await showBanner(state.context.patient?.id);
+      await showWorklist(params);
+    } else if (view === 'results') {
+      const pid = parts[1] ?? state.context.patient?.id;
+      await showBanner(pid);
+      await showResults(pid, params);
+    } else {
+      await showBanner(state.context.patient?.id);
+      await showForm(params);
+    }
+  } catch (err) {
+    render(h('h1', {}, 'Something went wrong'), h('div', { class: 'alert alert-error', role: 'alert' }, h('p', {}, err.message)));
+  }
+}
+
+async function boot() {
+  const params = new window.URLSearchParams(location.search);
+  const code = params.get('handoff');
+  if (code) {
+    try {
+      await redeemHandoff(code);
+    } catch (err) {
+      showStart(err.message);
+      return;
+    } finally {
+      // The code is single-use; take it out of the address bar and history either way.
+      window.history.replaceState(null, '', `${base}/ui${location.hash}`);
+    }
+  }
+  if (!currentSession()) {
+    showStart();
+    return;
+  }
+  try {
+    state.context = await api('GET', '/context');
+  } catch (err) {
+    showStart(err.status === 401 ? 'Your session has ended. Open the app from the EHR again.' : err.message);
+    return;
+  }
+  applyStyle(state.context.style);
+  document.getElementById('nav').hidden = false;
+  if (!state.context.patient) document.querySelector('[data-nav="form"]').parentElement.hidden = true;
+  if (state.context.user) document.getElementById('user').textContent = `Signed in: ${state.context.user.name}`;
+  window.addEventListener('hashchange', route);
+  window.addEventListener('periplan:session-ended', (e) => announce(e.detail, 'error'));
+  await route();
+}
+
+boot();

@@ -1,0 +1,162 @@
+// The intake form: LHC-Forms renders the Questionnaire (served by this app, sanitised), pre-filled by
+// $populate on the server, or from a saved draft, or from a completed response being amended.
+import { api, ApiError } from './api.js';
+import { context } from './app.js';
+import { announce, clearStatus, formatDate, h, render } from './dom.js';
+
+const CONTAINER = 'lforms-form';
+let questionnaire = null;
+
+async function lformsReady() {
+  for (let i = 0; i < 200; i++) {
+    if (window.LForms?.Util?.addFormToPage) return window.LForms;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('The form library did not load.');
+}
+
+function currentResponse() {
+  return window.LForms.Util.getFormFHIRData('QuestionnaireResponse', 'R4', CONTAINER);
+}
+
+function errorSummary(messages) {
+  const box = document.getElementById('form-errors');
+  box.replaceChildren();
+  if (!messages.length) {
+    box.hidden = true;
+    return;
+  }
+  box.append(
+    h('h2', {}, messages.length === 1 ? 'There is 1 problem with the answers' : `There are ${messages.length} problems with the answers`),
+    h('ul', {}, messages.map((m) => h('li', {}, m))),
+  );
+  box.hidden = false;
+  box.focus();
+}
+
+/**
+ * LHC-Forms 40.1.3 points each help button's aria-controls at a popover that only exists while it is open,
+ * which screen readers (and axe, as a critical issue) treat as a broken reference. Drop references to
+ * elements that do not exist; the button keeps its accessible name.
+ */
+function repairAria(root) {
+  for (const attr of ['aria-controls', 'aria-describedby', 'aria-labelledby']) {
+    for (const el of root.querySelectorAll(`[${attr}]`)) {
+      const ids = el.getAttribute(attr).split(/\s+/).filter((id) => id && document.getElementById(id));
+      if (ids.length) el.setAttribute(attr, ids.join(' '));
+      else el.removeAttribute(attr);
+      // The read-only unit box beside a number is labelled by a table header that is not rendered.
+      if (attr === 'aria-labelledby' && !ids.length && el.id.startsWith('unit_')) el.setAttribute('aria-label', 'Unit');
+    }
+  }
+}
+
+export async function saveDraft(reason) {
+  const response = currentResponse();
+  const saved = await api('PUT', '/draft', { response });
+  const note = document.getElementById('form-source');
+  if (note) note.textContent = `Draft saved ${formatDate(saved.savedAt, true)}.`;
+  if (reason !== 'silent') announce('Draft saved. You can close the app and resume later.', 'success');
+  return saved;
+}
+
+export async function showForm(params) {
+  clearStatus();
+  const amend = params.get('amend');
+  const fresh = params.get('fresh') === '1';
+  const progress = h('p', { id: 'submit-progress', class: 'progress', hidden: true });
+  const submitButton = h('button', { type: 'button', class: 'primary', id: 'submit' }, amend ? 'Submit amendment' : 'Submit');
+  const draftButton = h('button', { type: 'button', id: 'save-draft' }, 'Save draft');
+  const freshButton = h('button', { type: 'button', id: 'start-fresh', class: 'link-button' }, 'Discard draft and start again from the record');
+  render(
+    h('h1', {}, amend ? 'Amend the back pain intake' : 'Back pain intake'),
+    h('p', { id: 'form-source', class: 'hint' }, 'Loading the form…'),
+    h('div', { id: 'form-errors', class: 'alert alert-error', role: 'alert', tabindex: '-1', hidden: true }),
+    h('div', { id: CONTAINER, class: 'lforms-container', 'aria-busy': 'true' }),
+    h('div', { class: 'actions no-print' }, submitButton, draftButton, amend ? null : freshButton),
+    progress,
+  );
+  // The library, the Questionnaire and the pre-filled response load in parallel.
+  const [LForms, q, loaded] = await Promise.all([
+    lformsReady(),
+    questionnaire ?? api('GET', '/questionnaire'),
+    api('GET', amend ? `/form?amend=${encodeURIComponent(amend)}` : fresh ? '/form?fresh=1' : '/form'),
+  ]);
+  questionnaire = q;
+  const sourceText = {
+    draft: `Resumed your draft saved ${formatDate(loaded.savedAt, true)}.`,
+    populate: 'Age and weight are pre-filled from the record; check them with the patient.',
+    amend: `Amending the response of ${formatDate(loaded.response.authored, true)}. Submitting records it as amended and re-evaluates the flags.`,
+  }[loaded.source];
+  document.getElementById('form-source').textContent = sourceText + (loaded.warnings?.length ? ` (${loaded.warnings.join(' ')})` : '');
+  window.performance?.mark?.('periplan-form-render-start');
+  await LForms.Util.addFormToPage(questionnaire, CONTAINER, { fhirVersion: 'R4', questionnaireResponse: loaded.response });
+  window.performance?.mark?.('periplan-form-rendered');
+  const container = document.getElementById(CONTAINER);
+  repairAria(container);
+  container.setAttribute('aria-busy', 'false');
+  document.body.dataset.formReady = '1';
+  window.performance?.mark?.('periplan-form-interactive');
+
+  draftButton.addEventListener('click', async () => {
+    try {
+      await saveDraft();
+    } catch (err) {
+      announce(err.message, 'error');
+    }
+  });
+  freshButton.addEventListener('click', async () => {
+    await api('DELETE', '/draft');
+    if (location.hash.includes('fresh=1')) await showForm(new window.URLSearchParams('fresh=1'));
+    else location.hash = '#/form?fresh=1';
+  });
+  submitButton.addEventListener('click', async () => {
+    const problems = LForms.Util.checkValidity(CONTAINER);
+    if (problems && problems.length) {
+      errorSummary(problems);
+      announce('Some answers need attention before the form can be submitted.', 'error');
+      return;
+    }
+    errorSummary([]);
+    submitButton.disabled = true;
+    draftButton.disabled = true;
+    progress.hidden = false;
+    progress.textContent = 'Sending the answers to the record…';
+    announce('Sending the answers to the record…');
+    try {
+      const result = await api('POST', '/submit', { response: currentResponse(), ...(amend ? { amendOf: amend } : {}) });
+      progress.textContent = result.message;
+      if (result.state === 'sent') {
+        announce(result.message, 'success');
+        const pid = context().patient.id;
+        location.hash = `#/results/${encodeURIComponent(pid)}?key=${encodeURIComponent(result.key)}&submitted=1`;
+      } else {
+        announce(result.message, result.state === 'failed' ? 'error' : 'warning');
+        if (result.results) {
+          const { renderResults } = await import('./results-view.js');
+          renderResults(result.results, { pending: true, heading: 'Results (not yet in the record)' });
+        }
+      }
+    } catch (err) {
+      progress.hidden = true;
+      submitButton.disabled = false;
+      draftButton.disabled = false;
+      if (err instanceof ApiError && err.status === 401) {
+        // The EHR sign-in has ended: keep the answers before anything is lost, and say so.
+        try {
+          await saveDraft('silent');
+          announce('Your sign-in to the EHR has ended. Your answers are saved as a draft on this server. Open the app from the EHR again to continue.', 'error');
+        } catch {
+          announce(`${err.message} The answers could not be saved as a draft; do not close this page.`, 'error');
+        }
+        return;
+      }
+      if (err instanceof ApiError && err.status === 422) {
+        errorSummary(err.issues.map((i) => i.diagnostics));
+        announce('The server found problems with the answers.', 'error');
+        return;
+      }
+      announce(err.message, 'error');
+    }
+  });
+}

@@ -1,0 +1,153 @@
+// Results for the clinician: every flag and recommendation with its basis (clinical spec section 6), the
+// proposals to accept or dismiss, the patient's self-management plan (printable) and the history chart.
+import { api } from './api.js';
+import { context } from './app.js';
+import { historyChart } from './chart.js';
+import { announce, clearStatus, formatDate, h, render } from './dom.js';
+
+function tierBadge(rule) {
+  // Never colour alone: the tier is written out, the colour only repeats it.
+  return h('span', { class: `tier tier-${rule.tierColour}` }, rule.tierWords);
+}
+
+function decisionLine(d) {
+  const verb = d.decision === 'accepted' ? 'Accepted' : 'Dismissed';
+  return h(
+    'p',
+    { class: `decision decision-${d.decision}` },
+    `${verb}${d.who ? ` by ${d.who}` : ''}${d.when ? ` on ${formatDate(d.when, true)}` : ''}${d.reason ? ` — reason: ${d.reason}` : ''}${d.note ? ` (${d.note})` : ''}`,
+  );
+}
+
+function proposalItem(p, onDecided) {
+  const li = h('li', { class: 'proposal', dataset: p.target ? { target: p.target } : {} }, h('span', { class: 'proposal-name' }, p.display));
+  if (p.decision) {
+    li.append(decisionLine(p.decision));
+    return li;
+  }
+  if (!p.decidable) {
+    li.append(h('span', { class: 'hint' }, p.kind === 'Flag' ? ` — ${p.status === 'active' ? 'active flag' : p.status ?? 'not yet in the record'}` : ' — not yet in the record'));
+    return li;
+  }
+  const ctx = context();
+  const uid = p.target.replace('/', '-');
+  const reason = h(
+    'select',
+    { id: `reason-${uid}`, name: 'reason' },
+    h('option', { value: '' }, 'Choose a reason'),
+    ctx.decisionReasons.map((r) => h('option', { value: r.code }, r.display ?? r.code)),
+  );
+  const note = h('input', { id: `note-${uid}`, name: 'note', type: 'text', autocomplete: 'off', maxlength: '1000' });
+  const message = h('p', { class: 'field-error', id: `error-${uid}`, hidden: true });
+  async function decide(decision) {
+    message.hidden = true;
+    if (decision === 'dismiss' && !reason.value) {
+      message.textContent = 'Choose a reason for dismissing this proposal.';
+      message.hidden = false;
+      reason.setAttribute('aria-invalid', 'true');
+      reason.setAttribute('aria-describedby', message.id);
+      reason.focus();
+      return;
+    }
+    try {
+      await api('POST', '/decisions', { target: p.target, decision, ...(reason.value ? { reason: reason.value } : {}), ...(note.value ? { note: note.value } : {}) });
+      announce(`${p.display}: ${decision === 'accept' ? 'accepted' : 'dismissed'}.`, 'success');
+      await onDecided();
+      // Keep the keyboard user where they were: on the decision just recorded, not back at the top.
+      const line = document.querySelector(`li[data-target="${p.target}"] .decision`);
+      if (line) {
+        line.setAttribute('tabindex', '-1');
+        line.focus();
+      }
+    } catch (err) {
+      message.textContent = err.message;
+      message.hidden = false;
+    }
+  }
+  li.append(
+    h(
+      'div',
+      { class: 'decide', role: 'group', 'aria-label': `Decide: ${p.display}` },
+      h('button', { type: 'button', class: 'primary', onclick: () => decide('accept') }, `Accept ${p.display}`),
+      h('div', { class: 'field' }, h('label', { for: reason.id }, 'Reason to dismiss'), reason),
+      h('div', { class: 'field' }, h('label', { for: note.id }, 'Note (optional)'), note),
+      h('button', { type: 'button', onclick: () => decide('dismiss') }, `Dismiss ${p.display}`),
+      message,
+    ),
+  );
+  return li;
+}
+
+function ruleCard(rule, view, onDecided) {
+  return h(
+    'article',
+    { class: `rule rule-${rule.tierColour}`, 'aria-labelledby': `rule-${rule.actionId}`, dataset: { rule: rule.ruleId } },
+    h('h3', { id: `rule-${rule.actionId}` }, tierBadge(rule), ' ', rule.title),
+    h('p', { class: 'rule-description' }, rule.description),
+    rule.basis.length
+      ? h('div', {}, h('h4', {}, 'Why: the patient\'s answers'), h('ul', { class: 'basis' }, rule.basis.map((b) => h('li', {}, h('span', { class: 'question' }, b.question), ': ', h('strong', {}, b.answer), b.authored ? h('span', { class: 'hint' }, ` (answered ${formatDate(b.authored)})`) : null))))
+      : null,
+    rule.unknowns.length
+      ? h('div', { class: 'unknowns' }, h('h4', {}, 'Unknown answers that could change this'), h('ul', {}, rule.unknowns.map((u) => h('li', {}, u.question || u.linkId))))
+      : null,
+    rule.proposals.length ? h('div', {}, h('h4', {}, 'Proposed'), h('ul', { class: 'proposals' }, rule.proposals.map((p) => proposalItem(p, onDecided)))) : null,
+    rule.citations.length
+      ? h('div', {}, h('h4', {}, 'Evidence'), h('ul', { class: 'citations' }, rule.citations.map((c) => h('li', {}, c.url ? h('a', { href: c.url, target: '_blank', rel: 'noopener noreferrer' }, c.display ?? c.label ?? c.url, h('span', { class: 'visually-hidden' }, ' (opens in a new tab)')) : c.display ?? c.label, c.citation ? h('span', { class: 'hint' }, ` — ${c.citation}`) : null))))
+      : null,
+    h('p', { class: 'audit' }, `Rule ${rule.ruleId}${rule.ruleDisplay ? ` (${rule.ruleDisplay})` : ''} · ${rule.sourcePlanDefinition ?? view.planDefinition ?? ''}`),
+  );
+}
+
+function selfManagementPlan(view, patientName) {
+  if (!view.selfManagement.length) return null;
+  return h(
+    'section',
+    { id: 'self-management-plan', class: 'plan', 'aria-labelledby': 'plan-heading' },
+    h('h2', { id: 'plan-heading' }, 'Your back pain self-management plan'),
+    patientName ? h('p', { class: 'plan-for' }, `For ${patientName}${view.responseAuthored ? `, ${formatDate(view.responseAuthored)}` : ''}`) : null,
+    view.selfManagement.map((s) => h('div', { class: 'plan-part' }, h('h3', {}, s.title), h('ul', {}, s.lines.map((l) => h('li', {}, l))))),
+    h('button', { type: 'button', class: 'no-print', onclick: () => window.print() }, 'Print the plan for the patient'),
+  );
+}
+
+export function renderResults(view, { pending = false, heading = 'Results', patientName, patientId, extra = [] } = {}) {
+  const onDecided = () => showResults(patientId, new window.URLSearchParams(`response=${view.response?.id ?? ''}`));
+  const actionable = view.rules.filter((r) => r.tier !== 'SELF-CARE');
+  render(
+    h('h1', {}, heading),
+    h('p', { class: 'intended-use', role: 'note' }, h('strong', {}, 'Intended use: '), view.intendedUse),
+    view.response
+      ? h('p', { class: 'hint' }, `Intake of ${formatDate(view.response.authored, true)} (${view.response.status}, version ${view.response.version ?? '1'}) · ${view.planDefinition ?? ''}`)
+      : h('p', { class: 'hint' }, `Computed with ${view.planDefinition ?? ''}`),
+    pending ? h('div', { class: 'alert alert-warning' }, h('p', {}, 'These results are saved here and not yet in the record; proposals can be accepted or dismissed once they have been sent.')) : null,
+    view.response && context().patient?.id === patientId
+      ? h('p', { class: 'actions no-print' }, h('a', { class: 'button', href: `#/form?amend=${encodeURIComponent(view.response.id)}` }, 'Amend this response'))
+      : null,
+    h('section', { 'aria-labelledby': 'flags-heading', class: 'no-print-when-plan' }, h('h2', { id: 'flags-heading' }, `Flags and recommendations (${actionable.length})`), actionable.length ? actionable.map((r) => ruleCard(r, view, onDecided)) : h('p', {}, 'No flags or recommendations.'), view.rules.filter((r) => r.tier === 'SELF-CARE').map((r) => ruleCard(r, view, onDecided))),
+    selfManagementPlan(view, patientName),
+    ...extra,
+  );
+}
+
+export async function showResults(patientId, params) {
+  if (!params.get('submitted')) clearStatus();
+  if (!patientId) {
+    render(h('h1', {}, 'Results'), h('p', {}, 'No patient is open. Choose one from the worklist.'));
+    return;
+  }
+  const q = params.get('key') ? `?key=${encodeURIComponent(params.get('key'))}` : params.get('response') ? `?response=${encodeURIComponent(params.get('response'))}` : '';
+  let view;
+  try {
+    view = await api('GET', `/patients/${encodeURIComponent(patientId)}/results${q}`);
+  } catch (err) {
+    if (err.status === 404) {
+      render(h('h1', {}, 'Results'), h('p', {}, err.message));
+      return;
+    }
+    throw err;
+  }
+  const history = await api('GET', `/patients/${encodeURIComponent(patientId)}/history`).catch(() => ({ points: [] }));
+  const banner = document.querySelector('#banner .banner-name')?.textContent ?? (context().patient?.id === patientId ? context().patient.name : undefined);
+  renderResults(view, { heading: `Results${banner ? ` for ${banner}` : ''}`, patientName: banner, patientId, extra: [historyChart(history.points)] });
+  if (params.get('submitted')) announce('Saved to the record. The results are below.', 'success');
+}

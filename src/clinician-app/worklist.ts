@@ -1,0 +1,110 @@
+/**
+ * The worklist: patients with active flags, filtered by flag and sorted by tier or date, paged on the FHIR
+ * server (never loading every Flag).
+ *
+ * R4 gives Flag no `code` or `status` search parameter, so flags carry search tags (`meta.tag`): the flag
+ * code (back-pain-flag system) and its flag-priority (PH / PM / PL, i.e. the tier). `_tag` is a standard
+ * parameter every FHIR server supports. Sorting by tier is done by paging through the tiers in order (one
+ * count query per tier, then only the slices the page needs), each sorted by date.
+ */
+import type { EhrAccess, SessionRef } from './ehr-access.js';
+
+export const FLAG_SYSTEM = 'https://periplan.app/fhir/CodeSystem/back-pain-flag';
+export const FLAG_PRIORITY_SYSTEM = 'http://hl7.org/fhir/flag-priority-code';
+export const FLAG_CODES = ['emergency-assessment', 'imaging-follow-up', 'bone-density-scan'] as const;
+const TIER_TAGS = ['PH', 'PM', 'PL'] as const;
+const TIER_WORDS: Record<string, string> = { PH: 'High (emergency or urgent)', PM: 'Medium (soon)', PL: 'Low (routine)' };
+
+export const PAGE_SIZE = 20;
+
+/** The tags a Flag should carry so the worklist can find it (idempotent). */
+export function worklistTags(flag: fhir4.Flag): fhir4.Coding[] {
+  const code = flag.code?.coding?.find((c) => c.system === FLAG_SYSTEM)?.code;
+  const priority = flag.extension
+    ?.find((e) => e.url === 'http://hl7.org/fhir/StructureDefinition/flag-priority')
+    ?.valueCodeableConcept?.coding?.find((c) => c.system === FLAG_PRIORITY_SYSTEM)?.code;
+  return [
+    ...(code ? [{ system: FLAG_SYSTEM, code }] : []),
+    ...(priority ? [{ system: FLAG_PRIORITY_SYSTEM, code: priority }] : []),
+  ];
+}
+
+export function missingTags(flag: fhir4.Flag): boolean {
+  const have = flag.meta?.tag ?? [];
+  return worklistTags(flag).some((t) => !have.some((h) => h.system === t.system && h.code === t.code));
+}
+
+export interface WorklistRow {
+  flagId: string;
+  flag: string;
+  tier: string;
+  tierWords: string;
+  since?: string;
+  status: string;
+  patient?: { id: string; name: string; birthDate?: string };
+}
+
+function name(p: fhir4.Patient): string {
+  const n = p.name?.[0];
+  return n?.text ?? [...(n?.given ?? []), n?.family].filter(Boolean).join(' ') ?? 'Unnamed';
+}
+
+export function createWorklist(ehr: EhrAccess) {
+  const query = (params: [string, string][]) => params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
+
+  async function count(ref: SessionRef, tags: [string, string][]): Promise<number> {
+    const b = await ehr.json<fhir4.Bundle>(ref, `Flag?${query([...tags, ['_summary', 'count']])}`);
+    return b.total ?? 0;
+  }
+
+  async function slice(ref: SessionRef, tags: [string, string][], offset: number, n: number) {
+    const b = await ehr.json<fhir4.Bundle>(ref, `Flag?${query([...tags, ['_sort', '-date'], ['_count', String(n)], ['_offset', String(offset)], ['_include', 'Flag:subject']])}`);
+    const patients = new Map<string, fhir4.Patient>();
+    const flags: fhir4.Flag[] = [];
+    for (const e of b.entry ?? []) {
+      if (e.resource?.resourceType === 'Patient') patients.set(`Patient/${e.resource.id}`, e.resource as fhir4.Patient);
+      else if (e.resource?.resourceType === 'Flag' && e.search?.mode !== 'include') flags.push(e.resource as fhir4.Flag);
+    }
+    return flags.map((f): WorklistRow => {
+      const p = f.subject?.reference ? patients.get(f.subject.reference) : undefined;
+      const tier = f.meta?.tag?.find((t) => t.system === FLAG_PRIORITY_SYSTEM)?.code ?? '';
+      return {
+        flagId: f.id!,
+        flag: f.code?.text ?? f.code?.coding?.[0]?.display ?? 'Flag',
+        tier,
+        tierWords: TIER_WORDS[tier] ?? 'Unknown',
+        ...(f.period?.start ? { since: f.period.start } : {}),
+        status: f.status,
+        ...(p ? { patient: { id: p.id!, name: name(p), ...(p.birthDate ? { birthDate: p.birthDate } : {}) } } : {}),
+      };
+    });
+  }
+
+  async function page(ref: SessionRef, input: { flag?: string; sort: 'tier' | 'date'; page: number }) {
+    const base: [string, string][] = input.flag ? [['_tag', `${FLAG_SYSTEM}|${input.flag}`]] : [['_tag', FLAG_SYSTEM + '|' + FLAG_CODES.join(`,${FLAG_SYSTEM}|`)]];
+    const offset = (input.page - 1) * PAGE_SIZE;
+    if (input.sort === 'date') {
+      const [total, rows] = await Promise.all([count(ref, base), slice(ref, base, offset, PAGE_SIZE)]);
+      return { total, rows };
+    }
+    const counts = await Promise.all(TIER_TAGS.map((t) => count(ref, [...base, ['_tag', `${FLAG_PRIORITY_SYSTEM}|${t}`]])));
+    // Which part of each tier falls on this page; then fetch those slices in parallel.
+    const slices: { tier: string; from: number; n: number }[] = [];
+    let start = 0;
+    let wanted = PAGE_SIZE;
+    for (let i = 0; i < TIER_TAGS.length && wanted > 0; i++) {
+      const n = counts[i]!;
+      const from = Math.max(0, offset + (PAGE_SIZE - wanted) - start);
+      if (from < n) {
+        const take = Math.min(wanted, n - from);
+        slices.push({ tier: TIER_TAGS[i]!, from, n: take });
+        wanted -= take;
+      }
+      start += n;
+    }
+    const rows = (await Promise.all(slices.map((sl) => slice(ref, [...base, ['_tag', `${FLAG_PRIORITY_SYSTEM}|${sl.tier}`]], sl.from, sl.n)))).flat();
+    return { total: counts.reduce((a, b) => a + b, 0), rows };
+  }
+
+  return { page };
+}

@@ -1,0 +1,87 @@
+/**
+ * `npm start`: load configuration and content (either wrong -> exit 1 with the reason), then serve.
+ * Graceful shutdown on SIGTERM/SIGINT: stop accepting, let in-flight requests finish, then exit.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createLogger } from './api/log.js';
+import { ConfigError, loadConfig, type Config } from './config/index.js';
+import { ContentError, loadKnowledge } from './knowledge/index.js';
+import { createModuleServer, type ModuleServer } from './server.js';
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) return fail(err.message);
+    throw err;
+  }
+  const log = createLogger(config.LOG_LEVEL);
+
+  let knowledge;
+  try {
+    knowledge = await loadKnowledge(config.contentDir);
+  } catch (err) {
+    if (err instanceof ContentError) return fail(`Invalid content in ${config.contentDir}:\n${err.message}`);
+    throw err;
+  }
+  fs.mkdirSync(config.dataDir, { recursive: true });
+
+  const server = http.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.PORT, config.HOST, () => resolve());
+  });
+  // With PORT=0 the real port is known only now; links and the CapabilityStatement must carry it.
+  const port = (server.address() as AddressInfo).port;
+  if (!config.PUBLIC_URL) config = { ...config, PORT: port, publicUrl: config.publicUrl.replace(/:\d+$/, `:${port}`) };
+  let composed: ModuleServer;
+  try {
+    composed = await createModuleServer(config, { knowledge, logger: log });
+  } catch (err) {
+    server.close();
+    throw err;
+  }
+  server.on('request', composed.app);
+  // The write path reads the EHR's CapabilityStatement over HTTP: with the embedded EHR that is this server.
+  await composed.start();
+  const where = composed.ehr
+    ? `open ${config.publicUrl}/ehr to launch the app as a clinician (sandbox EHR)`
+    : `EHR at ${composed.fhirBaseUrl}; app at ${config.publicUrl}/app/`;
+  console.log(
+    `PeriPlan back-pain module ready: ${where}. FHIR API: ${config.publicUrl}/fhir/metadata (${knowledge.all().length} content resources, data in ${config.dataDir})`,
+  );
+
+  // A stray rejection in some library must not take the server down for everyone; log it and carry on.
+  process.on('unhandledRejection', (reason) => log.error('Unhandled promise rejection', reason));
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: shutting down`);
+    server.close(() => {
+      composed
+        .close()
+        .catch((err: unknown) => log.error('Shutdown failed', err))
+        .finally(() => process.exit(0));
+    });
+    server.closeIdleConnections();
+    // In-flight requests get a few seconds; then we go regardless.
+    setTimeout(() => process.exit(0), 5000).unref();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+function fail(message: string): void {
+  console.error(message);
+  process.exit(1);
+}
+
+main().catch((err: unknown) => {
+  console.error('Failed to start:', err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exit(1);
+});

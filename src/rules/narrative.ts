@@ -1,0 +1,36 @@
+/**
+ * Human-readable narrative for the $apply CarePlan, so that an EHR that only shows `CarePlan.text` still
+ * shows what fired, why, what is unknown and the intended use. Built from the structured output only.
+ */
+import { EXT_BASIS, EXT_UNKNOWN_ITEM } from './vocabulary.js';
+
+function escapeXml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function part(ext: fhir4.Extension, url: string): string | undefined {
+  return ext.extension?.find((e) => e.url === url)?.valueString;
+}
+
+function ruleItem(action: fhir4.RequestGroupAction): string {
+  const code = action.code?.[0]?.coding?.[0]?.code ?? '';
+  const basis = (action.extension ?? []).filter((e) => e.url === EXT_BASIS).map((e) => part(e, 'text')).filter((t): t is string => !!t);
+  const unknown = (action.extension ?? []).filter((e) => e.url === EXT_UNKNOWN_ITEM).map((e) => part(e, 'question')).filter((t): t is string => !!t);
+  const citations = (action.documentation ?? []).map((d) => d.label ?? d.display).filter((t): t is string => !!t);
+  let html = `<li><b>${escapeXml(action.prefix ?? '')}</b> ${escapeXml(code)} ${escapeXml(action.title ?? '')}`;
+  if (action.description) html += `<br/>${escapeXml(action.description)}`;
+  if (basis.length) html += `<br/>Based on: ${basis.map(escapeXml).join('; ')}`;
+  if (unknown.length) html += `<br/>Still unknown: ${unknown.map(escapeXml).join('; ')}`;
+  if (citations.length) html += `<br/>Sources: ${citations.map(escapeXml).join('; ')}`;
+  return `${html}</li>`;
+}
+
+export function carePlanNarrative(title: string | undefined, intendedUse: string | undefined, responseDate: string | undefined, rules: fhir4.RequestGroupAction[]): fhir4.Narrative {
+  const parts = ['<div xmlns="http://www.w3.org/1999/xhtml">'];
+  if (title) parts.push(`<p><b>${escapeXml(title)}</b></p>`);
+  if (intendedUse) parts.push(`<p>${escapeXml(intendedUse)}</p>`);
+  parts.push(responseDate ? `<p>Answers from the intake of ${escapeXml(responseDate)}.</p>` : '<p>No intake response: every answer is unknown.</p>');
+  parts.push(rules.length ? `<ul>${rules.map(ruleItem).join('')}</ul>` : '<p>No rule fired.</p>');
+  parts.push('</div>');
+  return { status: 'generated', div: parts.join('') };
+}

@@ -1,0 +1,147 @@
+/**
+ * The whole server, composed: the module's FHIR API (/fhir, with the write path's $submit), the clinician
+ * SMART app (/app) and, unless FHIR_SERVER_URL points at a clinic's EHR, the embedded sandbox EHR (/ehr).
+ *
+ * The module reaches the EHR only over HTTP (fhir-kit-client, openid-client) at its public FHIR base, even
+ * when the EHR runs in this process: then every run of the default set-up exercises the real integration,
+ * and a clinic's EHR is a configuration change. `publicUrl` must be final (real port) before this is called,
+ * because SMART issuers and redirect URIs are built from it.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import path from 'node:path';
+import type express from 'express';
+import type { Request } from 'express';
+import type { ExtraOperation } from './api/capability.js';
+import { dataSourceForRequest } from './api/data-source.js';
+import type { Logger } from './api/log.js';
+import { createApp } from './app.js';
+import { createClinicianApp } from './clinician-app/index.js';
+import type { Config } from './config/index.js';
+import { createEmbeddedEhr, type EmbeddedEhr } from './ehr/index.js';
+import type { KnowledgeBase } from './knowledge/index.js';
+import { forbidden, unauthorized } from './outcomes/index.js';
+import { createSubmissionRoutes, createWritePath, resolveProposal, type WritePath } from './submission/index.js';
+
+export interface ModuleServer {
+  app: express.Express;
+  /** The EHR's FHIR base URL (embedded or the clinic's). */
+  fhirBaseUrl: string;
+  ehr?: EmbeddedEhr;
+  writePath: WritePath;
+  /** Start background work that talks to the EHR over HTTP (call once the server answers requests). */
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const SUBMIT_OPERATIONS: readonly ExtraOperation[] = [
+  {
+    resource: 'QuestionnaireResponse',
+    name: 'submit',
+    definition: 'https://periplan.app/fhir/OperationDefinition/questionnaireresponse-submit',
+    documentation:
+      'POST /fhir/QuestionnaireResponse/$submit: validate, $apply, and write the response with its Flags, proposals, CarePlan and Provenance in one transaction to the EHR (durable outbox; 201 sent, 202 saved-and-sending). GET /fhir/QuestionnaireResponse/$submit-status?key= tells a submission\'s state.',
+  },
+  {
+    name: 'outbox',
+    definition: 'https://periplan.app/fhir/OperationDefinition/outbox',
+    documentation: 'GET /fhir/$outbox: staff view of submissions waiting to reach the EHR (bearer token required).',
+  },
+];
+
+function bearerOf(req: Request): string | undefined {
+  const header = req.headers.authorization;
+  return typeof header === 'string' ? /^Bearer\s+(\S+)$/i.exec(header.trim())?.[1] : undefined;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export async function createModuleServer(config: Config, deps: { knowledge: KnowledgeBase; logger: Logger }): Promise<ModuleServer> {
+  const { knowledge, logger } = deps;
+  // A per-start secret is enough for the embedded EHR: it learns the secret from us, in this process.
+  const appClientSecret = config.SMART_CLIENT_SECRET ?? (config.FHIR_SERVER_URL ? undefined : randomBytes(24).toString('base64url'));
+
+  const ehr = config.FHIR_SERVER_URL
+    ? undefined
+    : await createEmbeddedEhr({
+        publicUrl: config.publicUrl,
+        dataDir: config.dataDir,
+        ...(appClientSecret ? { appClientSecret } : {}),
+        ...(config.MODULE_CLIENT_SECRET ? { moduleClientSecret: config.MODULE_CLIENT_SECRET } : {}),
+      });
+  const fhirBaseUrl = ehr?.fhirBaseUrl ?? config.FHIR_SERVER_URL!.replace(/\/+$/, '');
+
+  const moduleCredentials = ehr
+    ? ehr.auth.moduleClient
+    : config.MODULE_CLIENT_ID && config.MODULE_CLIENT_SECRET
+      ? { clientId: config.MODULE_CLIENT_ID, clientSecret: config.MODULE_CLIENT_SECRET, scopes: config.MODULE_CLIENT_SCOPES.split(/\s+/) }
+      : undefined;
+  if (!moduleCredentials) {
+    logger.warn('No MODULE_CLIENT_ID/MODULE_CLIENT_SECRET: queued submissions are retried without a credential of the module and may be refused by the EHR.');
+  }
+
+  const writePath = createWritePath({
+    knowledge,
+    dataDir: path.join(config.dataDir, 'write-path'),
+    fhirBaseUrl,
+    ...(moduleCredentials ? { moduleCredentials } : {}),
+    log: { info: (m) => logger.info(`[write-path] ${m}`), warn: (m) => logger.warn(`[write-path] ${m}`), error: (m, e) => logger.error(`[write-path] ${m}`, e) },
+  });
+
+  const allowedIssuers = config.SMART_ALLOWED_ISSUERS ? config.SMART_ALLOWED_ISSUERS.split(',').map((s) => s.trim().replace(/\/+$/, '')) : [fhirBaseUrl];
+  const clinicianApp = await createClinicianApp({
+    publicUrl: config.publicUrl,
+    dataDir: config.dataDir,
+    knowledge,
+    clientId: config.SMART_CLIENT_ID,
+    ...(appClientSecret ? { clientSecret: appClientSecret } : {}),
+    submission: writePath,
+    resolveProposal,
+    allowedIssuers,
+    defaultIssuer: fhirBaseUrl,
+    // http issuers only for the sandbox on this machine; a clinic's EHR must be https.
+    allowInsecureHttp: ehr !== undefined || allowedIssuers.every((i) => i.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(i)),
+  });
+
+  // The outbox view shows who is waiting for what: staff only. With the sandbox EHR, a clinician's token
+  // from it; otherwise a configured staff token.
+  const authorizeStaff = async (req: Request) => {
+    const token = bearerOf(req);
+    if (!token) throw unauthorized('The outbox is for staff: send Authorization: Bearer <token>.');
+    if (config.OUTBOX_STAFF_TOKEN && sameSecret(token, config.OUTBOX_STAFF_TOKEN)) return;
+    const access = ehr ? await ehr.auth.verifyAccessToken(token) : undefined;
+    if (access?.fhirUser && /(^|\/)Practitioner\/[^/]+$/.test(access.fhirUser)) return;
+    throw forbidden('This token does not belong to a clinician or staff member, so it cannot see the outbox.');
+  };
+
+  const app = createApp({
+    config,
+    knowledge,
+    logger,
+    dataSourceFor: dataSourceForRequest({
+      baseUrl: fhirBaseUrl,
+      timeoutMs: config.FHIR_SERVER_TIMEOUT_MS,
+      ...(config.FHIR_SERVER_TOKEN ? { staticToken: config.FHIR_SERVER_TOKEN } : {}),
+    }),
+    fhirRouters: [createSubmissionRoutes({ writePath, authorizeStaff })],
+    extraOperations: SUBMIT_OPERATIONS,
+    mounts: [...(ehr ? [{ path: '/ehr', handler: ehr.router }] : []), { path: '/app', handler: clinicianApp.router }],
+    homePath: ehr ? '/ehr' : '/app/',
+  });
+
+  return {
+    app,
+    fhirBaseUrl,
+    ...(ehr ? { ehr } : {}),
+    writePath,
+    start: () => writePath.start(),
+    async close() {
+      await writePath.stop();
+      await clinicianApp.close();
+      await ehr?.close();
+    },
+  };
+}

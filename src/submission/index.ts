@@ -1,0 +1,18 @@
+// Public surface of the write path (issue section 3).
+export { createWritePath } from './write-path.js';
+export type { WritePath, WritePathOptions, WritePathLog } from './write-path.js';
+export { createSubmissionRoutes, readSubmitBody } from './routes.js';
+export type { SubmissionRoutesOptions } from './routes.js';
+export { resolveProposal, DECISION_REASON_CODES, DECISION_REASON_SYSTEM, DECISION_REASON_VALUESET } from './resolve-proposal.js';
+export type { ProposalDecision } from './resolve-proposal.js';
+export { clientCredentialsTokenSource } from './module-token.js';
+export type { ClientCredentialsOptions, TokenSource } from './module-token.js';
+export { createSubmissionService, FOLLOW_UP_PLAN } from './service.js';
+export type { SubmissionService, SubmitInput, SubmitResult, SubmissionState } from './service.js';
+export { capabilitiesFrom, readCapabilities, createFhirBundleWriter, WriteError } from './fhir-writer.js';
+export type { FhirServerTarget, ServerCapabilities, BundleWriter, WriteOptions } from './fhir-writer.js';
+export { openSqliteOutbox } from './outbox.js';
+export type { Outbox, OutboxEntry, OutboxStatus } from './outbox.js';
+export { createOutboxSender, classifyWriteError, nextDelayMs, defaultBackoff } from './sender.js';
+export type { OutboxSender, BackoffPolicy } from './sender.js';
+export * from './build-bundle.js';

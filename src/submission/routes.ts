@@ -1,0 +1,198 @@
+/**
+ * The write path's HTTP surface for the module API (mounted under `/fhir` by the lead):
+ *
+ *   POST /QuestionnaireResponse/$submit        body: a QuestionnaireResponse, or Parameters {response, data?,
+ *                                              author?, enterer?}; `Authorization: Bearer` = the user's token
+ *                                              for the FHIR server (first attempt only; never stored).
+ *        201 Parameters {state=sent, message, key, duplicate, response, carePlan, location*}   written now
+ *        200 the same                                                                        resubmission of a sent one
+ *        202 Parameters {state=queued|failed, message, key, …}                               saved here, sending
+ *        422 OperationOutcome                                                                 does not conform
+ *   GET  /QuestionnaireResponse/$submit-status?key=<system|value>   Parameters {state, message, attempts, …}
+ *   GET  /$outbox[?status=pending|failed|sent]                     staff view: counts and entries (no answers)
+ *
+ * Errors are thrown as FhirError; the API's error middleware renders them.
+ */
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import { badRequest, notFound } from '../outcomes/index.js';
+import type { OutboxEntry, OutboxStatus } from './outbox.js';
+import { locationsOf, stateOf, type SubmitInput, type SubmitResult } from './service.js';
+import type { WritePath } from './write-path.js';
+
+export interface SubmissionRoutesOptions {
+  writePath: WritePath;
+  /** Gate for the staff view (`GET /$outbox`): throw a FhirError (401/403) to refuse. Default: open. */
+  authorizeStaff?: (req: Request) => void | Promise<void>;
+}
+
+const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+const resourceSchema = z.object({ resourceType: z.string() }).loose();
+const referenceSchema = z.object({ reference: z.string().optional(), display: z.string().optional(), identifier: z.unknown().optional() }).loose();
+const parametersSchema = z.object({
+  resourceType: z.literal('Parameters'),
+  parameter: z.array(z.object({ name: z.string(), resource: resourceSchema.optional(), valueReference: referenceSchema.optional() }).loose()).optional(),
+});
+
+function send(res: Response, status: number, resource: fhir4.FhirResource): void {
+  res.status(status).type(FHIR_JSON).send(JSON.stringify(resource));
+}
+
+function bearerOf(req: Request): string | undefined {
+  const match = /^Bearer +(\S+)$/i.exec(req.get('authorization')?.trim() ?? '');
+  return match?.[1];
+}
+
+/** Parse the $submit body: a bare QuestionnaireResponse or Parameters {response, data?, author?, enterer?}. */
+export function readSubmitBody(body: unknown): Omit<SubmitInput, 'bearerToken'> {
+  const root = resourceSchema.safeParse(body);
+  if (!root.success) throw badRequest('The body must be a QuestionnaireResponse or a Parameters resource with a "response" parameter.');
+  if (root.data.resourceType === 'QuestionnaireResponse') return { response: body as fhir4.QuestionnaireResponse, data: [] };
+  if (root.data.resourceType !== 'Parameters') {
+    throw badRequest(`The body must be a QuestionnaireResponse or Parameters, not ${root.data.resourceType}.`, 'resourceType');
+  }
+  const parsed = parametersSchema.safeParse(body);
+  if (!parsed.success) throw badRequest('Parameters.parameter must be a list of named parameters.', 'Parameters.parameter');
+  const params = parsed.data.parameter ?? [];
+  const allowed = new Set(['response', 'data', 'author', 'enterer']);
+  params.forEach((p, i) => {
+    if (!allowed.has(p.name)) throw badRequest(`Unknown parameter "${p.name}": $submit takes response, data, author and enterer.`, `Parameters.parameter[${i}].name`);
+  });
+  const at = (name: string) => params.findIndex((p) => p.name === name);
+  const responseAt = at('response');
+  const response = params[responseAt]?.resource;
+  if (!response || response.resourceType !== 'QuestionnaireResponse') {
+    throw badRequest('The "response" parameter must hold a QuestionnaireResponse resource.', responseAt >= 0 ? `Parameters.parameter[${responseAt}].resource` : 'Parameters.parameter');
+  }
+  const data: fhir4.FhirResource[] = [];
+  params.forEach((p, i) => {
+    if (p.name !== 'data') return;
+    const r = p.resource as fhir4.FhirResource | undefined;
+    if (!r) throw badRequest('A "data" parameter must hold a resource (a collection Bundle or a single resource).', `Parameters.parameter[${i}].resource`);
+    if (r.resourceType !== 'Bundle') {
+      data.push(r);
+      return;
+    }
+    for (const e of r.entry ?? []) if (e.resource) data.push(e.resource as fhir4.FhirResource);
+  });
+  const ref = (name: string) => {
+    const i = at(name);
+    const value = params[i]?.valueReference as fhir4.Reference | undefined;
+    if (i >= 0 && !value?.reference) throw badRequest(`"${name}" must be a valueReference with a reference.`, `Parameters.parameter[${i}].valueReference`);
+    return value;
+  };
+  const author = ref('author');
+  const enterer = ref('enterer');
+  return { response: response as unknown as fhir4.QuestionnaireResponse, data, ...(author ? { author } : {}), ...(enterer ? { enterer } : {}) };
+}
+
+function resultParameters(r: SubmitResult): fhir4.Parameters {
+  return {
+    resourceType: 'Parameters',
+    parameter: [
+      { name: 'state', valueCode: r.state },
+      { name: 'message', valueString: r.message },
+      { name: 'key', valueString: r.key },
+      { name: 'duplicate', valueBoolean: r.duplicate },
+      { name: 'response', resource: r.response },
+      ...(r.carePlan ? [{ name: 'carePlan', resource: r.carePlan }] : []),
+      ...r.locations.map((l) => ({ name: 'location', valueString: l })),
+    ],
+  };
+}
+
+function statusParameters(entry: OutboxEntry): fhir4.Parameters {
+  const state = stateOf(entry);
+  const message =
+    state === 'sent' ? 'Saved to the record.' : state === 'queued' ? 'Saved, sending: it will be sent automatically.' : `Refused by the record system: ${entry.lastError ?? 'unknown reason'}`;
+  return {
+    resourceType: 'Parameters',
+    parameter: [
+      { name: 'state', valueCode: state },
+      { name: 'message', valueString: message },
+      { name: 'key', valueString: entry.key },
+      { name: 'attempts', valueInteger: entry.attempts },
+      { name: 'created', valueDateTime: entry.createdAt },
+      ...(entry.sentAt ? [{ name: 'sent', valueDateTime: entry.sentAt }] : []),
+      ...(state === 'queued' ? [{ name: 'nextAttempt', valueDateTime: entry.nextAttemptAt }] : []),
+      ...(entry.lastError ? [{ name: 'lastError', valueString: entry.lastError }] : []),
+      ...locationsOf(entry).map((l) => ({ name: 'location', valueString: l })),
+    ],
+  };
+}
+
+function subjectOf(entry: OutboxEntry): string | undefined {
+  const qr = entry.bundle.entry?.find((e) => e.resource?.resourceType === 'QuestionnaireResponse')?.resource as fhir4.QuestionnaireResponse | undefined;
+  return qr?.subject?.reference;
+}
+
+const STATUSES: readonly OutboxStatus[] = ['pending', 'sent', 'failed'];
+
+export function createSubmissionRoutes(options: SubmissionRoutesOptions): express.Router {
+  const { writePath } = options;
+  const router = express.Router();
+  const wrap = (handler: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) => {
+    handler(req, res).catch(next);
+  };
+
+  router.post(
+    '/QuestionnaireResponse/\\$submit',
+    wrap(async (req, res) => {
+      const input = readSubmitBody(req.body);
+      const bearerToken = bearerOf(req);
+      const result = await writePath.submit({ ...input, ...(bearerToken ? { bearerToken } : {}) });
+      const status = result.state === 'sent' ? (result.duplicate ? 200 : 201) : 202;
+      send(res, status, resultParameters(result));
+    }),
+  );
+
+  router.get(
+    '/QuestionnaireResponse/\\$submit-status',
+    wrap(async (req, res) => {
+      const key = typeof req.query.key === 'string' ? req.query.key : undefined;
+      if (!key) throw badRequest('key is required: the "key" $submit answered with (identifier system|value of the response).', 'key');
+      const entry = writePath.outbox.get(key);
+      if (!entry) throw notFound(`No submission with key ${key} is known here.`, 'key');
+      send(res, 200, statusParameters(entry));
+    }),
+  );
+
+  router.get(
+    '/\\$outbox',
+    wrap(async (req, res) => {
+      await options.authorizeStaff?.(req);
+      const status = typeof req.query.status === 'string' ? req.query.status : undefined;
+      if (status !== undefined && !(STATUSES as readonly string[]).includes(status)) throw badRequest('status must be pending, sent or failed.', 'status');
+      const counts = writePath.outbox.counts();
+      // Default: what needs attention (pending and failed), newest first.
+      const entries = status ? writePath.outbox.list(status as OutboxStatus, 200) : [...writePath.outbox.list('failed', 100), ...writePath.outbox.list('pending', 100)];
+      send(res, 200, {
+        resourceType: 'Parameters',
+        parameter: [
+          { name: 'pending', valueInteger: counts.pending },
+          { name: 'failed', valueInteger: counts.failed },
+          { name: 'sent', valueInteger: counts.sent },
+          { name: 'transaction', valueBoolean: writePath.capabilities.transaction },
+          ...writePath.capabilities.limitations.map((l) => ({ name: 'limitation', valueString: l })),
+          ...entries.map((e) => {
+            const subject = subjectOf(e);
+            return {
+              name: 'entry',
+              part: [
+                { name: 'key', valueString: e.key },
+                { name: 'status', valueCode: e.status },
+                { name: 'attempts', valueInteger: e.attempts },
+                { name: 'created', valueDateTime: e.createdAt },
+                ...(e.status === 'pending' ? [{ name: 'nextAttempt', valueDateTime: e.nextAttemptAt }] : []),
+                ...(e.lastError ? [{ name: 'lastError', valueString: e.lastError }] : []),
+                ...(subject ? [{ name: 'subject', valueReference: { reference: subject } }] : []),
+              ],
+            };
+          }),
+        ],
+      });
+    }),
+  );
+
+  return router;
+}

@@ -1,0 +1,195 @@
+/**
+ * The write path, assembled: outbox (SQLite under dataDir) + writer (fhir-kit-client against `fhirBaseUrl`)
+ * + background sender + submission service, with the server's CapabilityStatement read at start.
+ *
+ *   const writePath = createWritePath({ knowledge, dataDir, fhirBaseUrl, moduleCredentials: ehr.auth.moduleClient });
+ *   await writePath.start();          // reads /metadata (unreachable: assume transactions, re-check later)
+ *   app.use('/fhir', createSubmissionRoutes({ writePath }));
+ *   ...
+ *   await writePath.stop();           // waits for submissions in flight, stops the sender, closes the outbox
+ */
+import type { KnowledgeBase } from '../knowledge/index.js';
+import { Client } from 'fhir-kit-client';
+import {
+  assumedCapabilities,
+  createFhirBundleWriter,
+  readCapabilities,
+  type FhirServerTarget,
+  type ServerCapabilities,
+} from './fhir-writer.js';
+import { clientCredentialsTokenSource } from './module-token.js';
+import { openSqliteOutbox, type Outbox } from './outbox.js';
+import { resolveProposal, type ProposalDecision } from './resolve-proposal.js';
+import { createOutboxSender, type BackoffPolicy, type OutboxSender } from './sender.js';
+import { createSubmissionService, type SubmissionService, type SubmitInput, type SubmitResult } from './service.js';
+
+export interface WritePathLog {
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string, err?: unknown): void;
+}
+
+export interface WritePathOptions {
+  knowledge: KnowledgeBase;
+  /** The outbox lives in `${dataDir}/outbox.sqlite`. */
+  dataDir: string;
+  /** The FHIR server submissions go to (the clinic's EHR, or the embedded one's `/ehr/fhir`). */
+  fhirBaseUrl: string;
+  /** The module's own token, for retries when the user's token is gone. */
+  getModuleToken?: () => Promise<string | undefined>;
+  /** Or: client credentials to get one (client_secret_basic at the server's SMART token endpoint). */
+  moduleCredentials?: { clientId: string; clientSecret: string; scopes: readonly string[] };
+  /** Per-request timeout against the FHIR server (default 15 s): a slower answer counts as a transient failure. */
+  timeoutMs?: number;
+  /**
+   * How long one attempt owns an entry before another sender may take it (default 4 × timeoutMs + 5 s: an
+   * attempt is a token, maybe a search, and a transaction). After a crash, entries wait this long.
+   */
+  leaseMs?: number;
+  /** How often the background sender looks for due entries (default 1 s). */
+  pollMs?: number;
+  backoff?: BackoffPolicy;
+  /** How often to retry reading the CapabilityStatement when it could not be read at start (default 30 s). */
+  capabilityRetryMs?: number;
+  log?: WritePathLog;
+  /**
+   * What the rules may read about the subject when the caller sent no `data` (e.g. the API's FHIR data
+   * source). Default: the Patient, read from the FHIR server with the user's token (3 s at most; on any
+   * failure the rules run on the response alone — a submission is never refused because the EHR is down).
+   */
+  loadSubjectData?: (subject: string, bearerToken: string | undefined) => Promise<fhir4.FhirResource[]>;
+}
+
+export interface WritePath {
+  service: SubmissionService;
+  sender: OutboxSender;
+  outbox: Outbox;
+  /** What the FHIR server can do (assumed until its CapabilityStatement has been read). */
+  readonly capabilities: ServerCapabilities;
+  readonly target: FhirServerTarget;
+  /** `service.submit`, tracked so that `stop()` waits for it. */
+  submit(input: SubmitInput): Promise<SubmitResult>;
+  /** `resolveProposal` against this write path's server (the user's token first, else the module's). */
+  resolve(decision: ProposalDecision, now?: Date): ReturnType<typeof resolveProposal>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const consoleLog: WritePathLog = {
+  info: (m) => console.log(`[write-path] ${m}`),
+  warn: (m) => console.warn(`[write-path] ${m}`),
+  error: (m, e) => console.error(`[write-path] ${m}`, e ?? ''),
+};
+
+export function createWritePath(options: WritePathOptions): WritePath {
+  const log = options.log ?? consoleLog;
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const tokens = options.moduleCredentials
+    ? clientCredentialsTokenSource({ fhirBaseUrl: options.fhirBaseUrl, ...options.moduleCredentials, timeoutMs })
+    : undefined;
+  const target: FhirServerTarget = {
+    baseUrl: options.fhirBaseUrl.replace(/\/+$/, ''),
+    timeoutMs,
+    ...(options.getModuleToken ? { getToken: options.getModuleToken } : tokens ? { getToken: () => tokens.getToken(), invalidateToken: () => tokens.invalidate() } : {}),
+  };
+  let capabilities = assumedCapabilities();
+  const outbox = openSqliteOutbox(options.dataDir);
+  // An attempt = token + (search) + transaction, each bounded by timeoutMs: lease well past that.
+  const leaseMs = options.leaseMs ?? 4 * timeoutMs + 5_000;
+  const writer = createFhirBundleWriter(target, () => capabilities);
+  const sender = createOutboxSender({
+    outbox,
+    writer,
+    leaseMs,
+    ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+    onEvent: (e) => {
+      if (e.type === 'failed') log.error(`submission ${e.entry.key} refused by the FHIR server, kept as failed: ${e.message}`);
+      else if (e.type === 'retry' && [3, 10, 30].includes(e.entry.attempts + 1)) log.warn(`submission ${e.entry.key} not sent yet (${e.entry.attempts + 1} attempts): ${e.message}`);
+    },
+  });
+  const service = createSubmissionService({ knowledge: options.knowledge, outbox, sender, firstAttemptLeaseMs: leaseMs });
+  const inFlight = new Set<Promise<unknown>>();
+  let capabilityTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  async function readPatient(subject: string, bearerToken: string | undefined): Promise<fhir4.FhirResource[]> {
+    const id = /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(subject)?.[1];
+    if (!id || !bearerToken) return []; // the module's own credential may not read patients (least privilege)
+    try {
+      const client = new Client({ baseUrl: target.baseUrl, bearerToken });
+      const patient = (await client.read({ resourceType: 'Patient', id, options: { signal: AbortSignal.timeout(Math.min(3000, timeoutMs)) } })) as unknown as fhir4.FhirResource;
+      return patient?.resourceType === 'Patient' ? [patient] : [];
+    } catch {
+      return [];
+    }
+  }
+  const loadSubjectData = options.loadSubjectData ?? readPatient;
+
+  async function submitWithData(input: SubmitInput): Promise<SubmitResult> {
+    const subject = input.response?.subject?.reference;
+    if (!subject || input.data.some((r) => r.resourceType === 'Patient')) return service.submit(input);
+    return service.submit({ ...input, data: [...input.data, ...(await loadSubjectData(subject, input.bearerToken))] });
+  }
+
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p);
+    void p.finally(() => inFlight.delete(p)).catch(() => undefined);
+    return p;
+  };
+
+  async function checkCapabilities(): Promise<boolean> {
+    try {
+      capabilities = await readCapabilities(target);
+      const who = capabilities.software ? ` (${capabilities.software})` : '';
+      log.info(`FHIR server ${target.baseUrl}${who}: ${capabilities.transaction ? 'transactions' : 'NO transactions (one-by-one writes)'}.`);
+      for (const limitation of capabilities.limitations) log.warn(`FHIR server ${target.baseUrl}: ${limitation}`);
+      return true;
+    } catch (err) {
+      log.warn(
+        `Cannot read the CapabilityStatement of ${target.baseUrl} (${(err as Error)?.message ?? err}): assuming a full R4 server with transactions; will check again. Submissions are kept in the outbox meanwhile.`,
+      );
+      return false;
+    }
+  }
+
+  function scheduleCapabilityCheck(): void {
+    if (stopped) return;
+    capabilityTimer = setTimeout(() => {
+      void checkCapabilities().then((ok) => {
+        if (ok) sender.wake();
+        else scheduleCapabilityCheck();
+      });
+    }, options.capabilityRetryMs ?? 30_000);
+    capabilityTimer.unref();
+  }
+
+  return {
+    service,
+    sender,
+    outbox,
+    get capabilities() {
+      return capabilities;
+    },
+    target,
+    submit: (input) => {
+      if (stopped) return Promise.reject(new Error('The write path is stopped.'));
+      return track(submitWithData(input));
+    },
+    resolve: (decision, now) => track(resolveProposal(target, decision, now)),
+    async start() {
+      stopped = false;
+      if (!(await checkCapabilities())) scheduleCapabilityCheck();
+      const counts = outbox.counts();
+      if (counts.pending || counts.failed) log.info(`outbox: ${counts.pending} pending, ${counts.failed} failed submissions.`);
+      sender.start();
+    },
+    async stop() {
+      stopped = true;
+      if (capabilityTimer) clearTimeout(capabilityTimer);
+      await Promise.allSettled([...inFlight]);
+      await sender.stop();
+      outbox.close();
+    },
+  };
+}

@@ -1,0 +1,89 @@
+/** Chromium (system build, driven by playwright-core), axe-core and helpers to fill the LHC-Forms intake. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { expect } from 'vitest';
+import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
+
+export const SCREENSHOTS = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../test-results/clinician-app');
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+export async function openBrowser(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clinician-app-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1366, height: 768 },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  return {
+    context,
+    async close() {
+      await context.close();
+      fs.rmSync(userDataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface AxeViolation { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }
+
+/** Serious and critical WCAG 2.1 A/AA violations on the page (or frame). */
+export async function axeViolations(target: Page | Frame): Promise<AxeViolation[]> {
+  await target.evaluate(AXE_SOURCE);
+  const result = (await target.evaluate(() =>
+    (window as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: AxeViolation[] }> } }).axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    }),
+  )) as { violations: AxeViolation[] };
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => ({ target: n.target })) }));
+}
+
+const YNU = 'http://terminology.hl7.org/CodeSystem/v2-0136';
+const LOCAL = 'https://periplan.app/fhir/CodeSystem/back-pain-answer';
+const UNSURE = 'http://terminology.hl7.org/CodeSystem/data-absent-reason|asked-unknown';
+
+export const RED_FLAGS = [
+  'rf-saddle-numbness', 'rf-bladder-bowel', 'rf-leg-weakness', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk',
+  'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain', 'rf-trauma', 'rf-steroids',
+];
+
+/** Click an answer the way a user does: on its label. `answer` is `Y`, `N`, `unsure` or a local code. */
+export async function choose(page: Page | Frame, linkId: string, answer: string): Promise<void> {
+  const value = answer === 'Y' || answer === 'N' ? `${YNU}|${answer}` : answer === 'unsure' ? UNSURE : `${LOCAL}|${answer}`;
+  await page.locator(`[id="${linkId}/1/1|${value}"]`).click();
+}
+
+export async function typeInto(page: Page | Frame, linkId: string, text: string): Promise<void> {
+  const input = page.locator(`[id="${linkId}/1/1"]`);
+  await input.click();
+  await input.fill('');
+  await input.pressSequentially(text);
+  await input.press('Tab');
+}
+
+/** Launch the app from the sandbox launcher as the sandbox clinician, for the patient whose label contains `patientName`. */
+export async function launchFromEhr(context: BrowserContext, baseUrl: string, patientName: string, display: 'tab' | 'embedded' = 'tab'): Promise<Page> {
+  const launcher = await context.newPage();
+  await launcher.goto(`${baseUrl}/ehr`);
+  await launcher.selectOption('#practitioner', { index: 1 });
+  const value = await launcher.locator('#patient option', { hasText: patientName }).getAttribute('value');
+  await launcher.selectOption('#patient', value!);
+  await launcher.check(display === 'tab' ? '#display-tab' : '#display-embedded');
+  const [app] = await Promise.all([context.waitForEvent('page'), launcher.click('#launch-form button[type=submit]')]);
+  await launcher.close();
+  await app.waitForLoadState('domcontentloaded');
+  return app;
+}
+
+/** Wait (up to 15 s) until the element's text contains `text` (vitest has no web-first assertions). */
+export async function hasText(locator: Locator, text: string): Promise<void> {
+  await expect.poll(async () => ((await locator.count()) ? ((await locator.first().textContent()) ?? '') : ''), { timeout: 15_000 }).toContain(text);
+}
+
+export async function hasExactText(locator: Locator, text: string): Promise<void> {
+  await expect.poll(async () => ((await locator.count()) ? ((await locator.first().textContent()) ?? '').trim() : ''), { timeout: 15_000 }).toBe(text);
+}

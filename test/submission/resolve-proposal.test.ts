@@ -1,0 +1,139 @@
+/**
+ * resolveProposal: accept (a new order basedOn the proposal; the proposal completed), dismiss with a coded
+ * reason (revoked + request-statusReason), the Flag of the same rule closing once its proposals are all
+ * resolved, If-Match (412 on a stale version), a Provenance with who, when and why. Against the embedded EHR
+ * and against Medplum without transactions (the one-by-one path).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SUBMISSION_RULE_SYSTEM } from '../../src/submission/build-bundle.js';
+import { DECISION_REASON_CODES, DECISION_REASON_SYSTEM, resolveProposal } from '../../src/submission/resolve-proposal.js';
+import type { WritePath } from '../../src/submission/write-path.js';
+import { ext, getKnowledge, repoRoot, submissionFor, testWritePath } from './support/fixtures.js';
+import { startEmbeddedEhr, startMedplumServer, type TestFhirServer } from './support/servers.js';
+
+const clinician: fhir4.Reference = { reference: 'Practitioner/sandbox-clinician', display: 'Dr Adaeze Okafor' };
+const reason = (code: string): fhir4.Coding => ({ system: DECISION_REASON_SYSTEM, code });
+
+describe('the dismiss reasons', () => {
+  it('are the codes of the CodeSystem, and the ValueSet includes that CodeSystem', () => {
+    const cs = JSON.parse(fs.readFileSync(path.join(repoRoot, 'profiles/CodeSystem-proposal-decision-reason.json'), 'utf8')) as fhir4.CodeSystem;
+    const vs = JSON.parse(fs.readFileSync(path.join(repoRoot, 'profiles/ValueSet-proposal-decision-reason.json'), 'utf8')) as fhir4.ValueSet;
+    expect(cs).toMatchObject({ url: DECISION_REASON_SYSTEM, version: '1.0.0', status: 'active', content: 'complete' });
+    expect(cs.concept?.map((c) => c.code)).toEqual([...DECISION_REASON_CODES]);
+    expect(vs).toMatchObject({ version: '1.0.0', status: 'active', compose: { include: [{ system: DECISION_REASON_SYSTEM }] } });
+  });
+});
+
+describe.each([
+  ['embedded EHR', () => startEmbeddedEhr()],
+  ['Medplum in-memory without transactions', () => startMedplumServer({ transaction: false })],
+] as const)('resolveProposal against %s', (_name, start) => {
+  let server: TestFhirServer;
+  let writePath: WritePath;
+  let n = 0;
+
+  beforeAll(async () => {
+    const [s, kb] = await Promise.all([start(), getKnowledge()]);
+    server = s;
+    writePath = testWritePath(server, kb);
+    await writePath.start();
+  });
+  afterAll(async () => {
+    await writePath?.stop();
+    await server?.close();
+  });
+
+  /** A BMD-01 submission: two rules (RF-05 imaging, BMD-01 DXA), each with one proposal and one Flag. */
+  async function submitted() {
+    const patientId = `resolve-${n++}`;
+    const { patient, response } = submissionFor('BMD-01', patientId);
+    await server.seedPatient(patient);
+    expect((await writePath.submit({ response, data: [patient] })).state).toBe('sent');
+    const proposals = await server.search<fhir4.ServiceRequest>('ServiceRequest', `subject=Patient/${patientId}`);
+    const flags = await server.search<fhir4.Flag>('Flag', `subject=Patient/${patientId}`);
+    const ruleOf = (r: { identifier?: fhir4.Identifier[] }) => r.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM)?.value?.split('#')[1];
+    const dxa = proposals.find((p) => ruleOf(p) === 'BMD-01')!;
+    const xray = proposals.find((p) => ruleOf(p) !== 'BMD-01')!;
+    const flagOf = (sr: fhir4.ServiceRequest) => flags.find((f) => ruleOf(f) === ruleOf(sr))!;
+    return { patientId, dxa, xray, flagOf };
+  }
+
+  it('accept: a new active order basedOn the proposal, the proposal completed, its Flag inactive, a Provenance', async () => {
+    const { patientId, dxa, xray, flagOf } = await submitted();
+    const now = new Date('2026-11-24T10:00:00Z');
+    const { updated, provenance } = await resolveProposal(writePath.target, { target: `ServiceRequest/${dxa.id}`, decision: 'accept', who: clinician, note: 'DXA booked' }, now);
+
+    const proposal = await server.read<fhir4.ServiceRequest>(`ServiceRequest/${dxa.id}`);
+    expect(proposal).toMatchObject({ status: 'completed', intent: 'proposal' });
+    const orders = (await server.search<fhir4.ServiceRequest>('ServiceRequest', `subject=Patient/${patientId}`)).filter((s) => s.intent === 'order');
+    expect(orders).toHaveLength(1);
+    expect(orders[0]).toMatchObject({ status: 'active', basedOn: [{ reference: `ServiceRequest/${dxa.id}` }], requester: clinician, code: dxa.code });
+    expect((await server.read<fhir4.Flag>(`Flag/${flagOf(dxa).id}`)).status).toBe('inactive');
+    // The other rule's proposal and Flag are untouched.
+    expect((await server.read<fhir4.ServiceRequest>(`ServiceRequest/${xray.id}`)).status).toBe('draft');
+    expect((await server.read<fhir4.Flag>(`Flag/${flagOf(xray).id}`)).status).toBe('active');
+
+    expect(updated.map((r) => r.resourceType).sort()).toEqual(['Flag', 'ServiceRequest', 'ServiceRequest']);
+    expect(provenance.id).toBeDefined();
+    expect(provenance.recorded).toBe(now.toISOString());
+    expect(provenance.agent[0]!.who).toEqual(clinician);
+    expect(provenance.target.map((t) => t.reference).sort()).toEqual([`Flag/${flagOf(dxa).id}`, `ServiceRequest/${dxa.id}`, `ServiceRequest/${orders[0]!.id}`].sort());
+  });
+
+  it('dismiss with a coded reason: revoked, the reason recorded on the request and in the Provenance', async () => {
+    const { xray, flagOf } = await submitted();
+    const { provenance } = await resolveProposal(writePath.target, {
+      target: `ServiceRequest/${xray.id}`,
+      decision: 'dismiss',
+      reason: reason('done-elsewhere'),
+      note: 'X-ray done at the walk-in centre last week',
+      who: clinician,
+    });
+    const proposal = await server.read<fhir4.ServiceRequest>(`ServiceRequest/${xray.id}`);
+    expect(proposal.status).toBe('revoked');
+    expect(ext(proposal, 'http://hl7.org/fhir/StructureDefinition/request-statusReason')?.valueCodeableConcept?.coding?.[0]?.code).toBe('done-elsewhere');
+    expect(proposal.note?.at(-1)).toMatchObject({ text: 'X-ray done at the walk-in centre last week', authorReference: clinician });
+    expect((await server.read<fhir4.Flag>(`Flag/${flagOf(xray).id}`)).status).toBe('inactive');
+    expect(provenance.reason?.[0]?.coding?.[0]).toEqual(reason('done-elsewhere'));
+    expect(provenance.agent[0]!.who).toEqual(clinician);
+  });
+
+  it('dismisses a Flag directly, and refuses to decide twice (409)', async () => {
+    const { dxa, flagOf } = await submitted();
+    const flag = flagOf(dxa);
+    await resolveProposal(writePath.target, { target: `Flag/${flag.id}`, decision: 'dismiss', reason: reason('not-clinically-indicated'), who: clinician });
+    expect((await server.read<fhir4.Flag>(`Flag/${flag.id}`)).status).toBe('inactive');
+    await expect(resolveProposal(writePath.target, { target: `Flag/${flag.id}`, decision: 'dismiss', reason: reason('duplicate'), who: clinician })).rejects.toMatchObject({ status: 409 });
+  });
+
+  it('412 when the version the clinician saw is stale; nothing is changed', async () => {
+    const { dxa } = await submitted();
+    const seen = dxa.meta?.versionId;
+    // Someone else changes it in between (a note added).
+    await fetch(`${server.fhirBaseUrl}/ServiceRequest/${dxa.id}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/fhir+json', ...(await authHeader(writePath)) },
+      body: JSON.stringify({ ...dxa, note: [{ text: 'changed elsewhere' }] }),
+    }).then((r) => expect(r.status).toBe(200));
+    await expect(
+      resolveProposal(writePath.target, { target: `ServiceRequest/${dxa.id}/_history/${seen}`, decision: 'accept', who: clinician }),
+    ).rejects.toMatchObject({ status: 412, message: expect.stringMatching(/someone/) });
+    expect((await server.read<fhir4.ServiceRequest>(`ServiceRequest/${dxa.id}`)).status).toBe('draft');
+  });
+
+  it('refuses a dismissal without a reason, with an unknown reason, or "other" without a note (400)', async () => {
+    const { dxa } = await submitted();
+    const target = `ServiceRequest/${dxa.id}`;
+    await expect(resolveProposal(writePath.target, { target, decision: 'dismiss', who: clinician })).rejects.toMatchObject({ status: 400 });
+    await expect(resolveProposal(writePath.target, { target, decision: 'dismiss', reason: { system: 'x', code: 'y' }, who: clinician })).rejects.toMatchObject({ status: 400 });
+    await expect(resolveProposal(writePath.target, { target, decision: 'dismiss', reason: reason('other'), who: clinician })).rejects.toMatchObject({ status: 400 });
+    await expect(resolveProposal(writePath.target, { target: 'Patient/x', decision: 'accept', who: clinician })).rejects.toMatchObject({ status: 400 });
+  });
+});
+
+async function authHeader(writePath: WritePath): Promise<Record<string, string>> {
+  const token = await writePath.target.getToken?.();
+  return token ? { authorization: `Bearer ${token}` } : {};
+}

@@ -1,0 +1,129 @@
+/**
+ * The module API routes over real HTTP: POST /fhir/QuestionnaireResponse/$submit (bare response or
+ * Parameters; 201 sent, 200 resubmitted, 202 saved-sending, 422 invalid, 400 malformed), $submit-status and
+ * the staff view /fhir/$outbox. Mounted as the lead mounts them: behind the API's JSON body parser and error
+ * middleware (src/api).
+ */
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fhirErrorHandler } from '../../src/api/http.js';
+import { fhirJsonBody } from '../../src/api/json-body.js';
+import { createLogger } from '../../src/api/log.js';
+import { createSubmissionRoutes } from '../../src/submission/routes.js';
+import type { WritePath } from '../../src/submission/write-path.js';
+import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
+import { getKnowledge, submissionFor, testWritePath } from './support/fixtures.js';
+import { closeServer, listen, startEmbeddedEhr, type TestFhirServer } from './support/servers.js';
+
+let ehr: TestFhirServer;
+let proxy: FaultProxy;
+let writePath: WritePath;
+let api: string;
+let close: () => Promise<void>;
+
+beforeAll(async () => {
+  const [e, kb] = await Promise.all([startEmbeddedEhr(), getKnowledge()]);
+  ehr = e;
+  proxy = await startFaultProxy(ehr.port);
+  writePath = testWritePath({ fhirBaseUrl: proxy.url('/ehr/fhir'), moduleCredentials: ehr.moduleCredentials! }, kb);
+  await writePath.start();
+  const app = express();
+  app.use('/fhir', fhirJsonBody({ limitBytes: 5_000_000, maxDepth: 400 }), createSubmissionRoutes({ writePath }));
+  app.use(fhirErrorHandler(createLogger('silent')));
+  const { server, port } = await listen(app);
+  api = `http://127.0.0.1:${port}/fhir`;
+  close = () => closeServer(server);
+});
+afterAll(async () => {
+  await close?.();
+  await writePath?.stop();
+  await proxy?.close();
+  await ehr?.close();
+});
+
+const post = (body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${api}/QuestionnaireResponse/$submit`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', ...headers }, body: JSON.stringify(body) });
+const param = (p: fhir4.Parameters, name: string) => p.parameter?.find((x) => x.name === name);
+
+describe('POST /QuestionnaireResponse/$submit', () => {
+  it('201 with state, message, carePlan and response; 200 on resubmission', async () => {
+    const { patient, response } = submissionFor('RF-01', 'route-1');
+    await ehr.seedPatient(patient);
+    const body: fhir4.Parameters = {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'response', resource: response },
+        { name: 'data', resource: { resourceType: 'Bundle', type: 'collection', entry: [{ resource: patient }] } as fhir4.Bundle },
+        { name: 'enterer', valueReference: { reference: 'Practitioner/sandbox-clinician' } },
+      ],
+    };
+    const res = await post(body);
+    expect(res.status).toBe(201);
+    expect(res.headers.get('content-type')).toMatch(/application\/fhir\+json/);
+    const out = (await res.json()) as fhir4.Parameters;
+    expect(param(out, 'state')?.valueCode).toBe('sent');
+    expect(param(out, 'message')?.valueString).toBe('Saved to the record.');
+    expect(param(out, 'carePlan')?.resource?.resourceType).toBe('CarePlan');
+    expect(param(out, 'response')?.resource?.resourceType).toBe('QuestionnaireResponse');
+    const key = param(out, 'key')?.valueString;
+    expect(key).toBe('urn:test:submission|route-1-RF-01-0');
+
+    const provenance = (await ehr.search<fhir4.Provenance>('Provenance', `agent=Practitioner/sandbox-clinician`))[0];
+    expect(provenance?.agent.map((a) => a.type?.coding?.[0]?.code)).toEqual(['author', 'enterer', 'assembler']);
+
+    const again = await post(response);
+    expect(again.status).toBe(200);
+    expect(param((await again.json()) as fhir4.Parameters, 'duplicate')?.valueBoolean).toBe(true);
+
+    const status = await fetch(`${api}/QuestionnaireResponse/$submit-status?key=${encodeURIComponent(key!)}`);
+    expect(status.status).toBe(200);
+    const s = (await status.json()) as fhir4.Parameters;
+    expect(param(s, 'state')?.valueCode).toBe('sent');
+    expect(s.parameter?.filter((p) => p.name === 'location').length).toBeGreaterThan(3);
+  });
+
+  it('202 "saved, sending" when the FHIR server fails; the staff view lists it; then it is sent', async () => {
+    const { patient, response } = submissionFor('RF-01', 'route-2');
+    await ehr.seedPatient(patient);
+    proxy.mode = 'error-500';
+    const res = await post(response, { authorization: 'Bearer user-token-from-the-app' });
+    expect(res.status).toBe(202);
+    const out = (await res.json()) as fhir4.Parameters;
+    expect(param(out, 'state')?.valueCode).toBe('queued');
+    expect(param(out, 'message')?.valueString).toMatch(/^Saved, sending/);
+
+    const staff = (await (await fetch(`${api}/$outbox`)).json()) as fhir4.Parameters;
+    expect(param(staff, 'pending')?.valueInteger).toBe(1);
+    const entry = staff.parameter?.find((p) => p.name === 'entry');
+    expect(entry?.part?.find((p) => p.name === 'subject')?.valueReference?.reference).toBe('Patient/route-2');
+    expect(entry?.part?.find((p) => p.name === 'lastError')?.valueString).toMatch(/500/);
+    expect(JSON.stringify(staff)).not.toContain('"item"'); // no answers in the staff view
+
+    proxy.mode = 'pass';
+    const key = encodeURIComponent(param(out, 'key')!.valueString!);
+    for (let i = 0; i < 200; i++) {
+      const s = (await (await fetch(`${api}/QuestionnaireResponse/$submit-status?key=${key}`)).json()) as fhir4.Parameters;
+      if (param(s, 'state')?.valueCode === 'sent') return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`not sent: ${JSON.stringify(writePath.outbox.list().map(({ bundle: _b, ...e }) => e))}`);
+  });
+
+  it('422 OperationOutcome for a response that does not conform; 400 for a body that is not a response', async () => {
+    const { response } = submissionFor('RF-01', 'route-3');
+    const invalid = await post({ ...response, item: [] });
+    expect(invalid.status).toBe(422);
+    const oo = (await invalid.json()) as fhir4.OperationOutcome;
+    expect(oo.resourceType).toBe('OperationOutcome');
+    expect(oo.issue[0]?.severity).toBe('error');
+
+    const wrong = await post({ resourceType: 'Patient' });
+    expect(wrong.status).toBe(400);
+    expect(((await wrong.json()) as fhir4.OperationOutcome).issue[0]?.expression).toEqual(['resourceType']);
+    const unknownParam = await post({ resourceType: 'Parameters', parameter: [{ name: 'colour', valueString: 'red' }] });
+    expect(unknownParam.status).toBe(400);
+    expect(((await unknownParam.json()) as fhir4.OperationOutcome).issue[0]?.expression).toEqual(['Parameters.parameter[0].name']);
+    const missing = await fetch(`${api}/QuestionnaireResponse/$submit-status?key=nope`);
+    expect(missing.status).toBe(404);
+  });
+});

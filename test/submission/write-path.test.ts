@@ -1,0 +1,129 @@
+/**
+ * The write path end to end, over real HTTP, against three FHIR servers: the embedded EHR (token from the
+ * module credential), Medplum's in-memory engine (an independently written server), and that engine without
+ * transactions (the one-by-one path). Same assertions for each: portability.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KnowledgeBase } from '../../src/knowledge/index.js';
+import { SUBMISSION_RULE_SYSTEM } from '../../src/submission/build-bundle.js';
+import type { WritePath } from '../../src/submission/write-path.js';
+import { ext, getKnowledge, submissionFor, testWritePath } from './support/fixtures.js';
+import { startEmbeddedEhr, startMedplumServer, tmpDir, type TestFhirServer } from './support/servers.js';
+
+const servers: [string, () => Promise<TestFhirServer>][] = [
+  ['embedded EHR', () => startEmbeddedEhr()],
+  ['Medplum in-memory', () => startMedplumServer()],
+  ['Medplum in-memory without transactions', () => startMedplumServer({ transaction: false })],
+];
+
+describe.each(servers)('write path against %s', (name, start) => {
+  let server: TestFhirServer;
+  let kb: KnowledgeBase;
+  let writePath: WritePath;
+
+  beforeAll(async () => {
+    [server, kb] = await Promise.all([start(), getKnowledge()]);
+    writePath = testWritePath(server, kb);
+    await writePath.start();
+  });
+  afterAll(async () => {
+    await writePath?.stop();
+    await server?.close();
+  });
+
+  it('reads the CapabilityStatement and says what the server cannot do', () => {
+    expect(writePath.capabilities.known).toBe(true);
+    const noTransactions = name.includes('without transactions');
+    expect(writePath.capabilities.transaction).toBe(!noTransactions);
+    expect(writePath.capabilities.limitations.some((l) => l.startsWith('No transaction support'))).toBe(noTransactions);
+  });
+
+  it('writes the response, Flags, proposals, Observations, CarePlan and Provenance, each once', async () => {
+    const { patient, response } = submissionFor('BMD-01', 'wp-bmd-01');
+    await server.seedPatient(patient);
+    const result = await writePath.submit({ response, data: [patient] });
+    expect(result).toMatchObject({ state: 'sent', duplicate: false, message: 'Saved to the record.' });
+
+    const qrs = await server.search<fhir4.QuestionnaireResponse>('QuestionnaireResponse', `identifier=${encodeURIComponent('urn:test:submission|wp-bmd-01-BMD-01-0')}`);
+    expect(qrs).toHaveLength(1);
+    const qrRef = `QuestionnaireResponse/${qrs[0]!.id}`;
+    expect(result.locations).toContain(qrRef);
+
+    const flags = await server.search<fhir4.Flag>('Flag', 'subject=Patient/wp-bmd-01');
+    expect(flags.map((f) => f.code.coding?.[0]?.code).sort()).toEqual(['bone-density-scan', 'imaging-follow-up']);
+    for (const flag of flags) {
+      expect(flag.status).toBe('active');
+      expect(flag.code.coding?.[0]?.system).toBe('https://periplan.app/fhir/CodeSystem/back-pain-flag');
+      expect(flag.category?.[0]?.coding?.[0]).toMatchObject({ system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'clinical' });
+      expect(ext(flag, 'http://hl7.org/fhir/StructureDefinition/flag-priority')?.valueCodeableConcept?.coding?.[0]?.system).toBe('http://hl7.org/fhir/flag-priority-code');
+      expect(ext(flag, 'http://hl7.org/fhir/StructureDefinition/flag-detail')?.valueReference?.reference).toBe(qrRef);
+      expect(flag.identifier?.some((i) => i.system === SUBMISSION_RULE_SYSTEM)).toBe(true);
+    }
+
+    const proposals = await server.search<fhir4.ServiceRequest>('ServiceRequest', 'subject=Patient/wp-bmd-01');
+    expect(proposals).toHaveLength(2);
+    for (const sr of proposals) {
+      expect(sr).toMatchObject({ status: 'draft', intent: 'proposal' });
+      expect(sr.supportingInfo?.[0]?.reference).toBe(qrRef);
+    }
+
+    const observations = await server.search<fhir4.Observation>('Observation', 'subject=Patient/wp-bmd-01');
+    expect(observations.length).toBeGreaterThan(0);
+    for (const o of observations) expect(o.derivedFrom?.[0]?.reference).toBe(qrRef);
+
+    const carePlans = await server.search<fhir4.CarePlan>('CarePlan', 'subject=Patient/wp-bmd-01');
+    expect(carePlans).toHaveLength(1);
+    expect(carePlans[0]).toMatchObject({ intent: 'proposal', instantiatesCanonical: ['https://periplan.app/fhir/PlanDefinition/back-pain-follow-up|1.0.0'] });
+    expect(carePlans[0]!.supportingInfo?.[0]?.reference).toBe(qrRef);
+
+    const provenances = await server.search<fhir4.Provenance>('Provenance', `target=${qrRef}`);
+    expect(provenances).toHaveLength(1);
+    const prov = provenances[0]!;
+    const targets = prov.target.map((t) => t.reference).sort();
+    const expected = [qrRef, ...[...flags, ...proposals, ...observations, ...carePlans].map((r) => `${r.resourceType}/${r.id}`)].sort();
+    expect(targets).toEqual(expected);
+    expect(prov.agent.map((a) => [a.type?.coding?.[0]?.code, a.who.reference ?? a.who.identifier?.value])).toEqual([
+      ['author', 'Patient/wp-bmd-01'],
+      ['assembler', 'periplan-back-pain-module'],
+    ]);
+    expect(prov.agent[1]!.who.type).toBe('Device');
+    expect(prov.entity?.[0]?.what.identifier?.value).toBe('https://periplan.app/fhir/PlanDefinition/back-pain-follow-up|1.0.0');
+  });
+
+  it('is idempotent: the same response again creates nothing new, from this outbox or from another', async () => {
+    const { patient, response } = submissionFor('RF-01', 'wp-rf-01');
+    await server.seedPatient(patient);
+    expect((await writePath.submit({ response, data: [patient] })).state).toBe('sent');
+    const count = async () =>
+      (
+        await Promise.all(
+          ['QuestionnaireResponse', 'Flag', 'ServiceRequest', 'Observation', 'CarePlan'].map((t) =>
+            server.search(t as 'Flag', t === 'QuestionnaireResponse' ? 'subject=Patient/wp-rf-01' : 'subject=Patient/wp-rf-01'),
+          ),
+        )
+      ).map((l) => l.length);
+    const before = await count();
+    const provenancesBefore = (await server.search('Provenance', '')).length;
+
+    const again = await writePath.submit({ response, data: [patient] });
+    expect(again).toMatchObject({ state: 'sent', duplicate: true });
+
+    // A second module instance (its own, empty outbox: e.g. the tablet re-sent after a data loss).
+    const other = testWritePath(server, kb, { dataDir: tmpDir('write-path-other-') });
+    await other.start();
+    try {
+      expect((await other.submit({ response, data: [patient] })).state).toBe('sent');
+    } finally {
+      await other.stop();
+    }
+    expect(await count()).toEqual(before);
+    expect((await server.search('Provenance', '')).length).toBe(provenancesBefore);
+  });
+
+  it('refuses a response that does not conform to its Questionnaire (422), and stores nothing', async () => {
+    const { patient, response } = submissionFor('RF-01', 'wp-invalid');
+    const broken = { ...response, item: [] };
+    await expect(writePath.submit({ response: broken, data: [patient] })).rejects.toMatchObject({ status: 422 });
+    expect(writePath.outbox.get('urn:test:submission|wp-invalid-RF-01-0')).toBeUndefined();
+  });
+});
