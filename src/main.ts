@@ -47,11 +47,10 @@ async function main(): Promise<void> {
   server.on('request', composed.app);
   // The write path reads the EHR's CapabilityStatement over HTTP: with the embedded EHR that is this server.
   await composed.start();
-  const where = composed.ehr
-    ? `open ${config.publicUrl}/ehr to launch the app as a clinician (sandbox EHR)`
-    : `EHR at ${composed.fhirBaseUrl}; app at ${config.publicUrl}/app/`;
+  // The first URL is the one to open; the FHIR API's is named for developers.
+  const open = composed.ehr ? `${config.publicUrl}/ehr (sandbox EHR: pick a patient and launch the app)` : `${config.publicUrl}/app/ (EHR: ${composed.fhirBaseUrl})`;
   console.log(
-    `PeriPlan back-pain module ready: ${where}. FHIR API: ${config.publicUrl}/fhir/metadata (${knowledge.all().length} content resources, data in ${config.dataDir})`,
+    `PeriPlan back-pain module ready: ${open}. FHIR API: ${config.publicUrl}/fhir/metadata (${knowledge.all().length} content resources; data in ${config.dataDir})`,
   );
 
   // A stray rejection in some library must not take the server down for everyone; log it and carry on.

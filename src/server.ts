@@ -18,6 +18,7 @@ import { createApp } from './app.js';
 import { createClinicianApp } from './clinician-app/index.js';
 import type { Config } from './config/index.js';
 import { createEmbeddedEhr, type EmbeddedEhr } from './ehr/index.js';
+import { grantFor, parseScopes } from './ehr/store/index.js';
 import type { KnowledgeBase } from './knowledge/index.js';
 import { forbidden, unauthorized } from './outcomes/index.js';
 import { createSubmissionRoutes, createWritePath, resolveProposal, type WritePath } from './submission/index.js';
@@ -117,6 +118,20 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
     throw forbidden('This token does not belong to a clinician or staff member, so it cannot see the outbox.');
   };
 
+  // With the sandbox EHR the token can be judged here, before anything is stored: it must be live and grant
+  // creating QuestionnaireResponses for this patient (the same rules the store applies).
+  const authorizeSubmit = ehr
+    ? async (token: string, subject: string | undefined) => {
+        const access = await ehr.auth.verifyAccessToken(token);
+        if (!access) throw unauthorized('The access token is not valid (expired, revoked or unknown).');
+        const grant = grantFor(parseScopes(access.scopes), 'QuestionnaireResponse', 'create');
+        const patientId = /(?:^|\/)Patient\/([^/]+)$/.exec(subject ?? '')?.[1];
+        if (grant === 'none' || (grant === 'patient' && (!patientId || patientId !== access.patient))) {
+          throw forbidden(`This token does not allow writing a QuestionnaireResponse for ${subject ?? 'this subject'}.`);
+        }
+      }
+    : undefined;
+
   const app = createApp({
     config,
     knowledge,
@@ -126,7 +141,7 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
       timeoutMs: config.FHIR_SERVER_TIMEOUT_MS,
       ...(config.FHIR_SERVER_TOKEN ? { staticToken: config.FHIR_SERVER_TOKEN } : {}),
     }),
-    fhirRouters: [createSubmissionRoutes({ writePath, authorizeStaff })],
+    fhirRouters: [createSubmissionRoutes({ writePath, authorizeStaff, ...(authorizeSubmit ? { authorizeSubmit } : {}) })],
     extraOperations: SUBMIT_OPERATIONS,
     mounts: [...(ehr ? [{ path: '/ehr', handler: ehr.router }] : []), { path: '/app', handler: clinicianApp.router }],
     homePath: ehr ? '/ehr' : '/app/',

@@ -33,7 +33,8 @@ import { createProposalSupport } from './proposals.js';
 import { sanitizeQuestionnaire, withoutPrefillExpressions } from './sanitize.js';
 import { openSqliteSessionStore, type ClinicianSession, type SessionStore } from './session-store.js';
 import { createSmartClient, SmartError } from './smart.js';
-import { createWorklist, FLAG_CODES, missingTags } from './worklist.js';
+import { FLAG_CODES } from '../submission/worklist-tags.js';
+import { createWorklist } from './worklist.js';
 
 export const INTAKE_URL = 'https://periplan.app/fhir/Questionnaire/back-pain-intake';
 
@@ -114,7 +115,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
   const safeQuestionnaire = withoutPrefillExpressions(sanitizeQuestionnaire(questionnaire));
   const intakeCanonical = `${questionnaire.url}|${questionnaire.version}`;
   const reasonCodes = decisionReasons(options.knowledge);
-  const { supersede, untagClosedFlags, tagFlags, decisionRecords } = createProposalSupport({ ehr, reasonCodes, ...(options.resolveProposal ? { resolveProposal: options.resolveProposal } : {}) });
+  const { supersede, decisionRecords } = createProposalSupport({ ehr, reasonCodes, ...(options.resolveProposal ? { resolveProposal: options.resolveProposal } : {}) });
 
   const shell = fs
     .readFileSync(path.join(PUBLIC_DIR, 'index.html'), 'utf8')
@@ -371,9 +372,8 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     const result = await options.submission.submit({ response, data: patient ? [patient] : [], author, bearerToken: await ehr.accessToken(ref) });
     const d = store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown');
     if (d) store.deleteDraft(d.id);
-    if (result.state === 'sent') {
-      await tagFlags(ref, pid, result.key).catch((err: unknown) => console.warn('clinician-app: tagging flags failed', err));
-      if (body.amendOf) await supersede(ref, pid, patientId(body.amendOf), response.authored!).catch((err: unknown) => console.warn('clinician-app: superseding the amended response\'s proposals failed', err));
+    if (result.state === 'sent' && body.amendOf) {
+      await supersede(ref, pid, patientId(body.amendOf), response.authored!).catch((err: unknown) => console.warn('clinician-app: superseding the amended response\'s proposals failed', err));
     }
     res.json({
       state: result.state,
@@ -411,10 +411,6 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     const carePlan = plans.entry?.[0]?.resource as fhir4.CarePlan | undefined;
     if (!carePlan) throw notFound('The results of this response are not in the record yet (it may still be sending).');
     const live = [...(srs.entry ?? []), ...(flags.entry ?? [])].map((e) => e.resource as fhir4.ServiceRequest | fhir4.Flag);
-    // A submission the outbox sent later (the EHR was unreachable) has not been tagged for the worklist yet.
-    const prefix = itemIdentifierValue(key, '');
-    const untagged = live.some((r) => r.resourceType === 'Flag' && r.status === 'active' && missingTags(r) && r.identifier?.some((i) => i.value?.startsWith(prefix)));
-    if (untagged) await tagFlags(ref, pid, key).catch((err: unknown) => console.warn('clinician-app: tagging flags failed', err));
     const decisions = await decisionRecords(ref, live.filter((r): r is fhir4.ServiceRequest => r.resourceType === 'ServiceRequest' && r.intent === 'proposal' && r.status !== 'draft'));
     const view = buildResultsView({ carePlan, responseKey: key, ...(qr.authored ? { responseAuthored: qr.authored } : {}), live, decisions });
     res.json({ response: { id: qr.id, status: qr.status, authored: qr.authored, version: qr.meta?.versionId }, ...view });
@@ -439,11 +435,11 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     const note = typeof body.note === 'string' && body.note.trim() ? body.note.trim().slice(0, 1000) : undefined;
     const who = { reference: ref.session.fhirUser ?? 'Practitioner/unknown' };
     const token = await ehr.accessToken(ref);
-    const result = (await options.resolveProposal(
+    // The write path closes the Flag and drops its worklist tags in the same transaction.
+    await options.resolveProposal(
       { baseUrl: ref.session.issuer, getToken: async () => token },
       { target, decision: body.decision, ...(reason ? { reason } : {}), ...(note ? { note } : {}), who, bearerToken: token },
-    )) as { updated?: fhir4.FhirResource[] } | undefined;
-    await untagClosedFlags(ref, result?.updated ?? []);
+    );
     res.json({ ok: true });
   });
 

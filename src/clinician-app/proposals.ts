@@ -1,13 +1,12 @@
 /**
- * What the app writes around a submission besides the write path itself: the worklist search tags of its
- * Flags (added when sent, removed when a decision closes a Flag), superseding the undecided proposals of an
- * amended response, and who decided each proposal and when (from the write path's Provenance).
+ * What the app does around a submission besides the write path itself: superseding the undecided proposals
+ * of an amended response, and who decided each proposal and when (from the write path's Provenance). The
+ * worklist search tags of Flags are the write path's job (src/submission/worklist-tags.ts).
  */
 import { SUBMISSION_ITEM_SYSTEM } from '../submission/build-bundle.js';
 import type { EhrAccess, SessionRef } from './ehr-access.js';
 import type { ResolveProposal } from './index.js';
 import { itemIdentifierValue, type DecisionRecord } from './results.js';
-import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, missingTags, worklistTags } from './worklist.js';
 
 function humanName(p: fhir4.Practitioner | undefined): string {
   const n = p?.name?.[0];
@@ -36,7 +35,7 @@ export function createProposalSupport(deps: { ehr: EhrAccess; resolveProposal?: 
     const reason = reasonCodes.find((r) => r.code === 'duplicate');
     const token = await ehr.accessToken(ref);
     for (const sr of open) {
-      const result = (await options.resolveProposal(
+      await options.resolveProposal(
         { baseUrl: ref.session.issuer, getToken: async () => token },
         {
           target: `ServiceRequest/${sr.id}`,
@@ -46,31 +45,7 @@ export function createProposalSupport(deps: { ehr: EhrAccess; resolveProposal?: 
           who: { reference: ref.session.fhirUser ?? 'Practitioner/unknown' },
           bearerToken: token,
         },
-      )) as { updated?: fhir4.FhirResource[] } | undefined;
-      await untagClosedFlags(ref, result?.updated ?? []);
-    }
-  }
-
-  /** A Flag a decision closed leaves the worklist: drop its worklist search tags. */
-  async function untagClosedFlags(ref: SessionRef, updated: fhir4.FhirResource[]) {
-    for (const r of updated) {
-      if (r.resourceType !== 'Flag' || r.status === 'active' || !r.meta?.tag?.length) continue;
-      const kept = r.meta.tag.filter((t) => t.system !== FLAG_SYSTEM && t.system !== FLAG_PRIORITY_SYSTEM);
-      if (kept.length === r.meta.tag.length) continue;
-      await ehr
-        .json(ref, `Flag/${r.id}`, { method: 'PUT', body: { ...r, meta: { ...r.meta, tag: kept } }, headers: { 'if-match': `W/"${r.meta.versionId ?? '1'}"` } })
-        .catch((err: unknown) => console.warn('clinician-app: untagging a closed flag failed', err));
-    }
-  }
-
-  /** Give the flags of a submission their worklist search tags (see worklist.ts). */
-  async function tagFlags(ref: SessionRef, pid: string, key: string) {
-    const b = await ehr.json<fhir4.Bundle>(ref, `Flag?subject=Patient/${pid}&_count=200`);
-    for (const e of b.entry ?? []) {
-      const f = e.resource as fhir4.Flag;
-      if (!f.identifier?.some((i) => i.system === SUBMISSION_ITEM_SYSTEM && i.value?.startsWith(itemIdentifierValue(key, ''))) || !missingTags(f)) continue;
-      const tags = [...(f.meta?.tag ?? []), ...worklistTags(f)];
-      await ehr.json(ref, `Flag/${f.id}`, { method: 'PUT', body: { ...f, meta: { ...f.meta, tag: tags } }, headers: { 'if-match': `W/"${f.meta?.versionId ?? '1'}"` } });
+      );
     }
   }
 
@@ -102,5 +77,5 @@ export function createProposalSupport(deps: { ehr: EhrAccess; resolveProposal?: 
     return out;
   }
 
-  return { supersede, untagClosedFlags, tagFlags, decisionRecords };
+  return { supersede, decisionRecords };
 }

@@ -4,35 +4,20 @@
  *
  * R4 gives Flag no `code` or `status` search parameter, so flags carry search tags (`meta.tag`): the flag
  * code (back-pain-flag system) and its flag-priority (PH / PM / PL, i.e. the tier). `_tag` is a standard
- * parameter every FHIR server supports. Sorting by tier is done by paging through the tiers in order (one
- * count query per tier, then only the slices the page needs), each sorted by date.
+ * parameter every FHIR server supports. The write path sets them on every Flag it writes and removes them
+ * when a decision closes the Flag (src/submission/worklist-tags.ts): the app only reads them. Sorting by tier
+ * is done by paging through the tiers in order (one count query per tier, then only the slices the page
+ * needs), each sorted by date.
  */
+import { FLAG_CODES, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FLAG_TIERS as TIER_TAGS } from '../submission/worklist-tags.js';
 import type { EhrAccess, SessionRef } from './ehr-access.js';
 
-export const FLAG_SYSTEM = 'https://periplan.app/fhir/CodeSystem/back-pain-flag';
-export const FLAG_PRIORITY_SYSTEM = 'http://hl7.org/fhir/flag-priority-code';
-export const FLAG_CODES = ['emergency-assessment', 'imaging-follow-up', 'bone-density-scan'] as const;
-const TIER_TAGS = ['PH', 'PM', 'PL'] as const;
+// Re-exported (not redefined) for code that imported them from here before, e.g. bench/app-render.ts.
+export { FLAG_CODES, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM };
+
 const TIER_WORDS: Record<string, string> = { PH: 'High (emergency or urgent)', PM: 'Medium (soon)', PL: 'Low (routine)' };
 
 export const PAGE_SIZE = 20;
-
-/** The tags a Flag should carry so the worklist can find it (idempotent). */
-export function worklistTags(flag: fhir4.Flag): fhir4.Coding[] {
-  const code = flag.code?.coding?.find((c) => c.system === FLAG_SYSTEM)?.code;
-  const priority = flag.extension
-    ?.find((e) => e.url === 'http://hl7.org/fhir/StructureDefinition/flag-priority')
-    ?.valueCodeableConcept?.coding?.find((c) => c.system === FLAG_PRIORITY_SYSTEM)?.code;
-  return [
-    ...(code ? [{ system: FLAG_SYSTEM, code }] : []),
-    ...(priority ? [{ system: FLAG_PRIORITY_SYSTEM, code: priority }] : []),
-  ];
-}
-
-export function missingTags(flag: fhir4.Flag): boolean {
-  const have = flag.meta?.tag ?? [];
-  return worklistTags(flag).some((t) => !have.some((h) => h.system === t.system && h.code === t.code));
-}
 
 export interface WorklistRow {
   flagId: string;

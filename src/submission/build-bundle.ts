@@ -3,7 +3,8 @@
  * transaction Bundle (pure; no I/O):
  *
  *   1. the QuestionnaireResponse                       (conditional create on its identifier)
- *   2. one active Flag per flag the rules raised       (conditional create on a derived identifier)
+ *   2. one active Flag per flag the rules raised       (conditional create on a derived identifier; with the
+ *                                                       worklist search tags: worklist-tags.ts)
  *   3. one ServiceRequest per imaging/DXA proposal     (intent=proposal, status=draft; conditional create)
  *   4. the Observations `$extract` derives (pain score, body weight), for trends and later $populate
  *   5. the CarePlan exactly as $apply returned it      (the self-management plan, and the frozen record of
@@ -21,6 +22,7 @@
  * it, and the Provenance comes last (so "the Provenance exists" means "the whole submission exists").
  */
 import { createHash, randomUUID } from 'node:crypto';
+import { withWorklistTags } from './worklist-tags.js';
 
 export const RESPONSE_IDENTIFIER_SYSTEM = 'https://periplan.app/fhir/sid/questionnaire-response';
 /** `<submission id>#<local id of the proposal in the $apply CarePlan>` (or `#care-plan`). */
@@ -155,7 +157,9 @@ export function buildSubmissionBundle(input: SubmissionParts): fhir4.Bundle {
     if (resource.resourceType === 'Flag') resource.period ??= { start: parts.now.toISOString() };
     const fullUrl = urn();
     targets.push(fullUrl);
-    entries.push(postIfNoneExist(fullUrl, resource, identifierQuery(itemIdentifier)));
+    // Flags are born with their worklist search tags (worklist-tags.ts), whoever submitted them.
+    const written = resource.resourceType === 'Flag' ? withWorklistTags(resource) : resource;
+    entries.push(postIfNoneExist(fullUrl, written, identifierQuery(itemIdentifier)));
   }
 
   // Observations from $extract: already conditional creates keyed on identifiers derived from the response id.

@@ -16,3 +16,4 @@ export type { Outbox, OutboxEntry, OutboxStatus } from './outbox.js';
 export { createOutboxSender, classifyWriteError, nextDelayMs, defaultBackoff } from './sender.js';
 export type { OutboxSender, BackoffPolicy } from './sender.js';
 export * from './build-bundle.js';
+export * from './worklist-tags.js';

@@ -19,6 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { FhirError, badRequest, conflict, notFound, preconditionFailed } from '../outcomes/index.js';
 import { MODULE_DEVICE, PARTICIPANT_TYPE, SUBMISSION_ITEM_SYSTEM, SUBMISSION_RULE_SYSTEM, identifierQuery } from './build-bundle.js';
 import { clientFor, requestOptions, type FhirServerTarget } from './fhir-writer.js';
+import { withWorklistTags } from './worklist-tags.js';
 
 export const DECISION_REASON_SYSTEM = 'https://periplan.app/fhir/CodeSystem/proposal-decision-reason';
 export const DECISION_REASON_VALUESET = 'https://periplan.app/fhir/ValueSet/proposal-decision-reason';
@@ -115,7 +116,8 @@ export async function resolveProposal(
     flagsToClose = [pinned as fhir4.Flag];
   }
   for (const flag of flagsToClose) {
-    entries.push(putEntry({ ...flag, status: 'inactive', period: { ...flag.period, start: flag.period?.start ?? at, end: at } } as fhir4.Flag));
+    // Inactive Flags leave the worklist: withWorklistTags drops its search tags with the status change.
+    entries.push(putEntry(withWorklistTags({ ...flag, status: 'inactive', period: { ...flag.period, start: flag.period?.start ?? at, end: at } } as fhir4.Flag)));
   }
 
   const provenance: fhir4.Provenance = {

@@ -15,7 +15,7 @@
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { badRequest, notFound } from '../outcomes/index.js';
+import { badRequest, notFound, unauthorized } from '../outcomes/index.js';
 import type { OutboxEntry, OutboxStatus } from './outbox.js';
 import { locationsOf, stateOf, type SubmitInput, type SubmitResult } from './service.js';
 import type { WritePath } from './write-path.js';
@@ -24,6 +24,12 @@ export interface SubmissionRoutesOptions {
   writePath: WritePath;
   /** Gate for the staff view (`GET /$outbox`): throw a FhirError (401/403) to refuse. Default: open. */
   authorizeStaff?: (req: Request) => void | Promise<void>;
+  /**
+   * Checks, before anything is stored, that the caller's token may write this subject's response (throw a
+   * FhirError 401/403 to refuse). Where the EHR can be asked locally (the sandbox) it is; with a remote EHR
+   * the EHR itself judges the token on the first attempt.
+   */
+  authorizeSubmit?: (token: string, subject: string | undefined) => void | Promise<void>;
 }
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -140,7 +146,11 @@ export function createSubmissionRoutes(options: SubmissionRoutesOptions): expres
     wrap(async (req, res) => {
       const input = readSubmitBody(req.body);
       const bearerToken = bearerOf(req);
-      const result = await writePath.submit({ ...input, ...(bearerToken ? { bearerToken } : {}) });
+      // A submission is written in the user's name: the module API does not write for anonymous callers
+      // (retries later run with the module's credential, so the first check must be the user's).
+      if (!bearerToken) throw unauthorized('Submitting writes to the patient record: send Authorization: Bearer <your access token for the EHR>.');
+      await options.authorizeSubmit?.(bearerToken, input.response.subject?.reference);
+      const result = await writePath.submit({ ...input, bearerToken });
       const status = result.state === 'sent' ? (result.duplicate ? 200 : 201) : 202;
       send(res, status, resultParameters(result));
     }),

@@ -19,10 +19,18 @@ export interface SendFailure {
   message: string;
 }
 
-export function classifyWriteError(err: unknown): SendFailure {
+/**
+ * `userToken`: the attempt ran with the user's own token (the first one). Then a 401 or 403 is the EHR
+ * refusing the USER: permanent — retrying with the module's credential would write in the user's name what
+ * the EHR would not let the user write.
+ */
+export function classifyWriteError(err: unknown, options: { userToken?: boolean } = {}): SendFailure {
   if (err instanceof WriteError) return { transient: err.transient, message: err.message };
   const e = err as { response?: { status?: number; data?: unknown }; message?: string; name?: string };
   const status = e?.response?.status;
+  if (options.userToken && (status === 401 || status === 403)) {
+    return { transient: false, message: `The FHIR server refused the user's credentials (${status}); nothing was written. Sign in again and resubmit.` };
+  }
   if (typeof status === 'number') {
     const detail = describeBody(e.response?.data);
     // 401: the token expired or was revoked; a retry uses a fresh module token. 403 is permanent: never
@@ -103,7 +111,7 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
       options.onEvent?.({ type: 'sent', entry });
       return 'sent';
     } catch (err) {
-      const failure = classifyWriteError(err);
+      const failure = classifyWriteError(err, { userToken: bearerToken !== undefined });
       if (failure.transient) {
         const next = new Date(Date.now() + nextDelayMs(entry.attempts + 1, backoff));
         outbox.markRetry(entry.id, failure.message, next);

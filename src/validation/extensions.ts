@@ -1,8 +1,6 @@
-import { validateTypedValue as medplumValidateTypedValue } from '@medplum/core';
-import type { StructureDefinition as MedplumStructureDefinition } from '@medplum/fhirtypes';
 import { issue } from '../outcomes/index.js';
 import { coreDefinition } from './canonicals.js';
-import { runMedplum } from './medplum-issues.js';
+import { validateAgainstProfile } from './profile-schemas.js';
 
 type StructureDefinition = fhir4.StructureDefinition;
 
@@ -29,9 +27,7 @@ export function validateExtensions(root: object, ownDefinition: (url: string) =>
           const own = ownDefinition(url);
           if (own?.type === 'Extension') {
             // The module's extensions may be complex (nested extensions): check them fully.
-            const found = runMedplum(() =>
-              medplumValidateTypedValue({ type: 'Extension', value: ext }, { profile: own as unknown as MedplumStructureDefinition }),
-            );
+            const found = validateAgainstProfile('Extension', ext, own);
             for (const f of found) out.push(rebase(f, 'Extension', extPath));
             out.push(...extensionValueIssues(ext as Record<string, unknown>, own, extPath));
             return;
@@ -51,10 +47,10 @@ export function validateExtensions(root: object, ownDefinition: (url: string) =>
 
 /** Medplum accepts any `value[x]` type in a profiled extension; R4 allows only the types the definition lists. */
 function extensionValueIssues(ext: Record<string, unknown>, sd: StructureDefinition, path: string): fhir4.OperationOutcomeIssue[] {
-  const element = sd.snapshot?.element.find((e) => e.path === 'Extension.value[x]');
-  if (!element) return [];
+  const rule = valueRule(sd);
+  if (!rule) return [];
+  const { element, allowed } = rule;
   const valueKeys = Object.keys(ext).filter((k) => /^value[A-Z]/.test(k));
-  const allowed = (element.type ?? []).map((t) => `value${t.code.charAt(0).toUpperCase()}${t.code.slice(1)}`);
   const out: fhir4.OperationOutcomeIssue[] = [];
   if (element.max === '0' && valueKeys.length > 0) {
     out.push(issue({ code: 'structure', diagnostics: `Extension ${sd.url} takes no value (it has nested extensions)`, expression: `${path}.${valueKeys[0]}` }));
@@ -68,6 +64,19 @@ function extensionValueIssues(ext: Record<string, unknown>, sd: StructureDefinit
     out.push(issue({ code: 'required', diagnostics: `Extension ${sd.url} needs a value (${allowed.join(' or ')})`, expression: path }));
   }
   return out;
+}
+
+/** Per extension definition: its `Extension.value[x]` element and the `value*` keys it allows (looked up once). */
+const valueRules = new WeakMap<StructureDefinition, { element: fhir4.ElementDefinition; allowed: string[] } | null>();
+
+function valueRule(sd: StructureDefinition): { element: fhir4.ElementDefinition; allowed: string[] } | null {
+  let rule = valueRules.get(sd);
+  if (rule === undefined) {
+    const element = sd.snapshot?.element.find((e) => e.path === 'Extension.value[x]');
+    rule = element ? { element, allowed: (element.type ?? []).map((t) => `value${t.code.charAt(0).toUpperCase()}${t.code.slice(1)}`) } : null;
+    valueRules.set(sd, rule);
+  }
+  return rule;
 }
 
 function rebase(i: fhir4.OperationOutcomeIssue, from: string, to: string): fhir4.OperationOutcomeIssue {

@@ -28,6 +28,7 @@ import { MAX_VALIDATION_DEPTH, scanJson } from './json-scan.js';
 import { runMedplum } from './medplum-issues.js';
 import { concreteChoicePath, withConcreteChoicePaths } from './paths.js';
 import { Terminology, checkProfileBindings } from './profile-bindings.js';
+import { validateAgainstProfile } from './profile-schemas.js';
 
 export { MAX_VALIDATION_DEPTH, concreteChoicePath };
 
@@ -207,8 +208,7 @@ function validateUnsafe(resource: unknown, options?: ValidateOptions): fhir4.Ope
   const issues: fhir4.OperationOutcomeIssue[] = [];
   issues.push(...runMedplum(() => medplumValidateResource(json as MedplumResource)));
   for (const profile of profiles) {
-    const sd = profile as unknown as MedplumStructureDefinition;
-    issues.push(...runMedplum(() => medplumValidateResource(json as MedplumResource, { profile: sd })));
+    issues.push(...validateAgainstProfile(rt, json, profile));
     issues.push(...checkProfileBindings(json, profile, defs.terminology));
   }
   issues.push(...checkRequiredBindings(json));

@@ -41,7 +41,12 @@ describe('npm start', () => {
     const dataDir = path.join(tempDir(), 'data');
     const proc = start({ PORT: '0', DATA_DIR: dataDir });
     try {
-      const url = await waitFor(() => /ready: (http:\/\/\S+\/fhir\/metadata)/.exec(proc.output())?.[1], 'the ready line');
+      const ready = await waitFor(() => /ready: (http:\/\/\S+\/ehr) .*FHIR API: (http:\/\/\S+\/fhir\/metadata)/.exec(proc.output()) ?? undefined, 'the ready line');
+      const [, launcher, url] = ready as unknown as [string, string, string];
+      // The URL to open first is the sandbox EHR's launcher, and it answers.
+      const page = await fetch(launcher);
+      expect(page.status).toBe(200);
+      expect(await page.text()).toContain('Launch');
       const res = await fetch(url);
       expect(res.status).toBe(200);
       const cs = (await res.json()) as fhir4.CapabilityStatement;

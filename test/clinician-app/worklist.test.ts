@@ -3,7 +3,7 @@
  * tier order across page boundaries, date order within a tier, flag filter, patient names via _include.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM } from '../../src/clinician-app/worklist.js';
+import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM } from '../../src/submission/worklist-tags.js';
 import { startAppHarness, type AppHarness } from './harness.js';
 import { apiLaunch } from './launch-support.js';
 

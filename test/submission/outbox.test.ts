@@ -117,6 +117,14 @@ describe('error classification and backoff', () => {
     expect(classifyWriteError({ response: { status: 401 } }).transient).toBe(true);
     expect(classifyWriteError({ response: { status: 403 } }).transient).toBe(false);
   });
+  it("never retries a refusal of the user's own token with the module's credential", () => {
+    for (const status of [401, 403]) {
+      const failure = classifyWriteError({ response: { status } }, { userToken: true });
+      expect(failure.transient).toBe(false);
+      expect(failure.message).toMatch(/refused the user's credentials/);
+    }
+    expect(classifyWriteError({ response: { status: 503 } }, { userToken: true }).transient).toBe(true);
+  });
 
   it('the background sender drains everything due, then keeps polling', async () => {
     const o = open(tmp());

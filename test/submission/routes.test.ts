@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fhirErrorHandler } from '../../src/api/http.js';
 import { fhirJsonBody } from '../../src/api/json-body.js';
 import { createLogger } from '../../src/api/log.js';
+import { clientCredentialsTokenSource } from '../../src/submission/module-token.js';
 import { createSubmissionRoutes } from '../../src/submission/routes.js';
 import type { WritePath } from '../../src/submission/write-path.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
@@ -20,6 +21,8 @@ let proxy: FaultProxy;
 let writePath: WritePath;
 let api: string;
 let close: () => Promise<void>;
+/** A token the EHR accepts for writing (the module's own, standing in for a signed-in user's). */
+let token: string;
 
 beforeAll(async () => {
   const [e, kb] = await Promise.all([startEmbeddedEhr(), getKnowledge()]);
@@ -27,6 +30,7 @@ beforeAll(async () => {
   proxy = await startFaultProxy(ehr.port);
   writePath = testWritePath({ fhirBaseUrl: proxy.url('/ehr/fhir'), moduleCredentials: ehr.moduleCredentials! }, kb);
   await writePath.start();
+  token = await clientCredentialsTokenSource({ fhirBaseUrl: `http://127.0.0.1:${ehr.port}/ehr/fhir`, ...ehr.moduleCredentials! }).getToken();
   const app = express();
   app.use('/fhir', fhirJsonBody({ limitBytes: 5_000_000, maxDepth: 400 }), createSubmissionRoutes({ writePath }));
   app.use(fhirErrorHandler(createLogger('silent')));
@@ -41,7 +45,7 @@ afterAll(async () => {
   await ehr?.close();
 });
 
-const post = (body: unknown, headers: Record<string, string> = {}) =>
+const post = (body: unknown, headers: Record<string, string> = { authorization: `Bearer ${token}` }) =>
   fetch(`${api}/QuestionnaireResponse/$submit`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', ...headers }, body: JSON.stringify(body) });
 const param = (p: fhir4.Parameters, name: string) => p.parameter?.find((x) => x.name === name);
 
@@ -86,7 +90,7 @@ describe('POST /QuestionnaireResponse/$submit', () => {
     const { patient, response } = submissionFor('RF-01', 'route-2');
     await ehr.seedPatient(patient);
     proxy.mode = 'error-500';
-    const res = await post(response, { authorization: 'Bearer user-token-from-the-app' });
+    const res = await post(response);
     expect(res.status).toBe(202);
     const out = (await res.json()) as fhir4.Parameters;
     expect(param(out, 'state')?.valueCode).toBe('queued');
@@ -107,6 +111,28 @@ describe('POST /QuestionnaireResponse/$submit', () => {
       await new Promise((r) => setTimeout(r, 25));
     }
     throw new Error(`not sent: ${JSON.stringify(writePath.outbox.list().map(({ bundle: _b, ...e }) => e))}`);
+  });
+
+  it('401 without a bearer token: the module does not write for anonymous callers, and stores nothing', async () => {
+    const { response } = submissionFor('RF-01', 'route-anon');
+    const before = writePath.outbox.counts();
+    const res = await post(response, {});
+    expect(res.status).toBe(401);
+    const oo = (await res.json()) as fhir4.OperationOutcome;
+    expect(oo.issue[0]?.code).toBe('login');
+    expect(writePath.outbox.counts()).toEqual(before);
+  });
+
+  it("a token the EHR refuses is never retried with the module's credential", async () => {
+    const { patient, response } = submissionFor('RF-01', 'route-bad-token');
+    await ehr.seedPatient(patient);
+    const res = await post(response, { authorization: 'Bearer not-a-real-token' });
+    expect(res.status).toBe(202);
+    const out = (await res.json()) as fhir4.Parameters;
+    expect(param(out, 'state')?.valueCode).toBe('failed');
+    expect(await ehr.search('QuestionnaireResponse', 'subject=Patient/route-bad-token')).toHaveLength(0);
+    await writePath.sender.drain(new Date(Date.now() + 3_600_000));
+    expect(await ehr.search('QuestionnaireResponse', 'subject=Patient/route-bad-token')).toHaveLength(0);
   });
 
   it('422 OperationOutcome for a response that does not conform; 400 for a body that is not a response', async () => {

@@ -42,8 +42,12 @@ import type { BundleOptions } from './bundle.js';
 
 export type Resource = fhir4.FhirResource;
 
-/** Search parameters whose values are indexed on write to narrow searches (the module's hot paths). */
-export const INDEXED_PARAMETERS = ['patient', 'subject', 'identifier', 'questionnaire', 'status', 'code'] as const;
+/**
+ * Search parameters whose values are indexed on write to narrow searches (the module's hot paths). `_tag`:
+ * R4 Flag has no code/status parameter, so the clinician worklist finds Flags by their worklist tags.
+ * Changing this list rebuilds the index of an existing database when it is next opened (see rebuildIndexIfStale).
+ */
+export const INDEXED_PARAMETERS = ['patient', 'subject', 'identifier', 'questionnaire', 'status', 'code', '_tag'] as const;
 
 const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
 
@@ -169,6 +173,7 @@ export class FhirStore {
         PRIMARY KEY (resource_type, param, key, id)
       ) WITHOUT ROWID;
       CREATE INDEX IF NOT EXISTS search_index_by_resource ON search_index (resource_type, id);
+      CREATE TABLE IF NOT EXISTS store_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     `);
     this.statements = {
       current: this.db.prepare<[string, string], CurrentRow>('SELECT version_id, deleted, json FROM resources WHERE resource_type = ? AND id = ?'),
@@ -194,6 +199,32 @@ export class FhirStore {
     const last = this.statements.lastTimestamp.get()?.t;
     this.lastTimestamp = last ? Date.parse(last) : 0;
     loadSearchDefinitions();
+    this.rebuildIndexIfStale();
+  }
+
+  /**
+   * The index only narrows candidates, so a parameter added to INDEXED_PARAMETERS after resources were written
+   * would make searches on it miss them. The indexed list is recorded in the database; when it differs, every
+   * current resource is re-indexed once, in one transaction.
+   */
+  private rebuildIndexIfStale(): void {
+    const wanted = INDEXED_PARAMETERS.join(',');
+    const recorded = this.db.prepare<[], { value: string }>("SELECT value FROM store_settings WHERE name = 'indexed_parameters'").get()?.value;
+    if (recorded === wanted) return;
+    this.inTransaction(() => {
+      this.db.exec('DELETE FROM search_index');
+      const rows = this.db.prepare<[], { resource_type: string; id: string; json: string }>('SELECT resource_type, id, json FROM resources WHERE deleted = 0').all();
+      for (const row of rows) this.indexResource(row.resource_type, row.id, JSON.parse(row.json) as Resource);
+      this.db.prepare("INSERT INTO store_settings (name, value) VALUES ('indexed_parameters', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value").run(wanted);
+    });
+  }
+
+  private indexResource(type: string, id: string, stored: Resource): void {
+    const params = supportedSearchParameters(type);
+    for (const code of INDEXED_PARAMETERS) {
+      if (!params.has(code)) continue;
+      for (const key of indexKeys(stored, code)) this.statements.insertIndex.run(type, code, key, id);
+    }
   }
 
   close(): void {
@@ -394,11 +425,7 @@ export class FhirStore {
     const info = this.statements.insertVersion.run(type, id, versionId, lastUpdated, 0, method, json);
     this.statements.upsertCurrent.run(type, id, versionId, lastUpdated, 0, info.lastInsertRowid, json);
     this.statements.clearIndex.run(type, id);
-    const params = supportedSearchParameters(type);
-    for (const code of INDEXED_PARAMETERS) {
-      if (!params.has(code)) continue;
-      for (const key of indexKeys(stored, code)) this.statements.insertIndex.run(type, code, key, id);
-    }
+    this.indexResource(type, id, stored);
     return stored;
   }
 

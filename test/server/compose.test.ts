@@ -1,0 +1,85 @@
+/**
+ * The composed server as `npm start` builds it (src/server.ts): module API, write path, clinician app and the
+ * embedded sandbox EHR on one port, talking to each other over real HTTP.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/api/log.js';
+import { loadConfig } from '../../src/config/index.js';
+import { loadKnowledge } from '../../src/knowledge/index.js';
+import { createModuleServer, type ModuleServer } from '../../src/server.js';
+import { clientCredentialsTokenSource } from '../../src/submission/module-token.js';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+const read = <T>(file: string): T => JSON.parse(fs.readFileSync(path.join(ROOT, file), 'utf8')) as T;
+
+let server: http.Server;
+let composed: ModuleServer;
+let base: string;
+
+beforeAll(async () => {
+  server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const config = loadConfig({ PORT: String(port), DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'compose-')), CONTENT_DIR: ROOT, LOG_LEVEL: 'silent' });
+  composed = await createModuleServer(config, { knowledge: await loadKnowledge(ROOT), logger: createLogger('silent') });
+  server.on('request', composed.app);
+  await composed.start();
+  base = `http://127.0.0.1:${port}`;
+}, 60_000);
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await composed.close();
+});
+
+const submit = (body: unknown, headers: Record<string, string> = {}) =>
+  fetch(`${base}/fhir/QuestionnaireResponse/$submit`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', ...headers }, body: JSON.stringify(body) });
+
+describe('the composed server', () => {
+  it('sends a newcomer to the sandbox launcher and serves the app, the EHR and the API on one port', async () => {
+    const home = await fetch(`${base}/`, { redirect: 'manual' });
+    expect(home.status).toBe(302);
+    expect(home.headers.get('location')).toBe('/ehr');
+    expect((await fetch(`${base}/ehr`)).status).toBe(200);
+    expect((await fetch(`${base}/ehr/fhir/.well-known/smart-configuration`)).status).toBe(200);
+    const cs = (await (await fetch(`${base}/fhir/metadata`)).json()) as fhir4.CapabilityStatement;
+    const qr = cs.rest?.[0]?.resource?.find((r) => r.type === 'QuestionnaireResponse');
+    expect(qr?.operation?.map((o) => o.name)).toEqual(expect.arrayContaining(['validate', 'extract', 'submit']));
+    expect(composed.writePath.capabilities.transaction).toBe(true);
+  });
+
+  it('refuses $submit without a token (401) and with a token the sandbox EHR does not know (401), storing nothing', async () => {
+    const response = read<fhir4.QuestionnaireResponse>('examples/RF-01/response.json');
+    expect((await submit(response)).status).toBe(401);
+    const bad = await submit(response, { authorization: 'Bearer forged' });
+    expect(bad.status).toBe(401);
+    expect(((await bad.json()) as fhir4.OperationOutcome).issue[0]?.diagnostics).toMatch(/not valid/);
+    expect(composed.writePath.outbox.counts()).toEqual({ pending: 0, sent: 0, failed: 0 });
+  });
+
+  it('writes a submission with a token that grants it, and $apply reads server data only with a token', async () => {
+    const patient = read<fhir4.Patient>('examples/RF-01/patient.json');
+    const response = read<fhir4.QuestionnaireResponse>('examples/RF-01/response.json');
+    const token = await clientCredentialsTokenSource({ fhirBaseUrl: composed.fhirBaseUrl, ...composed.ehr!.auth.moduleClient }).getToken();
+    // The sandbox EHR needs the patient first (the clinic's EHR would have it).
+    composed.ehr!.store.update(patient);
+    const res = await submit(response, { authorization: `Bearer ${token}` });
+    expect(res.status).toBe(201);
+
+    const apply = (useServerData?: boolean) => ({
+      resourceType: 'Parameters',
+      parameter: [{ name: 'subject', valueString: `Patient/${patient.id}` }, ...(useServerData === undefined ? [] : [{ name: 'useServerData', valueBoolean: useServerData }])],
+    });
+    // No token: no server data is read, so there is nothing about the subject to apply to (422), not a 5xx.
+    const anonymous = await fetch(`${base}/fhir/PlanDefinition/back-pain-follow-up/$apply`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(apply()) });
+    expect(anonymous.status).toBe(422);
+    const asked = await fetch(`${base}/fhir/PlanDefinition/back-pain-follow-up/$apply`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(apply(true)) });
+    expect(asked.status).toBe(400);
+  });
+});
