@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { createLogger } from './api/log.js';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { ContentError, loadKnowledge } from './knowledge/index.js';
+import { seedSandboxIntakes } from './sandbox/seed-intakes.js';
 import { createModuleServer, type ModuleServer } from './server.js';
 
 async function main(): Promise<void> {
@@ -47,6 +48,12 @@ async function main(): Promise<void> {
   server.on('request', composed.app);
   // The write path reads the EHR's CapabilityStatement over HTTP: with the embedded EHR that is this server.
   await composed.start();
+  if (composed.ehr) {
+    const ehr = composed.ehr;
+    // A first look with something in it: three sandbox patients arrive with an intake already submitted.
+    const seeded = await seedSandboxIntakes({ writePath: composed.writePath, contentDir: config.contentDir, readPatient: (id) => ehr.store.find('Patient', id) as fhir4.Patient | undefined });
+    if (seeded > 0) log.info(`Sandbox: submitted ${seeded} example intakes for seeded patients.`);
+  }
   // The first URL is the one to open; the FHIR API's is named for developers.
   const open = composed.ehr ? `${config.publicUrl}/ehr (sandbox EHR: pick a patient and launch the app)` : `${config.publicUrl}/app/ (EHR: ${composed.fhirBaseUrl})`;
   console.log(

@@ -12,6 +12,7 @@ import { createLogger } from '../../src/api/log.js';
 import { loadConfig } from '../../src/config/index.js';
 import { loadKnowledge } from '../../src/knowledge/index.js';
 import { createModuleServer, type ModuleServer } from '../../src/server.js';
+import { SANDBOX_INTAKES, seedSandboxIntakes } from '../../src/sandbox/seed-intakes.js';
 import { clientCredentialsTokenSource } from '../../src/submission/module-token.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -81,5 +82,19 @@ describe('the composed server', () => {
     expect(anonymous.status).toBe(422);
     const asked = await fetch(`${base}/fhir/PlanDefinition/back-pain-follow-up/$apply`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(apply(true)) });
     expect(asked.status).toBe(400);
+  });
+
+  it('seeds three sandbox patients with example intakes through the real write path, once', async () => {
+    const readPatient = (id: string) => composed.ehr!.store.find('Patient', id) as fhir4.Patient | undefined;
+    const seed = () => seedSandboxIntakes({ writePath: composed.writePath, contentDir: ROOT, readPatient, now: new Date('2026-11-24T09:00:00Z') });
+    expect(await seed()).toBe(SANDBOX_INTAKES.length);
+    expect(await seed()).toBe(0);
+    // Ingrid (69, RF-06 example answers): her suspected fracture raises an imaging flag in the EHR.
+    const flags = composed.ehr!.store.search('Flag', [['patient', 'Patient/sandbox-patient-6']]).matches as fhir4.Flag[];
+    expect(flags.map((f) => f.code.coding?.[0]?.code)).toEqual(expect.arrayContaining(['imaging-follow-up', 'bone-density-scan']));
+    const responses = composed.ehr!.store.search('QuestionnaireResponse', [['subject', 'Patient/sandbox-patient-6']]).matches as fhir4.QuestionnaireResponse[];
+    expect(responses).toHaveLength(1);
+    const age = responses[0]!.item?.flatMap((g) => g.item ?? []).find((i) => i.linkId === 'age')?.answer?.[0]?.valueInteger;
+    expect(age).toBe(69);
   });
 });

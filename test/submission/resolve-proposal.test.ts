@@ -10,11 +10,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SUBMISSION_RULE_SYSTEM } from '../../src/submission/build-bundle.js';
 import { DECISION_REASON_CODES, DECISION_REASON_SYSTEM, resolveProposal } from '../../src/submission/resolve-proposal.js';
 import type { WritePath } from '../../src/submission/write-path.js';
+import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM } from '../../src/submission/worklist-tags.js';
 import { ext, getKnowledge, repoRoot, submissionFor, testWritePath } from './support/fixtures.js';
 import { startEmbeddedEhr, startMedplumServer, type TestFhirServer } from './support/servers.js';
 
 const clinician: fhir4.Reference = { reference: 'Practitioner/sandbox-clinician', display: 'Dr Adaeze Okafor' };
 const reason = (code: string): fhir4.Coding => ({ system: DECISION_REASON_SYSTEM, code });
+/** The worklist search tags a Flag carries (active: its code and tier; closed: none). */
+const worklistTagsOf = (f: fhir4.Flag) => (f.meta?.tag ?? []).filter((t) => t.system === FLAG_SYSTEM || t.system === FLAG_PRIORITY_SYSTEM);
 
 describe('the dismiss reasons', () => {
   it('are the codes of the CodeSystem, and the ValueSet includes that CodeSystem', () => {
@@ -70,10 +73,16 @@ describe.each([
     const orders = (await server.search<fhir4.ServiceRequest>('ServiceRequest', `subject=Patient/${patientId}`)).filter((s) => s.intent === 'order');
     expect(orders).toHaveLength(1);
     expect(orders[0]).toMatchObject({ status: 'active', basedOn: [{ reference: `ServiceRequest/${dxa.id}` }], requester: clinician, code: dxa.code });
-    expect((await server.read<fhir4.Flag>(`Flag/${flagOf(dxa).id}`)).status).toBe('inactive');
+    expect(worklistTagsOf(flagOf(dxa))).toHaveLength(2);
+    const closed = await server.read<fhir4.Flag>(`Flag/${flagOf(dxa).id}`);
+    expect(closed.status).toBe('inactive');
+    expect(worklistTagsOf(closed)).toEqual([]); // it left the worklist
     // The other rule's proposal and Flag are untouched.
     expect((await server.read<fhir4.ServiceRequest>(`ServiceRequest/${xray.id}`)).status).toBe('draft');
-    expect((await server.read<fhir4.Flag>(`Flag/${flagOf(xray).id}`)).status).toBe('active');
+    const open = await server.read<fhir4.Flag>(`Flag/${flagOf(xray).id}`);
+    expect(open.status).toBe('active');
+    expect(worklistTagsOf(open)).toEqual(worklistTagsOf(flagOf(xray)));
+    expect(worklistTagsOf(open).map((t) => t.code)).toContain('imaging-follow-up');
 
     expect(updated.map((r) => r.resourceType).sort()).toEqual(['Flag', 'ServiceRequest', 'ServiceRequest']);
     expect(provenance.id).toBeDefined();
@@ -95,7 +104,9 @@ describe.each([
     expect(proposal.status).toBe('revoked');
     expect(ext(proposal, 'http://hl7.org/fhir/StructureDefinition/request-statusReason')?.valueCodeableConcept?.coding?.[0]?.code).toBe('done-elsewhere');
     expect(proposal.note?.at(-1)).toMatchObject({ text: 'X-ray done at the walk-in centre last week', authorReference: clinician });
-    expect((await server.read<fhir4.Flag>(`Flag/${flagOf(xray).id}`)).status).toBe('inactive');
+    const closed = await server.read<fhir4.Flag>(`Flag/${flagOf(xray).id}`);
+    expect(closed.status).toBe('inactive');
+    expect(worklistTagsOf(closed)).toEqual([]);
     expect(provenance.reason?.[0]?.coding?.[0]).toEqual(reason('done-elsewhere'));
     expect(provenance.agent[0]!.who).toEqual(clinician);
   });
@@ -104,7 +115,10 @@ describe.each([
     const { dxa, flagOf } = await submitted();
     const flag = flagOf(dxa);
     await resolveProposal(writePath.target, { target: `Flag/${flag.id}`, decision: 'dismiss', reason: reason('not-clinically-indicated'), who: clinician });
-    expect((await server.read<fhir4.Flag>(`Flag/${flag.id}`)).status).toBe('inactive');
+    const closed = await server.read<fhir4.Flag>(`Flag/${flag.id}`);
+    expect(closed.status).toBe('inactive');
+    expect(worklistTagsOf(closed)).toEqual([]);
+    expect(await server.search<fhir4.Flag>('Flag', `_tag=${encodeURIComponent(`${FLAG_SYSTEM}|bone-density-scan`)}&subject=Patient/${flag.subject.reference!.split('/')[1]}`)).toEqual([]);
     await expect(resolveProposal(writePath.target, { target: `Flag/${flag.id}`, decision: 'dismiss', reason: reason('duplicate'), who: clinician })).rejects.toMatchObject({ status: 409 });
   });
 

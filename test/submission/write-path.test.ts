@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KnowledgeBase } from '../../src/knowledge/index.js';
 import { SUBMISSION_RULE_SYSTEM } from '../../src/submission/build-bundle.js';
 import type { WritePath } from '../../src/submission/write-path.js';
+import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM } from '../../src/submission/worklist-tags.js';
 import { ext, getKnowledge, submissionFor, testWritePath } from './support/fixtures.js';
 import { startEmbeddedEhr, startMedplumServer, tmpDir, type TestFhirServer } from './support/servers.js';
 
@@ -58,7 +59,18 @@ describe.each(servers)('write path against %s', (name, start) => {
       expect(ext(flag, 'http://hl7.org/fhir/StructureDefinition/flag-priority')?.valueCodeableConcept?.coding?.[0]?.system).toBe('http://hl7.org/fhir/flag-priority-code');
       expect(ext(flag, 'http://hl7.org/fhir/StructureDefinition/flag-detail')?.valueReference?.reference).toBe(qrRef);
       expect(flag.identifier?.some((i) => i.system === SUBMISSION_RULE_SYSTEM)).toBe(true);
+      // Born with the worklist search tags (R4 Flag has no code/status search parameter).
+      const tier = ext(flag, 'http://hl7.org/fhir/StructureDefinition/flag-priority')?.valueCodeableConcept?.coding?.[0]?.code;
+      expect(flag.meta?.tag).toEqual(
+        expect.arrayContaining([
+          { system: FLAG_SYSTEM, code: flag.code.coding?.[0]?.code },
+          { system: FLAG_PRIORITY_SYSTEM, code: tier },
+        ]),
+      );
     }
+    // ...and found by the worklist's tag search.
+    const tagged = await server.search<fhir4.Flag>('Flag', `_tag=${encodeURIComponent(`${FLAG_SYSTEM}|bone-density-scan`)}`);
+    expect(tagged.filter((f) => f.subject.reference === 'Patient/wp-bmd-01')).toHaveLength(1);
 
     const proposals = await server.search<fhir4.ServiceRequest>('ServiceRequest', 'subject=Patient/wp-bmd-01');
     expect(proposals).toHaveLength(2);
