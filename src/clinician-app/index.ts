@@ -24,7 +24,7 @@ import { badRequest, FhirError, forbidden, notFound, outcomeFromUnknown, unautho
 import { populateQuestionnaire } from '../forms/index.js';
 import type { FhirServerTarget } from '../submission/fhir-writer.js';
 import type { SubmitInput, SubmitResult } from '../submission/service.js';
-import { SUBMISSION_ITEM_SYSTEM } from '../submission/build-bundle.js';
+import { SUBMISSION_ITEM_SYSTEM, submissionKeyOf } from '../submission/build-bundle.js';
 import { appAssetVersion, LFORMS_DIR, LFORMS_FILES, LFORMS_VERSION, PUBLIC_DIR, staticFiles } from './assets.js';
 import { createEhrAccess, type SessionRef } from './ehr-access.js';
 import { buildResultsView, historyPoints, itemIdentifierValue } from './results.js';
@@ -115,7 +115,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
   const safeQuestionnaire = withoutPrefillExpressions(sanitizeQuestionnaire(questionnaire));
   const intakeCanonical = `${questionnaire.url}|${questionnaire.version}`;
   const reasonCodes = decisionReasons(options.knowledge);
-  const { supersede, decisionRecords } = createProposalSupport({ ehr, reasonCodes, ...(options.resolveProposal ? { resolveProposal: options.resolveProposal } : {}) });
+  const { decisionRecords } = createProposalSupport({ ehr });
 
   const shell = fs
     .readFileSync(path.join(PUBLIC_DIR, 'index.html'), 'utf8')
@@ -350,8 +350,18 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     const ref = sessionOf(req);
     const pid = ref.session.patient;
     if (!pid) throw badRequest('No patient is open.');
-    const body = req.body as { response?: fhir4.QuestionnaireResponse; amendOf?: string } | undefined;
+    const body = req.body as { response?: fhir4.QuestionnaireResponse; amendOf?: string; amendVersion?: string } | undefined;
     if (body?.response?.resourceType !== 'QuestionnaireResponse') throw badRequest('Expected a QuestionnaireResponse.', 'QuestionnaireResponse');
+    // An amendment is a new VERSION of the stored response (same id and identifier, status amended), written
+    // by the write path with If-Match on the version the form loaded: someone else's change since is a 412.
+    let amends: { id: string; versionId: string; identifier: fhir4.Identifier } | undefined;
+    if (body.amendOf) {
+      const stored = await ehr.json<fhir4.QuestionnaireResponse>(ref, `QuestionnaireResponse/${patientId(body.amendOf)}`);
+      if (stored.subject?.reference !== `Patient/${pid}`) throw forbidden('That response belongs to another patient.');
+      if (!stored.identifier?.value || !stored.id) throw badRequest('This response was not submitted through PeriPlan (it has no identifier): it cannot be amended here.');
+      const versionId = typeof body.amendVersion === 'string' && body.amendVersion ? body.amendVersion : (stored.meta?.versionId ?? '1');
+      amends = { id: stored.id, versionId, identifier: stored.identifier };
+    }
     // The EHR may be unreachable right now: the write path then keeps the submission and sends it later
     // ("saved, sending"); the rules read the age from the answers, so the Patient is a nice-to-have here.
     const patient = await readPatient(ref, pid).catch((err: unknown) => {
@@ -359,26 +369,31 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
       return undefined;
     });
     const author = ref.session.fhirUser ? { reference: ref.session.fhirUser } : { reference: `Patient/${pid}` };
-    const { id: _clientId, identifier: _clientIdentifier, ...answers } = body.response;
+    const { id: _clientId, identifier: _clientIdentifier, meta: _clientMeta, ...answers } = body.response;
     const response: fhir4.QuestionnaireResponse = {
       ...answers,
-      status: body.amendOf ? 'amended' : 'completed',
+      ...(amends ? { identifier: amends.identifier } : {}),
+      status: amends ? 'amended' : 'completed',
       questionnaire: intakeCanonical,
       subject: { reference: `Patient/${pid}` },
       authored: new Date().toISOString(),
       author,
-      ...(body.amendOf ? { extension: [{ url: 'https://periplan.app/fhir/StructureDefinition/ext-amends', valueReference: { reference: `QuestionnaireResponse/${patientId(body.amendOf)}` } }] } : {}),
     };
-    const result = await options.submission.submit({ response, data: patient ? [patient] : [], author, bearerToken: await ehr.accessToken(ref) });
+    const result = await options.submission.submit({
+      response,
+      data: patient ? [patient] : [],
+      author,
+      bearerToken: await ehr.accessToken(ref),
+      ...(amends ? { amends: { id: amends.id, versionId: amends.versionId } } : {}),
+    });
     const d = store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown');
     if (d) store.deleteDraft(d.id);
-    if (result.state === 'sent' && body.amendOf) {
-      await supersede(ref, pid, patientId(body.amendOf), response.authored!).catch((err: unknown) => console.warn('clinician-app: superseding the amended response\'s proposals failed', err));
-    }
+    // The page finds the results by the response's identifier (an amendment's submission key is longer).
+    const responseKey = result.response.identifier?.value ? `${result.response.identifier.system ?? ''}|${result.response.identifier.value}` : result.key;
     res.json({
       state: result.state,
       message: result.message,
-      key: result.key,
+      key: responseKey,
       duplicate: result.duplicate,
       // When the EHR cannot be reached yet, show what was computed (proposals cannot be decided until sent).
       ...(result.state !== 'sent' && result.carePlan ? { results: buildResultsView({ carePlan: result.carePlan, responseKey: result.key, live: [] }) } : {}),
@@ -401,7 +416,8 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     if (!qr) throw notFound('No submitted intake for this patient yet.');
     if (qr.subject?.reference !== `Patient/${pid}`) throw forbidden('That response belongs to another patient.');
     if (!qr.identifier?.value) throw notFound('This response was not submitted through PeriPlan (it has no identifier).');
-    const key = `${qr.identifier.system ?? ''}|${qr.identifier.value}`;
+    // The submission that wrote this version (an amendment has its own key): its Flags, proposals and CarePlan.
+    const key = submissionKeyOf(qr) ?? `${qr.identifier.system ?? ''}|${qr.identifier.value}`;
     const enc = encodeURIComponent;
     const [plans, srs, flags] = await Promise.all([
       ehr.json<fhir4.Bundle>(ref, `CarePlan?identifier=${enc(`${SUBMISSION_ITEM_SYSTEM}|${itemIdentifierValue(key, 'care-plan')}`)}`),
@@ -420,7 +436,19 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     const ref = sessionOf(req);
     const pid = patientId(req.params.id);
     const b = await ehr.json<fhir4.Bundle>(ref, `QuestionnaireResponse?subject=Patient/${pid}&questionnaire=${encodeURIComponent(INTAKE_URL)}&_sort=-authored&_count=50`);
-    res.json({ points: historyPoints((b.entry ?? []).map((e) => e.resource as fhir4.QuestionnaireResponse)) });
+    const current = (b.entry ?? []).map((e) => e.resource as fhir4.QuestionnaireResponse);
+    // An amended response is a new version of the same resource: its earlier versions are points too.
+    const earlier = await Promise.all(
+      current
+        .filter((qr) => qr.meta?.versionId && qr.meta.versionId !== '1')
+        .map((qr) =>
+          ehr
+            .json<fhir4.Bundle>(ref, `QuestionnaireResponse/${qr.id}/_history?_count=50`)
+            .then((h) => (h.entry ?? []).map((e) => e.resource as fhir4.QuestionnaireResponse).filter((v) => v && v.meta?.versionId !== qr.meta?.versionId))
+            .catch(() => [] as fhir4.QuestionnaireResponse[]),
+        ),
+    );
+    res.json({ points: historyPoints([...current, ...earlier.flat()]) });
   });
 
   api.post('/decisions', async (req, res) => {

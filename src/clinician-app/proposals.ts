@@ -1,12 +1,10 @@
 /**
- * What the app does around a submission besides the write path itself: superseding the undecided proposals
- * of an amended response, and who decided each proposal and when (from the write path's Provenance). The
- * worklist search tags of Flags are the write path's job (src/submission/worklist-tags.ts).
+ * Who decided each proposal and when (from the Provenance the write path records with each decision).
+ * Everything else around a submission is the write path's job: the worklist search tags of Flags
+ * (src/submission/worklist-tags.ts) and superseding an amended version's undecided proposals (write-path.ts).
  */
-import { SUBMISSION_ITEM_SYSTEM } from '../submission/build-bundle.js';
 import type { EhrAccess, SessionRef } from './ehr-access.js';
-import type { ResolveProposal } from './index.js';
-import { itemIdentifierValue, type DecisionRecord } from './results.js';
+import type { DecisionRecord } from './results.js';
 
 function humanName(p: fhir4.Practitioner | undefined): string {
   const n = p?.name?.[0];
@@ -14,40 +12,8 @@ function humanName(p: fhir4.Practitioner | undefined): string {
   return n.text ?? [...(n.prefix ?? []), ...(n.given ?? []), n.family].filter(Boolean).join(' ');
 }
 
-export function createProposalSupport(deps: { ehr: EhrAccess; resolveProposal?: ResolveProposal; reasonCodes: fhir4.Coding[] }) {
-  const { ehr, reasonCodes } = deps;
-  const options = { resolveProposal: deps.resolveProposal };
-
-  /**
-   * After an amendment: the proposals of the amended response that nobody decided are dismissed as
-   * "duplicate" (the amended response made its own), through the same write path as a clinician's
-   * decision, so they leave the worklist and the audit trail says why.
-   */
-  async function supersede(ref: SessionRef, pid: string, oldResponseId: string, amendedAt: string) {
-    if (!options.resolveProposal) return;
-    const old = await ehr.json<fhir4.QuestionnaireResponse>(ref, `QuestionnaireResponse/${oldResponseId}`);
-    if (!old.identifier?.value || old.subject?.reference !== `Patient/${pid}`) return;
-    const prefix = itemIdentifierValue(`${old.identifier.system ?? ''}|${old.identifier.value}`, '');
-    const b = await ehr.json<fhir4.Bundle>(ref, `ServiceRequest?subject=Patient/${pid}&_count=500`);
-    const open = (b.entry ?? [])
-      .map((e) => e.resource as fhir4.ServiceRequest)
-      .filter((r) => r.intent === 'proposal' && r.status === 'draft' && r.identifier?.some((i) => i.system === SUBMISSION_ITEM_SYSTEM && i.value?.startsWith(prefix)));
-    const reason = reasonCodes.find((r) => r.code === 'duplicate');
-    const token = await ehr.accessToken(ref);
-    for (const sr of open) {
-      await options.resolveProposal(
-        { baseUrl: ref.session.issuer, getToken: async () => token },
-        {
-          target: `ServiceRequest/${sr.id}`,
-          decision: 'dismiss',
-          ...(reason ? { reason } : {}),
-          note: `Superseded by the amended response of ${amendedAt}.`,
-          who: { reference: ref.session.fhirUser ?? 'Practitioner/unknown' },
-          bearerToken: token,
-        },
-      );
-    }
-  }
+export function createProposalSupport(deps: { ehr: EhrAccess }) {
+  const { ehr } = deps;
 
   /** Who decided each resolved proposal and when: the author agent of the Provenance the write path wrote. */
   async function decisionRecords(ref: SessionRef, decided: fhir4.ServiceRequest[]): Promise<Map<string, DecisionRecord>> {
@@ -77,5 +43,5 @@ export function createProposalSupport(deps: { ehr: EhrAccess; resolveProposal?: 
     return out;
   }
 
-  return { supersede, decisionRecords };
+  return { decisionRecords };
 }

@@ -53,7 +53,7 @@ export const configSchema = z.object({
   MODULE_CLIENT_SCOPES: z
     .string()
     .min(1)
-    .default('system/QuestionnaireResponse.crs system/Flag.crus system/ServiceRequest.crus system/CarePlan.crs system/Provenance.crs system/Observation.crs'),
+    .default('system/QuestionnaireResponse.crus system/Flag.crus system/ServiceRequest.crus system/CarePlan.crs system/Provenance.crs system/Observation.crs'),
   /** Bearer token that staff tools present to read the outbox (`GET /fhir/$outbox`). Unset with an external EHR: the view is off. */
   OUTBOX_STAFF_TOKEN: z.string().min(24).optional(),
 });

@@ -31,6 +31,12 @@ export const SUBMISSION_ITEM_SYSTEM = 'https://periplan.app/fhir/sid/submission-
 export const SUBMISSION_RULE_SYSTEM = 'https://periplan.app/fhir/sid/submission-rule';
 /** meta.tag of the submission's Provenance, code = submission id (Provenance has no identifier in R4). */
 export const SUBMISSION_TAG_SYSTEM = 'https://periplan.app/fhir/sid/submission';
+/**
+ * meta.tag of an AMENDED response version, code = the amendment's submission key: which submission wrote
+ * this version (its Flags, proposals and CarePlan are keyed on it), and how a retry recognises that its
+ * update already landed.
+ */
+export const SUBMISSION_KEY_TAG_SYSTEM = 'https://periplan.app/fhir/sid/submission-key';
 export const RULE_SYSTEM = 'https://periplan.app/fhir/CodeSystem/back-pain-rule';
 export const PARTICIPANT_TYPE = 'http://terminology.hl7.org/CodeSystem/provenance-participant-type';
 export const MODULE_DEVICE: fhir4.Reference = {
@@ -50,6 +56,13 @@ export interface SubmissionParts {
   /** `$extract`'s transaction Bundle (pain score, weight Observations), merged into the same transaction. */
   extracted?: fhir4.Bundle;
   now: Date;
+  /**
+   * Amend mode: the response replaces this version of an existing response (`PUT` with `If-Match`) instead of
+   * being created; `key` is then the amendment's own submission key (see amendmentKey).
+   */
+  amends?: { id: string; versionId: string };
+  /** The submission key (default: the response identifier's, see submissionKey). */
+  key?: string;
 }
 
 /** Give the response a business identifier if it has none: the idempotency key of the whole submission. */
@@ -71,6 +84,25 @@ export function submissionKey(response: fhir4.QuestionnaireResponse): string {
  */
 export function submissionId(key: string): string {
   return createHash('sha256').update(key).digest('hex').slice(0, 32);
+}
+
+/**
+ * The submission key of an amendment: the response's key, the version it amends and a hash of the answers.
+ * Resubmitting the same amendment gives the same key (idempotent: nothing new is created); a different
+ * amendment of the same version gets another key, so it is sent, and its If-Match tells whether it is stale.
+ * Everything the amendment writes (Flags, proposals, CarePlan, Provenance) is keyed on it, so it differs
+ * from what the earlier version wrote.
+ */
+export function amendmentKey(response: fhir4.QuestionnaireResponse, amendsVersionId: string): string {
+  const answers = createHash('sha256').update(JSON.stringify(response.item ?? [])).digest('hex').slice(0, 16);
+  return `${submissionKey(response)}|amends-v${amendsVersionId}-${answers}`;
+}
+
+/** The submission key that wrote this version of a response: its amendment tag, else its identifier. */
+export function submissionKeyOf(response: fhir4.QuestionnaireResponse): string | undefined {
+  const tagged = response.meta?.tag?.find((t) => t.system === SUBMISSION_KEY_TAG_SYSTEM)?.code;
+  if (tagged) return tagged;
+  return response.identifier?.value ? submissionKey(response) : undefined;
 }
 
 const urn = () => `urn:uuid:${randomUUID()}`;
@@ -131,17 +163,16 @@ function withSubjects(carePlan: fhir4.CarePlan, subject: fhir4.Reference | undef
 
 export function buildSubmissionBundle(input: SubmissionParts): fhir4.Bundle {
   const parts = { ...input, carePlan: withSubjects(input.carePlan, input.response.subject) };
-  const key = submissionKey(parts.response);
+  const key = parts.key ?? submissionKey(parts.response);
   const sid = submissionId(key);
-  const responseUrn = urn();
+  // What the other entries refer to: a new response's urn:uuid, or the amended response itself.
+  const responseUrn = parts.amends ? `QuestionnaireResponse/${parts.amends.id}` : urn();
   const responseLocalRef = parts.response.id ? `QuestionnaireResponse/${parts.response.id}` : undefined;
   const toUrn = <T>(r: T): T => (responseLocalRef ? rewriteReference(r, responseLocalRef, responseUrn) : r);
 
   // The server assigns ids; a client-side id would be ignored (or refused) on POST.
   const { id: _ignored, ...response } = parts.response;
-  const entries: fhir4.BundleEntry[] = [
-    postIfNoneExist(responseUrn, response as fhir4.QuestionnaireResponse, identifierQuery(parts.response.identifier!)),
-  ];
+  const entries: fhir4.BundleEntry[] = [parts.amends ? amendEntry(response as fhir4.QuestionnaireResponse, parts.amends, key) : postIfNoneExist(responseUrn, response as fhir4.QuestionnaireResponse, identifierQuery(parts.response.identifier!))];
 
   const rules = rulesOfProposals(parts.carePlan);
   const targets: string[] = [responseUrn];
@@ -192,13 +223,35 @@ export function buildSubmissionBundle(input: SubmissionParts): fhir4.Bundle {
       ...(parts.enterer ? [{ type: { coding: [{ system: PARTICIPANT_TYPE, code: 'enterer', display: 'Enterer' }] }, who: parts.enterer }] : []),
       { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'assembler', display: 'Assembler' }] }, who: MODULE_DEVICE },
     ],
-    ...(planDefinition
-      ? { entity: [{ role: 'source' as const, what: { identifier: { system: 'urn:ietf:rfc:3986', value: planDefinition }, display: `PlanDefinition ${planDefinition}` } }] }
-      : {}),
+    entity: [
+      ...(planDefinition ? [{ role: 'source' as const, what: { identifier: { system: 'urn:ietf:rfc:3986', value: planDefinition }, display: `PlanDefinition ${planDefinition}` } }] : []),
+      ...(parts.amends ? [{ role: 'revision' as const, what: { reference: `QuestionnaireResponse/${parts.amends.id}/_history/${parts.amends.versionId}` } }] : []),
+    ],
   };
+  if (!provenance.entity?.length) delete provenance.entity;
   entries.push(postIfNoneExist(urn(), provenance, `_tag=${encodeURIComponent(`${tag.system}|${tag.code}`)}`));
 
   return { resourceType: 'Bundle', type: 'transaction', entry: entries };
+}
+
+/**
+ * The amended response replaces the version the user amended: `PUT` with `If-Match` (someone else's change
+ * since is a 412, never a silent overwrite). Same id and identifier; the tag names the amendment's key.
+ */
+function amendEntry(response: fhir4.QuestionnaireResponse, amends: { id: string; versionId: string }, key: string): fhir4.BundleEntry {
+  const others = (response.meta?.tag ?? []).filter((t) => t.system !== SUBMISSION_KEY_TAG_SYSTEM);
+  const { versionId: _v, lastUpdated: _l, ...meta } = response.meta ?? {};
+  return {
+    resource: { ...response, id: amends.id, status: 'amended', meta: { ...meta, tag: [...others, { system: SUBMISSION_KEY_TAG_SYSTEM, code: key }] } } as fhir4.QuestionnaireResponse,
+    request: { method: 'PUT', url: `QuestionnaireResponse/${amends.id}`, ifMatch: `W/"${amends.versionId}"` },
+  };
+}
+
+/** The amendment a submission bundle makes, if it is one: the response it updates, and the version it replaces. */
+export function amendmentOf(bundle: fhir4.Bundle): { response: fhir4.QuestionnaireResponse; versionId: string } | undefined {
+  const first = bundle.entry?.[0];
+  if (first?.request?.method !== 'PUT' || first.resource?.resourceType !== 'QuestionnaireResponse') return undefined;
+  return { response: first.resource as fhir4.QuestionnaireResponse, versionId: /^W\/"(.*)"$/.exec(first.request.ifMatch ?? '')?.[1] ?? '' };
 }
 
 /** The `_tag` search (`system|code`) that finds a submission's Provenance: present means the whole submission is. */

@@ -11,7 +11,10 @@
  *   search by identifier before the create.
  */
 import { Client } from 'fhir-kit-client';
-import { provenanceTagQuery } from './build-bundle.js';
+import { SUBMISSION_KEY_TAG_SYSTEM, amendmentOf, provenanceTagQuery } from './build-bundle.js';
+
+/** What the user is told when the response they amended was changed by someone else in the meantime. */
+export const STALE_AMENDMENT = 'Someone changed this response since you opened it (412): reload it and amend it again. Your amendment was not written.';
 
 export interface FhirServerTarget {
   baseUrl: string;
@@ -160,6 +163,13 @@ export function createFhirBundleWriter(target: FhirServerTarget, capabilities: (
       } catch (err) {
         const status = (err as { response?: { status?: number } }).response?.status;
         if (status === 401 && !options.bearerToken) target.invalidateToken?.();
+        // An amendment's If-Match fails once its own update has landed (a lost acknowledgement, a second
+        // module instance): if the whole submission is there, it was sent; otherwise the version is stale.
+        if (status === 412 && amendmentOf(bundle)) {
+          const found = await findFinished(client, target, bundle).catch(() => undefined);
+          if (found) return found;
+          throw new WriteError(STALE_AMENDMENT, false);
+        }
         throw err;
       }
     },
@@ -209,7 +219,11 @@ async function writeOneByOne(client: Client, target: FhirServerTarget, bundle: f
   const assigned = new Map<string, string>(); // urn:uuid:... -> Type/id
   const responses: fhir4.BundleEntry[] = [];
   for (const entry of bundle.entry ?? []) {
-    if (!entry.resource || entry.request?.method !== 'POST') throw new WriteError('The one-by-one fallback writes POST entries only.', false);
+    if (entry.resource && entry.request?.method === 'PUT') {
+      responses.push({ response: { status: '200 OK', location: await updateOnce(client, target, entry) } });
+      continue;
+    }
+    if (!entry.resource || entry.request?.method !== 'POST') throw new WriteError('The one-by-one fallback writes POST and PUT entries only.', false);
     const type = entry.resource.resourceType;
     const resource = rewriteReferences(entry.resource, assigned);
     const query = entry.request.ifNoneExist ? rewriteQuery(entry.request.ifNoneExist, assigned) : undefined;
@@ -234,6 +248,25 @@ async function writeOneByOne(client: Client, target: FhirServerTarget, bundle: f
     responses.push({ response: { status, location } });
   }
   return { resourceType: 'Bundle', type: 'batch-response', entry: responses };
+}
+
+/**
+ * An amendment's update, one by one: skipped when the stored version already carries this submission's key
+ * tag (a retry after the update landed but before the Provenance was written), else `PUT` with `If-Match`.
+ */
+async function updateOnce(client: Client, target: FhirServerTarget, entry: fhir4.BundleEntry): Promise<string> {
+  const resource = entry.resource!;
+  const ref = `${resource.resourceType}/${resource.id}`;
+  const key = resource.meta?.tag?.find((t) => t.system === SUBMISSION_KEY_TAG_SYSTEM)?.code;
+  const current = (await client.read({ resourceType: resource.resourceType, id: resource.id!, options: requestOptions(target) })) as unknown as fhir4.FhirResource;
+  if (key && current?.meta?.tag?.some((t) => t.system === SUBMISSION_KEY_TAG_SYSTEM && t.code === key)) return ref;
+  await client.update({
+    resourceType: resource.resourceType,
+    id: resource.id!,
+    body: resource as never,
+    options: requestOptions(target, entry.request?.ifMatch ? { 'If-Match': entry.request.ifMatch } : undefined),
+  });
+  return ref;
 }
 
 function rewriteReferences<T>(value: T, assigned: Map<string, string>): T {

@@ -10,7 +10,7 @@ import { extractFromResponse, validateQuestionnaireResponse } from '../forms/ind
 import type { KnowledgeBase } from '../knowledge/index.js';
 import { badRequest, hasErrors, notFound, unprocessable } from '../outcomes/index.js';
 import { applyPlanDefinition } from '../rules/index.js';
-import { buildSubmissionBundle, ensureResponseIdentifier, submissionId, submissionKey } from './build-bundle.js';
+import { amendmentKey, buildSubmissionBundle, ensureResponseIdentifier, submissionId, submissionKey } from './build-bundle.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import type { OutboxSender } from './sender.js';
 
@@ -34,6 +34,11 @@ export interface SubmitInput {
   enterer?: fhir4.Reference;
   /** The user's access token for the FHIR server, used for the first attempt (never stored). */
   bearerToken?: string;
+  /**
+   * Amend mode: the response is a new version of this stored response (the version the user amended). It
+   * must keep that response's identifier; its status becomes `amended`. See build-bundle.ts `amendmentKey`.
+   */
+  amends?: { id: string; versionId: string };
 }
 
 export type SubmissionState = 'sent' | 'queued' | 'failed';
@@ -77,8 +82,9 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
     const subject = input.response.subject?.reference;
     if (!subject) throw badRequest('The response has no subject: whose answers are these?', 'QuestionnaireResponse.subject');
 
-    const response = ensureResponseIdentifier(input.response);
-    const key = submissionKey(response);
+    if (input.amends) checkAmends(input.amends, input.response);
+    const response = input.amends ? { ...input.response, status: 'amended' as const } : ensureResponseIdentifier(input.response);
+    const key = input.amends ? amendmentKey(response, input.amends.versionId) : submissionKey(response);
     const existing = deps.outbox.get(key);
     if (existing) return resultFor(existing, response, true);
 
@@ -96,7 +102,7 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
     const extracted = questionnaire ? await extractFromResponse(withId, questionnaire) : undefined;
 
     const author = input.author ?? response.author ?? response.source ?? response.subject!;
-    const bundle = buildSubmissionBundle({ response: withId, carePlan, author, enterer: input.enterer, now: at, extracted });
+    const bundle = buildSubmissionBundle({ response: withId, carePlan, author, enterer: input.enterer, now: at, extracted, key, ...(input.amends ? { amends: input.amends } : {}) });
     // Durable (fsync'd) before anything is sent: from here on the submission cannot be lost.
     const { entry, created } = deps.outbox.add(key, bundle, { now: at, ...(deps.firstAttemptLeaseMs !== undefined ? { leaseMs: deps.firstAttemptLeaseMs } : {}) });
     if (!created) return resultFor(entry, response, true);
@@ -129,6 +135,16 @@ export function locationsOf(entry: OutboxEntry): string[] {
   return (entry.response?.entry ?? [])
     .map((e) => /([A-Za-z]+\/[A-Za-z0-9\-.]+)(?:\/_history\/[^/]+)?$/.exec(e.response?.location ?? '')?.[1])
     .filter((l): l is string => !!l);
+}
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+
+function checkAmends(amends: { id: string; versionId: string }, response: fhir4.QuestionnaireResponse): void {
+  if (!ID.test(amends.id ?? '')) throw badRequest('amends.id must be the id of the response being amended.', 'amends.id');
+  if (!ID.test(amends.versionId ?? '')) throw badRequest('amends.versionId must be the version of the response the user amended.', 'amends.versionId');
+  if (!response.identifier?.value) {
+    throw badRequest('An amendment keeps the identifier of the response it amends: copy it from the stored response.', 'QuestionnaireResponse.identifier');
+  }
 }
 
 function toIssueInput(i: fhir4.OperationOutcomeIssue) {

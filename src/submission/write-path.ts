@@ -19,7 +19,10 @@ import {
 } from './fhir-writer.js';
 import { clientCredentialsTokenSource } from './module-token.js';
 import { openSqliteOutbox, type Outbox } from './outbox.js';
-import { resolveProposal, type ProposalDecision } from './resolve-proposal.js';
+import { DECISION_REASON_SYSTEM, resolveProposal, type ProposalDecision } from './resolve-proposal.js';
+import { SUBMISSION_KEY_TAG_SYSTEM, amendmentKey, amendmentOf, submissionId } from './build-bundle.js';
+import { FhirError, preconditionFailed } from '../outcomes/index.js';
+import { clientFor, requestOptions, STALE_AMENDMENT } from './fhir-writer.js';
 import { createOutboxSender, type BackoffPolicy, type OutboxSender } from './sender.js';
 import { createSubmissionService, type SubmissionService, type SubmitInput, type SubmitResult } from './service.js';
 
@@ -104,12 +107,19 @@ export function createWritePath(options: WritePathOptions): WritePath {
     ...(options.pollMs !== undefined ? { pollMs: options.pollMs } : {}),
     ...(options.backoff ? { backoff: options.backoff } : {}),
     onEvent: (e) => {
+      if (e.type === 'sent' && amendmentOf(e.entry.bundle)) {
+        const key = e.entry.key;
+        const done = track(supersedeEarlierVersion(key, e.entry.bundle)).finally(() => superseding.delete(key));
+        superseding.set(key, done);
+      }
       if (e.type === 'failed') log.error(`submission ${e.entry.key} refused by the FHIR server, kept as failed: ${e.message}`);
       else if (e.type === 'retry' && [3, 10, 30].includes(e.entry.attempts + 1)) log.warn(`submission ${e.entry.key} not sent yet (${e.entry.attempts + 1} attempts): ${e.message}`);
     },
   });
   const service = createSubmissionService({ knowledge: options.knowledge, outbox, sender, firstAttemptLeaseMs: leaseMs });
   const inFlight = new Set<Promise<unknown>>();
+  /** Amendments sent, by key: superseding what the earlier version raised (awaited by the submitter). */
+  const superseding = new Map<string, Promise<void>>();
   let capabilityTimer: NodeJS.Timeout | undefined;
   let stopped = false;
 
@@ -127,9 +137,80 @@ export function createWritePath(options: WritePathOptions): WritePath {
   const loadSubjectData = options.loadSubjectData ?? readPatient;
 
   async function submitWithData(input: SubmitInput): Promise<SubmitResult> {
+    if (input.amends) await checkNotStale(input.amends, input.response, input.bearerToken);
     const subject = input.response?.subject?.reference;
-    if (!subject || input.data.some((r) => r.resourceType === 'Patient')) return service.submit(input);
-    return service.submit({ ...input, data: [...input.data, ...(await loadSubjectData(subject, input.bearerToken))] });
+    const data = !subject || input.data.some((r) => r.resourceType === 'Patient') ? input.data : [...input.data, ...(await loadSubjectData(subject, input.bearerToken))];
+    const result = await service.submit({ ...input, data });
+    if (input.amends && result.state === 'failed' && result.entry.lastError === STALE_AMENDMENT && !result.duplicate) throw preconditionFailed(STALE_AMENDMENT);
+    await superseding.get(result.key);
+    return result;
+  }
+
+  /**
+   * An amendment of a version that is no longer current is refused before anything is stored (412), so the
+   * user reloads instead of queueing an update that must fail. If the server cannot be asked, the If-Match
+   * of the update decides when it is sent.
+   */
+  async function checkNotStale(amends: { id: string; versionId: string }, response: fhir4.QuestionnaireResponse, bearerToken: string | undefined): Promise<void> {
+    if (!response?.identifier?.value) return; // refused by the service (400)
+    let current: fhir4.QuestionnaireResponse | undefined;
+    try {
+      const client = await clientFor(target, bearerToken);
+      current = (await client.read({ resourceType: 'QuestionnaireResponse', id: amends.id, options: requestOptions(target) })) as unknown as fhir4.QuestionnaireResponse;
+    } catch (err) {
+      const status = (err as { response?: { status?: number } }).response?.status;
+      if (status === 404 || status === 410) throw new FhirError(404, { code: 'not-found', diagnostics: `QuestionnaireResponse/${amends.id} (the response being amended) does not exist.` });
+      return;
+    }
+    if (!current?.meta?.versionId || current.meta.versionId === amends.versionId) return;
+    // Moved on because of this very amendment (sent before from another outbox): not stale, idempotent.
+    const key = amendmentKey(response, amends.versionId);
+    if (current.meta.tag?.some((t) => t.system === SUBMISSION_KEY_TAG_SYSTEM && t.code === key)) return;
+    throw preconditionFailed(STALE_AMENDMENT);
+  }
+
+  /**
+   * After an amendment is in the record: the earlier version's proposals nobody decided are dismissed as
+   * "duplicate" (the amendment raised its own), and its Flags still active are closed the same way, through
+   * resolveProposal (one transaction each, a Provenance saying why), so they leave the worklist. Errors are
+   * logged, not thrown: the amendment itself is saved; an item left open can still be decided by hand.
+   */
+  async function supersedeEarlierVersion(key: string, bundle: fhir4.Bundle): Promise<void> {
+    const amendment = amendmentOf(bundle);
+    const subject = amendment?.response.subject?.reference;
+    if (!amendment || !subject) return;
+    const responseRef = `QuestionnaireResponse/${amendment.response.id}`;
+    const ours = `${submissionId(key)}#`;
+    const note = `Superseded by the amended response of ${amendment.response.authored ?? 'a later date'} (replacing version ${amendment.versionId}).`;
+    const who = amendment.response.author ?? { reference: subject };
+    const reason = { system: DECISION_REASON_SYSTEM, code: 'duplicate' };
+    const earlier = (r: fhir4.ServiceRequest | fhir4.Flag, refs: (string | undefined)[]) =>
+      refs.some((ref) => ref?.replace(/\/_history\/.*$/, '') === responseRef) && !r.identifier?.some((i) => i.value?.startsWith(ours));
+    const search = async <T extends fhir4.FhirResource>(type: string): Promise<T[]> => {
+      const client = await clientFor(target);
+      const b = (await client.request(`${type}?subject=${encodeURIComponent(subject)}&_count=500`, { options: requestOptions(target) })) as unknown as fhir4.Bundle;
+      return (b.entry ?? []).map((e) => e.resource as T).filter((r) => r?.resourceType === type);
+    };
+    const decide = async (ref: string) => {
+      try {
+        await resolveProposal(target, { target: ref, decision: 'dismiss', reason, note, who });
+      } catch (err) {
+        if (!(err instanceof FhirError && err.status === 409)) throw err; // 409: already decided meanwhile
+      }
+    };
+    try {
+      const proposals = (await search<fhir4.ServiceRequest>('ServiceRequest')).filter(
+        (r) => r.intent === 'proposal' && r.status === 'draft' && earlier(r, (r.supportingInfo ?? []).map((s) => s.reference)),
+      );
+      for (const p of proposals) await decide(`ServiceRequest/${p.id}`);
+      // Flags without proposals (or whose proposals were decided before) are closed directly.
+      const flags = (await search<fhir4.Flag>('Flag')).filter(
+        (f) => f.status === 'active' && earlier(f, (f.extension ?? []).filter((e) => e.url === 'http://hl7.org/fhir/StructureDefinition/flag-detail').map((e) => e.valueReference?.reference)),
+      );
+      for (const f of flags) await decide(`Flag/${f.id}`);
+    } catch (err) {
+      log.error(`amendment ${key}: superseding the earlier version's open proposals and flags failed`, err);
+    }
   }
 
   const track = <T>(p: Promise<T>): Promise<T> => {

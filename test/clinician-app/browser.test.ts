@@ -171,7 +171,11 @@ describe('clinician app in the browser', () => {
     await app.click('#submit');
     await app.waitForURL(/submitted=1/, { timeout: 20_000 });
     await app.waitForSelector('article[data-rule="RF-04"]');
-    await hasText(app.locator('#main'), '(amended, version');
+    // A new VERSION of the same response (not a second response): version 2, status amended, in the history.
+    await hasText(app.locator('#main'), '(amended, version 2)');
+    const { matches: responses } = h.ehr.store.search('QuestionnaireResponse', [['subject', 'Patient/sandbox-patient-4']]);
+    expect(responses.map((r) => [r.meta?.versionId, (r as fhir4.QuestionnaireResponse).status])).toEqual([['2', 'amended']]);
+    expect(h.ehr.store.history('QuestionnaireResponse', responses[0]!.id!).entries).toHaveLength(2);
     expect(await app.locator('article[data-rule="BMD-04"]').count()).toBe(0);
     expect(await app.locator('.history-table tbody tr').count()).toBe(2);
     await shot(app, '06-amended');

@@ -86,7 +86,7 @@ export async function showForm(params) {
   const sourceText = {
     draft: `Resumed your draft saved ${formatDate(loaded.savedAt, true)}.`,
     populate: 'Age and weight are pre-filled from the record; check them with the patient.',
-    amend: `Amending the response of ${formatDate(loaded.response.authored, true)}. Submitting records it as amended and re-evaluates the flags.`,
+    amend: `Amending the response of ${formatDate(loaded.response.authored, true)}. Submitting records it as a new version (amended) and re-evaluates the flags.`,
   }[loaded.source];
   document.getElementById('form-source').textContent = sourceText + (loaded.warnings?.length ? ` (${loaded.warnings.join(' ')})` : '');
   window.performance?.mark?.('periplan-form-render-start');
@@ -124,7 +124,8 @@ export async function showForm(params) {
     progress.textContent = 'Sending the answers to the record…';
     announce('Sending the answers to the record…');
     try {
-      const result = await api('POST', '/submit', { response: currentResponse(), ...(amend ? { amendOf: amend } : {}) });
+      // An amendment names the version that was loaded: if someone changed it since, the server says so (412).
+      const result = await api('POST', '/submit', { response: currentResponse(), ...(amend ? { amendOf: amend, amendVersion: loaded.response.meta?.versionId } : {}) });
       progress.textContent = result.message;
       if (result.state === 'sent') {
         announce(result.message, 'success');

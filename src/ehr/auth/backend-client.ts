@@ -16,7 +16,7 @@ import fs from 'node:fs';
 export const MODULE_CLIENT_ID = 'periplan-module';
 
 export const MODULE_SCOPES: readonly string[] = [
-  'system/QuestionnaireResponse.crs',
+  'system/QuestionnaireResponse.crus', // u: an amendment is a new version of the response (PUT with If-Match)
   'system/Flag.crus',
   'system/ServiceRequest.crus',
   'system/CarePlan.crs',
