@@ -4,22 +4,13 @@
  */
 import { describe, it, expect } from 'vitest';
 import { applyPlanDefinition } from '../../src/rules/index.js';
+import { seededRandom } from '../api/support/random-intake.js';
 import { ALL_ITEMS, buildPatient, buildResponse, contained, FIXED_NOW, firedRules, loadRulesKnowledge, requestGroupOf, topPlanDefinition, type Answers } from './support.js';
 
 const kb = loadRulesKnowledge();
 const pd = topPlanDefinition(kb);
 
-/** mulberry32: small, fast, good enough for test data. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const prng = seededRandom;
 
 const LOCAL_CODES: Record<string, string[]> = {
   'pain-trend': ['improving', 'same', 'worse'],
