@@ -33,7 +33,7 @@ type Kind = 'ynu' | 'local' | 'local-repeats' | 'menopause' | 'integer' | 'decim
 interface ItemDef { linkId: string; text: string; kind: Kind }
 const g = (linkId: string, text: string, items: Array<[string, Kind, string]>) => ({ linkId, text, items: items.map(([l, kind, t]): ItemDef => ({ linkId: l, kind, text: t })) });
 
-/** The pinned intake structure (docs/TEAM-BRIEF.md), with question texts. */
+/** The pinned intake structure (docs/forms.md; checked by src/knowledge/pinned-intake-items.ts), with question texts. */
 export const GROUPS = [
   g('pain', 'About your back pain', [
     ['age', 'integer', 'Your age in years'],
