@@ -22,6 +22,9 @@ import { grantFor, parseScopes } from './ehr/store/index.js';
 import type { KnowledgeBase } from './knowledge/index.js';
 import { forbidden, unauthorized } from './outcomes/index.js';
 import { createSubmissionRoutes, createWritePath, resolveProposal, type WritePath } from './submission/index.js';
+import { createTablet } from './tablet/index.js';
+
+type Tablet = Awaited<ReturnType<typeof createTablet>>;
 
 export interface ModuleServer {
   app: express.Express;
@@ -29,6 +32,7 @@ export interface ModuleServer {
   fhirBaseUrl: string;
   ehr?: EmbeddedEhr;
   writePath: WritePath;
+  tablet: Tablet;
   /** Start background work that talks to the EHR over HTTP (call once the server answers requests). */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -109,14 +113,21 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
 
   // The outbox view shows who is waiting for what: staff only. With the sandbox EHR, a clinician's token
   // from it; otherwise a configured staff token.
-  const authorizeStaff = async (req: Request) => {
+  const staffMember = async (req: Request): Promise<fhir4.Reference> => {
     const token = bearerOf(req);
-    if (!token) throw unauthorized('The outbox is for staff: send Authorization: Bearer <token>.');
-    if (config.OUTBOX_STAFF_TOKEN && sameSecret(token, config.OUTBOX_STAFF_TOKEN)) return;
+    if (!token) throw unauthorized('This is for staff: send Authorization: Bearer <token>.');
+    if (config.OUTBOX_STAFF_TOKEN && sameSecret(token, config.OUTBOX_STAFF_TOKEN)) return { display: 'staff tool (OUTBOX_STAFF_TOKEN)' };
     const access = ehr ? await ehr.auth.verifyAccessToken(token) : undefined;
-    if (access?.fhirUser && /(^|\/)Practitioner\/[^/]+$/.test(access.fhirUser)) return;
-    throw forbidden('This token does not belong to a clinician or staff member, so it cannot see the outbox.');
+    const practitioner = access?.fhirUser ? /(?:^|\/)(Practitioner\/[^/]+)$/.exec(access.fhirUser)?.[1] : undefined;
+    if (practitioner) return { reference: practitioner };
+    throw forbidden('This token does not belong to a clinician or staff member.');
   };
+  const authorizeStaff = async (req: Request) => {
+    await staffMember(req);
+  };
+
+  // The waiting-room tablet: hand-off codes, one patient's form, wiped after use (docs/tablet.md).
+  const tablet = await createTablet({ publicUrl: config.publicUrl, dataDir: config.dataDir, knowledge, writePath, authorizeStaff: staffMember });
 
   // With the sandbox EHR the token can be judged here, before anything is stored: it must be live and grant
   // creating QuestionnaireResponses for this patient (the same rules the store applies).
@@ -143,7 +154,7 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
     }),
     fhirRouters: [createSubmissionRoutes({ writePath, authorizeStaff, ...(authorizeSubmit ? { authorizeSubmit } : {}) })],
     extraOperations: SUBMIT_OPERATIONS,
-    mounts: [...(ehr ? [{ path: '/ehr', handler: ehr.router }] : []), { path: '/app', handler: clinicianApp.router }],
+    mounts: [...(ehr ? [{ path: '/ehr', handler: ehr.router }] : []), { path: '/app', handler: clinicianApp.router }, { path: '/tablet', handler: tablet.router }],
     homePath: ehr ? '/ehr' : '/app/',
   });
 
@@ -153,7 +164,9 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
     ...(ehr ? { ehr } : {}),
     writePath,
     start: () => writePath.start(),
+    tablet,
     async close() {
+      await tablet.close();
       await writePath.stop();
       await clinicianApp.close();
       await ehr?.close();

@@ -97,4 +97,14 @@ describe('the composed server', () => {
     const age = responses[0]!.item?.flatMap((g) => g.item ?? []).find((i) => i.linkId === 'age')?.answer?.[0]?.valueInteger;
     expect(age).toBe(69);
   });
+
+  it('serves the waiting-room tablet: a staff hand-off code opens one patient\'s form, once', async () => {
+    expect((await fetch(`${base}/tablet/`)).status).toBe(200);
+    const { code } = composed.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: { reference: 'Practitioner/sandbox-clinician' } });
+    const claim = () => fetch(`${base}/tablet/api/claim`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+    expect((await claim()).status).toBe(201);
+    expect((await claim()).status).toBe(404);
+    // Staff routes want a staff token.
+    expect((await fetch(`${base}/tablet/api/sessions`)).status).toBe(401);
+  });
 });

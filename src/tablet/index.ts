@@ -1,0 +1,452 @@
+/**
+ * The clinic intake tablet (`/tablet`): a shared device in the waiting room on which a patient answers the
+ * back-pain intake herself. Staff start a session for one patient (`createHandoff`, called server-side by the
+ * clinician app for its signed-in user) and get a short single-use code; the tablet swaps the code for a
+ * session scoped to that one patient and the Questionnaire, and nothing else: no worklist, no results, no
+ * flags. Submit goes through the write path with the module's own credential (there is no user token on a
+ * kiosk); the response names the patient as source and author, the staff member as enterer, and the device.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EventEmitter } from 'node:events';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
+import { badRequest, FhirError, forbidden, outcomeFromUnknown, unauthorized } from '../outcomes/index.js';
+import { applyPlanDefinition } from '../rules/index.js';
+import { LFORMS_DIR, LFORMS_FILES, LFORMS_VERSION, staticFiles } from '../clinician-app/assets.js';
+import { sanitizeQuestionnaire, withoutPrefillExpressions } from '../clinician-app/sanitize.js';
+import type { FhirServerTarget, SubmitInput, SubmitResult } from '../submission/index.js';
+import { FLAG_PRIORITY_EXTENSION, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FOLLOW_UP_PLAN, withWorklistTags } from '../submission/index.js';
+import { canonicalResponseText, LANGUAGES, translateQuestionnaire, type Language } from './questionnaire.js';
+import { openTabletStore, sha256, type TabletSession } from './store.js';
+import { createHash } from 'node:crypto';
+
+const INTAKE_URL = 'https://periplan.app/fhir/Questionnaire/back-pain-intake';
+export const TABLET_RESPONSE_SYSTEM = 'https://periplan.app/fhir/sid/tablet-response';
+export const TABLET_ALERT_SYSTEM = 'https://periplan.app/fhir/sid/tablet-alert';
+export const COLLECTION_DEVICE_EXT = 'https://periplan.app/fhir/StructureDefinition/ext-collection-device';
+/** No 0/O, 1/I/L: read aloud or typed on a tablet without confusion. */
+export const CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
+const CODE_LENGTH = 6;
+const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
+
+export interface TabletOptions {
+  /** The tablet lives at `${publicUrl}/tablet`. */
+  publicUrl: string;
+  /** Codes and sessions: `${dataDir}/tablet/tablet.sqlite`. */
+  dataDir: string;
+  knowledge: KnowledgeBase;
+  /**
+   * The write path (or anything with its `submit`); the tablet never passes a user token. Its `target` (FHIR
+   * base + the module's credential) is where the emergency alert Flag is written.
+   */
+  writePath: { submit(input: SubmitInput): Promise<SubmitResult>; readonly target?: FhirServerTarget };
+  /** How long a hand-off code is valid (default 10 minutes). */
+  codeTtlMs?: number;
+  /** Inactivity on the tablet before it wipes itself (default 3 minutes; the last 30 s show a countdown). */
+  idleTimeoutMs?: number;
+  /** Upper bound of a tablet session on the server (default 60 minutes). */
+  sessionTtlMs?: number;
+  /** Failed code attempts allowed per client address in 10 minutes (default 10), then 429. */
+  maxFailedClaims?: number;
+  /**
+   * Staff authentication for `GET /tablet/api/alerts` (the live emergency feed): return who it is, or throw.
+   * Without it the route is not served; use `onAlert` in-process instead.
+   */
+  authorizeStaff?: (req: Request) => fhir4.Reference | Promise<fhir4.Reference>;
+}
+
+export interface HandoffRequest {
+  patientId: string;
+  /** Shown on the tablet so the patient can check it is her form (first name is enough). */
+  patientName?: string;
+  /** The staff member starting the session (recorded as the response's enterer). */
+  staff: fhir4.Reference;
+}
+
+export interface TabletAlert {
+  id: string;
+  patient: fhir4.Reference;
+  device: string;
+  staff: fhir4.Reference;
+  /** Rule ids of the EMERGENCY rules that fired, e.g. RF-01. */
+  rules: string[];
+  at: string;
+}
+
+export interface TabletSessionSummary {
+  patient: fhir4.Reference;
+  device: string;
+  staff: fhir4.Reference;
+  claimedAt?: string;
+  /** `in-progress`: on the tablet now (or waiting there for the network); `received`: the server has it. */
+  state: 'in-progress' | 'received';
+  emergency: boolean;
+}
+
+export interface Tablet {
+  router: express.Router;
+  createHandoff(request: HandoffRequest): { code: string; expiresAt: string; url: string };
+  /** Live emergency alerts (in-process); returns an unsubscribe function. */
+  onAlert(listener: (alert: TabletAlert) => void): () => void;
+  /** Tablet sessions in progress or recently sent, for staff (who, which tablet, since when; never answers). */
+  sessions(): TabletSessionSummary[];
+  close(): Promise<void>;
+}
+
+const claimBody = z.object({ code: z.string().max(32), device: z.string().regex(/^[A-Za-z0-9 _-]{1,40}$/).optional() });
+// Only the answers are taken from the tablet; their shape is checked here, their content by the write path.
+const responseItem: z.ZodType<unknown> = z.lazy(() => z.object({ linkId: z.string().max(200), item: z.array(responseItem).max(100).optional(), answer: z.array(z.object({ item: z.array(responseItem).max(100).optional() }).loose()).max(50).optional() }).loose());
+const responseBody = z.object({
+  response: z.object({ resourceType: z.literal('QuestionnaireResponse'), item: z.array(responseItem).max(100).optional() }).loose(),
+});
+
+function newCode(): string {
+  let s = '';
+  for (let i = 0; i < CODE_LENGTH; i++) s += CODE_ALPHABET[randomInt(CODE_ALPHABET.length)];
+  return s;
+}
+
+/** The codes of EMERGENCY (`stat`) rules in an $apply CarePlan. */
+function emergencyRules(carePlan: fhir4.CarePlan): string[] {
+  const out = new Set<string>();
+  const walk = (actions: fhir4.RequestGroupAction[] | undefined) =>
+    actions?.forEach((a) => {
+      if (a.priority === 'stat') {
+        const code = a.code?.[0]?.coding?.[0]?.code;
+        if (code) out.add(code);
+      }
+      walk(a.action);
+    });
+  for (const c of carePlan.contained ?? []) if (c.resourceType === 'RequestGroup') walk((c as fhir4.RequestGroup).action);
+  return [...out].sort();
+}
+
+/**
+ * The staff alert as a FHIR Flag the clinician worklist already shows at the top: `emergency-assessment`,
+ * flag-priority PH, with the worklist tags. Written with the module's credential, as a conditional create on
+ * the alert's identifier, so a repeated alert for the same session creates nothing new.
+ */
+async function writeAlertFlag(target: FhirServerTarget, alert: TabletAlert, sessionKey: string): Promise<void> {
+  const flag: fhir4.Flag = withWorklistTags({
+    resourceType: 'Flag',
+    identifier: [{ system: TABLET_ALERT_SYSTEM, value: sessionKey }],
+    status: 'active',
+    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'clinical', display: 'Clinical' }] }],
+    code: {
+      coding: [{ system: FLAG_SYSTEM, code: 'emergency-assessment', display: 'Emergency assessment' }],
+      text: `Patient in the waiting room gave answers that need emergency assessment now (${alert.rules.join(', ')}); intake not yet submitted`,
+    },
+    subject: alert.patient,
+    period: { start: alert.at },
+    author: { display: `waiting-room tablet ${alert.device}` },
+    extension: [{ url: FLAG_PRIORITY_EXTENSION, valueCodeableConcept: { coding: [{ system: FLAG_PRIORITY_SYSTEM, code: 'PH', display: 'High priority' }] } }],
+  });
+  const token = await target.getToken?.();
+  const res = await fetch(`${target.baseUrl.replace(/\/+$/, '')}/Flag`, {
+    method: 'POST',
+    headers: {
+      'Content-Type': 'application/fhir+json',
+      Accept: 'application/fhir+json',
+      'If-None-Exist': `identifier=${encodeURIComponent(`${TABLET_ALERT_SYSTEM}|${sessionKey}`)}`,
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify(flag),
+    signal: AbortSignal.timeout(target.timeoutMs ?? 15_000),
+  });
+  if (!res.ok) throw new Error(`the FHIR server answered ${res.status} to the alert Flag: ${(await res.text()).slice(0, 300)}`);
+}
+
+/**
+ * Once the full submission is in the record it carries its own EMERGENCY Flag (from the rules, with its
+ * basis); the tablet's early alert Flag is then closed so the worklist shows one row, not two.
+ */
+async function closeAlertFlag(target: FhirServerTarget, sessionKey: string): Promise<void> {
+  const token = await target.getToken?.();
+  const headers = { Accept: 'application/fhir+json', ...(token ? { Authorization: `Bearer ${token}` } : {}) };
+  const base = target.baseUrl.replace(/\/+$/, '');
+  const found = await fetch(`${base}/Flag?identifier=${encodeURIComponent(`${TABLET_ALERT_SYSTEM}|${sessionKey}`)}`, { headers, signal: AbortSignal.timeout(target.timeoutMs ?? 15_000) });
+  if (!found.ok) throw new Error(`the FHIR server answered ${found.status} to the alert Flag search`);
+  const bundle = (await found.json()) as fhir4.Bundle;
+  for (const entry of bundle.entry ?? []) {
+    const flag = entry.resource as fhir4.Flag | undefined;
+    if (flag?.resourceType !== 'Flag' || flag.status !== 'active') continue;
+    const closed = withWorklistTags({ ...flag, status: 'inactive' as const, period: { ...flag.period, end: new Date().toISOString() } });
+    const res = await fetch(`${base}/Flag/${flag.id}`, {
+      method: 'PUT',
+      headers: { ...headers, 'Content-Type': 'application/fhir+json', ...(flag.meta?.versionId ? { 'If-Match': `W/"${flag.meta.versionId}"` } : {}) },
+      body: JSON.stringify(closed),
+      signal: AbortSignal.timeout(target.timeoutMs ?? 15_000),
+    });
+    if (!res.ok) throw new Error(`the FHIR server answered ${res.status} when closing the alert Flag`);
+  }
+}
+
+export async function createTablet(options: TabletOptions): Promise<Tablet> {
+  const base = new URL(options.publicUrl);
+  const basePath = `${base.pathname.replace(/\/+$/, '')}/tablet`;
+  const codeTtlMs = options.codeTtlMs ?? 10 * 60_000;
+  const idleTimeoutMs = options.idleTimeoutMs ?? 3 * 60_000;
+  const sessionTtlMs = options.sessionTtlMs ?? 60 * 60_000;
+  const maxFailedClaims = options.maxFailedClaims ?? 10;
+  const store = openTabletStore(options.dataDir);
+  const purgeTimer = setInterval(() => store.purgeExpired(), 60_000);
+  purgeTimer.unref();
+  const alerts = new EventEmitter();
+  alerts.setMaxListeners(0);
+
+  const questionnaire = options.knowledge.resolve(INTAKE_URL, 'Questionnaire') as fhir4.Questionnaire | undefined;
+  if (!questionnaire) throw new Error(`createTablet: the intake Questionnaire ${INTAKE_URL} is not in the knowledge base`);
+  const canonical = `${questionnaire.url}|${questionnaire.version}`;
+  // The patient's copy: no HTML, no pre-fill expressions (the tablet has no token to evaluate them with).
+  const patientCopy = withoutPrefillExpressions(sanitizeQuestionnaire(questionnaire));
+  const perLanguage = new Map<Language, string>(LANGUAGES.map((l) => [l, JSON.stringify(translateQuestionnaire(patientCopy, l))]));
+  const plan = options.knowledge.resolve(FOLLOW_UP_PLAN, 'PlanDefinition') as fhir4.PlanDefinition | undefined;
+
+  const version = (() => {
+    const h = createHash('sha256');
+    for (const f of fs.readdirSync(PUBLIC_DIR).sort()) h.update(f).update(fs.readFileSync(path.join(PUBLIC_DIR, f)));
+    return h.digest('hex').slice(0, 12);
+  })();
+  const own = staticFiles(PUBLIC_DIR);
+  const lforms = staticFiles(LFORMS_DIR);
+  const shell = fs
+    .readFileSync(path.join(PUBLIC_DIR, 'index.html'), 'utf8')
+    .replaceAll('{{base}}', basePath)
+    .replaceAll('{{v}}', version)
+    .replaceAll('{{idle}}', String(idleTimeoutMs))
+    .replace('{{lformsCss}}', LFORMS_FILES.css.map((f) => `<link rel="stylesheet" href="${basePath}/lforms/${LFORMS_VERSION}/${f}">`).join('\n'))
+    .replace('{{lformsJs}}', LFORMS_FILES.js.map((f) => `<script src="${basePath}/lforms/${LFORMS_VERSION}/${f}" defer></script>`).join('\n'));
+
+  // As the clinician app, but never framed, and no form posts anywhere (kiosk: nowhere else to go).
+  const csp = [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+
+  // Failed claims per client address (a 6-character code from 31 letters is 887 million values; 10 tries in
+  // 10 minutes per address makes guessing hopeless within a code's lifetime).
+  const failures = new Map<string, { count: number; since: number }>();
+  function checkRate(ip: string) {
+    const f = failures.get(ip);
+    if (f && Date.now() - f.since > 10 * 60_000) failures.delete(ip);
+    if ((failures.get(ip)?.count ?? 0) >= maxFailedClaims) throw new FhirError(429, { code: 'throttled', diagnostics: 'Too many attempts. Please ask the staff for help.' });
+  }
+  function recordFailure(ip: string) {
+    const f = failures.get(ip) ?? { count: 0, since: Date.now() };
+    f.count++;
+    failures.set(ip, f);
+  }
+
+  function sessionOf(req: Request): { handle: string; session: TabletSession } {
+    const handle = req.header('x-tablet-session') ?? '';
+    const session = handle ? store.getSession(handle) : undefined;
+    if (!session) throw unauthorized('This session has ended. Please hand the tablet back to the staff.');
+    return { handle, session };
+  }
+
+  const router = express.Router();
+  router.use((_req, res, next) => {
+    res.setHeader('Content-Security-Policy', csp);
+    res.setHeader('Referrer-Policy', 'no-referrer');
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.setHeader('X-Frame-Options', 'DENY');
+    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    next();
+  });
+  router.get(`/assets/${version}/:file`, (req, res, next) => (own(req, res, String(req.params.file)) ? undefined : next()));
+  router.get(`/lforms/${LFORMS_VERSION}/*splat`, (req, res, next) => {
+    const rel = ([] as string[]).concat(req.params.splat as string | string[]).join('/');
+    return lforms(req, res, rel) ? undefined : next();
+  });
+  router.get('/', (_req, res) => {
+    // Clear-Site-Data on the shell: a reload of the kiosk page also drops anything a previous session left.
+    res.setHeader('Cache-Control', 'no-store');
+    res.setHeader('Clear-Site-Data', '"cache", "storage"');
+    res.type('html').send(shell);
+  });
+
+  const api = express.Router();
+  api.use(express.json({ limit: '1mb', type: ['application/json'] }));
+  api.use((req, _res, next) => {
+    // Custom headers already need a preflight this router never grants; a foreign Origin is refused outright.
+    const origin = req.header('origin');
+    if (req.method !== 'GET' && origin && origin !== base.origin) return next(forbidden('Cross-origin request refused.'));
+    next();
+  });
+  api.use((_req, res, next) => {
+    res.setHeader('Cache-Control', 'no-store');
+    next();
+  });
+
+  api.post('/claim', (req, res) => {
+    const ip = req.ip ?? 'unknown';
+    checkRate(ip);
+    const body = claimBody.safeParse(req.body);
+    if (!body.success) throw badRequest('Send { code }.', 'code');
+    const code = body.data.code.toUpperCase().replace(/[\s-]/g, '');
+    const handoff = /^[A-Z0-9]{4,12}$/.test(code) ? store.takeHandoff(code) : undefined;
+    if (!handoff) {
+      recordFailure(ip);
+      throw new FhirError(404, { code: 'not-found', diagnostics: 'This code does not work. It may have been used already or be too old. Please ask the staff for a new one.', expression: ['code'] });
+    }
+    const handle = randomBytes(32).toString('base64url');
+    const device = body.data.device ?? 'unnamed';
+    store.putSession(handle, { patientId: handoff.patientId, ...(handoff.patientName ? { patientName: handoff.patientName } : {}), staff: handoff.staff, device, claimedAt: Date.now(), expiresAt: Date.now() + sessionTtlMs });
+    res.status(201).json({ session: handle, ...(handoff.patientName ? { patientName: handoff.patientName } : {}), idleTimeoutMs });
+  });
+
+  api.get('/questionnaire', (req, res) => {
+    sessionOf(req);
+    const lang = (LANGUAGES as readonly string[]).includes(String(req.query.lang)) ? (String(req.query.lang) as Language) : 'en';
+    res.type('application/fhir+json').send(perLanguage.get(lang));
+  });
+
+  /** The response as the module stores it: this patient, her own answers, the staff member, the device. */
+  function buildResponse(raw: unknown, session: TabletSession, status: 'completed'): fhir4.QuestionnaireResponse {
+    const body = responseBody.safeParse(raw);
+    if (!body.success) throw badRequest('Send { response: QuestionnaireResponse }.', 'response');
+    const r = body.data.response as unknown as fhir4.QuestionnaireResponse;
+    const id = r.identifier;
+    if (id && (id.system !== TABLET_RESPONSE_SYSTEM || !/^[0-9a-f-]{36}$/.test(id.value ?? ''))) throw badRequest('Unexpected identifier.', 'QuestionnaireResponse.identifier');
+    const patient: fhir4.Reference = { reference: `Patient/${session.patientId}` };
+    // Only the answers come from the tablet; everything that says whose and how is set here.
+    const response: fhir4.QuestionnaireResponse = {
+      resourceType: 'QuestionnaireResponse',
+      ...(id ? { identifier: { system: TABLET_RESPONSE_SYSTEM, value: id.value! } } : {}),
+      extension: [{ url: COLLECTION_DEVICE_EXT, valueReference: { display: `waiting-room tablet ${session.device}` } }],
+      questionnaire: canonical,
+      status,
+      subject: patient,
+      authored: new Date().toISOString(),
+      author: patient,
+      source: patient,
+      ...(r.item ? { item: r.item } : {}),
+    };
+    return canonicalResponseText(response, questionnaire!);
+  }
+
+  // Emergency escalation while the patient is still there: evaluate the rules on the answers so far.
+  api.post('/check', (req, res) => {
+    const { handle, session } = sessionOf(req);
+    // Evaluated as if complete (the rules only read completed responses); never stored.
+    const response = { ...buildResponse(req.body, session, 'completed'), id: 'tablet-check' };
+    const rules = plan ? emergencyRules(applyPlanDefinition(plan, { subject: `Patient/${session.patientId}`, data: [response], knowledge: options.knowledge })) : [];
+    const fresh = rules.filter((r) => !session.alerted?.includes(r));
+    if (fresh.length) {
+      store.putSession(handle, { ...session, alerted: [...(session.alerted ?? []), ...fresh] });
+      const alert: TabletAlert = { id: randomBytes(8).toString('hex'), patient: { reference: `Patient/${session.patientId}`, ...(session.patientName ? { display: session.patientName } : {}) }, device: session.device, staff: session.staff, rules, at: new Date().toISOString() };
+      alerts.emit('alert', alert);
+      const target = options.writePath.target;
+      if (target) {
+        writeAlertFlag(target, alert, sha256(handle).slice(0, 32)).catch((e: unknown) =>
+          console.error('tablet: the emergency alert Flag could not be written; staff were alerted live only:', e),
+        );
+      }
+    }
+    // The patient sees a calm message only, never which rule or why.
+    res.json({ tellStaff: rules.length > 0 });
+  });
+
+  api.post('/submit', async (req, res) => {
+    const { handle, session } = sessionOf(req);
+    const response = buildResponse(req.body, session, 'completed');
+    const key = response.identifier ? `${response.identifier.system}|${response.identifier.value}` : undefined;
+    if (session.submittedKey && session.submittedKey !== key) throw forbidden('This form has already been sent.');
+    const result = await options.writePath.submit({ response, data: [], author: response.author!, enterer: session.staff });
+    if (result.state === 'sent' && session.alerted?.length && options.writePath.target) {
+      await closeAlertFlag(options.writePath.target, sha256(handle).slice(0, 32)).catch((e: unknown) => console.error('tablet: the alert Flag could not be closed:', e));
+    }
+    // Keep the (spent) session until it expires so that a retry of the same submission is answered, not refused.
+    store.putSession(handle, { ...session, submittedKey: result.key, expiresAt: Math.min(session.expiresAt, Date.now() + 10 * 60_000) });
+    // Never the results or flags: the patient is thanked, nothing more.
+    res.status(result.state === 'failed' ? 202 : 201).json({ state: result.state === 'failed' ? 'received' : result.state, duplicate: result.duplicate });
+  });
+
+  api.post('/end', (req, res) => {
+    const handle = req.header('x-tablet-session');
+    if (handle) store.deleteSession(handle);
+    res.status(204).end();
+  });
+
+  function sessions(): TabletSessionSummary[] {
+    return store.liveSessions().map((s) => ({
+      patient: { reference: `Patient/${s.patientId}`, ...(s.patientName ? { display: s.patientName } : {}) },
+      device: s.device,
+      staff: s.staff,
+      ...(s.claimedAt ? { claimedAt: new Date(s.claimedAt).toISOString() } : {}),
+      state: s.submittedKey ? 'received' : 'in-progress',
+      emergency: (s.alerted?.length ?? 0) > 0,
+    }));
+  }
+
+  if (options.authorizeStaff) {
+    const authorizeStaff = options.authorizeStaff;
+    api.get('/sessions', async (req, res) => {
+      await authorizeStaff(req);
+      res.json({ sessions: sessions() });
+    });
+    api.get('/alerts', async (req, res) => {
+      await authorizeStaff(req);
+      res.setHeader('Content-Type', 'text/event-stream');
+      res.setHeader('Cache-Control', 'no-store');
+      res.setHeader('X-Accel-Buffering', 'no');
+      res.flushHeaders();
+      // compression() (the lead's app) buffers: flush after each event so it reaches the worklist now.
+      const write = (text: string) => {
+        res.write(text);
+        (res as unknown as { flush?: () => void }).flush?.();
+      };
+      write(': connected\n\n');
+      const send = (a: TabletAlert) => write(`event: emergency\ndata: ${JSON.stringify(a)}\n\n`);
+      alerts.on('alert', send);
+      const ping = setInterval(() => write(': ping\n\n'), 25_000);
+      req.on('close', () => {
+        clearInterval(ping);
+        alerts.off('alert', send);
+      });
+    });
+  }
+
+  router.use('/api', api);
+  router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    const { status, outcome } = outcomeFromUnknown(err);
+    if (status >= 500) console.error('tablet:', err);
+    res.status(status).setHeader('Cache-Control', 'no-store');
+    res.json(outcome);
+  });
+
+  return {
+    router,
+    createHandoff(request) {
+      if (!/^[A-Za-z0-9\-.]{1,64}$/.test(request.patientId)) throw badRequest('Invalid patient id.', 'patientId');
+      if (!request.staff?.reference && !request.staff?.identifier) throw badRequest('The staff member starting the session must be named.', 'staff');
+      const code = newCode();
+      const expiresAt = Date.now() + codeTtlMs;
+      store.putHandoff(code, { patientId: request.patientId, ...(request.patientName ? { patientName: request.patientName } : {}), staff: request.staff, expiresAt });
+      return { code, expiresAt: new Date(expiresAt).toISOString(), url: `${base.origin}${basePath}/` };
+    },
+    sessions,
+    onAlert(listener) {
+      alerts.on('alert', listener);
+      return () => alerts.off('alert', listener);
+    },
+    async close() {
+      clearInterval(purgeTimer);
+      alerts.removeAllListeners();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,87 @@
+/**
+ * The tablet's durable state (SQLite under `${dataDir}/tablet`): hand-off codes and tablet sessions. Only the
+ * SHA-256 of a code or a session handle is stored, so a copy of the database gives no working code or handle.
+ * Taking a code is an atomic delete-and-return, which is what makes it single use.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+
+export interface Handoff {
+  patientId: string;
+  patientName?: string;
+  staff: fhir4.Reference;
+  expiresAt: number;
+}
+
+export interface TabletSession {
+  patientId: string;
+  patientName?: string;
+  staff: fhir4.Reference;
+  device: string;
+  claimedAt?: number;
+  expiresAt: number;
+  /** The identifier (`system|value`) of the response once submitted: a retry of the same one is allowed. */
+  submittedKey?: string;
+  /** EMERGENCY rules already raised to staff for this session (each is raised once). */
+  alerted?: string[];
+}
+
+export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+
+export function openTabletStore(dataDir: string) {
+  const dir = path.join(dataDir, 'tablet');
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const file = path.join(dir, 'tablet.sqlite');
+  const db = new Database(file);
+  fs.chmodSync(file, 0o600);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS handoff (code_hash TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
+    CREATE TABLE IF NOT EXISTS session (handle_hash TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
+  `);
+  const insertHandoff = db.prepare('INSERT INTO handoff (code_hash, body, expires_at) VALUES (?, ?, ?)');
+  const takeHandoff = db.prepare<[string], { body: string; expires_at: number }>('DELETE FROM handoff WHERE code_hash = ? RETURNING body, expires_at');
+  const putSession = db.prepare('INSERT OR REPLACE INTO session (handle_hash, body, expires_at) VALUES (?, ?, ?)');
+  const getSession = db.prepare<[string], { body: string; expires_at: number }>('SELECT body, expires_at FROM session WHERE handle_hash = ?');
+  const deleteSession = db.prepare('DELETE FROM session WHERE handle_hash = ?');
+  const liveSessions = db.prepare<[number], { body: string }>('SELECT body FROM session WHERE expires_at >= ? ORDER BY expires_at');
+  const purge = [db.prepare('DELETE FROM handoff WHERE expires_at < ?'), db.prepare('DELETE FROM session WHERE expires_at < ?')];
+
+  return {
+    putHandoff(code: string, h: Handoff) {
+      insertHandoff.run(sha256(code), JSON.stringify(h), h.expiresAt);
+    },
+    /** Single use: the row is gone after this call, whether or not it had expired. */
+    takeHandoff(code: string, now = Date.now()): Handoff | undefined {
+      const row = takeHandoff.get(sha256(code));
+      if (!row || row.expires_at < now) return undefined;
+      return JSON.parse(row.body) as Handoff;
+    },
+    putSession(handle: string, s: TabletSession) {
+      putSession.run(sha256(handle), JSON.stringify(s), s.expiresAt);
+    },
+    getSession(handle: string, now = Date.now()): TabletSession | undefined {
+      const row = getSession.get(sha256(handle));
+      if (!row || row.expires_at < now) return undefined;
+      return JSON.parse(row.body) as TabletSession;
+    },
+    /** Sessions not yet expired: what staff see as "on a tablet now" (never the answers). */
+    liveSessions(now = Date.now()): TabletSession[] {
+      return liveSessions.all(now).map((r) => JSON.parse(r.body) as TabletSession);
+    },
+    deleteSession(handle: string) {
+      deleteSession.run(sha256(handle));
+    },
+    purgeExpired(now = Date.now()) {
+      for (const p of purge) p.run(now);
+    },
+    close() {
+      db.close();
+    },
+  };
+}
+
+export type TabletStore = ReturnType<typeof openTabletStore>;

@@ -1,0 +1,94 @@
+/**
+ * A real server for the tablet's tests: the embedded sandbox EHR at /ehr (reached over HTTP only), the write
+ * path (module credential), and the tablet router at /tablet, on port 0.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import express from 'express';
+import compression from 'compression';
+import helmet from 'helmet';
+import { createEmbeddedEhr, type EmbeddedEhr } from '../../src/ehr/index.js';
+import { loadKnowledge } from '../../src/knowledge/index.js';
+import { createWritePath, type WritePath } from '../../src/submission/index.js';
+import { unauthorized } from '../../src/outcomes/index.js';
+import { createTablet, type Tablet, type TabletOptions } from '../../src/tablet/index.js';
+
+const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+export const STAFF: fhir4.Reference = { reference: 'Practitioner/sandbox-clinician', display: 'Sandbox clinician' };
+
+export interface TabletHarness {
+  baseUrl: string;
+  ehr: EmbeddedEhr;
+  writePath: WritePath;
+  tablet: Tablet;
+  /** Simulate a network outage of the tablet API (connections are dropped). */
+  setTabletOutage(down: boolean): void;
+  close(): Promise<void>;
+}
+
+export async function startTabletHarness(options: Partial<Pick<TabletOptions, 'idleTimeoutMs' | 'codeTtlMs' | 'maxFailedClaims'>> & { port?: number } = {}): Promise<TabletHarness> {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tablet-'));
+  const server = express();
+  server.use(helmet());
+  server.use(compression());
+  const http: Server = await new Promise((resolve, reject) => {
+    const s = server.listen(options.port ?? 0, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+  const baseUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const knowledge = await loadKnowledge(REPO);
+  const ehr = await createEmbeddedEhr({ publicUrl: baseUrl, dataDir });
+  const writePath = createWritePath({
+    knowledge,
+    dataDir: path.join(dataDir, 'write-path'),
+    fhirBaseUrl: ehr.fhirBaseUrl,
+    moduleCredentials: ehr.auth.moduleClient,
+    pollMs: 500,
+    log: { info: () => undefined, warn: () => undefined, error: (m) => console.error(m) },
+  });
+  const tablet = await createTablet({
+    publicUrl: baseUrl,
+    dataDir,
+    knowledge,
+    writePath,
+    ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
+    ...(options.codeTtlMs ? { codeTtlMs: options.codeTtlMs } : {}),
+    ...(options.maxFailedClaims ? { maxFailedClaims: options.maxFailedClaims } : {}),
+    // Tests stand in for the clinician app's staff session with a fixed header.
+    authorizeStaff: (req) => {
+      if (req.header('x-test-staff') !== 'yes') throw unauthorized('Staff only.');
+      return STAFF;
+    },
+  });
+  let outage = false;
+  server.use('/tablet/api', (req, _res, next) => (outage ? req.socket.destroy() : next()));
+  server.use('/ehr', ehr.router);
+  server.use('/tablet', tablet.router);
+  await writePath.start();
+  return {
+    baseUrl,
+    ehr,
+    writePath,
+    tablet,
+    setTabletOutage(down) {
+      outage = down;
+    },
+    async close() {
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+      await writePath.stop();
+      await tablet.close();
+      await ehr.close();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** `npx tsx test/tablet/harness.ts` serves the tablet and prints a code for sandbox-patient-1. */
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
+  const h = await startTabletHarness({ port: Number(process.env.PORT ?? 0) });
+  console.log(`tablet: ${h.baseUrl}/tablet/?device=bay-1  code: ${h.tablet.createHandoff({ patientId: 'sandbox-patient-1', patientName: 'Ana', staff: STAFF }).code}`);
+}
