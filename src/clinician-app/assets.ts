@@ -89,3 +89,31 @@ export function staticFiles(root: string) {
     return true;
   };
 }
+
+/** Fill the LHC-Forms `<link>`/`<script>` placeholders of a page shell (`{{lformsCss}}`, `{{lformsJs}}`). */
+export function withLformsTags(shell: string, basePath: string): string {
+  const url = (f: string) => `${basePath}/lforms/${LFORMS_VERSION}/${f}`;
+  return shell
+    .replace('{{lformsCss}}', LFORMS_FILES.css.map((f) => `<link rel="stylesheet" href="${url(f)}">`).join('\n'))
+    .replace('{{lformsJs}}', LFORMS_FILES.js.map((f) => `<script src="${url(f)}" defer></script>`).join('\n'));
+}
+
+/**
+ * The Content-Security-Policy of a page that renders LHC-Forms. LHC-Forms (Angular) injects component styles
+ * at run time, so style-src needs 'unsafe-inline'; scripts do not. Pages differ only in where forms may post
+ * and who may frame them.
+ */
+export function lformsPageCsp(options: { formAction: string; frameAncestors: string }): string {
+  return [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data:",
+    "font-src 'self'",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    `form-action ${options.formAction}`,
+    `frame-ancestors ${options.frameAncestors}`,
+  ].join('; ');
+}

@@ -25,7 +25,7 @@ import { populateQuestionnaire } from '../forms/index.js';
 import type { FhirServerTarget } from '../submission/fhir-writer.js';
 import type { SubmitInput, SubmitResult } from '../submission/service.js';
 import { SUBMISSION_ITEM_SYSTEM, submissionKeyOf } from '../submission/build-bundle.js';
-import { appAssetVersion, LFORMS_DIR, LFORMS_FILES, LFORMS_VERSION, PUBLIC_DIR, staticFiles } from './assets.js';
+import { appAssetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, PUBLIC_DIR, staticFiles, withLformsTags } from './assets.js';
 import { createEhrAccess, type SessionRef } from './ehr-access.js';
 import { buildResultsView, historyPoints, itemIdentifierValue } from './results.js';
 import { decisionReasons, errorPage, loadStyle } from './helpers.js';
@@ -117,27 +117,19 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
   const reasonCodes = decisionReasons(options.knowledge);
   const { decisionRecords } = createProposalSupport({ ehr });
 
-  const shell = fs
-    .readFileSync(path.join(PUBLIC_DIR, 'index.html'), 'utf8')
-    .replaceAll('{{base}}', basePath)
-    .replaceAll('{{v}}', version)
-    .replaceAll('{{lformsVersion}}', LFORMS_VERSION)
-    .replace('{{lformsCss}}', LFORMS_FILES.css.map((f) => `<link rel="stylesheet" href="${basePath}/lforms/${LFORMS_VERSION}/${f}">`).join('\n'))
-    .replace('{{lformsJs}}', LFORMS_FILES.js.map((f) => `<script src="${basePath}/lforms/${LFORMS_VERSION}/${f}" defer></script>`).join('\n'));
+  const shell = withLformsTags(
+    fs
+      .readFileSync(path.join(PUBLIC_DIR, 'index.html'), 'utf8')
+      .replaceAll('{{base}}', basePath)
+      .replaceAll('{{v}}', version)
+      .replaceAll('{{lformsVersion}}', LFORMS_VERSION),
+    basePath,
+  );
 
-  // LHC-Forms (Angular) injects component styles at run time: style-src needs 'unsafe-inline'. Scripts do not.
-  const csp = [
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data:",
-    "font-src 'self'",
-    "connect-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    `form-action 'self' ${origins(options.allowedIssuers).join(' ')}`,
-    `frame-ancestors ${frameAncestors.map((o) => (o === new URL(options.publicUrl).origin ? "'self'" : o)).join(' ')}`,
-  ].join('; ');
+  const csp = lformsPageCsp({
+    formAction: `'self' ${origins(options.allowedIssuers).join(' ')}`,
+    frameAncestors: frameAncestors.map((o) => (o === new URL(options.publicUrl).origin ? "'self'" : o)).join(' '),
+  });
 
   const router = express.Router();
   router.use((_req, res, next) => {

@@ -16,7 +16,7 @@ import { z } from 'zod';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { badRequest, FhirError, forbidden, outcomeFromUnknown, unauthorized } from '../outcomes/index.js';
 import { applyPlanDefinition } from '../rules/index.js';
-import { LFORMS_DIR, LFORMS_FILES, LFORMS_VERSION, staticFiles } from '../clinician-app/assets.js';
+import { LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, staticFiles, withLformsTags } from '../clinician-app/assets.js';
 import { sanitizeQuestionnaire, withoutPrefillExpressions } from '../clinician-app/sanitize.js';
 import type { FhirServerTarget, SubmitInput, SubmitResult } from '../submission/index.js';
 import { FLAG_PRIORITY_EXTENSION, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FOLLOW_UP_PLAN, withWorklistTags } from '../submission/index.js';
@@ -213,27 +213,17 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   })();
   const own = staticFiles(PUBLIC_DIR);
   const lforms = staticFiles(LFORMS_DIR);
-  const shell = fs
-    .readFileSync(path.join(PUBLIC_DIR, 'index.html'), 'utf8')
-    .replaceAll('{{base}}', basePath)
-    .replaceAll('{{v}}', version)
-    .replaceAll('{{idle}}', String(idleTimeoutMs))
-    .replace('{{lformsCss}}', LFORMS_FILES.css.map((f) => `<link rel="stylesheet" href="${basePath}/lforms/${LFORMS_VERSION}/${f}">`).join('\n'))
-    .replace('{{lformsJs}}', LFORMS_FILES.js.map((f) => `<script src="${basePath}/lforms/${LFORMS_VERSION}/${f}" defer></script>`).join('\n'));
+  const shell = withLformsTags(
+    fs
+      .readFileSync(path.join(PUBLIC_DIR, 'index.html'), 'utf8')
+      .replaceAll('{{base}}', basePath)
+      .replaceAll('{{v}}', version)
+      .replaceAll('{{idle}}', String(idleTimeoutMs)),
+    basePath,
+  );
 
   // As the clinician app, but never framed, and no form posts anywhere (kiosk: nowhere else to go).
-  const csp = [
-    "default-src 'self'",
-    "script-src 'self'",
-    "style-src 'self' 'unsafe-inline'",
-    "img-src 'self' data:",
-    "font-src 'self'",
-    "connect-src 'self'",
-    "object-src 'none'",
-    "base-uri 'none'",
-    "form-action 'none'",
-    "frame-ancestors 'none'",
-  ].join('; ');
+  const csp = lformsPageCsp({ formAction: "'none'", frameAncestors: "'none'" });
 
   // Failed claims per client address (a 6-character code from 31 letters is 887 million values; 10 tries in
   // 10 minutes per address makes guessing hopeless within a code's lifetime).
