@@ -4,12 +4,11 @@
  * amendment), the earlier version's undecided proposals and open Flags superseded, exactly once, and a stale
  * version refused. Against the embedded EHR (transactions) and Medplum without transactions (one by one).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SUBMISSION_ITEM_SYSTEM, submissionKeyOf } from '../../src/submission/build-bundle.js';
 import { FLAG_SYSTEM } from '../../src/submission/worklist-tags.js';
-import type { WritePath } from '../../src/submission/write-path.js';
-import { getKnowledge, submissionFor, testWritePath } from './support/fixtures.js';
-import { startEmbeddedEhr, startMedplumServer, tmpDir, type TestFhirServer } from './support/servers.js';
+import { getKnowledge, submissionFor, testWritePath, useWritePathAgainst } from './support/fixtures.js';
+import { PORTABILITY_SERVERS, tmpDir } from './support/servers.js';
 
 /** The same answers with pain severity changed (the amendment a clinician makes after talking to the patient). */
 function withPainSeverity(response: fhir4.QuestionnaireResponse, value: number): fhir4.QuestionnaireResponse {
@@ -20,62 +19,47 @@ function withPainSeverity(response: fhir4.QuestionnaireResponse, value: number):
 
 const itemIds = (r: { identifier?: fhir4.Identifier[] }) => (r.identifier ?? []).filter((i) => i.system === SUBMISSION_ITEM_SYSTEM).map((i) => i.value);
 
-describe.each([
-  ['embedded EHR', () => startEmbeddedEhr()],
-  ['Medplum in-memory without transactions', () => startMedplumServer({ transaction: false })],
-] as const)('amending a response against %s', (_name, start) => {
-  let server: TestFhirServer;
-  let writePath: WritePath;
+describe.each(PORTABILITY_SERVERS.filter(([name]) => name !== 'Medplum in-memory'))('amending a response against %s', (_name, start) => {
+  const ctx = useWritePathAgainst(start);
   let n = 0;
-
-  beforeAll(async () => {
-    const [s, kb] = await Promise.all([start(), getKnowledge()]);
-    server = s;
-    writePath = testWritePath(server, kb);
-    await writePath.start();
-  });
-  afterAll(async () => {
-    await writePath?.stop();
-    await server?.close();
-  });
 
   async function submitted() {
     const patientId = `amend-${n++}`;
     const { patient, response } = submissionFor('BMD-01', patientId);
-    await server.seedPatient(patient);
-    const first = await writePath.submit({ response, data: [patient] });
+    await ctx.server.seedPatient(patient);
+    const first = await ctx.writePath.submit({ response, data: [patient] });
     expect(first.state).toBe('sent');
-    const [qr] = await server.search<fhir4.QuestionnaireResponse>('QuestionnaireResponse', `subject=Patient/${patientId}`);
+    const [qr] = await ctx.server.search<fhir4.QuestionnaireResponse>('QuestionnaireResponse', `subject=Patient/${patientId}`);
     return { patientId, patient, response, qr: qr! };
   }
 
   it('writes version 2 (amended, same identifier), new active Flags and proposals, and supersedes the old ones', async () => {
     const { patientId, patient, response, qr } = await submitted();
-    const oldFlags = await server.search<fhir4.Flag>('Flag', `subject=Patient/${patientId}`);
-    const oldProposals = await server.search<fhir4.ServiceRequest>('ServiceRequest', `subject=Patient/${patientId}`);
+    const oldFlags = await ctx.server.search<fhir4.Flag>('Flag', `subject=Patient/${patientId}`);
+    const oldProposals = await ctx.server.search<fhir4.ServiceRequest>('ServiceRequest', `subject=Patient/${patientId}`);
     expect(oldFlags.length).toBeGreaterThan(0);
     expect(qr.meta?.versionId).toBeDefined();
 
     const amended = { ...withPainSeverity(response, 3), status: 'amended' as const, authored: '2026-11-24T11:00:00Z' };
-    const result = await writePath.submit({ response: amended, data: [patient], amends: { id: qr.id!, versionId: qr.meta!.versionId! } });
+    const result = await ctx.writePath.submit({ response: amended, data: [patient], amends: { id: qr.id!, versionId: qr.meta!.versionId! } });
     expect(result.message).toBe('Saved to the record.');
     expect(result).toMatchObject({ state: 'sent', duplicate: false });
     expect(result.key).not.toBe(`${response.identifier!.system}|${response.identifier!.value}`);
 
     // One response, now at a new version, amended, same identifier; the history keeps the original.
-    const qrs = await server.search<fhir4.QuestionnaireResponse>('QuestionnaireResponse', `subject=Patient/${patientId}`);
+    const qrs = await ctx.server.search<fhir4.QuestionnaireResponse>('QuestionnaireResponse', `subject=Patient/${patientId}`);
     expect(qrs).toHaveLength(1);
     const current = qrs[0]!;
     expect(current.id).toBe(qr.id);
     expect(current.meta?.versionId).not.toBe(qr.meta?.versionId);
     expect(current).toMatchObject({ status: 'amended', identifier: response.identifier });
     expect(submissionKeyOf(current)).toBe(result.key);
-    const history = await server.read<fhir4.Bundle>(`QuestionnaireResponse/${qr.id}/_history`);
+    const history = await ctx.server.read<fhir4.Bundle>(`QuestionnaireResponse/${qr.id}/_history`);
     expect(history.entry?.map((e) => (e.resource as fhir4.QuestionnaireResponse).status)).toEqual(['amended', 'completed']);
-    expect((await server.read<fhir4.QuestionnaireResponse>(`QuestionnaireResponse/${qr.id}/_history/${qr.meta!.versionId}`)).status).toBe('completed');
+    expect((await ctx.server.read<fhir4.QuestionnaireResponse>(`QuestionnaireResponse/${qr.id}/_history/${qr.meta!.versionId}`)).status).toBe('completed');
 
     // The amendment's own Flags and proposals (new identifiers), active; the original's all closed.
-    const flags = await server.search<fhir4.Flag>('Flag', `subject=Patient/${patientId}`);
+    const flags = await ctx.server.search<fhir4.Flag>('Flag', `subject=Patient/${patientId}`);
     const newFlags = flags.filter((f) => !oldFlags.some((o) => o.id === f.id));
     expect(newFlags.length).toBeGreaterThan(0);
     for (const f of newFlags) {
@@ -87,14 +71,14 @@ describe.each([
       expect(f.status).toBe('inactive');
       expect(f.meta?.tag?.some((t) => t.system === FLAG_SYSTEM)).toBeFalsy(); // left the worklist
     }
-    const proposals = await server.search<fhir4.ServiceRequest>('ServiceRequest', `subject=Patient/${patientId}`);
+    const proposals = await ctx.server.search<fhir4.ServiceRequest>('ServiceRequest', `subject=Patient/${patientId}`);
     for (const p of proposals) {
       const old = oldProposals.some((o) => o.id === p.id);
       expect(p.status).toBe(old ? 'revoked' : 'draft');
     }
     expect(proposals.filter((p) => p.status === 'draft')).toHaveLength(oldProposals.length);
-    expect(await server.search<fhir4.CarePlan>('CarePlan', `subject=Patient/${patientId}`)).toHaveLength(2);
-    const provenances = await server.search<fhir4.Provenance>('Provenance', `target=QuestionnaireResponse/${qr.id}`);
+    expect(await ctx.server.search<fhir4.CarePlan>('CarePlan', `subject=Patient/${patientId}`)).toHaveLength(2);
+    const provenances = await ctx.server.search<fhir4.Provenance>('Provenance', `target=QuestionnaireResponse/${qr.id}`);
     expect(provenances.some((p) => p.entity?.some((e) => e.what.reference === `QuestionnaireResponse/${qr.id}/_history/${qr.meta!.versionId}`))).toBe(true);
   });
 
@@ -102,14 +86,14 @@ describe.each([
     const { patientId, patient, response, qr } = await submitted();
     const amended = { ...withPainSeverity(response, 4), status: 'amended' as const };
     const amends = { id: qr.id!, versionId: qr.meta!.versionId! };
-    expect((await writePath.submit({ response: amended, data: [patient], amends })).state).toBe('sent');
+    expect((await ctx.writePath.submit({ response: amended, data: [patient], amends })).state).toBe('sent');
     const count = async () =>
-      Promise.all(['Flag', 'ServiceRequest', 'Observation', 'CarePlan'].map(async (t) => (await server.search(t as 'Flag', `subject=Patient/${patientId}`)).length));
+      Promise.all(['Flag', 'ServiceRequest', 'Observation', 'CarePlan'].map(async (t) => (await ctx.server.search(t as 'Flag', `subject=Patient/${patientId}`)).length));
     const before = await count();
-    const versionBefore = (await server.read<fhir4.QuestionnaireResponse>(`QuestionnaireResponse/${qr.id}`)).meta?.versionId;
+    const versionBefore = (await ctx.server.read<fhir4.QuestionnaireResponse>(`QuestionnaireResponse/${qr.id}`)).meta?.versionId;
 
-    expect(await writePath.submit({ response: amended, data: [patient], amends })).toMatchObject({ state: 'sent', duplicate: true });
-    const other = testWritePath(server, await getKnowledge(), { dataDir: tmpDir('amend-other-') });
+    expect(await ctx.writePath.submit({ response: amended, data: [patient], amends })).toMatchObject({ state: 'sent', duplicate: true });
+    const other = testWritePath(ctx.server, await getKnowledge(), { dataDir: tmpDir('amend-other-') });
     await other.start();
     try {
       // Its outbox does not know the amendment: the record already holding it is recognised (not a stale 412).
@@ -118,25 +102,25 @@ describe.each([
       await other.stop();
     }
     expect(await count()).toEqual(before);
-    expect((await server.read<fhir4.QuestionnaireResponse>(`QuestionnaireResponse/${qr.id}`)).meta?.versionId).toBe(versionBefore);
+    expect((await ctx.server.read<fhir4.QuestionnaireResponse>(`QuestionnaireResponse/${qr.id}`)).meta?.versionId).toBe(versionBefore);
   });
 
   it('refuses an amendment of a stale version (412, "reload"), and writes nothing', async () => {
     const { patientId, patient, response, qr } = await submitted();
     const amends = { id: qr.id!, versionId: qr.meta!.versionId! };
-    expect((await writePath.submit({ response: { ...withPainSeverity(response, 2), status: 'amended' }, data: [patient], amends })).state).toBe('sent');
-    const before = await server.search<fhir4.Flag>('Flag', `subject=Patient/${patientId}`);
+    expect((await ctx.writePath.submit({ response: { ...withPainSeverity(response, 2), status: 'amended' }, data: [patient], amends })).state).toBe('sent');
+    const before = await ctx.server.search<fhir4.Flag>('Flag', `subject=Patient/${patientId}`);
     // A second clinician amended the same version she had open.
-    await expect(writePath.submit({ response: { ...withPainSeverity(response, 9), status: 'amended' }, data: [patient], amends })).rejects.toMatchObject({
+    await expect(ctx.writePath.submit({ response: { ...withPainSeverity(response, 9), status: 'amended' }, data: [patient], amends })).rejects.toMatchObject({
       status: 412,
       message: expect.stringMatching(/reload/),
     });
-    expect(await server.search<fhir4.Flag>('Flag', `subject=Patient/${patientId}`)).toHaveLength(before.length);
+    expect(await ctx.server.search<fhir4.Flag>('Flag', `subject=Patient/${patientId}`)).toHaveLength(before.length);
   });
 
   it('refuses an amendment without the identifier of the response it amends (400)', async () => {
     const { patient, response, qr } = await submitted();
     const { identifier: _dropped, ...noIdentifier } = response;
-    await expect(writePath.submit({ response: { ...noIdentifier, status: 'amended' }, data: [patient], amends: { id: qr.id!, versionId: '1' } })).rejects.toMatchObject({ status: 400 });
+    await expect(ctx.writePath.submit({ response: { ...noIdentifier, status: 'amended' }, data: [patient], amends: { id: qr.id!, versionId: '1' } })).rejects.toMatchObject({ status: 400 });
   });
 });

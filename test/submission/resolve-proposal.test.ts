@@ -6,13 +6,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SUBMISSION_RULE_SYSTEM } from '../../src/submission/build-bundle.js';
 import { DECISION_REASON_CODES, DECISION_REASON_SYSTEM, resolveProposal } from '../../src/submission/resolve-proposal.js';
 import type { WritePath } from '../../src/submission/write-path.js';
 import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM } from '../../src/submission/worklist-tags.js';
-import { ext, getKnowledge, repoRoot, submissionFor, testWritePath } from './support/fixtures.js';
-import { startEmbeddedEhr, startMedplumServer, type TestFhirServer } from './support/servers.js';
+import { ext, repoRoot, submissionFor, useWritePathAgainst } from './support/fixtures.js';
+import { PORTABILITY_SERVERS } from './support/servers.js';
 
 const clinician: fhir4.Reference = { reference: 'Practitioner/sandbox-clinician', display: 'Dr Adaeze Okafor' };
 const reason = (code: string): fhir4.Coding => ({ system: DECISION_REASON_SYSTEM, code });
@@ -29,33 +29,18 @@ describe('the dismiss reasons', () => {
   });
 });
 
-describe.each([
-  ['embedded EHR', () => startEmbeddedEhr()],
-  ['Medplum in-memory without transactions', () => startMedplumServer({ transaction: false })],
-] as const)('resolveProposal against %s', (_name, start) => {
-  let server: TestFhirServer;
-  let writePath: WritePath;
+describe.each(PORTABILITY_SERVERS.filter(([name]) => name !== 'Medplum in-memory'))('resolveProposal against %s', (_name, start) => {
+  const ctx = useWritePathAgainst(start);
   let n = 0;
-
-  beforeAll(async () => {
-    const [s, kb] = await Promise.all([start(), getKnowledge()]);
-    server = s;
-    writePath = testWritePath(server, kb);
-    await writePath.start();
-  });
-  afterAll(async () => {
-    await writePath?.stop();
-    await server?.close();
-  });
 
   /** A BMD-01 submission: two rules (RF-05 imaging, BMD-01 DXA), each with one proposal and one Flag. */
   async function submitted() {
     const patientId = `resolve-${n++}`;
     const { patient, response } = submissionFor('BMD-01', patientId);
-    await server.seedPatient(patient);
-    expect((await writePath.submit({ response, data: [patient] })).state).toBe('sent');
-    const proposals = await server.search<fhir4.ServiceRequest>('ServiceRequest', `subject=Patient/${patientId}`);
-    const flags = await server.search<fhir4.Flag>('Flag', `subject=Patient/${patientId}`);
+    await ctx.server.seedPatient(patient);
+    expect((await ctx.writePath.submit({ response, data: [patient] })).state).toBe('sent');
+    const proposals = await ctx.server.search<fhir4.ServiceRequest>('ServiceRequest', `subject=Patient/${patientId}`);
+    const flags = await ctx.server.search<fhir4.Flag>('Flag', `subject=Patient/${patientId}`);
     const ruleOf = (r: { identifier?: fhir4.Identifier[] }) => r.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM)?.value?.split('#')[1];
     const dxa = proposals.find((p) => ruleOf(p) === 'BMD-01')!;
     const xray = proposals.find((p) => ruleOf(p) !== 'BMD-01')!;
@@ -66,20 +51,20 @@ describe.each([
   it('accept: a new active order basedOn the proposal, the proposal completed, its Flag inactive, a Provenance', async () => {
     const { patientId, dxa, xray, flagOf } = await submitted();
     const now = new Date('2026-11-24T10:00:00Z');
-    const { updated, provenance } = await resolveProposal(writePath.target, { target: `ServiceRequest/${dxa.id}`, decision: 'accept', who: clinician, note: 'DXA booked' }, now);
+    const { updated, provenance } = await resolveProposal(ctx.writePath.target, { target: `ServiceRequest/${dxa.id}`, decision: 'accept', who: clinician, note: 'DXA booked' }, now);
 
-    const proposal = await server.read<fhir4.ServiceRequest>(`ServiceRequest/${dxa.id}`);
+    const proposal = await ctx.server.read<fhir4.ServiceRequest>(`ServiceRequest/${dxa.id}`);
     expect(proposal).toMatchObject({ status: 'completed', intent: 'proposal' });
-    const orders = (await server.search<fhir4.ServiceRequest>('ServiceRequest', `subject=Patient/${patientId}`)).filter((s) => s.intent === 'order');
+    const orders = (await ctx.server.search<fhir4.ServiceRequest>('ServiceRequest', `subject=Patient/${patientId}`)).filter((s) => s.intent === 'order');
     expect(orders).toHaveLength(1);
     expect(orders[0]).toMatchObject({ status: 'active', basedOn: [{ reference: `ServiceRequest/${dxa.id}` }], requester: clinician, code: dxa.code });
     expect(worklistTagsOf(flagOf(dxa))).toHaveLength(2);
-    const closed = await server.read<fhir4.Flag>(`Flag/${flagOf(dxa).id}`);
+    const closed = await ctx.server.read<fhir4.Flag>(`Flag/${flagOf(dxa).id}`);
     expect(closed.status).toBe('inactive');
     expect(worklistTagsOf(closed)).toEqual([]); // it left the worklist
     // The other rule's proposal and Flag are untouched.
-    expect((await server.read<fhir4.ServiceRequest>(`ServiceRequest/${xray.id}`)).status).toBe('draft');
-    const open = await server.read<fhir4.Flag>(`Flag/${flagOf(xray).id}`);
+    expect((await ctx.server.read<fhir4.ServiceRequest>(`ServiceRequest/${xray.id}`)).status).toBe('draft');
+    const open = await ctx.server.read<fhir4.Flag>(`Flag/${flagOf(xray).id}`);
     expect(open.status).toBe('active');
     expect(worklistTagsOf(open)).toEqual(worklistTagsOf(flagOf(xray)));
     expect(worklistTagsOf(open).map((t) => t.code)).toContain('imaging-follow-up');
@@ -93,18 +78,18 @@ describe.each([
 
   it('dismiss with a coded reason: revoked, the reason recorded on the request and in the Provenance', async () => {
     const { xray, flagOf } = await submitted();
-    const { provenance } = await resolveProposal(writePath.target, {
+    const { provenance } = await resolveProposal(ctx.writePath.target, {
       target: `ServiceRequest/${xray.id}`,
       decision: 'dismiss',
       reason: reason('done-elsewhere'),
       note: 'X-ray done at the walk-in centre last week',
       who: clinician,
     });
-    const proposal = await server.read<fhir4.ServiceRequest>(`ServiceRequest/${xray.id}`);
+    const proposal = await ctx.server.read<fhir4.ServiceRequest>(`ServiceRequest/${xray.id}`);
     expect(proposal.status).toBe('revoked');
     expect(ext(proposal, 'http://hl7.org/fhir/StructureDefinition/request-statusReason')?.valueCodeableConcept?.coding?.[0]?.code).toBe('done-elsewhere');
     expect(proposal.note?.at(-1)).toMatchObject({ text: 'X-ray done at the walk-in centre last week', authorReference: clinician });
-    const closed = await server.read<fhir4.Flag>(`Flag/${flagOf(xray).id}`);
+    const closed = await ctx.server.read<fhir4.Flag>(`Flag/${flagOf(xray).id}`);
     expect(closed.status).toBe('inactive');
     expect(worklistTagsOf(closed)).toEqual([]);
     expect(provenance.reason?.[0]?.coding?.[0]).toEqual(reason('done-elsewhere'));
@@ -114,36 +99,36 @@ describe.each([
   it('dismisses a Flag directly, and refuses to decide twice (409)', async () => {
     const { dxa, flagOf } = await submitted();
     const flag = flagOf(dxa);
-    await resolveProposal(writePath.target, { target: `Flag/${flag.id}`, decision: 'dismiss', reason: reason('not-clinically-indicated'), who: clinician });
-    const closed = await server.read<fhir4.Flag>(`Flag/${flag.id}`);
+    await resolveProposal(ctx.writePath.target, { target: `Flag/${flag.id}`, decision: 'dismiss', reason: reason('not-clinically-indicated'), who: clinician });
+    const closed = await ctx.server.read<fhir4.Flag>(`Flag/${flag.id}`);
     expect(closed.status).toBe('inactive');
     expect(worklistTagsOf(closed)).toEqual([]);
-    expect(await server.search<fhir4.Flag>('Flag', `_tag=${encodeURIComponent(`${FLAG_SYSTEM}|bone-density-scan`)}&subject=Patient/${flag.subject.reference!.split('/')[1]}`)).toEqual([]);
-    await expect(resolveProposal(writePath.target, { target: `Flag/${flag.id}`, decision: 'dismiss', reason: reason('duplicate'), who: clinician })).rejects.toMatchObject({ status: 409 });
+    expect(await ctx.server.search<fhir4.Flag>('Flag', `_tag=${encodeURIComponent(`${FLAG_SYSTEM}|bone-density-scan`)}&subject=Patient/${flag.subject.reference!.split('/')[1]}`)).toEqual([]);
+    await expect(resolveProposal(ctx.writePath.target, { target: `Flag/${flag.id}`, decision: 'dismiss', reason: reason('duplicate'), who: clinician })).rejects.toMatchObject({ status: 409 });
   });
 
   it('412 when the version the clinician saw is stale; nothing is changed', async () => {
     const { dxa } = await submitted();
     const seen = dxa.meta?.versionId;
     // Someone else changes it in between (a note added).
-    await fetch(`${server.fhirBaseUrl}/ServiceRequest/${dxa.id}`, {
+    await fetch(`${ctx.server.fhirBaseUrl}/ServiceRequest/${dxa.id}`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/fhir+json', ...(await authHeader(writePath)) },
+      headers: { 'content-type': 'application/fhir+json', ...(await authHeader(ctx.writePath)) },
       body: JSON.stringify({ ...dxa, note: [{ text: 'changed elsewhere' }] }),
     }).then((r) => expect(r.status).toBe(200));
     await expect(
-      resolveProposal(writePath.target, { target: `ServiceRequest/${dxa.id}/_history/${seen}`, decision: 'accept', who: clinician }),
+      resolveProposal(ctx.writePath.target, { target: `ServiceRequest/${dxa.id}/_history/${seen}`, decision: 'accept', who: clinician }),
     ).rejects.toMatchObject({ status: 412, message: expect.stringMatching(/someone/) });
-    expect((await server.read<fhir4.ServiceRequest>(`ServiceRequest/${dxa.id}`)).status).toBe('draft');
+    expect((await ctx.server.read<fhir4.ServiceRequest>(`ServiceRequest/${dxa.id}`)).status).toBe('draft');
   });
 
   it('refuses a dismissal without a reason, with an unknown reason, or "other" without a note (400)', async () => {
     const { dxa } = await submitted();
     const target = `ServiceRequest/${dxa.id}`;
-    await expect(resolveProposal(writePath.target, { target, decision: 'dismiss', who: clinician })).rejects.toMatchObject({ status: 400 });
-    await expect(resolveProposal(writePath.target, { target, decision: 'dismiss', reason: { system: 'x', code: 'y' }, who: clinician })).rejects.toMatchObject({ status: 400 });
-    await expect(resolveProposal(writePath.target, { target, decision: 'dismiss', reason: reason('other'), who: clinician })).rejects.toMatchObject({ status: 400 });
-    await expect(resolveProposal(writePath.target, { target: 'Patient/x', decision: 'accept', who: clinician })).rejects.toMatchObject({ status: 400 });
+    await expect(resolveProposal(ctx.writePath.target, { target, decision: 'dismiss', who: clinician })).rejects.toMatchObject({ status: 400 });
+    await expect(resolveProposal(ctx.writePath.target, { target, decision: 'dismiss', reason: { system: 'x', code: 'y' }, who: clinician })).rejects.toMatchObject({ status: 400 });
+    await expect(resolveProposal(ctx.writePath.target, { target, decision: 'dismiss', reason: reason('other'), who: clinician })).rejects.toMatchObject({ status: 400 });
+    await expect(resolveProposal(ctx.writePath.target, { target: 'Patient/x', decision: 'accept', who: clinician })).rejects.toMatchObject({ status: 400 });
   });
 });
 

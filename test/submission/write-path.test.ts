@@ -9,15 +9,9 @@ import { SUBMISSION_RULE_SYSTEM } from '../../src/submission/build-bundle.js';
 import type { WritePath } from '../../src/submission/write-path.js';
 import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM } from '../../src/submission/worklist-tags.js';
 import { ext, getKnowledge, submissionFor, testWritePath } from './support/fixtures.js';
-import { startEmbeddedEhr, startMedplumServer, tmpDir, type TestFhirServer } from './support/servers.js';
+import { PORTABILITY_SERVERS, tmpDir, type TestFhirServer } from './support/servers.js';
 
-const servers: [string, () => Promise<TestFhirServer>][] = [
-  ['embedded EHR', () => startEmbeddedEhr()],
-  ['Medplum in-memory', () => startMedplumServer()],
-  ['Medplum in-memory without transactions', () => startMedplumServer({ transaction: false })],
-];
-
-describe.each(servers)('write path against %s', (name, start) => {
+describe.each(PORTABILITY_SERVERS)('write path against %s', (name, start) => {
   let server: TestFhirServer;
   let kb: KnowledgeBase;
   let writePath: WritePath;

@@ -165,3 +165,10 @@ export async function startMedplumServer(options: { transaction?: boolean } = {}
     },
   };
 }
+
+/** The servers the write path must work against (portability): ours, and an independent one with and without transactions. */
+export const PORTABILITY_SERVERS: [string, () => Promise<TestFhirServer>][] = [
+  ['embedded EHR', () => startEmbeddedEhr()],
+  ['Medplum in-memory', () => startMedplumServer()],
+  ['Medplum in-memory without transactions', () => startMedplumServer({ transaction: false })],
+];
