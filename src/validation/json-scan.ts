@@ -74,3 +74,48 @@ export function scanJson(root: object, rootName: string, isResourceType: (type: 
   return out;
 }
 
+/**
+ * The usual case in one pass: when `root` is plain JSON that `scanJson` would find nothing wrong with,
+ * return a copy of it equal to `JSON.parse(JSON.stringify(root))` (absent-valued properties dropped, -0
+ * written as 0); otherwise `undefined`, and the caller runs `scanJson` (and the JSON round trip) as before.
+ * It gives up on anything unusual (stricter than scanJson, never looser), so its copy is only ever used for
+ * input that scanJson passes.
+ */
+export function plainJsonCopy(root: object, isResourceType: (type: string) => boolean): Record<string, unknown> | undefined {
+  const copy = copyValue(root, 0, isResourceType);
+  return copy === GIVE_UP ? undefined : (copy as Record<string, unknown>);
+}
+
+const GIVE_UP = Symbol('give up');
+
+function copyValue(value: unknown, depth: number, isResourceType: (type: string) => boolean): unknown {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? (value === 0 ? 0 : value) : GIVE_UP;
+  if (typeof value !== 'object' || depth > MAX_VALIDATION_DEPTH) return GIVE_UP;
+  if (Array.isArray(value)) {
+    if (Object.getPrototypeOf(value) !== Array.prototype) return GIVE_UP;
+    const out: unknown[] = new Array<unknown>(value.length);
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i] as unknown;
+      if (item === undefined) return GIVE_UP;
+      const copied = copyValue(item, depth + 1, isResourceType);
+      if (copied === GIVE_UP) return GIVE_UP;
+      out[i] = copied;
+    }
+    return out;
+  }
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) return GIVE_UP;
+  const source = value as Record<string, unknown>;
+  if (depth > 0 && source.resourceType !== undefined && (typeof source.resourceType !== 'string' || !isResourceType(source.resourceType))) return GIVE_UP;
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(source)) {
+    if (PROTOTYPE_KEYS.has(key)) return GIVE_UP;
+    const child = source[key];
+    if (child === undefined) continue;
+    const copied = copyValue(child, depth + 1, isResourceType);
+    if (copied === GIVE_UP) return GIVE_UP;
+    out[key] = copied;
+  }
+  return out;
+}

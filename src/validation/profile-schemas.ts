@@ -1,6 +1,10 @@
 /**
  * Validation against a profile without re-parsing it on every call.
  *
+ * Normally the parsed profile goes to the compiled validator (`structure.ts`). What follows is the path
+ * used as the reference (`withMedplumReference`: the differential test, bench/validate.ts), which runs
+ * Medplum's own validator on the parsed schema.
+ *
  * Medplum's `validateTypedValue(value, { profile })` parses the StructureDefinition into its internal schema
  * on every call (≈0.1–1 ms: two `[x]` lookups over ~50 types per element). We validate against the same few
  * profiles thousands of times (every module extension in a CarePlan, every profiled resource), so the
@@ -14,8 +18,11 @@
  * profile and the slow, documented call is used whenever they differ.
  */
 import { getAllDataTypes, parseStructureDefinition, validateTypedValue } from '@medplum/core';
+import type { InternalTypeSchema } from '@medplum/core';
 import type { StructureDefinition as MedplumStructureDefinition } from '@medplum/fhirtypes';
+import { usingMedplumReference } from './engine.js';
 import { runMedplum } from './medplum-issues.js';
+import { validateStructure } from './structure.js';
 
 type Issues = fhir4.OperationOutcomeIssue[];
 
@@ -25,9 +32,29 @@ let counter = 0;
 
 /** Issues of validating `value` (of FHIR type `type`) against `profile`, as Medplum reports them. */
 export function validateAgainstProfile(type: string, value: unknown, profile: fhir4.StructureDefinition): Issues {
+  if (!usingMedplumReference()) {
+    const schema = parsedSchema(profile);
+    return schema ? runMedplum(() => validateStructure({ type, value }, schema)) : slow(type, value, profile);
+  }
   const name = cachedName(profile);
   if (name === null) return slow(type, value, profile);
   return runMedplum(() => validateTypedValue(typedValueReportingSchemaOnce(type, name, value)));
+}
+
+/** Per StructureDefinition object: its parsed schema for the compiled validator (null: unparseable). */
+const parsedSchemas = new WeakMap<object, InternalTypeSchema | null>();
+
+function parsedSchema(profile: fhir4.StructureDefinition): InternalTypeSchema | null {
+  let schema = parsedSchemas.get(profile);
+  if (schema === undefined) {
+    try {
+      schema = parseStructureDefinition(profile as unknown as MedplumStructureDefinition);
+    } catch {
+      schema = null; // the slow call throws the same error where the caller can report it
+    }
+    parsedSchemas.set(profile, schema);
+  }
+  return schema;
 }
 
 function slow(type: string, value: unknown, profile: fhir4.StructureDefinition): Issues {
