@@ -1,5 +1,7 @@
 /**
- * In-process PlanDefinition/$apply timing on the worked examples (no HTTP): median, p95 and p99 per example.
+ * In-process PlanDefinition/$apply timing on the worked examples (no HTTP): median, p95 and p99 per example,
+ * with the default evaluator (compiled FHIRPath subset) and, interleaved call by call so that load swings
+ * hit both alike, with every expression forced through fhirpath.js (`evaluator: 'fhirpath.js'`).
  * Run: npx tsx bench/apply-inprocess.ts [iterations]
  * Target (docs/rules.md): median <= 1 ms for a typical response. See the report there for measured numbers.
  * On a shared machine, run it several times and compare medians of medians taken in the same conditions.
@@ -22,24 +24,36 @@ const files = [
 const knowledge = new KnowledgeBase(files.map((file) => ({ resource: read<CanonicalResource>(file), origin: file })));
 const planDefinition = knowledge.resolve('https://periplan.app/fhir/PlanDefinition/back-pain-follow-up', 'PlanDefinition')!;
 
-function measure(example: string): { example: string; median: number; p95: number; p99: number; rules: number } {
+type Evaluator = 'compiled' | 'fhirpath.js' | undefined;
+
+function measure(example: string) {
   const dir = join(root, 'examples', example);
   const patient = read<fhir4.Patient>(join(dir, 'patient.json'));
   const data: fhir4.FhirResource[] = [patient];
   if (existsSync(join(dir, 'response.json'))) data.push(read<fhir4.QuestionnaireResponse>(join(dir, 'response.json')));
-  const options = { subject: `Patient/${patient.id}`, data, knowledge, now: new Date('2026-11-24T09:00:00Z') };
-  for (let i = 0; i < 50; i++) applyPlanDefinition(planDefinition, options); // warm-up: compile and JIT
-  const times: number[] = [];
+  const options = (evaluator: Evaluator) => ({ subject: `Patient/${patient.id}`, data, knowledge, now: new Date('2026-11-24T09:00:00Z'), ...(evaluator ? { evaluator } : {}) });
+  const variants: Array<{ name: string; evaluator: Evaluator; times: number[] }> = [
+    { name: 'default', evaluator: undefined, times: [] },
+    { name: 'fhirpath.js', evaluator: 'fhirpath.js', times: [] },
+  ];
+  for (let i = 0; i < 50; i++) for (const v of variants) applyPlanDefinition(planDefinition, options(v.evaluator)); // warm-up: compile and JIT
   let rules = 0;
   for (let i = 0; i < iterations; i++) {
-    const t0 = performance.now();
-    const carePlan = applyPlanDefinition(planDefinition, options);
-    times.push(performance.now() - t0);
-    rules = JSON.stringify(carePlan).split('back-pain-rule"').length - 1;
+    for (const v of variants) {
+      const t0 = performance.now();
+      const carePlan = applyPlanDefinition(planDefinition, options(v.evaluator));
+      v.times.push(performance.now() - t0);
+      rules = JSON.stringify(carePlan).split('back-pain-rule"').length - 1;
+    }
   }
-  times.sort((a, b) => a - b);
-  const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!;
-  return { example, median: Number(at(0.5).toFixed(3)), p95: Number(at(0.95).toFixed(3)), p99: Number(at(0.99).toFixed(3)), rules };
+  const at = (times: number[], q: number) => Number(times[Math.min(times.length - 1, Math.floor(q * times.length))]!.toFixed(3));
+  const row: Record<string, string | number> = { example, rules };
+  for (const v of variants) {
+    v.times.sort((a, b) => a - b);
+    row[`${v.name} median`] = at(v.times, 0.5);
+    row[`${v.name} p99`] = at(v.times, 0.99);
+  }
+  return row;
 }
 
 const results = ['RF-10', 'CS', 'RF-06-urgent', 'RF-01', 'no-response'].map(measure);

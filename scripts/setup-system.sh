@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the project needs beyond Node (headless Chromium for browser tests).
+# Installs the Debian packages the project needs beyond Node (headless Chromium for browser tests; wrk, the
+# load generator `npm run bench` uses for maximum throughput, see docs/benchmarks.md).
 # Idempotent: does nothing when they are already there. Needs root (CI and dev machines run as root).
 set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/wrk ] || need+=(wrk)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -51,6 +51,8 @@ export function fhirErrorHandler(log: Logger): ErrorRequestHandler {
 
 /** One log line per request, when it finishes: method, path, status, duration. */
 export function requestLogger(log: Logger): RequestHandler {
+  // At level warn and above there is no per-request line: no timer and no listener per request either.
+  if (log.enabled?.('info') === false) return (_req, _res, next) => next();
   return (req, res, next) => {
     const started = process.hrtime.bigint();
     res.on('finish', () => {

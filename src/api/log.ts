@@ -6,6 +6,8 @@ export interface Logger {
   info(message: string): void;
   warn(message: string): void;
   error(message: string, err?: unknown): void;
+  /** Whether messages of this level are written (lets callers skip building them); absent = yes. */
+  enabled?(level: Exclude<LogLevel, 'silent'>): boolean;
 }
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
@@ -14,6 +16,7 @@ export function createLogger(level: LogLevel): Logger {
   const on = (l: LogLevel) => RANK[l] >= RANK[level];
   const line = (l: LogLevel, m: string) => `${new Date().toISOString()} ${l} ${m}`;
   return {
+    enabled: on,
     debug(m) {
       if (on('debug')) console.log(line('debug', m));
     },

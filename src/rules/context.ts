@@ -2,6 +2,7 @@
  * What an $apply evaluates against: the subject Patient, the newest intake QuestionnaireResponse, and the
  * FHIRPath environment (%subject, %patient, %response, %resource, %now, then the content's named variables).
  */
+import { compileExpression, NotCompiled } from '../fhirpath/compiled.js';
 import { compileFhirPath, FhirPathError, type CompileOptions, type FhirPathEnv } from '../fhirpath/index.js';
 import { badRequest, unprocessable } from '../outcomes/index.js';
 import { EXT_VARIABLE } from './vocabulary.js';
@@ -60,11 +61,25 @@ export function requireSomethingAbout(subject: Subject, response: fhir4.Question
   }
 }
 
-export function baseEnvironment(subject: Subject, response: fhir4.QuestionnaireResponse | undefined, now: Date): FhirPathEnv {
+/**
+ * Which FHIRPath evaluator an $apply uses, for every expression of that $apply: `compiled` (the fast subset
+ * in src/fhirpath/compiled.ts, over plain JSON) or `fhirpath.js` (the reference, over its typed nodes). The
+ * two never mix in one environment: their values have different representations. The engine tries
+ * `compiled` first and re-runs the whole $apply with `fhirpath.js` when the compiled one cannot answer.
+ * Stored on the base environment under a symbol, so every environment extended from it inherits it.
+ */
+export type Evaluator = 'compiled' | 'fhirpath.js';
+const EVALUATOR = Symbol('evaluator');
+
+function evaluatorOf(env: FhirPathEnv): Evaluator {
+  return (env as { [EVALUATOR]?: Evaluator })[EVALUATOR] ?? 'fhirpath.js';
+}
+
+export function baseEnvironment(subject: Subject, response: fhir4.QuestionnaireResponse | undefined, now: Date, evaluator: Evaluator = 'fhirpath.js'): FhirPathEnv {
   // fhirpath.js rejects undefined variables, so absent resources are empty collections.
   const patient = subject.patient ?? [];
-  const { byLinkId, byAnswerCoding } = indexItems(response);
-  return {
+  const { byLinkId, byAnswerCoding } = evaluator === 'compiled' ? indexPlainItems(response) : indexItems(response);
+  const env: FhirPathEnv = {
     itemByLinkId: byLinkId,
     itemsByAnswerCoding: byAnswerCoding,
     subject: patient,
@@ -73,6 +88,8 @@ export function baseEnvironment(subject: Subject, response: fhir4.QuestionnaireR
     resource: response ?? patient,
     now: now.toISOString(),
   };
+  Object.defineProperty(env, EVALUATOR, { value: evaluator });
+  return env;
 }
 
 const ITEMS_THREE_LEVELS = '%response.item.combine(%response.item.item).combine(%response.item.item.item)';
@@ -104,6 +121,30 @@ function indexItems(response: fhir4.QuestionnaireResponse | undefined): { byLink
   return { byLinkId, byAnswerCoding };
 }
 
+/** The same indexes for the compiled evaluator: plain items, in Maps (which it reads by key). */
+function indexPlainItems(response: fhir4.QuestionnaireResponse | undefined): { byLinkId: Map<string, unknown[]>; byAnswerCoding: Map<string, unknown[]> } {
+  const byLinkId = new Map<string, unknown[]>();
+  const byAnswerCoding = new Map<string, unknown[]>();
+  if (!response) return { byLinkId, byAnswerCoding };
+  const push = (map: Map<string, unknown[]>, key: string, item: unknown) => {
+    const list = map.get(key);
+    if (list) list.push(item);
+    else map.set(key, [item]);
+  };
+  for (const found of compileExpression(ITEMS_THREE_LEVELS)([response], { response })) {
+    const item = found as fhir4.QuestionnaireResponseItem;
+    if (typeof item !== 'object' || typeof item.linkId !== 'string' || item.linkId === 'resourceType' || item.linkId === '__path__') continue;
+    push(byLinkId, item.linkId, item);
+    const codings = new Set<string>();
+    for (const answer of item.answer ?? []) {
+      const value = answer.valueCoding ?? answer.valueQuantity;
+      if (typeof value?.system === 'string' && typeof value.code === 'string') codings.add(`${value.system}|${value.code}`);
+    }
+    for (const key of codings) push(byAnswerCoding, key, item);
+  }
+  return { byLinkId, byAnswerCoding };
+}
+
 /**
  * An environment that adds bindings to `env` without copying it (the named variables make it large and it
  * is extended per dynamicValue). fhirpath.js looks variables up with `in` and `[]`, which see inherited ones.
@@ -114,6 +155,7 @@ export function extendEnvironment(env: FhirPathEnv, bindings: FhirPathEnv): Fhir
 
 /** Evaluate an expression from content; failures become a 422 naming where in the content it sits. */
 export function evaluate(expression: string, env: FhirPathEnv, where: string, options?: CompileOptions): unknown[] {
+  if (evaluatorOf(env) === 'compiled') return evaluateCompiled(expression, env, options);
   try {
     return compileFhirPath(expression, options)(env.resource ?? {}, env);
   } catch (err) {
@@ -123,6 +165,20 @@ export function evaluate(expression: string, env: FhirPathEnv, where: string, op
       diagnostics: `Could not evaluate ${where} against the supplied data: ${reason}`,
     });
   }
+}
+
+/**
+ * The compiled evaluator. It throws NotCompiled for whatever it does not answer exactly as fhirpath.js;
+ * that, like any other failure here, makes the engine re-run the $apply with fhirpath.js.
+ */
+function evaluateCompiled(expression: string, env: FhirPathEnv, options?: CompileOptions): unknown[] {
+  const root = env.resource;
+  const result = compileExpression(expression)(Array.isArray(root) ? root : [root], env);
+  // Variables feed later expressions; anything else leaves the engine as data, where fhirpath.js would
+  // hand out its own copies of objects: only primitives are returned from here, in a fresh array.
+  if (options?.keepTypes) return result;
+  if (result.some((v) => typeof v === 'object')) throw new NotCompiled('an object as a result');
+  return result.slice();
 }
 
 /** `%name` alone: a condition that is one named expression (how the content writes every rule). */

@@ -22,8 +22,21 @@ export function indexResponse(response: fhir4.QuestionnaireResponse | undefined)
   return index;
 }
 
+/** Per Questionnaire (content is immutable once loaded): indexed once, not on every $apply. */
+const questionTexts = new WeakMap<fhir4.Questionnaire, Map<string, string>>();
+
 /** linkId -> question text from the Questionnaire, for items the response leaves out. */
 export function indexQuestionnaire(questionnaire: fhir4.Questionnaire | undefined): Map<string, string> {
+  if (!questionnaire) return new Map();
+  let index = questionTexts.get(questionnaire);
+  if (!index) {
+    index = indexQuestionTexts(questionnaire);
+    questionTexts.set(questionnaire, index);
+  }
+  return index;
+}
+
+function indexQuestionTexts(questionnaire: fhir4.Questionnaire): Map<string, string> {
   const index = new Map<string, string>();
   const walk = (items: fhir4.QuestionnaireItem[] | undefined) => {
     for (const item of items ?? []) {
@@ -31,7 +44,7 @@ export function indexQuestionnaire(questionnaire: fhir4.Questionnaire | undefine
       walk(item.item);
     }
   };
-  walk(questionnaire?.item);
+  walk(questionnaire.item);
   return index;
 }
 

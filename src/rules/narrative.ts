@@ -4,8 +4,11 @@
  */
 import { EXT_BASIS, EXT_UNKNOWN_ITEM } from './vocabulary.js';
 
+const XML_SPECIAL = /[&<>"]/g;
+const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' };
+
 function escapeXml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+  return /[&<>"]/.test(s) ? s.replace(XML_SPECIAL, (c) => XML_ESCAPES[c]!) : s;
 }
 
 function part(ext: fhir4.Extension, url: string): string | undefined {
