@@ -3,7 +3,13 @@
  * Provenance, over HTTP, with the module's token) against the embedded EHR, and the store's raw create rate in
  * the same run; then latency at a fixed 50 submissions/s.
  *
- *   npx tsx bench/submit.ts [--submissions 200] [--concurrency 8] [--rate 50] [--seconds 10]
+ *   npx tsx bench/submit.ts [--submissions 200] [--concurrency 8] [--rate 50] [--seconds 10] [--rounds 3] [--warmup 20]
+ *
+ * Like with like: the raw rate is single-resource creates (`POST /Observation`, validated, one fsync'd commit
+ * each) over HTTP with the module's token and the same concurrency, measured in the same run, in rounds
+ * alternating with the submissions. The ratio reported first is resources written per second by the submit
+ * path ÷ raw creates per second; submissions per second are reported too. CPU time per operation of each
+ * process is reported as well: unlike wall time it does not move with the load of this shared machine.
  *
  * The embedded EHR runs in a child process (this file with --serve-ehr), as a FHIR server does: the module
  * and the store then each have a core of this 2-core machine instead of sharing one event loop.
@@ -35,8 +41,15 @@ const arg = (name: string, fallback: number) => {
 const tmp = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), p));
 const EXAMPLES = ['BMD-01', 'RF-01', 'RF-02', 'CS'];
 
+const exampleFiles = new Map<string, string>();
 function example(name: string, patientId: string, n: number) {
-  const read = <T>(f: string) => JSON.parse(fs.readFileSync(path.join(root, 'examples', name, f), 'utf8')) as T;
+  // Read once: the module's CPU per submission should not include reading the bench's own input files.
+  const text = (f: string) => {
+    const file = path.join(root, 'examples', name, f);
+    if (!exampleFiles.has(file)) exampleFiles.set(file, fs.readFileSync(file, 'utf8'));
+    return exampleFiles.get(file)!;
+  };
+  const read = <T>(f: string) => JSON.parse(text(f)) as T;
   const patient = { ...read<fhir4.Patient>('patient.json'), id: patientId };
   const response: fhir4.QuestionnaireResponse = {
     ...read<fhir4.QuestionnaireResponse>('response.json'),
@@ -58,6 +71,11 @@ if (process.argv.includes('--serve-ehr')) {
   const port = (server.address() as { port: number }).port;
   const ehr = await createEmbeddedEhr({ publicUrl: `http://127.0.0.1:${port}`, dataDir, seed: false });
   app.use('/ehr', ehr.router);
+  // This process's CPU time so far (ms), so that the benchmark can charge the store its CPU per operation.
+  app.get('/bench/cpu', (_req, res) => {
+    const u = process.cpuUsage();
+    res.json({ ms: (u.user + u.system) / 1000 });
+  });
   // Seed patients in-process (set-up, not measured).
   for (let p = 0; p < 50; p++) ehr.store.update({ resourceType: 'Patient', id: `bench-${p}`, gender: 'female', birthDate: '1975-01-01' } as fhir4.Patient);
   // The store's in-process create rate on a separate file (same settings: validated, fsync per commit).
@@ -67,7 +85,8 @@ if (process.argv.includes('--serve-ehr')) {
   const inProcess = 300 / ((performance.now() - t0) / 1000);
   side.close();
   process.stdout.write(`${JSON.stringify({ port, fhirBaseUrl: ehr.fhirBaseUrl, moduleCredentials: ehr.auth.moduleClient, inProcess })}\n`);
-  // Serve until killed; exit if the benchmark process is gone.
+  // Serve until killed (a clean exit on SIGTERM, so that --cpu-prof writes its profile); exit if the benchmark process is gone.
+  process.once('SIGTERM', () => process.exit(0));
   const parent = process.ppid;
   setInterval(() => {
     if (process.ppid !== parent) process.exit(1);
@@ -80,8 +99,12 @@ const submissions = arg('submissions', 200);
 const concurrency = arg('concurrency', 8);
 const rate = arg('rate', 50);
 const seconds = arg('seconds', 10);
+const rounds = arg('rounds', 3);
+const warmup = arg('warmup', 20);
 
-const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--serve-ehr', tmp('bench-ehr-')], { stdio: ['ignore', 'pipe', 'inherit'] });
+// The child runs with this process's Node flags (tsx's loader, and e.g. --cpu-prof when profiling both sides).
+const nodeFlags = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : ['--import', 'tsx', ...process.execArgv];
+const child = spawn(process.execPath, [...nodeFlags, fileURLToPath(import.meta.url), '--serve-ehr', tmp('bench-ehr-')], { stdio: ['ignore', 'pipe', 'inherit'] });
 const info = await new Promise<{ port: number; fhirBaseUrl: string; moduleCredentials: { clientId: string; clientSecret: string; scopes: string[] }; inProcess: number }>(
   (resolve, reject) => {
     let buf = '';
@@ -99,19 +122,76 @@ try {
   const tokens = clientCredentialsTokenSource({ fhirBaseUrl: info.fhirBaseUrl, ...info.moduleCredentials });
   const client = new Client({ baseUrl: info.fhirBaseUrl, bearerToken: await tokens.getToken() });
 
-  // 1. Raw create rate over HTTP (one Observation per POST, same concurrency as the submissions).
+  const storeCpu = async () => ((await (await fetch(`http://127.0.0.1:${info.port}/bench/cpu`)).json()) as { ms: number }).ms;
+  const ownCpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+
+  // 1 + 3. Raw creates and submissions, closed loop with the same concurrency, in alternating rounds so that a
+  // change in the machine's load (it is shared) hits both alike. Wall time gives the rates; CPU time of each
+  // process (store: the EHR child; module: this process) gives a load-independent cost per operation.
+  const writePath = createWritePath({
+    knowledge,
+    dataDir: tmp('bench-outbox-'),
+    fhirBaseUrl: info.fhirBaseUrl,
+    moduleCredentials: info.moduleCredentials,
+    timeoutMs: 30_000,
+    log: { info: () => undefined, warn: (m) => console.warn(m), error: (m) => console.error(m) },
+  });
+  await writePath.start();
+  await writePath.target.getToken?.();
+  // Warm-up, not measured: the first submissions pay for JIT compilation and lazily built validation schemas
+  // (CarePlan, RequestGroup, …) in both processes; a server in service is warm.
+  for (let i = 0; i < warmup; i++) {
+    const { patient, response } = example(EXAMPLES[i % EXAMPLES.length]!, `bench-${i % 50}`, 2_000_000 + i);
+    await writePath.submit({ response, data: [patient] });
+    await client.create({ resourceType: 'Observation', body: { resourceType: 'Observation', status: 'final', code: { text: 'warm-up' }, subject: { reference: 'Patient/bench-0' } } as never });
+  }
   const rawN = 600;
-  let next = 0;
-  const r0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (next < rawN) {
-        next++;
-        await client.create({ resourceType: 'Observation', body: { resourceType: 'Observation', status: 'final', code: { text: 'bench' }, subject: { reference: 'Patient/bench-0' } } as never });
-      }
-    }),
-  );
-  const rawPerSec = rawN / ((performance.now() - r0) / 1000);
+  const raw = { n: 0, seconds: 0, storeCpu: 0 };
+  const sub = { n: 0, seconds: 0, storeCpu: 0, moduleCpu: 0, sent: 0, latencies: [] as number[] };
+  const closedLoop = async (count: number, one: (i: number) => Promise<void>) => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < count) await one(next++);
+      }),
+    );
+  };
+  for (let round = 0; round < rounds; round++) {
+    const share = (total: number) => Math.floor((total * (round + 1)) / rounds) - Math.floor((total * round) / rounds);
+    const rawCount = share(rawN);
+    let c0 = await storeCpu();
+    let t0 = performance.now();
+    await closedLoop(rawCount, async () => {
+      await client.create({ resourceType: 'Observation', body: { resourceType: 'Observation', status: 'final', code: { text: 'bench' }, subject: { reference: 'Patient/bench-0' } } as never });
+    });
+    raw.seconds += (performance.now() - t0) / 1000;
+    raw.storeCpu += (await storeCpu()) - c0;
+    raw.n += rawCount;
+
+    const subCount = share(submissions);
+    const first = sub.n;
+    c0 = await storeCpu();
+    const m0 = ownCpu();
+    t0 = performance.now();
+    await closedLoop(subCount, async (k) => {
+      const i = first + k;
+      const { patient, response } = example(EXAMPLES[i % EXAMPLES.length]!, `bench-${i % 50}`, i);
+      const t = performance.now();
+      const result = await writePath.submit({ response, data: [patient] });
+      sub.latencies.push(performance.now() - t);
+      if (result.state === 'sent') sub.sent++;
+    });
+    sub.seconds += (performance.now() - t0) / 1000;
+    sub.moduleCpu += ownCpu() - m0;
+    sub.storeCpu += (await storeCpu()) - c0;
+    sub.n += subCount;
+  }
+  const rawPerSec = raw.n / raw.seconds;
+  const submitPerSec = sub.n / sub.seconds;
+  const latencies = sub.latencies.sort((a, b) => a - b);
 
   // 2. Where the module's own time goes (in this process, one at a time).
   const plan = knowledge.resolve(FOLLOW_UP_PLAN, 'PlanDefinition')!;
@@ -120,20 +200,20 @@ try {
   const samples = 40;
   for (let i = 0; i < samples; i++) {
     const { patient, response } = example(EXAMPLES[i % EXAMPLES.length]!, `bench-${i % 50}`, 100_000 + i);
-    let t = performance.now();
-    validateQuestionnaireResponse(response, { resolveQuestionnaire: (c) => knowledge.resolve(c, 'Questionnaire') });
-    phases.validate += performance.now() - t;
-    t = performance.now();
+    let t = ownCpu();
+    validateQuestionnaireResponse(response, { resolveQuestionnaire: (c) => knowledge.resolve(c, 'Questionnaire'), errorsOnly: true }); // as the write path does
+    phases.validate += ownCpu() - t;
+    t = ownCpu();
     const r = ensureResponseIdentifier(response);
     const withId = { ...r, id: submissionId(submissionKey(r)) };
     const carePlan = applyPlanDefinition(plan, { subject: r.subject!.reference!, data: [patient, withId], knowledge });
-    phases.apply += performance.now() - t;
-    t = performance.now();
+    phases.apply += ownCpu() - t;
+    t = ownCpu();
     const extracted = await extractFromResponse(withId, knowledge.resolve(r.questionnaire!, 'Questionnaire')!);
-    phases.extract += performance.now() - t;
-    t = performance.now();
+    phases.extract += ownCpu() - t;
+    t = ownCpu();
     const bundle = buildSubmissionBundle({ response: withId, carePlan, author: r.subject!, now: new Date(), extracted });
-    phases.build += performance.now() - t;
+    phases.build += ownCpu() - t;
     resourcesPerSubmission += bundle.entry?.length ?? 0;
   }
   resourcesPerSubmission /= samples;
@@ -156,37 +236,6 @@ try {
     storeTx[validate ? 'validated' : 'unvalidated'] = (performance.now() - t) / bundles.length;
     store.close();
   }
-
-  // 3. End to end through the write path (outbox + first attempt), closed loop.
-  const writePath = createWritePath({
-    knowledge,
-    dataDir: tmp('bench-outbox-'),
-    fhirBaseUrl: info.fhirBaseUrl,
-    moduleCredentials: info.moduleCredentials,
-    timeoutMs: 30_000,
-    log: { info: () => undefined, warn: (m) => console.warn(m), error: (m) => console.error(m) },
-  });
-  await writePath.start();
-  await writePath.target.getToken?.();
-  const latencies: number[] = [];
-  let sent = 0;
-  let n = 0;
-  const s0 = performance.now();
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (n < submissions) {
-        const i = n++;
-        const { patient, response } = example(EXAMPLES[i % EXAMPLES.length]!, `bench-${i % 50}`, i);
-        const t = performance.now();
-        const result = await writePath.submit({ response, data: [patient] });
-        latencies.push(performance.now() - t);
-        if (result.state === 'sent') sent++;
-      }
-    }),
-  );
-  const submitSeconds = (performance.now() - s0) / 1000;
-  const submitPerSec = submissions / submitSeconds;
-  latencies.sort((a, b) => a - b);
 
   // 4. Open loop at a fixed rate: latency when `rate` submissions arrive per second.
   const total = rate * seconds;
@@ -216,19 +265,21 @@ try {
   const lines = [
     `## Write-path benchmark (${new Date().toISOString()}, ${os.cpus().length} cores, Node ${process.version})`,
     '',
-    `Command: \`npx tsx bench/submit.ts --submissions ${submissions} --concurrency ${concurrency} --rate ${rate} --seconds ${seconds}\``,
+    `Command: \`npx tsx bench/submit.ts --submissions ${submissions} --concurrency ${concurrency} --rate ${rate} --seconds ${seconds} --rounds ${rounds} --warmup ${warmup}\``,
     '',
     '| measure | value |',
     '|---|---|',
     `| store raw create, in-process (\`store.create\`, validated, fsync per commit) | ${fmt(info.inProcess, 0)} creates/s |`,
-    `| store raw create over HTTP (\`POST /Observation\`, ${concurrency} concurrent) | ${fmt(rawPerSec, 0)} creates/s |`,
-    `| submit path, end to end (${submissions} submissions, ${concurrency} concurrent; ${fmt(resourcesPerSubmission, 1)} resources each) | ${fmt(submitPerSec, 1)} submissions/s = ${fmt(submitPerSec * resourcesPerSubmission, 0)} resources/s |`,
-    `| submit path resources/s ÷ raw HTTP creates/s | ${fmt((100 * submitPerSec * resourcesPerSubmission) / rawPerSec, 0)} % |`,
+    `| store raw create over HTTP (\`POST /Observation\`, ${concurrency} concurrent, ${raw.n} in ${rounds} rounds) | ${fmt(rawPerSec, 0)} creates/s |`,
+    `| submit path, end to end (${sub.n} submissions in ${rounds} rounds alternating with the raw creates, ${concurrency} concurrent; ${fmt(resourcesPerSubmission, 1)} resources each) | ${fmt(submitPerSec, 1)} submissions/s = ${fmt(submitPerSec * resourcesPerSubmission, 0)} resources/s |`,
+    `| **submit path resources/s ÷ raw HTTP creates/s** (target ≥ 50 %) | **${fmt((100 * submitPerSec * resourcesPerSubmission) / rawPerSec, 0)} %** |`,
     `| submit path submissions/s ÷ raw HTTP creates/s | ${fmt((100 * submitPerSec) / rawPerSec, 0)} % |`,
-    `| closed-loop latency p50 / p95 / p99 | ${fmt(pct(latencies, 50), 0)} / ${fmt(pct(latencies, 95), 0)} / ${fmt(pct(latencies, 99), 0)} ms (${sent}/${submissions} sent on the first attempt) |`,
+    `| store CPU per raw create / per submission (EHR process) | ${fmt(raw.storeCpu / raw.n, 2)} / ${fmt(sub.storeCpu / sub.n, 1)} ms → CPU-bound ratio ${fmt((100 * (raw.storeCpu / raw.n) * resourcesPerSubmission) / (sub.storeCpu / sub.n), 0)} % |`,
+    `| module CPU per submission, end to end (this process: validate, $apply, $extract, build, outbox, HTTP) | ${fmt(sub.moduleCpu / sub.n, 1)} ms |`,
+    `| closed-loop latency p50 / p95 / p99 | ${fmt(pct(latencies, 50), 0)} / ${fmt(pct(latencies, 95), 0)} / ${fmt(pct(latencies, 99), 0)} ms (${sub.sent}/${sub.n} sent on the first attempt) |`,
     `| at ${rate} submissions/s for ${seconds} s: latency p50 / p95 / p99 | ${fmt(pct(open, 50), 0)} / ${fmt(pct(open, 95), 0)} / ${fmt(pct(open, 99), 0)} ms (achieved ${fmt(total / openSeconds, 1)}/s; ${openSent}/${total} sent on the first attempt) |`,
     `| embedded store, one submission transaction in-process: validated (as served) / unvalidated | ${fmt(storeTx.validated!)} / ${fmt(storeTx.unvalidated!)} ms |`,
-    `| module CPU per submission: validate / $apply / $extract / build | ${fmt(phases.validate / samples)} / ${fmt(phases.apply / samples)} / ${fmt(phases.extract / samples)} / ${fmt(phases.build / samples)} ms (Σ ${fmt(perSub)} ms) |`,
+    `| module CPU per submission by phase (one at a time): validate / $apply / $extract / build | ${fmt(phases.validate / samples)} / ${fmt(phases.apply / samples)} / ${fmt(phases.extract / samples)} / ${fmt(phases.build / samples)} ms (Σ ${fmt(perSub)} ms) |`,
   ];
   console.log(lines.join('\n'));
 } finally {

@@ -15,6 +15,12 @@ import { asArray, asString, EXT, expressionsOf, extensionsOf, isObject, jsonClon
 export interface ValidateResponseOptions {
   /** Find the Questionnaire a response names (`url` or `url|version`); undefined when unknown. */
   resolveQuestionnaire: (canonical: string) => fhir4.Questionnaire | undefined;
+  /**
+   * The caller only asks "does it have errors?" (the write path): checks that can only ever warn are skipped.
+   * Today that is the calculated-score check (OST, ORAI), which re-evaluates the Questionnaire's FHIRPath
+   * variables and costs about half of the whole validation. Errors are exactly the same either way.
+   */
+  errorsOnly?: boolean;
 }
 
 /** Enough to explain what is wrong; more would only bury it. */
@@ -80,7 +86,7 @@ function validateUnsafe(response: unknown, options: ValidateResponseOptions): fh
   if (tree.truncated) issues.push(issue({ code: 'too-costly', diagnostics: 'The response has too many items or is nested too deeply to check completely', expression: 'QuestionnaireResponse.item' }));
   const checker = new ConformanceChecker(index, tree, new Enablement(index, tree, fhirPathCopy), own(response, 'status') === 'completed' || own(response, 'status') === 'amended');
   issues.push(...checker.run());
-  issues.push(...checkCalculatedValues(questionnaire, copy, tree, index));
+  if (!options.errorsOnly) issues.push(...checkCalculatedValues(questionnaire, copy, tree, index));
   return issues;
 }
 

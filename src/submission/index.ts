@@ -2,6 +2,7 @@
 export { createWritePath } from './write-path.js';
 export type { WritePath, WritePathOptions, WritePathLog } from './write-path.js';
 export { createSubmissionRoutes, readSubmitBody } from './routes.js';
+export { remoteTokenCheck } from './preverify.js';
 export type { SubmissionRoutesOptions } from './routes.js';
 export { resolveProposal, DECISION_REASON_CODES, DECISION_REASON_SYSTEM, DECISION_REASON_VALUESET } from './resolve-proposal.js';
 export type { ProposalDecision } from './resolve-proposal.js';

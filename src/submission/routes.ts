@@ -2,12 +2,14 @@
  * The write path's HTTP surface for the module API (mounted under `/fhir` by the lead):
  *
  *   POST /QuestionnaireResponse/$submit        body: a QuestionnaireResponse, or Parameters {response, data?,
- *                                              author?, enterer?}; `Authorization: Bearer` = the user's token
- *                                              for the FHIR server (first attempt only; never stored).
+ *                                              author?, enterer?, amends?}; `Authorization: Bearer` = the user's
+ *                                              token for the FHIR server (first attempt only; never stored).
+ *                                              amends = valueReference QuestionnaireResponse/<id>/_history/<v>:
+ *                                              the response is a new version of that one (amend mode).
  *        201 Parameters {state=sent, message, key, duplicate, response, carePlan, location*}   written now
  *        200 the same                                                                        resubmission of a sent one
  *        202 Parameters {state=queued|failed, message, key, …}                               saved here, sending
- *        422 OperationOutcome                                                                 does not conform
+ *        400 / 401 / 403 / 412 / 422 OperationOutcome      malformed / token refused / stale amended version / does not conform
  *   GET  /QuestionnaireResponse/$submit-status?key=<system|value>   Parameters {state, message, attempts, …}
  *   GET  /$outbox[?status=pending|failed|sent]                     staff view: counts and entries (no answers)
  *
@@ -17,6 +19,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { z } from 'zod';
 import { badRequest, notFound, unauthorized } from '../outcomes/index.js';
 import type { OutboxEntry, OutboxStatus } from './outbox.js';
+import { remoteTokenCheck } from './preverify.js';
 import { locationsOf, stateOf, type SubmitInput, type SubmitResult } from './service.js';
 import type { WritePath } from './write-path.js';
 
@@ -26,8 +29,9 @@ export interface SubmissionRoutesOptions {
   authorizeStaff?: (req: Request) => void | Promise<void>;
   /**
    * Checks, before anything is stored, that the caller's token may write this subject's response (throw a
-   * FhirError 401/403 to refuse). Where the EHR can be asked locally (the sandbox) it is; with a remote EHR
-   * the EHR itself judges the token on the first attempt.
+   * FhirError 401/403 to refuse). Where the EHR can be asked locally (the sandbox) pass that check. Default:
+   * ask the write path's (remote) EHR with one read of the subject with the caller's token (preverify.ts):
+   * 401/403 refuse now; unreachable, slow or 5xx accept and queue as usual.
    */
   authorizeSubmit?: (token: string, subject: string | undefined) => void | Promise<void>;
 }
@@ -35,6 +39,9 @@ export interface SubmissionRoutesOptions {
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const resourceSchema = z.object({ resourceType: z.string() }).loose();
 const referenceSchema = z.object({ reference: z.string().optional(), display: z.string().optional(), identifier: z.unknown().optional() }).loose();
+/** The version a submission amends, as a versioned reference (id and version as the store's ids allow). */
+const AMENDS_REFERENCE = /^QuestionnaireResponse\/([A-Za-z0-9\-.]{1,64})\/_history\/([A-Za-z0-9\-.]{1,64})$/;
+const amendsSchema = z.object({ reference: z.string().regex(AMENDS_REFERENCE) }).loose();
 const parametersSchema = z.object({
   resourceType: z.literal('Parameters'),
   parameter: z.array(z.object({ name: z.string(), resource: resourceSchema.optional(), valueReference: referenceSchema.optional() }).loose()).optional(),
@@ -49,7 +56,7 @@ function bearerOf(req: Request): string | undefined {
   return match?.[1];
 }
 
-/** Parse the $submit body: a bare QuestionnaireResponse or Parameters {response, data?, author?, enterer?}. */
+/** Parse the $submit body: a bare QuestionnaireResponse or Parameters {response, data?, author?, enterer?, amends?}. */
 export function readSubmitBody(body: unknown): Omit<SubmitInput, 'bearerToken'> {
   const root = resourceSchema.safeParse(body);
   if (!root.success) throw badRequest('The body must be a QuestionnaireResponse or a Parameters resource with a "response" parameter.');
@@ -60,9 +67,9 @@ export function readSubmitBody(body: unknown): Omit<SubmitInput, 'bearerToken'> 
   const parsed = parametersSchema.safeParse(body);
   if (!parsed.success) throw badRequest('Parameters.parameter must be a list of named parameters.', 'Parameters.parameter');
   const params = parsed.data.parameter ?? [];
-  const allowed = new Set(['response', 'data', 'author', 'enterer']);
+  const allowed = new Set(['response', 'data', 'author', 'enterer', 'amends']);
   params.forEach((p, i) => {
-    if (!allowed.has(p.name)) throw badRequest(`Unknown parameter "${p.name}": $submit takes response, data, author and enterer.`, `Parameters.parameter[${i}].name`);
+    if (!allowed.has(p.name)) throw badRequest(`Unknown parameter "${p.name}": $submit takes response, data, author, enterer and amends.`, `Parameters.parameter[${i}].name`);
   });
   const at = (name: string) => params.findIndex((p) => p.name === name);
   const responseAt = at('response');
@@ -89,7 +96,28 @@ export function readSubmitBody(body: unknown): Omit<SubmitInput, 'bearerToken'> 
   };
   const author = ref('author');
   const enterer = ref('enterer');
-  return { response: response as unknown as fhir4.QuestionnaireResponse, data, ...(author ? { author } : {}), ...(enterer ? { enterer } : {}) };
+  const amends = readAmends(params);
+  return { response: response as unknown as fhir4.QuestionnaireResponse, data, ...(author ? { author } : {}), ...(enterer ? { enterer } : {}), ...(amends ? { amends } : {}) };
+}
+
+/**
+ * `amends` (optional): valueReference `QuestionnaireResponse/<id>/_history/<versionId>`, the stored version the
+ * user amended. The response must keep that response's identifier (checked by the service); its own id, if
+ * any, is replaced by `<id>` (as `writePath.submit` does in-process).
+ */
+function readAmends(params: { name: string; valueReference?: unknown }[]): SubmitInput['amends'] {
+  const i = params.findIndex((p) => p.name === 'amends');
+  if (i < 0) return undefined;
+  if (params.findIndex((p, j) => j > i && p.name === 'amends') >= 0) throw badRequest('"amends" may be given once.', `Parameters.parameter[${i}].name`);
+  const parsed = amendsSchema.safeParse(params[i]!.valueReference);
+  if (!parsed.success) {
+    throw badRequest(
+      '"amends" must be a valueReference to the version being amended: QuestionnaireResponse/<id>/_history/<versionId> (id and version as the record system gave them).',
+      `Parameters.parameter[${i}].valueReference.reference`,
+    );
+  }
+  const [, id, versionId] = AMENDS_REFERENCE.exec(parsed.data.reference) as unknown as [string, string, string];
+  return { id, versionId };
 }
 
 function resultParameters(r: SubmitResult): fhir4.Parameters {
@@ -136,6 +164,7 @@ const STATUSES: readonly OutboxStatus[] = ['pending', 'sent', 'failed'];
 
 export function createSubmissionRoutes(options: SubmissionRoutesOptions): express.Router {
   const { writePath } = options;
+  const authorizeSubmit = options.authorizeSubmit ?? remoteTokenCheck(writePath.target);
   const router = express.Router();
   const wrap = (handler: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) => {
     handler(req, res).catch(next);
@@ -149,7 +178,7 @@ export function createSubmissionRoutes(options: SubmissionRoutesOptions): expres
       // A submission is written in the user's name: the module API does not write for anonymous callers
       // (retries later run with the module's credential, so the first check must be the user's).
       if (!bearerToken) throw unauthorized('Submitting writes to the patient record: send Authorization: Bearer <your access token for the EHR>.');
-      await options.authorizeSubmit?.(bearerToken, input.response.subject?.reference);
+      await authorizeSubmit(bearerToken, input.response.subject?.reference);
       const result = await writePath.submit({ ...input, bearerToken });
       const status = result.state === 'sent' ? (result.duplicate ? 200 : 201) : 202;
       send(res, status, resultParameters(result));

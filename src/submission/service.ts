@@ -72,10 +72,12 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
   const now = deps.now ?? (() => new Date());
 
   async function submit(input: SubmitInput): Promise<SubmitResult> {
-    const outcome = validateQuestionnaireResponse(input.response, {
-      resolveQuestionnaire: (canonical) => deps.knowledge.resolve(canonical, 'Questionnaire'),
-    });
-    if (hasErrors(outcome)) throw unprocessable(outcome.issue.map(toIssueInput));
+    // Only errors refuse a submission, so the checks that can only warn are skipped on the way in; a refused
+    // response is checked again in full so that the 422 lists its warnings too (the rare path pays).
+    const resolveQuestionnaire = (canonical: string) => deps.knowledge.resolve(canonical, 'Questionnaire');
+    if (hasErrors(validateQuestionnaireResponse(input.response, { resolveQuestionnaire, errorsOnly: true }))) {
+      throw unprocessable(validateQuestionnaireResponse(input.response, { resolveQuestionnaire }).issue.map(toIssueInput));
+    }
     if (input.response.status !== 'completed' && input.response.status !== 'amended') {
       throw badRequest(`Only a completed or amended response can be submitted (status is "${input.response.status}"). Save drafts as in-progress responses instead.`, 'QuestionnaireResponse.status');
     }
@@ -104,11 +106,11 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
     const author = input.author ?? response.author ?? response.source ?? response.subject!;
     const bundle = buildSubmissionBundle({ response: withId, carePlan, author, enterer: input.enterer, now: at, extracted, key, ...(input.amends ? { amends: input.amends } : {}) });
     // Durable (fsync'd) before anything is sent: from here on the submission cannot be lost.
-    const { entry, created } = deps.outbox.add(key, bundle, { now: at, ...(deps.firstAttemptLeaseMs !== undefined ? { leaseMs: deps.firstAttemptLeaseMs } : {}) });
+    const { entry, created } = await deps.outbox.addDurably(key, bundle, { now: at, ...(deps.firstAttemptLeaseMs !== undefined ? { leaseMs: deps.firstAttemptLeaseMs } : {}) });
     if (!created) return resultFor(entry, response, true);
 
     await deps.sender.sendEntry(entry, input.bearerToken);
-    const after = deps.outbox.get(key) ?? entry;
+    const after = deps.outbox.refresh(entry);
     return { ...resultFor(after, response, false), carePlan };
   }
 

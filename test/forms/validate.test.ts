@@ -174,6 +174,15 @@ describe('$validate reports, with the offending element', () => {
     ]);
   });
 
+  it('errorsOnly (the write path): the same errors, without the warning-only calculated-score check', () => {
+    const mismatched = withAnswers({ 'ost-score': int(9) });
+    const quick = validateQuestionnaireResponse(mismatched, { resolveQuestionnaire, errorsOnly: true });
+    expect(quick.issue.some((i) => i.code === 'business-rule')).toBe(false);
+    const broken = { ...withAnswers({ 'ost-score': int(9), 'rf-fever': undefined }), status: 'done', colour: 'blue' };
+    expect(errorsOf(validateQuestionnaireResponse(broken, { resolveQuestionnaire, errorsOnly: true }))).toEqual(errorsOf(validate(broken)));
+    expect(errorsOf(validate(broken)).length).toBeGreaterThan(1);
+  });
+
   it('a resource that is not a QuestionnaireResponse', () => {
     expect(errorPaths({ resourceType: 'Patient', id: 'x' })).toEqual(['QuestionnaireResponse.resourceType']);
   });

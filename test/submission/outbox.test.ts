@@ -29,6 +29,22 @@ describe('sqlite outbox', () => {
     expect(o.counts()).toEqual({ pending: 1, sent: 0, failed: 0 });
   });
 
+  it('addDurably: concurrent submissions share fsyncs, each resolves with its own entry, one per key, all on disk', async () => {
+    const dir = tmp();
+    const o = open(dir);
+    const results = await Promise.all([...Array.from({ length: 20 }, (_, i) => o.addDurably(`k-${i}`, bundle(i))), o.addDurably('k-3', bundle(99))]);
+    expect(results.filter((r) => r.created)).toHaveLength(20);
+    expect(results[20]).toMatchObject({ created: false, entry: { id: results[3]!.entry.id, bundle: bundle(3) } });
+    expect(new Set(results.map((r) => r.entry.id)).size).toBe(20);
+    // The returned entry is the stored one, and a sent mark is visible through refresh.
+    o.markSent(results[0]!.entry.id, { resourceType: 'Bundle', type: 'transaction-response', entry: [{ response: { status: '201', location: 'QuestionnaireResponse/1/_history/1' } }] });
+    expect(o.refresh(results[0]!.entry)).toMatchObject({ status: 'sent', attempts: 1, bundle: bundle(0), response: { type: 'transaction-response' } });
+    expect(o.get('k-5')).toEqual(results[5]!.entry);
+    o.close();
+    opened.pop();
+    expect(open(dir).counts()).toEqual({ pending: 19, sent: 1, failed: 0 });
+  });
+
   it('leases a new entry so the background sender does not race the first attempt', () => {
     const o = open(tmp());
     const now = new Date('2026-01-01T00:00:00Z');

@@ -4,7 +4,9 @@
  * transactions (the one-by-one path). Same assertions for each: portability.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateQuestionnaireResponse } from '../../src/forms/index.js';
 import type { KnowledgeBase } from '../../src/knowledge/index.js';
+import { FhirError } from '../../src/outcomes/index.js';
 import { SUBMISSION_RULE_SYSTEM } from '../../src/submission/build-bundle.js';
 import type { WritePath } from '../../src/submission/write-path.js';
 import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM } from '../../src/submission/worklist-tags.js';
@@ -131,5 +133,20 @@ describe.each(PORTABILITY_SERVERS)('write path against %s', (name, start) => {
     const broken = { ...response, item: [] };
     await expect(writePath.submit({ response: broken, data: [patient] })).rejects.toMatchObject({ status: 422 });
     expect(writePath.outbox.get('urn:test:submission|wp-invalid-RF-01-0')).toBeUndefined();
+  });
+
+  it('422 lists everything $validate finds, warnings included (the write path checks errors only on the way in)', async () => {
+    const { patient, response } = submissionFor('BMD-01', 'wp-invalid-2');
+    // An error (unknown element) and a warning-only finding (an OST score its calculation does not give).
+    const wrongScore = (items: fhir4.QuestionnaireResponseItem[] | undefined): fhir4.QuestionnaireResponseItem[] | undefined =>
+      items?.map((it) => (it.linkId === 'ost-score' ? { ...it, answer: [{ valueInteger: 42 }] } : { ...it, ...(it.item ? { item: wrongScore(it.item) } : {}) }));
+    const broken = { ...response, item: wrongScore(response.item), colour: 'blue' } as fhir4.QuestionnaireResponse;
+    const kb = await getKnowledge();
+    const full = validateQuestionnaireResponse(broken, { resolveQuestionnaire: (c) => kb.resolve(c, 'Questionnaire') });
+    const err = (await writePath.submit({ response: broken, data: [patient] }).catch((e: unknown) => e)) as FhirError;
+    expect(err).toBeInstanceOf(FhirError);
+    expect(err.status).toBe(422);
+    expect(full.issue.some((i) => i.severity === 'warning' && i.code === 'business-rule')).toBe(true);
+    expect(err.outcome.issue.map((i) => [i.severity, i.code, i.expression?.[0]])).toEqual(full.issue.map((i) => [i.severity, i.code, i.expression?.[0]]));
   });
 });

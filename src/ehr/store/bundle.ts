@@ -31,6 +31,11 @@ export interface BundleOptions {
   returnPreference?: ReturnPreference;
   /** `Prefer: handling=lenient` for searches inside the Bundle. */
   lenient?: boolean;
+  /**
+   * The Bundle was parsed for this call and nobody looks at it afterwards (the HTTP router): its resources are
+   * rewritten and stored in place instead of being copied first (a submission's ≈50 kB: ≈0.3 ms).
+   */
+  bundleIsOwned?: boolean;
 }
 
 const ORDER: Record<string, number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
@@ -54,7 +59,7 @@ function runTransaction(store: FhirStore, bundle: fhir4.Bundle, options: BundleO
   const entries = bundle.entry ?? [];
   const policy = options.policy ?? unrestrictedPolicy;
   const baseUrl = options.baseUrl ?? '';
-  const planned = entries.map((entry, index) => plan(entry, index, baseUrl, options.lenient));
+  const planned = entries.map((entry, index) => plan(entry, index, baseUrl, options.lenient, options.bundleIsOwned));
   const duplicates = findDuplicateFullUrls(entries);
   if (duplicates) throw badRequest(`fullUrl '${duplicates.fullUrl.slice(0, 120)}' appears more than once.`, `Bundle.entry[${duplicates.index}].fullUrl`);
 
@@ -86,7 +91,7 @@ function runBatch(store: FhirStore, bundle: fhir4.Bundle, options: BundleOptions
     type: 'batch-response',
     entry: (bundle.entry ?? []).map((entry, index) => {
       try {
-        const p = plan(entry, index, baseUrl, options.lenient);
+        const p = plan(entry, index, baseUrl, options.lenient, options.bundleIsOwned);
         const response = store.inTransaction(() => execute(store, policy, baseUrl, p.request));
         return responseEntry(response, baseUrl, options.returnPreference);
       } catch (err) {
@@ -97,7 +102,7 @@ function runBatch(store: FhirStore, bundle: fhir4.Bundle, options: BundleOptions
   };
 }
 
-function plan(entry: fhir4.BundleEntry, index: number, baseUrl: string, lenient = false): PlannedEntry {
+function plan(entry: fhir4.BundleEntry, index: number, baseUrl: string, lenient = false, owned = false): PlannedEntry {
   const where = `Bundle.entry[${index}].request`;
   const method = entry.request?.method;
   const url = entry.request?.url;
@@ -110,7 +115,7 @@ function plan(entry: fhir4.BundleEntry, index: number, baseUrl: string, lenient 
     path: pathPart,
     query: [...new URLSearchParams(queryPart ?? '')] as [string, string][],
     lenient,
-    ...(entry.resource ? { body: structuredClone(entry.resource) } : {}),
+    ...(entry.resource ? { body: owned ? entry.resource : structuredClone(entry.resource) } : {}),
     ...(entry.request?.ifMatch ? { ifMatch: entry.request.ifMatch } : {}),
     ...(entry.request?.ifNoneExist ? { ifNoneExist: entry.request.ifNoneExist } : {}),
   };

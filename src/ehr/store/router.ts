@@ -99,7 +99,7 @@ export function createFhirStoreRouter(options: FhirStoreRouterOptions): Router {
         if (req.method !== 'POST') {
           throw Object.assign(methodNotAllowed(`${req.method} on the FHIR base is not supported: POST a transaction or batch Bundle.`), { allow: 'POST' });
         }
-        const bundle = processBundle(store, req.body as fhir4.Bundle, { baseUrl, policy, lenient: prefer.lenient, ...(prefer.return ? { returnPreference: prefer.return } : {}) });
+        const bundle = processBundle(store, req.body as fhir4.Bundle, { baseUrl, policy, lenient: prefer.lenient, bundleIsOwned: true, ...(prefer.return ? { returnPreference: prefer.return } : {}) });
         return sendResource(res, { resource: bundle });
       }
       const query = queryPairs(req);
