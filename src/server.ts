@@ -33,6 +33,8 @@ export interface ModuleServer {
   ehr?: EmbeddedEhr;
   writePath: WritePath;
   tablet: Tablet;
+  /** The clinician SMART app (its router is mounted at /app; tests reach its session store). */
+  clinicianApp: Awaited<ReturnType<typeof createClinicianApp>>;
   /** Start background work that talks to the EHR over HTTP (call once the server answers requests). */
   start(): Promise<void>;
   close(): Promise<void>;
@@ -96,21 +98,6 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
     log: { info: (m) => logger.info(`[write-path] ${m}`), warn: (m) => logger.warn(`[write-path] ${m}`), error: (m, e) => logger.error(`[write-path] ${m}`, e) },
   });
 
-  const allowedIssuers = config.SMART_ALLOWED_ISSUERS ? config.SMART_ALLOWED_ISSUERS.split(',').map((s) => s.trim().replace(/\/+$/, '')) : [fhirBaseUrl];
-  const clinicianApp = await createClinicianApp({
-    publicUrl: config.publicUrl,
-    dataDir: config.dataDir,
-    knowledge,
-    clientId: config.SMART_CLIENT_ID,
-    ...(appClientSecret ? { clientSecret: appClientSecret } : {}),
-    submission: writePath,
-    resolveProposal,
-    allowedIssuers,
-    defaultIssuer: fhirBaseUrl,
-    // http issuers only for the sandbox on this machine; a clinic's EHR must be https.
-    allowInsecureHttp: ehr !== undefined || allowedIssuers.every((i) => i.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(i)),
-  });
-
   // The outbox view shows who is waiting for what: staff only. With the sandbox EHR, a clinician's token
   // from it; otherwise a configured staff token.
   const staffMember = async (req: Request): Promise<fhir4.Reference> => {
@@ -128,6 +115,24 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
 
   // The waiting-room tablet: hand-off codes, one patient's form, wiped after use (docs/tablet.md).
   const tablet = await createTablet({ publicUrl: config.publicUrl, dataDir: config.dataDir, knowledge, writePath, authorizeStaff: staffMember });
+
+  const allowedIssuers = config.SMART_ALLOWED_ISSUERS ? config.SMART_ALLOWED_ISSUERS.split(',').map((s) => s.trim().replace(/\/+$/, '')) : [fhirBaseUrl];
+  // The tablet first: the clinician app starts its sessions, lists them and relays its alerts.
+  const clinicianApp = await createClinicianApp({
+    publicUrl: config.publicUrl,
+    dataDir: config.dataDir,
+    knowledge,
+    clientId: config.SMART_CLIENT_ID,
+    ...(appClientSecret ? { clientSecret: appClientSecret } : {}),
+    submission: writePath,
+    resolveProposal,
+    allowedIssuers,
+    defaultIssuer: fhirBaseUrl,
+    // http issuers only for the sandbox on this machine; a clinic's EHR must be https.
+    allowInsecureHttp: ehr !== undefined || allowedIssuers.every((i) => i.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(i)),
+    tablet,
+    outbox: writePath.outbox,
+  });
 
   // With the sandbox EHR the token can be judged here, before anything is stored: it must be live and grant
   // creating QuestionnaireResponses for this patient (the same rules the store applies).
@@ -165,6 +170,7 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
     writePath,
     start: () => writePath.start(),
     tablet,
+    clinicianApp,
     async close() {
       await tablet.close();
       await writePath.stop();

@@ -32,10 +32,18 @@ const TYPES: Record<string, string> = {
 
 interface Compressed { raw: Buffer; br?: Buffer; gzip?: Buffer; type: string; etag: string }
 
-export function appAssetVersion(): string {
+/** Browser modules the clinician app and the tablet both import; each router serves them at `<base>/assets/<version>/shared/<file>`. */
+export const SHARED_BROWSER_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../browser-shared/public');
+
+/** A hash of the files in `dirs`: the version in asset URLs, so that a change gets new URLs. */
+export function assetVersion(...dirs: string[]): string {
   const h = createHash('sha256');
-  for (const f of fs.readdirSync(PUBLIC_DIR).sort()) h.update(f).update(fs.readFileSync(path.join(PUBLIC_DIR, f)));
+  for (const dir of dirs) for (const f of fs.readdirSync(dir).sort()) h.update(f).update(fs.readFileSync(path.join(dir, f)));
   return h.digest('hex').slice(0, 12);
+}
+
+export function appAssetVersion(): string {
+  return assetVersion(PUBLIC_DIR, SHARED_BROWSER_DIR);
 }
 
 /** Serves files below `root` (no `..`, no source maps, known types only), compressed and cached. */

@@ -25,7 +25,7 @@ import { populateQuestionnaire } from '../forms/index.js';
 import type { FhirServerTarget } from '../submission/fhir-writer.js';
 import type { SubmitInput, SubmitResult } from '../submission/service.js';
 import { SUBMISSION_ITEM_SYSTEM, submissionKeyOf } from '../submission/build-bundle.js';
-import { appAssetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, PUBLIC_DIR, staticFiles, withLformsTags } from './assets.js';
+import { appAssetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, PUBLIC_DIR, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from './assets.js';
 import { createEhrAccess, type SessionRef } from './ehr-access.js';
 import { buildResultsView, historyPoints, itemIdentifierValue } from './results.js';
 import { decisionReasons, errorPage, loadStyle } from './helpers.js';
@@ -35,6 +35,7 @@ import { openSqliteSessionStore, type ClinicianSession, type SessionStore } from
 import { createSmartClient, SmartError } from './smart.js';
 import { FLAG_CODES } from '../submission/worklist-tags.js';
 import { createWorklist } from './worklist.js';
+import { registerTabletStaffRoutes, type OutboxForStaff, type TabletForStaff } from './tablet-staff.js';
 
 export const INTAKE_URL = 'https://periplan.app/fhir/Questionnaire/back-pain-intake';
 
@@ -73,6 +74,12 @@ export interface ClinicianAppOptions {
   sessionTtlMs?: number;
   /** Accept http issuers other than loopback ones (the sandbox on 127.0.0.1 works without it). Never in production. */
   allowInsecureHttp?: boolean;
+  /** The waiting-room tablet (createTablet): staff start tablet sessions, see them, and hear emergency alerts. */
+  tablet?: TabletForStaff;
+  /** The write path's outbox, for the staff view of submissions not yet in the EHR. */
+  outbox?: OutboxForStaff;
+  /** Heartbeat interval of the alert stream (default 25 s). */
+  alertHeartbeatMs?: number;
 }
 
 const random = (bytes = 32) => randomBytes(bytes).toString('base64url');
@@ -106,6 +113,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
   const sessionTtlMs = options.sessionTtlMs ?? 12 * 60 * 60_000;
   const version = appAssetVersion();
   const own = staticFiles(PUBLIC_DIR);
+  const shared = staticFiles(SHARED_BROWSER_DIR);
   const lforms = staticFiles(LFORMS_DIR);
   const origins = (urls: string[]) => [...new Set(urls.map((u) => new URL(u).origin))];
   const frameAncestors = options.frameAncestors ?? origins([options.publicUrl, ...options.allowedIssuers]);
@@ -143,6 +151,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
 
   // ---- static files ------------------------------------------------------------------------------
   router.get(`/assets/${version}/:file`, (req, res, next) => (own(req, res, String(req.params.file)) ? undefined : next()));
+  router.get(`/assets/${version}/shared/:file`, (req, res, next) => (shared(req, res, String(req.params.file)) ? undefined : next()));
   router.get(`/lforms/${LFORMS_VERSION}/*splat`, (req, res, next) => {
     const rel = ([] as string[]).concat(req.params.splat as string | string[]).join('/');
     return lforms(req, res, rel) ? undefined : next();
@@ -273,6 +282,8 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
       style,
       decisionReasons: reasonCodes,
       flagCodes: FLAG_CODES,
+      // The tablet buttons, panel and alert stream are for clinical staff only (see tablet-staff.ts).
+      tablet: !!options.tablet && /(?:^|\/)Practitioner\/[^/]+$/.test(s.fhirUser ?? ''),
     });
   });
 
@@ -470,6 +481,22 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     const page = Math.max(1, Math.min(10_000, Number.parseInt(String(req.query.page ?? '1'), 10) || 1));
     res.json({ page, pageSize: 20, ...(await worklist.page(ref, { ...(flag ? { flag } : {}), sort, page })) });
   });
+
+  if (options.tablet) {
+    registerTabletStaffRoutes(api, {
+      tablet: options.tablet,
+      ...(options.outbox ? { outbox: options.outbox } : {}),
+      ehr,
+      sessionOf,
+      sessionAlive: (handle) => store.getSession(handle, Date.now()) !== undefined,
+      humanName,
+      ...(options.alertHeartbeatMs ? { heartbeatMs: options.alertHeartbeatMs } : {}),
+    });
+  } else {
+    api.all(['/tablet-handoff', '/tablet-handoff/cancel', '/tablet-sessions', '/alerts'], () => {
+      throw new FhirError(501, { code: 'not-supported', diagnostics: 'The waiting-room tablet is not set up on this server.' });
+    });
+  }
 
   api.post('/logout', (req, res) => {
     const ref = sessionOf(req);

@@ -16,13 +16,12 @@ import { z } from 'zod';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { badRequest, FhirError, forbidden, outcomeFromUnknown, unauthorized } from '../outcomes/index.js';
 import { applyPlanDefinition } from '../rules/index.js';
-import { LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, staticFiles, withLformsTags } from '../clinician-app/assets.js';
+import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../clinician-app/assets.js';
 import { sanitizeQuestionnaire, withoutPrefillExpressions } from '../clinician-app/sanitize.js';
 import type { FhirServerTarget, SubmitInput, SubmitResult } from '../submission/index.js';
 import { FLAG_PRIORITY_EXTENSION, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FOLLOW_UP_PLAN, withWorklistTags } from '../submission/index.js';
 import { canonicalResponseText, LANGUAGES, translateQuestionnaire, type Language } from './questionnaire.js';
 import { openTabletStore, sha256, type TabletSession } from './store.js';
-import { createHash } from 'node:crypto';
 
 const INTAKE_URL = 'https://periplan.app/fhir/Questionnaire/back-pain-intake';
 export const TABLET_RESPONSE_SYSTEM = 'https://periplan.app/fhir/sid/tablet-response';
@@ -50,6 +49,12 @@ export interface TabletOptions {
   idleTimeoutMs?: number;
   /** Upper bound of a tablet session on the server (default 60 minutes). */
   sessionTtlMs?: number;
+  /**
+   * After a session that was never submitted ends, how long `POST /submit` with its handle is still accepted
+   * (default 24 hours): a submission queued on a tablet that was offline until after the session's end is
+   * not lost. Every other route treats the session as ended.
+   */
+  submitGraceMs?: number;
   /** Failed code attempts allowed per client address in 10 minutes (default 10), then 429. */
   maxFailedClaims?: number;
   /**
@@ -79,20 +84,32 @@ export interface TabletAlert {
 
 export interface TabletSessionSummary {
   patient: fhir4.Reference;
-  device: string;
+  /** The tablet's name (absent while the code has not been typed on one). */
+  device?: string;
   staff: fhir4.Reference;
+  /** When staff created the code (codes not yet taken only). */
+  createdAt?: string;
+  /** When the code stops working (codes not yet taken only). */
+  expiresAt?: string;
   claimedAt?: string;
-  /** `in-progress`: on the tablet now (or waiting there for the network); `received`: the server has it. */
-  state: 'in-progress' | 'received';
+  /** The tablet's last call to the server: a tablet that went quiet mid-form may be offline (its answers stay on it). */
+  lastSeenAt?: string;
+  /**
+   * `waiting-for-code`: a code staff created, not yet typed on a tablet; `in-progress`: on the tablet now (or
+   * waiting there for the network); `received`: the server has it.
+   */
+  state: 'waiting-for-code' | 'in-progress' | 'received';
   emergency: boolean;
 }
 
 export interface Tablet {
   router: express.Router;
   createHandoff(request: HandoffRequest): { code: string; expiresAt: string; url: string };
+  /** Revoke a code not yet used (staff closed the hand-off). True when it was still valid. */
+  cancelHandoff(code: string): boolean;
   /** Live emergency alerts (in-process); returns an unsubscribe function. */
   onAlert(listener: (alert: TabletAlert) => void): () => void;
-  /** Tablet sessions in progress or recently sent, for staff (who, which tablet, since when; never answers). */
+  /** Codes waiting for a tablet, tablet sessions in progress or recently sent, for staff (who, which tablet, since when; never answers). */
   sessions(): TabletSessionSummary[];
   close(): Promise<void>;
 }
@@ -191,6 +208,9 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   const codeTtlMs = options.codeTtlMs ?? 10 * 60_000;
   const idleTimeoutMs = options.idleTimeoutMs ?? 3 * 60_000;
   const sessionTtlMs = options.sessionTtlMs ?? 60 * 60_000;
+  const submitGraceMs = options.submitGraceMs ?? 24 * 60 * 60_000;
+  /** After a submit, how long a retry of the same submission (a lost acknowledgement) is still answered. */
+  const retryWindowMs = 10 * 60_000;
   const maxFailedClaims = options.maxFailedClaims ?? 10;
   const store = openTabletStore(options.dataDir);
   const purgeTimer = setInterval(() => store.purgeExpired(), 60_000);
@@ -206,12 +226,9 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   const perLanguage = new Map<Language, string>(LANGUAGES.map((l) => [l, JSON.stringify(translateQuestionnaire(patientCopy, l))]));
   const plan = options.knowledge.resolve(FOLLOW_UP_PLAN, 'PlanDefinition') as fhir4.PlanDefinition | undefined;
 
-  const version = (() => {
-    const h = createHash('sha256');
-    for (const f of fs.readdirSync(PUBLIC_DIR).sort()) h.update(f).update(fs.readFileSync(path.join(PUBLIC_DIR, f)));
-    return h.digest('hex').slice(0, 12);
-  })();
+  const version = assetVersion(PUBLIC_DIR, SHARED_BROWSER_DIR);
   const own = staticFiles(PUBLIC_DIR);
+  const shared = staticFiles(SHARED_BROWSER_DIR);
   const lforms = staticFiles(LFORMS_DIR);
   const shell = withLformsTags(
     fs
@@ -239,10 +256,21 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
     failures.set(ip, f);
   }
 
-  function sessionOf(req: Request): { handle: string; session: TabletSession } {
+  /**
+   * The session of the request, or 401. `forSubmit`: an ended session still counts within its submit window
+   * (`submitUntil`: the grace period of a session never submitted, or the retry window after a submit).
+   */
+  function sessionOf(req: Request, { forSubmit = false } = {}): { handle: string; session: TabletSession } {
     const handle = req.header('x-tablet-session') ?? '';
     const session = handle ? store.getSession(handle) : undefined;
-    if (!session) throw unauthorized('This session has ended. Please hand the tablet back to the staff.');
+    const now = Date.now();
+    const until = session ? (forSubmit ? Math.max(session.expiresAt, session.submitUntil ?? 0) : session.expiresAt) : 0;
+    if (!session || until < now) throw unauthorized('This session has ended. Please hand the tablet back to the staff.');
+    // Last seen, for the staff view; at most one write per 5 s per tablet (the form checks after each answer).
+    if (!session.lastSeenAt || now - session.lastSeenAt > 5_000) {
+      store.touchSession(handle, now);
+      session.lastSeenAt = now;
+    }
     return { handle, session };
   }
 
@@ -256,14 +284,18 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
     next();
   });
   router.get(`/assets/${version}/:file`, (req, res, next) => (own(req, res, String(req.params.file)) ? undefined : next()));
+  router.get(`/assets/${version}/shared/:file`, (req, res, next) => (shared(req, res, String(req.params.file)) ? undefined : next()));
+  // The service worker must live at the tablet's root to control `/tablet/` (the page registers it with updateViaCache 'none').
+  router.get('/sw.js', (req, res, next) => (own(req, res, 'sw.js') ? undefined : next()));
   router.get(`/lforms/${LFORMS_VERSION}/*splat`, (req, res, next) => {
     const rel = ([] as string[]).concat(req.params.splat as string | string[]).join('/');
     return lforms(req, res, rel) ? undefined : next();
   });
   router.get('/', (_req, res) => {
-    // Clear-Site-Data on the shell: a reload of the kiosk page also drops anything a previous session left.
+    // Not "storage": an accidental reload must keep the encrypted answers and a queued submission; the page
+    // itself wipes storage in JavaScript after submit or idle (docs/tablet.md).
     res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('Clear-Site-Data', '"cache", "storage"');
+    res.setHeader('Clear-Site-Data', '"cache"');
     res.type('html').send(shell);
   });
 
@@ -293,7 +325,7 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
     }
     const handle = randomBytes(32).toString('base64url');
     const device = body.data.device ?? 'unnamed';
-    store.putSession(handle, { patientId: handoff.patientId, ...(handoff.patientName ? { patientName: handoff.patientName } : {}), staff: handoff.staff, device, claimedAt: Date.now(), expiresAt: Date.now() + sessionTtlMs });
+    store.putSession(handle, { patientId: handoff.patientId, ...(handoff.patientName ? { patientName: handoff.patientName } : {}), staff: handoff.staff, device, claimedAt: Date.now(), lastSeenAt: Date.now(), expiresAt: Date.now() + sessionTtlMs, submitUntil: Date.now() + sessionTtlMs + submitGraceMs });
     res.status(201).json({ session: handle, ...(handoff.patientName ? { patientName: handoff.patientName } : {}), idleTimeoutMs });
   });
 
@@ -350,7 +382,15 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   });
 
   api.post('/submit', async (req, res) => {
-    const { handle, session } = sessionOf(req);
+    let current: ReturnType<typeof sessionOf>;
+    try {
+      current = sessionOf(req, { forSubmit: true });
+    } catch (e) {
+      // The tablet tells staff to enter these answers again; the log says it happened (never what was answered).
+      console.warn('tablet: a submission arrived for a session that has ended (past its submit grace period) or never existed; refused');
+      throw e;
+    }
+    const { handle, session } = current;
     const response = buildResponse(req.body, session, 'completed');
     const key = response.identifier ? `${response.identifier.system}|${response.identifier.value}` : undefined;
     if (session.submittedKey && session.submittedKey !== key) throw forbidden('This form has already been sent.');
@@ -358,10 +398,18 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
     if (result.state === 'sent' && session.alerted?.length && options.writePath.target) {
       await closeAlertFlag(options.writePath.target, sha256(handle).slice(0, 32)).catch((e: unknown) => console.error('tablet: the alert Flag could not be closed:', e));
     }
-    // Keep the (spent) session until it expires so that a retry of the same submission is answered, not refused.
-    store.putSession(handle, { ...session, submittedKey: result.key, expiresAt: Math.min(session.expiresAt, Date.now() + 10 * 60_000) });
+    // Keep the (spent) session for a while so that a retry of the same submission is answered, not refused;
+    // the grace period of an unsent session ends here (a second, different response is refused anyway).
+    const now = Date.now();
+    store.putSession(handle, { ...session, submittedKey: result.key, expiresAt: Math.min(session.expiresAt, now + retryWindowMs), submitUntil: now + retryWindowMs });
     // Never the results or flags: the patient is thanked, nothing more.
     res.status(result.state === 'failed' ? 202 : 201).json({ state: result.state === 'failed' ? 'received' : result.state, duplicate: result.duplicate });
+  });
+
+  // Heartbeat: the tablet page calls it while the form is open so staff can tell "reading" from "offline".
+  api.post('/ping', (req, res) => {
+    sessionOf(req);
+    res.status(204).end();
   });
 
   api.post('/end', (req, res) => {
@@ -371,14 +419,26 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   });
 
   function sessions(): TabletSessionSummary[] {
-    return store.liveSessions().map((s) => ({
-      patient: { reference: `Patient/${s.patientId}`, ...(s.patientName ? { display: s.patientName } : {}) },
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const patientRef = (id: string, name: string | undefined): fhir4.Reference => ({ reference: `Patient/${id}`, ...(name ? { display: name } : {}) });
+    const waiting = store.liveHandoffs().map((h): TabletSessionSummary => ({
+      patient: patientRef(h.patientId, h.patientName),
+      staff: h.staff,
+      ...(h.createdAt ? { createdAt: iso(h.createdAt) } : {}),
+      expiresAt: iso(h.expiresAt),
+      state: 'waiting-for-code',
+      emergency: false,
+    }));
+    const live = store.liveSessions().map((s): TabletSessionSummary => ({
+      patient: patientRef(s.patientId, s.patientName),
       device: s.device,
       staff: s.staff,
-      ...(s.claimedAt ? { claimedAt: new Date(s.claimedAt).toISOString() } : {}),
+      ...(s.claimedAt ? { claimedAt: iso(s.claimedAt) } : {}),
+      ...(s.lastSeenAt ? { lastSeenAt: iso(s.lastSeenAt) } : {}),
       state: s.submittedKey ? 'received' : 'in-progress',
       emergency: (s.alerted?.length ?? 0) > 0,
     }));
+    return [...waiting, ...live];
   }
 
   if (options.authorizeStaff) {
@@ -424,9 +484,14 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
       if (!/^[A-Za-z0-9\-.]{1,64}$/.test(request.patientId)) throw badRequest('Invalid patient id.', 'patientId');
       if (!request.staff?.reference && !request.staff?.identifier) throw badRequest('The staff member starting the session must be named.', 'staff');
       const code = newCode();
-      const expiresAt = Date.now() + codeTtlMs;
-      store.putHandoff(code, { patientId: request.patientId, ...(request.patientName ? { patientName: request.patientName } : {}), staff: request.staff, expiresAt });
+      const createdAt = Date.now();
+      const expiresAt = createdAt + codeTtlMs;
+      store.putHandoff(code, { patientId: request.patientId, ...(request.patientName ? { patientName: request.patientName } : {}), staff: request.staff, expiresAt, createdAt });
       return { code, expiresAt: new Date(expiresAt).toISOString(), url: `${base.origin}${basePath}/` };
+    },
+    cancelHandoff(code) {
+      const normal = code.toUpperCase().replace(/[\s-]/g, '');
+      return /^[A-Z0-9]{4,12}$/.test(normal) && store.cancelHandoff(normal);
     },
     sessions,
     onAlert(listener) {

@@ -13,6 +13,8 @@ export interface Handoff {
   patientName?: string;
   staff: fhir4.Reference;
   expiresAt: number;
+  /** When staff created the code (the staff view shows codes not yet typed on a tablet). */
+  createdAt?: number;
 }
 
 export interface TabletSession {
@@ -21,11 +23,19 @@ export interface TabletSession {
   staff: fhir4.Reference;
   device: string;
   claimedAt?: number;
+  /** End of the session for every route but submit (questionnaire, check, ping). */
   expiresAt: number;
+  /**
+   * Until when `submit` is still accepted (at least `expiresAt`): before a first submit, the session's end plus
+   * the submit grace period, so a submission queued offline is not lost; after it, the window for a retry.
+   */
+  submitUntil?: number;
   /** The identifier (`system|value`) of the response once submitted: a retry of the same one is allowed. */
   submittedKey?: string;
   /** EMERGENCY rules already raised to staff for this session (each is raised once). */
   alerted?: string[];
+  /** The tablet's last API call: staff see a tablet that went quiet mid-form as offline. */
+  lastSeenAt?: number;
 }
 
 export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -47,6 +57,9 @@ export function openTabletStore(dataDir: string) {
   const putSession = db.prepare('INSERT OR REPLACE INTO session (handle_hash, body, expires_at) VALUES (?, ?, ?)');
   const getSession = db.prepare<[string], { body: string; expires_at: number }>('SELECT body, expires_at FROM session WHERE handle_hash = ?');
   const deleteSession = db.prepare('DELETE FROM session WHERE handle_hash = ?');
+  // json_set in place: a touch never overwrites what another request wrote into the session meanwhile.
+  const touchSession = db.prepare("UPDATE session SET body = json_set(body, '$.lastSeenAt', ?) WHERE handle_hash = ?");
+  const liveHandoffs = db.prepare<[number], { body: string }>('SELECT body FROM handoff WHERE expires_at >= ? ORDER BY expires_at');
   const liveSessions = db.prepare<[number], { body: string }>('SELECT body FROM session WHERE expires_at >= ? ORDER BY expires_at');
   const purge = [db.prepare('DELETE FROM handoff WHERE expires_at < ?'), db.prepare('DELETE FROM session WHERE expires_at < ?')];
 
@@ -60,17 +73,36 @@ export function openTabletStore(dataDir: string) {
       if (!row || row.expires_at < now) return undefined;
       return JSON.parse(row.body) as Handoff;
     },
+    /** The row lives until the later of the session's end and its submit window (then it is purged). */
     putSession(handle: string, s: TabletSession) {
-      putSession.run(sha256(handle), JSON.stringify(s), s.expiresAt);
+      putSession.run(sha256(handle), JSON.stringify(s), Math.max(s.expiresAt, s.submitUntil ?? 0));
     },
+    /**
+     * The session while its row lives: it may already have ended for every route but submit (`expiresAt` in
+     * the past, `submitUntil` not); the caller decides which of the two applies.
+     */
     getSession(handle: string, now = Date.now()): TabletSession | undefined {
       const row = getSession.get(sha256(handle));
       if (!row || row.expires_at < now) return undefined;
       return JSON.parse(row.body) as TabletSession;
     },
-    /** Sessions not yet expired: what staff see as "on a tablet now" (never the answers). */
+    /** Sessions not yet ended: what staff see as "on a tablet now" (never the answers). */
     liveSessions(now = Date.now()): TabletSession[] {
-      return liveSessions.all(now).map((r) => JSON.parse(r.body) as TabletSession);
+      return liveSessions
+        .all(now)
+        .map((r) => JSON.parse(r.body) as TabletSession)
+        .filter((s) => s.expiresAt >= now);
+    },
+    touchSession(handle: string, at = Date.now()) {
+      touchSession.run(at, sha256(handle));
+    },
+    /** Codes staff created that no tablet has taken yet (never the codes themselves: only their hashes are kept). */
+    liveHandoffs(now = Date.now()): Handoff[] {
+      return liveHandoffs.all(now).map((r) => JSON.parse(r.body) as Handoff);
+    },
+    /** Revoke a code staff no longer need (the hand-off dialog's Cancel). True when it was still there. */
+    cancelHandoff(code: string): boolean {
+      return takeHandoff.get(sha256(code)) !== undefined;
     },
     deleteSession(handle: string) {
       deleteSession.run(sha256(handle));

@@ -1,21 +1,21 @@
 /**
- * A real server for the clinician app's tests, composed the way the lead's server will be: the embedded
- * sandbox EHR at /ehr (reached over HTTP only), the write path, and the app router at /app, on port 0 (or a
- * given port, to "restart" the same server on the same data).
+ * A real server for the clinician app's tests, composed exactly as `npm start` composes it (createModuleServer
+ * from src/server.ts): the embedded sandbox EHR at /ehr (reached over HTTP only), the write path, the tablet
+ * at /tablet and the app at /app, on port 0 (or a given port, to "restart" the same server on the same data).
  */
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import express from 'express';
-import compression from 'compression';
-import helmet from 'helmet';
-import { createClinicianApp } from '../../src/clinician-app/index.js';
-import { createEmbeddedEhr, type EmbeddedEhr } from '../../src/ehr/index.js';
+import { createLogger } from '../../src/api/log.js';
+import { loadConfig } from '../../src/config/index.js';
+import type { EmbeddedEhr } from '../../src/ehr/index.js';
 import { loadKnowledge } from '../../src/knowledge/index.js';
-import { createWritePath, resolveProposal, type WritePath } from '../../src/submission/index.js';
+import { createModuleServer, type ModuleServer } from '../../src/server.js';
+import type { WritePath } from '../../src/submission/index.js';
 
+/** A fixed app secret (not a random one per start) so that a restarted server accepts the same sessions. */
 export const APP_SECRET = 'clinician-app-test-secret-0123456789';
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
@@ -25,66 +25,47 @@ export interface AppHarness {
   dataDir: string;
   ehr: EmbeddedEhr;
   writePath: WritePath;
+  tablet: ModuleServer['tablet'];
   /** Simulate a network outage of the EHR's FHIR API (connections are dropped). */
   setFhirOutage(down: boolean): void;
-  app: Awaited<ReturnType<typeof createClinicianApp>>;
+  app: ModuleServer['clinicianApp'];
   close(options?: { keepData?: boolean }): Promise<void>;
 }
 
 export async function startAppHarness(options: { dataDir?: string; port?: number } = {}): Promise<AppHarness> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'clinician-app-'));
-  const server = express();
-  // As the lead's createApp (src/app.ts) does: helmet and compression for everything; the app router sets its
-  // own CSP, and compression leaves its pre-compressed assets alone.
-  server.use(helmet());
-  server.use(compression());
-  const http: Server = await new Promise((resolve, reject) => {
-    const s = server.listen(options.port ?? 0, '127.0.0.1', () => resolve(s));
-    s.once('error', reject);
+  const server = http.createServer();
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
   });
-  const port = (http.address() as AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
   const baseUrl = `http://127.0.0.1:${port}`;
-  const knowledge = await loadKnowledge(REPO);
-  const ehr = await createEmbeddedEhr({ publicUrl: baseUrl, dataDir, appClientSecret: APP_SECRET });
-  const writePath = createWritePath({
-    knowledge,
-    dataDir: path.join(dataDir, 'write-path'),
-    fhirBaseUrl: ehr.fhirBaseUrl,
-    moduleCredentials: ehr.auth.moduleClient,
-    pollMs: 500,
-    log: { info: () => undefined, warn: () => undefined, error: (m) => console.error(m) },
-  });
-  const app = await createClinicianApp({
-    publicUrl: baseUrl,
-    dataDir,
-    knowledge,
-    clientId: 'periplan-app',
-    clientSecret: APP_SECRET,
-    submission: writePath,
-    resolveProposal,
-    allowedIssuers: [ehr.fhirBaseUrl],
-  });
+  const config = loadConfig({ PORT: String(port), DATA_DIR: dataDir, CONTENT_DIR: REPO, LOG_LEVEL: 'silent', SMART_CLIENT_SECRET: APP_SECRET });
+  const composed = await createModuleServer(config, { knowledge: await loadKnowledge(REPO), logger: createLogger('silent') });
   let outage = false;
-  server.use('/ehr/fhir', (req, _res, next) => (outage && !req.path.startsWith('/.well-known') && req.path !== '/metadata' ? req.socket.destroy() : next()));
-  server.use('/ehr', ehr.router);
-  server.use('/app', app.router);
-  await writePath.start();
+  server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    // The outage cuts the EHR's FHIR API only; its discovery documents stay up (as a flaky network would).
+    const url = req.url ?? '';
+    if (outage && url.startsWith('/ehr/fhir') && !url.startsWith('/ehr/fhir/.well-known') && !url.startsWith('/ehr/fhir/metadata')) return req.socket.destroy();
+    composed.app(req, res);
+  });
+  await composed.start();
   return {
     baseUrl,
     port,
     dataDir,
-    ehr,
-    writePath,
-    app,
+    ehr: composed.ehr!,
+    writePath: composed.writePath,
+    tablet: composed.tablet,
+    app: composed.clinicianApp,
     setFhirOutage(down) {
       outage = down;
     },
     async close(closeOptions = {}) {
-      http.closeAllConnections();
-      await new Promise<void>((resolve) => http.close(() => resolve()));
-      await writePath.stop();
-      await app.close();
-      await ehr.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await composed.close();
       if (!closeOptions.keepData) fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

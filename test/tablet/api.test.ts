@@ -158,3 +158,53 @@ describe('a tablet session', () => {
     expect(refused.status).toBeGreaterThanOrEqual(400);
   });
 });
+
+describe('a submission that arrives after its session ended (queued on a tablet that was offline)', () => {
+  /** Claim on `harness`, then wait until the session has ended for staff (it is no longer listed as live). */
+  async function claimAndOutlive(harness: TabletHarness, patientId: string): Promise<string> {
+    const { code } = harness.tablet.createHandoff({ patientId, staff: STAFF });
+    const claimed = await fetch(`${harness.baseUrl}/tablet/api/claim`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) });
+    expect(claimed.status).toBe(201);
+    const { session } = (await claimed.json()) as { session: string };
+    await expect.poll(() => harness.tablet.sessions().some((s) => s.patient.reference === `Patient/${patientId}`), { timeout: 5_000 }).toBe(false);
+    return session;
+  }
+  const send = (harness: TabletHarness, pathname: string, session: string, body: unknown = {}) =>
+    fetch(`${harness.baseUrl}/tablet/api/${pathname}`, { method: pathname === 'questionnaire' ? 'GET' : 'POST', headers: { 'Content-Type': 'application/json', 'X-Tablet-Session': session }, ...(pathname === 'questionnaire' ? {} : { body: JSON.stringify(body) }) });
+  const submission = (value: string) => ({ response: { resourceType: 'QuestionnaireResponse', identifier: { system: TABLET_RESPONSE_SYSTEM, value }, item: answers() } });
+
+  it('is accepted within the submit grace period, once; every other route treats the session as ended', async () => {
+    const short = await startTabletHarness({ sessionTtlMs: 300 });
+    try {
+      const session = await claimAndOutlive(short, 'sandbox-patient-5');
+      expect((await send(short, 'questionnaire', session)).status).toBe(401);
+      expect((await send(short, 'check', session, submission(crypto.randomUUID()))).status).toBe(401);
+      expect((await send(short, 'ping', session)).status).toBe(401);
+      const value = crypto.randomUUID();
+      const first = await send(short, 'submit', session, submission(value));
+      expect(first.status).toBe(201);
+      expect(await first.json()).toEqual({ state: 'sent', duplicate: false });
+      // The acknowledgement was lost: the tablet sends the same submission again.
+      const retry = await send(short, 'submit', session, submission(value));
+      expect(await retry.json()).toEqual({ state: 'sent', duplicate: true });
+      expect((await send(short, 'submit', session, submission(crypto.randomUUID()))).status).toBe(403);
+      expect(short.ehr.store.search('QuestionnaireResponse', [['identifier', `${TABLET_RESPONSE_SYSTEM}|${value}`]]).matches).toHaveLength(1);
+      expect(short.ehr.store.search('QuestionnaireResponse', [['subject', 'Patient/sandbox-patient-5']]).matches).toHaveLength(1);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('is refused (401) once the grace period is over too', async () => {
+    const short = await startTabletHarness({ sessionTtlMs: 50, submitGraceMs: 50 });
+    try {
+      const session = await claimAndOutlive(short, 'sandbox-patient-6');
+      // Past the session's end and its grace period (both 50 ms) by a wide margin.
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await send(short, 'submit', session, submission(crypto.randomUUID()))).status).toBe(401);
+      expect(short.ehr.store.search('QuestionnaireResponse', [['subject', 'Patient/sandbox-patient-6']]).matches).toHaveLength(0);
+    } finally {
+      await short.close();
+    }
+  });
+});

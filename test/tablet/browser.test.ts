@@ -4,103 +4,28 @@
  * once, in English, with the patient as author and the staff member as enterer. Also: an emergency answer
  * (calm message, live staff alert), offline mid-form and at submit (one response), idle timeout, axe-core.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { startTabletHarness, STAFF, type TabletHarness } from './harness.js';
+import { answerAll, answerIn, axeViolations, closeTablet, launchChromium, openTablet as openOn, savedDraft, SCREENSHOTS, startWithCode, storedFor as storedIn, tabletHoldsNothing, tapAnswer, vaultRecords, YNU } from './browser-support.js';
 import { TABLET_RESPONSE_SYSTEM, type TabletAlert } from '../../src/tablet/index.js';
 
-const SCREENSHOTS = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../test-results/tablet');
-const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
-const YNU = 'http://terminology.hl7.org/CodeSystem/v2-0136';
-const RED_FLAGS = ['rf-saddle-numbness', 'rf-bladder-bowel', 'rf-leg-weakness', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk', 'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain', 'rf-trauma', 'rf-steroids'];
-
 let h: TabletHarness;
-let context: BrowserContext;
-let userDataDir: string;
+let browser: Browser;
 
 beforeAll(async () => {
-  fs.mkdirSync(SCREENSHOTS, { recursive: true });
   h = await startTabletHarness();
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tablet-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    viewport: { width: 768, height: 1024 },
-    hasTouch: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
-  await context?.close();
-  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+  await browser?.close();
   await h?.close();
 });
 
-async function axeViolations(page: Page) {
-  await page.evaluate(AXE_SOURCE);
-  const result = (await page.evaluate(() =>
-    (window as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }> } }).axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
-    }),
-  ));
-  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => ({ id: v.id, nodes: v.nodes.slice(0, 3).map((n) => n.target) }));
-}
-
-async function openTablet(base = h.baseUrl): Promise<Page> {
-  const page = await context.newPage();
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => (m.type() === 'error' && /Content Security Policy/.test(m.text()) ? errors.push(m.text()) : undefined));
-  (page as Page & { errors?: string[] }).errors = errors;
-  await page.goto(`${base}/tablet/?device=bay-1`);
-  return page;
-}
-
-async function startWithCode(page: Page, code: string) {
-  await page.locator('#code').tap();
-  await page.locator('#code').pressSequentially(code);
-  await page.locator('#code-form button[type=submit]').tap();
-  await page.locator('[id="age/1/1"]').waitFor();
-}
-
-const LOCAL = 'https://periplan.app/fhir/CodeSystem/back-pain-answer';
-/** Tap an answer: Y/N, or a local code (`none` for the weakness and trauma questions). */
-async function tapAnswer(page: Page, linkId: string, code: string) {
-  const value = code === 'Y' || code === 'N' ? `${YNU}|${code}` : `${LOCAL}|${code}`;
-  await page.locator(`[id="${linkId}/1/1|${value}"]`).tap();
-}
-
-/** Answer every screen by tapping; `yes` lists red-flag questions answered Yes. */
-async function answerAll(page: Page, options: { yes?: string[]; beforeLast?: () => Promise<void> } = {}) {
-  const age = page.locator('[id="age/1/1"]');
-  await age.tap();
-  await age.pressSequentially('52');
-  await page.locator('#next').tap();
-  for (const linkId of RED_FLAGS) {
-    if (linkId === 'rf-leg-weakness' || linkId === 'rf-trauma') await tapAnswer(page, linkId, 'none');
-    else await tapAnswer(page, linkId, options.yes?.includes(linkId) ? 'Y' : 'N');
-  }
-  for (let i = 0; i < 3; i++) await page.locator('#next').tap();
-  await options.beforeLast?.();
-}
-
-function storedFor(patientId: string): fhir4.QuestionnaireResponse[] {
-  return h.ehr.store.search('QuestionnaireResponse', [['subject', `Patient/${patientId}`]]).matches as fhir4.QuestionnaireResponse[];
-}
-
-async function tabletHoldsNothing(page: Page) {
-  return page.evaluate(async () => ({
-    session: sessionStorage.length,
-    local: localStorage.length,
-    databases: (await indexedDB.databases()).length,
-    form: document.getElementById('lforms-form')!.childElementCount,
-  }));
-}
+const openTablet = (base = h.baseUrl, hash = '') => openOn(browser, base, hash);
+const storedFor = (patientId: string) => storedIn(h, patientId);
 
 describe('the tablet', () => {
   it('staff code → patient answers in Spanish by tapping → sent once, in English → the tablet wipes itself', async () => {
@@ -164,8 +89,8 @@ describe('the tablet', () => {
     const saddle = response.item?.find((g) => g.linkId === 'red-flags')?.item?.find((i) => i.linkId === 'rf-saddle-numbness');
     expect(saddle?.answer?.[0]?.valueCoding).toMatchObject({ system: YNU, code: 'N', display: 'No' });
     expect(saddle?.text).toMatch(/^Do you have numbness/); // English for the clinician
-    expect((page as Page & { errors?: string[] }).errors).toEqual([]);
-    await page.close();
+    expect(page.errors).toEqual([]);
+    await closeTablet(page);
   }, 90_000);
 
   it('an EMERGENCY answer: a calm message for the patient, a live alert for staff', async () => {
@@ -197,7 +122,42 @@ describe('the tablet', () => {
       expect(await page.locator('#tell-staff').isVisible()).toBe(false);
     } finally {
       off();
-      await page.close();
+      await closeTablet(page);
+    }
+  }, 60_000);
+
+  it('a tapped answer is checked at once, without Next: the calm message appears, and the answer is saved', async () => {
+    const page = await openTablet();
+    const checks: string[] = [];
+    page.on('request', (r) => (r.url().endsWith('/tablet/api/check') ? checks.push(r.postData() ?? '') : undefined));
+    try {
+      const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-3', staff: STAFF });
+      await startWithCode(page, code);
+      const age = page.locator('[id="age/1/1"]');
+      await age.tap();
+      await age.pressSequentially('44');
+      // Next checks the answers so far: wait until that check is answered, so it cannot carry the tap below.
+      const nextChecked = page.waitForResponse((r) => r.url().endsWith('/tablet/api/check'));
+      await page.locator('#next').tap();
+      await nextChecked;
+      const before = checks.length;
+      // LHC-Forms (ng-zorro) stops this tap's events: no `change`, no bubbling `click`. Next is not tapped.
+      await tapAnswer(page, 'rf-saddle-numbness', 'Y');
+      await page.locator('#tell-staff').waitFor({ state: 'visible', timeout: 10_000 });
+      const checked = checks.slice(before).map((body) => answerIn((JSON.parse(body) as { response: fhir4.QuestionnaireResponse }).response, 'rf-saddle-numbness')?.valueCoding?.code);
+      expect(checked).toContain('Y');
+      await page.locator('#tell-staff-ok').tap();
+      // A tapped answer is also saved at once (a reload would bring it back), still without Next.
+      await tapAnswer(page, 'rf-fever', 'Y');
+      await expect.poll(async () => answerIn((await savedDraft(page))?.response, 'rf-fever')?.valueCoding?.code, { timeout: 10_000 }).toBe('Y');
+      // And by keyboard (an external keyboard on the tablet): Space on a focused answer.
+      await page.locator(`[id="rf-night-pain/1/1|${YNU}|Y"] input`).focus();
+      await page.keyboard.press('Space');
+      await expect.poll(async () => answerIn((await savedDraft(page))?.response, 'rf-night-pain')?.valueCoding?.code, { timeout: 10_000 }).toBe('Y');
+      expect(await page.locator('#progress-text').textContent()).toBe('Part 2 of 5');
+      expect(page.errors).toEqual([]);
+    } finally {
+      await closeTablet(page);
     }
   }, 60_000);
 
@@ -205,31 +165,50 @@ describe('the tablet', () => {
     const page = await openTablet();
     const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-5', staff: STAFF });
     await startWithCode(page, code);
-    await context.setOffline(true);
+    await page.context().setOffline(true);
     try {
       await answerAll(page);
       await page.locator('#submit').tap();
       await page.locator('#queued-note').waitFor({ state: 'visible' });
       expect(storedFor('sandbox-patient-5')).toHaveLength(0);
-    // What waits on the tablet is encrypted: no answer is readable in IndexedDB.
-    const raw = await page.evaluate(
-      () =>
-        new Promise<string>((resolve) => {
-          const req = indexedDB.open('periplan-tablet');
-          req.onsuccess = () => {
-            const get = req.result.transaction('vault').objectStore('vault').get('pending');
-            get.onsuccess = () => resolve(JSON.stringify(Object.keys(get.result ?? {})) + String(get.result?.cipher?.constructor?.name));
-          };
-        }),
-    );
-      expect(raw).toBe('["iv","cipher"]ArrayBuffer');
+      // What waits on the tablet is encrypted: no answer is readable in IndexedDB; the key cannot be exported.
+      const records = await vaultRecords(page);
+      expect(records.pending).toBe('["iv","cipher"] ArrayBuffer');
+      expect(records.key).toBe('CryptoKey AES-GCM extractable=false');
+      expect(records.draft).toBeUndefined();
     } finally {
-      await context.setOffline(false);
+      await page.context().setOffline(false);
     }
     await page.locator('#code-screen').waitFor({ state: 'visible', timeout: 20_000 });
     await expect.poll(() => storedFor('sandbox-patient-5').length).toBe(1);
-    await page.close();
+    expect(await tabletHoldsNothing(page)).toEqual({ session: 0, local: 0, databases: 0, form: 0 });
+    await closeTablet(page);
   }, 90_000);
+});
+
+describe('QR hand-off: the tablet opened at /tablet/#code=…', () => {
+  it('claims the code at once, as if typed, and drops it from the address bar', async () => {
+    const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-2', patientName: 'Carmen', staff: STAFF });
+    // Typed codes may carry a dash and lower case; a code from the fragment is treated exactly the same.
+    const page = await openTablet(h.baseUrl, `#code=${code.slice(0, 3).toLowerCase()}-${code.slice(3)}`);
+    await page.locator('[id="age/1/1"]').waitFor();
+    expect(await page.locator('#who').textContent()).toBe('Questions for Carmen');
+    expect(await page.evaluate(() => location.href)).toBe(`${h.baseUrl}/tablet/?device=bay-1`);
+    // Spent: the same code does not work a second time.
+    const again = await fetch(`${h.baseUrl}/tablet/api/claim`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) });
+    expect(again.status).toBe(404);
+    expect(page.errors).toEqual([]);
+    await closeTablet(page);
+  }, 60_000);
+
+  it('a used or unknown code shows the usual message on the code screen', async () => {
+    const page = await openTablet(h.baseUrl, '#code=ZZZ999');
+    await expect.poll(() => page.locator('#code-error').textContent()).toContain('This code does not work');
+    expect(await page.locator('#code-screen').isVisible()).toBe(true);
+    expect(await page.evaluate(() => location.hash)).toBe('');
+    expect(await tabletHoldsNothing(page)).toEqual({ session: 0, local: 0, databases: 0, form: 0 });
+    await closeTablet(page);
+  }, 60_000);
 });
 
 describe('the tablet when left alone', () => {
@@ -255,6 +234,6 @@ describe('the tablet when left alone', () => {
     // The code was spent, and the session is gone on the server.
     const res = await fetch(`${short.baseUrl}/tablet/api/claim`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) });
     expect(res.status).toBe(404);
-    await page.close();
+    await closeTablet(page);
   }, 60_000);
 });

@@ -24,12 +24,12 @@ export interface TabletHarness {
   ehr: EmbeddedEhr;
   writePath: WritePath;
   tablet: Tablet;
-  /** Simulate a network outage of the tablet API (connections are dropped). */
-  setTabletOutage(down: boolean): void;
+  /** Simulate a network outage of the tablet API (connections are dropped); `pageToo`: of the page and its files as well. */
+  setTabletOutage(down: boolean, options?: { pageToo?: boolean }): void;
   close(): Promise<void>;
 }
 
-export async function startTabletHarness(options: Partial<Pick<TabletOptions, 'idleTimeoutMs' | 'codeTtlMs' | 'maxFailedClaims'>> & { port?: number } = {}): Promise<TabletHarness> {
+export async function startTabletHarness(options: Partial<Pick<TabletOptions, 'idleTimeoutMs' | 'codeTtlMs' | 'maxFailedClaims' | 'sessionTtlMs' | 'submitGraceMs'>> & { port?: number } = {}): Promise<TabletHarness> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tablet-'));
   const server = express();
   server.use(helmet());
@@ -57,14 +57,16 @@ export async function startTabletHarness(options: Partial<Pick<TabletOptions, 'i
     ...(options.idleTimeoutMs ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
     ...(options.codeTtlMs ? { codeTtlMs: options.codeTtlMs } : {}),
     ...(options.maxFailedClaims ? { maxFailedClaims: options.maxFailedClaims } : {}),
+    ...(options.sessionTtlMs ? { sessionTtlMs: options.sessionTtlMs } : {}),
+    ...(options.submitGraceMs ? { submitGraceMs: options.submitGraceMs } : {}),
     // Tests stand in for the clinician app's staff session with a fixed header.
     authorizeStaff: (req) => {
       if (req.header('x-test-staff') !== 'yes') throw unauthorized('Staff only.');
       return STAFF;
     },
   });
-  let outage = false;
-  server.use('/tablet/api', (req, _res, next) => (outage ? req.socket.destroy() : next()));
+  let outage: 'none' | 'api' | 'all' = 'none';
+  server.use('/tablet', (req, _res, next) => (outage === 'all' || (outage === 'api' && req.path.startsWith('/api/')) ? req.socket.destroy() : next()));
   server.use('/ehr', ehr.router);
   server.use('/tablet', tablet.router);
   await writePath.start();
@@ -73,8 +75,8 @@ export async function startTabletHarness(options: Partial<Pick<TabletOptions, 'i
     ehr,
     writePath,
     tablet,
-    setTabletOutage(down) {
-      outage = down;
+    setTabletOutage(down, { pageToo = false } = {}) {
+      outage = !down ? 'none' : pageToo ? 'all' : 'api';
     },
     async close() {
       http.closeAllConnections();

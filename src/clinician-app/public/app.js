@@ -1,9 +1,11 @@
 // Boot and routing of the clinician app: redeem the hand-off after a launch, load the context (patient,
 // user, style), show the patient banner, then render the view named by the URL hash.
+import { startAlertStream } from './alerts.js';
 import { api, base, currentSession, redeemHandoff } from './api.js';
 import { announce, h, render } from './dom.js';
 import { showForm } from './form-view.js';
 import { showResults } from './results-view.js';
+import { showTablets } from './tablet-view.js';
 import { showWorklist } from './worklist-view.js';
 
 const state = { context: null, bannerPatient: null };
@@ -70,6 +72,9 @@ async function route() {
     if (view === 'worklist') {
       await showBanner(state.context.patient?.id);
       await showWorklist(params);
+    } else if (view === 'tablets') {
+      await showBanner(state.context.patient?.id);
+      await showTablets();
     } else if (view === 'results') {
       const pid = parts[1] ?? state.context.patient?.id;
       await showBanner(pid);
@@ -111,6 +116,11 @@ async function boot() {
   document.getElementById('nav').hidden = false;
   if (!state.context.patient) document.querySelector('[data-nav="form"]').parentElement.hidden = true;
   if (state.context.user) document.getElementById('user').textContent = `Signed in: ${state.context.user.name}`;
+  if (state.context.tablet) {
+    // Clinical staff: the Tablets view, and emergency alerts from the waiting-room tablet, live, on every view.
+    document.querySelector('[data-nav="tablets"]').parentElement.hidden = false;
+    startAlertStream();
+  }
   window.addEventListener('hashchange', route);
   window.addEventListener('periplan:session-ended', (e) => announce(e.detail, 'error'));
   await route();

@@ -3,21 +3,11 @@
 import { api, ApiError } from './api.js';
 import { context } from './app.js';
 import { announce, clearStatus, formatDate, h, render } from './dom.js';
+import { currentResponse as responseIn, lformsReady, repairAria } from './shared/lforms-helpers.js';
 
 const CONTAINER = 'lforms-form';
 let questionnaire = null;
-
-async function lformsReady() {
-  for (let i = 0; i < 200; i++) {
-    if (window.LForms?.Util?.addFormToPage) return window.LForms;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('The form library did not load.');
-}
-
-function currentResponse() {
-  return window.LForms.Util.getFormFHIRData('QuestionnaireResponse', 'R4', CONTAINER);
-}
+const currentResponse = () => responseIn(CONTAINER);
 
 function errorSummary(messages) {
   const box = document.getElementById('form-errors');
@@ -32,23 +22,6 @@ function errorSummary(messages) {
   );
   box.hidden = false;
   box.focus();
-}
-
-/**
- * LHC-Forms 40.1.3 points each help button's aria-controls at a popover that only exists while it is open,
- * which screen readers (and axe, as a critical issue) treat as a broken reference. Drop references to
- * elements that do not exist; the button keeps its accessible name.
- */
-function repairAria(root) {
-  for (const attr of ['aria-controls', 'aria-describedby', 'aria-labelledby']) {
-    for (const el of root.querySelectorAll(`[${attr}]`)) {
-      const ids = el.getAttribute(attr).split(/\s+/).filter((id) => id && document.getElementById(id));
-      if (ids.length) el.setAttribute(attr, ids.join(' '));
-      else el.removeAttribute(attr);
-      // The read-only unit box beside a number is labelled by a table header that is not rendered.
-      if (attr === 'aria-labelledby' && !ids.length && el.id.startsWith('unit_')) el.setAttribute('aria-label', 'Unit');
-    }
-  }
 }
 
 export async function saveDraft(reason) {

@@ -3,6 +3,7 @@
 import { api } from './api.js';
 import { context } from './app.js';
 import { historyChart } from './chart.js';
+import { tabletButton } from './tablet-view.js';
 import { announce, clearStatus, formatDate, h, render } from './dom.js';
 
 function tierBadge(rule) {
@@ -129,6 +130,12 @@ export function renderResults(view, { pending = false, heading = 'Results', pati
   );
 }
 
+/** The patient's own "Start tablet intake" (staff only), e.g. before her next visit. */
+function tabletActions(patientId, name) {
+  const button = tabletButton(patientId, name ?? document.querySelector('#banner .banner-name')?.textContent);
+  return button ? h('p', { class: 'actions no-print' }, button) : null;
+}
+
 export async function showResults(patientId, params) {
   if (!params.get('submitted')) clearStatus();
   if (!patientId) {
@@ -141,7 +148,7 @@ export async function showResults(patientId, params) {
     view = await api('GET', `/patients/${encodeURIComponent(patientId)}/results${q}`);
   } catch (err) {
     if (err.status === 404) {
-      render(h('h1', {}, 'Results'), h('p', {}, err.message));
+      render(h('h1', {}, 'Results'), h('p', {}, err.message), tabletActions(patientId));
       return;
     }
     throw err;
@@ -149,5 +156,6 @@ export async function showResults(patientId, params) {
   const history = await api('GET', `/patients/${encodeURIComponent(patientId)}/history`).catch(() => ({ points: [] }));
   const banner = document.querySelector('#banner .banner-name')?.textContent ?? (context().patient?.id === patientId ? context().patient.name : undefined);
   renderResults(view, { heading: `Results${banner ? ` for ${banner}` : ''}`, patientName: banner, patientId, extra: [historyChart(history.points)] });
+  document.querySelector('#main h1')?.after(tabletActions(patientId, banner) ?? '');
   if (params.get('submitted')) announce('Saved to the record. The results are below.', 'success');
 }

@@ -14,6 +14,8 @@ const STRINGS = {
     badCode: 'This code does not work. It may have been used already or be too old. Please ask the staff for a new one.',
     tooMany: 'Too many attempts. Please ask the staff for help.', noNetwork: 'The tablet cannot connect right now. Please ask the staff for help.',
     waiting: 'Answers waiting to be sent: 1',
+    lostTitle: 'These answers could not be sent',
+    lostText: 'The session on this tablet ended before the answers reached the clinic, so they were not saved. Please tell the staff: the questions need to be answered again.',
   },
   es: {
     brand: 'Preguntas sobre el dolor de espalda', welcome: 'Bienvenida', enterCode: 'Escriba el código que le dio el personal.', code: 'Código',
@@ -28,6 +30,8 @@ const STRINGS = {
     badCode: 'Este código no funciona. Puede que ya se haya usado o que haya caducado. Pida uno nuevo al personal.',
     tooMany: 'Demasiados intentos. Pida ayuda al personal.', noNetwork: 'La tableta no puede conectarse ahora. Pida ayuda al personal.',
     waiting: 'Respuestas pendientes de envío: 1',
+    lostTitle: 'Estas respuestas no se pudieron enviar',
+    lostText: 'La sesión de esta tableta terminó antes de que las respuestas llegaran a la clínica, así que no se guardaron. Avise al personal: hay que responder las preguntas de nuevo.',
   },
 };
 

@@ -1,0 +1,33 @@
+// LHC-Forms helpers shared by the browser pages that render the intake: the clinician app's form view and the
+// waiting-room tablet. Both routers serve this file at `<base>/assets/<version>/shared/lforms-helpers.js`.
+
+/** Resolves with `window.LForms` once its scripts (loaded with `defer`) have defined `addFormToPage`. */
+export async function lformsReady(tries = 400) {
+  for (let i = 0; i < tries; i++) {
+    if (window.LForms?.Util?.addFormToPage) return window.LForms;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error('The form library did not load.');
+}
+
+/** The answers rendered in `container` (an element id) as a FHIR R4 QuestionnaireResponse. */
+export function currentResponse(container) {
+  return window.LForms.Util.getFormFHIRData('QuestionnaireResponse', 'R4', container);
+}
+
+/**
+ * LHC-Forms 40.1.3 points each help button's aria-controls at a popover that only exists while it is open,
+ * which screen readers (and axe, as a critical issue) treat as a broken reference. Drop references to
+ * elements that do not exist; the button keeps its accessible name. The read-only unit box beside a number
+ * is labelled by a table header that is not rendered: it is named `unitLabel` instead.
+ */
+export function repairAria(root, unitLabel = 'Unit') {
+  for (const attr of ['aria-controls', 'aria-describedby', 'aria-labelledby']) {
+    for (const el of root.querySelectorAll(`[${attr}]`)) {
+      const ids = el.getAttribute(attr).split(/\s+/).filter((id) => id && document.getElementById(id));
+      if (ids.length) el.setAttribute(attr, ids.join(' '));
+      else el.removeAttribute(attr);
+      if (attr === 'aria-labelledby' && !ids.length && el.id.startsWith('unit_')) el.setAttribute('aria-label', unitLabel);
+    }
+  }
+}

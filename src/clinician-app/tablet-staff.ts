@@ -1,0 +1,183 @@
+/**
+ * The staff side of the waiting-room tablet (src/tablet), inside the clinician app:
+ *   POST /api/tablet-handoff         start a tablet session for a patient: one-time code + QR code
+ *   POST /api/tablet-handoff/cancel  revoke a code not yet used
+ *   GET  /api/tablet-sessions        codes waiting, tablets in use, submissions still waiting for the EHR
+ *   GET  /api/alerts                 live emergency alerts (text/event-stream), read with fetch() by the page
+ * Same rules as every other app route: the session handle in `X-Session`, `X-CSRF-Token` on POST. Only a
+ * clinician session (fhirUser is a Practitioner) may use them: a patient-facing launch must not hand tablets
+ * out, see other patients' sessions, or hear alerts.
+ */
+import type { Request, Router } from 'express';
+import QRCode from 'qrcode';
+import { z } from 'zod';
+import { badRequest, FhirError, forbidden } from '../outcomes/index.js';
+import type { OutboxEntry, OutboxStatus } from '../submission/outbox.js';
+import type { HandoffRequest, TabletAlert, TabletSessionSummary } from '../tablet/index.js';
+import type { EhrAccess, SessionRef } from './ehr-access.js';
+
+/** What the app needs of the tablet (createTablet's result has it). */
+export interface TabletForStaff {
+  createHandoff(request: HandoffRequest): { code: string; expiresAt: string; url: string };
+  cancelHandoff?(code: string): boolean;
+  sessions(): TabletSessionSummary[];
+  onAlert(listener: (alert: TabletAlert) => void): () => void;
+}
+
+/** The write path's outbox, read only (submissions not yet in the EHR). */
+export interface OutboxForStaff {
+  list(status?: OutboxStatus, limit?: number): OutboxEntry[];
+}
+
+/** A tablet in progress that has not called the server for this long is shown as offline. */
+export const OFFLINE_AFTER_MS = 60_000;
+
+const ID = /^[A-Za-z0-9\-.]{1,64}$/;
+const handoffBody = z.object({ patientId: z.string().regex(ID).optional() }).strict();
+const cancelBody = z.object({ code: z.string().min(4).max(16) }).strict();
+
+const STATE_WORDS: Record<TabletSessionSummary['state'], string> = {
+  'waiting-for-code': 'waiting for the code',
+  'in-progress': 'in progress',
+  received: 'received',
+};
+
+export interface TabletStaffDeps {
+  tablet: TabletForStaff;
+  outbox?: OutboxForStaff;
+  ehr: EhrAccess;
+  sessionOf(req: Request): SessionRef;
+  /** The session (or the store) still exists: the alert stream ends when the session does. */
+  sessionAlive(handle: string): boolean;
+  humanName(resource: fhir4.Patient | fhir4.Practitioner | undefined): string;
+  /** Heartbeat comment interval on the alert stream (default 25 s, under common proxy idle timeouts). */
+  heartbeatMs?: number;
+}
+
+function practitionerOf(ref: SessionRef): string {
+  const user = ref.session.fhirUser ?? '';
+  const practitioner = /(?:^|\/)(Practitioner\/[A-Za-z0-9\-.]{1,64})$/.exec(user)?.[1];
+  if (!practitioner) throw forbidden('Only clinical staff can use the waiting-room tablet from here (this sign-in is not a practitioner).');
+  return practitioner;
+}
+
+const idOf = (reference: string | undefined) => /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(reference ?? '')?.[1];
+
+export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): void {
+  const { tablet, ehr } = deps;
+  const heartbeatMs = deps.heartbeatMs ?? 25_000;
+
+  api.post('/tablet-handoff', async (req, res) => {
+    const ref = deps.sessionOf(req);
+    const practitioner = practitionerOf(ref);
+    const body = handoffBody.safeParse(req.body ?? {});
+    if (!body.success) throw badRequest('Send { patientId } (or nothing, for the open patient).', body.error.issues[0]?.path.join('.') || 'patientId');
+    const patientId = body.data.patientId ?? ref.session.patient;
+    if (!patientId) throw badRequest('No patient is open: name one with patientId.', 'patientId');
+    // Read with the clinician's own token: proves this user may see the patient, and gives the first name
+    // the tablet shows so she can check it is her form.
+    const [patient, user] = await Promise.all([
+      ehr.json<fhir4.Patient>(ref, `Patient/${patientId}`),
+      ehr.json<fhir4.Practitioner>(ref, practitioner).catch(() => undefined),
+    ]);
+    const firstName = patient.name?.[0]?.given?.[0] ?? patient.name?.[0]?.text?.split(/\s+/)[0];
+    const handoff = tablet.createHandoff({
+      patientId,
+      ...(firstName ? { patientName: firstName } : {}),
+      staff: { reference: practitioner, ...(user ? { display: deps.humanName(user) } : {}) },
+    });
+    // The code travels in the fragment: a fragment never reaches a server or its logs.
+    const link = `${handoff.url}#code=${handoff.code}`;
+    const qrSvg = await QRCode.toString(link, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
+    res.status(201).json({ ...handoff, patient: { id: patientId, name: deps.humanName(patient) }, qrSvg });
+  });
+
+  api.post('/tablet-handoff/cancel', (req, res) => {
+    practitionerOf(deps.sessionOf(req));
+    const body = cancelBody.safeParse(req.body ?? {});
+    if (!body.success) throw badRequest('Send { code }.', 'code');
+    if (!tablet.cancelHandoff) throw new FhirError(501, { code: 'not-supported', diagnostics: 'Codes cannot be revoked on this server; they expire on their own.' });
+    res.json({ cancelled: tablet.cancelHandoff(body.data.code) });
+  });
+
+  api.get('/tablet-sessions', async (req, res) => {
+    const ref = deps.sessionOf(req);
+    practitionerOf(ref);
+    const now = Date.now();
+    const sessions = tablet.sessions();
+    const waiting = deps.outbox ? [...deps.outbox.list('failed', 100), ...deps.outbox.list('pending', 100)] : [];
+    const subjectOf = (e: OutboxEntry) =>
+      (e.bundle.entry?.find((x) => x.resource?.resourceType === 'QuestionnaireResponse')?.resource as fhir4.QuestionnaireResponse | undefined)?.subject?.reference;
+    // Full names from the EHR with this clinician's token (a patient it cannot read keeps the tablet's first name).
+    const ids = [...new Set([...sessions.map((s) => idOf(s.patient.reference)), ...waiting.map((e) => idOf(subjectOf(e)))].filter((x): x is string => !!x))].slice(0, 50);
+    const names = new Map(
+      await Promise.all(ids.map(async (id) => [id, await ehr.json<fhir4.Patient>(ref, `Patient/${id}`).then((p) => deps.humanName(p)).catch(() => undefined)] as const)),
+    );
+    const patient = (reference: string | undefined, fallback?: string) => {
+      const id = idOf(reference);
+      return { ...(id ? { id } : {}), name: (id && names.get(id)) ?? fallback ?? 'Unknown patient' };
+    };
+    res.json({
+      sessions: sessions.map((s) => {
+        const quiet = s.lastSeenAt ? now - Date.parse(s.lastSeenAt) : 0;
+        const offline = s.state === 'in-progress' && quiet > OFFLINE_AFTER_MS;
+        return {
+          patient: patient(s.patient.reference, s.patient.display),
+          ...(s.device ? { device: s.device } : {}),
+          startedBy: s.staff.display ?? s.staff.reference ?? 'unknown',
+          since: s.claimedAt ?? s.createdAt,
+          ...(s.expiresAt ? { expiresAt: s.expiresAt } : {}),
+          state: s.state,
+          stateWords: offline ? 'tablet offline — answers kept on the tablet' : STATE_WORDS[s.state],
+          ...(s.lastSeenAt ? { lastSeenAt: s.lastSeenAt } : {}),
+          offline,
+          emergency: s.emergency,
+        };
+      }),
+      outbox: waiting.map((e) => ({
+        patient: patient(subjectOf(e)),
+        status: e.status,
+        attempts: e.attempts,
+        createdAt: e.createdAt,
+        ...(e.status === 'pending' ? { nextAttemptAt: e.nextAttemptAt } : {}),
+        ...(e.lastError ? { lastError: e.lastError.slice(0, 300) } : {}),
+      })),
+    });
+  });
+
+  api.get('/alerts', async (req, res) => {
+    const ref = deps.sessionOf(req);
+    practitionerOf(ref);
+    res.setHeader('Content-Type', 'text/event-stream');
+    res.setHeader('X-Accel-Buffering', 'no');
+    res.flushHeaders();
+    // compression() sits in front of every route: flush after each write or the event waits in its buffer.
+    const write = (text: string) => {
+      res.write(text);
+      (res as unknown as { flush?: () => void }).flush?.();
+    };
+    write(': connected\n\n');
+    const send = (alert: TabletAlert) => {
+      const id = idOf(alert.patient.reference);
+      if (!id) return;
+      // Only patients this clinician may read: the name comes from the EHR with the session's own token.
+      ehr
+        .json<fhir4.Patient>(ref, `Patient/${id}`)
+        .then((p) => {
+          if (res.writableEnded) return;
+          const event = { id: alert.id, patient: { id, name: deps.humanName(p) }, device: alert.device, rules: alert.rules, at: alert.at };
+          write(`event: emergency\nid: ${alert.id}\ndata: ${JSON.stringify(event)}\n\n`);
+        })
+        .catch(() => undefined);
+    };
+    const off = tablet.onAlert(send);
+    const ping = setInterval(() => {
+      if (!deps.sessionAlive(ref.handle)) return res.end();
+      write(': ping\n\n');
+    }, heartbeatMs);
+    res.on('close', () => {
+      clearInterval(ping);
+      off();
+    });
+  });
+}

@@ -1,0 +1,146 @@
+/**
+ * Real Chromium for the tablet's tests (system build, driven by playwright-core): each tablet is a fresh
+ * browser context (its own IndexedDB, like a separate device) with touch emulation at 768×1024, plus helpers
+ * that answer the intake by tapping and look at what the tablet and the EHR hold.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { TabletHarness } from './harness.js';
+
+export const SCREENSHOTS = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../test-results/tablet');
+const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+export const YNU = 'http://terminology.hl7.org/CodeSystem/v2-0136';
+const LOCAL = 'https://periplan.app/fhir/CodeSystem/back-pain-answer';
+export const RED_FLAGS = ['rf-saddle-numbness', 'rf-bladder-bowel', 'rf-leg-weakness', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk', 'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain', 'rf-trauma', 'rf-steroids'];
+
+export async function launchChromium(): Promise<Browser> {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  return chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+}
+
+export type TabletPage = Page & { errors: string[] };
+
+/** A new tablet (fresh browser context) showing `/tablet/?device=bay-1` plus `hash`; page errors and CSP reports are collected. */
+export async function openTablet(browser: Browser, baseUrl: string, hash = ''): Promise<TabletPage> {
+  const context = await browser.newContext({ viewport: { width: 768, height: 1024 }, hasTouch: true });
+  const page = (await context.newPage()) as TabletPage;
+  page.errors = [];
+  page.on('pageerror', (e) => page.errors.push(e.message));
+  page.on('console', (m) => (m.type() === 'error' && /Content Security Policy/.test(m.text()) ? page.errors.push(m.text()) : undefined));
+  await page.goto(`${baseUrl}/tablet/?device=bay-1${hash}`);
+  return page;
+}
+
+export async function closeTablet(page: Page): Promise<void> {
+  await page.context().close();
+}
+
+export async function axeViolations(page: Page) {
+  await page.evaluate(AXE_SOURCE);
+  const result = await page.evaluate(() =>
+    (window as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }> } }).axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
+    }),
+  );
+  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => ({ id: v.id, nodes: v.nodes.slice(0, 3).map((n) => n.target) }));
+}
+
+export async function startWithCode(page: Page, code: string) {
+  await page.locator('#code').tap();
+  await page.locator('#code').pressSequentially(code);
+  await page.locator('#code-form button[type=submit]').tap();
+  await page.locator('[id="age/1/1"]').waitFor();
+}
+
+/** Tap an answer: Y/N, or a local code (`none` for the weakness and trauma questions). */
+export async function tapAnswer(page: Page, linkId: string, code: string) {
+  const value = code === 'Y' || code === 'N' ? `${YNU}|${code}` : `${LOCAL}|${code}`;
+  await page.locator(`[id="${linkId}/1/1|${value}"]`).tap();
+}
+
+/** Answer every screen by tapping; `yes` lists red-flag questions answered Yes. */
+export async function answerAll(page: Page, options: { yes?: string[]; beforeLast?: () => Promise<void> } = {}) {
+  const age = page.locator('[id="age/1/1"]');
+  await age.tap();
+  await age.pressSequentially('52');
+  await page.locator('#next').tap();
+  for (const linkId of RED_FLAGS) {
+    if (linkId === 'rf-leg-weakness' || linkId === 'rf-trauma') await tapAnswer(page, linkId, 'none');
+    else await tapAnswer(page, linkId, options.yes?.includes(linkId) ? 'Y' : 'N');
+  }
+  for (let i = 0; i < 3; i++) await page.locator('#next').tap();
+  await options.beforeLast?.();
+}
+
+export function storedFor(h: TabletHarness, patientId: string): fhir4.QuestionnaireResponse[] {
+  return h.ehr.store.search('QuestionnaireResponse', [['subject', `Patient/${patientId}`]]).matches as fhir4.QuestionnaireResponse[];
+}
+
+/** What the tablet still holds: Web Storage entries, IndexedDB databases, rendered form elements. */
+export async function tabletHoldsNothing(page: Page) {
+  return page.evaluate(async () => ({
+    session: sessionStorage.length,
+    local: localStorage.length,
+    databases: (await indexedDB.databases()).length,
+    form: document.getElementById('lforms-form')!.childElementCount,
+  }));
+}
+
+/** The names of the records in the tablet's IndexedDB vault, and whether each is ciphertext (`{iv, cipher}`), a CryptoKey or plain. */
+export async function vaultRecords(page: Page): Promise<Record<string, string>> {
+  return page.evaluate(
+    () =>
+      new Promise<Record<string, string>>((resolve) => {
+        const req = indexedDB.open('periplan-tablet');
+        req.onupgradeneeded = () => req.transaction!.abort();
+        req.onerror = () => resolve({});
+        req.onsuccess = () => {
+          const store = req.result.transaction('vault').objectStore('vault');
+          const out: Record<string, string> = {};
+          const cursor = store.openCursor();
+          cursor.onsuccess = () => {
+            const c = cursor.result;
+            if (!c) {
+              req.result.close();
+              return resolve(out);
+            }
+            const v = c.value as { iv?: unknown; cipher?: unknown } | CryptoKey | number;
+            out[String(c.key)] =
+              v instanceof CryptoKey
+                ? `CryptoKey ${v.algorithm.name} extractable=${v.extractable}`
+                : typeof v === 'object' && v && 'cipher' in v
+                  ? `${JSON.stringify(Object.keys(v))} ${(v as { cipher: object }).cipher.constructor.name}`
+                  : typeof v;
+            c.continue();
+          };
+        };
+      }),
+  );
+}
+
+/** The tablet's saved draft, decrypted by the tablet's own vault module (the key never leaves the browser). */
+export async function savedDraft(page: Page): Promise<{ response: fhir4.QuestionnaireResponse; step: number; lang: string } | null> {
+  // A string, not a function: the test runner would rewrite `import()` inside a function.
+  return page.evaluate(`(async () => {
+    const src = document.querySelector('script[type=module]').src.replace(/tablet\\.js$/, 'vault.js');
+    return (await import(src)).readEncrypted('draft');
+  })()`);
+}
+
+/** The first answer to `linkId` anywhere in a response (nested groups included). */
+export const answerIn = (r: fhir4.QuestionnaireResponse | undefined, linkId: string): fhir4.QuestionnaireResponseItemAnswer | undefined => {
+  const find = (items: fhir4.QuestionnaireResponseItem[] | undefined): fhir4.QuestionnaireResponseItem | undefined => {
+    for (const i of items ?? []) {
+      if (i.linkId === linkId) return i;
+      const inner = find(i.item);
+      if (inner) return inner;
+    }
+    return undefined;
+  };
+  return find(r?.item)?.answer?.[0];
+};
