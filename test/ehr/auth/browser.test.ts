@@ -145,6 +145,8 @@ describe('sandbox sign-in in Chromium (standalone launch)', () => {
     });
     const context = browser;
     const page = await context.newPage();
+    // Each step fails on its own (naming it) well before the test's timeout, should one ever hang.
+    page.setDefaultTimeout(10_000);
     const csp = watchCsp(page);
     await page.goto(authUrl.href);
     await expect.poll(() => page.title()).toContain('Sign in');
