@@ -11,6 +11,7 @@
 import type { Request, Router } from 'express';
 import QRCode from 'qrcode';
 import { z } from 'zod';
+import { openEventStream } from '../api/event-stream.js';
 import { badRequest, FhirError, forbidden } from '../outcomes/index.js';
 import type { OutboxEntry, OutboxStatus } from '../submission/outbox.js';
 import type { HandoffRequest, TabletAlert, TabletSessionSummary } from '../tablet/index.js';
@@ -40,6 +41,7 @@ const STATE_WORDS: Record<TabletSessionSummary['state'], string> = {
   'waiting-for-code': 'waiting for the code',
   'in-progress': 'in progress',
   received: 'received',
+  'ended-unsent': 'session ended, not sent — if the tablet was offline, its answers arrive when it reconnects',
 };
 
 export interface TabletStaffDeps {
@@ -127,6 +129,7 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
           startedBy: s.staff.display ?? s.staff.reference ?? 'unknown',
           since: s.claimedAt ?? s.createdAt,
           ...(s.expiresAt ? { expiresAt: s.expiresAt } : {}),
+          ...(s.submitUntil ? { submitUntil: s.submitUntil } : {}),
           state: s.state,
           stateWords: offline ? 'tablet offline — answers kept on the tablet' : STATE_WORDS[s.state],
           ...(s.lastSeenAt ? { lastSeenAt: s.lastSeenAt } : {}),
@@ -148,36 +151,19 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
   api.get('/alerts', async (req, res) => {
     const ref = deps.sessionOf(req);
     practitionerOf(ref);
-    res.setHeader('Content-Type', 'text/event-stream');
-    res.setHeader('X-Accel-Buffering', 'no');
-    res.flushHeaders();
-    // compression() sits in front of every route: flush after each write or the event waits in its buffer.
-    const write = (text: string) => {
-      res.write(text);
-      (res as unknown as { flush?: () => void }).flush?.();
-    };
-    write(': connected\n\n');
-    const send = (alert: TabletAlert) => {
+    let off = () => {};
+    const stream = openEventStream(res, { heartbeatMs, stillWanted: () => deps.sessionAlive(ref.handle), onClose: () => off() });
+    off = tablet.onAlert((alert: TabletAlert) => {
       const id = idOf(alert.patient.reference);
       if (!id) return;
       // Only patients this clinician may read: the name comes from the EHR with the session's own token.
       ehr
         .json<fhir4.Patient>(ref, `Patient/${id}`)
         .then((p) => {
-          if (res.writableEnded) return;
-          const event = { id: alert.id, patient: { id, name: deps.humanName(p) }, device: alert.device, rules: alert.rules, at: alert.at };
-          write(`event: emergency\nid: ${alert.id}\ndata: ${JSON.stringify(event)}\n\n`);
+          if (stream.closed) return;
+          stream.send('emergency', { id: alert.id, patient: { id, name: deps.humanName(p) }, device: alert.device, rules: alert.rules, at: alert.at }, alert.id);
         })
         .catch(() => undefined);
-    };
-    const off = tablet.onAlert(send);
-    const ping = setInterval(() => {
-      if (!deps.sessionAlive(ref.handle)) return res.end();
-      write(': ping\n\n');
-    }, heartbeatMs);
-    res.on('close', () => {
-      clearInterval(ping);
-      off();
     });
   });
 }

@@ -15,6 +15,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { z } from 'zod';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { badRequest, FhirError, forbidden, outcomeFromUnknown, unauthorized } from '../outcomes/index.js';
+import { openEventStream } from '../api/event-stream.js';
 import { applyPlanDefinition } from '../rules/index.js';
 import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../clinician-app/assets.js';
 import { sanitizeQuestionnaire, withoutPrefillExpressions } from '../clinician-app/sanitize.js';
@@ -96,9 +97,12 @@ export interface TabletSessionSummary {
   lastSeenAt?: string;
   /**
    * `waiting-for-code`: a code staff created, not yet typed on a tablet; `in-progress`: on the tablet now (or
-   * waiting there for the network); `received`: the server has it.
+   * waiting there for the network); `received`: the server has it; `ended-unsent`: the session has ended without
+   * a submission, and a tablet that went offline may still hold the answers: they are accepted until `submitUntil`.
    */
-  state: 'waiting-for-code' | 'in-progress' | 'received';
+  state: 'waiting-for-code' | 'in-progress' | 'received' | 'ended-unsent';
+  /** With `ended-unsent`: until when the tablet's queued submission is still accepted. */
+  submitUntil?: string;
   emergency: boolean;
 }
 
@@ -429,15 +433,20 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
       state: 'waiting-for-code',
       emergency: false,
     }));
-    const live = store.liveSessions().map((s): TabletSessionSummary => ({
-      patient: patientRef(s.patientId, s.patientName),
-      device: s.device,
-      staff: s.staff,
-      ...(s.claimedAt ? { claimedAt: iso(s.claimedAt) } : {}),
-      ...(s.lastSeenAt ? { lastSeenAt: iso(s.lastSeenAt) } : {}),
-      state: s.submittedKey ? 'received' : 'in-progress',
-      emergency: (s.alerted?.length ?? 0) > 0,
-    }));
+    const now = Date.now();
+    const live = store.liveSessions(now).map((s): TabletSessionSummary => {
+      const ended = s.expiresAt < now;
+      return {
+        patient: patientRef(s.patientId, s.patientName),
+        device: s.device,
+        staff: s.staff,
+        ...(s.claimedAt ? { claimedAt: iso(s.claimedAt) } : {}),
+        ...(s.lastSeenAt ? { lastSeenAt: iso(s.lastSeenAt) } : {}),
+        state: s.submittedKey ? 'received' : ended ? 'ended-unsent' : 'in-progress',
+        ...(ended && s.submitUntil ? { submitUntil: iso(s.submitUntil) } : {}),
+        emergency: (s.alerted?.length ?? 0) > 0,
+      };
+    });
     return [...waiting, ...live];
   }
 
@@ -449,23 +458,9 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
     });
     api.get('/alerts', async (req, res) => {
       await authorizeStaff(req);
-      res.setHeader('Content-Type', 'text/event-stream');
-      res.setHeader('Cache-Control', 'no-store');
-      res.setHeader('X-Accel-Buffering', 'no');
-      res.flushHeaders();
-      // compression() (the lead's app) buffers: flush after each event so it reaches the worklist now.
-      const write = (text: string) => {
-        res.write(text);
-        (res as unknown as { flush?: () => void }).flush?.();
-      };
-      write(': connected\n\n');
-      const send = (a: TabletAlert) => write(`event: emergency\ndata: ${JSON.stringify(a)}\n\n`);
+      const stream = openEventStream(res, { onClose: () => alerts.off('alert', send) });
+      const send = (a: TabletAlert) => stream.send('emergency', a);
       alerts.on('alert', send);
-      const ping = setInterval(() => write(': ping\n\n'), 25_000);
-      req.on('close', () => {
-        clearInterval(ping);
-        alerts.off('alert', send);
-      });
     });
   }
 

@@ -86,12 +86,15 @@ export function openTabletStore(dataDir: string) {
       if (!row || row.expires_at < now) return undefined;
       return JSON.parse(row.body) as TabletSession;
     },
-    /** Sessions not yet ended: what staff see as "on a tablet now" (never the answers). */
+    /**
+     * What staff see (never the answers): sessions not yet ended, and ended ones never submitted whose submit
+     * window is still open (an offline tablet may still be holding those answers).
+     */
     liveSessions(now = Date.now()): TabletSession[] {
       return liveSessions
         .all(now)
         .map((r) => JSON.parse(r.body) as TabletSession)
-        .filter((s) => s.expiresAt >= now);
+        .filter((s) => s.expiresAt >= now || (!s.submittedKey && (s.submitUntil ?? 0) >= now));
     },
     touchSession(handle: string, at = Date.now()) {
       touchSession.run(at, sha256(handle));

@@ -138,6 +138,12 @@ describe('a tablet session', () => {
       expect(received).toHaveLength(1);
       expect(received[0]!.patient.reference).toBe('Patient/sandbox-patient-3');
       expect(received[0]!.rules).toContain('RF-01');
+      // A later answer that fires ANOTHER emergency rule (major trauma) is raised to staff as well.
+      const MAJOR = { valueCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'major' } };
+      const later = await post('check', { response: { resourceType: 'QuestionnaireResponse', item: [{ linkId: 'red-flags', item: [{ linkId: 'rf-saddle-numbness', answer: [YES] }, { linkId: 'rf-bladder-bowel', answer: [YES] }, { linkId: 'rf-trauma', answer: [MAJOR] }] }] } }, { 'X-Tablet-Session': session });
+      expect(later.body).toEqual({ tellStaff: true });
+      expect(received).toHaveLength(2);
+      expect(received[1]!.rules).toContain('RF-07');
       let text = '';
       while (!text.includes('event: emergency')) text += new TextDecoder().decode((await reader.read()).value);
       expect(text).toContain('sandbox-patient-3');
@@ -160,13 +166,15 @@ describe('a tablet session', () => {
 });
 
 describe('a submission that arrives after its session ended (queued on a tablet that was offline)', () => {
-  /** Claim on `harness`, then wait until the session has ended for staff (it is no longer listed as live). */
+  /** Claim on `harness`, then wait until the session has ended (staff see it as ended and not sent). */
   async function claimAndOutlive(harness: TabletHarness, patientId: string): Promise<string> {
     const { code } = harness.tablet.createHandoff({ patientId, staff: STAFF });
     const claimed = await fetch(`${harness.baseUrl}/tablet/api/claim`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) });
     expect(claimed.status).toBe(201);
     const { session } = (await claimed.json()) as { session: string };
-    await expect.poll(() => harness.tablet.sessions().some((s) => s.patient.reference === `Patient/${patientId}`), { timeout: 5_000 }).toBe(false);
+    const stateOf = () => harness.tablet.sessions().find((s) => s.patient.reference === `Patient/${patientId}`)?.state;
+    expect(stateOf()).toBe('in-progress');
+    await expect.poll(stateOf, { timeout: 5_000 }).toBe('ended-unsent');
     return session;
   }
   const send = (harness: TabletHarness, pathname: string, session: string, body: unknown = {}) =>
@@ -190,6 +198,8 @@ describe('a submission that arrives after its session ended (queued on a tablet 
       expect((await send(short, 'submit', session, submission(crypto.randomUUID()))).status).toBe(403);
       expect(short.ehr.store.search('QuestionnaireResponse', [['identifier', `${TABLET_RESPONSE_SYSTEM}|${value}`]]).matches).toHaveLength(1);
       expect(short.ehr.store.search('QuestionnaireResponse', [['subject', 'Patient/sandbox-patient-5']]).matches).toHaveLength(1);
+      // Received: nothing is waiting on a tablet any more, so staff no longer see the session.
+      expect(short.tablet.sessions()).toEqual([]);
     } finally {
       await short.close();
     }
@@ -203,6 +213,7 @@ describe('a submission that arrives after its session ended (queued on a tablet 
       await new Promise((r) => setTimeout(r, 300));
       expect((await send(short, 'submit', session, submission(crypto.randomUUID()))).status).toBe(401);
       expect(short.ehr.store.search('QuestionnaireResponse', [['subject', 'Patient/sandbox-patient-6']]).matches).toHaveLength(0);
+      expect(short.tablet.sessions()).toEqual([]);
     } finally {
       await short.close();
     }

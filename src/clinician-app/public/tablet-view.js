@@ -113,7 +113,7 @@ function sessionsTable(sessions) {
           h('td', {}, s.device ?? '—'),
           h('td', {}, s.startedBy),
           h('td', {}, formatDate(s.since, true)),
-          h('td', { class: s.offline ? 'state-offline' : '' }, s.stateWords, s.state === 'waiting-for-code' && s.expiresAt ? h('span', { class: 'hint' }, ` (until ${formatDate(s.expiresAt, true)})`) : null),
+          h('td', { class: s.offline ? 'state-offline' : '' }, s.stateWords, s.state === 'waiting-for-code' && s.expiresAt ? h('span', { class: 'hint' }, ` (until ${formatDate(s.expiresAt, true)})`) : null, s.state === 'ended-unsent' && s.submitUntil ? h('span', { class: 'hint' }, ` (accepted until ${formatDate(s.submitUntil, true)})`) : null),
           h('td', {}, s.lastSeenAt ? formatDate(s.lastSeenAt, true) : '—'),
           h('td', {}, s.emergency ? h('strong', { class: 'tier tier-emergency' }, 'Yes') : 'No'),
         ),
