@@ -4,11 +4,10 @@
  * app with iss + launch, and the standalone sign-in completes to the app's redirect URI.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import * as oidc from 'openid-client';
 import { APP_SECRET, clientConfig, startHarness, type Harness } from './harness.js';
 
@@ -17,27 +16,39 @@ const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-co
 const screenshots = process.env.EHR_AUTH_SCREENSHOTS; // a folder, to look at the pages by eye
 
 let h: Harness;
+let chromiumBrowser: Browser;
+/** A fresh context per test: no sign-in cookie or open tab of one test is seen by the next. */
 let browser: BrowserContext;
-let userDataDir: string;
+/** The step a test is at, printed if it fails (a hang then names where it hung). */
+let step = '';
 beforeAll(async () => {
   h = await startHarness();
   mountStubApp(h);
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ehr-auth-chromium-'));
-  // A fresh profile folder per run (playwright passes it as --user-data-dir).
-  browser = await chromium.launchPersistentContext(userDataDir, {
+  // Playwright gives the browser a fresh, temporary profile folder (--user-data-dir) of its own.
+  chromiumBrowser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
 });
-afterAll(async () => {
+beforeEach(async ({ onTestFailed }) => {
+  step = 'new browser context';
+  browser = await chromiumBrowser.newContext();
+  // Each browser step fails on its own, naming it, well before the test's own timeout.
+  browser.setDefaultTimeout(10_000);
+  onTestFailed(() => console.error(`browser.test.ts: failed at step "${step}" (${new Date().toISOString()})`));
+});
+afterEach(async () => {
   await browser?.close();
+});
+afterAll(async () => {
+  await chromiumBrowser?.close();
   await h?.close();
-  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
 });
 
 /** axe-core violations of the page itself (`iframes: false`: a framed app is that app's business). */
 async function axeViolations(page: Page) {
+  step = `axe on ${page.url()}`;
   await page.evaluate(axeSource);
   return page.evaluate(async () => {
     type Axe = { run(context: unknown, options: unknown): Promise<{ violations: { id: string; help: string; nodes: unknown[] }[] }> };
@@ -88,8 +99,10 @@ describe('launcher in Chromium', () => {
     const context = browser;
     const page = await context.newPage();
     const csp = watchCsp(page);
+    step = 'open the launcher';
     await page.goto(`${h.baseUrl}/ehr`);
     expect(await axeViolations(page)).toEqual([]);
+    step = 'pick and launch';
 
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('practitioner');
@@ -114,6 +127,7 @@ describe('embedded launch in Chromium', () => {
   it('opens an EHR screen with its own patient banner and the app framed below it', async () => {
     const page = await browser.newPage();
     const csp = watchCsp(page);
+    step = 'open the launcher, embedded';
     await page.goto(`${h.baseUrl}/ehr`);
     await page.selectOption('#practitioner', 'physio-lee');
     await page.selectOption('#patient', 'pat-a');
@@ -136,6 +150,7 @@ describe('embedded launch in Chromium', () => {
 
 describe('sandbox sign-in in Chromium (standalone launch)', () => {
   it('is accessible, picks clinician and patient by keyboard, and returns a code to the app', async () => {
+    step = 'OpenID discovery';
     const config = await clientConfig(h, 'periplan-tablet');
     const verifier = oidc.randomPKCECodeVerifier();
     const redirect = `${h.baseUrl}/tablet/callback`;
@@ -143,15 +158,16 @@ describe('sandbox sign-in in Chromium (standalone launch)', () => {
       redirect_uri: redirect, scope: 'launch/patient openid fhirUser patient/QuestionnaireResponse.cu', aud: h.fhirBaseUrl,
       code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'st',
     });
+    step = 'new page';
     const context = browser;
     const page = await context.newPage();
-    // Each step fails on its own (naming it) well before the test's timeout, should one ever hang.
-    page.setDefaultTimeout(10_000);
     const csp = watchCsp(page);
+    step = 'open the sign-in page';
     await page.goto(authUrl.href);
     await expect.poll(() => page.title()).toContain('Sign in');
     expect(await axeViolations(page)).toEqual([]);
 
+    step = 'keyboard and an empty submit';
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('practitioner');
     // An empty submit is blocked by the browser (`required`), which moves focus to the first empty field;
@@ -159,6 +175,7 @@ describe('sandbox sign-in in Chromium (standalone launch)', () => {
     await page.click('button.primary');
     expect(page.url()).toContain('/interaction/');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('practitioner');
+    step = 'sign in';
     await page.selectOption('#practitioner', 'physio-lee');
     await page.selectOption('#patient', 'pat-a');
     if (screenshots) await page.screenshot({ path: path.join(screenshots, 'sign-in.png'), fullPage: true });
