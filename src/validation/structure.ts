@@ -52,7 +52,7 @@ import {
 import type { InternalSchemaElement, InternalTypeSchema, SlicingRules, SliceDefinition, TypedValue } from '@medplum/core';
 import type { OperationOutcomeIssue as MedplumIssue, Resource } from '@medplum/fhirtypes';
 import { compiledInvariant } from './invariants.js';
-import { candidatesOf, isEmpty, nestedProperty, propertyValue, resolveElement } from './typed-values.js';
+import { candidatesOf, isEmpty, nestedProperty, propertyValue, memoPerElements, resolveElement } from './typed-values.js';
 
 type TypedValueWithPath = TypedValue & { path: string };
 type Constraint = NonNullable<InternalSchemaElement['constraints']>[number];
@@ -448,36 +448,23 @@ function isIntegerType(propertyType: string): boolean {
  * here without the split.
  */
 function isChoiceOfType(typedValue: TypedValue, key: string, propertyDefinitions: Record<string, InternalSchemaElement>): string | undefined {
-  const choice = choiceElementOf(key, propertyDefinitions);
+  const choice = choiceElementOf(propertyDefinitions, key);
   if (!choice) return undefined;
   const typedPropertyValue = propertyValue(typedValue, choice.testProperty, tryGetDataType(typedValue.type));
   return typedPropertyValue ? choice.name : undefined;
 }
 
-/**
- * The key-only half of `isChoiceOfType`: the first prefix of the key, split before capital letters (Medplum
- * splits with `/(?=[A-Z])/g` and tries the growing prefixes), that names a `[x]` element. Remembered per
- * schema (a pure function of key and schema), for a bounded number of keys.
- */
 interface ChoiceOfKey {
   /** `value[x]`, or `_value[x]` for a primitive-extension key */
   name: string;
   testProperty: string;
 }
-const choiceMemo = new WeakMap<object, Map<string, ChoiceOfKey | null>>();
-function choiceElementOf(key: string, propertyDefinitions: Record<string, InternalSchemaElement>): ChoiceOfKey | undefined {
-  let memo = choiceMemo.get(propertyDefinitions);
-  if (!memo) {
-    memo = new Map();
-    choiceMemo.set(propertyDefinitions, memo);
-  }
-  let found = memo.get(key);
-  if (found === undefined) {
-    found = findChoiceElement(key, propertyDefinitions) ?? null;
-    if (memo.size < 2000) memo.set(key, found);
-  }
-  return found ?? undefined;
-}
+/**
+ * The key-only half of `isChoiceOfType`: the first prefix of the key, split before capital letters (Medplum
+ * splits with `/(?=[A-Z])/g` and tries the growing prefixes), that names a `[x]` element. Remembered per
+ * schema (a pure function of key and schema); the keys come from the input, so at most 2000 per schema.
+ */
+const choiceElementOf = memoPerElements((propertyDefinitions, key) => findChoiceElement(key, propertyDefinitions), 2000);
 
 function findChoiceElement(key: string, propertyDefinitions: Record<string, InternalSchemaElement>): ChoiceOfKey | undefined {
   let prefix = '';

@@ -8,21 +8,33 @@
 import { getElementDefinitionFromElements, getNestedProperty, getTypedPropertyValue, isResource, tryGetDataType } from '@medplum/core';
 import type { InternalSchemaElement, InternalTypeSchema, TypedValue } from '@medplum/core';
 
-/** `getElementDefinitionFromElements(elements, name)` for the schema's own element names. */
-const resolvedElements = new WeakMap<object, Map<string, InternalSchemaElement | null>>();
-export function resolveElement(elements: Record<string, InternalSchemaElement>, name: string): InternalSchemaElement | undefined {
-  let byName = resolvedElements.get(elements);
-  if (!byName) {
-    byName = new Map();
-    resolvedElements.set(elements, byName);
-  }
-  let element = byName.get(name);
-  if (element === undefined) {
-    element = getElementDefinitionFromElements(elements, name) ?? null;
-    byName.set(name, element);
-  }
-  return element ?? undefined;
+/**
+ * `compute(elements, key)`, remembered per element table (a schema's, which lives as long as the definitions)
+ * and key: these lookups are pure functions of the two. Keys that may come from the input rather than from a
+ * schema need `limit`, so that no input can grow the memo without bound.
+ */
+export function memoPerElements<V>(
+  compute: (elements: Record<string, InternalSchemaElement>, key: string) => V | undefined,
+  limit = Number.POSITIVE_INFINITY,
+): (elements: Record<string, InternalSchemaElement>, key: string) => V | undefined {
+  const memo = new WeakMap<object, Map<string, V | null>>();
+  return (elements, key) => {
+    let byKey = memo.get(elements);
+    if (!byKey) {
+      byKey = new Map();
+      memo.set(elements, byKey);
+    }
+    let found = byKey.get(key);
+    if (found === undefined) {
+      found = compute(elements, key) ?? null;
+      if (byKey.size < limit) byKey.set(key, found);
+    }
+    return found ?? undefined;
+  };
 }
+
+/** `getElementDefinitionFromElements(elements, name)` for the schema's own element names. */
+export const resolveElement = memoPerElements((elements, name) => getElementDefinitionFromElements(elements, name));
 
 /**
  * The JSON property names under which `getTypedPropertyValueWithSchema` looks for an element (one per type,
