@@ -31,16 +31,12 @@ export interface OutboxEntry {
 
 export interface Outbox {
   /**
-   * Store durably; when the key already exists, return the existing entry unchanged. The new entry is
-   * leased for `leaseMs` so that the caller can try it at once without the background sender racing it;
-   * if the caller dies, the sender picks it up when the lease ends.
+   * Store durably: the promise resolves once the entry is on disk, without blocking the event loop on the disk
+   * (concurrent submissions share one fsync: group commit). When the key already exists, the existing entry
+   * is returned unchanged. The new entry is leased for `leaseMs` so that the caller can try it at once without
+   * the background sender racing it; if the caller dies, the sender picks it up when the lease ends.
    */
-  add(key: string, bundle: fhir4.Bundle, options?: { now?: Date; leaseMs?: number }): { entry: OutboxEntry; created: boolean };
-  /**
-   * `add`, durable when the promise resolves, without blocking the event loop on the disk: concurrent
-   * submissions share one fsync (group commit). What the write path uses.
-   */
-  addDurably(key: string, bundle: fhir4.Bundle, options?: { now?: Date; leaseMs?: number }): Promise<{ entry: OutboxEntry; created: boolean }>;
+  add(key: string, bundle: fhir4.Bundle, options?: { now?: Date; leaseMs?: number }): Promise<{ entry: OutboxEntry; created: boolean }>;
   get(key: string): OutboxEntry | undefined;
   /** The entry's current state (status, attempts, errors, response), keeping its already parsed bundle. */
   refresh(entry: OutboxEntry): OutboxEntry;
@@ -189,12 +185,7 @@ export function openSqliteOutbox(dataDir: string): Outbox {
   });
 
   return {
-    add(key, bundle, options = {}) {
-      const result = insertEntry(key, bundle, options);
-      fs.fsyncSync(wal()); // durable before returning, as synchronous=FULL would be
-      return result;
-    },
-    async addDurably(key, bundle, options = {}) {
+    async add(key, bundle, options = {}) {
       const result = insertEntry(key, bundle, options);
       // Also when the key existed: that row may still be waiting for its own fsync.
       await durable();

@@ -106,7 +106,7 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
     const author = input.author ?? response.author ?? response.source ?? response.subject!;
     const bundle = buildSubmissionBundle({ response: withId, carePlan, author, enterer: input.enterer, now: at, extracted, key, ...(input.amends ? { amends: input.amends } : {}) });
     // Durable (fsync'd) before anything is sent: from here on the submission cannot be lost.
-    const { entry, created } = await deps.outbox.addDurably(key, bundle, { now: at, ...(deps.firstAttemptLeaseMs !== undefined ? { leaseMs: deps.firstAttemptLeaseMs } : {}) });
+    const { entry, created } = await deps.outbox.add(key, bundle, { now: at, ...(deps.firstAttemptLeaseMs !== undefined ? { leaseMs: deps.firstAttemptLeaseMs } : {}) });
     if (!created) return resultFor(entry, response, true);
 
     await deps.sender.sendEntry(entry, input.bearerToken);

@@ -18,10 +18,10 @@ afterEach(() => {
 });
 
 describe('sqlite outbox', () => {
-  it('keeps one entry per idempotency key', () => {
+  it('keeps one entry per idempotency key', async () => {
     const o = open(tmp());
-    const a = o.add('qr-1', bundle(1));
-    const b = o.add('qr-1', bundle(2));
+    const a = await o.add('qr-1', bundle(1));
+    const b = await o.add('qr-1', bundle(2));
     expect(a.created).toBe(true);
     expect(b.created).toBe(false);
     expect(b.entry.id).toBe(a.entry.id);
@@ -29,10 +29,10 @@ describe('sqlite outbox', () => {
     expect(o.counts()).toEqual({ pending: 1, sent: 0, failed: 0 });
   });
 
-  it('addDurably: concurrent submissions share fsyncs, each resolves with its own entry, one per key, all on disk', async () => {
+  it('add: concurrent submissions share fsyncs, each resolves with its own entry, one per key, all on disk', async () => {
     const dir = tmp();
     const o = open(dir);
-    const results = await Promise.all([...Array.from({ length: 20 }, (_, i) => o.addDurably(`k-${i}`, bundle(i))), o.addDurably('k-3', bundle(99))]);
+    const results = await Promise.all([...Array.from({ length: 20 }, (_, i) => o.add(`k-${i}`, bundle(i))), o.add('k-3', bundle(99))]);
     expect(results.filter((r) => r.created)).toHaveLength(20);
     expect(results[20]).toMatchObject({ created: false, entry: { id: results[3]!.entry.id, bundle: bundle(3) } });
     expect(new Set(results.map((r) => r.entry.id)).size).toBe(20);
@@ -45,10 +45,10 @@ describe('sqlite outbox', () => {
     expect(open(dir).counts()).toEqual({ pending: 19, sent: 1, failed: 0 });
   });
 
-  it('leases a new entry so the background sender does not race the first attempt', () => {
+  it('leases a new entry so the background sender does not race the first attempt', async () => {
     const o = open(tmp());
     const now = new Date('2026-01-01T00:00:00Z');
-    o.add('k', bundle(1), { now, leaseMs: 10_000 });
+    await o.add('k', bundle(1), { now, leaseMs: 10_000 });
     expect(o.claimDue(new Date(now.getTime() + 9_999), 10, 1000)).toHaveLength(0);
     const claimed = o.claimDue(new Date(now.getTime() + 10_000), 10, 60_000);
     expect(claimed.map((e) => e.key)).toEqual(['k']);
@@ -56,10 +56,10 @@ describe('sqlite outbox', () => {
     expect(o.claimDue(new Date(now.getTime() + 10_001), 10, 60_000)).toHaveLength(0);
   });
 
-  it('survives reopening (durable on disk)', () => {
+  it('survives reopening (durable on disk)', async () => {
     const dir = tmp();
     const o = open(dir);
-    o.add('a', bundle(1));
+    await o.add('a', bundle(1));
     o.close();
     opened.pop();
     const again = open(dir);
@@ -83,7 +83,7 @@ describe('outbox sender', () => {
         },
       },
     });
-    const { entry } = o.add('k', bundle(1), { leaseMs: 0 });
+    const { entry } = await o.add('k', bundle(1), { leaseMs: 0 });
     expect(await sender.sendEntry(entry)).toBe('retry');
     // A fixed `now` drains one batch (without it, drain goes on while entries are due).
     const later = () => new Date(Date.now() + 100);
@@ -108,7 +108,7 @@ describe('outbox sender', () => {
         },
       },
     });
-    const { entry } = o.add('k', bundle(1), { leaseMs: 0 });
+    const { entry } = await o.add('k', bundle(1), { leaseMs: 0 });
     expect(await sender.sendEntry(entry)).toBe('failed');
     expect(o.get('k')).toMatchObject({ status: 'failed', lastError: 'FHIR server answered 422: bad flag' });
     expect(await sender.drain(new Date(Date.now() + 3_600_000))).toBe(0);
@@ -155,10 +155,10 @@ describe('error classification and backoff', () => {
         },
       },
     });
-    for (let n = 0; n < 30; n++) o.add(`k${n}`, bundle(n), { leaseMs: 0 });
+    for (let n = 0; n < 30; n++) await o.add(`k${n}`, bundle(n), { leaseMs: 0 });
     sender.start();
     for (let i = 0; i < 400 && o.counts().sent < 30; i++) await new Promise((r) => setTimeout(r, 5));
-    o.add('late', bundle(99), { leaseMs: 0 });
+    await o.add('late', bundle(99), { leaseMs: 0 });
     for (let i = 0; i < 400 && o.counts().sent < 31; i++) await new Promise((r) => setTimeout(r, 5));
     await sender.stop();
     expect(o.counts()).toEqual({ pending: 0, sent: 31, failed: 0 });
