@@ -87,3 +87,28 @@ export async function hasText(locator: Locator, text: string): Promise<void> {
 export async function hasExactText(locator: Locator, text: string): Promise<void> {
   await expect.poll(async () => ((await locator.count()) ? ((await locator.first().textContent()) ?? '').trim() : ''), { timeout: 15_000 }).toBe(text);
 }
+
+/** Whole years from an ISO birth date to a moment, as the server computes the pre-filled `age` (on the UTC date). */
+export function ageOn(birthDate: string, at: Date): number {
+  const day = at.toISOString().slice(0, 10);
+  const years = Number(day.slice(0, 4)) - Number(birthDate.slice(0, 4));
+  return day.slice(5) < birthDate.slice(5) ? years - 1 : years;
+}
+
+/** The birth date of a sandbox patient, from the seed the sandbox EHR loads (so no test carries an age that a date can break). */
+export function sandboxBirthDate(name: string): string {
+  const seed = JSON.parse(fs.readFileSync(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/ehr/store/seed/sandbox.json'), 'utf8')) as {
+    patients: { given: string[]; family: string; birthDate: string }[];
+  };
+  const patient = seed.patients.find((p) => `${p.given.join(' ')} ${p.family}`.includes(name) || name.includes(p.family));
+  if (!patient) throw new Error(`No sandbox patient named ${name} in the seed`);
+  return patient.birthDate;
+}
+
+/**
+ * The ages a form pre-filled between `since` and now may show: the server takes "today" when it populates, so
+ * the expected age is derived from the same clock, and a birthday at midnight during the test cannot break it.
+ */
+export function agesSince(birthDate: string, since: Date): number[] {
+  return [...new Set([ageOn(birthDate, since), ageOn(birthDate, new Date())])];
+}

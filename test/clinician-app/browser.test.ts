@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Frame, Page } from 'playwright-core';
 import { startAppHarness, type AppHarness } from './harness.js';
-import { axeViolations, choose, hasExactText, hasText, launchFromEhr, openBrowser, RED_FLAGS, SCREENSHOTS, typeInto } from './browser-support.js';
+import { agesSince, axeViolations, choose, hasExactText, hasText, launchFromEhr, openBrowser, RED_FLAGS, sandboxBirthDate, SCREENSHOTS, typeInto } from './browser-support.js';
 
 let h: AppHarness;
 let browser: Awaited<ReturnType<typeof openBrowser>>;
@@ -56,15 +56,18 @@ describe('clinician app in the browser', () => {
   let patientId: string;
 
   it('launches from the EHR, pre-fills the form and shows OST/ORAI', async () => {
+    const launchedAt = new Date();
     app = await launchFromEhr(context, h.baseUrl, 'Priya Shah');
     await formReady(app);
     expect(app.url()).not.toContain('handoff'); // the single-use code is gone from the address bar
     await hasText(app.locator('#banner'), 'Priya Shah');
     await hasText(app.locator('#banner'), 'SBX-1004');
-    expect(await app.locator('[id="age/1/1"]').inputValue()).toBe('53');
-    expect(Number(await app.locator('[id="weight-kg/1/1"]').inputValue())).toBeCloseTo(57.2, 1);
+    const age = Number(await app.locator('[id="age/1/1"]').inputValue());
+    expect(agesSince(sandboxBirthDate('Priya Shah'), launchedAt)).toContain(age);
+    const weight = Number(await app.locator('[id="weight-kg/1/1"]').inputValue());
+    expect(weight).toBeCloseTo(57.2, 1);
     // OST = trunc((weight - age) / 5), calculated in the form and visible to the clinician.
-    await expect.poll(() => app.locator('[id="ost-score/1/1"]').inputValue()).toBe('0');
+    await expect.poll(() => app.locator('[id="ost-score/1/1"]').inputValue()).toBe(String(Math.trunc((weight - age) / 5) || 0));
     expect(await app.locator('[id="orai-score/1/1"]').inputValue()).not.toBe('');
     // smart_style_url: the EHR's highlight colour and font are applied (as CSS custom properties).
     expect(await app.evaluate(() => document.documentElement.style.getPropertyValue('--highlight'))).toBe('#0b5cad');
@@ -222,12 +225,13 @@ describe('clinician app in the browser', () => {
   });
 
   it('launches inside the EHR iframe (no cookies needed) without its own banner', async () => {
+    const launchedAt = new Date();
     const ehrPage = await launchFromEhr(context, h.baseUrl, 'Marieke Achterberg', 'embedded');
     const frameEl = await ehrPage.waitForSelector('iframe.app-frame');
     const frame = (await frameEl.contentFrame())!;
     await formReady(frame);
     expect(await frame.locator('#banner').isHidden()).toBe(true); // need_patient_banner: false
-    expect(await frame.locator('[id="age/1/1"]').inputValue()).toBe('49');
+    expect(agesSince(sandboxBirthDate('Marieke Achterberg'), launchedAt)).toContain(Number(await frame.locator('[id="age/1/1"]').inputValue()));
     await shot(ehrPage, '06-iframe');
     expect(await axeViolations(frame)).toEqual([]);
     await ehrPage.close();
