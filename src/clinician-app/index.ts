@@ -449,6 +449,22 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     res.json({ response: { id: qr.id, status: qr.status, authored: qr.authored, version: qr.meta?.versionId }, ...view });
   });
 
+  /**
+   * The patient's intakes, newest first (each can be opened), and whether this clinician has a draft for
+   * her: a launch opens the draft if there is one, else her latest results, else a new intake form.
+   */
+  api.get('/patients/:id/intakes', async (req, res) => {
+    const ref = sessionOf(req);
+    const pid = patientId(req.params.id);
+    const b = await ehr.json<fhir4.Bundle>(ref, `QuestionnaireResponse?subject=Patient/${pid}&questionnaire=${encodeURIComponent(INTAKE_URL)}&status=completed,amended&_sort=-authored&_count=50`);
+    const intakes = (b.entry ?? [])
+      .map((e) => e.resource as fhir4.QuestionnaireResponse)
+      .filter((qr) => qr?.resourceType === 'QuestionnaireResponse' && qr.subject?.reference === `Patient/${pid}` && !!qr.identifier?.value)
+      .map((qr) => ({ id: qr.id, authored: qr.authored, status: qr.status, version: qr.meta?.versionId ?? '1' }));
+    const draft = ref.session.patient === pid ? store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown') : undefined;
+    res.json({ intakes, draft: draft ? { savedAt: draft.updatedAt } : null });
+  });
+
   api.get('/patients/:id/history', async (req, res) => {
     const ref = sessionOf(req);
     const pid = patientId(req.params.id);
