@@ -5,6 +5,7 @@
  * and the live state of each proposal. Pure: no I/O.
  */
 import { SUBMISSION_ITEM_SYSTEM, submissionId } from '../submission/build-bundle.js';
+import { SCREEN_INCOMPLETE_FLAG_ID, SCREEN_INCOMPLETE_RULE } from '../submission/worklist-tags.js';
 
 const RULE_SYSTEM = 'https://periplan.app/fhir/CodeSystem/back-pain-rule';
 const EXT = 'https://periplan.app/fhir/StructureDefinition/';
@@ -207,6 +208,22 @@ export function buildResultsView(input: {
             lines: (local.payload ?? []).map((p) => p.contentString ?? '').filter(Boolean),
           });
         }
+      }
+    }
+    // An incomplete red-flag screen has a worklist Flag the write path adds (not in the CarePlan): show it
+    // here too, so it can be closed from her results.
+    if (coding.code === SCREEN_INCOMPLETE_RULE) {
+      const live = liveByIdentifier.get(itemIdentifierValue(responseKey, SCREEN_INCOMPLETE_FLAG_ID)) as fhir4.Flag | undefined;
+      if (live?.resourceType === 'Flag') {
+        proposals.push({
+          kind: 'Flag',
+          target: `Flag/${live.id}`,
+          display: 'Flag: Red-flag screen incomplete',
+          status: live.status,
+          decidable: false,
+          outcomeNeeded: live.status === 'active',
+          ...(live.status !== 'active' ? outcomeOf(input.decisions?.get(`Flag/${live.id}`)) : {}),
+        });
       }
     }
     rules.push({

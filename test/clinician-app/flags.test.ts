@@ -101,10 +101,13 @@ describe('the worklist: most serious first, rule named, incomplete screens liste
     expect(rows.find((r) => r.ruleId === 'RF-00')!.ruleTitle).toBe('Red-flag screen incomplete');
   });
 
-  it('the RF-00 flag closes like any other: by an outcome', async () => {
+  it('the RF-00 flag is shown on her results and closes like any other: by an outcome', async () => {
     const row = (await rowsOf(P.incomplete)).find((r) => r.ruleId === 'RF-00')!;
+    const shown = await flagOf(P.incomplete, 'RF-00');
+    expect(shown).toMatchObject({ target: `Flag/${row.flagId}`, status: 'active', outcomeNeeded: true });
     expect((await call(sessions[P.incomplete]!, 'POST', '/flags/outcome', { target: `Flag/${row.flagId}`, outcome: 'assessed-same-day', note: 'Screen completed in clinic' })).status).toBe(200);
     expect(await rowsOf(P.incomplete)).toEqual([]);
+    expect((await flagOf(P.incomplete, 'RF-00')).outcome).toMatchObject({ code: 'assessed-same-day', note: 'Screen completed in clinic' });
   });
 });
 
