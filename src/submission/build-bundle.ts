@@ -16,8 +16,8 @@
  * same bundle twice (a lost acknowledgement, a retry racing a slow first attempt, a restart) creates nothing
  * new. The Flags and ServiceRequests are written as real resources because clinicians act on them (accept,
  * dismiss with a reason: resolve-proposal.ts); the CarePlan's contained copies stay as the unchanging audit
- * record. Each Flag and ServiceRequest also carries a "rule" identifier (`<submission>#<rule id>`), so that
- * resolving a proposal can find the Flag of the same rule and the same response.
+ * record. Each Flag and ServiceRequest also carries a "rule" identifier (`<submission>#<rule id>`): the rule
+ * that raised it (the worklist names it), and what ties a proposal to the Flag of the same rule and response.
  * Order matters for servers without transactions: everything that is referenced comes before what refers to
  * it, and the Provenance comes last (so "the Provenance exists" means "the whole submission exists").
  */

@@ -1,7 +1,8 @@
 /**
  * The worklist search tags of a Flag (`meta.tag`), set where Flags are born (build-bundle.ts) and changed
- * where they are closed (resolve-proposal.ts), so a Flag from any source ($submit, the clinician app, a
- * future tablet) reaches the clinician worklist, and leaves it when decided.
+ * where they are closed (resolve-proposal.ts: an outcome recorded, or a duplicate superseded), so a Flag from
+ * any source ($submit, the clinician app, the tablet) reaches the clinician worklist, and leaves it only when
+ * a clinician has recorded what happened to the patient.
  *
  * Why tags: R4 gives Flag no `code` or `status` search parameter, but `_tag` is a standard parameter every
  * FHIR server supports. An ACTIVE Flag carries its flag code (back-pain-flag system) and its flag-priority
