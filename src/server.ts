@@ -66,7 +66,7 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export async function createModuleServer(config: Config, deps: { knowledge: KnowledgeBase; logger: Logger }): Promise<ModuleServer> {
+export async function createModuleServer(config: Config, deps: { knowledge: KnowledgeBase; logger: Logger; now?: () => Date }): Promise<ModuleServer> {
   const { knowledge, logger } = deps;
   // A per-start secret is enough for the embedded EHR: it learns the secret from us, in this process.
   const appClientSecret = config.SMART_CLIENT_SECRET ?? (config.FHIR_SERVER_URL ? undefined : randomBytes(24).toString('base64url'));
@@ -132,6 +132,8 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
     allowInsecureHttp: ehr !== undefined || allowedIssuers.every((i) => i.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(i)),
     tablet,
     outbox: writePath.outbox,
+    undoWindowMs: config.UNDO_WINDOW_MINUTES * 60_000,
+    ...(deps.now ? { now: deps.now } : {}),
   });
 
   // With the sandbox EHR the token can be judged here, before anything is stored: it must be live and grant

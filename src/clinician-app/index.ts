@@ -34,6 +34,7 @@ import { sanitizeQuestionnaire, withoutPrefillExpressions } from './sanitize.js'
 import { openSqliteSessionStore, type ClinicianSession, type SessionStore } from './session-store.js';
 import { createSmartClient, SmartError } from './smart.js';
 import { FLAG_CODES } from '../submission/worklist-tags.js';
+import { DEFAULT_UNDO_WINDOW_MS, FLAG_OUTCOME_CODES, FLAG_OUTCOME_DISPLAY, recordFlagOutcome, undoDecision } from '../submission/resolve-proposal.js';
 import { createWorklist } from './worklist.js';
 import { registerTabletStaffRoutes, type OutboxForStaff, type TabletForStaff } from './tablet-staff.js';
 
@@ -80,6 +81,10 @@ export interface ClinicianAppOptions {
   outbox?: OutboxForStaff;
   /** Heartbeat interval of the alert stream (default 25 s). */
   alertHeartbeatMs?: number;
+  /** How long the clinician who accepted, dismissed or recorded a flag outcome may undo it (default 10 min). */
+  undoWindowMs?: number;
+  /** The clock of every recorded act and of the undo window (tests fix it; default: the system clock). */
+  now?: () => Date;
 }
 
 const random = (bytes = 32) => randomBytes(bytes).toString('base64url');
@@ -107,7 +112,9 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     ...(options.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
   });
   const ehr = createEhrAccess({ store, smart });
-  const worklist = createWorklist(ehr);
+  const now = options.now ?? (() => new Date());
+  const undoWindowMs = options.undoWindowMs ?? DEFAULT_UNDO_WINDOW_MS;
+  const worklist = createWorklist(ehr, options.knowledge);
   const allowed = new Set(options.allowedIssuers.map((i) => i.replace(/\/+$/, '')));
   const defaultIssuer = options.defaultIssuer ?? options.allowedIssuers[0];
   const sessionTtlMs = options.sessionTtlMs ?? 12 * 60 * 60_000;
@@ -282,6 +289,8 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
       style,
       decisionReasons: reasonCodes,
       flagCodes: FLAG_CODES,
+      flagOutcomes: FLAG_OUTCOME_CODES.map((code) => ({ code, display: FLAG_OUTCOME_DISPLAY[code], noteRequired: code === 'not-needed' || code === 'entered-in-error' })),
+      undoWindowMs,
       // The tablet buttons, panel and alert stream are for clinical staff only (see tablet-staff.ts).
       tablet: !!options.tablet && /(?:^|\/)Practitioner\/[^/]+$/.test(s.fhirUser ?? ''),
     });
@@ -430,9 +439,30 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     const carePlan = plans.entry?.[0]?.resource as fhir4.CarePlan | undefined;
     if (!carePlan) throw notFound('The results of this response are not in the record yet (it may still be sending).');
     const live = [...(srs.entry ?? []), ...(flags.entry ?? [])].map((e) => e.resource as fhir4.ServiceRequest | fhir4.Flag);
-    const decisions = await decisionRecords(ref, live.filter((r): r is fhir4.ServiceRequest => r.resourceType === 'ServiceRequest' && r.intent === 'proposal' && r.status !== 'draft'));
+    const me = ref.session.fhirUser;
+    const decisions = await decisionRecords(
+      ref,
+      live.filter((r) => (r.resourceType === 'ServiceRequest' ? r.intent === 'proposal' && r.status !== 'draft' : r.status !== 'active')),
+      (author, recorded) => !!me && author === me && !!recorded && now().getTime() - Date.parse(recorded) <= undoWindowMs,
+    );
     const view = buildResultsView({ carePlan, responseKey: key, ...(qr.authored ? { responseAuthored: qr.authored } : {}), live, decisions });
     res.json({ response: { id: qr.id, status: qr.status, authored: qr.authored, version: qr.meta?.versionId }, ...view });
+  });
+
+  /**
+   * The patient's intakes, newest first (each can be opened), and whether this clinician has a draft for
+   * her: a launch opens the draft if there is one, else her latest results, else a new intake form.
+   */
+  api.get('/patients/:id/intakes', async (req, res) => {
+    const ref = sessionOf(req);
+    const pid = patientId(req.params.id);
+    const b = await ehr.json<fhir4.Bundle>(ref, `QuestionnaireResponse?subject=Patient/${pid}&questionnaire=${encodeURIComponent(INTAKE_URL)}&status=completed,amended&_sort=-authored&_count=50`);
+    const intakes = (b.entry ?? [])
+      .map((e) => e.resource as fhir4.QuestionnaireResponse)
+      .filter((qr) => qr?.resourceType === 'QuestionnaireResponse' && qr.subject?.reference === `Patient/${pid}` && !!qr.identifier?.value)
+      .map((qr) => ({ id: qr.id, authored: qr.authored, status: qr.status, version: qr.meta?.versionId ?? '1' }));
+    const draft = ref.session.patient === pid ? store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown') : undefined;
+    res.json({ intakes, draft: draft ? { savedAt: draft.updatedAt } : null });
   });
 
   api.get('/patients/:id/history', async (req, res) => {
@@ -459,19 +489,55 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     if (!options.resolveProposal) throw new FhirError(501, { code: 'not-supported', diagnostics: 'Accepting or dismissing proposals is not available on this server.' });
     const body = req.body as { target?: string; decision?: string; reason?: string; note?: string } | undefined;
     const target = String(body?.target ?? '');
-    if (!/^(ServiceRequest|Flag)\/[A-Za-z0-9\-.]{1,64}$/.test(target)) throw badRequest('target must be ServiceRequest/<id> or Flag/<id>.', 'target');
+    // A Flag is closed by saying what happened to the patient (POST /flags/outcome), never by a decision on a proposal.
+    if (!/^ServiceRequest\/[A-Za-z0-9\-.]{1,64}$/.test(target)) throw badRequest('target must be ServiceRequest/<id>. A Flag is closed by recording what happened to the patient.', 'target');
     if (body?.decision !== 'accept' && body?.decision !== 'dismiss') throw badRequest('decision must be accept or dismiss.', 'decision');
     const reason = body.reason ? reasonCodes.find((r) => r.code === body.reason) : undefined;
     if (body.decision === 'dismiss' && !reason) throw badRequest('Choose a reason for dismissing the proposal.', 'reason');
     const note = typeof body.note === 'string' && body.note.trim() ? body.note.trim().slice(0, 1000) : undefined;
     const who = { reference: ref.session.fhirUser ?? 'Practitioner/unknown' };
     const token = await ehr.accessToken(ref);
-    // The write path closes the Flag and drops its worklist tags in the same transaction.
-    await options.resolveProposal(
+    const result = (await options.resolveProposal(
       { baseUrl: ref.session.issuer, getToken: async () => token },
       { target, decision: body.decision, ...(reason ? { reason } : {}), ...(note ? { note } : {}), who, bearerToken: token },
+      now(),
+    )) as { provenance?: fhir4.Provenance } | undefined;
+    res.json({ ok: true, ...(result?.provenance?.id ? { provenance: result.provenance.id } : {}) });
+  });
+
+  /** What happened to the patient of a Flag: the act that closes it (who and when in a Provenance). */
+  api.post('/flags/outcome', async (req, res) => {
+    const ref = sessionOf(req);
+    const body = req.body as { target?: unknown; outcome?: unknown; note?: unknown } | undefined;
+    const target = String(body?.target ?? '');
+    if (!/^Flag\/[A-Za-z0-9\-.]{1,64}$/.test(target)) throw badRequest('target must be Flag/<id>.', 'target');
+    const outcome = String(body?.outcome ?? '');
+    if (!(FLAG_OUTCOME_CODES as readonly string[]).includes(outcome)) throw badRequest(`Choose what happened to the patient: one of ${FLAG_OUTCOME_CODES.join(', ')}.`, 'outcome');
+    const note = typeof body?.note === 'string' && body.note.trim() ? body.note.trim().slice(0, 1000) : undefined;
+    if (!ref.session.fhirUser) throw forbidden('Only a signed-in clinician can record what happened to a patient.');
+    const token = await ehr.accessToken(ref);
+    const { provenance } = await recordFlagOutcome(
+      { baseUrl: ref.session.issuer, getToken: async () => token },
+      { target, outcome, ...(note ? { note } : {}), who: { reference: ref.session.fhirUser }, bearerToken: token },
+      now(),
     );
-    res.json({ ok: true });
+    res.json({ ok: true, provenance: provenance.id });
+  });
+
+  /** Undo an accept, a dismiss or a flag outcome: its author only, within the window; recorded as a new act. */
+  api.post('/undo', async (req, res) => {
+    const ref = sessionOf(req);
+    const body = req.body as { provenance?: unknown } | undefined;
+    const provenance = String(body?.provenance ?? '');
+    if (!/^[A-Za-z0-9\-.]{1,64}$/.test(provenance)) throw badRequest('provenance must be the id of the act to undo.', 'provenance');
+    if (!ref.session.fhirUser) throw forbidden('Only the clinician who recorded it can undo it.');
+    const token = await ehr.accessToken(ref);
+    const result = await undoDecision(
+      { baseUrl: ref.session.issuer, getToken: async () => token },
+      { provenance, who: { reference: ref.session.fhirUser }, bearerToken: token, windowMs: undoWindowMs },
+      now(),
+    );
+    res.json({ ok: true, undone: result.undone, provenance: result.provenance.id });
   });
 
   api.get('/worklist', async (req, res) => {

@@ -3,6 +3,7 @@
  * Everything else around a submission is the write path's job: the worklist search tags of Flags
  * (src/submission/worklist-tags.ts) and superseding an amended version's undecided proposals (write-path.ts).
  */
+import { actOf, FLAG_OUTCOME_SYSTEM } from '../submission/resolve-proposal.js';
 import type { EhrAccess, SessionRef } from './ehr-access.js';
 import type { DecisionRecord } from './results.js';
 
@@ -15,15 +16,26 @@ function humanName(p: fhir4.Practitioner | undefined): string {
 export function createProposalSupport(deps: { ehr: EhrAccess }) {
   const { ehr } = deps;
 
-  /** Who decided each resolved proposal and when: the author agent of the Provenance the write path wrote. */
-  async function decisionRecords(ref: SessionRef, decided: fhir4.ServiceRequest[]): Promise<Map<string, DecisionRecord>> {
+  /**
+   * Who decided each resolved proposal, or recorded the outcome of each closed Flag, and when: the author
+   * agent of the latest act's Provenance (an undo or the submission's own Provenance is not a decision).
+   * `undoable(authorReference, recorded)` says whether the signed-in clinician may still undo it.
+   */
+  async function decisionRecords(
+    ref: SessionRef,
+    decided: (fhir4.ServiceRequest | fhir4.Flag)[],
+    undoable: (author: string | undefined, recorded: string | undefined) => boolean = () => false,
+  ): Promise<Map<string, DecisionRecord>> {
     const out = new Map<string, DecisionRecord>();
     if (!decided.length) return out;
-    const targets = decided.map((r) => `ServiceRequest/${r.id}`);
+    const targets = decided.map((r) => `${r.resourceType}/${r.id}`);
     const b = await ehr.json<fhir4.Bundle>(ref, `Provenance?target=${encodeURIComponent(targets.join(','))}&_count=200`);
     const names = new Map<string, string>();
     for (const e of b.entry ?? []) {
       const prov = e.resource as fhir4.Provenance;
+      if (prov?.resourceType !== 'Provenance') continue;
+      const act = actOf(prov);
+      if (act === 'undo' || (!act && prov.activity?.coding?.some((c) => c.code === 'CREATE'))) continue;
       const author = prov.agent?.find((a) => a.type?.coding?.some((c) => c.code === 'author'))?.who;
       let who = author?.display ?? author?.reference;
       if (author?.reference && /^Practitioner\//.test(author.reference)) {
@@ -36,7 +48,14 @@ export function createProposalSupport(deps: { ehr: EhrAccess }) {
       for (const t of prov.target ?? []) {
         const target = t.reference?.replace(/\/_history\/.*$/, '');
         if (target && targets.includes(target) && (!out.get(target)?.when || (prov.recorded ?? '') > out.get(target)!.when!)) {
-          out.set(target, { ...(who ? { who } : {}), ...(prov.recorded ? { when: prov.recorded } : {}) });
+          const outcome = act === 'flag-outcome' ? prov.activity?.coding?.find((c) => c.system === FLAG_OUTCOME_SYSTEM) : undefined;
+          const note = prov.reason?.[0]?.text;
+          out.set(target, {
+            ...(who ? { who } : {}),
+            ...(prov.recorded ? { when: prov.recorded } : {}),
+            ...(act && prov.id ? { provenance: prov.id, undoable: undoable(author?.reference, prov.recorded) } : {}),
+            ...(outcome?.code ? { outcome: { code: outcome.code, display: outcome.display ?? outcome.code, ...(note ? { note } : {}) } } : {}),
+          });
         }
       }
     }

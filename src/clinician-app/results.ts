@@ -5,6 +5,7 @@
  * and the live state of each proposal. Pure: no I/O.
  */
 import { SUBMISSION_ITEM_SYSTEM, submissionId } from '../submission/build-bundle.js';
+import { SCREEN_INCOMPLETE_FLAG_ID, SCREEN_INCOMPLETE_RULE } from '../submission/worklist-tags.js';
 
 const RULE_SYSTEM = 'https://periplan.app/fhir/CodeSystem/back-pain-rule';
 const EXT = 'https://periplan.app/fhir/StructureDefinition/';
@@ -19,7 +20,18 @@ export const TIERS: Record<string, { words: string; rank: number; colour: string
 };
 
 export interface BasisView { linkId: string; question: string; answer: string; authored?: string }
-export interface DecisionView { decision: 'accepted' | 'dismissed'; who?: string; when?: string; reason?: string; note?: string }
+export interface DecisionView {
+  decision: 'accepted' | 'dismissed';
+  who?: string;
+  when?: string;
+  reason?: string;
+  note?: string;
+  /** The Provenance of the decision (what an undo names), and whether this clinician may still undo it. */
+  provenance?: string;
+  undoable?: boolean;
+}
+/** What a clinician recorded as having happened to the patient of a Flag (the act that closed it). */
+export interface OutcomeView { code: string; display: string; who?: string; when?: string; note?: string; provenance?: string; undoable?: boolean }
 export interface ProposalView {
   kind: 'ServiceRequest' | 'Flag';
   /** `ServiceRequest/<id>` on the FHIR server, when it has been written. */
@@ -28,6 +40,9 @@ export interface ProposalView {
   status?: string;
   decidable: boolean;
   decision?: DecisionView;
+  /** Flags: open until a clinician records what happened to the patient (`outcome` once recorded). */
+  outcomeNeeded?: boolean;
+  outcome?: OutcomeView;
 }
 export interface RuleView {
   actionId: string;
@@ -76,7 +91,14 @@ export function itemIdentifierValue(responseKey: string, localId: string): strin
 const STATUS_REASON = 'http://hl7.org/fhir/StructureDefinition/request-statusReason';
 
 /** Who decided and when, from the Provenance the write path records with each decision. */
-export interface DecisionRecord { who?: string; when?: string }
+export interface DecisionRecord {
+  who?: string;
+  when?: string;
+  provenance?: string;
+  undoable?: boolean;
+  /** A flag outcome: its code, display and the clinician's note. */
+  outcome?: { code: string; display: string; note?: string };
+}
 
 /**
  * The decision on a live proposal: the write path marks an accepted proposal `completed` (and creates the
@@ -96,6 +118,21 @@ export function decisionOf(resource: fhir4.ServiceRequest, record?: DecisionReco
     ...(when ? { when } : {}),
     ...(reasonText ? { reason: reasonText } : {}),
     ...(lastNote?.text ? { note: lastNote.text } : {}),
+    ...(record?.provenance ? { provenance: record.provenance, undoable: !!record.undoable } : {}),
+  };
+}
+
+function outcomeOf(record: DecisionRecord | undefined): { outcome: OutcomeView } | Record<string, never> {
+  if (!record?.outcome) return {};
+  return {
+    outcome: {
+      code: record.outcome.code,
+      display: record.outcome.display,
+      ...(record.outcome.note ? { note: record.outcome.note } : {}),
+      ...(record.who ? { who: record.who } : {}),
+      ...(record.when ? { when: record.when } : {}),
+      ...(record.provenance ? { provenance: record.provenance, undoable: !!record.undoable } : {}),
+    },
   };
 }
 
@@ -104,7 +141,7 @@ export function buildResultsView(input: {
   responseKey: string;
   responseAuthored?: string;
   live: (fhir4.ServiceRequest | fhir4.Flag)[];
-  /** Keyed by `ServiceRequest/<id>`. */
+  /** Keyed by `ServiceRequest/<id>` and `Flag/<id>`. */
   decisions?: Map<string, DecisionRecord>;
 }): ResultsView {
   const { carePlan, responseKey } = input;
@@ -160,6 +197,8 @@ export function buildResultsView(input: {
           display: `Flag: ${flag.code?.text ?? flag.code?.coding?.[0]?.display ?? 'flag'}`,
           ...(live?.status ? { status: live.status } : {}),
           decidable: false,
+          outcomeNeeded: live?.status === 'active',
+          ...(live && live.status !== 'active' ? outcomeOf(input.decisions?.get(`Flag/${live.id}`)) : {}),
         });
       } else if (local.resourceType === 'CommunicationRequest') {
         const isPatientAdvice = local.category?.some((c) => c.coding?.some((k) => k.code === 'instruction'));
@@ -169,6 +208,22 @@ export function buildResultsView(input: {
             lines: (local.payload ?? []).map((p) => p.contentString ?? '').filter(Boolean),
           });
         }
+      }
+    }
+    // An incomplete red-flag screen has a worklist Flag the write path adds (not in the CarePlan): show it
+    // here too, so it can be closed from her results.
+    if (coding.code === SCREEN_INCOMPLETE_RULE) {
+      const live = liveByIdentifier.get(itemIdentifierValue(responseKey, SCREEN_INCOMPLETE_FLAG_ID)) as fhir4.Flag | undefined;
+      if (live?.resourceType === 'Flag') {
+        proposals.push({
+          kind: 'Flag',
+          target: `Flag/${live.id}`,
+          display: 'Flag: Red-flag screen incomplete',
+          status: live.status,
+          decidable: false,
+          outcomeNeeded: live.status === 'active',
+          ...(live.status !== 'active' ? outcomeOf(input.decisions?.get(`Flag/${live.id}`)) : {}),
+        });
       }
     }
     rules.push({

@@ -5,25 +5,35 @@
  * R4 gives Flag no `code` or `status` search parameter, so flags carry search tags (`meta.tag`): the flag
  * code (back-pain-flag system) and its flag-priority (PH / PM / PL, i.e. the tier). `_tag` is a standard
  * parameter every FHIR server supports. The write path sets them on every Flag it writes and removes them
- * when a decision closes the Flag (src/submission/worklist-tags.ts): the app only reads them. Sorting by tier
- * is done by paging through the tiers in order (one count query per tier, then only the slices the page
- * needs), each sorted by date.
+ * when a clinician records what happened to the patient (src/submission/worklist-tags.ts): the app only reads
+ * them. Sorting by tier is done by paging through the tiers in order, most serious first: Emergency (stat),
+ * Urgent (asap), Soon (urgent), Routine (routine). flag-priority alone says PH for both Emergency and
+ * Urgent; the flag code tells them apart (WORKLIST_TIERS). One count query per tier, then only the slices
+ * the page needs, each sorted by date. Each row names the rule that raised the Flag (its id and title).
  */
-import { FLAG_CODES, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FLAG_TIERS as TIER_TAGS } from '../submission/worklist-tags.js';
+import type { KnowledgeBase } from '../knowledge/index.js';
+import { SUBMISSION_RULE_SYSTEM } from '../submission/build-bundle.js';
+import { FLAG_CODES, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, WORKLIST_TIERS, worklistTierOf } from '../submission/worklist-tags.js';
 import type { EhrAccess, SessionRef } from './ehr-access.js';
 
 // Re-exported (not redefined) for code that imported them from here before, e.g. bench/app-render.ts.
 export { FLAG_CODES, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM };
 
-const TIER_WORDS: Record<string, string> = { PH: 'High (emergency or urgent)', PM: 'Medium (soon)', PL: 'Low (routine)' };
+const RULE_CODE_SYSTEM = 'https://periplan.app/fhir/CodeSystem/back-pain-rule';
 
 export const PAGE_SIZE = 20;
 
 export interface WorklistRow {
   flagId: string;
   flag: string;
+  /** The flag-priority tag (PH / PM / PL). */
   tier: string;
+  /** The rule tier as a FHIR request priority: stat (Emergency), asap (Urgent), urgent (Soon), routine. */
+  tierCode: string;
   tierWords: string;
+  /** The rule that raised the Flag (from its submission-rule identifier) and the rule's title. */
+  ruleId?: string;
+  ruleTitle?: string;
   since?: string;
   status: string;
   patient?: { id: string; name: string; birthDate?: string };
@@ -34,7 +44,9 @@ function name(p: fhir4.Patient): string {
   return n?.text ?? [...(n?.given ?? []), n?.family].filter(Boolean).join(' ') ?? 'Unnamed';
 }
 
-export function createWorklist(ehr: EhrAccess) {
+export function createWorklist(ehr: EhrAccess, knowledge?: KnowledgeBase) {
+  const ruleCodes = knowledge?.resolve(RULE_CODE_SYSTEM, 'CodeSystem') as fhir4.CodeSystem | undefined;
+  const ruleTitles = new Map((ruleCodes?.concept ?? []).map((c) => [c.code, c.display ?? c.code]));
   const query = (params: [string, string][]) => params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
 
   async function count(ref: SessionRef, tags: [string, string][]): Promise<number> {
@@ -53,11 +65,15 @@ export function createWorklist(ehr: EhrAccess) {
     return flags.map((f): WorklistRow => {
       const p = f.subject?.reference ? patients.get(f.subject.reference) : undefined;
       const tier = f.meta?.tag?.find((t) => t.system === FLAG_PRIORITY_SYSTEM)?.code ?? '';
+      const worklistTier = worklistTierOf(f);
+      const ruleId = f.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM)?.value?.split('#')[1];
       return {
         flagId: f.id!,
         flag: f.code?.text ?? f.code?.coding?.[0]?.display ?? 'Flag',
         tier,
-        tierWords: TIER_WORDS[tier] ?? 'Unknown',
+        tierCode: worklistTier?.tier ?? 'unknown',
+        tierWords: worklistTier?.words ?? 'Unknown',
+        ...(ruleId ? { ruleId, ruleTitle: ruleTitles.get(ruleId) ?? ruleId } : {}),
         ...(f.period?.start ? { since: f.period.start } : {}),
         status: f.status,
         ...(p ? { patient: { id: p.id!, name: name(p), ...(p.birthDate ? { birthDate: p.birthDate } : {}) } } : {}),
@@ -72,22 +88,27 @@ export function createWorklist(ehr: EhrAccess) {
       const [total, rows] = await Promise.all([count(ref, base), slice(ref, base, offset, PAGE_SIZE)]);
       return { total, rows };
     }
-    const counts = await Promise.all(TIER_TAGS.map((t) => count(ref, [...base, ['_tag', `${FLAG_PRIORITY_SYSTEM}|${t}`]])));
+    // Each tier: the base filter AND its flag codes AND its flag-priority (repeated _tag parameters are ANDed).
+    const tierTags = WORKLIST_TIERS.map((t): [string, string][] => [
+      ['_tag', t.codes.map((c) => `${FLAG_SYSTEM}|${c}`).join(',')],
+      ['_tag', `${FLAG_PRIORITY_SYSTEM}|${t.priority}`],
+    ]);
+    const counts = await Promise.all(tierTags.map((tags) => count(ref, [...base, ...tags])));
     // Which part of each tier falls on this page; then fetch those slices in parallel.
-    const slices: { tier: string; from: number; n: number }[] = [];
+    const slices: { tier: number; from: number; n: number }[] = [];
     let start = 0;
     let wanted = PAGE_SIZE;
-    for (let i = 0; i < TIER_TAGS.length && wanted > 0; i++) {
+    for (let i = 0; i < tierTags.length && wanted > 0; i++) {
       const n = counts[i]!;
       const from = Math.max(0, offset + (PAGE_SIZE - wanted) - start);
       if (from < n) {
         const take = Math.min(wanted, n - from);
-        slices.push({ tier: TIER_TAGS[i]!, from, n: take });
+        slices.push({ tier: i, from, n: take });
         wanted -= take;
       }
       start += n;
     }
-    const rows = (await Promise.all(slices.map((sl) => slice(ref, [...base, ['_tag', `${FLAG_PRIORITY_SYSTEM}|${sl.tier}`]], sl.from, sl.n)))).flat();
+    const rows = (await Promise.all(slices.map((sl) => slice(ref, [...base, ...tierTags[sl.tier]!], sl.from, sl.n)))).flat();
     return { total: counts.reduce((a, b) => a + b, 0), rows };
   }
 

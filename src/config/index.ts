@@ -54,6 +54,8 @@ export const configSchema = z.object({
     .string()
     .min(1)
     .default('system/QuestionnaireResponse.crus system/Flag.crus system/ServiceRequest.crus system/CarePlan.crs system/Provenance.crs system/Observation.crs'),
+  /** Minutes during which a clinician may undo their own accept, dismiss or flag outcome (a new recorded act). */
+  UNDO_WINDOW_MINUTES: z.coerce.number().min(0).max(24 * 60).default(10),
   /** Bearer token that staff tools present to read the outbox (`GET /fhir/$outbox`). Unset with an external EHR: the view is off. */
   OUTBOX_STAFF_TOKEN: z.string().min(24).optional(),
 });

@@ -16,13 +16,13 @@
  * same bundle twice (a lost acknowledgement, a retry racing a slow first attempt, a restart) creates nothing
  * new. The Flags and ServiceRequests are written as real resources because clinicians act on them (accept,
  * dismiss with a reason: resolve-proposal.ts); the CarePlan's contained copies stay as the unchanging audit
- * record. Each Flag and ServiceRequest also carries a "rule" identifier (`<submission>#<rule id>`), so that
- * resolving a proposal can find the Flag of the same rule and the same response.
+ * record. Each Flag and ServiceRequest also carries a "rule" identifier (`<submission>#<rule id>`): the rule
+ * that raised it (the worklist names it), and what ties a proposal to the Flag of the same rule and response.
  * Order matters for servers without transactions: everything that is referenced comes before what refers to
  * it, and the Provenance comes last (so "the Provenance exists" means "the whole submission exists").
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { withWorklistTags } from './worklist-tags.js';
+import { SCREEN_INCOMPLETE_FLAG_ID, SCREEN_INCOMPLETE_RULE, screenIncompleteFlag, withWorklistTags } from './worklist-tags.js';
 
 export const RESPONSE_IDENTIFIER_SYSTEM = 'https://periplan.app/fhir/sid/questionnaire-response';
 /** `<submission id>#<local id of the proposal in the $apply CarePlan>` (or `#care-plan`). */
@@ -189,8 +189,11 @@ export function buildSubmissionBundle(input: SubmissionParts): fhir4.Bundle {
   const entries: fhir4.BundleEntry[] = [parts.amends ? amendEntry(response as fhir4.QuestionnaireResponse, parts.amends, key) : postIfNoneExist(responseUrn, response as fhir4.QuestionnaireResponse, identifierQuery(parts.response.identifier!))];
 
   const rules = rulesOfProposals(parts.carePlan);
+  // An incomplete red-flag screen gets a worklist Flag too (worklist-tags.ts), so no one is forgotten.
+  const screenFlag = screenIncompleteFlag(parts.carePlan, parts.response);
+  if (screenFlag) rules.set(SCREEN_INCOMPLETE_FLAG_ID, SCREEN_INCOMPLETE_RULE);
   const targets: string[] = [responseUrn];
-  for (const proposal of (parts.carePlan.contained ?? []) as fhir4.FhirResource[]) {
+  for (const proposal of [...((parts.carePlan.contained ?? []) as fhir4.FhirResource[]), ...(screenFlag ? [screenFlag] : [])]) {
     if (proposal.resourceType !== 'Flag' && proposal.resourceType !== 'ServiceRequest') continue;
     const localId = proposal.id ?? proposal.resourceType;
     const itemIdentifier: fhir4.Identifier = { system: SUBMISSION_ITEM_SYSTEM, value: `${sid}#${localId}` };

@@ -4,8 +4,23 @@ export type { WritePath, WritePathOptions, WritePathLog } from './write-path.js'
 export { createSubmissionRoutes, readSubmitBody } from './routes.js';
 export { remoteTokenCheck } from './preverify.js';
 export type { SubmissionRoutesOptions } from './routes.js';
-export { resolveProposal, DECISION_REASON_CODES, DECISION_REASON_SYSTEM, DECISION_REASON_VALUESET } from './resolve-proposal.js';
-export type { ProposalDecision } from './resolve-proposal.js';
+export {
+  resolveProposal,
+  recordFlagOutcome,
+  undoDecision,
+  actOf,
+  authorOf,
+  DECISION_REASON_CODES,
+  DECISION_REASON_SYSTEM,
+  DECISION_REASON_VALUESET,
+  FLAG_OUTCOME_CODES,
+  FLAG_OUTCOME_DISPLAY,
+  FLAG_OUTCOME_SYSTEM,
+  FLAG_OUTCOME_VALUESET,
+  CLINICIAN_ACT_SYSTEM,
+  DEFAULT_UNDO_WINDOW_MS,
+} from './resolve-proposal.js';
+export type { ProposalDecision, FlagOutcomeInput, UndoInput, ClinicianAct } from './resolve-proposal.js';
 export { clientCredentialsTokenSource } from './module-token.js';
 export type { ClientCredentialsOptions, TokenSource } from './module-token.js';
 export { createSubmissionService, FOLLOW_UP_PLAN } from './service.js';

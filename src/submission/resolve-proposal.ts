@@ -1,23 +1,34 @@
 /**
- * A clinician resolves what a submission proposed: accepts or dismisses (with a coded reason) an imaging/DXA
- * ServiceRequest proposal, or a Flag. Everything is written in one transaction (one by one, in a safe order,
- * when the server has no transactions), with If-Match on every update, and a Provenance says who, when, why.
+ * What a clinician does with what a submission raised, each a separate recorded act:
+ *
+ *   - accept or dismiss (with a coded reason) an imaging/DXA ServiceRequest proposal (`resolveProposal`);
+ *   - record what happened to the patient of a Flag (`recordFlagOutcome`): a coded outcome from
+ *     https://periplan.app/fhir/CodeSystem/flag-outcome (sent to the emergency department, assessed the same
+ *     day, referred, not needed, entered in error). This, and only this, closes a Flag (status inactive,
+ *     period.end = now, worklist tags dropped). Accepting the MRI does not mean the patient was assessed, so
+ *     an emergency Flag stays on the worklist until someone says what was done;
+ *   - undo one of those acts (`undoDecision`), by the same clinician within a short window: a NEW act that
+ *     puts the resources back (a new version each) and a Provenance that names the act it reverses. Nothing
+ *     is erased.
+ *
+ * Everything is written in one transaction (one by one, in a safe order, when the server has no transactions),
+ * with If-Match on every update, and a Provenance says who, when, why. Each act's Provenance carries a
+ * `meta.tag` (CLINICIAN_ACT_SYSTEM) naming the act, so an undo can find what it reverses.
  *
  * FHIR workflow (R4 workflow.html, "request" pattern): `intent` says what kind of request a resource IS, so a
  * proposal is never turned into an order in place. Accepting it creates a NEW ServiceRequest `intent=order`,
  * `status=active`, `basedOn` the proposal, with the clinician as requester; the proposal becomes `completed`
  * (it has been acted on). Dismissing it makes the proposal `revoked` with the coded reason in the R4
  * `request-statusReason` extension (R4 ServiceRequest has no statusReason element) and a note.
- * The Flag raised by the same rule for the same response (found through the rule identifier build-bundle.ts
- * wrote) becomes `inactive` (period.end = now) once none of that rule's proposals is still a draft. A Flag
- * resolved directly becomes inactive either way ("accept" = acted on, "dismiss" = does not apply, with reason).
+ * A Flag named directly in `resolveProposal` can only be dismissed as a `duplicate`: that is how the write
+ * path supersedes the Flags of an amended response (the amendment raised its own).
  *
  * `target` may name a version (`ServiceRequest/1/_history/3`): the version the clinician looked at. Then a
  * change by someone else since is a 412 instead of a decision on something the clinician did not see.
  */
 import { randomUUID } from 'node:crypto';
-import { FhirError, badRequest, conflict, notFound, preconditionFailed } from '../outcomes/index.js';
-import { MODULE_DEVICE, PARTICIPANT_TYPE, SUBMISSION_ITEM_SYSTEM, SUBMISSION_RULE_SYSTEM, identifierQuery } from './build-bundle.js';
+import { FhirError, badRequest, conflict, forbidden, notFound, preconditionFailed } from '../outcomes/index.js';
+import { MODULE_DEVICE, PARTICIPANT_TYPE, SUBMISSION_ITEM_SYSTEM, identifierQuery } from './build-bundle.js';
 import { clientFor, requestOptions, type FhirServerTarget } from './fhir-writer.js';
 import { withWorklistTags } from './worklist-tags.js';
 
@@ -26,6 +37,19 @@ export const DECISION_REASON_VALUESET = 'https://periplan.app/fhir/ValueSet/prop
 /** The codes of profiles/CodeSystem-proposal-decision-reason.json (a test keeps the two in step). */
 export const DECISION_REASON_CODES = ['already-done', 'not-clinically-indicated', 'patient-declined', 'done-elsewhere', 'duplicate', 'other'] as const;
 const STATUS_REASON_EXTENSION = 'http://hl7.org/fhir/StructureDefinition/request-statusReason';
+export const FLAG_OUTCOME_SYSTEM = 'https://periplan.app/fhir/CodeSystem/flag-outcome';
+export const FLAG_OUTCOME_VALUESET = 'https://periplan.app/fhir/ValueSet/flag-outcome';
+/** The codes of profiles/CodeSystem-flag-outcome.json (a test keeps the two in step). */
+export const FLAG_OUTCOME_CODES = ['sent-to-emergency-department', 'assessed-same-day', 'referred', 'not-needed', 'entered-in-error'] as const;
+export type FlagOutcomeCode = (typeof FLAG_OUTCOME_CODES)[number];
+/** Outcomes that say "nothing was done": the clinician must say why. */
+const OUTCOMES_NEEDING_A_NOTE: readonly string[] = ['not-needed', 'entered-in-error'];
+/** meta.tag of every act's Provenance: which act it records (accept, dismiss, flag-outcome, undo). */
+export const CLINICIAN_ACT_SYSTEM = 'https://periplan.app/fhir/sid/clinician-act';
+export type ClinicianAct = 'accept' | 'dismiss' | 'flag-outcome' | 'undo';
+/** How long the clinician who acted may undo it (overridable per call). */
+export const DEFAULT_UNDO_WINDOW_MS = 10 * 60_000;
+const DATA_OPERATION = 'http://terminology.hl7.org/CodeSystem/v3-DataOperation';
 
 export interface ProposalDecision {
   target: string /* 'ServiceRequest/<id>' or 'Flag/<id>' */;
@@ -49,6 +73,9 @@ function checkDecision(d: ProposalDecision): { type: 'ServiceRequest' | 'Flag'; 
       throw badRequest(`reason must be one of ${DECISION_REASON_CODES.join(', ')} from ${DECISION_REASON_SYSTEM}.`, 'reason');
     }
     if (d.reason.code === 'other' && !d.note?.trim()) throw badRequest('A dismissal for "other" reasons needs a note saying why.', 'note');
+  }
+  if (match[1] === 'Flag' && !(d.decision === 'dismiss' && d.reason?.code === 'duplicate')) {
+    throw badRequest(`A Flag is closed by recording what happened to the patient (a code from ${FLAG_OUTCOME_VALUESET}), not by accepting or dismissing it; only a duplicate Flag is dismissed.`, 'target');
   }
   return { type: match[1] as 'ServiceRequest' | 'Flag', id: match[2]!, ...(match[3] ? { version: match[3] } : {}) };
 }
@@ -110,7 +137,7 @@ export async function resolveProposal(
     } as fhir4.ServiceRequest;
     entries.push(putEntry(proposal));
     if (d.decision === 'accept') entries.push(orderEntry(current, ref, d, at));
-    flagsToClose = await flagsDoneWith(client, target, current, ref);
+    // The Flag raised with it stays open: accepting an MRI is not assessing the patient (recordFlagOutcome).
   } else {
     if (current.status !== 'active') throw conflict(`${ref} was already resolved (status ${current.status}).`);
     flagsToClose = [pinned as fhir4.Flag];
@@ -124,7 +151,8 @@ export async function resolveProposal(
     resourceType: 'Provenance',
     target: entries.map((e) => ({ reference: e.fullUrl ?? e.request!.url })),
     recorded: at,
-    activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'UPDATE', display: 'revise' }], text: `${d.decision} ${ref}` },
+    meta: { tag: [{ system: CLINICIAN_ACT_SYSTEM, code: d.decision }] },
+    activity: { coding: [{ system: DATA_OPERATION, code: 'UPDATE', display: 'revise' }], text: `${d.decision} ${ref}` },
     ...(reasonConcept ? { reason: [reasonConcept] } : d.note ? { reason: [{ text: d.note }] } : {}),
     agent: [
       { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'author', display: 'Author' }] }, who: d.who },
@@ -138,6 +166,171 @@ export async function resolveProposal(
   const written = results.filter((r): r is fhir4.FhirResource => r !== undefined);
   const savedProvenance = written.find((r) => r.resourceType === 'Provenance') as fhir4.Provenance | undefined;
   return { updated: written.filter((r) => r.resourceType !== 'Provenance'), provenance: savedProvenance ?? provenance };
+}
+
+export interface FlagOutcomeInput {
+  /** `Flag/<id>`, optionally `/_history/<version>` (the version the clinician looked at). */
+  target: string;
+  outcome: string /* a code of FLAG_OUTCOME_SYSTEM */;
+  note?: string;
+  who: fhir4.Reference;
+  bearerToken?: string;
+}
+
+const FLAG_TARGET = /^Flag\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
+
+function actProvenance(input: { act: ClinicianAct; targets: string[]; at: string; who: fhir4.Reference; activity: fhir4.CodeableConcept; reason?: fhir4.CodeableConcept; entity: fhir4.ProvenanceEntity[] }): fhir4.Provenance {
+  return {
+    resourceType: 'Provenance',
+    meta: { tag: [{ system: CLINICIAN_ACT_SYSTEM, code: input.act }] },
+    target: input.targets.map((reference) => ({ reference })),
+    recorded: input.at,
+    activity: input.activity,
+    ...(input.reason ? { reason: [input.reason] } : {}),
+    agent: [
+      { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'author', display: 'Author' }] }, who: input.who },
+      { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'assembler', display: 'Assembler' }] }, who: MODULE_DEVICE },
+    ],
+    entity: input.entity,
+  };
+}
+
+async function readCurrent<T extends fhir4.FhirResource>(client: Awaited<ReturnType<typeof clientFor>>, target: FhirServerTarget, ref: string): Promise<T> {
+  const [type, id] = ref.split('/') as [string, string];
+  try {
+    return (await client.read({ resourceType: type as 'Flag', id, options: requestOptions(target) })) as unknown as T;
+  } catch (err) {
+    throw asFhirError(err, ref);
+  }
+}
+
+async function writeAct(client: Awaited<ReturnType<typeof clientFor>>, target: FhirServerTarget, updates: fhir4.FhirResource[], provenance: fhir4.Provenance, ref: string) {
+  const entries = [...updates.map(putEntry), { fullUrl: 'urn:uuid:' + randomUUID(), resource: provenance, request: { method: 'POST' as const, url: 'Provenance' } }];
+  const written = (await write(client, target, entries, ref)).filter((r): r is fhir4.FhirResource => r !== undefined);
+  return { updated: written.filter((r) => r.resourceType !== 'Provenance'), provenance: (written.find((r) => r.resourceType === 'Provenance') as fhir4.Provenance | undefined) ?? provenance };
+}
+
+/**
+ * The clinician records what happened to the patient of a Flag: the Flag closes (inactive, period.end = now,
+ * off the worklist) and a Provenance carries the coded outcome as its activity, with who and when.
+ */
+export async function recordFlagOutcome(target: FhirServerTarget, d: FlagOutcomeInput, now: Date = new Date()): Promise<{ updated: fhir4.FhirResource[]; provenance: fhir4.Provenance }> {
+  const match = FLAG_TARGET.exec(d?.target ?? '');
+  if (!match) throw badRequest(`target must be "Flag/<id>" (optionally with /_history/<version>), not "${d?.target}".`, 'target');
+  if (!(FLAG_OUTCOME_CODES as readonly string[]).includes(d.outcome)) throw badRequest(`outcome must be one of ${FLAG_OUTCOME_CODES.join(', ')} from ${FLAG_OUTCOME_SYSTEM}.`, 'outcome');
+  if (OUTCOMES_NEEDING_A_NOTE.includes(d.outcome) && !d.note?.trim()) throw badRequest(`The outcome "${d.outcome}" needs a note saying why.`, 'note');
+  if (!d.who?.reference && !d.who?.identifier) throw badRequest('who must say who recorded the outcome (a reference to the Practitioner).', 'who');
+  const ref = `Flag/${match[1]}`;
+  const client = await clientFor(target, d.bearerToken);
+  const current = await readCurrent<fhir4.Flag>(client, target, ref);
+  if (current.resourceType !== 'Flag') throw notFound(`${ref} is not a Flag.`);
+  if (match[2] && current.meta?.versionId && current.meta.versionId !== match[2]) {
+    throw preconditionFailed(`${ref} is at version ${current.meta.versionId}, not ${match[2]}: someone changed it since it was shown. Reload it and record the outcome again.`);
+  }
+  if (current.status !== 'active') throw conflict(`${ref} is already closed (status ${current.status}): an outcome was recorded before.`);
+  const at = now.toISOString();
+  const coding: fhir4.Coding = { system: FLAG_OUTCOME_SYSTEM, code: d.outcome, display: FLAG_OUTCOME_DISPLAY[d.outcome as FlagOutcomeCode] };
+  const closed = withWorklistTags({ ...current, status: 'inactive', period: { ...current.period, start: current.period?.start ?? at, end: at } } as fhir4.Flag);
+  const provenance = actProvenance({
+    act: 'flag-outcome',
+    targets: [ref],
+    at,
+    who: d.who,
+    activity: { coding: [coding], text: `${coding.display} (${ref})` },
+    reason: { coding: [coding], ...(d.note?.trim() ? { text: d.note.trim() } : {}) },
+    entity: [{ role: 'revision', what: { reference: `${ref}/_history/${current.meta?.versionId ?? '1'}` } }],
+  });
+  return writeAct(client, target, [closed], provenance, ref);
+}
+
+/** Displays of the outcome codes (as in the CodeSystem; a test keeps them in step). */
+export const FLAG_OUTCOME_DISPLAY: Record<FlagOutcomeCode, string> = {
+  'sent-to-emergency-department': 'Sent to the emergency department',
+  'assessed-same-day': 'Assessed the same day',
+  referred: 'Referred',
+  'not-needed': 'Not needed (false alarm)',
+  'entered-in-error': 'Entered in error',
+};
+
+export interface UndoInput {
+  /** The id of the Provenance of the act to undo (accept, dismiss or flag-outcome). */
+  provenance: string;
+  who: fhir4.Reference;
+  bearerToken?: string;
+  /** How long after the act its author may undo it (default DEFAULT_UNDO_WINDOW_MS). */
+  windowMs?: number;
+}
+
+/** Which act a Provenance records, from its CLINICIAN_ACT_SYSTEM tag. */
+export function actOf(p: fhir4.Provenance): ClinicianAct | undefined {
+  return p.meta?.tag?.find((t) => t.system === CLINICIAN_ACT_SYSTEM)?.code as ClinicianAct | undefined;
+}
+
+/** The author agent of an act's Provenance. */
+export function authorOf(p: fhir4.Provenance): fhir4.Reference | undefined {
+  return p.agent?.find((a) => a.type?.coding?.some((c) => c.system === PARTICIPANT_TYPE && c.code === 'author'))?.who;
+}
+
+/**
+ * Undo an accept, a dismiss or a flag outcome: only its author, only within the window, and only while the
+ * resources are still as the act left them. Written as a new act: every resource gets a new version that
+ * reverses the act (a proposal back to draft, the order it made revoked, a Flag active again with its
+ * worklist tags), and a Provenance (act `undo`) whose entity names the Provenance it reverses.
+ */
+export async function undoDecision(target: FhirServerTarget, d: UndoInput, now: Date = new Date()): Promise<{ updated: fhir4.FhirResource[]; provenance: fhir4.Provenance; undone: ClinicianAct }> {
+  if (!/^[A-Za-z0-9\-.]{1,64}$/.test(d?.provenance ?? '')) throw badRequest('provenance must be the id of the Provenance of the act to undo.', 'provenance');
+  if (!d.who?.reference) throw badRequest('who must say who undoes the act (a reference to the Practitioner).', 'who');
+  const client = await clientFor(target, d.bearerToken);
+  const provRef = `Provenance/${d.provenance}`;
+  const act = await readCurrent<fhir4.Provenance>(client, target, provRef);
+  const kind = actOf(act);
+  if (act.resourceType !== 'Provenance' || (kind !== 'accept' && kind !== 'dismiss' && kind !== 'flag-outcome')) {
+    throw badRequest(`${provRef} does not record an accept, a dismiss or a flag outcome: there is nothing to undo.`, 'provenance');
+  }
+  const author = authorOf(act);
+  if (author?.reference !== d.who.reference) {
+    throw forbidden(`Only the clinician who recorded this (${author?.display ?? author?.reference ?? 'someone else'}) can undo it. Record a new decision instead.`);
+  }
+  const windowMs = d.windowMs ?? DEFAULT_UNDO_WINDOW_MS;
+  const recorded = Date.parse(act.recorded);
+  if (!(now.getTime() - recorded <= windowMs)) {
+    throw conflict(`It is too late to undo this: it was recorded at ${act.recorded}, and an undo is possible for ${Math.round(windowMs / 60_000)} minutes. Record a new decision instead.`);
+  }
+  const at = now.toISOString();
+  const targets = (act.target ?? []).map((t) => t.reference?.replace(/\/_history\/.*$/, '')).filter((r): r is string => !!r);
+  const current = await Promise.all(targets.map((r) => readCurrent<fhir4.ServiceRequest | fhir4.Flag>(client, target, r)));
+  const changed = () => conflict(`${provRef} was already undone, or what it decided has changed since: reload and decide again.`);
+  const note: fhir4.Annotation = { text: `Undone: the ${kind} recorded at ${act.recorded} was reversed by its author.`, time: at, authorReference: d.who };
+  const updates: fhir4.FhirResource[] = [];
+  for (const r of current) {
+    if (r.resourceType === 'Flag') {
+      if (kind !== 'flag-outcome' || r.status !== 'inactive' || Date.parse(r.period?.end ?? '') !== recorded) throw changed();
+      const { end: _end, ...period } = r.period ?? {};
+      updates.push(withWorklistTags({ ...r, status: 'active', period } as fhir4.Flag));
+    } else if (r.resourceType === 'ServiceRequest' && r.intent === 'proposal') {
+      if (r.status !== (kind === 'accept' ? 'completed' : 'revoked')) throw changed();
+      const extension = (r.extension ?? []).filter((e) => e.url !== STATUS_REASON_EXTENSION);
+      const { extension: _ext, ...rest } = r;
+      updates.push({ ...rest, ...(extension.length ? { extension } : {}), status: 'draft', note: [...(r.note ?? []), note] } as fhir4.ServiceRequest);
+    } else if (r.resourceType === 'ServiceRequest' && r.intent === 'order') {
+      if (kind !== 'accept' || r.status !== 'active') throw changed();
+      updates.push({ ...r, status: 'revoked', note: [...(r.note ?? []), note] } as fhir4.ServiceRequest);
+    }
+  }
+  if (!updates.length) throw changed();
+  const provenance = actProvenance({
+    act: 'undo',
+    targets: updates.map((u) => `${u.resourceType}/${u.id}`),
+    at,
+    who: d.who,
+    activity: { coding: [{ system: DATA_OPERATION, code: 'UPDATE', display: 'revise' }], text: `undo ${kind} (${provRef})` },
+    entity: [
+      { role: 'source', what: { reference: provRef } },
+      ...current.map((r) => ({ role: 'revision' as const, what: { reference: `${r.resourceType}/${r.id}/_history/${r.meta?.versionId ?? '1'}` } })),
+    ],
+  });
+  const out = await writeAct(client, target, updates, provenance, provRef);
+  return { ...out, undone: kind };
 }
 
 /** The order an accepted proposal becomes: a new request, basedOn the proposal (idempotent on an identifier). */
@@ -156,23 +349,6 @@ function orderEntry(proposal: fhir4.ServiceRequest, ref: string, d: ProposalDeci
     ...(d.note ? { note: [{ text: d.note, time: at }] } : {}),
   };
   return { fullUrl: 'urn:uuid:' + randomUUID(), resource: order, request: { method: 'POST', url: 'ServiceRequest', ifNoneExist: identifierQuery(identifier) } };
-}
-
-/** Active Flags of the same rule and response, if every proposal of that rule is resolved after this one. */
-async function flagsDoneWith(client: Awaited<ReturnType<typeof clientFor>>, target: FhirServerTarget, proposal: fhir4.ServiceRequest, ref: string): Promise<fhir4.Flag[]> {
-  const rule = proposal.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM);
-  if (!rule?.value) return [];
-  try {
-    const siblings = (await client.request(`ServiceRequest?${identifierQuery(rule)}&_count=100`, { options: requestOptions(target) })) as unknown as fhir4.Bundle;
-    const open = (siblings.entry ?? [])
-      .map((e) => e.resource as fhir4.ServiceRequest | undefined)
-      .filter((r) => r?.resourceType === 'ServiceRequest' && r.intent === 'proposal' && r.status === 'draft' && `ServiceRequest/${r.id}` !== ref);
-    if (open.length > 0) return [];
-    const flags = (await client.request(`Flag?${identifierQuery(rule)}&_count=100`, { options: requestOptions(target) })) as unknown as fhir4.Bundle;
-    return (flags.entry ?? []).map((e) => e.resource as fhir4.Flag).filter((f) => f?.resourceType === 'Flag' && f.status === 'active');
-  } catch (err) {
-    throw asFhirError(err, `the proposals of ${ref}'s rule`);
-  }
 }
 
 /** One transaction; one by one (updates first, Provenance last) when the server has no transactions. */

@@ -1,7 +1,8 @@
 /**
  * The worklist search tags of a Flag (`meta.tag`), set where Flags are born (build-bundle.ts) and changed
- * where they are closed (resolve-proposal.ts), so a Flag from any source ($submit, the clinician app, a
- * future tablet) reaches the clinician worklist, and leaves it when decided.
+ * where they are closed (resolve-proposal.ts: an outcome recorded, or a duplicate superseded), so a Flag from
+ * any source ($submit, the clinician app, the tablet) reaches the clinician worklist, and leaves it only when
+ * a clinician has recorded what happened to the patient.
  *
  * Why tags: R4 gives Flag no `code` or `status` search parameter, but `_tag` is a standard parameter every
  * FHIR server supports. An ACTIVE Flag carries its flag code (back-pain-flag system) and its flag-priority
@@ -38,4 +39,61 @@ export function withWorklistTags<T extends fhir4.Flag>(flag: T): T {
   const hasMeta = tag.length > 0 || Object.keys(meta).length > 0;
   const { meta: _meta, ...rest } = flag;
   return (hasMeta ? { ...rest, meta: { ...meta, ...(tag.length ? { tag } : {}) } } : rest) as T;
+}
+
+/**
+ * The worklist tiers, most serious first, each a pair of tag queries every FHIR server can answer (the flag
+ * code AND the flag-priority). flag-priority alone cannot tell EMERGENCY from URGENT (both PH), but only
+ * EMERGENCY rules raise `emergency-assessment`, so the code tells them apart.
+ */
+export const WORKLIST_TIERS = [
+  { tier: 'stat', words: 'Emergency', codes: ['emergency-assessment'], priority: 'PH' },
+  { tier: 'asap', words: 'Urgent', codes: ['imaging-follow-up', 'bone-density-scan'], priority: 'PH' },
+  { tier: 'urgent', words: 'Soon', codes: [...FLAG_CODES], priority: 'PM' },
+  { tier: 'routine', words: 'Routine', codes: [...FLAG_CODES], priority: 'PL' },
+] as const;
+
+/** The tier of an active Flag from its worklist tags (undefined for a Flag not on the worklist). */
+export function worklistTierOf(flag: fhir4.Flag): (typeof WORKLIST_TIERS)[number] | undefined {
+  const tags = flag.meta?.tag ?? [];
+  const code = tags.find((t) => t.system === FLAG_SYSTEM)?.code;
+  const priority = tags.find((t) => t.system === FLAG_PRIORITY_SYSTEM)?.code;
+  return WORKLIST_TIERS.find((t) => t.priority === priority && (t.codes as readonly string[]).includes(code ?? ''));
+}
+
+const RULE_SYSTEM = 'https://periplan.app/fhir/CodeSystem/back-pain-rule';
+/** The rule whose action asks for the red-flag screen to be completed. */
+export const SCREEN_INCOMPLETE_RULE = 'RF-00';
+/** Local id of the worklist Flag an incomplete red-flag screen gets (the submission item identifier ends with it). */
+export const SCREEN_INCOMPLETE_FLAG_ID = 'RF-00-worklist-flag';
+
+/**
+ * RF-00 (red-flag screen incomplete, SOON) raises no Flag of its own in `$apply`: it asks the clinician to
+ * complete the screen. Without a Flag it would be on no worklist, and a patient whose screen stayed
+ * incomplete could be forgotten. So the write path adds one, shaped like the rules' Flags (back-pain-flag
+ * profile): code `imaging-follow-up` ("urgent review ... SOON tier red-flag rule fired"), flag-priority PM,
+ * text naming what is missing, flag-detail pointing at the response. Undefined when RF-00 did not fire.
+ */
+export function screenIncompleteFlag(carePlan: fhir4.CarePlan, response: fhir4.QuestionnaireResponse): fhir4.Flag | undefined {
+  const group = (carePlan.contained ?? []).find((r) => r.resourceType === 'RequestGroup') as fhir4.RequestGroup | undefined;
+  const fired = group?.action?.some((a) => a.code?.some((c) => c.coding?.some((k) => k.system === RULE_SYSTEM && k.code === SCREEN_INCOMPLETE_RULE)));
+  if (!fired) return undefined;
+  return {
+    resourceType: 'Flag',
+    id: SCREEN_INCOMPLETE_FLAG_ID,
+    meta: { profile: ['https://periplan.app/fhir/StructureDefinition/back-pain-flag'] },
+    extension: [
+      { url: FLAG_PRIORITY_EXTENSION, valueCodeableConcept: { coding: [{ system: FLAG_PRIORITY_SYSTEM, code: 'PM' }] } },
+      ...(response.id
+        ? [{ url: 'http://hl7.org/fhir/StructureDefinition/flag-detail', valueReference: { reference: `QuestionnaireResponse/${response.id}`, display: 'Back pain intake questionnaire response' } }]
+        : []),
+    ],
+    status: 'active',
+    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'clinical', display: 'Clinical' }] }],
+    code: {
+      coding: [{ system: FLAG_SYSTEM, code: 'imaging-follow-up', display: 'Imaging follow-up' }],
+      text: 'Red-flag screen incomplete: complete the red-flag questions',
+    },
+    subject: response.subject ?? group?.subject ?? { display: 'unknown' },
+  };
 }

@@ -128,7 +128,7 @@ describe('clinician app in the browser', () => {
   it('finds the patient on the worklist (filtered by flag, paged on the server) and opens her results', async () => {
     await app.click('a[data-nav="worklist"]');
     await app.waitForSelector('#wl-flag');
-    // Both imaging proposals are decided, so her imaging flag is closed; the DXA is still open.
+    // Her flags stay open until someone records what happened to her (deciding the proposals does not close them).
     await app.selectOption('#wl-flag', 'bone-density-scan');
     await app.click('form.filters button[type=submit]');
     await app.waitForURL(/flag=bone-density-scan/);
@@ -306,6 +306,9 @@ describe('clinician app in the browser', () => {
     const value = await page.locator('#patient option', { hasText: 'Agnieszka Nowak' }).getAttribute('value');
     await page.selectOption('#patient', value!);
     await page.getByRole('button', { name: 'Sign in and allow' }).click();
+    // She has an intake by now (sent after the outage above): the launch opens her results; a new intake is one click away.
+    await page.waitForSelector('#new-intake', { timeout: 20_000 });
+    await page.click('#new-intake');
     await formReady(page);
     await hasText(page.locator('#banner'), 'Agnieszka Nowak');
     await shot(page, '09-standalone');

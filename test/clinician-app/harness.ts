@@ -32,7 +32,7 @@ export interface AppHarness {
   close(options?: { keepData?: boolean }): Promise<void>;
 }
 
-export async function startAppHarness(options: { dataDir?: string; port?: number } = {}): Promise<AppHarness> {
+export async function startAppHarness(options: { dataDir?: string; port?: number; now?: () => Date; env?: Record<string, string> } = {}): Promise<AppHarness> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'clinician-app-'));
   const server = http.createServer();
   await new Promise<void>((resolve, reject) => {
@@ -41,8 +41,8 @@ export async function startAppHarness(options: { dataDir?: string; port?: number
   });
   const port = (server.address() as AddressInfo).port;
   const baseUrl = `http://127.0.0.1:${port}`;
-  const config = loadConfig({ PORT: String(port), DATA_DIR: dataDir, CONTENT_DIR: REPO, LOG_LEVEL: 'silent', SMART_CLIENT_SECRET: APP_SECRET });
-  const composed = await createModuleServer(config, { knowledge: await loadKnowledge(REPO), logger: createLogger('silent') });
+  const config = loadConfig({ PORT: String(port), DATA_DIR: dataDir, CONTENT_DIR: REPO, LOG_LEVEL: 'silent', SMART_CLIENT_SECRET: APP_SECRET, ...options.env });
+  const composed = await createModuleServer(config, { knowledge: await loadKnowledge(REPO), logger: createLogger('silent'), ...(options.now ? { now: options.now } : {}) });
   let outage = false;
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     // The outage cuts the EHR's FHIR API only; its discovery documents stay up (as a flaky network would).

@@ -5,12 +5,12 @@ import type { AppHarness } from './harness.js';
 const get = (h: AppHarness, path: string) => fetch(`${h.baseUrl}${path}`, { redirect: 'manual' });
 
 /** Run an EHR launch the way a browser would, without one: returns the session handle and CSRF token. */
-export async function apiLaunch(h: AppHarness, patient = 'sandbox-patient-2'): Promise<{ session: string; csrf: string; authorizeUrl: URL }> {
+export async function apiLaunch(h: AppHarness, patient = 'sandbox-patient-2', practitioner = 'sandbox-clinician'): Promise<{ session: string; csrf: string; authorizeUrl: URL }> {
   const created = (await (
     await fetch(`${h.baseUrl}/ehr/launches`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ practitioner: 'sandbox-clinician', patient, app: 'periplan-app' }),
+      body: JSON.stringify({ practitioner, patient, app: 'periplan-app' }),
     })
   ).json()) as { url: string };
   let res = await get(h, new URL(created.url).pathname + new URL(created.url).search);

@@ -3,7 +3,7 @@
 import { startAlertStream } from './alerts.js';
 import { api, base, currentSession, redeemHandoff } from './api.js';
 import { announce, h, render } from './dom.js';
-import { showForm } from './form-view.js';
+import { confirmLeavingForm, showForm } from './form-view.js';
 import { showResults } from './results-view.js';
 import { showTablets } from './tablet-view.js';
 import { showWorklist } from './worklist-view.js';
@@ -61,9 +61,27 @@ function parseHash() {
   return { parts: path.split('/').filter(Boolean), params: new window.URLSearchParams(query) };
 }
 
+/**
+ * Where a launch without a view lands: her draft if this clinician has one (unfinished work first), else her
+ * latest results and intake history if she has an intake, else a new intake form.
+ */
+async function startView() {
+  const pid = state.context.patient?.id;
+  if (!pid) return 'worklist';
+  const { intakes, draft } = await api('GET', `/patients/${encodeURIComponent(pid)}/intakes`);
+  return !draft && intakes.length ? 'results' : 'form';
+}
+
+let shownHash = null;
 async function route() {
+  // Leaving the form with unsaved answers asks first; staying puts the address back without re-rendering.
+  if (shownHash !== null && location.hash !== shownHash && !confirmLeavingForm()) {
+    window.history.pushState(null, '', shownHash);
+    return;
+  }
+  shownHash = location.hash;
   const { parts, params } = parseHash();
-  const view = parts[0] ?? (state.context.patient ? 'form' : 'worklist');
+  const view = parts[0] ?? (await startView());
   for (const a of document.querySelectorAll('[data-nav]')) {
     if (a.dataset.nav === view) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');

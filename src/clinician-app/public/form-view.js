@@ -6,8 +6,31 @@ import { announce, clearStatus, formatDate, h, render } from './dom.js';
 import { currentResponse as responseIn, lformsReady, repairAria } from './shared/lforms-helpers.js';
 
 const CONTAINER = 'lforms-form';
+/** Answers are saved as a draft this long after the last change (the draft route: PUT /api/draft). */
+const AUTOSAVE_MS = 1500;
 let questionnaire = null;
 const currentResponse = () => responseIn(CONTAINER);
+
+// Answers typed since the last save (or since the form was loaded). Leaving the page or the form asks first.
+const unsaved = { dirty: false, timer: 0, seq: 0, saving: Promise.resolve() };
+function markSaved() {
+  unsaved.dirty = false;
+  window.clearTimeout(unsaved.timer);
+  document.body.dataset.unsaved = '0';
+}
+window.addEventListener('beforeunload', (e) => {
+  if (!unsaved.dirty || !document.getElementById(CONTAINER)) return;
+  e.preventDefault();
+  e.returnValue = ''; // older browsers show their own wording: custom text is ignored
+});
+
+/** Called before the app leaves the form for another view: true when it may (nothing unsaved, or confirmed). */
+export function confirmLeavingForm() {
+  if (!unsaved.dirty || !document.getElementById(CONTAINER)) return true;
+  const leave = window.confirm('Some answers are not saved yet. Leave the intake form and lose them?');
+  if (leave) markSaved();
+  return leave;
+}
 
 function errorSummary(messages) {
   const box = document.getElementById('form-errors');
@@ -26,7 +49,11 @@ function errorSummary(messages) {
 
 export async function saveDraft(reason) {
   const response = currentResponse();
-  const saved = await api('PUT', '/draft', { response });
+  const seq = unsaved.seq;
+  const saving = api('PUT', '/draft', { response });
+  unsaved.saving = saving.catch(() => undefined);
+  const saved = await saving;
+  if (unsaved.seq === seq) markSaved(); // answers changed meanwhile stay unsaved (the next autosave takes them)
   const note = document.getElementById('form-source');
   if (note) note.textContent = `Draft saved ${formatDate(saved.savedAt, true)}.`;
   if (reason !== 'silent') announce('Draft saved. You can close the app and resume later.', 'success');
@@ -68,6 +95,24 @@ export async function showForm(params) {
   const container = document.getElementById(CONTAINER);
   repairAria(container);
   container.setAttribute('aria-busy', 'false');
+  markSaved();
+  // Every change marks the answers unsaved; a new intake (not an amendment: that is not a draft) saves itself
+  // as a draft shortly after the clinician stops typing.
+  const changed = () => {
+    unsaved.seq += 1;
+    unsaved.dirty = true;
+    document.body.dataset.unsaved = '1';
+    if (amend) return;
+    window.clearTimeout(unsaved.timer);
+    unsaved.timer = window.setTimeout(() => {
+      saveDraft('silent').catch(() => announce('The draft could not be saved automatically. Use Save draft, or keep this page open.', 'warning'));
+    }, AUTOSAVE_MS);
+  };
+  container.addEventListener('input', changed);
+  container.addEventListener('change', changed);
+  container.addEventListener('click', (e) => {
+    if (e.target.closest('input[type=radio], input[type=checkbox], .ant-radio-wrapper, .ant-checkbox-wrapper, .ant-select-item')) changed();
+  });
   document.body.dataset.formReady = '1';
   window.performance?.mark?.('periplan-form-interactive');
 
@@ -79,6 +124,8 @@ export async function showForm(params) {
     }
   });
   freshButton.addEventListener('click', async () => {
+    if (!window.confirm('Discard the saved draft and every answer on this form, and start again from the record?')) return;
+    markSaved();
     await api('DELETE', '/draft');
     if (location.hash.includes('fresh=1')) await showForm(new window.URLSearchParams('fresh=1'));
     else location.hash = '#/form?fresh=1';
@@ -91,6 +138,9 @@ export async function showForm(params) {
       return;
     }
     errorSummary([]);
+    // No autosave may land after the submission (the server deletes the draft when it takes the answers).
+    window.clearTimeout(unsaved.timer);
+    await unsaved.saving;
     submitButton.disabled = true;
     draftButton.disabled = true;
     progress.hidden = false;
@@ -100,6 +150,7 @@ export async function showForm(params) {
       // An amendment names the version that was loaded: if someone changed it since, the server says so (412).
       const result = await api('POST', '/submit', { response: currentResponse(), ...(amend ? { amendOf: amend, amendVersion: loaded.response.meta?.versionId } : {}) });
       progress.textContent = result.message;
+      markSaved(); // the answers are in the write path now (sent, or kept and sending)
       if (result.state === 'sent') {
         announce(result.message, 'success');
         const pid = context().patient.id;

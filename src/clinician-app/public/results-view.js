@@ -11,19 +11,110 @@ function tierBadge(rule) {
   return h('span', { class: `tier tier-${rule.tierColour}` }, rule.tierWords);
 }
 
-function decisionLine(d) {
+/** "Undo" for the clinician's own act, while the server still allows it (the undo is a new recorded act). */
+function undoButton(provenance, what, onDecided) {
+  return h(
+    'button',
+    {
+      type: 'button',
+      class: 'link-button undo',
+      onclick: async () => {
+        try {
+          await api('POST', '/undo', { provenance });
+          announce(`${what}: undone.`, 'success');
+          await onDecided();
+        } catch (err) {
+          announce(err.message, 'error');
+        }
+      },
+    },
+    `Undo (${what})`,
+  );
+}
+
+function decisionLine(d, p, onDecided) {
   const verb = d.decision === 'accepted' ? 'Accepted' : 'Dismissed';
   return h(
     'p',
     { class: `decision decision-${d.decision}` },
     `${verb}${d.who ? ` by ${d.who}` : ''}${d.when ? ` on ${formatDate(d.when, true)}` : ''}${d.reason ? ` — reason: ${d.reason}` : ''}${d.note ? ` (${d.note})` : ''}`,
+    d.undoable && d.provenance ? [' ', undoButton(d.provenance, `${verb.toLowerCase()} ${p.display}`, onDecided)] : null,
   );
+}
+
+/** A Flag stays open until the clinician records what happened to the patient; then who, when and what. */
+function flagItem(p, li, onDecided) {
+  if (p.outcome) {
+    const o = p.outcome;
+    li.append(
+      h(
+        'p',
+        { class: 'decision decision-outcome' },
+        `${o.display}${o.who ? ` — recorded by ${o.who}` : ''}${o.when ? ` on ${formatDate(o.when, true)}` : ''}${o.note ? ` (${o.note})` : ''}`,
+        o.undoable && o.provenance ? [' ', undoButton(o.provenance, o.display, onDecided)] : null,
+      ),
+    );
+    return li;
+  }
+  if (!p.outcomeNeeded || !p.target) {
+    li.append(h('span', { class: 'hint' }, ` — ${p.status ?? 'not yet in the record'}`));
+    return li;
+  }
+  const uid = p.target.replace('/', '-');
+  const outcome = h(
+    'select',
+    { id: `outcome-${uid}`, name: 'outcome' },
+    h('option', { value: '' }, 'Choose what happened'),
+    (context().flagOutcomes ?? []).map((o) => h('option', { value: o.code }, o.display)),
+  );
+  const note = h('input', { id: `outcome-note-${uid}`, name: 'note', type: 'text', autocomplete: 'off', maxlength: '1000' });
+  const message = h('p', { class: 'field-error', id: `outcome-error-${uid}`, hidden: true });
+  async function record() {
+    message.hidden = true;
+    const chosen = (context().flagOutcomes ?? []).find((o) => o.code === outcome.value);
+    const problem = !chosen ? 'Choose what happened to the patient.' : chosen.noteRequired && !note.value.trim() ? `Say why in the note ("${chosen.display}").` : '';
+    if (problem) {
+      message.textContent = problem;
+      message.hidden = false;
+      const field = !chosen ? outcome : note;
+      field.setAttribute('aria-invalid', 'true');
+      field.setAttribute('aria-describedby', message.id);
+      field.focus();
+      return;
+    }
+    try {
+      await api('POST', '/flags/outcome', { target: p.target, outcome: outcome.value, ...(note.value ? { note: note.value } : {}) });
+      announce(`${p.display}: ${chosen.display.toLowerCase()} recorded; the flag is closed.`, 'success');
+      await onDecided();
+      const line = document.querySelector(`li[data-target="${p.target}"] .decision`);
+      if (line) {
+        line.setAttribute('tabindex', '-1');
+        line.focus();
+      }
+    } catch (err) {
+      message.textContent = err.message;
+      message.hidden = false;
+    }
+  }
+  li.append(
+    h('span', { class: 'hint' }, ' — open until you record what happened to the patient'),
+    h(
+      'div',
+      { class: 'decide', role: 'group', 'aria-label': `What happened: ${p.display}` },
+      h('div', { class: 'field' }, h('label', { for: outcome.id }, 'What happened to the patient'), outcome),
+      h('div', { class: 'field' }, h('label', { for: note.id }, 'Note'), note),
+      h('button', { type: 'button', class: 'primary', onclick: record }, `Record outcome and close ${p.display}`),
+      message,
+    ),
+  );
+  return li;
 }
 
 function proposalItem(p, onDecided) {
   const li = h('li', { class: 'proposal', dataset: p.target ? { target: p.target } : {} }, h('span', { class: 'proposal-name' }, p.display));
+  if (p.kind === 'Flag') return flagItem(p, li, onDecided);
   if (p.decision) {
-    li.append(decisionLine(p.decision));
+    li.append(decisionLine(p.decision, p, onDecided));
     return li;
   }
   if (!p.decidable) {
@@ -122,11 +213,39 @@ export function renderResults(view, { pending = false, heading = 'Results', pati
       : h('p', { class: 'hint' }, `Computed with ${view.planDefinition ?? ''}`),
     pending ? h('div', { class: 'alert alert-warning' }, h('p', {}, 'These results are saved here and not yet in the record; proposals can be accepted or dismissed once they have been sent.')) : null,
     view.response && context().patient?.id === patientId
-      ? h('p', { class: 'actions no-print' }, h('a', { class: 'button', href: `#/form?amend=${encodeURIComponent(view.response.id)}` }, 'Amend this response'))
+      ? h(
+          'p',
+          { class: 'actions no-print' },
+          h('a', { class: 'button', href: `#/form?amend=${encodeURIComponent(view.response.id)}` }, 'Amend this response'),
+          ' ',
+          h('a', { class: 'button primary', id: 'new-intake', href: '#/form' }, 'New intake'),
+        )
       : null,
     h('section', { 'aria-labelledby': 'flags-heading', class: 'no-print-when-plan' }, h('h2', { id: 'flags-heading' }, `Flags and recommendations (${actionable.length})`), actionable.length ? actionable.map((r) => ruleCard(r, view, onDecided)) : h('p', {}, 'No flags or recommendations.'), view.rules.filter((r) => r.tier === 'SELF-CARE').map((r) => ruleCard(r, view, onDecided))),
     selfManagementPlan(view, patientName),
     ...extra,
+  );
+}
+
+/** Every intake of the patient, newest first; each opens its own results. */
+function intakeHistory(patientId, intakes, shownId) {
+  if (!intakes?.length) return null;
+  return h(
+    'section',
+    { class: 'intake-history no-print', 'aria-labelledby': 'intakes-heading' },
+    h('h2', { id: 'intakes-heading' }, `Intake history (${intakes.length})`),
+    h(
+      'ul',
+      {},
+      intakes.map((i) => {
+        const label = `Intake of ${formatDate(i.authored, true)} (${i.status}${i.version && i.version !== '1' ? `, version ${i.version}` : ''})`;
+        return h(
+          'li',
+          { dataset: { response: i.id } },
+          i.id === shownId ? h('span', { 'aria-current': 'true' }, label, ' — shown') : h('a', { href: `#/results/${encodeURIComponent(patientId)}?response=${encodeURIComponent(i.id)}` }, label),
+        );
+      }),
+    ),
   );
 }
 
@@ -155,7 +274,8 @@ export async function showResults(patientId, params) {
   }
   const history = await api('GET', `/patients/${encodeURIComponent(patientId)}/history`).catch(() => ({ points: [] }));
   const banner = document.querySelector('#banner .banner-name')?.textContent ?? (context().patient?.id === patientId ? context().patient.name : undefined);
-  renderResults(view, { heading: `Results${banner ? ` for ${banner}` : ''}`, patientName: banner, patientId, extra: [historyChart(history.points)] });
+  const intakes = await api('GET', `/patients/${encodeURIComponent(patientId)}/intakes`).catch(() => ({ intakes: [] }));
+  renderResults(view, { heading: `Results${banner ? ` for ${banner}` : ''}`, patientName: banner, patientId, extra: [intakeHistory(patientId, intakes.intakes, view.response?.id), historyChart(history.points)] });
   document.querySelector('#main h1')?.after(tabletActions(patientId, banner) ?? '');
   if (params.get('submitted')) announce('Saved to the record. The results are below.', 'success');
 }

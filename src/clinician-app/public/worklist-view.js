@@ -8,6 +8,7 @@ import { tabletButton } from './tablet-view.js';
 
 const FLAG_LABELS = { 'emergency-assessment': 'Emergency assessment', 'imaging-follow-up': 'Imaging follow-up', 'bone-density-scan': 'Bone density scan' };
 const REFRESH_MS = 30_000;
+const TIER_COLOURS = { stat: 'emergency', asap: 'urgent', urgent: 'soon', routine: 'routine' };
 
 let current = null; // { flag, sort, page } of the worklist on screen
 let refreshTimer;
@@ -22,17 +23,19 @@ function rowsTable(data) {
     'table',
     { class: 'worklist' },
     h('caption', { class: 'visually-hidden' }, 'Flags, one per row'),
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Patient'), h('th', { scope: 'col' }, 'Flag'), h('th', { scope: 'col' }, 'Priority'), h('th', { scope: 'col' }, 'Raised'), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Patient'), h('th', { scope: 'col' }, 'Priority'), h('th', { scope: 'col' }, 'Rule'), h('th', { scope: 'col' }, 'Flag'), h('th', { scope: 'col' }, 'Raised'), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
     h(
       'tbody',
       {},
       data.rows.map((r) =>
         h(
           'tr',
-          { dataset: { flag: r.flagId, tier: r.tier, ...(r.patient ? { patient: r.patient.id } : {}) } },
+          { dataset: { flag: r.flagId, tier: r.tier, tierCode: r.tierCode, ...(r.ruleId ? { rule: r.ruleId } : {}), ...(r.patient ? { patient: r.patient.id } : {}) } },
           h('th', { scope: 'row' }, r.patient ? h('a', { href: `#/results/${encodeURIComponent(r.patient.id)}` }, r.patient.name) : 'Unknown patient', r.patient?.birthDate ? h('span', { class: 'hint' }, ` born ${r.patient.birthDate}`) : null),
+          // The tier in words (Emergency, Urgent, Soon, Routine); the colour only repeats it.
+          h('td', {}, h('span', { class: `tier tier-${TIER_COLOURS[r.tierCode] ?? 'info'}` }, r.tierWords)),
+          h('td', { class: 'rule' }, r.ruleId ? [h('strong', {}, r.ruleId), ' ', r.ruleTitle ?? ''] : 'Unknown rule'),
           h('td', {}, r.flag),
-          h('td', {}, h('span', { class: `tier tier-${{ PH: 'urgent', PM: 'soon', PL: 'routine' }[r.tier] ?? 'info'}` }, r.tierWords)),
           h('td', {}, formatDate(r.since, true)),
           h('td', {}, r.status),
           h('td', {}, r.patient ? tabletButton(r.patient.id, r.patient.name, { compact: true }) : null),
@@ -97,7 +100,7 @@ export async function showWorklist(params) {
   const data = await api('GET', `/worklist?${query(flag, sort, page)}`);
   current = { flag, sort, page };
   const flagSelect = h('select', { id: 'wl-flag', name: 'flag' }, h('option', { value: '' }, 'All flags'), Object.entries(FLAG_LABELS).map(([v, l]) => h('option', { value: v, selected: v === flag }, l)));
-  const sortSelect = h('select', { id: 'wl-sort', name: 'sort' }, h('option', { value: 'tier', selected: sort === 'tier' }, 'Tier, then newest'), h('option', { value: 'date', selected: sort === 'date' }, 'Newest first'));
+  const sortSelect = h('select', { id: 'wl-sort', name: 'sort' }, h('option', { value: 'tier', selected: sort === 'tier' }, 'Most serious first, then newest'), h('option', { value: 'date', selected: sort === 'date' }, 'Newest first'));
   const form = h(
     'form',
     { class: 'filters', role: 'search', 'aria-label': 'Filter the worklist' },
