@@ -72,7 +72,7 @@ describe('tablet intake from the clinician app', () => {
     await dialog.waitFor();
     const code = ((await dialog.locator('.handoff-code [aria-hidden="true"]').textContent()) ?? '').replace(/\s/g, '');
     expect(await dialog.locator('.handoff-code .visually-hidden').textContent()).toBe(`Code: ${code.split('').join(' ')}`);
-    expect(code).toMatch(/^[A-HJKMNP-Z2-9]{6}$/);
+    expect(code).toMatch(/^[A-HJKMNP-Z2-9]{8}$/);
     expect(await dialog.locator('.handoff-expiry').textContent()).toMatch(/expires in (9|10):\d\d/);
     expect(await decodeQr(app)).toBe(`${h.baseUrl}/tablet/#code=${code}`);
     await shot(app, '10-tablet-handoff');
