@@ -19,6 +19,7 @@ describe('createClaimThrottle', () => {
     expect(throttle.fail(['address b', 'device y'])).toBe(600); // device y's window began at 60 s: all 10 minutes left
     t = 600_000;
     expect(throttle.fail(['address a'])).toBe(0); // a new window
+    t = 660_000; // every other window (begun at 0 or 60 s) is over
     throttle.prune();
     expect(throttle.size).toBe(1);
   });
