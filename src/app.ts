@@ -40,6 +40,8 @@ export function createApp(options: AppOptions): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  // Behind a reverse proxy, req.ip is the client's only for the hops configured here (TRUST_PROXY).
+  app.set('trust proxy', config.TRUST_PROXY);
   app.use(helmet());
   app.use(compression());
   app.use(requestLogger(log));

@@ -3,7 +3,7 @@
  * The error middleware here is the one place where errors become HTTP responses (via `outcomeFromUnknown`).
  */
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from 'express';
-import { outcomeFromUnknown } from '../outcomes/index.js';
+import { outcomeFromUnknown, ThrottledError } from '../outcomes/index.js';
 import type { Logger } from './log.js';
 
 export const FHIR_CONTENT_TYPE = 'application/fhir+json; charset=utf-8';
@@ -45,7 +45,9 @@ export function fhirErrorHandler(log: Logger): ErrorRequestHandler {
       return;
     }
     const allow = (err as { allow?: unknown } | null)?.allow;
-    sendResource(res, { status, resource: outcome, headers: typeof allow === 'string' ? { Allow: allow } : {} });
+    const headers: Record<string, string> = typeof allow === 'string' ? { Allow: allow } : {};
+    if (err instanceof ThrottledError) headers['Retry-After'] = String(err.retryAfterSeconds);
+    sendResource(res, { status, resource: outcome, headers });
   };
 }
 

@@ -19,7 +19,7 @@ import type { EhrAccess, SessionRef } from './ehr-access.js';
 
 /** What the app needs of the tablet (createTablet's result has it). */
 export interface TabletForStaff {
-  createHandoff(request: HandoffRequest): { code: string; expiresAt: string; url: string };
+  createHandoff(request: HandoffRequest): { code: string; expiresAt: string; url: string; handoffId?: string };
   cancelHandoff?(code: string): boolean;
   sessions(): TabletSessionSummary[];
   onAlert(listener: (alert: TabletAlert) => void): () => void;
@@ -77,7 +77,8 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
     const patientId = body.data.patientId ?? ref.session.patient;
     if (!patientId) throw badRequest('No patient is open: name one with patientId.', 'patientId');
     // Read with the clinician's own token: proves this user may see the patient, and gives the first name
-    // the tablet shows so she can check it is her form.
+    // the tablet shows so she can check it is her form, and the birth date the tablet turns into the range of
+    // ages she may type without being asked to check it (the tablet never gets the date itself).
     const [patient, user] = await Promise.all([
       ehr.json<fhir4.Patient>(ref, `Patient/${patientId}`),
       ehr.json<fhir4.Practitioner>(ref, practitioner).catch(() => undefined),
@@ -86,6 +87,7 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
     const handoff = tablet.createHandoff({
       patientId,
       ...(firstName ? { patientName: firstName } : {}),
+      ...(patient.birthDate ? { birthDate: patient.birthDate } : {}),
       staff: { reference: practitioner, ...(user ? { display: deps.humanName(user) } : {}) },
     });
     // The code travels in the fragment: a fragment never reaches a server or its logs.
@@ -125,6 +127,8 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
         const offline = s.state === 'in-progress' && quiet > OFFLINE_AFTER_MS;
         return {
           patient: patient(s.patient.reference, s.patient.display),
+          // The hand-off's id (never its code): the page that showed the code follows it to "taken".
+          ...(s.handoffId ? { handoff: s.handoffId } : {}),
           ...(s.device ? { device: s.device } : {}),
           startedBy: s.staff.display ?? s.staff.reference ?? 'unknown',
           since: s.claimedAt ?? s.createdAt,

@@ -2,10 +2,42 @@
  * All configuration, read from the environment once at start and validated with zod.
  * Every key is documented in README.md ("Configuration"); add new keys here and there together.
  */
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
 const port = z.coerce.number().int().min(0).max(65535);
+
+/**
+ * Express `trust proxy`: which hops in front of this server may say who the client is (X-Forwarded-For), so
+ * that `req.ip` (the tablet's wrong-code limit, the request log) is the client's, not the proxy's. `false`
+ * (default): no proxy, X-Forwarded-For is ignored. A hop count (`1`: one reverse proxy), or a comma-separated
+ * list of `loopback`, `linklocal`, `uniquelocal` and proxy addresses or CIDR ranges. `true` (trust every hop)
+ * is refused: any client could then choose its own address.
+ */
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+function isProxyAddress(part: string): boolean {
+  if (PROXY_NAMES.has(part)) return true;
+  const [address, prefix, ...rest] = part.split('/');
+  const family = isIP(address ?? '');
+  if (!family || rest.length) return false;
+  return prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128));
+}
+export const trustProxy = z
+  .string()
+  .trim()
+  .default('false')
+  .transform((value, ctx): false | number | string => {
+    if (value === 'false' || value === '0' || value === '') return false;
+    if (/^\d{1,2}$/.test(value)) return Number(value);
+    const parts = value.split(',').map((p) => p.trim());
+    if (parts.every(isProxyAddress)) return parts.join(', ');
+    ctx.addIssue({
+      code: 'custom',
+      message: value === 'true' ? '`true` would trust every hop, so any client could choose its address: give the number of proxies (e.g. 1) or their addresses' : 'expected false, a hop count (e.g. 1), or loopback / linklocal / uniquelocal / proxy addresses or CIDR ranges, comma-separated',
+    });
+    return z.NEVER;
+  });
 
 export const configSchema = z.object({
   /** TCP port to listen on; 0 picks a free port (tests). */
@@ -56,6 +88,8 @@ export const configSchema = z.object({
     .default('system/QuestionnaireResponse.crus system/Flag.crus system/ServiceRequest.crus system/CarePlan.crs system/Provenance.crs system/Observation.crs'),
   /** Minutes during which a clinician may undo their own accept, dismiss or flag outcome (a new recorded act). */
   UNDO_WINDOW_MINUTES: z.coerce.number().min(0).max(24 * 60).default(10),
+  /** Reverse proxies in front of this server whose X-Forwarded-For is believed (Express `trust proxy`); see `trustProxy`. */
+  TRUST_PROXY: trustProxy,
   /** Bearer token that staff tools present to read the outbox (`GET /fhir/$outbox`). Unset with an external EHR: the view is off. */
   OUTBOX_STAFF_TOKEN: z.string().min(24).optional(),
 });

@@ -52,6 +52,16 @@ export class FhirError extends Error {
   }
 }
 
+/** 429: the caller must wait `retryAfterSeconds` before trying again (sent as the Retry-After header). */
+export class ThrottledError extends FhirError {
+  readonly retryAfterSeconds: number;
+
+  constructor(diagnostics: string, retryAfterSeconds: number, expression?: string | string[]) {
+    super(429, { code: 'throttled', diagnostics, expression });
+    this.retryAfterSeconds = Math.max(1, Math.ceil(retryAfterSeconds));
+  }
+}
+
 // Constructors for the common cases, so statuses and codes stay consistent across the code base.
 export const badRequest = (diagnostics: string, expression?: string | string[]) =>
   new FhirError(400, { code: 'invalid', diagnostics, expression });

@@ -14,7 +14,8 @@ import { EventEmitter } from 'node:events';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
-import { badRequest, FhirError, forbidden, outcomeFromUnknown, unauthorized } from '../outcomes/index.js';
+import { badRequest, FhirError, forbidden, ThrottledError, unauthorized } from '../outcomes/index.js';
+import { fhirErrorHandler } from '../api/http.js';
 import { openEventStream } from '../api/event-stream.js';
 import { applyPlanDefinition } from '../rules/index.js';
 import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../clinician-app/assets.js';
@@ -23,6 +24,8 @@ import type { FhirServerTarget, SubmitInput, SubmitResult } from '../submission/
 import { FLAG_PRIORITY_EXTENSION, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FOLLOW_UP_PLAN, withWorklistTags } from '../submission/index.js';
 import { canonicalResponseText, LANGUAGES, translateQuestionnaire, type Language } from './questionnaire.js';
 import { openTabletStore, sha256, type TabletSession } from './store.js';
+import { expectedAgeRange, type ExpectedAge } from './expected-age.js';
+import { createClaimThrottle } from './throttle.js';
 
 const INTAKE_URL = 'https://periplan.app/fhir/Questionnaire/back-pain-intake';
 export const TABLET_RESPONSE_SYSTEM = 'https://periplan.app/fhir/sid/tablet-response';
@@ -30,7 +33,15 @@ export const TABLET_ALERT_SYSTEM = 'https://periplan.app/fhir/sid/tablet-alert';
 export const COLLECTION_DEVICE_EXT = 'https://periplan.app/fhir/StructureDefinition/ext-collection-device';
 /** No 0/O, 1/I/L: read aloud or typed on a tablet without confusion. */
 export const CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789';
-const CODE_LENGTH = 6;
+/**
+ * 31⁸ ≈ 8.5 × 10¹¹ codes. A valid code is never refused, whatever the wrong-code limits say, so the code space
+ * alone must make guessing hopeless at the rate this server can answer (docs/tablet.md, "Codes").
+ */
+const CODE_LENGTH = 8;
+/** The pinned linkId of the age item (clinical-rules.md): the one the tablet asks the patient to check. */
+const AGE_LINK_ID = 'age';
+/** Wrong codes are counted in windows of this length. */
+const CLAIM_WINDOW_MS = 10 * 60_000;
 const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
 
 export interface TabletOptions {
@@ -56,8 +67,13 @@ export interface TabletOptions {
    * not lost. Every other route treats the session as ended.
    */
   submitGraceMs?: number;
-  /** Failed code attempts allowed per client address in 10 minutes (default 10), then 429. */
+  /**
+   * Wrong codes allowed per client address, and per tablet name, in 10 minutes (default 10); further wrong
+   * codes from it are answered 429 with Retry-After. A valid code is always accepted.
+   */
   maxFailedClaims?: number;
+  /** The clock (ms since the epoch) for codes, sessions, the wrong-code windows and expected ages; default Date.now. */
+  now?: () => number;
   /**
    * Staff authentication for `GET /tablet/api/alerts` (the live emergency feed): return who it is, or throw.
    * Without it the route is not served; use `onAlert` in-process instead.
@@ -71,6 +87,11 @@ export interface HandoffRequest {
   patientName?: string;
   /** The staff member starting the session (recorded as the response's enterer). */
   staff: fhir4.Reference;
+  /**
+   * Patient.birthDate from the record. Never sent to the tablet nor stored: only the range of ages she may
+   * type without being asked to check it (`ExpectedAge`) is.
+   */
+  birthDate?: string;
 }
 
 export interface TabletAlert {
@@ -88,6 +109,8 @@ export interface TabletSessionSummary {
   /** The tablet's name (absent while the code has not been typed on one). */
   device?: string;
   staff: fhir4.Reference;
+  /** The hand-off this row comes from (`createHandoff(…).handoffId`), from the code to the tablet session. */
+  handoffId?: string;
   /** When staff created the code (codes not yet taken only). */
   createdAt?: string;
   /** When the code stops working (codes not yet taken only). */
@@ -108,7 +131,7 @@ export interface TabletSessionSummary {
 
 export interface Tablet {
   router: express.Router;
-  createHandoff(request: HandoffRequest): { code: string; expiresAt: string; url: string };
+  createHandoff(request: HandoffRequest): { code: string; expiresAt: string; url: string; handoffId: string };
   /** Revoke a code not yet used (staff closed the hand-off). True when it was still valid. */
   cancelHandoff(code: string): boolean;
   /** Live emergency alerts (in-process); returns an unsubscribe function. */
@@ -216,8 +239,13 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   /** After a submit, how long a retry of the same submission (a lost acknowledgement) is still answered. */
   const retryWindowMs = 10 * 60_000;
   const maxFailedClaims = options.maxFailedClaims ?? 10;
+  const now = options.now ?? Date.now;
   const store = openTabletStore(options.dataDir);
-  const purgeTimer = setInterval(() => store.purgeExpired(), 60_000);
+  const throttle = createClaimThrottle({ limit: maxFailedClaims, windowMs: CLAIM_WINDOW_MS, now });
+  const purgeTimer = setInterval(() => {
+    store.purgeExpired(now());
+    throttle.prune();
+  }, 60_000);
   purgeTimer.unref();
   const alerts = new EventEmitter();
   alerts.setMaxListeners(0);
@@ -246,34 +274,20 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   // As the clinician app, but never framed, and no form posts anywhere (kiosk: nowhere else to go).
   const csp = lformsPageCsp({ formAction: "'none'", frameAncestors: "'none'" });
 
-  // Failed claims per client address (a 6-character code from 31 letters is 887 million values; 10 tries in
-  // 10 minutes per address makes guessing hopeless within a code's lifetime).
-  const failures = new Map<string, { count: number; since: number }>();
-  function checkRate(ip: string) {
-    const f = failures.get(ip);
-    if (f && Date.now() - f.since > 10 * 60_000) failures.delete(ip);
-    if ((failures.get(ip)?.count ?? 0) >= maxFailedClaims) throw new FhirError(429, { code: 'throttled', diagnostics: 'Too many attempts. Please ask the staff for help.' });
-  }
-  function recordFailure(ip: string) {
-    const f = failures.get(ip) ?? { count: 0, since: Date.now() };
-    f.count++;
-    failures.set(ip, f);
-  }
-
   /**
    * The session of the request, or 401. `forSubmit`: an ended session still counts within its submit window
    * (`submitUntil`: the grace period of a session never submitted, or the retry window after a submit).
    */
   function sessionOf(req: Request, { forSubmit = false } = {}): { handle: string; session: TabletSession } {
     const handle = req.header('x-tablet-session') ?? '';
-    const session = handle ? store.getSession(handle) : undefined;
-    const now = Date.now();
+    const session = handle ? store.getSession(handle, now()) : undefined;
+    const at = now();
     const until = session ? (forSubmit ? Math.max(session.expiresAt, session.submitUntil ?? 0) : session.expiresAt) : 0;
-    if (!session || until < now) throw unauthorized('This session has ended. Please hand the tablet back to the staff.');
+    if (!session || until < at) throw unauthorized('This session has ended. Please hand the tablet back to the staff.');
     // Last seen, for the staff view; at most one write per 5 s per tablet (the form checks after each answer).
-    if (!session.lastSeenAt || now - session.lastSeenAt > 5_000) {
-      store.touchSession(handle, now);
-      session.lastSeenAt = now;
+    if (!session.lastSeenAt || at - session.lastSeenAt > 5_000) {
+      store.touchSession(handle, at);
+      session.lastSeenAt = at;
     }
     return { handle, session };
   }
@@ -317,20 +331,36 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   });
 
   api.post('/claim', (req, res) => {
-    const ip = req.ip ?? 'unknown';
-    checkRate(ip);
     const body = claimBody.safeParse(req.body);
     if (!body.success) throw badRequest('Send { code }.', 'code');
     const code = body.data.code.toUpperCase().replace(/[\s-]/g, '');
-    const handoff = /^[A-Z0-9]{4,12}$/.test(code) ? store.takeHandoff(code) : undefined;
+    // The code first: a valid one is taken whatever the wrong-code limits say (they count wrong codes only).
+    const at = now();
+    const handoff = /^[A-Z0-9]{4,12}$/.test(code) ? store.takeHandoff(code, at) : undefined;
     if (!handoff) {
-      recordFailure(ip);
+      // Per address (req.ip: the client's own behind a proxy, with TRUST_PROXY) and per tablet name, so one
+      // tablet typing wrong codes slows down itself, not the others behind the same proxy or NAT.
+      const keys = [`address ${req.ip ?? 'unknown'}`, ...(body.data.device ? [`device ${body.data.device}`] : [])];
+      const waitSeconds = throttle.fail(keys);
+      if (waitSeconds > 0) throw new ThrottledError('Too many attempts. Please ask the staff for help.', waitSeconds, 'code');
       throw new FhirError(404, { code: 'not-found', diagnostics: 'This code does not work. It may have been used already or be too old. Please ask the staff for a new one.', expression: ['code'] });
     }
     const handle = randomBytes(32).toString('base64url');
     const device = body.data.device ?? 'unnamed';
-    store.putSession(handle, { patientId: handoff.patientId, ...(handoff.patientName ? { patientName: handoff.patientName } : {}), staff: handoff.staff, device, claimedAt: Date.now(), lastSeenAt: Date.now(), expiresAt: Date.now() + sessionTtlMs, submitUntil: Date.now() + sessionTtlMs + submitGraceMs });
-    res.status(201).json({ session: handle, ...(handoff.patientName ? { patientName: handoff.patientName } : {}), idleTimeoutMs });
+    store.putSession(handle, {
+      patientId: handoff.patientId,
+      ...(handoff.patientName ? { patientName: handoff.patientName } : {}),
+      ...(handoff.handoffId ? { handoffId: handoff.handoffId } : {}),
+      staff: handoff.staff,
+      device,
+      claimedAt: at,
+      lastSeenAt: at,
+      expiresAt: at + sessionTtlMs,
+      submitUntil: at + sessionTtlMs + submitGraceMs,
+    });
+    // The expected age range (never the birth date): the page asks her to check an age outside it.
+    const expectedAge = handoff.expectedAge ? { linkId: AGE_LINK_ID, ...handoff.expectedAge } : undefined;
+    res.status(201).json({ session: handle, ...(handoff.patientName ? { patientName: handoff.patientName } : {}), idleTimeoutMs, ...(expectedAge ? { expectedAge } : {}) });
   });
 
   api.get('/questionnaire', (req, res) => {
@@ -355,7 +385,7 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
       questionnaire: canonical,
       status,
       subject: patient,
-      authored: new Date().toISOString(),
+      authored: new Date(now()).toISOString(),
       author: patient,
       source: patient,
       ...(r.item ? { item: r.item } : {}),
@@ -372,7 +402,7 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
     const fresh = rules.filter((r) => !session.alerted?.includes(r));
     if (fresh.length) {
       store.putSession(handle, { ...session, alerted: [...(session.alerted ?? []), ...fresh] });
-      const alert: TabletAlert = { id: randomBytes(8).toString('hex'), patient: { reference: `Patient/${session.patientId}`, ...(session.patientName ? { display: session.patientName } : {}) }, device: session.device, staff: session.staff, rules, at: new Date().toISOString() };
+      const alert: TabletAlert = { id: randomBytes(8).toString('hex'), patient: { reference: `Patient/${session.patientId}`, ...(session.patientName ? { display: session.patientName } : {}) }, device: session.device, staff: session.staff, rules, at: new Date(now()).toISOString() };
       alerts.emit('alert', alert);
       const target = options.writePath.target;
       if (target) {
@@ -404,8 +434,8 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
     }
     // Keep the (spent) session for a while so that a retry of the same submission is answered, not refused;
     // the grace period of an unsent session ends here (a second, different response is refused anyway).
-    const now = Date.now();
-    store.putSession(handle, { ...session, submittedKey: result.key, expiresAt: Math.min(session.expiresAt, now + retryWindowMs), submitUntil: now + retryWindowMs });
+    const sentAt = now();
+    store.putSession(handle, { ...session, submittedKey: result.key, expiresAt: Math.min(session.expiresAt, sentAt + retryWindowMs), submitUntil: sentAt + retryWindowMs });
     // Never the results or flags: the patient is thanked, nothing more.
     res.status(result.state === 'failed' ? 202 : 201).json({ state: result.state === 'failed' ? 'received' : result.state, duplicate: result.duplicate });
   });
@@ -425,19 +455,21 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   function sessions(): TabletSessionSummary[] {
     const iso = (ms: number) => new Date(ms).toISOString();
     const patientRef = (id: string, name: string | undefined): fhir4.Reference => ({ reference: `Patient/${id}`, ...(name ? { display: name } : {}) });
-    const waiting = store.liveHandoffs().map((h): TabletSessionSummary => ({
+    const at = now();
+    const waiting = store.liveHandoffs(at).map((h): TabletSessionSummary => ({
       patient: patientRef(h.patientId, h.patientName),
+      ...(h.handoffId ? { handoffId: h.handoffId } : {}),
       staff: h.staff,
       ...(h.createdAt ? { createdAt: iso(h.createdAt) } : {}),
       expiresAt: iso(h.expiresAt),
       state: 'waiting-for-code',
       emergency: false,
     }));
-    const now = Date.now();
-    const live = store.liveSessions(now).map((s): TabletSessionSummary => {
-      const ended = s.expiresAt < now;
+    const live = store.liveSessions(at).map((s): TabletSessionSummary => {
+      const ended = s.expiresAt < at;
       return {
         patient: patientRef(s.patientId, s.patientName),
+        ...(s.handoffId ? { handoffId: s.handoffId } : {}),
         device: s.device,
         staff: s.staff,
         ...(s.claimedAt ? { claimedAt: iso(s.claimedAt) } : {}),
@@ -465,12 +497,11 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   }
 
   router.use('/api', api);
+  // Errors leave through the one error path (OperationOutcome, Retry-After on 429), never cached.
+  const toOutcome = fhirErrorHandler({ debug: () => undefined, info: () => undefined, warn: (m) => console.warn(`tablet: ${m}`), error: (m, e) => console.error(`tablet: ${m}`, e) });
   router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) return next(err);
-    const { status, outcome } = outcomeFromUnknown(err);
-    if (status >= 500) console.error('tablet:', err);
-    res.status(status).setHeader('Cache-Control', 'no-store');
-    res.json(outcome);
+    if (!res.headersSent) res.setHeader('Cache-Control', 'no-store');
+    toOutcome(err, req, res, next);
   });
 
   return {
@@ -479,10 +510,13 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
       if (!/^[A-Za-z0-9\-.]{1,64}$/.test(request.patientId)) throw badRequest('Invalid patient id.', 'patientId');
       if (!request.staff?.reference && !request.staff?.identifier) throw badRequest('The staff member starting the session must be named.', 'staff');
       const code = newCode();
-      const createdAt = Date.now();
+      const handoffId = randomBytes(12).toString('base64url');
+      const createdAt = now();
       const expiresAt = createdAt + codeTtlMs;
-      store.putHandoff(code, { patientId: request.patientId, ...(request.patientName ? { patientName: request.patientName } : {}), staff: request.staff, expiresAt, createdAt });
-      return { code, expiresAt: new Date(expiresAt).toISOString(), url: `${base.origin}${basePath}/` };
+      // Any moment the form can be filled: until the code expires plus a whole session after it.
+      const expectedAge: ExpectedAge | undefined = expectedAgeRange(request.birthDate, createdAt, expiresAt + sessionTtlMs);
+      store.putHandoff(code, { patientId: request.patientId, ...(request.patientName ? { patientName: request.patientName } : {}), staff: request.staff, expiresAt, createdAt, handoffId, ...(expectedAge ? { expectedAge } : {}) });
+      return { code, expiresAt: new Date(expiresAt).toISOString(), url: `${base.origin}${basePath}/`, handoffId };
     },
     cancelHandoff(code) {
       const normal = code.toUpperCase().replace(/[\s-]/g, '');

@@ -15,6 +15,10 @@ export interface Handoff {
   expiresAt: number;
   /** When staff created the code (the staff view shows codes not yet typed on a tablet). */
   createdAt?: number;
+  /** An opaque id of the hand-off (not the code): staff follow it from code to tablet session. */
+  handoffId?: string;
+  /** Ages the patient may type without being asked to check them (from the record's birth date, which is not kept). */
+  expectedAge?: { low: number; high: number };
 }
 
 export interface TabletSession {
@@ -22,6 +26,8 @@ export interface TabletSession {
   patientName?: string;
   staff: fhir4.Reference;
   device: string;
+  /** The hand-off whose code started this session. */
+  handoffId?: string;
   claimedAt?: number;
   /** End of the session for every route but submit (questionnaire, check, ping). */
   expiresAt: number;

@@ -72,13 +72,15 @@ describe('tablet intake from the clinician app', () => {
     await dialog.waitFor();
     const code = ((await dialog.locator('.handoff-code [aria-hidden="true"]').textContent()) ?? '').replace(/\s/g, '');
     expect(await dialog.locator('.handoff-code .visually-hidden').textContent()).toBe(`Code: ${code.split('').join(' ')}`);
-    expect(code).toMatch(/^[A-HJKMNP-Z2-9]{6}$/);
+    expect(code).toMatch(/^[A-HJKMNP-Z2-9]{8}$/);
     expect(await dialog.locator('.handoff-expiry').textContent()).toMatch(/expires in (9|10):\d\d/);
     expect(await decodeQr(app)).toBe(`${h.baseUrl}/tablet/#code=${code}`);
     await shot(app, '10-tablet-handoff');
     expect(await axeViolations(app)).toEqual([]);
     await dialog.getByRole('button', { name: 'Close' }).click();
     expect(await app.locator('dialog.handoff').count()).toBe(0);
+    // A banner says the code is still valid, for as long as it is (it goes once a tablet has used the code).
+    await hasText(app.locator('#status'), 'Tablet code for Claire Louise Hughes still valid until');
     // Focus goes back to the button that opened the dialog.
     expect(await app.evaluate(() => document.activeElement?.textContent)).toBe('Start tablet intake');
 
@@ -97,15 +99,26 @@ describe('tablet intake from the clinician app', () => {
     await pad.locator('#code-form button[type=submit]').tap();
     await pad.locator('[id="age/1/1"]').waitFor();
     expect(await pad.locator('#who').textContent()).toBe('Preguntas para Claire');
+    // The code is used: the staff banner saying it is still valid goes away by itself.
+    await expect.poll(() => app.locator('#status').textContent(), { timeout: 15_000 }).not.toContain('still valid');
     await pad.locator('[id="age/1/1"]').tap();
     await pad.locator('[id="age/1/1"]').pressSequentially('52');
+    // Each part is checked before Next: the leg-symptoms question is answered on whichever part holds it.
+    const legs = pad.locator(`[id="leg-symptoms/1/1|${LOCAL}|none"]`);
+    if (await legs.isVisible()) await legs.tap();
     await pad.locator('#next').tap();
+    // The clinician app handed over her birth date (as an age range): 52 is not her recorded age, so she is
+    // asked to check it, in Spanish; she confirms.
+    await pad.locator('#age-check').waitFor({ state: 'visible' });
+    expect(await pad.locator('#age-check-title').textContent()).toBe('Por favor, revise su edad');
+    await pad.locator('#age-check-yes').tap();
     expect(await pad.locator('[id="label-rf-saddle-numbness/1/1"]').textContent()).toContain('entumecimiento');
     // Long-term steroids (a bone-density rule) and, last, saddle numbness (EMERGENCY): the calm message.
     for (const linkId of RED_FLAGS.filter((l) => l !== 'rf-saddle-numbness')) {
       if (linkId === 'rf-leg-weakness' || linkId === 'rf-trauma') await tapAnswer(pad, linkId, 'none');
       else await tapAnswer(pad, linkId, linkId === 'rf-steroids' ? 'Y' : 'N');
     }
+    if (await legs.isVisible()) await legs.tap();
     await tapAnswer(pad, 'rf-saddle-numbness', 'Y');
     // No Next: the tablet checks the answers shortly after the tap itself.
     await pad.locator('#tell-staff').waitFor({ state: 'visible' });

@@ -79,7 +79,7 @@ describe('POST /app/api/tablet-handoff', () => {
     const res = await app('POST', '/tablet-handoff', clinician, {});
     expect(res.status).toBe(201);
     const body = (await res.json()) as Handoff;
-    expect(body.code).toHaveLength(6);
+    expect(body.code).toHaveLength(8);
     expect([...body.code].every((c) => CODE_ALPHABET.includes(c))).toBe(true);
     expect(body.url).toBe(`${h.baseUrl}/tablet/`);
     expect(body.patient.id).toBe('sandbox-patient-2');
@@ -158,16 +158,30 @@ describe('GET /app/api/tablet-sessions', () => {
       return (await res.json()) as { sessions: StaffRow[]; outbox: unknown[] };
     };
     const rowFor = async (patient: string) => (await view()).sessions.filter((s) => s.patient.id === patient);
-    const { code } = (await (await app('POST', '/tablet-handoff', clinician, { patientId: 'sandbox-patient-5' })).json()) as Handoff;
+    const { code, handoffId } = (await (await app('POST', '/tablet-handoff', clinician, { patientId: 'sandbox-patient-5' })).json()) as Handoff & { handoffId: string };
     const [waiting] = await rowFor('sandbox-patient-5');
+    // The row names its hand-off (an opaque id, never the code) so the page that showed the code can follow it.
+    expect(handoffId).toMatch(/^[A-Za-z0-9_-]{16}$/);
+    expect(waiting).toMatchObject({ handoff: handoffId });
+    expect(JSON.stringify(await view())).not.toContain(code);
     expect(waiting).toMatchObject({ state: 'waiting-for-code', stateWords: 'waiting for the code', startedBy: expect.stringMatching(/\S/), emergency: false, offline: false });
     expect(waiting!.patient.name).not.toBe('Unknown patient');
     expect(waiting!.device).toBeUndefined();
 
     const claim = await tabletPost('claim', { code, device: 'bay-5' });
-    const { session } = (await claim.json()) as { session: string };
+    const claimed = (await claim.json()) as { session: string; expectedAge?: { linkId: string; low: number; high: number } };
+    const { session } = claimed;
+    // The hand-off carried her birth date from the record: the tablet gets the ages she may type unasked, not the date.
+    const birthDate = (h.ehr.store.read('Patient', 'sandbox-patient-5') as fhir4.Patient).birthDate!;
+    const today = new Date().toISOString().slice(0, 10);
+    const age = Number(today.slice(0, 4)) - Number(birthDate.slice(0, 4)) - (today.slice(5) < birthDate.slice(5) ? 1 : 0);
+    expect(claimed.expectedAge).toMatchObject({ linkId: 'age' });
+    expect(claimed.expectedAge!.low).toBeLessThanOrEqual(age - 1);
+    expect(claimed.expectedAge!.high).toBeGreaterThanOrEqual(age + 1);
+    expect(claimed.expectedAge!.high - claimed.expectedAge!.low).toBeLessThanOrEqual(3);
+    expect(JSON.stringify(claimed)).not.toContain(birthDate.slice(0, 4));
     const [inProgress] = await rowFor('sandbox-patient-5');
-    expect(inProgress).toMatchObject({ device: 'bay-5', state: 'in-progress', stateWords: 'in progress', offline: false });
+    expect(inProgress).toMatchObject({ device: 'bay-5', state: 'in-progress', stateWords: 'in progress', offline: false, handoff: handoffId });
     expect(Date.parse(inProgress!.lastSeenAt!)).toBeGreaterThan(Date.now() - 60_000);
 
     // The tablet last called two minutes ago (set in its store, as if the network had gone).

@@ -30,7 +30,7 @@ export async function openTablet(browser: Browser, baseUrl: string, hash = ''): 
   const context = await browser.newContext({ viewport: { width: 768, height: 1024 }, hasTouch: true });
   const page = (await context.newPage()) as TabletPage;
   page.errors = [];
-  page.on('pageerror', (e) => page.errors.push(e.message));
+  page.on('pageerror', (e) => page.errors.push(process.env.TABLET_STACKS ? String(e.stack) : e.message));
   page.on('console', (m) => (m.type() === 'error' && /Content Security Policy/.test(m.text()) ? page.errors.push(m.text()) : undefined));
   await page.goto(`${baseUrl}/tablet/?device=bay-1${hash}`);
   return page;
@@ -63,18 +63,43 @@ export async function tapAnswer(page: Page, linkId: string, code: string) {
   await page.locator(`[id="${linkId}/1/1|${value}"]`).tap();
 }
 
-/** Answer every screen by tapping; `yes` lists red-flag questions answered Yes. */
-export async function answerAll(page: Page, options: { yes?: string[]; beforeLast?: () => Promise<void> } = {}) {
+/** Tap an answer when its question is on the screen now (and not answered yet). */
+export async function tapIfShown(page: Page, linkId: string, code: string) {
+  const value = code === 'Y' || code === 'N' ? `${YNU}|${code}` : `${LOCAL}|${code}`;
+  const answer = page.locator(`[id="${linkId}/1/1|${value}"]`);
+  if ((await answer.isVisible()) && !(await answer.locator('input').isChecked())) await answer.tap();
+}
+
+/** Answer every screen by tapping; `yes` lists red-flag questions answered Yes; `age` is typed (default 52); `afterFirst` runs after the first Next. */
+export async function answerAll(page: Page, options: { yes?: string[]; age?: number; afterFirst?: () => Promise<void>; beforeLast?: () => Promise<void> } = {}) {
   const age = page.locator('[id="age/1/1"]');
   await age.tap();
-  await age.pressSequentially('52');
+  await age.pressSequentially(String(options.age ?? 52));
+  await tapIfShown(page, 'leg-symptoms', 'none');
   await page.locator('#next').tap();
+  await options.afterFirst?.();
+  // Wherever the Questionnaire puts it: the leg-symptoms question may be on the first or the second part.
+  await tapIfShown(page, 'leg-symptoms', 'none');
   for (const linkId of RED_FLAGS) {
     if (linkId === 'rf-leg-weakness' || linkId === 'rf-trauma') await tapAnswer(page, linkId, 'none');
     else await tapAnswer(page, linkId, options.yes?.includes(linkId) ? 'Y' : 'N');
   }
   for (let i = 0; i < 3; i++) await page.locator('#next').tap();
   await options.beforeLast?.();
+}
+
+/** The birth date of a sandbox patient, from the seed the sandbox EHR loads (what the clinician app sends with a hand-off). */
+export function sandboxBirthDate(patientId: string): string {
+  const seed = JSON.parse(fs.readFileSync(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/ehr/store/seed/sandbox.json'), 'utf8')) as { patients: { id: string; birthDate: string }[] };
+  const patient = seed.patients.find((p) => p.id === patientId);
+  if (!patient) throw new Error(`No sandbox patient ${patientId} in the seed`);
+  return patient.birthDate;
+}
+
+/** A birth date that makes someone `years` old on the UTC day of `at`, far from a birthday (100 days after the last one). */
+export function birthDateForAge(years: number, at: Date): string {
+  const birthday = new Date(Date.UTC(at.getUTCFullYear() - years, at.getUTCMonth(), at.getUTCDate()) - 100 * 86_400_000);
+  return birthday.toISOString().slice(0, 10);
 }
 
 export function storedFor(h: TabletHarness, patientId: string): fhir4.QuestionnaireResponse[] {

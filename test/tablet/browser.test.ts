@@ -6,9 +6,9 @@
  */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startTabletHarness, STAFF, type TabletHarness } from './harness.js';
-import { answerAll, answerIn, axeViolations, closeTablet, launchChromium, openTablet as openOn, savedDraft, SCREENSHOTS, startWithCode, storedFor as storedIn, tabletHoldsNothing, tapAnswer, vaultRecords, YNU } from './browser-support.js';
+import { answerAll, answerIn, axeViolations, birthDateForAge, closeTablet, launchChromium, openTablet as openOn, RED_FLAGS, savedDraft, SCREENSHOTS, startWithCode, storedFor as storedIn, tabletHoldsNothing, tapAnswer, tapIfShown, vaultRecords, YNU } from './browser-support.js';
 import { TABLET_RESPONSE_SYSTEM, type TabletAlert } from '../../src/tablet/index.js';
 
 let h: TabletHarness;
@@ -183,6 +183,121 @@ describe('the tablet', () => {
     await expect.poll(() => storedFor('sandbox-patient-5').length).toBe(1);
     expect(await tabletHoldsNothing(page)).toEqual({ session: 0, local: 0, databases: 0, form: 0 });
     await closeTablet(page);
+  }, 90_000);
+});
+
+describe('each part is checked before Next', () => {
+  /** The linkId of the question that holds the focus (LHC-Forms ids: `<linkId>/1/1…`). */
+  const focusedQuestion = (page: Page) => page.evaluate(() => document.activeElement?.closest('[id^="item-"]')?.id.replace(/^item-/, '').split('/')[0] ?? null);
+  const listed = (page: Page) => page.locator('#form-errors li').allTextContents();
+
+  it('required questions left unanswered, or an answer LHC-Forms rejects: listed, focus on the first, and Next stays; the last page sends her nowhere back', async () => {
+    const page = await openTablet();
+    try {
+      const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-2', staff: STAFF });
+      await startWithCode(page, code);
+      const age = page.locator('[id="age/1/1"]');
+      await age.tap();
+      await age.pressSequentially('5x');
+      await page.locator('#next').tap();
+      await page.locator('#form-errors').waitFor({ state: 'visible' });
+      expect(await page.locator('#progress-text').textContent()).toBe('Part 1 of 5');
+      expect((await listed(page)).join('\n')).toContain('must be an integer number.');
+      expect(await focusedQuestion(page)).toBe('age');
+      await age.fill('');
+      await age.pressSequentially('45');
+      await tapIfShown(page, 'leg-symptoms', 'none');
+      await page.locator('#next').tap();
+      expect(await page.locator('#progress-text').textContent()).toBe('Part 2 of 5');
+
+      // The warning signs, none answered: every required one is listed, the first holds the focus.
+      await page.locator('#next').tap();
+      await page.locator('#form-errors').waitFor({ state: 'visible' });
+      expect(await page.locator('#progress-text').textContent()).toBe('Part 2 of 5');
+      const required = RED_FLAGS.filter((l) => l !== 'rf-weakness-worsening');
+      expect((await listed(page)).length).toBeGreaterThanOrEqual(required.length);
+      expect((await listed(page)).every((t) => /requires a value|needs an answer/.test(t))).toBe(true);
+      // Focus on the first question at fault on the screen (marked, with aria-invalid on its answers).
+      const firstMarked = await page.evaluate(() => document.querySelector('#lforms-form .tablet-problem')?.id.replace(/^item-/, '').split('/')[0]);
+      expect([...required, 'leg-symptoms']).toContain(firstMarked);
+      expect(await focusedQuestion(page)).toBe(firstMarked);
+      expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-invalid'))).toBe('true');
+      expect(await axeViolations(page)).toEqual([]);
+      await page.screenshot({ path: path.join(SCREENSHOTS, 'part-problems-768x1024.png') });
+      // Answered one by one, the list follows; the question still missing is where Next sends the focus.
+      const no = (linkId: string) => (['rf-leg-weakness', 'rf-trauma', 'leg-symptoms'].includes(linkId) ? 'none' : 'N');
+      for (const linkId of required.filter((l) => l !== 'rf-night-pain')) await tapAnswer(page, linkId, no(linkId));
+      await tapIfShown(page, 'leg-symptoms', 'none');
+      await expect.poll(() => listed(page), { timeout: 10_000 }).toHaveLength(1);
+      await page.locator('#next').tap();
+      expect(await page.locator('#progress-text').textContent()).toBe('Part 2 of 5');
+      expect(await focusedQuestion(page)).toBe('rf-night-pain');
+      await tapAnswer(page, 'rf-night-pain', 'N');
+      await page.locator('#next').tap();
+      expect(await page.locator('#progress-text').textContent()).toBe('Part 3 of 5');
+      // Nothing left to find at the end: the last page sends.
+      for (let i = 0; i < 2; i++) await page.locator('#next').tap();
+      await page.locator('#submit').tap();
+      await page.locator('#thanks-screen h1').waitFor();
+      await expect.poll(() => storedFor('sandbox-patient-2').length).toBe(1);
+      expect(page.errors).toEqual([]);
+    } finally {
+      await closeTablet(page);
+    }
+  }, 90_000);
+
+  it('a typed age more than a year from the record asks her to check it (in her language); within a year, nothing: two patients at once', async () => {
+    // Birth dates derived from today (the tablet's own clock) and far from a birthday: 52 and 67 today.
+    const today = new Date();
+    const [ana, bea] = [await openTablet(), await openTablet()];
+    try {
+      const a = h.tablet.createHandoff({ patientId: 'sandbox-patient-4', patientName: 'Ana', staff: STAFF, birthDate: birthDateForAge(52, today) });
+      const b = h.tablet.createHandoff({ patientId: 'sandbox-patient-5', patientName: 'Bea', staff: STAFF, birthDate: birthDateForAge(67, today) });
+      await bea.locator('[data-lang="es"]').tap();
+      await startWithCode(ana, a.code);
+      await startWithCode(bea, b.code);
+      const typeAge = async (page: typeof ana, years: number) => {
+        const age = page.locator('[id="age/1/1"]');
+        await age.fill('');
+        await age.pressSequentially(String(years));
+        await tapIfShown(page, 'leg-symptoms', 'none');
+        await page.locator('#next').tap();
+      };
+      // Ana: 53 is within a year of 52: no question, on to part 2.
+      await typeAge(ana, 53);
+      expect(await ana.locator('#progress-text').textContent()).toBe('Part 2 of 5');
+      expect(await ana.locator('#age-check').isVisible()).toBe(false);
+      // Bea types Ana's age: asked, in Spanish, without the record's age; she changes it.
+      await typeAge(bea, 53);
+      await bea.locator('#age-check').waitFor({ state: 'visible' });
+      expect(await bea.locator('#age-check-text').textContent()).toBe('Ha escrito que tiene 53 años. No coincide con la edad de su historia clínica. ¿Es correcto: 53 años?');
+      expect(await bea.locator('#age-check').textContent()).not.toContain('67');
+      expect(await bea.evaluate(() => document.activeElement?.id)).toBe('age-check-title');
+      expect(await axeViolations(bea)).toEqual([]);
+      await bea.screenshot({ path: path.join(SCREENSHOTS, 'age-check-768x1024-es.png') });
+      await bea.locator('#age-check-change').tap();
+      expect(await bea.locator('#age-check').isVisible()).toBe(false);
+      expect(await bea.evaluate(() => document.activeElement?.id)).toBe('age/1/1');
+      expect(await bea.locator('#progress-text').textContent()).toBe('Parte 1 de 5');
+      await typeAge(bea, 68);
+      expect(await bea.locator('#progress-text').textContent()).toBe('Parte 2 de 5');
+      expect(await bea.locator('#age-check').isVisible()).toBe(false);
+      // Ana goes back and types 50 (two years off): asked; she confirms, and is not asked again for 50.
+      await ana.locator('#back').tap();
+      await typeAge(ana, 50);
+      await ana.locator('#age-check').waitFor({ state: 'visible' });
+      expect(await ana.locator('#age-check-text').textContent()).toBe('You wrote that you are 50 years old. That is different from the age in your clinic record. Is 50 right?');
+      await ana.locator('#age-check-yes').tap();
+      expect(await ana.locator('#progress-text').textContent()).toBe('Part 2 of 5');
+      await ana.locator('#back').tap();
+      await ana.locator('#next').tap();
+      expect(await ana.locator('#progress-text').textContent()).toBe('Part 2 of 5');
+      expect(await ana.locator('#age-check').isVisible()).toBe(false);
+      expect([...ana.errors, ...bea.errors]).toEqual([]);
+    } finally {
+      await closeTablet(ana);
+      await closeTablet(bea);
+    }
   }, 90_000);
 });
 

@@ -14,6 +14,7 @@ import { createEmbeddedEhr, type EmbeddedEhr } from '../../src/ehr/index.js';
 import { loadKnowledge } from '../../src/knowledge/index.js';
 import { createWritePath, type WritePath } from '../../src/submission/index.js';
 import { unauthorized } from '../../src/outcomes/index.js';
+import { loadConfig } from '../../src/config/index.js';
 import { createTablet, type Tablet, type TabletOptions } from '../../src/tablet/index.js';
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -29,9 +30,14 @@ export interface TabletHarness {
   close(): Promise<void>;
 }
 
-export async function startTabletHarness(options: Partial<Pick<TabletOptions, 'idleTimeoutMs' | 'codeTtlMs' | 'maxFailedClaims' | 'sessionTtlMs' | 'submitGraceMs'>> & { port?: number } = {}): Promise<TabletHarness> {
+/**
+ * `now`: the tablet's clock (tests move it instead of sleeping); `trustProxy`: a TRUST_PROXY value, read by the
+ * same configuration code as `npm start` and set as Express `trust proxy` as src/app.ts does.
+ */
+export async function startTabletHarness(options: Partial<Pick<TabletOptions, 'idleTimeoutMs' | 'codeTtlMs' | 'maxFailedClaims' | 'sessionTtlMs' | 'submitGraceMs' | 'now'>> & { port?: number; trustProxy?: string } = {}): Promise<TabletHarness> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tablet-'));
   const server = express();
+  server.set('trust proxy', loadConfig({ TRUST_PROXY: options.trustProxy }).TRUST_PROXY);
   server.use(helmet());
   server.use(compression());
   const http: Server = await new Promise((resolve, reject) => {
@@ -59,6 +65,7 @@ export async function startTabletHarness(options: Partial<Pick<TabletOptions, 'i
     ...(options.maxFailedClaims ? { maxFailedClaims: options.maxFailedClaims } : {}),
     ...(options.sessionTtlMs ? { sessionTtlMs: options.sessionTtlMs } : {}),
     ...(options.submitGraceMs ? { submitGraceMs: options.submitGraceMs } : {}),
+    ...(options.now ? { now: options.now } : {}),
     // Tests stand in for the clinician app's staff session with a fixed header.
     authorizeStaff: (req) => {
       if (req.header('x-test-staff') !== 'yes') throw unauthorized('Staff only.');

@@ -80,29 +80,43 @@ describe('LHC-Forms in the browser', () => {
     return english.filter((m) => shown.some((s) => s.includes(m)));
   }
 
-  /** Claim, type a non-number for the age, go to the last screen and send with the red flags unanswered. */
-  async function showValidationMessages(page: Page) {
+  /**
+   * Claim, type a non-number for the age and tap Next (LHC-Forms' type message); then a good age, and Next on the
+   * warning signs with none answered (its required message). `onEachScreen` runs with each part's messages shown.
+   */
+  async function showValidationMessages(page: Page, onEachScreen: () => Promise<void>) {
     const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: STAFF });
     await startWithCode(page, code);
-    await page.locator('[id="age/1/1"]').tap();
-    await page.locator('[id="age/1/1"]').pressSequentially('ab');
-    for (let i = 0; i < 4; i++) await page.locator('#next').tap();
-    await page.locator('#submit').tap();
+    const age = page.locator('[id="age/1/1"]');
+    await age.tap();
+    await age.pressSequentially('ab');
+    await page.locator('#next').tap();
     await page.locator('#form-errors').waitFor({ state: 'visible' });
     await page.locator('.lhc-error-msg').first().waitFor({ state: 'attached' });
+    await onEachScreen();
+    await age.fill('');
+    await age.pressSequentially('52');
+    await page.locator('#next').tap();
+    await expect.poll(() => page.locator('#form-errors').isVisible()).toBe(false);
+    await page.locator('#next').tap();
+    await page.locator('#form-errors').waitFor({ state: 'visible' });
+    await onEachScreen();
   }
 
   it('with Spanish chosen, no English message of LHC-Forms shows: validation, required answers, hints, labels', async () => {
     const page = await openTablet(browser, h.baseUrl);
     await page.locator('[data-lang="es"]').tap();
-    await showValidationMessages(page);
-    const errors = await page.locator('#form-errors').textContent();
-    expect(errors).toContain('¿Cuántos años tiene? debe ser un número entero.');
-    expect(errors).toContain('necesita una respuesta');
-    // The first screen (age) is where LHC-Forms shows its message under the field.
-    await page.locator('#back').tap();
-    expect(await page.locator('.lhc-error-msg').allTextContents()).toContain('debe ser un número entero.');
-    expect(await lformsEnglishOnPage(page)).toEqual([]);
+    const errors: string[] = [];
+    const underFields: string[] = [];
+    await showValidationMessages(page, async () => {
+      errors.push((await page.locator('#form-errors').textContent()) ?? '');
+      // LHC-Forms' own message under the field, as well as in the list.
+      underFields.push(...(await page.locator('.lhc-error-msg').allTextContents()));
+      expect(await lformsEnglishOnPage(page)).toEqual([]);
+    });
+    expect(errors[0]).toContain('¿Cuántos años tiene? debe ser un número entero.');
+    expect(errors[1]).toContain('necesita una respuesta');
+    expect(underFields).toContain('debe ser un número entero.');
     // Help popover (opened by tapping its button).
     await page.locator('button[id^="help-button-"]:visible').first().tap();
     await page.locator('.ant-popover, .lhc-help-popover, [id^="help-content-"]').first().waitFor({ state: 'attached' });
@@ -113,17 +127,20 @@ describe('LHC-Forms in the browser', () => {
 
   it('with English chosen the same screens show LHC-Forms English (what the Spanish check looks for is there to find)', async () => {
     const page = await openTablet(browser, h.baseUrl);
-    await showValidationMessages(page);
-    expect(await lformsEnglishOnPage(page)).toEqual(expect.arrayContaining(['requires a value', 'must be an integer number.', 'Help button for']));
+    const found = new Set<string>();
+    await showValidationMessages(page, async () => {
+      for (const m of await lformsEnglishOnPage(page)) found.add(m);
+    });
+    expect([...found]).toEqual(expect.arrayContaining(['requires a value', 'must be an integer number.', 'Help button for']));
     await closeTablet(page);
   }, 90_000);
 
   it('switching to Spanish mid-form re-renders LHC-Forms in Spanish', async () => {
     const page = await openTablet(browser, h.baseUrl);
-    await showValidationMessages(page);
+    await showValidationMessages(page, async () => undefined);
     await page.locator('[data-lang="es"]').tap();
     await expect.poll(() => page.locator('#progress-text').textContent()).toMatch(/^Parte/);
-    await page.locator('#submit').tap();
+    await page.locator('#next').tap();
     await page.locator('#form-errors').waitFor({ state: 'visible' });
     expect(await page.locator('#form-errors').textContent()).toContain('necesita una respuesta');
     expect(await lformsEnglishOnPage(page)).toEqual([]);

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { startTabletHarness, STAFF, type TabletHarness } from './harness.js';
-import { answerAll, answerIn, closeTablet, launchChromium, openTablet, RED_FLAGS, savedDraft, startWithCode, storedFor, tabletHoldsNothing, tapAnswer, vaultRecords, YNU } from './browser-support.js';
+import { answerAll, answerIn, closeTablet, launchChromium, openTablet, RED_FLAGS, sandboxBirthDate, savedDraft, startWithCode, storedFor, tabletHoldsNothing, tapAnswer, tapIfShown, vaultRecords, YNU } from './browser-support.js';
 
 let h: TabletHarness;
 let browser: Browser;
@@ -26,12 +26,16 @@ describe('the tablet survives a reload', () => {
   it('mid-form: the answers, the screen and the language come back, and the form can be finished and sent', async () => {
     const page = await openTablet(browser, h.baseUrl);
     await page.locator('[data-lang="es"]').tap();
-    const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-1', patientName: 'Ana', staff: STAFF });
+    // With her birth date, as the clinician app hands it over: 61 is far from her recorded age, so she is
+    // asked to check it, and confirms (and is not asked again after the reload).
+    const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-1', patientName: 'Ana', staff: STAFF, birthDate: sandboxBirthDate('sandbox-patient-1') });
     await startWithCode(page, code);
     const age = page.locator('[id="age/1/1"]');
     await age.tap();
     await age.pressSequentially('61');
     await page.locator('#next').tap();
+    await page.locator('#age-check').waitFor({ state: 'visible' });
+    await page.locator('#age-check-yes').tap();
     await tapAnswer(page, 'rf-saddle-numbness', 'N');
     await tapAnswer(page, 'rf-bladder-bowel', 'Y');
     // Saved as she goes (encrypted; read back here through the tablet's own key).
@@ -50,8 +54,10 @@ describe('the tablet survives a reload', () => {
 
     // The same session goes on after the reload: finish and send.
     for (const linkId of RED_FLAGS.slice(2)) await tapAnswer(page, linkId, linkId === 'rf-leg-weakness' || linkId === 'rf-trauma' ? 'none' : 'N');
+    await tapIfShown(page, 'leg-symptoms', 'none');
     for (let i = 0; i < 3; i++) await page.locator('#next').tap();
     await page.locator('#submit').tap();
+    expect(await page.locator('#age-check').isVisible()).toBe(false);
     await page.locator('#thanks-screen h1').waitFor();
     await expect.poll(() => storedFor(h, 'sandbox-patient-1').length).toBe(1);
     const stored = storedFor(h, 'sandbox-patient-1')[0]!;
@@ -150,6 +156,7 @@ describe('the page itself while the server cannot be reached (service worker)', 
       expect(await page.locator('[id="age/1/1"]').inputValue()).toBe('49');
       expect(await page.locator('#progress-text').textContent()).toBe('Part 2 of 5');
       for (const linkId of RED_FLAGS.slice(1)) await tapAnswer(page, linkId, linkId === 'rf-leg-weakness' || linkId === 'rf-trauma' ? 'none' : 'N');
+      await tapIfShown(page, 'leg-symptoms', 'none');
       for (let i = 0; i < 3; i++) await page.locator('#next').tap();
       await page.locator('#submit').tap();
       await page.locator('#queued-note').waitFor({ state: 'visible' });

@@ -2,7 +2,7 @@
 // expiry countdown) and the "Tablets" view (codes waiting, tablets in use, submissions not yet in the EHR).
 import { api } from './api.js';
 import { context } from './app.js';
-import { announce, formatDate, h, render } from './dom.js';
+import { announce, clearStatus, formatDate, h, render } from './dom.js';
 
 /** A "Start tablet intake" button for this patient, or nothing when this sign-in cannot hand out tablets. */
 export function tabletButton(patientId, patientName, { compact = false } = {}) {
@@ -17,8 +17,34 @@ export function tabletButton(patientId, patientName, { compact = false } = {}) {
 }
 
 function spaced(code) {
-  // Read aloud or typed in two groups of three: "ABC DEF".
-  return code.length === 6 ? `${code.slice(0, 3)} ${code.slice(3)}` : code;
+  // Read aloud or typed in two halves: "ABCD EFGH".
+  const half = Math.ceil(code.length / 2);
+  return code.length >= 6 ? `${code.slice(0, half)} ${code.slice(half)}` : code;
+}
+
+const WATCH_MS = 3000;
+
+/**
+ * The "code still valid" banner is true only while the code waits for a tablet: it is taken down as soon as
+ * a tablet has used the code (or staff cancelled it, or it expired), unless another message replaced it.
+ */
+function watchCodeBanner(handoff, message) {
+  const stillShown = () => document.getElementById('status')?.textContent === message;
+  const takeDown = () => {
+    window.clearInterval(timer);
+    window.clearTimeout(expiry);
+    if (stillShown()) clearStatus();
+  };
+  const timer = window.setInterval(async () => {
+    if (!stillShown()) return takeDown();
+    try {
+      const { sessions } = await api('GET', '/tablet-sessions');
+      if (!sessions.some((s) => s.handoff === handoff.handoffId && s.state === 'waiting-for-code')) takeDown();
+    } catch {
+      /* the next look tries again; the expiry takes it down in any case */
+    }
+  }, WATCH_MS);
+  const expiry = window.setTimeout(takeDown, Math.max(0, Date.parse(handoff.expiresAt) - Date.now()));
 }
 
 function remaining(ms) {
@@ -71,7 +97,9 @@ export async function startTabletIntake(patientId, opener) {
   };
   dialog.addEventListener('close', finish);
   close.addEventListener('click', () => {
-    announce(`Tablet code for ${handoff.patient.name} still valid until ${formatDate(handoff.expiresAt, true)}.`, 'info');
+    const message = `Tablet code for ${handoff.patient.name} still valid until ${formatDate(handoff.expiresAt, true)}.`;
+    announce(message, 'info');
+    if (handoff.handoffId) watchCodeBanner(handoff, message);
     finish();
   });
   cancel.addEventListener('click', async () => {

@@ -16,6 +16,11 @@ const STRINGS = {
     waiting: 'Answers waiting to be sent: 1',
     lostTitle: 'These answers could not be sent',
     lostText: 'The session on this tablet ended before the answers reached the clinic, so they were not saved. Please tell the staff: the questions need to be answered again.',
+    required: 'needs an answer.',
+    ageCheckTitle: 'Please check your age',
+    ageCheckText: (n) => `You wrote that you are ${n} years old. That is different from the age in your clinic record. Is ${n} right?`,
+    ageCheckYes: (n) => `Yes, I am ${n}`,
+    ageCheckChange: 'Change my age',
   },
   es: {
     brand: 'Preguntas sobre el dolor de espalda', welcome: 'Bienvenida', enterCode: 'Escriba el código que le dio el personal.', code: 'Código',
@@ -32,6 +37,11 @@ const STRINGS = {
     waiting: 'Respuestas pendientes de envío: 1',
     lostTitle: 'Estas respuestas no se pudieron enviar',
     lostText: 'La sesión de esta tableta terminó antes de que las respuestas llegaran a la clínica, así que no se guardaron. Avise al personal: hay que responder las preguntas de nuevo.',
+    required: 'necesita una respuesta.',
+    ageCheckTitle: 'Por favor, revise su edad',
+    ageCheckText: (n) => `Ha escrito que tiene ${n} años. No coincide con la edad de su historia clínica. ¿Es correcto: ${n} años?`,
+    ageCheckYes: (n) => `Sí, tengo ${n} años`,
+    ageCheckChange: 'Cambiar mi edad',
   },
 };
 

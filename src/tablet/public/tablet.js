@@ -30,8 +30,13 @@ const handoffCode = (() => {
   return code ? code.slice(0, 32) : null;
 })();
 
-let session = null; // { handle, patientName }
+let session = null; // { handle, patientName, expectedAge: { linkId, low, high } | undefined }
 let questionnaire = null;
+/** linkId → the linkId of the part (top-level group) it is in, and the linkIds the Questionnaire marks required. */
+let partOf = new Map();
+let requiredIds = new Set();
+/** The age she confirmed when asked to check it (she is not asked again for the same number). */
+let ageConfirmed = null;
 let responseId = null;
 let step = 0;
 let groups = [];
@@ -102,6 +107,7 @@ function showStep(n) {
   $('progress').setAttribute('aria-valuenow', String(step + 1));
   $('progress-fill').style.width = `${Math.round(((step + 1) / groups.length) * 100)}%`;
   $('form-errors').hidden = true;
+  markProblems([]);
   window.scrollTo(0, 0);
   const heading = groups[step]?.querySelector('.lhc-de-label, label, legend');
   if (heading) heading.setAttribute('tabindex', '-1');
@@ -111,6 +117,7 @@ async function renderForm(previous) {
   const LForms = await lformsReady();
   localizeLForms(LForms, () => language() === 'es');
   questionnaire = await loadQuestionnaire();
+  indexQuestionnaire(questionnaire);
   const container = $(CONTAINER);
   container.replaceChildren();
   // LHC-Forms' screen-reader log (outside the form) still holds what it announced for the last rendering.
@@ -149,7 +156,7 @@ function withIdentifier(response) {
 async function saveProgress() {
   if (!session || !questionnaire || sending) return;
   try {
-    await saveEncrypted('draft', { session, responseId, response: currentResponse(), step, lang: language(), alertShown });
+    await saveEncrypted('draft', { session, responseId, response: currentResponse(), step, lang: language(), alertShown, ageConfirmed });
   } catch { /* storage unavailable: the answers stay in memory */ }
 }
 
@@ -183,12 +190,22 @@ function afterAnswers() {
   } catch {
     return; // the form is being rendered again (language switch); its renderer saves it
   }
+  if (!response) return; // no form on the page (rendering, or already wiped)
   const answers = JSON.stringify(response.item ?? []);
   if (answers !== savedAnswers) {
     savedAnswers = answers;
     saveProgress();
   }
   if (answers !== checkedAnswers) checkEmergency(response, answers);
+  // The list of problems on screen follows her answers (it shrinks as she fixes them); focus stays where she is.
+  if (!$('form-errors').hidden) {
+    const problems = problemsIn(step);
+    if (problems.length) showProblems(problems, { focus: false });
+    else {
+      $('form-errors').hidden = true;
+      markProblems([]);
+    }
+  }
 }
 
 async function checkEmergency(response, answers) {
@@ -214,32 +231,168 @@ function moveTo(n) {
   groups[step]?.querySelector('input, button')?.focus?.({ preventScroll: true });
 }
 
-function showErrors(messages) {
+// ---- each part is checked before Next: required answers, LHC-Forms' own checks, the age against the record ----
+/** Which part (top-level group) each item is in, and which items the Questionnaire marks required. */
+function indexQuestionnaire(q) {
+  partOf = new Map();
+  requiredIds = new Set();
+  const walk = (items, part) => {
+    for (const item of items ?? []) {
+      partOf.set(item.linkId, part ?? item.linkId);
+      if (item.required) requiredIds.add(item.linkId);
+      walk(item.item, part ?? item.linkId);
+    }
+  };
+  walk(q.item, null);
+}
+
+/** LHC-Forms' model of the rendered form (its items, their values, enableWhen state and validation messages). */
+function formModel() {
+  return window.LForms.Util._getFormObjectInScope($(CONTAINER));
+}
+
+/**
+ * The problems of part `index`, in the order shown: every item of that part that enableWhen shows and that
+ * LHC-Forms finds invalid (its messages, in the current language), or that the Questionnaire marks required
+ * and has no answer.
+ */
+function problemsIn(index) {
+  const part = questionnaire?.item?.[index]?.linkId;
+  const model = formModel();
+  if (!part || !model) return [];
+  window.LForms.Util.checkValidity($(CONTAINER)); // runs every item's validations
+  const problems = [];
+  for (const item of model.itemList) {
+    if (item.linkId === part || partOf.get(item.linkId) !== part || item._skipLogicStatus === 'target-disabled') continue;
+    let messages = item._validationErrors ?? [];
+    if (!messages.length && requiredIds.has(item.linkId) && item.dataType !== 'SECTION' && window.LForms.Util.isItemValueEmpty(item.value)) messages = [t('required')];
+    if (messages.length) problems.push({ elementId: item._elementId, text: `${item.question} ${messages.join(' ')}` });
+  }
+  return problems;
+}
+
+const itemElement = (elementId) => document.getElementById(`item-${elementId}`);
+/** The answer control to focus (its first input; not the help button LHC-Forms puts before it). */
+const firstControl = (elementId) => itemElement(elementId)?.querySelector('input:not([type="hidden"]), textarea, select') ?? itemElement(elementId)?.querySelector('button');
+
+/** `aria-invalid` on the answers of the items at fault (cleared everywhere else). */
+function markProblems(problems) {
+  const ids = new Set(problems.map((p) => p.elementId));
+  for (const el of document.querySelectorAll('#lforms-form .tablet-problem')) el.classList.remove('tablet-problem');
+  for (const el of document.querySelectorAll('#lforms-form [aria-invalid="true"]')) el.removeAttribute('aria-invalid');
+  for (const id of ids) {
+    itemElement(id)?.classList.add('tablet-problem');
+    for (const control of itemElement(id)?.querySelectorAll('input, textarea, select') ?? []) control.setAttribute('aria-invalid', 'true');
+  }
+}
+
+/** The list above the buttons (announced: role=alert), each problem a button to its question; focus to the first. */
+function showProblems(problems, { focus = true } = {}) {
   const box = $('form-errors');
   box.replaceChildren();
   const h = document.createElement('h2');
   h.textContent = t('problems');
   const ul = document.createElement('ul');
-  for (const m of messages) {
+  for (const p of problems) {
     const li = document.createElement('li');
-    li.textContent = m;
+    if (p.elementId) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'problem';
+      b.textContent = p.text;
+      b.addEventListener('click', () => firstControl(p.elementId)?.focus());
+      li.append(b);
+    } else li.textContent = p.text;
     ul.append(li);
   }
   box.append(h, ul);
   box.hidden = false;
-  box.focus();
+  markProblems(problems);
+  if (!focus) return;
+  const first = problems.find((p) => p.elementId && firstControl(p.elementId));
+  if (first) {
+    firstControl(first.elementId).focus({ preventScroll: true });
+    itemElement(first.elementId).scrollIntoView({ block: 'center' });
+  } else box.focus();
+}
+
+function showErrors(messages) {
+  showProblems(messages.map((text) => ({ text })));
+}
+
+/** The typed age, when it is outside the range the record gives and she has not confirmed that very number. */
+function ageToCheck(index) {
+  const expected = session?.expectedAge;
+  if (!expected || partOf.get(expected.linkId) !== questionnaire?.item?.[index]?.linkId) return null;
+  const item = formModel()?.itemList.find((i) => i.linkId === expected.linkId);
+  if (!item || item._skipLogicStatus === 'target-disabled' || item.value === undefined || item.value === null || item.value === '') return null;
+  const value = Number(item.value);
+  if (!Number.isInteger(value) || (value >= expected.low && value <= expected.high) || value === ageConfirmed) return null;
+  return { value, elementId: item._elementId };
+}
+
+/** Ask her to check the age (a dialog in her language): resolves true when she confirms it, false to change it. */
+function askAboutAge(value) {
+  return new Promise((resolve) => {
+    const dialog = $('age-check');
+    $('age-check-text').textContent = t('ageCheckText', value);
+    $('age-check-yes').textContent = t('ageCheckYes', value);
+    $('age-check-change').textContent = t('ageCheckChange');
+    const done = (answer) => {
+      dialog.hidden = true;
+      $('age-check-yes').onclick = null;
+      $('age-check-change').onclick = null;
+      resolve(answer);
+    };
+    $('age-check-yes').onclick = () => done(true);
+    $('age-check-change').onclick = () => done(false);
+    dialog.hidden = false;
+    $('age-check-title').focus();
+  });
+}
+
+/** Part `index` may be left: no problems, and an age far from the record's confirmed. Shows what is wrong otherwise. */
+async function partIsReady(index) {
+  const problems = problemsIn(index);
+  if (problems.length) {
+    if (index !== step) showStep(index);
+    showProblems(problems);
+    return false;
+  }
+  const age = ageToCheck(index);
+  if (!age) return true;
+  if (index !== step) showStep(index);
+  if (await askAboutAge(age.value)) {
+    ageConfirmed = age.value;
+    saveProgress();
+    return true;
+  }
+  const input = firstControl(age.elementId);
+  input?.focus();
+  input?.select?.();
+  return false;
+}
+
+let advancing = false;
+async function goNext() {
+  if (advancing) return;
+  advancing = true;
+  try {
+    if (await partIsReady(step)) moveTo(step + 1);
+  } finally {
+    advancing = false;
+  }
 }
 
 // ---- submit and the offline queue ---------------------------------------------------------------------
 async function submit() {
-  if (sending) return;
-  const problems = window.LForms.Util.checkValidity(CONTAINER) || [];
-  if (problems.length) {
-    // Go to the first screen with a problem.
-    const first = groups.findIndex((g) => g?.querySelector('.lhc-validation, .invalid, [aria-invalid="true"]'));
-    if (first >= 0 && first !== step) showStep(first);
-    showErrors(problems.map((p) => String(p)));
-    return;
+  if (sending || advancing) return;
+  // Every part again (an earlier answer may have been changed with Back): the first part with a problem is shown.
+  advancing = true;
+  try {
+    for (let i = 0; i < groups.length; i++) if (!(await partIsReady(i))) return;
+  } finally {
+    advancing = false;
   }
   sending = true;
   stopIdle();
@@ -380,6 +533,8 @@ async function wipe({ reload = true, lost = false } = {}) {
   const handle = session?.handle;
   session = null;
   questionnaire = null;
+  ageConfirmed = null;
+  $('age-check').hidden = true;
   sending = false;
   $(CONTAINER).replaceChildren();
   if (handle) await fetch(`${BASE}/api/end`, { method: 'POST', headers: { 'X-Tablet-Session': handle } }).catch(() => undefined);
@@ -420,8 +575,9 @@ async function claimCode(code) {
   $('code-error').textContent = '';
   try {
     const r = await api('claim', { method: 'POST', body: { code, device } });
-    session = { handle: r.session, patientName: r.patientName };
+    session = { handle: r.session, patientName: r.patientName, ...(r.expectedAge ? { expectedAge: r.expectedAge } : {}) };
     responseId = crypto.randomUUID();
+    ageConfirmed = null;
     step = 0;
     alertShown = false;
     savedAnswers = null;
@@ -456,6 +612,7 @@ async function resumeDraft(draft, idleFor) {
   responseId = draft.responseId;
   step = draft.step ?? 0;
   alertShown = Boolean(draft.alertShown);
+  ageConfirmed = draft.ageConfirmed ?? null;
   savedAnswers = null;
   checkedAnswers = null;
   setLanguage(draft.lang);
@@ -545,7 +702,7 @@ async function restore() {
 async function boot() {
   for (const b of document.querySelectorAll('[data-lang]')) b.addEventListener('click', () => switchLanguage(b.dataset.lang));
   $('code-form').addEventListener('submit', claimTyped);
-  $('next').addEventListener('click', () => moveTo(step + 1));
+  $('next').addEventListener('click', goNext);
   $('back').addEventListener('click', () => moveTo(step - 1));
   $('submit').addEventListener('click', submit);
   $('tell-staff-ok').addEventListener('click', () => { $('tell-staff').hidden = true; });
