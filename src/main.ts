@@ -14,7 +14,7 @@ import { createLogger, type Logger } from './api/log.js';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { ContentError, loadKnowledge, type KnowledgeBase } from './knowledge/index.js';
 import { createLifecycle, type ReadinessChecks } from './platform/lifecycle.js';
-import { DataIntegrityError, ensurePrivateDir } from './platform/sqlite.js';
+import { DataIntegrityError, dataFolderGuard, ensurePrivateDir } from './platform/sqlite.js';
 import { seedSandboxIntakes } from './sandbox/seed-intakes.js';
 import { createModuleServer, type ModuleServer } from './server.js';
 
@@ -60,9 +60,12 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (reason) => log.error('Unhandled promise rejection', reason));
 
   let composed: ModuleServer | undefined;
+  const dataFolder = dataFolderGuard(config.dataDir);
   const started = (async () => {
     try {
+      dataFolder.check();
       composed = await createModuleServer(config, { knowledge, logger: log });
+      dataFolder.record();
     } catch (err) {
       server.close();
       if (err instanceof DataIntegrityError) return fail(`Refusing to start: ${err.message}`);

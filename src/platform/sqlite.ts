@@ -196,3 +196,68 @@ function checkMarker(db: Database.Database, file: string, options: OpenSqliteOpt
   db.pragma('wal_checkpoint(FULL)');
   return entry;
 }
+
+export const INSTANCE_FILE = 'instance.json';
+
+interface InstanceRecord {
+  instanceId: string;
+  createdAt: string;
+  /** Folders (relative to the data folder) holding a database manifest. */
+  databaseFolders: string[];
+}
+
+/**
+ * The data folder as a whole: `DATA_DIR/instance.json` lists the folders that held databases, so that a whole
+ * folder gone (with its manifest) also stops the start, not only a file missing from a folder that is still
+ * there. Call `check` before opening the stores and `record` once they are open.
+ */
+export function dataFolderGuard(dataDir: string) {
+  const file = path.join(path.resolve(dataDir), INSTANCE_FILE);
+  const read = (): InstanceRecord | undefined => {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    try {
+      const parsed = JSON.parse(text) as InstanceRecord;
+      if (typeof parsed.instanceId !== 'string' || !Array.isArray(parsed.databaseFolders)) throw new Error('instanceId or databaseFolders missing');
+      return parsed;
+    } catch (err) {
+      throw new DataIntegrityError(file, `The data folder's instance record cannot be read (${err instanceof Error ? err.message : String(err)}).`);
+    }
+  };
+  return {
+    check(): void {
+      const record = read();
+      for (const folder of record?.databaseFolders ?? []) {
+        const manifest = path.join(path.dirname(file), folder, MANIFEST_FILE);
+        if (!fs.existsSync(manifest)) {
+          throw new DataIntegrityError(
+            path.join(path.dirname(file), folder),
+            `The folder ${folder} of the data folder is gone or emptied, but this data folder held databases in it (instance ${record!.instanceId}, created ${record!.createdAt}).`,
+          );
+        }
+      }
+    },
+    record(): void {
+      const root = path.dirname(file);
+      const found: string[] = [];
+      const walk = (dir: string, depth: number) => {
+        if (fs.existsSync(path.join(dir, MANIFEST_FILE))) found.push(path.relative(root, dir) || '.');
+        if (depth === 0) return;
+        for (const entry of fs.readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(path.join(dir, entry.name), depth - 1);
+      };
+      walk(root, 3);
+      const previous = read();
+      const next: InstanceRecord = {
+        instanceId: previous?.instanceId ?? randomUUID(),
+        createdAt: previous?.createdAt ?? new Date().toISOString(),
+        databaseFolders: [...new Set([...(previous?.databaseFolders ?? []), ...found])].sort(),
+      };
+      if (JSON.stringify(next) !== JSON.stringify(previous)) writePrivateFileAtomic(file, `${JSON.stringify(next, null, 2)}\n`);
+    },
+  };
+}

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openSqliteSessionStore } from '../../src/clinician-app/session-store.js';
 import { AuthDatabase } from '../../src/ehr/auth/auth-database.js';
 import { openFhirStore } from '../../src/ehr/store/index.js';
-import { DataIntegrityError, MANIFEST_FILE, openSqlite } from '../../src/platform/sqlite.js';
+import { DataIntegrityError, dataFolderGuard, INSTANCE_FILE, MANIFEST_FILE, openSqlite } from '../../src/platform/sqlite.js';
 import { openSqliteOutbox } from '../../src/submission/outbox.js';
 import { openTabletStore } from '../../src/tablet/store.js';
 
@@ -187,5 +187,25 @@ describe('openSqlite', () => {
     } finally {
       process.umask(previous);
     }
+  });
+});
+
+describe('the data folder as a whole', () => {
+  it('a fresh folder passes; once recorded, a store folder deleted with its manifest refuses the start', async () => {
+    const dir = tmp();
+    const guard = dataFolderGuard(dir);
+    expect(() => guard.check()).not.toThrow();
+    await stores[0]!.fill(path.join(dir, 'write-path'));
+    stores[4]!.fill(dir);
+    guard.record();
+    const record = JSON.parse(fs.readFileSync(path.join(dir, INSTANCE_FILE), 'utf8')) as { databaseFolders: string[] };
+    expect(record.databaseFolders).toEqual(['tablet', 'write-path']);
+    expect(fs.statSync(path.join(dir, INSTANCE_FILE)).mode & 0o777).toBe(0o600);
+    expect(() => dataFolderGuard(dir).check()).not.toThrow();
+
+    fs.rmSync(path.join(dir, 'write-path'), { recursive: true });
+    const err = refusal(() => dataFolderGuard(dir).check());
+    expect(err.message).toContain(path.join(dir, 'write-path'));
+    expect(err.message).toMatch(/gone or emptied/);
   });
 });
