@@ -1,17 +1,33 @@
 /**
  * `npm start`: load configuration and content (either wrong -> exit 1 with the reason), then serve.
- * Graceful shutdown on SIGTERM/SIGINT: stop accepting, let in-flight requests finish, then exit.
+ *
+ * The port is open from the first moment, with src/platform/lifecycle.ts as its only request handler: while
+ * the stores open and the EHR starts, requests get 503 + Retry-After (never silence); `/healthz` and `/readyz`
+ * answer throughout. SIGTERM/SIGINT: refuse new work, finish what is in flight (its calls to the embedded
+ * EHR included), stop the outbox sender, close the stores, exit 0 — within SHUTDOWN_TIMEOUT_MS, else exit 1.
+ * See docs/operations.md.
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger } from './api/log.js';
+import { createLogger, type Logger } from './api/log.js';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
-import { ContentError, loadKnowledge } from './knowledge/index.js';
+import { ContentError, loadKnowledge, type KnowledgeBase } from './knowledge/index.js';
+import { createLifecycle, type ReadinessChecks } from './platform/lifecycle.js';
+import { DataIntegrityError, dataFolderGuard, ensurePrivateDir } from './platform/sqlite.js';
 import { seedSandboxIntakes } from './sandbox/seed-intakes.js';
 import { createModuleServer, type ModuleServer } from './server.js';
 
+/** Below this much free space in DATA_DIR, /readyz says not ready: writes are about to fail (SQLITE_FULL). */
+const MIN_FREE_BYTES = 16 * 1024 * 1024;
+const EHR_PROBE_TIMEOUT_MS = 2000;
+/** After the work in flight is done, how long idle keep-alive connections may still bring a request (answered 503). */
+const STOP_LINGER_MS = 500;
+
 async function main(): Promise<void> {
+  // Everything this process creates is private to its user (patients' answers, tokens, keys), whatever the
+  // umask of the shell or supervisor that started it. The stores also chmod their files (platform/sqlite.ts).
+  process.umask(0o077);
   let config: Config;
   try {
     config = loadConfig(process.env);
@@ -21,16 +37,17 @@ async function main(): Promise<void> {
   }
   const log = createLogger(config.LOG_LEVEL);
 
-  let knowledge;
+  let knowledge: KnowledgeBase;
   try {
     knowledge = await loadKnowledge(config.contentDir);
   } catch (err) {
     if (err instanceof ContentError) return fail(`Invalid content in ${config.contentDir}:\n${err.message}`);
     throw err;
   }
-  fs.mkdirSync(config.dataDir, { recursive: true });
+  ensurePrivateDir(config.dataDir);
 
-  const server = http.createServer();
+  const lifecycle = createLifecycle({ log, drainPrefixes: ['/ehr'] });
+  const server = http.createServer(lifecycle.handler);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.PORT, config.HOST, () => resolve());
@@ -38,48 +55,117 @@ async function main(): Promise<void> {
   // With PORT=0 the real port is known only now; links and the CapabilityStatement must carry it.
   const port = (server.address() as AddressInfo).port;
   if (!config.PUBLIC_URL) config = { ...config, PORT: port, publicUrl: config.publicUrl.replace(/:\d+$/, `:${port}`) };
-  let composed: ModuleServer;
-  try {
-    composed = await createModuleServer(config, { knowledge, logger: log });
-  } catch (err) {
-    server.close();
-    throw err;
-  }
-  server.on('request', composed.app);
-  // The write path reads the EHR's CapabilityStatement over HTTP: with the embedded EHR that is this server.
-  await composed.start();
-  if (composed.ehr) {
-    const ehr = composed.ehr;
-    // A first look with something in it: three sandbox patients arrive with an intake already submitted.
-    const seeded = await seedSandboxIntakes({ writePath: composed.writePath, contentDir: config.contentDir, readPatient: (id) => ehr.store.find('Patient', id) as fhir4.Patient | undefined });
-    if (seeded > 0) log.info(`Sandbox: submitted ${seeded} example intakes for seeded patients.`);
-  }
-  // The first URL is the one to open; the FHIR API's is named for developers.
-  const open = composed.ehr ? `${config.publicUrl}/ehr (sandbox EHR: pick a patient and launch the app)` : `${config.publicUrl}/app/ (EHR: ${composed.fhirBaseUrl})`;
-  console.log(
-    `PeriPlan back-pain module ready: ${open}. FHIR API: ${config.publicUrl}/fhir/metadata (${knowledge.all().length} content resources; data in ${config.dataDir})`,
-  );
 
   // A stray rejection in some library must not take the server down for everyone; log it and carry on.
   process.on('unhandledRejection', (reason) => log.error('Unhandled promise rejection', reason));
+
+  let composed: ModuleServer | undefined;
+  const dataFolder = dataFolderGuard(config.dataDir);
+  const started = (async () => {
+    try {
+      dataFolder.check();
+      composed = await createModuleServer(config, { knowledge, logger: log });
+      dataFolder.record();
+    } catch (err) {
+      server.close();
+      if (err instanceof DataIntegrityError) return fail(`Refusing to start: ${err.message}`);
+      throw err;
+    }
+    const app = composed.app;
+    // The write path reads the EHR's CapabilityStatement over HTTP: with the embedded EHR that is this server,
+    // so the EHR's routes are served from here on; everything else waits for the end of the start.
+    lifecycle.serveEarly(app);
+    await composed.start();
+    if (composed.ehr) {
+      const ehr = composed.ehr;
+      // A first look with something in it: three sandbox patients arrive with an intake already submitted.
+      const seeded = await seedSandboxIntakes({ writePath: composed.writePath, contentDir: config.contentDir, readPatient: (id) => ehr.store.find('Patient', id) as fhir4.Patient | undefined });
+      if (seeded > 0) log.info(`Sandbox: submitted ${seeded} example intakes for seeded patients.`);
+    }
+    const ready = composed;
+    lifecycle.markReady(app, () => readinessChecks(ready, config, knowledge));
+    // The first URL is the one to open; the FHIR API's is named for developers.
+    const open = composed.ehr ? `${config.publicUrl}/ehr (sandbox EHR: pick a patient and launch the app)` : `${config.publicUrl}/app/ (EHR: ${composed.fhirBaseUrl})`;
+    console.log(
+      `PeriPlan back-pain module ready: ${open}. FHIR API: ${config.publicUrl}/fhir/metadata (${knowledge.all().length} content resources; data in ${config.dataDir})`,
+    );
+  })();
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log.info(`${signal}: shutting down`);
-    server.close(() => {
-      composed
-        .close()
-        .catch((err: unknown) => log.error('Shutdown failed', err))
-        .finally(() => process.exit(0));
+    log.info(`${signal}: shutting down (at most ${config.SHUTDOWN_TIMEOUT_MS} ms)`);
+    setTimeout(() => {
+      console.error(`Shutdown did not finish within SHUTDOWN_TIMEOUT_MS (${config.SHUTDOWN_TIMEOUT_MS} ms): exiting with work unfinished.`);
+      process.exit(1);
+    }, config.SHUTDOWN_TIMEOUT_MS).unref();
+    void shutdown(log)
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        log.error('Shutdown failed', err);
+        process.exit(1);
+      });
+  };
+  const shutdown = async (logger: Logger) => {
+    // A stop during the start lets the start finish first (bounded by the same timeout): stores half-opened
+    // are closed properly, and nothing is left between "stored" and "queued".
+    await started.catch(() => undefined);
+    await lifecycle.beginStop();
+    if (composed) {
+      // Submissions in flight and the background sender finish while the EHR routes still serve them.
+      await composed.writePath.stop();
+    }
+    lifecycle.closeDrainPaths();
+    // A keep-alive client that was between two requests when the stop began sends its next one now: it gets
+    // 503 + Connection: close. Closing its idle connection at that instant would reset the request unanswered.
+    await new Promise((resolve) => setTimeout(resolve, STOP_LINGER_MS));
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
     });
-    server.closeIdleConnections();
-    // In-flight requests get a few seconds; then we go regardless.
-    setTimeout(() => process.exit(0), 5000).unref();
+    if (composed) await composed.close();
+    logger.info('Stopped: requests finished, stores closed.');
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  await started;
+}
+
+/** What `/readyz` reports: each check with its figures; ready only when all pass. */
+async function readinessChecks(composed: ModuleServer, config: Config, knowledge: KnowledgeBase): Promise<ReadinessChecks> {
+  const checks: ReadinessChecks = {};
+  const contentCount = knowledge.all().length;
+  checks.content = { ok: contentCount > 0, detail: `${contentCount} content resources loaded`, resources: contentCount };
+  try {
+    const counts = composed.writePath.outbox.counts();
+    if (composed.ehr) composed.ehr.store.find('Patient', 'readiness-probe');
+    checks.stores = { ok: true, detail: composed.ehr ? 'outbox and EHR store answer' : 'outbox answers' };
+    checks.outbox = { ok: true, detail: `${counts.pending} waiting to reach the EHR, ${counts.failed} refused by it`, waiting: counts.pending, failed: counts.failed };
+  } catch (err) {
+    checks.stores = { ok: false, detail: `A store does not answer: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  try {
+    const stats = await fs.promises.statfs(config.dataDir);
+    const free = stats.bavail * stats.bsize;
+    checks.disk = {
+      ok: free >= MIN_FREE_BYTES,
+      detail: free >= MIN_FREE_BYTES ? `${Math.floor(free / 1048576)} MiB free in the data folder` : `Only ${Math.floor(free / 1024)} KiB free in the data folder: writes will fail (disk full).`,
+      freeBytes: free,
+    };
+  } catch (err) {
+    checks.disk = { ok: false, detail: `Cannot read the free space of the data folder: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  const started = process.hrtime.bigint();
+  try {
+    const res = await fetch(`${composed.fhirBaseUrl}/metadata`, { headers: { accept: 'application/fhir+json' }, signal: AbortSignal.timeout(EHR_PROBE_TIMEOUT_MS) });
+    await res.arrayBuffer();
+    const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e6);
+    checks.ehr = { ok: res.ok, detail: res.ok ? `${composed.fhirBaseUrl} answered in ${ms} ms` : `${composed.fhirBaseUrl}/metadata answered ${res.status}`, status: res.status, ms };
+  } catch (err) {
+    checks.ehr = { ok: false, detail: `${composed.fhirBaseUrl} cannot be reached within ${EHR_PROBE_TIMEOUT_MS} ms (${err instanceof Error ? err.message : String(err)})` };
+  }
+  return checks;
 }
 
 function fail(message: string): void {

@@ -19,26 +19,51 @@ import { FhirError, badRequest, unsupportedMediaType } from '../outcomes/index.j
 export const FHIR_JSON_TYPES = ['application/fhir+json', 'application/json'] as const;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
+/** Nesting depth for the app and tablet APIs and other internal JSON routes (the FHIR API's is MAX_JSON_DEPTH). */
+export const DEFAULT_MAX_JSON_DEPTH = 64;
+
 export interface JsonBodyOptions {
   limitBytes: number;
   maxDepth: number;
 }
 
+export interface JsonBodyReaderOptions extends JsonBodyOptions {
+  /** Media types read as JSON. */
+  mediaTypes: readonly string[];
+  /**
+   * A body of another type: `reject` answers 415; `skip` leaves `req.body` undefined for the route to judge
+   * (as `express.json()` does), for routes that also take other bodies.
+   */
+  otherTypes: 'reject' | 'skip';
+}
+
 /** Express middleware: parses FHIR JSON bodies into `req.body` (undefined when there is no body). */
 export function fhirJsonBody(options: JsonBodyOptions) {
+  return jsonBody({ ...options, mediaTypes: FHIR_JSON_TYPES, otherTypes: 'reject' });
+}
+
+/**
+ * The one JSON body reader of the server (the FHIR API, the EHR, the clinician app and tablet APIs, the
+ * launcher): size, media type, charset, nesting depth and hostile keys are checked the same way everywhere.
+ */
+export function jsonBody(options: JsonBodyReaderOptions) {
   // `type: () => true`: read every body; the content type is checked below so that a wrong one gets a 415.
   const readRaw = express.raw({ type: () => true, limit: options.limitBytes });
-  return function parseFhirJson(req: Request, res: Response, next: NextFunction): void {
+  return function parseJson(req: Request, res: Response, next: NextFunction): void {
     if (!hasBody(req)) {
       req.body = undefined;
       next();
       return;
     }
     const mediaType = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
-    if (!(FHIR_JSON_TYPES as readonly string[]).includes(mediaType)) {
+    if (!options.mediaTypes.includes(mediaType)) {
+      if (options.otherTypes === 'skip') {
+        next();
+        return;
+      }
       next(
         unsupportedMediaType(
-          `Request bodies must be FHIR JSON (Content-Type application/fhir+json or application/json), got ${mediaType ? `'${mediaType.slice(0, 100)}'` : 'no Content-Type'}.`,
+          `Request bodies must be ${options.mediaTypes === FHIR_JSON_TYPES ? 'FHIR JSON (Content-Type application/fhir+json or application/json)' : options.mediaTypes.join(' or ')}, got ${mediaType ? `'${mediaType.slice(0, 100)}'` : 'no Content-Type'}.`,
         ),
       );
       return;

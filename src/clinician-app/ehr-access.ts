@@ -59,7 +59,10 @@ export function createEhrAccess(deps: { store: SessionStore; smart: SmartClient;
     if (!res.ok) {
       const oo = body as fhir4.OperationOutcome | undefined;
       const detail = oo?.resourceType === 'OperationOutcome' ? oo.issue.map((i) => i.diagnostics ?? i.code).join('; ') : res.statusText;
-      throw new FhirError(res.status === 404 ? 404 : res.status === 403 ? 403 : 502, { code: 'exception', diagnostics: `The EHR answered ${res.status}: ${detail}` });
+      // Not found, deleted and forbidden are answers about the record, said as such; only the rest is the EHR failing (502).
+      if (res.status === 410) throw new FhirError(410, { code: 'deleted', diagnostics: `The EHR says this record was deleted (410): ${detail}` });
+      if (res.status === 404) throw new FhirError(404, { code: 'not-found', diagnostics: `The EHR has no such record (404): ${detail}` });
+      throw new FhirError(res.status === 403 ? 403 : 502, { code: 'exception', diagnostics: `The EHR answered ${res.status}: ${detail}` });
     }
     return body as T;
   }

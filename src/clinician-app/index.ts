@@ -18,6 +18,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { DEFAULT_MAX_JSON_DEPTH, jsonBody } from '../api/json-body.js';
 import * as oidc from 'openid-client';
 import type { KnowledgeBase } from '../knowledge/index.js';
 import { badRequest, FhirError, forbidden, notFound, outcomeFromUnknown, unauthorized } from '../outcomes/index.js';
@@ -231,7 +232,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
 
   // ---- API ---------------------------------------------------------------------------------------
   const api = express.Router();
-  api.use(express.json({ limit: '2mb', type: ['application/json'] }));
+  api.use(jsonBody({ limitBytes: 2 * 1024 * 1024, maxDepth: DEFAULT_MAX_JSON_DEPTH, mediaTypes: ['application/json'], otherTypes: 'skip' }));
   api.use((req, res, next) => {
     res.setHeader('Cache-Control', 'no-store');
     // Same-origin only: a cross-site page must not drive the API (belt and braces with the custom headers).

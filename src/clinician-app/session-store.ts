@@ -14,9 +14,8 @@
  * and `takeLaunch` / `takeHandoff` must be atomic "get and delete" (DELETE … RETURNING / GETDEL).
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { openSqlite } from '../platform/sqlite.js';
 
 export interface PendingLaunch {
   state: string;
@@ -79,13 +78,9 @@ export interface SessionStore {
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 export function openSqliteSessionStore(dataDir: string, fileName = 'clinician-app.sqlite'): SessionStore {
-  fs.mkdirSync(dataDir, { recursive: true });
   const file = path.join(dataDir, fileName);
-  const db = new Database(file);
-  fs.chmodSync(file, 0o600); // holds access and refresh tokens
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.pragma('busy_timeout = 10000');
+  // Holds access and refresh tokens: the opener makes it 0600 in a 0700 folder.
+  const db = openSqlite({ file, store: 'clinician app sessions', synchronous: 'FULL', busyTimeoutMs: 10000 });
   db.exec(`
     CREATE TABLE IF NOT EXISTS launches (state_hash TEXT PRIMARY KEY, body TEXT NOT NULL, created_at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS handoffs (code_hash TEXT PRIMARY KEY, handle TEXT NOT NULL, created_at INTEGER NOT NULL);

@@ -90,6 +90,11 @@ export const configSchema = z.object({
   UNDO_WINDOW_MINUTES: z.coerce.number().min(0).max(24 * 60).default(10),
   /** Reverse proxies in front of this server whose X-Forwarded-For is believed (Express `trust proxy`); see `trustProxy`. */
   TRUST_PROXY: trustProxy,
+  /**
+   * How long a stop (SIGTERM/SIGINT) may take: in-flight requests finish and the stores close within it; past
+   * it the process exits 1 regardless. Keep it below the supervisor's kill timeout (systemd: TimeoutStopSec).
+   */
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
   /** Bearer token that staff tools present to read the outbox (`GET /fhir/$outbox`). Unset with an external EHR: the view is off. */
   OUTBOX_STAFF_TOKEN: z.string().min(24).optional(),
 });

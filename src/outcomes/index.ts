@@ -101,12 +101,40 @@ export function outcomeFromUnknown(err: unknown): { status: number; outcome: fhi
       return { status: mapped.status, outcome: mapped.outcome };
     }
   }
+  if (isDiskFull(err)) {
+    return {
+      status: 507,
+      outcome: operationOutcome([
+        issue({
+          severity: 'fatal',
+          code: 'transient',
+          diagnostics:
+            "The server's disk is full, so this request could not be completed. Try again later; sending the same submission again is safe (it is never stored twice). Staff: free space in the data folder (GET /readyz shows it).",
+        }),
+      ]),
+    };
+  }
+  // Not "nothing was stored": an error can come after a write that did happen (a submission safely in the
+  // outbox, then a failure in bookkeeping). Claiming otherwise would make a user enter it a second time.
   return {
     status: 500,
     outcome: operationOutcome([
-      issue({ severity: 'fatal', code: 'exception', diagnostics: 'Internal server error. The request was not processed; nothing was stored.' }),
+      issue({
+        severity: 'fatal',
+        code: 'exception',
+        diagnostics: 'Internal server error: the request may not have completed. Sending the same submission again is safe (it is never stored twice).',
+      }),
     ]),
   };
+}
+
+/** SQLite's "database or disk is full" or the file system's ENOSPC, however deep in a cause chain. */
+export function isDiskFull(err: unknown): boolean {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (code === 'SQLITE_FULL' || code === 'ENOSPC') return true;
+  }
+  return false;
 }
 
 function clientErrorFromHttpError(status: number, type: string, message: string): FhirError {

@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { openSqlite } from '../platform/sqlite.js';
 
 export type OutboxStatus = 'pending' | 'sent' | 'failed';
 
@@ -81,18 +81,14 @@ function toEntry(r: Row, parsedBundle?: fhir4.Bundle): OutboxEntry {
 }
 
 export function openSqliteOutbox(dataDir: string): Outbox {
-  fs.mkdirSync(dataDir, { recursive: true });
   const file = path.join(dataDir, 'outbox.sqlite');
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
   // An acknowledged submission must survive power loss, not just a process kill. SQLite's synchronous=FULL
   // would fsync the WAL inside every commit, blocking the event loop for the disk (3-8 ms here, per
   // submission). Instead commits are NORMAL (in the WAL, in the OS cache: they survive kill -9) and what must
   // survive power loss — a new submission, before the user is told "saved" — is made durable by fsyncing the
   // WAL file itself (`durable()` below: in the thread pool, shared by concurrent submissions). Same guarantee
   // as FULL; checkpoints fsync the WAL and database as they always do.
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 5000');
+  const db = openSqlite({ file, store: 'outbox', synchronous: 'NORMAL', busyTimeoutMs: 5000 });
   db.exec(`CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT NOT NULL UNIQUE,

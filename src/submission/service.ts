@@ -21,6 +21,8 @@ export interface SubmissionServiceDeps {
   outbox: Outbox;
   sender: OutboxSender;
   now?: () => Date;
+  /** Told when recording an attempt failed after the submission was durably stored (it stays queued). */
+  onBookkeepingError?: (key: string, err: unknown) => void;
   /** A new entry is reserved for the first attempt this long (then the background sender may take it). */
   firstAttemptLeaseMs?: number;
 }
@@ -109,8 +111,16 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
     const { entry, created } = await deps.outbox.add(key, bundle, { now: at, ...(deps.firstAttemptLeaseMs !== undefined ? { leaseMs: deps.firstAttemptLeaseMs } : {}) });
     if (!created) return resultFor(entry, response, true);
 
-    await deps.sender.sendEntry(entry, input.bearerToken);
-    const after = deps.outbox.refresh(entry);
+    // From here on the submission is durably stored: whatever fails now (e.g. recording the attempt on a full
+    // disk) must not be reported as a failed submission — the user would enter it again. The background sender
+    // picks the entry up when its lease ends; sending is idempotent, so a write that did happen is not repeated.
+    let after: OutboxEntry = entry;
+    try {
+      await deps.sender.sendEntry(entry, input.bearerToken);
+      after = deps.outbox.refresh(entry);
+    } catch (err) {
+      deps.onBookkeepingError?.(key, err);
+    }
     return { ...resultFor(after, response, false), carePlan };
   }
 

@@ -116,7 +116,13 @@ export function createWritePath(options: WritePathOptions): WritePath {
       else if (e.type === 'retry' && [3, 10, 30].includes(e.entry.attempts + 1)) log.warn(`submission ${e.entry.key} not sent yet (${e.entry.attempts + 1} attempts): ${e.message}`);
     },
   });
-  const service = createSubmissionService({ knowledge: options.knowledge, outbox, sender, firstAttemptLeaseMs: leaseMs });
+  const service = createSubmissionService({
+    knowledge: options.knowledge,
+    outbox,
+    sender,
+    firstAttemptLeaseMs: leaseMs,
+    onBookkeepingError: (key, err) => log.error(`submission ${key} is stored in the outbox, but recording its first attempt failed; it stays queued`, err),
+  });
   const inFlight = new Set<Promise<unknown>>();
   /** Amendments sent, by key: superseding what the earlier version raised (awaited by the submitter). */
   const superseding = new Map<string, Promise<void>>();

@@ -17,6 +17,7 @@ import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { badRequest, FhirError, forbidden, ThrottledError, unauthorized } from '../outcomes/index.js';
 import { fhirErrorHandler } from '../api/http.js';
 import { openEventStream } from '../api/event-stream.js';
+import { DEFAULT_MAX_JSON_DEPTH, jsonBody } from '../api/json-body.js';
 import { applyPlanDefinition } from '../rules/index.js';
 import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../clinician-app/assets.js';
 import { sanitizeQuestionnaire, withoutPrefillExpressions } from '../clinician-app/sanitize.js';
@@ -318,7 +319,7 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   });
 
   const api = express.Router();
-  api.use(express.json({ limit: '1mb', type: ['application/json'] }));
+  api.use(jsonBody({ limitBytes: 1024 * 1024, maxDepth: DEFAULT_MAX_JSON_DEPTH, mediaTypes: ['application/json'], otherTypes: 'skip' }));
   api.use((req, _res, next) => {
     // Custom headers already need a preflight this router never grants; a foreign Origin is refused outright.
     const origin = req.header('origin');

@@ -4,9 +4,8 @@
  * Taking a code is an atomic delete-and-return, which is what makes it single use.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { openSqlite } from '../platform/sqlite.js';
 
 export interface Handoff {
   patientId: string;
@@ -48,12 +47,9 @@ export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex'
 
 export function openTabletStore(dataDir: string) {
   const dir = path.join(dataDir, 'tablet');
-  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   const file = path.join(dir, 'tablet.sqlite');
-  const db = new Database(file);
-  fs.chmodSync(file, 0o600);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  // 5 s busy timeout: better-sqlite3's default, which this store ran with before.
+  const db = openSqlite({ file, store: 'tablet', synchronous: 'FULL', busyTimeoutMs: 5000 });
   db.exec(`
     CREATE TABLE IF NOT EXISTS handoff (code_hash TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS session (handle_hash TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);

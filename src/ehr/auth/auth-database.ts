@@ -7,8 +7,9 @@
  *   grant, read when a token is issued or verified.
  * Restarting the server keeps issued tokens valid, because nothing lives only in memory.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Adapter, AnyObject } from 'oidc-provider';
+import { openSqlite } from '../../platform/sqlite.js';
 
 /** Launch context as the EHR (launcher) knows it. */
 export interface LaunchContext {
@@ -40,9 +41,8 @@ export class AuthDatabase {
   private readonly db: Database.Database;
 
   constructor(file: string) {
-    this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('busy_timeout = 5000');
+    // synchronous is SQLite's default for WAL (FULL): what this file held before it came through openSqlite.
+    this.db = openSqlite({ file, store: 'EHR authorization', synchronous: 'FULL', busyTimeoutMs: 5000 });
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS oidc (
         model TEXT NOT NULL, id TEXT NOT NULL, payload TEXT NOT NULL, expires_at INTEGER,

@@ -10,6 +10,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Router } from 'express';
+import { DEFAULT_MAX_JSON_DEPTH, jsonBody } from '../../api/json-body.js';
 import { z } from 'zod';
 import { FhirError, outcomeFromUnknown } from '../../outcomes/index.js';
 import type { SmartAuth } from '../auth/smart-auth.js';
@@ -68,7 +69,7 @@ export function createLauncherRouter(options: LauncherOptions): Router {
   });
 
   /** The same as JSON, for scripts and tests: `{ launch, url, expiresAt }`. */
-  router.post('/launches', express.json({ limit: '10kb' }), async (req, res) => {
+  router.post('/launches', jsonBody({ limitBytes: 10 * 1024, maxDepth: DEFAULT_MAX_JSON_DEPTH, mediaTypes: ['application/json'], otherTypes: 'skip' }), async (req, res) => {
     try {
       const { url, launch, expiresAt } = await createLaunch(req.body);
       res.status(201).json({ launch, url, expiresAt: expiresAt.toISOString() });

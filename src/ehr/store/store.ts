@@ -19,9 +19,9 @@
  * may lose the last commits on power loss; a store of clinical records takes the ~1 ms per commit.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from '../../platform/sqlite.js';
 import type { SearchRequest } from '@medplum/core';
 import { FhirError, badRequest, conflict, notFound, preconditionFailed } from '../../outcomes/index.js';
 import { validateResource } from '../../validation/index.js';
@@ -134,15 +134,10 @@ export class FhirStore {
   private readonly searchStatements = new Map<string, Database.Statement>();
 
   constructor(options: OpenFhirStoreOptions) {
-    mkdirSync(options.dataDir, { recursive: true });
     this.file = path.join(options.dataDir, options.fileName ?? 'fhir-store.sqlite');
     this.validate = options.validate ?? true;
-    this.db = new Database(this.file);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
     // Another process holding the write lock makes us wait (up to 10 s), not fail with SQLITE_BUSY.
-    this.db.pragma('busy_timeout = 10000');
-    this.db.pragma('foreign_keys = ON');
+    this.db = openSqlite({ file: this.file, store: 'EHR FHIR store', synchronous: 'FULL', busyTimeoutMs: 10000, foreignKeys: true });
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS resource_versions (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,

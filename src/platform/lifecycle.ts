@@ -1,0 +1,207 @@
+/**
+ * The HTTP server's life: starting, ready, stopping. The one `request` handler attached at `listen` is this
+ * dispatcher, so no request is ever accepted without an answer:
+ *
+ * - starting: `503` + `Retry-After` (OperationOutcome), except the paths the start itself needs (the embedded
+ *   EHR: the write path reads its CapabilityStatement over HTTP, through this very server);
+ * - ready: everything goes to the app;
+ * - stopping: new work is refused with `503` + `Connection: close` (so keep-alive connections close after
+ *   their next answer; those still idle are closed with the listener at the end); requests already in flight finish, and while they (or the module's background sender) still run, the
+ *   drain paths (the embedded EHR) keep serving them — the module reaches its EHR only over HTTP, so closing
+ *   the listener first would leave in-flight submissions unable to reach it. Then the listener closes, the
+ *   stores flush and close, and the process exits 0. All of it bounded by one timeout.
+ *
+ * `GET /healthz` (alive) and `GET /readyz` (each check, JSON) are answered here in every phase.
+ */
+import type http from 'node:http';
+import type { Logger } from '../api/log.js';
+import { FhirError } from '../outcomes/index.js';
+
+export type Phase = 'starting' | 'ready' | 'stopping';
+
+export interface ReadinessCheck {
+  ok: boolean;
+  /** Plain words; numbers where there are some. */
+  detail: string;
+  [extra: string]: unknown;
+}
+
+export type ReadinessChecks = Record<string, ReadinessCheck>;
+
+export interface LifecycleOptions {
+  log: Logger;
+  /** Seconds a client is told to wait (Retry-After) while the server starts or stops. */
+  retryAfterSeconds?: number;
+  /** Path prefixes served while starting (once `serveEarly` is given) and, while stopping, as long as work is in flight. */
+  drainPrefixes: readonly string[];
+}
+
+type Handler = (req: http.IncomingMessage, res: http.ServerResponse) => void;
+
+const FHIR_JSON = 'application/fhir+json; charset=utf-8';
+/** How long a refused request's body is read before the answer is sent anyway (a slow or endless upload). */
+const BODY_DRAIN_MS = 2000;
+
+export function createLifecycle(options: LifecycleOptions) {
+  const retryAfter = String(options.retryAfterSeconds ?? 5);
+  let phase: Phase = 'starting';
+  let app: Handler | undefined;
+  let early = false;
+  let checks: (() => Promise<ReadinessChecks>) | undefined;
+  /** Requests being served (not counting drain-path requests): what a shutdown waits for. */
+  const inFlight = new Set<http.ServerResponse>();
+  /** Everything being served, for Connection: close and ending event streams at shutdown. */
+  const allInFlight = new Set<http.ServerResponse>();
+  let drainOpen = true;
+  const idleWaiters = new Set<() => void>();
+
+  const isDrainPath = (url: string) => options.drainPrefixes.some((p) => url === p || url.startsWith(`${p}/`) || url.startsWith(`${p}?`));
+
+  function refuse(req: http.IncomingMessage, res: http.ServerResponse, diagnostics: string, close: boolean): void {
+    // The body is read (and dropped) before answering: closing a connection with unread bytes in it makes the
+    // kernel send a reset, and the client would see "connection reset" instead of this answer.
+    req.resume();
+    if (req.complete) {
+      writeRefusal(res, diagnostics, close);
+      return;
+    }
+    let answered = false;
+    const answer = () => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(timer);
+      writeRefusal(res, diagnostics, close);
+    };
+    const timer = setTimeout(answer, BODY_DRAIN_MS);
+    req.once('end', answer);
+    req.once('error', answer);
+  }
+
+  function writeRefusal(res: http.ServerResponse, diagnostics: string, close: boolean): void {
+    const error = new FhirError(503, { code: 'transient', diagnostics });
+    res.statusCode = 503;
+    res.setHeader('Content-Type', FHIR_JSON);
+    res.setHeader('Retry-After', retryAfter);
+    res.setHeader('Cache-Control', 'no-store');
+    if (close) res.setHeader('Connection', 'close');
+    res.end(JSON.stringify(error.outcome));
+  }
+
+  function json(res: http.ServerResponse, status: number, body: unknown): void {
+    res.statusCode = status;
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-store');
+    if (phase === 'stopping') res.setHeader('Connection', 'close');
+    res.end(JSON.stringify(body));
+  }
+
+  async function readyz(res: http.ServerResponse): Promise<void> {
+    if (phase !== 'ready' || !checks) {
+      json(res, 503, { status: 'not-ready', phase, checks: {} });
+      return;
+    }
+    let results: ReadinessChecks;
+    try {
+      results = await checks();
+    } catch (err) {
+      results = { readiness: { ok: false, detail: `The checks failed: ${err instanceof Error ? err.message : String(err)}` } };
+    }
+    const ok = Object.values(results).every((c) => c.ok);
+    json(res, ok && phase === 'ready' ? 200 : 503, { status: ok && phase === 'ready' ? 'ready' : 'not-ready', phase, checks: results });
+  }
+
+  function track(res: http.ServerResponse, countsForDrain: boolean): void {
+    allInFlight.add(res);
+    if (countsForDrain) inFlight.add(res);
+    res.once('close', () => {
+      allInFlight.delete(res);
+      if (inFlight.delete(res) && inFlight.size === 0) for (const w of [...idleWaiters]) w();
+    });
+  }
+
+  const handler: Handler = (req, res) => {
+    const url = req.url ?? '/';
+    const pathOnly = url.split('?')[0]!;
+    if (pathOnly === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      json(res, 200, { status: 'alive', phase });
+      return;
+    }
+    if (pathOnly === '/readyz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      void readyz(res);
+      return;
+    }
+    if (phase === 'starting') {
+      if (app && early && isDrainPath(pathOnly)) {
+        track(res, false);
+        app(req, res);
+        return;
+      }
+      refuse(req, res, 'The server is starting; try again in a few seconds.', false);
+      return;
+    }
+    if (phase === 'stopping') {
+      if (app && drainOpen && isDrainPath(pathOnly)) {
+        res.setHeader('Connection', 'close');
+        track(res, false);
+        app(req, res);
+        return;
+      }
+      refuse(req, res, 'The server is shutting down; nothing was done with this request. Try again shortly.', true);
+      return;
+    }
+    track(res, !isDrainPath(pathOnly));
+    app!(req, res);
+  };
+
+  /** Resolves once no counted request is in flight (or at once). */
+  const idle = (): Promise<void> =>
+    inFlight.size === 0
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          const done = () => {
+            idleWaiters.delete(done);
+            resolve();
+          };
+          idleWaiters.add(done);
+        });
+
+  return {
+    handler,
+    get phase(): Phase {
+      return phase;
+    },
+    /** The app exists: serve the drain paths (the embedded EHR) already, the rest still 503. */
+    serveEarly(handlerOfApp: Handler): void {
+      app = handlerOfApp;
+      early = true;
+    },
+    /** Everything is up: the app serves all requests; `/readyz` runs these checks. */
+    markReady(handlerOfApp: Handler, readiness: () => Promise<ReadinessChecks>): void {
+      app = handlerOfApp;
+      checks = readiness;
+      if (phase === 'starting') phase = 'ready';
+    },
+    inFlightCount: () => inFlight.size,
+    /**
+     * Stop taking work and wait for what is in flight. Call `closeDrainPaths` once the module's own background
+     * work is stopped: from then on the drain paths are refused too.
+     */
+    async beginStop(): Promise<void> {
+      phase = 'stopping';
+      // Answers still to be written close their connection; event streams (open until the client leaves) end now.
+      for (const res of allInFlight) {
+        if (!res.headersSent) res.setHeader('Connection', 'close');
+        else if (String(res.getHeader('Content-Type') ?? '').startsWith('text/event-stream')) res.end();
+      }
+      // Idle keep-alive connections are not cut here: a request already on its way over one (this process's own
+      // calls to its embedded EHR included) would be reset unanswered. Their next request gets 503 +
+      // Connection: close (or, on a drain path, its answer + Connection: close); the rest close with the listener.
+      await idle();
+    },
+    closeDrainPaths(): void {
+      drainOpen = false;
+    },
+  };
+}
+
+export type Lifecycle = ReturnType<typeof createLifecycle>;

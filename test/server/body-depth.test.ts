@@ -1,0 +1,77 @@
+/**
+ * One body reader for every route of the composed server: a JSON body nested 5,000 deep is refused with
+ * 400 + OperationOutcome by the FHIR API, the EHR, the launcher, the clinician app's API and the tablet's API,
+ * before any route code (recursive or not) sees it; and a `__proto__` key is refused the same way everywhere.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/api/log.js';
+import { loadConfig } from '../../src/config/index.js';
+import { loadKnowledge } from '../../src/knowledge/index.js';
+import { createModuleServer, type ModuleServer } from '../../src/server.js';
+import { clientCredentialsTokenSource } from '../../src/submission/module-token.js';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+let server: http.Server;
+let composed: ModuleServer;
+let base: string;
+let moduleToken: string;
+
+beforeAll(async () => {
+  server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const config = loadConfig({ PORT: String(port), DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'body-depth-')), CONTENT_DIR: ROOT, LOG_LEVEL: 'silent' });
+  composed = await createModuleServer(config, { knowledge: await loadKnowledge(ROOT), logger: createLogger('silent') });
+  server.on('request', composed.app);
+  base = `http://127.0.0.1:${port}`;
+  const client = composed.ehr!.auth.moduleClient;
+  moduleToken = await clientCredentialsTokenSource({ fhirBaseUrl: composed.fhirBaseUrl, ...client }).getToken();
+}, 60_000);
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await composed.close();
+});
+
+const deep = (depth: number) => `{"resourceType":"QuestionnaireResponse","status":"in-progress","item":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+
+const routes: Array<{ name: string; method: string; path: string; type: string; auth?: boolean }> = [
+  { name: 'FHIR API $validate', method: 'POST', path: '/fhir/QuestionnaireResponse/$validate', type: 'application/fhir+json' },
+  { name: 'FHIR API $submit', method: 'POST', path: '/fhir/QuestionnaireResponse/$submit', type: 'application/fhir+json' },
+  { name: 'EHR create', method: 'POST', path: '/ehr/fhir/QuestionnaireResponse', type: 'application/fhir+json', auth: true },
+  { name: 'EHR launcher (JSON)', method: 'POST', path: '/ehr/launches', type: 'application/json' },
+  { name: 'clinician app draft', method: 'PUT', path: '/app/api/draft', type: 'application/json' },
+  { name: 'clinician app submit', method: 'POST', path: '/app/api/submit', type: 'application/json' },
+  { name: 'tablet claim', method: 'POST', path: '/tablet/api/claim', type: 'application/json' },
+  { name: 'tablet submit', method: 'POST', path: '/tablet/api/submit', type: 'application/json' },
+];
+
+describe.each(routes)('$name ($method $path)', (route) => {
+  const send = (body: string) =>
+    fetch(`${base}${route.path}`, {
+      method: route.method,
+      headers: { 'content-type': route.type, ...(route.auth ? { authorization: `Bearer ${moduleToken}` } : {}) },
+      body,
+    });
+
+  it('refuses a body nested 5,000 deep: 400 OperationOutcome saying how deep', async () => {
+    const res = await send(deep(5000));
+    expect(res.status).toBe(400);
+    const outcome = (await res.json()) as fhir4.OperationOutcome;
+    expect(outcome.resourceType).toBe('OperationOutcome');
+    expect(outcome.issue[0]?.diagnostics).toMatch(/nested 500[0-9] levels deep; this server accepts at most 64/);
+  });
+
+  it('refuses a __proto__ key: 400 OperationOutcome naming where', async () => {
+    const res = await send('{"resourceType":"QuestionnaireResponse","status":"in-progress","item":[{"__proto__":{"admin":true}}]}');
+    expect(res.status).toBe(400);
+    const outcome = (await res.json()) as fhir4.OperationOutcome;
+    expect(outcome.issue[0]?.expression).toEqual(['QuestionnaireResponse.item[0].__proto__']);
+  });
+});
