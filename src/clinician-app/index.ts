@@ -20,7 +20,7 @@ import path from 'node:path';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import { DEFAULT_MAX_JSON_DEPTH, jsonBody } from '../api/json-body.js';
 import * as oidc from 'openid-client';
-import type { KnowledgeBase } from '../knowledge/index.js';
+import { deepFreeze, type KnowledgeBase } from '../knowledge/index.js';
 import { badRequest, FhirError, forbidden, notFound, outcomeFromUnknown, unauthorized } from '../outcomes/index.js';
 import { populateQuestionnaire } from '../forms/index.js';
 import type { FhirServerTarget } from '../submission/fhir-writer.js';
@@ -128,7 +128,8 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
 
   const questionnaire = options.knowledge.resolve(INTAKE_URL, 'Questionnaire') as fhir4.Questionnaire | undefined;
   if (!questionnaire) throw new Error(`createClinicianApp: the intake Questionnaire ${INTAKE_URL} is not in the knowledge base`);
-  const safeQuestionnaire = withoutPrefillExpressions(sanitizeQuestionnaire(questionnaire));
+  // Served to every session as is: frozen like the knowledge it comes from.
+  const safeQuestionnaire = deepFreeze(withoutPrefillExpressions(sanitizeQuestionnaire(questionnaire)));
   const intakeCanonical = `${questionnaire.url}|${questionnaire.version}`;
   const reasonCodes = decisionReasons(options.knowledge);
   const { decisionRecords } = createProposalSupport({ ehr });

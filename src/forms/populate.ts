@@ -49,8 +49,11 @@ export async function populateQuestionnaire(questionnaire: fhir4.Questionnaire, 
     }
   };
 
+  // sdc-populate writes into the Questionnaire it is given (it resolves the launchContext and x-fhir-query
+  // variables in place, e.g. `Patient/{{%patient.id}}` becomes this patient's id). The Questionnaire is the
+  // knowledge base's, shared by every patient: the library gets its own copy, made per call.
   const { populateResult } = await sdcPopulate({
-    questionnaire: questionnaire as unknown as SdcParams['questionnaire'],
+    questionnaire: structuredClone(questionnaire) as unknown as SdcParams['questionnaire'],
     patient: patient as unknown as SdcParams['patient'],
     fetchResourceCallback,
     fetchResourceRequestConfig: { sourceServerUrl: 'urn:periplan:injected/' },

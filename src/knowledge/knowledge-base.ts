@@ -2,7 +2,13 @@
  * The knowledge base: every content resource (Questionnaire, PlanDefinition, ActivityDefinition, CodeSystem,
  * ValueSet, StructureDefinition, OperationDefinition, ...) loaded from the content folders, indexed by
  * type/id and by canonical url|version. Immutable once built; pure (no I/O).
+ *
+ * Every resource is deep-frozen when the knowledge base is built: the same objects are handed to every
+ * request, so no caller can change what the next patient gets. A library that writes into its input
+ * (sdc-populate resolves x-fhir-query variables into the Questionnaire; fhirpath.js annotates what it
+ * returns) must be given its own copy (`structuredClone`).
  */
+import { deepFreeze } from './deep-freeze.js';
 
 export const KNOWLEDGE_TYPES = [
   'Questionnaire',
@@ -39,6 +45,7 @@ export class KnowledgeBase {
   constructor(entries: ReadonlyArray<{ resource: CanonicalResource; origin: string }>) {
     for (const { resource, origin } of entries) {
       if (!resource.id) throw new Error(`${origin}: ${resource.resourceType} has no id`);
+      deepFreeze(resource);
       const key = `${resource.resourceType}/${resource.id}`;
       if (this.byTypeId.has(key)) throw new Error(`${origin}: duplicate ${key} (also in ${this.origins.get(this.byTypeId.get(key)!)})`);
       this.byTypeId.set(key, resource);

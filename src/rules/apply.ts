@@ -201,9 +201,11 @@ function applyAction(action: fhir4.PlanDefinitionAction, index: number, scope: S
   if (action.title) result.title = action.title;
   if (action.description) result.description = action.description;
   if (action.textEquivalent) result.textEquivalent = action.textEquivalent;
-  if (action.code) result.code = action.code;
+  // The CarePlan is the caller's to change (the write path rewrites ids and references); the code and the
+  // citations are the PlanDefinition's own, shared by every patient, so the CarePlan gets copies.
+  if (action.code) result.code = structuredClone(action.code);
   if (priority) result.priority = priority;
-  if (action.documentation) result.documentation = action.documentation;
+  if (action.documentation) result.documentation = structuredClone(action.documentation);
 
   if (action.code) {
     // A rule: record why it fired and what could still change it.
@@ -239,7 +241,9 @@ function propose(ad: fhir4.ActivityDefinition, actionId: string, priority: Reque
       priority,
       authoredOn: run.authoredOn,
       env: scope.env,
-      action: { ...action, ...(priority ? { priority } : {}) },
+      // `%action` for the dynamicValues: fhirpath.js writes into the objects it returns (a hidden `__path__`
+      // holding this evaluation's context), so it is given a copy, never the PlanDefinition's own action.
+      action: { ...structuredClone(action), ...(priority ? { priority } : {}) },
     });
   let produced = produce(actionId);
   const canonical = canonicalOf(ad);

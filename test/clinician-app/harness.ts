@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { createLogger } from '../../src/api/log.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { EmbeddedEhr } from '../../src/ehr/index.js';
-import { loadKnowledge } from '../../src/knowledge/index.js';
+import { loadKnowledge, type KnowledgeBase } from '../../src/knowledge/index.js';
 import { createModuleServer, type ModuleServer } from '../../src/server.js';
 import type { WritePath } from '../../src/submission/index.js';
 
@@ -32,7 +32,8 @@ export interface AppHarness {
   close(options?: { keepData?: boolean }): Promise<void>;
 }
 
-export async function startAppHarness(options: { dataDir?: string; port?: number; now?: () => Date; env?: Record<string, string> } = {}): Promise<AppHarness> {
+/** `knowledge`: the knowledge base to serve (default: the repository's content, loaded here). */
+export async function startAppHarness(options: { dataDir?: string; port?: number; now?: () => Date; env?: Record<string, string>; knowledge?: KnowledgeBase } = {}): Promise<AppHarness> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'clinician-app-'));
   const server = http.createServer();
   await new Promise<void>((resolve, reject) => {
@@ -42,7 +43,7 @@ export async function startAppHarness(options: { dataDir?: string; port?: number
   const port = (server.address() as AddressInfo).port;
   const baseUrl = `http://127.0.0.1:${port}`;
   const config = loadConfig({ PORT: String(port), DATA_DIR: dataDir, CONTENT_DIR: REPO, LOG_LEVEL: 'silent', SMART_CLIENT_SECRET: APP_SECRET, ...options.env });
-  const composed = await createModuleServer(config, { knowledge: await loadKnowledge(REPO), logger: createLogger('silent'), ...(options.now ? { now: options.now } : {}) });
+  const composed = await createModuleServer(config, { knowledge: options.knowledge ?? (await loadKnowledge(REPO)), logger: createLogger('silent'), ...(options.now ? { now: options.now } : {}) });
   let outage = false;
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     // The outage cuts the EHR's FHIR API only; its discovery documents stay up (as a flaky network would).

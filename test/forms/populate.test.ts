@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
 import { populateQuestionnaire, validateQuestionnaireResponse } from '../../src/forms/index.js';
 import { errorsOf, INTAKE_CANONICAL, loadIntake, resolverFor } from './support.js';
+import { realWorldQuestionnairesDir } from '../support/shared-data.js';
 
 const intake = loadIntake();
 const patient: fhir4.Patient = { resourceType: 'Patient', id: 'p-1', birthDate: '1970-03-15', gender: 'female' };
@@ -91,7 +92,7 @@ describe('$populate', () => {
 });
 
 describe('$populate on real-world Questionnaires', () => {
-  const TESTDATA = '/work/shared/testdata/questionnaires/';
+  const TESTDATA = `${realWorldQuestionnairesDir()}/`;
   const files = (JSON.parse(readFileSync(`${TESTDATA}index.json`, 'utf8')) as Array<{ file: string }>).map((e) => e.file);
 
   it.each(files)('%s: returns an in-progress response and an outcome, without throwing', async (file) => {

@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import { describe, it, expect } from 'vitest';
 import { validateQuestionnaireResponse } from '../../src/forms/index.js';
 import { completeAnswers, errorsOf, intakeResponse, loadIntake, resolverFor } from './support.js';
+import { realWorldQuestionnairesDir } from '../support/shared-data.js';
 
-const TESTDATA = '/work/shared/testdata/questionnaires/';
+const TESTDATA = `${realWorldQuestionnairesDir()}/`;
 interface IndexEntry { file: string; note: string }
 const entries = JSON.parse(readFileSync(`${TESTDATA}index.json`, 'utf8')) as IndexEntry[];
 

@@ -145,13 +145,8 @@ describe('required slices of an absent element', () => {
 
 describe('the module output in examples/ conforms to its profiles', () => {
   const examplesDir = fileURLToPath(new URL('../../examples/', import.meta.url));
-  const cases = (() => {
-    try {
-      return readdirSync(examplesDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
-    } catch {
-      return [];
-    }
-  })();
+  // The worked examples are part of the repository: a missing folder is an error, not a reason to skip.
+  const cases = readdirSync(examplesDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
   const read = (file: string): unknown => {
     try {
       return JSON.parse(readFileSync(file, 'utf8')) as unknown;
@@ -160,7 +155,8 @@ describe('the module output in examples/ conforms to its profiles', () => {
     }
   };
 
-  it.skipIf(cases.length === 0)('Flags, ServiceRequest proposals and intake responses', () => {
+  it('Flags, ServiceRequest proposals and intake responses', () => {
+    expect(cases.length).toBeGreaterThan(0);
     const failures: string[] = [];
     for (const name of cases) {
       const response = read(`${examplesDir}${name}/response.json`);
