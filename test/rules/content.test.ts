@@ -36,7 +36,7 @@ describe('decision content', () => {
   });
 
   it('every %variable used is defined before use (or is part of the $apply environment)', () => {
-    const environment = new Set(['subject', 'patient', 'response', 'resource', 'now', 'action', 'ucum', 'context', 'itemByLinkId', 'itemsByAnswerCoding']);
+    const environment = new Set(['subject', 'patient', 'response', 'resource', 'now', 'action', 'ucum', 'context', 'itemByLinkId', 'itemsByAnswerCoding', 'unusableItems']);
     const defined = new Set(environment);
     for (const ext of top.extension ?? []) {
       if (ext.url !== EXT_VARIABLE) continue;
@@ -106,7 +106,7 @@ describe('decision content', () => {
     expect(text).not.toContain('24531-6');
     expect(text).not.toMatch(/ama-assn|\/cpt/i);
     const loinc = [...text.matchAll(/"system":"http:\/\/loinc\.org","code":"([^"]+)"/g)].map((m) => m[1]);
-    for (const code of loinc) expect(['24968-0', '24967-2', '24970-6']).toContain(code);
+    for (const code of loinc) expect(['24968-0', '24967-2', '24970-6', '72514-3', '29463-7']).toContain(code);
   });
 
   it('is versioned, active content under the canonical base', () => {

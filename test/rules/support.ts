@@ -13,10 +13,13 @@ export const INTAKE = 'https://periplan.app/fhir/Questionnaire/back-pain-intake|
 export const FIXED_NOW = new Date('2026-11-24T09:00:00.000Z');
 export const AUTHORED = '2026-11-24T08:30:00Z';
 
-/** The rules' own content: plandefinitions/ plus the rule and flag CodeSystems. (Not the Questionnaire, so goldens do not move with its wording.) */
+/**
+ * The rules' own content: plandefinitions/, the rule and flag CodeSystems, and the intake Questionnaire the
+ * answers are checked against (its wording is what the basis shows).
+ */
 export function contentFiles(): string[] {
   const pd = readdirSync(join(ROOT, 'plandefinitions')).filter((f) => f.endsWith('.json')).map((f) => join(ROOT, 'plandefinitions', f));
-  return [...pd, join(ROOT, 'profiles', 'CodeSystem-back-pain-rule.json'), join(ROOT, 'profiles', 'CodeSystem-back-pain-flag.json')];
+  return [...pd, join(ROOT, 'profiles', 'CodeSystem-back-pain-rule.json'), join(ROOT, 'profiles', 'CodeSystem-back-pain-flag.json'), join(ROOT, 'questionnaires', 'back-pain-intake.json')];
 }
 
 export function loadRulesKnowledge(): KnowledgeBase {
