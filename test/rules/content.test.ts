@@ -101,6 +101,21 @@ describe('decision content', () => {
     }
   });
 
+  it('the form and the rules agree on "complete": every item whose absence makes RF-00 fire is required and asked with the warning signs', () => {
+    const top = resources.find((r): r is fhir4.PlanDefinition => r.resourceType === 'PlanDefinition' && r.id === 'back-pain-follow-up')!;
+    const expr = (top.extension ?? []).find((e) => e.url === EXT_VARIABLE && e.valueExpression?.name === 'redFlagItems')?.valueExpression?.expression ?? '';
+    const screen = [...expr.matchAll(/'([^']+)'/g)].map((m) => m[1]!);
+    expect(screen).toContain('leg-symptoms');
+    const intake = resources.find((r): r is fhir4.Questionnaire => r.resourceType === 'Questionnaire')!;
+    const group = intake.item!.find((g) => g.linkId === 'red-flags')!;
+    const inGroup = new Map((group.item ?? []).map((i) => [i.linkId, i]));
+    for (const linkId of screen) {
+      expect(inGroup.has(linkId), `${linkId} sits in the warning-signs group`).toBe(true);
+      // rf-weakness-worsening is required where it is asked (enableWhen: some leg weakness).
+      expect(inGroup.get(linkId)!.required, `${linkId} is required`).toBe(true);
+    }
+  });
+
   it('codes: verified LOINC/SNOMED only; never LOINC 24531-6, never CPT', () => {
     const text = resources.map((r) => JSON.stringify(r)).join('\n');
     expect(text).not.toContain('24531-6');

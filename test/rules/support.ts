@@ -44,12 +44,12 @@ export const GROUPS = [
     ['pain-duration-weeks', 'integer', 'How many weeks ago did this episode of back pain start?'],
     ['pain-trend', 'local', 'Over the last week, is your pain improving, about the same, or getting worse?'],
     ['pain-onset', 'local', 'How did this pain start?'],
-    ['leg-symptoms', 'local', 'Do you have pain, numbness or tingling going down into your legs?'],
     ['pain-location', 'local-repeats', 'Where is your pain?'],
     ['pain-pattern', 'local-repeats', 'When is your pain worse or better?'],
     ['pain-character', 'local-repeats', 'What does the pain feel like?'],
   ]),
   g('red-flags', 'Important symptoms to check', [
+    ['leg-symptoms', 'local', 'Do you have pain, numbness or tingling going down into your legs?'],
     ['rf-saddle-numbness', 'ynu', 'Do you have numbness or tingling around your genitals, buttocks or inner thighs?'],
     ['rf-bladder-bowel', 'ynu', 'Have you had new difficulty passing urine, or new loss of control of your bladder or bowel?'],
     ['rf-leg-weakness', 'local', 'Do you have weakness in your legs?'],
