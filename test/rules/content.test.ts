@@ -116,6 +116,21 @@ describe('decision content', () => {
     }
   });
 
+  it('RF-06 says what it proposes: a lumbar spine radiograph (LOINC 24970-6; no thoracolumbar code is verified)', () => {
+    const xr = resources.find((r): r is fhir4.ActivityDefinition => r.resourceType === 'ActivityDefinition' && r.id === 'xr-lumbar')!;
+    expect(xr.code?.coding?.map((c) => c.code)).toContain('24970-6');
+    const rf06 = ruleActions().filter((a) => ruleCode(a) === 'RF-06');
+    expect(rf06.length).toBe(2);
+    for (const a of rf06) {
+      const proposals = (a.action ?? []).filter((x) => x.definitionCanonical?.includes('/xr-'));
+      expect(proposals.map((x) => x.definitionCanonical), a.id).toEqual(['https://periplan.app/fhir/ActivityDefinition/xr-lumbar|1.0.0']);
+      for (const text of [a.description ?? '', ...proposals.map((x) => x.title ?? '')]) {
+        expect(text, a.id).not.toMatch(/thoracolumbar/i);
+        expect(text, a.id).toMatch(/lumbar spine radiograph/);
+      }
+    }
+  });
+
   it('codes: verified LOINC/SNOMED only; never LOINC 24531-6, never CPT', () => {
     const text = resources.map((r) => JSON.stringify(r)).join('\n');
     expect(text).not.toContain('24531-6');
