@@ -19,7 +19,12 @@ export const TIERS: Record<string, { words: string; rank: number; colour: string
   'SELF-CARE': { words: 'Self-care', rank: 5, colour: 'selfcare' },
 };
 
-export interface BasisView { linkId: string; question: string; answer: string; authored?: string }
+/**
+ * One answer behind a flag. `question` and `answer` are the rules' own words (the Questionnaire's text and
+ * option display, from the basis `text`), never the display a client put in the response; `separator` is
+ * " " after a question ending in "?" or ":" (no stray "?:"), else ": "; `source` says where it came from.
+ */
+export interface BasisView { linkId: string; question: string; separator: string; answer: string; source?: string; authored?: string }
 export interface DecisionView {
   decision: 'accepted' | 'dismissed';
   who?: string;
@@ -55,7 +60,7 @@ export interface RuleView {
   title: string;
   description: string;
   basis: BasisView[];
-  unknowns: { linkId: string; question: string }[];
+  unknowns: { linkId: string; question: string; reason?: string }[];
   citations: { label?: string; display?: string; citation?: string; url?: string }[];
   sourcePlanDefinition?: string;
   proposals: ProposalView[];
@@ -160,15 +165,24 @@ export function buildResultsView(input: {
     const tier = action.prefix ?? 'ROUTINE';
     const t = TIERS[tier] ?? TIERS.ROUTINE!;
     const exts = action.extension ?? [];
-    const basis = exts.filter((x) => x.url === `${EXT}ext-basis`).map((x) => ({
-      linkId: sub(x, 'linkId')[0]?.valueString ?? '',
-      question: sub(x, 'question')[0]?.valueString ?? '',
-      answer: sub(x, 'answer').map(valueText).join(', '),
-      ...(sub(x, 'authored')[0]?.valueDateTime ? { authored: sub(x, 'authored')[0]!.valueDateTime } : {}),
-    }));
+    const basis = exts.filter((x) => x.url === `${EXT}ext-basis`).map((x): BasisView => {
+      const question = (sub(x, 'question')[0]?.valueString ?? '').trim();
+      const text = sub(x, 'text')[0]?.valueString;
+      const source = sub(x, 'source')[0]?.valueString;
+      return {
+        linkId: sub(x, 'linkId')[0]?.valueString ?? '',
+        question,
+        separator: /[?:.!]$/.test(question) ? ' ' : ': ',
+        // The engine words the answer from the Questionnaire in `text`; the recorded value's display is the client's.
+        answer: text !== undefined && text.startsWith(question) ? text.slice(question.length).replace(/^:?\s+/, '') : sub(x, 'answer').map(valueText).join(', '),
+        ...(source ? { source } : {}),
+        ...(sub(x, 'authored')[0]?.valueDateTime ? { authored: sub(x, 'authored')[0]!.valueDateTime } : {}),
+      };
+    });
     const unknowns = exts.filter((x) => x.url === `${EXT}ext-unknown-item`).map((x) => ({
       linkId: sub(x, 'linkId')[0]?.valueString ?? '',
       question: sub(x, 'question')[0]?.valueString ?? '',
+      ...(sub(x, 'reason')[0]?.valueString ? { reason: sub(x, 'reason')[0]!.valueString } : {}),
     }));
     const refs = [action.resource?.reference, ...(action.action ?? []).map((a) => a.resource?.reference)].filter((r): r is string => !!r);
     const proposals: ProposalView[] = [];

@@ -166,7 +166,7 @@ export function checkExpressions(resource: { resourceType: string } & Record<str
  * What the rules engine puts in the FHIRPath environment of decision content (src/rules/context.ts:
  * %subject, %patient, %response, %resource, %now; %action inside dynamicValues), besides named variables.
  */
-export const DECISION_ENVIRONMENT = new Set(['itemByLinkId', 'itemsByAnswerCoding', 'subject', 'patient', 'response', 'resource', 'rootResource', 'context', 'now', 'action', 'ucum', 'sct', 'loinc', 'factory', 'terminologies']);
+export const DECISION_ENVIRONMENT = new Set(['itemByLinkId', 'itemsByAnswerCoding', 'unusableItems', 'subject', 'patient', 'response', 'resource', 'rootResource', 'context', 'now', 'action', 'ucum', 'sct', 'loinc', 'factory', 'terminologies']);
 
 /** Names the `variable` extensions of a resource define, anywhere in it. */
 export function variablesDefined(resource: object): string[] {

@@ -59,11 +59,12 @@ export const PINNED_INTAKE_ITEMS: readonly PinnedItem[] = [
   { linkId: 'pain-duration-weeks', group: 'pain', type: 'integer' },
   { linkId: 'pain-trend', group: 'pain', type: 'choice', answers: local('improving', 'same', 'worse') },
   { linkId: 'pain-onset', group: 'pain', type: 'choice', answers: local('gradual', 'sudden-severe') },
-  { linkId: 'leg-symptoms', group: 'pain', type: 'choice', answers: local('none', 'one-leg', 'both-legs') },
   { linkId: 'pain-location', group: 'pain', type: 'choice', repeats: true, answers: local('lower-back', 'mid-back', 'sacral', 'hip') },
   { linkId: 'pain-pattern', group: 'pain', type: 'choice', repeats: true, answers: local('worse-morning', 'eases-movement', 'flares-period') },
   { linkId: 'pain-character', group: 'pain', type: 'choice', repeats: true, answers: local('dull-ache', 'sharp-twinges') },
   // Red flags (all required)
+  // An RF-01 criterion (both legs): unanswered it leaves the red-flag screen incomplete, so it is asked with the warning signs.
+  ...required([{ linkId: 'leg-symptoms', group: 'red-flags', type: 'choice', answers: local('none', 'one-leg', 'both-legs') }]),
   ...required(ynu('red-flags', 'rf-saddle-numbness', 'rf-bladder-bowel')),
   ...required([{ linkId: 'rf-leg-weakness', group: 'red-flags', type: 'choice', answers: local('none', 'mild', 'significant') }]),
   ...required(ynu('red-flags', 'rf-weakness-worsening', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk', 'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain')),

@@ -18,8 +18,9 @@ import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { unprocessable } from '../outcomes/index.js';
 import { applyActivityDefinition } from './activity.js';
 import { baseEnvironment, evaluate, evaluateCondition, requireSomethingAbout, resolveSubject, selectResponse, withVariables, type Evaluator, type Subject } from './context.js';
+import { checkAnswers, problemText } from './answers.js';
 import { carePlanNarrative } from './narrative.js';
-import { basisExtensions, declaredInputs, indexQuestionnaire, indexResponse, unknownExtensions, type EvidenceSource } from './evidence.js';
+import { answerOrigin, basisExtensions, declaredInputs, indexResponse, questionOf, unknownExtensions, type EvidenceSource } from './evidence.js';
 import { EXT_COULD_CHANGE_ITEMS, EXT_SOURCE_PLAN_DEFINITION, PRIORITY_RANK, highestPriority, isPriority, type RequestPriority } from './vocabulary.js';
 
 export interface ApplyOptions {
@@ -98,15 +99,17 @@ export function applyPlanDefinition(planDefinition: fhir4.PlanDefinition, option
 
 function applyWith(planDefinition: fhir4.PlanDefinition, options: ApplyOptions, now: Date, evaluator: Evaluator): fhir4.CarePlan {
   const subject = resolveSubject(options.subject, options.data);
-  const response = selectResponse(options.data, subject, intakeUrls(planDefinition));
-  requireSomethingAbout(subject, response);
+  const submitted = selectResponse(options.data, subject, intakeUrls(planDefinition));
+  requireSomethingAbout(subject, submitted);
 
-  const questionnaireCanonical = response?.questionnaire ?? intakeUrls(planDefinition)[0];
-  const questionnaire = questionnaireCanonical ? options.knowledge.resolve(questionnaireCanonical, 'Questionnaire') : undefined;
+  const questionnaire = intakeQuestionnaire(planDefinition, submitted, options.knowledge);
+  // Every answer is checked against its item before any rule reads it: an answer that is not a valid
+  // option (or number) of its item is unknown, never "no" (answers.ts).
+  const { response, problems, unusable } = checkAnswers(questionnaire, submitted);
   const run: Run = {
     knowledge: options.knowledge,
     subject,
-    evidence: { response, items: indexResponse(response), questionText: indexQuestionnaire(questionnaire) },
+    evidence: { response, items: indexResponse(response), questionnaire, problems, origin: answerOrigin(response) },
     authoredOn: now.toISOString(),
     contained: [],
     usedIds: new Set(['request-group']),
@@ -114,13 +117,14 @@ function applyWith(planDefinition: fhir4.PlanDefinition, options: ApplyOptions, 
   };
 
   const canonical = canonicalOf(planDefinition);
-  const env = withVariables(planDefinition, baseEnvironment(subject, response, now, evaluator), `PlanDefinition ${canonical}`);
+  const env = withVariables(planDefinition, baseEnvironment(subject, response, now, evaluator, unusable), `PlanDefinition ${canonical}`);
   const actions = applyActions(planDefinition.action ?? [], { canonical, env, couldChange: couldChangeOf(planDefinition), depth: 0 }, run, undefined);
   // Most urgent first; definition order within a tier (Array.prototype.sort is stable).
   actions.sort((a, b) => rank(b.priority) - rank(a.priority));
 
   const intendedUse = planDefinition.usage;
   const notes: fhir4.Annotation[] = intendedUse ? [{ text: intendedUse }] : [];
+  const warnings = problems.map((p) => problemText(p, questionOf(run.evidence, p.linkId)));
   const priority = highestPriority(collectPriorities(actions));
   const requestGroup: fhir4.RequestGroup = {
     resourceType: 'RequestGroup',
@@ -139,7 +143,7 @@ function applyWith(planDefinition: fhir4.PlanDefinition, options: ApplyOptions, 
   collectRules(actions);
   return {
     resourceType: 'CarePlan',
-    text: carePlanNarrative(planDefinition.title, intendedUse, response ? (response.authored ?? 'an undated response') : undefined, rules),
+    text: carePlanNarrative(planDefinition.title, intendedUse, response ? (response.authored ?? 'an undated response') : undefined, rules, warnings),
     contained: [requestGroup, ...run.contained],
     instantiatesCanonical: [canonical],
     status: 'draft',
@@ -150,8 +154,29 @@ function applyWith(planDefinition: fhir4.PlanDefinition, options: ApplyOptions, 
     created: run.authoredOn,
     ...(response?.id ? { supportingInfo: [{ reference: `QuestionnaireResponse/${response.id}` }] } : {}),
     activity: [{ reference: { reference: '#request-group' } }],
-    ...(notes.length ? { note: notes } : {}),
+    ...(notes.length || warnings.length ? { note: [...notes, ...warnings.map((text) => ({ text }))] } : {}),
   };
+}
+
+const NO_QUESTIONNAIRE: fhir4.Questionnaire = Object.freeze({ resourceType: 'Questionnaire', status: 'unknown' }) as fhir4.Questionnaire;
+
+/**
+ * The intake Questionnaire the answers are checked against: the version the response names, else the
+ * one the PlanDefinition depends on. Without it no answer can be checked, so nothing is decided on them.
+ */
+function intakeQuestionnaire(planDefinition: fhir4.PlanDefinition, response: fhir4.QuestionnaireResponse | undefined, knowledge: KnowledgeBase): fhir4.Questionnaire {
+  const dependsOn = (planDefinition.relatedArtifact ?? []).find((a) => a.type === 'depends-on' && a.resource && /\/Questionnaire\//.test(a.resource))?.resource;
+  const candidates = [response?.questionnaire, response?.questionnaire?.split('|')[0], dependsOn].filter((c): c is string => typeof c === 'string' && c !== '');
+  for (const c of candidates) {
+    const found = knowledge.resolve(c, 'Questionnaire');
+    if (found) return found;
+  }
+  // No answers to check: an empty Questionnaire (unknown items are then named by linkId).
+  if (!response) return NO_QUESTIONNAIRE;
+  throw unprocessable({
+    code: 'not-found',
+    diagnostics: `The intake Questionnaire (${candidates[0] ?? 'none declared'}) is not in the knowledge base, so the answers cannot be checked against it; no rule was applied.`,
+  });
 }
 
 function rank(p: string | undefined): number {

@@ -75,13 +75,18 @@ function evaluatorOf(env: FhirPathEnv): Evaluator {
   return (env as { [EVALUATOR]?: Evaluator })[EVALUATOR] ?? 'fhirpath.js';
 }
 
-export function baseEnvironment(subject: Subject, response: fhir4.QuestionnaireResponse | undefined, now: Date, evaluator: Evaluator = 'fhirpath.js'): FhirPathEnv {
+/**
+ * `unusable`: linkIds of single-answer items whose answer was not usable (answers.ts). Content reads them
+ * as `%unusableItems` so that such an item is unknown even when a valid code remains beside a bad one.
+ */
+export function baseEnvironment(subject: Subject, response: fhir4.QuestionnaireResponse | undefined, now: Date, evaluator: Evaluator = 'fhirpath.js', unusable: readonly string[] = []): FhirPathEnv {
   // fhirpath.js rejects undefined variables, so absent resources are empty collections.
   const patient = subject.patient ?? [];
   const { byLinkId, byAnswerCoding } = evaluator === 'compiled' ? indexPlainItems(response) : indexItems(response);
   const env: FhirPathEnv = {
     itemByLinkId: byLinkId,
     itemsByAnswerCoding: byAnswerCoding,
+    unusableItems: [...unusable],
     subject: patient,
     patient,
     response: response ?? [],

@@ -1,9 +1,12 @@
 /**
- * Why a rule fired, in the patient's own words: the answers behind each fired action (from the linkIds
- * its `input` declares) and the red-flag items still unknown that could change the result. Generic: no
- * rule is named here; content declares what each rule reads.
+ * Why a rule fired: the answers behind each fired action (from the linkIds its `input` declares), in the
+ * Questionnaire's own wording (never the question text or display a client sent: the rules read codes,
+ * and what the clinician reads must be what the patient was asked), where each answer came from, and the
+ * red-flag items still unknown that could change the result. Generic: no rule is named here; content
+ * declares what each rule reads.
  */
-import { DATA_ABSENT_SYSTEM, EXT_BASIS, EXT_INPUT_ITEM, EXT_UNKNOWN_ITEM, YES_NO_SYSTEM } from './vocabulary.js';
+import { itemDefinitions, type AnswerProblem, type ItemDefinition } from './answers.js';
+import { DATA_ABSENT_SYSTEM, EXT_BASIS, EXT_INPUT_ITEM, EXT_PREFILLED_FROM, EXT_UNKNOWN_ITEM, QR_ITEM_AUTHOR, RESPONSE_COLLECTION_DEVICE, YES_NO_SYSTEM } from './vocabulary.js';
 
 type Item = fhir4.QuestionnaireResponseItem;
 type Answer = fhir4.QuestionnaireResponseItemAnswer;
@@ -19,32 +22,6 @@ export function indexResponse(response: fhir4.QuestionnaireResponse | undefined)
     }
   };
   walk(response?.item);
-  return index;
-}
-
-/** Per Questionnaire (content is immutable once loaded): indexed once, not on every $apply. */
-const questionTexts = new WeakMap<fhir4.Questionnaire, Map<string, string>>();
-
-/** linkId -> question text from the Questionnaire, for items the response leaves out. */
-export function indexQuestionnaire(questionnaire: fhir4.Questionnaire | undefined): Map<string, string> {
-  if (!questionnaire) return new Map();
-  let index = questionTexts.get(questionnaire);
-  if (!index) {
-    index = indexQuestionTexts(questionnaire);
-    questionTexts.set(questionnaire, index);
-  }
-  return index;
-}
-
-function indexQuestionTexts(questionnaire: fhir4.Questionnaire): Map<string, string> {
-  const index = new Map<string, string>();
-  const walk = (items: fhir4.QuestionnaireItem[] | undefined) => {
-    for (const item of items ?? []) {
-      if (item.text && !index.has(item.linkId)) index.set(item.linkId, item.text);
-      walk(item.item);
-    }
-  };
-  walk(questionnaire.item);
   return index;
 }
 
@@ -68,46 +45,97 @@ function answerValue(answer: Answer): [string, unknown] | undefined {
   return undefined;
 }
 
-/** Plain words for an answer, as the patient saw it. */
-export function answerText(answer: Answer): string {
+const DEFAULT_WORDS: Record<string, string> = {
+  [`${YES_NO_SYSTEM}|Y`]: 'Yes',
+  [`${YES_NO_SYSTEM}|N`]: 'No',
+  [`${DATA_ABSENT_SYSTEM}|asked-unknown`]: 'Not sure',
+};
+
+/** Plain words for an answer, as the Questionnaire words it (the option's display; a number with its unit). */
+export function answerText(answer: Answer, def?: ItemDefinition): string {
   const c = answer.valueCoding;
   if (c) {
-    if (c.display) return c.display;
-    if (c.system === YES_NO_SYSTEM && c.code === 'Y') return 'Yes';
-    if (c.system === YES_NO_SYSTEM && c.code === 'N') return 'No';
-    if (c.system === DATA_ABSENT_SYSTEM && c.code === 'asked-unknown') return 'Not sure';
-    return c.code ?? '';
+    const key = `${c.system ?? ''}|${c.code ?? ''}`;
+    return def?.options?.get(key) || DEFAULT_WORDS[key] || (c.code ?? '');
   }
   const q = answer.valueQuantity;
   if (q) return `${q.value ?? ''} ${q.unit ?? q.code ?? ''}`.trim();
   const entry = answerValue(answer);
   if (!entry) return '';
   const v = entry[1];
-  return typeof v === 'object' ? JSON.stringify(v) : String(v);
+  const text = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return typeof v === 'number' && def?.unit ? `${text} ${def.unit}` : text;
+}
+
+/** "Question? Yes", "Question: 5 kg": no stray "?:" or "::" when the question ends in punctuation. */
+export function questionAndAnswer(question: string, answer: string): string {
+  return /[?:.!]$/.test(question.trim()) ? `${question.trim()} ${answer}` : `${question.trim()}: ${answer}`;
+}
+
+/** Where an answer came from, in words: the patient (on the tablet), the clinician, or the record. */
+export type OriginOf = (item: Item, answer: Answer) => string | undefined;
+
+function whoIs(ref: fhir4.Reference | undefined): string | undefined {
+  const r = ref?.reference ?? '';
+  if (/(^|\/)Patient\//.test(r)) return 'the patient';
+  if (/(^|\/)(Practitioner|PractitionerRole)\//.test(r)) return 'the clinician';
+  if (/(^|\/)RelatedPerson\//.test(r)) return 'a relative or carer';
+  return undefined;
+}
+
+/**
+ * The origin of each answer: an answer pre-filled from the record carries `ext-prefilled-from` (the
+ * Observation and its date); otherwise the item's author (core `questionnaireresponse-author`) or the
+ * response's author, and the collection device when the tablet recorded it.
+ */
+export function answerOrigin(response: fhir4.QuestionnaireResponse | undefined): OriginOf {
+  const onTablet = (response?.extension ?? []).some((e) => e.url === RESPONSE_COLLECTION_DEVICE);
+  const responseAuthor = whoIs(response?.author);
+  return (item, answer) => {
+    const prefilled = (answer.extension ?? []).find((e) => e.url === EXT_PREFILLED_FROM);
+    if (prefilled) {
+      const date = prefilled.extension?.find((e) => e.url === 'date')?.valueDateTime;
+      const obs = prefilled.extension?.find((e) => e.url === 'observation')?.valueReference?.reference;
+      return `pre-filled from the record${obs ? ` (${obs}` : ' ('}${date ? `${obs ? ', ' : ''}recorded ${date.slice(0, 10)}` : ''})`.replace(' ()', '');
+    }
+    const itemAuthor = whoIs((item.extension ?? []).find((e) => e.url === QR_ITEM_AUTHOR)?.valueReference);
+    const who = itemAuthor ?? responseAuthor;
+    if (!who) return undefined;
+    return who === 'the patient' && onTablet && !itemAuthor ? 'the patient, on the waiting-room tablet' : who;
+  };
 }
 
 export interface EvidenceSource {
+  /** The checked response (unusable answers removed). */
   response: fhir4.QuestionnaireResponse | undefined;
   items: Map<string, Item>;
-  questionText: Map<string, string>;
+  questionnaire: fhir4.Questionnaire;
+  problems: AnswerProblem[];
+  origin: OriginOf;
 }
 
-function questionOf(source: EvidenceSource, linkId: string): string {
-  return source.items.get(linkId)?.text ?? source.questionText.get(linkId) ?? linkId;
+/** The Questionnaire's own question text for a linkId (whatever text the response carries). */
+export function questionOf(source: EvidenceSource, linkId: string): string {
+  return itemDefinitions(source.questionnaire).get(linkId)?.text ?? linkId;
 }
 
 function responseReference(response: fhir4.QuestionnaireResponse | undefined): fhir4.Reference | undefined {
   return response?.id ? { reference: `QuestionnaireResponse/${response.id}` } : undefined;
 }
 
-/** One `ext-basis` extension per declared input the patient answered. */
+/**
+ * One `ext-basis` extension per declared input the patient answered: the question and answer in the
+ * Questionnaire's words, both in one line ("Question? Yes"), and where the answer came from.
+ */
 export function basisExtensions(linkIds: readonly string[], source: EvidenceSource): fhir4.Extension[] {
   const out: fhir4.Extension[] = [];
   const ref = responseReference(source.response);
+  const defs = itemDefinitions(source.questionnaire);
   for (const linkId of linkIds) {
     const item = source.items.get(linkId);
     const answers = (item?.answer ?? []).filter((a) => answerValue(a) !== undefined);
-    if (answers.length === 0) continue;
+    if (!item || answers.length === 0) continue;
+    const def = defs.get(linkId);
     const question = questionOf(source, linkId);
     const parts: fhir4.Extension[] = [
       { url: 'linkId', valueString: linkId },
@@ -117,21 +145,28 @@ export function basisExtensions(linkIds: readonly string[], source: EvidenceSour
       const [key, value] = answerValue(a)!;
       parts.push({ url: 'answer', [key]: value } as fhir4.Extension);
     }
-    parts.push({ url: 'text', valueString: `${question}: ${answers.map(answerText).join(', ')}` });
+    const criterion = questionAndAnswer(question, answers.map((a) => answerText(a, def)).join(', '));
+    parts.push({ url: 'text', valueString: criterion });
     if (source.response?.authored) parts.push({ url: 'authored', valueDateTime: source.response.authored });
     if (ref) parts.push({ url: 'response', valueReference: ref });
+    const origins = [...new Set(answers.map((a) => source.origin(item, a)).filter((o): o is string => !!o))];
+    if (origins.length) parts.push({ url: 'source', valueString: origins.join('; ') });
     out.push({ url: EXT_BASIS, extension: parts });
   }
   return out;
 }
 
-/** One `ext-unknown-item` extension per unknown linkId. */
+/** One `ext-unknown-item` extension per unknown linkId; `reason` says why when an answer was sent but not usable. */
 export function unknownExtensions(linkIds: readonly string[], source: EvidenceSource): fhir4.Extension[] {
-  return linkIds.map((linkId) => ({
-    url: EXT_UNKNOWN_ITEM,
-    extension: [
-      { url: 'linkId', valueString: linkId },
-      { url: 'question', valueString: questionOf(source, linkId) },
-    ],
-  }));
+  return linkIds.map((linkId) => {
+    const problems = source.problems.filter((p) => p.linkId === linkId);
+    return {
+      url: EXT_UNKNOWN_ITEM,
+      extension: [
+        { url: 'linkId', valueString: linkId },
+        { url: 'question', valueString: questionOf(source, linkId) },
+        ...(problems.length ? [{ url: 'reason', valueString: `the answer sent (${problems.map((p) => `${p.value} ${p.reason}`).join('; ')}) is not usable` }] : []),
+      ],
+    };
+  });
 }

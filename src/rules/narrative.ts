@@ -28,11 +28,12 @@ function ruleItem(action: fhir4.RequestGroupAction): string {
   return `${html}</li>`;
 }
 
-export function carePlanNarrative(title: string | undefined, intendedUse: string | undefined, responseDate: string | undefined, rules: fhir4.RequestGroupAction[]): fhir4.Narrative {
+export function carePlanNarrative(title: string | undefined, intendedUse: string | undefined, responseDate: string | undefined, rules: fhir4.RequestGroupAction[], warnings: readonly string[] = []): fhir4.Narrative {
   const parts = ['<div xmlns="http://www.w3.org/1999/xhtml">'];
   if (title) parts.push(`<p><b>${escapeXml(title)}</b></p>`);
   if (intendedUse) parts.push(`<p>${escapeXml(intendedUse)}</p>`);
   parts.push(responseDate ? `<p>Answers from the intake of ${escapeXml(responseDate)}.</p>` : '<p>No intake response: every answer is unknown.</p>');
+  if (warnings.length) parts.push(`<ul>${warnings.map((w) => `<li>${escapeXml(w)}</li>`).join('')}</ul>`);
   parts.push(rules.length ? `<ul>${rules.map(ruleItem).join('')}</ul>` : '<p>No rule fired.</p>');
   parts.push('</div>');
   return { status: 'generated', div: parts.join('') };

@@ -18,6 +18,15 @@ export const EXT_TEMPLATE = `${CANONICAL_BASE}/StructureDefinition/ext-template`
 /** Extensions the engine writes on RequestGroup.action. */
 export const EXT_BASIS = `${CANONICAL_BASE}/StructureDefinition/ext-basis`;
 export const EXT_UNKNOWN_ITEM = `${CANONICAL_BASE}/StructureDefinition/ext-unknown-item`;
+/**
+ * On QuestionnaireResponse.item.answer: the answer was pre-filled from the record. Parts: `observation`
+ * (Reference) and `date` (dateTime, the Observation's effective date), so the basis can say so.
+ */
+export const EXT_PREFILLED_FROM = `${CANONICAL_BASE}/StructureDefinition/ext-prefilled-from`;
+/** R4 core: who answered one item, when not the response's author (e.g. a clinician correcting an answer). */
+export const QR_ITEM_AUTHOR = 'http://hl7.org/fhir/StructureDefinition/questionnaireresponse-author';
+/** On QuestionnaireResponse: the device the answers were collected on (the waiting-room tablet). */
+export const RESPONSE_COLLECTION_DEVICE = `${CANONICAL_BASE}/StructureDefinition/ext-collection-device`;
 export const EXT_SOURCE_PLAN_DEFINITION = `${CANONICAL_BASE}/StructureDefinition/ext-source-plan-definition`;
 
 export const RULE_SYSTEM = `${CANONICAL_BASE}/CodeSystem/back-pain-rule`;

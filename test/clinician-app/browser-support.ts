@@ -46,10 +46,16 @@ const YNU = 'http://terminology.hl7.org/CodeSystem/v2-0136';
 const LOCAL = 'https://periplan.app/fhir/CodeSystem/back-pain-answer';
 const UNSURE = 'http://terminology.hl7.org/CodeSystem/data-absent-reason|asked-unknown';
 
+/** The warning-signs questions (leg-symptoms, an RF-01 criterion, is asked with them). */
 export const RED_FLAGS = [
   'rf-saddle-numbness', 'rf-bladder-bowel', 'rf-leg-weakness', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk',
-  'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain', 'rf-trauma', 'rf-steroids',
+  'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain', 'rf-trauma', 'rf-steroids', 'leg-symptoms',
 ];
+
+/** The "no" answer of a warning-sign question: the local `none` for the choice ones, else N. */
+export function noAnswer(linkId: string): string {
+  return linkId === 'rf-leg-weakness' || linkId === 'rf-trauma' || linkId === 'leg-symptoms' ? 'none' : 'N';
+}
 
 /** Click an answer the way a user does: on its label. `answer` is `Y`, `N`, `unsure` or a local code. */
 export async function choose(page: Page | Frame, linkId: string, answer: string): Promise<void> {

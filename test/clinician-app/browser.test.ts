@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Frame, Page } from 'playwright-core';
 import { startAppHarness, type AppHarness } from './harness.js';
-import { agesSince, axeViolations, choose, hasExactText, hasText, launchFromEhr, openBrowser, RED_FLAGS, sandboxBirthDate, SCREENSHOTS, typeInto } from './browser-support.js';
+import { agesSince, axeViolations, choose, hasExactText, hasText, launchFromEhr, noAnswer, openBrowser, RED_FLAGS, sandboxBirthDate, SCREENSHOTS, typeInto } from './browser-support.js';
 
 let h: AppHarness;
 let browser: Awaited<ReturnType<typeof openBrowser>>;
@@ -43,11 +43,8 @@ async function fillIntake(page: Page | Frame, yes: string[]) {
   await typeInto(page, 'pain-duration-weeks', '3');
   await choose(page, 'pain-trend', 'same');
   await choose(page, 'pain-onset', 'gradual');
-  await choose(page, 'leg-symptoms', 'none');
-  for (const linkId of RED_FLAGS) {
-    if (linkId === 'rf-leg-weakness' || linkId === 'rf-trauma') await choose(page, linkId, 'none');
-    else await choose(page, linkId, yes.includes(linkId) ? 'Y' : 'N');
-  }
+  // The warning signs, leg-symptoms among them.
+  for (const linkId of RED_FLAGS) await choose(page, linkId, yes.includes(linkId) ? 'Y' : noAnswer(linkId));
   await typeInto(page, 'walking-days-per-week', '2');
 }
 

@@ -10,7 +10,7 @@ import { jsQR } from './qr-support.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startAppHarness, type AppHarness } from './harness.js';
-import { axeViolations, hasText, launchFromEhr, openBrowser, RED_FLAGS, SCREENSHOTS } from './browser-support.js';
+import { axeViolations, hasText, launchFromEhr, noAnswer, openBrowser, RED_FLAGS, SCREENSHOTS } from './browser-support.js';
 
 const YNU = 'http://terminology.hl7.org/CodeSystem/v2-0136';
 const LOCAL = 'https://periplan.app/fhir/CodeSystem/back-pain-answer';
@@ -115,8 +115,7 @@ describe('tablet intake from the clinician app', () => {
     expect(await pad.locator('[id="label-rf-saddle-numbness/1/1"]').textContent()).toContain('entumecimiento');
     // Long-term steroids (a bone-density rule) and, last, saddle numbness (EMERGENCY): the calm message.
     for (const linkId of RED_FLAGS.filter((l) => l !== 'rf-saddle-numbness')) {
-      if (linkId === 'rf-leg-weakness' || linkId === 'rf-trauma') await tapAnswer(pad, linkId, 'none');
-      else await tapAnswer(pad, linkId, linkId === 'rf-steroids' ? 'Y' : 'N');
+      await tapAnswer(pad, linkId, linkId === 'rf-steroids' ? 'Y' : noAnswer(linkId));
     }
     if (await legs.isVisible()) await legs.tap();
     await tapAnswer(pad, 'rf-saddle-numbness', 'Y');

@@ -81,14 +81,14 @@ describe('$validate reports, with the offending element', () => {
   it('an answer of the wrong type', () => {
     expect(errorPaths(withAnswers({ 'pain-severity': { valueString: 'six' } }))).toEqual(['QuestionnaireResponse.item[0].item[1].answer[0].valueString']);
     expect(errorPaths(withAnswers({ 'weight-kg': { valueInteger: 70 } }))).toEqual(['QuestionnaireResponse.item[3].item[1].answer[0].valueInteger']);
-    expect(errorPaths(withAnswers({ 'rf-fever': { valueBoolean: false } }))).toEqual(['QuestionnaireResponse.item[1].item[4].answer[0].valueBoolean']);
+    expect(errorPaths(withAnswers({ 'rf-fever': { valueBoolean: false } }))).toEqual(['QuestionnaireResponse.item[1].item[5].answer[0].valueBoolean']);
   });
 
   it('an answer that is not one of the answer options', () => {
     const wrongCode = withAnswers({ 'pain-trend': local('sideways') });
     expect(errorPaths(wrongCode)).toEqual(['QuestionnaireResponse.item[0].item[3].answer[0].valueCoding']);
     const wrongSystem = withAnswers({ 'rf-fever': { valueCoding: { system: 'http://example.org/yes-no', code: 'Y' } } });
-    expect(errorPaths(wrongSystem)).toEqual(['QuestionnaireResponse.item[1].item[4].answer[0].valueCoding']);
+    expect(errorPaths(wrongSystem)).toEqual(['QuestionnaireResponse.item[1].item[5].answer[0].valueCoding']);
     expect(errorsOf(validate(wrongSystem))[0]!.code).toBe('code-invalid');
   });
 
@@ -103,7 +103,8 @@ describe('$validate reports, with the offending element', () => {
     const r = intakeResponse(completeAnswers());
     r.item!.splice(1, 1);
     const errors = errorsOf(validate(r));
-    expect(errors.map((e) => e.code)).toEqual(Array(11).fill('required'));
+    // the eleven warning signs and leg-symptoms (an RF-01 criterion, asked with them)
+    expect(errors.map((e) => e.code)).toEqual(Array(12).fill('required'));
     expect(new Set(errors.map((e) => e.expression?.[0]))).toEqual(new Set(['QuestionnaireResponse']));
   });
 
@@ -115,13 +116,14 @@ describe('$validate reports, with the offending element', () => {
 
   it('a present item with an empty answer list that is required', () => {
     const r = intakeResponse(completeAnswers());
-    r.item![1]!.item![0] = { linkId: 'rf-saddle-numbness' };
-    expect(errorPaths(r)).toEqual(['QuestionnaireResponse.item[1].item[0]']);
+    const at = r.item![1]!.item!.findIndex((i) => i.linkId === 'rf-saddle-numbness');
+    r.item![1]!.item![at] = { linkId: 'rf-saddle-numbness' };
+    expect(errorPaths(r)).toEqual([`QuestionnaireResponse.item[1].item[${at}]`]);
   });
 
   it('an answer on an item disabled by enableWhen', () => {
     // leg weakness "none" disables rf-weakness-worsening
-    expect(errorPaths(withAnswers({ 'rf-weakness-worsening': yes }))).toEqual(['QuestionnaireResponse.item[1].item[3].answer[0]']);
+    expect(errorPaths(withAnswers({ 'rf-weakness-worsening': yes }))).toEqual(['QuestionnaireResponse.item[1].item[4].answer[0]']);
     // not postmenopausal disables final-period-age
     expect(errorPaths(withAnswers({ 'final-period-age': int(44) }))).toEqual(['QuestionnaireResponse.item[3].item[1].answer[0]']);
   });

@@ -185,14 +185,14 @@ describe('loadKnowledge', () => {
       }),
     );
     const p = find(err, { resource: intake, message: 'answer codes differ' });
-    expect(p.expression).toBe('Questionnaire.item[1].item[10].answerOption');
+    expect(p.expression).toBe('Questionnaire.item[1].item[11].answerOption');
     expect(p.message).toContain('missing https://periplan.app/fhir/CodeSystem/back-pain-answer|major');
     expect(p.message).toContain('unexpected https://periplan.app/fhir/CodeSystem/back-pain-answer|severe');
   });
 
   it('reports a red-flag item that is not required', async () => {
     const err = await loadFailure(withIntake((q) => delete itemOf(q, 'rf-fever').required));
-    find(err, { resource: intake, expression: 'Questionnaire.item[1].item[5].required', message: 'item "rf-fever" is a red-flag question and must be required' });
+    find(err, { resource: intake, expression: 'Questionnaire.item[1].item[6].required', message: 'item "rf-fever" is a red-flag question and must be required' });
   });
 
   it('reports a pinned item outside its group', async () => {
@@ -225,7 +225,7 @@ describe('loadKnowledge', () => {
         itemOf(q, 'final-period-age').enableWhen = [{ question: 'menopausal-status', operator: '=', answerBoolean: true }];
       }),
     );
-    find(err, { resource: intake, expression: 'Questionnaire.item[1].item[3].enableWhen[0].question', message: 'no item has' });
+    find(err, { resource: intake, expression: 'Questionnaire.item[1].item[4].enableWhen[0].question', message: 'no item has' });
     find(err, { resource: intake, expression: 'Questionnaire.item[3].item[1].enableWhen[0].answerBoolean', message: 'is a choice question' });
   });
 

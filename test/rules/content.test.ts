@@ -36,7 +36,7 @@ describe('decision content', () => {
   });
 
   it('every %variable used is defined before use (or is part of the $apply environment)', () => {
-    const environment = new Set(['subject', 'patient', 'response', 'resource', 'now', 'action', 'ucum', 'context', 'itemByLinkId', 'itemsByAnswerCoding']);
+    const environment = new Set(['subject', 'patient', 'response', 'resource', 'now', 'action', 'ucum', 'context', 'itemByLinkId', 'itemsByAnswerCoding', 'unusableItems']);
     const defined = new Set(environment);
     for (const ext of top.extension ?? []) {
       if (ext.url !== EXT_VARIABLE) continue;
@@ -101,12 +101,42 @@ describe('decision content', () => {
     }
   });
 
+  it('the form and the rules agree on "complete": every item whose absence makes RF-00 fire is required and asked with the warning signs', () => {
+    const top = resources.find((r): r is fhir4.PlanDefinition => r.resourceType === 'PlanDefinition' && r.id === 'back-pain-follow-up')!;
+    const expr = (top.extension ?? []).find((e) => e.url === EXT_VARIABLE && e.valueExpression?.name === 'redFlagItems')?.valueExpression?.expression ?? '';
+    const screen = [...expr.matchAll(/'([^']+)'/g)].map((m) => m[1]!);
+    expect(screen).toContain('leg-symptoms');
+    const intake = resources.find((r): r is fhir4.Questionnaire => r.resourceType === 'Questionnaire')!;
+    const group = intake.item!.find((g) => g.linkId === 'red-flags')!;
+    const inGroup = new Map((group.item ?? []).map((i) => [i.linkId, i]));
+    for (const linkId of screen) {
+      expect(inGroup.has(linkId), `${linkId} sits in the warning-signs group`).toBe(true);
+      // rf-weakness-worsening is required where it is asked (enableWhen: some leg weakness).
+      expect(inGroup.get(linkId)!.required, `${linkId} is required`).toBe(true);
+    }
+  });
+
+  it('RF-06 says what it proposes: a lumbar spine radiograph (LOINC 24970-6; no thoracolumbar code is verified)', () => {
+    const xr = resources.find((r): r is fhir4.ActivityDefinition => r.resourceType === 'ActivityDefinition' && r.id === 'xr-lumbar')!;
+    expect(xr.code?.coding?.map((c) => c.code)).toContain('24970-6');
+    const rf06 = ruleActions().filter((a) => ruleCode(a) === 'RF-06');
+    expect(rf06.length).toBe(2);
+    for (const a of rf06) {
+      const proposals = (a.action ?? []).filter((x) => x.definitionCanonical?.includes('/xr-'));
+      expect(proposals.map((x) => x.definitionCanonical), a.id).toEqual(['https://periplan.app/fhir/ActivityDefinition/xr-lumbar|1.0.0']);
+      for (const text of [a.description ?? '', ...proposals.map((x) => x.title ?? '')]) {
+        expect(text, a.id).not.toMatch(/thoracolumbar/i);
+        expect(text, a.id).toMatch(/lumbar spine radiograph/);
+      }
+    }
+  });
+
   it('codes: verified LOINC/SNOMED only; never LOINC 24531-6, never CPT', () => {
     const text = resources.map((r) => JSON.stringify(r)).join('\n');
     expect(text).not.toContain('24531-6');
     expect(text).not.toMatch(/ama-assn|\/cpt/i);
     const loinc = [...text.matchAll(/"system":"http:\/\/loinc\.org","code":"([^"]+)"/g)].map((m) => m[1]);
-    for (const code of loinc) expect(['24968-0', '24967-2', '24970-6']).toContain(code);
+    for (const code of loinc) expect(['24968-0', '24967-2', '24970-6', '72514-3', '29463-7']).toContain(code);
   });
 
   it('is versioned, active content under the canonical base', () => {

@@ -395,13 +395,14 @@ describe('unusable input', () => {
     expect(err.status).toBe(422);
     expect(err.outcome.issue[0]?.expression?.[0]).toMatch(/data/);
   });
-  it('answers of the wrong type (which $validate rejects) give a 422, never a crash', () => {
-    const qr = buildResponse(BASELINE, { patientId: 'p1' });
+  it('answers of the wrong type (which $validate rejects) are unknown with a warning naming the item, never a crash', () => {
+    const qr = buildResponse({ ...BASELINE, 'menopausal-status': 'peri' }, { patientId: 'p1' });
     const weight = qr.item!.flatMap((g) => g.item ?? []).find((i) => i.linkId === 'weight-kg')!;
     weight.answer = [{ valueQuantity: { value: 55, unit: 'kg' } }];
-    const err = catchError(() => applyPlanDefinition(pd, { subject: 'Patient/p1', data: [buildPatient('p1'), qr], knowledge: kb }));
-    expect(err.status).toBe(422);
-    expect(err.message).toMatch(/weight/i);
+    const cp = applyPlanDefinition(pd, { subject: 'Patient/p1', data: [buildPatient('p1'), qr], knowledge: kb, now: FIXED_NOW });
+    // 55 kg would be low body weight (BMD-05 for a perimenopausal woman); unknown weight decides nothing.
+    expect(firedRules(cp).map((r) => r.code)).not.toContain('BMD-05');
+    expect((cp.note ?? []).map((n) => n.text).join('\n')).toMatch(/weight-kg.*valueQuantity/);
   });
   it('a sub-PlanDefinition applied on its own fails clearly (its variables live on the top-level one)', () => {
     const sub = kb.resolve('https://periplan.app/fhir/PlanDefinition/back-pain-red-flags', 'PlanDefinition')!;

@@ -13,10 +13,13 @@ export const INTAKE = 'https://periplan.app/fhir/Questionnaire/back-pain-intake|
 export const FIXED_NOW = new Date('2026-11-24T09:00:00.000Z');
 export const AUTHORED = '2026-11-24T08:30:00Z';
 
-/** The rules' own content: plandefinitions/ plus the rule and flag CodeSystems. (Not the Questionnaire, so goldens do not move with its wording.) */
+/**
+ * The rules' own content: plandefinitions/, the rule and flag CodeSystems, and the intake Questionnaire the
+ * answers are checked against (its wording is what the basis shows).
+ */
 export function contentFiles(): string[] {
   const pd = readdirSync(join(ROOT, 'plandefinitions')).filter((f) => f.endsWith('.json')).map((f) => join(ROOT, 'plandefinitions', f));
-  return [...pd, join(ROOT, 'profiles', 'CodeSystem-back-pain-rule.json'), join(ROOT, 'profiles', 'CodeSystem-back-pain-flag.json')];
+  return [...pd, join(ROOT, 'profiles', 'CodeSystem-back-pain-rule.json'), join(ROOT, 'profiles', 'CodeSystem-back-pain-flag.json'), join(ROOT, 'questionnaires', 'back-pain-intake.json')];
 }
 
 export function loadRulesKnowledge(): KnowledgeBase {
@@ -41,12 +44,12 @@ export const GROUPS = [
     ['pain-duration-weeks', 'integer', 'How many weeks ago did this episode of back pain start?'],
     ['pain-trend', 'local', 'Over the last week, is your pain improving, about the same, or getting worse?'],
     ['pain-onset', 'local', 'How did this pain start?'],
-    ['leg-symptoms', 'local', 'Do you have pain, numbness or tingling going down into your legs?'],
     ['pain-location', 'local-repeats', 'Where is your pain?'],
     ['pain-pattern', 'local-repeats', 'When is your pain worse or better?'],
     ['pain-character', 'local-repeats', 'What does the pain feel like?'],
   ]),
   g('red-flags', 'Important symptoms to check', [
+    ['leg-symptoms', 'local', 'Do you have pain, numbness or tingling going down into your legs?'],
     ['rf-saddle-numbness', 'ynu', 'Do you have numbness or tingling around your genitals, buttocks or inner thighs?'],
     ['rf-bladder-bowel', 'ynu', 'Have you had new difficulty passing urine, or new loss of control of your bladder or bowel?'],
     ['rf-leg-weakness', 'local', 'Do you have weakness in your legs?'],

@@ -13,7 +13,13 @@ export const SCREENSHOTS = path.resolve(path.dirname(new URL(import.meta.url).pa
 const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 export const YNU = 'http://terminology.hl7.org/CodeSystem/v2-0136';
 const LOCAL = 'https://periplan.app/fhir/CodeSystem/back-pain-answer';
-export const RED_FLAGS = ['rf-saddle-numbness', 'rf-bladder-bowel', 'rf-leg-weakness', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk', 'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain', 'rf-trauma', 'rf-steroids'];
+/** The questions of the warning-signs screen (leg-symptoms, an RF-01 criterion, is asked with them). */
+export const RED_FLAGS = ['rf-saddle-numbness', 'rf-bladder-bowel', 'rf-leg-weakness', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk', 'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain', 'rf-trauma', 'rf-steroids', 'leg-symptoms'];
+
+/** The "no" answer of a warning-sign question: the local `none` for the choice ones, else N. */
+export function noAnswer(linkId: string): string {
+  return linkId === 'rf-leg-weakness' || linkId === 'rf-trauma' || linkId === 'leg-symptoms' ? 'none' : 'N';
+}
 
 export async function launchChromium(): Promise<Browser> {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
@@ -57,7 +63,7 @@ export async function startWithCode(page: Page, code: string) {
   await page.locator('[id="age/1/1"]').waitFor();
 }
 
-/** Tap an answer: Y/N, or a local code (`none` for the weakness and trauma questions). */
+/** Tap an answer: Y/N, or a local code (`none` for the leg-symptoms, weakness and trauma questions). */
 export async function tapAnswer(page: Page, linkId: string, code: string) {
   const value = code === 'Y' || code === 'N' ? `${YNU}|${code}` : `${LOCAL}|${code}`;
   await page.locator(`[id="${linkId}/1/1|${value}"]`).tap();
@@ -81,8 +87,7 @@ export async function answerAll(page: Page, options: { yes?: string[]; age?: num
   // Wherever the Questionnaire puts it: the leg-symptoms question may be on the first or the second part.
   await tapIfShown(page, 'leg-symptoms', 'none');
   for (const linkId of RED_FLAGS) {
-    if (linkId === 'rf-leg-weakness' || linkId === 'rf-trauma') await tapAnswer(page, linkId, 'none');
-    else await tapAnswer(page, linkId, options.yes?.includes(linkId) ? 'Y' : 'N');
+    await tapAnswer(page, linkId, options.yes?.includes(linkId) ? 'Y' : noAnswer(linkId));
   }
   for (let i = 0; i < 3; i++) await page.locator('#next').tap();
   await options.beforeLast?.();

@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { startTabletHarness, STAFF, type TabletHarness } from './harness.js';
-import { answerAll, answerIn, closeTablet, launchChromium, openTablet, RED_FLAGS, sandboxBirthDate, savedDraft, startWithCode, storedFor, tabletHoldsNothing, tapAnswer, tapIfShown, vaultRecords, YNU } from './browser-support.js';
+import { answerAll, answerIn, closeTablet, launchChromium, noAnswer, openTablet, RED_FLAGS, sandboxBirthDate, savedDraft, startWithCode, storedFor, tabletHoldsNothing, tapAnswer, vaultRecords, YNU } from './browser-support.js';
 
 let h: TabletHarness;
 let browser: Browser;
@@ -53,8 +53,7 @@ describe('the tablet survives a reload', () => {
     expect(await page.locator('[id="age/1/1"]').inputValue()).toBe('61');
 
     // The same session goes on after the reload: finish and send.
-    for (const linkId of RED_FLAGS.slice(2)) await tapAnswer(page, linkId, linkId === 'rf-leg-weakness' || linkId === 'rf-trauma' ? 'none' : 'N');
-    await tapIfShown(page, 'leg-symptoms', 'none');
+    for (const linkId of RED_FLAGS.slice(2)) await tapAnswer(page, linkId, noAnswer(linkId));
     for (let i = 0; i < 3; i++) await page.locator('#next').tap();
     await page.locator('#submit').tap();
     expect(await page.locator('#age-check').isVisible()).toBe(false);
@@ -155,8 +154,7 @@ describe('the page itself while the server cannot be reached (service worker)', 
       expect(await page.locator(`[id="rf-saddle-numbness/1/1|${YNU}|N"] input`).isChecked()).toBe(true);
       expect(await page.locator('[id="age/1/1"]').inputValue()).toBe('49');
       expect(await page.locator('#progress-text').textContent()).toBe('Part 2 of 5');
-      for (const linkId of RED_FLAGS.slice(1)) await tapAnswer(page, linkId, linkId === 'rf-leg-weakness' || linkId === 'rf-trauma' ? 'none' : 'N');
-      await tapIfShown(page, 'leg-symptoms', 'none');
+      for (const linkId of RED_FLAGS.slice(1)) await tapAnswer(page, linkId, noAnswer(linkId));
       for (let i = 0; i < 3; i++) await page.locator('#next').tap();
       await page.locator('#submit').tap();
       await page.locator('#queued-note').waitFor({ state: 'visible' });

@@ -177,10 +177,10 @@ function ruleCard(rule, view, onDecided) {
     h('h3', { id: `rule-${rule.actionId}` }, tierBadge(rule), ' ', rule.title),
     h('p', { class: 'rule-description' }, rule.description),
     rule.basis.length
-      ? h('div', {}, h('h4', {}, 'Why: the patient\'s answers'), h('ul', { class: 'basis' }, rule.basis.map((b) => h('li', {}, h('span', { class: 'question' }, b.question), ': ', h('strong', {}, b.answer), b.authored ? h('span', { class: 'hint' }, ` (answered ${formatDate(b.authored)})`) : null))))
+      ? h('div', {}, h('h4', {}, 'Why: the patient\'s answers'), h('ul', { class: 'basis' }, rule.basis.map((b) => h('li', {}, h('span', { class: 'question' }, b.question), b.separator ?? ': ', h('strong', {}, b.answer), b.source || b.authored ? h('span', { class: 'hint' }, ` (${[b.source ? `from ${b.source}` : '', b.authored ? `answered ${formatDate(b.authored)}` : ''].filter(Boolean).join(', ')})`) : null))))
       : null,
     rule.unknowns.length
-      ? h('div', { class: 'unknowns' }, h('h4', {}, 'Unknown answers that could change this'), h('ul', {}, rule.unknowns.map((u) => h('li', {}, u.question || u.linkId))))
+      ? h('div', { class: 'unknowns' }, h('h4', {}, 'Unknown answers that could change this'), h('ul', {}, rule.unknowns.map((u) => h('li', {}, u.question || u.linkId, u.reason ? h('span', { class: 'hint' }, ` (${u.reason})`) : null))))
       : null,
     rule.proposals.length ? h('div', {}, h('h4', {}, 'Proposed'), h('ul', { class: 'proposals' }, rule.proposals.map((p) => proposalItem(p, onDecided)))) : null,
     rule.citations.length
