@@ -211,7 +211,11 @@ export interface BundleWriter {
 }
 
 export function createFhirBundleWriter(target: FhirServerTarget, capabilities: () => ServerCapabilities): BundleWriter {
-  /** The smallest transaction this server refused as a whole (400/413): bundles this big go one by one at once. */
+  /**
+   * The smallest transaction this server refused as a whole (400/413) and then took one by one: bundles this big
+   * go one by one at once. Only learnt once the entries were accepted singly, so that a refusal for another
+   * reason (an invalid resource) does not turn every later submission non-atomic.
+   */
   let refusedSize = Infinity;
   return {
     async write(bundle, options = {}) {
@@ -222,6 +226,7 @@ export function createFhirBundleWriter(target: FhirServerTarget, capabilities: (
           if (found) return found;
         }
         const size = bundle.entry?.length ?? 0;
+        let refusedWhole = false;
         if (capabilities().transaction && size < refusedSize) {
           let response: fhir4.Bundle | undefined;
           try {
@@ -231,7 +236,7 @@ export function createFhirBundleWriter(target: FhirServerTarget, capabilities: (
             const status = httpStatusOf(err);
             // Refused as a whole (too many entries for the server's isolation, too large): nothing of it was
             // written; the same entries one by one are safe (each is a conditional create).
-            if (status === 400 || status === 413) refusedSize = Math.min(refusedSize, size);
+            if (status === 400 || status === 413) refusedWhole = true;
             // A server that advertised transactions but does not route them: write one by one instead.
             else if (status !== 404 && status !== 405 && status !== 501) throw err;
           }
@@ -252,7 +257,9 @@ export function createFhirBundleWriter(target: FhirServerTarget, capabilities: (
             throw verdict.error;
           }
         }
-        return await writeOneByOne(client, target, bundle, capabilities());
+        const written = await writeOneByOne(client, target, bundle, capabilities());
+        if (refusedWhole) refusedSize = Math.min(refusedSize, size);
+        return written;
       } catch (err) {
         const status = httpStatusOf(err);
         if (status === 401 && !options.bearerToken) target.invalidateToken?.();
