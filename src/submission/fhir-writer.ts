@@ -160,7 +160,7 @@ export function nextPageUrl(bundle: fhir4.Bundle | undefined, baseUrl: string): 
   if (link.origin === base.origin) return link.toString();
   const type = link.pathname.split('/').filter(Boolean).at(-1);
   const path = type && /^[A-Z][A-Za-z]+$/.test(type) ? type : '';
-  return `${base.toString()}${path}${link.search}`;
+  return path ? `${base.toString()}${path}${link.search}` : `${base.toString().replace(/\/$/, '')}${link.search}`;
 }
 
 /**

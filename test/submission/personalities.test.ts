@@ -6,7 +6,7 @@
  */
 import { Client } from 'fhir-kit-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nextPageUrl, searchAll } from '../../src/submission/fhir-writer.js';
+import { nextPageUrl, parseRetryAfter, searchAll } from '../../src/submission/fhir-writer.js';
 import { classifyWriteError } from '../../src/submission/sender.js';
 import { FOREIGN_BASE, startPersonalityProxy, type Personality, type PersonalityProxy } from '../support/fhir-personality.js';
 import { getKnowledge, seededSubmission, testWritePath, untilSent } from './support/fixtures.js';
@@ -146,5 +146,26 @@ describe('the write path meets them', () => {
     } finally {
       await writePath.stop();
     }
+  });
+});
+
+describe('reading what servers say', () => {
+  it('Retry-After: seconds or an HTTP date (from the same clock), capped at an hour; anything else is no advice', () => {
+    const now = Date.parse('2026-11-24T10:00:00Z');
+    expect(parseRetryAfter('1', now)).toBe(1000);
+    expect(parseRetryAfter('Tue, 24 Nov 2026 10:00:30 GMT', now)).toBe(30_000);
+    expect(parseRetryAfter('Tue, 24 Nov 2026 09:00:00 GMT', now)).toBe(0);
+    expect(parseRetryAfter('999999', now)).toBe(3_600_000);
+    expect(parseRetryAfter('soon', now)).toBeUndefined();
+    expect(parseRetryAfter(undefined, now)).toBeUndefined();
+  });
+
+  it('next links: followed on the configured origin, mapped onto the configured base from another host, absent when none', () => {
+    const base = 'https://ehr.example.org/fhir/R4';
+    const page = (url: string): fhir4.Bundle => ({ resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'next', url }] });
+    expect(nextPageUrl(page('https://ehr.example.org/fhir/R4/Flag?_tag=a&_page=2'), base)).toBe('https://ehr.example.org/fhir/R4/Flag?_tag=a&_page=2');
+    expect(nextPageUrl(page('http://node-7.internal:8080/fhir/Flag?_tag=a&_page=2'), base)).toBe('https://ehr.example.org/fhir/R4/Flag?_tag=a&_page=2');
+    expect(nextPageUrl(page('http://node-7.internal:8080/fhir?_getpages=abc&_getpagesoffset=20'), base)).toBe('https://ehr.example.org/fhir/R4?_getpages=abc&_getpagesoffset=20');
+    expect(nextPageUrl({ resourceType: 'Bundle', type: 'searchset' }, base)).toBeUndefined();
   });
 });
