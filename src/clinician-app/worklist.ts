@@ -14,6 +14,7 @@
 import type { KnowledgeBase } from '../knowledge/index.js';
 import { SUBMISSION_RULE_SYSTEM } from '../submission/build-bundle.js';
 import { FLAG_CODES, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, WORKLIST_TIERS, worklistTierOf } from '../submission/worklist-tags.js';
+import { nextPageUrl } from '../submission/fhir-writer.js';
 import type { EhrAccess, SessionRef } from './ehr-access.js';
 
 // Re-exported (not redefined) for code that imported them from here before, e.g. bench/app-render.ts.
@@ -55,12 +56,20 @@ export function createWorklist(ehr: EhrAccess, knowledge?: KnowledgeBase) {
   }
 
   async function slice(ref: SessionRef, tags: [string, string][], offset: number, n: number) {
-    const b = await ehr.json<fhir4.Bundle>(ref, `Flag?${query([...tags, ['_sort', '-date'], ['_count', String(n)], ['_offset', String(offset)], ['_include', 'Flag:subject']])}`);
     const patients = new Map<string, fhir4.Patient>();
     const flags: fhir4.Flag[] = [];
-    for (const e of b.entry ?? []) {
-      if (e.resource?.resourceType === 'Patient') patients.set(`Patient/${e.resource.id}`, e.resource as fhir4.Patient);
-      else if (e.resource?.resourceType === 'Flag' && e.search?.mode !== 'include') flags.push(e.resource as fhir4.Flag);
+    // A server may give fewer than `_count` per page (its own cap) and page on: follow its next links (on the
+    // EHR's own base; one on another host is mapped onto it) until the slice is full.
+    const issuer = ref.session.issuer.replace(/\/+$/, '');
+    let next: string | undefined = `Flag?${query([...tags, ['_sort', '-date'], ['_count', String(n)], ['_offset', String(offset)], ['_include', 'Flag:subject']])}`;
+    for (let pages = 0; next && flags.length < n && pages < n; pages++) {
+      const b: fhir4.Bundle = await ehr.json<fhir4.Bundle>(ref, next);
+      for (const e of b.entry ?? []) {
+        if (e.resource?.resourceType === 'Patient') patients.set(`Patient/${e.resource.id}`, e.resource as fhir4.Patient);
+        else if (e.resource?.resourceType === 'Flag' && e.search?.mode !== 'include' && flags.length < n) flags.push(e.resource as fhir4.Flag);
+      }
+      const url = nextPageUrl(b, issuer);
+      next = url?.startsWith(`${issuer}/`) ? url.slice(issuer.length + 1) : undefined;
     }
     return flags.map((f): WorklistRow => {
       const p = f.subject?.reference ? patients.get(f.subject.reference) : undefined;

@@ -103,10 +103,82 @@ export class WriteError extends Error {
   constructor(
     message: string,
     readonly transient: boolean,
+    /** The server asked to wait this long before the next attempt (Retry-After of an entry or answer). */
+    readonly retryAfterMs?: number,
   ) {
     super(message);
     this.name = 'WriteError';
   }
+}
+
+/** The HTTP status of a fhir-kit-client error (undefined: no answer at all). */
+export function httpStatusOf(err: unknown): number | undefined {
+  return (err as { response?: { status?: number } } | null)?.response?.status;
+}
+
+/**
+ * How long the server asked to wait (`Retry-After`: seconds or an HTTP date) on a 429/503 answer, in ms;
+ * undefined when it did not say. Capped at an hour: a server's typo must not park a submission for days.
+ */
+export function retryAfterMsOf(err: unknown, now = Date.now()): number | undefined {
+  if (err instanceof WriteError) return err.retryAfterMs;
+  const headers = (err as { config?: { headers?: { get?(name: string): string | null } } } | null)?.config?.headers;
+  const value = typeof headers?.get === 'function' ? headers.get('retry-after') : null;
+  return parseRetryAfter(value, now);
+}
+
+export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  const trimmed = value.trim();
+  const ms = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : Date.parse(trimmed) - now;
+  return Number.isFinite(ms) ? Math.min(Math.max(0, ms), 3_600_000) : undefined;
+}
+
+/** The reason an OperationOutcome gives, in words (diagnostics, else details.text as Medplum writes it, else the code). */
+export function outcomeText(body: unknown): string | undefined {
+  const oo = body as fhir4.OperationOutcome | undefined;
+  if (oo?.resourceType !== 'OperationOutcome' || !Array.isArray(oo.issue)) return undefined;
+  const text = oo.issue.map((i) => i.diagnostics ?? i.details?.text ?? i.details?.coding?.[0]?.display ?? i.code).filter(Boolean).join('; ');
+  return text ? text.slice(0, 500) : undefined;
+}
+
+/**
+ * The `next` link of a search page, if it may be followed: on the configured server (same origin as the base)
+ * as given; on another host (a cluster node naming itself) mapped onto the configured base, the search's
+ * resource type and query kept — the module's token is never sent to a host it was not configured for.
+ */
+export function nextPageUrl(bundle: fhir4.Bundle | undefined, baseUrl: string): string | undefined {
+  const next = bundle?.link?.find((l) => l.relation === 'next')?.url;
+  if (!next) return undefined;
+  const base = new URL(`${baseUrl.replace(/\/+$/, '')}/`);
+  let link: URL;
+  try {
+    link = new URL(next, base);
+  } catch {
+    return undefined;
+  }
+  if (link.origin === base.origin) return link.toString();
+  const type = link.pathname.split('/').filter(Boolean).at(-1);
+  const path = type && /^[A-Z][A-Za-z]+$/.test(type) ? type : '';
+  return path ? `${base.toString()}${path}${link.search}` : `${base.toString().replace(/\/$/, '')}${link.search}`;
+}
+
+/**
+ * Every resource of a search, page after page (servers cap `_count` and page on their own terms), at most
+ * `max` resources. `query` is relative to the base: `Flag?subject=...`.
+ */
+export async function searchAll<T extends fhir4.FhirResource>(client: Client, target: FhirServerTarget, query: string, max = 5000): Promise<T[]> {
+  const type = query.split('?')[0];
+  const out: T[] = [];
+  let url: string | undefined = query;
+  const seen = new Set<string>();
+  while (url && out.length < max && !seen.has(url)) {
+    seen.add(url);
+    const page = (await client.request(url, { options: requestOptions(target) })) as unknown as fhir4.Bundle;
+    for (const e of page?.entry ?? []) if (e.resource?.resourceType === type && (e.search?.mode ?? 'match') === 'match') out.push(e.resource as T);
+    url = nextPageUrl(page, target.baseUrl);
+  }
+  return out;
 }
 
 export async function clientFor(target: FhirServerTarget, bearerToken?: string): Promise<Client> {
@@ -139,6 +211,12 @@ export interface BundleWriter {
 }
 
 export function createFhirBundleWriter(target: FhirServerTarget, capabilities: () => ServerCapabilities): BundleWriter {
+  /**
+   * The smallest transaction this server refused as a whole (400/413) and then took one by one: bundles this big
+   * go one by one at once. Only learnt once the entries were accepted singly, so that a refusal for another
+   * reason (an invalid resource) does not turn every later submission non-atomic.
+   */
+  let refusedSize = Infinity;
   return {
     async write(bundle, options = {}) {
       const client = await clientFor(target, options.bearerToken);
@@ -147,33 +225,72 @@ export function createFhirBundleWriter(target: FhirServerTarget, capabilities: (
           const found = await findFinished(client, target, bundle);
           if (found) return found;
         }
-        if (capabilities().transaction) {
+        const size = bundle.entry?.length ?? 0;
+        let refusedWhole = false;
+        if (capabilities().transaction && size < refusedSize) {
+          let response: fhir4.Bundle | undefined;
           try {
             // Minimal: the locations are all the module keeps (the outbox stores the answer).
-            const response = (await client.transaction({ body: bundle as never, options: requestOptions(target, { Prefer: 'return=minimal' }) })) as unknown as fhir4.Bundle;
-            checkTransactionResponse(response, bundle);
-            return response;
+            response = (await client.transaction({ body: bundle as never, options: requestOptions(target, { Prefer: 'return=minimal' }) })) as unknown as fhir4.Bundle;
           } catch (err) {
+            const status = httpStatusOf(err);
+            // Refused as a whole (too many entries for the server's isolation, too large): nothing of it was
+            // written; the same entries one by one are safe (each is a conditional create).
+            if (status === 400 || status === 413) refusedWhole = true;
             // A server that advertised transactions but does not route them: write one by one instead.
-            const status = (err as { response?: { status?: number } }).response?.status;
-            if (status !== 404 && status !== 405 && status !== 501) throw err;
+            else if (status !== 404 && status !== 405 && status !== 501) throw err;
+          }
+          if (response) {
+            const verdict = judgeTransactionResponse(response, bundle);
+            if (verdict === 'ok') return response;
+            if (verdict === 'unknown') {
+              // An empty answer (Prefer: return=minimal taken to the letter) or one that does not match what
+              // was sent: the outcome is unknown, not failed. Look: the Provenance is written last.
+              const found = await findFinished(client, target, bundle);
+              if (found) return found;
+              // Not all there (a partial, non-atomic write, or nothing): complete it one by one; what landed is
+              // found by its conditional identifier, not written twice.
+              return await writeOneByOne(client, target, bundle, capabilities());
+            }
+            // Some entries failed. A server may commit the others (transactions are not always atomic).
+            if (verdict.status === 412 && amendmentOf(bundle)) return await afterStaleAmendment(client, target, bundle, capabilities());
+            throw verdict.error;
           }
         }
-        return await writeOneByOne(client, target, bundle, capabilities());
+        const written = await writeOneByOne(client, target, bundle, capabilities());
+        if (refusedWhole) refusedSize = Math.min(refusedSize, size);
+        return written;
       } catch (err) {
-        const status = (err as { response?: { status?: number } }).response?.status;
+        const status = httpStatusOf(err);
         if (status === 401 && !options.bearerToken) target.invalidateToken?.();
         // An amendment's If-Match fails once its own update has landed (a lost acknowledgement, a second
         // module instance): if the whole submission is there, it was sent; otherwise the version is stale.
-        if (status === 412 && amendmentOf(bundle)) {
-          const found = await findFinished(client, target, bundle).catch(() => undefined);
-          if (found) return found;
-          throw new WriteError(STALE_AMENDMENT, false);
-        }
+        if (status === 412 && amendmentOf(bundle)) return await afterStaleAmendment(client, target, bundle, capabilities());
         throw err;
       }
     },
   };
+}
+
+/**
+ * The amended response's If-Match failed. If the record holds this very amendment (its version carries the
+ * amendment's key tag, and its Provenance is there), it was written before: sent. Otherwise someone else
+ * changed the response: stale.
+ */
+async function afterStaleAmendment(client: Client, target: FhirServerTarget, bundle: fhir4.Bundle, caps: ServerCapabilities): Promise<fhir4.Bundle> {
+  const amendment = amendmentOf(bundle)!;
+  const key = amendment.response.meta?.tag?.find((t) => t.system === SUBMISSION_KEY_TAG_SYSTEM)?.code;
+  const current = (await client
+    .read({ resourceType: 'QuestionnaireResponse', id: amendment.response.id!, options: requestOptions(target) })
+    .catch(() => undefined)) as unknown as fhir4.QuestionnaireResponse | undefined;
+  const ours = key !== undefined && current?.meta?.tag?.some((t) => t.system === SUBMISSION_KEY_TAG_SYSTEM && t.code === key);
+  if (ours) {
+    const found = await findFinished(client, target, bundle).catch(() => undefined);
+    if (found) return found;
+    // The update landed but not (yet) everything else: complete it (the update is skipped, it is there).
+    return await writeOneByOne(client, target, bundle, caps);
+  }
+  throw new WriteError(STALE_AMENDMENT, false);
 }
 
 /** The submission's Provenance is written last: if the server has it, it has everything. */
@@ -197,14 +314,27 @@ async function findFinished(client: Client, target: FhirServerTarget, bundle: fh
   };
 }
 
-function checkTransactionResponse(response: fhir4.Bundle, sent: fhir4.Bundle): void {
-  if (response?.resourceType !== 'Bundle' || !Array.isArray(response.entry) || response.entry.length !== (sent.entry?.length ?? 0)) {
-    throw new WriteError('The FHIR server answered the transaction without a matching transaction-response Bundle.', true);
-  }
+/**
+ * What a transaction answer says: `ok` (every entry 2xx, one answer per entry), `unknown` (no Bundle, an empty
+ * body, or entries that do not match what was sent: verify before deciding), or the first failed entry as an
+ * error (entry-level statuses are judged like HTTP ones: 5xx, 429, 408 transient; other 4xx permanent; the
+ * server's reason kept).
+ */
+function judgeTransactionResponse(response: fhir4.Bundle | undefined, sent: fhir4.Bundle): 'ok' | 'unknown' | { status: number; error: WriteError } {
+  if (response?.resourceType !== 'Bundle' || !Array.isArray(response.entry) || response.entry.length !== (sent.entry?.length ?? 0)) return 'unknown';
   const failed = response.entry.findIndex((e) => !/^2\d\d/.test(e.response?.status ?? ''));
-  if (failed >= 0) {
-    throw new WriteError(`The FHIR server reported entry ${failed} of the transaction as ${response.entry[failed]?.response?.status ?? 'missing'}.`, false);
-  }
+  if (failed < 0) return 'ok';
+  const entry = response.entry[failed]!;
+  const status = Number(/^(\d{3})/.exec(entry.response?.status ?? '')?.[1] ?? 0);
+  if (!status) return 'unknown';
+  const type = sent.entry?.[failed]?.resource?.resourceType ?? 'resource';
+  const reason = outcomeText(entry.response?.outcome) ?? outcomeText(entry.resource);
+  const transient = status >= 500 || status === 429 || status === 408;
+  const written = response.entry.filter((e) => /^2\d\d/.test(e.response?.status ?? '')).length;
+  const message =
+    `The FHIR server refused entry ${failed} (${type}) of the transaction: ${entry.response?.status}${reason ? `: ${reason}` : ''}.` +
+    (written ? ` It wrote ${written} other entries anyway (its transactions are not atomic); ${transient ? 'the retry completes the rest' : 'they stay on the server'}.` : '');
+  return { status, error: new WriteError(message, transient) };
 }
 
 /** The `Type/id` a create or conditional create answered with (body, or Location when the body is minimal). */

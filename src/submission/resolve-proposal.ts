@@ -28,8 +28,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { FhirError, badRequest, conflict, forbidden, notFound, preconditionFailed } from '../outcomes/index.js';
-import { MODULE_DEVICE, PARTICIPANT_TYPE, SUBMISSION_ITEM_SYSTEM, identifierQuery } from './build-bundle.js';
-import { clientFor, requestOptions, type FhirServerTarget } from './fhir-writer.js';
+import { MODULE_DEVICE, PARTICIPANT_TYPE, SUBMISSION_ITEM_SYSTEM, SUBMISSION_RULE_SYSTEM, identifierQuery } from './build-bundle.js';
+import { clientFor, httpStatusOf, requestOptions, retryAfterMsOf, type FhirServerTarget } from './fhir-writer.js';
 import { withWorklistTags } from './worklist-tags.js';
 
 export const DECISION_REASON_SYSTEM = 'https://periplan.app/fhir/CodeSystem/proposal-decision-reason';
@@ -354,8 +354,25 @@ function orderEntry(proposal: fhir4.ServiceRequest, ref: string, d: ProposalDeci
 /** One transaction; one by one (updates first, Provenance last) when the server has no transactions. */
 async function write(client: Awaited<ReturnType<typeof clientFor>>, target: FhirServerTarget, entries: fhir4.BundleEntry[], ref: string): Promise<(fhir4.FhirResource | undefined)[]> {
   try {
-    const response = (await client.transaction({ body: { resourceType: 'Bundle', type: 'transaction', entry: entries } as never, options: requestOptions(target) })) as unknown as fhir4.Bundle;
-    return (response.entry ?? []).map((e) => e.resource as fhir4.FhirResource | undefined);
+    const send = () => client.transaction({ body: { resourceType: 'Bundle', type: 'transaction', entry: entries } as never, options: requestOptions(target) });
+    // Rate limited: the clinician is waiting, so wait as asked once when it is short, then give up (503).
+    const response = (await send().catch(async (err: unknown) => {
+      const wait = httpStatusOf(err) === 429 ? retryAfterMsOf(err) : undefined;
+      if (wait === undefined || wait > 5000) throw err;
+      await new Promise((r) => setTimeout(r, wait));
+      return send();
+    })) as unknown as fhir4.Bundle;
+    // Entry statuses count like HTTP ones: a server may answer 200 with a failed entry (non-atomic).
+    const failed = (response?.entry ?? []).find((e) => e.response?.status && !/^2\d\d/.test(e.response.status));
+    if (failed) throw Object.assign(new Error(`entry ${failed.response!.status}`), { response: { status: Number(failed.response!.status.slice(0, 3)) } });
+    // A server may answer with locations only (no resources): read what it wrote.
+    return await Promise.all(
+      (response?.entry ?? []).map(async (e) => {
+        if (e.resource) return e.resource as fhir4.FhirResource;
+        const at = /([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(e.response?.location ?? '');
+        return at ? ((await client.read({ resourceType: at[1]!, id: at[2]!, options: requestOptions(target) })) as unknown as fhir4.FhirResource) : undefined;
+      }),
+    );
   } catch (err) {
     const status = (err as { response?: { status?: number } }).response?.status;
     if (status !== 404 && status !== 405 && status !== 501) throw asFhirError(err, ref);

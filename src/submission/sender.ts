@@ -9,7 +9,7 @@
  * The user's token is used for the first attempt only (it is never stored); retries use the module's own
  * credential (FhirServerTarget.getToken).
  */
-import { WriteError, type BundleWriter } from './fhir-writer.js';
+import { WriteError, outcomeText, retryAfterMsOf, type BundleWriter } from './fhir-writer.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 
 export type { BundleWriter } from './fhir-writer.js';
@@ -17,6 +17,8 @@ export type { BundleWriter } from './fhir-writer.js';
 export interface SendFailure {
   transient: boolean;
   message: string;
+  /** The server's Retry-After (429/503): the next attempt is not before it. */
+  retryAfterMs?: number;
 }
 
 /**
@@ -25,7 +27,7 @@ export interface SendFailure {
  * the EHR would not let the user write.
  */
 export function classifyWriteError(err: unknown, options: { userToken?: boolean } = {}): SendFailure {
-  if (err instanceof WriteError) return { transient: err.transient, message: err.message };
+  if (err instanceof WriteError) return { transient: err.transient, message: err.message, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
   const e = err as { response?: { status?: number; data?: unknown }; message?: string; name?: string };
   const status = e?.response?.status;
   if (options.userToken && (status === 401 || status === 403)) {
@@ -36,7 +38,8 @@ export function classifyWriteError(err: unknown, options: { userToken?: boolean 
     // 401: the token expired or was revoked; a retry uses a fresh module token. 403 is permanent: never
     // work around a refusal by retrying with other credentials.
     const transient = status >= 500 || status === 401 || status === 408 || status === 429;
-    return { transient, message: `FHIR server answered ${status}${detail ? `: ${detail}` : ''}` };
+    const retryAfterMs = retryAfterMsOf(err);
+    return { transient, message: `FHIR server answered ${status}${detail ? `: ${detail}` : ''}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
   }
   // fetch TypeError (connection refused, reset), AbortError/TimeoutError (our timeout), DNS failures: transient.
   const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
@@ -48,8 +51,9 @@ function describeBody(data: unknown): string {
   if (!data) return '';
   try {
     const body = typeof data === 'string' ? (JSON.parse(data) as unknown) : data;
-    const oo = body as fhir4.OperationOutcome;
-    if (oo?.resourceType === 'OperationOutcome') return oo.issue.map((i) => i.diagnostics ?? i.code).join('; ').slice(0, 500);
+    // The server's own words (diagnostics, or details.text where servers such as Medplum put them).
+    const text = outcomeText(body);
+    if (text) return text;
   } catch {
     /* not JSON: fall through */
   }
@@ -113,7 +117,8 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
     } catch (err) {
       const failure = classifyWriteError(err, { userToken: bearerToken !== undefined });
       if (failure.transient) {
-        const next = new Date(Date.now() + nextDelayMs(entry.attempts + 1, backoff));
+        // Not before the server's Retry-After, when it gave one (429, 503).
+        const next = new Date(Date.now() + Math.max(nextDelayMs(entry.attempts + 1, backoff), failure.retryAfterMs ?? 0));
         outbox.markRetry(entry.id, failure.message, next);
         options.onEvent?.({ type: 'retry', entry, message: failure.message });
         return 'retry';

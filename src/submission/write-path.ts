@@ -22,7 +22,7 @@ import { openSqliteOutbox, type Outbox } from './outbox.js';
 import { DECISION_REASON_SYSTEM, resolveProposal, type ProposalDecision } from './resolve-proposal.js';
 import { SUBMISSION_KEY_TAG_SYSTEM, amendmentKey, amendmentOf, submissionId } from './build-bundle.js';
 import { FhirError, preconditionFailed } from '../outcomes/index.js';
-import { clientFor, requestOptions, STALE_AMENDMENT } from './fhir-writer.js';
+import { clientFor, requestOptions, searchAll, STALE_AMENDMENT } from './fhir-writer.js';
 import { createOutboxSender, type BackoffPolicy, type OutboxSender } from './sender.js';
 import { createSubmissionService, type SubmissionService, type SubmitInput, type SubmitResult } from './service.js';
 
@@ -192,11 +192,8 @@ export function createWritePath(options: WritePathOptions): WritePath {
     const reason = { system: DECISION_REASON_SYSTEM, code: 'duplicate' };
     const earlier = (r: fhir4.ServiceRequest | fhir4.Flag, refs: (string | undefined)[]) =>
       refs.some((ref) => ref?.replace(/\/_history\/.*$/, '') === responseRef) && !r.identifier?.some((i) => i.value?.startsWith(ours));
-    const search = async <T extends fhir4.FhirResource>(type: string): Promise<T[]> => {
-      const client = await clientFor(target);
-      const b = (await client.request(`${type}?subject=${encodeURIComponent(subject)}&_count=500`, { options: requestOptions(target) })) as unknown as fhir4.Bundle;
-      return (b.entry ?? []).map((e) => e.resource as T).filter((r) => r?.resourceType === type);
-    };
+    // Every page: servers cap _count and page on their own terms.
+    const search = async <T extends fhir4.FhirResource>(type: string): Promise<T[]> => searchAll<T>(await clientFor(target), target, `${type}?subject=${encodeURIComponent(subject)}&_count=500`);
     const decide = async (ref: string) => {
       try {
         await resolveProposal(target, { target: ref, decision: 'dismiss', reason, note, who });

@@ -4,6 +4,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FhirServerDataSource } from '../../src/api/data-source.js';
 import { FHIR_JSON, readJson, testApp } from './support/app.js';
+import { PERSONALITIES, startPersonalityProxy, type PersonalityProxy } from '../support/fhir-personality.js';
 import { startFhirServer, type FixtureServer } from './support/fhir-server.js';
 import { applyParameters } from './support/random-intake.js';
 
@@ -127,8 +128,11 @@ describe('PlanDefinition/$apply', () => {
   });
 });
 
-describe('$apply with a FHIR server as data source', () => {
+// Through every FHIR server personality (test/support/fhir-personality.ts): real servers page, refuse unknown
+// search parameters, answer 410 for what they do not have, and so on.
+describe.each(PERSONALITIES)('$apply with a FHIR server as data source (the server as %s)', (personality) => {
   let fhir: FixtureServer;
+  let proxy: PersonalityProxy;
   let appWithServer: Express;
   beforeAll(async () => {
     const weight: fhir4.Observation = {
@@ -141,9 +145,13 @@ describe('$apply with a FHIR server as data source', () => {
       valueQuantity: { value: 58, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' },
     };
     fhir = await startFhirServer([patient, { ...response, id: 'qr1' }, weight]);
-    appWithServer = await testApp({ dataSource: new FhirServerDataSource({ baseUrl: fhir.baseUrl, bearerToken: 'secret-token', timeoutMs: 5000 }) });
+    proxy = await startPersonalityProxy(fhir.baseUrl, personality);
+    appWithServer = await testApp({ dataSource: new FhirServerDataSource({ baseUrl: proxy.fhirBaseUrl, bearerToken: 'secret-token', timeoutMs: 5000 }) });
   });
-  afterAll(() => fhir.close());
+  afterAll(async () => {
+    await proxy?.close();
+    await fhir?.close();
+  });
 
   it('reads the Patient, intake responses and body weight from the server by default', async () => {
     const params = { resourceType: 'Parameters', parameter: [{ name: 'subject', valueString: subject }] };

@@ -14,6 +14,7 @@ import type { EmbeddedEhr } from '../../src/ehr/index.js';
 import { loadKnowledge, type KnowledgeBase } from '../../src/knowledge/index.js';
 import { createModuleServer, type ModuleServer } from '../../src/server.js';
 import type { WritePath } from '../../src/submission/index.js';
+import { startPersonalityProxy, type Personality } from '../support/fhir-personality.js';
 
 /** A fixed app secret (not a random one per start) so that a restarted server accepts the same sessions. */
 export const APP_SECRET = 'clinician-app-test-secret-0123456789';
@@ -32,8 +33,15 @@ export interface AppHarness {
   close(options?: { keepData?: boolean }): Promise<void>;
 }
 
-/** `knowledge`: the knowledge base to serve (default: the repository's content, loaded here). */
-export async function startAppHarness(options: { dataDir?: string; port?: number; now?: () => Date; env?: Record<string, string>; knowledge?: KnowledgeBase } = {}): Promise<AppHarness> {
+/** Marks the personality proxy's own requests, so that the harness hands them to the app instead of the proxy. */
+const FROM_PERSONALITY = 'x-test-fhir-personality';
+
+/**
+ * `personality`: every request to the EHR's FHIR API (the app's reads, the write path, the tests' own) goes
+ * through a FHIR server personality proxy (test/support/fhir-personality.ts) first. `knowledge`: the knowledge base to
+ * serve (default: the repository's content, loaded here).
+ */
+export async function startAppHarness(options: { dataDir?: string; port?: number; now?: () => Date; env?: Record<string, string>; knowledge?: KnowledgeBase; personality?: Personality } = {}): Promise<AppHarness> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'clinician-app-'));
   const server = http.createServer();
   await new Promise<void>((resolve, reject) => {
@@ -45,10 +53,20 @@ export async function startAppHarness(options: { dataDir?: string; port?: number
   const config = loadConfig({ PORT: String(port), DATA_DIR: dataDir, CONTENT_DIR: REPO, LOG_LEVEL: 'silent', SMART_CLIENT_SECRET: APP_SECRET, ...options.env });
   const composed = await createModuleServer(config, { knowledge: options.knowledge ?? (await loadKnowledge(REPO)), logger: createLogger('silent'), ...(options.now ? { now: options.now } : {}) });
   let outage = false;
+  const proxy = options.personality ? await startPersonalityProxy(`${baseUrl}/ehr/fhir`, options.personality, { upstreamHeaders: { [FROM_PERSONALITY]: '1' } }) : undefined;
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     // The outage cuts the EHR's FHIR API only; its discovery documents stay up (as a flaky network would).
     const url = req.url ?? '';
     if (outage && url.startsWith('/ehr/fhir') && !url.startsWith('/ehr/fhir/.well-known') && !url.startsWith('/ehr/fhir/metadata')) return req.socket.destroy();
+    if (proxy && url.startsWith('/ehr/fhir') && !req.headers[FROM_PERSONALITY]) {
+      const upstream = http.request({ host: '127.0.0.1', port: proxy.port, method: req.method, path: url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on('error', () => req.socket.destroy());
+      req.pipe(upstream);
+      return;
+    }
     composed.app(req, res);
   });
   await composed.start();
@@ -64,6 +82,7 @@ export async function startAppHarness(options: { dataDir?: string; port?: number
       outage = down;
     },
     async close(closeOptions = {}) {
+      await proxy?.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await composed.close();

@@ -4,11 +4,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM } from '../../src/submission/worklist-tags.js';
+import { PERSONALITIES } from '../support/fhir-personality.js';
 import { startAppHarness, type AppHarness } from './harness.js';
 import { apiLaunch } from './launch-support.js';
 
-let h: AppHarness;
-let session: string;
 
 function flag(code: string, priority: 'PH' | 'PM' | 'PL', day: number, patient: string): fhir4.Flag {
   return {
@@ -21,23 +20,27 @@ function flag(code: string, priority: 'PH' | 'PM' | 'PL', day: number, patient: 
   };
 }
 
-beforeAll(async () => {
-  h = await startAppHarness();
-  // Arrange: written straight into the sandbox store (the app reads them over HTTP like any EHR data).
-  for (let i = 0; i < 25; i++) h.ehr.store.create(flag('imaging-follow-up', 'PH', 1 + i, `sandbox-patient-${1 + (i % 6)}`));
-  for (let i = 0; i < 10; i++) h.ehr.store.create(flag('bone-density-scan', 'PM', 1 + i, 'sandbox-patient-5'));
-  for (let i = 0; i < 12; i++) h.ehr.store.create(flag('bone-density-scan', 'PL', 1 + i, 'sandbox-patient-6'));
-  h.ehr.store.create({ ...flag('bone-density-scan', 'PL', 20, 'sandbox-patient-6'), meta: {} }); // untagged: not on the worklist
-  session = (await apiLaunch(h)).session;
-});
-afterAll(async () => {
-  await h?.close();
-});
+// Through every FHIR server personality (test/support/fhir-personality.ts): `plain` is the sandbox as it is.
+describe.each(PERSONALITIES)('worklist (the EHR as %s)', (personality) => {
+  let h: AppHarness;
+  let session: string;
 
-interface Page { total: number; rows: { tier: string; since: string; flag: string; patient?: { name: string } }[] }
-const page = async (query: string) => (await (await fetch(`${h.baseUrl}/app/api/worklist?${query}`, { headers: { 'x-session': session } })).json()) as Page;
+  beforeAll(async () => {
+    h = await startAppHarness({ personality });
+    // Arrange: written straight into the sandbox store (the app reads them over HTTP like any EHR data).
+    for (let i = 0; i < 25; i++) h.ehr.store.create(flag('imaging-follow-up', 'PH', 1 + i, `sandbox-patient-${1 + (i % 6)}`));
+    for (let i = 0; i < 10; i++) h.ehr.store.create(flag('bone-density-scan', 'PM', 1 + i, 'sandbox-patient-5'));
+    for (let i = 0; i < 12; i++) h.ehr.store.create(flag('bone-density-scan', 'PL', 1 + i, 'sandbox-patient-6'));
+    h.ehr.store.create({ ...flag('bone-density-scan', 'PL', 20, 'sandbox-patient-6'), meta: {} }); // untagged: not on the worklist
+    session = (await apiLaunch(h)).session;
+  });
+  afterAll(async () => {
+    await h?.close();
+  });
 
-describe('worklist', () => {
+  interface Page { total: number; rows: { tier: string; since: string; flag: string; patient?: { name: string } }[] }
+  const page = async (query: string): Promise<Page> => (await (await fetch(`${h.baseUrl}/app/api/worklist?${query}`, { headers: { 'x-session': session } })).json()) as Page;
+
   it('sorts by tier across pages, newest first within a tier, 20 a page', async () => {
     const [p1, p2, p3] = await Promise.all([page('sort=tier&page=1'), page('sort=tier&page=2'), page('sort=tier&page=3')]);
     expect(p1.total).toBe(47);

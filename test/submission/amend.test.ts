@@ -7,8 +7,8 @@
 import { describe, expect, it } from 'vitest';
 import { SUBMISSION_ITEM_SYSTEM, submissionKeyOf } from '../../src/submission/build-bundle.js';
 import { FLAG_SYSTEM } from '../../src/submission/worklist-tags.js';
-import { getKnowledge, submissionFor, testWritePath, useWritePathAgainst } from './support/fixtures.js';
-import { PORTABILITY_SERVERS, tmpDir } from './support/servers.js';
+import { getKnowledge, seededSubmission, testWritePath, untilSent, useWritePathAgainst, waitFor } from './support/fixtures.js';
+import { PERSONALITY_SERVERS, PORTABILITY_SERVERS, tmpDir } from './support/servers.js';
 
 /** The same answers with pain severity changed (the amendment a clinician makes after talking to the patient). */
 function withPainSeverity(response: fhir4.QuestionnaireResponse, value: number): fhir4.QuestionnaireResponse {
@@ -19,16 +19,17 @@ function withPainSeverity(response: fhir4.QuestionnaireResponse, value: number):
 
 const itemIds = (r: { identifier?: fhir4.Identifier[] }) => (r.identifier ?? []).filter((i) => i.system === SUBMISSION_ITEM_SYSTEM).map((i) => i.value);
 
-describe.each(PORTABILITY_SERVERS.filter(([name]) => name !== 'Medplum in-memory'))('amending a response against %s', (_name, start) => {
+describe.each([...PORTABILITY_SERVERS.filter(([name]) => name !== 'Medplum in-memory'), ...PERSONALITY_SERVERS])('amending a response against %s', (name, start) => {
   const ctx = useWritePathAgainst(start);
+  // A rate-limited first attempt is "saved, sending"; the outbox sends it after the server's Retry-After.
+  const rateLimited = name.endsWith('rate-limit-429');
   let n = 0;
 
   async function submitted() {
-    const patientId = `amend-${n++}`;
-    const { patient, response } = submissionFor('BMD-01', patientId);
-    await ctx.server.seedPatient(patient);
+    const { patient, response, patientId } = await seededSubmission(ctx.server, 'BMD-01', `amend-${n++}`);
     const first = await ctx.writePath.submit({ response, data: [patient] });
-    expect(first.state).toBe('sent');
+    if (!rateLimited) expect(first.state).toBe('sent');
+    await untilSent(ctx.writePath, first.key);
     const [qr] = await ctx.server.search<fhir4.QuestionnaireResponse>('QuestionnaireResponse', `subject=Patient/${patientId}`);
     return { patientId, patient, response, qr: qr! };
   }
@@ -42,8 +43,13 @@ describe.each(PORTABILITY_SERVERS.filter(([name]) => name !== 'Medplum in-memory
 
     const amended = { ...withPainSeverity(response, 3), status: 'amended' as const, authored: '2026-11-24T11:00:00Z' };
     const result = await ctx.writePath.submit({ response: amended, data: [patient], amends: { id: qr.id!, versionId: qr.meta!.versionId! } });
-    expect(result.message).toBe('Saved to the record.');
-    expect(result).toMatchObject({ state: 'sent', duplicate: false });
+    if (!rateLimited) {
+      expect(result.message).toBe('Saved to the record.');
+      expect(result).toMatchObject({ state: 'sent', duplicate: false });
+    }
+    await untilSent(ctx.writePath, result.key);
+    // Sent later by the outbox: the earlier version's items are superseded right after.
+    await waitFor('the earlier flags closed', async () => (await ctx.server.search<fhir4.Flag>('Flag', `subject=Patient/${patientId}`)).every((f) => !oldFlags.some((o) => o.id === f.id) || f.status === 'inactive'));
     expect(result.key).not.toBe(`${response.identifier!.system}|${response.identifier!.value}`);
 
     // One response, now at a new version, amended, same identifier; the history keeps the original.
@@ -86,7 +92,7 @@ describe.each(PORTABILITY_SERVERS.filter(([name]) => name !== 'Medplum in-memory
     const { patientId, patient, response, qr } = await submitted();
     const amended = { ...withPainSeverity(response, 4), status: 'amended' as const };
     const amends = { id: qr.id!, versionId: qr.meta!.versionId! };
-    expect((await ctx.writePath.submit({ response: amended, data: [patient], amends })).state).toBe('sent');
+    await untilSent(ctx.writePath, (await ctx.writePath.submit({ response: amended, data: [patient], amends })).key);
     const count = async () =>
       Promise.all(['Flag', 'ServiceRequest', 'Observation', 'CarePlan'].map(async (t) => (await ctx.server.search(t as 'Flag', `subject=Patient/${patientId}`)).length));
     const before = await count();
@@ -97,7 +103,7 @@ describe.each(PORTABILITY_SERVERS.filter(([name]) => name !== 'Medplum in-memory
     await other.start();
     try {
       // Its outbox does not know the amendment: the record already holding it is recognised (not a stale 412).
-      expect((await other.submit({ response: amended, data: [patient], amends })).state).toBe('sent');
+      await untilSent(other, (await other.submit({ response: amended, data: [patient], amends })).key);
     } finally {
       await other.stop();
     }
@@ -108,7 +114,7 @@ describe.each(PORTABILITY_SERVERS.filter(([name]) => name !== 'Medplum in-memory
   it('refuses an amendment of a stale version (412, "reload"), and writes nothing', async () => {
     const { patientId, patient, response, qr } = await submitted();
     const amends = { id: qr.id!, versionId: qr.meta!.versionId! };
-    expect((await ctx.writePath.submit({ response: { ...withPainSeverity(response, 2), status: 'amended' }, data: [patient], amends })).state).toBe('sent');
+    await untilSent(ctx.writePath, (await ctx.writePath.submit({ response: { ...withPainSeverity(response, 2), status: 'amended' }, data: [patient], amends })).key);
     const before = await ctx.server.search<fhir4.Flag>('Flag', `subject=Patient/${patientId}`);
     // A second clinician amended the same version she had open.
     await expect(ctx.writePath.submit({ response: { ...withPainSeverity(response, 9), status: 'amended' }, data: [patient], amends })).rejects.toMatchObject({

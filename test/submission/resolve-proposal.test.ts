@@ -11,8 +11,8 @@ import { SUBMISSION_RULE_SYSTEM } from '../../src/submission/build-bundle.js';
 import { DECISION_REASON_CODES, DECISION_REASON_SYSTEM, recordFlagOutcome, resolveProposal, undoDecision } from '../../src/submission/resolve-proposal.js';
 import type { WritePath } from '../../src/submission/write-path.js';
 import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM } from '../../src/submission/worklist-tags.js';
-import { ext, repoRoot, submissionFor, useWritePathAgainst } from './support/fixtures.js';
-import { PORTABILITY_SERVERS } from './support/servers.js';
+import { ext, repoRoot, seededSubmission, untilSent, useWritePathAgainst } from './support/fixtures.js';
+import { PERSONALITY_SERVERS, PORTABILITY_SERVERS } from './support/servers.js';
 
 const clinician: fhir4.Reference = { reference: 'Practitioner/sandbox-clinician', display: 'Dr Adaeze Okafor' };
 const reason = (code: string): fhir4.Coding => ({ system: DECISION_REASON_SYSTEM, code });
@@ -29,16 +29,14 @@ describe('the dismiss reasons', () => {
   });
 });
 
-describe.each(PORTABILITY_SERVERS.filter(([name]) => name !== 'Medplum in-memory'))('resolveProposal against %s', (_name, start) => {
+describe.each([...PORTABILITY_SERVERS.filter(([name]) => name !== 'Medplum in-memory'), ...PERSONALITY_SERVERS])('resolveProposal against %s', (_name, start) => {
   const ctx = useWritePathAgainst(start);
   let n = 0;
 
   /** A BMD-01 submission: two rules (RF-05 imaging, BMD-01 DXA), each with one proposal and one Flag. */
   async function submitted() {
-    const patientId = `resolve-${n++}`;
-    const { patient, response } = submissionFor('BMD-01', patientId);
-    await ctx.server.seedPatient(patient);
-    expect((await ctx.writePath.submit({ response, data: [patient] })).state).toBe('sent');
+    const { patient, response, patientId } = await seededSubmission(ctx.server, 'BMD-01', `resolve-${n++}`);
+    await untilSent(ctx.writePath, (await ctx.writePath.submit({ response, data: [patient] })).key);
     const proposals = await ctx.server.search<fhir4.ServiceRequest>('ServiceRequest', `subject=Patient/${patientId}`);
     const flags = await ctx.server.search<fhir4.Flag>('Flag', `subject=Patient/${patientId}`);
     const ruleOf = (r: { identifier?: fhir4.Identifier[] }) => r.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM)?.value?.split('#')[1];
@@ -143,7 +141,7 @@ describe.each(PORTABILITY_SERVERS.filter(([name]) => name !== 'Medplum in-memory
     const { dxa } = await submitted();
     const seen = dxa.meta?.versionId;
     // Someone else changes it in between (a note added).
-    await fetch(`${ctx.server.fhirBaseUrl}/ServiceRequest/${dxa.id}`, {
+    await fetch(`${ctx.server.directFhirBaseUrl ?? ctx.server.fhirBaseUrl}/ServiceRequest/${dxa.id}`, {
       method: 'PUT',
       headers: { 'content-type': 'application/fhir+json', ...(await authHeader(ctx.writePath)) },
       body: JSON.stringify({ ...dxa, note: [{ text: 'changed elsewhere' }] }),

@@ -10,10 +10,13 @@ import { FhirError } from '../../src/outcomes/index.js';
 import { SUBMISSION_RULE_SYSTEM } from '../../src/submission/build-bundle.js';
 import type { WritePath } from '../../src/submission/write-path.js';
 import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM } from '../../src/submission/worklist-tags.js';
-import { ext, getKnowledge, submissionFor, testWritePath } from './support/fixtures.js';
-import { PORTABILITY_SERVERS, tmpDir, type TestFhirServer } from './support/servers.js';
+import { locationsOf } from '../../src/submission/service.js';
+import { ext, getKnowledge, seededSubmission, submissionFor, testWritePath, untilSent } from './support/fixtures.js';
+import { PERSONALITY_SERVERS, PORTABILITY_SERVERS, tmpDir, type TestFhirServer } from './support/servers.js';
 
-describe.each(PORTABILITY_SERVERS)('write path against %s', (name, start) => {
+describe.each([...PORTABILITY_SERVERS, ...PERSONALITY_SERVERS])('write path against %s', (name, start) => {
+  // A rate-limited first attempt is "saved, sending"; the outbox then sends it after the server's Retry-After.
+  const rateLimited = name.endsWith('rate-limit-429');
   let server: TestFhirServer;
   let kb: KnowledgeBase;
   let writePath: WritePath;
@@ -36,17 +39,17 @@ describe.each(PORTABILITY_SERVERS)('write path against %s', (name, start) => {
   });
 
   it('writes the response, Flags, proposals, Observations, CarePlan and Provenance, each once', async () => {
-    const { patient, response } = submissionFor('BMD-01', 'wp-bmd-01');
-    await server.seedPatient(patient);
+    const { patient, response, subject } = await seededSubmission(server, 'BMD-01', 'wp-bmd-01');
     const result = await writePath.submit({ response, data: [patient] });
-    expect(result).toMatchObject({ state: 'sent', duplicate: false, message: 'Saved to the record.' });
+    if (!rateLimited) expect(result).toMatchObject({ state: 'sent', duplicate: false, message: 'Saved to the record.' });
+    const locations = locationsOf(await untilSent(writePath, result.key));
 
     const qrs = await server.search<fhir4.QuestionnaireResponse>('QuestionnaireResponse', `identifier=${encodeURIComponent('urn:test:submission|wp-bmd-01-BMD-01-0')}`);
     expect(qrs).toHaveLength(1);
     const qrRef = `QuestionnaireResponse/${qrs[0]!.id}`;
-    expect(result.locations).toContain(qrRef);
+    expect(locations).toContain(qrRef);
 
-    const flags = await server.search<fhir4.Flag>('Flag', 'subject=Patient/wp-bmd-01');
+    const flags = await server.search<fhir4.Flag>('Flag', `subject=${subject}`);
     expect(flags.map((f) => f.code.coding?.[0]?.code).sort()).toEqual(['bone-density-scan', 'imaging-follow-up']);
     for (const flag of flags) {
       expect(flag.status).toBe('active');
@@ -66,20 +69,20 @@ describe.each(PORTABILITY_SERVERS)('write path against %s', (name, start) => {
     }
     // ...and found by the worklist's tag search.
     const tagged = await server.search<fhir4.Flag>('Flag', `_tag=${encodeURIComponent(`${FLAG_SYSTEM}|bone-density-scan`)}`);
-    expect(tagged.filter((f) => f.subject.reference === 'Patient/wp-bmd-01')).toHaveLength(1);
+    expect(tagged.filter((f) => f.subject.reference === subject)).toHaveLength(1);
 
-    const proposals = await server.search<fhir4.ServiceRequest>('ServiceRequest', 'subject=Patient/wp-bmd-01');
+    const proposals = await server.search<fhir4.ServiceRequest>('ServiceRequest', `subject=${subject}`);
     expect(proposals).toHaveLength(2);
     for (const sr of proposals) {
       expect(sr).toMatchObject({ status: 'draft', intent: 'proposal' });
       expect(sr.supportingInfo?.[0]?.reference).toBe(qrRef);
     }
 
-    const observations = await server.search<fhir4.Observation>('Observation', 'subject=Patient/wp-bmd-01');
+    const observations = await server.search<fhir4.Observation>('Observation', `subject=${subject}`);
     expect(observations.length).toBeGreaterThan(0);
     for (const o of observations) expect(o.derivedFrom?.[0]?.reference).toBe(qrRef);
 
-    const carePlans = await server.search<fhir4.CarePlan>('CarePlan', 'subject=Patient/wp-bmd-01');
+    const carePlans = await server.search<fhir4.CarePlan>('CarePlan', `subject=${subject}`);
     expect(carePlans).toHaveLength(1);
     expect(carePlans[0]).toMatchObject({ intent: 'proposal', instantiatesCanonical: ['https://periplan.app/fhir/PlanDefinition/back-pain-follow-up|1.0.0'] });
     expect(carePlans[0]!.supportingInfo?.[0]?.reference).toBe(qrRef);
@@ -91,7 +94,7 @@ describe.each(PORTABILITY_SERVERS)('write path against %s', (name, start) => {
     const expected = [qrRef, ...[...flags, ...proposals, ...observations, ...carePlans].map((r) => `${r.resourceType}/${r.id}`)].sort();
     expect(targets).toEqual(expected);
     expect(prov.agent.map((a) => [a.type?.coding?.[0]?.code, a.who.reference ?? a.who.identifier?.value])).toEqual([
-      ['author', 'Patient/wp-bmd-01'],
+      ['author', subject],
       ['assembler', 'periplan-back-pain-module'],
     ]);
     expect(prov.agent[1]!.who.type).toBe('Device');
@@ -99,14 +102,13 @@ describe.each(PORTABILITY_SERVERS)('write path against %s', (name, start) => {
   });
 
   it('is idempotent: the same response again creates nothing new, from this outbox or from another', async () => {
-    const { patient, response } = submissionFor('RF-01', 'wp-rf-01');
-    await server.seedPatient(patient);
-    expect((await writePath.submit({ response, data: [patient] })).state).toBe('sent');
+    const { patient, response, subject } = await seededSubmission(server, 'RF-01', 'wp-rf-01');
+    await untilSent(writePath, (await writePath.submit({ response, data: [patient] })).key);
     const count = async () =>
       (
         await Promise.all(
           ['QuestionnaireResponse', 'Flag', 'ServiceRequest', 'Observation', 'CarePlan'].map((t) =>
-            server.search(t as 'Flag', t === 'QuestionnaireResponse' ? 'subject=Patient/wp-rf-01' : 'subject=Patient/wp-rf-01'),
+            server.search(t as 'Flag', `subject=${subject}`),
           ),
         )
       ).map((l) => l.length);
@@ -120,7 +122,7 @@ describe.each(PORTABILITY_SERVERS)('write path against %s', (name, start) => {
     const other = testWritePath(server, kb, { dataDir: tmpDir('write-path-other-') });
     await other.start();
     try {
-      expect((await other.submit({ response, data: [patient] })).state).toBe('sent');
+      await untilSent(other, (await other.submit({ response, data: [patient] })).key);
     } finally {
       await other.stop();
     }

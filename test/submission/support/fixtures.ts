@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll } from 'vitest';
 import { loadKnowledge, type KnowledgeBase } from '../../../src/knowledge/index.js';
 import { createWritePath, type WritePath, type WritePathOptions } from '../../../src/submission/write-path.js';
+import type { OutboxEntry } from '../../../src/submission/outbox.js';
 import { tmpDir, type TestFhirServer } from './servers.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -29,6 +30,36 @@ export function submissionFor(example: string, patientId: string, n = 0): { pati
   return { patient, response };
 }
 
+/**
+ * `submissionFor`, with the Patient put on the server first: the response's subject is the id the server
+ * stored it under (its own, when the server assigns ids).
+ */
+export async function seededSubmission(
+  server: Pick<TestFhirServer, 'seedPatient'>,
+  example: string,
+  patientId: string,
+  n = 0,
+): Promise<{ patient: fhir4.Patient; response: fhir4.QuestionnaireResponse; patientId: string; subject: string }> {
+  const { patient, response } = submissionFor(example, patientId, n);
+  const stored = await server.seedPatient(patient);
+  const subject = `Patient/${stored.id}`;
+  return { patient: stored, response: { ...response, subject: { reference: subject } }, patientId: stored.id!, subject };
+}
+
+/**
+ * Wait until a submission is in the record: `sent` at once, or queued and then sent by the background sender
+ * (a rate-limited or slow first attempt). Fails on `failed`, with the reason the outbox kept.
+ */
+export async function untilSent(writePath: WritePath, key: string, timeoutMs = 30_000): Promise<OutboxEntry> {
+  let entry = writePath.outbox.get(key);
+  await waitFor(`submission ${key} sent`, () => {
+    entry = writePath.outbox.get(key);
+    if (entry?.status === 'failed') throw new Error(`submission ${key} failed: ${entry.lastError}`);
+    return entry?.status === 'sent';
+  }, timeoutMs);
+  return entry!;
+}
+
 export const silentLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /** Fast retries for tests: short timeouts, polls and backoff. */
@@ -38,7 +69,7 @@ export function testWritePath(server: Pick<TestFhirServer, 'fhirBaseUrl' | 'modu
     dataDir: tmpDir('write-path-outbox-'),
     fhirBaseUrl: server.fhirBaseUrl,
     ...(server.moduleCredentials ? { moduleCredentials: server.moduleCredentials } : {}),
-    timeoutMs: 1500,
+    timeoutMs: 10_000, // tests wait for states, not for a short budget: a loaded machine is not a slow server
     pollMs: 25,
     backoff: { baseMs: 25, maxMs: 250 },
     capabilityRetryMs: 100,

@@ -15,6 +15,7 @@ import { getStatus } from '@medplum/core';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
 import { createEmbeddedEhr, type EmbeddedEhr } from '../../../src/ehr/index.js';
 import { clientCredentialsTokenSource } from '../../../src/submission/module-token.js';
+import { PERSONALITIES, startPersonalityProxy, type Personality, type PersonalityProxy } from '../../support/fhir-personality.js';
 
 export interface TestFhirServer {
   name: string;
@@ -22,8 +23,15 @@ export interface TestFhirServer {
   fhirBaseUrl: string;
   port: number;
   moduleCredentials?: { clientId: string; clientSecret: string; scopes: readonly string[] };
-  /** Put a Patient (with its id) on the server: test set-up, not the path under test. */
-  seedPatient(patient: fhir4.Patient): Promise<void>;
+  /**
+   * Put a Patient on the server (test set-up, not the path under test) and return it as stored: with its own
+   * id, or with one the server assigns when the server only takes ids it assigned (`serverAssignedIds`).
+   */
+  seedPatient(patient: fhir4.Patient): Promise<fhir4.Patient>;
+  /** The server itself, when `fhirBaseUrl` is a proxy in front of it (for a test's own out-of-band writes). */
+  directFhirBaseUrl?: string;
+  /** The server assigns every id (a client-chosen id such as `Patient/example-rf-01` is refused). */
+  serverAssignedIds?: boolean;
   /** Search over HTTP (with a module token where the server wants one); all pages' resources. */
   search<T extends fhir4.FhirResource>(type: T['resourceType'], query: string): Promise<T[]>;
   read<T extends fhir4.FhirResource>(ref: string): Promise<T>;
@@ -83,7 +91,7 @@ export async function startEmbeddedEhr(options: { dataDir?: string; port?: numbe
     fhirBaseUrl: ehr.fhirBaseUrl,
     moduleCredentials: creds,
     async seedPatient(patient) {
-      ehr.store.update(patient);
+      return ehr.store.update(patient).resource;
     },
     ...httpHelpers(ehr.fhirBaseUrl, () => tokens.getToken()),
     async close() {
@@ -157,7 +165,7 @@ export async function startMedplumServer(options: { transaction?: boolean } = {}
     port,
     fhirBaseUrl: base,
     async seedPatient(patient) {
-      await repo.updateResource(patient as never);
+      return (await repo.updateResource(patient as never)) as unknown as fhir4.Patient;
     },
     ...httpHelpers(base, async () => undefined),
     async close() {
@@ -172,3 +180,34 @@ export const PORTABILITY_SERVERS: [string, () => Promise<TestFhirServer>][] = [
   ['Medplum in-memory', () => startMedplumServer()],
   ['Medplum in-memory without transactions', () => startMedplumServer({ transaction: false })],
 ];
+
+/**
+ * The embedded EHR behind a FHIR server personality (test/support/fhir-personality.ts): the write path talks to
+ * the proxy; the test's own checks (`search`, `read`) and its set-up go to the server directly, so they see
+ * what was really stored. With `uuid-ids-only` the seeded patients get server-assigned ids.
+ */
+export async function startEmbeddedEhrAs(personality: Personality): Promise<TestFhirServer & { proxy: PersonalityProxy }> {
+  const server = await startEmbeddedEhr();
+  const proxy = await startPersonalityProxy(server.fhirBaseUrl, personality);
+  const serverAssignedIds = personality === 'uuid-ids-only';
+  return {
+    ...server,
+    name: `embedded EHR as ${personality}`,
+    proxy,
+    fhirBaseUrl: proxy.fhirBaseUrl,
+    directFhirBaseUrl: server.fhirBaseUrl,
+    serverAssignedIds,
+    async seedPatient(patient) {
+      if (!serverAssignedIds) return server.seedPatient(patient);
+      const { id: _id, ...rest } = patient;
+      return server.ehr.store.create(rest as fhir4.Patient).resource;
+    },
+    async close() {
+      await proxy.close();
+      await server.close();
+    },
+  };
+}
+
+/** The embedded EHR behind every personality: the suites of the write path run through each. */
+export const PERSONALITY_SERVERS: [string, () => Promise<TestFhirServer>][] = PERSONALITIES.map((p) => [`embedded EHR as ${p}`, () => startEmbeddedEhrAs(p)]);
