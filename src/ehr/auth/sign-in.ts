@@ -15,7 +15,7 @@ import type { SmartClient } from './clients.js';
 import type { Directory } from './directory.js';
 import { errorPage, signInPage } from './pages.js';
 import { OIDC_SCOPES, pageCsp } from './smart-metadata.js';
-import { isGrantableResourceScope } from './smart-scopes.js';
+import { isGrantableResourceScope, isWithinScopes } from './smart-scopes.js';
 
 export interface SignInDependencies {
   provider: Provider;
@@ -42,9 +42,14 @@ export function createSignInRouter(deps: SignInDependencies): Router {
     const requested = splitScope(details.params.scope);
     const grant = new provider.Grant({ accountId: context.practitioner, clientId: details.params.client_id });
     const oidc = requested.filter((s) => OIDC_SCOPE_SET.has(s));
-    const resource = requested.filter(isGrantableResourceScope);
+    // Least privilege: only what this client is registered for (unknown client: nothing).
+    const allowed = clientsById.get(details.params.client_id as string)?.scopes ?? [];
+    const resource = requested.filter((s) => isWithinScopes(s, allowed));
     if (oidc.length) grant.addOIDCScope(oidc.join(' '));
     if (resource.length) grant.addResourceScope(fhirBaseUrl, resource.join(' '));
+    // Recorded as refused, so that the provider does not ask again for what this client can never get.
+    const refused = requested.filter((s) => isGrantableResourceScope(s) && !resource.includes(s));
+    if (refused.length) grant.rejectResourceScope(fhirBaseUrl, refused.join(' '));
     const grantId = await grant.save();
     db.saveGrantContext(grantId, context);
     await provider.interactionFinished(
