@@ -125,9 +125,13 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
     if (!token) throw unauthorized('This is for staff: send Authorization: Bearer <token>.');
     if (config.OUTBOX_STAFF_TOKEN && sameSecret(token, config.OUTBOX_STAFF_TOKEN)) return { display: 'staff tool (OUTBOX_STAFF_TOKEN)' };
     const access = ehr ? await ehr.auth.verifyAccessToken(token) : undefined;
+    if (ehr && !access) throw unauthorized('The access token is not valid (expired, revoked or unknown).');
     const practitioner = access?.fhirUser ? /(?:^|\/)(Practitioner\/[^/]+)$/.exec(access.fhirUser)?.[1] : undefined;
-    if (practitioner) return { reference: practitioner };
-    throw forbidden('This token does not belong to a clinician or staff member.');
+    // The staff views span every patient: a token bound to one patient, or one that may not read responses
+    // at all (an app registered with no FHIR scopes), is not a staff member's.
+    const acrossPatients = access ? grantFor(parseScopes(access.scopes), 'QuestionnaireResponse', 'read') === 'all' : false;
+    if (practitioner && acrossPatients) return { reference: practitioner };
+    throw forbidden('This token does not belong to a clinician or staff member (a user-level token that may read responses).');
   };
   const authorizeStaff = async (req: Request) => {
     await staffMember(req);
