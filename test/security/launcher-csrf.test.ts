@@ -64,6 +64,14 @@ describe('launcher form (POST /ehr/launch)', () => {
     const res = await formPost({ ...launchFields, csrf }, { cookie, origin: h.baseUrl, 'sec-fetch-site': 'same-origin' });
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toContain(`${h.baseUrl}/app/launch?iss=`);
+    // Under Referrer-Policy: no-referrer, Chromium posts the page's own form with Origin: null.
+    const nullOrigin = await formPost({ ...launchFields, csrf }, { cookie, origin: 'null', 'sec-fetch-site': 'same-origin' });
+    expect(nullOrigin.status).toBe(303);
+  });
+
+  it('Origin: null without fetch metadata (an old browser, a sandboxed frame) is refused', async () => {
+    const { csrf, cookie } = await launcherPage();
+    expect((await formPost({ ...launchFields, csrf }, { cookie, origin: 'null' })).status).toBe(403);
   });
 });
 

@@ -58,8 +58,10 @@ const sameToken = (a: string, b: string) => a.length === b.length && timingSafeE
  * Scripts (no Origin, no Sec-Fetch-Site: not a browser) may use the JSON variant, as tests and tools do.
  */
 function crossSiteReason(req: Request, ownOrigin: string): string | undefined {
+  // Fetch metadata is set by the browser and cannot be forged by a page; when present it decides (a page
+  // under `Referrer-Policy: no-referrer` posts its own forms with `Origin: null`). Otherwise the Origin does.
   const site = req.get('sec-fetch-site');
-  if (site !== undefined && site !== 'same-origin' && site !== 'none') return `a ${site} request`;
+  if (site !== undefined) return site === 'same-origin' || site === 'none' ? undefined : `a ${site} request`;
   const origin = req.get('origin');
   if (origin !== undefined && origin !== ownOrigin) return `a request from ${origin.slice(0, 100)}`;
   return undefined;
