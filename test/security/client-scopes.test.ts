@@ -26,7 +26,10 @@ async function standalone(clientId: 'periplan-app' | 'periplan-tablet', scope: s
   });
   const browser = new Browser();
   const { res, url: pageUrl } = await browser.follow(url.href, redirect);
-  const { url: back, res: last } = await browser.follow(formAction(await res.text(), pageUrl), redirect, { form: { practitioner: 'physio-lee', patient: 'pat-a' } });
+  const html = await res.text();
+  // The sign-in page lists only what can be granted.
+  for (const wide of ['user/*.cruds', 'patient/*.cruds']) expect(html).not.toContain(`<code>${wide}</code>`);
+  const { url: back, res: last } = await browser.follow(formAction(html, pageUrl), redirect, { form: { practitioner: 'physio-lee', patient: 'pat-a' } });
   if (!back.startsWith(redirect)) throw new Error(`sign-in ended at ${back}: ${last.status} ${(await last.text()).replace(/\s+/g, ' ').slice(0, 3000)}`);
   return oidc.authorizationCodeGrant(config, new URL(back), { pkceCodeVerifier: verifier, expectedState: 'cs' });
 }

@@ -65,8 +65,10 @@ export function createSignInRouter(deps: SignInDependencies): Router {
     scopes.includes('launch/patient') || scopes.some((s) => s.startsWith('patient/') && isGrantableResourceScope(s));
 
   async function renderSignIn(res: Response, details: InteractionDetails, status = 200, extra: Partial<Parameters<typeof signInPage>[0]> = {}) {
-    const scopes = splitScope(details.params.scope);
     const client = clientsById.get(details.params.client_id);
+    // The page lists what the user allows: FHIR scopes beyond the client's registration are never granted, so
+    // they are not shown either (the patient picker still follows the request).
+    const scopes = splitScope(details.params.scope).filter((s) => !isGrantableResourceScope(s) || isWithinScopes(s, client?.scopes ?? []));
     res.status(status).type('html').set('Cache-Control', 'no-store');
     // The form's answer redirects to the app: the CSP must allow that origin as a form target
     // (a site-wide `form-action 'self'` would block a cross-origin app after sign-in).
@@ -80,7 +82,7 @@ export function createSignInRouter(deps: SignInDependencies): Router {
         clientName: client?.name ?? details.params.client_id,
         scopes,
         practitioners: await directory.listPractitioners(),
-        ...(needsPatientPicker(scopes) ? { patients: await directory.listPatients() } : {}),
+        ...(needsPatientPicker(splitScope(details.params.scope)) ? { patients: await directory.listPatients() } : {}),
         ...extra,
       }),
     );
