@@ -18,7 +18,7 @@ import { createApp } from './app.js';
 import { createClinicianApp } from './clinician-app/index.js';
 import type { Config } from './config/index.js';
 import { createEmbeddedEhr, type EmbeddedEhr } from './ehr/index.js';
-import { grantFor, parseScopes } from './ehr/store/index.js';
+import { PERMISSION_FOR, grantFor, parseScopes, type Interaction } from './ehr/store/index.js';
 import type { KnowledgeBase } from './knowledge/index.js';
 import { forbidden, unauthorized } from './outcomes/index.js';
 import { createSubmissionRoutes, createWritePath, resolveProposal, type WritePath } from './submission/index.js';
@@ -54,6 +54,26 @@ const SUBMIT_OPERATIONS: readonly ExtraOperation[] = [
     documentation: 'GET /fhir/$outbox: staff view of submissions waiting to reach the EHR (bearer token required).',
   },
 ];
+
+/**
+ * Every write a submission's transaction makes with the caller's token (build-bundle.ts): conditional creates
+ * of the response, its Observations, Flags, ServiceRequest proposals, CarePlan and Provenance; an amendment
+ * also updates the response. Checked before anything is stored.
+ */
+const SUBMISSION_WRITES: readonly (readonly [string, Interaction])[] = [
+  ['QuestionnaireResponse', 'create'],
+  ['Observation', 'create'],
+  ['Flag', 'create'],
+  ['ServiceRequest', 'create'],
+  ['CarePlan', 'create'],
+  ['Provenance', 'create'],
+];
+const AMENDMENT_WRITE = ['QuestionnaireResponse', 'update'] as const;
+/**
+ * Written resources in no patient's compartment, which a `patient/` scope can never write (the store's
+ * compartment rule): the submission's Provenance targets the response, flags and proposals, not the Patient.
+ */
+const OUTSIDE_PATIENT_COMPARTMENT = new Set(['Provenance']);
 
 function bearerOf(req: Request): string | undefined {
   const header = req.headers.authorization;
@@ -105,9 +125,13 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
     if (!token) throw unauthorized('This is for staff: send Authorization: Bearer <token>.');
     if (config.OUTBOX_STAFF_TOKEN && sameSecret(token, config.OUTBOX_STAFF_TOKEN)) return { display: 'staff tool (OUTBOX_STAFF_TOKEN)' };
     const access = ehr ? await ehr.auth.verifyAccessToken(token) : undefined;
+    if (ehr && !access) throw unauthorized('The access token is not valid (expired, revoked or unknown).');
     const practitioner = access?.fhirUser ? /(?:^|\/)(Practitioner\/[^/]+)$/.exec(access.fhirUser)?.[1] : undefined;
-    if (practitioner) return { reference: practitioner };
-    throw forbidden('This token does not belong to a clinician or staff member.');
+    // The staff views span every patient: a token bound to one patient, or one that may not read responses
+    // at all (an app registered with no FHIR scopes), is not a staff member's.
+    const acrossPatients = access ? grantFor(parseScopes(access.scopes), 'QuestionnaireResponse', 'read') === 'all' : false;
+    if (practitioner && acrossPatients) return { reference: practitioner };
+    throw forbidden('This token does not belong to a clinician or staff member (a user-level token that may read responses).');
   };
   const authorizeStaff = async (req: Request) => {
     await staffMember(req);
@@ -137,15 +161,47 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
   });
 
   // With the sandbox EHR the token can be judged here, before anything is stored: it must be live and grant
-  // creating QuestionnaireResponses for this patient (the same rules the store applies).
+  // every write of the submission's transaction for this patient (the same rules the store applies), so that
+  // what the store would refuse is refused now (403 naming the missing scopes), not after "saved, sending".
   const authorizeSubmit = ehr
-    ? async (token: string, subject: string | undefined) => {
+    ? async (token: string, subject: string | undefined, submission: { amends: boolean }) => {
         const access = await ehr.auth.verifyAccessToken(token);
         if (!access) throw unauthorized('The access token is not valid (expired, revoked or unknown).');
-        const grant = grantFor(parseScopes(access.scopes), 'QuestionnaireResponse', 'create');
         const patientId = /(?:^|\/)Patient\/([^/]+)$/.exec(subject ?? '')?.[1];
+        const writes = submission.amends ? [...SUBMISSION_WRITES, AMENDMENT_WRITE] : SUBMISSION_WRITES;
+        const scopes = parseScopes(access.scopes);
+        const missing = writes.filter(([type, interaction]) => grantFor(scopes, type, interaction) === 'none');
+        if (missing.length) {
+          const context = access.patient ? 'patient' : 'user';
+          throw forbidden(
+            `This access token cannot write a submission: it lacks ${missing.map(([type, i]) => `${context}/${type}.${PERMISSION_FOR[i]}`).join(', ')} ` +
+              `(a submission writes ${[...new Set(writes.map(([type]) => type))].join(', ')}). Nothing was saved.`,
+          );
+        }
+        const compartmentless = writes.filter(([type, interaction]) => OUTSIDE_PATIENT_COMPARTMENT.has(type) && grantFor(scopes, type, interaction) === 'patient');
+        if (compartmentless.length) {
+          throw forbidden(
+            `This access token cannot write a submission: it lacks ${compartmentless.map(([type, i]) => `user/${type}.${PERMISSION_FOR[i]}`).join(', ')} ` +
+              '(the submission\'s Provenance names the response, flags and proposals, not the patient, so a patient/ scope cannot write it). Nothing was saved.',
+          );
+        }
+        const patientOnly = writes.some(([type, interaction]) => grantFor(scopes, type, interaction) === 'patient');
+        if (patientOnly && (!patientId || patientId !== access.patient)) {
+          throw forbidden(`This access token is for another patient than ${subject ?? 'the subject of this response'}: it cannot write this submission. Nothing was saved.`);
+        }
+      }
+    : undefined;
+  // $submit-status: a token allowed to read that patient's responses (or the staff token of the outbox view).
+  const authorizeStatus = ehr
+    ? async (token: string, subject: string | undefined) => {
+        if (config.OUTBOX_STAFF_TOKEN && sameSecret(token, config.OUTBOX_STAFF_TOKEN)) return;
+        const access = await ehr.auth.verifyAccessToken(token);
+        if (!access) throw unauthorized('The access token is not valid (expired, revoked or unknown).');
+        if (subject === undefined) return;
+        const grant = grantFor(parseScopes(access.scopes), 'QuestionnaireResponse', 'read');
+        const patientId = /(?:^|\/)Patient\/([^/]+)$/.exec(subject)?.[1];
         if (grant === 'none' || (grant === 'patient' && (!patientId || patientId !== access.patient))) {
-          throw forbidden(`This token does not allow writing a QuestionnaireResponse for ${subject ?? 'this subject'}.`);
+          throw forbidden(`This access token may not read responses of ${subject}.`);
         }
       }
     : undefined;
@@ -159,7 +215,7 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
       timeoutMs: config.FHIR_SERVER_TIMEOUT_MS,
       ...(config.FHIR_SERVER_TOKEN ? { staticToken: config.FHIR_SERVER_TOKEN } : {}),
     }),
-    fhirRouters: [createSubmissionRoutes({ writePath, authorizeStaff, ...(authorizeSubmit ? { authorizeSubmit } : {}) })],
+    fhirRouters: [createSubmissionRoutes({ writePath, authorizeStaff, ...(authorizeSubmit ? { authorizeSubmit } : {}), ...(authorizeStatus ? { authorizeStatus } : {}) })],
     extraOperations: SUBMIT_OPERATIONS,
     mounts: [...(ehr ? [{ path: '/ehr', handler: ehr.router }] : []), { path: '/app', handler: clinicianApp.router }, { path: '/tablet', handler: tablet.router }],
     homePath: ehr ? '/ehr' : '/app/',

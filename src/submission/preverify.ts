@@ -58,3 +58,32 @@ export function remoteTokenCheck(target: Pick<FhirServerTarget, 'baseUrl' | 'tim
     }
   };
 }
+
+/**
+ * An `authorizeStatus` for a remote EHR: the caller's token must be allowed to read the subject
+ * (`GET <subject>?_elements=id` answers 2xx). Unlike the submit check it fails closed: a refusal (401, 403,
+ * 404) or no answer refuses, because a state disclosed to the wrong caller cannot be taken back. Without a
+ * subject (an unknown key) only the token is judged, by a search that returns nothing (`Patient?_count=0`):
+ * a 401 refuses, anything else lets the caller hear "unknown key", exactly as for a key it may not see.
+ */
+export function remoteReadCheck(target: Pick<FhirServerTarget, 'baseUrl' | 'timeoutMs'>, options: { timeoutMs?: number } = {}) {
+  const baseUrl = target.baseUrl.replace(/\/+$/, '');
+  const timeoutMs = options.timeoutMs ?? Math.min(PREVERIFY_TIMEOUT_MS, target.timeoutMs ?? PREVERIFY_TIMEOUT_MS);
+  return async (token: string, subject: string | undefined): Promise<void> => {
+    const path = subjectPath(subject, baseUrl);
+    let status: number;
+    try {
+      const res = await fetch(`${baseUrl}/${path ? `${path}?_elements=id` : 'Patient?_count=0'}`, {
+        headers: { accept: 'application/fhir+json', authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      status = res.status;
+      await res.body?.cancel();
+    } catch {
+      throw new FhirError(503, { code: 'transient', diagnostics: `The record system (${baseUrl}) could not be asked whether your access token may see this submission; try again.` });
+    }
+    if (status === 401) throw unauthorized(`The record system (${baseUrl}) does not accept your access token (401): sign in again.`);
+    if (!path) return;
+    if (status < 200 || status >= 300) throw new FhirError(403, { code: 'forbidden', diagnostics: `The record system (${baseUrl}) does not let your access token see ${path} (${status}).` });
+  };
+}

@@ -11,15 +11,17 @@
  *        202 Parameters {state=queued|failed, message, key, …}                               saved here, sending
  *        400 / 401 / 403 / 412 / 422 OperationOutcome      malformed / token refused / stale amended version / does not conform
  *   GET  /QuestionnaireResponse/$submit-status?key=<system|value>   Parameters {state, message, attempts, …}
+ *                                              `Authorization: Bearer` required, a token allowed to read that
+ *                                              patient's response; 404 alike for unknown keys and hidden ones
  *   GET  /$outbox[?status=pending|failed|sent]                     staff view: counts and entries (no answers)
  *
  * Errors are thrown as FhirError; the API's error middleware renders them.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
-import { badRequest, notFound, unauthorized } from '../outcomes/index.js';
+import { FhirError, badRequest, notFound, unauthorized } from '../outcomes/index.js';
 import type { OutboxEntry, OutboxStatus } from './outbox.js';
-import { remoteTokenCheck } from './preverify.js';
+import { remoteReadCheck, remoteTokenCheck } from './preverify.js';
 import { locationsOf, stateOf, type SubmitInput, type SubmitResult } from './service.js';
 import type { WritePath } from './write-path.js';
 
@@ -33,7 +35,14 @@ export interface SubmissionRoutesOptions {
    * ask the write path's (remote) EHR with one read of the subject with the caller's token (preverify.ts):
    * 401/403 refuse now; unreachable, slow or 5xx accept and queue as usual.
    */
-  authorizeSubmit?: (token: string, subject: string | undefined) => void | Promise<void>;
+  authorizeSubmit?: (token: string, subject: string | undefined, submission: { amends: boolean }) => void | Promise<void>;
+  /**
+   * Checks that the caller's token may read the state of a submission for `subject` (throw a FhirError 401/403
+   * to refuse; a 403 is answered as the 404 of an unknown key, so keys cannot be probed). `subject` undefined:
+   * the key is unknown, only the token itself is judged. Default: the write path's (remote) EHR is asked
+   * (preverify.ts, remoteReadCheck), failing closed.
+   */
+  authorizeStatus?: (token: string, subject: string | undefined) => void | Promise<void>;
 }
 
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
@@ -165,6 +174,7 @@ const STATUSES: readonly OutboxStatus[] = ['pending', 'sent', 'failed'];
 export function createSubmissionRoutes(options: SubmissionRoutesOptions): express.Router {
   const { writePath } = options;
   const authorizeSubmit = options.authorizeSubmit ?? remoteTokenCheck(writePath.target);
+  const authorizeStatus = options.authorizeStatus ?? remoteReadCheck(writePath.target);
   const router = express.Router();
   const wrap = (handler: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) => {
     handler(req, res).catch(next);
@@ -178,7 +188,7 @@ export function createSubmissionRoutes(options: SubmissionRoutesOptions): expres
       // A submission is written in the user's name: the module API does not write for anonymous callers
       // (retries later run with the module's credential, so the first check must be the user's).
       if (!bearerToken) throw unauthorized('Submitting writes to the patient record: send Authorization: Bearer <your access token for the EHR>.');
-      await authorizeSubmit(bearerToken, input.response.subject?.reference);
+      await authorizeSubmit(bearerToken, input.response.subject?.reference, { amends: input.amends !== undefined });
       const result = await writePath.submit({ ...input, bearerToken });
       const status = result.state === 'sent' ? (result.duplicate ? 200 : 201) : 202;
       send(res, status, resultParameters(result));
@@ -188,10 +198,21 @@ export function createSubmissionRoutes(options: SubmissionRoutesOptions): expres
   router.get(
     '/QuestionnaireResponse/\\$submit-status',
     wrap(async (req, res) => {
+      // Keys are client identifiers, which can be guessed: the state of a submission (and whether it exists)
+      // is only for a caller whose token may read that patient's response.
+      const bearerToken = bearerOf(req);
+      if (!bearerToken) throw unauthorized('The state of a submission is part of the patient record: send Authorization: Bearer <your access token for the EHR>.');
       const key = typeof req.query.key === 'string' ? req.query.key : undefined;
       if (!key) throw badRequest('key is required: the "key" $submit answered with (identifier system|value of the response).', 'key');
       const entry = writePath.outbox.get(key);
-      if (!entry) throw notFound(`No submission with key ${key} is known here.`, 'key');
+      const hidden = notFound(`No submission with key ${key.slice(0, 200)} is known here that this access token may see.`, 'key');
+      try {
+        await authorizeStatus(bearerToken, entry ? subjectOf(entry) : undefined);
+      } catch (err) {
+        if (err instanceof FhirError && err.status === 403) throw hidden;
+        throw err;
+      }
+      if (!entry) throw hidden;
       send(res, 200, statusParameters(entry));
     }),
   );

@@ -38,7 +38,7 @@ beforeAll(async () => {
   const authorizeSubmit = async (t: string) => {
     if (!(await ehr.ehr.auth.verifyAccessToken(t))) throw unauthorized('The access token is not valid (expired, revoked or unknown).');
   };
-  app.use('/fhir', fhirJsonBody({ limitBytes: 5_000_000, maxDepth: 400 }), createSubmissionRoutes({ writePath, authorizeSubmit }));
+  app.use('/fhir', fhirJsonBody({ limitBytes: 5_000_000, maxDepth: 400 }), createSubmissionRoutes({ writePath, authorizeSubmit, authorizeStatus: authorizeSubmit }));
   app.use(fhirErrorHandler(createLogger('silent')));
   const { server, port } = await listen(app);
   api = `http://127.0.0.1:${port}/fhir`;
@@ -85,7 +85,7 @@ describe('POST /QuestionnaireResponse/$submit', () => {
     expect(again.status).toBe(200);
     expect(param((await again.json()) as fhir4.Parameters, 'duplicate')?.valueBoolean).toBe(true);
 
-    const status = await fetch(`${api}/QuestionnaireResponse/$submit-status?key=${encodeURIComponent(key!)}`);
+    const status = await fetch(`${api}/QuestionnaireResponse/$submit-status?key=${encodeURIComponent(key!)}`, { headers: { authorization: `Bearer ${token}` } });
     expect(status.status).toBe(200);
     const s = (await status.json()) as fhir4.Parameters;
     expect(param(s, 'state')?.valueCode).toBe('sent');
@@ -112,7 +112,7 @@ describe('POST /QuestionnaireResponse/$submit', () => {
     proxy.mode = 'pass';
     const key = encodeURIComponent(param(out, 'key')!.valueString!);
     for (let i = 0; i < 200; i++) {
-      const s = (await (await fetch(`${api}/QuestionnaireResponse/$submit-status?key=${key}`)).json()) as fhir4.Parameters;
+      const s = (await (await fetch(`${api}/QuestionnaireResponse/$submit-status?key=${key}`, { headers: { authorization: `Bearer ${token}` } })).json()) as fhir4.Parameters;
       if (param(s, 'state')?.valueCode === 'sent') return;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -156,7 +156,7 @@ describe('POST /QuestionnaireResponse/$submit', () => {
     const unknownParam = await post({ resourceType: 'Parameters', parameter: [{ name: 'colour', valueString: 'red' }] });
     expect(unknownParam.status).toBe(400);
     expect(((await unknownParam.json()) as fhir4.OperationOutcome).issue[0]?.expression).toEqual(['Parameters.parameter[0].name']);
-    const missing = await fetch(`${api}/QuestionnaireResponse/$submit-status?key=nope`);
+    const missing = await fetch(`${api}/QuestionnaireResponse/$submit-status?key=nope`, { headers: { authorization: `Bearer ${token}` } });
     expect(missing.status).toBe(404);
   });
 });

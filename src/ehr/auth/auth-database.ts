@@ -6,7 +6,15 @@
  * - `grant_context`: the SMART launch context (patient, encounter, fhirUser, banner, style) bound to a
  *   grant, read when a token is issued or verified.
  * Restarting the server keeps issued tokens valid, because nothing lives only in memory.
+ *
+ * Secrets at rest: the id of every oidc-provider model except Grant *is* a bearer secret (an opaque access or
+ * refresh token, an authorization code, the value of a session or interaction cookie), and its payload repeats
+ * it as `jti`. Rows are therefore keyed by SHA-256(id) and stored without `jti`, which `find(id)` puts back
+ * from the id it was asked for: whoever reads the file gets no token they could present. (The ids are 256-bit
+ * random values, so an unsalted hash cannot be reversed by guessing.) Grant ids are not credentials and stay
+ * as they are, because tokens and `grant_context` refer to them.
  */
+import { createHash } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import type { Adapter, AnyObject } from 'oidc-provider';
 import { openSqlite } from '../../platform/sqlite.js';
@@ -36,6 +44,15 @@ export interface GrantContext {
 
 const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
 const nowSeconds = () => Math.floor(Date.now() / 1000);
+/** Models whose id is not a secret (kept in clear: other rows refer to it). */
+const CLEAR_ID_MODELS = new Set(['Grant']);
+/** `PRAGMA user_version` once ids are stored hashed. */
+const HASHED_IDS_VERSION = 1;
+
+/** The key a model's row is stored under: SHA-256 of the id for every model whose id is a secret. */
+export function storedId(model: string, id: string): string {
+  return CLEAR_ID_MODELS.has(model) ? id : createHash('sha256').update(id).digest('base64url');
+}
 
 export class AuthDatabase {
   private readonly db: Database.Database;
@@ -55,6 +72,21 @@ export class AuthDatabase {
         id TEXT PRIMARY KEY, context TEXT NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER);
       CREATE TABLE IF NOT EXISTS grant_context (grant_id TEXT PRIMARY KEY, context TEXT NOT NULL, created_at INTEGER NOT NULL);
     `);
+    this.hashStoredIds();
+  }
+
+  /** A database written before ids were hashed: hash them now, once (the tokens in it stay valid). */
+  private hashStoredIds(): void {
+    if ((this.db.pragma('user_version', { simple: true }) as number) >= HASHED_IDS_VERSION) return;
+    this.db.transaction(() => {
+      const rows = this.db.prepare('SELECT model, id FROM oidc').all() as { model: string; id: string }[];
+      const rekey = this.db.prepare("UPDATE oidc SET id = ?, payload = json_remove(payload, '$.jti') WHERE model = ? AND id = ?");
+      for (const row of rows) if (!CLEAR_ID_MODELS.has(row.model)) rekey.run(storedId(row.model, row.id), row.model, row.id);
+      this.db.pragma(`user_version = ${HASHED_IDS_VERSION}`);
+    })();
+    // The clear ids may linger in freed pages and the WAL: rewrite the file without them.
+    this.db.pragma('wal_checkpoint(TRUNCATE)');
+    this.db.exec('VACUUM');
   }
 
   close(): void {
@@ -73,32 +105,43 @@ export class AuthDatabase {
   /** oidc-provider adapter factory: `adapter: (model) => db.adapterFor(model)`. */
   adapterFor(model: string): Adapter {
     const db = this.db;
-    const live = (row: { payload: string } | undefined) => (row ? (JSON.parse(row.payload) as AnyObject) : undefined);
+    const clearId = CLEAR_ID_MODELS.has(model);
+    const key = (id: string) => storedId(model, id);
+    // `jti` is the id itself: dropped on the way in, restored on the way out (from the id that was looked up).
+    const live = (row: { id: string; payload: string } | undefined, id?: string) => {
+      if (!row) return undefined;
+      const payload = JSON.parse(row.payload) as AnyObject;
+      if (clearId) return payload;
+      return id === undefined ? payload : { ...payload, jti: id };
+    };
     const notExpired = '(expires_at IS NULL OR expires_at >= ?)';
     return {
       async upsert(id, payload, expiresIn) {
         const expiresAt = typeof expiresIn === 'number' ? nowSeconds() + expiresIn : null;
         const grantId = GRANTABLE.has(model) && typeof payload.grantId === 'string' ? payload.grantId : null;
+        const stored = clearId ? payload : Object.fromEntries(Object.entries(payload).filter(([k]) => k !== 'jti'));
         db.prepare(
           `INSERT INTO oidc (model, id, payload, expires_at, grant_id, uid, user_code) VALUES (?, ?, ?, ?, ?, ?, ?)
            ON CONFLICT (model, id) DO UPDATE SET payload = excluded.payload, expires_at = excluded.expires_at,
              grant_id = excluded.grant_id, uid = excluded.uid, user_code = excluded.user_code`,
-        ).run(model, id, JSON.stringify(payload), expiresAt, grantId, str(payload.uid), str(payload.userCode));
+        ).run(model, key(id), JSON.stringify(stored), expiresAt, grantId, str(payload.uid), str(payload.userCode));
       },
       async find(id) {
-        return live(db.prepare(`SELECT payload FROM oidc WHERE model = ? AND id = ? AND ${notExpired}`).get(model, id, nowSeconds()) as { payload: string } | undefined);
+        return live(db.prepare(`SELECT id, payload FROM oidc WHERE model = ? AND id = ? AND ${notExpired}`).get(model, key(id), nowSeconds()) as { id: string; payload: string } | undefined, id);
       },
+      // Interactions and sessions found by uid: oidc-provider reads their `jti` only to destroy or save them
+      // again, which it does through the id it already holds (the cookie's).
       async findByUid(uid) {
-        return live(db.prepare(`SELECT payload FROM oidc WHERE model = ? AND uid = ? AND ${notExpired}`).get(model, uid, nowSeconds()) as { payload: string } | undefined);
+        return live(db.prepare(`SELECT id, payload FROM oidc WHERE model = ? AND uid = ? AND ${notExpired}`).get(model, uid, nowSeconds()) as { id: string; payload: string } | undefined);
       },
       async findByUserCode(userCode) {
-        return live(db.prepare(`SELECT payload FROM oidc WHERE model = ? AND user_code = ? AND ${notExpired}`).get(model, userCode, nowSeconds()) as { payload: string } | undefined);
+        return live(db.prepare(`SELECT id, payload FROM oidc WHERE model = ? AND user_code = ? AND ${notExpired}`).get(model, userCode, nowSeconds()) as { id: string; payload: string } | undefined);
       },
       async consume(id) {
-        db.prepare(`UPDATE oidc SET payload = json_set(payload, '$.consumed', ?) WHERE model = ? AND id = ?`).run(nowSeconds(), model, id);
+        db.prepare(`UPDATE oidc SET payload = json_set(payload, '$.consumed', ?) WHERE model = ? AND id = ?`).run(nowSeconds(), model, key(id));
       },
       async destroy(id) {
-        db.prepare('DELETE FROM oidc WHERE model = ? AND id = ?').run(model, id);
+        db.prepare('DELETE FROM oidc WHERE model = ? AND id = ?').run(model, key(id));
       },
       async revokeByGrantId(grantId) {
         db.prepare('DELETE FROM oidc WHERE grant_id = ?').run(grantId);

@@ -64,6 +64,7 @@ declare module 'oidc-provider' {
     clientId: string;
     addOIDCScope(scope: string): void;
     addResourceScope(resource: string, scope: string): void;
+    rejectResourceScope(resource: string, scope: string): void;
     getOIDCScope(): string;
     save(ttl?: number): Promise<string>;
     destroy(): Promise<void>;

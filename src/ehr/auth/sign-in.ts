@@ -15,7 +15,7 @@ import type { SmartClient } from './clients.js';
 import type { Directory } from './directory.js';
 import { errorPage, signInPage } from './pages.js';
 import { OIDC_SCOPES, pageCsp } from './smart-metadata.js';
-import { isGrantableResourceScope } from './smart-scopes.js';
+import { isGrantableResourceScope, isWithinScopes } from './smart-scopes.js';
 
 export interface SignInDependencies {
   provider: Provider;
@@ -42,9 +42,14 @@ export function createSignInRouter(deps: SignInDependencies): Router {
     const requested = splitScope(details.params.scope);
     const grant = new provider.Grant({ accountId: context.practitioner, clientId: details.params.client_id });
     const oidc = requested.filter((s) => OIDC_SCOPE_SET.has(s));
-    const resource = requested.filter(isGrantableResourceScope);
+    // Least privilege: only what this client is registered for (unknown client: nothing).
+    const allowed = clientsById.get(details.params.client_id as string)?.scopes ?? [];
+    const resource = requested.filter((s) => isWithinScopes(s, allowed));
     if (oidc.length) grant.addOIDCScope(oidc.join(' '));
     if (resource.length) grant.addResourceScope(fhirBaseUrl, resource.join(' '));
+    // Recorded as refused, so that the provider does not ask again for what this client can never get.
+    const refused = requested.filter((s) => isGrantableResourceScope(s) && !resource.includes(s));
+    if (refused.length) grant.rejectResourceScope(fhirBaseUrl, refused.join(' '));
     const grantId = await grant.save();
     db.saveGrantContext(grantId, context);
     await provider.interactionFinished(
@@ -60,8 +65,10 @@ export function createSignInRouter(deps: SignInDependencies): Router {
     scopes.includes('launch/patient') || scopes.some((s) => s.startsWith('patient/') && isGrantableResourceScope(s));
 
   async function renderSignIn(res: Response, details: InteractionDetails, status = 200, extra: Partial<Parameters<typeof signInPage>[0]> = {}) {
-    const scopes = splitScope(details.params.scope);
     const client = clientsById.get(details.params.client_id);
+    // The page lists what the user allows: FHIR scopes beyond the client's registration are never granted, so
+    // they are not shown either (the patient picker still follows the request).
+    const scopes = splitScope(details.params.scope).filter((s) => !isGrantableResourceScope(s) || isWithinScopes(s, client?.scopes ?? []));
     res.status(status).type('html').set('Cache-Control', 'no-store');
     // The form's answer redirects to the app: the CSP must allow that origin as a form target
     // (a site-wide `form-action 'self'` would block a cross-origin app after sign-in).
@@ -75,7 +82,7 @@ export function createSignInRouter(deps: SignInDependencies): Router {
         clientName: client?.name ?? details.params.client_id,
         scopes,
         practitioners: await directory.listPractitioners(),
-        ...(needsPatientPicker(scopes) ? { patients: await directory.listPatients() } : {}),
+        ...(needsPatientPicker(splitScope(details.params.scope)) ? { patients: await directory.listPatients() } : {}),
         ...extra,
       }),
     );

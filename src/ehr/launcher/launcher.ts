@@ -7,9 +7,10 @@
  * Works without JavaScript (a plain form POST answered by a 303 to the app); launcher.js only adds
  * a live summary of the choice and remembers the last one. No inline scripts or styles (CSP-friendly).
  */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import express, { type Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import { DEFAULT_MAX_JSON_DEPTH, jsonBody } from '../../api/json-body.js';
 import { z } from 'zod';
 import { FhirError, outcomeFromUnknown } from '../../outcomes/index.js';
@@ -34,8 +35,52 @@ const launchForm = z.object({
   display: z.enum(['tab', 'embedded']).optional(),
 }).loose();
 
+/** Cookie holding the launcher form's CSRF token (double submit: the form carries the same value). */
+export const LAUNCHER_CSRF_COOKIE = 'ehr_launcher_csrf';
+const CSRF_TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+function cookieValue(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
+  }
+  return undefined;
+}
+
+const sameToken = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+
+/**
+ * Who may create a launch. A launch signs the browser into an app as a chosen clinician for a chosen patient,
+ * so another site must not be able to make a visitor's browser do it (login CSRF):
+ * - a browser request from another origin is refused: `Sec-Fetch-Site` other than same-origin/none, or an
+ *   `Origin` other than the EHR's own (its public URL, not the Host header);
+ * - the HTML form must also carry the CSRF token of the launcher page (double submit with a SameSite=Strict
+ *   cookie), which another site can neither read nor set.
+ * Scripts (no Origin, no Sec-Fetch-Site: not a browser) may use the JSON variant, as tests and tools do.
+ */
+function crossSiteReason(req: Request, ownOrigin: string): string | undefined {
+  // Fetch metadata is set by the browser and cannot be forged by a page; when present it decides (a page
+  // under `Referrer-Policy: no-referrer` posts its own forms with `Origin: null`). Otherwise the Origin does.
+  const site = req.get('sec-fetch-site');
+  if (site !== undefined) return site === 'same-origin' || site === 'none' ? undefined : `a ${site} request`;
+  const origin = req.get('origin');
+  if (origin !== undefined && origin !== ownOrigin) return `a request from ${origin.slice(0, 100)}`;
+  return undefined;
+}
+
 export function createLauncherRouter(options: LauncherOptions): Router {
   const { auth } = options;
+  const ownOrigin = new URL(auth.fhirBaseUrl).origin;
+  const secureCookie = ownOrigin.startsWith('https:');
+
+  /** The page's CSRF token: the browser's current one, or a new one set as a cookie. */
+  function csrfToken(req: Request, res: Response): string {
+    const current = cookieValue(req, LAUNCHER_CSRF_COOKIE);
+    if (current && CSRF_TOKEN.test(current)) return current;
+    const token = randomBytes(32).toString('base64url');
+    res.cookie(LAUNCHER_CSRF_COOKIE, token, { httpOnly: true, sameSite: 'strict', secure: secureCookie, path: new URL(req.baseUrl || '/', 'http://x').pathname || '/' });
+    return token;
+  }
   const launchable = () => auth.clients.filter((c) => c.launchUrl);
   const router = express.Router();
   router.use('/launcher-assets', express.static(publicDir, { maxAge: '1h', index: false }));
@@ -45,11 +90,25 @@ export function createLauncherRouter(options: LauncherOptions): Router {
   const csp = () => pageCsp(appOrigins(), appOrigins());
 
   router.get('/', async (req, res) => {
-    res.type('html').set('Cache-Control', 'no-store').set('Content-Security-Policy', csp()).send(await page(req.baseUrl));
+    const csrf = csrfToken(req, res);
+    res.type('html').set('Cache-Control', 'no-store').set('Content-Security-Policy', csp()).send(await page(req.baseUrl, csrf));
   });
 
   /** Form POST (no JS needed): creates the launch and sends the browser to the app. */
   router.post('/launch', express.urlencoded({ extended: false, limit: '10kb' }), async (req, res) => {
+    const crossSite = crossSiteReason(req, ownOrigin);
+    if (crossSite) {
+      res.status(403).type('html').set('Cache-Control', 'no-store').set('Content-Security-Policy', csp());
+      res.send(await page(req.baseUrl, csrfToken(req, res), `Launches start from this page only (refused ${crossSite}).`));
+      return;
+    }
+    const cookie = cookieValue(req, LAUNCHER_CSRF_COOKIE);
+    const sent = (req.body as Record<string, unknown> | undefined)?.csrf;
+    if (!cookie || typeof sent !== 'string' || !sameToken(cookie, sent)) {
+      res.status(403).type('html').set('Cache-Control', 'no-store').set('Content-Security-Policy', csp());
+      res.send(await page(req.baseUrl, csrfToken(req, res), 'This launch form has expired or did not come from this page: choose again and press Launch.'));
+      return;
+    }
     try {
       const form = { ...(req.body as Record<string, unknown>) };
       const embedded = form.display === 'embedded';
@@ -64,13 +123,16 @@ export function createLauncherRouter(options: LauncherOptions): Router {
     } catch (error) {
       const { status, outcome } = outcomeFromUnknown(error);
       const message = outcome.issue.map((i) => i.diagnostics).join('; ');
-      res.status(status).type('html').set('Content-Security-Policy', csp()).send(await page(req.baseUrl, message, req.body as Record<string, unknown>));
+      res.status(status).type('html').set('Content-Security-Policy', csp()).send(await page(req.baseUrl, csrfToken(req, res), message, req.body as Record<string, unknown>));
     }
   });
 
   /** The same as JSON, for scripts and tests: `{ launch, url, expiresAt }`. */
   router.post('/launches', jsonBody({ limitBytes: 10 * 1024, maxDepth: DEFAULT_MAX_JSON_DEPTH, mediaTypes: ['application/json'], otherTypes: 'skip' }), async (req, res) => {
     try {
+      const crossSite = crossSiteReason(req, ownOrigin);
+      if (crossSite) throw new FhirError(403, { code: 'forbidden', diagnostics: `Launches are created by the EHR itself or by local tools, not by other sites (refused ${crossSite}).` });
+      if (!req.is('application/json')) throw new FhirError(415, { code: 'not-supported', diagnostics: 'Send the launch as Content-Type: application/json.' });
       const { url, launch, expiresAt } = await createLaunch(req.body);
       res.status(201).json({ launch, url, expiresAt: expiresAt.toISOString() });
     } catch (error) {
@@ -132,7 +194,7 @@ export function createLauncherRouter(options: LauncherOptions): Router {
   }
 
   /** `base`: where the router is mounted (e.g. `/ehr`), so links work with or without a trailing slash. */
-  async function page(base: string, error?: string, previous: Record<string, unknown> = {}): Promise<string> {
+  async function page(base: string, csrf: string, error?: string, previous: Record<string, unknown> = {}): Promise<string> {
     const [patients, practitioners] = await Promise.all([auth.directory.listPatients(), auth.directory.listPractitioners()]);
     const option = (value: string, label: string, field?: string) =>
       `<option value="${escapeHtml(value)}"${field && previous[field] === value ? ' selected' : ''}>${escapeHtml(label)}</option>`;
@@ -155,6 +217,7 @@ export function createLauncherRouter(options: LauncherOptions): Router {
 <p>This sandbox stands in for a clinic's EHR. Choose who is signed in and which patient is open, then launch the app the way an EHR does (SMART EHR launch).</p>
 ${error ? `<div class="error-summary" role="alert" tabindex="-1" autofocus><h2>The app could not be launched</h2><p>${escapeHtml(error)}</p></div>` : ''}
 <form method="post" action="${escapeHtml(base)}/launch" target="_blank" id="launch-form">
+  <input type="hidden" name="csrf" value="${escapeHtml(csrf)}">
   <div class="field">
     <label for="practitioner">Signed-in clinician</label>
     <select id="practitioner" name="practitioner" required>

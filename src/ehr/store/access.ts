@@ -44,6 +44,13 @@ export interface AccessPolicy {
   checkVisible(resource: fhir4.FhirResource, grant: Exclude<Grant, 'none'>): void;
   /** The check a write runs inside its transaction (see WriteCheck). */
   writeCheck(grant: Exclude<Grant, 'none'>): WriteCheck;
+  /**
+   * Which resources of a type a conditional search may match for this caller (If-None-Exist, a conditional
+   * reference `Type?query` in a transaction); undefined: any. A conditional search answers with a count, an
+   * id or a 200-instead-of-201, so it must see no more than the caller could search: for a caller bound to a
+   * patient compartment, another patient's resources are as if they did not exist.
+   */
+  conditionalMatch(resourceType: string): ((resource: fhir4.FhirResource) => boolean) | undefined;
 }
 
 export const unrestrictedPolicy: AccessPolicy = {
@@ -51,6 +58,7 @@ export const unrestrictedPolicy: AccessPolicy = {
   canSee: () => true,
   checkVisible: () => undefined,
   writeCheck: () => () => undefined,
+  conditionalMatch: () => undefined,
 };
 
 export function accessPolicy(context: AccessContext): AccessPolicy {
@@ -79,6 +87,11 @@ export function accessPolicy(context: AccessContext): AccessPolicy {
       if (!canSee(resource, grant)) {
         throw forbidden(`${resource.resourceType}/${resource.id} is outside the compartment of the patient this access token is for.`);
       }
+    },
+    conditionalMatch(resourceType) {
+      // A user/ or system/ scope on the type: the caller is not bound to one compartment for it.
+      const unbounded = scopes.some((s) => s.context !== 'patient' && (s.resourceType === '*' || s.resourceType === resourceType));
+      return unbounded ? undefined : (resource) => canSee(resource, 'patient');
     },
     writeCheck(grant) {
       return (next, current) => {

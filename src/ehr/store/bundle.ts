@@ -64,8 +64,8 @@ function runTransaction(store: FhirStore, bundle: fhir4.Bundle, options: BundleO
   if (duplicates) throw badRequest(`fullUrl '${duplicates.fullUrl.slice(0, 120)}' appears more than once.`, `Bundle.entry[${duplicates.index}].fullUrl`);
 
   return store.inTransaction(() => {
-    const resolved = assignIds(store, entries, planned);
-    for (const p of planned) rewriteReferences(store, p, resolved);
+    const resolved = assignIds(store, entries, planned, policy);
+    for (const p of planned) rewriteReferences(store, p, resolved, policy);
     const responses = new Array<StoreResponse>(planned.length);
     const order = [...planned].sort((a, b) => (ORDER[a.request.method] ?? 9) - (ORDER[b.request.method] ?? 9) || a.index - b.index);
     for (const p of order) {
@@ -138,14 +138,14 @@ function findDuplicateFullUrls(entries: fhir4.BundleEntry[]): { fullUrl: string;
 }
 
 /** fullUrl (urn:uuid) -> `Type/id`, for POST entries (new id, or the match of a conditional create) and PUT entries. */
-function assignIds(store: FhirStore, entries: fhir4.BundleEntry[], planned: PlannedEntry[]): Map<string, string> {
+function assignIds(store: FhirStore, entries: fhir4.BundleEntry[], planned: PlannedEntry[], policy: AccessPolicy): Map<string, string> {
   const resolved = new Map<string, string>();
   for (const p of planned) {
     const fullUrl = entries[p.index]?.fullUrl;
     if (!fullUrl || !URN_UUID.test(fullUrl)) continue;
     const [type, id] = p.request.path.split('/');
     if (p.request.method === 'POST' && type && id === undefined) {
-      const existing = p.request.ifNoneExist !== undefined ? matchOne(store, type, p.request.ifNoneExist, p.index) : undefined;
+      const existing = p.request.ifNoneExist !== undefined ? matchOne(store, type, p.request.ifNoneExist, p.index, policy) : undefined;
       const assigned = existing?.id ?? randomUUID();
       if (!existing) p.request.assignedId = assigned;
       resolved.set(fullUrl, `${type}/${assigned}`);
@@ -156,16 +156,16 @@ function assignIds(store: FhirStore, entries: fhir4.BundleEntry[], planned: Plan
   return resolved;
 }
 
-function matchOne(store: FhirStore, type: string, query: string, index: number): Resource | undefined {
+function matchOne(store: FhirStore, type: string, query: string, index: number, policy: AccessPolicy): Resource | undefined {
   try {
-    return store.matchOne(type, query);
+    return store.matchOne(type, query, policy.conditionalMatch(type));
   } catch (err) {
     throw atEntry(err, index);
   }
 }
 
 /** Rewrite urn:uuid and conditional references in the entry's resource, and urn:uuids in its URL and If-None-Exist. */
-function rewriteReferences(store: FhirStore, p: PlannedEntry, resolved: Map<string, string>): void {
+function rewriteReferences(store: FhirStore, p: PlannedEntry, resolved: Map<string, string>, policy: AccessPolicy): void {
   const replaceUrns = (text: string) => text.replace(/urn:uuid:[0-9a-fA-F-]{36}/g, (urn) => resolved.get(urn) ?? urn);
   p.request.path = replaceUrns(p.request.path);
   p.request.query = p.request.query.map(([k, v]) => [k, replaceUrns(v)]);
@@ -180,7 +180,7 @@ function rewriteReferences(store: FhirStore, p: PlannedEntry, resolved: Map<stri
     const record = node as Record<string, unknown>;
     for (const [key, value] of Object.entries(record)) {
       if (key === 'reference' && typeof value === 'string') {
-        record[key] = resolveReference(store, value, resolved, `${path}.reference`, p.index);
+        record[key] = resolveReference(store, value, resolved, `${path}.reference`, p.index, policy);
       } else {
         visit(value, `${path}.${key}`);
       }
@@ -189,7 +189,7 @@ function rewriteReferences(store: FhirStore, p: PlannedEntry, resolved: Map<stri
   visit(p.request.body, `Bundle.entry[${p.index}].resource`);
 }
 
-function resolveReference(store: FhirStore, reference: string, resolved: Map<string, string>, expression: string, index: number): string {
+function resolveReference(store: FhirStore, reference: string, resolved: Map<string, string>, expression: string, index: number, policy: AccessPolicy): string {
   if (reference.startsWith('urn:uuid:')) {
     const target = resolved.get(reference);
     if (!target) throw badRequest(`Entry ${index}: reference '${reference}' points to no entry of this transaction.`, expression);
@@ -198,7 +198,9 @@ function resolveReference(store: FhirStore, reference: string, resolved: Map<str
   const conditional = /^([A-Z][A-Za-z]+)\?(.+)$/.exec(reference);
   if (!conditional) return reference;
   const [, type, query] = conditional as unknown as [string, string, string];
-  const { matches, total } = store.search(type, [...new URLSearchParams(query), ['_count', '2']] as [string, string][]);
+  // Under the caller's access policy: another patient's resources neither match nor count.
+  const restrict = policy.conditionalMatch(type);
+  const { matches, total } = store.search(type, [...new URLSearchParams(query), ['_count', '2']] as [string, string][], restrict ? { restrict } : {});
   if (total !== 1) {
     throw new FhirError(412, {
       code: 'conflict',

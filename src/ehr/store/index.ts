@@ -11,7 +11,7 @@ export { createFhirStoreRouter, parsePrefer } from './router.js';
 export type { FhirStoreRouterOptions, Prefer } from './router.js';
 export { accessPolicy, unrestrictedPolicy } from './access.js';
 export type { AccessContext, AccessPolicy } from './access.js';
-export { parseScope, parseScopes, grantFor } from './scopes.js';
+export { parseScope, parseScopes, grantFor, PERMISSION_FOR } from './scopes.js';
 export type { ResourceScope, ScopeContext, Permission, Interaction, Grant } from './scopes.js';
 export { capabilityStatement, storedResourceTypes, isStoredResourceType } from './capability.js';
 export type { BundleOptions, ReturnPreference } from './bundle.js';

@@ -103,9 +103,11 @@ function search(store: FhirStore, policy: AccessPolicy, baseUrl: string, type: s
 function create(store: FhirStore, policy: AccessPolicy, type: string, req: StoreRequest): StoreResponse {
   const grant = policy.require(type, 'create');
   const resource = bodyResource(req.body, type);
+  const restrict = req.ifNoneExist !== undefined ? policy.conditionalMatch(type) : undefined;
   const result = store.create(resource, {
     check: policy.writeCheck(grant),
     ...(req.ifNoneExist !== undefined ? { ifNoneExist: req.ifNoneExist } : {}),
+    ...(restrict ? { ifNoneExistRestrict: restrict } : {}),
     ...(req.assignedId !== undefined ? { assignedId: req.assignedId } : {}),
   });
   if (result.outcome === 'existing') {

@@ -76,6 +76,8 @@ export interface CreateOptions extends WriteOptions {
   ifNoneExist?: string;
   /** Use this id instead of a new UUID (transaction urn:uuid entries whose id was assigned up front). */
   assignedId?: string;
+  /** Only resources passing this predicate can match `ifNoneExist` (the caller's access policy). */
+  ifNoneExistRestrict?: (resource: Resource) => boolean;
 }
 
 export interface UpdateOptions extends WriteOptions {
@@ -361,7 +363,7 @@ export class FhirStore {
     const type = this.checkBody(resource);
     return this.inTransaction(() => {
       if (options.ifNoneExist !== undefined) {
-        const existing = this.matchOne(type, options.ifNoneExist);
+        const existing = this.matchOne(type, options.ifNoneExist, options.ifNoneExistRestrict);
         if (existing) return { resource: existing as T, outcome: 'existing' as const };
       }
       const id = options.assignedId ?? randomUUID();
@@ -372,11 +374,14 @@ export class FhirStore {
     });
   }
 
-  /** The one resource a conditional create's query matches, undefined for none, 412 for several. */
-  matchOne(type: string, query: string): Resource | undefined {
+  /**
+   * The one resource a conditional create's query matches, undefined for none, 412 for several. `restrict`:
+   * only resources passing it can match (or are counted).
+   */
+  matchOne(type: string, query: string, restrict?: (resource: Resource) => boolean): Resource | undefined {
     const pairs = [...new URLSearchParams(query.startsWith('?') ? query.slice(1) : query)] as [string, string][];
     if (pairs.length === 0) throw badRequest('If-None-Exist is empty.', 'If-None-Exist');
-    const { matches, total } = this.search(type, [...pairs.filter(([k]) => k !== '_count'), ['_count', '2']]);
+    const { matches, total } = this.search(type, [...pairs.filter(([k]) => k !== '_count'), ['_count', '2']], restrict ? { restrict } : {});
     if (total > 1) throw preconditionFailed(`If-None-Exist '${query.slice(0, 200)}' matches ${total} ${type} resources; it must match at most one.`);
     return matches[0];
   }

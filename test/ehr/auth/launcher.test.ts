@@ -14,6 +14,14 @@ afterAll(async () => {
   await h?.close();
 });
 
+/** The launcher page as a browser gets it: its CSRF cookie (kept by the agent) and the form's token. */
+async function launcherForm() {
+  const agent = request.agent(h.app);
+  const page = await agent.get('/ehr').expect(200);
+  const csrf = /name="csrf" value="([^"]+)"/.exec(page.text)![1]!;
+  return { agent, csrf };
+}
+
 describe('launcher page', () => {
   it('renders the patients and practitioners from the directory, with labels and no inline script', async () => {
     const res = await request(h.app).get('/ehr').expect(200).expect('content-type', /html/);
@@ -39,10 +47,11 @@ describe('launcher page', () => {
   });
 
   it('a form launch answers 303 to the app with iss and a launch id carrying the chosen context', async () => {
-    const res = await request(h.app)
+    const { agent, csrf } = await launcherForm();
+    const res = await agent
       .post('/ehr/launch')
       .type('form')
-      .send({ practitioner: 'physio-lee', patient: 'pat-b', app: 'periplan-app', encounter: 'enc-7' })
+      .send({ csrf, practitioner: 'physio-lee', patient: 'pat-b', app: 'periplan-app', encounter: 'enc-7' })
       .expect(303);
     const location = new URL(res.headers.location!);
     expect(`${location.origin}${location.pathname}`).toBe(`${h.baseUrl}/app/launch`);
@@ -55,10 +64,11 @@ describe('launcher page', () => {
   });
 
   it('an embedded launch shows the EHR banner and frames the app (which then needs no banner)', async () => {
-    const res = await request(h.app)
+    const { agent, csrf } = await launcherForm();
+    const res = await agent
       .post('/ehr/launch')
       .type('form')
-      .send({ practitioner: 'dr-jones', patient: 'pat-a', app: 'periplan-app', display: 'embedded', need_patient_banner: 'true' })
+      .send({ csrf, practitioner: 'dr-jones', patient: 'pat-a', app: 'periplan-app', display: 'embedded', need_patient_banner: 'true' })
       .expect(200);
     expect(res.text).toContain('<section class="patient-banner" aria-label="Patient">');
     expect(res.text).toContain('<h1>Alice Archer</h1>');
@@ -84,7 +94,8 @@ describe('launcher page', () => {
       .send({ practitioner: 'dr-jones', patient: 'nobody', app: 'periplan-app' })
       .expect(400);
     expect(unknown.body.issue[0]).toMatchObject({ diagnostics: 'Unknown patient nobody', expression: ['patient'] });
-    const form = await request(h.app).post('/ehr/launch').type('form').send({ patient: 'pat-a', app: 'periplan-app' }).expect(400);
+    const { agent, csrf } = await launcherForm();
+    const form = await agent.post('/ehr/launch').type('form').send({ csrf, patient: 'pat-a', app: 'periplan-app' }).expect(400);
     expect(form.text).toContain('role="alert"');
     expect(form.text).toContain('Choose a clinician.');
   });

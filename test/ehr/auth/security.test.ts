@@ -222,7 +222,7 @@ describe('access tokens at the FHIR store (authorizeRequest as its hook)', () =>
   });
 
   it("another patient's data: 403, for reads and for writes", async () => {
-    const tokens = await validToken('launch patient/*.cruds', 'pat-a');
+    const tokens = await validToken('launch patient/Patient.rs patient/Flag.crus', 'pat-a');
     const bearer = `Bearer ${tokens.access_token}`;
     expect((await read('Flag/flag-pat-a', bearer)).status).toBe(200);
     expect((await read('Patient/pat-b', bearer)).status).toBe(403);

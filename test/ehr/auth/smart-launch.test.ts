@@ -125,11 +125,11 @@ describe('EHR launch', () => {
 
 describe('standalone launch', () => {
   it('launch/patient shows the sandbox sign-in with a patient picker; the choice becomes the context', async () => {
-    const config = await clientConfig(h, 'periplan-tablet');
+    const config = await clientConfig(h, 'periplan-app', APP_SECRET);
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
     const nonce = oidc.randomNonce();
-    const redirectUri = `${h.baseUrl}/tablet/callback`;
+    const redirectUri = `${h.baseUrl}/app/callback`;
     const authUrl = oidc.buildAuthorizationUrl(config, {
       redirect_uri: redirectUri,
       scope: 'launch/patient openid fhirUser offline_access patient/QuestionnaireResponse.cu',
@@ -163,6 +163,6 @@ describe('standalone launch', () => {
     expect(tokens.claims()!.sub).toBe('physio-lee');
     expect(tokens.refresh_token).toBeTruthy();
     const access = await h.auth.verifyAccessToken(tokens.access_token);
-    expect(access).toMatchObject({ clientId: 'periplan-tablet', patient: 'pat-b', fhirUser: 'Practitioner/physio-lee', scopes: ['patient/QuestionnaireResponse.cu'] });
+    expect(access).toMatchObject({ clientId: 'periplan-app', patient: 'pat-b', fhirUser: 'Practitioner/physio-lee', scopes: ['patient/QuestionnaireResponse.cu'] });
   });
 });
