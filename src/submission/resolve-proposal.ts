@@ -28,7 +28,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { FhirError, badRequest, conflict, forbidden, notFound, preconditionFailed } from '../outcomes/index.js';
-import { MODULE_DEVICE, PARTICIPANT_TYPE, SUBMISSION_ITEM_SYSTEM, SUBMISSION_RULE_SYSTEM, identifierQuery } from './build-bundle.js';
+import { MODULE_DEVICE, PARTICIPANT_TYPE, SUBMISSION_ITEM_SYSTEM, identifierQuery } from './build-bundle.js';
 import { clientFor, httpStatusOf, requestOptions, retryAfterMsOf, type FhirServerTarget } from './fhir-writer.js';
 import { withWorklistTags } from './worklist-tags.js';
 
