@@ -20,6 +20,8 @@ const files = [
   ...readdirSync(join(root, 'plandefinitions')).filter((f) => f.endsWith('.json')).map((f) => join(root, 'plandefinitions', f)),
   join(root, 'profiles', 'CodeSystem-back-pain-rule.json'),
   join(root, 'profiles', 'CodeSystem-back-pain-flag.json'),
+  // The answers are checked against the intake Questionnaire before the rules run.
+  join(root, 'questionnaires', 'back-pain-intake.json'),
 ];
 const knowledge = new KnowledgeBase(files.map((file) => ({ resource: read<CanonicalResource>(file), origin: file })));
 const planDefinition = knowledge.resolve('https://periplan.app/fhir/PlanDefinition/back-pain-follow-up', 'PlanDefinition')!;
