@@ -26,6 +26,10 @@ export interface PopulateResult {
   outcome: fhir4.OperationOutcome;
 }
 
+/** Where a pre-filled answer came from in the record (read by the rules to word a flag's basis; docs/forms.md). */
+const PREFILLED_FROM = 'https://periplan.app/fhir/StructureDefinition/ext-prefilled-from';
+const INITIAL_EXPRESSION = 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression';
+
 /** sdc-populate otherwise keeps a 30 s timer alive; FHIR reads for two items should never take this long. */
 const POPULATE_TIMEOUT_MS = 10_000;
 
@@ -40,9 +44,12 @@ export async function populateQuestionnaire(questionnaire: fhir4.Questionnaire, 
 
   const warnings: fhir4.OperationOutcomeIssue[] = [];
   const fetchFailures: string[] = [];
+  const fetched: fhir4.Bundle[] = [];
   const fetchResourceCallback = async (query: string): Promise<unknown> => {
     try {
-      return withAxiosShape(newestFirst(query, await options.fetchResources(query)));
+      const bundle = newestFirst(query, await options.fetchResources(query));
+      fetched.push(bundle);
+      return withAxiosShape(bundle);
     } catch (err) {
       fetchFailures.push(`${query}: ${err instanceof Error ? err.message : String(err)}`);
       throw err;
@@ -80,6 +87,7 @@ export async function populateQuestionnaire(questionnaire: fhir4.Questionnaire, 
   fixAgeAtAuthored(response, patient, authored);
   response = applyCalculatedExpressions(questionnaire, response);
   dropMistypedAnswers(questionnaire, response, warnings);
+  markPrefilledFromRecord(questionnaire, response, fetched);
 
   if (!patient.birthDate) warnings.push(issue({ severity: 'warning', code: 'incomplete', diagnostics: 'The patient has no birth date, so age is left for the patient to fill in', expression: 'Patient.birthDate' }));
   const hasItem = (linkId: string) => findItem(response.item, linkId)?.answer?.length;
@@ -90,6 +98,51 @@ export async function populateQuestionnaire(questionnaire: fhir4.Questionnaire, 
     response,
     outcome: operationOutcome(warnings.length > 0 ? warnings : [issue({ severity: 'information', code: 'informational', diagnostics: 'Populated from the patient\'s record' })]),
   };
+}
+
+/**
+ * Say where a pre-filled measurement came from, so the clinician reading a flag's basis can tell a value taken
+ * from the record (and how old it is) from one the patient gave: each numeric answer that equals the value of
+ * an Observation read for this population, in an item the Questionnaire pre-fills (initialExpression), gets `ext-prefilled-from` naming the newest such Observation and its
+ * date. Ages come from the birth date and are not marked.
+ */
+function markPrefilledFromRecord(questionnaire: fhir4.Questionnaire, response: fhir4.QuestionnaireResponse, fetched: readonly fhir4.Bundle[]): void {
+  const index = indexQuestionnaire(questionnaire);
+  const prefillable = (linkId: string) => asArray(own(index.byLinkId.get(linkId)?.item, 'extension')).some((e) => isObject(e) && own(e, 'url') === INITIAL_EXPRESSION);
+  const observations: fhir4.Observation[] = [];
+  const collect = (bundle: fhir4.Bundle | undefined): void => {
+    for (const entry of bundle?.entry ?? []) {
+      const r = entry.resource;
+      if (r?.resourceType === 'Observation') observations.push(r as fhir4.Observation);
+      else if (r?.resourceType === 'Bundle') collect(r as fhir4.Bundle);
+    }
+  };
+  for (const bundle of fetched) collect(bundle);
+  if (observations.length === 0) return;
+  const when = (o: fhir4.Observation) => o.effectiveDateTime ?? o.effectivePeriod?.end ?? o.effectivePeriod?.start ?? o.issued;
+  const byNewest = [...observations].sort((a, b) => (Date.parse(when(b) ?? '') || -Infinity) - (Date.parse(when(a) ?? '') || -Infinity));
+  const visit = (items: fhir4.QuestionnaireResponseItem[] | undefined): void => {
+    for (const item of items ?? []) {
+      if (item.linkId !== 'age' && prefillable(item.linkId)) {
+        for (const answer of item.answer ?? []) {
+          const value = answer.valueDecimal ?? answer.valueInteger ?? answer.valueQuantity?.value;
+          if (typeof value !== 'number') continue;
+          const source = byNewest.find((o) => typeof o.valueQuantity?.value === 'number' && Math.abs(o.valueQuantity.value - value) < 1e-9 && o.id);
+          if (!source) continue;
+          const date = when(source);
+          answer.extension = [
+            ...(answer.extension ?? []).filter((e) => e.url !== PREFILLED_FROM),
+            {
+              url: PREFILLED_FROM,
+              extension: [{ url: 'observation', valueReference: { reference: `Observation/${source.id}` } }, ...(date ? [{ url: 'date', valueDateTime: date }] : [])],
+            },
+          ];
+        }
+      }
+      visit(item.item);
+    }
+  };
+  visit(response.item);
 }
 
 /**

@@ -43,7 +43,19 @@ describe('$populate', () => {
     expect(store.queries).toEqual(['Observation?subject=Patient/p-1&code=http://loinc.org|29463-7&_sort=-date&_count=1']);
     expect(response).toMatchObject({ resourceType: 'QuestionnaireResponse', status: 'in-progress', questionnaire: INTAKE_CANONICAL, subject: { reference: 'Patient/p-1' }, authored: '2026-11-20T10:00:00Z' });
     expect(answerOf(response, 'pain', 'age')).toEqual([{ valueInteger: 56 }]);
-    expect(answerOf(response, 'bone-health', 'weight-kg')).toEqual([{ valueDecimal: 71.5 }]);
+    // The newest weight, marked as taken from the record with that Observation and its date (shown under "Why").
+    expect(answerOf(response, 'bone-health', 'weight-kg')).toEqual([
+      {
+        valueDecimal: 71.5,
+        extension: [
+          {
+            url: 'https://periplan.app/fhir/StructureDefinition/ext-prefilled-from',
+            extension: [{ url: 'observation', valueReference: { reference: 'Observation/w3' } }, { url: 'date', valueDateTime: '2026-10-02T09:00:00Z' }],
+          },
+        ],
+      },
+    ]);
+    expect(answerOf(response, 'pain', 'age')?.[0]?.extension).toBeUndefined();
     // OST trunc(0.2 x (71.5 - 56)) = 3; ORAI 5 (55-64) + 0 (>= 70 kg) + 2 (HRT not answered) = 7
     expect(answerOf(response, 'bone-health', 'ost-score')).toEqual([{ valueInteger: 3 }]);
     expect(answerOf(response, 'bone-health', 'orai-score')).toEqual([{ valueInteger: 7 }]);
