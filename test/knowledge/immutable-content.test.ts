@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { populateQuestionnaire } from '../../src/forms/index.js';
 import { loadKnowledge } from '../../src/knowledge/index.js';
 import { applyPlanDefinition } from '../../src/rules/index.js';
+import { answersTo as answerOf, valuesOnly } from '../support/responses.js';
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const INTAKE = 'https://periplan.app/fhir/Questionnaire/back-pain-intake';
@@ -39,17 +40,6 @@ function record(queries: string[], delayMs: (i: number) => number) {
   };
 }
 
-const answerOf = (r: fhir4.QuestionnaireResponse, linkId: string): fhir4.QuestionnaireResponseItemAnswer[] | undefined => {
-  const find = (items: fhir4.QuestionnaireResponseItem[] | undefined): fhir4.QuestionnaireResponseItem | undefined => {
-    for (const i of items ?? []) {
-      if (i.linkId === linkId) return i;
-      const inner = find(i.item);
-      if (inner) return inner;
-    }
-    return undefined;
-  };
-  return find(r.item)?.answer;
-};
 
 /** Every object inside the knowledge base's artifacts. */
 function objectsOf(node: unknown, out = new Set<object>()): Set<object> {
@@ -86,7 +76,7 @@ describe('shared content is immutable', () => {
     // One round after another, then again: nothing the first round did may reach the second.
     for (const round of [await run(), await run()]) {
       PATIENTS.forEach((p, i) => {
-        expect(answerOf(round.results[i]!.response, 'weight-kg'), p.id).toEqual([{ valueDecimal: p.kg }]);
+        expect(valuesOnly(answerOf(round.results[i]!.response, 'weight-kg')), p.id).toEqual([{ valueDecimal: p.kg }]);
         expect(round.results[i]!.response.subject).toEqual({ reference: `Patient/${p.id}` });
       });
       expect(round.queries.map((q) => new URLSearchParams(q.split('?')[1]).get('subject')).sort()).toEqual(PATIENTS.map((p) => `Patient/${p.id}`).sort());
@@ -103,7 +93,7 @@ describe('shared content is immutable', () => {
     const fetchResources = record(queries, () => 1);
     for (const p of PATIENTS) {
       const { response } = await populateQuestionnaire(intake, { subject: { resourceType: 'Patient', id: p.id, birthDate: p.birthDate }, fetchResources, authored: '2026-11-24' });
-      expect(answerOf(response, 'weight-kg'), p.id).toEqual([{ valueDecimal: p.kg }]);
+      expect(valuesOnly(answerOf(response, 'weight-kg')), p.id).toEqual([{ valueDecimal: p.kg }]);
     }
     expect(queries.map((q) => new URLSearchParams(q.split('?')[1]).get('subject'))).toEqual(PATIENTS.map((p) => `Patient/${p.id}`));
     expect(JSON.stringify(intake)).toBe(before);

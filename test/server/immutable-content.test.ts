@@ -13,6 +13,7 @@ import { startAppHarness, type AppHarness } from '../clinician-app/harness.js';
 import { apiLaunch } from '../clinician-app/launch-support.js';
 import { completeAnswers, intakeResponse } from '../forms/support.js';
 import { sandboxLatestWeightKg, sandboxPatients } from '../support/sandbox-seed.js';
+import { answersTo as answerOf, valuesOnly } from '../support/responses.js';
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const FHIR_JSON = 'application/fhir+json';
@@ -44,17 +45,6 @@ function expectAsLoaded(): void {
   for (const [key, json] of now) expect(json, key).toBe(asLoaded.get(key));
 }
 
-const answerOf = (r: fhir4.QuestionnaireResponse | undefined, linkId: string): fhir4.QuestionnaireResponseItemAnswer[] | undefined => {
-  const find = (items: fhir4.QuestionnaireResponseItem[] | undefined): fhir4.QuestionnaireResponseItem | undefined => {
-    for (const i of items ?? []) {
-      if (i.linkId === linkId) return i;
-      const inner = find(i.item);
-      if (inner) return inner;
-    }
-    return undefined;
-  };
-  return find(r?.item)?.answer;
-};
 
 async function fhir<T>(method: 'GET' | 'POST', pathname: string, body?: unknown, token?: string): Promise<{ status: number; body: T }> {
   const res = await fetch(`${h.baseUrl}${pathname}`, {
@@ -129,9 +119,9 @@ describe('patients never meet (one server, interleaved)', () => {
       const kg = sandboxLatestWeightKg(run.patientId);
       expect(run.populated.status, run.patientId).toBe(200);
       expect(run.fromFhir?.subject, run.patientId).toEqual({ reference: `Patient/${run.patientId}` });
-      expect(answerOf(run.fromFhir, 'weight-kg'), `$populate for ${run.patientId}`).toEqual([{ valueDecimal: kg }]);
+      expect(valuesOnly(answerOf(run.fromFhir, 'weight-kg')), `$populate for ${run.patientId}`).toEqual([{ valueDecimal: kg }]);
       expect(run.form.body.source).toBe('populate');
-      expect(answerOf(run.form.body.response, 'weight-kg'), `app form for ${run.patientId}`).toEqual([{ valueDecimal: kg }]);
+      expect(valuesOnly(answerOf(run.form.body.response, 'weight-kg')), `app form for ${run.patientId}`).toEqual([{ valueDecimal: kg }]);
       expect(run.viaApp.body.state, run.patientId).toBe('sent');
       expect(run.viaFhir?.status, run.patientId).toBe(201);
       // What reached her record: her own weight, in both responses and in every extracted Observation.

@@ -174,7 +174,8 @@ describe('the page itself while the server cannot be reached (service worker)', 
 describe('an unfinished form older than the idle timeout', () => {
   let short: TabletHarness;
   beforeAll(async () => {
-    short = await startTabletHarness({ idleTimeoutMs: 4000 });
+    // Long enough that a loaded machine still taps the form before the idle countdown covers it.
+    short = await startTabletHarness({ idleTimeoutMs: 10_000 });
   });
   afterAll(async () => {
     await short?.close();
@@ -191,12 +192,13 @@ describe('an unfinished form older than the idle timeout', () => {
     expect(short.tablet.sessions().map((s) => s.patient.reference)).toEqual(['Patient/sandbox-patient-4']);
     // The kiosk browser goes away mid-form and comes back after the idle timeout.
     await page.close();
-    await new Promise((r) => setTimeout(r, 4500));
+    await new Promise((r) => setTimeout(r, 10_500));
     const again = await context.newPage();
     await again.goto(`${short.baseUrl}/tablet/?device=bay-1`);
     await again.locator('#code-screen').waitFor({ state: 'visible' });
     await expect.poll(() => short.tablet.sessions().length).toBe(0);
-    expect(await tabletHoldsNothing(again)).toEqual({ session: 0, local: 0, databases: 0, form: 0 });
+    // The wipe on load deletes the vault asynchronously (the code screen does not wait for it).
+    await expect.poll(() => tabletHoldsNothing(again), { timeout: 10_000 }).toEqual({ session: 0, local: 0, databases: 0, form: 0 });
     expect(await again.locator('#form-screen').isVisible()).toBe(false);
     await closeTablet(again);
   }, 60_000);
