@@ -118,3 +118,14 @@ export function sandboxBirthDate(name: string): string {
 export function agesSince(birthDate: string, since: Date): number[] {
   return [...new Set([ageOn(birthDate, since), ageOn(birthDate, new Date())])];
 }
+
+/** All red flags "No" except the ones given as "Y"; the rest of the form as a patient with back pain might answer it. */
+export async function fillIntake(page: Page | Frame, yes: string[]): Promise<void> {
+  await typeInto(page, 'pain-severity', '6');
+  await typeInto(page, 'pain-duration-weeks', '3');
+  await choose(page, 'pain-trend', 'same');
+  await choose(page, 'pain-onset', 'gradual');
+  // The warning signs, leg-symptoms among them.
+  for (const linkId of RED_FLAGS) await choose(page, linkId, yes.includes(linkId) ? 'Y' : noAnswer(linkId));
+  await typeInto(page, 'walking-days-per-week', '2');
+}

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Frame, Page } from 'playwright-core';
 import { startAppHarness, type AppHarness } from './harness.js';
-import { agesSince, axeViolations, choose, hasExactText, hasText, launchFromEhr, noAnswer, openBrowser, RED_FLAGS, sandboxBirthDate, SCREENSHOTS, typeInto } from './browser-support.js';
+import { agesSince, axeViolations, choose, fillIntake, hasExactText, hasText, launchFromEhr, openBrowser, sandboxBirthDate, SCREENSHOTS, typeInto } from './browser-support.js';
 
 let h: AppHarness;
 let browser: Awaited<ReturnType<typeof openBrowser>>;
@@ -35,17 +35,6 @@ const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCR
 
 async function formReady(target: Page | Frame) {
   await target.waitForSelector('body[data-form-ready="1"]', { timeout: 20_000 });
-}
-
-/** All red flags "No" except the ones given as "Y"; the rest of the form as a patient with back pain might answer it. */
-async function fillIntake(page: Page | Frame, yes: string[]) {
-  await typeInto(page, 'pain-severity', '6');
-  await typeInto(page, 'pain-duration-weeks', '3');
-  await choose(page, 'pain-trend', 'same');
-  await choose(page, 'pain-onset', 'gradual');
-  // The warning signs, leg-symptoms among them.
-  for (const linkId of RED_FLAGS) await choose(page, linkId, yes.includes(linkId) ? 'Y' : noAnswer(linkId));
-  await typeInto(page, 'walking-days-per-week', '2');
 }
 
 describe('clinician app in the browser', () => {

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BrowserContext, Dialog, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { axeViolations, choose, hasText, launchFromEhr, noAnswer, openBrowser, RED_FLAGS, SCREENSHOTS, typeInto } from './browser-support.js';
+import { axeViolations, fillIntake, hasText, launchFromEhr, openBrowser, SCREENSHOTS, typeInto } from './browser-support.js';
 import { startAppHarness, type AppHarness } from './harness.js';
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -33,16 +33,6 @@ function nextDialog(page: Page, answer: 'accept' | 'dismiss'): Promise<{ type: s
       void (answer === 'accept' ? d.accept() : d.dismiss()).then(() => resolve(seen));
     });
   });
-}
-
-async function fillIntake(page: Page, yes: string[]) {
-  await typeInto(page, 'pain-severity', '6');
-  await typeInto(page, 'pain-duration-weeks', '3');
-  await choose(page, 'pain-trend', 'same');
-  await choose(page, 'pain-onset', 'gradual');
-  await choose(page, 'leg-symptoms', 'none');
-  for (const linkId of RED_FLAGS) await choose(page, linkId, yes.includes(linkId) ? 'Y' : noAnswer(linkId));
-  await typeInto(page, 'walking-days-per-week', '2');
 }
 
 beforeAll(async () => {

@@ -6,6 +6,15 @@ import { historyChart } from './chart.js';
 import { tabletButton } from './tablet-view.js';
 import { announce, clearStatus, formatDate, h, render } from './dom.js';
 
+/** Keep the keyboard user where they were: on the act just recorded for `target`, not back at the top. */
+function focusRecordedAct(target) {
+  const line = document.querySelector(`li[data-target="${target}"] .decision`);
+  if (line) {
+    line.setAttribute('tabindex', '-1');
+    line.focus();
+  }
+}
+
 function tierBadge(rule) {
   // Never colour alone: the tier is written out, the colour only repeats it.
   return h('span', { class: `tier tier-${rule.tierColour}` }, rule.tierWords);
@@ -86,11 +95,7 @@ function flagItem(p, li, onDecided) {
       await api('POST', '/flags/outcome', { target: p.target, outcome: outcome.value, ...(note.value ? { note: note.value } : {}) });
       announce(`${p.display}: ${chosen.display.toLowerCase()} recorded; the flag is closed.`, 'success');
       await onDecided();
-      const line = document.querySelector(`li[data-target="${p.target}"] .decision`);
-      if (line) {
-        line.setAttribute('tabindex', '-1');
-        line.focus();
-      }
+      focusRecordedAct(p.target);
     } catch (err) {
       message.textContent = err.message;
       message.hidden = false;
@@ -145,12 +150,7 @@ function proposalItem(p, onDecided) {
       await api('POST', '/decisions', { target: p.target, decision, ...(reason.value ? { reason: reason.value } : {}), ...(note.value ? { note: note.value } : {}) });
       announce(`${p.display}: ${decision === 'accept' ? 'accepted' : 'dismissed'}.`, 'success');
       await onDecided();
-      // Keep the keyboard user where they were: on the decision just recorded, not back at the top.
-      const line = document.querySelector(`li[data-target="${p.target}"] .decision`);
-      if (line) {
-        line.setAttribute('tabindex', '-1');
-        line.focus();
-      }
+      focusRecordedAct(p.target);
     } catch (err) {
       message.textContent = err.message;
       message.hidden = false;
