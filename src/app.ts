@@ -8,9 +8,10 @@ import express, { type Request, type RequestHandler, type Router } from 'express
 import helmet from 'helmet';
 import type { ExtraOperation } from './api/capability.js';
 import type { SubjectDataSource } from './api/data-source.js';
-import { fhirErrorHandler, requestLogger } from './api/http.js';
-import { fhirJsonBody } from './api/json-body.js';
-import { createLogger, type Logger } from './api/log.js';
+import { fhirErrorHandler } from './platform/http/errors.js';
+import { requestLogger } from './platform/http/request-log.js';
+import { fhirJsonBody } from './platform/http/json-body.js';
+import { createLogger, type Logger } from './platform/log.js';
 import { createFhirRouter } from './api/router.js';
 import type { Config } from './config/index.js';
 import type { KnowledgeBase } from './knowledge/index.js';

@@ -13,7 +13,7 @@ import type express from 'express';
 import type { Request } from 'express';
 import type { ExtraOperation } from './api/capability.js';
 import { dataSourceForRequest } from './api/data-source.js';
-import type { Logger } from './api/log.js';
+import type { Logger } from './platform/log.js';
 import { createApp } from './app.js';
 import { createClinicianApp } from './clinician-app/index.js';
 import type { Config } from './config/index.js';

@@ -7,7 +7,7 @@ import { isKnowledgeType, type KnowledgeBase } from '../knowledge/index.js';
 import { FhirError, methodNotAllowed, notFound } from '../outcomes/index.js';
 import { buildCapabilityStatement, type ExtraOperation } from './capability.js';
 import type { SubjectDataSource } from './data-source.js';
-import { fhirRoute } from './http.js';
+import { fhirRoute } from '../platform/http/fhir-route.js';
 import { applyOperation, extractOperation, populateOperation, validateOperation, type OperationContext } from './operations.js';
 import { ARTIFACT_TYPES, OPERATION_ROUTES, type OperationRoute } from './routes.js';
 import { applySummary, parseSummary, searchArtifacts } from './search.js';
