@@ -13,7 +13,7 @@ import { createLogger } from '../../src/platform/log.js';
 import type { AccessContext } from '../../src/ehr/store/access.js';
 import { createFhirStoreRouter, openFhirStore } from '../../src/ehr/store/index.js';
 import type { FhirStore } from '../../src/ehr/store/store.js';
-import { createSubmissionRoutes } from '../../src/submission/routes.js';
+import { createSubmissionRoutes } from '../../src/api/submit.js';
 import type { WritePath } from '../../src/submission/write-path.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { getKnowledge, submissionFor, testWritePath, waitFor } from './support/fixtures.js';
