@@ -30,7 +30,7 @@ beforeAll(async () => {
   composed = await createModuleServer(config, { knowledge: await loadKnowledge(ROOT), logger: silent });
   server.on('request', composed.app);
   base = `http://127.0.0.1:${port}`;
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   server.closeAllConnections();
