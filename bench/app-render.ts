@@ -18,7 +18,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { chromium, type Page } from 'playwright-core';
-import { LFORMS_DIR, LFORMS_FILES, LFORMS_VERSION, staticFiles } from '../src/clinician-app/assets.js';
+import { LFORMS_DIR, LFORMS_FILES, LFORMS_VERSION, staticFiles } from '../src/platform/lforms/assets.js';
 import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM } from '../src/clinician-app/worklist.js';
 import { startAppHarness } from '../test/clinician-app/harness.js';
 

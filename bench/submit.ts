@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { Client } from 'fhir-kit-client';
 import { createEmbeddedEhr } from '../src/ehr/index.js';
-import { openFhirStore } from '../src/ehr/store/index.js';
+import { openFhirStore, processBundle } from '../src/ehr/store/index.js';
 import { extractFromResponse, validateQuestionnaireResponse } from '../src/forms/index.js';
 import { loadKnowledge } from '../src/knowledge/index.js';
 import { applyPlanDefinition } from '../src/rules/index.js';
@@ -232,7 +232,7 @@ try {
       bundles.push(buildSubmissionBundle({ response: withId, carePlan, author: r.subject!, now: new Date(), extracted }));
     }
     const t = performance.now();
-    for (const b of bundles) store.transaction(b, {});
+    for (const b of bundles) processBundle(store, b, {});
     storeTx[validate ? 'validated' : 'unvalidated'] = (performance.now() - t) / bundles.length;
     store.close();
   }

@@ -4,14 +4,15 @@
  * the FHIR JSON body reader (size, type, depth, hostile keys), the /fhir router, the error middleware.
  */
 import compression from 'compression';
-import express, { type Request, type RequestHandler, type Router } from 'express';
+import express, { type Request, type RequestHandler } from 'express';
 import helmet from 'helmet';
-import type { ExtraOperation } from './api/capability.js';
 import type { SubjectDataSource } from './api/data-source.js';
-import { fhirErrorHandler, requestLogger } from './api/http.js';
-import { fhirJsonBody } from './api/json-body.js';
-import { createLogger, type Logger } from './api/log.js';
+import { fhirErrorHandler } from './platform/http/errors.js';
+import { requestLogger } from './platform/http/request-log.js';
+import { fhirJsonBody } from './platform/http/json-body.js';
+import { createLogger, type Logger } from './platform/log.js';
 import { createFhirRouter } from './api/router.js';
+import type { SubmissionRoutesOptions } from './api/submit.js';
 import type { Config } from './config/index.js';
 import type { KnowledgeBase } from './knowledge/index.js';
 import { notFound } from './outcomes/index.js';
@@ -23,10 +24,8 @@ export interface AppOptions {
   dataSource?: SubjectDataSource;
   /** Per request instead (e.g. forwarding the caller's bearer token); wins over `dataSource`. */
   dataSourceFor?: (req: Request) => SubjectDataSource | undefined;
-  /** More FHIR routes under /fhir (after the body checks, before the module's router), e.g. the write path's $submit. */
-  fhirRouters?: Router[];
-  /** Operations those routers serve, for the CapabilityStatement. */
-  extraOperations?: readonly ExtraOperation[];
+  /** The write path, where the server has one: /fhir then serves $submit, $submit-status and $outbox too. */
+  submission?: SubmissionRoutesOptions;
   /** Other parts of the server (`/ehr`, `/app`), each with its own body handling and pages. */
   mounts?: ReadonlyArray<{ path: string; handler: RequestHandler }>;
   /** Where `GET /` sends a browser (default /fhir/metadata). */
@@ -51,12 +50,11 @@ export function createApp(options: AppOptions): express.Express {
   app.use(
     '/fhir',
     fhirJsonBody({ limitBytes: config.BODY_LIMIT_BYTES, maxDepth: config.MAX_JSON_DEPTH }),
-    ...(options.fhirRouters ?? []),
     createFhirRouter({
       knowledge,
       publicUrl: config.publicUrl,
       ...(dataSourceFor ? { dataSourceFor } : {}),
-      ...(options.extraOperations ? { extraOperations: options.extraOperations } : {}),
+      ...(options.submission ? { submission: options.submission } : {}),
     }),
   );
   for (const mount of options.mounts ?? []) app.use(mount.path, mount.handler);

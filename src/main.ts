@@ -10,7 +10,7 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createLogger, type Logger } from './api/log.js';
+import { createLogger, type Logger } from './platform/log.js';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { ContentError, loadKnowledge, type KnowledgeBase } from './knowledge/index.js';
 import { createLifecycle, type ReadinessChecks } from './platform/lifecycle.js';

@@ -11,9 +11,8 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import type express from 'express';
 import type { Request } from 'express';
-import type { ExtraOperation } from './api/capability.js';
 import { dataSourceForRequest } from './api/data-source.js';
-import type { Logger } from './api/log.js';
+import type { Logger } from './platform/log.js';
 import { createApp } from './app.js';
 import { createClinicianApp } from './clinician-app/index.js';
 import type { Config } from './config/index.js';
@@ -21,7 +20,7 @@ import { createEmbeddedEhr, type EmbeddedEhr } from './ehr/index.js';
 import { PERMISSION_FOR, grantFor, parseScopes, type Interaction } from './ehr/store/index.js';
 import type { KnowledgeBase } from './knowledge/index.js';
 import { forbidden, unauthorized } from './outcomes/index.js';
-import { createSubmissionRoutes, createWritePath, resolveProposal, type WritePath } from './submission/index.js';
+import { createWritePath, resolveProposal, type WritePath } from './submission/index.js';
 import { createTablet } from './tablet/index.js';
 
 type Tablet = Awaited<ReturnType<typeof createTablet>>;
@@ -39,21 +38,6 @@ export interface ModuleServer {
   start(): Promise<void>;
   close(): Promise<void>;
 }
-
-const SUBMIT_OPERATIONS: readonly ExtraOperation[] = [
-  {
-    resource: 'QuestionnaireResponse',
-    name: 'submit',
-    definition: 'https://periplan.app/fhir/OperationDefinition/questionnaireresponse-submit',
-    documentation:
-      'POST /fhir/QuestionnaireResponse/$submit: validate, $apply, and write the response with its Flags, proposals, CarePlan and Provenance in one transaction to the EHR (durable outbox; 201 sent, 202 saved-and-sending). GET /fhir/QuestionnaireResponse/$submit-status?key= tells a submission\'s state.',
-  },
-  {
-    name: 'outbox',
-    definition: 'https://periplan.app/fhir/OperationDefinition/outbox',
-    documentation: 'GET /fhir/$outbox: staff view of submissions waiting to reach the EHR (bearer token required).',
-  },
-];
 
 /**
  * Every write a submission's transaction makes with the caller's token (build-bundle.ts): conditional creates
@@ -215,8 +199,7 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
       timeoutMs: config.FHIR_SERVER_TIMEOUT_MS,
       ...(config.FHIR_SERVER_TOKEN ? { staticToken: config.FHIR_SERVER_TOKEN } : {}),
     }),
-    fhirRouters: [createSubmissionRoutes({ writePath, authorizeStaff, ...(authorizeSubmit ? { authorizeSubmit } : {}), ...(authorizeStatus ? { authorizeStatus } : {}) })],
-    extraOperations: SUBMIT_OPERATIONS,
+    submission: { writePath, authorizeStaff, ...(authorizeSubmit ? { authorizeSubmit } : {}), ...(authorizeStatus ? { authorizeStatus } : {}) },
     mounts: [...(ehr ? [{ path: '/ehr', handler: ehr.router }] : []), { path: '/app', handler: clinicianApp.router }, { path: '/tablet', handler: tablet.router }],
     homePath: ehr ? '/ehr' : '/app/',
   });

@@ -8,21 +8,15 @@
  * that exists. `url` and `implementation.url` are set to this server's public URL, `date` to start time.
  */
 import type { KnowledgeBase } from '../knowledge/index.js';
-import { ARTIFACT_TYPES, OPERATION_ROUTES, SEARCH_PARAMS } from './routes.js';
+import { ARTIFACT_TYPES, OPERATION_ROUTES, SEARCH_PARAMS, type WriteOperationRoute } from './routes.js';
 
 type RestResource = fhir4.CapabilityStatementRestResource;
 /** R4 types with their own url/version/status/name SearchParameters; the others share `conformance-*`. */
 const OWN_SEARCH_PARAMETERS = new Set(['Questionnaire', 'PlanDefinition', 'ActivityDefinition', 'Library']);
 
-/** An operation served by a router mounted beside this one (e.g. the write path's $submit). */
-export interface ExtraOperation {
-  resource?: string;
-  name: string;
-  definition: string;
-  documentation: string;
-}
-
-export function buildCapabilityStatement(knowledge: KnowledgeBase, publicUrl: string, date: Date, extraOperations: readonly ExtraOperation[] = []): fhir4.CapabilityStatement {
+/** `writeOperations`: the write path's operations this server serves (none for the FHIR API alone). */
+export function buildCapabilityStatement(knowledge: KnowledgeBase, publicUrl: string, date: Date, writeOperations: readonly WriteOperationRoute[] = []): fhir4.CapabilityStatement {
+  const extraOperations = writeOperations.filter((o) => o.declared);
   const written = knowledge.ofType('CapabilityStatement')[0] as fhir4.CapabilityStatement | undefined;
   const writtenRest = written?.rest?.find((r) => r.mode === 'server');
   const writtenResource = (type: string) => writtenRest?.resource?.find((r) => r.type === type);

@@ -5,11 +5,12 @@
 import express, { type Request } from 'express';
 import { isKnowledgeType, type KnowledgeBase } from '../knowledge/index.js';
 import { FhirError, methodNotAllowed, notFound } from '../outcomes/index.js';
-import { buildCapabilityStatement, type ExtraOperation } from './capability.js';
+import { buildCapabilityStatement } from './capability.js';
 import type { SubjectDataSource } from './data-source.js';
-import { fhirRoute } from './http.js';
+import { fhirRoute } from '../platform/http/fhir-route.js';
 import { applyOperation, extractOperation, populateOperation, validateOperation, type OperationContext } from './operations.js';
-import { ARTIFACT_TYPES, OPERATION_ROUTES, type OperationRoute } from './routes.js';
+import { ARTIFACT_TYPES, OPERATION_ROUTES, WRITE_OPERATION_ROUTES, writeOperationPath, type OperationRoute } from './routes.js';
+import { writeOperationHandlers, type SubmissionRoutesOptions } from './submit.js';
 import { applySummary, parseSummary, searchArtifacts } from './search.js';
 
 export interface FhirRouterOptions {
@@ -20,8 +21,8 @@ export interface FhirRouterOptions {
    * can be read for it (no FHIR server configured, or no credential to read it with).
    */
   dataSourceFor?: (req: Request) => SubjectDataSource | undefined;
-  /** Operations served by routers mounted beside this one, so /fhir/metadata lists them too. */
-  extraOperations?: readonly ExtraOperation[];
+  /** The write path, where the server has one: then $submit, $submit-status and $outbox are served too. */
+  submission?: SubmissionRoutesOptions;
 }
 
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
@@ -35,7 +36,8 @@ export function createFhirRouter(options: FhirRouterOptions): express.Router {
     return { knowledge, ...(dataSource ? { dataSource } : {}) };
   };
   const router = express.Router({ caseSensitive: true, strict: false });
-  const capabilityStatement = buildCapabilityStatement(knowledge, publicUrl, new Date(), options.extraOperations);
+  const writeOperations = options.submission ? WRITE_OPERATION_ROUTES : [];
+  const capabilityStatement = buildCapabilityStatement(knowledge, publicUrl, new Date(), writeOperations);
 
   const only = (path: string, allow: string) =>
     router.all(path, () => {
@@ -62,6 +64,15 @@ export function createFhirRouter(options: FhirRouterOptions): express.Router {
     if (op.instanceLevel) {
       router.post(`/${op.resource}/:id/$${op.name}`, fhirRoute((req) => runOperation(contextFor(req), op, req)));
       only(`/${op.resource}/:id/$${op.name}`, 'POST');
+    }
+  }
+
+  if (options.submission) {
+    const handlers = writeOperationHandlers(options.submission);
+    for (const op of writeOperations) {
+      const path = writeOperationPath(op);
+      if (op.method === 'GET') router.get(path, fhirRoute(handlers[op.name]));
+      else router.post(path, fhirRoute(handlers[op.name]));
     }
   }
 

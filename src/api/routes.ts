@@ -15,7 +15,6 @@ export const ARTIFACT_TYPES = [
   'OperationDefinition',
   'Library',
 ] as const;
-export type ArtifactType = (typeof ARTIFACT_TYPES)[number];
 
 export type OperationName = 'apply' | 'validate' | 'extract' | 'populate';
 
@@ -38,3 +37,52 @@ export const OPERATION_ROUTES: readonly OperationRoute[] = [
 ];
 
 export { SEARCH_PARAMS };
+
+export type WriteOperationName = 'submit' | 'submit-status' | 'outbox';
+
+/**
+ * The write path's operations (src/api/submit.ts): served, and declared, only where the server has a write
+ * path (the composed server), not by the FHIR API alone.
+ */
+export interface WriteOperationRoute {
+  /** `/fhir/{resource}/$name`; absent: a system-level operation, `/fhir/$name`. */
+  resource?: string;
+  name: WriteOperationName;
+  method: 'GET' | 'POST';
+  definition: string;
+  documentation: string;
+  /** False for an operation described in another one's documentation rather than declared on its own. */
+  declared: boolean;
+}
+
+export const WRITE_OPERATION_ROUTES: readonly WriteOperationRoute[] = [
+  {
+    resource: 'QuestionnaireResponse',
+    name: 'submit',
+    method: 'POST',
+    definition: 'https://periplan.app/fhir/OperationDefinition/questionnaireresponse-submit',
+    documentation:
+      'POST /fhir/QuestionnaireResponse/$submit: validate, $apply, and write the response with its Flags, proposals, CarePlan and Provenance in one transaction to the EHR (durable outbox; 201 sent, 202 saved-and-sending). GET /fhir/QuestionnaireResponse/$submit-status?key= tells a submission\'s state.',
+    declared: true,
+  },
+  {
+    resource: 'QuestionnaireResponse',
+    name: 'submit-status',
+    method: 'GET',
+    definition: 'https://periplan.app/fhir/OperationDefinition/questionnaireresponse-submit',
+    documentation: 'Described with $submit.',
+    declared: false,
+  },
+  {
+    name: 'outbox',
+    method: 'GET',
+    definition: 'https://periplan.app/fhir/OperationDefinition/outbox',
+    documentation: 'GET /fhir/$outbox: staff view of submissions waiting to reach the EHR (bearer token required).',
+    declared: true,
+  },
+];
+
+/** The path of a write operation under /fhir. */
+export function writeOperationPath(op: WriteOperationRoute): string {
+  return op.resource ? `/${op.resource}/$${op.name}` : `/$${op.name}`;
+}

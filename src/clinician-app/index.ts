@@ -17,27 +17,32 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
-import { DEFAULT_MAX_JSON_DEPTH, jsonBody } from '../api/json-body.js';
+import { fileURLToPath } from 'node:url';
+import express, { type Request, type Response, type Router } from 'express';
+import { DEFAULT_MAX_JSON_DEPTH, jsonBody } from '../platform/http/json-body.js';
 import * as oidc from 'openid-client';
 import { deepFreeze, type KnowledgeBase } from '../knowledge/index.js';
-import { badRequest, FhirError, forbidden, notFound, outcomeFromUnknown, unauthorized } from '../outcomes/index.js';
+import { badRequest, FhirError, forbidden, notFound, unauthorized } from '../outcomes/index.js';
 import { populateQuestionnaire } from '../forms/index.js';
 import type { FhirServerTarget } from '../submission/fhir-writer.js';
 import type { SubmitInput, SubmitResult } from '../submission/service.js';
 import { SUBMISSION_ITEM_SYSTEM, submissionKeyOf } from '../submission/build-bundle.js';
-import { appAssetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, PUBLIC_DIR, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from './assets.js';
+import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../platform/lforms/assets.js';
 import { createEhrAccess, type SessionRef } from './ehr-access.js';
 import { buildResultsView, historyPoints, itemIdentifierValue } from './results.js';
 import { decisionReasons, errorPage, loadStyle } from './helpers.js';
 import { createProposalSupport } from './proposals.js';
-import { sanitizeQuestionnaire, withoutPrefillExpressions } from './sanitize.js';
+import { sanitizeQuestionnaire, withoutPrefillExpressions } from '../forms/sanitize.js';
 import { openSqliteSessionStore, type ClinicianSession, type SessionStore } from './session-store.js';
 import { createSmartClient, SmartError } from './smart.js';
+import { consoleErrors, errorHandler } from '../platform/http/errors.js';
 import { FLAG_CODES } from '../submission/worklist-tags.js';
 import { DEFAULT_UNDO_WINDOW_MS, FLAG_OUTCOME_CODES, FLAG_OUTCOME_DISPLAY, recordFlagOutcome, undoDecision } from '../submission/resolve-proposal.js';
 import { createWorklist } from './worklist.js';
 import { registerTabletStaffRoutes, type OutboxForStaff, type TabletForStaff } from './tablet-staff.js';
+
+/** The app's own browser modules, CSS and page shell. */
+const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
 
 export const INTAKE_URL = 'https://periplan.app/fhir/Questionnaire/back-pain-intake';
 
@@ -119,7 +124,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
   const allowed = new Set(options.allowedIssuers.map((i) => i.replace(/\/+$/, '')));
   const defaultIssuer = options.defaultIssuer ?? options.allowedIssuers[0];
   const sessionTtlMs = options.sessionTtlMs ?? 12 * 60 * 60_000;
-  const version = appAssetVersion();
+  const version = assetVersion(PUBLIC_DIR, SHARED_BROWSER_DIR);
   const own = staticFiles(PUBLIC_DIR);
   const shared = staticFiles(SHARED_BROWSER_DIR);
   const lforms = staticFiles(LFORMS_DIR);
@@ -574,22 +579,15 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
 
   router.use('/api', api);
 
-  router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) return next(err);
-    if (err instanceof SmartError) err = new FhirError(502, { code: 'exception', diagnostics: err.message });
-    else if (err instanceof oidc.ResponseBodyError || err instanceof oidc.AuthorizationResponseError) {
-      err = new FhirError(401, { code: 'login', diagnostics: `Sign-in with the EHR failed: ${err.error}${err.error_description ? `: ${err.error_description}` : ''}` });
-    }
-    const { status, outcome } = outcomeFromUnknown(err);
-    if (status >= 500) console.error('clinician-app:', err);
-    res.status(status);
-    if (req.path.startsWith('/api/')) {
-      res.json(outcome);
-      return;
-    }
-    res.setHeader('Cache-Control', 'no-store');
-    res.type('html').send(errorPage(outcome.issue[0]?.diagnostics ?? 'Something went wrong.', basePath, version));
-  });
+  // The JSON API answers OperationOutcomes; the pages (launch, callback) an error page. Never cached.
+  router.use(
+    errorHandler({
+      log: consoleErrors('clinician-app'),
+      translate: signInErrors,
+      html: { wanted: (req) => !req.path.startsWith('/api/'), page: (message) => errorPage(message, basePath, version) },
+      noStore: true,
+    }),
+  );
 
   return {
     router,
@@ -598,4 +596,13 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
       store.close();
     },
   };
+}
+
+/** The SMART client's and openid-client's errors, as the FhirErrors they mean for the user. */
+function signInErrors(err: unknown): unknown {
+  if (err instanceof SmartError) return new FhirError(502, { code: 'exception', diagnostics: err.message });
+  if (err instanceof oidc.ResponseBodyError || err instanceof oidc.AuthorizationResponseError) {
+    return new FhirError(401, { code: 'login', diagnostics: `Sign-in with the EHR failed: ${err.error}${err.error_description ? `: ${err.error_description}` : ''}` });
+  }
+  return err;
 }

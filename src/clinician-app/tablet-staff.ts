@@ -14,16 +14,10 @@ import { z } from 'zod';
 import { openEventStream } from '../api/event-stream.js';
 import { badRequest, FhirError, forbidden } from '../outcomes/index.js';
 import type { OutboxEntry, OutboxStatus } from '../submission/outbox.js';
-import type { HandoffRequest, TabletAlert, TabletSessionSummary } from '../tablet/index.js';
+import type { TabletAlert, TabletForStaff, TabletSessionSummary } from '../tablet/contract.js';
 import type { EhrAccess, SessionRef } from './ehr-access.js';
 
-/** What the app needs of the tablet (createTablet's result has it). */
-export interface TabletForStaff {
-  createHandoff(request: HandoffRequest): { code: string; expiresAt: string; url: string; handoffId?: string };
-  cancelHandoff?(code: string): boolean;
-  sessions(): TabletSessionSummary[];
-  onAlert(listener: (alert: TabletAlert) => void): () => void;
-}
+export type { TabletForStaff } from '../tablet/contract.js';
 
 /** The write path's outbox, read only (submissions not yet in the EHR). */
 export interface OutboxForStaff {

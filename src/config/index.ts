@@ -103,6 +103,11 @@ export type Config = z.infer<typeof configSchema> & { publicUrl: string; dataDir
 
 export class ConfigError extends Error {}
 
+/** The content folder (CONTENT_DIR, the working directory by default), as an absolute path. */
+export function contentDirOf(env: { CONTENT_DIR?: string | undefined }): string {
+  return path.resolve(env.CONTENT_DIR || '.');
+}
+
 /** Parse configuration from an environment-like object. Throws ConfigError naming each bad key. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   const parsed = configSchema.safeParse(env);
@@ -116,6 +121,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...c,
     publicUrl: (c.PUBLIC_URL ?? `http://${shownHost}:${c.PORT}`).replace(/\/+$/, ''),
     dataDir: path.resolve(c.DATA_DIR),
-    contentDir: path.resolve(c.CONTENT_DIR),
+    contentDir: contentDirOf(c),
   };
 }

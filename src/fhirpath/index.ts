@@ -65,11 +65,3 @@ export function compileFhirPath(expression: string, options?: CompileOptions): C
 export function evaluateFhirPath(resource: unknown, expression: string, env?: FhirPathEnv): unknown[] {
   return compileFhirPath(expression)(resource, env);
 }
-
-/** Evaluate an expression expected to yield a single boolean; empty -> undefined (unknown). */
-export function evaluateBoolean(resource: unknown, expression: string, env?: FhirPathEnv): boolean | undefined {
-  const out = evaluateFhirPath(resource, expression, env);
-  if (out.length === 0) return undefined;
-  if (out.length === 1 && typeof out[0] === 'boolean') return out[0];
-  throw new FhirPathError(expression, `expected a single boolean, got ${JSON.stringify(out).slice(0, 200)}`);
-}

@@ -1,6 +1,6 @@
 /**
  * The names clinical-rules.md pins are a public interface: the intake Questionnaire's linkIds, types and
- * answer codes, its group layout (team brief), the top-level PlanDefinition and the flag and rule codes.
+ * answer codes, its group layout (as specified), the top-level PlanDefinition and the flag and rule codes.
  * These checks hold the content to that table (`pinned-intake-items.ts`).
  */
 import type { ContentProblem } from './content-error.js';

@@ -1,5 +1,5 @@
 /**
- * The intake items pinned by clinical-rules.md section 2 and the team brief, as data: the loader checks the
+ * The intake items pinned by the specification (clinical-rules.md section 2 and the intake's agreed layout), as data: the loader checks the
  * real `back-pain-intake` Questionnaire against it at start-up, and tests and rules can import it instead of
  * repeating linkIds. Changing a row here changes the module's public interface.
  */
@@ -100,7 +100,7 @@ export const PINNED_INTAKE_ITEMS: readonly PinnedItem[] = [
   ),
   { linkId: 'ost-score', group: 'bone-health', type: 'integer', calculated: true },
   { linkId: 'orai-score', group: 'bone-health', type: 'integer', calculated: true },
-  // Self-management (linkIds pinned by the team brief)
+  // Self-management (linkIds pinned by the specification)
   { linkId: 'walking-days-per-week', group: 'self-management', type: 'integer' },
   { linkId: 'strength-sessions-per-week', group: 'self-management', type: 'integer' },
   ...ynu('self-management', 'pilates-yoga', 'sitting-breaks', 'heat-use', 'supplement-magnesium', 'supplement-omega3', 'topical-gels'),

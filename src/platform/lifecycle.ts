@@ -14,7 +14,7 @@
  * `GET /healthz` (alive) and `GET /readyz` (each check, JSON) are answered here in every phase.
  */
 import type http from 'node:http';
-import type { Logger } from '../api/log.js';
+import type { Logger } from './log.js';
 import { FhirError } from '../outcomes/index.js';
 
 export type Phase = 'starting' | 'ready' | 'stopping';

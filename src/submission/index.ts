@@ -1,9 +1,7 @@
-// Public surface of the write path (issue section 3).
+// Public surface of the write path (its HTTP adapter, $submit and $outbox, is in src/api/submit.ts).
 export { createWritePath } from './write-path.js';
 export type { WritePath, WritePathOptions, WritePathLog } from './write-path.js';
-export { createSubmissionRoutes, readSubmitBody } from './routes.js';
 export { remoteTokenCheck } from './preverify.js';
-export type { SubmissionRoutesOptions } from './routes.js';
 export {
   resolveProposal,
   recordFlagOutcome,

@@ -1,5 +1,5 @@
 /**
- * The write path, in the order the issue asks for:
+ * The write path, in this order:
  *   validate the response against its Questionnaire -> run $apply -> build one transaction
  *   -> store it durably in the outbox -> try to send it now -> report "sent" or "saved, sending".
  *

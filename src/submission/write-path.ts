@@ -4,7 +4,7 @@
  *
  *   const writePath = createWritePath({ knowledge, dataDir, fhirBaseUrl, moduleCredentials: ehr.auth.moduleClient });
  *   await writePath.start();          // reads /metadata (unreachable: assume transactions, re-check later)
- *   app.use('/fhir', createSubmissionRoutes({ writePath }));
+ *   createApp({ ..., submission: { writePath } });   // serves $submit, $submit-status and $outbox under /fhir
  *   ...
  *   await writePath.stop();           // waits for submissions in flight, stops the sender, closes the outbox
  */

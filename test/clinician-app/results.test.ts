@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildResultsView, historyPoints, itemIdentifierValue } from '../../src/clinician-app/results.js';
-import { sanitizeQuestionnaire } from '../../src/clinician-app/sanitize.js';
+import { sanitizeQuestionnaire } from '../../src/forms/sanitize.js';
 import { SUBMISSION_ITEM_SYSTEM } from '../../src/submission/build-bundle.js';
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');

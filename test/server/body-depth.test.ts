@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/api/log.js';
+import { createLogger } from '../../src/platform/log.js';
 import { loadConfig } from '../../src/config/index.js';
 import { loadKnowledge } from '../../src/knowledge/index.js';
 import { createModuleServer, type ModuleServer } from '../../src/server.js';

@@ -7,13 +7,13 @@
  */
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fhirErrorHandler } from '../../src/api/http.js';
-import { fhirJsonBody } from '../../src/api/json-body.js';
-import { createLogger } from '../../src/api/log.js';
+import { fhirErrorHandler } from '../../src/platform/http/errors.js';
+import { fhirJsonBody } from '../../src/platform/http/json-body.js';
+import { createLogger } from '../../src/platform/log.js';
 import type { AccessContext } from '../../src/ehr/store/access.js';
 import { createFhirStoreRouter, openFhirStore } from '../../src/ehr/store/index.js';
 import type { FhirStore } from '../../src/ehr/store/store.js';
-import { createSubmissionRoutes } from '../../src/submission/routes.js';
+import { createSubmissionRoutes } from '../../src/api/submit.js';
 import type { WritePath } from '../../src/submission/write-path.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { getKnowledge, submissionFor, testWritePath, waitFor } from './support/fixtures.js';

@@ -7,12 +7,12 @@
  */
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fhirErrorHandler } from '../../src/api/http.js';
-import { fhirJsonBody } from '../../src/api/json-body.js';
-import { createLogger } from '../../src/api/log.js';
+import { fhirErrorHandler } from '../../src/platform/http/errors.js';
+import { fhirJsonBody } from '../../src/platform/http/json-body.js';
+import { createLogger } from '../../src/platform/log.js';
 import { unauthorized } from '../../src/outcomes/index.js';
 import { clientCredentialsTokenSource } from '../../src/submission/module-token.js';
-import { createSubmissionRoutes } from '../../src/submission/routes.js';
+import { createSubmissionRoutes } from '../../src/api/submit.js';
 import type { WritePath } from '../../src/submission/write-path.js';
 import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { getKnowledge, submissionFor, testWritePath } from './support/fixtures.js';

@@ -11,10 +11,6 @@ export function currentSession() {
   }
 }
 
-export function forgetSession() {
-  sessionStorage.removeItem(KEY);
-}
-
 export class ApiError extends Error {
   constructor(status, message, issues) {
     super(message);

@@ -2,13 +2,14 @@
 // user, style), show the patient banner, then render the view named by the URL hash.
 import { startAlertStream } from './alerts.js';
 import { api, base, currentSession, redeemHandoff } from './api.js';
+import { context, setContext } from './context.js';
 import { announce, h, render } from './dom.js';
 import { confirmLeavingForm, showForm } from './form-view.js';
 import { showResults } from './results-view.js';
 import { showTablets } from './tablet-view.js';
 import { showWorklist } from './worklist-view.js';
 
-const state = { context: null, bannerPatient: null };
+const state = { bannerPatient: null };
 
 function applyStyle(style) {
   // smart_style_url: only a few validated values (checked on the server), set as CSS custom properties.
@@ -19,7 +20,7 @@ function applyStyle(style) {
 
 export async function showBanner(patientId) {
   const banner = document.getElementById('banner');
-  const ctx = state.context;
+  const ctx = context();
   const isContextPatient = ctx.patient && ctx.patient.id === patientId;
   // The EHR shows its own banner for the launch patient when need_patient_banner is false. A patient opened
   // from the worklist is not the EHR's open patient, so the app always names that one.
@@ -39,10 +40,6 @@ export async function showBanner(patientId) {
   ];
   banner.replaceChildren(...parts.filter(Boolean));
   banner.hidden = false;
-}
-
-export function context() {
-  return state.context;
 }
 
 function showStart(message) {
@@ -66,7 +63,7 @@ function parseHash() {
  * latest results and intake history if she has an intake, else a new intake form.
  */
 async function startView() {
-  const pid = state.context.patient?.id;
+  const pid = context().patient?.id;
   if (!pid) return 'worklist';
   const { intakes, draft } = await api('GET', `/patients/${encodeURIComponent(pid)}/intakes`);
   return !draft && intakes.length ? 'results' : 'form';
@@ -88,17 +85,17 @@ async function route() {
   }
   try {
     if (view === 'worklist') {
-      await showBanner(state.context.patient?.id);
+      await showBanner(context().patient?.id);
       await showWorklist(params);
     } else if (view === 'tablets') {
-      await showBanner(state.context.patient?.id);
+      await showBanner(context().patient?.id);
       await showTablets();
     } else if (view === 'results') {
-      const pid = parts[1] ?? state.context.patient?.id;
+      const pid = parts[1] ?? context().patient?.id;
       await showBanner(pid);
       await showResults(pid, params);
     } else {
-      await showBanner(state.context.patient?.id);
+      await showBanner(context().patient?.id);
       await showForm(params);
     }
   } catch (err) {
@@ -125,16 +122,16 @@ async function boot() {
     return;
   }
   try {
-    state.context = await api('GET', '/context');
+    setContext(await api('GET', '/context'));
   } catch (err) {
     showStart(err.status === 401 ? 'Your session has ended. Open the app from the EHR again.' : err.message);
     return;
   }
-  applyStyle(state.context.style);
+  applyStyle(context().style);
   document.getElementById('nav').hidden = false;
-  if (!state.context.patient) document.querySelector('[data-nav="form"]').parentElement.hidden = true;
-  if (state.context.user) document.getElementById('user').textContent = `Signed in: ${state.context.user.name}`;
-  if (state.context.tablet) {
+  if (!context().patient) document.querySelector('[data-nav="form"]').parentElement.hidden = true;
+  if (context().user) document.getElementById('user').textContent = `Signed in: ${context().user.name}`;
+  if (context().tablet) {
     // Clinical staff: the Tablets view, and emergency alerts from the waiting-room tablet, live, on every view.
     document.querySelector('[data-nav="tablets"]').parentElement.hidden = false;
     startAlertStream();

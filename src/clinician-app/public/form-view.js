@@ -1,7 +1,7 @@
 // The intake form: LHC-Forms renders the Questionnaire (served by this app, sanitised), pre-filled by
 // $populate on the server, or from a saved draft, or from a completed response being amended.
 import { api, ApiError } from './api.js';
-import { context } from './app.js';
+import { context } from './context.js';
 import { announce, clearStatus, formatDate, h, render } from './dom.js';
 import { currentResponse as responseIn, lformsReady, repairAria } from './shared/lforms-helpers.js';
 

@@ -1,7 +1,7 @@
 // Results for the clinician: every flag and recommendation with its basis (clinical spec section 6), the
 // proposals to accept or dismiss, the patient's self-management plan (printable) and the history chart.
 import { api } from './api.js';
-import { context } from './app.js';
+import { context } from './context.js';
 import { historyChart } from './chart.js';
 import { tabletButton } from './tablet-view.js';
 import { announce, clearStatus, formatDate, h, render } from './dom.js';

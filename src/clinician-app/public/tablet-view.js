@@ -1,7 +1,7 @@
 // The staff side of the waiting-room tablet: start a tablet intake for a patient (one-time code, QR code,
 // expiry countdown) and the "Tablets" view (codes waiting, tablets in use, submissions not yet in the EHR).
 import { api } from './api.js';
-import { context } from './app.js';
+import { context } from './context.js';
 import { announce, clearStatus, formatDate, h, render } from './dom.js';
 
 /** A "Start tablet intake" button for this patient, or nothing when this sign-in cannot hand out tablets. */

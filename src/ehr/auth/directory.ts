@@ -1,6 +1,6 @@
 /**
  * Who can sign in and which patients exist: injected, so the auth server does not read the FHIR store
- * itself (the lead wires it to the store; tests pass plain functions).
+ * itself (src/ehr/index.ts wires it to the store; tests pass plain functions).
  */
 export interface DirectoryPatient {
   id: string;

@@ -11,9 +11,10 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express, { type Request, type Response, type Router } from 'express';
-import { DEFAULT_MAX_JSON_DEPTH, jsonBody } from '../../api/json-body.js';
+import { DEFAULT_MAX_JSON_DEPTH, jsonBody } from '../../platform/http/json-body.js';
 import { z } from 'zod';
 import { FhirError, outcomeFromUnknown } from '../../outcomes/index.js';
+import { consoleErrors, errorHandler } from '../../platform/http/errors.js';
 import type { SmartAuth } from '../auth/smart-auth.js';
 import { escapeHtml } from '../auth/pages.js';
 import { pageCsp } from '../auth/smart-metadata.js';
@@ -129,16 +130,11 @@ export function createLauncherRouter(options: LauncherOptions): Router {
 
   /** The same as JSON, for scripts and tests: `{ launch, url, expiresAt }`. */
   router.post('/launches', jsonBody({ limitBytes: 10 * 1024, maxDepth: DEFAULT_MAX_JSON_DEPTH, mediaTypes: ['application/json'], otherTypes: 'skip' }), async (req, res) => {
-    try {
-      const crossSite = crossSiteReason(req, ownOrigin);
-      if (crossSite) throw new FhirError(403, { code: 'forbidden', diagnostics: `Launches are created by the EHR itself or by local tools, not by other sites (refused ${crossSite}).` });
-      if (!req.is('application/json')) throw new FhirError(415, { code: 'not-supported', diagnostics: 'Send the launch as Content-Type: application/json.' });
-      const { url, launch, expiresAt } = await createLaunch(req.body);
-      res.status(201).json({ launch, url, expiresAt: expiresAt.toISOString() });
-    } catch (error) {
-      const { status, outcome } = outcomeFromUnknown(error);
-      res.status(status).json(outcome);
-    }
+    const crossSite = crossSiteReason(req, ownOrigin);
+    if (crossSite) throw new FhirError(403, { code: 'forbidden', diagnostics: `Launches are created by the EHR itself or by local tools, not by other sites (refused ${crossSite}).` });
+    if (!req.is('application/json')) throw new FhirError(415, { code: 'not-supported', diagnostics: 'Send the launch as Content-Type: application/json.' });
+    const { url, launch, expiresAt } = await createLaunch(req.body);
+    res.status(201).json({ launch, url, expiresAt: expiresAt.toISOString() });
   });
 
   async function createLaunch(body: unknown) {
@@ -273,5 +269,7 @@ ${standalone.length ? `<h2>Standalone launch</h2>
 </html>`;
   }
 
+  // The JSON launch API (and a malformed body) answers OperationOutcomes; the form re-renders itself above.
+  router.use(errorHandler({ log: consoleErrors('ehr launcher'), noStore: true }));
   return router;
 }

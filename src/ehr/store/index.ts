@@ -14,6 +14,7 @@ export type { AccessContext, AccessPolicy } from './access.js';
 export { parseScope, parseScopes, grantFor, PERMISSION_FOR } from './scopes.js';
 export type { ResourceScope, ScopeContext, Permission, Interaction, Grant } from './scopes.js';
 export { capabilityStatement, storedResourceTypes, isStoredResourceType } from './capability.js';
+export { processBundle } from './bundle.js';
 export type { BundleOptions, ReturnPreference } from './bundle.js';
 export { seedSandbox, SANDBOX_PATIENT_IDS, SANDBOX_PRACTITIONER_ID, SANDBOX_MRN_SYSTEM, SANDBOX_OBSERVATION_SYSTEM } from './seed.js';
 export type { SeedSummary } from './seed.js';

@@ -6,9 +6,6 @@ import type { HistoryEntry, Resource, SearchResult } from './store.js';
 
 export const etagOf = (resource: Resource) => `W/"${resource.meta?.versionId ?? ''}"`;
 
-/** `Type/id/_history/n`, relative to the FHIR base. */
-export const versionedLocation = (resource: Resource) => `${resource.resourceType}/${resource.id}/_history/${resource.meta?.versionId ?? ''}`;
-
 /** RFC 7231 date for Last-Modified. */
 export const httpDate = (iso: string | undefined) => new Date(iso ?? Date.now()).toUTCString();
 

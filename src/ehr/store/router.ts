@@ -9,9 +9,10 @@
  */
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
-import { fhirJsonBody } from '../../api/json-body.js';
-import { FHIR_CONTENT_TYPE, sendResource } from '../../api/http.js';
-import { allOk, methodNotAllowed, outcomeFromUnknown, unauthorized } from '../../outcomes/index.js';
+import { fhirJsonBody } from '../../platform/http/json-body.js';
+import { errorHandler } from '../../platform/http/errors.js';
+import { FHIR_CONTENT_TYPE, sendResource } from '../../platform/http/fhir-route.js';
+import { allOk, methodNotAllowed, unauthorized } from '../../outcomes/index.js';
 import { accessPolicy, unrestrictedPolicy } from './access.js';
 import type { AccessContext, AccessPolicy } from './access.js';
 import { processBundle } from './bundle.js';
@@ -118,13 +119,7 @@ export function createFhirStoreRouter(options: FhirStoreRouterOptions): Router {
     }
   });
 
-  router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    const { status, outcome } = outcomeFromUnknown(err);
-    if (status >= 500) (options.onError ?? ((m, e) => console.error(m, e)))('FHIR store request failed', err);
-    if (res.headersSent) return void res.destroy();
-    const allow = (err as { allow?: unknown } | null)?.allow;
-    sendResource(res, { status, resource: outcome, headers: typeof allow === 'string' ? { Allow: allow } : {} });
-  });
+  router.use(errorHandler({ log: { error: options.onError ?? ((m, e) => console.error(m, e)) } }));
 
   return router;
 }

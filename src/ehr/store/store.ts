@@ -36,9 +36,7 @@ import {
   supportedSearchParameters,
 } from './search-params.js';
 import type { ParsedSearch } from './search-params.js';
-import { processBundle } from './bundle.js';
 import { isStoredResourceType } from './capability.js';
-import type { BundleOptions } from './bundle.js';
 
 export type Resource = fhir4.FhirResource;
 
@@ -424,18 +422,6 @@ export class FhirStore {
       this.statements.clearIndex.run(resourceType, id);
       return { deleted: true, versionId: String(versionId) };
     });
-  }
-
-  /** Process a transaction Bundle: all entries or none (see bundle.ts). */
-  transaction(bundle: fhir4.Bundle, options: BundleOptions = {}): fhir4.Bundle {
-    if (bundle.type !== 'transaction') throw badRequest(`Expected a transaction Bundle, got type '${String(bundle.type)}'.`, 'Bundle.type');
-    return processBundle(this, bundle, options);
-  }
-
-  /** Process a batch Bundle: each entry on its own (see bundle.ts). */
-  batch(bundle: fhir4.Bundle, options: BundleOptions = {}): fhir4.Bundle {
-    if (bundle.type !== 'batch') throw badRequest(`Expected a batch Bundle, got type '${String(bundle.type)}'.`, 'Bundle.type');
-    return processBundle(this, bundle, options);
   }
 
   /** `row`: the resource's `resources` row as the caller just read it in this transaction (undefined: none). */

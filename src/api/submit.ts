@@ -1,5 +1,6 @@
 /**
- * The write path's HTTP surface for the module API (mounted under `/fhir` by the lead):
+ * The write path's HTTP adapter, served by the /fhir router beside the other operations (routes.ts,
+ * WRITE_OPERATION_ROUTES) when the server has a write path:
  *
  *   POST /QuestionnaireResponse/$submit        body: a QuestionnaireResponse, or Parameters {response, data?,
  *                                              author?, enterer?, amends?}; `Authorization: Bearer` = the user's
@@ -15,15 +16,17 @@
  *                                              patient's response; 404 alike for unknown keys and hidden ones
  *   GET  /$outbox[?status=pending|failed|sent]                     staff view: counts and entries (no answers)
  *
- * Errors are thrown as FhirError; the API's error middleware renders them.
+ * Errors are thrown as FhirError; the one error handler renders them.
  */
-import express, { type NextFunction, type Request, type Response } from 'express';
+import express, { type Request } from 'express';
 import { z } from 'zod';
 import { FhirError, badRequest, notFound, unauthorized } from '../outcomes/index.js';
-import type { OutboxEntry, OutboxStatus } from './outbox.js';
-import { remoteReadCheck, remoteTokenCheck } from './preverify.js';
-import { locationsOf, stateOf, type SubmitInput, type SubmitResult } from './service.js';
-import type { WritePath } from './write-path.js';
+import { fhirRoute, type FhirHandler, type FhirResult } from '../platform/http/fhir-route.js';
+import type { OutboxEntry, OutboxStatus } from '../submission/outbox.js';
+import { remoteReadCheck, remoteTokenCheck } from '../submission/preverify.js';
+import { locationsOf, stateOf, type SubmitInput, type SubmitResult } from '../submission/service.js';
+import type { WritePath } from '../submission/write-path.js';
+import { WRITE_OPERATION_ROUTES, writeOperationPath, type WriteOperationName } from './routes.js';
 
 export interface SubmissionRoutesOptions {
   writePath: WritePath;
@@ -45,7 +48,6 @@ export interface SubmissionRoutesOptions {
   authorizeStatus?: (token: string, subject: string | undefined) => void | Promise<void>;
 }
 
-const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const resourceSchema = z.object({ resourceType: z.string() }).loose();
 const referenceSchema = z.object({ reference: z.string().optional(), display: z.string().optional(), identifier: z.unknown().optional() }).loose();
 /** The version a submission amends, as a versioned reference (id and version as the store's ids allow). */
@@ -55,10 +57,6 @@ const parametersSchema = z.object({
   resourceType: z.literal('Parameters'),
   parameter: z.array(z.object({ name: z.string(), resource: resourceSchema.optional(), valueReference: referenceSchema.optional() }).loose()).optional(),
 });
-
-function send(res: Response, status: number, resource: fhir4.FhirResource): void {
-  res.status(status).type(FHIR_JSON).send(JSON.stringify(resource));
-}
 
 function bearerOf(req: Request): string | undefined {
   const match = /^Bearer +(\S+)$/i.exec(req.get('authorization')?.trim() ?? '');
@@ -171,62 +169,52 @@ function subjectOf(entry: OutboxEntry): string | undefined {
 
 const STATUSES: readonly OutboxStatus[] = ['pending', 'sent', 'failed'];
 
-export function createSubmissionRoutes(options: SubmissionRoutesOptions): express.Router {
+/** The handlers of the write operations, by name: each returns the resource to send, or throws. */
+export function writeOperationHandlers(options: SubmissionRoutesOptions): Record<WriteOperationName, FhirHandler> {
   const { writePath } = options;
   const authorizeSubmit = options.authorizeSubmit ?? remoteTokenCheck(writePath.target);
   const authorizeStatus = options.authorizeStatus ?? remoteReadCheck(writePath.target);
-  const router = express.Router();
-  const wrap = (handler: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) => {
-    handler(req, res).catch(next);
-  };
 
-  router.post(
-    '/QuestionnaireResponse/\\$submit',
-    wrap(async (req, res) => {
-      const input = readSubmitBody(req.body);
-      const bearerToken = bearerOf(req);
-      // A submission is written in the user's name: the module API does not write for anonymous callers
-      // (retries later run with the module's credential, so the first check must be the user's).
-      if (!bearerToken) throw unauthorized('Submitting writes to the patient record: send Authorization: Bearer <your access token for the EHR>.');
-      await authorizeSubmit(bearerToken, input.response.subject?.reference, { amends: input.amends !== undefined });
-      const result = await writePath.submit({ ...input, bearerToken });
-      const status = result.state === 'sent' ? (result.duplicate ? 200 : 201) : 202;
-      send(res, status, resultParameters(result));
-    }),
-  );
+  async function submit(req: Request): Promise<FhirResult> {
+    const input = readSubmitBody(req.body);
+    const bearerToken = bearerOf(req);
+    // A submission is written in the user's name: the module API does not write for anonymous callers
+    // (retries later run with the module's credential, so the first check must be the user's).
+    if (!bearerToken) throw unauthorized('Submitting writes to the patient record: send Authorization: Bearer <your access token for the EHR>.');
+    await authorizeSubmit(bearerToken, input.response.subject?.reference, { amends: input.amends !== undefined });
+    const result = await writePath.submit({ ...input, bearerToken });
+    const status = result.state === 'sent' ? (result.duplicate ? 200 : 201) : 202;
+    return { status, resource: resultParameters(result) };
+  }
 
-  router.get(
-    '/QuestionnaireResponse/\\$submit-status',
-    wrap(async (req, res) => {
-      // Keys are client identifiers, which can be guessed: the state of a submission (and whether it exists)
-      // is only for a caller whose token may read that patient's response.
-      const bearerToken = bearerOf(req);
-      if (!bearerToken) throw unauthorized('The state of a submission is part of the patient record: send Authorization: Bearer <your access token for the EHR>.');
-      const key = typeof req.query.key === 'string' ? req.query.key : undefined;
-      if (!key) throw badRequest('key is required: the "key" $submit answered with (identifier system|value of the response).', 'key');
-      const entry = writePath.outbox.get(key);
-      const hidden = notFound(`No submission with key ${key.slice(0, 200)} is known here that this access token may see.`, 'key');
-      try {
-        await authorizeStatus(bearerToken, entry ? subjectOf(entry) : undefined);
-      } catch (err) {
-        if (err instanceof FhirError && err.status === 403) throw hidden;
-        throw err;
-      }
-      if (!entry) throw hidden;
-      send(res, 200, statusParameters(entry));
-    }),
-  );
+  async function submitStatus(req: Request): Promise<FhirResult> {
+    // Keys are client identifiers, which can be guessed: the state of a submission (and whether it exists)
+    // is only for a caller whose token may read that patient's response.
+    const bearerToken = bearerOf(req);
+    if (!bearerToken) throw unauthorized('The state of a submission is part of the patient record: send Authorization: Bearer <your access token for the EHR>.');
+    const key = typeof req.query.key === 'string' ? req.query.key : undefined;
+    if (!key) throw badRequest('key is required: the "key" $submit answered with (identifier system|value of the response).', 'key');
+    const entry = writePath.outbox.get(key);
+    const hidden = notFound(`No submission with key ${key.slice(0, 200)} is known here that this access token may see.`, 'key');
+    try {
+      await authorizeStatus(bearerToken, entry ? subjectOf(entry) : undefined);
+    } catch (err) {
+      if (err instanceof FhirError && err.status === 403) throw hidden;
+      throw err;
+    }
+    if (!entry) throw hidden;
+    return { resource: statusParameters(entry) };
+  }
 
-  router.get(
-    '/\\$outbox',
-    wrap(async (req, res) => {
-      await options.authorizeStaff?.(req);
-      const status = typeof req.query.status === 'string' ? req.query.status : undefined;
-      if (status !== undefined && !(STATUSES as readonly string[]).includes(status)) throw badRequest('status must be pending, sent or failed.', 'status');
-      const counts = writePath.outbox.counts();
-      // Default: what needs attention (pending and failed), newest first.
-      const entries = status ? writePath.outbox.list(status as OutboxStatus, 200) : [...writePath.outbox.list('failed', 100), ...writePath.outbox.list('pending', 100)];
-      send(res, 200, {
+  async function outbox(req: Request): Promise<FhirResult> {
+    await options.authorizeStaff?.(req);
+    const status = typeof req.query.status === 'string' ? req.query.status : undefined;
+    if (status !== undefined && !(STATUSES as readonly string[]).includes(status)) throw badRequest('status must be pending, sent or failed.', 'status');
+    const counts = writePath.outbox.counts();
+    // Default: what needs attention (pending and failed), newest first.
+    const entries = status ? writePath.outbox.list(status as OutboxStatus, 200) : [...writePath.outbox.list('failed', 100), ...writePath.outbox.list('pending', 100)];
+    return {
+      resource: {
         resourceType: 'Parameters',
         parameter: [
           { name: 'pending', valueInteger: counts.pending },
@@ -250,9 +238,21 @@ export function createSubmissionRoutes(options: SubmissionRoutesOptions): expres
             };
           }),
         ],
-      });
-    }),
-  );
+      },
+    };
+  }
 
+  return { submit, 'submit-status': submitStatus, outbox };
+}
+
+/** The write operations alone, as a router (the /fhir router serves them the same way, beside the others). */
+export function createSubmissionRoutes(options: SubmissionRoutesOptions): express.Router {
+  const handlers = writeOperationHandlers(options);
+  const router = express.Router();
+  for (const op of WRITE_OPERATION_ROUTES) {
+    const path = writeOperationPath(op);
+    if (op.method === 'GET') router.get(path, fhirRoute(handlers[op.name]));
+    else router.post(path, fhirRoute(handlers[op.name]));
+  }
   return router;
 }

@@ -14,7 +14,7 @@
  */
 import type { NextFunction, Request, Response } from 'express';
 import express from 'express';
-import { FhirError, badRequest, unsupportedMediaType } from '../outcomes/index.js';
+import { FhirError, badRequest, unsupportedMediaType } from '../../outcomes/index.js';
 
 export const FHIR_JSON_TYPES = ['application/fhir+json', 'application/json'] as const;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);

@@ -1,6 +1,6 @@
 /**
- * Static files of the app, served from this process (no CDN): the app's own ES modules and CSS, and the
- * LHC-Forms build from node_modules. Each file is compressed once (brotli and gzip, kept in memory) and sent
+ * Static files of the browser apps (the clinician app and the tablet), served from this process (no CDN):
+ * their own ES modules and CSS, and the LHC-Forms build from node_modules. Each file is compressed once (brotli and gzip, kept in memory) and sent
  * with a long `immutable` cache lifetime; URLs carry a version (LHC-Forms' version, a hash of the app's own
  * files) so a new release gets new URLs.
  */
@@ -11,8 +11,7 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import type { Request, Response } from 'express';
 
-export const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
-export const LFORMS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../node_modules/lforms/dist/lforms');
+export const LFORMS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../node_modules/lforms/dist/lforms');
 export const LFORMS_VERSION = (JSON.parse(fs.readFileSync(path.join(LFORMS_DIR, '../../package.json'), 'utf8')) as { version: string }).version;
 
 /** Load order from the stack notes: styles, zone, runtime, polyfills, main, then the FHIR support. */
@@ -33,17 +32,13 @@ const TYPES: Record<string, string> = {
 interface Compressed { raw: Buffer; br?: Buffer; gzip?: Buffer; type: string; etag: string }
 
 /** Browser modules the clinician app and the tablet both import; each router serves them at `<base>/assets/<version>/shared/<file>`. */
-export const SHARED_BROWSER_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../browser-shared/public');
+export const SHARED_BROWSER_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../browser-shared/public');
 
 /** A hash of the files in `dirs`: the version in asset URLs, so that a change gets new URLs. */
 export function assetVersion(...dirs: string[]): string {
   const h = createHash('sha256');
   for (const dir of dirs) for (const f of fs.readdirSync(dir).sort()) h.update(f).update(fs.readFileSync(path.join(dir, f)));
   return h.digest('hex').slice(0, 12);
-}
-
-export function appAssetVersion(): string {
-  return assetVersion(PUBLIC_DIR, SHARED_BROWSER_DIR);
 }
 
 /** Serves files below `root` (no `..`, no source maps, known types only), compressed and cached. */
