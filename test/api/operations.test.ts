@@ -7,6 +7,10 @@ import { FHIR_JSON, readJson, testApp } from './support/app.js';
 import { PERSONALITIES, startPersonalityProxy, type PersonalityProxy } from '../support/fhir-personality.js';
 import { startFhirServer, type FixtureServer } from './support/fhir-server.js';
 import { applyParameters } from './support/random-intake.js';
+import express from 'express';
+import type { AccessContext } from '../../src/ehr/store/access.js';
+import { createFhirStoreRouter, openFhirStore } from '../../src/ehr/store/index.js';
+import { closeServer, listen, tmpDir } from '../submission/support/servers.js';
 
 let app: Express;
 const patient = readJson<fhir4.Patient>('examples/RF-01/patient.json');
@@ -221,6 +225,28 @@ describe('useServerData reads every page of a search', () => {
     expect(firedRules(res.body)).toContain('RF-01');
     expect(fhir.requests.filter((r) => r.startsWith('/QuestionnaireResponse?') && r.includes('_offset=1')).length).toBeGreaterThan(0);
     expect(JSON.stringify(res.body.note ?? [])).not.toContain('Warning');
+  });
+
+  it('the sandbox EHR store paging one result at a time: the latest intake decides, nothing is left unread', async () => {
+    const store = openFhirStore({ dataDir: tmpDir('paging-ehr-') });
+    const ehrApp = express();
+    const clinician: AccessContext = { clientId: 'clinic-app', scopes: ['user/*.rs'], fhirUser: 'Practitioner/doc' };
+    ehrApp.use('/fhir', createFhirStoreRouter({ store, authorize: async (req) => (req.get('authorization') === 'Bearer clinician' ? clinician : undefined) }));
+    const ehr = await listen(ehrApp);
+    const quirks = await startPersonalityProxy(`http://127.0.0.1:${ehr.port}/fhir`, 'paging-quirks');
+    try {
+      store.update(patient);
+      for (const { id: _id, ...qr } of [earlier, latest]) store.create(qr);
+      const a = await testApp({ dataSource: new FhirServerDataSource({ baseUrl: quirks.fhirBaseUrl, bearerToken: 'clinician', timeoutMs: 10_000 }) });
+      const res = await request(a).post(APPLY).set('Content-Type', FHIR_JSON).send(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subject', valueString: subject }] }));
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(firedRules(res.body)).toContain('RF-01');
+      expect(JSON.stringify(res.body.note ?? [])).not.toContain('Warning');
+    } finally {
+      await quirks.close();
+      await closeServer(ehr.server);
+      store.close();
+    }
   });
 
   it('at its bound it reads no further and says so in the result (what was not read is unknown, not absent)', async () => {
