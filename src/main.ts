@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from './platform/log.js';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { ContentError, loadKnowledge, type KnowledgeBase } from './knowledge/index.js';
+import { FhirClient, httpStatusOf } from './platform/fhir-client/index.js';
 import { createLifecycle, type ReadinessChecks } from './platform/lifecycle.js';
 import { DataIntegrityError, dataFolderGuard, ensurePrivateDir } from './platform/sqlite.js';
 import { seedSandboxIntakes } from './sandbox/seed-intakes.js';
@@ -158,10 +159,14 @@ async function readinessChecks(composed: ModuleServer, config: Config, knowledge
   }
   const started = process.hrtime.bigint();
   try {
-    const res = await fetch(`${composed.fhirBaseUrl}/metadata`, { headers: { accept: 'application/fhir+json' }, signal: AbortSignal.timeout(EHR_PROBE_TIMEOUT_MS) });
-    await res.arrayBuffer();
+    // Any answer is an answer (a status); only no answer at all is "cannot be reached".
+    const status = await new FhirClient({ baseUrl: composed.fhirBaseUrl, timeoutMs: EHR_PROBE_TIMEOUT_MS }).capabilities().then(
+      () => 200,
+      (err: unknown) => httpStatusOf(err) ?? Promise.reject(err),
+    );
+    const ok = status >= 200 && status < 300;
     const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e6);
-    checks.ehr = { ok: res.ok, detail: res.ok ? `${composed.fhirBaseUrl} answered in ${ms} ms` : `${composed.fhirBaseUrl}/metadata answered ${res.status}`, status: res.status, ms };
+    checks.ehr = { ok, detail: ok ? `${composed.fhirBaseUrl} answered in ${ms} ms` : `${composed.fhirBaseUrl}/metadata answered ${status}`, status, ms };
   } catch (err) {
     checks.ehr = { ok: false, detail: `${composed.fhirBaseUrl} cannot be reached within ${EHR_PROBE_TIMEOUT_MS} ms (${err instanceof Error ? err.message : String(err)})` };
   }

@@ -2,22 +2,38 @@
  * Where `$apply` and `$populate` get the subject's data when the request does not carry all of it.
  *
  * `SubjectDataSource` is the seam: `FhirServerDataSource` reads any FHIR R4 server over HTTP with
- * fhir-kit-client (the clinic's EHR, or the embedded one, reached exactly like a real EHR). Tests use a
+ * the module's FHIR client (the clinic's EHR, or the embedded one, reached exactly like a real EHR), every page. Tests use a
  * real HTTP server; nothing here is mocked.
  */
-import { Client } from 'fhir-kit-client';
+import { FhirClient, httpStatusOf, searchQuery, timedOut as timedOutErr } from '../platform/fhir-client/index.js';
 import { FhirError } from '../outcomes/index.js';
 
 export const INTAKE_QUESTIONNAIRE_URL = 'https://periplan.app/fhir/Questionnaire/back-pain-intake';
 /** LOINC body weight. */
 export const BODY_WEIGHT_CODE = 'http://loinc.org|29463-7';
 
+/**
+ * What was read, and what the reader could not read. A warning means the server had more than the module
+ * reads (see USE_SERVER_DATA_LIMITS): the answer rests on what was read, and the caller must be told so —
+ * a resource not read is unknown, never "none".
+ */
+export interface SubjectData {
+  resources: fhir4.FhirResource[];
+  warnings: string[];
+}
+
 export interface SubjectDataSource {
   /** The Patient, the subject's intake QuestionnaireResponses and body-weight Observations (what the rules read). */
-  fetchForSubject(subject: string): Promise<fhir4.FhirResource[]>;
-  /** A FHIR search (`Observation?code=...&patient=...`) as the server answers it (for $populate queries). */
-  search(query: string): Promise<fhir4.Bundle>;
+  fetchForSubject(subject: string): Promise<SubjectData>;
+  /** A FHIR search (`Observation?code=...&patient=...`), every page (for $populate queries). */
+  search(query: string): Promise<{ bundle: fhir4.Bundle; warnings: string[] }>;
 }
+
+/**
+ * How much of one search the data source reads: servers page on their own terms (some give one result per
+ * page), so every page is read, up to these bounds; past them the result carries a warning.
+ */
+export const USE_SERVER_DATA_LIMITS = { maxPages: 50, maxResources: 500 } as const;
 
 export interface FhirServerOptions {
   baseUrl: string;
@@ -48,49 +64,48 @@ export function dataSourceForRequest(
 }
 
 export class FhirServerDataSource implements SubjectDataSource {
-  private readonly client: Client;
+  private readonly client: FhirClient;
 
-  constructor(private readonly options: FhirServerOptions) {
-    this.client = new Client({ baseUrl: options.baseUrl, ...(options.bearerToken ? { bearerToken: options.bearerToken } : {}) });
+  constructor(private readonly options: FhirServerOptions & { limits?: { maxPages: number; maxResources: number } }) {
+    this.client = new FhirClient({ baseUrl: options.baseUrl, ...(options.bearerToken ? { bearerToken: options.bearerToken } : {}), timeoutMs: options.timeoutMs });
   }
 
-  async fetchForSubject(subject: string): Promise<fhir4.FhirResource[]> {
+  async fetchForSubject(subject: string): Promise<SubjectData> {
     const id = patientIdOf(subject);
-    if (id === undefined) return [];
+    if (id === undefined) return { resources: [], warnings: [] };
+    // Newest first where the server sorts, so that a bound drops the oldest.
     const [patient, responses, weights] = await Promise.all([
-      this.guard(() => this.client.read({ resourceType: 'Patient', id, options: this.requestOptions() })),
-      this.guard(() =>
-        this.client.search({
-          resourceType: 'QuestionnaireResponse',
-          searchParams: { subject: `Patient/${id}`, questionnaire: INTAKE_QUESTIONNAIRE_URL, _count: 50 },
-          options: this.requestOptions(),
-        }),
-      ),
-      this.guard(() =>
-        this.client.search({
-          resourceType: 'Observation',
-          searchParams: { subject: `Patient/${id}`, code: BODY_WEIGHT_CODE, _sort: '-date', _count: 10 },
-          options: this.requestOptions(),
-        }),
-      ),
+      this.guard(() => this.client.read('Patient', id)),
+      this.readAll(searchQuery('QuestionnaireResponse', { subject: `Patient/${id}`, questionnaire: INTAKE_QUESTIONNAIRE_URL, _sort: '-authored', _count: 50 }), 'intake responses'),
+      this.readAll(searchQuery('Observation', { subject: `Patient/${id}`, code: BODY_WEIGHT_CODE, _sort: '-date', _count: 10 }), 'body-weight observations'),
     ]);
-    const out: fhir4.FhirResource[] = [];
-    if (patient?.resourceType === 'Patient') out.push(patient as fhir4.Patient);
-    for (const bundle of [responses, weights]) out.push(...resourcesOf(bundle));
-    return out;
+    return {
+      resources: [...(patient?.resourceType === 'Patient' ? [patient] : []), ...responses.resources, ...weights.resources],
+      warnings: [...responses.warnings, ...weights.warnings],
+    };
   }
 
-  async search(query: string): Promise<fhir4.Bundle> {
+  async search(query: string): Promise<{ bundle: fhir4.Bundle; warnings: string[] }> {
     const { type, qs } = splitQuery(query);
-    if (!/^[A-Z][A-Za-z]{1,63}$/.test(type)) return { resourceType: 'Bundle', type: 'searchset', total: 0, entry: [] };
-    const searchParams: Record<string, string[]> = {};
-    for (const [k, v] of new URLSearchParams(qs)) (searchParams[k] ??= []).push(v);
-    const result = await this.guard(() => this.client.search({ resourceType: type, searchParams, options: this.requestOptions() }));
-    return result?.resourceType === 'Bundle' ? (result as unknown as fhir4.Bundle) : { resourceType: 'Bundle', type: 'searchset', total: 0, entry: [] };
+    if (!/^[A-Z][A-Za-z]{1,63}$/.test(type)) return { bundle: emptyBundle(), warnings: [] };
+    const params: Record<string, string[]> = {};
+    for (const [k, v] of new URLSearchParams(qs)) (params[k] ??= []).push(v);
+    const { resources, warnings } = await this.readAll(searchQuery(type, params), `${type} resources matching ${query.slice(0, 120)}`);
+    return { bundle: { resourceType: 'Bundle', type: 'searchset', total: resources.length, entry: resources.map((resource) => ({ resource, search: { mode: 'match' } })) }, warnings };
   }
 
-  private requestOptions() {
-    return { signal: AbortSignal.timeout(this.options.timeoutMs) };
+  /** Every page of a search (bounded); a subject the server does not know has no data (404/410 -> none). */
+  private async readAll(query: string, what: string): Promise<SubjectData> {
+    const limits = this.options.limits ?? USE_SERVER_DATA_LIMITS;
+    const result = await this.guard(() => this.client.searchAll(query, limits));
+    if (!result) return { resources: [], warnings: [] };
+    const warnings = result.complete
+      ? []
+      : [
+          `The FHIR server ${this.options.baseUrl} has more ${what} than this module reads (it read ${result.resources.length} in ${result.pages} pages). ` +
+            'The result is based on those only: anything not read (perhaps the latest) is unknown, not absent. Send the data in the request to be sure.',
+        ];
+    return { resources: result.resources, warnings };
   }
 
   /** 404/410 -> undefined (the subject simply has no such data); anything else -> 502/504 naming the server. */
@@ -98,7 +113,7 @@ export class FhirServerDataSource implements SubjectDataSource {
     try {
       return await call();
     } catch (err) {
-      const status = (err as { response?: { status?: number } } | null)?.response?.status;
+      const status = httpStatusOf(err);
       if (status === 404 || status === 410) return undefined;
       // The caller's credential is what the server judged: say so, with the caller's status, not a 502.
       if (status === 401 || status === 403) {
@@ -107,7 +122,7 @@ export class FhirServerDataSource implements SubjectDataSource {
           diagnostics: `The FHIR server ${this.options.baseUrl} refused to share the subject's data (HTTP ${status}). Send an Authorization: Bearer token that server accepts for this patient, or pass the data in the request with useServerData=false.`,
         });
       }
-      const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
+      const timedOut = timedOutErr(err);
       throw new FhirError(timedOut ? 504 : 502, {
         code: timedOut ? 'timeout' : 'transient',
         diagnostics: timedOut
@@ -118,10 +133,8 @@ export class FhirServerDataSource implements SubjectDataSource {
   }
 }
 
-function resourcesOf(bundle: unknown): fhir4.FhirResource[] {
-  const b = bundle as fhir4.Bundle | undefined;
-  if (b?.resourceType !== 'Bundle') return [];
-  return (b.entry ?? []).flatMap((e) => (e.resource && (e.search?.mode ?? 'match') === 'match' ? [e.resource as fhir4.FhirResource] : []));
+function emptyBundle(): fhir4.Bundle {
+  return { resourceType: 'Bundle', type: 'searchset', total: 0, entry: [] };
 }
 
 /** Answer simple FHIR searches (`Type?code=...`) over resources the client sent, for $populate. */

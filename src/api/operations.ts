@@ -52,9 +52,13 @@ export async function applyOperation(ctx: OperationContext, req: ApplyRequest): 
   if (dataParam) data.push(...collectionEntries(dataParam));
 
   const useServer = readUseServerData(ctx, params);
-  if (useServer) data.push(...(await ctx.dataSource!.fetchForSubject(subjectRef)));
+  const fetched = useServer ? await ctx.dataSource!.fetchForSubject(subjectRef) : { resources: [], warnings: [] };
+  data.push(...fetched.resources);
 
-  return applyPlanDefinition(planDefinition, { subject: subjectRef, data, knowledge: ctx.knowledge });
+  const carePlan = applyPlanDefinition(planDefinition, { subject: subjectRef, data, knowledge: ctx.knowledge });
+  // The server had more than was read: the answer is said to rest on part of the record, never silently.
+  if (fetched.warnings.length) carePlan.note = [...(carePlan.note ?? []), ...fetched.warnings.map((text) => ({ text: `Warning: ${text}` }))];
+  return carePlan;
 }
 
 function pickPlanDefinition(ctx: OperationContext, req: ApplyRequest, params: ParameterAt[]): fhir4.PlanDefinition {
@@ -207,21 +211,24 @@ export async function populateOperation(ctx: OperationContext, req: { id?: strin
 
   if (!patient && useServer) {
     const fetched = await ctx.dataSource!.fetchForSubject(`Patient/${patientId}`);
-    patient = fetched.find((r): r is fhir4.Patient => r.resourceType === 'Patient' && r.id === patientId);
+    patient = fetched.resources.find((r): r is fhir4.Patient => r.resourceType === 'Patient' && r.id === patientId);
   }
   if (!patient) {
     throw unprocessable({ code: 'not-found', diagnostics: `$populate needs the Patient/${patientId} resource: send it as a 'context' named 'patient' with the resource as content${ctx.dataSource ? ', or make it readable on the FHIR server' : ''}.`, expression: 'Parameters.parameter' });
   }
 
+  const readWarnings: string[] = [];
   const fetchResources = async (query: string): Promise<fhir4.Bundle> => {
     const local = searchLocal([patient!, ...localResources], query);
     if (!useServer) return local;
     const remote = await ctx.dataSource!.search(query);
-    const entry = [...(local.entry ?? []), ...(remote.entry ?? [])];
+    readWarnings.push(...remote.warnings);
+    const entry = [...(local.entry ?? []), ...(remote.bundle.entry ?? [])];
     return { resourceType: 'Bundle', type: 'searchset', total: entry.length, entry };
   };
 
   const { response, outcome } = await populateQuestionnaire(questionnaire, { subject: patient, fetchResources });
+  for (const text of readWarnings) outcome.issue.push({ severity: 'warning', code: 'incomplete', diagnostics: text });
   const parameter: fhir4.ParametersParameter[] = [{ name: 'response', resource: response }];
   if (outcome.issue.length > 0) parameter.push({ name: 'issues', resource: outcome });
   return { resourceType: 'Parameters', parameter };

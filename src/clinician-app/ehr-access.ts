@@ -1,9 +1,10 @@
 /**
- * Calls the EHR's FHIR API with the session's access token. The token never leaves the server. A token that
+ * Calls the EHR's FHIR API (through the module's FHIR client) with the session's access token. The token never leaves the server. A token that
  * is about to expire, or that the server refuses with 401, is refreshed once; if that fails the session is
  * over and the caller gets a 401 `login` error (the browser then keeps the draft and tells the user).
  */
 import { FhirError, unauthorized } from '../outcomes/index.js';
+import { FhirClient, httpStatusOf, serverReasonOf } from '../platform/fhir-client/index.js';
 import type { SmartClient } from './smart.js';
 import type { ClinicianSession, SessionStore } from './session-store.js';
 
@@ -33,41 +34,32 @@ export function createEhrAccess(deps: { store: SessionStore; smart: SmartClient;
     return ref.session.tokens.access_token;
   }
 
-  async function request(ref: SessionRef, relative: string, init: { method?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Response> {
-    const url = `${ref.session.issuer.replace(/\/+$/, '')}/${relative.replace(/^\/+/, '')}`;
-    const send = (token: string) =>
-      fetch(url, {
-        method: init.method ?? 'GET',
-        headers: {
-          accept: 'application/fhir+json',
-          authorization: `Bearer ${token}`,
-          ...(init.body !== undefined ? { 'content-type': 'application/fhir+json' } : {}),
-          ...init.headers,
-        },
-        ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-        signal: AbortSignal.timeout(deps.timeoutMs ?? 15_000),
-      });
-    let res = await send(await accessToken(ref));
-    if (res.status === 401) res = await send(await refresh(ref));
-    if (res.status === 401) throw unauthorized(SESSION_ENDED);
-    return res;
-  }
+  /** The session's EHR, with a fresh client per token (the token may be refreshed between calls). */
+  const clientFor = (ref: SessionRef, token: string) => new FhirClient({ baseUrl: ref.session.issuer, bearerToken: token, timeoutMs: deps.timeoutMs ?? 15_000 });
 
-  async function json<T>(ref: SessionRef, relative: string, init?: Parameters<typeof request>[2]): Promise<T> {
-    const res = await request(ref, relative, init);
-    const body = (await res.json().catch(() => undefined)) as unknown;
-    if (!res.ok) {
-      const oo = body as fhir4.OperationOutcome | undefined;
-      const detail = oo?.resourceType === 'OperationOutcome' ? oo.issue.map((i) => i.diagnostics ?? i.code).join('; ') : res.statusText;
+  async function json<T>(ref: SessionRef, relative: string, init: { method?: 'GET' | 'POST' | 'PUT' | 'DELETE'; body?: unknown; headers?: Record<string, string> } = {}): Promise<T> {
+    const send = async (token: string) => clientFor(ref, token).request<T>(relative, init);
+    try {
+      try {
+        return await send(await accessToken(ref));
+      } catch (err) {
+        if (httpStatusOf(err) !== 401) throw err;
+        return await send(await refresh(ref));
+      }
+    } catch (err) {
+      const status = httpStatusOf(err);
+      if (status === undefined || err instanceof FhirError) throw err; // no answer at all: the caller's to judge
+      if (status >= 200 && status < 300) return undefined as T; // an answer that is not JSON
+      if (status === 401) throw unauthorized(SESSION_ENDED);
+      const detail = serverReasonOf(err) ?? `HTTP ${status}`;
       // Not found, deleted and forbidden are answers about the record, said as such; only the rest is the EHR failing (502).
-      if (res.status === 410) throw new FhirError(410, { code: 'deleted', diagnostics: `The EHR says this record was deleted (410): ${detail}` });
-      if (res.status === 404) throw new FhirError(404, { code: 'not-found', diagnostics: `The EHR has no such record (404): ${detail}` });
-      throw new FhirError(res.status === 403 ? 403 : 502, { code: 'exception', diagnostics: `The EHR answered ${res.status}: ${detail}` });
+      if (status === 410) throw new FhirError(410, { code: 'deleted', diagnostics: `The EHR says this record was deleted (410): ${detail}` });
+      if (status === 404) throw new FhirError(404, { code: 'not-found', diagnostics: `The EHR has no such record (404): ${detail}` });
+      throw new FhirError(status === 403 ? 403 : 502, { code: 'exception', diagnostics: `The EHR answered ${status}: ${detail}` });
     }
-    return body as T;
   }
 
-  return { accessToken, request, json };
+  return { accessToken, json };
 }
 
 export type EhrAccess = ReturnType<typeof createEhrAccess>;

@@ -14,7 +14,7 @@
 import type { KnowledgeBase } from '../knowledge/index.js';
 import { SUBMISSION_RULE_SYSTEM } from '../submission/build-bundle.js';
 import { FLAG_CODES, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, WORKLIST_TIERS, worklistTierOf } from '../submission/worklist-tags.js';
-import { nextPageUrl } from '../submission/fhir-writer.js';
+import { nextPageUrl } from '../platform/fhir-client/index.js';
 import type { EhrAccess, SessionRef } from './ehr-access.js';
 
 // Re-exported (not redefined) for code that imported them from here before, e.g. bench/app-render.ts.

@@ -1,5 +1,5 @@
 /**
- * Writes a submission bundle to any FHIR R4 server through fhir-kit-client.
+ * Writes a submission bundle to any FHIR R4 server through the module's FHIR client (src/platform/fhir-client).
  *
  * - Idempotent: every entry of the bundle is a conditional create (If-None-Exist) keyed on identifiers derived
  *   from the submission key (build-bundle.ts), so sending it twice creates nothing new. On a retry the writer
@@ -10,7 +10,7 @@
  *   `urn:uuid` references rewritten to the ids the server assigned. Types without conditional create get a
  *   search by identifier before the create.
  */
-import { Client } from 'fhir-kit-client';
+import { FhirClient, httpStatusOf, outcomeText, retryAfterMsOf as retryAfterHeaderMsOf, searchQuery } from '../platform/fhir-client/index.js';
 import { SUBMISSION_KEY_TAG_SYSTEM, amendmentOf, provenanceTagQuery } from './build-bundle.js';
 
 /** What the user is told when the response they amended was changed by someone else in the meantime. */
@@ -111,89 +111,23 @@ export class WriteError extends Error {
   }
 }
 
-/** The HTTP status of a fhir-kit-client error (undefined: no answer at all). */
-export function httpStatusOf(err: unknown): number | undefined {
-  return (err as { response?: { status?: number } } | null)?.response?.status;
-}
+export { httpStatusOf, nextPageUrl, outcomeText, parseRetryAfter } from '../platform/fhir-client/index.js';
 
-/**
- * How long the server asked to wait (`Retry-After`: seconds or an HTTP date) on a 429/503 answer, in ms;
- * undefined when it did not say. Capped at an hour: a server's typo must not park a submission for days.
- */
+/** How long the server asked to wait before the next attempt (a WriteError says it itself; else `Retry-After`). */
 export function retryAfterMsOf(err: unknown, now = Date.now()): number | undefined {
   if (err instanceof WriteError) return err.retryAfterMs;
-  const headers = (err as { config?: { headers?: { get?(name: string): string | null } } } | null)?.config?.headers;
-  const value = typeof headers?.get === 'function' ? headers.get('retry-after') : null;
-  return parseRetryAfter(value, now);
+  return retryAfterHeaderMsOf(err, now);
 }
 
-export function parseRetryAfter(value: string | null | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  const trimmed = value.trim();
-  const ms = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : Date.parse(trimmed) - now;
-  return Number.isFinite(ms) ? Math.min(Math.max(0, ms), 3_600_000) : undefined;
-}
-
-/** The reason an OperationOutcome gives, in words (diagnostics, else details.text as Medplum writes it, else the code). */
-export function outcomeText(body: unknown): string | undefined {
-  const oo = body as fhir4.OperationOutcome | undefined;
-  if (oo?.resourceType !== 'OperationOutcome' || !Array.isArray(oo.issue)) return undefined;
-  const text = oo.issue.map((i) => i.diagnostics ?? i.details?.text ?? i.details?.coding?.[0]?.display ?? i.code).filter(Boolean).join('; ');
-  return text ? text.slice(0, 500) : undefined;
-}
-
-/**
- * The `next` link of a search page, if it may be followed: on the configured server (same origin as the base)
- * as given; on another host (a cluster node naming itself) mapped onto the configured base, the search's
- * resource type and query kept — the module's token is never sent to a host it was not configured for.
- */
-export function nextPageUrl(bundle: fhir4.Bundle | undefined, baseUrl: string): string | undefined {
-  const next = bundle?.link?.find((l) => l.relation === 'next')?.url;
-  if (!next) return undefined;
-  const base = new URL(`${baseUrl.replace(/\/+$/, '')}/`);
-  let link: URL;
-  try {
-    link = new URL(next, base);
-  } catch {
-    return undefined;
-  }
-  if (link.origin === base.origin) return link.toString();
-  const type = link.pathname.split('/').filter(Boolean).at(-1);
-  const path = type && /^[A-Z][A-Za-z]+$/.test(type) ? type : '';
-  return path ? `${base.toString()}${path}${link.search}` : `${base.toString().replace(/\/$/, '')}${link.search}`;
-}
-
-/**
- * Every resource of a search, page after page (servers cap `_count` and page on their own terms), at most
- * `max` resources. `query` is relative to the base: `Flag?subject=...`.
- */
-export async function searchAll<T extends fhir4.FhirResource>(client: Client, target: FhirServerTarget, query: string, max = 5000): Promise<T[]> {
-  const type = query.split('?')[0];
-  const out: T[] = [];
-  let url: string | undefined = query;
-  const seen = new Set<string>();
-  while (url && out.length < max && !seen.has(url)) {
-    seen.add(url);
-    const page = (await client.request(url, { options: requestOptions(target) })) as unknown as fhir4.Bundle;
-    for (const e of page?.entry ?? []) if (e.resource?.resourceType === type && (e.search?.mode ?? 'match') === 'match') out.push(e.resource as T);
-    url = nextPageUrl(page, target.baseUrl);
-  }
-  return out;
-}
-
-export async function clientFor(target: FhirServerTarget, bearerToken?: string): Promise<Client> {
+/** A client for the target, with the user's token when given, else the module's own credential (if any). */
+export async function clientFor(target: FhirServerTarget, bearerToken?: string, options: { waitOn429UpToMs?: number } = {}): Promise<FhirClient> {
   const token = bearerToken ?? (await target.getToken?.());
-  return new Client({ baseUrl: target.baseUrl, ...(token ? { bearerToken: token } : {}) });
-}
-
-export function requestOptions(target: FhirServerTarget, headers?: Record<string, string>) {
-  return { signal: AbortSignal.timeout(target.timeoutMs ?? 15_000), ...(headers ? { headers } : {}) };
+  return new FhirClient({ baseUrl: target.baseUrl, ...(token ? { bearerToken: token } : {}), ...(target.timeoutMs !== undefined ? { timeoutMs: target.timeoutMs } : {}), ...options });
 }
 
 /** Read the server's CapabilityStatement (unauthenticated, as SMART allows). */
 export async function readCapabilities(target: FhirServerTarget): Promise<ServerCapabilities> {
-  const client = new Client({ baseUrl: target.baseUrl });
-  const cs = (await client.capabilityStatement(requestOptions(target))) as unknown as fhir4.CapabilityStatement;
+  const cs = await new FhirClient({ baseUrl: target.baseUrl, ...(target.timeoutMs !== undefined ? { timeoutMs: target.timeoutMs } : {}) }).capabilities();
   if (cs?.resourceType !== 'CapabilityStatement') throw new WriteError(`${target.baseUrl}/metadata did not return a CapabilityStatement`, true);
   return capabilitiesFrom(cs);
 }
@@ -222,7 +156,7 @@ export function createFhirBundleWriter(target: FhirServerTarget, capabilities: (
       const client = await clientFor(target, options.bearerToken);
       try {
         if (options.retry) {
-          const found = await findFinished(client, target, bundle);
+          const found = await findFinished(client, bundle);
           if (found) return found;
         }
         const size = bundle.entry?.length ?? 0;
@@ -231,7 +165,7 @@ export function createFhirBundleWriter(target: FhirServerTarget, capabilities: (
           let response: fhir4.Bundle | undefined;
           try {
             // Minimal: the locations are all the module keeps (the outbox stores the answer).
-            response = (await client.transaction({ body: bundle as never, options: requestOptions(target, { Prefer: 'return=minimal' }) })) as unknown as fhir4.Bundle;
+            response = await client.transaction(bundle, { prefer: 'minimal' });
           } catch (err) {
             const status = httpStatusOf(err);
             // Refused as a whole (too many entries for the server's isolation, too large): nothing of it was
@@ -246,18 +180,18 @@ export function createFhirBundleWriter(target: FhirServerTarget, capabilities: (
             if (verdict === 'unknown') {
               // An empty answer (Prefer: return=minimal taken to the letter) or one that does not match what
               // was sent: the outcome is unknown, not failed. Look: the Provenance is written last.
-              const found = await findFinished(client, target, bundle);
+              const found = await findFinished(client, bundle);
               if (found) return found;
               // Not all there (a partial, non-atomic write, or nothing): complete it one by one; what landed is
               // found by its conditional identifier, not written twice.
-              return await writeOneByOne(client, target, bundle, capabilities());
+              return await writeOneByOne(client, bundle, capabilities());
             }
             // Some entries failed. A server may commit the others (transactions are not always atomic).
-            if (verdict.status === 412 && amendmentOf(bundle)) return await afterStaleAmendment(client, target, bundle, capabilities());
+            if (verdict.status === 412 && amendmentOf(bundle)) return await afterStaleAmendment(client, bundle, capabilities());
             throw verdict.error;
           }
         }
-        const written = await writeOneByOne(client, target, bundle, capabilities());
+        const written = await writeOneByOne(client, bundle, capabilities());
         if (refusedWhole) refusedSize = Math.min(refusedSize, size);
         return written;
       } catch (err) {
@@ -265,7 +199,7 @@ export function createFhirBundleWriter(target: FhirServerTarget, capabilities: (
         if (status === 401 && !options.bearerToken) target.invalidateToken?.();
         // An amendment's If-Match fails once its own update has landed (a lost acknowledgement, a second
         // module instance): if the whole submission is there, it was sent; otherwise the version is stale.
-        if (status === 412 && amendmentOf(bundle)) return await afterStaleAmendment(client, target, bundle, capabilities());
+        if (status === 412 && amendmentOf(bundle)) return await afterStaleAmendment(client, bundle, capabilities());
         throw err;
       }
     },
@@ -277,31 +211,25 @@ export function createFhirBundleWriter(target: FhirServerTarget, capabilities: (
  * amendment's key tag, and its Provenance is there), it was written before: sent. Otherwise someone else
  * changed the response: stale.
  */
-async function afterStaleAmendment(client: Client, target: FhirServerTarget, bundle: fhir4.Bundle, caps: ServerCapabilities): Promise<fhir4.Bundle> {
+async function afterStaleAmendment(client: FhirClient, bundle: fhir4.Bundle, caps: ServerCapabilities): Promise<fhir4.Bundle> {
   const amendment = amendmentOf(bundle)!;
   const key = amendment.response.meta?.tag?.find((t) => t.system === SUBMISSION_KEY_TAG_SYSTEM)?.code;
-  const current = (await client
-    .read({ resourceType: 'QuestionnaireResponse', id: amendment.response.id!, options: requestOptions(target) })
-    .catch(() => undefined)) as unknown as fhir4.QuestionnaireResponse | undefined;
+  const current = await client.read<fhir4.QuestionnaireResponse>('QuestionnaireResponse', amendment.response.id!).catch(() => undefined);
   const ours = key !== undefined && current?.meta?.tag?.some((t) => t.system === SUBMISSION_KEY_TAG_SYSTEM && t.code === key);
   if (ours) {
-    const found = await findFinished(client, target, bundle).catch(() => undefined);
+    const found = await findFinished(client, bundle).catch(() => undefined);
     if (found) return found;
     // The update landed but not (yet) everything else: complete it (the update is skipped, it is there).
-    return await writeOneByOne(client, target, bundle, caps);
+    return await writeOneByOne(client, bundle, caps);
   }
   throw new WriteError(STALE_AMENDMENT, false);
 }
 
 /** The submission's Provenance is written last: if the server has it, it has everything. */
-async function findFinished(client: Client, target: FhirServerTarget, bundle: fhir4.Bundle): Promise<fhir4.Bundle | undefined> {
+async function findFinished(client: FhirClient, bundle: fhir4.Bundle): Promise<fhir4.Bundle | undefined> {
   const tag = provenanceTagQuery(bundle);
   if (!tag) return undefined;
-  const found = (await client.search({
-    resourceType: 'Provenance',
-    searchParams: { _tag: tag, _count: '1' },
-    options: requestOptions(target),
-  })) as unknown as fhir4.Bundle;
+  const found = await client.search(searchQuery('Provenance', { _tag: tag, _count: '1' }));
   const provenance = found.entry?.find((e) => e.resource?.resourceType === 'Provenance')?.resource as fhir4.Provenance | undefined;
   if (!provenance) return undefined;
   return {
@@ -338,19 +266,19 @@ function judgeTransactionResponse(response: fhir4.Bundle | undefined, sent: fhir
 }
 
 /** The `Type/id` a create or conditional create answered with (body, or Location when the body is minimal). */
-function locationOf(created: fhir4.FhirResource | undefined, type: string): string | undefined {
+function locationOf(created: fhir4.Resource | undefined, type: string): string | undefined {
   if (created?.id) return `${created.resourceType ?? type}/${created.id}`;
-  const location = created ? Client.httpFor(created as never)?.response?.headers?.get('location') : undefined;
+  const location = FhirClient.locationOf(created);
   const match = location ? new RegExp(`(?:^|/)${type}/([^/]+)`).exec(location) : null;
   return match ? `${type}/${match[1]}` : undefined;
 }
 
-async function writeOneByOne(client: Client, target: FhirServerTarget, bundle: fhir4.Bundle, caps: ServerCapabilities): Promise<fhir4.Bundle> {
+async function writeOneByOne(client: FhirClient, bundle: fhir4.Bundle, caps: ServerCapabilities): Promise<fhir4.Bundle> {
   const assigned = new Map<string, string>(); // urn:uuid:... -> Type/id
   const responses: fhir4.BundleEntry[] = [];
   for (const entry of bundle.entry ?? []) {
     if (entry.resource && entry.request?.method === 'PUT') {
-      responses.push({ response: { status: '200 OK', location: await updateOnce(client, target, entry) } });
+      responses.push({ response: { status: '200 OK', location: await updateOnce(client, entry) } });
       continue;
     }
     if (!entry.resource || entry.request?.method !== 'POST') throw new WriteError('The one-by-one fallback writes POST and PUT entries only.', false);
@@ -360,7 +288,7 @@ async function writeOneByOne(client: Client, target: FhirServerTarget, bundle: f
     let location: string | undefined;
     let status = '201 Created';
     if (query && !caps.conditionalCreate.has(type)) {
-      const found = (await client.request(`${type}?${query}&_count=2`, { options: requestOptions(target) })) as unknown as fhir4.Bundle;
+      const found = await client.search(`${type}?${query}&_count=2`);
       const matches = (found.entry ?? []).filter((e) => e.resource?.resourceType === type);
       if (matches.length > 1) throw new WriteError(`${type}?${query} matches ${matches.length} resources on the server: not creating another.`, false);
       if (matches[0]?.resource?.id) {
@@ -369,8 +297,7 @@ async function writeOneByOne(client: Client, target: FhirServerTarget, bundle: f
       }
     }
     if (!location) {
-      const headers = query && caps.conditionalCreate.has(type) ? { 'If-None-Exist': query } : undefined;
-      const created = (await client.create({ resourceType: type, body: resource as never, options: requestOptions(target, headers) })) as unknown as fhir4.FhirResource;
+      const created = await client.create(resource, query && caps.conditionalCreate.has(type) ? { ifNoneExist: query } : {});
       location = locationOf(created, type);
     }
     if (!location) throw new WriteError(`The FHIR server did not say where it stored the ${type}.`, true);
@@ -384,18 +311,13 @@ async function writeOneByOne(client: Client, target: FhirServerTarget, bundle: f
  * An amendment's update, one by one: skipped when the stored version already carries this submission's key
  * tag (a retry after the update landed but before the Provenance was written), else `PUT` with `If-Match`.
  */
-async function updateOnce(client: Client, target: FhirServerTarget, entry: fhir4.BundleEntry): Promise<string> {
+async function updateOnce(client: FhirClient, entry: fhir4.BundleEntry): Promise<string> {
   const resource = entry.resource!;
   const ref = `${resource.resourceType}/${resource.id}`;
   const key = resource.meta?.tag?.find((t) => t.system === SUBMISSION_KEY_TAG_SYSTEM)?.code;
-  const current = (await client.read({ resourceType: resource.resourceType, id: resource.id!, options: requestOptions(target) })) as unknown as fhir4.FhirResource;
+  const current = await client.read(resource.resourceType, resource.id!);
   if (key && current?.meta?.tag?.some((t) => t.system === SUBMISSION_KEY_TAG_SYSTEM && t.code === key)) return ref;
-  await client.update({
-    resourceType: resource.resourceType,
-    id: resource.id!,
-    body: resource as never,
-    options: requestOptions(target, entry.request?.ifMatch ? { 'If-Match': entry.request.ifMatch } : undefined),
-  });
+  await client.update(resource, entry.request?.ifMatch ? { ifMatch: entry.request.ifMatch } : {});
   return ref;
 }
 

@@ -23,7 +23,7 @@ export { clientCredentialsTokenSource } from './module-token.js';
 export type { ClientCredentialsOptions, TokenSource } from './module-token.js';
 export { createSubmissionService, FOLLOW_UP_PLAN } from './service.js';
 export type { SubmissionService, SubmitInput, SubmitResult, SubmissionState } from './service.js';
-export { capabilitiesFrom, readCapabilities, createFhirBundleWriter, WriteError } from './fhir-writer.js';
+export { capabilitiesFrom, clientFor, readCapabilities, createFhirBundleWriter, WriteError } from './fhir-writer.js';
 export type { FhirServerTarget, ServerCapabilities, BundleWriter, WriteOptions } from './fhir-writer.js';
 export { openSqliteOutbox } from './outbox.js';
 export type { Outbox, OutboxEntry, OutboxStatus } from './outbox.js';

@@ -13,12 +13,23 @@
  *   submission is never lost because the EHR is down or slow, and the first send judges the token again.
  */
 import { FhirError, unauthorized } from '../outcomes/index.js';
+import { FhirClient, httpStatusOf } from '../platform/fhir-client/index.js';
 import type { FhirServerTarget } from './fhir-writer.js';
 
 /** Longest the check may hold up a submission: slower = "cannot tell", accept. */
 export const PREVERIFY_TIMEOUT_MS = 3000;
 
 const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]{1,63})\/([A-Za-z0-9\-.]{1,64})$/;
+
+/** The HTTP status of one authorized read with the caller's token; undefined when there was no answer. */
+async function statusOfRead(baseUrl: string, token: string, path: string, timeoutMs: number): Promise<number | undefined> {
+  try {
+    await new FhirClient({ baseUrl, bearerToken: token, timeoutMs }).get(path);
+    return 200;
+  } catch (err) {
+    return httpStatusOf(err);
+  }
+}
 
 /** `Type/id` of the subject, relative to `baseUrl`; undefined when it is not a reference to this server. */
 export function subjectPath(subject: string | undefined, baseUrl: string): string | undefined {
@@ -37,17 +48,8 @@ export function remoteTokenCheck(target: Pick<FhirServerTarget, 'baseUrl' | 'tim
   return async (token: string, subject: string | undefined): Promise<void> => {
     const path = subjectPath(subject, baseUrl);
     if (!path) return; // no subject: the service refuses the response itself (400)
-    let status: number;
-    try {
-      const res = await fetch(`${baseUrl}/${path}?_elements=id`, {
-        headers: { accept: 'application/fhir+json', authorization: `Bearer ${token}` },
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      status = res.status;
-      await res.body?.cancel(); // only the status matters
-    } catch {
-      return; // unreachable or too slow: accept, the outbox keeps it and the first send judges the token
-    }
+    const status = await statusOfRead(baseUrl, token, `${path}?_elements=id`, timeoutMs);
+    if (status === undefined) return; // unreachable or too slow: accept, the outbox keeps it and the first send judges the token
     if (status === 401) throw unauthorized(`The record system (${baseUrl}) does not accept your access token (401): sign in again. Nothing was saved.`);
     if (status === 403) {
       throw new FhirError(403, {
@@ -71,15 +73,8 @@ export function remoteReadCheck(target: Pick<FhirServerTarget, 'baseUrl' | 'time
   const timeoutMs = options.timeoutMs ?? Math.min(PREVERIFY_TIMEOUT_MS, target.timeoutMs ?? PREVERIFY_TIMEOUT_MS);
   return async (token: string, subject: string | undefined): Promise<void> => {
     const path = subjectPath(subject, baseUrl);
-    let status: number;
-    try {
-      const res = await fetch(`${baseUrl}/${path ? `${path}?_elements=id` : 'Patient?_count=0'}`, {
-        headers: { accept: 'application/fhir+json', authorization: `Bearer ${token}` },
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      status = res.status;
-      await res.body?.cancel();
-    } catch {
+    const status = await statusOfRead(baseUrl, token, path ? `${path}?_elements=id` : 'Patient?_count=0', timeoutMs);
+    if (status === undefined) {
       throw new FhirError(503, { code: 'transient', diagnostics: `The record system (${baseUrl}) could not be asked whether your access token may see this submission; try again.` });
     }
     if (status === 401) throw unauthorized(`The record system (${baseUrl}) does not accept your access token (401): sign in again.`);

@@ -29,7 +29,8 @@
 import { randomUUID } from 'node:crypto';
 import { FhirError, badRequest, conflict, forbidden, notFound, preconditionFailed } from '../outcomes/index.js';
 import { MODULE_DEVICE, PARTICIPANT_TYPE, SUBMISSION_ITEM_SYSTEM, identifierQuery } from './build-bundle.js';
-import { clientFor, httpStatusOf, requestOptions, retryAfterMsOf, type FhirServerTarget } from './fhir-writer.js';
+import type { FhirClient } from '../platform/fhir-client/index.js';
+import { clientFor, type FhirServerTarget } from './fhir-writer.js';
 import { withWorklistTags } from './worklist-tags.js';
 
 export const DECISION_REASON_SYSTEM = 'https://periplan.app/fhir/CodeSystem/proposal-decision-reason';
@@ -91,6 +92,13 @@ function asFhirError(err: unknown, what: string): unknown {
   return new FhirError(503, { code: 'transient', diagnostics: `The FHIR server could not be reached or failed (${status ?? (err as Error)?.message}); nothing was decided. Try again.` });
 }
 
+/**
+ * A clinician is waiting for a decision: a 429 whose Retry-After is at most 5 s is waited out once, then the
+ * answer is 503 "try again".
+ */
+const RATE_LIMIT_WAIT_MS = 5000;
+const decisionClient = (target: FhirServerTarget, bearerToken: string | undefined) => clientFor(target, bearerToken, { waitOn429UpToMs: RATE_LIMIT_WAIT_MS });
+
 const etag = (r: fhir4.FhirResource) => (r.meta?.versionId ? `W/"${r.meta.versionId}"` : undefined);
 
 function putEntry(resource: fhir4.FhirResource): fhir4.BundleEntry {
@@ -105,12 +113,12 @@ export async function resolveProposal(
 ): Promise<{ updated: fhir4.FhirResource[]; provenance: fhir4.Provenance }> {
   const t = checkDecision(d);
   const at = now.toISOString();
-  const client = await clientFor(target, d.bearerToken);
+  const client = await decisionClient(target, d.bearerToken);
   const ref = `${t.type}/${t.id}`;
 
   let current: fhir4.ServiceRequest | fhir4.Flag;
   try {
-    current = (await client.read({ resourceType: t.type, id: t.id, options: requestOptions(target) })) as unknown as fhir4.ServiceRequest | fhir4.Flag;
+    current = await client.read<fhir4.ServiceRequest | fhir4.Flag>(t.type, t.id);
   } catch (err) {
     throw asFhirError(err, ref);
   }
@@ -162,7 +170,7 @@ export async function resolveProposal(
   };
   entries.push({ fullUrl: 'urn:uuid:' + randomUUID(), resource: provenance, request: { method: 'POST', url: 'Provenance' } });
 
-  const results = await write(client, target, entries, ref);
+  const results = await write(client, entries, ref);
   const written = results.filter((r): r is fhir4.FhirResource => r !== undefined);
   const savedProvenance = written.find((r) => r.resourceType === 'Provenance') as fhir4.Provenance | undefined;
   return { updated: written.filter((r) => r.resourceType !== 'Provenance'), provenance: savedProvenance ?? provenance };
@@ -195,18 +203,18 @@ function actProvenance(input: { act: ClinicianAct; targets: string[]; at: string
   };
 }
 
-async function readCurrent<T extends fhir4.FhirResource>(client: Awaited<ReturnType<typeof clientFor>>, target: FhirServerTarget, ref: string): Promise<T> {
+async function readCurrent<T extends fhir4.FhirResource>(client: FhirClient, ref: string): Promise<T> {
   const [type, id] = ref.split('/') as [string, string];
   try {
-    return (await client.read({ resourceType: type as 'Flag', id, options: requestOptions(target) })) as unknown as T;
+    return await client.read<T>(type, id);
   } catch (err) {
     throw asFhirError(err, ref);
   }
 }
 
-async function writeAct(client: Awaited<ReturnType<typeof clientFor>>, target: FhirServerTarget, updates: fhir4.FhirResource[], provenance: fhir4.Provenance, ref: string) {
+async function writeAct(client: FhirClient, updates: fhir4.FhirResource[], provenance: fhir4.Provenance, ref: string) {
   const entries = [...updates.map(putEntry), { fullUrl: 'urn:uuid:' + randomUUID(), resource: provenance, request: { method: 'POST' as const, url: 'Provenance' } }];
-  const written = (await write(client, target, entries, ref)).filter((r): r is fhir4.FhirResource => r !== undefined);
+  const written = (await write(client, entries, ref)).filter((r): r is fhir4.FhirResource => r !== undefined);
   return { updated: written.filter((r) => r.resourceType !== 'Provenance'), provenance: (written.find((r) => r.resourceType === 'Provenance') as fhir4.Provenance | undefined) ?? provenance };
 }
 
@@ -221,8 +229,8 @@ export async function recordFlagOutcome(target: FhirServerTarget, d: FlagOutcome
   if (OUTCOMES_NEEDING_A_NOTE.includes(d.outcome) && !d.note?.trim()) throw badRequest(`The outcome "${d.outcome}" needs a note saying why.`, 'note');
   if (!d.who?.reference && !d.who?.identifier) throw badRequest('who must say who recorded the outcome (a reference to the Practitioner).', 'who');
   const ref = `Flag/${match[1]}`;
-  const client = await clientFor(target, d.bearerToken);
-  const current = await readCurrent<fhir4.Flag>(client, target, ref);
+  const client = await decisionClient(target, d.bearerToken);
+  const current = await readCurrent<fhir4.Flag>(client, ref);
   if (current.resourceType !== 'Flag') throw notFound(`${ref} is not a Flag.`);
   if (match[2] && current.meta?.versionId && current.meta.versionId !== match[2]) {
     throw preconditionFailed(`${ref} is at version ${current.meta.versionId}, not ${match[2]}: someone changed it since it was shown. Reload it and record the outcome again.`);
@@ -240,7 +248,7 @@ export async function recordFlagOutcome(target: FhirServerTarget, d: FlagOutcome
     reason: { coding: [coding], ...(d.note?.trim() ? { text: d.note.trim() } : {}) },
     entity: [{ role: 'revision', what: { reference: `${ref}/_history/${current.meta?.versionId ?? '1'}` } }],
   });
-  return writeAct(client, target, [closed], provenance, ref);
+  return writeAct(client, [closed], provenance, ref);
 }
 
 /** Displays of the outcome codes (as in the CodeSystem; a test keeps them in step). */
@@ -280,9 +288,9 @@ export function authorOf(p: fhir4.Provenance): fhir4.Reference | undefined {
 export async function undoDecision(target: FhirServerTarget, d: UndoInput, now: Date = new Date()): Promise<{ updated: fhir4.FhirResource[]; provenance: fhir4.Provenance; undone: ClinicianAct }> {
   if (!/^[A-Za-z0-9\-.]{1,64}$/.test(d?.provenance ?? '')) throw badRequest('provenance must be the id of the Provenance of the act to undo.', 'provenance');
   if (!d.who?.reference) throw badRequest('who must say who undoes the act (a reference to the Practitioner).', 'who');
-  const client = await clientFor(target, d.bearerToken);
+  const client = await decisionClient(target, d.bearerToken);
   const provRef = `Provenance/${d.provenance}`;
-  const act = await readCurrent<fhir4.Provenance>(client, target, provRef);
+  const act = await readCurrent<fhir4.Provenance>(client, provRef);
   const kind = actOf(act);
   if (act.resourceType !== 'Provenance' || (kind !== 'accept' && kind !== 'dismiss' && kind !== 'flag-outcome')) {
     throw badRequest(`${provRef} does not record an accept, a dismiss or a flag outcome: there is nothing to undo.`, 'provenance');
@@ -298,7 +306,7 @@ export async function undoDecision(target: FhirServerTarget, d: UndoInput, now: 
   }
   const at = now.toISOString();
   const targets = (act.target ?? []).map((t) => t.reference?.replace(/\/_history\/.*$/, '')).filter((r): r is string => !!r);
-  const current = await Promise.all(targets.map((r) => readCurrent<fhir4.ServiceRequest | fhir4.Flag>(client, target, r)));
+  const current = await Promise.all(targets.map((r) => readCurrent<fhir4.ServiceRequest | fhir4.Flag>(client, r)));
   const changed = () => conflict(`${provRef} was already undone, or what it decided has changed since: reload and decide again.`);
   const note: fhir4.Annotation = { text: `Undone: the ${kind} recorded at ${act.recorded} was reversed by its author.`, time: at, authorReference: d.who };
   const updates: fhir4.FhirResource[] = [];
@@ -329,7 +337,7 @@ export async function undoDecision(target: FhirServerTarget, d: UndoInput, now: 
       ...current.map((r) => ({ role: 'revision' as const, what: { reference: `${r.resourceType}/${r.id}/_history/${r.meta?.versionId ?? '1'}` } })),
     ],
   });
-  const out = await writeAct(client, target, updates, provenance, provRef);
+  const out = await writeAct(client, updates, provenance, provRef);
   return { ...out, undone: kind };
 }
 
@@ -352,16 +360,9 @@ function orderEntry(proposal: fhir4.ServiceRequest, ref: string, d: ProposalDeci
 }
 
 /** One transaction; one by one (updates first, Provenance last) when the server has no transactions. */
-async function write(client: Awaited<ReturnType<typeof clientFor>>, target: FhirServerTarget, entries: fhir4.BundleEntry[], ref: string): Promise<(fhir4.FhirResource | undefined)[]> {
+async function write(client: FhirClient, entries: fhir4.BundleEntry[], ref: string): Promise<(fhir4.FhirResource | undefined)[]> {
   try {
-    const send = () => client.transaction({ body: { resourceType: 'Bundle', type: 'transaction', entry: entries } as never, options: requestOptions(target) });
-    // Rate limited: the clinician is waiting, so wait as asked once when it is short, then give up (503).
-    const response = (await send().catch(async (err: unknown) => {
-      const wait = httpStatusOf(err) === 429 ? retryAfterMsOf(err) : undefined;
-      if (wait === undefined || wait > 5000) throw err;
-      await new Promise((r) => setTimeout(r, wait));
-      return send();
-    })) as unknown as fhir4.Bundle;
+    const response = await client.transaction({ resourceType: 'Bundle', type: 'transaction', entry: entries });
     // Entry statuses count like HTTP ones: a server may answer 200 with a failed entry (non-atomic).
     const failed = (response?.entry ?? []).find((e) => e.response?.status && !/^2\d\d/.test(e.response.status));
     if (failed) throw Object.assign(new Error(`entry ${failed.response!.status}`), { response: { status: Number(failed.response!.status.slice(0, 3)) } });
@@ -370,7 +371,7 @@ async function write(client: Awaited<ReturnType<typeof clientFor>>, target: Fhir
       (response?.entry ?? []).map(async (e) => {
         if (e.resource) return e.resource as fhir4.FhirResource;
         const at = /([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(e.response?.location ?? '');
-        return at ? ((await client.read({ resourceType: at[1]!, id: at[2]!, options: requestOptions(target) })) as unknown as fhir4.FhirResource) : undefined;
+        return at ? await client.read(at[1]!, at[2]!) : undefined;
       }),
     );
   } catch (err) {
@@ -382,13 +383,11 @@ async function write(client: Awaited<ReturnType<typeof clientFor>>, target: Fhir
   try {
     for (const entry of entries) {
       const resource = JSON.parse(JSON.stringify(entry.resource), (k, v: unknown) => (k === 'reference' && typeof v === 'string' && assigned.has(v) ? assigned.get(v) : v)) as fhir4.FhirResource;
-      const headers: Record<string, string> = {};
-      if (entry.request?.ifMatch) headers['If-Match'] = entry.request.ifMatch;
-      if (entry.request?.ifNoneExist) headers['If-None-Exist'] = entry.request.ifNoneExist;
+      const { ifMatch, ifNoneExist } = entry.request ?? {};
       const saved =
         entry.request?.method === 'PUT'
-          ? ((await client.update({ resourceType: resource.resourceType, id: resource.id!, body: resource as never, options: requestOptions(target, headers) })) as unknown as fhir4.FhirResource)
-          : ((await client.create({ resourceType: resource.resourceType, body: resource as never, options: requestOptions(target, headers) })) as unknown as fhir4.FhirResource);
+          ? await client.update(resource, ifMatch ? { ifMatch } : {})
+          : await client.create(resource, ifNoneExist ? { ifNoneExist } : {});
       if (entry.fullUrl && saved?.id) assigned.set(entry.fullUrl, `${saved.resourceType}/${saved.id}`);
       out.push(saved);
     }

@@ -1,5 +1,5 @@
 /**
- * The write path, assembled: outbox (SQLite under dataDir) + writer (fhir-kit-client against `fhirBaseUrl`)
+ * The write path, assembled: outbox (SQLite under dataDir) + writer (the module's FHIR client against `fhirBaseUrl`)
  * + background sender + submission service, with the server's CapabilityStatement read at start.
  *
  *   const writePath = createWritePath({ knowledge, dataDir, fhirBaseUrl, moduleCredentials: ehr.auth.moduleClient });
@@ -9,7 +9,6 @@
  *   await writePath.stop();           // waits for submissions in flight, stops the sender, closes the outbox
  */
 import type { KnowledgeBase } from '../knowledge/index.js';
-import { Client } from 'fhir-kit-client';
 import {
   assumedCapabilities,
   createFhirBundleWriter,
@@ -22,7 +21,7 @@ import { openSqliteOutbox, type Outbox } from './outbox.js';
 import { DECISION_REASON_SYSTEM, resolveProposal, type ProposalDecision } from './resolve-proposal.js';
 import { SUBMISSION_KEY_TAG_SYSTEM, amendmentKey, amendmentOf, submissionId } from './build-bundle.js';
 import { FhirError, preconditionFailed } from '../outcomes/index.js';
-import { clientFor, requestOptions, searchAll, STALE_AMENDMENT } from './fhir-writer.js';
+import { clientFor, STALE_AMENDMENT } from './fhir-writer.js';
 import { createOutboxSender, type BackoffPolicy, type OutboxSender } from './sender.js';
 import { createSubmissionService, type SubmissionService, type SubmitInput, type SubmitResult } from './service.js';
 
@@ -133,8 +132,8 @@ export function createWritePath(options: WritePathOptions): WritePath {
     const id = /^Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(subject)?.[1];
     if (!id || !bearerToken) return []; // the module's own credential may not read patients (least privilege)
     try {
-      const client = new Client({ baseUrl: target.baseUrl, bearerToken });
-      const patient = (await client.read({ resourceType: 'Patient', id, options: { signal: AbortSignal.timeout(Math.min(3000, timeoutMs)) } })) as unknown as fhir4.FhirResource;
+      const client = await clientFor(target, bearerToken);
+      const patient = await client.read('Patient', id, { timeoutMs: Math.min(3000, timeoutMs) });
       return patient?.resourceType === 'Patient' ? [patient] : [];
     } catch {
       return [];
@@ -162,7 +161,7 @@ export function createWritePath(options: WritePathOptions): WritePath {
     let current: fhir4.QuestionnaireResponse | undefined;
     try {
       const client = await clientFor(target, bearerToken);
-      current = (await client.read({ resourceType: 'QuestionnaireResponse', id: amends.id, options: requestOptions(target) })) as unknown as fhir4.QuestionnaireResponse;
+      current = await client.read<fhir4.QuestionnaireResponse>('QuestionnaireResponse', amends.id);
     } catch (err) {
       const status = (err as { response?: { status?: number } }).response?.status;
       if (status === 404 || status === 410) throw new FhirError(404, { code: 'not-found', diagnostics: `QuestionnaireResponse/${amends.id} (the response being amended) does not exist.` });
@@ -193,7 +192,8 @@ export function createWritePath(options: WritePathOptions): WritePath {
     const earlier = (r: fhir4.ServiceRequest | fhir4.Flag, refs: (string | undefined)[]) =>
       refs.some((ref) => ref?.replace(/\/_history\/.*$/, '') === responseRef) && !r.identifier?.some((i) => i.value?.startsWith(ours));
     // Every page: servers cap _count and page on their own terms.
-    const search = async <T extends fhir4.FhirResource>(type: string): Promise<T[]> => searchAll<T>(await clientFor(target), target, `${type}?subject=${encodeURIComponent(subject)}&_count=500`);
+    const search = async <T extends fhir4.FhirResource>(type: string): Promise<T[]> =>
+      (await (await clientFor(target)).searchAll<T>(`${type}?subject=${encodeURIComponent(subject)}&_count=500`, { maxPages: 5000 })).resources;
     const decide = async (ref: string) => {
       try {
         await resolveProposal(target, { target: ref, decision: 'dismiss', reason, note, who });

@@ -22,7 +22,8 @@ import { applyPlanDefinition } from '../rules/index.js';
 import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../platform/lforms/assets.js';
 import { sanitizeQuestionnaire, withoutPrefillExpressions } from '../forms/sanitize.js';
 import type { FhirServerTarget, SubmitInput, SubmitResult } from '../submission/index.js';
-import { FLAG_PRIORITY_EXTENSION, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FOLLOW_UP_PLAN, withWorklistTags } from '../submission/index.js';
+import { clientFor, FLAG_PRIORITY_EXTENSION, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FOLLOW_UP_PLAN, withWorklistTags } from '../submission/index.js';
+import { httpStatusOf, serverReasonOf } from '../platform/fhir-client/index.js';
 import { canonicalResponseText, LANGUAGES, translateQuestionnaire, type Language } from './questionnaire.js';
 import { openTabletStore, sha256, type TabletSession } from './store.js';
 import { expectedAgeRange, type ExpectedAge } from './expected-age.js';
@@ -145,19 +146,17 @@ async function writeAlertFlag(target: FhirServerTarget, alert: TabletAlert, sess
     author: { display: `waiting-room tablet ${alert.device}` },
     extension: [{ url: FLAG_PRIORITY_EXTENSION, valueCodeableConcept: { coding: [{ system: FLAG_PRIORITY_SYSTEM, code: 'PH', display: 'High priority' }] } }],
   });
-  const token = await target.getToken?.();
-  const res = await fetch(`${target.baseUrl.replace(/\/+$/, '')}/Flag`, {
-    method: 'POST',
-    headers: {
-      'Content-Type': 'application/fhir+json',
-      Accept: 'application/fhir+json',
-      'If-None-Exist': `identifier=${encodeURIComponent(`${TABLET_ALERT_SYSTEM}|${sessionKey}`)}`,
-      ...(token ? { Authorization: `Bearer ${token}` } : {}),
-    },
-    body: JSON.stringify(flag),
-    signal: AbortSignal.timeout(target.timeoutMs ?? 15_000),
-  });
-  if (!res.ok) throw new Error(`the FHIR server answered ${res.status} to the alert Flag: ${(await res.text()).slice(0, 300)}`);
+  const client = await clientFor(target);
+  await client
+    .create(flag, { ifNoneExist: `identifier=${encodeURIComponent(`${TABLET_ALERT_SYSTEM}|${sessionKey}`)}` })
+    .catch((err: unknown) => failed(err, 'to the alert Flag'));
+}
+
+/** A failed call, in words for the log: the status and the server's own reason. */
+function failed(err: unknown, what: string): never {
+  const status = httpStatusOf(err);
+  if (status === undefined) throw err;
+  throw new Error(`the FHIR server answered ${status} ${what}${serverReasonOf(err) ? `: ${serverReasonOf(err)}` : ''}`);
 }
 
 /**
@@ -165,23 +164,14 @@ async function writeAlertFlag(target: FhirServerTarget, alert: TabletAlert, sess
  * basis); the tablet's early alert Flag is then closed so the worklist shows one row, not two.
  */
 async function closeAlertFlag(target: FhirServerTarget, sessionKey: string): Promise<void> {
-  const token = await target.getToken?.();
-  const headers = { Accept: 'application/fhir+json', ...(token ? { Authorization: `Bearer ${token}` } : {}) };
-  const base = target.baseUrl.replace(/\/+$/, '');
-  const found = await fetch(`${base}/Flag?identifier=${encodeURIComponent(`${TABLET_ALERT_SYSTEM}|${sessionKey}`)}`, { headers, signal: AbortSignal.timeout(target.timeoutMs ?? 15_000) });
-  if (!found.ok) throw new Error(`the FHIR server answered ${found.status} to the alert Flag search`);
-  const bundle = (await found.json()) as fhir4.Bundle;
-  for (const entry of bundle.entry ?? []) {
-    const flag = entry.resource as fhir4.Flag | undefined;
-    if (flag?.resourceType !== 'Flag' || flag.status !== 'active') continue;
+  const client = await clientFor(target);
+  const found = await client
+    .searchAll<fhir4.Flag>(`Flag?identifier=${encodeURIComponent(`${TABLET_ALERT_SYSTEM}|${sessionKey}`)}`)
+    .catch((err: unknown) => failed(err, 'to the alert Flag search'));
+  for (const flag of found.resources) {
+    if (flag.status !== 'active') continue;
     const closed = withWorklistTags({ ...flag, status: 'inactive' as const, period: { ...flag.period, end: new Date().toISOString() } });
-    const res = await fetch(`${base}/Flag/${flag.id}`, {
-      method: 'PUT',
-      headers: { ...headers, 'Content-Type': 'application/fhir+json', ...(flag.meta?.versionId ? { 'If-Match': `W/"${flag.meta.versionId}"` } : {}) },
-      body: JSON.stringify(closed),
-      signal: AbortSignal.timeout(target.timeoutMs ?? 15_000),
-    });
-    if (!res.ok) throw new Error(`the FHIR server answered ${res.status} when closing the alert Flag`);
+    await client.update(closed, flag.meta?.versionId ? { ifMatch: `W/"${flag.meta.versionId}"` } : {}).catch((err: unknown) => failed(err, 'when closing the alert Flag'));
   }
 }
 

@@ -7,6 +7,10 @@ import { FHIR_JSON, readJson, testApp } from './support/app.js';
 import { PERSONALITIES, startPersonalityProxy, type PersonalityProxy } from '../support/fhir-personality.js';
 import { startFhirServer, type FixtureServer } from './support/fhir-server.js';
 import { applyParameters } from './support/random-intake.js';
+import express from 'express';
+import type { AccessContext } from '../../src/ehr/store/access.js';
+import { createFhirStoreRouter, openFhirStore } from '../../src/ehr/store/index.js';
+import { closeServer, listen, tmpDir } from '../submission/support/servers.js';
 
 let app: Express;
 const patient = readJson<fhir4.Patient>('examples/RF-01/patient.json');
@@ -193,6 +197,95 @@ describe.each(PERSONALITIES)('$apply with a FHIR server as data source (the serv
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     const qr = (res.body.parameter as fhir4.ParametersParameter[]).find((p) => p.name === 'response')!.resource as fhir4.QuestionnaireResponse;
     expect(JSON.stringify(qr)).toContain('"valueDecimal":58');
+  });
+});
+
+// A server pages on its own terms: the resource that decides may be on page 2. Here the patient's latest
+// intake (RF-01, cauda equina) comes after an earlier one with a complete, negative red-flag screen.
+describe('useServerData reads every page of a search', () => {
+  const earlier: fhir4.QuestionnaireResponse = { ...readJson<fhir4.QuestionnaireResponse>('examples/RF-10/response.json'), id: 'qr-earlier', subject: { reference: subject }, authored: '2026-01-05T08:30:00Z' };
+  const latest: fhir4.QuestionnaireResponse = { ...response, id: 'qr-latest' };
+  let fhir: FixtureServer;
+  let proxy: PersonalityProxy;
+  beforeAll(async () => {
+    fhir = await startFhirServer([patient, earlier, latest]);
+    proxy = await startPersonalityProxy(fhir.baseUrl, 'paging-quirks');
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await fhir?.close();
+  });
+  const apply = (dataSource: FhirServerDataSource) =>
+    testApp({ dataSource }).then((a) => request(a).post(APPLY).set('Content-Type', FHIR_JSON).send(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subject', valueString: subject }] })));
+
+  it('through a server that gives one result per page (next links on another host), the latest intake on page 2 decides', async () => {
+    const res = await apply(new FhirServerDataSource({ baseUrl: proxy.fhirBaseUrl, bearerToken: 'secret-token', timeoutMs: 5000 }));
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(proxy.hits).toBeGreaterThan(0); // it did page
+    expect(firedRules(res.body)).toContain('RF-01');
+    expect(fhir.requests.filter((r) => r.startsWith('/QuestionnaireResponse?') && r.includes('_offset=1')).length).toBeGreaterThan(0);
+    expect(JSON.stringify(res.body.note ?? [])).not.toContain('Warning');
+  });
+
+  it('the sandbox EHR store paging one result at a time: the latest intake decides, nothing is left unread', async () => {
+    const store = openFhirStore({ dataDir: tmpDir('paging-ehr-') });
+    const ehrApp = express();
+    const clinician: AccessContext = { clientId: 'clinic-app', scopes: ['user/*.rs'], fhirUser: 'Practitioner/doc' };
+    ehrApp.use('/fhir', createFhirStoreRouter({ store, authorize: async (req) => (req.get('authorization') === 'Bearer clinician' ? clinician : undefined) }));
+    const ehr = await listen(ehrApp);
+    const quirks = await startPersonalityProxy(`http://127.0.0.1:${ehr.port}/fhir`, 'paging-quirks');
+    try {
+      store.update(patient);
+      for (const { id: _id, ...qr } of [earlier, latest]) store.create(qr);
+      const a = await testApp({ dataSource: new FhirServerDataSource({ baseUrl: quirks.fhirBaseUrl, bearerToken: 'clinician', timeoutMs: 10_000 }) });
+      const res = await request(a).post(APPLY).set('Content-Type', FHIR_JSON).send(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subject', valueString: subject }] }));
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(firedRules(res.body)).toContain('RF-01');
+      expect(JSON.stringify(res.body.note ?? [])).not.toContain('Warning');
+    } finally {
+      await quirks.close();
+      await closeServer(ehr.server);
+      store.close();
+    }
+  });
+
+  it('at its bound it reads no further and says so in the result (what was not read is unknown, not absent)', async () => {
+    const res = await apply(new FhirServerDataSource({ baseUrl: proxy.fhirBaseUrl, bearerToken: 'secret-token', timeoutMs: 5000, limits: { maxPages: 1, maxResources: 500 } }));
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const notes = (res.body as fhir4.CarePlan).note?.map((n) => n.text ?? '') ?? [];
+    const warning = notes.find((t) => t.startsWith('Warning:') && t.includes('intake responses'));
+    expect(warning, JSON.stringify(notes)).toContain('unknown, not absent');
+    expect(warning).toContain('read 1 in 1 pages');
+  });
+
+  it('$populate reads every page too, and warns at the bound', async () => {
+    const weights: fhir4.Observation[] = [58, 61].map((value, i) => ({
+      resourceType: 'Observation',
+      id: `w${i}`,
+      status: 'final',
+      code: { coding: [{ system: 'http://loinc.org', code: '29463-7' }] },
+      subject: { reference: subject },
+      effectiveDateTime: `2026-1${i}-01`,
+      valueQuantity: { value, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' },
+    }));
+    const server = await startFhirServer([patient, ...weights]);
+    const quirks = await startPersonalityProxy(server.baseUrl, 'paging-quirks');
+    try {
+      const populate = (limits?: { maxPages: number; maxResources: number }) =>
+        testApp({ dataSource: new FhirServerDataSource({ baseUrl: quirks.fhirBaseUrl, timeoutMs: 5000, ...(limits ? { limits } : {}) }) }).then((a) =>
+          request(a).post('/fhir/Questionnaire/back-pain-intake/$populate').set('Content-Type', FHIR_JSON).send(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subject', valueReference: { reference: subject } }] })),
+        );
+      const all = await populate();
+      expect(all.status, JSON.stringify(all.body)).toBe(200);
+      expect(server.requests.some((r) => r.startsWith('/Observation?') && r.includes('_offset=1'))).toBe(true);
+      expect(JSON.stringify(all.body)).not.toContain('incomplete');
+      const bounded = await populate({ maxPages: 1, maxResources: 500 });
+      const issues = (bounded.body.parameter as fhir4.ParametersParameter[]).find((p) => p.name === 'issues')?.resource as fhir4.OperationOutcome | undefined;
+      expect(issues?.issue.some((i) => i.severity === 'warning' && i.code === 'incomplete' && /Observation resources/.test(i.diagnostics ?? '')), JSON.stringify(bounded.body)).toBe(true);
+    } finally {
+      await quirks.close();
+      await server.close();
+    }
   });
 });
 

@@ -6,7 +6,8 @@
  */
 import { Client } from 'fhir-kit-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { nextPageUrl, parseRetryAfter, searchAll } from '../../src/submission/fhir-writer.js';
+import { nextPageUrl, parseRetryAfter } from '../../src/submission/fhir-writer.js';
+import { FhirClient } from '../../src/platform/fhir-client/index.js';
 import { classifyWriteError } from '../../src/submission/sender.js';
 import { FOREIGN_BASE, startPersonalityProxy, type Personality, type PersonalityProxy } from '../support/fhir-personality.js';
 import { getKnowledge, seededSubmission, testWritePath, untilSent } from './support/fixtures.js';
@@ -91,8 +92,9 @@ describe('the personalities themselves', () => {
     expect(first.entry).toHaveLength(1);
     expect(first.link?.[0]?.url.startsWith(FOREIGN_BASE)).toBe(true);
     expect(nextPageUrl(first, proxy.fhirBaseUrl)?.startsWith(`${proxy.fhirBaseUrl}/Observation?`)).toBe(true);
-    const all = await searchAll(client, { baseUrl: proxy.fhirBaseUrl }, query);
-    expect(all).toHaveLength(3);
+    const all = await new FhirClient({ baseUrl: proxy.fhirBaseUrl, bearerToken: token }).searchAll(query);
+    expect(all.resources).toHaveLength(3);
+    expect(all.complete).toBe(true);
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * A tiny real FHIR R4 server for tests (read + naive search over an in-memory list), started on port 0.
  * Enough to exercise FhirServerDataSource over real HTTP: Patient read, QuestionnaireResponse and
- * Observation search by subject/patient and code. It records each request so tests can see what was asked.
+ * Observation search by subject/patient and code, paged when `_count` asks for fewer than there are. It
+ * records each request so tests can see what was asked.
  */
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
@@ -16,6 +17,7 @@ export interface FixtureServer {
 
 export async function startFhirServer(resources: fhir4.FhirResource[]): Promise<FixtureServer> {
   const app = express();
+  let port = 0;
   const requests: string[] = [];
   const authorizations: Array<string | undefined> = [];
   app.use((req, _res, next) => {
@@ -41,12 +43,25 @@ export async function startFhirServer(resources: fhir4.FhirResource[]): Promise<
       if (q.questionnaire && !String((r as fhir4.QuestionnaireResponse).questionnaire ?? '').startsWith(q.questionnaire)) return false;
       return true;
     });
-    send(res, 200, { resourceType: 'Bundle', type: 'searchset', total: matches.length, entry: matches.map((resource) => ({ resource, search: { mode: 'match' } })) });
+    // Pages like a real server when asked for fewer than there are (`_count`, then `_offset` in its next link).
+    const count = q._count !== undefined ? Math.max(0, Number(q._count)) : matches.length;
+    const offset = q._offset !== undefined ? Math.max(0, Number(q._offset)) : 0;
+    const page = matches.slice(offset, offset + count);
+    const more = offset + count < matches.length;
+    const next = new URLSearchParams(req.query as Record<string, string>);
+    next.set('_offset', String(offset + count));
+    send(res, 200, {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      total: matches.length,
+      ...(more ? { link: [{ relation: 'next', url: `http://127.0.0.1:${port}${req.path}?${next.toString()}` }] } : {}),
+      entry: page.map((resource) => ({ resource, search: { mode: 'match' } })),
+    });
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
-  const { port } = server.address() as AddressInfo;
+  port = (server.address() as AddressInfo).port;
   return {
     baseUrl: `http://127.0.0.1:${port}`,
     requests,
