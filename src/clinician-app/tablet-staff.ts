@@ -27,7 +27,7 @@ export interface TabletForStaff {
 
 /** The write path's outbox, read only (submissions not yet in the EHR). */
 export interface OutboxForStaff {
-  list(status?: OutboxStatus, limit?: number): OutboxEntry[];
+  list(status?: OutboxStatus, limit?: number): Promise<OutboxEntry[]>;
 }
 
 /** A tablet in progress that has not called the server for this long is shown as offline. */
@@ -109,7 +109,7 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
     practitionerOf(ref);
     const now = Date.now();
     const sessions = tablet.sessions();
-    const waiting = deps.outbox ? [...deps.outbox.list('failed', 100), ...deps.outbox.list('pending', 100)] : [];
+    const waiting = deps.outbox ? [...(await deps.outbox.list('failed', 100)), ...(await deps.outbox.list('pending', 100))] : [];
     const subjectOf = (e: OutboxEntry) =>
       (e.bundle.entry?.find((x) => x.resource?.resourceType === 'QuestionnaireResponse')?.resource as fhir4.QuestionnaireResponse | undefined)?.subject?.reference;
     // Full names from the EHR with this clinician's token (a patient it cannot read keeps the tablet's first name).

@@ -276,7 +276,7 @@ describe('clinician app in the browser', () => {
     } finally {
       h.setFhirOutage(false);
     }
-    await expect.poll(() => h.writePath.outbox.counts().pending, { timeout: 20_000 }).toBe(0);
+    await expect.poll(async () => (await h.writePath.outbox.counts()).pending, { timeout: 20_000 }).toBe(0);
     await page.goto(`${h.baseUrl}/app/ui#/results/sandbox-patient-2`);
     await page.waitForSelector('article[data-rule="RF-03"] button');
     await shot(page, '10-saved-sending-then-sent');

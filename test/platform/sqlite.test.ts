@@ -34,10 +34,10 @@ const stores: StoreCase[] = [
     async fill(dir) {
       const o = openSqliteOutbox(dir);
       for (let i = 0; i < 40; i++) await o.add(`k-${i}`, { resourceType: 'Bundle', type: 'transaction', id: `${i}-${padding}` });
-      expect(o.counts().pending).toBe(40);
-      o.close();
+      expect((await o.counts()).pending).toBe(40);
+      await o.close();
     },
-    open: (dir) => openSqliteOutbox(dir).close(),
+    open: (dir) => void openSqliteOutbox(dir).close(),
   },
   {
     name: 'EHR FHIR store',
