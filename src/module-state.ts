@@ -5,6 +5,8 @@
  */
 import type { Config } from './config/index.js';
 import { openPostgres, type PostgresDatabase } from './platform/postgres.js';
+import type { SessionStore } from './clinician-app/session-store.js';
+import { openPostgresSessionStore } from './clinician-app/session-store-postgres.js';
 import type { Outbox } from './submission/outbox.js';
 import { openPostgresOutbox } from './submission/outbox-postgres.js';
 
@@ -12,6 +14,7 @@ export interface ModuleState {
   /** Set when the state is in PostgreSQL (for readiness and for closing last). */
   postgres?: PostgresDatabase;
   outbox?: Outbox;
+  sessions?: SessionStore;
   close(): Promise<void>;
 }
 
@@ -25,7 +28,8 @@ export async function openModuleState(config: Config, log: { warn(message: strin
   });
   try {
     const outbox = await openPostgresOutbox(postgres);
-    return { postgres, outbox, close: () => postgres.close() };
+    const sessions = await openPostgresSessionStore(postgres);
+    return { postgres, outbox, sessions, close: () => postgres.close() };
   } catch (err) {
     await postgres.close().catch(() => undefined);
     throw err;

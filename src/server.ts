@@ -150,6 +150,7 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
   const clinicianApp = await createClinicianApp({
     publicUrl: config.publicUrl,
     dataDir: config.dataDir,
+    ...(state.sessions ? { sessionStore: state.sessions } : {}),
     knowledge,
     clientId: config.SMART_CLIENT_ID,
     ...(appClientSecret ? { clientSecret: appClientSecret } : {}),

@@ -48,9 +48,9 @@ export interface TabletStaffDeps {
   tablet: TabletForStaff;
   outbox?: OutboxForStaff;
   ehr: EhrAccess;
-  sessionOf(req: Request): SessionRef;
+  sessionOf(req: Request): Promise<SessionRef>;
   /** The session (or the store) still exists: the alert stream ends when the session does. */
-  sessionAlive(handle: string): boolean;
+  sessionAlive(handle: string): Promise<boolean>;
   humanName(resource: fhir4.Patient | fhir4.Practitioner | undefined): string;
   /** Heartbeat comment interval on the alert stream (default 25 s, under common proxy idle timeouts). */
   heartbeatMs?: number;
@@ -70,7 +70,7 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
   const heartbeatMs = deps.heartbeatMs ?? 25_000;
 
   api.post('/tablet-handoff', async (req, res) => {
-    const ref = deps.sessionOf(req);
+    const ref = await deps.sessionOf(req);
     const practitioner = practitionerOf(ref);
     const body = handoffBody.safeParse(req.body ?? {});
     if (!body.success) throw badRequest('Send { patientId } (or nothing, for the open patient).', body.error.issues[0]?.path.join('.') || 'patientId');
@@ -96,8 +96,8 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
     res.status(201).json({ ...handoff, patient: { id: patientId, name: deps.humanName(patient) }, qrSvg });
   });
 
-  api.post('/tablet-handoff/cancel', (req, res) => {
-    practitionerOf(deps.sessionOf(req));
+  api.post('/tablet-handoff/cancel', async (req, res) => {
+    practitionerOf(await deps.sessionOf(req));
     const body = cancelBody.safeParse(req.body ?? {});
     if (!body.success) throw badRequest('Send { code }.', 'code');
     if (!tablet.cancelHandoff) throw new FhirError(501, { code: 'not-supported', diagnostics: 'Codes cannot be revoked on this server; they expire on their own.' });
@@ -105,7 +105,7 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
   });
 
   api.get('/tablet-sessions', async (req, res) => {
-    const ref = deps.sessionOf(req);
+    const ref = await deps.sessionOf(req);
     practitionerOf(ref);
     const now = Date.now();
     const sessions = tablet.sessions();
@@ -153,7 +153,7 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
   });
 
   api.get('/alerts', async (req, res) => {
-    const ref = deps.sessionOf(req);
+    const ref = await deps.sessionOf(req);
     practitionerOf(ref);
     let off = () => {};
     const stream = openEventStream(res, { heartbeatMs, stillWanted: () => deps.sessionAlive(ref.handle), onClose: () => off() });

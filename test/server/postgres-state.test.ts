@@ -89,7 +89,9 @@ describe('DATABASE_URL', () => {
     const base = `http://127.0.0.1:${port}`;
     const readyz = async () => (await (await fetch(`${base}/readyz`)).json()) as Readiness;
     try {
-      await until('ready', async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined));
+      await until('ready', async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined)).catch((err: Error) => {
+        throw new Error(`${err.message}; the server said:\n${server.output()}`);
+      });
       const ready = await readyz();
       expect(ready.checks.postgres).toMatchObject({ ok: true, detail: expect.stringContaining(`127.0.0.1`) as string });
       expect(ready.checks.stores?.detail).toMatch(/outbox \(PostgreSQL\)/);
@@ -128,8 +130,12 @@ describe('DATABASE_URL', () => {
       if (server.child.exitCode === null) server.child.kill('SIGKILL');
     }
     // The migrations ran once and are recorded.
-    const migrations = await db.query<{ store: string; version: number }>("SELECT store, version FROM periplan_migrations WHERE store = 'outbox'");
-    expect(migrations.rows).toEqual([{ store: 'outbox', version: 1 }]);
+    const migrations = await db.query<{ store: string; version: number }>('SELECT store, version FROM periplan_migrations ORDER BY store');
+    expect(migrations.rows).toEqual([
+      { store: 'clinician-app', version: 1 },
+      { store: 'outbox', version: 1 },
+    ]);
+    expect(fs.existsSync(path.join(server.dataDir, 'clinician-app', 'clinician-app.sqlite'))).toBe(false);
   }, 180_000);
 
   it('a database that cannot be used stops the start, saying what is wrong and where (password hidden)', async () => {
