@@ -138,10 +138,21 @@ async function readinessChecks(composed: ModuleServer, config: Config, knowledge
   const checks: ReadinessChecks = {};
   const contentCount = knowledge.all().length;
   checks.content = { ok: contentCount > 0, detail: `${contentCount} content resources loaded`, resources: contentCount };
+  if (composed.state.postgres) {
+    const began = process.hrtime.bigint();
+    try {
+      await composed.state.postgres.query('SELECT 1');
+      const ms = Math.round(Number(process.hrtime.bigint() - began) / 1e6);
+      checks.postgres = { ok: true, detail: `${composed.state.postgres.safeUrl} answered in ${ms} ms (outbox, sessions, tablet, alerts)`, ms };
+    } catch (err) {
+      checks.postgres = { ok: false, detail: `PostgreSQL does not answer: ${err instanceof Error ? err.message : String(err)}` };
+    }
+  }
   try {
-    const counts = composed.writePath.outbox.counts();
+    const counts = await composed.writePath.outbox.counts();
     if (composed.ehr) composed.ehr.store.find('Patient', 'readiness-probe');
-    checks.stores = { ok: true, detail: composed.ehr ? 'outbox and EHR store answer' : 'outbox answers' };
+    const where = composed.state.postgres ? ' (PostgreSQL)' : '';
+    checks.stores = { ok: true, detail: composed.ehr ? `outbox${where} and EHR store answer` : `outbox${where} answers` };
     checks.outbox = { ok: true, detail: `${counts.pending} waiting to reach the EHR, ${counts.failed} refused by it`, waiting: counts.pending, failed: counts.failed };
   } catch (err) {
     checks.stores = { ok: false, detail: `A store does not answer: ${err instanceof Error ? err.message : String(err)}` };

@@ -19,6 +19,7 @@ import type { Config } from './config/index.js';
 import { createEmbeddedEhr, type EmbeddedEhr } from './ehr/index.js';
 import { PERMISSION_FOR, grantFor, parseScopes, type Interaction } from './ehr/store/index.js';
 import type { KnowledgeBase } from './knowledge/index.js';
+import { openModuleState, type ModuleState } from './module-state.js';
 import { forbidden, unauthorized } from './outcomes/index.js';
 import { createWritePath, resolveProposal, type WritePath } from './submission/index.js';
 import { createTablet } from './tablet/index.js';
@@ -32,6 +33,8 @@ export interface ModuleServer {
   ehr?: EmbeddedEhr;
   writePath: WritePath;
   tablet: Tablet;
+  /** Where the module's own state is: PostgreSQL when DATABASE_URL is set (`postgres`), else SQLite. */
+  state: ModuleState;
   /** The clinician SMART app (its router is mounted at /app; tests reach its session store). */
   clinicianApp: Awaited<ReturnType<typeof createClinicianApp>>;
   /** Start background work that talks to the EHR over HTTP (call once the server answers requests). */
@@ -94,9 +97,11 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
     logger.warn('No MODULE_CLIENT_ID/MODULE_CLIENT_SECRET: queued submissions are retried without a credential of the module and may be refused by the EHR.');
   }
 
+  const state = await openModuleState(config, logger);
   const writePath = createWritePath({
     knowledge,
     dataDir: path.join(config.dataDir, 'write-path'),
+    ...(state.outbox ? { outbox: state.outbox } : {}),
     fhirBaseUrl,
     ...(moduleCredentials ? { moduleCredentials } : {}),
     log: { info: (m) => logger.info(`[write-path] ${m}`), warn: (m) => logger.warn(`[write-path] ${m}`), error: (m, e) => logger.error(`[write-path] ${m}`, e) },
@@ -129,6 +134,7 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
   const clinicianApp = await createClinicianApp({
     publicUrl: config.publicUrl,
     dataDir: config.dataDir,
+    ...(state.sessions ? { sessionStore: state.sessions } : {}),
     knowledge,
     clientId: config.SMART_CLIENT_ID,
     ...(appClientSecret ? { clientSecret: appClientSecret } : {}),
@@ -211,12 +217,14 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
     writePath,
     start: () => writePath.start(),
     tablet,
+    state,
     clinicianApp,
     async close() {
       await tablet.close();
       await writePath.stop();
       await clinicianApp.close();
       await ehr?.close();
+      await state.close();
     },
   };
 }

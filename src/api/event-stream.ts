@@ -18,7 +18,7 @@ export interface EventStreamOptions {
   /** Interval of the heartbeat comment (default 25 s). */
   heartbeatMs?: number;
   /** Asked before each heartbeat: false ends the stream (for example, the session behind it has ended). */
-  stillWanted?: () => boolean;
+  stillWanted?: () => boolean | Promise<boolean>;
   onClose: () => void;
 }
 
@@ -34,8 +34,12 @@ export function openEventStream(res: Response, options: EventStreamOptions): Eve
   };
   write(': connected\n\n');
   const heartbeat = setInterval(() => {
-    if (options.stillWanted && !options.stillWanted()) return res.end();
-    write(': ping\n\n');
+    if (!options.stillWanted) return write(': ping\n\n');
+    // The answer may come from a shared store (another replica may have ended the session): asked each time.
+    void Promise.resolve(options.stillWanted()).then(
+      (wanted) => (wanted ? write(': ping\n\n') : res.end()),
+      () => write(': ping\n\n'),
+    );
   }, options.heartbeatMs ?? 25_000);
   res.on('close', () => {
     clearInterval(heartbeat);

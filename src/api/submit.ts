@@ -194,7 +194,7 @@ export function writeOperationHandlers(options: SubmissionRoutesOptions): Record
     if (!bearerToken) throw unauthorized('The state of a submission is part of the patient record: send Authorization: Bearer <your access token for the EHR>.');
     const key = typeof req.query.key === 'string' ? req.query.key : undefined;
     if (!key) throw badRequest('key is required: the "key" $submit answered with (identifier system|value of the response).', 'key');
-    const entry = writePath.outbox.get(key);
+    const entry = await writePath.outbox.get(key);
     const hidden = notFound(`No submission with key ${key.slice(0, 200)} is known here that this access token may see.`, 'key');
     try {
       await authorizeStatus(bearerToken, entry ? subjectOf(entry) : undefined);
@@ -210,9 +210,9 @@ export function writeOperationHandlers(options: SubmissionRoutesOptions): Record
     await options.authorizeStaff?.(req);
     const status = typeof req.query.status === 'string' ? req.query.status : undefined;
     if (status !== undefined && !(STATUSES as readonly string[]).includes(status)) throw badRequest('status must be pending, sent or failed.', 'status');
-    const counts = writePath.outbox.counts();
+    const counts = await writePath.outbox.counts();
     // Default: what needs attention (pending and failed), newest first.
-    const entries = status ? writePath.outbox.list(status as OutboxStatus, 200) : [...writePath.outbox.list('failed', 100), ...writePath.outbox.list('pending', 100)];
+    const entries = status ? await writePath.outbox.list(status as OutboxStatus, 200) : [...(await writePath.outbox.list('failed', 100)), ...(await writePath.outbox.list('pending', 100))];
     return {
       resource: {
         resourceType: 'Parameters',

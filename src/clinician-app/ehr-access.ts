@@ -19,7 +19,7 @@ export function createEhrAccess(deps: { store: SessionStore; smart: SmartClient;
     try {
       const result = await deps.smart.refresh(ref.session.issuer, rt);
       const tokens = { ...result.tokens, refresh_token: result.tokens.refresh_token ?? rt };
-      deps.store.updateTokens(ref.handle, tokens);
+      await deps.store.updateTokens(ref.handle, tokens);
       ref.session.tokens = tokens;
       return tokens.access_token;
     } catch {

@@ -184,7 +184,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const nonce = random();
     const url = await smart.authorizationUrl({ iss, ...(launch ? { launch } : {}), state, codeVerifier, nonce, standalone: !launch });
-    store.putLaunch({ state, issuer: iss, codeVerifier, nonce, ...(launch ? { launch } : {}), createdAt: Date.now() });
+    await store.putLaunch({ state, issuer: iss, codeVerifier, nonce, ...(launch ? { launch } : {}), createdAt: Date.now() });
     res.setHeader('Cache-Control', 'no-store');
     res.redirect(303, url.href);
   }
@@ -212,7 +212,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
       throw new FhirError(401, { code: 'login', diagnostics: `The EHR did not authorize the app: ${String(req.query.error_description ?? req.query.error)}` });
     }
     const state = typeof req.query.state === 'string' ? req.query.state : '';
-    const pending = state ? store.takeLaunch(state, 10 * 60_000) : undefined;
+    const pending = state ? await store.takeLaunch(state, 10 * 60_000) : undefined;
     if (!pending) throw badRequest('This sign-in link is unknown, used or expired. Launch the app from the EHR again.');
     const result = await smart.exchange(pending.issuer, new URL(req.originalUrl, options.publicUrl), pending);
     const handle = random();
@@ -229,9 +229,9 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
       createdAt: now,
       expiresAt: now + sessionTtlMs,
     };
-    store.putSession(handle, session);
+    await store.putSession(handle, session);
     const code = random();
-    store.putHandoff(code, handle, now);
+    await store.putHandoff(code, handle, now);
     res.setHeader('Cache-Control', 'no-store');
     res.redirect(303, `${basePath}/ui?handoff=${encodeURIComponent(code)}`);
   });
@@ -247,17 +247,17 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     next();
   });
 
-  api.post('/handoff', (req, res) => {
+  api.post('/handoff', async (req, res) => {
     const code = typeof req.body?.code === 'string' ? req.body.code : '';
-    const handle = code ? store.takeHandoff(code, 60_000, Date.now()) : undefined;
-    const session = handle ? store.getSession(handle, Date.now()) : undefined;
+    const handle = code ? await store.takeHandoff(code, 60_000, Date.now()) : undefined;
+    const session = handle ? await store.getSession(handle, Date.now()) : undefined;
     if (!handle || !session) throw unauthorized('This sign-in has already been used or has expired. Launch the app from the EHR again.');
     res.json({ session: handle, csrf: session.csrf });
   });
 
-  function sessionOf(req: Request): SessionRef {
+  async function sessionOf(req: Request): Promise<SessionRef> {
     const handle = req.get('x-session') ?? '';
-    const session = handle ? store.getSession(handle, Date.now()) : undefined;
+    const session = handle ? await store.getSession(handle, Date.now()) : undefined;
     if (!session) throw unauthorized('No session: launch the app from the EHR.');
     if (!['GET', 'HEAD'].includes(req.method)) {
       const csrf = req.get('x-csrf-token') ?? '';
@@ -282,7 +282,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
   }
 
   api.get('/context', async (req, res) => {
-    const ref = sessionOf(req);
+    const ref = await sessionOf(req);
     const s = ref.session;
     const [patient, user, style] = await Promise.all([
       s.patient ? readPatient(ref, s.patient) : undefined,
@@ -304,18 +304,18 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
   });
 
   api.get('/patients/:id', async (req, res) => {
-    const ref = sessionOf(req);
+    const ref = await sessionOf(req);
     res.json(patientSummary(await readPatient(ref, patientId(req.params.id))));
   });
 
-  api.get('/questionnaire', (req, res) => {
-    sessionOf(req);
+  api.get('/questionnaire', async (req, res) => {
+    await sessionOf(req);
     res.json(safeQuestionnaire);
   });
 
   /** The response to load into the form: a saved draft, a completed response to amend, or a fresh $populate. */
   api.get('/form', async (req, res) => {
-    const ref = sessionOf(req);
+    const ref = await sessionOf(req);
     const pid = ref.session.patient;
     if (!pid) throw badRequest('No patient is open: launch the app from the patient\'s record.');
     const user = ref.session.fhirUser ?? 'unknown';
@@ -325,7 +325,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
       res.json({ source: 'amend', response: qr });
       return;
     }
-    const draft = store.findDraft(ref.session.issuer, pid, user);
+    const draft = await store.findDraft(ref.session.issuer, pid, user);
     if (draft && req.query.fresh !== '1') {
       res.json({ source: 'draft', response: draft.response, savedAt: draft.updatedAt });
       return;
@@ -338,14 +338,14 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     res.json({ source: 'populate', response, warnings: outcome.issue.filter((i) => i.severity !== 'information').map((i) => i.diagnostics).filter(Boolean) });
   });
 
-  api.put('/draft', (req, res) => {
-    const ref = sessionOf(req);
+  api.put('/draft', async (req, res) => {
+    const ref = await sessionOf(req);
     const pid = ref.session.patient;
     if (!pid) throw badRequest('No patient is open.');
     const response = req.body?.response as fhir4.QuestionnaireResponse | undefined;
     if (response?.resourceType !== 'QuestionnaireResponse') throw badRequest('The draft must be a QuestionnaireResponse.', 'QuestionnaireResponse');
     const user = ref.session.fhirUser ?? 'unknown';
-    const existing = store.findDraft(ref.session.issuer, pid, user);
+    const existing = await store.findDraft(ref.session.issuer, pid, user);
     const updatedAt = new Date().toISOString();
     const draft = {
       ...response,
@@ -354,19 +354,19 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
       subject: { reference: `Patient/${pid}` },
       ...(ref.session.fhirUser ? { author: { reference: ref.session.fhirUser } } : {}),
     };
-    store.saveDraft({ id: existing?.id ?? random(12), issuer: ref.session.issuer, patient: pid, user, response: draft, updatedAt });
+    await store.saveDraft({ id: existing?.id ?? random(12), issuer: ref.session.issuer, patient: pid, user, response: draft, updatedAt });
     res.json({ savedAt: updatedAt, message: `Draft saved at ${updatedAt}.` });
   });
 
-  api.delete('/draft', (req, res) => {
-    const ref = sessionOf(req);
-    const d = ref.session.patient ? store.findDraft(ref.session.issuer, ref.session.patient, ref.session.fhirUser ?? 'unknown') : undefined;
-    if (d) store.deleteDraft(d.id);
+  api.delete('/draft', async (req, res) => {
+    const ref = await sessionOf(req);
+    const d = ref.session.patient ? await store.findDraft(ref.session.issuer, ref.session.patient, ref.session.fhirUser ?? 'unknown') : undefined;
+    if (d) await store.deleteDraft(d.id);
     res.status(204).end();
   });
 
   api.post('/submit', async (req, res) => {
-    const ref = sessionOf(req);
+    const ref = await sessionOf(req);
     const pid = ref.session.patient;
     if (!pid) throw badRequest('No patient is open.');
     const body = req.body as { response?: fhir4.QuestionnaireResponse; amendOf?: string; amendVersion?: string } | undefined;
@@ -405,8 +405,8 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
       bearerToken: await ehr.accessToken(ref),
       ...(amends ? { amends: { id: amends.id, versionId: amends.versionId } } : {}),
     });
-    const d = store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown');
-    if (d) store.deleteDraft(d.id);
+    const d = await store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown');
+    if (d) await store.deleteDraft(d.id);
     // The page finds the results by the response's identifier (an amendment's submission key is longer).
     const responseKey = result.response.identifier?.value ? `${result.response.identifier.system ?? ''}|${result.response.identifier.value}` : result.key;
     res.json({
@@ -420,7 +420,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
   });
 
   api.get('/patients/:id/results', async (req, res) => {
-    const ref = sessionOf(req);
+    const ref = await sessionOf(req);
     const pid = patientId(req.params.id);
     let qr: fhir4.QuestionnaireResponse | undefined;
     if (typeof req.query.key === 'string') {
@@ -461,19 +461,19 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
    * her: a launch opens the draft if there is one, else her latest results, else a new intake form.
    */
   api.get('/patients/:id/intakes', async (req, res) => {
-    const ref = sessionOf(req);
+    const ref = await sessionOf(req);
     const pid = patientId(req.params.id);
     const b = await ehr.json<fhir4.Bundle>(ref, `QuestionnaireResponse?subject=Patient/${pid}&questionnaire=${encodeURIComponent(INTAKE_URL)}&status=completed,amended&_sort=-authored&_count=50`);
     const intakes = (b.entry ?? [])
       .map((e) => e.resource as fhir4.QuestionnaireResponse)
       .filter((qr) => qr?.resourceType === 'QuestionnaireResponse' && qr.subject?.reference === `Patient/${pid}` && !!qr.identifier?.value)
       .map((qr) => ({ id: qr.id, authored: qr.authored, status: qr.status, version: qr.meta?.versionId ?? '1' }));
-    const draft = ref.session.patient === pid ? store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown') : undefined;
+    const draft = ref.session.patient === pid ? await store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown') : undefined;
     res.json({ intakes, draft: draft ? { savedAt: draft.updatedAt } : null });
   });
 
   api.get('/patients/:id/history', async (req, res) => {
-    const ref = sessionOf(req);
+    const ref = await sessionOf(req);
     const pid = patientId(req.params.id);
     const b = await ehr.json<fhir4.Bundle>(ref, `QuestionnaireResponse?subject=Patient/${pid}&questionnaire=${encodeURIComponent(INTAKE_URL)}&_sort=-authored&_count=50`);
     const current = (b.entry ?? []).map((e) => e.resource as fhir4.QuestionnaireResponse);
@@ -492,7 +492,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
   });
 
   api.post('/decisions', async (req, res) => {
-    const ref = sessionOf(req);
+    const ref = await sessionOf(req);
     if (!options.resolveProposal) throw new FhirError(501, { code: 'not-supported', diagnostics: 'Accepting or dismissing proposals is not available on this server.' });
     const body = req.body as { target?: string; decision?: string; reason?: string; note?: string } | undefined;
     const target = String(body?.target ?? '');
@@ -514,7 +514,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
 
   /** What happened to the patient of a Flag: the act that closes it (who and when in a Provenance). */
   api.post('/flags/outcome', async (req, res) => {
-    const ref = sessionOf(req);
+    const ref = await sessionOf(req);
     const body = req.body as { target?: unknown; outcome?: unknown; note?: unknown } | undefined;
     const target = String(body?.target ?? '');
     if (!/^Flag\/[A-Za-z0-9\-.]{1,64}$/.test(target)) throw badRequest('target must be Flag/<id>.', 'target');
@@ -533,7 +533,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
 
   /** Undo an accept, a dismiss or a flag outcome: its author only, within the window; recorded as a new act. */
   api.post('/undo', async (req, res) => {
-    const ref = sessionOf(req);
+    const ref = await sessionOf(req);
     const body = req.body as { provenance?: unknown } | undefined;
     const provenance = String(body?.provenance ?? '');
     if (!/^[A-Za-z0-9\-.]{1,64}$/.test(provenance)) throw badRequest('provenance must be the id of the act to undo.', 'provenance');
@@ -548,7 +548,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
   });
 
   api.get('/worklist', async (req, res) => {
-    const ref = sessionOf(req);
+    const ref = await sessionOf(req);
     const flag = typeof req.query.flag === 'string' && (FLAG_CODES as readonly string[]).includes(req.query.flag) ? req.query.flag : undefined;
     const sort = req.query.sort === 'date' ? 'date' : 'tier';
     const page = Math.max(1, Math.min(10_000, Number.parseInt(String(req.query.page ?? '1'), 10) || 1));
@@ -561,7 +561,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
       ...(options.outbox ? { outbox: options.outbox } : {}),
       ehr,
       sessionOf,
-      sessionAlive: (handle) => store.getSession(handle, Date.now()) !== undefined,
+      sessionAlive: async (handle) => (await store.getSession(handle, Date.now())) !== undefined,
       humanName,
       ...(options.alertHeartbeatMs ? { heartbeatMs: options.alertHeartbeatMs } : {}),
     });
@@ -571,9 +571,9 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     });
   }
 
-  api.post('/logout', (req, res) => {
-    const ref = sessionOf(req);
-    store.deleteSession(ref.handle);
+  api.post('/logout', async (req, res) => {
+    const ref = await sessionOf(req);
+    await store.deleteSession(ref.handle);
     res.status(204).end();
   });
 
@@ -593,7 +593,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     router,
     store,
     async close() {
-      store.close();
+      await store.close();
     },
   };
 }

@@ -9,9 +9,9 @@
  *     of the opaque handle, so a copy of the database does not give working handles;
  *   - drafts: in-progress QuestionnaireResponses, per issuer + patient + user, kept across restarts.
  *
- * Default: SQLite under `dataDir` (a restart keeps everything). For several replicas implement the same
- * interface over a shared store (PostgreSQL, or Redis with TTLs); every method is a single-key operation,
- * and `takeLaunch` / `takeHandoff` must be atomic "get and delete" (DELETE … RETURNING / GETDEL).
+ * Default: SQLite under `dataDir` (a restart keeps everything). With DATABASE_URL: PostgreSQL, shared by replicas
+ * (session-store-postgres.ts). Every method is a single-key operation, and `takeLaunch` / `takeHandoff` are
+ * atomic "get and delete" (DELETE … RETURNING). Both adapters pass test/clinician-app/session-store-contract.test.ts.
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -60,19 +60,19 @@ export interface Draft {
 }
 
 export interface SessionStore {
-  putLaunch(launch: PendingLaunch): void;
+  putLaunch(launch: PendingLaunch): Promise<void>;
   /** Atomic get-and-delete; undefined when unknown or older than `maxAgeMs`. */
-  takeLaunch(state: string, maxAgeMs: number): PendingLaunch | undefined;
-  putHandoff(code: string, handle: string, now: number): void;
-  takeHandoff(code: string, maxAgeMs: number, now: number): string | undefined;
-  putSession(handle: string, session: ClinicianSession): void;
-  getSession(handle: string, now: number): ClinicianSession | undefined;
-  updateTokens(handle: string, tokens: StoredTokens): void;
-  deleteSession(handle: string): void;
-  saveDraft(draft: Draft): void;
-  findDraft(issuer: string, patient: string, user: string): Draft | undefined;
-  deleteDraft(id: string): void;
-  close(): void;
+  takeLaunch(state: string, maxAgeMs: number): Promise<PendingLaunch | undefined>;
+  putHandoff(code: string, handle: string, now: number): Promise<void>;
+  takeHandoff(code: string, maxAgeMs: number, now: number): Promise<string | undefined>;
+  putSession(handle: string, session: ClinicianSession): Promise<void>;
+  getSession(handle: string, now: number): Promise<ClinicianSession | undefined>;
+  updateTokens(handle: string, tokens: StoredTokens): Promise<void>;
+  deleteSession(handle: string): Promise<void>;
+  saveDraft(draft: Draft): Promise<void>;
+  findDraft(issuer: string, patient: string, user: string): Promise<Draft | undefined>;
+  deleteDraft(id: string): Promise<void>;
+  close(): Promise<void>;
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
@@ -108,53 +108,53 @@ export function openSqliteSessionStore(dataDir: string, fileName = 'clinician-ap
   };
 
   return {
-    putLaunch(launch) {
+    async putLaunch(launch) {
       q.pruneLaunches.run(launch.createdAt - 60 * 60_000);
       q.putLaunch.run(sha256(launch.state), JSON.stringify(launch), launch.createdAt);
     },
-    takeLaunch(state, maxAgeMs) {
+    async takeLaunch(state, maxAgeMs) {
       const row = q.takeLaunch.get(sha256(state));
       if (!row) return undefined;
       const launch = JSON.parse(row.body) as PendingLaunch;
       return Date.now() - launch.createdAt <= maxAgeMs ? launch : undefined;
     },
-    putHandoff(code, handle, now) {
+    async putHandoff(code, handle, now) {
       q.pruneHandoffs.run(now - 10 * 60_000);
       q.putHandoff.run(sha256(code), handle, now);
     },
-    takeHandoff(code, maxAgeMs, now) {
+    async takeHandoff(code, maxAgeMs, now) {
       const row = q.takeHandoff.get(sha256(code));
       return row && now - row.created_at <= maxAgeMs ? row.handle : undefined;
     },
-    putSession(handle, session) {
+    async putSession(handle, session) {
       q.pruneSessions.run(Date.now());
       q.putSession.run(sha256(handle), JSON.stringify(session), session.expiresAt);
     },
-    getSession(handle, now) {
+    async getSession(handle, now) {
       const row = q.getSession.get(sha256(handle));
       if (!row || row.expires_at < now) return undefined;
       return JSON.parse(row.body) as ClinicianSession;
     },
-    updateTokens(handle, tokens) {
+    async updateTokens(handle, tokens) {
       const row = q.getSession.get(sha256(handle));
       if (!row) return;
       const session = JSON.parse(row.body) as ClinicianSession;
       q.putSession.run(sha256(handle), JSON.stringify({ ...session, tokens }), row.expires_at);
     },
-    deleteSession(handle) {
+    async deleteSession(handle) {
       q.deleteSession.run(sha256(handle));
     },
-    saveDraft(d) {
+    async saveDraft(d) {
       q.saveDraft.run(d.id, d.issuer, d.patient, d.user, JSON.stringify(d.response), d.updatedAt);
     },
-    findDraft(issuer, patient, user) {
+    async findDraft(issuer, patient, user) {
       const row = q.findDraft.get(issuer, patient, user);
       return row ? { id: row.id, issuer, patient, user, response: JSON.parse(row.response) as fhir4.QuestionnaireResponse, updatedAt: row.updated_at } : undefined;
     },
-    deleteDraft(id) {
+    async deleteDraft(id) {
       q.deleteDraft.run(id);
     },
-    close() {
+    async close() {
       db.close();
     },
   };

@@ -21,7 +21,7 @@ export type { TabletForStaff } from '../tablet/contract.js';
 
 /** The write path's outbox, read only (submissions not yet in the EHR). */
 export interface OutboxForStaff {
-  list(status?: OutboxStatus, limit?: number): OutboxEntry[];
+  list(status?: OutboxStatus, limit?: number): Promise<OutboxEntry[]>;
 }
 
 /** A tablet in progress that has not called the server for this long is shown as offline. */
@@ -42,9 +42,9 @@ export interface TabletStaffDeps {
   tablet: TabletForStaff;
   outbox?: OutboxForStaff;
   ehr: EhrAccess;
-  sessionOf(req: Request): SessionRef;
+  sessionOf(req: Request): Promise<SessionRef>;
   /** The session (or the store) still exists: the alert stream ends when the session does. */
-  sessionAlive(handle: string): boolean;
+  sessionAlive(handle: string): Promise<boolean>;
   humanName(resource: fhir4.Patient | fhir4.Practitioner | undefined): string;
   /** Heartbeat comment interval on the alert stream (default 25 s, under common proxy idle timeouts). */
   heartbeatMs?: number;
@@ -64,7 +64,7 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
   const heartbeatMs = deps.heartbeatMs ?? 25_000;
 
   api.post('/tablet-handoff', async (req, res) => {
-    const ref = deps.sessionOf(req);
+    const ref = await deps.sessionOf(req);
     const practitioner = practitionerOf(ref);
     const body = handoffBody.safeParse(req.body ?? {});
     if (!body.success) throw badRequest('Send { patientId } (or nothing, for the open patient).', body.error.issues[0]?.path.join('.') || 'patientId');
@@ -90,8 +90,8 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
     res.status(201).json({ ...handoff, patient: { id: patientId, name: deps.humanName(patient) }, qrSvg });
   });
 
-  api.post('/tablet-handoff/cancel', (req, res) => {
-    practitionerOf(deps.sessionOf(req));
+  api.post('/tablet-handoff/cancel', async (req, res) => {
+    practitionerOf(await deps.sessionOf(req));
     const body = cancelBody.safeParse(req.body ?? {});
     if (!body.success) throw badRequest('Send { code }.', 'code');
     if (!tablet.cancelHandoff) throw new FhirError(501, { code: 'not-supported', diagnostics: 'Codes cannot be revoked on this server; they expire on their own.' });
@@ -99,11 +99,11 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
   });
 
   api.get('/tablet-sessions', async (req, res) => {
-    const ref = deps.sessionOf(req);
+    const ref = await deps.sessionOf(req);
     practitionerOf(ref);
     const now = Date.now();
     const sessions = tablet.sessions();
-    const waiting = deps.outbox ? [...deps.outbox.list('failed', 100), ...deps.outbox.list('pending', 100)] : [];
+    const waiting = deps.outbox ? [...(await deps.outbox.list('failed', 100)), ...(await deps.outbox.list('pending', 100))] : [];
     const subjectOf = (e: OutboxEntry) =>
       (e.bundle.entry?.find((x) => x.resource?.resourceType === 'QuestionnaireResponse')?.resource as fhir4.QuestionnaireResponse | undefined)?.subject?.reference;
     // Full names from the EHR with this clinician's token (a patient it cannot read keeps the tablet's first name).
@@ -147,7 +147,7 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
   });
 
   api.get('/alerts', async (req, res) => {
-    const ref = deps.sessionOf(req);
+    const ref = await deps.sessionOf(req);
     practitionerOf(ref);
     let off = () => {};
     const stream = openEventStream(res, { heartbeatMs, stillWanted: () => deps.sessionAlive(ref.handle), onClose: () => off() });

@@ -95,6 +95,20 @@ export const configSchema = z.object({
    * it the process exits 1 regardless. Keep it below the supervisor's kill timeout (systemd: TimeoutStopSec).
    */
   SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
+  /**
+   * PostgreSQL for the module's own state (outbox, sessions and drafts, tablet codes and sessions, live alerts),
+   * shared by replicas: `postgres://user:password@host:5432/database`. Unset: SQLite under DATA_DIR.
+   */
+  DATABASE_URL: z
+    .string()
+    .trim()
+    .url()
+    .refine((u) => /^postgres(ql)?:\/\//i.test(u), 'expected postgres://user:password@host:port/database (or postgresql://)')
+    .optional(),
+  /** Connections in this process's PostgreSQL pool (with DATABASE_URL). */
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
+  /** Longest a PostgreSQL statement may run before the server cancels it, in milliseconds (with DATABASE_URL). */
+  DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
   /** Bearer token that staff tools present to read the outbox (`GET /fhir/$outbox`). Unset with an external EHR: the view is off. */
   OUTBOX_STAFF_TOKEN: z.string().min(24).optional(),
 });

@@ -44,7 +44,7 @@ export async function seedSandboxIntakes(options: {
   let submitted = 0;
   for (const { patientId, example } of SANDBOX_INTAKES) {
     const key = `${SEED_IDENTIFIER_SYSTEM}|${patientId}`;
-    if (options.writePath.outbox.get(key)) continue;
+    if (await options.writePath.outbox.get(key)) continue;
     const patient = options.readPatient(patientId);
     const file = path.join(options.contentDir, 'examples', example, 'response.json');
     if (!patient?.birthDate || !fs.existsSync(file)) continue;

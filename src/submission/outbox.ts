@@ -4,9 +4,9 @@
  * backoff. Sending is idempotent at the FHIR server (every entry is a conditional create keyed on
  * identifiers derived from the response), so a retry after a lost acknowledgement never duplicates.
  *
- * This is the single-machine adapter (SQLite under DATA_DIR). Replicas behind a load balancer need a
- * shared store: implement `Outbox` over PostgreSQL (same columns; `claimDue` with
- * `FOR UPDATE SKIP LOCKED`) — see docs/write-path.md "Beyond one machine".
+ * Two adapters behind one async interface: SQLite under DATA_DIR (one machine, the default) and PostgreSQL
+ * (`DATABASE_URL`, shared by replicas: outbox-postgres.ts). Both pass the same contract tests
+ * (test/submission/outbox-contract.test.ts); docs/write-path.md tells how claims and leases work.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,24 +31,28 @@ export interface OutboxEntry {
 
 export interface Outbox {
   /**
-   * Store durably: the promise resolves once the entry is on disk, without blocking the event loop on the disk
-   * (concurrent submissions share one fsync: group commit). When the key already exists, the existing entry
-   * is returned unchanged. The new entry is leased for `leaseMs` so that the caller can try it at once without
-   * the background sender racing it; if the caller dies, the sender picks it up when the lease ends.
+   * Store durably: the promise resolves once the entry is on disk (SQLite: without blocking the event loop on
+   * the disk, concurrent submissions sharing one fsync; PostgreSQL: committed). When the key already exists,
+   * the existing entry is returned unchanged. The new entry is leased for `leaseMs` so that the caller can try
+   * it at once without a background sender (of any replica) racing it; if the caller dies, a sender picks it
+   * up when the lease ends.
    */
   add(key: string, bundle: fhir4.Bundle, options?: { now?: Date; leaseMs?: number }): Promise<{ entry: OutboxEntry; created: boolean }>;
-  get(key: string): OutboxEntry | undefined;
+  get(key: string): Promise<OutboxEntry | undefined>;
   /** The entry's current state (status, attempts, errors, response), keeping its already parsed bundle. */
-  refresh(entry: OutboxEntry): OutboxEntry;
-  /** Entries due for sending, leased for `leaseMs` so a concurrent sender does not take them too. */
-  claimDue(now: Date, limit: number, leaseMs: number): OutboxEntry[];
-  markSent(id: number, response: fhir4.Bundle, now?: Date): void;
-  markRetry(id: number, error: string, nextAttemptAt: Date): void;
+  refresh(entry: OutboxEntry): Promise<OutboxEntry>;
+  /**
+   * Entries due for sending, leased until `now + leaseMs`: no other sender (of this or another replica)
+   * takes them before the lease ends, and a sender that crashed holding them loses them when it does.
+   */
+  claimDue(now: Date, limit: number, leaseMs: number): Promise<OutboxEntry[]>;
+  markSent(id: number, response: fhir4.Bundle, now?: Date): Promise<void>;
+  markRetry(id: number, error: string, nextAttemptAt: Date): Promise<void>;
   /** Give up (a 4xx that no retry can fix); kept for staff to see. */
-  markFailed(id: number, error: string): void;
-  list(status?: OutboxStatus, limit?: number): OutboxEntry[];
-  counts(): Record<OutboxStatus, number>;
-  close(): void;
+  markFailed(id: number, error: string): Promise<void>;
+  list(status?: OutboxStatus, limit?: number): Promise<OutboxEntry[]>;
+  counts(): Promise<Record<OutboxStatus, number>>;
+  close(): Promise<void>;
 }
 
 interface Row {
@@ -187,38 +191,40 @@ export function openSqliteOutbox(dataDir: string): Outbox {
       await durable();
       return result;
     },
-    get(key) {
+    async get(key) {
       const row = byKey.get(key);
       return row ? toEntry(row) : undefined;
     },
-    refresh(entry) {
+    async refresh(entry) {
       const row = stateById.get(entry.id);
       return row ? toEntry({ ...row, bundle: '' }, entry.bundle) : entry;
     },
-    claimDue(now, limit, leaseMs) {
-      return claim(now.toISOString(), limit, new Date(now.getTime() + leaseMs).toISOString()).map((r) => toEntry(r));
+    async claimDue(now, limit, leaseMs) {
+      const leaseUntil = new Date(now.getTime() + leaseMs).toISOString();
+      // The rows were read before their lease was written: report the lease, as the PostgreSQL adapter does.
+      return claim(now.toISOString(), limit, leaseUntil).map((r) => toEntry({ ...r, next_attempt_at: leaseUntil }));
     },
     // "Sent", "retry later", "failed" and leases are bookkeeping that sending makes true again if a power loss
     // takes them: a resend finds the submission's Provenance and writes nothing (a failed one fails again).
     // They are not fsync'd on their own (the next durable() or checkpoint covers them).
-    markSent(id, response, now = new Date()) {
+    async markSent(id, response, now = new Date()) {
       sent.run(now.toISOString(), JSON.stringify(response), id);
     },
-    markRetry(id, error, nextAttemptAt) {
+    async markRetry(id, error, nextAttemptAt) {
       retry.run(error.slice(0, 2000), nextAttemptAt.toISOString(), id);
     },
-    markFailed(id, error) {
+    async markFailed(id, error) {
       failed.run(error.slice(0, 2000), id);
     },
-    list(status, limit = 100) {
+    async list(status, limit = 100) {
       return (status ? allByStatus.all(status, limit) : all.all(limit)).map((r) => toEntry(r));
     },
-    counts() {
+    async counts() {
       const out: Record<OutboxStatus, number> = { pending: 0, sent: 0, failed: 0 };
       for (const r of countRows.all()) out[r.status] = r.n;
       return out;
     },
-    close() {
+    async close() {
       if (walFd !== undefined) fs.closeSync(walFd);
       walFd = undefined;
       db.close();

@@ -111,7 +111,7 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
   async function sendEntry(entry: OutboxEntry, bearerToken?: string): Promise<'sent' | 'retry' | 'failed'> {
     try {
       const response = await writer.write(entry.bundle, { ...(bearerToken ? { bearerToken } : {}), retry: entry.attempts > 0 });
-      outbox.markSent(entry.id, response);
+      await outbox.markSent(entry.id, response);
       options.onEvent?.({ type: 'sent', entry });
       return 'sent';
     } catch (err) {
@@ -119,11 +119,11 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
       if (failure.transient) {
         // Not before the server's Retry-After, when it gave one (429, 503).
         const next = new Date(Date.now() + Math.max(nextDelayMs(entry.attempts + 1, backoff), failure.retryAfterMs ?? 0));
-        outbox.markRetry(entry.id, failure.message, next);
+        await outbox.markRetry(entry.id, failure.message, next);
         options.onEvent?.({ type: 'retry', entry, message: failure.message });
         return 'retry';
       }
-      outbox.markFailed(entry.id, failure.message);
+      await outbox.markFailed(entry.id, failure.message);
       options.onEvent?.({ type: 'failed', entry, message: failure.message });
       return 'failed';
     }
@@ -134,7 +134,7 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
     // A fixed `now` (tests) drains one batch; otherwise batch after batch while entries are due (bounded, so
     // that tiny backoffs against a dead server cannot spin here forever: the next poll carries on).
     for (let batch = 0; batch < (now ? 1 : 50) && !stopRequested; batch++) {
-      const due = outbox.claimDue(now ?? new Date(), concurrency * 5, leaseMs);
+      const due = await outbox.claimDue(now ?? new Date(), concurrency * 5, leaseMs);
       if (due.length === 0) break;
       let next = 0;
       const lane = async () => {

@@ -89,7 +89,7 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
     if (input.amends) checkAmends(input.amends, input.response);
     const response = input.amends ? { ...input.response, status: 'amended' as const } : ensureResponseIdentifier(input.response);
     const key = input.amends ? amendmentKey(response, input.amends.versionId) : submissionKey(response);
-    const existing = deps.outbox.get(key);
+    const existing = await deps.outbox.get(key);
     if (existing) return resultFor(existing, response, true);
 
     const plan = deps.knowledge.resolve(FOLLOW_UP_PLAN, 'PlanDefinition');
@@ -117,7 +117,7 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
     let after: OutboxEntry = entry;
     try {
       await deps.sender.sendEntry(entry, input.bearerToken);
-      after = deps.outbox.refresh(entry);
+      after = await deps.outbox.refresh(entry);
     } catch (err) {
       deps.onBookkeepingError?.(key, err);
     }

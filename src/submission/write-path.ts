@@ -1,5 +1,5 @@
 /**
- * The write path, assembled: outbox (SQLite under dataDir) + writer (the module's FHIR client against `fhirBaseUrl`)
+ * The write path, assembled: outbox (SQLite under dataDir, or the one given: PostgreSQL) + writer (the module's FHIR client against `fhirBaseUrl`)
  * + background sender + submission service, with the server's CapabilityStatement read at start.
  *
  *   const writePath = createWritePath({ knowledge, dataDir, fhirBaseUrl, moduleCredentials: ehr.auth.moduleClient });
@@ -33,8 +33,10 @@ export interface WritePathLog {
 
 export interface WritePathOptions {
   knowledge: KnowledgeBase;
-  /** The outbox lives in `${dataDir}/outbox.sqlite`. */
+  /** The outbox lives in `${dataDir}/outbox.sqlite` unless `outbox` is given. */
   dataDir: string;
+  /** An outbox already open (PostgreSQL, when DATABASE_URL is set); the write path closes it on stop. */
+  outbox?: Outbox;
   /** The FHIR server submissions go to (the clinic's EHR, or the embedded one's `/ehr/fhir`). */
   fhirBaseUrl: string;
   /** The module's own token, for retries when the user's token is gone. */
@@ -95,7 +97,7 @@ export function createWritePath(options: WritePathOptions): WritePath {
     ...(options.getModuleToken ? { getToken: options.getModuleToken } : tokens ? { getToken: () => tokens.getToken(), invalidateToken: () => tokens.invalidate() } : {}),
   };
   let capabilities = assumedCapabilities();
-  const outbox = openSqliteOutbox(options.dataDir);
+  const outbox = options.outbox ?? openSqliteOutbox(options.dataDir);
   // An attempt = token + (search) + transaction, each bounded by timeoutMs: lease well past that.
   const leaseMs = options.leaseMs ?? 4 * timeoutMs + 5_000;
   const writer = createFhirBundleWriter(target, () => capabilities);
@@ -264,7 +266,7 @@ export function createWritePath(options: WritePathOptions): WritePath {
     async start() {
       stopped = false;
       if (!(await checkCapabilities())) scheduleCapabilityCheck();
-      const counts = outbox.counts();
+      const counts = await outbox.counts();
       if (counts.pending || counts.failed) log.info(`outbox: ${counts.pending} pending, ${counts.failed} failed submissions.`);
       sender.start();
     },
@@ -273,7 +275,7 @@ export function createWritePath(options: WritePathOptions): WritePath {
       if (capabilityTimer) clearTimeout(capabilityTimer);
       await Promise.allSettled([...inFlight]);
       await sender.stop();
-      outbox.close();
+      await outbox.close();
     },
   };
 }

@@ -243,21 +243,21 @@ describe('clinician app in the browser', () => {
     const page = await launchFromEhr(context, h.baseUrl, 'Ingrid Eriksen');
     await formReady(page);
     const handle = JSON.parse((await page.evaluate(() => sessionStorage.getItem('periplan.session')))!).session as string;
-    const session = h.app.store.getSession(handle, Date.now())!;
+    const session = (await h.app.store.getSession(handle, Date.now()))!;
     // 1. The access token has expired: the app refreshes it and carries on.
-    h.app.store.updateTokens(handle, { ...session.tokens, expiresAt: Date.now() - 1000 });
+    await h.app.store.updateTokens(handle, { ...session.tokens, expiresAt: Date.now() - 1000 });
     await page.click('a[data-nav="worklist"]');
     await page.waitForSelector('#wl-flag');
-    expect(h.app.store.getSession(handle, Date.now())!.tokens.access_token).not.toBe(session.tokens.access_token);
+    expect((await h.app.store.getSession(handle, Date.now()))!.tokens.access_token).not.toBe(session.tokens.access_token);
     // 2. The EHR has ended the sign-in (tokens revoked): the answers are kept as a draft and the user is told.
     await page.click('a[data-nav="form"]');
     await formReady(page);
     await fillIntake(page, []);
     await typeInto(page, 'pain-severity', '4');
-    h.app.store.updateTokens(handle, { access_token: 'revoked-access', refresh_token: 'revoked-refresh', expiresAt: Date.now() - 1000 });
+    await h.app.store.updateTokens(handle, { access_token: 'revoked-access', refresh_token: 'revoked-refresh', expiresAt: Date.now() - 1000 });
     await page.click('#submit');
     await hasText(page.locator('#status'), 'answers are saved as a draft');
-    const draft = h.app.store.findDraft(h.ehr.fhirBaseUrl, 'sandbox-patient-6', 'Practitioner/sandbox-clinician');
+    const draft = await h.app.store.findDraft(h.ehr.fhirBaseUrl, 'sandbox-patient-6', 'Practitioner/sandbox-clinician');
     expect(JSON.stringify(draft?.response)).toContain('"valueInteger":4');
     await shot(page, '08-session-ended');
     await page.close();
@@ -276,7 +276,7 @@ describe('clinician app in the browser', () => {
     } finally {
       h.setFhirOutage(false);
     }
-    await expect.poll(() => h.writePath.outbox.counts().pending, { timeout: 20_000 }).toBe(0);
+    await expect.poll(async () => (await h.writePath.outbox.counts()).pending, { timeout: 20_000 }).toBe(0);
     await page.goto(`${h.baseUrl}/app/ui#/results/sandbox-patient-2`);
     await page.waitForSelector('article[data-rule="RF-03"] button');
     await shot(page, '10-saved-sending-then-sent');

@@ -73,7 +73,7 @@ describe('clinician app: intake history, autosave, leaving, flag outcomes (brows
   it('saves the answers as a draft as the clinician goes, and warns before unsaved answers are lost', async () => {
     await typeInto(app, 'pain-severity', '7');
     await hasText(app.locator('#form-source'), 'Draft saved');
-    expect(JSON.stringify(draft()?.response)).toContain('"valueInteger":7');
+    expect(JSON.stringify((await draft())?.response)).toContain('"valueInteger":7');
 
     // Hold the next autosave so the answers stay unsaved while the clinician tries to leave.
     let release: () => void = () => undefined;
@@ -100,7 +100,7 @@ describe('clinician app: intake history, autosave, leaving, flag outcomes (brows
     release();
     await app.waitForSelector('body[data-unsaved="0"]');
     await app.unroute('**/app/api/draft');
-    expect(JSON.stringify(draft()?.response)).toContain('"valueInteger":5');
+    expect(JSON.stringify((await draft())?.response)).toContain('"valueInteger":5');
     let dialogs = 0;
     const count = () => dialogs++;
     app.on('dialog', count);
@@ -118,14 +118,14 @@ describe('clinician app: intake history, autosave, leaving, flag outcomes (brows
     const declined = nextDialog(app, 'dismiss');
     await app.click('#start-fresh');
     expect((await declined).message).toMatch(/Discard the saved draft/);
-    expect(draft()).toBeDefined();
+    expect(await draft()).toBeDefined();
     const confirmed = nextDialog(app, 'accept');
     await app.click('#start-fresh');
     await confirmed;
     await app.waitForURL(/fresh=1/);
     await formReady(app);
     await hasText(app.locator('#form-source'), 'pre-filled from the record');
-    expect(draft()).toBeUndefined();
+    expect(await draft()).toBeUndefined();
   });
 
   it('an emergency flag stays open after the MRI is accepted, until the outcome is recorded; the outcome can be undone', async () => {

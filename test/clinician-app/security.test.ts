@@ -39,7 +39,7 @@ describe('SMART launch', () => {
     expect(ctx.status).toBe(200);
     const text = await ctx.text();
     expect(text).toContain('Agnieszka');
-    const stored = h.app.store.getSession(session, Date.now())!;
+    const stored = (await h.app.store.getSession(session, Date.now()))!;
     expect(text).not.toContain(stored.tokens.access_token);
     expect(text).not.toMatch(/access_token|refresh_token|id_token/);
   });

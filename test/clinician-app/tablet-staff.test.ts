@@ -126,8 +126,8 @@ describe('POST /app/api/tablet-handoff', () => {
 
   it('is refused to a session whose sign-in with the EHR has ended (the patient is read with its own token first)', async () => {
     const launched = await apiLaunch(h, 'sandbox-patient-2');
-    const stored = h.app.store.getSession(launched.session, Date.now())!;
-    h.app.store.updateTokens(launched.session, { access_token: 'revoked-access', refresh_token: 'revoked-refresh', expiresAt: Date.now() - 1000 });
+    const stored = (await h.app.store.getSession(launched.session, Date.now()))!;
+    await h.app.store.updateTokens(launched.session, { access_token: 'revoked-access', refresh_token: 'revoked-refresh', expiresAt: Date.now() - 1000 });
     expect(stored.fhirUser).toMatch(/^Practitioner\//);
     const before = h.tablet.sessions().length;
     const res = await app('POST', '/tablet-handoff', launched, {});
@@ -137,9 +137,9 @@ describe('POST /app/api/tablet-handoff', () => {
 
   it('is refused, with the staff view and the alert stream, to a sign-in that is not a practitioner', async () => {
     const launched = await apiLaunch(h, 'sandbox-patient-2');
-    const stored = h.app.store.getSession(launched.session, Date.now())!;
+    const stored = (await h.app.store.getSession(launched.session, Date.now()))!;
     // The same EHR sign-in, but as the patient herself (a patient-facing launch).
-    h.app.store.putSession(launched.session, { ...stored, fhirUser: 'Patient/sandbox-patient-2' });
+    await h.app.store.putSession(launched.session, { ...stored, fhirUser: 'Patient/sandbox-patient-2' });
     for (const res of [await app('POST', '/tablet-handoff', launched, {}), await app('GET', '/tablet-sessions', launched), await app('GET', '/alerts', launched)]) {
       expect(res.status).toBe(403);
       expect((await issue(res))?.diagnostics).toMatch(/practitioner/);

@@ -34,10 +34,10 @@ const stores: StoreCase[] = [
     async fill(dir) {
       const o = openSqliteOutbox(dir);
       for (let i = 0; i < 40; i++) await o.add(`k-${i}`, { resourceType: 'Bundle', type: 'transaction', id: `${i}-${padding}` });
-      expect(o.counts().pending).toBe(40);
-      o.close();
+      expect((await o.counts()).pending).toBe(40);
+      await o.close();
     },
-    open: (dir) => openSqliteOutbox(dir).close(),
+    open: (dir) => void openSqliteOutbox(dir).close(),
   },
   {
     name: 'EHR FHIR store',
@@ -63,13 +63,13 @@ const stores: StoreCase[] = [
   {
     name: 'clinician app sessions',
     file: (dir) => path.join(dir, 'clinician-app.sqlite'),
-    fill(dir) {
+    async fill(dir) {
       const s = openSqliteSessionStore(dir);
-      for (let i = 0; i < 40; i++) s.putLaunch({ state: `s-${i}`, issuer: `https://ehr.example/${padding}`, codeVerifier: 'v', nonce: 'n', createdAt: 1_000_000 + i });
-      expect(s.takeLaunch('s-3', Number.MAX_SAFE_INTEGER)).toMatchObject({ state: 's-3' });
-      s.close();
+      for (let i = 0; i < 40; i++) await s.putLaunch({ state: `s-${i}`, issuer: `https://ehr.example/${padding}`, codeVerifier: 'v', nonce: 'n', createdAt: 1_000_000 + i });
+      expect(await s.takeLaunch('s-3', Number.MAX_SAFE_INTEGER)).toMatchObject({ state: 's-3' });
+      await s.close();
     },
-    open: (dir) => openSqliteSessionStore(dir).close(),
+    open: (dir) => void openSqliteSessionStore(dir).close(),
   },
   {
     name: 'tablet',

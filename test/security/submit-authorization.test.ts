@@ -87,14 +87,14 @@ describe('$submit with a patient-scoped token', () => {
     const text = outcome.issue[0]!.diagnostics!;
     for (const scope of ['patient/Observation.c', 'patient/Flag.c', 'patient/ServiceRequest.c', 'patient/CarePlan.c', 'patient/Provenance.c']) expect(text).toContain(scope);
     expect(text).not.toContain('QuestionnaireResponse.c,');
-    expect(h.writePath.outbox.get(`${response.identifier!.system}|${response.identifier!.value}`)).toBeUndefined();
+    expect(await h.writePath.outbox.get(`${response.identifier!.system}|${response.identifier!.value}`)).toBeUndefined();
   });
 
   it("a token for another patient is refused up front (403), nothing queued", async () => {
     const { response } = submissionFor('RF-01', P1, 3);
     const res = await submit(response, patient2);
     expect(res.status).toBe(403);
-    expect(h.writePath.outbox.get(`${response.identifier!.system}|${response.identifier!.value}`)).toBeUndefined();
+    expect(await h.writePath.outbox.get(`${response.identifier!.system}|${response.identifier!.value}`)).toBeUndefined();
   });
 
   it('even with every patient/ scope it is refused up front: the Provenance needs user/Provenance.c (403), nothing queued', async () => {
@@ -104,7 +104,7 @@ describe('$submit with a patient-scoped token', () => {
     const text = ((await res.json()) as fhir4.OperationOutcome).issue[0]!.diagnostics!;
     expect(text).toContain('user/Provenance.c');
     expect(text).not.toMatch(/patient\/[A-Za-z]+\.c/);
-    expect(h.writePath.outbox.get(`${response.identifier!.system}|${response.identifier!.value}`)).toBeUndefined();
+    expect(await h.writePath.outbox.get(`${response.identifier!.system}|${response.identifier!.value}`)).toBeUndefined();
   });
 
   it('patient/ scopes for the compartment resources plus user/Provenance.c are enough: written (201 sent)', async () => {

@@ -61,7 +61,7 @@ describe('the composed server', () => {
     const bad = await submit(response, { authorization: 'Bearer forged' });
     expect(bad.status).toBe(401);
     expect(((await bad.json()) as fhir4.OperationOutcome).issue[0]?.diagnostics).toMatch(/not valid/);
-    expect(composed.writePath.outbox.counts()).toEqual({ pending: 0, sent: 0, failed: 0 });
+    expect(await composed.writePath.outbox.counts()).toEqual({ pending: 0, sent: 0, failed: 0 });
   });
 
   it('writes a submission with a token that grants it, and $apply reads server data only with a token', async () => {

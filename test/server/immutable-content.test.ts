@@ -104,7 +104,7 @@ describe('patients never meet (one server, interleaved)', () => {
     const runs = await Promise.all(
       PATIENTS.map(async (patientId) => {
         const launched = await apiLaunch(h, patientId);
-        const token = h.app.store.getSession(launched.session, Date.now())!.tokens.access_token;
+        const token = (await h.app.store.getSession(launched.session, Date.now()))!.tokens.access_token;
         // The module FHIR API's $populate with her token, then the app's form (its own $populate).
         const populated = await fhir<fhir4.Parameters>('POST', '/fhir/Questionnaire/back-pain-intake/$populate', populateBody(patientId), token);
         const form = await app<{ source: string; response: fhir4.QuestionnaireResponse }>('GET', '/form', launched);
@@ -135,7 +135,7 @@ describe('patients never meet (one server, interleaved)', () => {
   it('after every public operation every knowledge artifact is as loaded, and the public Questionnaire names no patient', async () => {
     const patientId = 'sandbox-patient-3';
     const launched = await apiLaunch(h, patientId);
-    const token = h.app.store.getSession(launched.session, Date.now())!.tokens.access_token;
+    const token = (await h.app.store.getSession(launched.session, Date.now()))!.tokens.access_token;
     const checks: Array<[string, () => Promise<number>]> = [];
     const step = (name: string, run: () => Promise<number>) => checks.push([name, run]);
 

@@ -41,8 +41,8 @@ describe('concurrency', () => {
     // duplicate reports its original's state at that moment.
     for (const r of results) expect(r.state).toMatch(/^(sent|queued)$/);
     for (const r of results.slice(200)) expect(r.duplicate).toBe(true);
-    await waitFor('all sent', () => writePath.outbox.counts().sent === 200, 60_000);
-    expect(writePath.outbox.counts()).toEqual({ pending: 0, sent: 200, failed: 0 });
+    await waitFor('all sent', async () => (await writePath.outbox.counts()).sent === 200, 60_000);
+    expect(await writePath.outbox.counts()).toEqual({ pending: 0, sent: 200, failed: 0 });
 
     const [qrs, flags, carePlans, provenances] = await Promise.all([
       ehr.search<fhir4.QuestionnaireResponse>('QuestionnaireResponse', ''),

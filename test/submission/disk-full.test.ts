@@ -30,9 +30,9 @@ describe('a full disk after the durable add', () => {
   it('answers "saved, sending" (queued) when recording the first attempt fails; the sender sends it once the disk has room', async () => {
     const real = openSqliteOutbox(tmpDir('disk-full-'));
     let full = false;
-    const bookkeeping = (fn: () => void) => {
+    const bookkeeping = async (fn: () => Promise<void>) => {
       if (full) throw diskFullError();
-      fn();
+      await fn();
     };
     // The real outbox; once `full`, every write after the add fails the way SQLite fails on a full disk.
     const outbox: Outbox = {
@@ -58,13 +58,13 @@ describe('a full disk after the durable add', () => {
     expect(result.state).toBe('queued');
     expect(result.message).toMatch(/^Saved, sending/);
     expect(errors.map(isDiskFull)).toEqual([true]);
-    expect(real.get(result.key)?.status).toBe('pending');
+    expect((await real.get(result.key))?.status).toBe('pending');
 
     // Room again: the background sender's next pass finishes it, without a second copy in the EHR.
     full = false;
     try {
       expect(await sender.drain(new Date(Date.now() + 120_000))).toBe(1);
-      expect(real.get(result.key)?.status).toBe('sent');
+      expect((await real.get(result.key))?.status).toBe('sent');
       const found = await ehr.search<fhir4.QuestionnaireResponse>('QuestionnaireResponse', `identifier=${encodeURIComponent(result.key)}`);
       expect(found).toHaveLength(1);
     } finally {

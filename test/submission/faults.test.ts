@@ -62,9 +62,9 @@ describe('faults', () => {
       expect(r.message).toMatch(/^Saved, sending/);
       expect(r.entry.status).toBe('pending');
     }
-    expect(writePath.outbox.get(results[0]!.key)?.lastError).toMatch(/unreachable/);
+    expect((await writePath.outbox.get(results[0]!.key))?.lastError).toMatch(/unreachable/);
     await proxy.up();
-    await waitFor('all sent', () => results.every((r) => writePath.outbox.get(r.key)?.status === 'sent'));
+    await waitFor('all sent', async () => (await Promise.all(results.map((r) => writePath.outbox.get(r.key)))).every((e) => e?.status === 'sent'));
     await waitFor('capabilities read', () => writePath.capabilities.known);
     await expectEachExactlyOnce();
   });
@@ -85,7 +85,7 @@ describe('faults', () => {
     // Let a few retries fail as well, then recover.
     await new Promise((r) => setTimeout(r, 200));
     proxy.mode = 'pass';
-    await waitFor('all sent', () => results.every((r) => writePath.outbox.get(r.key)?.status === 'sent'));
+    await waitFor('all sent', async () => (await Promise.all(results.map((r) => writePath.outbox.get(r.key)))).every((e) => e?.status === 'sent'));
     await expectEachExactlyOnce();
   });
 
@@ -97,8 +97,8 @@ describe('faults', () => {
     const again = await writePath.submit({ response, data: [patient] });
     expect(again).toMatchObject({ duplicate: true, state: 'queued', key: first.key });
     proxy.mode = 'pass';
-    await waitFor('sent', () => writePath.outbox.get(first.key)?.status === 'sent');
-    expect(writePath.outbox.counts().pending).toBe(0);
+    await waitFor('sent', async () => (await writePath.outbox.get(first.key))?.status === 'sent');
+    expect((await writePath.outbox.counts()).pending).toBe(0);
     await expectEachExactlyOnce();
   });
 });

@@ -52,7 +52,7 @@ describe('kill -9 mid-submission', () => {
 
     const outbox = openSqliteOutbox(dataDir);
     try {
-      await waitFor('all stored and in flight', () => outbox.counts().pending === submissions.length && proxy.hits[mode] - hitsBefore >= submissions.length, 30_000);
+      await waitFor('all stored and in flight', async () => (await outbox.counts()).pending === submissions.length && proxy.hits[mode] - hitsBefore >= submissions.length, 30_000);
       if (mode === 'slow') {
         // The server has written them; only the answers are outstanding.
         const keyOf = (s: (typeof submissions)[number]) => encodeURIComponent(`urn:test:submission|${s.patientId}-${s.example}-${s.n}`);
@@ -65,14 +65,14 @@ describe('kill -9 mid-submission', () => {
       expect(await exited).toBe('SIGKILL');
       expect(out).not.toMatch(/sent|queued/); // killed before any attempt finished
     } finally {
-      outbox.close();
+      await outbox.close();
     }
 
     proxy.mode = 'pass';
     const restarted = testWritePath({ fhirBaseUrl: proxy.url('/ehr/fhir'), moduleCredentials: ehr.moduleCredentials! }, kb, { dataDir });
     await restarted.start();
     try {
-      await waitFor('all sent after restart', () => restarted.outbox.counts().sent === submissions.length, 20_000);
+      await waitFor('all sent after restart', async () => (await restarted.outbox.counts()).sent === submissions.length, 20_000);
       for (const s of submissions) {
         const key = `urn:test:submission|${s.patientId}-${s.example}-${s.n}`;
         const expectedProposals = s.example === 'BMD-01' ? 2 : 1;

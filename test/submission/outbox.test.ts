@@ -13,8 +13,8 @@ const open = (dir: string) => {
   opened.push(o);
   return o;
 };
-afterEach(() => {
-  while (opened.length) opened.pop()?.close();
+afterEach(async () => {
+  while (opened.length) await opened.pop()?.close();
 });
 
 describe('sqlite outbox', () => {
@@ -26,7 +26,7 @@ describe('sqlite outbox', () => {
     expect(b.created).toBe(false);
     expect(b.entry.id).toBe(a.entry.id);
     expect(b.entry.bundle).toEqual(bundle(1));
-    expect(o.counts()).toEqual({ pending: 1, sent: 0, failed: 0 });
+    expect(await o.counts()).toEqual({ pending: 1, sent: 0, failed: 0 });
   });
 
   it('add: concurrent submissions share fsyncs, each resolves with its own entry, one per key, all on disk', async () => {
@@ -37,33 +37,33 @@ describe('sqlite outbox', () => {
     expect(results[20]).toMatchObject({ created: false, entry: { id: results[3]!.entry.id, bundle: bundle(3) } });
     expect(new Set(results.map((r) => r.entry.id)).size).toBe(20);
     // The returned entry is the stored one, and a sent mark is visible through refresh.
-    o.markSent(results[0]!.entry.id, { resourceType: 'Bundle', type: 'transaction-response', entry: [{ response: { status: '201', location: 'QuestionnaireResponse/1/_history/1' } }] });
-    expect(o.refresh(results[0]!.entry)).toMatchObject({ status: 'sent', attempts: 1, bundle: bundle(0), response: { type: 'transaction-response' } });
-    expect(o.get('k-5')).toEqual(results[5]!.entry);
-    o.close();
+    await o.markSent(results[0]!.entry.id, { resourceType: 'Bundle', type: 'transaction-response', entry: [{ response: { status: '201', location: 'QuestionnaireResponse/1/_history/1' } }] });
+    expect(await o.refresh(results[0]!.entry)).toMatchObject({ status: 'sent', attempts: 1, bundle: bundle(0), response: { type: 'transaction-response' } });
+    expect(await o.get('k-5')).toEqual(results[5]!.entry);
+    await o.close();
     opened.pop();
-    expect(open(dir).counts()).toEqual({ pending: 19, sent: 1, failed: 0 });
+    expect(await open(dir).counts()).toEqual({ pending: 19, sent: 1, failed: 0 });
   });
 
   it('leases a new entry so the background sender does not race the first attempt', async () => {
     const o = open(tmp());
     const now = new Date('2026-01-01T00:00:00Z');
     await o.add('k', bundle(1), { now, leaseMs: 10_000 });
-    expect(o.claimDue(new Date(now.getTime() + 9_999), 10, 1000)).toHaveLength(0);
-    const claimed = o.claimDue(new Date(now.getTime() + 10_000), 10, 60_000);
+    expect(await o.claimDue(new Date(now.getTime() + 9_999), 10, 1000)).toHaveLength(0);
+    const claimed = await o.claimDue(new Date(now.getTime() + 10_000), 10, 60_000);
     expect(claimed.map((e) => e.key)).toEqual(['k']);
     // claimed entries are leased: a second sender sees nothing until the lease ends
-    expect(o.claimDue(new Date(now.getTime() + 10_001), 10, 60_000)).toHaveLength(0);
+    expect(await o.claimDue(new Date(now.getTime() + 10_001), 10, 60_000)).toHaveLength(0);
   });
 
   it('survives reopening (durable on disk)', async () => {
     const dir = tmp();
     const o = open(dir);
     await o.add('a', bundle(1));
-    o.close();
+    await o.close();
     opened.pop();
     const again = open(dir);
-    expect(again.get('a')?.bundle).toEqual(bundle(1));
+    expect((await again.get('a'))?.bundle).toEqual(bundle(1));
   });
 });
 
@@ -88,10 +88,10 @@ describe('outbox sender', () => {
     // A fixed `now` drains one batch (without it, drain goes on while entries are due).
     const later = () => new Date(Date.now() + 100);
     expect(await sender.drain(later())).toBe(1);
-    expect(o.get('k')?.status).toBe('pending');
+    expect((await o.get('k'))?.status).toBe('pending');
     expect(await sender.drain(later())).toBe(1);
-    expect(o.get('k')?.status).toBe('sent');
-    expect(o.get('k')?.attempts).toBe(3);
+    expect((await o.get('k'))?.status).toBe('sent');
+    expect((await o.get('k'))?.attempts).toBe(3);
     expect(calls).toHaveLength(3);
     expect(await sender.drain(later())).toBe(0);
   });
@@ -110,7 +110,7 @@ describe('outbox sender', () => {
     });
     const { entry } = await o.add('k', bundle(1), { leaseMs: 0 });
     expect(await sender.sendEntry(entry)).toBe('failed');
-    expect(o.get('k')).toMatchObject({ status: 'failed', lastError: 'FHIR server answered 422: bad flag' });
+    expect(await o.get('k')).toMatchObject({ status: 'failed', lastError: 'FHIR server answered 422: bad flag' });
     expect(await sender.drain(new Date(Date.now() + 3_600_000))).toBe(0);
   });
 });
@@ -157,11 +157,11 @@ describe('error classification and backoff', () => {
     });
     for (let n = 0; n < 30; n++) await o.add(`k${n}`, bundle(n), { leaseMs: 0 });
     sender.start();
-    for (let i = 0; i < 400 && o.counts().sent < 30; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 400 && (await o.counts()).sent < 30; i++) await new Promise((r) => setTimeout(r, 5));
     await o.add('late', bundle(99), { leaseMs: 0 });
-    for (let i = 0; i < 400 && o.counts().sent < 31; i++) await new Promise((r) => setTimeout(r, 5));
+    for (let i = 0; i < 400 && (await o.counts()).sent < 31; i++) await new Promise((r) => setTimeout(r, 5));
     await sender.stop();
-    expect(o.counts()).toEqual({ pending: 0, sent: 31, failed: 0 });
+    expect(await o.counts()).toEqual({ pending: 0, sent: 31, failed: 0 });
     expect(new Set(sent).size).toBe(31);
     expect(sent).toHaveLength(31);
   });

@@ -84,24 +84,24 @@ describe('$submit pre-verifies the caller token against a remote EHR', () => {
 
   it('401 from the EHR: refused now with 401, nothing queued or written', async () => {
     const response = await patientFor('pv-401');
-    const before = writePath.outbox.counts();
+    const before = await writePath.outbox.counts();
     const res = await post(response, 'expired-or-unknown');
     expect(res.status).toBe(401);
     const oo = (await res.json()) as fhir4.OperationOutcome;
     expect(oo.issue[0]?.code).toBe('login');
     expect(oo.issue[0]?.diagnostics).toMatch(/Nothing was saved/);
-    expect(writePath.outbox.counts()).toEqual(before);
+    expect(await writePath.outbox.counts()).toEqual(before);
     expect(responsesOf('pv-401')).toBe(0);
   });
 
   it("403 from the EHR (a token for another patient): refused now with 403 pointing at the subject", async () => {
     const response = await patientFor('pv-403');
-    const before = writePath.outbox.counts();
+    const before = await writePath.outbox.counts();
     const res = await post(response, 'other-patient');
     expect(res.status).toBe(403);
     const oo = (await res.json()) as fhir4.OperationOutcome;
     expect(oo.issue[0]).toMatchObject({ code: 'forbidden', expression: ['QuestionnaireResponse.subject'] });
-    expect(writePath.outbox.counts()).toEqual(before);
+    expect(await writePath.outbox.counts()).toEqual(before);
     expect(responsesOf('pv-403')).toBe(0);
   });
 

@@ -116,27 +116,27 @@ describe('POST /QuestionnaireResponse/$submit', () => {
       if (param(s, 'state')?.valueCode === 'sent') return;
       await new Promise((r) => setTimeout(r, 25));
     }
-    throw new Error(`not sent: ${JSON.stringify(writePath.outbox.list().map(({ bundle: _b, ...e }) => e))}`);
+    throw new Error(`not sent: ${JSON.stringify((await writePath.outbox.list()).map(({ bundle: _b, ...e }) => e))}`);
   });
 
   it('401 without a bearer token: the module does not write for anonymous callers, and stores nothing', async () => {
     const { response } = submissionFor('RF-01', 'route-anon');
-    const before = writePath.outbox.counts();
+    const before = await writePath.outbox.counts();
     const res = await post(response, {});
     expect(res.status).toBe(401);
     const oo = (await res.json()) as fhir4.OperationOutcome;
     expect(oo.issue[0]?.code).toBe('login');
-    expect(writePath.outbox.counts()).toEqual(before);
+    expect(await writePath.outbox.counts()).toEqual(before);
   });
 
   it("a token the EHR refuses is refused before anything is stored, and never retried with the module's credential", async () => {
     const { patient, response } = submissionFor('RF-01', 'route-bad-token');
     await ehr.seedPatient(patient);
-    const before = writePath.outbox.counts();
+    const before = await writePath.outbox.counts();
     const res = await post(response, { authorization: 'Bearer not-a-real-token' });
     expect(res.status).toBe(401);
     expect(((await res.json()) as fhir4.OperationOutcome).issue[0]?.code).toBe('login');
-    expect(writePath.outbox.counts()).toEqual(before);
+    expect(await writePath.outbox.counts()).toEqual(before);
     expect(await ehr.search('QuestionnaireResponse', 'subject=Patient/route-bad-token')).toHaveLength(0);
     await writePath.sender.drain(new Date(Date.now() + 3_600_000));
     expect(await ehr.search('QuestionnaireResponse', 'subject=Patient/route-bad-token')).toHaveLength(0);
@@ -204,13 +204,13 @@ describe('POST /QuestionnaireResponse/$submit with amends', () => {
     const v1 = { reference: `QuestionnaireResponse/${qr.id}/_history/${qr.meta!.versionId}` };
     expect((await post(amendBody({ ...withPainSeverity(response, 3), authored: '2026-11-24T11:00:00Z' }, v1))).status).toBe(201);
     const afterFirst = await ehr.read<fhir4.QuestionnaireResponse>(`QuestionnaireResponse/${qr.id}`);
-    const before = writePath.outbox.counts();
+    const before = await writePath.outbox.counts();
 
     const stale = await post(amendBody({ ...withPainSeverity(response, 9), authored: '2026-11-24T11:05:00Z' }, v1));
     expect(stale.status).toBe(412);
     const oo = (await stale.json()) as fhir4.OperationOutcome;
     expect(oo.issue[0]?.diagnostics).toMatch(/reload it and amend it again/);
-    expect(writePath.outbox.counts()).toEqual(before);
+    expect(await writePath.outbox.counts()).toEqual(before);
     expect((await ehr.read<fhir4.QuestionnaireResponse>(`QuestionnaireResponse/${qr.id}`)).meta?.versionId).toBe(afterFirst.meta?.versionId);
   });
 

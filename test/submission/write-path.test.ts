@@ -134,7 +134,7 @@ describe.each([...PORTABILITY_SERVERS, ...PERSONALITY_SERVERS])('write path agai
     const { patient, response } = submissionFor('RF-01', 'wp-invalid');
     const broken = { ...response, item: [] };
     await expect(writePath.submit({ response: broken, data: [patient] })).rejects.toMatchObject({ status: 422 });
-    expect(writePath.outbox.get('urn:test:submission|wp-invalid-RF-01-0')).toBeUndefined();
+    expect(await writePath.outbox.get('urn:test:submission|wp-invalid-RF-01-0')).toBeUndefined();
   });
 
   it('422 lists everything $validate finds, warnings included (the write path checks errors only on the way in)', async () => {

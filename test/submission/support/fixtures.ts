@@ -51,9 +51,9 @@ export async function seededSubmission(
  * (a rate-limited or slow first attempt). Fails on `failed`, with the reason the outbox kept.
  */
 export async function untilSent(writePath: WritePath, key: string, timeoutMs = 30_000): Promise<OutboxEntry> {
-  let entry = writePath.outbox.get(key);
-  await waitFor(`submission ${key} sent`, () => {
-    entry = writePath.outbox.get(key);
+  let entry = await writePath.outbox.get(key);
+  await waitFor(`submission ${key} sent`, async () => {
+    entry = await writePath.outbox.get(key);
     if (entry?.status === 'failed') throw new Error(`submission ${key} failed: ${entry.lastError}`);
     return entry?.status === 'sent';
   }, timeoutMs);
