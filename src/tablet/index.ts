@@ -22,7 +22,7 @@ import { applyPlanDefinition } from '../rules/index.js';
 import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../clinician-app/assets.js';
 import { sanitizeQuestionnaire, withoutPrefillExpressions } from '../clinician-app/sanitize.js';
 import type { FhirServerTarget, SubmitInput, SubmitResult } from '../submission/index.js';
-import { FLAG_PRIORITY_EXTENSION, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FOLLOW_UP_PLAN, withWorklistTags } from '../submission/index.js';
+import { FLAG_PRIORITY_EXTENSION, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FOLLOW_UP_PLAN, withRuleCodes, withWorklistTags } from '../submission/index.js';
 import { canonicalResponseText, LANGUAGES, translateQuestionnaire, type Language } from './questionnaire.js';
 import { openTabletStore, sha256, type TabletSession } from './store.js';
 import { expectedAgeRange, type ExpectedAge } from './expected-age.js';
@@ -176,7 +176,8 @@ function emergencyRules(carePlan: fhir4.CarePlan): string[] {
  * the alert's identifier, so a repeated alert for the same session creates nothing new.
  */
 async function writeAlertFlag(target: FhirServerTarget, alert: TabletAlert, sessionKey: string): Promise<void> {
-  const flag: fhir4.Flag = withWorklistTags({
+  // The rules that fired are codings of its code too, so the worklist row names them like any other Flag's.
+  const flag: fhir4.Flag = withWorklistTags(withRuleCodes({
     resourceType: 'Flag',
     identifier: [{ system: TABLET_ALERT_SYSTEM, value: sessionKey }],
     status: 'active',
@@ -189,7 +190,7 @@ async function writeAlertFlag(target: FhirServerTarget, alert: TabletAlert, sess
     period: { start: alert.at },
     author: { display: `waiting-room tablet ${alert.device}` },
     extension: [{ url: FLAG_PRIORITY_EXTENSION, valueCodeableConcept: { coding: [{ system: FLAG_PRIORITY_SYSTEM, code: 'PH', display: 'High priority' }] } }],
-  });
+  }, alert.rules));
   const token = await target.getToken?.();
   const res = await fetch(`${target.baseUrl.replace(/\/+$/, '')}/Flag`, {
     method: 'POST',
