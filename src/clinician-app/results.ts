@@ -4,8 +4,8 @@
  * that triggered it, unknown answers that could change it, citations, rule id and PlanDefinition version,
  * and the live state of each proposal. Pure: no I/O.
  */
-import { SUBMISSION_ITEM_SYSTEM, submissionId } from '../submission/build-bundle.js';
-import { SCREEN_INCOMPLETE_FLAG_ID, SCREEN_INCOMPLETE_RULE } from '../submission/worklist-tags.js';
+import { SUBMISSION_ITEM_SYSTEM, SUBMISSION_RULE_SYSTEM, submissionId } from '../submission/build-bundle.js';
+import { rulesOfFlag, SCREEN_INCOMPLETE_FLAG_ID, SCREEN_INCOMPLETE_RULE } from '../submission/worklist-tags.js';
 
 const RULE_SYSTEM = 'https://periplan.app/fhir/CodeSystem/back-pain-rule';
 const EXT = 'https://periplan.app/fhir/StructureDefinition/';
@@ -25,6 +25,8 @@ export const TIERS: Record<string, { words: string; rank: number; colour: string
  * " " after a question ending in "?" or ":" (no stray "?:"), else ": "; `source` says where it came from.
  */
 export interface BasisView { linkId: string; question: string; separator: string; answer: string; source?: string; authored?: string }
+/** A criterion that made the rule fire: one line in the rules' words ("… Yes → suspected cauda equina"). */
+export interface CriterionView { meaning: string; text: string; linkIds: string[]; source?: string }
 export interface DecisionView {
   decision: 'accepted' | 'dismissed';
   who?: string;
@@ -59,6 +61,8 @@ export interface RuleView {
   priority?: string;
   title: string;
   description: string;
+  /** What made it fire (every criterion met); `basis` is every answer it read, the criteria's items first. */
+  criteria: CriterionView[];
   basis: BasisView[];
   unknowns: { linkId: string; question: string; reason?: string }[];
   citations: { label?: string; display?: string; citation?: string; url?: string }[];
@@ -72,6 +76,12 @@ export interface ResultsView {
   responseAuthored?: string;
   rules: RuleView[];
   selfManagement: { title: string; lines: string[] }[];
+  /**
+   * The patient's other open Flags, raised by none of this response's rules: a flag of an earlier version
+   * that an amendment no longer fires (it stays open until a clinician records an outcome), or a tablet's
+   * early alert. Listed so they can be closed from here, by an outcome like any other.
+   */
+  otherOpenFlags: (ProposalView & { ruleId?: string; since?: string })[];
 }
 
 const INTENDED_USE = 'Decision support for clinicians; not a diagnosis; not for emergencies by patients.';
@@ -165,6 +175,11 @@ export function buildResultsView(input: {
     const tier = action.prefix ?? 'ROUTINE';
     const t = TIERS[tier] ?? TIERS.ROUTINE!;
     const exts = action.extension ?? [];
+    const criteria = exts.filter((x) => x.url === `${EXT}ext-criterion`).map((x): CriterionView => {
+      const source = sub(x, 'source')[0]?.valueString;
+      const meaning = sub(x, 'meaning')[0]?.valueString ?? '';
+      return { meaning, text: sub(x, 'text')[0]?.valueString ?? meaning, linkIds: sub(x, 'linkId').map((l) => l.valueString ?? ''), ...(source ? { source } : {}) };
+    });
     const basis = exts.filter((x) => x.url === `${EXT}ext-basis`).map((x): BasisView => {
       const question = (sub(x, 'question')[0]?.valueString ?? '').trim();
       const text = sub(x, 'text')[0]?.valueString;
@@ -250,6 +265,7 @@ export function buildResultsView(input: {
       ...(action.priority ? { priority: action.priority } : {}),
       title: action.title ?? coding.display ?? coding.code,
       description: action.description ?? '',
+      criteria,
       basis,
       unknowns,
       citations: (action.documentation ?? []).map((d) => ({
@@ -265,6 +281,22 @@ export function buildResultsView(input: {
     });
   }
   rules.sort((a, b) => (TIERS[a.tier]?.rank ?? 9) - (TIERS[b.tier]?.rank ?? 9));
+  const shown = new Set(rules.flatMap((r) => r.proposals.map((p) => p.target)).filter((t): t is string => !!t));
+  const otherOpenFlags = input.live
+    .filter((r): r is fhir4.Flag => r.resourceType === 'Flag' && r.status === 'active' && !shown.has(`Flag/${r.id}`))
+    .map((f) => {
+      const ruleId = rulesOfFlag(f).join(', ') || f.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM)?.value?.split('#')[1];
+      return {
+        kind: 'Flag' as const,
+        target: `Flag/${f.id}`,
+        display: `Flag: ${f.code?.text ?? f.code?.coding?.[0]?.display ?? 'flag'}`,
+        status: f.status,
+        decidable: false,
+        outcomeNeeded: true,
+        ...(ruleId ? { ruleId } : {}),
+        ...(f.period?.start ? { since: f.period.start } : {}),
+      };
+    });
   const note = group?.note?.[0]?.text ?? carePlan.description ?? '';
   return {
     ...(carePlan.instantiatesCanonical?.[0] ? { planDefinition: carePlan.instantiatesCanonical[0] } : {}),
@@ -273,6 +305,7 @@ export function buildResultsView(input: {
     ...(input.responseAuthored ? { responseAuthored: input.responseAuthored } : {}),
     rules,
     selfManagement,
+    otherOpenFlags,
   };
 }
 

@@ -13,7 +13,7 @@
  */
 import type { KnowledgeBase } from '../knowledge/index.js';
 import { SUBMISSION_RULE_SYSTEM } from '../submission/build-bundle.js';
-import { FLAG_CODES, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, WORKLIST_TIERS, worklistTierOf } from '../submission/worklist-tags.js';
+import { FLAG_CODES, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, rulesOfFlag, WORKLIST_TIERS, worklistTierOf } from '../submission/worklist-tags.js';
 import { nextPageUrl } from '../platform/fhir-client/index.js';
 import type { EhrAccess, SessionRef } from './ehr-access.js';
 
@@ -32,7 +32,7 @@ export interface WorklistRow {
   /** The rule tier as a FHIR request priority: stat (Emergency), asap (Urgent), urgent (Soon), routine. */
   tierCode: string;
   tierWords: string;
-  /** The rule that raised the Flag (from its submission-rule identifier) and the rule's title. */
+  /** The rule(s) that raised the Flag (the rule codings of its code; ", "-joined when several) and their titles. */
   ruleId?: string;
   ruleTitle?: string;
   since?: string;
@@ -75,14 +75,19 @@ export function createWorklist(ehr: EhrAccess, knowledge?: KnowledgeBase) {
       const p = f.subject?.reference ? patients.get(f.subject.reference) : undefined;
       const tier = f.meta?.tag?.find((t) => t.system === FLAG_PRIORITY_SYSTEM)?.code ?? '';
       const worklistTier = worklistTierOf(f);
-      const ruleId = f.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM)?.value?.split('#')[1];
+      // The rule codings of its code (every Flag the module writes has them); a Flag written before they
+      // were added still has its submission-rule identifier. A tablet alert may name several rules.
+      const named = rulesOfFlag(f);
+      const fromIdentifier = f.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM)?.value?.split('#')[1];
+      const rules = named.length ? named : fromIdentifier ? [fromIdentifier] : [];
+      const ruleId = rules.length ? rules.join(', ') : undefined;
       return {
         flagId: f.id!,
         flag: f.code?.text ?? f.code?.coding?.[0]?.display ?? 'Flag',
         tier,
         tierCode: worklistTier?.tier ?? 'unknown',
         tierWords: worklistTier?.words ?? 'Unknown',
-        ...(ruleId ? { ruleId, ruleTitle: ruleTitles.get(ruleId) ?? ruleId } : {}),
+        ...(ruleId ? { ruleId, ruleTitle: rules.map((r) => ruleTitles.get(r) ?? r).join('; ') } : {}),
         ...(f.period?.start ? { since: f.period.start } : {}),
         status: f.status,
         ...(p ? { patient: { id: p.id!, name: name(p), ...(p.birthDate ? { birthDate: p.birthDate } : {}) } } : {}),

@@ -459,6 +459,8 @@ function compileFunction(fn: AstNode, atRoot = false): CompiledFunction {
     case 'toString':
       arity(0);
       return (input) => {
+        // An integer reads the same in every FHIRPath engine; a decimal's formatting is left to fhirpath.js.
+        if (input.length === 1 && typeof input[0] === 'number' && Number.isInteger(input[0])) return [String(input[0])];
         const s = singleOf<string>(input, 'string', 'toString()');
         return s === undefined ? [] : [s];
       };

@@ -20,7 +20,7 @@ import { applyActivityDefinition } from './activity.js';
 import { baseEnvironment, evaluate, evaluateCondition, requireSomethingAbout, resolveSubject, selectResponse, withVariables, type Evaluator, type Subject } from './context.js';
 import { checkAnswers, problemText } from './answers.js';
 import { carePlanNarrative } from './narrative.js';
-import { answerOrigin, basisExtensions, declaredInputs, indexResponse, questionOf, unknownExtensions, type EvidenceSource } from './evidence.js';
+import { answerOrigin, basisExtensions, criterionExtensions, declaredCriteria, declaredInputs, indexResponse, inputsInBasisOrder, questionOf, unknownExtensions, type EvidenceSource, type MetCriterion } from './evidence.js';
 import { EXT_COULD_CHANGE_ITEMS, EXT_SOURCE_PLAN_DEFINITION, PRIORITY_RANK, highestPriority, isPriority, type RequestPriority } from './vocabulary.js';
 
 export interface ApplyOptions {
@@ -235,7 +235,10 @@ function applyAction(action: fhir4.PlanDefinitionAction, index: number, scope: S
   if (action.code) {
     // A rule: record why it fired and what could still change it.
     const extensions: fhir4.Extension[] = [{ url: EXT_SOURCE_PLAN_DEFINITION, valueCanonical: scope.canonical }];
-    extensions.push(...basisExtensions(declaredInputs(action), run.evidence));
+    // Which of its declared criteria were met (content: ext-criterion): named first, then every answer it read.
+    const met = metCriteria(action, scope, where);
+    extensions.push(...criterionExtensions(met, run.evidence));
+    extensions.push(...basisExtensions(inputsInBasisOrder(declaredInputs(action), met), run.evidence));
     if (couldChange) {
       const unknown = evaluate(couldChange, scope.env, `the could-change expression of ${where}`).filter((x): x is string => typeof x === 'string');
       extensions.push(...unknownExtensions(unknown, run.evidence));
@@ -249,6 +252,19 @@ function applyAction(action: fhir4.PlanDefinitionAction, index: number, scope: S
   const children = [...nested, ...applyActions(action.action ?? [], { ...scope, couldChange }, run, { id: result.id!, priority })];
   if (children.length) result.action = children;
   return [result];
+}
+
+/** The criteria of a fired rule that are met, each with the items it read and its words for a derived value. */
+function metCriteria(action: fhir4.PlanDefinitionAction, scope: Scope, where: string): MetCriterion[] {
+  const out: MetCriterion[] = [];
+  for (const c of declaredCriteria(action)) {
+    const at = `the criterion "${c.meaning}" of ${where}`;
+    if (!evaluateCondition(c.condition, scope.env, at)) continue;
+    const computed = c.itemsExpression ? evaluate(c.itemsExpression, scope.env, `the items of ${at}`).filter((x): x is string => typeof x === 'string') : [];
+    const detail = c.detail ? evaluate(c.detail, scope.env, `the detail of ${at}`).find((x): x is string => typeof x === 'string') : undefined;
+    out.push({ meaning: c.meaning, linkIds: [...new Set([...c.items, ...computed])], ...(detail ? { detail } : {}) });
+  }
+  return out;
 }
 
 /**

@@ -6,7 +6,7 @@
  * declares what each rule reads.
  */
 import { itemDefinitions, type AnswerProblem, type ItemDefinition } from './answers.js';
-import { DATA_ABSENT_SYSTEM, EXT_BASIS, EXT_INPUT_ITEM, EXT_PREFILLED_FROM, EXT_UNKNOWN_ITEM, QR_ITEM_AUTHOR, RESPONSE_COLLECTION_DEVICE, YES_NO_SYSTEM } from './vocabulary.js';
+import { DATA_ABSENT_SYSTEM, EXT_BASIS, EXT_CRITERION, EXT_INPUT_ITEM, EXT_PREFILLED_FROM, EXT_UNKNOWN_ITEM, QR_ITEM_AUTHOR, RESPONSE_COLLECTION_DEVICE, YES_NO_SYSTEM } from './vocabulary.js';
 
 type Item = fhir4.QuestionnaireResponseItem;
 type Answer = fhir4.QuestionnaireResponseItemAnswer;
@@ -33,6 +33,53 @@ export function declaredInputs(action: fhir4.PlanDefinitionAction): string[] {
     }
   }
   return ids;
+}
+
+/** A criterion of a rule as the content declares it (ext-criterion on the PlanDefinition action). */
+export interface DeclaredCriterion {
+  meaning: string;
+  condition: string;
+  /** linkIds it reads, fixed (`item`) or computed from the answers (`items`, FHIRPath). */
+  items: string[];
+  itemsExpression?: string;
+  /** FHIRPath giving words for it when none of its items has an answer (an age from the date of birth). */
+  detail?: string;
+}
+
+/** A criterion that was met when its rule fired: its items (computed) and detail (evaluated). */
+export interface MetCriterion {
+  meaning: string;
+  linkIds: string[];
+  detail?: string;
+}
+
+export function declaredCriteria(action: fhir4.PlanDefinitionAction): DeclaredCriterion[] {
+  const out: DeclaredCriterion[] = [];
+  for (const ext of action.extension ?? []) {
+    if (ext.url !== EXT_CRITERION) continue;
+    const part = (url: string) => (ext.extension ?? []).filter((e) => e.url === url);
+    const meaning = part('meaning')[0]?.valueString;
+    const condition = part('condition')[0]?.valueExpression?.expression;
+    if (!meaning || !condition) continue;
+    const itemsExpression = part('items')[0]?.valueExpression?.expression;
+    const detail = part('detail')[0]?.valueExpression?.expression;
+    out.push({
+      meaning,
+      condition,
+      items: part('item').map((e) => e.valueString).filter((v): v is string => !!v),
+      ...(itemsExpression ? { itemsExpression } : {}),
+      ...(detail ? { detail } : {}),
+    });
+  }
+  return out;
+}
+
+/**
+ * The declared inputs in the order the basis lists them: the items of the criteria that were met first
+ * (what made the rule fire), then the rule's other inputs.
+ */
+export function inputsInBasisOrder(declared: readonly string[], met: readonly MetCriterion[]): string[] {
+  return [...new Set([...met.flatMap((c) => c.linkIds), ...declared])];
 }
 
 const VALUE_KEYS = ['valueBoolean', 'valueDecimal', 'valueInteger', 'valueDate', 'valueDateTime', 'valueTime', 'valueString', 'valueUri', 'valueAttachment', 'valueCoding', 'valueQuantity', 'valueReference'] as const;
@@ -154,6 +201,47 @@ export function basisExtensions(linkIds: readonly string[], source: EvidenceSour
     out.push({ url: EXT_BASIS, extension: parts });
   }
   return out;
+}
+
+/**
+ * One `ext-criterion` extension per criterion that was met: its meaning, the items it read, and one line
+ * in the Questionnaire's words — "Numbness around the genitals? Yes → suspected cauda equina" — with where
+ * those answers came from. An item without a usable answer is said to be "not answered" (or "answer not
+ * usable") unless the criterion has its own words for that case (`detail`, e.g. an age from the date of
+ * birth), which are then used when none of its items has an answer.
+ */
+export function criterionExtensions(met: readonly MetCriterion[], source: EvidenceSource): fhir4.Extension[] {
+  const defs = itemDefinitions(source.questionnaire);
+  return met.map((c) => {
+    const shown: string[] = [];
+    const origins = new Set<string>();
+    let answeredAny = false;
+    for (const linkId of c.linkIds) {
+      const item = source.items.get(linkId);
+      const answers = (item?.answer ?? []).filter((a) => answerValue(a) !== undefined);
+      const question = questionOf(source, linkId);
+      if (item && answers.length) {
+        answeredAny = true;
+        shown.push(questionAndAnswer(question, answers.map((a) => answerText(a, defs.get(linkId))).join(', ')));
+        for (const a of answers) {
+          const origin = source.origin(item, a);
+          if (origin) origins.add(origin);
+        }
+      } else if (!c.detail) {
+        shown.push(`${question.trim().replace(/[?:.!]$/, '')}: ${source.problems.some((p) => p.linkId === linkId) ? 'answer not usable' : 'not answered'}`);
+      }
+    }
+    const words = answeredAny || !c.detail ? shown.join('; ') : c.detail;
+    return {
+      url: EXT_CRITERION,
+      extension: [
+        { url: 'meaning', valueString: c.meaning },
+        ...c.linkIds.map((linkId) => ({ url: 'linkId', valueString: linkId })),
+        { url: 'text', valueString: words ? `${words} → ${c.meaning}` : c.meaning },
+        ...(origins.size ? [{ url: 'source', valueString: [...origins].join('; ') }] : []),
+      ],
+    };
+  });
 }
 
 /** One `ext-unknown-item` extension per unknown linkId; `reason` says why when an answer was sent but not usable. */

@@ -2,7 +2,7 @@
  * Human-readable narrative for the $apply CarePlan, so that an EHR that only shows `CarePlan.text` still
  * shows what fired, why, what is unknown and the intended use. Built from the structured output only.
  */
-import { EXT_BASIS, EXT_UNKNOWN_ITEM } from './vocabulary.js';
+import { EXT_BASIS, EXT_CRITERION, EXT_UNKNOWN_ITEM } from './vocabulary.js';
 
 const XML_SPECIAL = /[&<>"]/g;
 const XML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' };
@@ -17,12 +17,17 @@ function part(ext: fhir4.Extension, url: string): string | undefined {
 
 function ruleItem(action: fhir4.RequestGroupAction): string {
   const code = action.code?.[0]?.coding?.[0]?.code ?? '';
-  const basis = (action.extension ?? []).filter((e) => e.url === EXT_BASIS).map((e) => part(e, 'text')).filter((t): t is string => !!t);
+  const criteria = (action.extension ?? []).filter((e) => e.url === EXT_CRITERION);
+  const named = new Set(criteria.flatMap((e) => (e.extension ?? []).filter((x) => x.url === 'linkId').map((x) => x.valueString)));
+  const fired = criteria.map((e) => part(e, 'text')).filter((t): t is string => !!t);
+  // The answers behind the criteria are in "Fired because"; the rest of what the rule read follows.
+  const basis = (action.extension ?? []).filter((e) => e.url === EXT_BASIS && !named.has(part(e, 'linkId'))).map((e) => part(e, 'text')).filter((t): t is string => !!t);
   const unknown = (action.extension ?? []).filter((e) => e.url === EXT_UNKNOWN_ITEM).map((e) => part(e, 'question')).filter((t): t is string => !!t);
   const citations = (action.documentation ?? []).map((d) => d.label ?? d.display).filter((t): t is string => !!t);
   let html = `<li><b>${escapeXml(action.prefix ?? '')}</b> ${escapeXml(code)} ${escapeXml(action.title ?? '')}`;
   if (action.description) html += `<br/>${escapeXml(action.description)}`;
-  if (basis.length) html += `<br/>Based on: ${basis.map(escapeXml).join('; ')}`;
+  if (fired.length) html += `<br/>Fired because: ${fired.map(escapeXml).join('; ')}`;
+  if (basis.length) html += `<br/>${fired.length ? 'Also read' : 'Based on'}: ${basis.map(escapeXml).join('; ')}`;
   if (unknown.length) html += `<br/>Still unknown: ${unknown.map(escapeXml).join('; ')}`;
   if (citations.length) html += `<br/>Sources: ${citations.map(escapeXml).join('; ')}`;
   return `${html}</li>`;

@@ -17,6 +17,8 @@ export const EXT_TEMPLATE = `${CANONICAL_BASE}/StructureDefinition/ext-template`
 
 /** Extensions the engine writes on RequestGroup.action. */
 export const EXT_BASIS = `${CANONICAL_BASE}/StructureDefinition/ext-basis`;
+/** A rule's criterion: declared on a PlanDefinition action (content), and on the $apply action for each one met. */
+export const EXT_CRITERION = `${CANONICAL_BASE}/StructureDefinition/ext-criterion`;
 export const EXT_UNKNOWN_ITEM = `${CANONICAL_BASE}/StructureDefinition/ext-unknown-item`;
 /**
  * On QuestionnaireResponse.item.answer: the answer was pre-filled from the record. Parts: `observation`

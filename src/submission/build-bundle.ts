@@ -22,7 +22,7 @@
  * it, and the Provenance comes last (so "the Provenance exists" means "the whole submission exists").
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { SCREEN_INCOMPLETE_FLAG_ID, SCREEN_INCOMPLETE_RULE, screenIncompleteFlag, withWorklistTags } from './worklist-tags.js';
+import { SCREEN_INCOMPLETE_FLAG_ID, SCREEN_INCOMPLETE_RULE, screenIncompleteFlag, withRuleCodes, withWorklistTags } from './worklist-tags.js';
 
 export const RESPONSE_IDENTIFIER_SYSTEM = 'https://periplan.app/fhir/sid/questionnaire-response';
 /** `<submission id>#<local id of the proposal in the $apply CarePlan>` (or `#care-plan`). */
@@ -205,8 +205,9 @@ export function buildSubmissionBundle(input: SubmissionParts): fhir4.Bundle {
     if (resource.resourceType === 'Flag') resource.period ??= { start: parts.now.toISOString() };
     const fullUrl = urn();
     targets.push(fullUrl);
-    // Flags are born with their worklist search tags (worklist-tags.ts), whoever submitted them.
-    const written = resource.resourceType === 'Flag' ? withWorklistTags(resource) : resource;
+    // Flags are born with their worklist search tags (worklist-tags.ts), whoever submitted them, and name
+    // their rule in their code, so the worklist can say which rule raised each one.
+    const written = resource.resourceType === 'Flag' ? withWorklistTags(rule ? withRuleCodes(resource, [rule]) : resource) : resource;
     entries.push(postIfNoneExist(fullUrl, written, identifierQuery(itemIdentifier)));
   }
 

@@ -59,6 +59,12 @@ export interface ProposalDecision {
   note?: string;
   who: fhir4.Reference;
   bearerToken?: string;
+  /**
+   * A duplicate dismissed because an amendment carries it forward: the amendment's own Flag or proposal for
+   * the same rule (`Flag/<id>`, `ServiceRequest/<id>`), linked from the Provenance, so the record shows
+   * which item replaced which.
+   */
+  supersededBy?: string;
 }
 
 const TARGET = /^(ServiceRequest|Flag)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
@@ -166,7 +172,11 @@ export async function resolveProposal(
       { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'author', display: 'Author' }] }, who: d.who },
       { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'assembler', display: 'Assembler' }] }, who: MODULE_DEVICE },
     ],
-    entity: [{ role: 'revision', what: { reference: `${ref}/_history/${pinned.meta?.versionId ?? current.meta?.versionId ?? '1'}` } }],
+    entity: [
+      { role: 'revision', what: { reference: `${ref}/_history/${pinned.meta?.versionId ?? current.meta?.versionId ?? '1'}` } },
+      // The item that carries this one forward (an amendment's, for the same rule).
+      ...(d.supersededBy ? [{ role: 'source' as const, what: { reference: d.supersededBy, display: 'carried forward by the amended response' } }] : []),
+    ],
   };
   entries.push({ fullUrl: 'urn:uuid:' + randomUUID(), resource: provenance, request: { method: 'POST', url: 'Provenance' } });
 

@@ -13,7 +13,12 @@
 export const FLAG_SYSTEM = 'https://periplan.app/fhir/CodeSystem/back-pain-flag';
 export const FLAG_PRIORITY_SYSTEM = 'http://hl7.org/fhir/flag-priority-code';
 export const FLAG_PRIORITY_EXTENSION = 'http://hl7.org/fhir/StructureDefinition/flag-priority';
-export const FLAG_CODES = ['emergency-assessment', 'imaging-follow-up', 'bone-density-scan'] as const;
+/**
+ * The three flag codes clinical-rules.md pins (what the rules raise), and the fourth this module adds for an
+ * incomplete red-flag screen (screenIncompleteFlag): pinned codes may grow, never change meaning.
+ */
+export const FLAG_CODES = ['emergency-assessment', 'imaging-follow-up', 'bone-density-scan', 'red-flag-screen-incomplete'] as const;
+export const SCREEN_INCOMPLETE_FLAG_CODE = 'red-flag-screen-incomplete';
 /** The tiers, highest first (the worklist pages through them in this order). */
 export const FLAG_TIERS = ['PH', 'PM', 'PL'] as const;
 
@@ -62,6 +67,23 @@ export function worklistTierOf(flag: fhir4.Flag): (typeof WORKLIST_TIERS)[number
 }
 
 const RULE_SYSTEM = 'https://periplan.app/fhir/CodeSystem/back-pain-rule';
+
+/**
+ * The Flag with the rule(s) that raised it as codings of its code (back-pain-rule system), after its flag
+ * code: the worklist names the rule from the Flag itself, whoever wrote it (the write path or the tablet's
+ * early alert). Rules it already names are not repeated.
+ */
+export function withRuleCodes<T extends fhir4.Flag>(flag: T, rules: readonly string[]): T {
+  const have = new Set((flag.code?.coding ?? []).filter((c) => c.system === RULE_SYSTEM).map((c) => c.code));
+  const add = [...new Set(rules)].filter((r) => !have.has(r)).map((code) => ({ system: RULE_SYSTEM, code }));
+  if (!add.length) return flag;
+  return { ...flag, code: { ...flag.code, coding: [...(flag.code?.coding ?? []), ...add] } };
+}
+
+/** The rules a Flag names in its code (back-pain-rule system), in order. */
+export function rulesOfFlag(flag: fhir4.Flag): string[] {
+  return (flag.code?.coding ?? []).filter((c) => c.system === RULE_SYSTEM && c.code).map((c) => c.code!);
+}
 /** The rule whose action asks for the red-flag screen to be completed. */
 export const SCREEN_INCOMPLETE_RULE = 'RF-00';
 /** Local id of the worklist Flag an incomplete red-flag screen gets (the submission item identifier ends with it). */
@@ -71,8 +93,10 @@ export const SCREEN_INCOMPLETE_FLAG_ID = 'RF-00-worklist-flag';
  * RF-00 (red-flag screen incomplete, SOON) raises no Flag of its own in `$apply`: it asks the clinician to
  * complete the screen. Without a Flag it would be on no worklist, and a patient whose screen stayed
  * incomplete could be forgotten. So the write path adds one, shaped like the rules' Flags (back-pain-flag
- * profile): code `imaging-follow-up` ("urgent review ... SOON tier red-flag rule fired"), flag-priority PM,
- * text naming what is missing, flag-detail pointing at the response. Undefined when RF-00 did not fire.
+ * profile): code `red-flag-screen-incomplete` (a code of its own: `imaging-follow-up` would tell the clinician
+ * that imaging is being considered, and put the patient under the "Imaging follow-up" filter, when what is
+ * needed is the questions answered), flag-priority PM (Soon), text naming what is missing, flag-detail
+ * pointing at the response. Undefined when RF-00 did not fire.
  */
 export function screenIncompleteFlag(carePlan: fhir4.CarePlan, response: fhir4.QuestionnaireResponse): fhir4.Flag | undefined {
   const group = (carePlan.contained ?? []).find((r) => r.resourceType === 'RequestGroup') as fhir4.RequestGroup | undefined;
@@ -91,7 +115,7 @@ export function screenIncompleteFlag(carePlan: fhir4.CarePlan, response: fhir4.Q
     status: 'active',
     category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'clinical', display: 'Clinical' }] }],
     code: {
-      coding: [{ system: FLAG_SYSTEM, code: 'imaging-follow-up', display: 'Imaging follow-up' }],
+      coding: [{ system: FLAG_SYSTEM, code: SCREEN_INCOMPLETE_FLAG_CODE, display: 'Red-flag screen incomplete' }],
       text: 'Red-flag screen incomplete: complete the red-flag questions',
     },
     subject: response.subject ?? group?.subject ?? { display: 'unknown' },

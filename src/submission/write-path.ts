@@ -19,7 +19,8 @@ import {
 import { clientCredentialsTokenSource } from './module-token.js';
 import { openSqliteOutbox, type Outbox } from './outbox.js';
 import { DECISION_REASON_SYSTEM, resolveProposal, type ProposalDecision } from './resolve-proposal.js';
-import { SUBMISSION_KEY_TAG_SYSTEM, amendmentKey, amendmentOf, submissionId } from './build-bundle.js';
+import { SUBMISSION_KEY_TAG_SYSTEM, SUBMISSION_RULE_SYSTEM, amendmentKey, amendmentOf, submissionId } from './build-bundle.js';
+import { rulesOfFlag } from './worklist-tags.js';
 import { FhirError, preconditionFailed } from '../outcomes/index.js';
 import { clientFor, STALE_AMENDMENT } from './fhir-writer.js';
 import { createOutboxSender, type BackoffPolicy, type OutboxSender } from './sender.js';
@@ -177,10 +178,15 @@ export function createWritePath(options: WritePathOptions): WritePath {
   }
 
   /**
-   * After an amendment is in the record: the earlier version's proposals nobody decided are dismissed as
-   * "duplicate" (the amendment raised its own), and its Flags still active are closed the same way, through
-   * resolveProposal (one transaction each, a Provenance saying why), so they leave the worklist. Errors are
-   * logged, not thrown: the amendment itself is saved; an item left open can still be decided by hand.
+   * After an amendment is in the record, each of the earlier version's open Flags and undecided proposals:
+   *  - whose rule the amendment fires again (it raised its own Flag / proposal for that rule) is carried
+   *    forward: dismissed as a "duplicate" through resolveProposal (one transaction each), with a
+   *    Provenance that names the amendment's item replacing it, so the worklist shows one row, not two;
+   *  - whose rule no longer fires stays open. The amendment is not an assessment of the patient: an
+   *    EMERGENCY flag raised once (saddle numbness answered Yes, then amended to No) leaves the worklist
+   *    only when a clinician records what happened (an outcome, e.g. "not needed" with a note), never
+   *    silently; the results page lists it as an open flag of an earlier intake.
+   * Errors are logged, not thrown: the amendment itself is saved; an item left open is decided by hand.
    */
   async function supersedeEarlierVersion(key: string, bundle: fhir4.Bundle): Promise<void> {
     const amendment = amendmentOf(bundle);
@@ -191,28 +197,40 @@ export function createWritePath(options: WritePathOptions): WritePath {
     const note = `Superseded by the amended response of ${amendment.response.authored ?? 'a later date'} (replacing version ${amendment.versionId}).`;
     const who = amendment.response.author ?? { reference: subject };
     const reason = { system: DECISION_REASON_SYSTEM, code: 'duplicate' };
-    const earlier = (r: fhir4.ServiceRequest | fhir4.Flag, refs: (string | undefined)[]) =>
-      refs.some((ref) => ref?.replace(/\/_history\/.*$/, '') === responseRef) && !r.identifier?.some((i) => i.value?.startsWith(ours));
+    const isOurs = (r: fhir4.ServiceRequest | fhir4.Flag) => !!r.identifier?.some((i) => i.value?.startsWith(ours));
+    const earlier = (r: fhir4.ServiceRequest | fhir4.Flag, refs: (string | undefined)[]) => refs.some((ref) => ref?.replace(/\/_history\/.*$/, '') === responseRef) && !isOurs(r);
+    const ruleOf = (r: fhir4.ServiceRequest | fhir4.Flag) =>
+      (r.resourceType === 'Flag' ? rulesOfFlag(r)[0] : undefined) ?? r.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM)?.value?.split('#')[1];
     // Every page: servers cap _count and page on their own terms.
     const search = async <T extends fhir4.FhirResource>(type: string): Promise<T[]> =>
       (await (await clientFor(target)).searchAll<T>(`${type}?subject=${encodeURIComponent(subject)}&_count=500`, { maxPages: 5000 })).resources;
-    const decide = async (ref: string) => {
+    const decide = async (ref: string, successor: string) => {
       try {
-        await resolveProposal(target, { target: ref, decision: 'dismiss', reason, note, who });
+        await resolveProposal(target, { target: ref, decision: 'dismiss', reason, note: `${note} Carried forward by ${successor}.`, who, supersededBy: successor });
       } catch (err) {
         if (!(err instanceof FhirError && err.status === 409)) throw err; // 409: already decided meanwhile
       }
     };
+    /** The amendment's own item of the same kind for the same rule, if it raised one. */
+    const successorOf = <T extends fhir4.ServiceRequest | fhir4.Flag>(item: T, all: T[]) => {
+      const rule = ruleOf(item);
+      const next = rule ? all.find((r) => isOurs(r) && ruleOf(r) === rule && (r.resourceType !== 'ServiceRequest' || (r as fhir4.ServiceRequest).code?.coding?.[0]?.code === (item as fhir4.ServiceRequest).code?.coding?.[0]?.code)) : undefined;
+      return next?.id ? `${next.resourceType}/${next.id}` : undefined;
+    };
     try {
-      const proposals = (await search<fhir4.ServiceRequest>('ServiceRequest')).filter(
-        (r) => r.intent === 'proposal' && r.status === 'draft' && earlier(r, (r.supportingInfo ?? []).map((s) => s.reference)),
-      );
-      for (const p of proposals) await decide(`ServiceRequest/${p.id}`);
-      // Flags without proposals (or whose proposals were decided before) are closed directly.
-      const flags = (await search<fhir4.Flag>('Flag')).filter(
-        (f) => f.status === 'active' && earlier(f, (f.extension ?? []).filter((e) => e.url === 'http://hl7.org/fhir/StructureDefinition/flag-detail').map((e) => e.valueReference?.reference)),
-      );
-      for (const f of flags) await decide(`Flag/${f.id}`);
+      const requests = await search<fhir4.ServiceRequest>('ServiceRequest');
+      const proposals = requests.filter((r) => r.intent === 'proposal' && r.status === 'draft' && earlier(r, (r.supportingInfo ?? []).map((s) => s.reference)));
+      for (const p of proposals) {
+        const successor = successorOf(p, requests);
+        if (successor) await decide(`ServiceRequest/${p.id}`, successor);
+      }
+      const all = await search<fhir4.Flag>('Flag');
+      const flags = all.filter((f) => f.status === 'active' && earlier(f, (f.extension ?? []).filter((e) => e.url === 'http://hl7.org/fhir/StructureDefinition/flag-detail').map((e) => e.valueReference?.reference)));
+      for (const f of flags) {
+        const successor = successorOf(f, all.filter((x) => x.status === 'active'));
+        if (successor) await decide(`Flag/${f.id}`, successor);
+        else log.info(`amendment ${key}: Flag/${f.id} (${ruleOf(f) ?? 'no rule'}) no longer fires; it stays open until a clinician records an outcome`);
+      }
     } catch (err) {
       log.error(`amendment ${key}: superseding the earlier version's open proposals and flags failed`, err);
     }

@@ -22,7 +22,7 @@ import { applyPlanDefinition } from '../rules/index.js';
 import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../platform/lforms/assets.js';
 import { sanitizeQuestionnaire, withoutPrefillExpressions } from '../forms/sanitize.js';
 import type { FhirServerTarget, SubmitInput, SubmitResult } from '../submission/index.js';
-import { clientFor, FLAG_PRIORITY_EXTENSION, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FOLLOW_UP_PLAN, withWorklistTags } from '../submission/index.js';
+import { clientFor, FLAG_PRIORITY_EXTENSION, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FOLLOW_UP_PLAN, withRuleCodes, withWorklistTags } from '../submission/index.js';
 import { httpStatusOf, serverReasonOf } from '../platform/fhir-client/index.js';
 import { canonicalResponseText, LANGUAGES, translateQuestionnaire, type Language } from './questionnaire.js';
 import { openTabletStore, sha256, type TabletSession } from './store.js';
@@ -132,7 +132,8 @@ function emergencyRules(carePlan: fhir4.CarePlan): string[] {
  * the alert's identifier, so a repeated alert for the same session creates nothing new.
  */
 async function writeAlertFlag(target: FhirServerTarget, alert: TabletAlert, sessionKey: string): Promise<void> {
-  const flag: fhir4.Flag = withWorklistTags({
+  // The rules that fired are codings of its code too, so the worklist row names them like any other Flag's.
+  const flag: fhir4.Flag = withWorklistTags(withRuleCodes({
     resourceType: 'Flag',
     identifier: [{ system: TABLET_ALERT_SYSTEM, value: sessionKey }],
     status: 'active',
@@ -145,7 +146,7 @@ async function writeAlertFlag(target: FhirServerTarget, alert: TabletAlert, sess
     period: { start: alert.at },
     author: { display: `waiting-room tablet ${alert.device}` },
     extension: [{ url: FLAG_PRIORITY_EXTENSION, valueCodeableConcept: { coding: [{ system: FLAG_PRIORITY_SYSTEM, code: 'PH', display: 'High priority' }] } }],
-  });
+  }, alert.rules));
   const client = await clientFor(target);
   await client
     .create(flag, { ifNoneExist: `identifier=${encodeURIComponent(`${TABLET_ALERT_SYSTEM}|${sessionKey}`)}` })

@@ -62,6 +62,8 @@ describe('clinician app: intake history, autosave, leaving, flag outcomes (brows
     await app.waitForSelector('#intakes-heading', { timeout: 20_000 });
     await hasText(app.locator('h1'), `Results for ${NAME}`);
     await app.waitForSelector('article[data-rule="RF-08"]');
+    // "Why" names the criterion that fired, in the Questionnaire's words, before the other answers.
+    await hasText(app.locator('article[data-rule="RF-08"] ul.criteria li').first(), 'Yes, in one leg → pain spreading into one leg, no serious feature: likely sciatica');
     expect(await app.locator('#lforms-form').count()).toBe(0); // not a blank form
     await hasText(app.locator('.intake-history li').first(), 'Intake of');
     expect(await app.locator('.intake-history li').count()).toBe(1);

@@ -101,6 +101,21 @@ describe('the worklist: most serious first, rule named, incomplete screens liste
     expect(rows.find((r) => r.ruleId === 'RF-00')!.ruleTitle).toBe('Red-flag screen incomplete');
   });
 
+  it('the RF-00 flag has a code of its own, red-flag-screen-incomplete (never imaging-follow-up), with its own filter', async () => {
+    const row = (await rowsOf(P.incomplete)).find((r) => r.ruleId === 'RF-00')!;
+    const stored = await ehrRead<fhir4.Flag>(`Flag/${row.flagId}`);
+    expect(stored.code.coding?.[0]).toEqual({ system: FLAG_SYSTEM, code: 'red-flag-screen-incomplete', display: 'Red-flag screen incomplete' });
+    expect(stored.meta?.tag?.filter((t) => t.system === FLAG_SYSTEM).map((t) => t.code)).toEqual(['red-flag-screen-incomplete']);
+    expect(row).toMatchObject({ tierCode: 'urgent', tierWords: 'Soon' });
+    const filtered = async (flag: string) => (await call<{ rows: Row[] }>(sessions[P.urgent]!, 'GET', `/worklist?flag=${flag}&sort=tier&page=1`)).body.rows;
+    expect((await filtered('imaging-follow-up')).some((r) => r.patient?.id === P.incomplete && r.ruleId === 'RF-00')).toBe(false);
+    expect((await filtered('red-flag-screen-incomplete')).map((r) => `${r.patient?.id} ${r.ruleId}`)).toEqual([`${P.incomplete} RF-00`]);
+    // The CodeSystem defines it beside the three codes clinical-rules.md pins, which keep their meaning.
+    const cs = JSON.parse(fs.readFileSync(path.join(REPO, 'profiles/CodeSystem-back-pain-flag.json'), 'utf8')) as fhir4.CodeSystem;
+    expect(cs.concept?.map((c) => c.code)).toEqual(['emergency-assessment', 'imaging-follow-up', 'bone-density-scan', 'red-flag-screen-incomplete']);
+    expect(cs.count).toBe(4);
+  });
+
   it('the RF-00 flag is shown on her results and closes like any other: by an outcome', async () => {
     const row = (await rowsOf(P.incomplete)).find((r) => r.ruleId === 'RF-00')!;
     const shown = await flagOf(P.incomplete, 'RF-00');
@@ -252,5 +267,44 @@ describe('undo, by the same clinician within the window, as a new recorded act',
     expect(stored.status).toBe('draft');
     expect(stored.extension?.some((e) => e.url === 'http://hl7.org/fhir/StructureDefinition/request-statusReason') ?? false).toBe(false);
     expect((await mriOf(P.bone, 'BMD-01')).decision).toBeUndefined();
+  });
+});
+
+describe('every Flag the module writes names its rule', () => {
+  const RULE_SYSTEM = 'https://periplan.app/fhir/CodeSystem/back-pain-rule';
+  const YES = { valueCoding: { system: 'http://terminology.hl7.org/CodeSystem/v2-0136', code: 'Y' } };
+  const MAJOR = { valueCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'major' } };
+
+  it("a tablet's early emergency alert is on the worklist with its rules' ids and titles, never as an unknown rule", async () => {
+    const patient = 'sandbox-patient-3';
+    sessions[patient] = await apiLaunch(h, patient);
+    const { code } = h.tablet.createHandoff({ patientId: patient, staff: { reference: 'Practitioner/sandbox-clinician' } });
+    const claimed = (await (await fetch(`${h.baseUrl}/tablet/api/claim`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code, device: 'bay-2' }) })).json()) as { session: string };
+    const check = await fetch(`${h.baseUrl}/tablet/api/check`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-tablet-session': claimed.session },
+      body: JSON.stringify({ response: { resourceType: 'QuestionnaireResponse', item: [{ linkId: 'red-flags', item: [{ linkId: 'rf-saddle-numbness', answer: [YES] }, { linkId: 'rf-trauma', answer: [MAJOR] }] }] } }),
+    });
+    expect(await check.json()).toEqual({ tellStaff: true });
+    // The alert Flag is written in the background: wait for its row.
+    await expect.poll(async () => (await rowsOf(patient)).length, { timeout: 15_000 }).toBe(1);
+    const [row] = await rowsOf(patient);
+    expect(row).toMatchObject({ tierCode: 'stat', tierWords: 'Emergency', ruleId: 'RF-01, RF-07' });
+    expect(row!.ruleTitle).toMatch(/^Suspected cauda equina syndrome; \S/);
+    const flag = await ehrRead<fhir4.Flag>(`Flag/${row!.flagId}`);
+    expect(flag.code.coding?.filter((c) => c.system === RULE_SYSTEM).map((c) => c.code)).toEqual(['RF-01', 'RF-07']);
+    // The flag code stays first: it is what the Flag is (and what its profile binds).
+    expect(flag.code.coding?.[0]).toMatchObject({ system: FLAG_SYSTEM, code: 'emergency-assessment' });
+  });
+
+  it('so does every Flag the write path wrote, for every patient (the rule the worklist row names)', async () => {
+    const all = (await ehrRead<fhir4.Bundle>('Flag?_count=200')).entry!.map((e) => e.resource as fhir4.Flag);
+    expect(all.length).toBeGreaterThanOrEqual(6);
+    for (const flag of all) {
+      const rules = flag.code.coding?.filter((c) => c.system === RULE_SYSTEM).map((c) => c.code) ?? [];
+      expect(rules.length, `Flag/${flag.id} (${flag.code.text})`).toBeGreaterThan(0);
+      const fromIdentifier = flag.identifier?.find((i) => i.system === 'https://periplan.app/fhir/sid/submission-rule')?.value?.split('#')[1];
+      if (fromIdentifier) expect(rules).toEqual([fromIdentifier]);
+    }
   });
 });

@@ -130,3 +130,60 @@ describe.each([...PORTABILITY_SERVERS.filter(([name]) => name !== 'Medplum in-me
     await expect(ctx.writePath.submit({ response: { ...noIdentifier, status: 'amended' }, data: [patient], amends: { id: qr.id!, versionId: '1' } })).rejects.toMatchObject({ status: 400 });
   });
 });
+
+/** The same answers with one answer changed (a coding of yes/no). */
+function withYesNo(response: fhir4.QuestionnaireResponse, linkId: string, code: 'Y' | 'N'): fhir4.QuestionnaireResponse {
+  const walk = (items: fhir4.QuestionnaireResponseItem[] | undefined): fhir4.QuestionnaireResponseItem[] | undefined =>
+    items?.map((it) => (it.linkId === linkId ? { ...it, answer: [{ valueCoding: { system: 'http://terminology.hl7.org/CodeSystem/v2-0136', code } }] } : { ...it, ...(it.item ? { item: walk(it.item) } : {}) }));
+  return { ...response, item: walk(response.item) };
+}
+
+describe('an amendment never closes a flag without an outcome (three patients interleaved in one server)', () => {
+  const ctx = useWritePathAgainst(PORTABILITY_SERVERS[0]![1]);
+  const RULE_SYSTEM = 'https://periplan.app/fhir/CodeSystem/back-pain-rule';
+  const rf01 = (flags: fhir4.Flag[]) => flags.filter((f) => f.code.coding?.some((c) => c.system === RULE_SYSTEM && c.code === 'RF-01'));
+
+  it('a flag the amendment fires again is carried forward (one row, a Provenance linking old and new); one it no longer fires stays open', async () => {
+    // Interleaved: two emergency patients and a bone-density one, submitted in turn, amended in turn.
+    const a = await seededSubmission(ctx.server, 'RF-01', 'amend-flags-a');
+    const b = await seededSubmission(ctx.server, 'RF-01', 'amend-flags-b');
+    const c = await seededSubmission(ctx.server, 'BMD-01', 'amend-flags-c');
+    for (const p of [a, b, c]) await untilSent(ctx.writePath, (await ctx.writePath.submit({ response: p.response, data: [p.patient] })).key);
+    const flagsOf = (p: { subject: string }) => ctx.server.search<fhir4.Flag>('Flag', `subject=${p.subject}`);
+    const qrOf = async (p: { subject: string }) => (await ctx.server.search<fhir4.QuestionnaireResponse>('QuestionnaireResponse', `subject=${p.subject}`))[0]!;
+    const [aBefore, bBefore, cBefore] = [await flagsOf(a), await flagsOf(b), await flagsOf(c)];
+    expect(rf01(aBefore)).toHaveLength(1);
+    expect(rf01(bBefore)).toHaveLength(1);
+
+    // A: saddle numbness amended to No: RF-01 no longer fires. B: the same answers again (RF-01 fires again).
+    const qa = await qrOf(a);
+    const qb = await qrOf(b);
+    const amendA = await ctx.writePath.submit({ response: { ...withYesNo(a.response, 'rf-saddle-numbness', 'N'), status: 'amended' }, data: [a.patient], amends: { id: qa.id!, versionId: qa.meta!.versionId! } });
+    const amendB = await ctx.writePath.submit({ response: { ...withPainSeverity(b.response, 2), status: 'amended' }, data: [b.patient], amends: { id: qb.id!, versionId: qb.meta!.versionId! } });
+    await untilSent(ctx.writePath, amendA.key);
+    await untilSent(ctx.writePath, amendB.key);
+    const oldB = rf01(bBefore)[0]!;
+    await waitFor('B\'s earlier RF-01 flag carried forward', async () => (await ctx.server.read<fhir4.Flag>(`Flag/${oldB.id}`)).status === 'inactive');
+
+    // A's EMERGENCY flag is still open and on the worklist: the amendment is not an assessment.
+    const oldA = rf01(aBefore)[0]!;
+    const aNow = await ctx.server.read<fhir4.Flag>(`Flag/${oldA.id}`);
+    expect(aNow.status).toBe('active');
+    expect(aNow.meta?.tag?.some((t) => t.system === FLAG_SYSTEM && t.code === 'emergency-assessment')).toBe(true);
+    expect(rf01((await flagsOf(a)).filter((f) => f.status === 'active')).map((f) => f.id)).toEqual([oldA.id]);
+
+    // B: exactly one active RF-01 flag (the amendment's); the Provenance that closed the old one names the new.
+    const bActive = rf01((await flagsOf(b)).filter((f) => f.status === 'active'));
+    expect(bActive).toHaveLength(1);
+    expect(bActive[0]!.id).not.toBe(oldB.id);
+    const provenances = await ctx.server.search<fhir4.Provenance>('Provenance', `target=Flag/${oldB.id}`);
+    const closing = provenances.find((p) => p.reason?.some((r) => r.coding?.some((k) => k.code === 'duplicate')));
+    expect(closing, 'a Provenance records why the earlier flag closed').toBeDefined();
+    expect(closing!.entity).toContainEqual(expect.objectContaining({ role: 'source', what: expect.objectContaining({ reference: `Flag/${bActive[0]!.id}` }) }));
+    expect(closing!.agent?.some((g) => g.who?.reference)).toBe(true);
+    expect(closing!.recorded).toBeDefined();
+
+    // C was never amended: untouched.
+    expect((await flagsOf(c)).map((f) => `${f.id} ${f.status}`).sort()).toEqual(cBefore.map((f) => `${f.id} ${f.status}`).sort());
+  });
+});

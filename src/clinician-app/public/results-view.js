@@ -171,13 +171,19 @@ function proposalItem(p, onDecided) {
 }
 
 function ruleCard(rule, view, onDecided) {
+  // The answers a criterion already shows are not repeated under "Other answers it read".
+  const named = new Set((rule.criteria ?? []).flatMap((c) => c.linkIds));
+  const others = rule.basis.filter((b) => !named.has(b.linkId));
   return h(
     'article',
     { class: `rule rule-${rule.tierColour}`, 'aria-labelledby': `rule-${rule.actionId}`, dataset: { rule: rule.ruleId } },
     h('h3', { id: `rule-${rule.actionId}` }, tierBadge(rule), ' ', rule.title),
     h('p', { class: 'rule-description' }, rule.description),
-    rule.basis.length
-      ? h('div', {}, h('h4', {}, 'Why: the patient\'s answers'), h('ul', { class: 'basis' }, rule.basis.map((b) => h('li', {}, h('span', { class: 'question' }, b.question), b.separator ?? ': ', h('strong', {}, b.answer), b.source || b.authored ? h('span', { class: 'hint' }, ` (${[b.source ? `from ${b.source}` : '', b.authored ? `answered ${formatDate(b.authored)}` : ''].filter(Boolean).join(', ')})`) : null))))
+    rule.criteria?.length
+      ? h('div', {}, h('h4', {}, 'Why: what made this fire'), h('ul', { class: 'criteria' }, rule.criteria.map((c) => h('li', { dataset: { items: c.linkIds.join(' ') } }, h('strong', {}, c.text), c.source ? h('span', { class: 'hint' }, ` (from ${c.source})`) : null))))
+      : null,
+    others.length
+      ? h('div', {}, h('h4', {}, rule.criteria?.length ? 'Other answers it read' : 'Why: the patient\'s answers'), h('ul', { class: 'basis' }, others.map((b) => h('li', {}, h('span', { class: 'question' }, b.question), b.separator ?? ': ', h('strong', {}, b.answer), b.source || b.authored ? h('span', { class: 'hint' }, ` (${[b.source ? `from ${b.source}` : '', b.authored ? `answered ${formatDate(b.authored)}` : ''].filter(Boolean).join(', ')})`) : null))))
       : null,
     rule.unknowns.length
       ? h('div', { class: 'unknowns' }, h('h4', {}, 'Unknown answers that could change this'), h('ul', {}, rule.unknowns.map((u) => h('li', {}, u.question || u.linkId, u.reason ? h('span', { class: 'hint' }, ` (${u.reason})`) : null))))
@@ -222,6 +228,11 @@ export function renderResults(view, { pending = false, heading = 'Results', pati
         )
       : null,
     h('section', { 'aria-labelledby': 'flags-heading', class: 'no-print-when-plan' }, h('h2', { id: 'flags-heading' }, `Flags and recommendations (${actionable.length})`), actionable.length ? actionable.map((r) => ruleCard(r, view, onDecided)) : h('p', {}, 'No flags or recommendations.'), view.rules.filter((r) => r.tier === 'SELF-CARE').map((r) => ruleCard(r, view, onDecided))),
+    // Open flags none of these rules raised (an earlier version's flag the amendment no longer fires, a
+    // tablet alert): still open, closed here by recording what happened, like any other.
+    view.otherOpenFlags?.length
+      ? h('section', { 'aria-labelledby': 'other-flags-heading', class: 'no-print-when-plan other-flags' }, h('h2', { id: 'other-flags-heading' }, `Other open flags (${view.otherOpenFlags.length})`), h('p', { class: 'hint' }, 'Raised by an earlier version of this intake or on the waiting-room tablet; open until you record what happened to the patient.'), h('ul', { class: 'proposals' }, view.otherOpenFlags.map((p) => proposalItem({ ...p, display: `${p.ruleId ? `${p.ruleId} ` : ''}${p.display}` }, onDecided))))
+      : null,
     selfManagementPlan(view, patientName),
     ...extra,
   );

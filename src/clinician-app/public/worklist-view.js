@@ -6,7 +6,7 @@ import { api } from './api.js';
 import { formatDate, h, render } from './dom.js';
 import { tabletButton } from './tablet-view.js';
 
-const FLAG_LABELS = { 'emergency-assessment': 'Emergency assessment', 'imaging-follow-up': 'Imaging follow-up', 'bone-density-scan': 'Bone density scan' };
+const FLAG_LABELS = { 'emergency-assessment': 'Emergency assessment', 'imaging-follow-up': 'Imaging follow-up', 'bone-density-scan': 'Bone density scan', 'red-flag-screen-incomplete': 'Red-flag screen incomplete' };
 const REFRESH_MS = 30_000;
 const TIER_COLOURS = { stat: 'emergency', asap: 'urgent', urgent: 'soon', routine: 'routine' };
 
