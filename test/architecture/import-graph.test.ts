@@ -24,7 +24,7 @@ export const FLOORS: readonly (readonly string[])[] = [
   ['api'],
   ['ehr'],
   ['clinician-app', 'tablet', 'sandbox'],
-  ['app.ts', 'server.ts', 'main.ts'],
+  ['app.ts', 'server.ts', 'main.ts', 'module-state.ts'],
 ];
 
 /** The browser's own URL for the shared modules (served under each app's assets/shared/). */
