@@ -27,8 +27,10 @@ import { populateQuestionnaire } from '../forms/index.js';
 import type { FhirServerTarget } from '../submission/fhir-writer.js';
 import type { SubmitInput, SubmitResult } from '../submission/service.js';
 import { SUBMISSION_ITEM_SYSTEM, submissionKeyOf } from '../submission/build-bundle.js';
-import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../platform/lforms/assets.js';
+import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, modulePreloadTags, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../platform/lforms/assets.js';
 import { createEhrAccess, type SessionRef } from './ehr-access.js';
+import { createLaunchPrefetch } from './launch-prefetch.js';
+import { serverTiming } from './server-timing.js';
 import { buildResultsView, historyPoints, itemIdentifierValue } from './results.js';
 import { decisionReasons, errorPage, loadStyle } from './helpers.js';
 import { createProposalSupport } from './proposals.js';
@@ -118,6 +120,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     ...(options.allowInsecureHttp ? { allowInsecureHttp: true } : {}),
   });
   const ehr = createEhrAccess({ store, smart });
+  const prefetch = createLaunchPrefetch();
   const now = options.now ?? (() => new Date());
   const undoWindowMs = options.undoWindowMs ?? DEFAULT_UNDO_WINDOW_MS;
   const worklist = createWorklist(ehr, options.knowledge);
@@ -144,7 +147,8 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
       .readFileSync(path.join(PUBLIC_DIR, 'index.html'), 'utf8')
       .replaceAll('{{base}}', basePath)
       .replaceAll('{{v}}', version)
-      .replaceAll('{{lformsVersion}}', LFORMS_VERSION),
+      .replaceAll('{{lformsVersion}}', LFORMS_VERSION)
+      .replace('{{appModulePreloads}}', [modulePreloadTags(`${basePath}/assets/${version}`, PUBLIC_DIR), modulePreloadTags(`${basePath}/assets/${version}/shared`, SHARED_BROWSER_DIR)].join('\n')),
     basePath,
   );
 
@@ -183,7 +187,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     const state = random();
     const codeVerifier = oidc.randomPKCECodeVerifier();
     const nonce = random();
-    const url = await smart.authorizationUrl({ iss, ...(launch ? { launch } : {}), state, codeVerifier, nonce, standalone: !launch });
+    const url = await serverTiming(res).time('discovery', () => smart.authorizationUrl({ iss, ...(launch ? { launch } : {}), state, codeVerifier, nonce, standalone: !launch }));
     await store.putLaunch({ state, issuer: iss, codeVerifier, nonce, ...(launch ? { launch } : {}), createdAt: Date.now() });
     res.setHeader('Cache-Control', 'no-store');
     res.redirect(303, url.href);
@@ -214,7 +218,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     const state = typeof req.query.state === 'string' ? req.query.state : '';
     const pending = state ? await store.takeLaunch(state, 10 * 60_000) : undefined;
     if (!pending) throw badRequest('This sign-in link is unknown, used or expired. Launch the app from the EHR again.');
-    const result = await smart.exchange(pending.issuer, new URL(req.originalUrl, options.publicUrl), pending);
+    const result = await serverTiming(res).time('token', () => smart.exchange(pending.issuer, new URL(req.originalUrl, options.publicUrl), pending));
     const handle = random();
     const now = Date.now();
     const session: ClinicianSession = {
@@ -230,6 +234,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
       expiresAt: now + sessionTtlMs,
     };
     await store.putSession(handle, session);
+    prefetchLaunch({ handle, session });
     const code = random();
     await store.putHandoff(code, handle, now);
     res.setHeader('Cache-Control', 'no-store');
@@ -244,6 +249,8 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     // Same-origin only: a cross-site page must not drive the API (belt and braces with the custom headers).
     const origin = req.headers.origin;
     if (origin && origin !== new URL(options.publicUrl).origin) throw forbidden('Cross-origin requests are not accepted.');
+    // A write may make what the launch read ahead stale: from now on this session reads live.
+    if (!['GET', 'HEAD'].includes(req.method) && req.get('x-session')) prefetch.forget(req.get('x-session')!);
     next();
   });
 
@@ -281,13 +288,46 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     return { id: p.id, name: humanName(p), birthDate: p.birthDate, gender: p.gender, mrn: mrn?.value };
   }
 
+  /** The launch patient's submitted intakes, newest first. */
+  async function readIntakes(ref: SessionRef, pid: string) {
+    const b = await ehr.json<fhir4.Bundle>(ref, `QuestionnaireResponse?subject=Patient/${pid}&questionnaire=${encodeURIComponent(INTAKE_URL)}&status=completed,amended&_sort=-authored&_count=50`);
+    return (b.entry ?? [])
+      .map((e) => e.resource as fhir4.QuestionnaireResponse)
+      .filter((qr) => qr?.resourceType === 'QuestionnaireResponse' && qr.subject?.reference === `Patient/${pid}` && !!qr.identifier?.value)
+      .map((qr) => ({ id: qr.id, authored: qr.authored, status: qr.status, version: qr.meta?.versionId ?? '1' }));
+  }
+
+  function populate(ref: SessionRef, patient: fhir4.Patient) {
+    return populateQuestionnaire(questionnaire!, { subject: patient, fetchResources: (query) => ehr.json<fhir4.Bundle>(ref, query) });
+  }
+
+  /**
+   * What the page asks for right after a launch, started while the browser follows the redirect: the context
+   * (patient, user), the intakes, and `$populate` when the launch will open a new intake form, the way the
+   * page decides (no draft of this clinician, no intake yet).
+   */
+  function prefetchLaunch(ref: SessionRef) {
+    const { handle, session } = ref;
+    if (session.fhirUser) prefetch.put(handle, 'user', () => ehr.json<fhir4.Practitioner>(ref, session.fhirUser!));
+    const pid = session.patient;
+    if (!pid) return;
+    const patient = prefetch.put(handle, 'patient', () => readPatient(ref, pid));
+    const intakes = prefetch.put(handle, 'intakes', () => readIntakes(ref, pid));
+    // The draft lookup runs alongside the EHR reads; with a draft or an intake, the page opens no new form.
+    prefetch.put(handle, 'populate', async () => {
+      const [p, list, draft] = await Promise.all([patient, intakes, store.findDraft(session.issuer, pid, session.fhirUser ?? 'unknown')]);
+      return list.length || draft ? undefined : populate(ref, p);
+    });
+  }
+
   api.get('/context', async (req, res) => {
     const ref = await sessionOf(req);
     const s = ref.session;
+    const timing = serverTiming(res);
     const [patient, user, style] = await Promise.all([
-      s.patient ? readPatient(ref, s.patient) : undefined,
-      s.fhirUser ? ehr.json<fhir4.Practitioner>(ref, s.fhirUser).catch(() => undefined) : undefined,
-      s.smartStyleUrl ? loadStyle(s.smartStyleUrl) : undefined,
+      s.patient ? timing.time('ehr', () => prefetch.take<fhir4.Patient>(ref.handle, 'patient') ?? readPatient(ref, s.patient!)) : undefined,
+      s.fhirUser ? timing.time('ehr', () => prefetch.take<fhir4.Practitioner>(ref.handle, 'user') ?? ehr.json<fhir4.Practitioner>(ref, s.fhirUser!)).catch(() => undefined) : undefined,
+      s.smartStyleUrl ? timing.time('style', () => loadStyle(s.smartStyleUrl!)) : undefined,
     ]);
     res.json({
       patient: patient ? patientSummary(patient) : undefined,
@@ -330,11 +370,10 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
       res.json({ source: 'draft', response: draft.response, savedAt: draft.updatedAt });
       return;
     }
-    const patient = await readPatient(ref, pid);
-    const { response, outcome } = await populateQuestionnaire(questionnaire!, {
-      subject: patient,
-      fetchResources: (query) => ehr.json<fhir4.Bundle>(ref, query),
-    });
+    const timing = serverTiming(res);
+    const prefetched = req.query.fresh === '1' ? undefined : await timing.time('populate', async () => prefetch.take<Awaited<ReturnType<typeof populate>> | undefined>(ref.handle, 'populate'));
+    const { response, outcome } =
+      prefetched ?? (await timing.time('populate', async () => populate(ref, await timing.time('ehr', () => prefetch.take<fhir4.Patient>(ref.handle, 'patient') ?? readPatient(ref, pid)))));
     res.json({ source: 'populate', response, warnings: outcome.issue.filter((i) => i.severity !== 'information').map((i) => i.diagnostics).filter(Boolean) });
   });
 
@@ -463,11 +502,8 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
   api.get('/patients/:id/intakes', async (req, res) => {
     const ref = await sessionOf(req);
     const pid = patientId(req.params.id);
-    const b = await ehr.json<fhir4.Bundle>(ref, `QuestionnaireResponse?subject=Patient/${pid}&questionnaire=${encodeURIComponent(INTAKE_URL)}&status=completed,amended&_sort=-authored&_count=50`);
-    const intakes = (b.entry ?? [])
-      .map((e) => e.resource as fhir4.QuestionnaireResponse)
-      .filter((qr) => qr?.resourceType === 'QuestionnaireResponse' && qr.subject?.reference === `Patient/${pid}` && !!qr.identifier?.value)
-      .map((qr) => ({ id: qr.id, authored: qr.authored, status: qr.status, version: qr.meta?.versionId ?? '1' }));
+    const launchPatient = ref.session.patient === pid ? prefetch.take<Awaited<ReturnType<typeof readIntakes>>>(ref.handle, 'intakes') : undefined;
+    const intakes = await serverTiming(res).time('ehr', () => launchPatient ?? readIntakes(ref, pid));
     const draft = ref.session.patient === pid ? await store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown') : undefined;
     res.json({ intakes, draft: draft ? { savedAt: draft.updatedAt } : null });
   });
@@ -593,6 +629,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     router,
     store,
     async close() {
+      prefetch.close();
       await store.close();
     },
   };

@@ -19,7 +19,7 @@ import { consoleErrors, errorHandler } from '../platform/http/errors.js';
 import { openEventStream } from '../api/event-stream.js';
 import { DEFAULT_MAX_JSON_DEPTH, jsonBody } from '../platform/http/json-body.js';
 import { applyPlanDefinition } from '../rules/index.js';
-import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../platform/lforms/assets.js';
+import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, REVALIDATE, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../platform/lforms/assets.js';
 import { sanitizeQuestionnaire, withoutPrefillExpressions } from '../forms/sanitize.js';
 import type { FhirServerTarget, SubmitInput, SubmitResult } from '../submission/index.js';
 import { clientFor, FLAG_PRIORITY_EXTENSION, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FOLLOW_UP_PLAN, withRuleCodes, withWorklistTags } from '../submission/index.js';
@@ -207,6 +207,8 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
 
   const version = assetVersion(PUBLIC_DIR, SHARED_BROWSER_DIR);
   const own = staticFiles(PUBLIC_DIR);
+  // The service worker keeps its URL across releases: revalidated on every load, never kept as immutable.
+  const worker = staticFiles(PUBLIC_DIR, { cacheControl: REVALIDATE });
   const shared = staticFiles(SHARED_BROWSER_DIR);
   const lforms = staticFiles(LFORMS_DIR);
   const shell = withLformsTags(
@@ -251,7 +253,7 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   router.get(`/assets/${version}/:file`, (req, res, next) => (own(req, res, String(req.params.file)) ? undefined : next()));
   router.get(`/assets/${version}/shared/:file`, (req, res, next) => (shared(req, res, String(req.params.file)) ? undefined : next()));
   // The service worker must live at the tablet's root to control `/tablet/` (the page registers it with updateViaCache 'none').
-  router.get('/sw.js', (req, res, next) => (own(req, res, 'sw.js') ? undefined : next()));
+  router.get('/sw.js', (req, res, next) => (worker(req, res, 'sw.js') ? undefined : next()));
   router.get(`/lforms/${LFORMS_VERSION}/*splat`, (req, res, next) => {
     const rel = ([] as string[]).concat(req.params.splat as string | string[]).join('/');
     return lforms(req, res, rel) ? undefined : next();

@@ -29,6 +29,8 @@ export interface AppHarness {
   tablet: ModuleServer['tablet'];
   /** Simulate a network outage of the EHR's FHIR API (connections are dropped). */
   setFhirOutage(down: boolean): void;
+  /** Watch every request that reaches the server (method and URL, as it arrives); returns the unsubscribe. */
+  onRequest(listener: (req: http.IncomingMessage) => void): () => void;
   app: ModuleServer['clinicianApp'];
   close(options?: { keepData?: boolean }): Promise<void>;
 }
@@ -53,10 +55,12 @@ export async function startAppHarness(options: { dataDir?: string; port?: number
   const config = loadConfig({ PORT: String(port), DATA_DIR: dataDir, CONTENT_DIR: REPO, LOG_LEVEL: 'silent', SMART_CLIENT_SECRET: APP_SECRET, ...options.env });
   const composed = await createModuleServer(config, { knowledge: options.knowledge ?? (await loadKnowledge(REPO)), logger: createLogger('silent'), ...(options.now ? { now: options.now } : {}) });
   let outage = false;
+  const listeners = new Set<(req: http.IncomingMessage) => void>();
   const proxy = options.personality ? await startPersonalityProxy(`${baseUrl}/ehr/fhir`, options.personality, { upstreamHeaders: { [FROM_PERSONALITY]: '1' } }) : undefined;
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     // The outage cuts the EHR's FHIR API only; its discovery documents stay up (as a flaky network would).
     const url = req.url ?? '';
+    for (const listener of listeners) listener(req);
     if (outage && url.startsWith('/ehr/fhir') && !url.startsWith('/ehr/fhir/.well-known') && !url.startsWith('/ehr/fhir/metadata')) return req.socket.destroy();
     if (proxy && url.startsWith('/ehr/fhir') && !req.headers[FROM_PERSONALITY]) {
       const upstream = http.request({ host: '127.0.0.1', port: proxy.port, method: req.method, path: url, headers: req.headers }, (answer) => {
@@ -80,6 +84,10 @@ export async function startAppHarness(options: { dataDir?: string; port?: number
     app: composed.clinicianApp,
     setFhirOutage(down) {
       outage = down;
+    },
+    onRequest(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
     },
     async close(closeOptions = {}) {
       await proxy?.close();

@@ -3,8 +3,15 @@
 
 /** Resolves with `window.LForms` once its scripts (loaded with `defer`) have defined `addFormToPage`. */
 export async function lformsReady(tries = 400) {
+  // A page may call this before LHC-Forms' deferred scripts have run (its own modules run first): the wait
+  // below is for the library's start-up, not for its download and parse, however slow the machine.
+  if (document.readyState !== 'complete') await new Promise((resolve) => window.addEventListener('load', resolve, { once: true }));
   for (let i = 0; i < tries; i++) {
-    if (window.LForms?.Util?.addFormToPage) return window.LForms;
+    if (window.LForms?.Util?.addFormToPage) {
+      // When the library became usable, for the launch benchmark and the browser's performance panel.
+      if (!window.performance?.getEntriesByName?.('periplan-lforms-ready').length) window.performance?.mark?.('periplan-lforms-ready');
+      return window.LForms;
+    }
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error('The form library did not load.');

@@ -29,7 +29,12 @@ const TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
-interface Compressed { raw: Buffer; br?: Buffer; gzip?: Buffer; type: string; etag: string }
+interface Compressed { raw: Buffer; br?: Buffer; gzip?: Buffer; type: string; hash: string }
+
+/** Versioned URLs: the content under one URL never changes, so browsers and proxies keep it a year without asking. */
+export const IMMUTABLE = 'public, max-age=31536000, immutable';
+/** A file whose URL stays the same across releases (a service worker script): kept, but revalidated every time. */
+export const REVALIDATE = 'no-cache';
 
 /** Browser modules the clinician app and the tablet both import; each router serves them at `<base>/assets/<version>/shared/<file>`. */
 export const SHARED_BROWSER_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../browser-shared/public');
@@ -41,8 +46,12 @@ export function assetVersion(...dirs: string[]): string {
   return h.digest('hex').slice(0, 12);
 }
 
-/** Serves files below `root` (no `..`, no source maps, known types only), compressed and cached. */
-export function staticFiles(root: string) {
+/**
+ * Serves files below `root` (no `..`, no source maps, known types only), compressed once and kept in memory.
+ * `cacheControl`: IMMUTABLE for files under a versioned URL (the default), REVALIDATE for the rest.
+ */
+export function staticFiles(root: string, options: { cacheControl?: string } = {}) {
+  const cacheControl = options.cacheControl ?? IMMUTABLE;
   const cache = new Map<string, Compressed>();
   function load(rel: string): Compressed | undefined {
     const hit = cache.get(rel);
@@ -56,7 +65,7 @@ export function staticFiles(root: string) {
     const entry: Compressed = {
       raw,
       type,
-      etag: `"${createHash('sha1').update(raw).digest('hex').slice(0, 16)}"`,
+      hash: createHash('sha1').update(raw).digest('hex').slice(0, 16),
       ...(text
         ? {
             br: zlib.brotliCompressSync(raw, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 9, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length } }),
@@ -71,26 +80,35 @@ export function staticFiles(root: string) {
     const f = load(rel);
     if (!f) return false;
     const accept = String(req.headers['accept-encoding'] ?? '');
+    const encoding = f.br && /\bbr\b/.test(accept) ? 'br' : f.gzip && /\bgzip\b/.test(accept) ? 'gzip' : undefined;
+    // One ETag per representation: a proxy must not answer a gzip client's revalidation with brotli bytes.
+    const etag = `"${f.hash}${encoding ? `-${encoding}` : ''}"`;
     res.setHeader('Content-Type', f.type);
-    res.setHeader('Cache-Control', 'public, max-age=31536000, immutable');
-    res.setHeader('ETag', f.etag);
+    res.setHeader('Cache-Control', cacheControl);
+    res.setHeader('ETag', etag);
     res.setHeader('Vary', 'Accept-Encoding');
     res.setHeader('X-Content-Type-Options', 'nosniff');
-    if (req.headers['if-none-match'] === f.etag) {
+    if (String(req.headers['if-none-match'] ?? '').split(/\s*,\s*/).includes(etag)) {
       res.status(304).end();
       return true;
     }
-    if (f.br && /\bbr\b/.test(accept)) {
-      res.setHeader('Content-Encoding', 'br');
-      res.end(f.br);
-    } else if (f.gzip && /\bgzip\b/.test(accept)) {
-      res.setHeader('Content-Encoding', 'gzip');
-      res.end(f.gzip);
-    } else {
-      res.end(f.raw);
-    }
+    if (encoding) res.setHeader('Content-Encoding', encoding);
+    res.end(encoding === 'br' ? f.br : encoding === 'gzip' ? f.gzip : f.raw);
     return true;
   };
+}
+
+/**
+ * `<link rel="modulepreload">` for every ES module the page may import from `dir` (served at `urlPrefix`): the
+ * browser fetches the whole graph at once instead of discovering it one import level at a time.
+ */
+export function modulePreloadTags(urlPrefix: string, dir: string): string {
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.js'))
+    .sort()
+    .map((f) => `<link rel="modulepreload" href="${urlPrefix}/${f}">`)
+    .join('\n');
 }
 
 /** Fill the LHC-Forms `<link>`/`<script>` placeholders of a page shell (`{{lformsCss}}`, `{{lformsJs}}`). */
