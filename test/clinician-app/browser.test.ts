@@ -81,7 +81,7 @@ describe('clinician app in the browser', () => {
     const rf04 = app.locator('article[data-rule="RF-04"]');
     await hasExactText(rf04.locator('.tier'), 'Urgent');
     await hasText(rf04, 'cancer');
-    await hasText(rf04.locator('.basis'), 'Yes');
+    await hasText(rf04.locator('ul.criteria'), 'Yes');
     expect(await rf04.locator('.citations a').first().getAttribute('href')).toMatch(/^https:\/\//);
     await hasText(rf04.locator('.audit'), 'Rule RF-04');
     await hasText(rf04.locator('.audit'), '|1.0.0');
@@ -167,10 +167,13 @@ describe('clinician app in the browser', () => {
     expect(h.ehr.store.history('QuestionnaireResponse', responses[0]!.id!).entries).toHaveLength(2);
     expect(await app.locator('article[data-rule="BMD-04"]').count()).toBe(0);
     expect(await app.locator('.history-table tbody tr').count()).toBe(2);
+    // An amendment is not an assessment of the patient: the bone-density flag BMD-04 raised stays open, listed
+    // under "Other open flags" and on the worklist, until a clinician records what happened.
+    await hasText(app.locator('section.other-flags'), 'Other open flags (1)');
+    await hasText(app.locator('section.other-flags'), 'BMD-04');
     await shot(app, '06-amended');
-    // The amended response's undecided DXA proposal was superseded, so her bone-density flag left the worklist.
     await app.goto(`${h.baseUrl}/app/ui#/worklist?flag=bone-density-scan`);
-    await hasText(app.locator('#wl-count'), '0 flags');
+    await hasText(app.locator('#wl-count'), '1 flag');
   });
 
   it('works at a narrow EHR side-panel width (480 px) with the keyboard only', async () => {

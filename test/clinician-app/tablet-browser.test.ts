@@ -138,11 +138,13 @@ describe('tablet intake from the clinician app', () => {
     // The clinician opens her results: English questions and answers, the emergency and the bone-density flag.
     await app.goto(`${h.baseUrl}/app/ui#/results/sandbox-patient-1`);
     await app.waitForSelector('article[data-rule="RF-01"]');
-    await hasText(app.locator('article[data-rule="RF-01"] .basis'), 'numbness');
-    await hasText(app.locator('article[data-rule="RF-01"] .basis'), 'Yes');
+    // The answer that made RF-01 fire is named under "Why", in English, with the tablet as its source.
+    await hasText(app.locator('article[data-rule="RF-01"] ul.criteria'), 'numbness');
+    await hasText(app.locator('article[data-rule="RF-01"] ul.criteria'), 'Yes → suspected cauda equina');
+    await hasText(app.locator('article[data-rule="RF-01"] ul.criteria'), 'waiting-room tablet');
     await hasText(app.locator('article[data-rule="RF-01"] .tier'), 'Emergency');
     await app.waitForSelector('article[data-rule="BMD-04"]');
-    await hasText(app.locator('article[data-rule="BMD-04"] .basis'), 'steroid');
+    await hasText(app.locator('article[data-rule="BMD-04"] ul.criteria'), 'steroid');
     expect(await app.locator('main').textContent()).not.toMatch(/entumecimiento|Sí\b/);
     await shot(app, '11-tablet-results');
     expect(pageErrors).toEqual([]);
