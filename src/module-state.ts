@@ -9,12 +9,20 @@ import type { SessionStore } from './clinician-app/session-store.js';
 import { openPostgresSessionStore } from './clinician-app/session-store-postgres.js';
 import type { Outbox } from './submission/outbox.js';
 import { openPostgresOutbox } from './submission/outbox-postgres.js';
+import type { AlertHub } from './tablet/alerts.js';
+import { openPostgresAlertHub } from './tablet/alerts-postgres.js';
+import type { TabletStore } from './tablet/store.js';
+import { openPostgresTabletStore } from './tablet/store-postgres.js';
 
 export interface ModuleState {
   /** Set when the state is in PostgreSQL (for readiness and for closing last). */
   postgres?: PostgresDatabase;
   outbox?: Outbox;
   sessions?: SessionStore;
+  /** The tablet's hand-off codes and sessions. */
+  tablet?: TabletStore;
+  /** The tablet's live alerts, heard by the worklists of every replica (LISTEN/NOTIFY). */
+  alerts?: AlertHub;
   close(): Promise<void>;
 }
 
@@ -29,7 +37,21 @@ export async function openModuleState(config: Config, log: { warn(message: strin
   try {
     const outbox = await openPostgresOutbox(postgres);
     const sessions = await openPostgresSessionStore(postgres);
-    return { postgres, outbox, sessions, close: () => postgres.close() };
+    const tablet = await openPostgresTabletStore(postgres);
+    const alerts = await openPostgresAlertHub(postgres, { log });
+    return {
+      postgres,
+      outbox,
+      sessions,
+      tablet,
+      alerts,
+      async close() {
+        // The tablet closes the store and hub it was given; closing the hub again is harmless, and keeps a
+        // state that was never handed to a tablet from holding its listening connection open.
+        await alerts.close();
+        await postgres.close();
+      },
+    };
   } catch (err) {
     await postgres.close().catch(() => undefined);
     throw err;

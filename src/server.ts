@@ -127,7 +127,15 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
   };
 
   // The waiting-room tablet: hand-off codes, one patient's form, wiped after use (docs/tablet.md).
-  const tablet = await createTablet({ publicUrl: config.publicUrl, dataDir: config.dataDir, knowledge, writePath, authorizeStaff: staffMember });
+  const tablet = await createTablet({
+    publicUrl: config.publicUrl,
+    dataDir: config.dataDir,
+    ...(state.tablet ? { store: state.tablet } : {}),
+    ...(state.alerts ? { alerts: state.alerts } : {}),
+    knowledge,
+    writePath,
+    authorizeStaff: staffMember,
+  });
 
   const allowedIssuers = config.SMART_ALLOWED_ISSUERS ? config.SMART_ALLOWED_ISSUERS.split(',').map((s) => s.trim().replace(/\/+$/, '')) : [fhirBaseUrl];
   // The tablet first: the clinician app starts its sessions, lists them and relays its alerts.

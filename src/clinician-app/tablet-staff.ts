@@ -78,7 +78,7 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
       ehr.json<fhir4.Practitioner>(ref, practitioner).catch(() => undefined),
     ]);
     const firstName = patient.name?.[0]?.given?.[0] ?? patient.name?.[0]?.text?.split(/\s+/)[0];
-    const handoff = tablet.createHandoff({
+    const handoff = await tablet.createHandoff({
       patientId,
       ...(firstName ? { patientName: firstName } : {}),
       ...(patient.birthDate ? { birthDate: patient.birthDate } : {}),
@@ -95,14 +95,14 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
     const body = cancelBody.safeParse(req.body ?? {});
     if (!body.success) throw badRequest('Send { code }.', 'code');
     if (!tablet.cancelHandoff) throw new FhirError(501, { code: 'not-supported', diagnostics: 'Codes cannot be revoked on this server; they expire on their own.' });
-    res.json({ cancelled: tablet.cancelHandoff(body.data.code) });
+    res.json({ cancelled: await tablet.cancelHandoff(body.data.code) });
   });
 
   api.get('/tablet-sessions', async (req, res) => {
     const ref = await deps.sessionOf(req);
     practitionerOf(ref);
     const now = Date.now();
-    const sessions = tablet.sessions();
+    const sessions = await tablet.sessions();
     const waiting = deps.outbox ? [...(await deps.outbox.list('failed', 100)), ...(await deps.outbox.list('pending', 100))] : [];
     const subjectOf = (e: OutboxEntry) =>
       (e.bundle.entry?.find((x) => x.resource?.resourceType === 'QuestionnaireResponse')?.resource as fhir4.QuestionnaireResponse | undefined)?.subject?.reference;

@@ -54,8 +54,9 @@ export interface TabletSessionSummary {
 
 /** What the app needs of the tablet (createTablet's result has it). */
 export interface TabletForStaff {
-  createHandoff(request: HandoffRequest): { code: string; expiresAt: string; url: string; handoffId?: string };
-  cancelHandoff?(code: string): boolean;
-  sessions(): TabletSessionSummary[];
+  createHandoff(request: HandoffRequest): Promise<{ code: string; expiresAt: string; url: string; handoffId?: string }>;
+  cancelHandoff?(code: string): Promise<boolean>;
+  sessions(): Promise<TabletSessionSummary[]>;
+  /** Alerts raised on any replica sharing the tablet's alert hub (this one only without DATABASE_URL). */
   onAlert(listener: (alert: TabletAlert) => void): () => void;
 }

@@ -10,7 +10,6 @@ import { randomBytes, randomInt } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EventEmitter } from 'node:events';
 import express, { type Request } from 'express';
 import { z } from 'zod';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
@@ -25,7 +24,8 @@ import type { FhirServerTarget, SubmitInput, SubmitResult } from '../submission/
 import { clientFor, FLAG_PRIORITY_EXTENSION, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, FOLLOW_UP_PLAN, withRuleCodes, withWorklistTags } from '../submission/index.js';
 import { httpStatusOf, serverReasonOf } from '../platform/fhir-client/index.js';
 import { canonicalResponseText, LANGUAGES, translateQuestionnaire, type Language } from './questionnaire.js';
-import { openTabletStore, sha256, type TabletSession } from './store.js';
+import { openSqliteTabletStore, sha256, type TabletSession, type TabletStore } from './store.js';
+import { createInProcessAlertHub, type AlertHub } from './alerts.js';
 import { expectedAgeRange, type ExpectedAge } from './expected-age.js';
 import { createClaimThrottle } from './throttle.js';
 import type { HandoffRequest, TabletAlert, TabletSessionSummary } from './contract.js';
@@ -52,8 +52,12 @@ const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'publ
 export interface TabletOptions {
   /** The tablet lives at `${publicUrl}/tablet`. */
   publicUrl: string;
-  /** Codes and sessions: `${dataDir}/tablet/tablet.sqlite`. */
+  /** Codes and sessions: `${dataDir}/tablet/tablet.sqlite`, unless `store` is given. */
   dataDir: string;
+  /** Where codes and sessions live (default: SQLite under `dataDir`); PostgreSQL when replicas share them. The tablet closes it. */
+  store?: TabletStore;
+  /** How live alerts reach their listeners (default: in process); PostgreSQL LISTEN/NOTIFY across replicas. The tablet closes it. */
+  alerts?: AlertHub;
   knowledge: KnowledgeBase;
   /**
    * The write path (or anything with its `submit`); the tablet never passes a user token. Its `target` (FHIR
@@ -88,13 +92,13 @@ export interface TabletOptions {
 
 export interface Tablet {
   router: express.Router;
-  createHandoff(request: HandoffRequest): { code: string; expiresAt: string; url: string; handoffId: string };
+  createHandoff(request: HandoffRequest): Promise<{ code: string; expiresAt: string; url: string; handoffId: string }>;
   /** Revoke a code not yet used (staff closed the hand-off). True when it was still valid. */
-  cancelHandoff(code: string): boolean;
-  /** Live emergency alerts (in-process); returns an unsubscribe function. */
+  cancelHandoff(code: string): Promise<boolean>;
+  /** Live emergency alerts (of every replica sharing the alert hub); returns an unsubscribe function. */
   onAlert(listener: (alert: TabletAlert) => void): () => void;
   /** Codes waiting for a tablet, tablet sessions in progress or recently sent, for staff (who, which tablet, since when; never answers). */
-  sessions(): TabletSessionSummary[];
+  sessions(): Promise<TabletSessionSummary[]>;
   close(): Promise<void>;
 }
 
@@ -187,15 +191,14 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   const retryWindowMs = 10 * 60_000;
   const maxFailedClaims = options.maxFailedClaims ?? 10;
   const now = options.now ?? Date.now;
-  const store = openTabletStore(options.dataDir);
+  const store = options.store ?? openSqliteTabletStore(options.dataDir);
+  const alerts = options.alerts ?? createInProcessAlertHub();
   const throttle = createClaimThrottle({ limit: maxFailedClaims, windowMs: CLAIM_WINDOW_MS, now });
   const purgeTimer = setInterval(() => {
-    store.purgeExpired(now());
+    store.purgeExpired(now()).catch((e: unknown) => console.error('tablet: purging ended codes and sessions failed (tried again in a minute):', e));
     throttle.prune();
   }, 60_000);
   purgeTimer.unref();
-  const alerts = new EventEmitter();
-  alerts.setMaxListeners(0);
 
   const questionnaire = options.knowledge.resolve(INTAKE_URL, 'Questionnaire') as fhir4.Questionnaire | undefined;
   if (!questionnaire) throw new Error(`createTablet: the intake Questionnaire ${INTAKE_URL} is not in the knowledge base`);
@@ -227,15 +230,15 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
    * The session of the request, or 401. `forSubmit`: an ended session still counts within its submit window
    * (`submitUntil`: the grace period of a session never submitted, or the retry window after a submit).
    */
-  function sessionOf(req: Request, { forSubmit = false } = {}): { handle: string; session: TabletSession } {
+  async function sessionOf(req: Request, { forSubmit = false } = {}): Promise<{ handle: string; session: TabletSession }> {
     const handle = req.header('x-tablet-session') ?? '';
-    const session = handle ? store.getSession(handle, now()) : undefined;
+    const session = handle ? await store.getSession(handle, now()) : undefined;
     const at = now();
     const until = session ? (forSubmit ? Math.max(session.expiresAt, session.submitUntil ?? 0) : session.expiresAt) : 0;
     if (!session || until < at) throw unauthorized('This session has ended. Please hand the tablet back to the staff.');
     // Last seen, for the staff view; at most one write per 5 s per tablet (the form checks after each answer).
     if (!session.lastSeenAt || at - session.lastSeenAt > 5_000) {
-      store.touchSession(handle, at);
+      await store.touchSession(handle, at);
       session.lastSeenAt = at;
     }
     return { handle, session };
@@ -279,13 +282,13 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
     next();
   });
 
-  api.post('/claim', (req, res) => {
+  api.post('/claim', async (req, res) => {
     const body = claimBody.safeParse(req.body);
     if (!body.success) throw badRequest('Send { code }.', 'code');
     const code = body.data.code.toUpperCase().replace(/[\s-]/g, '');
     // The code first: a valid one is taken whatever the wrong-code limits say (they count wrong codes only).
     const at = now();
-    const handoff = /^[A-Z0-9]{4,12}$/.test(code) ? store.takeHandoff(code, at) : undefined;
+    const handoff = /^[A-Z0-9]{4,12}$/.test(code) ? await store.takeHandoff(code, at) : undefined;
     if (!handoff) {
       // Per address (req.ip: the client's own behind a proxy, with TRUST_PROXY) and per tablet name, so one
       // tablet typing wrong codes slows down itself, not the others behind the same proxy or NAT.
@@ -296,7 +299,7 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
     }
     const handle = randomBytes(32).toString('base64url');
     const device = body.data.device ?? 'unnamed';
-    store.putSession(handle, {
+    await store.putSession(handle, {
       patientId: handoff.patientId,
       ...(handoff.patientName ? { patientName: handoff.patientName } : {}),
       ...(handoff.handoffId ? { handoffId: handoff.handoffId } : {}),
@@ -312,8 +315,8 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
     res.status(201).json({ session: handle, ...(handoff.patientName ? { patientName: handoff.patientName } : {}), idleTimeoutMs, ...(expectedAge ? { expectedAge } : {}) });
   });
 
-  api.get('/questionnaire', (req, res) => {
-    sessionOf(req);
+  api.get('/questionnaire', async (req, res) => {
+    await sessionOf(req);
     const lang = (LANGUAGES as readonly string[]).includes(String(req.query.lang)) ? (String(req.query.lang) as Language) : 'en';
     res.type('application/fhir+json').send(perLanguage.get(lang));
   });
@@ -343,16 +346,17 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   }
 
   // Emergency escalation while the patient is still there: evaluate the rules on the answers so far.
-  api.post('/check', (req, res) => {
-    const { handle, session } = sessionOf(req);
+  api.post('/check', async (req, res) => {
+    const { handle, session } = await sessionOf(req);
     // Evaluated as if complete (the rules only read completed responses); never stored.
     const response = { ...buildResponse(req.body, session, 'completed'), id: 'tablet-check' };
     const rules = plan ? emergencyRules(applyPlanDefinition(plan, { subject: `Patient/${session.patientId}`, data: [response], knowledge: options.knowledge })) : [];
-    const fresh = rules.filter((r) => !session.alerted?.includes(r));
+    // Recorded and compared in one step: two checks at once (on any replicas) raise each rule once.
+    const fresh = rules.some((r) => !session.alerted?.includes(r)) ? await store.markAlerted(handle, rules) : [];
     if (fresh.length) {
-      store.putSession(handle, { ...session, alerted: [...(session.alerted ?? []), ...fresh] });
       const alert: TabletAlert = { id: randomBytes(8).toString('hex'), patient: { reference: `Patient/${session.patientId}`, ...(session.patientName ? { display: session.patientName } : {}) }, device: session.device, staff: session.staff, rules, at: new Date(now()).toISOString() };
-      alerts.emit('alert', alert);
+      // This replica's listeners have it before publish resolves; a failure concerns the other replicas only.
+      alerts.publish(alert).catch((e: unknown) => console.error('tablet: the emergency alert could not be sent to the other replicas (their worklists see the Flag on their next reload):', e));
       const target = options.writePath.target;
       if (target) {
         writeAlertFlag(target, alert, sha256(handle).slice(0, 32)).catch((e: unknown) =>
@@ -365,9 +369,9 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
   });
 
   api.post('/submit', async (req, res) => {
-    let current: ReturnType<typeof sessionOf>;
+    let current: Awaited<ReturnType<typeof sessionOf>>;
     try {
-      current = sessionOf(req, { forSubmit: true });
+      current = await sessionOf(req, { forSubmit: true });
     } catch (e) {
       // The tablet tells staff to enter these answers again; the log says it happened (never what was answered).
       console.warn('tablet: a submission arrived for a session that has ended (past its submit grace period) or never existed; refused');
@@ -384,28 +388,28 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
     // Keep the (spent) session for a while so that a retry of the same submission is answered, not refused;
     // the grace period of an unsent session ends here (a second, different response is refused anyway).
     const sentAt = now();
-    store.putSession(handle, { ...session, submittedKey: result.key, expiresAt: Math.min(session.expiresAt, sentAt + retryWindowMs), submitUntil: sentAt + retryWindowMs });
+    await store.putSession(handle, { ...session, submittedKey: result.key, expiresAt: Math.min(session.expiresAt, sentAt + retryWindowMs), submitUntil: sentAt + retryWindowMs });
     // Never the results or flags: the patient is thanked, nothing more.
     res.status(result.state === 'failed' ? 202 : 201).json({ state: result.state === 'failed' ? 'received' : result.state, duplicate: result.duplicate });
   });
 
   // Heartbeat: the tablet page calls it while the form is open so staff can tell "reading" from "offline".
-  api.post('/ping', (req, res) => {
-    sessionOf(req);
+  api.post('/ping', async (req, res) => {
+    await sessionOf(req);
     res.status(204).end();
   });
 
-  api.post('/end', (req, res) => {
+  api.post('/end', async (req, res) => {
     const handle = req.header('x-tablet-session');
-    if (handle) store.deleteSession(handle);
+    if (handle) await store.deleteSession(handle);
     res.status(204).end();
   });
 
-  function sessions(): TabletSessionSummary[] {
+  async function sessions(): Promise<TabletSessionSummary[]> {
     const iso = (ms: number) => new Date(ms).toISOString();
     const patientRef = (id: string, name: string | undefined): fhir4.Reference => ({ reference: `Patient/${id}`, ...(name ? { display: name } : {}) });
     const at = now();
-    const waiting = store.liveHandoffs(at).map((h): TabletSessionSummary => ({
+    const waiting = (await store.liveHandoffs(at)).map((h): TabletSessionSummary => ({
       patient: patientRef(h.patientId, h.patientName),
       ...(h.handoffId ? { handoffId: h.handoffId } : {}),
       staff: h.staff,
@@ -414,7 +418,7 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
       state: 'waiting-for-code',
       emergency: false,
     }));
-    const live = store.liveSessions(at).map((s): TabletSessionSummary => {
+    const live = (await store.liveSessions(at)).map((s): TabletSessionSummary => {
       const ended = s.expiresAt < at;
       return {
         patient: patientRef(s.patientId, s.patientName),
@@ -435,13 +439,13 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
     const authorizeStaff = options.authorizeStaff;
     api.get('/sessions', async (req, res) => {
       await authorizeStaff(req);
-      res.json({ sessions: sessions() });
+      res.json({ sessions: await sessions() });
     });
     api.get('/alerts', async (req, res) => {
       await authorizeStaff(req);
-      const stream = openEventStream(res, { onClose: () => alerts.off('alert', send) });
-      const send = (a: TabletAlert) => stream.send('emergency', a);
-      alerts.on('alert', send);
+      let off = () => {};
+      const stream = openEventStream(res, { onClose: () => off() });
+      off = alerts.subscribe((a: TabletAlert) => stream.send('emergency', a));
     });
   }
 
@@ -451,31 +455,33 @@ export async function createTablet(options: TabletOptions): Promise<Tablet> {
 
   return {
     router,
-    createHandoff(request) {
+    async createHandoff(request) {
       if (!/^[A-Za-z0-9\-.]{1,64}$/.test(request.patientId)) throw badRequest('Invalid patient id.', 'patientId');
       if (!request.staff?.reference && !request.staff?.identifier) throw badRequest('The staff member starting the session must be named.', 'staff');
-      const code = newCode();
       const handoffId = randomBytes(12).toString('base64url');
       const createdAt = now();
       const expiresAt = createdAt + codeTtlMs;
       // Any moment the form can be filled: until the code expires plus a whole session after it.
       const expectedAge: ExpectedAge | undefined = expectedAgeRange(request.birthDate, createdAt, expiresAt + sessionTtlMs);
-      store.putHandoff(code, { patientId: request.patientId, ...(request.patientName ? { patientName: request.patientName } : {}), staff: request.staff, expiresAt, createdAt, handoffId, ...(expectedAge ? { expectedAge } : {}) });
+      const handoff = { patientId: request.patientId, ...(request.patientName ? { patientName: request.patientName } : {}), staff: request.staff, expiresAt, createdAt, handoffId, ...(expectedAge ? { expectedAge } : {}) };
+      // A code still waiting for another patient's tablet is never overwritten: draw again.
+      let code = newCode();
+      for (let attempt = 1; !(await store.putHandoff(code, handoff)); attempt++) {
+        if (attempt >= 5) throw new Error('createTablet: no free hand-off code after 5 attempts');
+        code = newCode();
+      }
       return { code, expiresAt: new Date(expiresAt).toISOString(), url: `${base.origin}${basePath}/`, handoffId };
     },
-    cancelHandoff(code) {
+    async cancelHandoff(code) {
       const normal = code.toUpperCase().replace(/[\s-]/g, '');
-      return /^[A-Z0-9]{4,12}$/.test(normal) && store.cancelHandoff(normal);
+      return /^[A-Z0-9]{4,12}$/.test(normal) && (await store.cancelHandoff(normal));
     },
     sessions,
-    onAlert(listener) {
-      alerts.on('alert', listener);
-      return () => alerts.off('alert', listener);
-    },
+    onAlert: (listener) => alerts.subscribe(listener),
     async close() {
       clearInterval(purgeTimer);
-      alerts.removeAllListeners();
-      store.close();
+      await alerts.close();
+      await store.close();
     },
   };
 }

@@ -278,7 +278,7 @@ describe('every Flag the module writes names its rule', () => {
   it("a tablet's early emergency alert is on the worklist with its rules' ids and titles, never as an unknown rule", async () => {
     const patient = 'sandbox-patient-3';
     sessions[patient] = await apiLaunch(h, patient);
-    const { code } = h.tablet.createHandoff({ patientId: patient, staff: { reference: 'Practitioner/sandbox-clinician' } });
+    const { code } = await h.tablet.createHandoff({ patientId: patient, staff: { reference: 'Practitioner/sandbox-clinician' } });
     const claimed = (await (await fetch(`${h.baseUrl}/tablet/api/claim`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code, device: 'bay-2' }) })).json()) as { session: string };
     const check = await fetch(`${h.baseUrl}/tablet/api/check`, {
       method: 'POST',

@@ -160,7 +160,7 @@ describe('tablet intake from the clinician app', () => {
     const focusedRow = await app.locator('#wl-results tbody tr').first().getAttribute('data-flag');
     await app.locator('#wl-results tbody tr').first().locator('button').focus();
 
-    const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-6', patientName: 'Ingrid', staff: { reference: 'Practitioner/sandbox-clinician' } });
+    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-6', patientName: 'Ingrid', staff: { reference: 'Practitioner/sandbox-clinician' } });
     const post = (p: string, body: unknown, session?: string) =>
       fetch(`${h.baseUrl}/tablet/api/${p}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(session ? { 'x-tablet-session': session } : {}) }, body: JSON.stringify(body) });
     const { session } = (await (await post('claim', { code, device: 'bay-2' })).json()) as { session: string };

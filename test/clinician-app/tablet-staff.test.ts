@@ -111,7 +111,7 @@ describe('POST /app/api/tablet-handoff', () => {
   });
 
   it('is refused without a session, without the CSRF token, with a malformed body, and for a patient the EHR does not give this user', async () => {
-    const before = h.tablet.sessions().length;
+    const before = (await h.tablet.sessions()).length;
     expect((await app('POST', '/tablet-handoff', undefined, {})).status).toBe(401);
     const noCsrf = await app('POST', '/tablet-handoff', { session: clinician.session }, {});
     expect(noCsrf.status).toBe(403);
@@ -121,7 +121,7 @@ describe('POST /app/api/tablet-handoff', () => {
     expect((await issue(malformed))?.expression).toEqual(['patientId']);
     const unknown = await app('POST', '/tablet-handoff', clinician, { patientId: 'not-in-this-ehr' });
     expect(unknown.status).toBe(404);
-    expect(h.tablet.sessions()).toHaveLength(before);
+    expect(await h.tablet.sessions()).toHaveLength(before);
   });
 
   it('is refused to a session whose sign-in with the EHR has ended (the patient is read with its own token first)', async () => {
@@ -129,10 +129,10 @@ describe('POST /app/api/tablet-handoff', () => {
     const stored = (await h.app.store.getSession(launched.session, Date.now()))!;
     await h.app.store.updateTokens(launched.session, { access_token: 'revoked-access', refresh_token: 'revoked-refresh', expiresAt: Date.now() - 1000 });
     expect(stored.fhirUser).toMatch(/^Practitioner\//);
-    const before = h.tablet.sessions().length;
+    const before = (await h.tablet.sessions()).length;
     const res = await app('POST', '/tablet-handoff', launched, {});
     expect(res.status).toBe(401);
-    expect(h.tablet.sessions()).toHaveLength(before);
+    expect(await h.tablet.sessions()).toHaveLength(before);
   });
 
   it('is refused, with the staff view and the alert stream, to a sign-in that is not a practitioner', async () => {

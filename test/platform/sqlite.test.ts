@@ -13,7 +13,7 @@ import { AuthDatabase } from '../../src/ehr/auth/auth-database.js';
 import { openFhirStore } from '../../src/ehr/store/index.js';
 import { DataIntegrityError, dataFolderGuard, INSTANCE_FILE, MANIFEST_FILE, openSqlite } from '../../src/platform/sqlite.js';
 import { openSqliteOutbox } from '../../src/submission/outbox.js';
-import { openTabletStore } from '../../src/tablet/store.js';
+import { openSqliteTabletStore } from '../../src/tablet/store.js';
 
 interface StoreCase {
   name: string;
@@ -74,13 +74,13 @@ const stores: StoreCase[] = [
   {
     name: 'tablet',
     file: (dir) => path.join(dir, 'tablet', 'tablet.sqlite'),
-    fill(dir) {
-      const s = openTabletStore(dir);
-      for (let i = 0; i < 40; i++) s.putHandoff(`code-${i}`, { patientId: `p-${i}`, patientName: padding, staff: { display: 'staff' }, expiresAt: 2_000_000_000_000 });
-      expect(s.takeHandoff('code-3')).toMatchObject({ patientId: 'p-3' });
-      s.close();
+    async fill(dir) {
+      const s = openSqliteTabletStore(dir);
+      for (let i = 0; i < 40; i++) await s.putHandoff(`code-${i}`, { patientId: `p-${i}`, patientName: padding, staff: { display: 'staff' }, expiresAt: 2_000_000_000_000 });
+      expect(await s.takeHandoff('code-3', 1_000_000)).toMatchObject({ patientId: 'p-3' });
+      await s.close();
     },
-    open: (dir) => openTabletStore(dir).close(),
+    open: (dir) => void openSqliteTabletStore(dir).close(),
   },
 ];
 

@@ -100,7 +100,7 @@ describe('the composed server', () => {
 
   it('serves the waiting-room tablet: a staff hand-off code opens one patient\'s form, once', async () => {
     expect((await fetch(`${base}/tablet/`)).status).toBe(200);
-    const { code } = composed.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: { reference: 'Practitioner/sandbox-clinician' } });
+    const { code } = await composed.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: { reference: 'Practitioner/sandbox-clinician' } });
     const claim = () => fetch(`${base}/tablet/api/claim`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
     expect((await claim()).status).toBe(201);
     expect((await claim()).status).toBe(404);

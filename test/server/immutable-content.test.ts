@@ -189,7 +189,7 @@ describe('patients never meet (one server, interleaved)', () => {
       return statuses.every((s) => s === 200) ? 200 : Math.max(...statuses);
     });
     step('tablet: claim, questionnaire in English and Spanish, check, submit', async () => {
-      const { code } = h.tablet.createHandoff({ patientId, patientName: 'Marieke', staff: STAFF });
+      const { code } = await h.tablet.createHandoff({ patientId, patientName: 'Marieke', staff: STAFF });
       const post = (p: string, body: unknown, session?: string) =>
         fetch(`${h.baseUrl}/tablet/api/${p}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(session ? { 'x-tablet-session': session } : {}) }, body: JSON.stringify(body) });
       const claimed = await post('claim', { code, device: 'bay-1' });

@@ -134,8 +134,11 @@ describe('DATABASE_URL', () => {
     expect(migrations.rows).toEqual([
       { store: 'clinician-app', version: 1 },
       { store: 'outbox', version: 1 },
+      { store: 'tablet', version: 1 },
+      { store: 'tablet-alerts', version: 1 },
     ]);
     expect(fs.existsSync(path.join(server.dataDir, 'clinician-app', 'clinician-app.sqlite'))).toBe(false);
+    expect(fs.existsSync(path.join(server.dataDir, 'tablet', 'tablet.sqlite'))).toBe(false);
   }, 180_000);
 
   it('a database that cannot be used stops the start, saying what is wrong and where (password hidden)', async () => {

@@ -27,7 +27,7 @@ async function post(pathname: string, body: unknown, headers: Record<string, str
 }
 
 async function claimFor(patientId: string, device = 'bay-1'): Promise<string> {
-  const { code } = h.tablet.createHandoff({ patientId, patientName: 'Ana', staff: STAFF });
+  const { code } = await h.tablet.createHandoff({ patientId, patientName: 'Ana', staff: STAFF });
   const r = await post('claim', { code, device });
   expect(r.status).toBe(201);
   return r.body!.session as string;
@@ -39,7 +39,7 @@ function answers(overrides: Record<string, fhir4.QuestionnaireResponseItemAnswer
 
 describe('hand-off codes', () => {
   it('are short, from an unambiguous alphabet, and work once', async () => {
-    const { code, expiresAt } = h.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: STAFF });
+    const { code, expiresAt } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: STAFF });
     expect(code).toMatch(/^[A-HJKMNP-Z2-9]{8}$/);
     expect(Date.parse(expiresAt)).toBeGreaterThan(Date.now());
     const first = await post('claim', { code: code.toLowerCase() });
@@ -52,7 +52,7 @@ describe('hand-off codes', () => {
   it('expire', async () => {
     const short = await startTabletHarness({ codeTtlMs: 1 });
     try {
-      const { code } = short.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: STAFF });
+      const { code } = await short.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: STAFF });
       await new Promise((r) => setTimeout(r, 20));
       const res = await fetch(`${short.baseUrl}/tablet/api/claim`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) });
       expect(res.status).toBe(404);
@@ -61,8 +61,8 @@ describe('hand-off codes', () => {
     }
   });
 
-  it('need the staff member who starts the session', () => {
-    expect(() => h.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: {} })).toThrow(/staff/);
+  it('need the staff member who starts the session', async () => {
+    await expect(h.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: {} })).rejects.toThrow(/staff/);
   });
 
   it('refuse guessing after a few failures (429)', async () => {
@@ -168,12 +168,12 @@ describe('a tablet session', () => {
 describe('a submission that arrives after its session ended (queued on a tablet that was offline)', () => {
   /** Claim on `harness`, then wait until the session has ended (staff see it as ended and not sent). */
   async function claimAndOutlive(harness: TabletHarness, patientId: string): Promise<string> {
-    const { code } = harness.tablet.createHandoff({ patientId, staff: STAFF });
+    const { code } = await harness.tablet.createHandoff({ patientId, staff: STAFF });
     const claimed = await fetch(`${harness.baseUrl}/tablet/api/claim`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) });
     expect(claimed.status).toBe(201);
     const { session } = (await claimed.json()) as { session: string };
-    const stateOf = () => harness.tablet.sessions().find((s) => s.patient.reference === `Patient/${patientId}`)?.state;
-    expect(stateOf()).toBe('in-progress');
+    const stateOf = async () => (await harness.tablet.sessions()).find((s) => s.patient.reference === `Patient/${patientId}`)?.state;
+    expect(await stateOf()).toBe('in-progress');
     await expect.poll(stateOf, { timeout: 5_000 }).toBe('ended-unsent');
     return session;
   }
@@ -199,7 +199,7 @@ describe('a submission that arrives after its session ended (queued on a tablet 
       expect(short.ehr.store.search('QuestionnaireResponse', [['identifier', `${TABLET_RESPONSE_SYSTEM}|${value}`]]).matches).toHaveLength(1);
       expect(short.ehr.store.search('QuestionnaireResponse', [['subject', 'Patient/sandbox-patient-5']]).matches).toHaveLength(1);
       // Received: nothing is waiting on a tablet any more, so staff no longer see the session.
-      expect(short.tablet.sessions()).toEqual([]);
+      expect(await short.tablet.sessions()).toEqual([]);
     } finally {
       await short.close();
     }
@@ -213,7 +213,7 @@ describe('a submission that arrives after its session ended (queued on a tablet 
       await new Promise((r) => setTimeout(r, 300));
       expect((await send(short, 'submit', session, submission(crypto.randomUUID()))).status).toBe(401);
       expect(short.ehr.store.search('QuestionnaireResponse', [['subject', 'Patient/sandbox-patient-6']]).matches).toHaveLength(0);
-      expect(short.tablet.sessions()).toEqual([]);
+      expect(await short.tablet.sessions()).toEqual([]);
     } finally {
       await short.close();
     }

@@ -33,7 +33,7 @@ describe('the tablet', () => {
     expect(await axeViolations(page)).toEqual([]);
     await page.locator('[data-lang="es"]').tap();
     await expect.poll(() => page.locator('#code-screen h1').textContent()).toBe('Bienvenida');
-    const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-1', patientName: 'Ana', staff: STAFF });
+    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-1', patientName: 'Ana', staff: STAFF });
     await startWithCode(page, code);
     expect(await page.locator('#who').textContent()).toBe('Preguntas para Ana');
     expect(await page.locator('#progress-text').textContent()).toBe('Parte 1 de 5');
@@ -98,7 +98,7 @@ describe('the tablet', () => {
     const alerts: TabletAlert[] = [];
     const off = h.tablet.onAlert((a) => alerts.push(a));
     try {
-      const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-4', patientName: 'Bea', staff: STAFF });
+      const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-4', patientName: 'Bea', staff: STAFF });
       await startWithCode(page, code);
       const age = page.locator('[id="age/1/1"]');
       await age.tap();
@@ -131,7 +131,7 @@ describe('the tablet', () => {
     const checks: string[] = [];
     page.on('request', (r) => (r.url().endsWith('/tablet/api/check') ? checks.push(r.postData() ?? '') : undefined));
     try {
-      const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-3', staff: STAFF });
+      const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-3', staff: STAFF });
       await startWithCode(page, code);
       const age = page.locator('[id="age/1/1"]');
       await age.tap();
@@ -163,7 +163,7 @@ describe('the tablet', () => {
 
   it('offline mid-form and at submit: she finishes, it is sent when the network returns, exactly once', async () => {
     const page = await openTablet();
-    const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-5', staff: STAFF });
+    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-5', staff: STAFF });
     await startWithCode(page, code);
     await page.context().setOffline(true);
     try {
@@ -194,7 +194,7 @@ describe('each part is checked before Next', () => {
   it('required questions left unanswered, or an answer LHC-Forms rejects: listed, focus on the first, and Next stays; the last page sends her nowhere back', async () => {
     const page = await openTablet();
     try {
-      const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-2', staff: STAFF });
+      const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-2', staff: STAFF });
       await startWithCode(page, code);
       const age = page.locator('[id="age/1/1"]');
       await age.tap();
@@ -251,8 +251,8 @@ describe('each part is checked before Next', () => {
     const today = new Date();
     const [ana, bea] = [await openTablet(), await openTablet()];
     try {
-      const a = h.tablet.createHandoff({ patientId: 'sandbox-patient-4', patientName: 'Ana', staff: STAFF, birthDate: birthDateForAge(52, today) });
-      const b = h.tablet.createHandoff({ patientId: 'sandbox-patient-5', patientName: 'Bea', staff: STAFF, birthDate: birthDateForAge(67, today) });
+      const a = await h.tablet.createHandoff({ patientId: 'sandbox-patient-4', patientName: 'Ana', staff: STAFF, birthDate: birthDateForAge(52, today) });
+      const b = await h.tablet.createHandoff({ patientId: 'sandbox-patient-5', patientName: 'Bea', staff: STAFF, birthDate: birthDateForAge(67, today) });
       await bea.locator('[data-lang="es"]').tap();
       await startWithCode(ana, a.code);
       await startWithCode(bea, b.code);
@@ -303,7 +303,7 @@ describe('each part is checked before Next', () => {
 
 describe('QR hand-off: the tablet opened at /tablet/#code=…', () => {
   it('claims the code at once, as if typed, and drops it from the address bar', async () => {
-    const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-2', patientName: 'Carmen', staff: STAFF });
+    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-2', patientName: 'Carmen', staff: STAFF });
     // Typed codes may carry a dash and lower case; a code from the fragment is treated exactly the same.
     const page = await openTablet(h.baseUrl, `#code=${code.slice(0, 3).toLowerCase()}-${code.slice(3)}`);
     await page.locator('[id="age/1/1"]').waitFor();
@@ -337,7 +337,7 @@ describe('the tablet when left alone', () => {
 
   it('shows a countdown, then wipes the form and returns to the code screen', async () => {
     const page = await openTablet(short.baseUrl);
-    const { code } = short.tablet.createHandoff({ patientId: 'sandbox-patient-6', staff: STAFF });
+    const { code } = await short.tablet.createHandoff({ patientId: 'sandbox-patient-6', staff: STAFF });
     await startWithCode(page, code);
     const age = page.locator('[id="age/1/1"]');
     await age.tap();

@@ -99,5 +99,5 @@ export async function startTabletHarness(options: Partial<Pick<TabletOptions, 'i
 /** `npx tsx test/tablet/harness.ts` serves the tablet and prints a code for sandbox-patient-1. */
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
   const h = await startTabletHarness({ port: Number(process.env.PORT ?? 0) });
-  console.log(`tablet: ${h.baseUrl}/tablet/?device=bay-1  code: ${h.tablet.createHandoff({ patientId: 'sandbox-patient-1', patientName: 'Ana', staff: STAFF }).code}`);
+  console.log(`tablet: ${h.baseUrl}/tablet/?device=bay-1  code: ${(await h.tablet.createHandoff({ patientId: 'sandbox-patient-1', patientName: 'Ana', staff: STAFF })).code}`);
 }

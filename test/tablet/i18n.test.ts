@@ -85,7 +85,7 @@ describe('LHC-Forms in the browser', () => {
    * warning signs with none answered (its required message). `onEachScreen` runs with each part's messages shown.
    */
   async function showValidationMessages(page: Page, onEachScreen: () => Promise<void>) {
-    const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: STAFF });
+    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: STAFF });
     await startWithCode(page, code);
     const age = page.locator('[id="age/1/1"]');
     await age.tap();

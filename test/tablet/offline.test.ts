@@ -28,7 +28,7 @@ describe('the tablet survives a reload', () => {
     await page.locator('[data-lang="es"]').tap();
     // With her birth date, as the clinician app hands it over: 61 is far from her recorded age, so she is
     // asked to check it, and confirms (and is not asked again after the reload).
-    const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-1', patientName: 'Ana', staff: STAFF, birthDate: sandboxBirthDate('sandbox-patient-1') });
+    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-1', patientName: 'Ana', staff: STAFF, birthDate: sandboxBirthDate('sandbox-patient-1') });
     await startWithCode(page, code);
     const age = page.locator('[id="age/1/1"]');
     await age.tap();
@@ -70,7 +70,7 @@ describe('the tablet survives a reload', () => {
 
   it('offline at submit, reloaded while the server is still unreachable: sent once the network is back, exactly once', async () => {
     const page = await openTablet(browser, h.baseUrl);
-    const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-2', staff: STAFF });
+    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-2', staff: STAFF });
     await startWithCode(page, code);
     await answerAll(page);
     await page.context().setOffline(true);
@@ -105,7 +105,7 @@ describe('the tablet survives a reload', () => {
 
   it('the server got it but the answer was lost: after a reload it is sent again and the EHR still holds one', async () => {
     const page = await openTablet(browser, h.baseUrl);
-    const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-3', staff: STAFF });
+    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-3', staff: STAFF });
     await startWithCode(page, code);
     await answerAll(page);
     // The request reaches the server; the connection drops before the tablet reads the answer.
@@ -131,7 +131,7 @@ describe('the tablet survives a reload', () => {
 describe('the page itself while the server cannot be reached (service worker)', () => {
   it('reloads from the cached shell, shows the unfinished form with its answers, queues the submission and sends it once', async () => {
     const page = await openTablet(browser, h.baseUrl);
-    const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-5', staff: STAFF });
+    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-5', staff: STAFF });
     await startWithCode(page, code);
     // The worker controls the page and holds the shell and the static files; never an API answer.
     const cached = () =>
@@ -184,19 +184,19 @@ describe('an unfinished form older than the idle timeout', () => {
   it('is wiped when the page loads again, not shown: IndexedDB empty, the session ended on the server', async () => {
     const page = await openTablet(browser, short.baseUrl);
     const context = page.context();
-    const { code } = short.tablet.createHandoff({ patientId: 'sandbox-patient-4', staff: STAFF });
+    const { code } = await short.tablet.createHandoff({ patientId: 'sandbox-patient-4', staff: STAFF });
     await startWithCode(page, code);
     await page.locator('[id="age/1/1"]').tap();
     await page.locator('[id="age/1/1"]').pressSequentially('58');
     await expect.poll(async () => answerIn((await savedDraft(page))?.response, 'age')?.valueInteger, { timeout: 10_000 }).toBe(58);
-    expect(short.tablet.sessions().map((s) => s.patient.reference)).toEqual(['Patient/sandbox-patient-4']);
+    expect((await short.tablet.sessions()).map((s) => s.patient.reference)).toEqual(['Patient/sandbox-patient-4']);
     // The kiosk browser goes away mid-form and comes back after the idle timeout.
     await page.close();
     await new Promise((r) => setTimeout(r, 10_500));
     const again = await context.newPage();
     await again.goto(`${short.baseUrl}/tablet/?device=bay-1`);
     await again.locator('#code-screen').waitFor({ state: 'visible' });
-    await expect.poll(() => short.tablet.sessions().length).toBe(0);
+    await expect.poll(async () => (await short.tablet.sessions()).length).toBe(0);
     // The wipe on load deletes the vault asynchronously (the code screen does not wait for it).
     await expect.poll(() => tabletHoldsNothing(again), { timeout: 10_000 }).toEqual({ session: 0, local: 0, databases: 0, form: 0 });
     expect(await again.locator('#form-screen').isVisible()).toBe(false);
@@ -218,7 +218,7 @@ describe('a submission queued until after its session ended on the server', () =
   /** Claim on a fresh tablet, go offline, answer everything and send: queued. Returns the page and the session handle. */
   async function queuedOffline(patientId: string) {
     const page = await openTablet(browser, short.baseUrl);
-    const { code } = short.tablet.createHandoff({ patientId, staff: STAFF });
+    const { code } = await short.tablet.createHandoff({ patientId, staff: STAFF });
     const claimed = page.waitForResponse((r) => r.url().endsWith('/tablet/api/claim'));
     await startWithCode(page, code);
     const handle = ((await (await claimed).json()) as { session: string }).session;
@@ -233,7 +233,7 @@ describe('a submission queued until after its session ended on the server', () =
     const { page } = await queuedOffline('sandbox-patient-6');
     try {
       // The session ends on the server while the tablet is offline: staff see it as ended and not sent.
-      await expect.poll(() => short.tablet.sessions().map((s) => s.state), { timeout: 20_000 }).toEqual(['ended-unsent']);
+      await expect.poll(async () => (await short.tablet.sessions()).map((s) => s.state), { timeout: 20_000 }).toEqual(['ended-unsent']);
     } finally {
       await page.context().setOffline(false);
     }

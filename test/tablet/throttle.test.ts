@@ -47,7 +47,7 @@ describe('wrong hand-off codes (no proxy)', () => {
     expect(statuses).toEqual([404, 404, 404, 429, 429, 429]);
     // Another tablet behind the same address, and the very tablet that typed the wrong codes: valid codes work.
     for (const device of ['bay-1', 'bay-3']) {
-      const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: STAFF });
+      const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: STAFF });
       const ok = await claim(h, code, { device });
       expect(ok.status).toBe(201);
       expect(ok.body.session).toEqual(expect.any(String));
@@ -78,10 +78,10 @@ describe('wrong hand-off codes (no proxy)', () => {
   });
 
   it('a valid code is taken once, and expires by the same clock', async () => {
-    const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-2', staff: STAFF });
+    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-2', staff: STAFF });
     clock.advance(10 * 60_000 + 1);
     expect((await claim(h, code)).status).toBe(404);
-    const fresh = h.tablet.createHandoff({ patientId: 'sandbox-patient-2', staff: STAFF });
+    const fresh = await h.tablet.createHandoff({ patientId: 'sandbox-patient-2', staff: STAFF });
     clock.advance(10 * 60_000);
     expect((await claim(h, fresh.code)).status).toBe(201);
     expect((await claim(h, fresh.code)).status).toBe(404);
@@ -103,7 +103,7 @@ describe('wrong hand-off codes behind a reverse proxy (TRUST_PROXY=loopback)', (
     for (let i = 0; i <= LIMIT; i++) await claim(h, wrong(i), { forwardedFor: '10.1.0.7' });
     expect((await claim(h, wrong(9), { forwardedFor: '10.1.0.7' })).status).toBe(429);
     expect((await claim(h, wrong(10), { forwardedFor: '10.1.0.8' })).status).toBe(404);
-    const { code } = h.tablet.createHandoff({ patientId: 'sandbox-patient-3', staff: STAFF });
+    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-3', staff: STAFF });
     expect((await claim(h, code, { forwardedFor: '10.1.0.7' })).status).toBe(201);
     clock.advance(WINDOW_MS);
   });
