@@ -85,6 +85,11 @@ function mismatch(observation: unknown, id: string, subject: string | undefined,
   return undefined;
 }
 
+/** In plain words, for the caller told about a removed marker (a `$submit` warning, a `$apply` note). */
+export function strippedMarkerWarning(s: StrippedMarker): string {
+  return `The answer to "${s.linkId}" is not marked as taken from the record${s.observation ? ` (${s.observation})` : ''}: ${s.reason}. It counts as given by whoever submitted the form.`;
+}
+
 /** Every answer that carries a marker, with its item's linkId, in document order. */
 function markedAnswers(items: unknown, into: { linkId: string; answer: Answer; marker: fhir4.Extension }[] = []) {
   for (const item of asArray(items)) {

@@ -23,7 +23,7 @@ import { SUBMISSION_KEY_TAG_SYSTEM, SUBMISSION_RULE_SYSTEM, amendmentKey, amendm
 import { rulesOfFlag } from './worklist-tags.js';
 import { FhirError, preconditionFailed } from '../outcomes/index.js';
 import { clientFor, STALE_AMENDMENT } from './fhir-writer.js';
-import { verifyPrefilledFrom } from '../forms/index.js';
+import { strippedMarkerWarning, verifyPrefilledFrom } from '../forms/index.js';
 import { createOutboxSender, type BackoffPolicy, type OutboxSender } from './sender.js';
 import { createSubmissionService, type SubmissionService, type SubmitInput, type SubmitResult } from './service.js';
 
@@ -161,9 +161,7 @@ export function createWritePath(options: WritePathOptions): WritePath {
         return (await clientFor(target, bearerToken)).read('Observation', id, { timeoutMs: Math.min(3000, timeoutMs) });
       },
     });
-    const warnings = checked.stripped.map(
-      (s) => `The answer to "${s.linkId}" is not marked as taken from the record${s.observation ? ` (${s.observation})` : ''}: ${s.reason}. It counts as given by whoever submitted the form.`,
-    );
+    const warnings = checked.stripped.map(strippedMarkerWarning);
     for (const w of warnings) log.warn(`submission for ${response.subject?.reference ?? 'no subject'}: ${w}`);
     return { response: checked.response, warnings };
   }
