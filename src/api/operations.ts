@@ -7,7 +7,7 @@
 import type { KnowledgeBase } from '../knowledge/index.js';
 import { badRequest, FhirError, hasErrors, notFound, unprocessable } from '../outcomes/index.js';
 import { applyPlanDefinition } from '../rules/index.js';
-import { extractFromResponse, populateQuestionnaire, validateQuestionnaireResponse } from '../forms/index.js';
+import { extractFromResponse, populateQuestionnaire, strippedMarkerWarning, validateQuestionnaireResponse, verifyPrefilledFrom } from '../forms/index.js';
 import { validateResource } from '../validation/index.js';
 import { patientIdOf, searchLocal, type SubjectDataSource } from './data-source.js';
 import { checkNames, describeRoot, find, readParameterList, readParameters, resourceOf, valueOf, type ParameterAt } from './parameters.js';
@@ -53,12 +53,34 @@ export async function applyOperation(ctx: OperationContext, req: ApplyRequest): 
 
   const useServer = readUseServerData(ctx, params);
   const fetched = useServer ? await ctx.dataSource!.fetchForSubject(subjectRef) : { resources: [], warnings: [] };
+  const stripped = await proveRecordSources(ctx, data, fetched.resources);
   data.push(...fetched.resources);
 
   const carePlan = applyPlanDefinition(planDefinition, { subject: subjectRef, data, knowledge: ctx.knowledge });
   // The server had more than was read: the answer is said to rest on part of the record, never silently.
-  if (fetched.warnings.length) carePlan.note = [...(carePlan.note ?? []), ...fetched.warnings.map((text) => ({ text: `Warning: ${text}` }))];
+  const warnings = [...fetched.warnings, ...stripped];
+  if (warnings.length) carePlan.note = [...(carePlan.note ?? []), ...warnings.map((text) => ({ text: `Warning: ${text}` }))];
   return carePlan;
+}
+
+/**
+ * A response the caller sent may claim an answer came from the record (`ext-prefilled-from`); the claim is
+ * kept only when an Observation read from the server for this request proves it (the subject's body weights,
+ * read with the caller's token when useServerData is on). Nothing else is read for it: without server data,
+ * every such claim is removed. Observations the caller sent prove nothing. Returns what was removed, in words.
+ */
+async function proveRecordSources(ctx: OperationContext, data: fhir4.FhirResource[], fromServer: readonly fhir4.FhirResource[]): Promise<string[]> {
+  const recorded = fromServer.filter((r): r is fhir4.Observation => r.resourceType === 'Observation');
+  const warnings: string[] = [];
+  for (let i = 0; i < data.length; i++) {
+    const r = data[i]!;
+    if (r.resourceType !== 'QuestionnaireResponse') continue;
+    const questionnaire = ctx.knowledge.resolve(typeof r.questionnaire === 'string' ? r.questionnaire : '', 'Questionnaire') as fhir4.Questionnaire | undefined;
+    const checked = await verifyPrefilledFrom(r, { ...(questionnaire ? { questionnaire } : {}), readObservation: async (id) => recorded.find((o) => o.id === id) });
+    data[i] = checked.response;
+    warnings.push(...checked.stripped.map(strippedMarkerWarning));
+  }
+  return warnings;
 }
 
 function pickPlanDefinition(ctx: OperationContext, req: ApplyRequest, params: ParameterAt[]): fhir4.PlanDefinition {

@@ -138,6 +138,7 @@ function resultParameters(r: SubmitResult): fhir4.Parameters {
       { name: 'response', resource: r.response },
       ...(r.carePlan ? [{ name: 'carePlan', resource: r.carePlan }] : []),
       ...r.locations.map((l) => ({ name: 'location', valueString: l })),
+      ...(r.warnings ?? []).map((w) => ({ name: 'warning', valueString: w })),
     ],
   };
 }

@@ -7,5 +7,7 @@ export type { ValidateResponseOptions } from './validate-response.js';
 export { populateQuestionnaire } from './populate.js';
 export type { PopulateOptions, PopulateResult } from './populate.js';
 export { extractFromResponse, EXTRACTED_OBSERVATION_IDENTIFIER_SYSTEM } from './extract.js';
+export { verifyPrefilledFrom, strippedMarkerWarning, PREFILLED_FROM, MAX_CHECKED_MARKERS } from './prefilled-from.js';
+export type { PrefilledFromOptions, PrefilledFromResult, StrippedMarker } from './prefilled-from.js';
 export { applyCalculatedExpressions } from './calculate.js';
 export { indexQuestionnaire, canonicalOf } from './questionnaire-index.js';

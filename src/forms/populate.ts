@@ -9,6 +9,7 @@ import { badRequest, issue, operationOutcome } from '../outcomes/index.js';
 import { applyCalculatedExpressions } from './calculate.js';
 import { answerValueKeys, canonicalOf, indexQuestionnaire } from './questionnaire-index.js';
 import { asArray, isObject, own, valueOf } from './sdc.js';
+import { PREFILLED_FROM } from './prefilled-from.js';
 
 type SdcParams = Parameters<typeof sdcPopulate>[0];
 
@@ -26,8 +27,6 @@ export interface PopulateResult {
   outcome: fhir4.OperationOutcome;
 }
 
-/** Where a pre-filled answer came from in the record (read by the rules to word a flag's basis; docs/forms.md). */
-const PREFILLED_FROM = 'https://periplan.app/fhir/StructureDefinition/ext-prefilled-from';
 const INITIAL_EXPRESSION = 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression';
 
 /** sdc-populate otherwise keeps a 30 s timer alive; FHIR reads for two items should never take this long. */

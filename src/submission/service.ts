@@ -58,6 +58,8 @@ export interface SubmitResult {
   entry: OutboxEntry;
   /** Plain words for the user. */
   message: string;
+  /** What was changed on the way in and why (e.g. an unproven "pre-filled from the record" marker removed). */
+  warnings?: string[];
 }
 
 const MESSAGES: Record<SubmissionState, string> = {

@@ -23,6 +23,7 @@ import { SUBMISSION_KEY_TAG_SYSTEM, SUBMISSION_RULE_SYSTEM, amendmentKey, amendm
 import { rulesOfFlag } from './worklist-tags.js';
 import { FhirError, preconditionFailed } from '../outcomes/index.js';
 import { clientFor, STALE_AMENDMENT } from './fhir-writer.js';
+import { strippedMarkerWarning, verifyPrefilledFrom } from '../forms/index.js';
 import { createOutboxSender, type BackoffPolicy, type OutboxSender } from './sender.js';
 import { createSubmissionService, type SubmissionService, type SubmitInput, type SubmitResult } from './service.js';
 
@@ -144,11 +145,36 @@ export function createWritePath(options: WritePathOptions): WritePath {
   }
   const loadSubjectData = options.loadSubjectData ?? readPatient;
 
+  /**
+   * Every submitter (the clinician app, the tablet, API clients) comes through here, so this is where an
+   * answer's `ext-prefilled-from` is proven against the record before the rules read it or anything is stored:
+   * the Observation it names is read with the submitter's own token (never the module's: what the submitter
+   * may not read cannot vouch for its answer). Unreadable — no token, refused, EHR down, slow — counts as not
+   * proven: the marker is stripped and the value is the submitter's.
+   */
+  async function proveRecordSources(response: fhir4.QuestionnaireResponse, bearerToken: string | undefined): Promise<{ response: fhir4.QuestionnaireResponse; warnings: string[] }> {
+    const questionnaire = options.knowledge.resolve(typeof response?.questionnaire === 'string' ? response.questionnaire : '', 'Questionnaire') as fhir4.Questionnaire | undefined;
+    const checked = await verifyPrefilledFrom(response, {
+      ...(questionnaire ? { questionnaire } : {}),
+      readObservation: async (id) => {
+        if (!bearerToken) throw new Error('no access token to read the record with');
+        return (await clientFor(target, bearerToken)).read('Observation', id, { timeoutMs: Math.min(3000, timeoutMs) });
+      },
+    });
+    const warnings = checked.stripped.map(strippedMarkerWarning);
+    for (const w of warnings) log.warn(`submission for ${response.subject?.reference ?? 'no subject'}: ${w}`);
+    return { response: checked.response, warnings };
+  }
+
   async function submitWithData(input: SubmitInput): Promise<SubmitResult> {
     if (input.amends) await checkNotStale(input.amends, input.response, input.bearerToken);
     const subject = input.response?.subject?.reference;
-    const data = !subject || input.data.some((r) => r.resourceType === 'Patient') ? input.data : [...input.data, ...(await loadSubjectData(subject, input.bearerToken))];
-    const result = await service.submit({ ...input, data });
+    const [data, proven] = await Promise.all([
+      !subject || input.data.some((r) => r.resourceType === 'Patient') ? input.data : loadSubjectData(subject, input.bearerToken).then((read) => [...input.data, ...read]),
+      proveRecordSources(input.response, input.bearerToken),
+    ]);
+    const submitted = await service.submit({ ...input, response: proven.response, data });
+    const result = proven.warnings.length ? { ...submitted, warnings: proven.warnings } : submitted;
     if (input.amends && result.state === 'failed' && result.entry.lastError === STALE_AMENDMENT && !result.duplicate) throw preconditionFailed(STALE_AMENDMENT);
     await superseding.get(result.key);
     return result;

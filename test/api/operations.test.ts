@@ -202,6 +202,64 @@ describe.each(PERSONALITIES)('$apply with a FHIR server as data source (the serv
 
 // A server pages on its own terms: the resource that decides may be on page 2. Here the patient's latest
 // intake (RF-01, cauda equina) comes after an earlier one with a complete, negative red-flag screen.
+describe('$apply and ext-prefilled-from in a response the caller sends', () => {
+  const MARKER = 'https://periplan.app/fhir/StructureDefinition/ext-prefilled-from';
+  const weightOf = (id: string, patientId: string, value: number): fhir4.Observation => ({
+    resourceType: 'Observation', id, status: 'final', subject: { reference: `Patient/${patientId}` },
+    code: { coding: [{ system: 'http://loinc.org', code: '29463-7' }] }, effectiveDateTime: '2026-10-01',
+    valueQuantity: { value, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' },
+  });
+  const a: fhir4.Patient = { ...readJson<fhir4.Patient>('examples/BMD-05/patient.json'), id: 'pa' };
+  const b: fhir4.Patient = { ...readJson<fhir4.Patient>('examples/BMD-05/patient.json'), id: 'pb' };
+  /** BMD-05's example for `patientId`, its weight (the criterion) claimed as pre-filled from `observation`. */
+  const claiming = (patientId: string, weight: number, observation: string): fhir4.QuestionnaireResponse => {
+    const r = structuredClone(readJson<fhir4.QuestionnaireResponse>('examples/BMD-05/response.json'));
+    const visit = (items: fhir4.QuestionnaireResponseItem[] | undefined): void => {
+      for (const i of items ?? []) {
+        if (i.linkId === 'weight-kg') i.answer = [{ valueDecimal: weight, extension: [{ url: MARKER, extension: [{ url: 'observation', valueReference: { reference: observation } }] }] }];
+        visit(i.item);
+      }
+    };
+    visit(r.item);
+    return { ...r, id: `qr-${patientId}`, subject: { reference: `Patient/${patientId}` } };
+  };
+  let fhir: FixtureServer;
+  let withServer: Express;
+  beforeAll(async () => {
+    fhir = await startFhirServer([a, b, weightOf('wa', 'pa', 57.2), weightOf('wb', 'pb', 53.2)]);
+    withServer = await testApp({ dataSource: new FhirServerDataSource({ baseUrl: fhir.baseUrl, bearerToken: 'clinician', timeoutMs: 5000 }) });
+  });
+  afterAll(async () => fhir?.close());
+  const apply = (target: Express, patientId: string, response: fhir4.QuestionnaireResponse, useServerData = true) =>
+    request(target).post(APPLY).set('Content-Type', FHIR_JSON).send(JSON.stringify({
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'subject', valueString: `Patient/${patientId}` },
+        { name: 'data', resource: { resourceType: 'Bundle', type: 'collection', entry: [{ resource: response }, ...(useServerData ? [] : [{ resource: patientId === 'pa' ? a : b }])] } },
+        ...(useServerData ? [] : [{ name: 'useServerData', valueBoolean: false }]),
+      ],
+    }));
+  const recordClaims = (carePlan: fhir4.CarePlan) => (JSON.stringify(carePlan.contained ?? []).match(/pre-filled from the record[^"]*/g) ?? []);
+
+  it("is kept when the subject's own Observation read from the server proves it, and removed (with a warning note) when it names another patient's, or nothing was read", async () => {
+    const own = await apply(withServer, 'pb', claiming('pb', 53.2, 'Observation/wb'));
+    expect(own.status, JSON.stringify(own.body)).toBe(200);
+    expect(recordClaims(own.body)[0]).toBe('pre-filled from the record (Observation/wb, recorded 2026-10-01)');
+    expect(JSON.stringify(own.body.note ?? [])).not.toContain('Warning');
+
+    const stolen = await apply(withServer, 'pb', claiming('pb', 57.2, 'Observation/wa'));
+    expect(stolen.status).toBe(200);
+    expect(firedRules(stolen.body)).toContain('BMD-05');
+    expect(recordClaims(stolen.body)).toEqual([]);
+    expect(JSON.stringify(stolen.body.note)).toContain('Warning: The answer to \\"weight-kg\\" is not marked as taken from the record (Observation/wa)');
+
+    const offline = await apply(withServer, 'pa', claiming('pa', 57.2, 'Observation/wa'), false);
+    expect(offline.status, JSON.stringify(offline.body)).toBe(200);
+    expect(recordClaims(offline.body)).toEqual([]);
+    expect(JSON.stringify(offline.body.note)).toContain('Observation/wa');
+  });
+});
+
 describe('useServerData reads every page of a search', () => {
   const earlier: fhir4.QuestionnaireResponse = { ...readJson<fhir4.QuestionnaireResponse>('examples/RF-10/response.json'), id: 'qr-earlier', subject: { reference: subject }, authored: '2026-01-05T08:30:00Z' };
   const latest: fhir4.QuestionnaireResponse = { ...response, id: 'qr-latest' };

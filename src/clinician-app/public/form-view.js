@@ -3,13 +3,15 @@
 import { api, ApiError } from './api.js';
 import { context } from './context.js';
 import { announce, clearStatus, formatDate, h, render } from './dom.js';
-import { currentResponse as responseIn, lformsReady, repairAria } from './shared/lforms-helpers.js';
+import { currentResponse as responseIn, keepRecordSources, lformsReady, repairAria } from './shared/lforms-helpers.js';
 
 const CONTAINER = 'lforms-form';
 /** Answers are saved as a draft this long after the last change (the draft route: PUT /api/draft). */
 const AUTOSAVE_MS = 1500;
 let questionnaire = null;
-const currentResponse = () => responseIn(CONTAINER);
+/** The response the form was loaded with: which answers came from the record (`ext-prefilled-from`). */
+let loadedResponse = null;
+const currentResponse = () => keepRecordSources(responseIn(CONTAINER), loadedResponse);
 
 // Answers typed since the last save (or since the form was loaded). Leaving the page or the form asks first.
 const unsaved = { dirty: false, timer: 0, seq: 0, saving: Promise.resolve() };
@@ -83,6 +85,7 @@ export async function showForm(params) {
     api('GET', amend ? `/form?amend=${encodeURIComponent(amend)}` : fresh ? '/form?fresh=1' : '/form'),
   ]);
   questionnaire = q;
+  loadedResponse = loaded.response;
   const sourceText = {
     draft: `Resumed your draft saved ${formatDate(loaded.savedAt, true)}.`,
     populate: 'Age and weight are pre-filled from the record; check them with the patient.',
