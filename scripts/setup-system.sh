@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the project needs beyond Node (headless Chromium for browser tests; wrk, the
 # load generator `npm run bench` uses for maximum throughput, see docs/benchmarks.md; PostgreSQL, whose server
-# binaries the tests of the PostgreSQL adapters run a throwaway cluster with, see docs/operations.md).
+# binaries the tests of the PostgreSQL adapters run a throwaway cluster with, see docs/operations.md; HAProxy, the
+# load balancer the replica tests and `npm run replicas` put in front of three module processes, see README
+# "Beyond one machine").
 # Idempotent: does nothing when they are already there. Needs root (CI and dev machines run as root).
 set -euo pipefail
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/wrk ] || need+=(wrk)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+[ -x /usr/sbin/haproxy ] || need+=(haproxy)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -15,3 +18,4 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 /usr/bin/chromium --version
 ls -d /usr/lib/postgresql/*/bin
+/usr/sbin/haproxy -v | head -1

@@ -104,6 +104,7 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
     ...(state.outbox ? { outbox: state.outbox } : {}),
     fhirBaseUrl,
     ...(moduleCredentials ? { moduleCredentials } : {}),
+    ...(config.OUTBOX_LEASE_MS ? { leaseMs: config.OUTBOX_LEASE_MS } : {}),
     log: { info: (m) => logger.info(`[write-path] ${m}`), warn: (m) => logger.warn(`[write-path] ${m}`), error: (m, e) => logger.error(`[write-path] ${m}`, e) },
   });
 

@@ -109,6 +109,12 @@ export const configSchema = z.object({
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),
   /** Longest a PostgreSQL statement may run before the server cancels it, in milliseconds (with DATABASE_URL). */
   DATABASE_STATEMENT_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
+  /**
+   * How long one send attempt owns an outbox entry before another sender (of this or another replica) may take
+   * it, in milliseconds. Default: 4 × the write timeout + 5 s (65 s). A replica killed mid-send gives its
+   * entries up when the lease ends; keep it well above the longest attempt (a token, a search, a transaction).
+   */
+  OUTBOX_LEASE_MS: z.coerce.number().int().min(1000).max(3_600_000).optional(),
   /** Bearer token that staff tools present to read the outbox (`GET /fhir/$outbox`). Unset with an external EHR: the view is off. */
   OUTBOX_STAFF_TOKEN: z.string().min(24).optional(),
 });

@@ -15,8 +15,14 @@ import { createLauncherRouter } from './launcher/index.js';
 import { createFhirStoreRouter, openFhirStore, seedSandbox, type FhirStore } from './store/index.js';
 
 export interface EmbeddedEhrOptions {
-  /** Public base URL of the whole server (no trailing slash), e.g. http://127.0.0.1:3000. */
+  /** Public base URL of the server the EHR is mounted in at `/ehr` (no trailing slash), e.g. http://127.0.0.1:3000. */
   publicUrl: string;
+  /**
+   * Public base URL of the module whose apps the EHR registers (launch and redirect URLs under it). Default:
+   * `publicUrl` (the EHR embedded in the module's own server); the EHR run on its own (src/ehr/main.ts) is
+   * given the module's (its load balancer's) URL.
+   */
+  appUrl?: string;
   /** The EHR keeps its data in `${dataDir}/ehr`. */
   dataDir: string;
   /** Secret of the confidential clinician app client; without one it is a public client (PKCE only). */
@@ -69,7 +75,7 @@ export async function createEmbeddedEhr(options: EmbeddedEhrOptions): Promise<Em
     issuer: `${options.publicUrl}/ehr/auth`,
     fhirBaseUrl,
     dataDir,
-    clients: sandboxClients(options.publicUrl, options.appClientSecret ? { appClientSecret: options.appClientSecret } : {}),
+    clients: sandboxClients(options.appUrl ?? options.publicUrl, options.appClientSecret ? { appClientSecret: options.appClientSecret } : {}),
     directory: directoryOver(store),
     ...(options.moduleClientSecret ? { moduleClientSecret: options.moduleClientSecret } : {}),
     ...(options.ttl ? { ttl: options.ttl } : {}),
