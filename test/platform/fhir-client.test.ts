@@ -19,6 +19,8 @@ let server: Server;
 let base: string;
 const seen: Seen[] = [];
 let rateLimitOnce = false;
+/** How many of the next requests to a `/reset` path have their connection closed under them, unanswered. */
+let resetsLeft = 0;
 
 beforeAll(async () => {
   const app = express();
@@ -45,6 +47,16 @@ beforeAll(async () => {
     res.set('Location', `${base}/Flag/f1/_history/1`);
     return fhir(res, 201);
   });
+  // A server closing a keep-alive connection as a request arrives on it: the client meets a closed socket.
+  const resetOrAnswer = (req: express.Request, res: express.Response) => {
+    if (resetsLeft > 0) {
+      resetsLeft--;
+      return req.socket.destroy();
+    }
+    return req.method === 'GET' ? fhir(res, 200, { resourceType: 'Patient', id: 'reset' }) : fhir(res, 201, { ...flag, id: 'f2' });
+  };
+  app.get('/fhir/Patient/reset', resetOrAnswer);
+  app.post('/fhir/Flag/reset', resetOrAnswer);
   app.put('/fhir/Flag/f1', (_req, res) => fhir(res, 412, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'conflict', details: { text: 'Version mismatch' } }] }));
   server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -105,6 +117,23 @@ describe('FhirClient', () => {
     expect(byCount.complete).toBe(false);
     const exact = await new FhirClient({ baseUrl: base }).searchAll('Observation', { maxResources: 5 });
     expect(exact).toMatchObject({ complete: true });
+  });
+
+  it('sends a read again once when its connection was reset before any answer, and never a write', async () => {
+    seen.length = 0;
+    resetsLeft = 1;
+    const client = new FhirClient({ baseUrl: base });
+    expect((await client.read('Patient', 'reset')).id).toBe('reset');
+    expect(seen.map((s) => `${s.method} ${s.url}`)).toEqual(['GET /fhir/Patient/reset', 'GET /fhir/Patient/reset']);
+    // Twice in a row: the read fails (one retry only), as a server that keeps failing must.
+    resetsLeft = 2;
+    await expect(client.get('Patient/reset')).rejects.toThrow(/fetch failed/);
+    // A write is not sent again: the server may have done it before the connection went.
+    seen.length = 0;
+    resetsLeft = 1;
+    await expect(client.request('Flag/reset', { method: 'POST', body: flag })).rejects.toThrow(/fetch failed/);
+    expect(seen.map((s) => s.method)).toEqual(['POST']);
+    resetsLeft = 0;
   });
 
   it('refuses to send a request for its base to another host', async () => {

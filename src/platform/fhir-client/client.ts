@@ -2,7 +2,8 @@
  * The module's one way to call a FHIR server, on fhir-kit-client: every call carries the bearer token (when
  * there is one) and a timeout; searches can be read page after page on the configured base only; creates
  * can be conditional (`If-None-Exist`), updates guarded (`If-Match`), writes can ask `Prefer: return=…`;
- * a `429` with a short `Retry-After` can be waited out once, for a person who is waiting.
+ * a `429` with a short `Retry-After` can be waited out once, for a person who is waiting; a read whose reused
+ * keep-alive connection the server had just closed (reset before any answer) is sent once more.
  *
  * Failures are fhir-kit-client's (`httpStatusOf`, `retryAfterMsOf`, `serverReasonOf` read them), so callers
  * judge them as before.
@@ -45,6 +46,18 @@ export interface WriteCallOptions extends CallOptions {
 
 const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Reads may be sent again after a connection reset; writes may not (see `call`). */
+const READ = 'read';
+const WRITE = 'write';
+type CallKind = typeof READ | typeof WRITE;
+
+/** fetch's "fetch failed" whose cause is the connection closed or reset under the request (no answer came). */
+function connectionResetBeforeAnswer(err: unknown): boolean {
+  if (!(err instanceof TypeError)) return false;
+  const code = (err.cause as { code?: unknown } | undefined)?.code;
+  return code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE';
+}
+
 export class FhirClient {
   readonly baseUrl: string;
   private readonly kit: Client;
@@ -63,12 +76,12 @@ export class FhirClient {
   }
 
   async read<T extends fhir4.FhirResource = fhir4.FhirResource>(type: string, id: string, options: CallOptions = {}): Promise<T> {
-    return (await this.call(() => this.kit.read({ resourceType: type, id, options: this.kitOptions(options) }))) as unknown as T;
+    return (await this.call(() => this.kit.read({ resourceType: type, id, options: this.kitOptions(options) }), READ)) as unknown as T;
   }
 
   /** GET a path relative to the base (`Patient/1`, `Flag?_tag=…`), or an absolute URL on the base. */
   async get<T = unknown>(path: string, options: CallOptions = {}): Promise<T> {
-    return (await this.call(() => this.kit.request(this.onBase(path), { options: this.kitOptions(options) }))) as unknown as T;
+    return (await this.call(() => this.kit.request(this.onBase(path), { options: this.kitOptions(options) }), READ)) as unknown as T;
   }
 
   /** Any interaction on a path relative to the base (or an absolute URL on it), with a JSON body if given. */
@@ -78,6 +91,7 @@ export class FhirClient {
     const call = { ...options, ...(headers ? { headers } : {}) };
     return (await this.call(() =>
       this.kit.request(this.onBase(path), { method: method ?? 'GET', options: this.kitOptions(call), ...(body !== undefined ? { body: body as never } : {}) }),
+      (method ?? 'GET') === 'GET' ? READ : WRITE,
     )) as unknown as T;
   }
 
@@ -136,7 +150,7 @@ export class FhirClient {
 
   /** The server's CapabilityStatement (`/metadata`). */
   async capabilities(options: CallOptions = {}): Promise<fhir4.CapabilityStatement> {
-    return (await this.call(() => this.kit.capabilityStatement(this.kitOptions(options)))) as unknown as fhir4.CapabilityStatement;
+    return (await this.call(() => this.kit.capabilityStatement(this.kitOptions(options)), READ)) as unknown as fhir4.CapabilityStatement;
   }
 
   /** The `Location` header of the answer a result came with (a create answered with a minimal body). */
@@ -163,11 +177,18 @@ export class FhirClient {
     return url.toString();
   }
 
-  /** Send; a 429 with a short enough Retry-After is waited out once (when the client was asked to). */
-  private async call<T>(send: () => Promise<T>): Promise<T> {
+  /**
+   * Send; a 429 with a short enough Retry-After is waited out once (when the client was asked to). A read that
+   * failed because its connection was reset before any answer is sent once more on a new connection: a server
+   * closes an idle keep-alive connection at its own timeout, and a request already on its way over it (a busy
+   * process notices the close late) meets a reset. A read changes nothing, so sending it again is safe; a write
+   * is never re-sent here (the server may have done it), it is the caller's to judge.
+   */
+  private async call<T>(send: () => Promise<T>, kind: CallKind = WRITE): Promise<T> {
     try {
       return await send();
     } catch (err) {
+      if (kind === READ && connectionResetBeforeAnswer(err)) return this.call(send, WRITE);
       const limit = this.options.waitOn429UpToMs;
       const wait = limit !== undefined && httpStatusOf(err) === 429 ? retryAfterMsOf(err) : undefined;
       if (wait === undefined || wait > limit!) throw err;
