@@ -12,7 +12,9 @@
  * Targets: (a) median <= 1 ms; (b) >= 500 req/s on 2 cores, p99 <= 50 ms at 200 req/s.
  * Then the launch benchmark (bench/launch.ts: EHR launch → interactive form in Chromium, first and repeat
  * launch), into its own table between the `bench:launch` markers. `npm run bench -- launch` runs only that one;
- * `BENCH_LAUNCH=0` skips it.
+ * `BENCH_LAUNCH=0` skips it. `npm run bench -- replicas` runs only bench/replicas.ts (submissions per second
+ * with 1 replica on SQLite, 1 on PostgreSQL, 3 behind HAProxy; the PostgreSQL outbox's claim and send rates),
+ * into the table between the `bench:replicas` markers.
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -26,6 +28,7 @@ import { applyPlanDefinition } from '../src/rules/index.js';
 import { validateResource } from '../src/validation/index.js';
 import { applyParameters, patientFor, randomResponse, seededRandom } from '../test/api/support/random-intake.js';
 import { launchBench, launchTable } from './launch.js';
+import { replicasBench } from './replicas.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const IN_PROCESS_N = Number(process.env.BENCH_N ?? 10_000);
@@ -301,8 +304,15 @@ async function launch() {
   writeDocTable('launch', md);
 }
 
+async function replicas() {
+  const md = await replicasBench();
+  console.log(`\n${md}\n`);
+  writeDocTable('replicas', md);
+}
+
 async function main() {
   if (process.argv.includes('launch')) return launch();
+  if (process.argv.includes('replicas')) return replicas();
   const started = Date.now();
   loadSamples.push(os.loadavg()[0]!);
   const sampler = setInterval(() => loadSamples.push(os.loadavg()[0]!), 5000);

@@ -14,6 +14,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as oidc from 'openid-client';
+import { Browser } from '../ehr/auth/harness.js';
 import { startPostgresCluster, type PostgresCluster } from './postgres-cluster.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -78,7 +80,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-function spawnNode(name: string, script: string, port: number, env: Record<string, string>): ProcessHandle {
+export function spawnNode(name: string, script: string, port: number, env: Record<string, string>): ProcessHandle {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `periplan-${name}-`));
   // `node --import tsx <script>` directly (as under a supervisor): a kill reaches the server itself.
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
@@ -122,11 +124,14 @@ export function haproxyConfig(lbPort: number, replicas: readonly { name: string;
     '  default_backend replicas',
     'backend replicas',
     '  balance roundrobin',
-    // Traffic only to a replica that is ready (not starting, not stopping, its stores and the EHR answer).
+    // Traffic only to a replica that is up and serving: /healthz says `"phase":"ready"` (not starting, not
+    // stopping). Not /readyz: it also checks what every replica shares (the EHR, PostgreSQL), and a slow EHR
+    // would take every replica out at once — a total outage where the module could still accept and queue.
     '  option httpchk',
-    '  http-check send meth GET uri /readyz',
-    '  http-check expect status 200',
-    '  default-server check inter 1s fastinter 250ms downinter 1s fall 2 rise 2 on-marked-down shutdown-sessions',
+    '  http-check send meth GET uri /healthz',
+    `  http-check expect string '"phase":"ready"'`,
+    '  timeout check 2s',
+    '  default-server check inter 1s fastinter 250ms downinter 500ms fall 2 rise 2',
     '  http-response set-header X-Served-By %[srv_name]',
     ...replicas.map((r) => `  server ${r.name} 127.0.0.1:${r.port}`),
     '',
@@ -200,6 +205,16 @@ export async function startReplicaSet(options: ReplicaSetOptions = {}): Promise<
       processes.push(replica);
       replicas.push(replica);
     }
+    const describe = () => [ehr, ...replicas].map((p) => `--- ${p.name} (exit ${p.child.exitCode ?? 'running'}):\n${p.output().slice(-3000)}`).join('\n');
+    const timeout = options.startTimeoutMs ?? 180_000;
+    const failed = Promise.race([ehr, ...replicas].map((p) => p.exited.then((code) => Promise.reject(new Error(`${p.name} exited (${code}) while starting.\n${describe()}`)))));
+    failed.catch(() => undefined);
+    await Promise.race([
+      failed,
+      Promise.all([until('the EHR', () => isReady(ehrUrl), timeout, describe), ...replicas.map((r) => until(r.name, () => isReady(r.url), timeout, describe))]),
+    ]);
+
+    // The balancer last, so that its first checks find every replica up.
     const configDir = fs.mkdtempSync(path.join(os.tmpdir(), 'periplan-haproxy-'));
     cleanups.push(() => fs.rmSync(configDir, { recursive: true, force: true }));
     const configFile = path.join(configDir, 'haproxy.cfg');
@@ -215,21 +230,48 @@ export async function startReplicaSet(options: ReplicaSetOptions = {}): Promise<
       await lbExited;
     });
 
-    const describe = () => [ehr, ...replicas].map((p) => `--- ${p.name} (exit ${p.child.exitCode ?? 'running'}):\n${p.output().slice(-3000)}`).join('\n') + `\n--- haproxy:\n${lbOut}`;
-    const timeout = options.startTimeoutMs ?? 180_000;
-    const failed = Promise.race([ehr, ...replicas].map((p) => p.exited.then((code) => Promise.reject(new Error(`${p.name} exited (${code}) while starting.\n${describe()}`)))));
-    failed.catch(() => undefined);
-    await Promise.race([
-      failed,
-      Promise.all([until('the EHR', () => isReady(ehrUrl), timeout, describe), ...replicas.map((r) => until(r.name, () => isReady(r.url), timeout, describe))]),
-    ]);
-    // Every replica is ready; the balancer sees them as soon as its checks pass (rise 2 × 250 ms).
-    await until('the load balancer', () => isReady(lbUrl), timeout, describe);
+    // Ready when one client's consecutive requests through the balancer have reached every replica.
+    const seen = new Set<string>();
+    await until(
+      'the load balancer to serve every replica',
+      async () => {
+        const res = await fetch(`${lbUrl}/healthz`);
+        await res.arrayBuffer();
+        if (res.status === 200) seen.add(res.headers.get('x-served-by') ?? '');
+        return replicas.every((r) => seen.has(r.name)) ? true : undefined;
+      },
+      timeout,
+      () => `${describe()}\n--- haproxy:\n${lbOut}`,
+    );
     return { lbUrl, ehrUrl, fhirBaseUrl, databaseUrl, ehr, replicas, haproxy: { child: lb, configFile }, startMs: Date.now() - began, stop };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/**
+ * A clinician's access token from the EHR (an EHR launch of the app's client, done as the app would): user/
+ * scopes for every patient, for API clients of the replicas (`$submit`).
+ */
+export async function clinicianToken(set: Pick<ReplicaSet, 'ehrUrl' | 'lbUrl' | 'fhirBaseUrl'>, patient: string): Promise<string> {
+  const created = await fetch(`${set.ehrUrl}/ehr/launches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ practitioner: 'sandbox-clinician', patient, app: 'periplan-app' }) });
+  const { launch: launchId } = (await created.json()) as { launch: string };
+  const config = await oidc.discovery(new URL(`${set.ehrUrl}/ehr/auth`), 'periplan-app', undefined, oidc.ClientSecretBasic(REPLICA_SECRETS.SMART_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
+  const verifier = oidc.randomPKCECodeVerifier();
+  const redirect = `${set.lbUrl}/app/callback`;
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: redirect,
+    scope: 'launch openid fhirUser user/Patient.rs user/QuestionnaireResponse.crus user/Observation.crs user/Flag.crus user/ServiceRequest.crus user/CarePlan.crs user/Provenance.crs',
+    launch: launchId,
+    aud: set.fhirBaseUrl,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state: 'replicas-test',
+  });
+  const { url: back } = await new Browser().follow(url.href, redirect);
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(back), { pkceCodeVerifier: verifier, expectedState: 'replicas-test' });
+  return tokens.access_token;
 }
 
 /** `npm run replicas`: the set for a person to use; Ctrl-C (or SIGTERM) stops and removes all of it. */
