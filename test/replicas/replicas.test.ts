@@ -6,7 +6,7 @@
  *
  * - an EHR launch begun on one replica completes on another; a draft saved through one resumes through another;
  * - a tablet hand-off code made through one replica is claimed through another, once;
- * - an emergency answer on a tablet served by one replica reaches a worklist's alert stream held by another;
+ * - an emergency answer on a tablet served by one replica reaches the worklist alert streams held by the others;
  * - `kill -9` of a replica during 1,000 submissions: the balancer keeps serving, and every submission
  *   acknowledged (201/202, or 200/202 `duplicate` to a client's retry) is at the FHIR server exactly once.
  */
@@ -145,35 +145,28 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
     expect(used.size).toBe(3);
   });
 
-  it('an emergency answer on a tablet served by one replica reaches a worklist alert stream held by another (latency measured)', async () => {
+  it('an emergency answer on a tablet served by one replica reaches the worklist alert streams held by the others (latency measured)', async () => {
     const staff = await launch('sandbox-patient-1');
-    const stream = await viaLb('/app/api/alerts', { session: staff });
-    expect(stream.res.status).toBe(200);
-    expect(stream.res.headers.get('content-type')).toMatch(/text\/event-stream/);
-    const reader = stream.res.body!.getReader();
-    const decoder = new TextDecoder();
-    const heard = new Map<string, number>();
-    let buffer = '';
-    const reading = (async () => {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buffer += decoder.decode(value, { stream: true });
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const event = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = /^data: (.*)$/m.exec(event)?.[1];
-          if (/^event: emergency$/m.test(event) && data) {
-            const alert = JSON.parse(data) as { patient: { id: string }; device: string; rules: string[] };
-            heard.set(alert.device, performance.now());
-          }
-        }
+    // One worklist stream on each replica: whichever replica serves a tablet's check, two streams are elsewhere.
+    const streams: { by: string; heard: Map<string, number>; reader: ReadableStreamDefaultReader<Uint8Array>; done: Promise<unknown> }[] = [];
+    for (let i = 0; i < 9 && streams.length < set.replicas.length; i++) {
+      const opened = await viaLb('/app/api/alerts', { session: staff });
+      expect(opened.res.status).toBe(200);
+      expect(opened.res.headers.get('content-type')).toMatch(/text\/event-stream/);
+      if (streams.some((s) => s.by === opened.by)) {
+        await opened.res.body!.cancel();
+        continue;
       }
-    })().catch(() => undefined);
+      const heard = new Map<string, number>();
+      const reader = opened.res.body!.getReader();
+      streams.push({ by: opened.by, heard, reader, done: readAlerts(reader, (device) => heard.set(device, performance.now())) });
+    }
+    expect(streams.map((s) => s.by).sort()).toEqual(set.replicas.map((r) => r.name).sort());
 
     const patients = ['sandbox-patient-1', 'sandbox-patient-2', 'sandbox-patient-3', 'sandbox-patient-4', 'sandbox-patient-5', 'sandbox-patient-6'];
-    const results: { device: string; checkBy: string; ms: number }[] = [];
+    const elsewhere: number[] = [];
+    const same: number[] = [];
+    const checkedOn = new Set<string>();
     try {
       for (const [i, patientId] of patients.entries()) {
         const made = await viaLb('/app/api/tablet-handoff', { method: 'POST', session: staff, body: json({ patientId }) });
@@ -183,23 +176,35 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
         const claimed = await viaLb('/tablet/api/claim', { method: 'POST', body: json({ code, device }) });
         expect(claimed.res.status).toBe(201);
         const { session } = (await claimed.res.json()) as { session: string };
+        // The tablet loads its form first (as its page does): four calls per patient, so the checks below
+        // land on each replica in turn.
+        const form = await viaLb('/tablet/api/questionnaire', { headers: { 'x-tablet-session': session } });
+        expect(form.res.status).toBe(200);
+        await form.res.arrayBuffer();
         const sent = performance.now();
         const check = await viaLb('/tablet/api/check', { method: 'POST', headers: { 'x-tablet-session': session }, body: json({ response: RED_FLAGS }) });
         expect(await check.res.json()).toEqual({ tellStaff: true });
-        // Generous bound: the figure is what is reported; the assertion is that it arrives at all.
+        checkedOn.add(check.by);
+        // Generous bound: the figure is what is reported; the assertion is that it arrives on every replica.
         const end = performance.now() + 15_000;
-        while (!heard.has(device) && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
-        expect(heard.has(device), `the alert of ${device} reached the stream on ${stream.by}`).toBe(true);
-        results.push({ device, checkBy: check.by, ms: heard.get(device)! - sent });
+        while (streams.some((s) => !s.heard.has(device)) && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
+        for (const stream of streams) {
+          expect(stream.heard.has(device), `the alert of ${device} (checked on ${check.by}) reached the stream on ${stream.by}`).toBe(true);
+          (stream.by === check.by ? same : elsewhere).push(stream.heard.get(device)! - sent);
+        }
       }
     } finally {
-      await reader.cancel().catch(() => undefined);
-      await reading;
+      for (const s of streams) await s.reader.cancel().catch(() => undefined);
+      await Promise.all(streams.map((s) => s.done));
     }
-    const crossed = results.filter((r) => r.checkBy !== stream.by);
-    expect(crossed.length).toBeGreaterThanOrEqual(2);
-    const ms = (rows: typeof results) => rows.map((r) => r.ms.toFixed(0)).join(', ');
-    console.log(`replicas: alert latency (check sent → event on the stream held by ${stream.by}), other replica: ${ms(crossed)} ms; same replica: ${ms(results.filter((r) => r.checkBy === stream.by))} ms`);
+    // The checks were served by more than one replica, and each alert reached the two streams elsewhere.
+    expect(checkedOn.size).toBeGreaterThan(1);
+    expect(elsewhere).toHaveLength(patients.length * 2);
+    const summary = (ms: number[]) => {
+      const sorted = [...ms].sort((x, y) => x - y);
+      return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms (n=${sorted.length})`;
+    };
+    console.log(`replicas: alert latency, tablet check sent → event on a worklist stream: on another replica ${summary(elsewhere)}; on the replica that served the check ${summary(same)}`);
   }, 60_000);
 
   it('kill -9 of a replica during 1,000 submissions: the balancer keeps serving; every acknowledged submission is at the FHIR server exactly once', async () => {
@@ -325,6 +330,28 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
     );
   }, 240_000);
 });
+
+/** Reads an alert stream (server-sent events) and calls `onAlert` with each emergency's tablet name. */
+async function readAlerts(reader: ReadableStreamDefaultReader<Uint8Array>, onAlert: (device: string) => void): Promise<void> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      buffer += decoder.decode(value, { stream: true });
+      let end: number;
+      while ((end = buffer.indexOf('\n\n')) >= 0) {
+        const event = buffer.slice(0, end);
+        buffer = buffer.slice(end + 2);
+        const data = /^data: (.*)$/m.exec(event)?.[1];
+        if (/^event: emergency$/m.test(event) && data) onAlert((JSON.parse(data) as { device: string }).device);
+      }
+    }
+  } catch {
+    // Cancelled at the end of the test.
+  }
+}
 
 function countBy(values: string[]): Record<string, number> {
   const out: Record<string, number> = {};
