@@ -10,6 +10,8 @@
  * - `kill -9` of a replica during 1,000 submissions: the balancer keeps serving, and every submission
  *   acknowledged (201/202, or 200/202 `duplicate` to a client's retry) is at the FHIR server exactly once.
  */
+import fs from 'node:fs';
+import os from 'node:os';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { submissionId } from '../../src/submission/build-bundle.js';
@@ -256,6 +258,8 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
         await new Promise((r) => setTimeout(r, 200 * attempt));
       }
     };
+    const victimCpu = new Map<number, number>();
+    const cpuBefore = cpuSeconds();
     const startedAt = performance.now();
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
@@ -265,12 +269,14 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
           answered++;
           if (answered === KILL_AFTER && killedAt < 0) {
             killedAt = answered;
+            victimCpu.set(victim.child.pid!, cpuOf(victim.child.pid) ?? 0);
             victim.child.kill('SIGKILL');
           }
         }
       }),
     );
     const submitMs = performance.now() - startedAt;
+    const cpuUsed = cpuSeconds(victimCpu) - cpuBefore;
     expect(await victim.exited).toBeNull(); // killed by the signal, no exit code
 
     // Every submission got a final answer, and every one of them says it is kept: sent (201, or 200 to a
@@ -323,7 +329,8 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
     const byStatus = Object.fromEntries([...statuses].map(([k, v]) => [String(k), v]));
     console.log(
       `replicas: kill -9 ${victim.name} after ${killedAt} of ${TOTAL} answered; ${TOTAL} submissions in ${(submitMs / 1000).toFixed(1)} s ` +
-        `(${(TOTAL / (submitMs / 1000)).toFixed(1)}/s, ${CONCURRENCY} clients); every answer by status: ${JSON.stringify(byStatus)}; ` +
+        `(${(TOTAL / (submitMs / 1000)).toFixed(1)}/s, ${CONCURRENCY} clients; CPU of the EHR, replicas, HAProxy and this client ${cpuUsed.toFixed(0)} s, ` +
+        `${((cpuUsed * 1000) / TOTAL).toFixed(0)} ms per submission; load average ${os.loadavg()[0]!.toFixed(1)}); every answer by status: ${JSON.stringify(byStatus)}; ` +
         `client retries ${retries} (${served.length} submissions retried; final answers ${JSON.stringify(countBy(finals.map((f) => `${f.status}${f.duplicate ? ' duplicate' : ''}`)))}); ` +
         `answers by replica before the kill ${JSON.stringify(Object.fromEntries(before))}, after ${JSON.stringify(Object.fromEntries(after))}; ` +
         `outbox drained ${drainMs.toFixed(0)} ms after the last answer; at the FHIR server ${perKey.size} responses, ${duplicates} duplicates`,
@@ -351,6 +358,26 @@ async function readAlerts(reader: ReadableStreamDefaultReader<Uint8Array>, onAle
   } catch {
     // Cancelled at the end of the test.
   }
+}
+
+/** CPU seconds a process has used (from /proc; USER_HZ is 100 on Linux), undefined once it is gone. */
+function cpuOf(pid: number | undefined): number | undefined {
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds used so far by the set's processes (the EHR, the replicas, HAProxy) and this test process: unlike
+ * wall time, it does not depend on how busy the machine is. `gone`: what a killed process had used.
+ */
+function cpuSeconds(gone: Map<number, number> = new Map()): number {
+  let total = (process.cpuUsage().user + process.cpuUsage().system) / 1e6;
+  for (const pid of [set.ehr.child.pid, ...set.replicas.map((r) => r.child.pid), set.haproxy.child.pid]) total += cpuOf(pid) ?? gone.get(pid!) ?? 0;
+  return total;
 }
 
 function countBy(values: string[]): Record<string, number> {
