@@ -2,8 +2,9 @@
  * The module as several replicas behind a real load balancer, on one machine: a PostgreSQL (given, or a
  * throwaway cluster), the sandbox EHR on its own (`src/ehr/main.ts`, the replicas' FHIR server), N module
  * processes (`src/main.ts`, as under a supervisor) with DATABASE_URL and FHIR_SERVER_URL, and HAProxy in front
- * (round robin, no session affinity, health checks on /readyz, `X-Served-By: <replica>` on every answer so a
- * test can see which replica served it). All on free loopback ports; `stop()` stops and removes everything.
+ * (round robin, no session affinity, health checks on /healthz for `"phase":"ready"`, `X-Served-By: <replica>`
+ * on every answer so a test can see which replica served it). All on free loopback ports; `stop()` stops and
+ * removes everything.
  *
  * `npm run replicas` brings the same set up for a person and prints the URLs; Ctrl-C stops all of it.
  * The HAProxy configuration written here is the one README "Beyond one machine" explains.
@@ -52,7 +53,7 @@ export interface ReplicaSet {
   replicas: ProcessHandle[];
   /** HAProxy's own process and its configuration file. */
   haproxy: { child: ChildProcess; configFile: string };
-  /** Milliseconds from the first spawn until the load balancer served a replica's /readyz. */
+  /** Milliseconds from the first spawn until one client's requests through the load balancer had reached every replica. */
   startMs: number;
   stop(): Promise<void>;
 }
