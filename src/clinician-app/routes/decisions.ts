@@ -21,6 +21,18 @@ async function ehrTarget(ctx: AppContext, ref: SessionRef) {
   return { target: { baseUrl: ref.session.issuer, getToken: async () => token }, token };
 }
 
+/** What the clinician decided on a proposal, checked: accept, or dismiss with one of the coded reasons. */
+function decisionOfBody(ctx: AppContext, raw: unknown): Omit<ResolveProposalInput, 'who' | 'bearerToken'> {
+  const body = raw as { target?: string; decision?: string; reason?: string; note?: string } | undefined;
+  const target = String(body?.target ?? '');
+  // A Flag is closed by saying what happened to the patient (POST /flags/outcome), never by a decision on a proposal.
+  if (!/^ServiceRequest\/[A-Za-z0-9\-.]{1,64}$/.test(target)) throw badRequest('target must be ServiceRequest/<id>. A Flag is closed by recording what happened to the patient.', 'target');
+  if (body?.decision !== 'accept' && body?.decision !== 'dismiss') throw badRequest('decision must be accept or dismiss.', 'decision');
+  const reason = body.reason ? ctx.reasonCodes.find((r) => r.code === body.reason) : undefined;
+  if (body.decision === 'dismiss' && !reason) throw badRequest('Choose a reason for dismissing the proposal.', 'reason');
+  return { target, decision: body.decision, reason, note: noteOf(body.note) };
+}
+
 export function registerDecisions(api: Router, ctx: AppContext): void {
   const { sessionOf } = ctx;
 
@@ -30,17 +42,10 @@ export function registerDecisions(api: Router, ctx: AppContext): void {
       const ref = await sessionOf(req);
       const resolveProposal = ctx.options.resolveProposal;
       if (!resolveProposal) throw new FhirError(501, { code: 'not-supported', diagnostics: 'Accepting or dismissing proposals is not available on this server.' });
-      const body = req.body as { target?: string; decision?: string; reason?: string; note?: string } | undefined;
-      const target = String(body?.target ?? '');
-      // A Flag is closed by saying what happened to the patient (POST /flags/outcome), never by a decision on a proposal.
-      if (!/^ServiceRequest\/[A-Za-z0-9\-.]{1,64}$/.test(target)) throw badRequest('target must be ServiceRequest/<id>. A Flag is closed by recording what happened to the patient.', 'target');
-      if (body?.decision !== 'accept' && body?.decision !== 'dismiss') throw badRequest('decision must be accept or dismiss.', 'decision');
-      const reason = body.reason ? ctx.reasonCodes.find((r) => r.code === body.reason) : undefined;
-      if (body.decision === 'dismiss' && !reason) throw badRequest('Choose a reason for dismissing the proposal.', 'reason');
-      const note = noteOf(body.note);
+      const { target, decision, reason, note } = decisionOfBody(ctx, req.body);
       const who = { reference: ref.session.fhirUser ?? 'Practitioner/unknown' };
       const ehr = await ehrTarget(ctx, ref);
-      const input: ResolveProposalInput = { target, decision: body.decision, ...(reason ? { reason } : {}), ...(note ? { note } : {}), who, bearerToken: ehr.token };
+      const input: ResolveProposalInput = { target, decision, ...(reason ? { reason } : {}), ...(note ? { note } : {}), who, bearerToken: ehr.token };
       const result = (await resolveProposal(ehr.target, input, ctx.now())) as { provenance?: fhir4.Provenance } | undefined;
       return { ok: true, ...(result?.provenance?.id ? { provenance: result.provenance.id } : {}) };
     }),
