@@ -173,7 +173,11 @@ async function readinessChecks(composed: ModuleServer, config: Config, knowledge
     // Any answer is an answer (a status); only no answer at all is "cannot be reached".
     const status = await new FhirClient({ baseUrl: composed.fhirBaseUrl, timeoutMs: EHR_PROBE_TIMEOUT_MS }).capabilities().then(
       () => 200,
-      (err: unknown) => httpStatusOf(err) ?? Promise.reject(err),
+      (err: unknown) => {
+        const status = httpStatusOf(err);
+        if (status === undefined) throw err;
+        return status;
+      },
     );
     const ok = status >= 200 && status < 300;
     const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e6);

@@ -17,7 +17,7 @@ const OWN_SEARCH_PARAMETERS = new Set(['Questionnaire', 'PlanDefinition', 'Activ
 /** `writeOperations`: the write path's operations this server serves (none for the FHIR API alone). */
 export function buildCapabilityStatement(knowledge: KnowledgeBase, publicUrl: string, date: Date, writeOperations: readonly WriteOperationRoute[] = []): fhir4.CapabilityStatement {
   const extraOperations = writeOperations.filter((o) => o.declared);
-  const written = knowledge.ofType('CapabilityStatement')[0] as fhir4.CapabilityStatement | undefined;
+  const written = knowledge.ofType('CapabilityStatement')[0];
   const writtenRest = written?.rest?.find((r) => r.mode === 'server');
   const writtenResource = (type: string) => writtenRest?.resource?.find((r) => r.type === type);
 

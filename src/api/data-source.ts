@@ -145,7 +145,7 @@ export function searchLocal(resources: readonly fhir4.FhirResource[], query: str
   const matches = resources.filter((r) => {
     if (r.resourceType !== type) return false;
     if (codes.length === 0) return true;
-    const codings = ((r as { code?: fhir4.CodeableConcept }).code?.coding ?? []) as fhir4.Coding[];
+    const codings = ((r as { code?: fhir4.CodeableConcept }).code?.coding ?? []);
     return codes.some((c) => {
       const [system, code] = c.includes('|') ? c.split('|', 2) : [undefined, c];
       return codings.some((cd) => cd.code === code && (system === undefined || system === '' || cd.system === system));

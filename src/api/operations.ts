@@ -75,7 +75,7 @@ async function proveRecordSources(ctx: OperationContext, data: fhir4.FhirResourc
   for (let i = 0; i < data.length; i++) {
     const r = data[i]!;
     if (r.resourceType !== 'QuestionnaireResponse') continue;
-    const questionnaire = ctx.knowledge.resolve(typeof r.questionnaire === 'string' ? r.questionnaire : '', 'Questionnaire') as fhir4.Questionnaire | undefined;
+    const questionnaire = ctx.knowledge.resolve(typeof r.questionnaire === 'string' ? r.questionnaire : '', 'Questionnaire');
     const checked = await verifyPrefilledFrom(r, { ...(questionnaire ? { questionnaire } : {}), readObservation: async (id) => recorded.find((o) => o.id === id) });
     data[i] = checked.response;
     warnings.push(...checked.stripped.map(strippedMarkerWarning));
@@ -102,7 +102,7 @@ function pickPlanDefinition(ctx: OperationContext, req: ApplyRequest, params: Pa
   }
   const pd = ctx.knowledge.resolve(canonical, 'PlanDefinition');
   if (!pd) throw notFound(`There is no PlanDefinition with canonical '${canonical.slice(0, 200)}'.`, where);
-  return pd as fhir4.PlanDefinition;
+  return pd;
 }
 
 /** `data`: a Bundle of type collection; each entry's resource is checked structurally (R4) first. */
@@ -172,20 +172,20 @@ function questionnaireOf(ctx: OperationContext, response: fhir4.QuestionnaireRes
   if (!q) {
     throw unprocessable({ code: 'not-found', diagnostics: `The QuestionnaireResponse answers the Questionnaire '${canonical.slice(0, 200)}', which this server does not know.`, expression: 'QuestionnaireResponse.questionnaire' });
   }
-  return q as fhir4.Questionnaire;
+  return q;
 }
 
 export function validateOperation(ctx: OperationContext, body: unknown): fhir4.OperationOutcome {
   const response = responseFromBody(body, '$validate', 'resource');
   questionnaireOf(ctx, response);
-  return validateQuestionnaireResponse(response, { resolveQuestionnaire: (c) => ctx.knowledge.resolve(c, 'Questionnaire') as fhir4.Questionnaire | undefined });
+  return validateQuestionnaireResponse(response, { resolveQuestionnaire: (c) => ctx.knowledge.resolve(c, 'Questionnaire') });
 }
 
 export async function extractOperation(ctx: OperationContext, body: unknown): Promise<fhir4.Bundle> {
   const response = responseFromBody(body, '$extract', 'questionnaire-response');
   const questionnaire = questionnaireOf(ctx, response);
   // Extracting from an invalid response would write wrong data into the record: refuse with the reasons.
-  const outcome = validateQuestionnaireResponse(response, { resolveQuestionnaire: (c) => ctx.knowledge.resolve(c, 'Questionnaire') as fhir4.Questionnaire | undefined });
+  const outcome = validateQuestionnaireResponse(response, { resolveQuestionnaire: (c) => ctx.knowledge.resolve(c, 'Questionnaire') });
   if (hasErrors(outcome)) {
     throw unprocessable(
       outcome.issue
@@ -241,7 +241,7 @@ export async function populateOperation(ctx: OperationContext, req: { id?: strin
 
   const readWarnings: string[] = [];
   const fetchResources = async (query: string): Promise<fhir4.Bundle> => {
-    const local = searchLocal([patient!, ...localResources], query);
+    const local = searchLocal([patient, ...localResources], query);
     if (!useServer) return local;
     const remote = await ctx.dataSource!.search(query);
     readWarnings.push(...remote.warnings);

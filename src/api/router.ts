@@ -12,6 +12,7 @@ import { applyOperation, extractOperation, populateOperation, validateOperation,
 import { ARTIFACT_TYPES, OPERATION_ROUTES, WRITE_OPERATION_ROUTES, writeOperationPath, type OperationRoute } from './routes.js';
 import { writeOperationHandlers, type SubmissionRoutesOptions } from './submit.js';
 import { applySummary, parseSummary, searchArtifacts } from './search.js';
+import { printable } from '../platform/text.js';
 
 export interface FhirRouterOptions {
   knowledge: KnowledgeBase;
@@ -48,7 +49,7 @@ export function createFhirRouter(options: FhirRouterOptions): express.Router {
   router.use((req, _res, next) => {
     const format = req.query._format;
     if (format !== undefined && !(typeof format === 'string' && JSON_FORMATS.has(format.split(';')[0]!.trim().toLowerCase().replace(/ /g, '+')))) {
-      throw new FhirError(406, { code: 'not-supported', diagnostics: `Only JSON is served (_format=json or application/fhir+json); got _format=${String(format).slice(0, 60)}.` });
+      throw new FhirError(406, { code: 'not-supported', diagnostics: `Only JSON is served (_format=json or application/fhir+json); got _format=${printable(format).slice(0, 60)}.` });
     }
     next();
   });
@@ -80,7 +81,7 @@ export function createFhirRouter(options: FhirRouterOptions): express.Router {
     '/:type',
     fhirRoute((req) => {
       const type = artifactType(req.params.type as string);
-      const bundle = searchArtifacts(knowledge, type, req.query as Record<string, unknown>, {
+      const bundle = searchArtifacts(knowledge, type, req.query, {
         typeUrl: `${fhirBase}/${type}`,
         fhirBase,
         strict: /(^|[;,\s])handling\s*=\s*strict\b/i.test(req.get('prefer') ?? ''),
@@ -89,7 +90,7 @@ export function createFhirRouter(options: FhirRouterOptions): express.Router {
     }),
   );
   router.all('/:type', (req) => {
-    artifactType(req.params.type as string);
+    artifactType(req.params.type);
     throw Object.assign(methodNotAllowed(`${req.params.type} supports GET (search) only.`), { allow: 'GET' });
   });
 
@@ -104,7 +105,7 @@ export function createFhirRouter(options: FhirRouterOptions): express.Router {
     }),
   );
   router.all('/:type/:id', (req) => {
-    artifactType(req.params.type as string);
+    artifactType(req.params.type);
     throw Object.assign(methodNotAllowed(`${req.params.type} resources are read-only here (GET).`), { allow: 'GET' });
   });
 

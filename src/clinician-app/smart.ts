@@ -94,7 +94,7 @@ export function createSmartClient(options: SmartClientOptions) {
 
   function toResult(t: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, fhirUserFromToken?: string): TokenResult {
     const extra = t as unknown as Record<string, unknown>;
-    const str = (k: string) => (typeof extra[k] === 'string' ? (extra[k] as string) : undefined);
+    const str = (k: string) => (typeof extra[k] === 'string' ? (extra[k]) : undefined);
     const claims = t.claims();
     const fhirUser = str('fhirUser') ?? (typeof claims?.fhirUser === 'string' ? claims.fhirUser : undefined) ?? fhirUserFromToken;
     const expiresIn = t.expiresIn();

@@ -46,7 +46,7 @@ function name(p: fhir4.Patient): string {
 }
 
 export function createWorklist(ehr: EhrAccess, knowledge?: KnowledgeBase) {
-  const ruleCodes = knowledge?.resolve(RULE_CODE_SYSTEM, 'CodeSystem') as fhir4.CodeSystem | undefined;
+  const ruleCodes = knowledge?.resolve(RULE_CODE_SYSTEM, 'CodeSystem');
   const ruleTitles = new Map((ruleCodes?.concept ?? []).map((c) => [c.code, c.display ?? c.code]));
   const query = (params: [string, string][]) => params.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
 

@@ -46,7 +46,7 @@ export function compileFhirPath(expression: string, options?: CompileOptions): C
   if (hit) return hit;
   let fn: (resource: unknown, env?: FhirPathEnv) => unknown[];
   try {
-    fn = fhirpath.compile(expression, r4Model, { resolveInternalTypes: !keepTypes }) as unknown as (resource: unknown, env?: FhirPathEnv) => unknown[];
+    fn = fhirpath.compile(expression, r4Model, { resolveInternalTypes: !keepTypes });
   } catch (err) {
     throw new FhirPathError(expression, err);
   }

@@ -90,7 +90,7 @@ function toObservation(response: fhir4.QuestionnaireResponse, q: IndexedItem, an
     ...value,
   };
   const category = asArray(extensionsOf(q.item, EXT.observationExtractCategory).map((e) => own(e, 'valueCodeableConcept'))).filter(isObject);
-  if (category.length > 0) observation.category = category as fhir4.CodeableConcept[];
+  if (category.length > 0) observation.category = category;
   if (response.encounter) observation.encounter = { ...response.encounter };
   if (response.authored) observation.effectiveDateTime = response.authored;
   if (response.source) observation.performer = [{ ...response.source }];
@@ -114,9 +114,9 @@ function observationValue(q: IndexedItem, answer: Json): Partial<fhir4.Observati
       }
       return key === 'valueInteger' ? { valueInteger: value } : { valueQuantity: { value } };
     case 'valueQuantity':
-      return isObject(value) ? { valueQuantity: value as fhir4.Quantity } : undefined;
+      return isObject(value) ? { valueQuantity: value } : undefined;
     case 'valueCoding':
-      return isObject(value) ? { valueCodeableConcept: { coding: [value as fhir4.Coding] } } : undefined;
+      return isObject(value) ? { valueCodeableConcept: { coding: [value] } } : undefined;
     case 'valueBoolean':
       return typeof value === 'boolean' ? { valueBoolean: value } : undefined;
     case 'valueString':

@@ -10,8 +10,7 @@ import { applyCalculatedExpressions } from './calculate.js';
 import { answerValueKeys, canonicalOf, indexQuestionnaire } from './questionnaire-index.js';
 import { asArray, isObject, own, valueOf } from './sdc.js';
 import { PREFILLED_FROM } from './prefilled-from.js';
-
-type SdcParams = Parameters<typeof sdcPopulate>[0];
+import { printable } from '../platform/text.js';
 
 export interface PopulateOptions {
   subject: fhir4.Patient;
@@ -59,8 +58,8 @@ export async function populateQuestionnaire(questionnaire: fhir4.Questionnaire, 
   // variables in place, e.g. `Patient/{{%patient.id}}` becomes this patient's id). The Questionnaire is the
   // knowledge base's, shared by every patient: the library gets its own copy, made per call.
   const { populateResult } = await sdcPopulate({
-    questionnaire: structuredClone(questionnaire) as unknown as SdcParams['questionnaire'],
-    patient: patient as unknown as SdcParams['patient'],
+    questionnaire: structuredClone(questionnaire),
+    patient: patient,
     fetchResourceCallback,
     fetchResourceRequestConfig: { sourceServerUrl: 'urn:periplan:injected/' },
     timeoutMs: POPULATE_TIMEOUT_MS,
@@ -70,8 +69,8 @@ export async function populateQuestionnaire(questionnaire: fhir4.Questionnaire, 
     resourceType: 'QuestionnaireResponse',
     status: 'in-progress',
   };
-  for (const i of asArray(populateResult?.issues?.issue)) {
-    if (isObject(i)) warnings.push(issue({ severity: 'warning', code: 'processing', diagnostics: String(own(i, 'diagnostics') ?? own(own(i, 'details'), 'text') ?? 'Population issue') }));
+  for (const i of asArray((populateResult?.issues as fhir4.OperationOutcome | undefined)?.issue)) {
+    if (isObject(i)) warnings.push(issue({ severity: 'warning', code: 'processing', diagnostics: printable(own(i, 'diagnostics') ?? own(own(i, 'details'), 'text') ?? 'Population issue') }));
   }
   for (const f of fetchFailures) warnings.push(issue({ severity: 'warning', code: 'transient', diagnostics: `Could not read from the patient's record (${f.slice(0, 300)}); the item is left for the patient to fill in` }));
 

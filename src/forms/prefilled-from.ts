@@ -97,7 +97,7 @@ function markedAnswers(items: unknown, into: { linkId: string; answer: Answer; m
     for (const answer of asArray(own(item, 'answer'))) {
       if (!isObject(answer)) continue;
       const marker = asArray(own(answer, 'extension')).find((e) => isObject(e) && own(e, 'url') === PREFILLED_FROM);
-      if (marker) into.push({ linkId: String(own(item, 'linkId')), answer: answer as Answer, marker: marker as fhir4.Extension });
+      if (marker) into.push({ linkId: String(own(item, 'linkId')), answer: answer, marker: marker as fhir4.Extension });
       markedAnswers(own(answer, 'item'), into);
     }
     markedAnswers(own(item, 'item'), into);

@@ -113,7 +113,7 @@ function checkCalculatedValues(questionnaire: fhir4.Questionnaire, response: Jso
     const have = actual[0]!.answers.map((a) => valueOf(a)?.[1]);
     const want = (wanted?.[0]?.answers ?? []).map((a) => valueOf(a)?.[1]);
     if (have.length === 0 || want.length === 0) continue;
-    const same = have.length === want.length && have.every((v, i) => (typeof v === 'number' && typeof want[i] === 'number' ? Math.abs(v - (want[i] as number)) < 1e-9 : JSON.stringify(v) === JSON.stringify(want[i])));
+    const same = have.length === want.length && have.every((v, i) => (typeof v === 'number' && typeof want[i] === 'number' ? Math.abs(v - (want[i])) < 1e-9 : JSON.stringify(v) === JSON.stringify(want[i])));
     if (!same) {
       out.push(issue({ severity: 'warning', code: 'business-rule', diagnostics: `"${q.linkId}" is ${JSON.stringify(have).slice(0, 100)}, but the Questionnaire's calculation gives ${JSON.stringify(want).slice(0, 100)} for these answers`, expression: `${actual[0]!.path}.answer[0]` }));
     }

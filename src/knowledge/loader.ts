@@ -166,7 +166,7 @@ export function checkResource(raw: unknown, file: string, options: { knowledge: 
   if (!isR4ResourceType(r.resourceType) || jsonHazards(raw).length > 0) return { problems };
 
   if (options.knowledge) {
-    if (!isKnowledgeType(r.resourceType)) add(`${r.resourceType} is not a knowledge resource (Questionnaire, PlanDefinition, ActivityDefinition, Library, CodeSystem, ValueSet, StructureDefinition, ...); examples belong in examples/`, 'resourceType');
+    if (!isKnowledgeType(r.resourceType)) add(`${(raw as { resourceType: string }).resourceType} is not a knowledge resource (Questionnaire, PlanDefinition, ActivityDefinition, Library, CodeSystem, ValueSet, StructureDefinition, ...); examples belong in examples/`, 'resourceType');
     if (typeof r.id !== 'string' || r.id === '') add('a knowledge resource needs an id', `${r.resourceType}.id`);
     if (typeof r.url === 'string' && r.url.startsWith(`${CANONICAL_BASE}/`) && typeof r.id === 'string') {
       const expected = `${CANONICAL_BASE}/${r.resourceType}/${r.id}`;

@@ -4,6 +4,7 @@
  * questions with answerOptions, one of its codes), no enableWhen loops, and contained answerValueSets
  * present.
  */
+import { printable } from '../platform/text.js';
 
 export interface ItemProblem {
   expression: string;
@@ -122,7 +123,7 @@ export function checkQuestionnaireItems(q: { item?: unknown; contained?: unknown
         if (options.length > 0 && !matches) {
           problems.push({
             expression: `${ewPath}.answerCoding`,
-            message: `enableWhen answer ${String(coding?.system ?? '')}|${String(coding?.code ?? '')} is not an answerOption of ${JSON.stringify(ew.question)}`,
+            message: `enableWhen answer ${printable(coding?.system)}|${printable(coding?.code)} is not an answerOption of ${JSON.stringify(ew.question)}`,
           });
         }
       }

@@ -5,6 +5,7 @@
  * whatever reaches it into an OperationOutcome with `outcomeFromUnknown`. Nothing else builds
  * OperationOutcome error bodies by hand.
  */
+import { printable } from '../platform/text.js';
 
 export type IssueSeverity = fhir4.OperationOutcomeIssue['severity'];
 export type IssueCode = fhir4.OperationOutcomeIssue['code'];
@@ -97,7 +98,7 @@ export function outcomeFromUnknown(err: unknown): { status: number; outcome: fhi
     const e = err as { status?: unknown; statusCode?: unknown; type?: unknown; message?: unknown };
     const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
     if (status !== undefined && status >= 400 && status < 500) {
-      const mapped = clientErrorFromHttpError(status, typeof e.type === 'string' ? e.type : '', String(e.message ?? ''));
+      const mapped = clientErrorFromHttpError(status, typeof e.type === 'string' ? e.type : '', printable(e.message));
       return { status: mapped.status, outcome: mapped.outcome };
     }
   }

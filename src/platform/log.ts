@@ -1,4 +1,5 @@
 /** A minimal levelled logger (LOG_LEVEL): one line per message on stdout/stderr, no dependencies. */
+import { printable } from './text.js';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
 export interface Logger {
@@ -28,7 +29,7 @@ export function createLogger(level: LogLevel): Logger {
     },
     error(m, err) {
       if (!on('error')) return;
-      const detail = err instanceof Error ? (err.stack ?? err.message) : err === undefined ? '' : String(err);
+      const detail = err instanceof Error ? (err.stack ?? err.message) : printable(err);
       console.error(line('error', detail ? `${m}\n${detail}` : m));
     },
   };

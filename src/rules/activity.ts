@@ -68,7 +68,7 @@ export function applyActivityDefinition(ad: fhir4.ActivityDefinition, ctx: Activ
   const resource: Json = { ...(template ?? {}), resourceType: kind, id: ctx.id };
   const canonical = ad.url ? (ad.version ? `${ad.url}|${ad.version}` : ad.url) : undefined;
 
-  if (ad.profile) resource.meta = { ...((resource.meta as Json | undefined) ?? {}), profile: [ad.profile] };
+  if (ad.profile) resource.meta = { ...((resource.meta) ?? {}), profile: [ad.profile] };
   if (canonical && HAS_INSTANTIATES_ARRAY.has(kind)) resource.instantiatesCanonical = [canonical];
   if (canonical && kind === 'Task') resource.instantiatesCanonical = canonical;
   if (ad.code && HAS_CODE.has(kind)) resource.code = clone(ad.code);

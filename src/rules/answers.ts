@@ -66,12 +66,12 @@ export function itemDefinitions(questionnaire: fhir4.Questionnaire | undefined):
   index = new Map();
   const walk = (items: fhir4.QuestionnaireItem[] | undefined) => {
     for (const item of items ?? []) {
-      if (!index!.has(item.linkId)) {
+      if (!index.has(item.linkId)) {
         const options = item.answerOption
           ? new Map(item.answerOption.filter((o) => o.valueCoding?.code !== undefined).map((o) => [`${o.valueCoding!.system ?? ''}|${o.valueCoding!.code!}`, o.valueCoding!.display ?? '']))
           : undefined;
         const unit = item.extension?.find((e) => e.url === UNIT)?.valueCoding;
-        index!.set(item.linkId, {
+        index.set(item.linkId, {
           linkId: item.linkId,
           type: item.type,
           repeats: item.repeats === true,

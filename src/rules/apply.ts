@@ -158,7 +158,7 @@ function applyWith(planDefinition: fhir4.PlanDefinition, options: ApplyOptions, 
   };
 }
 
-const NO_QUESTIONNAIRE: fhir4.Questionnaire = Object.freeze({ resourceType: 'Questionnaire', status: 'unknown' }) as fhir4.Questionnaire;
+const NO_QUESTIONNAIRE: fhir4.Questionnaire = Object.freeze({ resourceType: 'Questionnaire', status: 'unknown' });
 
 /**
  * The intake Questionnaire the answers are checked against: the version the response names, else the

@@ -7,6 +7,7 @@
  */
 import { itemDefinitions, type AnswerProblem, type ItemDefinition } from './answers.js';
 import { DATA_ABSENT_SYSTEM, EXT_BASIS, EXT_CRITERION, EXT_INPUT_ITEM, EXT_PREFILLED_FROM, EXT_UNKNOWN_ITEM, QR_ITEM_AUTHOR, RESPONSE_COLLECTION_DEVICE, YES_NO_SYSTEM } from './vocabulary.js';
+import { printable } from '../platform/text.js';
 
 type Item = fhir4.QuestionnaireResponseItem;
 type Answer = fhir4.QuestionnaireResponseItemAnswer;
@@ -110,7 +111,7 @@ export function answerText(answer: Answer, def?: ItemDefinition): string {
   const entry = answerValue(answer);
   if (!entry) return '';
   const v = entry[1];
-  const text = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  const text = printable(v);
   return typeof v === 'number' && def?.unit ? `${text} ${def.unit}` : text;
 }
 
@@ -190,7 +191,7 @@ export function basisExtensions(linkIds: readonly string[], source: EvidenceSour
     ];
     for (const a of answers) {
       const [key, value] = answerValue(a)!;
-      parts.push({ url: 'answer', [key]: value } as fhir4.Extension);
+      parts.push({ url: 'answer', [key]: value });
     }
     const criterion = questionAndAnswer(question, answers.map((a) => answerText(a, def)).join(', '));
     parts.push({ url: 'text', valueString: criterion });

@@ -171,7 +171,7 @@ function withSubjects(carePlan: fhir4.CarePlan, subject: fhir4.Reference | undef
   if (!contained.some((r) => r.resourceType === 'Flag' && !r.subject?.reference)) return carePlan;
   return {
     ...carePlan,
-    contained: contained.map((r) => (r.resourceType === 'Flag' && !r.subject?.reference ? { ...r, subject } : r)) as fhir4.CarePlan['contained'],
+    contained: contained.map((r) => (r.resourceType === 'Flag' && !r.subject?.reference ? { ...r, subject } : r)),
   };
 }
 
@@ -186,7 +186,7 @@ export function buildSubmissionBundle(input: SubmissionParts): fhir4.Bundle {
 
   // The server assigns ids; a client-side id would be ignored (or refused) on POST.
   const { id: _ignored, ...response } = parts.response;
-  const entries: fhir4.BundleEntry[] = [parts.amends ? amendEntry(response as fhir4.QuestionnaireResponse, parts.amends, key) : postIfNoneExist(responseUrn, response as fhir4.QuestionnaireResponse, identifierQuery(parts.response.identifier!))];
+  const entries: fhir4.BundleEntry[] = [parts.amends ? amendEntry(response, parts.amends, key) : postIfNoneExist(responseUrn, response, identifierQuery(parts.response.identifier!))];
 
   const rules = rulesOfProposals(parts.carePlan);
   // An incomplete red-flag screen gets a worklist Flag too (worklist-tags.ts), so no one is forgotten.
@@ -199,7 +199,7 @@ export function buildSubmissionBundle(input: SubmissionParts): fhir4.Bundle {
     const itemIdentifier: fhir4.Identifier = { system: SUBMISSION_ITEM_SYSTEM, value: `${sid}#${localId}` };
     const rule = rules.get(localId);
     const ruleIdentifier: fhir4.Identifier[] = rule ? [{ system: SUBMISSION_RULE_SYSTEM, value: `${sid}#${rule}` }] : [];
-    const { id: _localId, ...rest } = toUrn(proposal) as fhir4.Flag | fhir4.ServiceRequest;
+    const { id: _localId, ...rest } = toUrn<fhir4.Flag | fhir4.ServiceRequest>(proposal);
     const resource = { ...rest, identifier: [...(rest.identifier ?? []), itemIdentifier, ...ruleIdentifier] } as fhir4.Flag | fhir4.ServiceRequest;
     if (resource.resourceType === 'ServiceRequest') resource.authoredOn ??= parts.now.toISOString();
     if (resource.resourceType === 'Flag') resource.period ??= { start: parts.now.toISOString() };

@@ -158,7 +158,7 @@ export async function resolveProposal(
   }
   for (const flag of flagsToClose) {
     // Inactive Flags leave the worklist: withWorklistTags drops its search tags with the status change.
-    entries.push(putEntry(withWorklistTags({ ...flag, status: 'inactive', period: { ...flag.period, start: flag.period?.start ?? at, end: at } } as fhir4.Flag)));
+    entries.push(putEntry(withWorklistTags({ ...flag, status: 'inactive', period: { ...flag.period, start: flag.period?.start ?? at, end: at } })));
   }
 
   const provenance: fhir4.Provenance = {
@@ -182,7 +182,7 @@ export async function resolveProposal(
 
   const results = await write(client, entries, ref);
   const written = results.filter((r): r is fhir4.FhirResource => r !== undefined);
-  const savedProvenance = written.find((r) => r.resourceType === 'Provenance') as fhir4.Provenance | undefined;
+  const savedProvenance = written.find((r): r is fhir4.Provenance => r.resourceType === 'Provenance');
   return { updated: written.filter((r) => r.resourceType !== 'Provenance'), provenance: savedProvenance ?? provenance };
 }
 
@@ -225,7 +225,7 @@ async function readCurrent<T extends fhir4.FhirResource>(client: FhirClient, ref
 async function writeAct(client: FhirClient, updates: fhir4.FhirResource[], provenance: fhir4.Provenance, ref: string) {
   const entries = [...updates.map(putEntry), { fullUrl: 'urn:uuid:' + randomUUID(), resource: provenance, request: { method: 'POST' as const, url: 'Provenance' } }];
   const written = (await write(client, entries, ref)).filter((r): r is fhir4.FhirResource => r !== undefined);
-  return { updated: written.filter((r) => r.resourceType !== 'Provenance'), provenance: (written.find((r) => r.resourceType === 'Provenance') as fhir4.Provenance | undefined) ?? provenance };
+  return { updated: written.filter((r) => r.resourceType !== 'Provenance'), provenance: written.find((r): r is fhir4.Provenance => r.resourceType === 'Provenance') ?? provenance };
 }
 
 /**
@@ -248,7 +248,7 @@ export async function recordFlagOutcome(target: FhirServerTarget, d: FlagOutcome
   if (current.status !== 'active') throw conflict(`${ref} is already closed (status ${current.status}): an outcome was recorded before.`);
   const at = now.toISOString();
   const coding: fhir4.Coding = { system: FLAG_OUTCOME_SYSTEM, code: d.outcome, display: FLAG_OUTCOME_DISPLAY[d.outcome as FlagOutcomeCode] };
-  const closed = withWorklistTags({ ...current, status: 'inactive', period: { ...current.period, start: current.period?.start ?? at, end: at } } as fhir4.Flag);
+  const closed = withWorklistTags({ ...current, status: 'inactive', period: { ...current.period, start: current.period?.start ?? at, end: at } });
   const provenance = actProvenance({
     act: 'flag-outcome',
     targets: [ref],
@@ -324,15 +324,15 @@ export async function undoDecision(target: FhirServerTarget, d: UndoInput, now: 
     if (r.resourceType === 'Flag') {
       if (kind !== 'flag-outcome' || r.status !== 'inactive' || Date.parse(r.period?.end ?? '') !== recorded) throw changed();
       const { end: _end, ...period } = r.period ?? {};
-      updates.push(withWorklistTags({ ...r, status: 'active', period } as fhir4.Flag));
+      updates.push(withWorklistTags({ ...r, status: 'active', period }));
     } else if (r.resourceType === 'ServiceRequest' && r.intent === 'proposal') {
       if (r.status !== (kind === 'accept' ? 'completed' : 'revoked')) throw changed();
       const extension = (r.extension ?? []).filter((e) => e.url !== STATUS_REASON_EXTENSION);
       const { extension: _ext, ...rest } = r;
-      updates.push({ ...rest, ...(extension.length ? { extension } : {}), status: 'draft', note: [...(r.note ?? []), note] } as fhir4.ServiceRequest);
+      updates.push({ ...rest, ...(extension.length ? { extension } : {}), status: 'draft', note: [...(r.note ?? []), note] });
     } else if (r.resourceType === 'ServiceRequest' && r.intent === 'order') {
       if (kind !== 'accept' || r.status !== 'active') throw changed();
-      updates.push({ ...r, status: 'revoked', note: [...(r.note ?? []), note] } as fhir4.ServiceRequest);
+      updates.push({ ...r, status: 'revoked', note: [...(r.note ?? []), note] });
     }
   }
   if (!updates.length) throw changed();

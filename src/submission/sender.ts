@@ -11,6 +11,7 @@
  */
 import { WriteError, outcomeText, retryAfterMsOf, type BundleWriter } from './fhir-writer.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
+import { printable } from '../platform/text.js';
 
 export type { BundleWriter } from './fhir-writer.js';
 
@@ -57,7 +58,7 @@ function describeBody(data: unknown): string {
   } catch {
     /* not JSON: fall through */
   }
-  return String(data).slice(0, 200);
+  return printable(data).slice(0, 200);
 }
 
 export interface BackoffPolicy {

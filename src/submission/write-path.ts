@@ -153,7 +153,7 @@ export function createWritePath(options: WritePathOptions): WritePath {
    * proven: the marker is stripped and the value is the submitter's.
    */
   async function proveRecordSources(response: fhir4.QuestionnaireResponse, bearerToken: string | undefined): Promise<{ response: fhir4.QuestionnaireResponse; warnings: string[] }> {
-    const questionnaire = options.knowledge.resolve(typeof response?.questionnaire === 'string' ? response.questionnaire : '', 'Questionnaire') as fhir4.Questionnaire | undefined;
+    const questionnaire = options.knowledge.resolve(typeof response?.questionnaire === 'string' ? response.questionnaire : '', 'Questionnaire');
     const checked = await verifyPrefilledFrom(response, {
       ...(questionnaire ? { questionnaire } : {}),
       readObservation: async (id) => {
@@ -240,7 +240,7 @@ export function createWritePath(options: WritePathOptions): WritePath {
     /** The amendment's own item of the same kind for the same rule, if it raised one. */
     const successorOf = <T extends fhir4.ServiceRequest | fhir4.Flag>(item: T, all: T[]) => {
       const rule = ruleOf(item);
-      const next = rule ? all.find((r) => isOurs(r) && ruleOf(r) === rule && (r.resourceType !== 'ServiceRequest' || (r as fhir4.ServiceRequest).code?.coding?.[0]?.code === (item as fhir4.ServiceRequest).code?.coding?.[0]?.code)) : undefined;
+      const next = rule ? all.find((r) => isOurs(r) && ruleOf(r) === rule && (r.resourceType !== 'ServiceRequest' || (r).code?.coding?.[0]?.code === (item as fhir4.ServiceRequest).code?.coding?.[0]?.code)) : undefined;
       return next?.id ? `${next.resourceType}/${next.id}` : undefined;
     };
     try {

@@ -83,7 +83,7 @@ function coreIndex(): CoreIndex {
   for (const file of CORE_FILES) {
     const bundle = readJson(file) as fhir4.Bundle;
     for (const entry of bundle.entry ?? []) {
-      const r = entry.resource as { resourceType: string; url?: string } | undefined;
+      const r: { resourceType: string; url?: string } | undefined = entry.resource;
       if (!r?.url) continue;
       urls.set(r.url, r.resourceType);
       if (r.resourceType === 'StructureDefinition' || r.resourceType === 'ValueSet' || r.resourceType === 'CodeSystem') {

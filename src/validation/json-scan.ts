@@ -4,6 +4,7 @@
  * recurses, so a cycle or 50 000 levels of nesting would overflow the stack.
  */
 import { issue } from '../outcomes/index.js';
+import { printable } from '../platform/text.js';
 
 /** Deepest JSON nesting accepted (the most `MAX_JSON_DEPTH` may be configured to). Real content stays far
  * below it; the HTTP layer's own limit usually rejects such bodies before they get here. */
@@ -51,7 +52,7 @@ export function scanJson(root: object, rootName: string, isResourceType: (type: 
     }
     const rt = Array.isArray(value) ? undefined : (value as { resourceType?: unknown }).resourceType;
     if (depth > 0 && rt !== undefined && (typeof rt !== 'string' || !isResourceType(rt))) {
-      out.push(issue({ code: 'structure', diagnostics: `Unknown resourceType ${JSON.stringify(String(rt).slice(0, 100))}: not a FHIR R4 resource type`, expression: `${path}.resourceType` }));
+      out.push(issue({ code: 'structure', diagnostics: `Unknown resourceType ${JSON.stringify(printable(rt).slice(0, 100))}: not a FHIR R4 resource type`, expression: `${path}.resourceType` }));
       continue;
     }
     onPath.add(value);

@@ -376,7 +376,8 @@ class StructureValidator {
     const [primitiveValue, extensionElement] = unpackPrimitiveElement(typedValue);
     const path = typedValue.path;
     if (primitiveValue) {
-      const { type, value } = primitiveValue;
+      const { type } = primitiveValue;
+      const value: unknown = primitiveValue.value;
       if (!(type in fhirTypeToJsType)) {
         this.issues.push(createStructureIssue(path, `Invalid JSON type: ${type} is not a valid FHIR type`));
         return;
@@ -510,7 +511,7 @@ function checkObjectForNull(obj: Record<string, unknown>, path: string, issues: 
 
 function matchesSpecifiedValue(value: TypedValue | TypedValue[], element: InternalSchemaElement): boolean {
   if (!element.pattern && !element.fixed) return true;
-  const typeAndValue = Array.isArray(value) ? value.map((v) => ({ type: v.type, value: v.value })) : { type: value.type, value: value.value };
+  const typeAndValue = Array.isArray(value) ? value.map((v) => ({ type: v.type, value: v.value as unknown })) : { type: value.type, value: value.value as unknown };
   if (element.pattern && !deepIncludes(typeAndValue, element.pattern)) return false;
   if (element.fixed && !deepEquals(typeAndValue, element.fixed)) return false;
   return true;
@@ -529,7 +530,7 @@ function checkSliceElement(value: TypedValue, slicingRules: SlicingRules | undef
 function unpackPrimitiveElement(v: TypedValue): [TypedValue | undefined, TypedValue | undefined] {
   if (typeof v.value !== 'object' || !v.value) return [v, undefined];
   const primitiveValue = (v.value as object).valueOf();
-  if (primitiveValue === v.value) return [undefined, { type: 'Element', value: v.value }];
+  if (primitiveValue === v.value) return [undefined, { type: 'Element', value: v.value as unknown }];
   const primitiveKeys = new Set(Object.keys(primitiveValue));
   const extensionEntries = Object.entries(v.value as object).filter(([k]) => !primitiveKeys.has(k));
   const extensionElement = extensionEntries.length > 0 ? Object.fromEntries(extensionEntries) : undefined;

@@ -160,7 +160,7 @@ function assignPrimitiveExtension(target: unknown, primitiveExtension: unknown):
     const source = primitiveExtension as Record<string, unknown>;
     Reflect.deleteProperty(source, '__proto__');
     Reflect.deleteProperty(source, 'constructor');
-    return Object.assign((target ?? {}) as object, source);
+    return Object.assign((target ?? {}), source);
   }
   return target;
 }

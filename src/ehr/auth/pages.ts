@@ -3,9 +3,10 @@
  * Plain server-rendered forms: no scripts at all (CSP-friendly), every control labelled, errors announced.
  */
 import type { DirectoryPatient, DirectoryPractitioner } from './directory.js';
+import { printable } from '../../platform/text.js';
 
 export function escapeHtml(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  return printable(value).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 function layout(title: string, assetsPath: string, body: string): string {

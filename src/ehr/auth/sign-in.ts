@@ -43,7 +43,7 @@ export function createSignInRouter(deps: SignInDependencies): Router {
     const grant = new provider.Grant({ accountId: context.practitioner, clientId: details.params.client_id });
     const oidc = requested.filter((s) => OIDC_SCOPE_SET.has(s));
     // Least privilege: only what this client is registered for (unknown client: nothing).
-    const allowed = clientsById.get(details.params.client_id as string)?.scopes ?? [];
+    const allowed = clientsById.get(details.params.client_id)?.scopes ?? [];
     const resource = requested.filter((s) => isWithinScopes(s, allowed));
     if (oidc.length) grant.addOIDCScope(oidc.join(' '));
     if (resource.length) grant.addResourceScope(fhirBaseUrl, resource.join(' '));

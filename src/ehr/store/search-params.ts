@@ -77,10 +77,10 @@ export function supportedSearchParameters(resourceType: string): Map<string, Sup
     if (MEDPLUM_ONLY.has(code) || !sp.expression || !MATCHABLE_TYPES.has(sp.type ?? '')) continue;
     out.set(code, {
       code,
-      type: sp.type as SupportedSearchParameter['type'],
+      type: sp.type,
       expression: sp.expression,
       ...(sp.url ? { definition: sp.url } : {}),
-      targets: (sp.target ?? []) as string[],
+      targets: (sp.target ?? []),
     });
   }
   paramCache.set(resourceType, out);
@@ -238,7 +238,7 @@ function expandBareIds(param: SupportedSearchParameter, value: string): string {
 // ---------------------------------------------------------------------------------------------- evaluation
 
 function evaluate(resource: fhir4.FhirResource, expression: string) {
-  return evalFhirPathTyped(parsed(expression), [toTypedValue(resource as unknown as MedplumResource)]);
+  return evalFhirPathTyped(parsed(expression), [toTypedValue(resource)]);
 }
 
 /** Does the resource satisfy every filter of the search? */

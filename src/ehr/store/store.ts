@@ -461,7 +461,7 @@ export class FhirStore {
     }
     if (this.validate) {
       // Server-assigned meta elements are replaced on write; a stale one must not make the body invalid.
-      const { meta, ...rest } = resource as Resource & { meta?: fhir4.Meta };
+      const { meta, ...rest } = resource;
       const restMeta = meta ? { ...meta, versionId: undefined, lastUpdated: undefined } : undefined;
       const candidate = restMeta && Object.values(restMeta).some((v) => v !== undefined) ? { ...rest, meta: JSON.parse(JSON.stringify(restMeta)) as fhir4.Meta } : rest;
       const problems = validateResource(candidate).filter((i) => i.severity === 'error' || i.severity === 'fatal');
