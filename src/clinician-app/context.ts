@@ -45,7 +45,7 @@ export interface AppContext {
   reasonCodes: fhir4.Coding[];
   decisionRecords: ReturnType<typeof createProposalSupport>['decisionRecords'];
   /** The session of an API call (`X-Session`), with its CSRF token checked on every write; else 401/403. */
-  sessionOf(req: Request): Promise<SessionRef>;
+  sessionOf(this: void, req: Request): Promise<SessionRef>;
 }
 
 export const random = (bytes = 32) => randomBytes(bytes).toString('base64url');
@@ -68,7 +68,7 @@ export function createAppContext(options: ClinicianAppOptions): AppContext {
   });
   const ehr = createEhrAccess({ store, smart });
 
-  const questionnaire = options.knowledge.resolve(INTAKE_URL, 'Questionnaire') as fhir4.Questionnaire | undefined;
+  const questionnaire = options.knowledge.resolve(INTAKE_URL, 'Questionnaire');
   if (!questionnaire) throw new Error(`createClinicianApp: the intake Questionnaire ${INTAKE_URL} is not in the knowledge base`);
 
   async function sessionOf(req: Request): Promise<SessionRef> {

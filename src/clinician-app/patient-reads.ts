@@ -4,6 +4,7 @@ import { populateQuestionnaire } from '../forms/index.js';
 import type { AppContext } from './context.js';
 import type { SessionRef } from './ehr-access.js';
 import { INTAKE_URL } from './options.js';
+import { printable } from '../platform/text.js';
 
 export function humanName(p: fhir4.Patient | fhir4.Practitioner | undefined): string {
   const n = p?.name?.[0];
@@ -18,7 +19,7 @@ export function patientSummary(p: fhir4.Patient) {
 
 /** A resource id from the URL or the body, or a 400. */
 export function patientId(raw: unknown): string {
-  const id = String(raw ?? '');
+  const id = printable(raw);
   if (!/^[A-Za-z0-9\-.]{1,64}$/.test(id)) throw badRequest('Invalid patient id.');
   return id;
 }

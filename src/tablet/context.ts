@@ -51,7 +51,7 @@ export interface TabletContext {
    * The session of the request, or 401. `forSubmit`: an ended session still counts within its submit window
    * (`submitUntil`: the grace period of a session never submitted, or the retry window after a submit).
    */
-  sessionOf(req: Request, opts?: { forSubmit?: boolean }): Promise<TabletRef>;
+  sessionOf(this: void, req: Request, opts?: { forSubmit?: boolean }): Promise<TabletRef>;
 }
 
 export function createTabletContext(options: TabletOptions): TabletContext {
@@ -61,7 +61,7 @@ export function createTabletContext(options: TabletOptions): TabletContext {
   const alerts = options.alerts ?? createInProcessAlertHub();
   const throttle = createClaimThrottle({ limit: options.maxFailedClaims ?? 10, windowMs: CLAIM_WINDOW_MS, now });
 
-  const questionnaire = options.knowledge.resolve(INTAKE_URL, 'Questionnaire') as fhir4.Questionnaire | undefined;
+  const questionnaire = options.knowledge.resolve(INTAKE_URL, 'Questionnaire');
   if (!questionnaire) throw new Error(`createTablet: the intake Questionnaire ${INTAKE_URL} is not in the knowledge base`);
   // The patient's copy: no HTML, no pre-fill expressions (the tablet has no token to evaluate them with).
   const patientCopy = withoutPrefillExpressions(sanitizeQuestionnaire(questionnaire));
@@ -97,7 +97,7 @@ export function createTabletContext(options: TabletOptions): TabletContext {
     questionnaire,
     canonical: `${questionnaire.url}|${questionnaire.version}`,
     perLanguage: new Map<Language, string>(LANGUAGES.map((l) => [l, JSON.stringify(translateQuestionnaire(patientCopy, l))])),
-    plan: options.knowledge.resolve(FOLLOW_UP_PLAN, 'PlanDefinition') as fhir4.PlanDefinition | undefined,
+    plan: options.knowledge.resolve(FOLLOW_UP_PLAN, 'PlanDefinition'),
     sessionOf,
   };
 }

@@ -20,7 +20,7 @@ export interface ResultSources {
 
 export function indexSources(input: ResultsInput): ResultSources {
   const contained = new Map((input.carePlan.contained ?? []).map((r) => [r.id ?? '', r as fhir4.FhirResource]));
-  const group = [...contained.values()].find((r) => r.resourceType === 'RequestGroup') as fhir4.RequestGroup | undefined;
+  const group = [...contained.values()].find((r): r is fhir4.RequestGroup => r.resourceType === 'RequestGroup');
   const liveByIdentifier = new Map<string, fhir4.ServiceRequest | fhir4.Flag>();
   for (const r of input.live) {
     for (const id of r.identifier ?? []) if (id.system === SUBMISSION_ITEM_SYSTEM && id.value) liveByIdentifier.set(id.value, r);

@@ -11,6 +11,7 @@ import type { AppContext } from '../context.js';
 import type { SessionRef } from '../ehr-access.js';
 import type { ResolveProposalInput } from '../options.js';
 import { jsonRoute } from './json.js';
+import { printable } from '../../platform/text.js';
 
 /** A free-text note as it is recorded: trimmed, at most 1000 characters, none when empty. */
 const noteOf = (raw: unknown) => (typeof raw === 'string' && raw.trim() ? raw.trim().slice(0, 1000) : undefined);
@@ -24,7 +25,7 @@ async function ehrTarget(ctx: AppContext, ref: SessionRef) {
 /** What the clinician decided on a proposal, checked: accept, or dismiss with one of the coded reasons. */
 function decisionOfBody(ctx: AppContext, raw: unknown): Omit<ResolveProposalInput, 'who' | 'bearerToken'> {
   const body = raw as { target?: string; decision?: string; reason?: string; note?: string } | undefined;
-  const target = String(body?.target ?? '');
+  const target = printable(body?.target);
   // A Flag is closed by saying what happened to the patient (POST /flags/outcome), never by a decision on a proposal.
   if (!/^ServiceRequest\/[A-Za-z0-9\-.]{1,64}$/.test(target)) throw badRequest('target must be ServiceRequest/<id>. A Flag is closed by recording what happened to the patient.', 'target');
   if (body?.decision !== 'accept' && body?.decision !== 'dismiss') throw badRequest('decision must be accept or dismiss.', 'decision');
@@ -56,9 +57,9 @@ export function registerDecisions(api: Router, ctx: AppContext): void {
     jsonRoute(async (req) => {
       const ref = await sessionOf(req);
       const body = req.body as { target?: unknown; outcome?: unknown; note?: unknown } | undefined;
-      const target = String(body?.target ?? '');
+      const target = printable(body?.target);
       if (!/^Flag\/[A-Za-z0-9\-.]{1,64}$/.test(target)) throw badRequest('target must be Flag/<id>.', 'target');
-      const outcome = String(body?.outcome ?? '');
+      const outcome = printable(body?.outcome);
       if (!(FLAG_OUTCOME_CODES as readonly string[]).includes(outcome)) throw badRequest(`Choose what happened to the patient: one of ${FLAG_OUTCOME_CODES.join(', ')}.`, 'outcome');
       const note = noteOf(body?.note);
       if (!ref.session.fhirUser) throw forbidden('Only a signed-in clinician can record what happened to a patient.');
@@ -74,7 +75,7 @@ export function registerDecisions(api: Router, ctx: AppContext): void {
     jsonRoute(async (req) => {
       const ref = await sessionOf(req);
       const body = req.body as { provenance?: unknown } | undefined;
-      const provenance = String(body?.provenance ?? '');
+      const provenance = printable(body?.provenance);
       if (!/^[A-Za-z0-9\-.]{1,64}$/.test(provenance)) throw badRequest('provenance must be the id of the act to undo.', 'provenance');
       if (!ref.session.fhirUser) throw forbidden('Only the clinician who recorded it can undo it.');
       const ehr = await ehrTarget(ctx, ref);

@@ -13,7 +13,7 @@ export function registerDrafts(api: Router, ctx: AppContext): void {
       const ref = await sessionOf(req);
       const pid = ref.session.patient;
       if (!pid) throw badRequest('No patient is open.');
-      const response = req.body?.response as fhir4.QuestionnaireResponse | undefined;
+      const response = (req.body as { response?: unknown } | undefined)?.response as fhir4.QuestionnaireResponse | undefined;
       if (response?.resourceType !== 'QuestionnaireResponse') throw badRequest('The draft must be a QuestionnaireResponse.', 'QuestionnaireResponse');
       const user = ref.session.fhirUser ?? 'unknown';
       const existing = await store.findDraft(ref.session.issuer, pid, user);

@@ -12,6 +12,7 @@ import { populate, readIntakes, readPatient } from '../patient-reads.js';
 import { serverTiming } from '../server-timing.js';
 import type { ClinicianSession } from '../session-store.js';
 import type { TokenResult } from '../smart.js';
+import { printable } from '../../platform/text.js';
 
 async function startAuthorization(ctx: AppContext, res: Response, iss: string, launch: string | undefined) {
   const state = random();
@@ -39,13 +40,13 @@ function checkIssuer(allowed: Set<string>, raw: unknown): string {
 function prefetchLaunch(ctx: AppContext, ref: SessionRef) {
   const { prefetch } = ctx;
   const { handle, session } = ref;
-  if (session.fhirUser) prefetch.put(handle, 'user', () => ctx.ehr.json<fhir4.Practitioner>(ref, session.fhirUser!));
+  if (session.fhirUser) void prefetch.put(handle, 'user', () => ctx.ehr.json<fhir4.Practitioner>(ref, session.fhirUser!));
   const pid = session.patient;
   if (!pid) return;
   const patient = prefetch.put(handle, 'patient', () => readPatient(ctx, ref, pid));
   const intakes = prefetch.put(handle, 'intakes', () => readIntakes(ctx, ref, pid));
   // The draft lookup runs alongside the EHR reads; with a draft or an intake, the page opens no new form.
-  prefetch.put(handle, 'populate', async () => {
+  void prefetch.put(handle, 'populate', async () => {
     const [p, list, draft] = await Promise.all([patient, intakes, ctx.store.findDraft(session.issuer, pid, session.fhirUser ?? 'unknown')]);
     return list.length || draft ? undefined : populate(ctx, ref, p);
   });
@@ -86,7 +87,7 @@ export function registerLaunch(router: Router, ctx: AppContext): void {
 
   router.get('/callback', async (req, res) => {
     if (typeof req.query.error === 'string') {
-      throw new FhirError(401, { code: 'login', diagnostics: `The EHR did not authorize the app: ${String(req.query.error_description ?? req.query.error)}` });
+      throw new FhirError(401, { code: 'login', diagnostics: `The EHR did not authorize the app: ${printable(req.query.error_description ?? req.query.error)}` });
     }
     const state = typeof req.query.state === 'string' ? req.query.state : '';
     const pending = state ? await store.takeLaunch(state, 10 * 60_000) : undefined;

@@ -45,7 +45,7 @@ export function registerPages(router: Router, ctx: AppContext): void {
   router.get(`/assets/${version}/:file`, (req, res, next) => (own(req, res, String(req.params.file)) ? undefined : next()));
   router.get(`/assets/${version}/shared/:file`, (req, res, next) => (shared(req, res, String(req.params.file)) ? undefined : next()));
   router.get(`/lforms/${LFORMS_VERSION}/*splat`, (req, res, next) => {
-    const rel = ([] as string[]).concat(req.params.splat as string | string[]).join('/');
+    const rel = ([] as string[]).concat(req.params.splat).join('/');
     return lforms(req, res, rel) ? undefined : next();
   });
 

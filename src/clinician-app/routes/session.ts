@@ -18,7 +18,8 @@ export function registerSession(api: Router, ctx: AppContext): void {
   api.post(
     '/handoff',
     jsonRoute(async (req) => {
-      const code = typeof req.body?.code === 'string' ? req.body.code : '';
+      const body = req.body as { code?: unknown } | undefined;
+      const code = typeof body?.code === 'string' ? body.code : '';
       const handle = code ? await store.takeHandoff(code, 60_000, Date.now()) : undefined;
       const session = handle ? await store.getSession(handle, Date.now()) : undefined;
       if (!handle || !session) throw unauthorized('This sign-in has already been used or has expired. Launch the app from the EHR again.');

@@ -30,7 +30,7 @@ export interface AuthContext {
   db: AuthDatabase;
   secrets: AuthSecrets;
   moduleClient: BackendClient;
-  findPractitioner(id: string): Promise<DirectoryPractitioner | undefined>;
+  findPractitioner(this: void, id: string): Promise<DirectoryPractitioner | undefined>;
   findPatient(id: string): Promise<DirectoryPatient | undefined>;
   close(): void;
 }

@@ -55,7 +55,7 @@ export interface SmartAuth {
    * The store's `authorize(req)` hook. No Authorization header → undefined (the store answers 401).
    * A header that is not a valid Bearer token → throws a 401 FhirError saying why (and sets WWW-Authenticate).
    */
-  authorizeRequest(req: Request): Promise<AccessContext | undefined>;
+  authorizeRequest(this: void, req: Request): Promise<AccessContext | undefined>;
   smartConfiguration(): Record<string, unknown>;
   /** The CapabilityStatement `rest.security` block (SMART oauth-uris): pass to the store router's `security`. */
   capabilitySecurity(): fhir4.CapabilityStatementRestSecurity;

@@ -8,6 +8,7 @@ import { splitScope, trimSlash, type AuthContext } from './context.js';
 import { errorPage } from './pages.js';
 import { OIDC_SCOPES } from './smart-metadata.js';
 import { isGrantableResourceScope } from './smart-scopes.js';
+import { printable } from '../../platform/text.js';
 
 const ONLINE_REFRESH_SECONDS = 8 * 3600;
 
@@ -78,7 +79,7 @@ function launchParams({ fhirBaseUrl, db }: AuthContext) {
         }
         return;
       }
-      const launch = db.findLaunch(String(value));
+      const launch = db.findLaunch(printable(value));
       if (!launch) throw new errors.InvalidRequest('launch is unknown, expired or already used: launch the app again from the EHR');
       if (launch.clientId && launch.clientId !== client.clientId) {
         throw new errors.InvalidRequest(`launch was created for another app (${launch.clientId})`);

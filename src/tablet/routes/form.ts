@@ -31,7 +31,8 @@ export function registerForm(api: Router, ctx: TabletContext): void {
 
   api.get('/questionnaire', async (req, res) => {
     await sessionOf(req);
-    const lang = (LANGUAGES as readonly string[]).includes(String(req.query.lang)) ? (String(req.query.lang) as Language) : 'en';
+    const asked = req.query.lang;
+    const lang = typeof asked === 'string' && (LANGUAGES as readonly string[]).includes(asked) ? (asked as Language) : 'en';
     res.type('application/fhir+json').send(ctx.perLanguage.get(lang));
   });
 

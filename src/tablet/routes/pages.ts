@@ -40,7 +40,7 @@ export function registerPages(router: Router, ctx: TabletContext): void {
   // The service worker must live at the tablet's root to control `/tablet/` (the page registers it with updateViaCache 'none').
   router.get('/sw.js', (req, res, next) => (worker(req, res, 'sw.js') ? undefined : next()));
   router.get(`/lforms/${LFORMS_VERSION}/*splat`, (req, res, next) => {
-    const rel = ([] as string[]).concat(req.params.splat as string | string[]).join('/');
+    const rel = ([] as string[]).concat(req.params.splat).join('/');
     return lforms(req, res, rel) ? undefined : next();
   });
   router.get('/', (_req, res) => {
