@@ -28,6 +28,7 @@ import type { FhirServerTarget } from '../submission/fhir-writer.js';
 import type { SubmitInput, SubmitResult } from '../submission/service.js';
 import { SUBMISSION_ITEM_SYSTEM, submissionKeyOf } from '../submission/build-bundle.js';
 import { assetVersion, LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, modulePreloadTags, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../platform/lforms/assets.js';
+import { scriptCacheWorker } from '../platform/lforms/script-cache.js';
 import { createEhrAccess, type SessionRef } from './ehr-access.js';
 import { createLaunchPrefetch } from './launch-prefetch.js';
 import { serverTiming } from './server-timing.js';
@@ -151,6 +152,7 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
       .replace('{{appModulePreloads}}', [modulePreloadTags(`${basePath}/assets/${version}`, PUBLIC_DIR), modulePreloadTags(`${basePath}/assets/${version}/shared`, SHARED_BROWSER_DIR)].join('\n')),
     basePath,
   );
+  const scriptCache = scriptCacheWorker({ shell, scope: `${basePath}/ui` });
 
   const csp = lformsPageCsp({
     formAction: `'self' ${origins(options.allowedIssuers).join(' ')}`,
@@ -174,6 +176,8 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     const rel = ([] as string[]).concat(req.params.splat as string | string[]).join('/');
     return lforms(req, res, rel) ? undefined : next();
   });
+
+  router.get('/sw.js', (req, res) => scriptCache.serve(req, res));
 
   function sendShell(res: Response) {
     res.setHeader('Cache-Control', 'no-store');
