@@ -3,7 +3,7 @@
  * page it measures. Playwright enables Runtime in every page; V8 then captures a detailed stack trace for every
  * exception thrown, even one the page catches, and to do so re-parses the scripts for their source positions.
  * LHC-Forms throws and catches about 650 exceptions while it starts (type checks of its bundled `is-*`
- * helpers), so under Playwright a launch spends ≈0.4 s more CPU than in a clinician's browser
+ * helpers), so under Playwright a first or second launch spends ≈0.4 s more main-thread CPU than in a clinician's browser
  * (docs/benchmarks.md, "Launch"). Here the page is only asked questions (`Runtime.evaluate`), which does not
  * turn that capture on.
  */
