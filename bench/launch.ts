@@ -26,10 +26,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page, type Request } from 'playwright-core';
 import { startAppHarness, type AppHarness } from '../test/clinician-app/harness.js';
+import { launchCdpBrowser } from './cdp-browser.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
-const PATIENT = 'sandbox-patient-4'; // no intake yet: every launch opens the form, pre-filled by $populate
+const PATIENT = 'sandbox-patient-4';
+/**
+ * How the bench drives Chromium. `cdp` (the default): over the DevTools protocol without enabling the Runtime
+ * domain in the measured page, as a clinician's browser runs it (bench/cdp-browser.ts says why that matters);
+ * `playwright`: through playwright-core, as the figures before 2026-12-04 15:00 UTC were measured.
+ */
+const DRIVER = process.env.LAUNCH_DRIVER === 'playwright' ? 'playwright' : 'cdp'; // no intake yet: every launch opens the form, pre-filled by $populate
 
 export interface LaunchSample {
   totalMs: number;
@@ -85,14 +92,65 @@ async function createLaunchUrl(h: AppHarness): Promise<string> {
   return ((await res.json()) as { url: string }).url;
 }
 
-async function launchOnce(h: AppHarness, context: BrowserContext): Promise<LaunchSample> {
+/** What a launch needs of the browser: the two ways of driving it (see `LAUNCH_DRIVER` above). */
+interface DrivenPage {
+  goto(url: string): Promise<void>;
+  waitForFormReady(): Promise<void>;
+  evaluate<T>(fn: () => T): Promise<T>;
+  /** Every request of the page, the navigation's redirect hops included. */
+  requests(): { method: string; url: string }[];
+  /** The `Server-Timing` header of the callback's redirect. */
+  callbackServerTiming(): Promise<string | undefined>;
+  close(): Promise<void>;
+}
+interface Driver { newPage(): Promise<DrivenPage>; close(): Promise<void> }
+
+const FORM_READY = 'body[data-form-ready="1"]';
+
+async function playwrightDriver(userDataDir: string): Promise<Driver> {
+  const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, { executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1366, height: 768 }, args: CHROMIUM_ARGS });
+  return {
+    async newPage() {
+      const page: Page = await context.newPage();
+      const requests: Request[] = [];
+      page.on('request', (r) => requests.push(r));
+      return {
+        goto: async (url) => void (await page.goto(url)),
+        waitForFormReady: async () => void (await page.waitForSelector(FORM_READY, { timeout: 60_000 })),
+        evaluate: (fn) => page.evaluate(fn) as never,
+        requests: () => requests.map((r) => ({ method: r.method(), url: r.url() })),
+        callbackServerTiming: async () => (await requests.find((r) => new URL(r.url()).pathname === '/app/callback')?.response())?.headers()['server-timing'],
+        close: () => page.close(),
+      };
+    },
+    close: () => context.close(),
+  };
+}
+
+async function cdpDriver(): Promise<Driver> {
+  const browser = await launchCdpBrowser(CHROMIUM_ARGS);
+  return {
+    async newPage() {
+      const page = await browser.newPage();
+      return {
+        goto: (url) => page.navigate(url),
+        waitForFormReady: () => page.waitFor(`document.querySelector('${FORM_READY}')`, 60_000),
+        evaluate: (fn) => page.evaluate(`(${fn.toString()})()`),
+        requests: () => page.requests,
+        callbackServerTiming: async () => page.requests.find((r) => new URL(r.url).pathname === '/app/callback')?.redirectHeaders?.['server-timing'],
+        close: () => page.close(),
+      };
+    },
+    close: () => browser.close(),
+  };
+}
+
+async function launchOnce(h: AppHarness, driver: Driver): Promise<LaunchSample> {
   const url = await createLaunchUrl(h);
-  const page: Page = await context.newPage();
-  const requests: Request[] = [];
-  page.on('request', (r) => requests.push(r));
+  const page = await driver.newPage();
   await page.goto(url);
-  await page.waitForSelector('body[data-form-ready="1"]', { timeout: 60_000 });
-  const side = (await page.evaluate(() => {
+  await page.waitForFormReady();
+  const side: BrowserSide = await page.evaluate(() => {
     const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
     return {
       nav: { redirectStart: nav.redirectStart, redirectEnd: nav.redirectEnd, redirectCount: nav.redirectCount, fetchStart: nav.fetchStart, responseEnd: nav.responseEnd },
@@ -106,19 +164,29 @@ async function launchOnce(h: AppHarness, context: BrowserContext): Promise<Launc
         serverTiming: r.serverTiming.map((s) => ({ name: s.name, duration: s.duration })),
       })),
     };
-  })) as BrowserSide;
+  });
+  // Minutes pass between two patients: let the page finish what it started in the background (the install of
+  // its script-cache service worker) before the next launch, instead of timing that launch against it.
+  await page.evaluate(() =>
+    navigator.serviceWorker?.getRegistration().then(
+      (reg) =>
+        reg?.installing || reg?.waiting
+          ? Promise.race([navigator.serviceWorker.ready, new Promise((resolve) => setTimeout(resolve, 30_000))]).then(() => undefined)
+          : undefined,
+    ),
+  );
   // The redirect hops are not in Resource Timing: their Server-Timing comes from the network log.
-  const callback = requests.find((r) => new URL(r.url()).pathname === '/app/callback');
-  const callbackTiming = parseServerTiming((await callback?.response())?.headers()['server-timing']);
+  const callbackTiming = parseServerTiming(await page.callbackServerTiming());
+  const requests = page.requests();
   const seen = new Map<string, number>();
   for (const r of requests) {
-    const key = `${r.method()} ${r.url()}`;
+    const key = `${r.method} ${r.url}`;
     seen.set(key, (seen.get(key) ?? 0) + 1);
   }
   // The browser's own fetches (a favicon) are in Resource Timing but not in the page's network events.
   const fetched = new Map<string, number>();
   for (const r of side.resources) fetched.set(r.name, (fetched.get(r.name) ?? 0) + 1);
-  for (const [name, n] of fetched) if (n > 1 && !requests.some((r) => r.url() === name)) seen.set(`GET ${name}`, n);
+  for (const [name, n] of fetched) if (n > 1 && !requests.some((r) => r.url === name)) seen.set(`GET ${name}`, n);
   await page.close();
 
   const assets = side.resources.filter((r) => isAsset(r.path));
@@ -152,6 +220,7 @@ const quantile = (xs: number[], q: number) => {
 export interface LaunchResult {
   date: string;
   runs: number;
+  driver: 'cdp' | 'playwright';
   loadAverage: { min: number; max: number };
   first: LaunchSample[];
   repeat: LaunchSample[];
@@ -165,11 +234,11 @@ export async function launchBench(runs = Number(process.env.LAUNCH_RUNS ?? 10)):
   const repeat: LaunchSample[] = [];
   try {
     // One launch to let the server discover the EHR and compile its paths: a clinic's server is long running.
-    await runProfile(async (context) => void (await launchOnce(h, context)));
+    await runProfile(async (driver) => void (await launchOnce(h, driver)));
     for (let i = 0; i < runs; i++) {
-      await runProfile(async (context) => {
-        first.push(await launchOnce(h, context));
-        repeat.push(await launchOnce(h, context));
+      await runProfile(async (driver) => {
+        first.push(await launchOnce(h, driver));
+        repeat.push(await launchOnce(h, driver));
       });
       process.stdout.write(`launch ${i + 1}/${runs}: first ${Math.round(first.at(-1)!.totalMs)} ms, repeat ${Math.round(repeat.at(-1)!.totalMs)} ms\n`);
     }
@@ -178,16 +247,16 @@ export async function launchBench(runs = Number(process.env.LAUNCH_RUNS ?? 10)):
     await h.close();
   }
   load.push(os.loadavg()[0]!);
-  return { date: new Date().toISOString(), runs, loadAverage: { min: Math.min(...load), max: Math.max(...load) }, first, repeat };
+  return { date: new Date().toISOString(), runs, driver: DRIVER, loadAverage: { min: Math.min(...load), max: Math.max(...load) }, first, repeat };
 }
 
-async function runProfile(use: (context: BrowserContext) => Promise<void>): Promise<void> {
+async function runProfile(use: (driver: Driver) => Promise<void>): Promise<void> {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-launch-'));
-  const context = await chromium.launchPersistentContext(userDataDir, { executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1366, height: 768 }, args: CHROMIUM_ARGS });
+  const driver = DRIVER === 'playwright' ? await playwrightDriver(userDataDir) : await cdpDriver();
   try {
-    await use(context);
+    await use(driver);
   } finally {
-    await context.close();
+    await driver.close();
     fs.rmSync(userDataDir, { recursive: true, force: true });
   }
 }
@@ -215,7 +284,7 @@ export function launchTable(r: LaunchResult): string {
   const bytes = (xs: LaunchSample[]) => `${Math.round(quantile(xs.map((s) => s.assetBytes), 0.5) / 1000)} kB in ${quantile(xs.map((s) => s.assetsFromNetwork), 0.5)} of ${quantile(xs.map((s) => s.assetRequests), 0.5)} requests`;
   const dups = [...new Set([...r.first, ...r.repeat].flatMap((s) => s.duplicates))];
   return [
-    `Measured by \`npx tsx bench/launch.ts\` (${r.runs} runs, each a new Chromium profile), ${r.date.slice(0, 16).replace('T', ' ')} UTC, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores; load average during the run ${r.loadAverage.min.toFixed(1)}–${r.loadAverage.max.toFixed(1)}. Milliseconds, median / p90.`,
+    `Measured by \`npx tsx bench/launch.ts\` (${r.runs} runs, each a new Chromium profile, driven ${r.driver === 'cdp' ? 'over the DevTools protocol without Runtime in the page' : 'by Playwright'}), ${r.date.slice(0, 16).replace('T', ' ')} UTC, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores; load average during the run ${r.loadAverage.min.toFixed(1)}–${r.loadAverage.max.toFixed(1)}. Milliseconds, median / p90.`,
     '',
     '| | first launch (empty cache) | repeat launch (same profile) |',
     '|---|---|---|',

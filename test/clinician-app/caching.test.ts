@@ -80,6 +80,20 @@ describe('cache headers, per kind of answer', () => {
     expect(worker.headers.get('cache-control')).toBe('no-cache');
   });
 
+  it('the app\'s service worker: revalidated (same URL every release), and it caches exactly the files the page loads, nothing else', async () => {
+    const worker = await get('/app/sw.js');
+    expect(worker.status).toBe(200);
+    expect(worker.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(worker.headers.get('cache-control')).toBe('no-cache');
+    const etag = worker.headers.get('etag')!;
+    expect((await get('/app/sw.js', { 'if-none-match': etag })).status).toBe(304);
+    const release = JSON.parse(/^const RELEASE = (.*);$/m.exec(await worker.text())![1]!) as { cache: string; scope: string; files: string[] };
+    expect(release.scope).toBe('/app/ui');
+    expect(release.cache).toMatch(/^lforms-page-scripts-[0-9a-f]{12}$/);
+    expect(release.files.sort()).toEqual([...new Set(await pageFiles('/app/ui'))].sort());
+    for (const f of release.files) expect(f, 'only versioned files: never a page or an API answer').toMatch(/^\/app\/(assets\/[0-9a-f]{12}|lforms\/\d+\.\d+\.\d+)\//);
+  });
+
   it('a file of an earlier release (an unknown version) is a 404 that is not kept', async () => {
     const res = await get('/app/assets/000000000000/app.js');
     expect(res.status).toBe(404);

@@ -1,7 +1,8 @@
 /**
  * A launch in real Chromium, watched from the server: nothing the page needs is asked for twice, the EHR is
  * read at most once per resource and query, and a repeat launch in the same browser takes every static file
- * from the browser's cache (no request for them reaches the server).
+ * from the browser's cache (no request for them reaches the server): from the service worker's Cache Storage,
+ * where Chromium keeps V8's compiled code of LHC-Forms from the first launch on.
  */
 import type http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,5 +69,42 @@ describe('a launch in Chromium', () => {
     const repeatReads = repeat.seen.filter((s) => s.method === 'GET' && s.url.startsWith('/ehr/fhir/'));
     expect(repeated(repeatReads), 'the EHR was read twice for the same thing').toEqual([]);
     await repeat.page.close();
+  }, 180_000);
+});
+
+describe('the script cache (service worker)', () => {
+  it('the first launch leaves a worker holding the page\'s files; the next launch takes every one of them from it, and nothing else', async () => {
+    const fresh = await openBrowser(); // a browser that has never seen the app
+    try {
+      const first = await launchFromEhr(fresh.context, h.baseUrl, 'Agnieszka Nowak');
+      await first.waitForSelector('body[data-form-ready="1"]', { timeout: 60_000 });
+      const cached = await first.evaluate(async () => {
+        // Bounded, so that a page without a worker fails here rather than at the test's time limit.
+        await Promise.race([navigator.serviceWorker.ready, new Promise((_, reject) => setTimeout(() => reject(new Error('no service worker became active')), 30_000))]);
+        const names = await caches.keys();
+        const keys = (await Promise.all(names.map(async (n) => (await caches.open(n)).keys()))).flat();
+        return keys.map((r) => new URL(r.url).pathname).sort();
+      });
+      const shell = await (await fetch(`${h.baseUrl}/app/ui`)).text();
+      const pageFiles = [...new Set([...shell.matchAll(/<(?:script|link)\b[^>]*?\b(?:src|href)="(\/[^"]+\.(?:js|css))"/g)].map((m) => m[1]!))].sort();
+      expect(pageFiles.length).toBeGreaterThan(10);
+      expect(cached, 'the worker caches exactly the files the page loads').toEqual(pageFiles);
+      await first.close();
+
+      const repeat = await launchFromEhr(fresh.context, h.baseUrl, 'Agnieszka Nowak');
+      await repeat.waitForSelector('body[data-form-ready="1"]', { timeout: 60_000 });
+      const served = await repeat.evaluate(() =>
+        (performance.getEntriesByType('resource') as (PerformanceResourceTiming & { deliveryType: string })[]).map((r) => ({ path: new URL(r.name).pathname, from: r.deliveryType })),
+      );
+      const statics = served.filter((r) => /^\/app\/(assets|lforms)\//.test(r.path));
+      expect(statics.length).toBeGreaterThan(10);
+      expect(statics.filter((r) => r.from !== 'cache-storage'), 'files not taken from the worker\'s cache').toEqual([]);
+      const api = served.filter((r) => r.path.startsWith('/app/api/'));
+      expect(api.length).toBeGreaterThan(2);
+      expect(api.filter((r) => r.from === 'cache-storage'), 'API answers never come from a cache').toEqual([]);
+      await repeat.close();
+    } finally {
+      await fresh.close();
+    }
   }, 180_000);
 });

@@ -139,6 +139,15 @@ async function boot() {
   window.addEventListener('hashchange', route);
   window.addEventListener('periplan:session-ended', (e) => announce(e.detail, 'error'));
   await route();
+  keepScriptsCompiled();
+}
+
+/**
+ * Once the first view is up: a service worker that keeps LHC-Forms' scripts compiled, so that the next launch
+ * in this browser does not compile them again (src/platform/lforms/public/script-cache-sw.js).
+ */
+function keepScriptsCompiled() {
+  navigator.serviceWorker?.register(`${base}/sw.js`, { scope: `${base}/ui`, updateViaCache: 'none' }).catch(() => undefined);
 }
 
 boot();

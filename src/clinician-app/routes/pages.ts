@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Response, Router } from 'express';
 import { LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, modulePreloadTags, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../../platform/lforms/assets.js';
+import { scriptCacheWorker } from '../../platform/lforms/script-cache.js';
 import { PUBLIC_DIR, type AppContext } from '../context.js';
 
 const origins = (urls: string[]) => [...new Set(urls.map((u) => new URL(u).origin))];
@@ -26,6 +27,7 @@ export function registerPages(router: Router, ctx: AppContext): void {
       .replace('{{appModulePreloads}}', [modulePreloadTags(`${basePath}/assets/${version}`, PUBLIC_DIR), modulePreloadTags(`${basePath}/assets/${version}/shared`, SHARED_BROWSER_DIR)].join('\n')),
     basePath,
   );
+  const scriptCache = scriptCacheWorker({ shell, scope: `${basePath}/ui` });
 
   const csp = lformsPageCsp({
     formAction: `'self' ${origins(options.allowedIssuers).join(' ')}`,
@@ -48,6 +50,8 @@ export function registerPages(router: Router, ctx: AppContext): void {
     const rel = ([] as string[]).concat(req.params.splat).join('/');
     return lforms(req, res, rel) ? undefined : next();
   });
+
+  router.get('/sw.js', (req, res) => scriptCache.serve(req, res));
 
   function sendShell(res: Response) {
     res.setHeader('Cache-Control', 'no-store');
