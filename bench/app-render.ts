@@ -30,7 +30,14 @@ const h = await startAppHarness();
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+  ],
 });
 
 async function launchUrl(patient: string): Promise<string> {
@@ -43,11 +50,14 @@ async function launchUrl(patient: string): Promise<string> {
 }
 
 const renderMs = (page: Page, start: string, end: string) =>
-  page.evaluate(([s, e]) => {
-    const m = performance.getEntriesByName(s!)[0]!;
-    const done = performance.getEntriesByName(e!)[0]!;
-    return done.startTime - m.startTime;
-  }, [start, end]);
+  page.evaluate(
+    ([s, e]) => {
+      const m = performance.getEntriesByName(s!)[0]!;
+      const done = performance.getEntriesByName(e!)[0]!;
+      return done.startTime - m.startTime;
+    },
+    [start, end],
+  );
 
 // ---- 1 + 2a: the app -------------------------------------------------------------------------------
 const launchCold: number[] = [];
@@ -71,7 +81,9 @@ for (let i = 0; i < RUNS; i++) {
     (cold ? launchCold : launchWarm).push(elapsed);
     if (!cold) {
       appRender.push(await renderMs(page, 'periplan-form-render-start', 'periplan-form-rendered'));
-      appLoadToReady.push(await page.evaluate(() => performance.getEntriesByName('periplan-form-interactive')[0]!.startTime));
+      appLoadToReady.push(
+        await page.evaluate(() => performance.getEntriesByName('periplan-form-interactive')[0]!.startTime),
+      );
     }
     if (cold && i === 0) {
       bytes = await page.evaluate(() =>
@@ -79,10 +91,18 @@ for (let i = 0; i < RUNS; i++) {
           .filter((r) => /\.(js|css)(\?|$)/.test(r.name))
           .map((r) => ({ url: new URL(r.name).pathname, encoded: r.encodedBodySize, decoded: r.decodedBodySize })),
       );
-      const s = JSON.parse((await page.evaluate(() => sessionStorage.getItem('periplan.session')))!) as { session: string };
+      const s = JSON.parse((await page.evaluate(() => sessionStorage.getItem('periplan.session')))!) as {
+        session: string;
+      };
       sessionHandle = s.session;
-      questionnaire = await (await fetch(`${h.baseUrl}/app/api/questionnaire`, { headers: { 'x-session': s.session } })).json();
-      prefilled = ((await (await fetch(`${h.baseUrl}/app/api/form?fresh=1`, { headers: { 'x-session': s.session } })).json()) as { response: unknown }).response;
+      questionnaire = await (
+        await fetch(`${h.baseUrl}/app/api/questionnaire`, { headers: { 'x-session': s.session } })
+      ).json();
+      prefilled = (
+        (await (await fetch(`${h.baseUrl}/app/api/form?fresh=1`, { headers: { 'x-session': s.session } })).json()) as {
+          response: unknown;
+        }
+      ).response;
     }
     await page.close();
     if (cold) await context.close();
@@ -92,7 +112,9 @@ for (let i = 0; i < RUNS; i++) {
 // ---- 2b: the bare page (LHC-Forms alone, same files and compression) ----------------------------------
 const bare = express();
 const lforms = staticFiles(LFORMS_DIR);
-bare.get(`/lforms/${LFORMS_VERSION}/*splat`, (req, res, next) => (lforms(req, res, ([] as string[]).concat(req.params.splat as string | string[]).join('/')) ? undefined : next()));
+bare.get(`/lforms/${LFORMS_VERSION}/*splat`, (req, res, next) =>
+  lforms(req, res, ([] as string[]).concat(req.params.splat as string | string[]).join('/')) ? undefined : next(),
+);
 bare.get('/data.json', (_req, res) => res.json({ questionnaire, prefilled }));
 bare.get('/bare.js', (_req, res) =>
   res.type('js').send(`(async () => {
@@ -125,7 +147,9 @@ for (let i = 0; i < RUNS + 1; i++) {
   if (i > 0) {
     // first load only warms the cache, as for the app's warm runs
     bareRender.push(await renderMs(page, 'bare-render-start', 'bare-rendered'));
-    bareLoadToReady.push(await page.evaluate(() => performance.getEntriesByName('periplan-form-interactive')[0]!.startTime));
+    bareLoadToReady.push(
+      await page.evaluate(() => performance.getEntriesByName('periplan-form-interactive')[0]!.startTime),
+    );
   }
   await page.close();
 }
@@ -139,7 +163,12 @@ for (let i = 0; i < FLAGS; i++) {
   h.ehr.store.create({
     resourceType: 'Flag',
     status: 'active',
-    meta: { tag: [{ system: FLAG_SYSTEM, code }, { system: FLAG_PRIORITY_SYSTEM, code: tiers[(i >> 2) % 3]! }] },
+    meta: {
+      tag: [
+        { system: FLAG_SYSTEM, code },
+        { system: FLAG_PRIORITY_SYSTEM, code: tiers[(i >> 2) % 3]! },
+      ],
+    },
     code: { coding: [{ system: FLAG_SYSTEM, code }] },
     subject: { reference: `Patient/sandbox-patient-${1 + (i % 6)}` },
     period: { start: new Date(Date.UTC(2026, 0, 1) + i * 60_000).toISOString() },
@@ -162,11 +191,19 @@ const worklistMs = {
   dateFiltered: await timeWorklist('flag=bone-density-scan&sort=date&page=3'),
 };
 
-const totals = { encodedBytes: bytes.reduce((a, b) => a + b.encoded, 0), rawBytes: bytes.reduce((a, b) => a + b.decoded, 0) };
+const totals = {
+  encodedBytes: bytes.reduce((a, b) => a + b.encoded, 0),
+  rawBytes: bytes.reduce((a, b) => a + b.decoded, 0),
+};
 const result = {
   date: new Date().toISOString(),
   runs: RUNS,
-  launchToInteractiveFormMs: { coldMedian: median(launchCold), warmMedian: median(launchWarm), cold: launchCold, warm: launchWarm },
+  launchToInteractiveFormMs: {
+    coldMedian: median(launchCold),
+    warmMedian: median(launchWarm),
+    cold: launchCold,
+    warm: launchWarm,
+  },
   formRenderMs: {
     appMedian: round(median(appRender)),
     bareMedian: round(median(bareRender)),
@@ -179,7 +216,10 @@ const result = {
   worklistApiMedianMs: worklistMs,
 };
 fs.mkdirSync(path.join(import.meta.dirname ?? 'bench', 'results'), { recursive: true });
-fs.writeFileSync(path.join(import.meta.dirname ?? 'bench', 'results', 'app-render.raw.json'), JSON.stringify(result, null, 2));
+fs.writeFileSync(
+  path.join(import.meta.dirname ?? 'bench', 'results', 'app-render.raw.json'),
+  JSON.stringify(result, null, 2),
+);
 console.log(JSON.stringify({ ...result, jsCssBytes: { brotli: totals.encodedBytes, raw: totals.rawBytes } }, null, 2));
 
 await bareContext.close();

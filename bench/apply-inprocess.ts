@@ -17,14 +17,19 @@ const iterations = Number(process.argv[2] ?? 1000);
 const read = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) as T;
 
 const files = [
-  ...readdirSync(join(root, 'plandefinitions')).filter((f) => f.endsWith('.json')).map((f) => join(root, 'plandefinitions', f)),
+  ...readdirSync(join(root, 'plandefinitions'))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => join(root, 'plandefinitions', f)),
   join(root, 'profiles', 'CodeSystem-back-pain-rule.json'),
   join(root, 'profiles', 'CodeSystem-back-pain-flag.json'),
   // The answers are checked against the intake Questionnaire before the rules run.
   join(root, 'questionnaires', 'back-pain-intake.json'),
 ];
 const knowledge = new KnowledgeBase(files.map((file) => ({ resource: read<CanonicalResource>(file), origin: file })));
-const planDefinition = knowledge.resolve('https://periplan.app/fhir/PlanDefinition/back-pain-follow-up', 'PlanDefinition')!;
+const planDefinition = knowledge.resolve(
+  'https://periplan.app/fhir/PlanDefinition/back-pain-follow-up',
+  'PlanDefinition',
+)!;
 
 type Evaluator = 'compiled' | 'fhirpath.js' | undefined;
 
@@ -33,7 +38,13 @@ function measure(example: string) {
   const patient = read<fhir4.Patient>(join(dir, 'patient.json'));
   const data: fhir4.FhirResource[] = [patient];
   if (existsSync(join(dir, 'response.json'))) data.push(read<fhir4.QuestionnaireResponse>(join(dir, 'response.json')));
-  const options = (evaluator: Evaluator) => ({ subject: `Patient/${patient.id}`, data, knowledge, now: new Date('2026-11-24T09:00:00Z'), ...(evaluator ? { evaluator } : {}) });
+  const options = (evaluator: Evaluator) => ({
+    subject: `Patient/${patient.id}`,
+    data,
+    knowledge,
+    now: new Date('2026-11-24T09:00:00Z'),
+    ...(evaluator ? { evaluator } : {}),
+  });
   const variants: Array<{ name: string; evaluator: Evaluator; times: number[] }> = [
     { name: 'default', evaluator: undefined, times: [] },
     { name: 'fhirpath.js', evaluator: 'fhirpath.js', times: [] },
@@ -48,7 +59,8 @@ function measure(example: string) {
       rules = JSON.stringify(carePlan).split('back-pain-rule"').length - 1;
     }
   }
-  const at = (times: number[], q: number) => Number(times[Math.min(times.length - 1, Math.floor(q * times.length))]!.toFixed(3));
+  const at = (times: number[], q: number) =>
+    Number(times[Math.min(times.length - 1, Math.floor(q * times.length))]!.toFixed(3));
   const row: Record<string, string | number> = { example, rules };
   for (const v of variants) {
     v.times.sort((a, b) => a - b);

@@ -13,9 +13,20 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 
-interface Message { id?: number; method?: string; params?: Record<string, unknown>; result?: Record<string, unknown>; error?: { message: string }; sessionId?: string }
+interface Message {
+  id?: number;
+  method?: string;
+  params?: Record<string, unknown>;
+  result?: Record<string, unknown>;
+  error?: { message: string };
+  sessionId?: string;
+}
 
-export interface SeenRequest { method: string; url: string; redirectHeaders?: Record<string, string> }
+export interface SeenRequest {
+  method: string;
+  url: string;
+  redirectHeaders?: Record<string, string>;
+}
 
 export interface CdpPage {
   /** Requests the page made (the navigation's redirect hops included, with the headers of each redirect). */
@@ -34,9 +45,20 @@ export interface CdpBrowser {
 
 export async function launchCdpBrowser(args: string[]): Promise<CdpBrowser> {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-cdp-'));
-  const child: ChildProcess = spawn('/usr/bin/chromium', ['--headless', '--remote-debugging-pipe', `--user-data-dir=${userDataDir}`, '--window-size=1366,768', ...args, 'about:blank'], {
-    stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'],
-  });
+  const child: ChildProcess = spawn(
+    '/usr/bin/chromium',
+    [
+      '--headless',
+      '--remote-debugging-pipe',
+      `--user-data-dir=${userDataDir}`,
+      '--window-size=1366,768',
+      ...args,
+      'about:blank',
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'],
+    },
+  );
   const toBrowser = child.stdio[3] as Writable;
   const fromBrowser = child.stdio[4] as Readable;
   let nextId = 0;
@@ -71,15 +93,25 @@ export async function launchCdpBrowser(args: string[]): Promise<CdpBrowser> {
       const requests: SeenRequest[] = [];
       const listener = (m: Message) => {
         if (m.sessionId !== sessionId || m.method !== 'Network.requestWillBeSent') return;
-        const p = m.params as { request: { method: string; url: string }; redirectResponse?: { headers: Record<string, string> } };
+        const p = m.params as {
+          request: { method: string; url: string };
+          redirectResponse?: { headers: Record<string, string> };
+        };
         // A redirect hop arrives as the next request, carrying the redirect's response.
-        if (p.redirectResponse && requests.length) requests.at(-1)!.redirectHeaders = Object.fromEntries(Object.entries(p.redirectResponse.headers).map(([k, v]) => [k.toLowerCase(), v]));
+        if (p.redirectResponse && requests.length)
+          requests.at(-1)!.redirectHeaders = Object.fromEntries(
+            Object.entries(p.redirectResponse.headers).map(([k, v]) => [k.toLowerCase(), v]),
+          );
         requests.push({ method: p.request.method, url: p.request.url });
       };
       listeners.add(listener);
       await send('Network.enable', {}, sessionId);
       const evaluate = async <T>(expression: string): Promise<T> => {
-        const r = (await send('Runtime.evaluate', { expression, awaitPromise: true, returnByValue: true }, sessionId)) as { result: { value: T }; exceptionDetails?: { text: string } };
+        const r = (await send(
+          'Runtime.evaluate',
+          { expression, awaitPromise: true, returnByValue: true },
+          sessionId,
+        )) as { result: { value: T }; exceptionDetails?: { text: string } };
         if (r.exceptionDetails) throw new Error(`evaluate failed: ${r.exceptionDetails.text}`);
         return r.result.value;
       };

@@ -35,7 +35,10 @@ class CopyingKnowledgeBase extends KnowledgeBase {
     const r = super.read(type, id);
     return r && structuredClone(r);
   }
-  override resolve<T extends CanonicalResource['resourceType']>(canonical: string, type?: T): Extract<CanonicalResource, { resourceType: T }> | undefined {
+  override resolve<T extends CanonicalResource['resourceType']>(
+    canonical: string,
+    type?: T,
+  ): Extract<CanonicalResource, { resourceType: T }> | undefined {
     const r = super.resolve(canonical, type);
     return r && structuredClone(r);
   }
@@ -45,7 +48,10 @@ const loaded = await loadKnowledge(ROOT);
 const plainCopies = loaded.all().map((r) => structuredClone(r));
 const variants = [
   { name: 'shared', kb: loaded as KnowledgeBase },
-  { name: 'copy per use', kb: new CopyingKnowledgeBase(plainCopies.map((resource) => ({ resource, origin: 'bench' }))) as KnowledgeBase },
+  {
+    name: 'copy per use',
+    kb: new CopyingKnowledgeBase(plainCopies.map((resource) => ({ resource, origin: 'bench' }))) as KnowledgeBase,
+  },
 ];
 
 const intake = loaded.resolve(INTAKE, 'Questionnaire') as fhir4.Questionnaire;
@@ -55,12 +61,21 @@ const applyInputs = Array.from({ length: 500 }, (_, i) => {
   return { subject: `Patient/b${i}`, data: [patientFor(`b${i}`, qr), qr] as fhir4.FhirResource[] };
 });
 const weightObservation = (i: number): fhir4.Observation => ({
-  resourceType: 'Observation', id: `w${i}`, status: 'final', subject: { reference: `Patient/p${i}` }, effectiveDateTime: '2026-10-01',
+  resourceType: 'Observation',
+  id: `w${i}`,
+  status: 'final',
+  subject: { reference: `Patient/p${i}` },
+  effectiveDateTime: '2026-10-01',
   code: { coding: [{ system: 'http://loinc.org', code: '29463-7' }] },
   valueQuantity: { value: 50 + i, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' },
 });
 const populateInputs = Array.from({ length: 50 }, (_, i): { patient: fhir4.Patient; weight: fhir4.Bundle } => ({
-  patient: { resourceType: 'Patient', id: `p${i}`, birthDate: `19${50 + (i % 40)}-0${1 + (i % 9)}-15`, gender: 'female' },
+  patient: {
+    resourceType: 'Patient',
+    id: `p${i}`,
+    birthDate: `19${50 + (i % 40)}-0${1 + (i % 9)}-15`,
+    gender: 'female',
+  },
   weight: {
     resourceType: 'Bundle',
     type: 'searchset',
@@ -76,12 +91,19 @@ function apply(kb: KnowledgeBase, i: number): void {
 async function populate(kb: KnowledgeBase, i: number): Promise<void> {
   const input = populateInputs[i % populateInputs.length]!;
   const q = kb.resolve(INTAKE, 'Questionnaire') as fhir4.Questionnaire;
-  await populateQuestionnaire(q, { subject: input.patient, fetchResources: async () => input.weight, authored: '2026-11-24T09:00:00Z' });
+  await populateQuestionnaire(q, {
+    subject: input.patient,
+    fetchResources: async () => input.weight,
+    authored: '2026-11-24T09:00:00Z',
+  });
 }
 
 const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 const rows: Array<Record<string, string | number>> = [];
-for (const [op, run] of [['$apply', async (kb: KnowledgeBase, i: number) => apply(kb, i)], ['$populate', populate]] as const) {
+for (const [op, run] of [
+  ['$apply', async (kb: KnowledgeBase, i: number) => apply(kb, i)],
+  ['$populate', populate],
+] as const) {
   for (let i = 0; i < 200; i++) for (const v of variants) await run(v.kb, i); // warm-up: JIT and compile caches
   const times = variants.map(() => [] as number[]);
   for (let i = 0; i < N; i++) {
@@ -93,7 +115,12 @@ for (const [op, run] of [['$apply', async (kb: KnowledgeBase, i: number) => appl
   }
   for (const [k, v] of variants.entries()) {
     const sorted = times[k]!.sort((a, b) => a - b);
-    rows.push({ operation: op, variant: v.name, 'median ms': Number(quantile(sorted, 0.5).toFixed(3)), 'p99 ms': Number(quantile(sorted, 0.99).toFixed(3)) });
+    rows.push({
+      operation: op,
+      variant: v.name,
+      'median ms': Number(quantile(sorted, 0.5).toFixed(3)),
+      'p99 ms': Number(quantile(sorted, 0.99).toFixed(3)),
+    });
   }
 }
 
@@ -115,7 +142,24 @@ for (let i = 0; i < 2000; i++) {
   cloneTimes.push(performance.now() - t0);
 }
 console.table(rows);
-const median = (xs: number[]) => (xs.length ? Number(quantile([...xs].sort((a, b) => a - b), 0.5).toFixed(3)) : 'n/a');
+const median = (xs: number[]) =>
+  xs.length
+    ? Number(
+        quantile(
+          [...xs].sort((a, b) => a - b),
+          0.5,
+        ).toFixed(3),
+      )
+    : 'n/a';
 console.log(`deep-freeze of all ${loaded.all().length} artifacts (once, at load): median ${median(freezeTimes)} ms`);
-console.log(`structuredClone of the intake Questionnaire (${JSON.stringify(intake).length} bytes of JSON): median ${median(cloneTimes)} ms`);
-console.log(JSON.stringify({ node: process.version, iterations: N, loadavg: (await import('node:os')).loadavg().map((x) => x.toFixed(1)), rows }));
+console.log(
+  `structuredClone of the intake Questionnaire (${JSON.stringify(intake).length} bytes of JSON): median ${median(cloneTimes)} ms`,
+);
+console.log(
+  JSON.stringify({
+    node: process.version,
+    iterations: N,
+    loadavg: (await import('node:os')).loadavg().map((x) => x.toFixed(1)),
+    rows,
+  }),
+);

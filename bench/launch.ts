@@ -29,7 +29,14 @@ import { startAppHarness, type AppHarness } from '../test/clinician-app/harness.
 import { launchCdpBrowser } from './cdp-browser.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 const PATIENT = 'sandbox-patient-4';
 /**
  * How the bench drives Chromium. `cdp` (the default): over the DevTools protocol without enabling the Runtime
@@ -57,11 +64,21 @@ export interface LaunchSample {
   duplicates: string[];
 }
 
-interface TimingEntry { name: string; duration: number }
+interface TimingEntry {
+  name: string;
+  duration: number;
+}
 interface BrowserSide {
   nav: { redirectStart: number; redirectEnd: number; redirectCount: number; fetchStart: number; responseEnd: number };
   marks: Record<string, number>;
-  resources: { name: string; path: string; startTime: number; responseEnd: number; transferSize: number; serverTiming: TimingEntry[] }[];
+  resources: {
+    name: string;
+    path: string;
+    startTime: number;
+    responseEnd: number;
+    transferSize: number;
+    serverTiming: TimingEntry[];
+  }[];
 }
 
 const isAsset = (p: string) => /^\/app\/(assets|lforms)\//.test(p);
@@ -103,12 +120,20 @@ interface DrivenPage {
   callbackServerTiming(): Promise<string | undefined>;
   close(): Promise<void>;
 }
-interface Driver { newPage(): Promise<DrivenPage>; close(): Promise<void> }
+interface Driver {
+  newPage(): Promise<DrivenPage>;
+  close(): Promise<void>;
+}
 
 const FORM_READY = 'body[data-form-ready="1"]';
 
 async function playwrightDriver(userDataDir: string): Promise<Driver> {
-  const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, { executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1366, height: 768 }, args: CHROMIUM_ARGS });
+  const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: '/usr/bin/chromium',
+    headless: true,
+    viewport: { width: 1366, height: 768 },
+    args: CHROMIUM_ARGS,
+  });
   return {
     async newPage() {
       const page: Page = await context.newPage();
@@ -119,7 +144,10 @@ async function playwrightDriver(userDataDir: string): Promise<Driver> {
         waitForFormReady: async () => void (await page.waitForSelector(FORM_READY, { timeout: 60_000 })),
         evaluate: (fn) => page.evaluate(fn) as never,
         requests: () => requests.map((r) => ({ method: r.method(), url: r.url() })),
-        callbackServerTiming: async () => (await requests.find((r) => new URL(r.url()).pathname === '/app/callback')?.response())?.headers()['server-timing'],
+        callbackServerTiming: async () =>
+          (await requests.find((r) => new URL(r.url()).pathname === '/app/callback')?.response())?.headers()[
+            'server-timing'
+          ],
         close: () => page.close(),
       };
     },
@@ -137,7 +165,8 @@ async function cdpDriver(): Promise<Driver> {
         waitForFormReady: () => page.waitFor(`document.querySelector('${FORM_READY}')`, 60_000),
         evaluate: (fn) => page.evaluate(`(${fn.toString()})()`),
         requests: () => page.requests,
-        callbackServerTiming: async () => page.requests.find((r) => new URL(r.url).pathname === '/app/callback')?.redirectHeaders?.['server-timing'],
+        callbackServerTiming: async () =>
+          page.requests.find((r) => new URL(r.url).pathname === '/app/callback')?.redirectHeaders?.['server-timing'],
         close: () => page.close(),
       };
     },
@@ -153,7 +182,13 @@ async function launchOnce(h: AppHarness, driver: Driver): Promise<LaunchSample> 
   const side: BrowserSide = await page.evaluate(() => {
     const nav = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming;
     return {
-      nav: { redirectStart: nav.redirectStart, redirectEnd: nav.redirectEnd, redirectCount: nav.redirectCount, fetchStart: nav.fetchStart, responseEnd: nav.responseEnd },
+      nav: {
+        redirectStart: nav.redirectStart,
+        redirectEnd: nav.redirectEnd,
+        redirectCount: nav.redirectCount,
+        fetchStart: nav.fetchStart,
+        responseEnd: nav.responseEnd,
+      },
       marks: Object.fromEntries(performance.getEntriesByType('mark').map((m) => [m.name, m.startTime])),
       resources: (performance.getEntriesByType('resource') as PerformanceResourceTiming[]).map((r) => ({
         name: r.name,
@@ -168,12 +203,15 @@ async function launchOnce(h: AppHarness, driver: Driver): Promise<LaunchSample> 
   // Minutes pass between two patients: let the page finish what it started in the background (the install of
   // its script-cache service worker) before the next launch, instead of timing that launch against it.
   await page.evaluate(() =>
-    navigator.serviceWorker?.getRegistration().then(
-      (reg) =>
+    navigator.serviceWorker
+      ?.getRegistration()
+      .then((reg) =>
         reg?.installing || reg?.waiting
-          ? Promise.race([navigator.serviceWorker.ready, new Promise((resolve) => setTimeout(resolve, 30_000))]).then(() => undefined)
+          ? Promise.race([navigator.serviceWorker.ready, new Promise((resolve) => setTimeout(resolve, 30_000))]).then(
+              () => undefined,
+            )
           : undefined,
-    ),
+      ),
   );
   // The redirect hops are not in Resource Timing: their Server-Timing comes from the network log.
   const callbackTiming = parseServerTiming(await page.callbackServerTiming());
@@ -199,7 +237,9 @@ async function launchOnce(h: AppHarness, driver: Driver): Promise<LaunchSample> 
     redirects: side.nav.redirectCount,
     tokenMs: serverTime(callbackTiming, 'token'),
     pageMs: side.nav.responseEnd - side.nav.fetchStart,
-    assetsMs: assets.length ? Math.max(...assets.map((a) => a.responseEnd)) - Math.min(...assets.map((a) => a.startTime)) : 0,
+    assetsMs: assets.length
+      ? Math.max(...assets.map((a) => a.responseEnd)) - Math.min(...assets.map((a) => a.startTime))
+      : 0,
     lformsReadyMs: mark('periplan-lforms-ready') - side.nav.responseEnd,
     apiChainMs: api.length ? Math.max(...api.map((a) => a.responseEnd)) - Math.min(...api.map((a) => a.startTime)) : 0,
     ehrMs: serverTime(apiTiming, 'ehr'),
@@ -240,14 +280,23 @@ export async function launchBench(runs = Number(process.env.LAUNCH_RUNS ?? 10)):
         first.push(await launchOnce(h, driver));
         repeat.push(await launchOnce(h, driver));
       });
-      process.stdout.write(`launch ${i + 1}/${runs}: first ${Math.round(first.at(-1)!.totalMs)} ms, repeat ${Math.round(repeat.at(-1)!.totalMs)} ms\n`);
+      process.stdout.write(
+        `launch ${i + 1}/${runs}: first ${Math.round(first.at(-1)!.totalMs)} ms, repeat ${Math.round(repeat.at(-1)!.totalMs)} ms\n`,
+      );
     }
   } finally {
     clearInterval(sampler);
     await h.close();
   }
   load.push(os.loadavg()[0]!);
-  return { date: new Date().toISOString(), runs, driver: DRIVER, loadAverage: { min: Math.min(...load), max: Math.max(...load) }, first, repeat };
+  return {
+    date: new Date().toISOString(),
+    runs,
+    driver: DRIVER,
+    loadAverage: { min: Math.min(...load), max: Math.max(...load) },
+    first,
+    repeat,
+  };
 }
 
 async function runProfile(use: (driver: Driver) => Promise<void>): Promise<void> {
@@ -281,7 +330,19 @@ export function launchTable(r: LaunchResult): string {
     const v = xs.map((s) => s[k] as number);
     return `${ms(quantile(v, 0.5))} / ${ms(quantile(v, 0.9))}`;
   };
-  const bytes = (xs: LaunchSample[]) => `${Math.round(quantile(xs.map((s) => s.assetBytes), 0.5) / 1000)} kB in ${quantile(xs.map((s) => s.assetsFromNetwork), 0.5)} of ${quantile(xs.map((s) => s.assetRequests), 0.5)} requests`;
+  const bytes = (xs: LaunchSample[]) =>
+    `${Math.round(
+      quantile(
+        xs.map((s) => s.assetBytes),
+        0.5,
+      ) / 1000,
+    )} kB in ${quantile(
+      xs.map((s) => s.assetsFromNetwork),
+      0.5,
+    )} of ${quantile(
+      xs.map((s) => s.assetRequests),
+      0.5,
+    )} requests`;
   const dups = [...new Set([...r.first, ...r.repeat].flatMap((s) => s.duplicates))];
   return [
     `Measured by \`npx tsx bench/launch.ts\` (${r.runs} runs, each a new Chromium profile, driven ${r.driver === 'cdp' ? 'over the DevTools protocol without Runtime in the page' : 'by Playwright'}), ${r.date.slice(0, 16).replace('T', ' ')} UTC, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.availableParallelism()} cores; load average during the run ${r.loadAverage.min.toFixed(1)}–${r.loadAverage.max.toFixed(1)}. Milliseconds, median / p90.`,
@@ -297,6 +358,9 @@ export function launchTable(r: LaunchResult): string {
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const result = await launchBench();
   fs.mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
-  fs.writeFileSync(path.join(ROOT, 'bench', 'results', process.env.LAUNCH_OUT ?? 'launch.raw.json'), JSON.stringify(result, null, 2));
+  fs.writeFileSync(
+    path.join(ROOT, 'bench', 'results', process.env.LAUNCH_OUT ?? 'launch.raw.json'),
+    JSON.stringify(result, null, 2),
+  );
   console.log(`\n${launchTable(result)}\n`);
 }

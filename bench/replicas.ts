@@ -23,7 +23,15 @@ import { openPostgresOutbox } from '../src/submission/outbox-postgres.js';
 import { createSubmissionService } from '../src/submission/service.js';
 import type { OutboxSender } from '../src/submission/sender.js';
 import { createWritePath } from '../src/submission/write-path.js';
-import { clinicianToken, freePort, REPLICA_SECRETS, spawnNode, startReplicaSet, type ProcessHandle, type ReplicaSet } from '../test/support/replicas.js';
+import {
+  clinicianToken,
+  freePort,
+  REPLICA_SECRETS,
+  spawnNode,
+  startReplicaSet,
+  type ProcessHandle,
+  type ReplicaSet,
+} from '../test/support/replicas.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SUBMISSIONS = Number(process.env.BENCH_SUBMISSIONS ?? 300);
@@ -32,8 +40,11 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 12);
 const OUTBOX_ENTRIES = Number(process.env.BENCH_OUTBOX ?? 300);
 
 const loadSamples: number[] = [];
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
-const response = JSON.parse(fs.readFileSync(path.join(ROOT, 'examples/RF-01/response.json'), 'utf8')) as fhir4.QuestionnaireResponse;
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
+const response = JSON.parse(
+  fs.readFileSync(path.join(ROOT, 'examples/RF-01/response.json'), 'utf8'),
+) as fhir4.QuestionnaireResponse;
 
 interface Rate {
   label: string;
@@ -53,9 +64,17 @@ async function submissions(label: string, baseUrl: string, token: string, count:
     Array.from({ length: CONCURRENCY }, async () => {
       while (next < count) {
         const n = next++;
-        const body = JSON.stringify({ ...response, identifier: { system: 'urn:bench:replicas', value: `${tag}-${n}-${process.pid}` }, subject: { reference: 'Patient/sandbox-patient-6' } });
+        const body = JSON.stringify({
+          ...response,
+          identifier: { system: 'urn:bench:replicas', value: `${tag}-${n}-${process.pid}` },
+          subject: { reference: 'Patient/sandbox-patient-6' },
+        });
         const t0 = performance.now();
-        const res = await fetch(`${baseUrl}/fhir/QuestionnaireResponse/$submit`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${token}` }, body }).catch(() => undefined);
+        const res = await fetch(`${baseUrl}/fhir/QuestionnaireResponse/$submit`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${token}` },
+          body,
+        }).catch(() => undefined);
         await res?.arrayBuffer();
         times.push(performance.now() - t0);
         const status = res ? String(res.status) : 'network error';
@@ -72,15 +91,25 @@ async function measure(label: string, baseUrl: string, token: string, tag: strin
   console.log(`replicas bench: ${label} …`);
   await submissions(label, baseUrl, token, WARMUP, `${tag}-warmup`);
   const rate = await submissions(label, baseUrl, token, SUBMISSIONS, tag);
-  console.log(`  ${rate.perSecond.toFixed(1)} submissions/s, p50 ${rate.p50Ms.toFixed(0)} ms, p99 ${rate.p99Ms.toFixed(0)} ms, ${JSON.stringify(rate.statuses)}`);
+  console.log(
+    `  ${rate.perSecond.toFixed(1)} submissions/s, p50 ${rate.p50Ms.toFixed(0)} ms, p99 ${rate.p99Ms.toFixed(0)} ms, ${JSON.stringify(rate.statuses)}`,
+  );
   return rate;
 }
 
 async function startSingle(name: string, set: ReplicaSet, env: Record<string, string>): Promise<ProcessHandle> {
-  const p = spawnNode(name, 'src/main.ts', await freePort(), { FHIR_SERVER_URL: set.fhirBaseUrl, ...REPLICA_SECRETS, LOG_LEVEL: 'warn', ...env });
+  const p = spawnNode(name, 'src/main.ts', await freePort(), {
+    FHIR_SERVER_URL: set.fhirBaseUrl,
+    ...REPLICA_SECRETS,
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
   const end = Date.now() + 180_000;
   for (;;) {
-    const ok = await fetch(`${p.url}/readyz`).then((r) => r.status === 200, () => false);
+    const ok = await fetch(`${p.url}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ok) return p;
     if (p.child.exitCode !== null || Date.now() > end) throw new Error(`${name} did not start:\n${p.output()}`);
     await new Promise((r) => setTimeout(r, 200));
@@ -100,7 +129,14 @@ async function queueEntries(db: PostgresDatabase, count: number, tag: string): P
   const idle = { sendEntry: async () => 'retry' as const } as unknown as OutboxSender;
   const service = createSubmissionService({ knowledge, outbox, sender: idle, firstAttemptLeaseMs: 0 });
   for (let n = 0; n < count; n++) {
-    await service.submit({ response: { ...response, identifier: { system: 'urn:bench:outbox', value: `${tag}-${n}-${process.pid}` }, subject: { reference: 'Patient/sandbox-patient-6' } }, data: [] });
+    await service.submit({
+      response: {
+        ...response,
+        identifier: { system: 'urn:bench:outbox', value: `${tag}-${n}-${process.pid}` },
+        subject: { reference: 'Patient/sandbox-patient-6' },
+      },
+      data: [],
+    });
   }
 }
 
@@ -138,7 +174,11 @@ async function outboxRates(set: ReplicaSet): Promise<{ claimsPerSecond: number; 
             dataDir: os.tmpdir(),
             outbox: await openPostgresOutbox(d),
             fhirBaseUrl: set.fhirBaseUrl,
-            moduleCredentials: { clientId: MODULE_CLIENT_ID, clientSecret: REPLICA_SECRETS.MODULE_CLIENT_SECRET, scopes: MODULE_SCOPES },
+            moduleCredentials: {
+              clientId: MODULE_CLIENT_ID,
+              clientSecret: REPLICA_SECRETS.MODULE_CLIENT_SECRET,
+              scopes: MODULE_SCOPES,
+            },
             log: { info: () => undefined, warn: () => undefined, error: (m) => console.error(m) },
           }),
         ),
@@ -146,7 +186,9 @@ async function outboxRates(set: ReplicaSet): Promise<{ claimsPerSecond: number; 
       const t0 = performance.now();
       const sent = (await Promise.all(paths.map((p) => p.sender.drain()))).reduce((a, b) => a + b, 0);
       const perSecond = sent / ((performance.now() - t0) / 1000);
-      const { rows } = await db.query<{ status: string; n: string }>(`SELECT status, count(*) AS n FROM outbox WHERE key LIKE 'urn:bench:outbox|${tag}-%' GROUP BY status`);
+      const { rows } = await db.query<{ status: string; n: string }>(
+        `SELECT status, count(*) AS n FROM outbox WHERE key LIKE 'urn:bench:outbox|${tag}-%' GROUP BY status`,
+      );
       console.log(`  ${senders} sender(s): ${sent} attempts at ${perSecond.toFixed(1)}/s; ${JSON.stringify(rows)}`);
       for (const d of dbs) await d.close();
       return perSecond;
@@ -191,7 +233,14 @@ export async function replicasBench(): Promise<string> {
       '',
       '| configuration | submissions/s | p50 | p99 | answers |',
       '|---|---|---|---|---|',
-      ...rates.map((r) => `| ${r.label} | ${fmt(r.perSecond)} | ${fmt(r.p50Ms, 0)} ms | ${fmt(r.p99Ms, 0)} ms | ${Object.entries(r.statuses).map(([s, n]) => `${n} × ${s}`).join(', ')} |`),
+      ...rates.map(
+        (r) =>
+          `| ${r.label} | ${fmt(r.perSecond)} | ${fmt(r.p50Ms, 0)} ms | ${fmt(r.p99Ms, 0)} ms | ${Object.entries(
+            r.statuses,
+          )
+            .map(([s, n]) => `${n} × ${s}`)
+            .join(', ')} |`,
+      ),
       '',
       '| outbox on PostgreSQL | rate |',
       '|---|---|',

@@ -65,7 +65,10 @@ async function inProcess() {
     const t0 = performance.now();
     const carePlan = applyPlanDefinition(pd, { ...input, knowledge, now });
     times.push(performance.now() - t0);
-    actions += ((carePlan.contained?.find((r) => r.resourceType === 'RequestGroup') as fhir4.RequestGroup | undefined)?.action ?? []).length;
+    actions += (
+      (carePlan.contained?.find((r) => r.resourceType === 'RequestGroup') as fhir4.RequestGroup | undefined)?.action ??
+      []
+    ).length;
   }
   times.sort((a, b) => a - b);
   // What $apply over HTTP also pays per request: structural R4 validation of each data resource.
@@ -112,7 +115,11 @@ function serverCpuMs(pid: number | undefined): number | undefined {
 
 async function startServer(): Promise<{ port: number; pid: number | undefined; stop: () => void }> {
   // node with tsx's loader (not the tsx wrapper), so the server is this child and its workers are its children.
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/server.ts'], { cwd: ROOT, env: { ...process.env, CONTENT_DIR: ROOT, WORKERS: String(WORKERS) }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, CONTENT_DIR: ROOT, WORKERS: String(WORKERS) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (b: Buffer) => {
@@ -143,7 +150,12 @@ async function load(port: number, urlPath: string, bodies: string[]): Promise<au
     connections: MAX_CONNECTIONS,
     pipelining: 1,
     duration: HTTP_SECONDS,
-    requests: bodies.map((body) => ({ method: 'POST', path: urlPath, headers: { 'content-type': 'application/fhir+json' }, body })),
+    requests: bodies.map((body) => ({
+      method: 'POST',
+      path: urlPath,
+      headers: { 'content-type': 'application/fhir+json' },
+      body,
+    })),
   });
 }
 
@@ -154,7 +166,12 @@ async function load(port: number, urlPath: string, bodies: string[]): Promise<au
  * omission). Replaces autocannon's `overallRate`, which splits the rate over its connections with aligned
  * timers: 20 connections fire together, and even the bare echo had a p99 of ≈ 56 ms on an idle machine.
  */
-async function paced(port: number, urlPath: string, bodies: string[], rate: number): Promise<{ p50Ms: number; p99Ms: number; non2xx: number; errors: number }> {
+async function paced(
+  port: number,
+  urlPath: string,
+  bodies: string[],
+  rate: number,
+): Promise<{ p50Ms: number; p99Ms: number; non2xx: number; errors: number }> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const total = Math.round(rate * HTTP_SECONDS);
   const latencies: number[] = [];
@@ -164,14 +181,24 @@ async function paced(port: number, urlPath: string, bodies: string[], rate: numb
   const send = (i: number) =>
     new Promise<void>((resolve) => {
       const due = start + (i * 1000) / rate;
-      const req = http.request({ host: '127.0.0.1', port, path: urlPath, method: 'POST', agent, headers: { 'content-type': 'application/fhir+json' } }, (res) => {
-        res.resume();
-        res.on('end', () => {
-          if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 300) non2xx += 1;
-          latencies.push(performance.now() - due);
-          resolve();
-        });
-      });
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: urlPath,
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/fhir+json' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (res.statusCode === undefined || res.statusCode < 200 || res.statusCode >= 300) non2xx += 1;
+            latencies.push(performance.now() - due);
+            resolve();
+          });
+        },
+      );
       req.on('error', () => {
         errors += 1;
         resolve();
@@ -219,7 +246,12 @@ async function wrkMax(port: number, urlPath: string, bodies: string[]): Promise<
       ].join('\n'),
     );
     const out = await new Promise<string>((resolve, reject) => {
-      execFile(WRK, ['-t1', `-c${MAX_CONNECTIONS}`, `-d${HTTP_SECONDS}s`, '--latency', '-s', script, `http://127.0.0.1:${port}`], { maxBuffer: 1 << 20 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+      execFile(
+        WRK,
+        ['-t1', `-c${MAX_CONNECTIONS}`, `-d${HTTP_SECONDS}s`, '--latency', '-s', script, `http://127.0.0.1:${port}`],
+        { maxBuffer: 1 << 20 },
+        (err, stdout) => (err ? reject(err) : resolve(stdout)),
+      );
     });
     const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? 0);
     const p99 = /99%\s+([\d.]+)(us|ms|s)\b/.exec(out);
@@ -237,20 +269,40 @@ async function wrkMax(port: number, urlPath: string, bodies: string[]): Promise<
   }
 }
 
-async function overHttp(server: { port: number; pid: number | undefined }, urlPath: string, bodies: string[]): Promise<HttpResult> {
+async function overHttp(
+  server: { port: number; pid: number | undefined },
+  urlPath: string,
+  bodies: string[],
+): Promise<HttpResult> {
   const { port } = server;
-  await autocannon({ url: `http://127.0.0.1:${port}`, connections: 8, duration: 2, requests: bodies.slice(0, 20).map((body) => ({ method: 'POST', path: urlPath, headers: { 'content-type': 'application/fhir+json' }, body })) }); // warm-up
+  await autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections: 8,
+    duration: 2,
+    requests: bodies
+      .slice(0, 20)
+      .map((body) => ({ method: 'POST', path: urlPath, headers: { 'content-type': 'application/fhir+json' }, body })),
+  }); // warm-up
   const cpuBefore = serverCpuMs(server.pid);
   const max =
     GENERATOR === 'wrk'
       ? await wrkMax(port, urlPath, bodies)
-      : await load(port, urlPath, bodies).then((r): MaxResult => ({ reqPerSec: r.requests.average, requests: r.requests.total, p99Ms: r.latency.p99, non2xx: r.non2xx, errors: r.errors }));
+      : await load(port, urlPath, bodies).then((r): MaxResult => ({
+          reqPerSec: r.requests.average,
+          requests: r.requests.total,
+          p99Ms: r.latency.p99,
+          non2xx: r.non2xx,
+          errors: r.errors,
+        }));
   const cpuAfter = serverCpuMs(server.pid);
   const fixed = await paced(port, urlPath, bodies, FIXED_RATE);
   return {
     maxReqPerSec: max.reqPerSec,
     maxP99Ms: max.p99Ms,
-    serverCpuMsPerRequest: cpuBefore !== undefined && cpuAfter !== undefined && max.requests > 0 ? (cpuAfter - cpuBefore) / max.requests : undefined,
+    serverCpuMsPerRequest:
+      cpuBefore !== undefined && cpuAfter !== undefined && max.requests > 0
+        ? (cpuAfter - cpuBefore) / max.requests
+        : undefined,
     fixedRate: FIXED_RATE,
     fixedP50Ms: fixed.p50Ms,
     fixedP99Ms: fixed.p99Ms,
@@ -275,7 +327,9 @@ function table(a: Awaited<ReturnType<typeof inProcess>>, apply: HttpResult, bare
     `| (c) bare Express at ${FIXED_RATE} req/s (paced, open loop) | p50 ${fmt(bare.fixedP50Ms, 1)} ms, p99 ${fmt(bare.fixedP99Ms, 1)} ms | (floor) |`,
     `| ratio \`$apply\` / bare throughput | ${fmt(apply.maxReqPerSec / bare.maxReqPerSec, 2)} | |`,
     ...(apply.serverCpuMsPerRequest !== undefined && bare.serverCpuMsPerRequest !== undefined
-      ? [`| server CPU per request during the max-throughput runs (from /proc): \`$apply\` / bare | ${fmt(apply.serverCpuMsPerRequest, 2)} ms / ${fmt(bare.serverCpuMsPerRequest, 2)} ms (≈ ${fmt(1000 / apply.serverCpuMsPerRequest, 0)} \`$apply\`/s per whole core) | |`]
+      ? [
+          `| server CPU per request during the max-throughput runs (from /proc): \`$apply\` / bare | ${fmt(apply.serverCpuMsPerRequest, 2)} ms / ${fmt(bare.serverCpuMsPerRequest, 2)} ms (≈ ${fmt(1000 / apply.serverCpuMsPerRequest, 0)} \`$apply\`/s per whole core) | |`,
+        ]
       : []),
     `| non-2xx / errors during the HTTP runs | ${apply.non2xx + bare.non2xx} / ${apply.errors + bare.errors} | 0 / 0 |`,
   ].join('\n');
@@ -334,7 +388,22 @@ async function main() {
     const md = `Measured by \`${WORKERS > 1 ? `WORKERS=${WORKERS} ` : ''}npm run bench\` on ${machine}; run took ${Math.round((Date.now() - started) / 1000)} s; ${load}. Server log level \`warn\` (no per-request line); body size ≈ ${Math.round(bodies.reduce((s, b) => s + b.length, 0) / bodies.length / 1024)} KB.\n\n${table(a, apply, bare)}`;
     console.log(`\n${md}\n`);
     mkdirSync(path.join(ROOT, 'bench', 'results'), { recursive: true });
-    writeFileSync(path.join(ROOT, 'bench', 'results', 'latest.raw.json'), JSON.stringify({ machine, workers: WORKERS, generator: GENERATOR, loadAverage: { min: Math.min(...loadSamples), max: Math.max(...loadSamples) }, inProcess: { n: a.n, medianMs: a.medianMs, p99Ms: a.p99Ms, validationMedianMs: a.validationMedianMs }, apply, bare }, null, 2));
+    writeFileSync(
+      path.join(ROOT, 'bench', 'results', 'latest.raw.json'),
+      JSON.stringify(
+        {
+          machine,
+          workers: WORKERS,
+          generator: GENERATOR,
+          loadAverage: { min: Math.min(...loadSamples), max: Math.max(...loadSamples) },
+          inProcess: { n: a.n, medianMs: a.medianMs, p99Ms: a.p99Ms, validationMedianMs: a.validationMedianMs },
+          apply,
+          bare,
+        },
+        null,
+        2,
+      ),
+    );
     writeDocTable('results', md);
   } finally {
     server.stop();

@@ -39,9 +39,13 @@ if (workers > 1 && cluster.isPrimary) {
   const knowledge = await loadKnowledge(config.contentDir);
 
   const outer = express();
-  outer.post('/bare', express.json({ limit: config.BODY_LIMIT_BYTES, type: ['application/json', 'application/fhir+json'] }), (req, res) => {
-    res.json(req.body);
-  });
+  outer.post(
+    '/bare',
+    express.json({ limit: config.BODY_LIMIT_BYTES, type: ['application/json', 'application/fhir+json'] }),
+    (req, res) => {
+      res.json(req.body);
+    },
+  );
   outer.use(createApp({ config, knowledge }));
   const server = outer.listen(0, '127.0.0.1', () => {
     if (cluster.isPrimary) console.log(`port=${(server.address() as AddressInfo).port} workers=1`);

@@ -28,7 +28,12 @@ import { openFhirStore, processBundle } from '../src/ehr/store/index.js';
 import { extractFromResponse, validateQuestionnaireResponse } from '../src/forms/index.js';
 import { loadKnowledge } from '../src/knowledge/index.js';
 import { applyPlanDefinition } from '../src/rules/index.js';
-import { buildSubmissionBundle, ensureResponseIdentifier, submissionId, submissionKey } from '../src/submission/build-bundle.js';
+import {
+  buildSubmissionBundle,
+  ensureResponseIdentifier,
+  submissionId,
+  submissionKey,
+} from '../src/submission/build-bundle.js';
 import { clientCredentialsTokenSource } from '../src/submission/module-token.js';
 import { FOLLOW_UP_PLAN } from '../src/submission/service.js';
 import { createWritePath } from '../src/submission/write-path.js';
@@ -59,7 +64,8 @@ function example(name: string, patientId: string, n: number) {
   return { patient, response };
 }
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 const fmt = (n: number, d = 1) => (Number.isFinite(n) ? n.toFixed(d) : 'n/a');
 
 // ---------------------------------------------------------------------------------------------- EHR child
@@ -77,14 +83,28 @@ if (process.argv.includes('--serve-ehr')) {
     res.json({ ms: (u.user + u.system) / 1000 });
   });
   // Seed patients in-process (set-up, not measured).
-  for (let p = 0; p < 50; p++) ehr.store.update({ resourceType: 'Patient', id: `bench-${p}`, gender: 'female', birthDate: '1975-01-01' } as fhir4.Patient);
+  for (let p = 0; p < 50; p++)
+    ehr.store.update({
+      resourceType: 'Patient',
+      id: `bench-${p}`,
+      gender: 'female',
+      birthDate: '1975-01-01',
+    } as fhir4.Patient);
   // The store's in-process create rate on a separate file (same settings: validated, fsync per commit).
   const side = openFhirStore({ dataDir: tmp('bench-side-') });
   const t0 = performance.now();
-  for (let i = 0; i < 300; i++) side.create({ resourceType: 'Observation', status: 'final', code: { text: 'bench' }, subject: { reference: 'Patient/bench-0' } } as fhir4.Observation);
+  for (let i = 0; i < 300; i++)
+    side.create({
+      resourceType: 'Observation',
+      status: 'final',
+      code: { text: 'bench' },
+      subject: { reference: 'Patient/bench-0' },
+    } as fhir4.Observation);
   const inProcess = 300 / ((performance.now() - t0) / 1000);
   side.close();
-  process.stdout.write(`${JSON.stringify({ port, fhirBaseUrl: ehr.fhirBaseUrl, moduleCredentials: ehr.auth.moduleClient, inProcess })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ port, fhirBaseUrl: ehr.fhirBaseUrl, moduleCredentials: ehr.auth.moduleClient, inProcess })}\n`,
+  );
   // Serve until killed (a clean exit on SIGTERM, so that --cpu-prof writes its profile); exit if the benchmark process is gone.
   process.once('SIGTERM', () => process.exit(0));
   const parent = process.ppid;
@@ -103,26 +123,36 @@ const rounds = arg('rounds', 3);
 const warmup = arg('warmup', 20);
 
 // The child runs with this process's Node flags (tsx's loader, and e.g. --cpu-prof when profiling both sides).
-const nodeFlags = process.execArgv.some((a) => a.includes('tsx')) ? process.execArgv : ['--import', 'tsx', ...process.execArgv];
-const child = spawn(process.execPath, [...nodeFlags, fileURLToPath(import.meta.url), '--serve-ehr', tmp('bench-ehr-')], { stdio: ['ignore', 'pipe', 'inherit'] });
-const info = await new Promise<{ port: number; fhirBaseUrl: string; moduleCredentials: { clientId: string; clientSecret: string; scopes: string[] }; inProcess: number }>(
-  (resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (c: Buffer) => {
-      buf += c.toString();
-      const line = buf.split('\n').find((l) => l.startsWith('{'));
-      if (line) resolve(JSON.parse(line));
-    });
-    child.once('exit', (code) => reject(new Error(`EHR child exited (${code})`)));
-  },
+const nodeFlags = process.execArgv.some((a) => a.includes('tsx'))
+  ? process.execArgv
+  : ['--import', 'tsx', ...process.execArgv];
+const child = spawn(
+  process.execPath,
+  [...nodeFlags, fileURLToPath(import.meta.url), '--serve-ehr', tmp('bench-ehr-')],
+  { stdio: ['ignore', 'pipe', 'inherit'] },
 );
+const info = await new Promise<{
+  port: number;
+  fhirBaseUrl: string;
+  moduleCredentials: { clientId: string; clientSecret: string; scopes: string[] };
+  inProcess: number;
+}>((resolve, reject) => {
+  let buf = '';
+  child.stdout.on('data', (c: Buffer) => {
+    buf += c.toString();
+    const line = buf.split('\n').find((l) => l.startsWith('{'));
+    if (line) resolve(JSON.parse(line));
+  });
+  child.once('exit', (code) => reject(new Error(`EHR child exited (${code})`)));
+});
 
 try {
   const knowledge = await loadKnowledge(root);
   const tokens = clientCredentialsTokenSource({ fhirBaseUrl: info.fhirBaseUrl, ...info.moduleCredentials });
   const client = new Client({ baseUrl: info.fhirBaseUrl, bearerToken: await tokens.getToken() });
 
-  const storeCpu = async () => ((await (await fetch(`http://127.0.0.1:${info.port}/bench/cpu`)).json()) as { ms: number }).ms;
+  const storeCpu = async () =>
+    ((await (await fetch(`http://127.0.0.1:${info.port}/bench/cpu`)).json()) as { ms: number }).ms;
   const ownCpu = () => {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1000;
@@ -146,7 +176,15 @@ try {
   for (let i = 0; i < warmup; i++) {
     const { patient, response } = example(EXAMPLES[i % EXAMPLES.length]!, `bench-${i % 50}`, 2_000_000 + i);
     await writePath.submit({ response, data: [patient] });
-    await client.create({ resourceType: 'Observation', body: { resourceType: 'Observation', status: 'final', code: { text: 'warm-up' }, subject: { reference: 'Patient/bench-0' } } as never });
+    await client.create({
+      resourceType: 'Observation',
+      body: {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: 'warm-up' },
+        subject: { reference: 'Patient/bench-0' },
+      } as never,
+    });
   }
   const rawN = 600;
   const raw = { n: 0, seconds: 0, storeCpu: 0 };
@@ -165,7 +203,15 @@ try {
     let c0 = await storeCpu();
     let t0 = performance.now();
     await closedLoop(rawCount, async () => {
-      await client.create({ resourceType: 'Observation', body: { resourceType: 'Observation', status: 'final', code: { text: 'bench' }, subject: { reference: 'Patient/bench-0' } } as never });
+      await client.create({
+        resourceType: 'Observation',
+        body: {
+          resourceType: 'Observation',
+          status: 'final',
+          code: { text: 'bench' },
+          subject: { reference: 'Patient/bench-0' },
+        } as never,
+      });
     });
     raw.seconds += (performance.now() - t0) / 1000;
     raw.storeCpu += (await storeCpu()) - c0;
@@ -201,7 +247,10 @@ try {
   for (let i = 0; i < samples; i++) {
     const { patient, response } = example(EXAMPLES[i % EXAMPLES.length]!, `bench-${i % 50}`, 100_000 + i);
     let t = ownCpu();
-    validateQuestionnaireResponse(response, { resolveQuestionnaire: (c) => knowledge.resolve(c, 'Questionnaire'), errorsOnly: true }); // as the write path does
+    validateQuestionnaireResponse(response, {
+      resolveQuestionnaire: (c) => knowledge.resolve(c, 'Questionnaire'),
+      errorsOnly: true,
+    }); // as the write path does
     phases.validate += ownCpu() - t;
     t = ownCpu();
     const r = ensureResponseIdentifier(response);
@@ -212,7 +261,13 @@ try {
     const extracted = await extractFromResponse(withId, knowledge.resolve(r.questionnaire!, 'Questionnaire')!);
     phases.extract += ownCpu() - t;
     t = ownCpu();
-    const bundle = buildSubmissionBundle({ response: withId, carePlan, author: r.subject!, now: new Date(), extracted });
+    const bundle = buildSubmissionBundle({
+      response: withId,
+      carePlan,
+      author: r.subject!,
+      now: new Date(),
+      extracted,
+    });
     phases.build += ownCpu() - t;
     resourcesPerSubmission += bundle.entry?.length ?? 0;
   }
@@ -227,9 +282,15 @@ try {
       const { patient, response } = example(EXAMPLES[i % EXAMPLES.length]!, `bench-${i % 50}`, 200_000 + i);
       const r = ensureResponseIdentifier(response);
       const withId = { ...r, id: submissionId(submissionKey(r)) };
-      const carePlan = applyPlanDefinition(plan, { subject: r.subject!.reference!, data: [patient, withId], knowledge });
+      const carePlan = applyPlanDefinition(plan, {
+        subject: r.subject!.reference!,
+        data: [patient, withId],
+        knowledge,
+      });
       const extracted = await extractFromResponse(withId, knowledge.resolve(r.questionnaire!, 'Questionnaire')!);
-      bundles.push(buildSubmissionBundle({ response: withId, carePlan, author: r.subject!, now: new Date(), extracted }));
+      bundles.push(
+        buildSubmissionBundle({ response: withId, carePlan, author: r.subject!, now: new Date(), extracted }),
+      );
     }
     const t = performance.now();
     for (const b of bundles) processBundle(store, b, {});

@@ -14,7 +14,12 @@ import { fileURLToPath } from 'node:url';
 import { extractFromResponse } from '../src/forms/index.js';
 import { loadKnowledge } from '../src/knowledge/index.js';
 import { applyPlanDefinition } from '../src/rules/index.js';
-import { buildSubmissionBundle, ensureResponseIdentifier, submissionId, submissionKey } from '../src/submission/build-bundle.js';
+import {
+  buildSubmissionBundle,
+  ensureResponseIdentifier,
+  submissionId,
+  submissionKey,
+} from '../src/submission/build-bundle.js';
 import { FOLLOW_UP_PLAN } from '../src/submission/service.js';
 import { withMedplumReference } from '../src/validation/engine.js';
 import { preloadDefinitions, validateResource } from '../src/validation/index.js';
@@ -32,12 +37,23 @@ const carePlan = read<fhir4.CarePlan>('expected-careplan.json');
 const knowledge = await loadKnowledge(root);
 const identified = ensureResponseIdentifier(response);
 const withId = { ...identified, id: submissionId(submissionKey(identified)) };
-const applied = applyPlanDefinition(knowledge.resolve(FOLLOW_UP_PLAN, 'PlanDefinition')!, { subject: identified.subject!.reference!, data: [patient, withId], knowledge });
+const applied = applyPlanDefinition(knowledge.resolve(FOLLOW_UP_PLAN, 'PlanDefinition')!, {
+  subject: identified.subject!.reference!,
+  data: [patient, withId],
+  knowledge,
+});
 const extracted = await extractFromResponse(withId, knowledge.resolve(identified.questionnaire!, 'Questionnaire')!);
-const bundle = buildSubmissionBundle({ response: withId, carePlan: applied, author: identified.subject!, now: new Date(), extracted });
+const bundle = buildSubmissionBundle({
+  response: withId,
+  carePlan: applied,
+  author: identified.subject!,
+  now: new Date(),
+  extracted,
+});
 const submission = (bundle.entry ?? []).map((e) => e.resource).filter((r): r is fhir4.FhirResource => r !== undefined);
 
-const size = (rs: unknown[]) => `${(rs.reduce((n: number, r) => n + JSON.stringify(r).length, 0) / 1024).toFixed(0)} KB`;
+const size = (rs: unknown[]) =>
+  `${(rs.reduce((n: number, r) => n + JSON.stringify(r).length, 0) / 1024).toFixed(0)} KB`;
 const cases: Array<{ name: string; resources: unknown[]; perRound: number }> = [
   { name: `intake Patient + response (${size([patient, response])})`, resources: [patient, response], perRound: 100 },
   { name: `golden CarePlan ${example} (${size([carePlan])})`, resources: [carePlan], perRound: 10 },
@@ -53,7 +69,8 @@ const run: Record<Engine, (r: unknown) => fhir4.OperationOutcomeIssue[]> = {
 // Same answers first (the differential test checks this thoroughly; here it guards the figures).
 for (const c of cases) {
   for (const r of c.resources) {
-    if (JSON.stringify(run.medplum(r)) !== JSON.stringify(run.compiled(r))) throw new Error(`${c.name}: the two paths disagree`);
+    if (JSON.stringify(run.medplum(r)) !== JSON.stringify(run.compiled(r)))
+      throw new Error(`${c.name}: the two paths disagree`);
   }
 }
 
@@ -76,7 +93,8 @@ for (let round = 0; round < rounds + 2; round++) {
   }
 }
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 const rows = cases.flatMap((c) =>
   (['medplum', 'compiled'] as Engine[]).map((engine) => {
     const s = samples.get(`${c.name}|${engine}`)!;
@@ -90,5 +108,7 @@ console.log('|---|---|---|---|---|---|');
 for (const row of rows) {
   const reference = rows.find((r) => r.c === row.c && r.engine === 'medplum')!;
   const speedUp = row.engine === 'compiled' ? `${(reference.cpu / row.cpu).toFixed(1)}×` : '';
-  console.log(`| ${row.c.name} | ${row.engine} | ${row.median.toFixed(3)} | ${row.p99.toFixed(3)} | ${row.cpu.toFixed(3)} | ${speedUp} |`);
+  console.log(
+    `| ${row.c.name} | ${row.engine} | ${row.median.toFixed(3)} | ${row.p99.toFixed(3)} | ${row.cpu.toFixed(3)} | ${speedUp} |`,
+  );
 }

@@ -25,12 +25,15 @@ export interface SnapshotResult {
 
 /** Compute snapshots for all StructureDefinitions in `profilesDir`; nothing is written. */
 export function buildSnapshots(profilesDir: string): SnapshotResult[] {
-  const files = readdirSync(profilesDir).filter((f) => f.startsWith('StructureDefinition-') && f.endsWith('.json')).sort();
+  const files = readdirSync(profilesDir)
+    .filter((f) => f.startsWith('StructureDefinition-') && f.endsWith('.json'))
+    .sort();
   const local = new Map<string, { file: string; sd: StructureDefinition; original: string }>();
   for (const file of files) {
     const original = readFileSync(path.join(profilesDir, file), 'utf8');
     const sd = JSON.parse(original) as StructureDefinition;
-    if (sd.resourceType !== 'StructureDefinition' || !sd.url) throw new Error(`${file}: not a StructureDefinition with a url`);
+    if (sd.resourceType !== 'StructureDefinition' || !sd.url)
+      throw new Error(`${file}: not a StructureDefinition with a url`);
     local.set(sd.url, { file, sd, original });
   }
 
@@ -49,11 +52,13 @@ export function buildSnapshots(profilesDir: string): SnapshotResult[] {
     if (inProgress.has(url)) throw new Error(`${url}: circular dependency between profiles`);
     inProgress.add(url);
     const { file, sd } = local.get(url)!;
-    if (sd.derivation !== 'constraint') throw new Error(`${file}: only constraint profiles are supported (derivation is ${sd.derivation})`);
+    if (sd.derivation !== 'constraint')
+      throw new Error(`${file}: only constraint profiles are supported (derivation is ${sd.derivation})`);
     const base = lookup(sd.baseDefinition ?? '');
     if (!base) throw new Error(`${file}: base ${sd.baseDefinition} is neither in profiles/ nor an R4 definition`);
     // Slices on extensions need the extension's own snapshot first.
-    for (const e of sd.differential?.element ?? []) for (const t of e.type ?? []) for (const p of t.profile ?? []) if (local.has(p)) build(p);
+    for (const e of sd.differential?.element ?? [])
+      for (const t of e.type ?? []) for (const p of t.profile ?? []) if (local.has(p)) build(p);
     const element = generateSnapshot(sd, base, lookup);
     sd.snapshot = { element };
     inProgress.delete(url);
@@ -94,7 +99,9 @@ function main(): void {
     return;
   }
   for (const r of stale) writeFileSync(path.join(dir, r.file), serialise(r.sd));
-  console.log(`${results.length} StructureDefinitions, ${stale.length} snapshot(s) written${stale.length ? `: ${stale.map((r) => r.file).join(', ')}` : ''}`);
+  console.log(
+    `${results.length} StructureDefinitions, ${stale.length} snapshot(s) written${stale.length ? `: ${stale.map((r) => r.file).join(', ')}` : ''}`,
+  );
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();

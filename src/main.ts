@@ -80,13 +80,19 @@ async function main(): Promise<void> {
     if (composed.ehr) {
       const ehr = composed.ehr;
       // A first look with something in it: three sandbox patients arrive with an intake already submitted.
-      const seeded = await seedSandboxIntakes({ writePath: composed.writePath, contentDir: config.contentDir, readPatient: (id) => ehr.store.find('Patient', id) as fhir4.Patient | undefined });
+      const seeded = await seedSandboxIntakes({
+        writePath: composed.writePath,
+        contentDir: config.contentDir,
+        readPatient: (id) => ehr.store.find('Patient', id) as fhir4.Patient | undefined,
+      });
       if (seeded > 0) log.info(`Sandbox: submitted ${seeded} example intakes for seeded patients.`);
     }
     const ready = composed;
     lifecycle.markReady(app, () => readinessChecks(ready, config, knowledge));
     // The first URL is the one to open; the FHIR API's is named for developers.
-    const open = composed.ehr ? `${config.publicUrl}/ehr (sandbox EHR: pick a patient and launch the app)` : `${config.publicUrl}/app/ (EHR: ${composed.fhirBaseUrl})`;
+    const open = composed.ehr
+      ? `${config.publicUrl}/ehr (sandbox EHR: pick a patient and launch the app)`
+      : `${config.publicUrl}/app/ (EHR: ${composed.fhirBaseUrl})`;
     console.log(
       `PeriPlan back-pain module ready: ${open}. FHIR API: ${config.publicUrl}/fhir/metadata (${knowledge.all().length} content resources; data in ${config.dataDir})`,
     );
@@ -98,7 +104,9 @@ async function main(): Promise<void> {
     stopping = true;
     log.info(`${signal}: shutting down (at most ${config.SHUTDOWN_TIMEOUT_MS} ms)`);
     setTimeout(() => {
-      console.error(`Shutdown did not finish within SHUTDOWN_TIMEOUT_MS (${config.SHUTDOWN_TIMEOUT_MS} ms): exiting with work unfinished.`);
+      console.error(
+        `Shutdown did not finish within SHUTDOWN_TIMEOUT_MS (${config.SHUTDOWN_TIMEOUT_MS} ms): exiting with work unfinished.`,
+      );
       process.exit(1);
     }, config.SHUTDOWN_TIMEOUT_MS).unref();
     void shutdown(log)
@@ -134,56 +142,100 @@ async function main(): Promise<void> {
 }
 
 /** What `/readyz` reports: each check with its figures; ready only when all pass. */
-async function readinessChecks(composed: ModuleServer, config: Config, knowledge: KnowledgeBase): Promise<ReadinessChecks> {
+async function readinessChecks(
+  composed: ModuleServer,
+  config: Config,
+  knowledge: KnowledgeBase,
+): Promise<ReadinessChecks> {
   const checks: ReadinessChecks = {};
   const contentCount = knowledge.all().length;
-  checks.content = { ok: contentCount > 0, detail: `${contentCount} content resources loaded`, resources: contentCount };
+  checks.content = {
+    ok: contentCount > 0,
+    detail: `${contentCount} content resources loaded`,
+    resources: contentCount,
+  };
   if (composed.state.postgres) {
     const began = process.hrtime.bigint();
     try {
       await composed.state.postgres.query('SELECT 1');
       const ms = Math.round(Number(process.hrtime.bigint() - began) / 1e6);
-      checks.postgres = { ok: true, detail: `${composed.state.postgres.safeUrl} answered in ${ms} ms (outbox, sessions, tablet, alerts)`, ms };
+      checks.postgres = {
+        ok: true,
+        detail: `${composed.state.postgres.safeUrl} answered in ${ms} ms (outbox, sessions, tablet, alerts)`,
+        ms,
+      };
     } catch (err) {
-      checks.postgres = { ok: false, detail: `PostgreSQL does not answer: ${err instanceof Error ? err.message : String(err)}` };
+      checks.postgres = {
+        ok: false,
+        detail: `PostgreSQL does not answer: ${err instanceof Error ? err.message : String(err)}`,
+      };
     }
   }
   try {
     const counts = await composed.writePath.outbox.counts();
     if (composed.ehr) composed.ehr.store.find('Patient', 'readiness-probe');
     const where = composed.state.postgres ? ' (PostgreSQL)' : '';
-    checks.stores = { ok: true, detail: composed.ehr ? `outbox${where} and EHR store answer` : `outbox${where} answers` };
-    checks.outbox = { ok: true, detail: `${counts.pending} waiting to reach the EHR, ${counts.failed} refused by it`, waiting: counts.pending, failed: counts.failed };
+    checks.stores = {
+      ok: true,
+      detail: composed.ehr ? `outbox${where} and EHR store answer` : `outbox${where} answers`,
+    };
+    checks.outbox = {
+      ok: true,
+      detail: `${counts.pending} waiting to reach the EHR, ${counts.failed} refused by it`,
+      waiting: counts.pending,
+      failed: counts.failed,
+    };
   } catch (err) {
-    checks.stores = { ok: false, detail: `A store does not answer: ${err instanceof Error ? err.message : String(err)}` };
+    checks.stores = {
+      ok: false,
+      detail: `A store does not answer: ${err instanceof Error ? err.message : String(err)}`,
+    };
   }
   try {
     const stats = await fs.promises.statfs(config.dataDir);
     const free = stats.bavail * stats.bsize;
     checks.disk = {
       ok: free >= MIN_FREE_BYTES,
-      detail: free >= MIN_FREE_BYTES ? `${Math.floor(free / 1048576)} MiB free in the data folder` : `Only ${Math.floor(free / 1024)} KiB free in the data folder: writes will fail (disk full).`,
+      detail:
+        free >= MIN_FREE_BYTES
+          ? `${Math.floor(free / 1048576)} MiB free in the data folder`
+          : `Only ${Math.floor(free / 1024)} KiB free in the data folder: writes will fail (disk full).`,
       freeBytes: free,
     };
   } catch (err) {
-    checks.disk = { ok: false, detail: `Cannot read the free space of the data folder: ${err instanceof Error ? err.message : String(err)}` };
+    checks.disk = {
+      ok: false,
+      detail: `Cannot read the free space of the data folder: ${err instanceof Error ? err.message : String(err)}`,
+    };
   }
   const started = process.hrtime.bigint();
   try {
     // Any answer is an answer (a status); only no answer at all is "cannot be reached".
-    const status = await new FhirClient({ baseUrl: composed.fhirBaseUrl, timeoutMs: EHR_PROBE_TIMEOUT_MS }).capabilities().then(
-      () => 200,
-      (err: unknown) => {
-        const status = httpStatusOf(err);
-        if (status === undefined) throw err;
-        return status;
-      },
-    );
+    const status = await new FhirClient({ baseUrl: composed.fhirBaseUrl, timeoutMs: EHR_PROBE_TIMEOUT_MS })
+      .capabilities()
+      .then(
+        () => 200,
+        (err: unknown) => {
+          const status = httpStatusOf(err);
+          if (status === undefined) throw err;
+          return status;
+        },
+      );
     const ok = status >= 200 && status < 300;
     const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e6);
-    checks.ehr = { ok, detail: ok ? `${composed.fhirBaseUrl} answered in ${ms} ms` : `${composed.fhirBaseUrl}/metadata answered ${status}`, status, ms };
+    checks.ehr = {
+      ok,
+      detail: ok
+        ? `${composed.fhirBaseUrl} answered in ${ms} ms`
+        : `${composed.fhirBaseUrl}/metadata answered ${status}`,
+      status,
+      ms,
+    };
   } catch (err) {
-    checks.ehr = { ok: false, detail: `${composed.fhirBaseUrl} cannot be reached within ${EHR_PROBE_TIMEOUT_MS} ms (${err instanceof Error ? err.message : String(err)})` };
+    checks.ehr = {
+      ok: false,
+      detail: `${composed.fhirBaseUrl} cannot be reached within ${EHR_PROBE_TIMEOUT_MS} ms (${err instanceof Error ? err.message : String(err)})`,
+    };
   }
   return checks;
 }

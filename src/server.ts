@@ -73,10 +73,14 @@ function sameSecret(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export async function createModuleServer(config: Config, deps: { knowledge: KnowledgeBase; logger: Logger; now?: () => Date }): Promise<ModuleServer> {
+export async function createModuleServer(
+  config: Config,
+  deps: { knowledge: KnowledgeBase; logger: Logger; now?: () => Date },
+): Promise<ModuleServer> {
   const { knowledge, logger } = deps;
   // A per-start secret is enough for the embedded EHR: it learns the secret from us, in this process.
-  const appClientSecret = config.SMART_CLIENT_SECRET ?? (config.FHIR_SERVER_URL ? undefined : randomBytes(24).toString('base64url'));
+  const appClientSecret =
+    config.SMART_CLIENT_SECRET ?? (config.FHIR_SERVER_URL ? undefined : randomBytes(24).toString('base64url'));
 
   const ehr = config.FHIR_SERVER_URL
     ? undefined
@@ -91,10 +95,16 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
   const moduleCredentials = ehr
     ? ehr.auth.moduleClient
     : config.MODULE_CLIENT_ID && config.MODULE_CLIENT_SECRET
-      ? { clientId: config.MODULE_CLIENT_ID, clientSecret: config.MODULE_CLIENT_SECRET, scopes: config.MODULE_CLIENT_SCOPES.split(/\s+/) }
+      ? {
+          clientId: config.MODULE_CLIENT_ID,
+          clientSecret: config.MODULE_CLIENT_SECRET,
+          scopes: config.MODULE_CLIENT_SCOPES.split(/\s+/),
+        }
       : undefined;
   if (!moduleCredentials) {
-    logger.warn('No MODULE_CLIENT_ID/MODULE_CLIENT_SECRET: queued submissions are retried without a credential of the module and may be refused by the EHR.');
+    logger.warn(
+      'No MODULE_CLIENT_ID/MODULE_CLIENT_SECRET: queued submissions are retried without a credential of the module and may be refused by the EHR.',
+    );
   }
 
   const state = await openModuleState(config, logger);
@@ -105,7 +115,11 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
     fhirBaseUrl,
     ...(moduleCredentials ? { moduleCredentials } : {}),
     ...(config.OUTBOX_LEASE_MS ? { leaseMs: config.OUTBOX_LEASE_MS } : {}),
-    log: { info: (m) => logger.info(`[write-path] ${m}`), warn: (m) => logger.warn(`[write-path] ${m}`), error: (m, e) => logger.error(`[write-path] ${m}`, e) },
+    log: {
+      info: (m) => logger.info(`[write-path] ${m}`),
+      warn: (m) => logger.warn(`[write-path] ${m}`),
+      error: (m, e) => logger.error(`[write-path] ${m}`, e),
+    },
   });
 
   // The outbox view shows who is waiting for what: staff only. With the sandbox EHR, a clinician's token
@@ -113,15 +127,20 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
   const staffMember = async (req: Request): Promise<fhir4.Reference> => {
     const token = bearerOf(req);
     if (!token) throw unauthorized('This is for staff: send Authorization: Bearer <token>.');
-    if (config.OUTBOX_STAFF_TOKEN && sameSecret(token, config.OUTBOX_STAFF_TOKEN)) return { display: 'staff tool (OUTBOX_STAFF_TOKEN)' };
+    if (config.OUTBOX_STAFF_TOKEN && sameSecret(token, config.OUTBOX_STAFF_TOKEN))
+      return { display: 'staff tool (OUTBOX_STAFF_TOKEN)' };
     const access = ehr ? await ehr.auth.verifyAccessToken(token) : undefined;
     if (ehr && !access) throw unauthorized('The access token is not valid (expired, revoked or unknown).');
     const practitioner = access?.fhirUser ? /(?:^|\/)(Practitioner\/[^/]+)$/.exec(access.fhirUser)?.[1] : undefined;
     // The staff views span every patient: a token bound to one patient, or one that may not read responses
     // at all (an app registered with no FHIR scopes), is not a staff member's.
-    const acrossPatients = access ? grantFor(parseScopes(access.scopes), 'QuestionnaireResponse', 'read') === 'all' : false;
+    const acrossPatients = access
+      ? grantFor(parseScopes(access.scopes), 'QuestionnaireResponse', 'read') === 'all'
+      : false;
     if (practitioner && acrossPatients) return { reference: practitioner };
-    throw forbidden('This token does not belong to a clinician or staff member (a user-level token that may read responses).');
+    throw forbidden(
+      'This token does not belong to a clinician or staff member (a user-level token that may read responses).',
+    );
   };
   const authorizeStaff = async (req: Request) => {
     await staffMember(req);
@@ -138,7 +157,9 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
     authorizeStaff: staffMember,
   });
 
-  const allowedIssuers = config.SMART_ALLOWED_ISSUERS ? config.SMART_ALLOWED_ISSUERS.split(',').map((s) => s.trim().replace(/\/+$/, '')) : [fhirBaseUrl];
+  const allowedIssuers = config.SMART_ALLOWED_ISSUERS
+    ? config.SMART_ALLOWED_ISSUERS.split(',').map((s) => s.trim().replace(/\/+$/, ''))
+    : [fhirBaseUrl];
   // The tablet first: the clinician app starts its sessions, lists them and relays its alerts.
   const clinicianApp = await createClinicianApp({
     publicUrl: config.publicUrl,
@@ -152,7 +173,9 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
     allowedIssuers,
     defaultIssuer: fhirBaseUrl,
     // http issuers only for the sandbox on this machine; a clinic's EHR must be https.
-    allowInsecureHttp: ehr !== undefined || allowedIssuers.every((i) => i.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(i)),
+    allowInsecureHttp:
+      ehr !== undefined ||
+      allowedIssuers.every((i) => i.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(i)),
     tablet,
     outbox: writePath.outbox,
     undoWindowMs: config.UNDO_WINDOW_MINUTES * 60_000,
@@ -177,16 +200,21 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
               `(a submission writes ${[...new Set(writes.map(([type]) => type))].join(', ')}). Nothing was saved.`,
           );
         }
-        const compartmentless = writes.filter(([type, interaction]) => OUTSIDE_PATIENT_COMPARTMENT.has(type) && grantFor(scopes, type, interaction) === 'patient');
+        const compartmentless = writes.filter(
+          ([type, interaction]) =>
+            OUTSIDE_PATIENT_COMPARTMENT.has(type) && grantFor(scopes, type, interaction) === 'patient',
+        );
         if (compartmentless.length) {
           throw forbidden(
             `This access token cannot write a submission: it lacks ${compartmentless.map(([type, i]) => `user/${type}.${PERMISSION_FOR[i]}`).join(', ')} ` +
-              '(the submission\'s Provenance names the response, flags and proposals, not the patient, so a patient/ scope cannot write it). Nothing was saved.',
+              "(the submission's Provenance names the response, flags and proposals, not the patient, so a patient/ scope cannot write it). Nothing was saved.",
           );
         }
         const patientOnly = writes.some(([type, interaction]) => grantFor(scopes, type, interaction) === 'patient');
         if (patientOnly && (!patientId || patientId !== access.patient)) {
-          throw forbidden(`This access token is for another patient than ${subject ?? 'the subject of this response'}: it cannot write this submission. Nothing was saved.`);
+          throw forbidden(
+            `This access token is for another patient than ${subject ?? 'the subject of this response'}: it cannot write this submission. Nothing was saved.`,
+          );
         }
       }
     : undefined;
@@ -214,8 +242,17 @@ export async function createModuleServer(config: Config, deps: { knowledge: Know
       timeoutMs: config.FHIR_SERVER_TIMEOUT_MS,
       ...(config.FHIR_SERVER_TOKEN ? { staticToken: config.FHIR_SERVER_TOKEN } : {}),
     }),
-    submission: { writePath, authorizeStaff, ...(authorizeSubmit ? { authorizeSubmit } : {}), ...(authorizeStatus ? { authorizeStatus } : {}) },
-    mounts: [...(ehr ? [{ path: '/ehr', handler: ehr.router }] : []), { path: '/app', handler: clinicianApp.router }, { path: '/tablet', handler: tablet.router }],
+    submission: {
+      writePath,
+      authorizeStaff,
+      ...(authorizeSubmit ? { authorizeSubmit } : {}),
+      ...(authorizeStatus ? { authorizeStatus } : {}),
+    },
+    mounts: [
+      ...(ehr ? [{ path: '/ehr', handler: ehr.router }] : []),
+      { path: '/app', handler: clinicianApp.router },
+      { path: '/tablet', handler: tablet.router },
+    ],
     homePath: ehr ? '/ehr' : '/app/',
   });
 

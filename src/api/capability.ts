@@ -15,13 +15,24 @@ type RestResource = fhir4.CapabilityStatementRestResource;
 const OWN_SEARCH_PARAMETERS = new Set(['Questionnaire', 'PlanDefinition', 'ActivityDefinition', 'Library']);
 
 /** `writeOperations`: the write path's operations this server serves (none for the FHIR API alone). */
-export function buildCapabilityStatement(knowledge: KnowledgeBase, publicUrl: string, date: Date, writeOperations: readonly WriteOperationRoute[] = []): fhir4.CapabilityStatement {
+export function buildCapabilityStatement(
+  knowledge: KnowledgeBase,
+  publicUrl: string,
+  date: Date,
+  writeOperations: readonly WriteOperationRoute[] = [],
+): fhir4.CapabilityStatement {
   const extraOperations = writeOperations.filter((o) => o.declared);
   const written = knowledge.ofType('CapabilityStatement')[0];
   const writtenRest = written?.rest?.find((r) => r.mode === 'server');
   const writtenResource = (type: string) => writtenRest?.resource?.find((r) => r.type === type);
 
-  const types = [...new Set<string>([...ARTIFACT_TYPES, ...OPERATION_ROUTES.map((o) => o.resource), ...extraOperations.flatMap((o) => (o.resource ? [o.resource] : []))])];
+  const types = [
+    ...new Set<string>([
+      ...ARTIFACT_TYPES,
+      ...OPERATION_ROUTES.map((o) => o.resource),
+      ...extraOperations.flatMap((o) => (o.resource ? [o.resource] : [])),
+    ]),
+  ];
   const resources: RestResource[] = types.map((type) => {
     const w = writtenResource(type);
     const out: RestResource = { type: type as RestResource['type'] };
@@ -36,7 +47,9 @@ export function buildCapabilityStatement(knowledge: KnowledgeBase, publicUrl: st
         const ws = w?.searchParam?.find((s) => s.name === p.name);
         return {
           name: p.name,
-          definition: ws?.definition ?? `http://hl7.org/fhir/SearchParameter/${OWN_SEARCH_PARAMETERS.has(type) ? type : 'conformance'}-${p.name}`,
+          definition:
+            ws?.definition ??
+            `http://hl7.org/fhir/SearchParameter/${OWN_SEARCH_PARAMETERS.has(type) ? type : 'conformance'}-${p.name}`,
           type: p.type,
           ...(ws?.documentation ? { documentation: ws.documentation } : {}),
         };
@@ -48,8 +61,17 @@ export function buildCapabilityStatement(knowledge: KnowledgeBase, publicUrl: st
       out.operation = [
         ...ops.map((o) => {
           const wo = w?.operation?.find((x) => x.name === o.name);
-          const levels = [o.typeLevel ? `POST /fhir/${type}/$${o.name}` : '', o.instanceLevel ? `POST /fhir/${type}/{id}/$${o.name}` : ''].filter(Boolean).join(' and ');
-          return { name: o.name, definition: wo?.definition ?? o.definition, documentation: wo?.documentation ?? levels };
+          const levels = [
+            o.typeLevel ? `POST /fhir/${type}/$${o.name}` : '',
+            o.instanceLevel ? `POST /fhir/${type}/{id}/$${o.name}` : '',
+          ]
+            .filter(Boolean)
+            .join(' and ');
+          return {
+            name: o.name,
+            definition: wo?.definition ?? o.definition,
+            documentation: wo?.documentation ?? levels,
+          };
         }),
         ...extra.map((o) => ({ name: o.name, definition: o.definition, documentation: o.documentation })),
       ];
@@ -70,7 +92,10 @@ export function buildCapabilityStatement(knowledge: KnowledgeBase, publicUrl: st
     date: date.toISOString(),
     kind: 'instance',
     software: written?.software ?? { name: 'PeriPlan back-pain module' },
-    implementation: { ...(written?.implementation ?? { description: 'PeriPlan back-pain module FHIR API (/fhir)' }), url: `${publicUrl}/fhir` },
+    implementation: {
+      ...(written?.implementation ?? { description: 'PeriPlan back-pain module FHIR API (/fhir)' }),
+      url: `${publicUrl}/fhir`,
+    },
     fhirVersion: '4.0.1',
     format: ['json'],
     rest: [
@@ -81,7 +106,11 @@ export function buildCapabilityStatement(knowledge: KnowledgeBase, publicUrl: st
           'Every 4xx and 5xx is an OperationOutcome with a plain-English diagnostics and, where an element is at fault, issue.expression (FHIRPath).',
         resource: resources,
         ...(extraOperations.some((o) => !o.resource)
-          ? { operation: extraOperations.filter((o) => !o.resource).map((o) => ({ name: o.name, definition: o.definition, documentation: o.documentation })) }
+          ? {
+              operation: extraOperations
+                .filter((o) => !o.resource)
+                .map((o) => ({ name: o.name, definition: o.definition, documentation: o.documentation })),
+            }
           : {}),
       },
     ],

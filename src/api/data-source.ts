@@ -51,9 +51,11 @@ export function patientIdOf(subject: string): string | undefined {
  * EHR decides what this caller may read); without one, the configured static token if any; otherwise none
  * (the module API is not a way round the EHR's access control).
  */
-export function dataSourceForRequest(
-  options: { baseUrl: string; timeoutMs: number; staticToken?: string },
-): (req: { headers: Record<string, string | string[] | undefined> }) => SubjectDataSource | undefined {
+export function dataSourceForRequest(options: {
+  baseUrl: string;
+  timeoutMs: number;
+  staticToken?: string;
+}): (req: { headers: Record<string, string | string[] | undefined> }) => SubjectDataSource | undefined {
   return (req) => {
     const header = req.headers.authorization;
     const match = typeof header === 'string' ? /^Bearer\s+([A-Za-z0-9\-._~+/=]+)$/i.exec(header.trim()) : null;
@@ -67,7 +69,11 @@ export class FhirServerDataSource implements SubjectDataSource {
   private readonly client: FhirClient;
 
   constructor(private readonly options: FhirServerOptions & { limits?: { maxPages: number; maxResources: number } }) {
-    this.client = new FhirClient({ baseUrl: options.baseUrl, ...(options.bearerToken ? { bearerToken: options.bearerToken } : {}), timeoutMs: options.timeoutMs });
+    this.client = new FhirClient({
+      baseUrl: options.baseUrl,
+      ...(options.bearerToken ? { bearerToken: options.bearerToken } : {}),
+      timeoutMs: options.timeoutMs,
+    });
   }
 
   async fetchForSubject(subject: string): Promise<SubjectData> {
@@ -76,11 +82,26 @@ export class FhirServerDataSource implements SubjectDataSource {
     // Newest first where the server sorts, so that a bound drops the oldest.
     const [patient, responses, weights] = await Promise.all([
       this.guard(() => this.client.read('Patient', id)),
-      this.readAll(searchQuery('QuestionnaireResponse', { subject: `Patient/${id}`, questionnaire: INTAKE_QUESTIONNAIRE_URL, _sort: '-authored', _count: 50 }), 'intake responses'),
-      this.readAll(searchQuery('Observation', { subject: `Patient/${id}`, code: BODY_WEIGHT_CODE, _sort: '-date', _count: 10 }), 'body-weight observations'),
+      this.readAll(
+        searchQuery('QuestionnaireResponse', {
+          subject: `Patient/${id}`,
+          questionnaire: INTAKE_QUESTIONNAIRE_URL,
+          _sort: '-authored',
+          _count: 50,
+        }),
+        'intake responses',
+      ),
+      this.readAll(
+        searchQuery('Observation', { subject: `Patient/${id}`, code: BODY_WEIGHT_CODE, _sort: '-date', _count: 10 }),
+        'body-weight observations',
+      ),
     ]);
     return {
-      resources: [...(patient?.resourceType === 'Patient' ? [patient] : []), ...responses.resources, ...weights.resources],
+      resources: [
+        ...(patient?.resourceType === 'Patient' ? [patient] : []),
+        ...responses.resources,
+        ...weights.resources,
+      ],
       warnings: [...responses.warnings, ...weights.warnings],
     };
   }
@@ -90,8 +111,19 @@ export class FhirServerDataSource implements SubjectDataSource {
     if (!/^[A-Z][A-Za-z]{1,63}$/.test(type)) return { bundle: emptyBundle(), warnings: [] };
     const params: Record<string, string[]> = {};
     for (const [k, v] of new URLSearchParams(qs)) (params[k] ??= []).push(v);
-    const { resources, warnings } = await this.readAll(searchQuery(type, params), `${type} resources matching ${query.slice(0, 120)}`);
-    return { bundle: { resourceType: 'Bundle', type: 'searchset', total: resources.length, entry: resources.map((resource) => ({ resource, search: { mode: 'match' } })) }, warnings };
+    const { resources, warnings } = await this.readAll(
+      searchQuery(type, params),
+      `${type} resources matching ${query.slice(0, 120)}`,
+    );
+    return {
+      bundle: {
+        resourceType: 'Bundle',
+        type: 'searchset',
+        total: resources.length,
+        entry: resources.map((resource) => ({ resource, search: { mode: 'match' } })),
+      },
+      warnings,
+    };
   }
 
   /** Every page of a search (bounded); a subject the server does not know has no data (404/410 -> none). */
@@ -145,13 +177,18 @@ export function searchLocal(resources: readonly fhir4.FhirResource[], query: str
   const matches = resources.filter((r) => {
     if (r.resourceType !== type) return false;
     if (codes.length === 0) return true;
-    const codings = ((r as { code?: fhir4.CodeableConcept }).code?.coding ?? []);
+    const codings = (r as { code?: fhir4.CodeableConcept }).code?.coding ?? [];
     return codes.some((c) => {
       const [system, code] = c.includes('|') ? c.split('|', 2) : [undefined, c];
       return codings.some((cd) => cd.code === code && (system === undefined || system === '' || cd.system === system));
     });
   });
-  return { resourceType: 'Bundle', type: 'searchset', total: matches.length, entry: matches.map((resource) => ({ resource, search: { mode: 'match' } })) };
+  return {
+    resourceType: 'Bundle',
+    type: 'searchset',
+    total: matches.length,
+    entry: matches.map((resource) => ({ resource, search: { mode: 'match' } })),
+  };
 }
 
 /** `Observation?code=a&x=b` (leading slash optional) -> type and query string. */

@@ -8,8 +8,20 @@ import { FhirError, methodNotAllowed, notFound } from '../outcomes/index.js';
 import { buildCapabilityStatement } from './capability.js';
 import type { SubjectDataSource } from './data-source.js';
 import { fhirRoute } from '../platform/http/fhir-route.js';
-import { applyOperation, extractOperation, populateOperation, validateOperation, type OperationContext } from './operations.js';
-import { ARTIFACT_TYPES, OPERATION_ROUTES, WRITE_OPERATION_ROUTES, writeOperationPath, type OperationRoute } from './routes.js';
+import {
+  applyOperation,
+  extractOperation,
+  populateOperation,
+  validateOperation,
+  type OperationContext,
+} from './operations.js';
+import {
+  ARTIFACT_TYPES,
+  OPERATION_ROUTES,
+  WRITE_OPERATION_ROUTES,
+  writeOperationPath,
+  type OperationRoute,
+} from './routes.js';
 import { writeOperationHandlers, type SubmissionRoutesOptions } from './submit.js';
 import { applySummary, parseSummary, searchArtifacts } from './search.js';
 import { printable } from '../platform/text.js';
@@ -48,22 +60,37 @@ export function createFhirRouter(options: FhirRouterOptions): express.Router {
   // JSON is the only format; asking for another one explicitly (`_format=xml`) gets a clear 406.
   router.use((req, _res, next) => {
     const format = req.query._format;
-    if (format !== undefined && !(typeof format === 'string' && JSON_FORMATS.has(format.split(';')[0]!.trim().toLowerCase().replace(/ /g, '+')))) {
-      throw new FhirError(406, { code: 'not-supported', diagnostics: `Only JSON is served (_format=json or application/fhir+json); got _format=${printable(format).slice(0, 60)}.` });
+    if (
+      format !== undefined &&
+      !(typeof format === 'string' && JSON_FORMATS.has(format.split(';')[0]!.trim().toLowerCase().replace(/ /g, '+')))
+    ) {
+      throw new FhirError(406, {
+        code: 'not-supported',
+        diagnostics: `Only JSON is served (_format=json or application/fhir+json); got _format=${printable(format).slice(0, 60)}.`,
+      });
     }
     next();
   });
 
-  router.get('/metadata', fhirRoute(() => ({ resource: capabilityStatement })));
+  router.get(
+    '/metadata',
+    fhirRoute(() => ({ resource: capabilityStatement })),
+  );
   only('/metadata', 'GET');
 
   for (const op of OPERATION_ROUTES) {
     if (op.typeLevel) {
-      router.post(`/${op.resource}/$${op.name}`, fhirRoute((req) => runOperation(contextFor(req), op, req)));
+      router.post(
+        `/${op.resource}/$${op.name}`,
+        fhirRoute((req) => runOperation(contextFor(req), op, req)),
+      );
       only(`/${op.resource}/$${op.name}`, 'POST');
     }
     if (op.instanceLevel) {
-      router.post(`/${op.resource}/:id/$${op.name}`, fhirRoute((req) => runOperation(contextFor(req), op, req)));
+      router.post(
+        `/${op.resource}/:id/$${op.name}`,
+        fhirRoute((req) => runOperation(contextFor(req), op, req)),
+      );
       only(`/${op.resource}/:id/$${op.name}`, 'POST');
     }
   }
@@ -110,13 +137,16 @@ export function createFhirRouter(options: FhirRouterOptions): express.Router {
   });
 
   router.all('/*splat', (req) => {
-    throw notFound(`There is no FHIR endpoint ${req.method} /fhir${req.path.slice(0, 200)}. See /fhir/metadata for what this server supports.`);
+    throw notFound(
+      `There is no FHIR endpoint ${req.method} /fhir${req.path.slice(0, 200)}. See /fhir/metadata for what this server supports.`,
+    );
   });
   return router;
 }
 
 function artifactType(type: string): (typeof ARTIFACT_TYPES)[number] {
-  if ((ARTIFACT_TYPES as readonly string[]).includes(type) && isKnowledgeType(type)) return type as (typeof ARTIFACT_TYPES)[number];
+  if ((ARTIFACT_TYPES as readonly string[]).includes(type) && isKnowledgeType(type))
+    return type as (typeof ARTIFACT_TYPES)[number];
   throw new FhirError(404, {
     code: 'not-supported',
     diagnostics: `This server does not serve the resource type '${type.slice(0, 64)}'. It serves ${ARTIFACT_TYPES.join(', ')}.`,
@@ -129,7 +159,13 @@ async function runOperation(ctx: OperationContext, op: OperationRoute, req: Requ
   switch (op.name) {
     case 'apply': {
       const url = typeof req.query.url === 'string' ? req.query.url : undefined;
-      return { resource: await applyOperation(ctx, { body, ...(id !== undefined ? { id } : {}), ...(url !== undefined ? { queryUrl: url } : {}) }) };
+      return {
+        resource: await applyOperation(ctx, {
+          body,
+          ...(id !== undefined ? { id } : {}),
+          ...(url !== undefined ? { queryUrl: url } : {}),
+        }),
+      };
     }
     case 'validate':
       return { resource: validateOperation(ctx, body) };

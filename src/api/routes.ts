@@ -30,10 +30,34 @@ export interface OperationRoute {
 }
 
 export const OPERATION_ROUTES: readonly OperationRoute[] = [
-  { resource: 'PlanDefinition', name: 'apply', typeLevel: true, instanceLevel: true, definition: 'http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply' },
-  { resource: 'QuestionnaireResponse', name: 'validate', typeLevel: true, instanceLevel: false, definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' },
-  { resource: 'QuestionnaireResponse', name: 'extract', typeLevel: true, instanceLevel: false, definition: 'http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract' },
-  { resource: 'Questionnaire', name: 'populate', typeLevel: true, instanceLevel: true, definition: 'http://hl7.org/fhir/uv/sdc/OperationDefinition/Questionnaire-populate' },
+  {
+    resource: 'PlanDefinition',
+    name: 'apply',
+    typeLevel: true,
+    instanceLevel: true,
+    definition: 'http://hl7.org/fhir/OperationDefinition/PlanDefinition-apply',
+  },
+  {
+    resource: 'QuestionnaireResponse',
+    name: 'validate',
+    typeLevel: true,
+    instanceLevel: false,
+    definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate',
+  },
+  {
+    resource: 'QuestionnaireResponse',
+    name: 'extract',
+    typeLevel: true,
+    instanceLevel: false,
+    definition: 'http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract',
+  },
+  {
+    resource: 'Questionnaire',
+    name: 'populate',
+    typeLevel: true,
+    instanceLevel: true,
+    definition: 'http://hl7.org/fhir/uv/sdc/OperationDefinition/Questionnaire-populate',
+  },
 ];
 
 export { SEARCH_PARAMS };
@@ -62,7 +86,7 @@ export const WRITE_OPERATION_ROUTES: readonly WriteOperationRoute[] = [
     method: 'POST',
     definition: 'https://periplan.app/fhir/OperationDefinition/questionnaireresponse-submit',
     documentation:
-      'POST /fhir/QuestionnaireResponse/$submit: validate, $apply, and write the response with its Flags, proposals, CarePlan and Provenance in one transaction to the EHR (durable outbox; 201 sent, 202 saved-and-sending). GET /fhir/QuestionnaireResponse/$submit-status?key= tells a submission\'s state.',
+      "POST /fhir/QuestionnaireResponse/$submit: validate, $apply, and write the response with its Flags, proposals, CarePlan and Provenance in one transaction to the EHR (durable outbox; 201 sent, 202 saved-and-sending). GET /fhir/QuestionnaireResponse/$submit-status?key= tells a submission's state.",
     declared: true,
   },
   {

@@ -65,7 +65,8 @@ export function parseSummary(query: Query): Summary | undefined {
 function parseNonNegativeInt(query: Query, name: string, fallback: number, max: number): number {
   const raw = single(query, name);
   if (raw === undefined) return fallback;
-  if (!/^\d{1,9}$/.test(raw)) throw badRequest(`${name} must be a non-negative whole number; got '${raw.slice(0, 40)}'.`);
+  if (!/^\d{1,9}$/.test(raw))
+    throw badRequest(`${name} must be a non-negative whole number; got '${raw.slice(0, 40)}'.`);
   return Math.min(Number(raw), max);
 }
 
@@ -74,9 +75,15 @@ type Matcher = (r: CanonicalResource) => boolean;
 /** One search parameter occurrence (possibly comma-separated alternatives) -> predicate. */
 function matcherFor(key: string, raw: string): Matcher | undefined {
   const [name, modifier] = key.split(':') as [string, string | undefined];
-  const alternatives = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const alternatives = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (alternatives.length === 0) throw badRequest(`The parameter ${key} has no value.`);
-  const anyOf = (test: (r: CanonicalResource, value: string) => boolean): Matcher => (r) => alternatives.some((v) => test(r, v));
+  const anyOf =
+    (test: (r: CanonicalResource, value: string) => boolean): Matcher =>
+    (r) =>
+      alternatives.some((v) => test(r, v));
   const noModifier = () => {
     if (modifier !== undefined) throw badRequest(`The modifier :${modifier} is not supported on ${name}.`);
   };
@@ -109,7 +116,12 @@ function matcherFor(key: string, raw: string): Matcher | undefined {
 }
 
 /** Search one artifact type; returns a searchset Bundle. */
-export function searchArtifacts(knowledge: KnowledgeBase, type: CanonicalResource['resourceType'], query: Query, options: SearchOptions): fhir4.Bundle {
+export function searchArtifacts(
+  knowledge: KnowledgeBase,
+  type: CanonicalResource['resourceType'],
+  query: Query,
+  options: SearchOptions,
+): fhir4.Bundle {
   const summary = parseSummary(query);
   const count = parseNonNegativeInt(query, '_count', DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
   const offset = parseNonNegativeInt(query, '_offset', 0, Number.MAX_SAFE_INTEGER);
@@ -132,7 +144,9 @@ export function searchArtifacts(knowledge: KnowledgeBase, type: CanonicalResourc
     }
   }
   if (ignored.length > 0 && options.strict) {
-    throw badRequest(`Unknown search parameter(s): ${ignored.map((k) => k.slice(0, 60)).join(', ')} (Prefer: handling=strict). Supported: ${SEARCH_PARAMS.map((p) => p.name).join(', ')}, _id, _summary, _count, _offset.`);
+    throw badRequest(
+      `Unknown search parameter(s): ${ignored.map((k) => k.slice(0, 60)).join(', ')} (Prefer: handling=strict). Supported: ${SEARCH_PARAMS.map((p) => p.name).join(', ')}, _id, _summary, _count, _offset.`,
+    );
   }
 
   const matches = knowledge.ofType(type).filter((r) => matchers.every((m) => m(r)));
@@ -152,7 +166,8 @@ export function searchArtifacts(knowledge: KnowledgeBase, type: CanonicalResourc
       { relation: 'first', url: linkFor(0) },
     ];
     if (count > 0 && offset > 0) bundle.link.push({ relation: 'previous', url: linkFor(Math.max(0, offset - count)) });
-    if (count > 0 && offset + count < matches.length) bundle.link.push({ relation: 'next', url: linkFor(offset + count) });
+    if (count > 0 && offset + count < matches.length)
+      bundle.link.push({ relation: 'next', url: linkFor(offset + count) });
     bundle.link.push({ relation: 'last', url: linkFor(lastOffset) });
     bundle.entry = matches.slice(offset, offset + count).map((r) => ({
       fullUrl: `${options.fhirBase}/${r.resourceType}/${r.id}`,
@@ -175,7 +190,11 @@ export function searchArtifacts(knowledge: KnowledgeBase, type: CanonicalResourc
   return bundle;
 }
 
-const SUBSETTED: fhir4.Coding = { system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue', code: 'SUBSETTED', display: 'subsetted' };
+const SUBSETTED: fhir4.Coding = {
+  system: 'http://terminology.hl7.org/CodeSystem/v3-ObservationValue',
+  code: 'SUBSETTED',
+  display: 'subsetted',
+};
 
 /** `_summary` on one resource (returns a copy; the knowledge base stays untouched). */
 export function applySummary<T extends fhir4.FhirResource>(resource: T, summary: Summary | undefined): T {
@@ -184,7 +203,8 @@ export function applySummary<T extends fhir4.FhirResource>(resource: T, summary:
   const elements = summaryElements(resource.resourceType);
   let keep: (key: string) => boolean;
   if (summary === 'true') keep = (k) => matchesElement(k, elements.summary);
-  else if (summary === 'text') keep = (k) => k === 'text' || k === 'id' || k === 'meta' || matchesElement(k, elements.mandatory);
+  else if (summary === 'text')
+    keep = (k) => k === 'text' || k === 'id' || k === 'meta' || matchesElement(k, elements.mandatory);
   else keep = (k) => k !== 'text';
   const out: Record<string, unknown> = { resourceType: resource.resourceType };
   for (const [k, v] of Object.entries(source)) if (k !== 'resourceType' && keep(k)) out[k] = v;

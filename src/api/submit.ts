@@ -38,7 +38,11 @@ export interface SubmissionRoutesOptions {
    * ask the write path's (remote) EHR with one read of the subject with the caller's token (preverify.ts):
    * 401/403 refuse now; unreachable, slow or 5xx accept and queue as usual.
    */
-  authorizeSubmit?: (token: string, subject: string | undefined, submission: { amends: boolean }) => void | Promise<void>;
+  authorizeSubmit?: (
+    token: string,
+    subject: string | undefined,
+    submission: { amends: boolean },
+  ) => void | Promise<void>;
   /**
    * Checks that the caller's token may read the state of a submission for `subject` (throw a FhirError 401/403
    * to refuse; a 403 is answered as the 404 of an unknown key, so keys cannot be probed). `subject` undefined:
@@ -49,13 +53,21 @@ export interface SubmissionRoutesOptions {
 }
 
 const resourceSchema = z.object({ resourceType: z.string() }).loose();
-const referenceSchema = z.object({ reference: z.string().optional(), display: z.string().optional(), identifier: z.unknown().optional() }).loose();
+const referenceSchema = z
+  .object({ reference: z.string().optional(), display: z.string().optional(), identifier: z.unknown().optional() })
+  .loose();
 /** The version a submission amends, as a versioned reference (id and version as the store's ids allow). */
 const AMENDS_REFERENCE = /^QuestionnaireResponse\/([A-Za-z0-9\-.]{1,64})\/_history\/([A-Za-z0-9\-.]{1,64})$/;
 const amendsSchema = z.object({ reference: z.string().regex(AMENDS_REFERENCE) }).loose();
 const parametersSchema = z.object({
   resourceType: z.literal('Parameters'),
-  parameter: z.array(z.object({ name: z.string(), resource: resourceSchema.optional(), valueReference: referenceSchema.optional() }).loose()).optional(),
+  parameter: z
+    .array(
+      z
+        .object({ name: z.string(), resource: resourceSchema.optional(), valueReference: referenceSchema.optional() })
+        .loose(),
+    )
+    .optional(),
 });
 
 function bearerOf(req: Request): string | undefined {
@@ -66,29 +78,46 @@ function bearerOf(req: Request): string | undefined {
 /** Parse the $submit body: a bare QuestionnaireResponse or Parameters {response, data?, author?, enterer?, amends?}. */
 export function readSubmitBody(body: unknown): Omit<SubmitInput, 'bearerToken'> {
   const root = resourceSchema.safeParse(body);
-  if (!root.success) throw badRequest('The body must be a QuestionnaireResponse or a Parameters resource with a "response" parameter.');
-  if (root.data.resourceType === 'QuestionnaireResponse') return { response: body as fhir4.QuestionnaireResponse, data: [] };
+  if (!root.success)
+    throw badRequest('The body must be a QuestionnaireResponse or a Parameters resource with a "response" parameter.');
+  if (root.data.resourceType === 'QuestionnaireResponse')
+    return { response: body as fhir4.QuestionnaireResponse, data: [] };
   if (root.data.resourceType !== 'Parameters') {
-    throw badRequest(`The body must be a QuestionnaireResponse or Parameters, not ${root.data.resourceType}.`, 'resourceType');
+    throw badRequest(
+      `The body must be a QuestionnaireResponse or Parameters, not ${root.data.resourceType}.`,
+      'resourceType',
+    );
   }
   const parsed = parametersSchema.safeParse(body);
-  if (!parsed.success) throw badRequest('Parameters.parameter must be a list of named parameters.', 'Parameters.parameter');
+  if (!parsed.success)
+    throw badRequest('Parameters.parameter must be a list of named parameters.', 'Parameters.parameter');
   const params = parsed.data.parameter ?? [];
   const allowed = new Set(['response', 'data', 'author', 'enterer', 'amends']);
   params.forEach((p, i) => {
-    if (!allowed.has(p.name)) throw badRequest(`Unknown parameter "${p.name}": $submit takes response, data, author, enterer and amends.`, `Parameters.parameter[${i}].name`);
+    if (!allowed.has(p.name))
+      throw badRequest(
+        `Unknown parameter "${p.name}": $submit takes response, data, author, enterer and amends.`,
+        `Parameters.parameter[${i}].name`,
+      );
   });
   const at = (name: string) => params.findIndex((p) => p.name === name);
   const responseAt = at('response');
   const response = params[responseAt]?.resource;
   if (!response || response.resourceType !== 'QuestionnaireResponse') {
-    throw badRequest('The "response" parameter must hold a QuestionnaireResponse resource.', responseAt >= 0 ? `Parameters.parameter[${responseAt}].resource` : 'Parameters.parameter');
+    throw badRequest(
+      'The "response" parameter must hold a QuestionnaireResponse resource.',
+      responseAt >= 0 ? `Parameters.parameter[${responseAt}].resource` : 'Parameters.parameter',
+    );
   }
   const data: fhir4.FhirResource[] = [];
   params.forEach((p, i) => {
     if (p.name !== 'data') return;
     const r = p.resource as fhir4.FhirResource | undefined;
-    if (!r) throw badRequest('A "data" parameter must hold a resource (a collection Bundle or a single resource).', `Parameters.parameter[${i}].resource`);
+    if (!r)
+      throw badRequest(
+        'A "data" parameter must hold a resource (a collection Bundle or a single resource).',
+        `Parameters.parameter[${i}].resource`,
+      );
     if (r.resourceType !== 'Bundle') {
       data.push(r);
       return;
@@ -98,13 +127,23 @@ export function readSubmitBody(body: unknown): Omit<SubmitInput, 'bearerToken'> 
   const ref = (name: string) => {
     const i = at(name);
     const value = params[i]?.valueReference as fhir4.Reference | undefined;
-    if (i >= 0 && !value?.reference) throw badRequest(`"${name}" must be a valueReference with a reference.`, `Parameters.parameter[${i}].valueReference`);
+    if (i >= 0 && !value?.reference)
+      throw badRequest(
+        `"${name}" must be a valueReference with a reference.`,
+        `Parameters.parameter[${i}].valueReference`,
+      );
     return value;
   };
   const author = ref('author');
   const enterer = ref('enterer');
   const amends = readAmends(params);
-  return { response: response as unknown as fhir4.QuestionnaireResponse, data, ...(author ? { author } : {}), ...(enterer ? { enterer } : {}), ...(amends ? { amends } : {}) };
+  return {
+    response: response as unknown as fhir4.QuestionnaireResponse,
+    data,
+    ...(author ? { author } : {}),
+    ...(enterer ? { enterer } : {}),
+    ...(amends ? { amends } : {}),
+  };
 }
 
 /**
@@ -115,7 +154,8 @@ export function readSubmitBody(body: unknown): Omit<SubmitInput, 'bearerToken'> 
 function readAmends(params: { name: string; valueReference?: unknown }[]): SubmitInput['amends'] {
   const i = params.findIndex((p) => p.name === 'amends');
   if (i < 0) return undefined;
-  if (params.findIndex((p, j) => j > i && p.name === 'amends') >= 0) throw badRequest('"amends" may be given once.', `Parameters.parameter[${i}].name`);
+  if (params.findIndex((p, j) => j > i && p.name === 'amends') >= 0)
+    throw badRequest('"amends" may be given once.', `Parameters.parameter[${i}].name`);
   const parsed = amendsSchema.safeParse(params[i]!.valueReference);
   if (!parsed.success) {
     throw badRequest(
@@ -146,7 +186,11 @@ function resultParameters(r: SubmitResult): fhir4.Parameters {
 function statusParameters(entry: OutboxEntry): fhir4.Parameters {
   const state = stateOf(entry);
   const message =
-    state === 'sent' ? 'Saved to the record.' : state === 'queued' ? 'Saved, sending: it will be sent automatically.' : `Refused by the record system: ${entry.lastError ?? 'unknown reason'}`;
+    state === 'sent'
+      ? 'Saved to the record.'
+      : state === 'queued'
+        ? 'Saved, sending: it will be sent automatically.'
+        : `Refused by the record system: ${entry.lastError ?? 'unknown reason'}`;
   return {
     resourceType: 'Parameters',
     parameter: [
@@ -164,7 +208,8 @@ function statusParameters(entry: OutboxEntry): fhir4.Parameters {
 }
 
 function subjectOf(entry: OutboxEntry): string | undefined {
-  const qr = entry.bundle.entry?.find((e) => e.resource?.resourceType === 'QuestionnaireResponse')?.resource as fhir4.QuestionnaireResponse | undefined;
+  const qr = entry.bundle.entry?.find((e) => e.resource?.resourceType === 'QuestionnaireResponse')?.resource as
+    fhir4.QuestionnaireResponse | undefined;
   return qr?.subject?.reference;
 }
 
@@ -181,7 +226,10 @@ export function writeOperationHandlers(options: SubmissionRoutesOptions): Record
     const bearerToken = bearerOf(req);
     // A submission is written in the user's name: the module API does not write for anonymous callers
     // (retries later run with the module's credential, so the first check must be the user's).
-    if (!bearerToken) throw unauthorized('Submitting writes to the patient record: send Authorization: Bearer <your access token for the EHR>.');
+    if (!bearerToken)
+      throw unauthorized(
+        'Submitting writes to the patient record: send Authorization: Bearer <your access token for the EHR>.',
+      );
     await authorizeSubmit(bearerToken, input.response.subject?.reference, { amends: input.amends !== undefined });
     const result = await writePath.submit({ ...input, bearerToken });
     const status = result.state === 'sent' ? (result.duplicate ? 200 : 201) : 202;
@@ -192,11 +240,21 @@ export function writeOperationHandlers(options: SubmissionRoutesOptions): Record
     // Keys are client identifiers, which can be guessed: the state of a submission (and whether it exists)
     // is only for a caller whose token may read that patient's response.
     const bearerToken = bearerOf(req);
-    if (!bearerToken) throw unauthorized('The state of a submission is part of the patient record: send Authorization: Bearer <your access token for the EHR>.');
+    if (!bearerToken)
+      throw unauthorized(
+        'The state of a submission is part of the patient record: send Authorization: Bearer <your access token for the EHR>.',
+      );
     const key = typeof req.query.key === 'string' ? req.query.key : undefined;
-    if (!key) throw badRequest('key is required: the "key" $submit answered with (identifier system|value of the response).', 'key');
+    if (!key)
+      throw badRequest(
+        'key is required: the "key" $submit answered with (identifier system|value of the response).',
+        'key',
+      );
     const entry = await writePath.outbox.get(key);
-    const hidden = notFound(`No submission with key ${key.slice(0, 200)} is known here that this access token may see.`, 'key');
+    const hidden = notFound(
+      `No submission with key ${key.slice(0, 200)} is known here that this access token may see.`,
+      'key',
+    );
     try {
       await authorizeStatus(bearerToken, entry ? subjectOf(entry) : undefined);
     } catch (err) {
@@ -210,10 +268,13 @@ export function writeOperationHandlers(options: SubmissionRoutesOptions): Record
   async function outbox(req: Request): Promise<FhirResult> {
     await options.authorizeStaff?.(req);
     const status = typeof req.query.status === 'string' ? req.query.status : undefined;
-    if (status !== undefined && !(STATUSES as readonly string[]).includes(status)) throw badRequest('status must be pending, sent or failed.', 'status');
+    if (status !== undefined && !(STATUSES as readonly string[]).includes(status))
+      throw badRequest('status must be pending, sent or failed.', 'status');
     const counts = await writePath.outbox.counts();
     // Default: what needs attention (pending and failed), newest first.
-    const entries = status ? await writePath.outbox.list(status as OutboxStatus, 200) : [...(await writePath.outbox.list('failed', 100)), ...(await writePath.outbox.list('pending', 100))];
+    const entries = status
+      ? await writePath.outbox.list(status as OutboxStatus, 200)
+      : [...(await writePath.outbox.list('failed', 100)), ...(await writePath.outbox.list('pending', 100))];
     return {
       resource: {
         resourceType: 'Parameters',

@@ -69,7 +69,8 @@ export function createAppContext(options: ClinicianAppOptions): AppContext {
   const ehr = createEhrAccess({ store, smart });
 
   const questionnaire = options.knowledge.resolve(INTAKE_URL, 'Questionnaire');
-  if (!questionnaire) throw new Error(`createClinicianApp: the intake Questionnaire ${INTAKE_URL} is not in the knowledge base`);
+  if (!questionnaire)
+    throw new Error(`createClinicianApp: the intake Questionnaire ${INTAKE_URL} is not in the knowledge base`);
 
   async function sessionOf(req: Request): Promise<SessionRef> {
     const handle = req.get('x-session') ?? '';

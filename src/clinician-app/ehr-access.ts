@@ -8,9 +8,13 @@ import { FhirClient, httpStatusOf, serverReasonOf } from '../platform/fhir-clien
 import type { SmartClient } from './smart.js';
 import type { ClinicianSession, SessionStore } from './session-store.js';
 
-export interface SessionRef { handle: string; session: ClinicianSession }
+export interface SessionRef {
+  handle: string;
+  session: ClinicianSession;
+}
 
-export const SESSION_ENDED = 'Your sign-in to the EHR has ended. Your answers are kept as a draft on this server. Open the app from the EHR again to continue.';
+export const SESSION_ENDED =
+  'Your sign-in to the EHR has ended. Your answers are kept as a draft on this server. Open the app from the EHR again to continue.';
 
 export function createEhrAccess(deps: { store: SessionStore; smart: SmartClient; timeoutMs?: number }) {
   async function refresh(ref: SessionRef): Promise<string> {
@@ -35,9 +39,14 @@ export function createEhrAccess(deps: { store: SessionStore; smart: SmartClient;
   }
 
   /** The session's EHR, with a fresh client per token (the token may be refreshed between calls). */
-  const clientFor = (ref: SessionRef, token: string) => new FhirClient({ baseUrl: ref.session.issuer, bearerToken: token, timeoutMs: deps.timeoutMs ?? 15_000 });
+  const clientFor = (ref: SessionRef, token: string) =>
+    new FhirClient({ baseUrl: ref.session.issuer, bearerToken: token, timeoutMs: deps.timeoutMs ?? 15_000 });
 
-  async function json<T>(ref: SessionRef, relative: string, init: { method?: 'GET' | 'POST' | 'PUT' | 'DELETE'; body?: unknown; headers?: Record<string, string> } = {}): Promise<T> {
+  async function json<T>(
+    ref: SessionRef,
+    relative: string,
+    init: { method?: 'GET' | 'POST' | 'PUT' | 'DELETE'; body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<T> {
     const send = async (token: string) => clientFor(ref, token).request<T>(relative, init);
     try {
       try {
@@ -53,9 +62,17 @@ export function createEhrAccess(deps: { store: SessionStore; smart: SmartClient;
       if (status === 401) throw unauthorized(SESSION_ENDED);
       const detail = serverReasonOf(err) ?? `HTTP ${status}`;
       // Not found, deleted and forbidden are answers about the record, said as such; only the rest is the EHR failing (502).
-      if (status === 410) throw new FhirError(410, { code: 'deleted', diagnostics: `The EHR says this record was deleted (410): ${detail}` });
-      if (status === 404) throw new FhirError(404, { code: 'not-found', diagnostics: `The EHR has no such record (404): ${detail}` });
-      throw new FhirError(status === 403 ? 403 : 502, { code: 'exception', diagnostics: `The EHR answered ${status}: ${detail}` });
+      if (status === 410)
+        throw new FhirError(410, {
+          code: 'deleted',
+          diagnostics: `The EHR says this record was deleted (410): ${detail}`,
+        });
+      if (status === 404)
+        throw new FhirError(404, { code: 'not-found', diagnostics: `The EHR has no such record (404): ${detail}` });
+      throw new FhirError(status === 403 ? 403 : 502, {
+        code: 'exception',
+        diagnostics: `The EHR answered ${status}: ${detail}`,
+      });
     }
   }
 

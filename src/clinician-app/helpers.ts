@@ -21,9 +21,19 @@ export async function loadStyle(url: string): Promise<Record<string, string> | u
     if (!res.ok) return undefined;
     const json = (await res.json()) as Record<string, unknown>;
     const out: Record<string, string> = {};
-    for (const k of ['color_background', 'color_error', 'color_highlight', 'color_modal_backdrop', 'color_success', 'color_text', 'font_family_body', 'font_family_heading']) {
+    for (const k of [
+      'color_background',
+      'color_error',
+      'color_highlight',
+      'color_modal_backdrop',
+      'color_success',
+      'color_text',
+      'font_family_body',
+      'font_family_heading',
+    ]) {
       const v = json[k];
-      if (typeof v === 'string' && /^(#[0-9a-fA-F]{3,8}|rgba?\([\d\s.,%]+\)|[A-Za-z][A-Za-z0-9 ,'"-]{0,80})$/.test(v)) out[k] = v;
+      if (typeof v === 'string' && /^(#[0-9a-fA-F]{3,8}|rgba?\([\d\s.,%]+\)|[A-Za-z][A-Za-z0-9 ,'"-]{0,80})$/.test(v))
+        out[k] = v;
     }
     return out;
   } catch {
@@ -33,8 +43,11 @@ export async function loadStyle(url: string): Promise<Record<string, string> | u
 
 /** Dismiss reasons from the knowledge base's CodeSystem (…/proposal-decision-reason). */
 export function decisionReasons(knowledge: KnowledgeBase): fhir4.Coding[] {
-  const cs = (knowledge.ofType('CodeSystem') as fhir4.CodeSystem[]).find((c) => c.url?.includes(DECISION_REASON_URL_PART));
-  if (cs?.concept?.length) return cs.concept.map((c) => ({ system: cs.url!, code: c.code, ...(c.display ? { display: c.display } : {}) }));
+  const cs = (knowledge.ofType('CodeSystem') as fhir4.CodeSystem[]).find((c) =>
+    c.url?.includes(DECISION_REASON_URL_PART),
+  );
+  if (cs?.concept?.length)
+    return cs.concept.map((c) => ({ system: cs.url!, code: c.code, ...(c.display ? { display: c.display } : {}) }));
   // Until the CodeSystem is in the content: the same idea, clearly local.
   const system = 'https://periplan.app/fhir/CodeSystem/proposal-decision-reason';
   return [

@@ -39,9 +39,20 @@ import { SmartError } from './smart.js';
 export { INTAKE_URL, type ClinicianAppOptions, type ResolveProposal, type ResolveProposalInput } from './options.js';
 
 /** Every route module of the JSON API under `/api`, each given the app's shared context. */
-const API_ROUTES = [registerSession, registerForm, registerDrafts, registerSubmit, registerResults, registerDecisions, registerWorklist, registerTablet];
+const API_ROUTES = [
+  registerSession,
+  registerForm,
+  registerDrafts,
+  registerSubmit,
+  registerResults,
+  registerDecisions,
+  registerWorklist,
+  registerTablet,
+];
 
-export async function createClinicianApp(options: ClinicianAppOptions): Promise<{ router: Router; close(): Promise<void>; store: SessionStore }> {
+export async function createClinicianApp(
+  options: ClinicianAppOptions,
+): Promise<{ router: Router; close(): Promise<void>; store: SessionStore }> {
   const ctx = createAppContext(options);
   const router = express.Router();
   registerPages(router, ctx);
@@ -55,7 +66,10 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
     errorHandler({
       log: consoleErrors('clinician-app'),
       translate: signInErrors,
-      html: { wanted: (req) => !req.path.startsWith('/api/'), page: (message) => errorPage(message, ctx.basePath, ctx.version) },
+      html: {
+        wanted: (req) => !req.path.startsWith('/api/'),
+        page: (message) => errorPage(message, ctx.basePath, ctx.version),
+      },
       noStore: true,
     }),
   );
@@ -74,7 +88,10 @@ export async function createClinicianApp(options: ClinicianAppOptions): Promise<
 function signInErrors(err: unknown): unknown {
   if (err instanceof SmartError) return new FhirError(502, { code: 'exception', diagnostics: err.message });
   if (err instanceof oidc.ResponseBodyError || err instanceof oidc.AuthorizationResponseError) {
-    return new FhirError(401, { code: 'login', diagnostics: `Sign-in with the EHR failed: ${err.error}${err.error_description ? `: ${err.error_description}` : ''}` });
+    return new FhirError(401, {
+      code: 'login',
+      diagnostics: `Sign-in with the EHR failed: ${err.error}${err.error_description ? `: ${err.error_description}` : ''}`,
+    });
   }
   return err;
 }

@@ -30,16 +30,27 @@ export function readPatient(ctx: AppContext, ref: SessionRef, id: string) {
 
 /** The launch patient's submitted intakes, newest first. */
 export async function readIntakes(ctx: AppContext, ref: SessionRef, pid: string) {
-  const b = await ctx.ehr.json<fhir4.Bundle>(ref, `QuestionnaireResponse?subject=Patient/${pid}&questionnaire=${encodeURIComponent(INTAKE_URL)}&status=completed,amended&_sort=-authored&_count=50`);
+  const b = await ctx.ehr.json<fhir4.Bundle>(
+    ref,
+    `QuestionnaireResponse?subject=Patient/${pid}&questionnaire=${encodeURIComponent(INTAKE_URL)}&status=completed,amended&_sort=-authored&_count=50`,
+  );
   return (b.entry ?? [])
     .map((e) => e.resource as fhir4.QuestionnaireResponse)
-    .filter((qr) => qr?.resourceType === 'QuestionnaireResponse' && qr.subject?.reference === `Patient/${pid}` && !!qr.identifier?.value)
+    .filter(
+      (qr) =>
+        qr?.resourceType === 'QuestionnaireResponse' &&
+        qr.subject?.reference === `Patient/${pid}` &&
+        !!qr.identifier?.value,
+    )
     .map((qr) => ({ id: qr.id, authored: qr.authored, status: qr.status, version: qr.meta?.versionId ?? '1' }));
 }
 export type Intakes = Awaited<ReturnType<typeof readIntakes>>;
 
 /** `$populate` of the intake form for the patient, reading what it needs from the EHR with the session's token. */
 export function populate(ctx: AppContext, ref: SessionRef, patient: fhir4.Patient) {
-  return populateQuestionnaire(ctx.questionnaire, { subject: patient, fetchResources: (query) => ctx.ehr.json<fhir4.Bundle>(ref, query) });
+  return populateQuestionnaire(ctx.questionnaire, {
+    subject: patient,
+    fetchResources: (query) => ctx.ehr.json<fhir4.Bundle>(ref, query),
+  });
 }
 export type Populated = Awaited<ReturnType<typeof populate>>;

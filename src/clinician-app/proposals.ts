@@ -29,7 +29,10 @@ export function createProposalSupport(deps: { ehr: EhrAccess }) {
     const out = new Map<string, DecisionRecord>();
     if (!decided.length) return out;
     const targets = decided.map((r) => `${r.resourceType}/${r.id}`);
-    const b = await ehr.json<fhir4.Bundle>(ref, `Provenance?target=${encodeURIComponent(targets.join(','))}&_count=200`);
+    const b = await ehr.json<fhir4.Bundle>(
+      ref,
+      `Provenance?target=${encodeURIComponent(targets.join(','))}&_count=200`,
+    );
     const names = new Map<string, string>();
     for (const e of b.entry ?? []) {
       const prov = e.resource as fhir4.Provenance;
@@ -47,14 +50,21 @@ export function createProposalSupport(deps: { ehr: EhrAccess }) {
       }
       for (const t of prov.target ?? []) {
         const target = t.reference?.replace(/\/_history\/.*$/, '');
-        if (target && targets.includes(target) && (!out.get(target)?.when || (prov.recorded ?? '') > out.get(target)!.when!)) {
-          const outcome = act === 'flag-outcome' ? prov.activity?.coding?.find((c) => c.system === FLAG_OUTCOME_SYSTEM) : undefined;
+        if (
+          target &&
+          targets.includes(target) &&
+          (!out.get(target)?.when || (prov.recorded ?? '') > out.get(target)!.when!)
+        ) {
+          const outcome =
+            act === 'flag-outcome' ? prov.activity?.coding?.find((c) => c.system === FLAG_OUTCOME_SYSTEM) : undefined;
           const note = prov.reason?.[0]?.text;
           out.set(target, {
             ...(who ? { who } : {}),
             ...(prov.recorded ? { when: prov.recorded } : {}),
             ...(act && prov.id ? { provenance: prov.id, undoable: undoable(author?.reference, prov.recorded) } : {}),
-            ...(outcome?.code ? { outcome: { code: outcome.code, display: outcome.display ?? outcome.code, ...(note ? { note } : {}) } } : {}),
+            ...(outcome?.code
+              ? { outcome: { code: outcome.code, display: outcome.display ?? outcome.code, ...(note ? { note } : {}) } }
+              : {}),
           });
         }
       }

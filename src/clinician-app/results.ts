@@ -45,7 +45,10 @@ export function byTier(rules: RuleView[]): RuleView[] {
 }
 
 /** Which PlanDefinition, when, and the intended-use statement (the engine's own words when it gave them). */
-export function resultsHeader(input: ResultsInput, group: fhir4.RequestGroup | undefined): Pick<ResultsView, 'planDefinition' | 'intendedUse' | 'created' | 'responseAuthored'> {
+export function resultsHeader(
+  input: ResultsInput,
+  group: fhir4.RequestGroup | undefined,
+): Pick<ResultsView, 'planDefinition' | 'intendedUse' | 'created' | 'responseAuthored'> {
   const { carePlan } = input;
   const note = group?.note?.[0]?.text ?? carePlan.description ?? '';
   return {
@@ -70,7 +73,10 @@ export function buildResultsView(input: ResultsInput): ResultsView {
 
 /** Pain severity and exercise frequency per completed response, oldest first (for the chart). */
 export function historyPoints(responses: fhir4.QuestionnaireResponse[]) {
-  const find = (items: fhir4.QuestionnaireResponseItem[] | undefined, linkId: string): fhir4.QuestionnaireResponseItemAnswer | undefined => {
+  const find = (
+    items: fhir4.QuestionnaireResponseItem[] | undefined,
+    linkId: string,
+  ): fhir4.QuestionnaireResponseItemAnswer | undefined => {
     for (const it of items ?? []) {
       if (it.linkId === linkId) return it.answer?.[0];
       const inner = find(it.item, linkId);

@@ -35,16 +35,29 @@ export async function openPostgresSessionStore(db: PostgresDatabase): Promise<Se
       );
     },
     async takeLaunch(state, maxAgeMs) {
-      const row = (await db.query<{ body: PendingLaunch }>('DELETE FROM app_launch WHERE state_hash = $1 RETURNING body', [sha256(state)])).rows[0];
+      const row = (
+        await db.query<{ body: PendingLaunch }>('DELETE FROM app_launch WHERE state_hash = $1 RETURNING body', [
+          sha256(state),
+        ])
+      ).rows[0];
       if (!row) return undefined;
       return Date.now() - row.body.createdAt <= maxAgeMs ? row.body : undefined;
     },
     async putHandoff(code, handle, now) {
       await db.query('DELETE FROM app_handoff WHERE created_at < $1', [now - 10 * 60_000]);
-      await db.query('INSERT INTO app_handoff (code_hash, handle, created_at) VALUES ($1, $2, $3)', [sha256(code), handle, now]);
+      await db.query('INSERT INTO app_handoff (code_hash, handle, created_at) VALUES ($1, $2, $3)', [
+        sha256(code),
+        handle,
+        now,
+      ]);
     },
     async takeHandoff(code, maxAgeMs, now) {
-      const row = (await db.query<{ handle: string; created_at: string }>('DELETE FROM app_handoff WHERE code_hash = $1 RETURNING handle, created_at', [sha256(code)])).rows[0];
+      const row = (
+        await db.query<{ handle: string; created_at: string }>(
+          'DELETE FROM app_handoff WHERE code_hash = $1 RETURNING handle, created_at',
+          [sha256(code)],
+        )
+      ).rows[0];
       return row && now - Number(row.created_at) <= maxAgeMs ? row.handle : undefined;
     },
     async putSession(handle, session) {
@@ -55,13 +68,21 @@ export async function openPostgresSessionStore(db: PostgresDatabase): Promise<Se
       );
     },
     async getSession(handle, now) {
-      const row = (await db.query<{ body: ClinicianSession; expires_at: string }>('SELECT body, expires_at FROM app_session WHERE handle_hash = $1', [sha256(handle)])).rows[0];
+      const row = (
+        await db.query<{ body: ClinicianSession; expires_at: string }>(
+          'SELECT body, expires_at FROM app_session WHERE handle_hash = $1',
+          [sha256(handle)],
+        )
+      ).rows[0];
       if (!row || Number(row.expires_at) < now) return undefined;
       return row.body;
     },
     async updateTokens(handle, tokens) {
       // In place: a refresh on one replica never overwrites what another wrote into the session meanwhile.
-      await db.query("UPDATE app_session SET body = jsonb_set(body, '{tokens}', $2::jsonb) WHERE handle_hash = $1", [sha256(handle), JSON.stringify(tokens)]);
+      await db.query("UPDATE app_session SET body = jsonb_set(body, '{tokens}', $2::jsonb) WHERE handle_hash = $1", [
+        sha256(handle),
+        JSON.stringify(tokens),
+      ]);
     },
     async deleteSession(handle) {
       await db.query('DELETE FROM app_session WHERE handle_hash = $1', [sha256(handle)]);

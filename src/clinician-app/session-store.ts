@@ -94,13 +94,19 @@ export function openSqliteSessionStore(dataDir: string, fileName = 'clinician-ap
     takeLaunch: db.prepare<[string], { body: string }>('DELETE FROM launches WHERE state_hash = ? RETURNING body'),
     pruneLaunches: db.prepare('DELETE FROM launches WHERE created_at < ?'),
     putHandoff: db.prepare('INSERT INTO handoffs (code_hash, handle, created_at) VALUES (?, ?, ?)'),
-    takeHandoff: db.prepare<[string], { handle: string; created_at: number }>('DELETE FROM handoffs WHERE code_hash = ? RETURNING handle, created_at'),
+    takeHandoff: db.prepare<[string], { handle: string; created_at: number }>(
+      'DELETE FROM handoffs WHERE code_hash = ? RETURNING handle, created_at',
+    ),
     pruneHandoffs: db.prepare('DELETE FROM handoffs WHERE created_at < ?'),
     putSession: db.prepare('INSERT OR REPLACE INTO sessions (handle_hash, body, expires_at) VALUES (?, ?, ?)'),
-    getSession: db.prepare<[string], { body: string; expires_at: number }>('SELECT body, expires_at FROM sessions WHERE handle_hash = ?'),
+    getSession: db.prepare<[string], { body: string; expires_at: number }>(
+      'SELECT body, expires_at FROM sessions WHERE handle_hash = ?',
+    ),
     deleteSession: db.prepare('DELETE FROM sessions WHERE handle_hash = ?'),
     pruneSessions: db.prepare('DELETE FROM sessions WHERE expires_at < ?'),
-    saveDraft: db.prepare('INSERT OR REPLACE INTO drafts (id, issuer, patient, user_ref, response, updated_at) VALUES (?, ?, ?, ?, ?, ?)'),
+    saveDraft: db.prepare(
+      'INSERT OR REPLACE INTO drafts (id, issuer, patient, user_ref, response, updated_at) VALUES (?, ?, ?, ?, ?, ?)',
+    ),
     findDraft: db.prepare<[string, string, string], { id: string; response: string; updated_at: string }>(
       'SELECT id, response, updated_at FROM drafts WHERE issuer = ? AND patient = ? AND user_ref = ? ORDER BY updated_at DESC LIMIT 1',
     ),
@@ -149,7 +155,16 @@ export function openSqliteSessionStore(dataDir: string, fileName = 'clinician-ap
     },
     async findDraft(issuer, patient, user) {
       const row = q.findDraft.get(issuer, patient, user);
-      return row ? { id: row.id, issuer, patient, user, response: JSON.parse(row.response) as fhir4.QuestionnaireResponse, updatedAt: row.updated_at } : undefined;
+      return row
+        ? {
+            id: row.id,
+            issuer,
+            patient,
+            user,
+            response: JSON.parse(row.response) as fhir4.QuestionnaireResponse,
+            updatedAt: row.updated_at,
+          }
+        : undefined;
     },
     async deleteDraft(id) {
       q.deleteDraft.run(id);

@@ -30,9 +30,17 @@ const isLoopback = (url: string) => ['localhost', '127.0.0.1', '[::1]'].includes
 
 /** What the app asks for: read what it shows, write what the write path and the proposal decisions write. */
 export const APP_SCOPES = [
-  'openid', 'fhirUser', 'online_access',
-  'user/Patient.rs', 'user/Practitioner.rs', 'user/Observation.crs', 'user/QuestionnaireResponse.crus',
-  'user/Flag.crus', 'user/ServiceRequest.crus', 'user/CarePlan.crs', 'user/Provenance.crs',
+  'openid',
+  'fhirUser',
+  'online_access',
+  'user/Patient.rs',
+  'user/Practitioner.rs',
+  'user/Observation.crs',
+  'user/QuestionnaireResponse.crus',
+  'user/Flag.crus',
+  'user/ServiceRequest.crus',
+  'user/CarePlan.crs',
+  'user/Provenance.crs',
 ].join(' ');
 
 export interface TokenResult {
@@ -56,11 +64,16 @@ export function createSmartClient(options: SmartClientOptions) {
     });
     if (!res.ok) throw new SmartError(`The EHR's SMART configuration could not be read (${res.status}).`);
     const smart = (await res.json()) as SmartConfiguration;
-    if (!smart.authorization_endpoint || !smart.token_endpoint) throw new SmartError('The EHR\'s SMART configuration has no authorization or token endpoint.');
-    if (!smart.issuer) throw new SmartError('The EHR\'s SMART configuration names no OpenID issuer: the id_token could not be verified.');
+    if (!smart.authorization_endpoint || !smart.token_endpoint)
+      throw new SmartError("The EHR's SMART configuration has no authorization or token endpoint.");
+    if (!smart.issuer)
+      throw new SmartError("The EHR's SMART configuration names no OpenID issuer: the id_token could not be verified.");
     const auth = options.clientSecret ? oidc.ClientSecretBasic(options.clientSecret) : oidc.None();
     const insecureOk = options.allowInsecureHttp || isLoopback(smart.issuer);
-    const config = await oidc.discovery(new URL(smart.issuer), options.clientId, undefined, auth, { execute: insecureOk ? [oidc.allowInsecureRequests] : [], timeout: 10 });
+    const config = await oidc.discovery(new URL(smart.issuer), options.clientId, undefined, auth, {
+      execute: insecureOk ? [oidc.allowInsecureRequests] : [],
+      timeout: 10,
+    });
     if (config.serverMetadata().authorization_endpoint !== smart.authorization_endpoint) {
       throw new SmartError('The SMART and OpenID configurations of the EHR disagree on the authorization endpoint.');
     }
@@ -77,7 +90,14 @@ export function createSmartClient(options: SmartClientOptions) {
     return p;
   }
 
-  async function authorizationUrl(input: { iss: string; launch?: string; state: string; codeVerifier: string; nonce: string; standalone: boolean }): Promise<URL> {
+  async function authorizationUrl(input: {
+    iss: string;
+    launch?: string;
+    state: string;
+    codeVerifier: string;
+    nonce: string;
+    standalone: boolean;
+  }): Promise<URL> {
     const { config } = await discover(input.iss);
     const scope = `${APP_SCOPES} ${input.standalone ? 'launch/patient' : 'launch'}`;
     return oidc.buildAuthorizationUrl(config, {
@@ -92,11 +112,15 @@ export function createSmartClient(options: SmartClientOptions) {
     });
   }
 
-  function toResult(t: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers, fhirUserFromToken?: string): TokenResult {
+  function toResult(
+    t: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
+    fhirUserFromToken?: string,
+  ): TokenResult {
     const extra = t as unknown as Record<string, unknown>;
-    const str = (k: string) => (typeof extra[k] === 'string' ? (extra[k]) : undefined);
+    const str = (k: string) => (typeof extra[k] === 'string' ? extra[k] : undefined);
     const claims = t.claims();
-    const fhirUser = str('fhirUser') ?? (typeof claims?.fhirUser === 'string' ? claims.fhirUser : undefined) ?? fhirUserFromToken;
+    const fhirUser =
+      str('fhirUser') ?? (typeof claims?.fhirUser === 'string' ? claims.fhirUser : undefined) ?? fhirUserFromToken;
     const expiresIn = t.expiresIn();
     return {
       tokens: {
@@ -114,7 +138,11 @@ export function createSmartClient(options: SmartClientOptions) {
     };
   }
 
-  async function exchange(iss: string, callbackUrl: URL, pending: { state: string; codeVerifier: string; nonce: string }): Promise<TokenResult> {
+  async function exchange(
+    iss: string,
+    callbackUrl: URL,
+    pending: { state: string; codeVerifier: string; nonce: string },
+  ): Promise<TokenResult> {
     const { config } = await discover(iss);
     const t = await oidc.authorizationCodeGrant(config, callbackUrl, {
       pkceCodeVerifier: pending.codeVerifier,

@@ -53,7 +53,10 @@ export interface TabletStaffDeps {
 function practitionerOf(ref: SessionRef): string {
   const user = ref.session.fhirUser ?? '';
   const practitioner = /(?:^|\/)(Practitioner\/[A-Za-z0-9\-.]{1,64})$/.exec(user)?.[1];
-  if (!practitioner) throw forbidden('Only clinical staff can use the waiting-room tablet from here (this sign-in is not a practitioner).');
+  if (!practitioner)
+    throw forbidden(
+      'Only clinical staff can use the waiting-room tablet from here (this sign-in is not a practitioner).',
+    );
   return practitioner;
 }
 
@@ -67,7 +70,11 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
     const ref = await deps.sessionOf(req);
     const practitioner = practitionerOf(ref);
     const body = handoffBody.safeParse(req.body ?? {});
-    if (!body.success) throw badRequest('Send { patientId } (or nothing, for the open patient).', body.error.issues[0]?.path.join('.') || 'patientId');
+    if (!body.success)
+      throw badRequest(
+        'Send { patientId } (or nothing, for the open patient).',
+        body.error.issues[0]?.path.join('.') || 'patientId',
+      );
     const patientId = body.data.patientId ?? ref.session.patient;
     if (!patientId) throw badRequest('No patient is open: name one with patientId.', 'patientId');
     // Read with the clinician's own token: proves this user may see the patient, and gives the first name
@@ -94,7 +101,11 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
     practitionerOf(await deps.sessionOf(req));
     const body = cancelBody.safeParse(req.body ?? {});
     if (!body.success) throw badRequest('Send { code }.', 'code');
-    if (!tablet.cancelHandoff) throw new FhirError(501, { code: 'not-supported', diagnostics: 'Codes cannot be revoked on this server; they expire on their own.' });
+    if (!tablet.cancelHandoff)
+      throw new FhirError(501, {
+        code: 'not-supported',
+        diagnostics: 'Codes cannot be revoked on this server; they expire on their own.',
+      });
     res.json({ cancelled: await tablet.cancelHandoff(body.data.code) });
   });
 
@@ -103,13 +114,35 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
     practitionerOf(ref);
     const now = Date.now();
     const sessions = await tablet.sessions();
-    const waiting = deps.outbox ? [...(await deps.outbox.list('failed', 100)), ...(await deps.outbox.list('pending', 100))] : [];
+    const waiting = deps.outbox
+      ? [...(await deps.outbox.list('failed', 100)), ...(await deps.outbox.list('pending', 100))]
+      : [];
     const subjectOf = (e: OutboxEntry) =>
-      (e.bundle.entry?.find((x) => x.resource?.resourceType === 'QuestionnaireResponse')?.resource as fhir4.QuestionnaireResponse | undefined)?.subject?.reference;
+      (
+        e.bundle.entry?.find((x) => x.resource?.resourceType === 'QuestionnaireResponse')?.resource as
+          fhir4.QuestionnaireResponse | undefined
+      )?.subject?.reference;
     // Full names from the EHR with this clinician's token (a patient it cannot read keeps the tablet's first name).
-    const ids = [...new Set([...sessions.map((s) => idOf(s.patient.reference)), ...waiting.map((e) => idOf(subjectOf(e)))].filter((x): x is string => !!x))].slice(0, 50);
+    const ids = [
+      ...new Set(
+        [...sessions.map((s) => idOf(s.patient.reference)), ...waiting.map((e) => idOf(subjectOf(e)))].filter(
+          (x): x is string => !!x,
+        ),
+      ),
+    ].slice(0, 50);
     const names = new Map(
-      await Promise.all(ids.map(async (id) => [id, await ehr.json<fhir4.Patient>(ref, `Patient/${id}`).then((p) => deps.humanName(p)).catch(() => undefined)] as const)),
+      await Promise.all(
+        ids.map(
+          async (id) =>
+            [
+              id,
+              await ehr
+                .json<fhir4.Patient>(ref, `Patient/${id}`)
+                .then((p) => deps.humanName(p))
+                .catch(() => undefined),
+            ] as const,
+        ),
+      ),
     );
     const patient = (reference: string | undefined, fallback?: string) => {
       const id = idOf(reference);
@@ -150,7 +183,11 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
     const ref = await deps.sessionOf(req);
     practitionerOf(ref);
     let off = () => {};
-    const stream = openEventStream(res, { heartbeatMs, stillWanted: () => deps.sessionAlive(ref.handle), onClose: () => off() });
+    const stream = openEventStream(res, {
+      heartbeatMs,
+      stillWanted: () => deps.sessionAlive(ref.handle),
+      onClose: () => off(),
+    });
     off = tablet.onAlert((alert: TabletAlert) => {
       const id = idOf(alert.patient.reference);
       if (!id) return;
@@ -159,7 +196,17 @@ export function registerTabletStaffRoutes(api: Router, deps: TabletStaffDeps): v
         .json<fhir4.Patient>(ref, `Patient/${id}`)
         .then((p) => {
           if (stream.closed) return;
-          stream.send('emergency', { id: alert.id, patient: { id, name: deps.humanName(p) }, device: alert.device, rules: alert.rules, at: alert.at }, alert.id);
+          stream.send(
+            'emergency',
+            {
+              id: alert.id,
+              patient: { id, name: deps.humanName(p) },
+              device: alert.device,
+              rules: alert.rules,
+              at: alert.at,
+            },
+            alert.id,
+          );
         })
         .catch(() => undefined);
     });

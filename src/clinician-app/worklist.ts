@@ -13,7 +13,14 @@
  */
 import type { KnowledgeBase } from '../knowledge/index.js';
 import { SUBMISSION_RULE_SYSTEM } from '../submission/build-bundle.js';
-import { FLAG_CODES, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, rulesOfFlag, WORKLIST_TIERS, worklistTierOf } from '../submission/worklist-tags.js';
+import {
+  FLAG_CODES,
+  FLAG_PRIORITY_SYSTEM,
+  FLAG_SYSTEM,
+  rulesOfFlag,
+  WORKLIST_TIERS,
+  worklistTierOf,
+} from '../submission/worklist-tags.js';
 import { nextPageUrl } from '../platform/fhir-client/index.js';
 import type { EhrAccess, SessionRef } from './ehr-access.js';
 
@@ -61,12 +68,15 @@ export function createWorklist(ehr: EhrAccess, knowledge?: KnowledgeBase) {
     // A server may give fewer than `_count` per page (its own cap) and page on: follow its next links (on the
     // EHR's own base; one on another host is mapped onto it) until the slice is full.
     const issuer = ref.session.issuer.replace(/\/+$/, '');
-    let next: string | undefined = `Flag?${query([...tags, ['_sort', '-date'], ['_count', String(n)], ['_offset', String(offset)], ['_include', 'Flag:subject']])}`;
+    let next: string | undefined =
+      `Flag?${query([...tags, ['_sort', '-date'], ['_count', String(n)], ['_offset', String(offset)], ['_include', 'Flag:subject']])}`;
     for (let pages = 0; next && flags.length < n && pages < n; pages++) {
       const b: fhir4.Bundle = await ehr.json<fhir4.Bundle>(ref, next);
       for (const e of b.entry ?? []) {
-        if (e.resource?.resourceType === 'Patient') patients.set(`Patient/${e.resource.id}`, e.resource as fhir4.Patient);
-        else if (e.resource?.resourceType === 'Flag' && e.search?.mode !== 'include' && flags.length < n) flags.push(e.resource as fhir4.Flag);
+        if (e.resource?.resourceType === 'Patient')
+          patients.set(`Patient/${e.resource.id}`, e.resource as fhir4.Patient);
+        else if (e.resource?.resourceType === 'Flag' && e.search?.mode !== 'include' && flags.length < n)
+          flags.push(e.resource as fhir4.Flag);
       }
       const url = nextPageUrl(b, issuer);
       next = url?.startsWith(`${issuer}/`) ? url.slice(issuer.length + 1) : undefined;
@@ -96,7 +106,9 @@ export function createWorklist(ehr: EhrAccess, knowledge?: KnowledgeBase) {
   }
 
   async function page(ref: SessionRef, input: { flag?: string; sort: 'tier' | 'date'; page: number }) {
-    const base: [string, string][] = input.flag ? [['_tag', `${FLAG_SYSTEM}|${input.flag}`]] : [['_tag', FLAG_SYSTEM + '|' + FLAG_CODES.join(`,${FLAG_SYSTEM}|`)]];
+    const base: [string, string][] = input.flag
+      ? [['_tag', `${FLAG_SYSTEM}|${input.flag}`]]
+      : [['_tag', FLAG_SYSTEM + '|' + FLAG_CODES.join(`,${FLAG_SYSTEM}|`)]];
     const offset = (input.page - 1) * PAGE_SIZE;
     if (input.sort === 'date') {
       const [total, rows] = await Promise.all([count(ref, base), slice(ref, base, offset, PAGE_SIZE)]);
@@ -122,7 +134,9 @@ export function createWorklist(ehr: EhrAccess, knowledge?: KnowledgeBase) {
       }
       start += n;
     }
-    const rows = (await Promise.all(slices.map((sl) => slice(ref, [...base, ...tierTags[sl.tier]!], sl.from, sl.n)))).flat();
+    const rows = (
+      await Promise.all(slices.map((sl) => slice(ref, [...base, ...tierTags[sl.tier]!], sl.from, sl.n)))
+    ).flat();
     return { total: counts.reduce((a, b) => a + b, 0), rows };
   }
 

@@ -34,7 +34,10 @@ export const trustProxy = z
     if (parts.every(isProxyAddress)) return parts.join(', ');
     ctx.addIssue({
       code: 'custom',
-      message: value === 'true' ? '`true` would trust every hop, so any client could choose its address: give the number of proxies (e.g. 1) or their addresses' : 'expected false, a hop count (e.g. 1), or loopback / linklocal / uniquelocal / proxy addresses or CIDR ranges, comma-separated',
+      message:
+        value === 'true'
+          ? '`true` would trust every hop, so any client could choose its address: give the number of proxies (e.g. 1) or their addresses'
+          : 'expected false, a hop count (e.g. 1), or loopback / linklocal / uniquelocal / proxy addresses or CIDR ranges, comma-separated',
     });
     return z.NEVER;
   });
@@ -49,7 +52,12 @@ export const configSchema = z.object({
   /** Public base URL of this server as browsers and API clients see it (no trailing slash). Default http://HOST:PORT. */
   PUBLIC_URL: z.string().url().optional(),
   /** Largest request body accepted, in bytes (413 above it). */
-  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).max(50 * 1024 * 1024).default(1024 * 1024),
+  BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(50 * 1024 * 1024)
+    .default(1024 * 1024),
   /** Deepest JSON nesting accepted in a request body (400 above it). */
   MAX_JSON_DEPTH: z.coerce.number().int().min(8).max(1000).default(64),
   /** Folder with the content (questionnaires/, plandefinitions/, profiles/, examples/). Default: the project root. */
@@ -85,9 +93,15 @@ export const configSchema = z.object({
   MODULE_CLIENT_SCOPES: z
     .string()
     .min(1)
-    .default('system/QuestionnaireResponse.crus system/Flag.crus system/ServiceRequest.crus system/CarePlan.crs system/Provenance.crs system/Observation.crs'),
+    .default(
+      'system/QuestionnaireResponse.crus system/Flag.crus system/ServiceRequest.crus system/CarePlan.crs system/Provenance.crs system/Observation.crs',
+    ),
   /** Minutes during which a clinician may undo their own accept, dismiss or flag outcome (a new recorded act). */
-  UNDO_WINDOW_MINUTES: z.coerce.number().min(0).max(24 * 60).default(10),
+  UNDO_WINDOW_MINUTES: z.coerce
+    .number()
+    .min(0)
+    .max(24 * 60)
+    .default(10),
   /** Reverse proxies in front of this server whose X-Forwarded-For is believed (Express `trust proxy`); see `trustProxy`. */
   TRUST_PROXY: trustProxy,
   /**
@@ -103,7 +117,10 @@ export const configSchema = z.object({
     .string()
     .trim()
     .url()
-    .refine((u) => /^postgres(ql)?:\/\//i.test(u), 'expected postgres://user:password@host:port/database (or postgresql://)')
+    .refine(
+      (u) => /^postgres(ql)?:\/\//i.test(u),
+      'expected postgres://user:password@host:port/database (or postgresql://)',
+    )
     .optional(),
   /** Connections in this process's PostgreSQL pool (with DATABASE_URL). */
   DATABASE_POOL_SIZE: z.coerce.number().int().min(2).max(200).default(10),

@@ -52,8 +52,15 @@ function humanName(names: fhir4.HumanName[] | undefined): string {
 function directoryOver(store: FhirStore): Directory {
   return {
     async listPatients() {
-      const { matches } = store.search('Patient', [['_count', '200'], ['_sort', 'family']]);
-      return (matches as fhir4.Patient[]).map((p) => ({ id: p.id!, name: humanName(p.name), ...(p.birthDate ? { birthDate: p.birthDate } : {}) }));
+      const { matches } = store.search('Patient', [
+        ['_count', '200'],
+        ['_sort', 'family'],
+      ]);
+      return (matches as fhir4.Patient[]).map((p) => ({
+        id: p.id!,
+        name: humanName(p.name),
+        ...(p.birthDate ? { birthDate: p.birthDate } : {}),
+      }));
     },
     async listPractitioners() {
       const { matches } = store.search('Practitioner', [['_count', '200']]);
@@ -75,7 +82,10 @@ export async function createEmbeddedEhr(options: EmbeddedEhrOptions): Promise<Em
     issuer: `${options.publicUrl}/ehr/auth`,
     fhirBaseUrl,
     dataDir,
-    clients: sandboxClients(options.appUrl ?? options.publicUrl, options.appClientSecret ? { appClientSecret: options.appClientSecret } : {}),
+    clients: sandboxClients(
+      options.appUrl ?? options.publicUrl,
+      options.appClientSecret ? { appClientSecret: options.appClientSecret } : {},
+    ),
     directory: directoryOver(store),
     ...(options.moduleClientSecret ? { moduleClientSecret: options.moduleClientSecret } : {}),
     ...(options.ttl ? { ttl: options.ttl } : {}),
@@ -84,7 +94,15 @@ export async function createEmbeddedEhr(options: EmbeddedEhrOptions): Promise<Em
   const router = express.Router();
   router.use('/auth', auth.router);
   router.use('/fhir', auth.wellKnownRouter); // before the store, which wants a token on every route
-  router.use('/fhir', createFhirStoreRouter({ store, baseUrl: fhirBaseUrl, authorize: auth.authorizeRequest, security: auth.capabilitySecurity() }));
+  router.use(
+    '/fhir',
+    createFhirStoreRouter({
+      store,
+      baseUrl: fhirBaseUrl,
+      authorize: auth.authorizeRequest,
+      security: auth.capabilitySecurity(),
+    }),
+  );
   router.use('/', createLauncherRouter({ auth }));
 
   return {

@@ -76,7 +76,9 @@ async function main(): Promise<void> {
       res.redirect('/ehr');
     });
     app.use((req) => {
-      throw notFound(`Nothing is served at ${req.path.slice(0, 200)}. The sandbox EHR is under /ehr (FHIR: /ehr/fhir).`);
+      throw notFound(
+        `Nothing is served at ${req.path.slice(0, 200)}. The sandbox EHR is under /ehr (FHIR: /ehr/fhir).`,
+      );
     });
     app.use(fhirErrorHandler(log));
     const ready = ehr;
@@ -85,10 +87,17 @@ async function main(): Promise<void> {
         ready.store.find('Patient', 'readiness-probe');
         return { store: { ok: true, detail: 'FHIR store answers' } };
       } catch (err) {
-        return { store: { ok: false, detail: `The FHIR store does not answer: ${err instanceof Error ? err.message : String(err)}` } };
+        return {
+          store: {
+            ok: false,
+            detail: `The FHIR store does not answer: ${err instanceof Error ? err.message : String(err)}`,
+          },
+        };
       }
     });
-    const secret = config.MODULE_CLIENT_SECRET ? 'MODULE_CLIENT_SECRET' : `in ${config.dataDir}/ehr/ehr-auth/module-client.json`;
+    const secret = config.MODULE_CLIENT_SECRET
+      ? 'MODULE_CLIENT_SECRET'
+      : `in ${config.dataDir}/ehr/ehr-auth/module-client.json`;
     console.log(
       `Sandbox EHR ready: ${config.publicUrl}/ehr (launches open ${config.appUrl}/app/launch). FHIR base: ${ready.fhirBaseUrl} ` +
         `(module client ${MODULE_CLIENT_ID}, secret ${secret}; data in ${config.dataDir})`,

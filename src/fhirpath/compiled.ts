@@ -265,7 +265,8 @@ function deepEqual(a: unknown, b: unknown): boolean {
   if (ka.length !== kb.length) return false;
   for (const k of ka) {
     if (k.startsWith('_')) fail('primitive extension in a compared element');
-    if (typeof (a as Record<string, unknown>)[k] === 'number' && !Number.isInteger((a as Record<string, unknown>)[k])) fail('decimal in a compared element');
+    if (typeof (a as Record<string, unknown>)[k] === 'number' && !Number.isInteger((a as Record<string, unknown>)[k]))
+      fail('decimal in a compared element');
     if (!deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
   }
   return true;
@@ -348,7 +349,8 @@ function compileComparison(node: AstNode): CompiledExpression {
     if (a.length !== 1 || b.length !== 1) fail('comparison of collections');
     const x = a[0];
     const y = b[0];
-    if (!((typeof x === 'number' && typeof y === 'number') || (typeof x === 'string' && typeof y === 'string'))) fail('comparison of mixed types');
+    if (!((typeof x === 'number' && typeof y === 'number') || (typeof x === 'string' && typeof y === 'string')))
+      fail('comparison of mixed types');
     return bool(compare(x as number | string, y as number | string));
   };
 }
@@ -378,7 +380,8 @@ function compileArithmetic(node: AstNode): CompiledExpression {
 /** Whether an expression reads its focus: `$this`, or a member or function at its root. */
 function readsFocus(node: AstNode): boolean {
   if (node.type === 'ThisInvocation' || (node.type === 'MemberInvocation' && node.atRoot)) return true;
-  if (node.type === 'FunctionInvocation') return functionName(node) !== 'iif' || (child(child(node, 0), 1).children ?? []).some(readsFocus);
+  if (node.type === 'FunctionInvocation')
+    return functionName(node) !== 'iif' || (child(child(node, 0), 1).children ?? []).some(readsFocus);
   if (node.type === 'InvocationExpression') return readsFocus(child(node, 0));
   return (node.children ?? []).some(readsFocus);
 }
@@ -480,7 +483,8 @@ function compileFunction(fn: AstNode, atRoot = false): CompiledFunction {
         if (s === undefined) return [];
         const from = singleOf<number>(start(input, env), 'number', 'substring() start');
         const count = length ? singleOf<number>(length(input, env), 'number', 'substring() length') : undefined;
-        if (from === undefined || !Number.isInteger(from) || (count !== undefined && !Number.isInteger(count))) return fail('substring() arguments');
+        if (from === undefined || !Number.isInteger(from) || (count !== undefined && !Number.isInteger(count)))
+          return fail('substring() arguments');
         if (from < 0 || from >= s.length) return [];
         return [count === undefined ? s.slice(from) : s.slice(from, from + Math.max(0, count))];
       };

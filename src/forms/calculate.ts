@@ -14,7 +14,10 @@ import { asArray, asString, EXT, expressionsOf, isFhirPath, isObject, jsonClone,
  * missing; answers removed when the expression gives nothing). Only items reachable through non-repeating
  * groups are calculated. Expressions that fail leave the item unchanged.
  */
-export function applyCalculatedExpressions(questionnaire: fhir4.Questionnaire, response: fhir4.QuestionnaireResponse): fhir4.QuestionnaireResponse {
+export function applyCalculatedExpressions(
+  questionnaire: fhir4.Questionnaire,
+  response: fhir4.QuestionnaireResponse,
+): fhir4.QuestionnaireResponse {
   const out = jsonClone(response) as unknown as Json;
   const index = indexQuestionnaire(questionnaire);
   for (const qItem of index.byLinkId.values()) {
@@ -92,6 +95,8 @@ function toAnswer(qItem: IndexedItem, value: unknown): Json | undefined {
 function prune(container: Json): void {
   if (!Array.isArray(container.item)) return;
   for (const child of container.item) if (isObject(child)) prune(child);
-  container.item = (container.item as unknown[]).filter((i) => !isObject(i) || asArray(own(i, 'answer')).length > 0 || asArray(own(i, 'item')).length > 0);
+  container.item = (container.item as unknown[]).filter(
+    (i) => !isObject(i) || asArray(own(i, 'answer')).length > 0 || asArray(own(i, 'item')).length > 0,
+  );
   if ((container.item as unknown[]).length === 0) delete container.item;
 }

@@ -84,7 +84,8 @@ export class Enablement {
       if (state === 'enabled') answers = source.answers;
     }
     const expected = answerValueOf(condition);
-    if (operator === 'exists') return expected?.[1] === true ? answers.length > 0 : expected?.[1] === false ? answers.length === 0 : undefined;
+    if (operator === 'exists')
+      return expected?.[1] === true ? answers.length > 0 : expected?.[1] === false ? answers.length === 0 : undefined;
     if (!expected) return undefined;
     const values = answers.map(valueOf).filter((v): v is [string, unknown] => v !== undefined);
     switch (operator) {
@@ -125,17 +126,28 @@ export class Enablement {
     return best;
   }
 
-  private expression(qItem: IndexedItem, expression: string, container: ResponseNode, self: ResponseNode | undefined): Tri {
+  private expression(
+    qItem: IndexedItem,
+    expression: string,
+    container: ResponseNode,
+    self: ResponseNode | undefined,
+  ): Tri {
     try {
       const env = this.variablesFor(qItem, container, self);
       const context = locate(this.fhirPathCopy, (self ?? container).locator) ?? this.fhirPathCopy;
       const out = evaluateFhirPath(context, expression, env);
       if (out.length === 1 && typeof out[0] === 'boolean') return out[0];
       if (out.length === 0) return undefined;
-      this.warn(qItem, `enableWhenExpression of item "${qItem.linkId}" did not give a single true/false (${JSON.stringify(out).slice(0, 100)})`);
+      this.warn(
+        qItem,
+        `enableWhenExpression of item "${qItem.linkId}" did not give a single true/false (${JSON.stringify(out).slice(0, 100)})`,
+      );
       return undefined;
     } catch (err) {
-      this.warn(qItem, `enableWhenExpression of item "${qItem.linkId}" could not be evaluated here, so whether it is shown was not checked: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`);
+      this.warn(
+        qItem,
+        `enableWhenExpression of item "${qItem.linkId}" could not be evaluated here, so whether it is shown was not checked: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`,
+      );
       return undefined;
     }
   }
@@ -150,8 +162,14 @@ export class Enablement {
     const chain: IndexedItem[] = [];
     for (let q: IndexedItem | undefined = qItem; q; q = q.parent) chain.unshift(q);
     const responsePath = self ? ancestry(self) : ancestry(container);
-    const scopes: Array<{ element: Json; node: ResponseNode | undefined }> = [{ element: this.index.questionnaire, node: this.tree.root }];
-    for (const q of chain) scopes.push({ element: q.item, node: responsePath.find((n) => n.qItem === q) ?? (q === qItem ? self : undefined) });
+    const scopes: Array<{ element: Json; node: ResponseNode | undefined }> = [
+      { element: this.index.questionnaire, node: this.tree.root },
+    ];
+    for (const q of chain)
+      scopes.push({
+        element: q.item,
+        node: responsePath.find((n) => n.qItem === q) ?? (q === qItem ? self : undefined),
+      });
     for (const { element, node } of scopes) {
       for (const v of expressionsOf(element, EXT.variable)) {
         if (!v.name || !isFhirPath(v)) continue;
@@ -164,7 +182,12 @@ export class Enablement {
 
   private warn(qItem: IndexedItem, diagnostics: string): void {
     if (!this.warnings.has(qItem.linkId)) {
-      this.warnings.set(qItem.linkId, { severity: 'warning', code: 'informational', diagnostics, expression: [`${qItem.path}.extension`] });
+      this.warnings.set(qItem.linkId, {
+        severity: 'warning',
+        code: 'informational',
+        diagnostics,
+        expression: [`${qItem.path}.extension`],
+      });
     }
   }
 }
@@ -185,7 +208,8 @@ function anyOf(values: Tri[]): Tri {
 function answerValueOf(condition: unknown): [string, unknown] | undefined {
   if (!isObject(condition)) return undefined;
   for (const key of Object.keys(condition)) {
-    if (key.length > 6 && key.startsWith('answer') && key[6]! >= 'A' && key[6]! <= 'Z') return [key.slice(6), condition[key]];
+    if (key.length > 6 && key.startsWith('answer') && key[6]! >= 'A' && key[6]! <= 'Z')
+      return [key.slice(6), condition[key]];
   }
   return undefined;
 }
@@ -199,7 +223,8 @@ function sameValue([key, value]: [string, unknown], [type, expected]: [string, u
   }
   if (type === 'Quantity' && actualType === 'Quantity') return compare([key, value], [type, expected]) === 0;
   if (type === 'Reference' && actualType === 'Reference') return own(value, 'reference') === own(expected, 'reference');
-  if ((type === 'Decimal' || type === 'Integer') && (actualType === 'Decimal' || actualType === 'Integer')) return value === expected;
+  if ((type === 'Decimal' || type === 'Integer') && (actualType === 'Decimal' || actualType === 'Integer'))
+    return value === expected;
   return actualType === type && value === expected;
 }
 
@@ -210,11 +235,17 @@ function compare([key, value]: [string, unknown], [type, expected]: [string, unk
     const a = own(value, 'value');
     const b = own(expected, 'value');
     if (typeof a !== 'number' || typeof b !== 'number') return undefined;
-    if ((own(value, 'code') ?? own(value, 'unit')) !== (own(expected, 'code') ?? own(expected, 'unit'))) return undefined;
+    if ((own(value, 'code') ?? own(value, 'unit')) !== (own(expected, 'code') ?? own(expected, 'unit')))
+      return undefined;
     return a - b;
   }
   // date, dateTime, time: ISO strings of the same precision compare as text.
-  if (typeof value === 'string' && typeof expected === 'string' && actualType === type && value.length === expected.length) {
+  if (
+    typeof value === 'string' &&
+    typeof expected === 'string' &&
+    actualType === type &&
+    value.length === expected.length
+  ) {
     return value < expected ? -1 : value > expected ? 1 : 0;
   }
   return undefined;

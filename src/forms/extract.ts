@@ -16,19 +16,35 @@ import { asArray, asString, EXT, extensionsOf, isObject, jsonClone, own, valueOf
 
 export const EXTRACTED_OBSERVATION_IDENTIFIER_SYSTEM = 'https://periplan.app/fhir/sid/extracted-observation';
 
-export async function extractFromResponse(response: fhir4.QuestionnaireResponse, questionnaire: fhir4.Questionnaire): Promise<fhir4.Bundle> {
-  if (!isObject(response) || response.resourceType !== 'QuestionnaireResponse') throw badRequest('$extract needs a QuestionnaireResponse', 'QuestionnaireResponse');
-  if (!isObject(questionnaire) || questionnaire.resourceType !== 'Questionnaire') throw badRequest('$extract needs the Questionnaire the response answers', 'Questionnaire');
+export async function extractFromResponse(
+  response: fhir4.QuestionnaireResponse,
+  questionnaire: fhir4.Questionnaire,
+): Promise<fhir4.Bundle> {
+  if (!isObject(response) || response.resourceType !== 'QuestionnaireResponse')
+    throw badRequest('$extract needs a QuestionnaireResponse', 'QuestionnaireResponse');
+  if (!isObject(questionnaire) || questionnaire.resourceType !== 'Questionnaire')
+    throw badRequest('$extract needs the Questionnaire the response answers', 'Questionnaire');
   const named = typeof response.questionnaire === 'string' ? response.questionnaire.split('|')[0] : undefined;
   if (questionnaire.url && named !== questionnaire.url) {
-    throw badRequest(`The response answers ${JSON.stringify(response.questionnaire ?? null)}, not ${canonicalOf(questionnaire)}`, 'QuestionnaireResponse.questionnaire');
+    throw badRequest(
+      `The response answers ${JSON.stringify(response.questionnaire ?? null)}, not ${canonicalOf(questionnaire)}`,
+      'QuestionnaireResponse.questionnaire',
+    );
   }
   if (response.status === 'entered-in-error' || response.status === 'stopped') {
-    throw unprocessable({ code: 'business-rule', diagnostics: `A response with status ${response.status} is not extracted`, expression: 'QuestionnaireResponse.status' });
+    throw unprocessable({
+      code: 'business-rule',
+      diagnostics: `A response with status ${response.status} is not extracted`,
+      expression: 'QuestionnaireResponse.status',
+    });
   }
   const subject = response.subject;
   if (!subject?.reference) {
-    throw unprocessable({ code: 'required', diagnostics: 'The response has no subject, so extracted Observations would not belong to anyone', expression: 'QuestionnaireResponse.subject' });
+    throw unprocessable({
+      code: 'required',
+      diagnostics: 'The response has no subject, so extracted Observations would not belong to anyone',
+      expression: 'QuestionnaireResponse.subject',
+    });
   }
 
   const copy = jsonClone(response) as unknown as Json;
@@ -44,7 +60,12 @@ export async function extractFromResponse(response: fhir4.QuestionnaireResponse,
       const q = child.qItem;
       if (q && extractable(q, index.questionnaire) && enablement.stateOf(child) !== 'disabled') {
         child.answers.forEach((answer, i) => {
-          const observation = toObservation(response, q, answer, `${key}.${q.linkId}${child.answers.length > 1 ? `.${i}` : ''}`);
+          const observation = toObservation(
+            response,
+            q,
+            answer,
+            `${key}.${q.linkId}${child.answers.length > 1 ? `.${i}` : ''}`,
+          );
           if (observation) entries.push(entryFor(observation));
         });
       }
@@ -77,7 +98,12 @@ function responseKey(response: fhir4.QuestionnaireResponse): string {
   return `QuestionnaireResponse-${createHash('sha256').update(basis).digest('hex').slice(0, 32)}`;
 }
 
-function toObservation(response: fhir4.QuestionnaireResponse, q: IndexedItem, answer: Json, identifierValue: string): fhir4.Observation | undefined {
+function toObservation(
+  response: fhir4.QuestionnaireResponse,
+  q: IndexedItem,
+  answer: Json,
+  identifierValue: string,
+): fhir4.Observation | undefined {
   const value = observationValue(q, answer);
   if (!value) return undefined;
   const coding = asArray(own(q.item, 'code')).filter(isObject) as fhir4.Coding[];
@@ -89,13 +115,16 @@ function toObservation(response: fhir4.QuestionnaireResponse, q: IndexedItem, an
     subject: { ...response.subject! },
     ...value,
   };
-  const category = asArray(extensionsOf(q.item, EXT.observationExtractCategory).map((e) => own(e, 'valueCodeableConcept'))).filter(isObject);
+  const category = asArray(
+    extensionsOf(q.item, EXT.observationExtractCategory).map((e) => own(e, 'valueCodeableConcept')),
+  ).filter(isObject);
   if (category.length > 0) observation.category = category;
   if (response.encounter) observation.encounter = { ...response.encounter };
   if (response.authored) observation.effectiveDateTime = response.authored;
   if (response.source) observation.performer = [{ ...response.source }];
   if (response.id) observation.derivedFrom = [{ reference: `QuestionnaireResponse/${response.id}` }];
-  else if (response.identifier) observation.derivedFrom = [{ type: 'QuestionnaireResponse', identifier: { ...response.identifier } }];
+  else if (response.identifier)
+    observation.derivedFrom = [{ type: 'QuestionnaireResponse', identifier: { ...response.identifier } }];
   return observation;
 }
 
@@ -110,7 +139,14 @@ function observationValue(q: IndexedItem, answer: Json): Partial<fhir4.Observati
     case 'valueInteger':
       if (typeof value !== 'number') return undefined;
       if (isObject(unit)) {
-        return { valueQuantity: { value, unit: asString(own(unit, 'display')) ?? asString(own(unit, 'code')), system: asString(own(unit, 'system')), code: asString(own(unit, 'code')) } };
+        return {
+          valueQuantity: {
+            value,
+            unit: asString(own(unit, 'display')) ?? asString(own(unit, 'code')),
+            system: asString(own(unit, 'system')),
+            code: asString(own(unit, 'code')),
+          },
+        };
       }
       return key === 'valueInteger' ? { valueInteger: value } : { valueQuantity: { value } };
     case 'valueQuantity':
@@ -136,7 +172,11 @@ function entryFor(observation: fhir4.Observation): fhir4.BundleEntry {
   return {
     fullUrl: `urn:uuid:${nameBasedUuid(`${id.system}|${id.value}`)}`,
     resource: observation,
-    request: { method: 'POST', url: 'Observation', ifNoneExist: `identifier=${encodeURIComponent(id.system!)}|${encodeURIComponent(id.value!)}` },
+    request: {
+      method: 'POST',
+      url: 'Observation',
+      ifNoneExist: `identifier=${encodeURIComponent(id.system!)}|${encodeURIComponent(id.value!)}`,
+    },
   };
 }
 

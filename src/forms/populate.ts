@@ -31,14 +31,25 @@ const INITIAL_EXPRESSION = 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-q
 /** sdc-populate otherwise keeps a 30 s timer alive; FHIR reads for two items should never take this long. */
 const POPULATE_TIMEOUT_MS = 10_000;
 
-export async function populateQuestionnaire(questionnaire: fhir4.Questionnaire, options: PopulateOptions): Promise<PopulateResult> {
-  if (!isObject(questionnaire) || questionnaire.resourceType !== 'Questionnaire') throw badRequest('$populate needs a Questionnaire', 'Questionnaire');
+export async function populateQuestionnaire(
+  questionnaire: fhir4.Questionnaire,
+  options: PopulateOptions,
+): Promise<PopulateResult> {
+  if (!isObject(questionnaire) || questionnaire.resourceType !== 'Questionnaire')
+    throw badRequest('$populate needs a Questionnaire', 'Questionnaire');
   const patient = options.subject;
   if (!isObject(patient) || patient.resourceType !== 'Patient' || typeof patient.id !== 'string' || patient.id === '') {
-    throw badRequest('$populate needs the subject as a Patient resource with an id', 'Parameters.parameter.where(name = \'subject\')');
+    throw badRequest(
+      '$populate needs the subject as a Patient resource with an id',
+      "Parameters.parameter.where(name = 'subject')",
+    );
   }
   const authored = options.authored ?? new Date().toISOString();
-  if (Number.isNaN(Date.parse(authored))) throw badRequest(`authored ${JSON.stringify(authored)} is not a date-time`, 'Parameters.parameter.where(name = \'authored\')');
+  if (Number.isNaN(Date.parse(authored)))
+    throw badRequest(
+      `authored ${JSON.stringify(authored)} is not a date-time`,
+      "Parameters.parameter.where(name = 'authored')",
+    );
 
   const warnings: fhir4.OperationOutcomeIssue[] = [];
   const fetchFailures: string[] = [];
@@ -70,9 +81,23 @@ export async function populateQuestionnaire(questionnaire: fhir4.Questionnaire, 
     status: 'in-progress',
   };
   for (const i of asArray((populateResult?.issues as fhir4.OperationOutcome | undefined)?.issue)) {
-    if (isObject(i)) warnings.push(issue({ severity: 'warning', code: 'processing', diagnostics: printable(own(i, 'diagnostics') ?? own(own(i, 'details'), 'text') ?? 'Population issue') }));
+    if (isObject(i))
+      warnings.push(
+        issue({
+          severity: 'warning',
+          code: 'processing',
+          diagnostics: printable(own(i, 'diagnostics') ?? own(own(i, 'details'), 'text') ?? 'Population issue'),
+        }),
+      );
   }
-  for (const f of fetchFailures) warnings.push(issue({ severity: 'warning', code: 'transient', diagnostics: `Could not read from the patient's record (${f.slice(0, 300)}); the item is left for the patient to fill in` }));
+  for (const f of fetchFailures)
+    warnings.push(
+      issue({
+        severity: 'warning',
+        code: 'transient',
+        diagnostics: `Could not read from the patient's record (${f.slice(0, 300)}); the item is left for the patient to fill in`,
+      }),
+    );
 
   let response: fhir4.QuestionnaireResponse = {
     resourceType: 'QuestionnaireResponse',
@@ -87,14 +112,39 @@ export async function populateQuestionnaire(questionnaire: fhir4.Questionnaire, 
   dropMistypedAnswers(questionnaire, response, warnings);
   markPrefilledFromRecord(questionnaire, response, fetched);
 
-  if (!patient.birthDate) warnings.push(issue({ severity: 'warning', code: 'incomplete', diagnostics: 'The patient has no birth date, so age is left for the patient to fill in', expression: 'Patient.birthDate' }));
+  if (!patient.birthDate)
+    warnings.push(
+      issue({
+        severity: 'warning',
+        code: 'incomplete',
+        diagnostics: 'The patient has no birth date, so age is left for the patient to fill in',
+        expression: 'Patient.birthDate',
+      }),
+    );
   const hasItem = (linkId: string) => findItem(response.item, linkId)?.answer?.length;
   if (findQuestion(questionnaire.item, 'weight-kg') && !hasItem('weight-kg') && fetchFailures.length === 0) {
-    warnings.push(issue({ severity: 'information', code: 'informational', diagnostics: 'No body weight in kg was found in the patient\'s record, so weight is left for the patient to fill in' }));
+    warnings.push(
+      issue({
+        severity: 'information',
+        code: 'informational',
+        diagnostics:
+          "No body weight in kg was found in the patient's record, so weight is left for the patient to fill in",
+      }),
+    );
   }
   return {
     response,
-    outcome: operationOutcome(warnings.length > 0 ? warnings : [issue({ severity: 'information', code: 'informational', diagnostics: 'Populated from the patient\'s record' })]),
+    outcome: operationOutcome(
+      warnings.length > 0
+        ? warnings
+        : [
+            issue({
+              severity: 'information',
+              code: 'informational',
+              diagnostics: "Populated from the patient's record",
+            }),
+          ],
+    ),
   };
 }
 
@@ -104,9 +154,16 @@ export async function populateQuestionnaire(questionnaire: fhir4.Questionnaire, 
  * an Observation read for this population, in an item the Questionnaire pre-fills (initialExpression), gets `ext-prefilled-from` naming the newest such Observation and its
  * date. Ages come from the birth date and are not marked.
  */
-function markPrefilledFromRecord(questionnaire: fhir4.Questionnaire, response: fhir4.QuestionnaireResponse, fetched: readonly fhir4.Bundle[]): void {
+function markPrefilledFromRecord(
+  questionnaire: fhir4.Questionnaire,
+  response: fhir4.QuestionnaireResponse,
+  fetched: readonly fhir4.Bundle[],
+): void {
   const index = indexQuestionnaire(questionnaire);
-  const prefillable = (linkId: string) => asArray(own(index.byLinkId.get(linkId)?.item, 'extension')).some((e) => isObject(e) && own(e, 'url') === INITIAL_EXPRESSION);
+  const prefillable = (linkId: string) =>
+    asArray(own(index.byLinkId.get(linkId)?.item, 'extension')).some(
+      (e) => isObject(e) && own(e, 'url') === INITIAL_EXPRESSION,
+    );
   const observations: fhir4.Observation[] = [];
   const collect = (bundle: fhir4.Bundle | undefined): void => {
     for (const entry of bundle?.entry ?? []) {
@@ -117,22 +174,30 @@ function markPrefilledFromRecord(questionnaire: fhir4.Questionnaire, response: f
   };
   for (const bundle of fetched) collect(bundle);
   if (observations.length === 0) return;
-  const when = (o: fhir4.Observation) => o.effectiveDateTime ?? o.effectivePeriod?.end ?? o.effectivePeriod?.start ?? o.issued;
-  const byNewest = [...observations].sort((a, b) => (Date.parse(when(b) ?? '') || -Infinity) - (Date.parse(when(a) ?? '') || -Infinity));
+  const when = (o: fhir4.Observation) =>
+    o.effectiveDateTime ?? o.effectivePeriod?.end ?? o.effectivePeriod?.start ?? o.issued;
+  const byNewest = [...observations].sort(
+    (a, b) => (Date.parse(when(b) ?? '') || -Infinity) - (Date.parse(when(a) ?? '') || -Infinity),
+  );
   const visit = (items: fhir4.QuestionnaireResponseItem[] | undefined): void => {
     for (const item of items ?? []) {
       if (item.linkId !== 'age' && prefillable(item.linkId)) {
         for (const answer of item.answer ?? []) {
           const value = answer.valueDecimal ?? answer.valueInteger ?? answer.valueQuantity?.value;
           if (typeof value !== 'number') continue;
-          const source = byNewest.find((o) => typeof o.valueQuantity?.value === 'number' && Math.abs(o.valueQuantity.value - value) < 1e-9 && o.id);
+          const source = byNewest.find(
+            (o) => typeof o.valueQuantity?.value === 'number' && Math.abs(o.valueQuantity.value - value) < 1e-9 && o.id,
+          );
           if (!source) continue;
           const date = when(source);
           answer.extension = [
             ...(answer.extension ?? []).filter((e) => e.url !== PREFILLED_FROM),
             {
               url: PREFILLED_FROM,
-              extension: [{ url: 'observation', valueReference: { reference: `Observation/${source.id}` } }, ...(date ? [{ url: 'date', valueDateTime: date }] : [])],
+              extension: [
+                { url: 'observation', valueReference: { reference: `Observation/${source.id}` } },
+                ...(date ? [{ url: 'date', valueDateTime: date }] : []),
+              ],
             },
           ];
         }
@@ -160,8 +225,11 @@ function withAxiosShape(bundle: fhir4.Bundle): fhir4.Bundle {
 function newestFirst(query: string, bundle: fhir4.Bundle): fhir4.Bundle {
   if (!/[?&]_sort=-date(&|$)/.test(query) || !Array.isArray(bundle?.entry)) return bundle;
   const when = (e: fhir4.BundleEntry) => {
-    const r = e.resource as { effectiveDateTime?: string; effectivePeriod?: { end?: string; start?: string }; issued?: string } | undefined;
-    const t = Date.parse(r?.effectiveDateTime ?? r?.effectivePeriod?.end ?? r?.effectivePeriod?.start ?? r?.issued ?? '');
+    const r = e.resource as
+      { effectiveDateTime?: string; effectivePeriod?: { end?: string; start?: string }; issued?: string } | undefined;
+    const t = Date.parse(
+      r?.effectiveDateTime ?? r?.effectivePeriod?.end ?? r?.effectivePeriod?.start ?? r?.issued ?? '',
+    );
     return Number.isNaN(t) ? -Infinity : t;
   };
   return { ...bundle, entry: [...bundle.entry].sort((a, b) => when(b) - when(a)) };
@@ -186,7 +254,11 @@ function fixAgeAtAuthored(response: fhir4.QuestionnaireResponse, patient: fhir4.
  * answers come from a ValueSet it could not expand. Such an answer would fail $validate; it is dropped
  * (the patient answers the question) and the outcome says so.
  */
-function dropMistypedAnswers(questionnaire: fhir4.Questionnaire, response: fhir4.QuestionnaireResponse, warnings: fhir4.OperationOutcomeIssue[]): void {
+function dropMistypedAnswers(
+  questionnaire: fhir4.Questionnaire,
+  response: fhir4.QuestionnaireResponse,
+  warnings: fhir4.OperationOutcomeIssue[],
+): void {
   const index = indexQuestionnaire(questionnaire);
   const visit = (items: fhir4.QuestionnaireResponseItem[] | undefined): void => {
     for (const item of items ?? []) {
@@ -198,7 +270,13 @@ function dropMistypedAnswers(questionnaire: fhir4.Questionnaire, response: fhir4
           return key === undefined || allowed.includes(key);
         });
         if (kept.length < item.answer.length) {
-          warnings.push(issue({ severity: 'warning', code: 'processing', diagnostics: `Could not pre-fill "${item.linkId}": the value found in the record is not of the item's type (${q?.type}); left for the patient to answer` }));
+          warnings.push(
+            issue({
+              severity: 'warning',
+              code: 'processing',
+              diagnostics: `Could not pre-fill "${item.linkId}": the value found in the record is not of the item's type (${q?.type}); left for the patient to answer`,
+            }),
+          );
           if (kept.length > 0) item.answer = kept;
           else delete item.answer;
         }
@@ -208,9 +286,13 @@ function dropMistypedAnswers(questionnaire: fhir4.Questionnaire, response: fhir4
     }
   };
   // Items left with nothing in them are removed (an empty item is not valid R4).
-  const prune = (items: fhir4.QuestionnaireResponseItem[] | undefined): fhir4.QuestionnaireResponseItem[] | undefined => {
+  const prune = (
+    items: fhir4.QuestionnaireResponseItem[] | undefined,
+  ): fhir4.QuestionnaireResponseItem[] | undefined => {
     if (!items) return undefined;
-    const out = items.map((i) => ({ ...i, item: prune(i.item) })).filter((i) => (i.answer?.length ?? 0) > 0 || (i.item?.length ?? 0) > 0);
+    const out = items
+      .map((i) => ({ ...i, item: prune(i.item) }))
+      .filter((i) => (i.answer?.length ?? 0) > 0 || (i.item?.length ?? 0) > 0);
     for (const i of out) if (!i.item?.length) delete i.item;
     return out.length > 0 ? out : undefined;
   };
@@ -220,7 +302,10 @@ function dropMistypedAnswers(questionnaire: fhir4.Questionnaire, response: fhir4
   else delete response.item;
 }
 
-function findItem(items: fhir4.QuestionnaireResponseItem[] | undefined, linkId: string): fhir4.QuestionnaireResponseItem | undefined {
+function findItem(
+  items: fhir4.QuestionnaireResponseItem[] | undefined,
+  linkId: string,
+): fhir4.QuestionnaireResponseItem | undefined {
   for (const item of items ?? []) {
     if (item.linkId === linkId) return item;
     const inner = findItem(item.item, linkId);
@@ -229,7 +314,10 @@ function findItem(items: fhir4.QuestionnaireResponseItem[] | undefined, linkId: 
   return undefined;
 }
 
-function findQuestion(items: fhir4.QuestionnaireItem[] | undefined, linkId: string): fhir4.QuestionnaireItem | undefined {
+function findQuestion(
+  items: fhir4.QuestionnaireItem[] | undefined,
+  linkId: string,
+): fhir4.QuestionnaireItem | undefined {
   for (const item of items ?? []) {
     if (item.linkId === linkId) return item;
     const inner = findQuestion(item.item, linkId);

@@ -71,17 +71,26 @@ function unitsByLinkId(questionnaire: fhir4.Questionnaire | undefined): Map<stri
 }
 
 /** Why `observation` does not prove `answer` for `subject`; undefined when it does. */
-function mismatch(observation: unknown, id: string, subject: string | undefined, answer: Answer, unit: string | undefined): string | undefined {
-  if (!isObject(observation) || own(observation, 'resourceType') !== 'Observation' || own(observation, 'id') !== id) return 'the Observation could not be read from the record';
+function mismatch(
+  observation: unknown,
+  id: string,
+  subject: string | undefined,
+  answer: Answer,
+  unit: string | undefined,
+): string | undefined {
+  if (!isObject(observation) || own(observation, 'resourceType') !== 'Observation' || own(observation, 'id') !== id)
+    return 'the Observation could not be read from the record';
   const o = observation as unknown as fhir4.Observation;
   if (!subject || patientOf(o.subject?.reference) !== subject) return "the Observation is not the response subject's";
   if (o.status === 'entered-in-error' || o.status === 'cancelled') return `the Observation is ${o.status}`;
   const value = numberOf(answer);
   const recorded = o.valueQuantity?.value;
-  if (value === undefined || typeof recorded !== 'number' || Math.abs(recorded - value) > 1e-9) return "the answer is not the Observation's value";
+  if (value === undefined || typeof recorded !== 'number' || Math.abs(recorded - value) > 1e-9)
+    return "the answer is not the Observation's value";
   const expected = answer.valueQuantity?.code ?? answer.valueQuantity?.unit ?? unit;
   const actual = o.valueQuantity?.code ?? o.valueQuantity?.unit;
-  if (expected !== undefined && actual !== expected) return `the Observation is in ${actual ?? 'no unit'}, not ${expected}`;
+  if (expected !== undefined && actual !== expected)
+    return `the Observation is in ${actual ?? 'no unit'}, not ${expected}`;
   return undefined;
 }
 
@@ -111,7 +120,10 @@ function markedAnswers(items: unknown, into: { linkId: string; answer: Answer; m
  * client wrote. The response is returned unchanged (the same object) when it carries no marker; otherwise a
  * copy is changed, never the caller's response.
  */
-export async function verifyPrefilledFrom(response: fhir4.QuestionnaireResponse, options: PrefilledFromOptions): Promise<PrefilledFromResult> {
+export async function verifyPrefilledFrom(
+  response: fhir4.QuestionnaireResponse,
+  options: PrefilledFromOptions,
+): Promise<PrefilledFromResult> {
   if (!isObject(response) || markedAnswers(response.item).length === 0) return { response, stripped: [] };
   const copy = structuredClone(response);
   const marked = markedAnswers(copy.item);
@@ -126,7 +138,9 @@ export async function verifyPrefilledFrom(response: fhir4.QuestionnaireResponse,
     }
     return p;
   };
-  type Verdict = { linkId: string; answer: Answer; observation?: string } & ({ reason: string } | { source: fhir4.Observation });
+  type Verdict = { linkId: string; answer: Answer; observation?: string } & (
+    { reason: string } | { source: fhir4.Observation }
+  );
   const verdicts = await Promise.all(
     marked.map(async ({ linkId, answer, marker }): Promise<Verdict> => {
       const reference = asArray(marker.extension).find((e) => isObject(e) && own(e, 'url') === 'observation');
@@ -134,15 +148,20 @@ export async function verifyPrefilledFrom(response: fhir4.QuestionnaireResponse,
       const id = typeof ref === 'string' ? OBSERVATION_REFERENCE.exec(ref)?.[1] : undefined;
       if (!id) return { linkId, answer, reason: 'it names no Observation in the record' };
       const observation = `Observation/${id}`;
-      if (!reads.has(id) && reads.size >= MAX_CHECKED_MARKERS) return { linkId, answer, observation, reason: 'too many pre-filled answers to check' };
+      if (!reads.has(id) && reads.size >= MAX_CHECKED_MARKERS)
+        return { linkId, answer, observation, reason: 'too many pre-filled answers to check' };
       const found = await read(id);
       const reason = mismatch(found, id, subject, answer, units.get(linkId));
-      return reason ? { linkId, answer, observation, reason } : { linkId, answer, observation, source: found as fhir4.Observation };
+      return reason
+        ? { linkId, answer, observation, reason }
+        : { linkId, answer, observation, source: found as fhir4.Observation };
     }),
   );
   const stripped: StrippedMarker[] = [];
   for (const v of verdicts) {
-    const others = asArray(v.answer.extension).filter((e) => !(isObject(e) && own(e, 'url') === PREFILLED_FROM)) as fhir4.Extension[];
+    const others = asArray(v.answer.extension).filter(
+      (e) => !(isObject(e) && own(e, 'url') === PREFILLED_FROM),
+    ) as fhir4.Extension[];
     if ('reason' in v) {
       stripped.push({ linkId: v.linkId, ...(v.observation ? { observation: v.observation } : {}), reason: v.reason });
       if (others.length) v.answer.extension = others;
@@ -152,7 +171,13 @@ export async function verifyPrefilledFrom(response: fhir4.QuestionnaireResponse,
     const date = recordedAt(v.source);
     v.answer.extension = [
       ...others,
-      { url: PREFILLED_FROM, extension: [{ url: 'observation', valueReference: { reference: v.observation } }, ...(date ? [{ url: 'date', valueDateTime: date }] : [])] },
+      {
+        url: PREFILLED_FROM,
+        extension: [
+          { url: 'observation', valueReference: { reference: v.observation } },
+          ...(date ? [{ url: 'date', valueDateTime: date }] : []),
+        ],
+      },
     ];
   }
   return { response: copy, stripped };

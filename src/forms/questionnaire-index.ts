@@ -14,8 +14,23 @@ export const MAX_ITEM_DEPTH = 32;
 export const MAX_ITEMS = 5000;
 
 export const ITEM_TYPES = new Set([
-  'group', 'display', 'boolean', 'decimal', 'integer', 'date', 'dateTime', 'time', 'string', 'text', 'url',
-  'choice', 'open-choice', 'attachment', 'reference', 'quantity', 'question',
+  'group',
+  'display',
+  'boolean',
+  'decimal',
+  'integer',
+  'date',
+  'dateTime',
+  'time',
+  'string',
+  'text',
+  'url',
+  'choice',
+  'open-choice',
+  'attachment',
+  'reference',
+  'quantity',
+  'question',
 ]);
 
 export interface IndexedItem {
@@ -42,9 +57,17 @@ export interface QuestionnaireIndex {
 
 export function indexQuestionnaire(questionnaire: unknown, label = 'The Questionnaire'): QuestionnaireIndex {
   const q: Json = isObject(questionnaire) ? questionnaire : {};
-  const index: QuestionnaireIndex = { questionnaire: q, items: [], byLinkId: new Map(), inLoop: new Set(), problems: [] };
+  const index: QuestionnaireIndex = {
+    questionnaire: q,
+    items: [],
+    byLinkId: new Map(),
+    inLoop: new Set(),
+    problems: [],
+  };
   const problem = (diagnostics: string, expression: string, severity: 'error' | 'warning' = 'error') =>
-    index.problems.push(issue({ severity, code: 'invalid', diagnostics: `${label} is broken: ${diagnostics}`, expression }));
+    index.problems.push(
+      issue({ severity, code: 'invalid', diagnostics: `${label} is broken: ${diagnostics}`, expression }),
+    );
 
   if (!isObject(questionnaire) || own(questionnaire, 'resourceType') !== 'Questionnaire') {
     problem('it is not a Questionnaire resource', 'Questionnaire');
@@ -64,15 +87,19 @@ export function indexQuestionnaire(questionnaire: unknown, label = 'The Question
       }
       if (!isObject(raw)) return problem('an item is not an object', path);
       const linkId = asString(own(raw, 'linkId'));
-      if (linkId === undefined || linkId.trim() === '') return problem('an item has no linkId, so answers cannot be matched to it', path);
+      if (linkId === undefined || linkId.trim() === '')
+        return problem('an item has no linkId, so answers cannot be matched to it', path);
       const type = asString(own(raw, 'type'));
-      if (type === undefined || !ITEM_TYPES.has(type)) problem(`item "${linkId}" has an unknown type ${JSON.stringify(own(raw, 'type'))}`, `${path}.type`);
+      if (type === undefined || !ITEM_TYPES.has(type))
+        problem(`item "${linkId}" has an unknown type ${JSON.stringify(own(raw, 'type'))}`, `${path}.type`);
       const node: IndexedItem = { linkId, item: raw, type, path, parent, children: [] };
-      if (index.byLinkId.has(linkId)) problem(`linkId "${linkId}" is used twice (also at ${index.byLinkId.get(linkId)!.path})`, `${path}.linkId`);
+      if (index.byLinkId.has(linkId))
+        problem(`linkId "${linkId}" is used twice (also at ${index.byLinkId.get(linkId)!.path})`, `${path}.linkId`);
       else index.byLinkId.set(linkId, node);
       checkExpressions(raw, path, problem);
       if (depth >= MAX_ITEM_DEPTH) {
-        if (own(raw, 'item') !== undefined) problem(`items are nested more than ${MAX_ITEM_DEPTH} levels deep`, `${path}.item`);
+        if (own(raw, 'item') !== undefined)
+          problem(`items are nested more than ${MAX_ITEM_DEPTH} levels deep`, `${path}.item`);
       } else {
         node.children = walk(own(raw, 'item'), path, node, depth + 1);
       }
@@ -96,7 +123,11 @@ function checkExpressions(element: Json, path: string, problem: Problem): void {
       try {
         compileFhirPath(e.expression);
       } catch (err) {
-        problem(`FHIRPath ${JSON.stringify(e.expression.slice(0, 200))} does not compile (${err instanceof Error ? err.message.slice(0, 200) : 'error'})`, `${path}.extension`, 'warning');
+        problem(
+          `FHIRPath ${JSON.stringify(e.expression.slice(0, 200))} does not compile (${err instanceof Error ? err.message.slice(0, 200) : 'error'})`,
+          `${path}.extension`,
+          'warning',
+        );
       }
     }
   }
@@ -111,8 +142,13 @@ function checkEnableWhen(index: QuestionnaireIndex, problem: Problem): void {
       const question = asString(own(ew, 'question'));
       const where = `${node.path}.enableWhen[${i}]`;
       if (question === undefined) return problem(`item "${node.linkId}" has an enableWhen without a question`, where);
-      if (!index.byLinkId.has(question)) return problem(`item "${node.linkId}" is enabled by "${question}", which is not in the Questionnaire`, `${where}.question`);
-      if (typeof own(ew, 'operator') !== 'string') problem(`item "${node.linkId}" has an enableWhen without an operator`, `${where}.operator`);
+      if (!index.byLinkId.has(question))
+        return problem(
+          `item "${node.linkId}" is enabled by "${question}", which is not in the Questionnaire`,
+          `${where}.question`,
+        );
+      if (typeof own(ew, 'operator') !== 'string')
+        problem(`item "${node.linkId}" has an enableWhen without an operator`, `${where}.operator`);
       targets.push(question);
     });
     graph.set(node.linkId, targets);
@@ -138,7 +174,10 @@ function checkEnableWhen(index: QuestionnaireIndex, problem: Problem): void {
         const cycle = stack.slice(from).map((s) => s.id);
         if (!cycle.some((id) => index.inLoop.has(id))) {
           const node = index.byLinkId.get(target)!;
-          problem(`enableWhen conditions form a loop (${[...cycle, target].join(' -> ')}), so whether these items are shown cannot be decided`, `${node.path}.enableWhen`);
+          problem(
+            `enableWhen conditions form a loop (${[...cycle, target].join(' -> ')}), so whether these items are shown cannot be decided`,
+            `${node.path}.enableWhen`,
+          );
         }
         cycle.forEach((id) => index.inLoop.add(id));
       } else if (c === undefined) {
@@ -175,7 +214,13 @@ const VALUE_KEYS: Record<string, string[]> = {
 /** The answer value[x] keys an item accepts; undefined when the type is unknown (already reported). */
 export function answerValueKeys(q: IndexedItem): string[] | undefined {
   if (q.type === 'choice' || q.type === 'open-choice') {
-    const optionKeys = [...new Set(asArray(own(q.item, 'answerOption')).map((o) => valueOf(o)?.[0]).filter((k): k is string => k !== undefined))];
+    const optionKeys = [
+      ...new Set(
+        asArray(own(q.item, 'answerOption'))
+          .map((o) => valueOf(o)?.[0])
+          .filter((k): k is string => k !== undefined),
+      ),
+    ];
     const keys = optionKeys.length > 0 ? optionKeys : ['valueCoding'];
     return q.type === 'open-choice' ? [...new Set([...keys, 'valueString'])] : keys;
   }

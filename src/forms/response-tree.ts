@@ -30,7 +30,16 @@ export interface ResponseTree {
 }
 
 export function buildResponseTree(response: Json): ResponseTree {
-  const root: ResponseNode = { linkId: undefined, raw: response, path: 'QuestionnaireResponse', locator: [], answers: [], parent: undefined, children: [], depth: 0 };
+  const root: ResponseNode = {
+    linkId: undefined,
+    raw: response,
+    path: 'QuestionnaireResponse',
+    locator: [],
+    answers: [],
+    parent: undefined,
+    children: [],
+    depth: 0,
+  };
   const tree: ResponseTree = { root, byLinkId: new Map(), truncated: false };
   let count = 0;
   // Iterative, so hostile nesting cannot overflow the stack.
@@ -66,7 +75,8 @@ export function buildResponseTree(response: Json): ResponseTree {
     add(own(parent.raw, 'item'), parent.path, parent.locator);
     if (parent !== root) {
       asArray(own(parent.raw, 'answer')).forEach((answer, j) => {
-        if (isObject(answer)) add(own(answer, 'item'), `${parent.path}.answer[${j}]`, [...parent.locator, ['answer', j]]);
+        if (isObject(answer))
+          add(own(answer, 'item'), `${parent.path}.answer[${j}]`, [...parent.locator, ['answer', j]]);
       });
     }
   }

@@ -4,7 +4,10 @@
  * extension and the narrative (the plain `text` of each item stays). Allow-listing nothing is the simplest
  * sanitiser that cannot be bypassed; styling hints (`rendering-style`) go too, since CSS can exfiltrate.
  */
-const DROP = new Set(['http://hl7.org/fhir/StructureDefinition/rendering-xhtml', 'http://hl7.org/fhir/StructureDefinition/rendering-style']);
+const DROP = new Set([
+  'http://hl7.org/fhir/StructureDefinition/rendering-xhtml',
+  'http://hl7.org/fhir/StructureDefinition/rendering-style',
+]);
 
 function clean(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(clean);
@@ -38,7 +41,11 @@ export function withoutPrefillExpressions(q: fhir4.Questionnaire): fhir4.Questio
     'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression',
   ]);
   const strip = (items: fhir4.QuestionnaireItem[] | undefined): fhir4.QuestionnaireItem[] | undefined =>
-    items?.map((i) => ({ ...i, ...(i.extension ? { extension: i.extension.filter((e) => !drop.has(e.url)) } : {}), ...(i.item ? { item: strip(i.item) } : {}) }));
+    items?.map((i) => ({
+      ...i,
+      ...(i.extension ? { extension: i.extension.filter((e) => !drop.has(e.url)) } : {}),
+      ...(i.item ? { item: strip(i.item) } : {}),
+    }));
   return {
     ...q,
     ...(q.extension ? { extension: q.extension.filter((e) => !drop.has(e.url)) } : {}),

@@ -7,10 +7,26 @@
 import { allOk, issue, operationOutcome } from '../outcomes/index.js';
 import { validateResource } from '../validation/index.js';
 import { Enablement } from './enablement.js';
-import { answerValueKeys, indexQuestionnaire, type IndexedItem, type QuestionnaireIndex } from './questionnaire-index.js';
+import {
+  answerValueKeys,
+  indexQuestionnaire,
+  type IndexedItem,
+  type QuestionnaireIndex,
+} from './questionnaire-index.js';
 import { buildResponseTree, type ResponseNode, type ResponseTree } from './response-tree.js';
 import { applyCalculatedExpressions } from './calculate.js';
-import { asArray, asString, EXT, expressionsOf, extensionsOf, isObject, jsonClone, own, valueOf, type Json } from './sdc.js';
+import {
+  asArray,
+  asString,
+  EXT,
+  expressionsOf,
+  extensionsOf,
+  isObject,
+  jsonClone,
+  own,
+  valueOf,
+  type Json,
+} from './sdc.js';
 
 export interface ValidateResponseOptions {
   /** Find the Questionnaire a response names (`url` or `url|version`); undefined when unknown. */
@@ -26,17 +42,32 @@ export interface ValidateResponseOptions {
 /** Enough to explain what is wrong; more would only bury it. */
 const MAX_ISSUES = 200;
 
-export function validateQuestionnaireResponse(response: unknown, options: ValidateResponseOptions): fhir4.OperationOutcome {
+export function validateQuestionnaireResponse(
+  response: unknown,
+  options: ValidateResponseOptions,
+): fhir4.OperationOutcome {
   let issues: fhir4.OperationOutcomeIssue[];
   try {
     issues = validateUnsafe(response, options);
   } catch (err) {
     // A bug here must not become a 500 or a silent pass.
-    issues = [issue({ code: 'exception', diagnostics: `The response could not be fully checked: ${err instanceof Error ? err.message.slice(0, 300) : 'unexpected error'}` })];
+    issues = [
+      issue({
+        code: 'exception',
+        diagnostics: `The response could not be fully checked: ${err instanceof Error ? err.message.slice(0, 300) : 'unexpected error'}`,
+      }),
+    ];
   }
   if (issues.length > MAX_ISSUES) {
     const total = issues.length;
-    issues = [...issues.slice(0, MAX_ISSUES), issue({ severity: 'information', code: 'too-costly', diagnostics: `${total - MAX_ISSUES} more issues were found and left out.` })];
+    issues = [
+      ...issues.slice(0, MAX_ISSUES),
+      issue({
+        severity: 'information',
+        code: 'too-costly',
+        diagnostics: `${total - MAX_ISSUES} more issues were found and left out.`,
+      }),
+    ];
   }
   if (issues.length === 0) return allOk('The QuestionnaireResponse is valid and conforms to its Questionnaire.');
   return operationOutcome(issues);
@@ -47,7 +78,13 @@ function validateUnsafe(response: unknown, options: ValidateResponseOptions): fh
   if (!isObject(response)) return structural;
   if (own(response, 'resourceType') !== 'QuestionnaireResponse') {
     const rt = own(response, 'resourceType');
-    return [issue({ code: 'structure', diagnostics: `Expected a QuestionnaireResponse, got ${typeof rt === 'string' ? rt.slice(0, 64) : 'no resourceType'}`, expression: 'QuestionnaireResponse.resourceType' })];
+    return [
+      issue({
+        code: 'structure',
+        diagnostics: `Expected a QuestionnaireResponse, got ${typeof rt === 'string' ? rt.slice(0, 64) : 'no resourceType'}`,
+        expression: 'QuestionnaireResponse.resourceType',
+      }),
+    ];
   }
   // Runaway nesting: the structural scan already says where; do not walk it again. (Hostile keys such as
   // `__proto__` are safe below: every read goes through own() and every index is a Map.)
@@ -56,18 +93,37 @@ function validateUnsafe(response: unknown, options: ValidateResponseOptions): fh
   const issues = [...structural];
   const canonical = own(response, 'questionnaire');
   if (typeof canonical !== 'string' || canonical.trim() === '') {
-    issues.push(issue({ code: 'required', diagnostics: 'The response does not say which Questionnaire it answers (QuestionnaireResponse.questionnaire is missing)', expression: 'QuestionnaireResponse.questionnaire' }));
+    issues.push(
+      issue({
+        code: 'required',
+        diagnostics:
+          'The response does not say which Questionnaire it answers (QuestionnaireResponse.questionnaire is missing)',
+        expression: 'QuestionnaireResponse.questionnaire',
+      }),
+    );
     return issues;
   }
   let questionnaire: fhir4.Questionnaire | undefined;
   try {
     questionnaire = options.resolveQuestionnaire(canonical);
   } catch (err) {
-    issues.push(issue({ code: 'exception', diagnostics: `The Questionnaire ${JSON.stringify(canonical.slice(0, 300))} could not be looked up: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`, expression: 'QuestionnaireResponse.questionnaire' }));
+    issues.push(
+      issue({
+        code: 'exception',
+        diagnostics: `The Questionnaire ${JSON.stringify(canonical.slice(0, 300))} could not be looked up: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`,
+        expression: 'QuestionnaireResponse.questionnaire',
+      }),
+    );
     return issues;
   }
   if (!isObject(questionnaire)) {
-    issues.push(issue({ code: 'not-found', diagnostics: `Unknown Questionnaire ${JSON.stringify(canonical.slice(0, 300))}: no Questionnaire with this canonical URL (and version) is known here`, expression: 'QuestionnaireResponse.questionnaire' }));
+    issues.push(
+      issue({
+        code: 'not-found',
+        diagnostics: `Unknown Questionnaire ${JSON.stringify(canonical.slice(0, 300))}: no Questionnaire with this canonical URL (and version) is known here`,
+        expression: 'QuestionnaireResponse.questionnaire',
+      }),
+    );
     return issues;
   }
 
@@ -77,14 +133,28 @@ function validateUnsafe(response: unknown, options: ValidateResponseOptions): fh
     copy = jsonClone(response);
     fhirPathCopy = jsonClone(response);
   } catch {
-    issues.push(issue({ code: 'structure', diagnostics: 'The response is not plain JSON', expression: 'QuestionnaireResponse' }));
+    issues.push(
+      issue({ code: 'structure', diagnostics: 'The response is not plain JSON', expression: 'QuestionnaireResponse' }),
+    );
     return issues;
   }
   const index = indexQuestionnaire(questionnaire, `Questionnaire ${canonical.slice(0, 300)}`);
   issues.push(...index.problems);
   const tree = buildResponseTree(copy);
-  if (tree.truncated) issues.push(issue({ code: 'too-costly', diagnostics: 'The response has too many items or is nested too deeply to check completely', expression: 'QuestionnaireResponse.item' }));
-  const checker = new ConformanceChecker(index, tree, new Enablement(index, tree, fhirPathCopy), own(response, 'status') === 'completed' || own(response, 'status') === 'amended');
+  if (tree.truncated)
+    issues.push(
+      issue({
+        code: 'too-costly',
+        diagnostics: 'The response has too many items or is nested too deeply to check completely',
+        expression: 'QuestionnaireResponse.item',
+      }),
+    );
+  const checker = new ConformanceChecker(
+    index,
+    tree,
+    new Enablement(index, tree, fhirPathCopy),
+    own(response, 'status') === 'completed' || own(response, 'status') === 'amended',
+  );
   issues.push(...checker.run());
   if (!options.errorsOnly) issues.push(...checkCalculatedValues(questionnaire, copy, tree, index));
   return issues;
@@ -95,12 +165,21 @@ function validateUnsafe(response: unknown, options: ValidateResponseOptions): fh
  * gives for these answers was not computed by the form, or was changed after. A warning, not an error: a
  * third-party form may calculate with data this server does not have.
  */
-function checkCalculatedValues(questionnaire: fhir4.Questionnaire, response: Json, tree: ResponseTree, index: QuestionnaireIndex): fhir4.OperationOutcomeIssue[] {
-  const calculated = [...index.byLinkId.values()].filter((q) => expressionsOf(q.item, EXT.calculatedExpression).length > 0);
+function checkCalculatedValues(
+  questionnaire: fhir4.Questionnaire,
+  response: Json,
+  tree: ResponseTree,
+  index: QuestionnaireIndex,
+): fhir4.OperationOutcomeIssue[] {
+  const calculated = [...index.byLinkId.values()].filter(
+    (q) => expressionsOf(q.item, EXT.calculatedExpression).length > 0,
+  );
   if (calculated.length === 0) return [];
   let expected: ResponseTree;
   try {
-    expected = buildResponseTree(applyCalculatedExpressions(questionnaire, response as unknown as fhir4.QuestionnaireResponse) as unknown as Json);
+    expected = buildResponseTree(
+      applyCalculatedExpressions(questionnaire, response as unknown as fhir4.QuestionnaireResponse) as unknown as Json,
+    );
   } catch {
     return [];
   }
@@ -113,9 +192,22 @@ function checkCalculatedValues(questionnaire: fhir4.Questionnaire, response: Jso
     const have = actual[0]!.answers.map((a) => valueOf(a)?.[1]);
     const want = (wanted?.[0]?.answers ?? []).map((a) => valueOf(a)?.[1]);
     if (have.length === 0 || want.length === 0) continue;
-    const same = have.length === want.length && have.every((v, i) => (typeof v === 'number' && typeof want[i] === 'number' ? Math.abs(v - (want[i])) < 1e-9 : JSON.stringify(v) === JSON.stringify(want[i])));
+    const same =
+      have.length === want.length &&
+      have.every((v, i) =>
+        typeof v === 'number' && typeof want[i] === 'number'
+          ? Math.abs(v - want[i]) < 1e-9
+          : JSON.stringify(v) === JSON.stringify(want[i]),
+      );
     if (!same) {
-      out.push(issue({ severity: 'warning', code: 'business-rule', diagnostics: `"${q.linkId}" is ${JSON.stringify(have).slice(0, 100)}, but the Questionnaire's calculation gives ${JSON.stringify(want).slice(0, 100)} for these answers`, expression: `${actual[0]!.path}.answer[0]` }));
+      out.push(
+        issue({
+          severity: 'warning',
+          code: 'business-rule',
+          diagnostics: `"${q.linkId}" is ${JSON.stringify(have).slice(0, 100)}, but the Questionnaire's calculation gives ${JSON.stringify(want).slice(0, 100)} for these answers`,
+          expression: `${actual[0]!.path}.answer[0]`,
+        }),
+      );
     }
   }
   return out;
@@ -143,7 +235,12 @@ class ConformanceChecker {
     return this.issues;
   }
 
-  private error(code: fhir4.OperationOutcomeIssue['code'], diagnostics: string, expression: string, severity: 'error' | 'warning' = 'error'): void {
+  private error(
+    code: fhir4.OperationOutcomeIssue['code'],
+    diagnostics: string,
+    expression: string,
+    severity: 'error' | 'warning' = 'error',
+  ): void {
     this.issues.push(issue({ severity, code, diagnostics, expression }));
   }
 
@@ -187,7 +284,12 @@ class ConformanceChecker {
       if (!node.qItem) continue;
       const position = expected.indexOf(node.qItem);
       if (position < last) {
-        this.error('structure', `Item "${node.linkId}" is out of order: items must follow the order of the Questionnaire`, node.path, 'warning');
+        this.error(
+          'structure',
+          `Item "${node.linkId}" is out of order: items must follow the order of the Questionnaire`,
+          node.path,
+          'warning',
+        );
         return;
       }
       last = position;
@@ -199,7 +301,11 @@ class ConformanceChecker {
     const elsewhere = this.index.byLinkId.get(linkId);
     if (elsewhere) {
       const where = elsewhere.parent ? `inside "${elsewhere.parent.linkId}"` : 'at the top level';
-      this.error('structure', `Item "${node.linkId}" is in the wrong place: in the Questionnaire it sits ${where}, not ${container.linkId ? `inside "${container.linkId}"` : 'at the top level'}`, node.path);
+      this.error(
+        'structure',
+        `Item "${node.linkId}" is in the wrong place: in the Questionnaire it sits ${where}, not ${container.linkId ? `inside "${container.linkId}"` : 'at the top level'}`,
+        node.path,
+      );
     } else {
       this.error('structure', `Item "${linkId.slice(0, 200)}" is not in the Questionnaire`, `${node.path}.linkId`);
     }
@@ -209,20 +315,38 @@ class ConformanceChecker {
     const q = node.qItem!;
     const state = this.enablement.stateOf(node);
     if (state === 'disabled' && hasAnyAnswer(node)) {
-      this.error('business-rule', `Item "${q.linkId}" is answered, but it is not shown for these answers (its enableWhen conditions are not met)`, node.answers.length > 0 ? `${node.path}.answer[0]` : node.path);
+      this.error(
+        'business-rule',
+        `Item "${q.linkId}" is answered, but it is not shown for these answers (its enableWhen conditions are not met)`,
+        node.answers.length > 0 ? `${node.path}.answer[0]` : node.path,
+      );
     }
     if (q.type === 'group' || q.type === 'display') {
-      if (node.answers.length > 0) this.error('structure', `Item "${q.linkId}" is a ${q.type} and cannot have answers`, `${node.path}.answer[0]`);
-      if (q.type === 'display' && node.children.length > 0) this.error('structure', `Item "${q.linkId}" is a display item and cannot contain items`, `${node.path}.item[0]`);
+      if (node.answers.length > 0)
+        this.error('structure', `Item "${q.linkId}" is a ${q.type} and cannot have answers`, `${node.path}.answer[0]`);
+      if (q.type === 'display' && node.children.length > 0)
+        this.error(
+          'structure',
+          `Item "${q.linkId}" is a display item and cannot contain items`,
+          `${node.path}.item[0]`,
+        );
       if (q.type === 'group') this.checkContainer(node, q.children);
       return;
     }
     // A question: its children belong under each answer, not under the item.
     if (asArray(own(node.raw, 'item')).length > 0) {
-      this.error('structure', `Item "${q.linkId}" is a question: items nested under it belong in answer.item, not item.item`, `${node.path}.item[0]`);
+      this.error(
+        'structure',
+        `Item "${q.linkId}" is a question: items nested under it belong in answer.item, not item.item`,
+        `${node.path}.item[0]`,
+      );
     }
     if (node.answers.length > 1 && own(q.item, 'repeats') !== true) {
-      this.error('structure', `Question "${q.linkId}" allows one answer, but has ${node.answers.length}`, `${node.path}.answer[1]`);
+      this.error(
+        'structure',
+        `Question "${q.linkId}" allows one answer, but has ${node.answers.length}`,
+        `${node.path}.answer[1]`,
+      );
     }
     node.answers.forEach((answer, i) => this.checkAnswer(q, answer, `${node.path}.answer[${i}]`));
     if (this.finished && own(q.item, 'required') === true && state === 'enabled' && node.answers.length === 0) {
@@ -248,7 +372,11 @@ class ConformanceChecker {
     const state = this.enablement.stateOfMissing(q, container);
     if (state !== 'enabled') return;
     if (own(q.item, 'required') === true) {
-      this.error('required', `Required ${q.type === 'group' ? 'group' : 'question'} "${q.linkId}" (${textOf(q)}) is missing`, container.path);
+      this.error(
+        'required',
+        `Required ${q.type === 'group' ? 'group' : 'question'} "${q.linkId}" (${textOf(q)}) is missing`,
+        container.path,
+      );
       return;
     }
     // A group that is absent leaves its required questions unanswered too.
@@ -260,13 +388,18 @@ class ConformanceChecker {
   private checkAnswer(q: IndexedItem, answer: Json, path: string): void {
     const value = valueOf(answer);
     if (!value) {
-      if (asArray(own(answer, 'item')).length === 0) this.error('required', `An answer to "${q.linkId}" has no value`, path);
+      if (asArray(own(answer, 'item')).length === 0)
+        this.error('required', `An answer to "${q.linkId}" has no value`, path);
       return;
     }
     const [key, v] = value;
     const allowed = answerValueKeys(q);
     if (allowed && !allowed.includes(key)) {
-      this.error('value', `Question "${q.linkId}" is of type ${q.type}: its answers must be ${allowed.join(' or ')}, not ${key}`, `${path}.${key}`);
+      this.error(
+        'value',
+        `Question "${q.linkId}" is of type ${q.type}: its answers must be ${allowed.join(' or ')}, not ${key}`,
+        `${path}.${key}`,
+      );
       return;
     }
     this.checkOptions(q, key, v, `${path}.${key}`);
@@ -274,40 +407,67 @@ class ConformanceChecker {
   }
 
   private checkOptions(q: IndexedItem, key: string, value: unknown, path: string): void {
-    const options = asArray(own(q.item, 'answerOption')).map(valueOf).filter((o): o is [string, unknown] => o !== undefined);
+    const options = asArray(own(q.item, 'answerOption'))
+      .map(valueOf)
+      .filter((o): o is [string, unknown] => o !== undefined);
     let allowedCodes: Array<[string, unknown]> | undefined = options.length > 0 ? options : undefined;
     if (!allowedCodes) {
       const vs = asString(own(q.item, 'answerValueSet'));
       if (vs?.startsWith('#')) allowedCodes = containedValueSetCodes(this.index.questionnaire, vs.slice(1));
       if (vs && !allowedCodes && !this.unchecked.has(q.linkId)) {
         this.unchecked.add(q.linkId);
-        this.issues.push(issue({ severity: 'information', code: 'informational', diagnostics: `Answers to "${q.linkId}" were not checked against ValueSet ${vs.slice(0, 200)} (it needs a terminology server)`, expression: path }));
+        this.issues.push(
+          issue({
+            severity: 'information',
+            code: 'informational',
+            diagnostics: `Answers to "${q.linkId}" were not checked against ValueSet ${vs.slice(0, 200)} (it needs a terminology server)`,
+            expression: path,
+          }),
+        );
       }
     }
     if (!allowedCodes) return;
     if (allowedCodes.some((o) => optionMatches(o, [key, value]))) return;
     const openChoice = q.type === 'open-choice';
     if (openChoice && key === 'valueString') return;
-    const shown = (key === 'valueCoding' ? `${asString(own(value, 'system')) ?? '(no system)'}|${asString(own(value, 'code')) ?? '(no code)'}` : JSON.stringify(value) ?? '').slice(0, 200);
-    this.error('code-invalid', `${shown} is not one of the answer options of "${q.linkId}"`, path, openChoice ? 'warning' : 'error');
+    const shown = (
+      key === 'valueCoding'
+        ? `${asString(own(value, 'system')) ?? '(no system)'}|${asString(own(value, 'code')) ?? '(no code)'}`
+        : (JSON.stringify(value) ?? '')
+    ).slice(0, 200);
+    this.error(
+      'code-invalid',
+      `${shown} is not one of the answer options of "${q.linkId}"`,
+      path,
+      openChoice ? 'warning' : 'error',
+    );
   }
 
   private checkLimits(q: IndexedItem, key: string, value: unknown, path: string): void {
-    for (const [url, sign, word] of [[EXT.minValue, -1, 'less than the minimum'], [EXT.maxValue, 1, 'more than the maximum']] as const) {
+    for (const [url, sign, word] of [
+      [EXT.minValue, -1, 'less than the minimum'],
+      [EXT.maxValue, 1, 'more than the maximum'],
+    ] as const) {
       for (const ext of extensionsOf(q.item, url)) {
         const limit = valueOf(ext)?.[1];
         const c = compareLimit(value, limit);
         if (c !== undefined && Math.sign(c) === sign) {
-          this.error('value', `${JSON.stringify(value).slice(0, 100)} is ${word} allowed for "${q.linkId}" (${JSON.stringify(limit)})`, path);
+          this.error(
+            'value',
+            `${JSON.stringify(value).slice(0, 100)} is ${word} allowed for "${q.linkId}" (${JSON.stringify(limit)})`,
+            path,
+          );
         }
       }
     }
     if (typeof value === 'string') {
       const maxLength = own(q.item, 'maxLength');
-      if (typeof maxLength === 'number' && value.length > maxLength) this.error('value', `The answer to "${q.linkId}" is longer than ${maxLength} characters`, path);
+      if (typeof maxLength === 'number' && value.length > maxLength)
+        this.error('value', `The answer to "${q.linkId}" is longer than ${maxLength} characters`, path);
       for (const ext of extensionsOf(q.item, EXT.minLength)) {
         const min = own(ext, 'valueInteger');
-        if (typeof min === 'number' && value.length < min) this.error('value', `The answer to "${q.linkId}" is shorter than ${min} characters`, path);
+        if (typeof min === 'number' && value.length < min)
+          this.error('value', `The answer to "${q.linkId}" is shorter than ${min} characters`, path);
       }
     }
     if (key === 'valueInteger' && typeof value === 'number' && !Number.isInteger(value)) {
@@ -338,7 +498,9 @@ function optionMatches([optionKey, option]: [string, unknown], [key, value]: [st
 
 /** Codes of a contained ValueSet listed by enumeration or expansion; undefined when it cannot be enumerated. */
 function containedValueSetCodes(questionnaire: Json, id: string): Array<[string, unknown]> | undefined {
-  const vs = asArray(own(questionnaire, 'contained')).find((r) => own(r, 'resourceType') === 'ValueSet' && own(r, 'id') === id);
+  const vs = asArray(own(questionnaire, 'contained')).find(
+    (r) => own(r, 'resourceType') === 'ValueSet' && own(r, 'id') === id,
+  );
   if (!vs) return undefined;
   const out: Array<[string, unknown]> = [];
   const contains = asArray(own(own(vs, 'expansion'), 'contains'));
@@ -354,7 +516,8 @@ function containedValueSetCodes(questionnaire: Json, id: string): Array<[string,
   }
   for (const include of asArray(own(own(vs, 'compose'), 'include'))) {
     const concepts = asArray(own(include, 'concept'));
-    if (own(include, 'filter') !== undefined || own(include, 'valueSet') !== undefined || concepts.length === 0) return undefined;
+    if (own(include, 'filter') !== undefined || own(include, 'valueSet') !== undefined || concepts.length === 0)
+      return undefined;
     for (const c of concepts) out.push(['valueCoding', { system: own(include, 'system'), code: own(c, 'code') }]);
   }
   return out.length > 0 ? out : undefined;
@@ -362,8 +525,9 @@ function containedValueSetCodes(questionnaire: Json, id: string): Array<[string,
 
 function compareLimit(value: unknown, limit: unknown): number | undefined {
   if (typeof value === 'number' && typeof limit === 'number') return value - limit;
-  if (isObject(value) && typeof own(value, 'value') === 'number' && typeof limit === 'number') return (own(value, 'value') as number) - limit;
-  if (typeof value === 'string' && typeof limit === 'string' && value.length === limit.length) return value < limit ? -1 : value > limit ? 1 : 0;
+  if (isObject(value) && typeof own(value, 'value') === 'number' && typeof limit === 'number')
+    return (own(value, 'value') as number) - limit;
+  if (typeof value === 'string' && typeof limit === 'string' && value.length === limit.length)
+    return value < limit ? -1 : value > limit ? 1 : 0;
   return undefined;
 }
-

@@ -35,7 +35,10 @@ export function formatProblems(problems: readonly ContentProblem[]): string[] {
   return [...groups.values()].map((list) => {
     const first = list[0]!;
     if (list.length === 1) return formatProblem(first);
-    const more = list.slice(1, 4).map((p) => p.expression).filter(Boolean);
+    const more = list
+      .slice(1, 4)
+      .map((p) => p.expression)
+      .filter(Boolean);
     const rest = list.length - 1 - more.length;
     const also = `${more.join(', ')}${rest > 0 ? ` and ${rest} more` : ''}`;
     return `${formatProblem(first)} (also at ${also})`;

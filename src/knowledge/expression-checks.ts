@@ -24,7 +24,23 @@ const KNOWN_FUNCTIONS = new Set([
 ]);
 
 /** Variables every SDC/FHIRPath evaluation has (FHIRPath spec, SDC spec, fhirpath.js). */
-const BUILT_IN_VARIABLES = new Set(['resource', 'rootResource', 'context', 'questionnaire', 'qitem', 'ucum', 'sct', 'loinc', 'factory', 'terminologies', 'server', 'sdc', 'this', 'index', 'total']);
+const BUILT_IN_VARIABLES = new Set([
+  'resource',
+  'rootResource',
+  'context',
+  'questionnaire',
+  'qitem',
+  'ucum',
+  'sct',
+  'loinc',
+  'factory',
+  'terminologies',
+  'server',
+  'sdc',
+  'this',
+  'index',
+  'total',
+]);
 
 const FHIRPATH_LANGUAGES = new Set(['text/fhirpath']);
 const QUERY_LANGUAGE = 'application/x-fhir-query';
@@ -74,10 +90,16 @@ export function checkFhirPath(expression: string, inScope?: (name: string) => bo
     return problems;
   }
   const unknown = unknownFunctions(expression);
-  if (unknown.length > 0) problems.push(`FHIRPath ${JSON.stringify(expression)} calls unknown function${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}()`);
+  if (unknown.length > 0)
+    problems.push(
+      `FHIRPath ${JSON.stringify(expression)} calls unknown function${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}()`,
+    );
   if (inScope) {
     const missing = variablesUsed(expression).filter((v) => !inScope(v));
-    if (missing.length > 0) problems.push(`FHIRPath ${JSON.stringify(expression)} uses %${missing.join(', %')}, not defined here (no variable or launchContext of that name in scope)`);
+    if (missing.length > 0)
+      problems.push(
+        `FHIRPath ${JSON.stringify(expression)} uses %${missing.join(', %')}, not defined here (no variable or launchContext of that name in scope)`,
+      );
   }
   return problems;
 }
@@ -107,9 +129,11 @@ function definedVariables(node: Record<string, unknown>): Set<string> {
       valueReference?: { reference?: unknown };
       extension?: Array<{ url?: unknown; valueCoding?: { code?: unknown }; valueId?: unknown }>;
     };
-    if (ext?.url === VARIABLE_EXTENSION && typeof ext.valueExpression?.name === 'string') names.add(ext.valueExpression.name);
+    if (ext?.url === VARIABLE_EXTENSION && typeof ext.valueExpression?.name === 'string')
+      names.add(ext.valueExpression.name);
     const ref = ext?.valueReference?.reference;
-    if (ext?.url === SOURCE_QUERIES_EXTENSION && typeof ref === 'string' && ref.startsWith('#')) names.add(ref.slice(1));
+    if (ext?.url === SOURCE_QUERIES_EXTENSION && typeof ref === 'string' && ref.startsWith('#'))
+      names.add(ref.slice(1));
     if (ext?.url === LAUNCH_CONTEXT_EXTENSION) {
       for (const sub of ext.extension ?? []) {
         if (sub.url !== 'name') continue;
@@ -136,22 +160,29 @@ export function checkExpressions(resource: { resourceType: string } & Record<str
     // Questionnaire variables are visible in the element that defines them and everything below it.
     const isScopeNode = checkVariables && (path === resource.resourceType || key === 'item');
     const here: Scope | undefined = isScopeNode ? { names: definedVariables(obj), parent: scope } : scope;
-    const inScope = checkVariables ? (name: string) => BUILT_IN_VARIABLES.has(name) || name.startsWith('vs-') || name.startsWith('ext-') || hasName(here, name) : undefined;
+    const inScope = checkVariables
+      ? (name: string) =>
+          BUILT_IN_VARIABLES.has(name) || name.startsWith('vs-') || name.startsWith('ext-') || hasName(here, name)
+      : undefined;
 
     if (typeof obj.expression === 'string' && typeof obj.language === 'string') {
       if (FHIRPATH_LANGUAGES.has(obj.language)) {
-        for (const message of checkFhirPath(obj.expression, inScope)) out.push({ expression: `${path}.expression`, message });
+        for (const message of checkFhirPath(obj.expression, inScope))
+          out.push({ expression: `${path}.expression`, message });
       } else if (obj.language === QUERY_LANGUAGE) {
         for (const m of obj.expression.matchAll(/\{\{([\s\S]*?)\}\}/g)) {
-          for (const message of checkFhirPath(m[1]!.trim(), inScope)) out.push({ expression: `${path}.expression`, message: `in x-fhir-query: ${message}` });
+          for (const message of checkFhirPath(m[1]!.trim(), inScope))
+            out.push({ expression: `${path}.expression`, message: `in x-fhir-query: ${message}` });
         }
       }
     }
     if (key === 'dynamicValue' && typeof obj.path === 'string') {
-      for (const message of checkFhirPath(obj.path)) out.push({ expression: `${path}.path`, message: `dynamicValue.path: ${message}` });
+      for (const message of checkFhirPath(obj.path))
+        out.push({ expression: `${path}.path`, message: `dynamicValue.path: ${message}` });
     }
     if (key === 'constraint' && typeof obj.expression === 'string' && typeof obj.key === 'string') {
-      for (const message of checkFhirPath(obj.expression)) out.push({ expression: `${path}.expression`, message: `constraint ${obj.key}: ${message}` });
+      for (const message of checkFhirPath(obj.expression))
+        out.push({ expression: `${path}.expression`, message: `constraint ${obj.key}: ${message}` });
     }
     for (const [k, v] of Object.entries(obj)) {
       if (k === 'contained' || k === 'snapshot') continue; // contained: own checks; snapshot: inherited HL7 constraints
@@ -166,7 +197,24 @@ export function checkExpressions(resource: { resourceType: string } & Record<str
  * What the rules engine puts in the FHIRPath environment of decision content (src/rules/context.ts:
  * %subject, %patient, %response, %resource, %now; %action inside dynamicValues), besides named variables.
  */
-export const DECISION_ENVIRONMENT = new Set(['itemByLinkId', 'itemsByAnswerCoding', 'unusableItems', 'subject', 'patient', 'response', 'resource', 'rootResource', 'context', 'now', 'action', 'ucum', 'sct', 'loinc', 'factory', 'terminologies']);
+export const DECISION_ENVIRONMENT = new Set([
+  'itemByLinkId',
+  'itemsByAnswerCoding',
+  'unusableItems',
+  'subject',
+  'patient',
+  'response',
+  'resource',
+  'rootResource',
+  'context',
+  'now',
+  'action',
+  'ucum',
+  'sct',
+  'loinc',
+  'factory',
+  'terminologies',
+]);
 
 /** Names the `variable` extensions of a resource define, anywhere in it. */
 export function variablesDefined(resource: object): string[] {
@@ -175,7 +223,8 @@ export function variablesDefined(resource: object): string[] {
     if (Array.isArray(node)) return node.forEach(walk);
     if (!node || typeof node !== 'object') return;
     const obj = node as { url?: unknown; valueExpression?: { name?: unknown } };
-    if (obj.url === VARIABLE_EXTENSION && typeof obj.valueExpression?.name === 'string') out.push(obj.valueExpression.name);
+    if (obj.url === VARIABLE_EXTENSION && typeof obj.valueExpression?.name === 'string')
+      out.push(obj.valueExpression.name);
     Object.values(node).forEach(walk);
   };
   walk(resource);
@@ -187,7 +236,10 @@ export function variablesDefined(resource: object): string[] {
  * engine or defined by a `variable` extension somewhere in the decision content (`known`). A misspelt
  * variable would otherwise make a rule fail, or never fire, only when a patient's data reaches it.
  */
-export function checkDecisionVariables(resource: { resourceType: string }, known: ReadonlySet<string>): ExpressionProblem[] {
+export function checkDecisionVariables(
+  resource: { resourceType: string },
+  known: ReadonlySet<string>,
+): ExpressionProblem[] {
   const out: ExpressionProblem[] = [];
   const visit = (node: unknown, path: string): void => {
     if (Array.isArray(node)) return node.forEach((v, i) => visit(v, `${path}[${i}]`));
@@ -196,7 +248,10 @@ export function checkDecisionVariables(resource: { resourceType: string }, known
     if (typeof obj.expression === 'string' && obj.language === 'text/fhirpath') {
       const missing = variablesUsed(obj.expression).filter((v) => !known.has(v) && !DECISION_ENVIRONMENT.has(v));
       if (missing.length > 0) {
-        out.push({ expression: `${path}.expression`, message: `FHIRPath ${JSON.stringify(obj.expression)} uses %${missing.join(', %')}, which neither the rules engine nor any variable extension defines` });
+        out.push({
+          expression: `${path}.expression`,
+          message: `FHIRPath ${JSON.stringify(obj.expression)} uses %${missing.join(', %')}, which neither the rules engine nor any variable extension defines`,
+        });
       }
     }
     for (const [k, v] of Object.entries(obj)) if (k !== 'contained') visit(v, `${path}.${k}`);

@@ -24,7 +24,14 @@ export const KNOWLEDGE_TYPES = [
 ] as const;
 export type KnowledgeType = (typeof KNOWLEDGE_TYPES)[number];
 
-export type CanonicalResource = fhir4.FhirResource & { resourceType: KnowledgeType; id?: string; url?: string; version?: string; name?: string; status?: string };
+export type CanonicalResource = fhir4.FhirResource & {
+  resourceType: KnowledgeType;
+  id?: string;
+  url?: string;
+  version?: string;
+  name?: string;
+  status?: string;
+};
 
 export function isKnowledgeType(t: string): t is KnowledgeType {
   return (KNOWLEDGE_TYPES as readonly string[]).includes(t);
@@ -47,7 +54,8 @@ export class KnowledgeBase {
       if (!resource.id) throw new Error(`${origin}: ${resource.resourceType} has no id`);
       deepFreeze(resource);
       const key = `${resource.resourceType}/${resource.id}`;
-      if (this.byTypeId.has(key)) throw new Error(`${origin}: duplicate ${key} (also in ${this.origins.get(this.byTypeId.get(key)!)})`);
+      if (this.byTypeId.has(key))
+        throw new Error(`${origin}: duplicate ${key} (also in ${this.origins.get(this.byTypeId.get(key)!)})`);
       this.byTypeId.set(key, resource);
       this.origins.set(resource, origin);
       if (resource.url) {
@@ -75,7 +83,10 @@ export class KnowledgeBase {
    * Resolve a canonical (`url` or `url|version`), optionally of one type. Without a version the newest
    * (highest version string by semver-ish compare, then last loaded) wins.
    */
-  resolve<T extends CanonicalResource['resourceType']>(canonical: string, type?: T): Extract<CanonicalResource, { resourceType: T }> | undefined {
+  resolve<T extends CanonicalResource['resourceType']>(
+    canonical: string,
+    type?: T,
+  ): Extract<CanonicalResource, { resourceType: T }> | undefined {
     const { url, version } = parseCanonical(canonical);
     let list = this.byUrl.get(url) ?? [];
     if (type) list = list.filter((r) => r.resourceType === type);

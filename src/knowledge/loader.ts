@@ -22,7 +22,13 @@ import { checkQuestionnaireItems } from './questionnaire-checks.js';
 import { checkIntake, checkPinnedArtifacts } from './pinned-checks.js';
 import { CANONICAL_BASE } from './pinned-intake-items.js';
 import { isR4ResourceType, jsonHazards, registerDefinitions, validateResource } from '../validation/index.js';
-import { collectCanonicals, coreCodeSystemHasCode, coreDefinitionType, flattenConcepts, isKnownExternalCanonical } from '../validation/canonicals.js';
+import {
+  collectCanonicals,
+  coreCodeSystemHasCode,
+  coreDefinitionType,
+  flattenConcepts,
+  isKnownExternalCanonical,
+} from '../validation/canonicals.js';
 
 /** The content folders that hold knowledge; `examples/` is sample data, not knowledge. */
 export const KNOWLEDGE_FOLDERS = ['questionnaires', 'plandefinitions', 'profiles'] as const;
@@ -81,7 +87,11 @@ export async function loadExamples(contentDir: string): Promise<Array<{ file: st
   return out;
 }
 
-async function readContentFiles(contentDir: string, folders: readonly string[], problems: ContentProblem[]): Promise<ParsedFile[]> {
+async function readContentFiles(
+  contentDir: string,
+  folders: readonly string[],
+  problems: ContentProblem[],
+): Promise<ParsedFile[]> {
   const out: ParsedFile[] = [];
   for (const folder of folders) {
     for (const abs of await listJsonFiles(path.join(contentDir, folder))) {
@@ -126,7 +136,9 @@ export function parseJson(text: string): { value: unknown } | { error: string } 
     const before = text.slice(0, offset).split('\n');
     const line = before.length;
     const column = (before[before.length - 1]?.length ?? 0) + 1;
-    return { error: `not valid JSON at line ${line}, column ${column}: ${message.replace(/ in JSON at position \d+.*$/, '')}` };
+    return {
+      error: `not valid JSON at line ${line}, column ${column}: ${message.replace(/ in JSON at position \d+.*$/, '')}`,
+    };
   }
 }
 
@@ -149,7 +161,11 @@ function labelOf(raw: unknown): string | undefined {
  * Checks that need only the resource itself. `knowledge: true` also demands a knowledge resource type with
  * an id and conventional canonical url. Never throws.
  */
-export function checkResource(raw: unknown, file: string, options: { knowledge: boolean }): { problems: ContentProblem[]; loaded?: LoadedResource } {
+export function checkResource(
+  raw: unknown,
+  file: string,
+  options: { knowledge: boolean },
+): { problems: ContentProblem[]; loaded?: LoadedResource } {
   const problems: ContentProblem[] = [];
   const label = labelOf(raw);
   const add = (message: string, expression?: string): void => {
@@ -166,11 +182,16 @@ export function checkResource(raw: unknown, file: string, options: { knowledge: 
   if (!isR4ResourceType(r.resourceType) || jsonHazards(raw).length > 0) return { problems };
 
   if (options.knowledge) {
-    if (!isKnowledgeType(r.resourceType)) add(`${(raw as { resourceType: string }).resourceType} is not a knowledge resource (Questionnaire, PlanDefinition, ActivityDefinition, Library, CodeSystem, ValueSet, StructureDefinition, ...); examples belong in examples/`, 'resourceType');
+    if (!isKnowledgeType(r.resourceType))
+      add(
+        `${(raw as { resourceType: string }).resourceType} is not a knowledge resource (Questionnaire, PlanDefinition, ActivityDefinition, Library, CodeSystem, ValueSet, StructureDefinition, ...); examples belong in examples/`,
+        'resourceType',
+      );
     if (typeof r.id !== 'string' || r.id === '') add('a knowledge resource needs an id', `${r.resourceType}.id`);
     if (typeof r.url === 'string' && r.url.startsWith(`${CANONICAL_BASE}/`) && typeof r.id === 'string') {
       const expected = `${CANONICAL_BASE}/${r.resourceType}/${r.id}`;
-      if (r.url !== expected) add(`canonical url must be ${expected} (the module's convention: base/type/id)`, `${r.resourceType}.url`);
+      if (r.url !== expected)
+        add(`canonical url must be ${expected} (the module's convention: base/type/id)`, `${r.resourceType}.url`);
     }
   }
   try {
@@ -193,7 +214,12 @@ export function checkKnowledge(loaded: LoadedResource[]): { kb: KnowledgeBase; p
     const key = `${l.resource.resourceType}/${l.resource.id}`;
     const first = byKey.get(key);
     if (first) {
-      problems.push({ file: l.file, resource: l.label, expression: `${l.resource.resourceType}.id`, message: `duplicate ${key}: ${first.file} already defines it` });
+      problems.push({
+        file: l.file,
+        resource: l.label,
+        expression: `${l.resource.resourceType}.id`,
+        message: `duplicate ${key}: ${first.file} already defines it`,
+      });
       continue;
     }
     byKey.set(key, l);
@@ -201,7 +227,12 @@ export function checkKnowledge(loaded: LoadedResource[]): { kb: KnowledgeBase; p
       const canonical = `${l.resource.url}|${l.resource.version ?? ''}`;
       const other = byCanonical.get(canonical);
       if (other) {
-        problems.push({ file: l.file, resource: l.label, expression: `${l.resource.resourceType}.url`, message: `duplicate canonical ${l.resource.url}${l.resource.version ? `|${l.resource.version}` : ''}: ${other.file} (${other.label}) already has it` });
+        problems.push({
+          file: l.file,
+          resource: l.label,
+          expression: `${l.resource.resourceType}.url`,
+          message: `duplicate canonical ${l.resource.url}${l.resource.version ? `|${l.resource.version}` : ''}: ${other.file} (${other.label}) already has it`,
+        });
         continue;
       }
       byCanonical.set(canonical, l);
@@ -214,7 +245,8 @@ export function checkKnowledge(loaded: LoadedResource[]): { kb: KnowledgeBase; p
   const decision = unique.filter((l) => decisionTypes.has(l.resource.resourceType));
   const decisionVariables = new Set(decision.flatMap((l) => variablesDefined(l.resource)));
   for (const l of decision) {
-    for (const p of checkDecisionVariables(l.resource, decisionVariables)) problems.push({ file: l.file, resource: l.label, expression: p.expression, message: p.message });
+    for (const p of checkDecisionVariables(l.resource, decisionVariables))
+      problems.push({ file: l.file, resource: l.label, expression: p.expression, message: p.message });
   }
 
   for (const l of unique) {
@@ -235,19 +267,25 @@ export function checkKnowledge(loaded: LoadedResource[]): { kb: KnowledgeBase; p
       if (problem) add(problem, c.expression);
     }
     for (const s of includedSystems(l.resource)) {
-      if (s.value.startsWith(`${CANONICAL_BASE}/`) && !kb.resolve(s.value, 'CodeSystem')) add(`code system ${s.value} has no CodeSystem in the knowledge base`, s.expression);
+      if (s.value.startsWith(`${CANONICAL_BASE}/`) && !kb.resolve(s.value, 'CodeSystem'))
+        add(`code system ${s.value} has no CodeSystem in the knowledge base`, s.expression);
     }
   }
 
   const intake = kb.read('Questionnaire', 'back-pain-intake');
   const intakeOrigin = intake ? kb.originOf(intake) : undefined;
   for (const p of checkIntake(kb)) {
-    problems.push({ file: intakeOrigin ?? 'questionnaires/', ...(intake ? { resource: 'Questionnaire/back-pain-intake' } : {}), ...p });
+    problems.push({
+      file: intakeOrigin ?? 'questionnaires/',
+      ...(intake ? { resource: 'Questionnaire/back-pain-intake' } : {}),
+      ...p,
+    });
   }
   for (const p of checkPinnedArtifacts(kb)) {
     const target = p.target ? kb.read(p.target.split('/')[0]!, p.target.split('/')[1]!) : undefined;
     problems.push({
-      file: (target && kb.originOf(target)) ?? (p.message.includes('PlanDefinition') ? 'plandefinitions/' : 'profiles/'),
+      file:
+        (target && kb.originOf(target)) ?? (p.message.includes('PlanDefinition') ? 'plandefinitions/' : 'profiles/'),
       ...(p.target ? { resource: p.target } : {}),
       ...(p.expression ? { expression: p.expression } : {}),
       message: p.message,
@@ -278,10 +316,14 @@ function extensionProblem(url: string, kb: KnowledgeBase): string | undefined {
   if (url.startsWith(`${CANONICAL_BASE}/`)) {
     const sd = kb.resolve(url, 'StructureDefinition');
     if (!sd) return `extension ${url} has no StructureDefinition in profiles/`;
-    return sd.type === 'Extension' ? undefined : `extension ${url} resolves to a StructureDefinition of type ${sd.type}, not Extension`;
+    return sd.type === 'Extension'
+      ? undefined
+      : `extension ${url} resolves to a StructureDefinition of type ${sd.type}, not Extension`;
   }
   if (url.startsWith('http://hl7.org/fhir/StructureDefinition/')) {
-    return coreDefinitionType(url) === 'StructureDefinition' ? undefined : `extension ${url} is not defined by FHIR R4 (typo?)`;
+    return coreDefinitionType(url) === 'StructureDefinition'
+      ? undefined
+      : `extension ${url} is not defined by FHIR R4 (typo?)`;
   }
   if (isKnownExternalCanonical(url)) return undefined;
   return `extension ${url} is neither defined in profiles/ nor a known HL7 extension`;
@@ -296,7 +338,12 @@ interface Found {
 function extensionUrls(resource: CanonicalResource): Found[] {
   const out: Found[] = [];
   walk(resource, resource.resourceType, (node, p, key) => {
-    if ((key === 'extension' || key === 'modifierExtension') && typeof node.url === 'string' && /^[a-z]+:/.test(node.url)) out.push({ expression: `${p}.url`, value: node.url });
+    if (
+      (key === 'extension' || key === 'modifierExtension') &&
+      typeof node.url === 'string' &&
+      /^[a-z]+:/.test(node.url)
+    )
+      out.push({ expression: `${p}.url`, value: node.url });
   });
   return out;
 }
@@ -304,10 +351,12 @@ function extensionUrls(resource: CanonicalResource): Found[] {
 function codings(resource: CanonicalResource): Array<{ system: string; code: string; expression: string }> {
   const out: Array<{ system: string; code: string; expression: string }> = [];
   walk(resource, resource.resourceType, (node, p, key) => {
-    if (typeof node.system === 'string' && typeof node.code === 'string' && key !== 'include' && key !== 'exclude') out.push({ system: node.system, code: node.code, expression: `${p}.code` });
+    if (typeof node.system === 'string' && typeof node.code === 'string' && key !== 'include' && key !== 'exclude')
+      out.push({ system: node.system, code: node.code, expression: `${p}.code` });
     if ((key === 'include' || key === 'exclude') && typeof node.system === 'string' && Array.isArray(node.concept)) {
       (node.concept as Array<{ code?: unknown }>).forEach((c, i) => {
-        if (typeof c?.code === 'string') out.push({ system: node.system as string, code: c.code, expression: `${p}.concept[${i}].code` });
+        if (typeof c?.code === 'string')
+          out.push({ system: node.system as string, code: c.code, expression: `${p}.concept[${i}].code` });
       });
     }
   });
@@ -318,7 +367,8 @@ function codings(resource: CanonicalResource): Array<{ system: string; code: str
 function includedSystems(resource: CanonicalResource): Found[] {
   const out: Found[] = [];
   walk(resource, resource.resourceType, (node, p, key) => {
-    if ((key === 'include' || key === 'exclude') && typeof node.system === 'string') out.push({ expression: `${p}.system`, value: node.system });
+    if ((key === 'include' || key === 'exclude') && typeof node.system === 'string')
+      out.push({ expression: `${p}.system`, value: node.system });
   });
   return out;
 }
@@ -327,14 +377,21 @@ function codeProblem(system: string, code: string, kb: KnowledgeBase): string | 
   if (system.startsWith(`${CANONICAL_BASE}/`)) {
     const cs = kb.resolve(system, 'CodeSystem');
     if (!cs) return `code system ${system} has no CodeSystem in the knowledge base`;
-    if (cs.content === 'complete' && !flattenConcepts(cs.concept).includes(code)) return `code ${JSON.stringify(code)} is not defined in CodeSystem ${system}`;
+    if (cs.content === 'complete' && !flattenConcepts(cs.concept).includes(code))
+      return `code ${JSON.stringify(code)} is not defined in CodeSystem ${system}`;
     return undefined;
   }
-  return coreCodeSystemHasCode(system, code) === false ? `code ${JSON.stringify(code)} is not defined in ${system}` : undefined;
+  return coreCodeSystemHasCode(system, code) === false
+    ? `code ${JSON.stringify(code)} is not defined in ${system}`
+    : undefined;
 }
 
 /** Visit every object (with its FHIRPath and the property it sits under), skipping snapshots and CodeSystem concepts. */
-function walk(root: object, rootPath: string, visit: (node: Record<string, unknown>, p: string, key: string) => void): void {
+function walk(
+  root: object,
+  rootPath: string,
+  visit: (node: Record<string, unknown>, p: string, key: string) => void,
+): void {
   const go = (node: unknown, p: string, key: string): void => {
     if (Array.isArray(node)) {
       node.forEach((v, i) => go(v, `${p}[${i}]`, key));

@@ -42,13 +42,21 @@ function locateItems(q: fhir4.Questionnaire): Map<string, Located> {
 const key = (c: { system?: string; code?: string }): string => `${c.system ?? ''}|${c.code ?? ''}`;
 
 /** The answer codes an item offers: its answerOptions, or a contained / knowledge-base ValueSet. */
-function offeredCodes(item: fhir4.QuestionnaireItem, q: fhir4.Questionnaire, kb: KnowledgeBase): PinnedCode[] | undefined {
+function offeredCodes(
+  item: fhir4.QuestionnaireItem,
+  q: fhir4.Questionnaire,
+  kb: KnowledgeBase,
+): PinnedCode[] | undefined {
   if (item.answerOption) {
-    return item.answerOption.flatMap((o) => (o.valueCoding ? [{ system: o.valueCoding.system ?? '', code: o.valueCoding.code ?? '' }] : []));
+    return item.answerOption.flatMap((o) =>
+      o.valueCoding ? [{ system: o.valueCoding.system ?? '', code: o.valueCoding.code ?? '' }] : [],
+    );
   }
   if (!item.answerValueSet) return undefined;
   const vs = item.answerValueSet.startsWith('#')
-    ? (q.contained ?? []).find((r): r is fhir4.ValueSet => r.resourceType === 'ValueSet' && r.id === item.answerValueSet!.slice(1))
+    ? (q.contained ?? []).find(
+        (r): r is fhir4.ValueSet => r.resourceType === 'ValueSet' && r.id === item.answerValueSet!.slice(1),
+      )
     : kb.resolve(item.answerValueSet, 'ValueSet');
   if (!vs) return undefined;
   if (vs.expansion?.contains) return vs.expansion.contains.map((c) => ({ system: c.system ?? '', code: c.code ?? '' }));
@@ -67,21 +75,35 @@ function offeredCodes(item: fhir4.QuestionnaireItem, q: fhir4.Questionnaire, kb:
 export function checkIntake(kb: KnowledgeBase): Problem[] {
   const q = kb.read('Questionnaire', INTAKE_QUESTIONNAIRE_ID) as fhir4.Questionnaire | undefined;
   if (!q) {
-    return [{ message: `The intake Questionnaire is missing: expected Questionnaire/${INTAKE_QUESTIONNAIRE_ID} (${INTAKE_QUESTIONNAIRE_URL}) in questionnaires/` }];
+    return [
+      {
+        message: `The intake Questionnaire is missing: expected Questionnaire/${INTAKE_QUESTIONNAIRE_ID} (${INTAKE_QUESTIONNAIRE_URL}) in questionnaires/`,
+      },
+    ];
   }
   const problems: Problem[] = [];
-  if (q.url !== INTAKE_QUESTIONNAIRE_URL) problems.push({ expression: 'Questionnaire.url', message: `must be ${INTAKE_QUESTIONNAIRE_URL} (pinned), is ${JSON.stringify(q.url)}` });
+  if (q.url !== INTAKE_QUESTIONNAIRE_URL)
+    problems.push({
+      expression: 'Questionnaire.url',
+      message: `must be ${INTAKE_QUESTIONNAIRE_URL} (pinned), is ${JSON.stringify(q.url)}`,
+    });
 
   const groups = (q.item ?? []).map((i) => i.linkId);
   const expectedOrder = INTAKE_GROUPS.join(', ');
   const present = INTAKE_GROUPS.filter((g) => groups.includes(g));
   const inOrder = groups.filter((g) => (INTAKE_GROUPS as readonly string[]).includes(g));
   if (present.length !== INTAKE_GROUPS.length || inOrder.join() !== present.join()) {
-    problems.push({ expression: 'Questionnaire.item', message: `top-level groups must be ${expectedOrder}, in that order (found ${groups.join(', ') || 'none'})` });
+    problems.push({
+      expression: 'Questionnaire.item',
+      message: `top-level groups must be ${expectedOrder}, in that order (found ${groups.join(', ') || 'none'})`,
+    });
   }
   (q.item ?? []).forEach((g, i) => {
     if ((INTAKE_GROUPS as readonly string[]).includes(g.linkId) && g.type !== 'group') {
-      problems.push({ expression: `Questionnaire.item[${i}].type`, message: `top-level item ${JSON.stringify(g.linkId)} must be a group, is ${g.type}` });
+      problems.push({
+        expression: `Questionnaire.item[${i}].type`,
+        message: `top-level item ${JSON.stringify(g.linkId)} must be a group, is ${g.type}`,
+      });
     }
   });
 
@@ -89,30 +111,55 @@ export function checkIntake(kb: KnowledgeBase): Problem[] {
   for (const pinned of PINNED_INTAKE_ITEMS) {
     const found = items.get(pinned.linkId);
     if (!found) {
-      problems.push({ expression: 'Questionnaire.item', message: `pinned item ${JSON.stringify(pinned.linkId)} (${pinned.type}, in group ${pinned.group}) is missing` });
+      problems.push({
+        expression: 'Questionnaire.item',
+        message: `pinned item ${JSON.stringify(pinned.linkId)} (${pinned.type}, in group ${pinned.group}) is missing`,
+      });
       continue;
     }
     const { item, path, parent } = found;
     const label = `item ${JSON.stringify(pinned.linkId)}`;
     if (parent?.linkId !== pinned.group) {
-      problems.push({ expression: path, message: `${label} must sit directly in group ${JSON.stringify(pinned.group)}, is in ${parent ? JSON.stringify(parent.linkId) : 'the top level'}` });
+      problems.push({
+        expression: path,
+        message: `${label} must sit directly in group ${JSON.stringify(pinned.group)}, is in ${parent ? JSON.stringify(parent.linkId) : 'the top level'}`,
+      });
     }
-    if (item.type !== pinned.type) problems.push({ expression: `${path}.type`, message: `${label} must be of type ${pinned.type}, is ${item.type}` });
-    if (pinned.required && item.required !== true) problems.push({ expression: `${path}.required`, message: `${label} is a red-flag question and must be required (required: true)` });
-    if (pinned.repeats && item.repeats !== true) problems.push({ expression: `${path}.repeats`, message: `${label} must allow several answers (repeats: true)` });
-    if (pinned.code && !(item.code ?? []).some((c) => c.system === pinned.code!.system && c.code === pinned.code!.code)) {
+    if (item.type !== pinned.type)
+      problems.push({
+        expression: `${path}.type`,
+        message: `${label} must be of type ${pinned.type}, is ${item.type}`,
+      });
+    if (pinned.required && item.required !== true)
+      problems.push({
+        expression: `${path}.required`,
+        message: `${label} is a red-flag question and must be required (required: true)`,
+      });
+    if (pinned.repeats && item.repeats !== true)
+      problems.push({ expression: `${path}.repeats`, message: `${label} must allow several answers (repeats: true)` });
+    if (
+      pinned.code &&
+      !(item.code ?? []).some((c) => c.system === pinned.code!.system && c.code === pinned.code!.code)
+    ) {
       problems.push({ expression: `${path}.code`, message: `${label} must carry code ${key(pinned.code)}` });
     }
     if (pinned.calculated) {
-      if (item.readOnly !== true) problems.push({ expression: `${path}.readOnly`, message: `${label} is computed and must be readOnly` });
+      if (item.readOnly !== true)
+        problems.push({ expression: `${path}.readOnly`, message: `${label} is computed and must be readOnly` });
       if (!(item.extension ?? []).some((e) => e.url === CALCULATED_EXPRESSION)) {
-        problems.push({ expression: `${path}.extension`, message: `${label} must be computed by an sdc-questionnaire-calculatedExpression extension` });
+        problems.push({
+          expression: `${path}.extension`,
+          message: `${label} must be computed by an sdc-questionnaire-calculatedExpression extension`,
+        });
       }
     }
     if (pinned.answers) {
       const offered = offeredCodes(item, q, kb);
       if (!offered) {
-        problems.push({ expression: path, message: `${label} must offer the answers ${pinned.answers.map((c) => c.code).join(', ')} (it has no answerOption or resolvable answerValueSet)` });
+        problems.push({
+          expression: path,
+          message: `${label} must offer the answers ${pinned.answers.map((c) => c.code).join(', ')} (it has no answerOption or resolvable answerValueSet)`,
+        });
         continue;
       }
       const want = new Set(pinned.answers.map(key));
@@ -120,8 +167,14 @@ export function checkIntake(kb: KnowledgeBase): Problem[] {
       const missing = [...want].filter((k) => !have.has(k));
       const extra = [...have].filter((k) => !want.has(k));
       if (missing.length || extra.length) {
-        const parts = [missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `unexpected ${extra.join(', ')}` : ''].filter(Boolean);
-        problems.push({ expression: item.answerOption ? `${path}.answerOption` : `${path}.answerValueSet`, message: `${label} answer codes differ from the pinned ones: ${parts.join('; ')}` });
+        const parts = [
+          missing.length ? `missing ${missing.join(', ')}` : '',
+          extra.length ? `unexpected ${extra.join(', ')}` : '',
+        ].filter(Boolean);
+        problems.push({
+          expression: item.answerOption ? `${path}.answerOption` : `${path}.answerValueSet`,
+          message: `${label} answer codes differ from the pinned ones: ${parts.join('; ')}`,
+        });
       }
     }
   }
@@ -132,7 +185,9 @@ export function checkIntake(kb: KnowledgeBase): Problem[] {
 export function checkPinnedArtifacts(kb: KnowledgeBase): Array<Problem & { target?: string }> {
   const problems: Array<Problem & { target?: string }> = [];
   if (!kb.resolve(FOLLOW_UP_PLAN_DEFINITION_URL, 'PlanDefinition')) {
-    problems.push({ message: `The top-level PlanDefinition ${FOLLOW_UP_PLAN_DEFINITION_URL} (id back-pain-follow-up) is missing from plandefinitions/` });
+    problems.push({
+      message: `The top-level PlanDefinition ${FOLLOW_UP_PLAN_DEFINITION_URL} (id back-pain-follow-up) is missing from plandefinitions/`,
+    });
   }
   for (const { url, codes } of PINNED_CODE_SYSTEM_CODES) {
     const cs = kb.resolve(url, 'CodeSystem');
@@ -142,7 +197,12 @@ export function checkPinnedArtifacts(kb: KnowledgeBase): Array<Problem & { targe
     }
     const have = new Set(flattenConcepts(cs.concept));
     const missing = codes.filter((c) => !have.has(c));
-    if (missing.length) problems.push({ target: `CodeSystem/${cs.id}`, expression: 'CodeSystem.concept', message: `pinned code${missing.length > 1 ? 's' : ''} ${missing.join(', ')} missing` });
+    if (missing.length)
+      problems.push({
+        target: `CodeSystem/${cs.id}`,
+        expression: 'CodeSystem.concept',
+        message: `pinned code${missing.length > 1 ? 's' : ''} ${missing.join(', ')} missing`,
+      });
   }
   return problems;
 }

@@ -49,7 +49,8 @@ const local = (...codes: string[]): PinnedCode[] => codes.map((code) => ({ syste
 /** The top-level groups of the intake, in this order. */
 export const INTAKE_GROUPS = ['pain', 'red-flags', 'inflammatory', 'bone-health', 'self-management'] as const;
 
-const ynu = (group: string, ...linkIds: string[]): PinnedItem[] => linkIds.map((linkId) => ({ linkId, group, type: 'choice', answers: YNU }));
+const ynu = (group: string, ...linkIds: string[]): PinnedItem[] =>
+  linkIds.map((linkId) => ({ linkId, group, type: 'choice', answers: YNU }));
 const required = (items: PinnedItem[]): PinnedItem[] => items.map((i) => ({ ...i, required: true }));
 
 export const PINNED_INTAKE_ITEMS: readonly PinnedItem[] = [
@@ -59,19 +60,58 @@ export const PINNED_INTAKE_ITEMS: readonly PinnedItem[] = [
   { linkId: 'pain-duration-weeks', group: 'pain', type: 'integer' },
   { linkId: 'pain-trend', group: 'pain', type: 'choice', answers: local('improving', 'same', 'worse') },
   { linkId: 'pain-onset', group: 'pain', type: 'choice', answers: local('gradual', 'sudden-severe') },
-  { linkId: 'pain-location', group: 'pain', type: 'choice', repeats: true, answers: local('lower-back', 'mid-back', 'sacral', 'hip') },
-  { linkId: 'pain-pattern', group: 'pain', type: 'choice', repeats: true, answers: local('worse-morning', 'eases-movement', 'flares-period') },
-  { linkId: 'pain-character', group: 'pain', type: 'choice', repeats: true, answers: local('dull-ache', 'sharp-twinges') },
+  {
+    linkId: 'pain-location',
+    group: 'pain',
+    type: 'choice',
+    repeats: true,
+    answers: local('lower-back', 'mid-back', 'sacral', 'hip'),
+  },
+  {
+    linkId: 'pain-pattern',
+    group: 'pain',
+    type: 'choice',
+    repeats: true,
+    answers: local('worse-morning', 'eases-movement', 'flares-period'),
+  },
+  {
+    linkId: 'pain-character',
+    group: 'pain',
+    type: 'choice',
+    repeats: true,
+    answers: local('dull-ache', 'sharp-twinges'),
+  },
   // Red flags (all required)
   // An RF-01 criterion (both legs): unanswered it leaves the red-flag screen incomplete, so it is asked with the warning signs.
-  ...required([{ linkId: 'leg-symptoms', group: 'red-flags', type: 'choice', answers: local('none', 'one-leg', 'both-legs') }]),
+  ...required([
+    { linkId: 'leg-symptoms', group: 'red-flags', type: 'choice', answers: local('none', 'one-leg', 'both-legs') },
+  ]),
   ...required(ynu('red-flags', 'rf-saddle-numbness', 'rf-bladder-bowel')),
-  ...required([{ linkId: 'rf-leg-weakness', group: 'red-flags', type: 'choice', answers: local('none', 'mild', 'significant') }]),
-  ...required(ynu('red-flags', 'rf-weakness-worsening', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk', 'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain')),
+  ...required([
+    { linkId: 'rf-leg-weakness', group: 'red-flags', type: 'choice', answers: local('none', 'mild', 'significant') },
+  ]),
+  ...required(
+    ynu(
+      'red-flags',
+      'rf-weakness-worsening',
+      'rf-walking-difficulty',
+      'rf-fever',
+      'rf-infection-risk',
+      'rf-cancer-history',
+      'rf-weight-loss',
+      'rf-night-pain',
+    ),
+  ),
   ...required([{ linkId: 'rf-trauma', group: 'red-flags', type: 'choice', answers: local('none', 'minor', 'major') }]),
   ...required(ynu('red-flags', 'rf-steroids')),
   // Inflammatory pattern
-  ...ynu('inflammatory', 'morning-stiffness-30min', 'stiffness-eases-exercise', 'alternating-buttock-pain', 'wakes-late-night'),
+  ...ynu(
+    'inflammatory',
+    'morning-stiffness-30min',
+    'stiffness-eases-exercise',
+    'alternating-buttock-pain',
+    'wakes-late-night',
+  ),
   // Bone health
   {
     linkId: 'menopausal-status',
@@ -103,8 +143,21 @@ export const PINNED_INTAKE_ITEMS: readonly PinnedItem[] = [
   // Self-management (linkIds pinned by the specification)
   { linkId: 'walking-days-per-week', group: 'self-management', type: 'integer' },
   { linkId: 'strength-sessions-per-week', group: 'self-management', type: 'integer' },
-  ...ynu('self-management', 'pilates-yoga', 'sitting-breaks', 'heat-use', 'supplement-magnesium', 'supplement-omega3', 'topical-gels'),
-  { linkId: 'oral-nsaids', group: 'self-management', type: 'choice', answers: local('never', 'flares-only', 'most-days') },
+  ...ynu(
+    'self-management',
+    'pilates-yoga',
+    'sitting-breaks',
+    'heat-use',
+    'supplement-magnesium',
+    'supplement-omega3',
+    'topical-gels',
+  ),
+  {
+    linkId: 'oral-nsaids',
+    group: 'self-management',
+    type: 'choice',
+    answers: local('never', 'flares-only', 'most-days'),
+  },
   ...ynu('self-management', 'physiotherapy'),
 ];
 

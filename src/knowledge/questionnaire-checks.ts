@@ -78,7 +78,11 @@ export function checkQuestionnaireItems(q: { item?: unknown; contained?: unknown
     const { linkId } = located.item;
     if (typeof linkId !== 'string') continue; // reported by structural validation
     const first = byLinkId.get(linkId);
-    if (first) problems.push({ expression: `${located.path}.linkId`, message: `Duplicate linkId ${JSON.stringify(linkId)} (first used at ${first.path})` });
+    if (first)
+      problems.push({
+        expression: `${located.path}.linkId`,
+        message: `Duplicate linkId ${JSON.stringify(linkId)} (first used at ${first.path})`,
+      });
     else byLinkId.set(linkId, located);
   }
 
@@ -90,8 +94,15 @@ export function checkQuestionnaireItems(q: { item?: unknown; contained?: unknown
 
   const dependsOn = new Map<string, string[]>();
   for (const { item, path } of all) {
-    if (typeof item.answerValueSet === 'string' && item.answerValueSet.startsWith('#') && !containedIds.has(item.answerValueSet.slice(1))) {
-      problems.push({ expression: `${path}.answerValueSet`, message: `answerValueSet ${item.answerValueSet} names no contained ValueSet` });
+    if (
+      typeof item.answerValueSet === 'string' &&
+      item.answerValueSet.startsWith('#') &&
+      !containedIds.has(item.answerValueSet.slice(1))
+    ) {
+      problems.push({
+        expression: `${path}.answerValueSet`,
+        message: `answerValueSet ${item.answerValueSet} names no contained ValueSet`,
+      });
     }
     if (!Array.isArray(item.enableWhen)) continue;
     const deps: string[] = [];
@@ -101,7 +112,10 @@ export function checkQuestionnaireItems(q: { item?: unknown; contained?: unknown
       if (typeof ew.question !== 'string') return;
       const target = byLinkId.get(ew.question);
       if (!target) {
-        problems.push({ expression: `${ewPath}.question`, message: `enableWhen refers to linkId ${JSON.stringify(ew.question)}, which no item has` });
+        problems.push({
+          expression: `${ewPath}.question`,
+          message: `enableWhen refers to linkId ${JSON.stringify(ew.question)}, which no item has`,
+        });
         return;
       }
       deps.push(ew.question);
@@ -118,8 +132,12 @@ export function checkQuestionnaireItems(q: { item?: unknown; contained?: unknown
       }
       if (answerKey === 'answerCoding' && Array.isArray(target.item.answerOption) && ew.operator !== 'exists') {
         const coding = ew.answerCoding as { system?: unknown; code?: unknown } | undefined;
-        const options = (target.item.answerOption as Array<{ valueCoding?: { system?: unknown; code?: unknown } }>).map((o) => o?.valueCoding).filter(Boolean);
-        const matches = options.some((o) => o!.code === coding?.code && (coding?.system === undefined || o!.system === coding.system));
+        const options = (target.item.answerOption as Array<{ valueCoding?: { system?: unknown; code?: unknown } }>)
+          .map((o) => o?.valueCoding)
+          .filter(Boolean);
+        const matches = options.some(
+          (o) => o!.code === coding?.code && (coding?.system === undefined || o!.system === coding.system),
+        );
         if (options.length > 0 && !matches) {
           problems.push({
             expression: `${ewPath}.answerCoding`,
@@ -133,7 +151,10 @@ export function checkQuestionnaireItems(q: { item?: unknown; contained?: unknown
 
   for (const cycle of findCycles(dependsOn)) {
     const start = byLinkId.get(cycle[0]!);
-    problems.push({ expression: `${start?.path ?? 'Questionnaire'}.enableWhen`, message: `enableWhen loop: ${cycle.join(' → ')} → ${cycle[0]}; none of these items can ever be enabled reliably` });
+    problems.push({
+      expression: `${start?.path ?? 'Questionnaire'}.enableWhen`,
+      message: `enableWhen loop: ${cycle.join(' → ')} → ${cycle[0]}; none of these items can ever be enabled reliably`,
+    });
   }
   return problems;
 }

@@ -71,16 +71,13 @@ export const notFound = (diagnostics: string, expression?: string | string[]) =>
 export const unprocessable = (issues: IssueInput | IssueInput[]) => new FhirError(422, issues);
 export const notSupported = (diagnostics: string, expression?: string | string[]) =>
   new FhirError(400, { code: 'not-supported', diagnostics, expression });
-export const methodNotAllowed = (diagnostics: string) =>
-  new FhirError(405, { code: 'not-supported', diagnostics });
+export const methodNotAllowed = (diagnostics: string) => new FhirError(405, { code: 'not-supported', diagnostics });
 export const tooLarge = (diagnostics: string) => new FhirError(413, { code: 'too-costly', diagnostics });
-export const unsupportedMediaType = (diagnostics: string) =>
-  new FhirError(415, { code: 'not-supported', diagnostics });
+export const unsupportedMediaType = (diagnostics: string) => new FhirError(415, { code: 'not-supported', diagnostics });
 export const unauthorized = (diagnostics: string) => new FhirError(401, { code: 'login', diagnostics });
 export const forbidden = (diagnostics: string) => new FhirError(403, { code: 'forbidden', diagnostics });
 export const conflict = (diagnostics: string) => new FhirError(409, { code: 'conflict', diagnostics });
-export const preconditionFailed = (diagnostics: string) =>
-  new FhirError(412, { code: 'conflict', diagnostics });
+export const preconditionFailed = (diagnostics: string) => new FhirError(412, { code: 'conflict', diagnostics });
 
 /** True when an OperationOutcome carries an error or fatal issue. */
 export function hasErrors(outcome: fhir4.OperationOutcome): boolean {
@@ -96,7 +93,8 @@ export function outcomeFromUnknown(err: unknown): { status: number; outcome: fhi
   // body-parser / http-errors style errors carry a client status (e.g. 413 entity.too.large, 400 parse).
   if (typeof err === 'object' && err !== null) {
     const e = err as { status?: unknown; statusCode?: unknown; type?: unknown; message?: unknown };
-    const status = typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
+    const status =
+      typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
     if (status !== undefined && status >= 400 && status < 500) {
       const mapped = clientErrorFromHttpError(status, typeof e.type === 'string' ? e.type : '', printable(e.message));
       return { status: mapped.status, outcome: mapped.outcome };
@@ -123,7 +121,8 @@ export function outcomeFromUnknown(err: unknown): { status: number; outcome: fhi
       issue({
         severity: 'fatal',
         code: 'exception',
-        diagnostics: 'Internal server error: the request may not have completed. Sending the same submission again is safe (it is never stored twice).',
+        diagnostics:
+          'Internal server error: the request may not have completed. Sending the same submission again is safe (it is never stored twice).',
       }),
     ]),
   };
@@ -131,7 +130,11 @@ export function outcomeFromUnknown(err: unknown): { status: number; outcome: fhi
 
 /** SQLite's "database or disk is full" or the file system's ENOSPC, however deep in a cause chain. */
 export function isDiskFull(err: unknown): boolean {
-  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  for (
+    let e = err, depth = 0;
+    typeof e === 'object' && e !== null && depth < 5;
+    e = (e as { cause?: unknown }).cause, depth++
+  ) {
     const code = (e as { code?: unknown }).code;
     if (code === 'SQLITE_FULL' || code === 'ENOSPC') return true;
   }
@@ -148,6 +151,9 @@ function clientErrorFromHttpError(status: number, type: string, message: string)
     case 'charset.unsupported':
       return unsupportedMediaType(message);
     default:
-      return new FhirError(status, { code: status === 404 ? 'not-found' : 'invalid', diagnostics: message || 'Bad request.' });
+      return new FhirError(status, {
+        code: status === 404 ? 'not-found' : 'invalid',
+        diagnostics: message || 'Bad request.',
+      });
   }
 }

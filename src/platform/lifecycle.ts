@@ -55,7 +55,8 @@ export function createLifecycle(options: LifecycleOptions) {
   let drainOpen = true;
   const idleWaiters = new Set<() => void>();
 
-  const isDrainPath = (url: string) => options.drainPrefixes.some((p) => url === p || url.startsWith(`${p}/`) || url.startsWith(`${p}?`));
+  const isDrainPath = (url: string) =>
+    options.drainPrefixes.some((p) => url === p || url.startsWith(`${p}/`) || url.startsWith(`${p}?`));
 
   function refuse(req: http.IncomingMessage, res: http.ServerResponse, diagnostics: string, close: boolean): void {
     // The body is read (and dropped) before answering: closing a connection with unread bytes in it makes the
@@ -104,10 +105,16 @@ export function createLifecycle(options: LifecycleOptions) {
     try {
       results = await checks();
     } catch (err) {
-      results = { readiness: { ok: false, detail: `The checks failed: ${err instanceof Error ? err.message : String(err)}` } };
+      results = {
+        readiness: { ok: false, detail: `The checks failed: ${err instanceof Error ? err.message : String(err)}` },
+      };
     }
     const ok = Object.values(results).every((c) => c.ok);
-    json(res, ok && phase === 'ready' ? 200 : 503, { status: ok && phase === 'ready' ? 'ready' : 'not-ready', phase, checks: results });
+    json(res, ok && phase === 'ready' ? 200 : 503, {
+      status: ok && phase === 'ready' ? 'ready' : 'not-ready',
+      phase,
+      checks: results,
+    });
   }
 
   function track(res: http.ServerResponse, countsForDrain: boolean): void {

@@ -55,7 +55,9 @@ export class PostgresStartError extends Error {
     problem: string,
     hint: string,
   ) {
-    super(`${problem}\n  Database: ${safeUrl}\n  The server will not start without it: the outbox, sessions and tablet codes live there.\n  ${hint}`);
+    super(
+      `${problem}\n  Database: ${safeUrl}\n  The server will not start without it: the outbox, sessions and tablet codes live there.\n  ${hint}`,
+    );
     this.name = 'PostgresStartError';
   }
 }
@@ -78,20 +80,49 @@ function explain(err: unknown, safeUrl: string): PostgresStartError {
   const message = err instanceof Error ? err.message : String(err);
   switch (code) {
     case 'ECONNREFUSED':
-      return new PostgresStartError(safeUrl, `PostgreSQL refuses connections (${message}).`, 'Start PostgreSQL, or correct the host and port in DATABASE_URL.');
+      return new PostgresStartError(
+        safeUrl,
+        `PostgreSQL refuses connections (${message}).`,
+        'Start PostgreSQL, or correct the host and port in DATABASE_URL.',
+      );
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new PostgresStartError(safeUrl, `The host of DATABASE_URL cannot be resolved (${message}).`, 'Correct the host in DATABASE_URL.');
+      return new PostgresStartError(
+        safeUrl,
+        `The host of DATABASE_URL cannot be resolved (${message}).`,
+        'Correct the host in DATABASE_URL.',
+      );
     case '28P01':
     case '28000':
-      return new PostgresStartError(safeUrl, `PostgreSQL refused the credentials (${message}).`, 'Correct the user and password in DATABASE_URL, or the server\'s pg_hba.conf.');
+      return new PostgresStartError(
+        safeUrl,
+        `PostgreSQL refused the credentials (${message}).`,
+        "Correct the user and password in DATABASE_URL, or the server's pg_hba.conf.",
+      );
     case '3D000':
-      return new PostgresStartError(safeUrl, `The database does not exist (${message}).`, 'Create it (createdb, or CREATE DATABASE) and give the user in DATABASE_URL the right to create tables in it.');
+      return new PostgresStartError(
+        safeUrl,
+        `The database does not exist (${message}).`,
+        'Create it (createdb, or CREATE DATABASE) and give the user in DATABASE_URL the right to create tables in it.',
+      );
     case '42501':
-      return new PostgresStartError(safeUrl, `The user lacks a privilege the module needs (${message}).`, 'Grant it CREATE and USAGE on the schema (the module creates its own tables at start).');
+      return new PostgresStartError(
+        safeUrl,
+        `The user lacks a privilege the module needs (${message}).`,
+        'Grant it CREATE and USAGE on the schema (the module creates its own tables at start).',
+      );
     default:
-      if (/timeout/i.test(message)) return new PostgresStartError(safeUrl, `PostgreSQL did not answer in time (${message}).`, 'Check that the server is up and reachable from here.');
-      return new PostgresStartError(safeUrl, `PostgreSQL cannot be used: ${message}${typeof code === 'string' ? ` (${code})` : ''}.`, 'Check DATABASE_URL and the server\'s log.');
+      if (/timeout/i.test(message))
+        return new PostgresStartError(
+          safeUrl,
+          `PostgreSQL did not answer in time (${message}).`,
+          'Check that the server is up and reachable from here.',
+        );
+      return new PostgresStartError(
+        safeUrl,
+        `PostgreSQL cannot be used: ${message}${typeof code === 'string' ? ` (${code})` : ''}.`,
+        "Check DATABASE_URL and the server's log.",
+      );
   }
 }
 
@@ -113,7 +144,11 @@ export async function openPostgres(options: OpenPostgresOptions): Promise<Postgr
     idle_in_transaction_session_timeout: Math.max(10_000, statementTimeoutMs * 2),
   });
   // Without a listener an idle connection's error (the server restarted) would end the process.
-  pool.on('error', options.onError ?? ((err) => console.error('postgres: an idle connection failed (the pool replaces it):', err.message)));
+  pool.on(
+    'error',
+    options.onError ??
+      ((err) => console.error('postgres: an idle connection failed (the pool replaces it):', err.message)),
+  );
   try {
     await pool.query('SELECT 1');
   } catch (err) {
@@ -152,7 +187,10 @@ export async function openPostgres(options: OpenPostgresOptions): Promise<Postgr
           await client.query(`CREATE TABLE IF NOT EXISTS periplan_migrations (
             store TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
             PRIMARY KEY (store, version))`);
-          const applied = await client.query<{ version: number }>('SELECT version FROM periplan_migrations WHERE store = $1', [store]);
+          const applied = await client.query<{ version: number }>(
+            'SELECT version FROM periplan_migrations WHERE store = $1',
+            [store],
+          );
           const done = new Set(applied.rows.map((r) => r.version));
           const newest = Math.max(0, ...done);
           if (newest > known) {
@@ -165,7 +203,11 @@ export async function openPostgres(options: OpenPostgresOptions): Promise<Postgr
           for (const m of sorted) {
             if (done.has(m.version)) continue;
             await client.query(m.sql);
-            await client.query('INSERT INTO periplan_migrations (store, version, name) VALUES ($1, $2, $3)', [store, m.version, m.name]);
+            await client.query('INSERT INTO periplan_migrations (store, version, name) VALUES ($1, $2, $3)', [
+              store,
+              m.version,
+              m.name,
+            ]);
           }
         });
       } catch (err) {

@@ -104,10 +104,19 @@ function readManifest(file: string): Manifest {
   }
   try {
     const parsed = JSON.parse(text) as Partial<Manifest>;
-    if (typeof parsed !== 'object' || parsed === null || typeof parsed.databases !== 'object' || parsed.databases === null) throw new Error('no "databases" object');
+    if (
+      typeof parsed !== 'object' ||
+      parsed === null ||
+      typeof parsed.databases !== 'object' ||
+      parsed.databases === null
+    )
+      throw new Error('no "databases" object');
     return { databases: parsed.databases };
   } catch (err) {
-    throw new DataIntegrityError(file, `The data folder's manifest cannot be read (${err instanceof Error ? err.message : String(err)}).`);
+    throw new DataIntegrityError(
+      file,
+      `The data folder's manifest cannot be read (${err instanceof Error ? err.message : String(err)}).`,
+    );
   }
 }
 
@@ -131,17 +140,26 @@ export function openSqlite(options: OpenSqliteOptions): Database.Database {
 
   const size = fs.existsSync(file) ? fs.statSync(file).size : undefined;
   if (recorded && size === undefined) {
-    throw new DataIntegrityError(file, `The ${options.store} database is missing, but this data folder held it (created ${recorded.createdAt}).`);
+    throw new DataIntegrityError(
+      file,
+      `The ${options.store} database is missing, but this data folder held it (created ${recorded.createdAt}).`,
+    );
   }
   if (recorded && size === 0) {
-    throw new DataIntegrityError(file, `The ${options.store} database is empty (0 bytes), but this data folder held data in it (created ${recorded.createdAt}).`);
+    throw new DataIntegrityError(
+      file,
+      `The ${options.store} database is empty (0 bytes), but this data folder held data in it (created ${recorded.createdAt}).`,
+    );
   }
 
   let db: Database.Database;
   try {
     db = new Database(file);
   } catch (err) {
-    throw new DataIntegrityError(file, `The ${options.store} database cannot be opened: ${err instanceof Error ? err.message : String(err)}.`);
+    throw new DataIntegrityError(
+      file,
+      `The ${options.store} database cannot be opened: ${err instanceof Error ? err.message : String(err)}.`,
+    );
   }
   try {
     // Before the first write creates -wal/-shm: SQLite gives them the database file's mode.
@@ -155,7 +173,10 @@ export function openSqlite(options: OpenSqliteOptions): Database.Database {
     const check = db.pragma('quick_check', { simple: false }) as Array<{ quick_check: string }>;
     const problems = check.map((r) => r.quick_check).filter((r) => r !== 'ok');
     if (problems.length > 0) {
-      throw new DataIntegrityError(file, `The ${options.store} database is damaged (SQLite quick_check: ${problems.slice(0, 3).join('; ').slice(0, 500)}).`);
+      throw new DataIntegrityError(
+        file,
+        `The ${options.store} database is damaged (SQLite quick_check: ${problems.slice(0, 3).join('; ').slice(0, 500)}).`,
+      );
     }
     chmodIfPresent(`${file}-wal`);
     chmodIfPresent(`${file}-shm`);
@@ -170,28 +191,68 @@ export function openSqlite(options: OpenSqliteOptions): Database.Database {
     if (err instanceof DataIntegrityError) throw err;
     const code = (err as { code?: unknown }).code;
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-      throw new DataIntegrityError(file, `The ${options.store} database is damaged (${String(code)}: ${err instanceof Error ? err.message : ''}).`);
+      throw new DataIntegrityError(
+        file,
+        `The ${options.store} database is damaged (${String(code)}: ${err instanceof Error ? err.message : ''}).`,
+      );
     }
     throw err;
   }
 }
 
 /** The marker row: read it and compare with the manifest, or write it into a new (or older, unmarked) database. */
-function checkMarker(db: Database.Database, file: string, options: OpenSqliteOptions, recorded: ManifestEntry | undefined): ManifestEntry {
-  const hasTable = db.prepare<[string], { n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?").get(MARKER_TABLE)!.n > 0;
-  const marker = hasTable ? db.prepare<[], MarkerRow>(`SELECT store, instance_id, created_at, schema_version FROM ${MARKER_TABLE} LIMIT 1`).get() : undefined;
+function checkMarker(
+  db: Database.Database,
+  file: string,
+  options: OpenSqliteOptions,
+  recorded: ManifestEntry | undefined,
+): ManifestEntry {
+  const hasTable =
+    db
+      .prepare<[string], { n: number }>("SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?")
+      .get(MARKER_TABLE)!.n > 0;
+  const marker = hasTable
+    ? db
+        .prepare<[], MarkerRow>(`SELECT store, instance_id, created_at, schema_version FROM ${MARKER_TABLE} LIMIT 1`)
+        .get()
+    : undefined;
   if (recorded) {
-    if (!marker) throw new DataIntegrityError(file, `The ${options.store} database has no marker row, but this data folder recorded one (instance ${recorded.instanceId}): the file was replaced.`);
+    if (!marker)
+      throw new DataIntegrityError(
+        file,
+        `The ${options.store} database has no marker row, but this data folder recorded one (instance ${recorded.instanceId}): the file was replaced.`,
+      );
     if (marker.instance_id !== recorded.instanceId) {
-      throw new DataIntegrityError(file, `The ${options.store} database belongs to instance ${marker.instance_id}, but this data folder recorded instance ${recorded.instanceId}: the file was replaced.`);
+      throw new DataIntegrityError(
+        file,
+        `The ${options.store} database belongs to instance ${marker.instance_id}, but this data folder recorded instance ${recorded.instanceId}: the file was replaced.`,
+      );
     }
     return recorded;
   }
-  if (marker) return { store: marker.store, instanceId: marker.instance_id, createdAt: marker.created_at, schemaVersion: marker.schema_version };
+  if (marker)
+    return {
+      store: marker.store,
+      instanceId: marker.instance_id,
+      createdAt: marker.created_at,
+      schemaVersion: marker.schema_version,
+    };
   // New file, or one written before markers existed (it is adopted: it passed quick_check and is all we have).
-  const entry: ManifestEntry = { store: options.store, instanceId: randomUUID(), createdAt: new Date().toISOString(), schemaVersion: options.schemaVersion ?? 1 };
-  db.exec(`CREATE TABLE IF NOT EXISTS ${MARKER_TABLE} (store TEXT NOT NULL, instance_id TEXT NOT NULL, created_at TEXT NOT NULL, schema_version INTEGER NOT NULL)`);
-  db.prepare(`INSERT INTO ${MARKER_TABLE} (store, instance_id, created_at, schema_version) VALUES (?, ?, ?, ?)`).run(entry.store, entry.instanceId, entry.createdAt, entry.schemaVersion);
+  const entry: ManifestEntry = {
+    store: options.store,
+    instanceId: randomUUID(),
+    createdAt: new Date().toISOString(),
+    schemaVersion: options.schemaVersion ?? 1,
+  };
+  db.exec(
+    `CREATE TABLE IF NOT EXISTS ${MARKER_TABLE} (store TEXT NOT NULL, instance_id TEXT NOT NULL, created_at TEXT NOT NULL, schema_version INTEGER NOT NULL)`,
+  );
+  db.prepare(`INSERT INTO ${MARKER_TABLE} (store, instance_id, created_at, schema_version) VALUES (?, ?, ?, ?)`).run(
+    entry.store,
+    entry.instanceId,
+    entry.createdAt,
+    entry.schemaVersion,
+  );
   // The marker must be on disk before the manifest names it (whatever `synchronous` the store runs with).
   db.pragma('wal_checkpoint(FULL)');
   return entry;
@@ -223,10 +284,14 @@ export function dataFolderGuard(dataDir: string) {
     }
     try {
       const parsed = JSON.parse(text) as InstanceRecord;
-      if (typeof parsed.instanceId !== 'string' || !Array.isArray(parsed.databaseFolders)) throw new Error('instanceId or databaseFolders missing');
+      if (typeof parsed.instanceId !== 'string' || !Array.isArray(parsed.databaseFolders))
+        throw new Error('instanceId or databaseFolders missing');
       return parsed;
     } catch (err) {
-      throw new DataIntegrityError(file, `The data folder's instance record cannot be read (${err instanceof Error ? err.message : String(err)}).`);
+      throw new DataIntegrityError(
+        file,
+        `The data folder's instance record cannot be read (${err instanceof Error ? err.message : String(err)}).`,
+      );
     }
   };
   return {
@@ -248,7 +313,8 @@ export function dataFolderGuard(dataDir: string) {
       const walk = (dir: string, depth: number) => {
         if (fs.existsSync(path.join(dir, MANIFEST_FILE))) found.push(path.relative(root, dir) || '.');
         if (depth === 0) return;
-        for (const entry of fs.readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(path.join(dir, entry.name), depth - 1);
+        for (const entry of fs.readdirSync(dir, { withFileTypes: true }))
+          if (entry.isDirectory()) walk(path.join(dir, entry.name), depth - 1);
       };
       walk(root, 3);
       const previous = read();
@@ -257,7 +323,8 @@ export function dataFolderGuard(dataDir: string) {
         createdAt: previous?.createdAt ?? new Date().toISOString(),
         databaseFolders: [...new Set([...(previous?.databaseFolders ?? []), ...found])].sort(),
       };
-      if (JSON.stringify(next) !== JSON.stringify(previous)) writePrivateFileAtomic(file, `${JSON.stringify(next, null, 2)}\n`);
+      if (JSON.stringify(next) !== JSON.stringify(previous))
+        writePrivateFileAtomic(file, `${JSON.stringify(next, null, 2)}\n`);
     },
   };
 }

@@ -27,12 +27,45 @@ export interface ActivityContext {
 }
 
 /** Request kinds that carry intent/status and take the proposal invariant. */
-const REQUEST_KINDS = new Set(['ServiceRequest', 'Task', 'CommunicationRequest', 'MedicationRequest', 'DeviceRequest', 'NutritionOrder', 'SupplyRequest', 'VisionPrescription', 'CarePlan', 'Appointment']);
-const HAS_INTENT = new Set(['ServiceRequest', 'Task', 'MedicationRequest', 'DeviceRequest', 'NutritionOrder', 'SupplyRequest', 'VisionPrescription', 'CarePlan']);
+const REQUEST_KINDS = new Set([
+  'ServiceRequest',
+  'Task',
+  'CommunicationRequest',
+  'MedicationRequest',
+  'DeviceRequest',
+  'NutritionOrder',
+  'SupplyRequest',
+  'VisionPrescription',
+  'CarePlan',
+  'Appointment',
+]);
+const HAS_INTENT = new Set([
+  'ServiceRequest',
+  'Task',
+  'MedicationRequest',
+  'DeviceRequest',
+  'NutritionOrder',
+  'SupplyRequest',
+  'VisionPrescription',
+  'CarePlan',
+]);
 const HAS_INSTANTIATES_ARRAY = new Set(['ServiceRequest', 'MedicationRequest', 'NutritionOrder', 'CarePlan']);
-const HAS_PRIORITY = new Set(['ServiceRequest', 'Task', 'CommunicationRequest', 'MedicationRequest', 'DeviceRequest', 'SupplyRequest']);
+const HAS_PRIORITY = new Set([
+  'ServiceRequest',
+  'Task',
+  'CommunicationRequest',
+  'MedicationRequest',
+  'DeviceRequest',
+  'SupplyRequest',
+]);
 const HAS_CODE = new Set(['ServiceRequest', 'Task', 'CarePlan']);
-const HAS_AUTHORED_ON = new Set(['ServiceRequest', 'Task', 'CommunicationRequest', 'MedicationRequest', 'DeviceRequest']);
+const HAS_AUTHORED_ON = new Set([
+  'ServiceRequest',
+  'Task',
+  'CommunicationRequest',
+  'MedicationRequest',
+  'DeviceRequest',
+]);
 
 /**
  * Deep copy of JSON content (templates are applied per rule and must not be changed in the knowledge base).
@@ -55,20 +88,27 @@ function templateOf(ad: fhir4.ActivityDefinition): { template: Json | undefined;
   const templateId = ref?.startsWith('#') ? ref.slice(1) : undefined;
   const template = templateId ? contained.find((r) => r.id === templateId) : undefined;
   if (templateId && !template) {
-    throw unprocessable({ code: 'processing', diagnostics: `ActivityDefinition ${ad.url ?? ad.id} names template #${templateId}, which it does not contain.` });
+    throw unprocessable({
+      code: 'processing',
+      diagnostics: `ActivityDefinition ${ad.url ?? ad.id} names template #${templateId}, which it does not contain.`,
+    });
   }
-  return { template: template ? clone(template) : undefined, companions: contained.filter((r) => r !== template).map(clone) };
+  return {
+    template: template ? clone(template) : undefined,
+    companions: contained.filter((r) => r !== template).map(clone),
+  };
 }
 
 /** Apply an ActivityDefinition: the produced resource first, then its companions. */
 export function applyActivityDefinition(ad: fhir4.ActivityDefinition, ctx: ActivityContext): fhir4.FhirResource[] {
   const kind = ad.kind;
-  if (!kind) throw unprocessable({ code: 'processing', diagnostics: `ActivityDefinition ${ad.url ?? ad.id} has no kind.` });
+  if (!kind)
+    throw unprocessable({ code: 'processing', diagnostics: `ActivityDefinition ${ad.url ?? ad.id} has no kind.` });
   const { template, companions } = templateOf(ad);
   const resource: Json = { ...(template ?? {}), resourceType: kind, id: ctx.id };
   const canonical = ad.url ? (ad.version ? `${ad.url}|${ad.version}` : ad.url) : undefined;
 
-  if (ad.profile) resource.meta = { ...((resource.meta) ?? {}), profile: [ad.profile] };
+  if (ad.profile) resource.meta = { ...(resource.meta ?? {}), profile: [ad.profile] };
   if (canonical && HAS_INSTANTIATES_ARRAY.has(kind)) resource.instantiatesCanonical = [canonical];
   if (canonical && kind === 'Task') resource.instantiatesCanonical = canonical;
   if (ad.code && HAS_CODE.has(kind)) resource.code = clone(ad.code);
@@ -82,7 +122,12 @@ export function applyActivityDefinition(ad: fhir4.ActivityDefinition, ctx: Activ
   const owner = `ActivityDefinition ${ad.url ?? ad.id}`;
   const env = extendEnvironment(ctx.env, { action: { ...ctx.action, priority } });
   applyDynamicValues(resource, ad.dynamicValue ?? [], env, owner);
-  applyDynamicValues(resource, ctx.action.dynamicValue ?? [], env, `PlanDefinition action ${ctx.action.id ?? ctx.action.title ?? ''}`);
+  applyDynamicValues(
+    resource,
+    ctx.action.dynamicValue ?? [],
+    env,
+    `PlanDefinition action ${ctx.action.id ?? ctx.action.title ?? ''}`,
+  );
 
   // Companions get ids derived from the produced one; local references to them follow.
   const renamed = new Map<string, string>();
@@ -112,10 +157,19 @@ function headerFirst(resource: Json): Json {
 }
 
 /** dynamicValue: a simple dotted path (JSON names, optional `[n]`) set from the expression's result. */
-function applyDynamicValues(resource: Json, dynamicValues: Array<{ path?: string; expression?: fhir4.Expression }>, env: FhirPathEnv, owner: string): void {
+function applyDynamicValues(
+  resource: Json,
+  dynamicValues: Array<{ path?: string; expression?: fhir4.Expression }>,
+  env: FhirPathEnv,
+  owner: string,
+): void {
   for (const dv of dynamicValues) {
     if (!dv.path || !dv.expression?.expression) continue;
-    const result = evaluate(dv.expression.expression, extendEnvironment(env, { resource }), `dynamicValue ${dv.path} of ${owner}`);
+    const result = evaluate(
+      dv.expression.expression,
+      extendEnvironment(env, { resource }),
+      `dynamicValue ${dv.path} of ${owner}`,
+    );
     setPath(resource, dv.path, result.length === 0 ? undefined : result.length === 1 ? result[0] : result);
   }
 }
@@ -123,7 +177,11 @@ function applyDynamicValues(resource: Json, dynamicValues: Array<{ path?: string
 function setPath(target: Json, path: string, value: unknown): void {
   const segments = path.split('.').map((s) => {
     const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:\[(\d+)\])?$/.exec(s);
-    if (!m) throw unprocessable({ code: 'processing', diagnostics: `dynamicValue path ${JSON.stringify(path)} is not a simple path.` });
+    if (!m)
+      throw unprocessable({
+        code: 'processing',
+        diagnostics: `dynamicValue path ${JSON.stringify(path)} is not a simple path.`,
+      });
     return { name: m[1]!, index: m[2] === undefined ? undefined : Number(m[2]) };
   });
   let node: Json = target;

@@ -68,7 +68,11 @@ export function itemDefinitions(questionnaire: fhir4.Questionnaire | undefined):
     for (const item of items ?? []) {
       if (!index.has(item.linkId)) {
         const options = item.answerOption
-          ? new Map(item.answerOption.filter((o) => o.valueCoding?.code !== undefined).map((o) => [`${o.valueCoding!.system ?? ''}|${o.valueCoding!.code!}`, o.valueCoding!.display ?? '']))
+          ? new Map(
+              item.answerOption
+                .filter((o) => o.valueCoding?.code !== undefined)
+                .map((o) => [`${o.valueCoding!.system ?? ''}|${o.valueCoding!.code!}`, o.valueCoding!.display ?? '']),
+            )
           : undefined;
         const unit = item.extension?.find((e) => e.url === UNIT)?.valueCoding;
         index.set(item.linkId, {
@@ -115,7 +119,9 @@ function valueKeys(answer: Answer): string[] {
 export function describeValue(answer: Answer): string {
   const keys = valueKeys(answer);
   if (keys.length === 0) return 'an answer with no value';
-  return keys.map((k) => `${k} ${JSON.stringify((answer as Record<string, unknown>)[k]) ?? 'undefined'}`.slice(0, 160)).join(', ');
+  return keys
+    .map((k) => `${k} ${JSON.stringify((answer as Record<string, unknown>)[k]) ?? 'undefined'}`.slice(0, 160))
+    .join(', ');
 }
 
 function inRange(def: ItemDefinition, n: number): string | undefined {
@@ -137,8 +143,10 @@ function problemOf(def: ItemDefinition, answer: Answer): string | undefined {
     if (key !== 'valueCoding') return `is a ${key.slice(5)}, not one of the question's options`;
     const coding = value as fhir4.Coding | null;
     if (!coding || typeof coding !== 'object' || typeof coding.code !== 'string') return 'is a coding without a code';
-    if (typeof coding.system !== 'string' || coding.system === '') return 'is a coding without a system, so not one of the question\'s options';
-    if (def.options && !def.options.has(`${coding.system}|${coding.code}`)) return 'is not one of the question\'s options';
+    if (typeof coding.system !== 'string' || coding.system === '')
+      return "is a coding without a system, so not one of the question's options";
+    if (def.options && !def.options.has(`${coding.system}|${coding.code}`))
+      return "is not one of the question's options";
     return undefined;
   }
   const expected = VALUE_KEY_OF_TYPE[def.type];
@@ -159,7 +167,10 @@ function problemOf(def: ItemDefinition, answer: Answer): string | undefined {
  * Check every answer of the response against its item in the Questionnaire. Items the Questionnaire does
  * not define are left as they are (no rule reads them).
  */
-export function checkAnswers(questionnaire: fhir4.Questionnaire, response: fhir4.QuestionnaireResponse | undefined): CheckedAnswers {
+export function checkAnswers(
+  questionnaire: fhir4.Questionnaire,
+  response: fhir4.QuestionnaireResponse | undefined,
+): CheckedAnswers {
   if (!response) return { response, problems: [], unusable: [] };
   const defs = itemDefinitions(questionnaire);
   const problems: AnswerProblem[] = [];
@@ -189,7 +200,11 @@ export function checkAnswers(questionnaire: fhir4.Questionnaire, response: fhir4
     }
     if (!def.repeats && answers.length > 1) {
       itemHasProblem = true;
-      problems.push({ linkId: def.linkId, value: answers.map(describeValue).join('; '), reason: `has ${answers.length} answers; the question takes one` });
+      problems.push({
+        linkId: def.linkId,
+        value: answers.map(describeValue).join('; '),
+        reason: `has ${answers.length} answers; the question takes one`,
+      });
       // Codes can still raise the rules that need them; a number cannot be chosen among several.
       if (def.type !== 'choice' && def.type !== 'open-choice') kept = [];
     }

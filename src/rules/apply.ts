@@ -17,11 +17,40 @@ import type { FhirPathEnv } from '../fhirpath/index.js';
 import type { KnowledgeBase } from '../knowledge/knowledge-base.js';
 import { unprocessable } from '../outcomes/index.js';
 import { applyActivityDefinition } from './activity.js';
-import { baseEnvironment, evaluate, evaluateCondition, requireSomethingAbout, resolveSubject, selectResponse, withVariables, type Evaluator, type Subject } from './context.js';
+import {
+  baseEnvironment,
+  evaluate,
+  evaluateCondition,
+  requireSomethingAbout,
+  resolveSubject,
+  selectResponse,
+  withVariables,
+  type Evaluator,
+  type Subject,
+} from './context.js';
 import { checkAnswers, problemText } from './answers.js';
 import { carePlanNarrative } from './narrative.js';
-import { answerOrigin, basisExtensions, criterionExtensions, declaredCriteria, declaredInputs, indexResponse, inputsInBasisOrder, questionOf, unknownExtensions, type EvidenceSource, type MetCriterion } from './evidence.js';
-import { EXT_COULD_CHANGE_ITEMS, EXT_SOURCE_PLAN_DEFINITION, PRIORITY_RANK, highestPriority, isPriority, type RequestPriority } from './vocabulary.js';
+import {
+  answerOrigin,
+  basisExtensions,
+  criterionExtensions,
+  declaredCriteria,
+  declaredInputs,
+  indexResponse,
+  inputsInBasisOrder,
+  questionOf,
+  unknownExtensions,
+  type EvidenceSource,
+  type MetCriterion,
+} from './evidence.js';
+import {
+  EXT_COULD_CHANGE_ITEMS,
+  EXT_SOURCE_PLAN_DEFINITION,
+  PRIORITY_RANK,
+  highestPriority,
+  isPriority,
+  type RequestPriority,
+} from './vocabulary.js';
 
 export interface ApplyOptions {
   /** `Patient/<id>`: the patient the plan is for; must be in `data` (or be the subject of a response in it). */
@@ -97,7 +126,12 @@ export function applyPlanDefinition(planDefinition: fhir4.PlanDefinition, option
   }
 }
 
-function applyWith(planDefinition: fhir4.PlanDefinition, options: ApplyOptions, now: Date, evaluator: Evaluator): fhir4.CarePlan {
+function applyWith(
+  planDefinition: fhir4.PlanDefinition,
+  options: ApplyOptions,
+  now: Date,
+  evaluator: Evaluator,
+): fhir4.CarePlan {
   const subject = resolveSubject(options.subject, options.data);
   const submitted = selectResponse(options.data, subject, intakeUrls(planDefinition));
   requireSomethingAbout(subject, submitted);
@@ -117,8 +151,17 @@ function applyWith(planDefinition: fhir4.PlanDefinition, options: ApplyOptions, 
   };
 
   const canonical = canonicalOf(planDefinition);
-  const env = withVariables(planDefinition, baseEnvironment(subject, response, now, evaluator, unusable), `PlanDefinition ${canonical}`);
-  const actions = applyActions(planDefinition.action ?? [], { canonical, env, couldChange: couldChangeOf(planDefinition), depth: 0 }, run, undefined);
+  const env = withVariables(
+    planDefinition,
+    baseEnvironment(subject, response, now, evaluator, unusable),
+    `PlanDefinition ${canonical}`,
+  );
+  const actions = applyActions(
+    planDefinition.action ?? [],
+    { canonical, env, couldChange: couldChangeOf(planDefinition), depth: 0 },
+    run,
+    undefined,
+  );
   // Most urgent first; definition order within a tier (Array.prototype.sort is stable).
   actions.sort((a, b) => rank(b.priority) - rank(a.priority));
 
@@ -139,11 +182,18 @@ function applyWith(planDefinition: fhir4.PlanDefinition, options: ApplyOptions, 
     ...(actions.length ? { action: actions } : {}),
   };
   const rules: fhir4.RequestGroupAction[] = [];
-  const collectRules = (list: fhir4.RequestGroupAction[]) => list.forEach((a) => (a.code ? rules.push(a) : collectRules(a.action ?? [])));
+  const collectRules = (list: fhir4.RequestGroupAction[]) =>
+    list.forEach((a) => (a.code ? rules.push(a) : collectRules(a.action ?? [])));
   collectRules(actions);
   return {
     resourceType: 'CarePlan',
-    text: carePlanNarrative(planDefinition.title, intendedUse, response ? (response.authored ?? 'an undated response') : undefined, rules, warnings),
+    text: carePlanNarrative(
+      planDefinition.title,
+      intendedUse,
+      response ? (response.authored ?? 'an undated response') : undefined,
+      rules,
+      warnings,
+    ),
     contained: [requestGroup, ...run.contained],
     instantiatesCanonical: [canonical],
     status: 'draft',
@@ -164,9 +214,17 @@ const NO_QUESTIONNAIRE: fhir4.Questionnaire = Object.freeze({ resourceType: 'Que
  * The intake Questionnaire the answers are checked against: the version the response names, else the
  * one the PlanDefinition depends on. Without it no answer can be checked, so nothing is decided on them.
  */
-function intakeQuestionnaire(planDefinition: fhir4.PlanDefinition, response: fhir4.QuestionnaireResponse | undefined, knowledge: KnowledgeBase): fhir4.Questionnaire {
-  const dependsOn = (planDefinition.relatedArtifact ?? []).find((a) => a.type === 'depends-on' && a.resource && /\/Questionnaire\//.test(a.resource))?.resource;
-  const candidates = [response?.questionnaire, response?.questionnaire?.split('|')[0], dependsOn].filter((c): c is string => typeof c === 'string' && c !== '');
+function intakeQuestionnaire(
+  planDefinition: fhir4.PlanDefinition,
+  response: fhir4.QuestionnaireResponse | undefined,
+  knowledge: KnowledgeBase,
+): fhir4.Questionnaire {
+  const dependsOn = (planDefinition.relatedArtifact ?? []).find(
+    (a) => a.type === 'depends-on' && a.resource && /\/Questionnaire\//.test(a.resource),
+  )?.resource;
+  const candidates = [response?.questionnaire, response?.questionnaire?.split('|')[0], dependsOn].filter(
+    (c): c is string => typeof c === 'string' && c !== '',
+  );
   for (const c of candidates) {
     const found = knowledge.resolve(c, 'Questionnaire');
     if (found) return found;
@@ -192,7 +250,12 @@ function collectPriorities(actions: fhir4.RequestGroupAction[]): RequestPriority
   return out;
 }
 
-function applyActions(actions: fhir4.PlanDefinitionAction[], scope: Scope, run: Run, parent: { id: string; priority: RequestPriority | undefined } | undefined): fhir4.RequestGroupAction[] {
+function applyActions(
+  actions: fhir4.PlanDefinitionAction[],
+  scope: Scope,
+  run: Run,
+  parent: { id: string; priority: RequestPriority | undefined } | undefined,
+): fhir4.RequestGroupAction[] {
   const out: fhir4.RequestGroupAction[] = [];
   actions.forEach((action, index) => {
     const where = `action ${action.id ?? index} of PlanDefinition ${scope.canonical}`;
@@ -205,7 +268,14 @@ function applyActions(actions: fhir4.PlanDefinitionAction[], scope: Scope, run: 
   return out;
 }
 
-function applyAction(action: fhir4.PlanDefinitionAction, index: number, scope: Scope, run: Run, parent: { id: string; priority: RequestPriority | undefined } | undefined, where: string): fhir4.RequestGroupAction[] {
+function applyAction(
+  action: fhir4.PlanDefinitionAction,
+  index: number,
+  scope: Scope,
+  run: Run,
+  parent: { id: string; priority: RequestPriority | undefined } | undefined,
+  where: string,
+): fhir4.RequestGroupAction[] {
   const id = action.id ?? (parent ? `${parent.id}-${index + 1}` : `action-${index + 1}`);
   const priority = isPriority(action.priority) ? action.priority : parent?.priority;
   const couldChange = couldChangeOf(action) ?? scope.couldChange;
@@ -214,11 +284,21 @@ function applyAction(action: fhir4.PlanDefinitionAction, index: number, scope: S
   // A PlanDefinition included by reference: apply it here with the variables in scope plus its own.
   let nested: fhir4.RequestGroupAction[] = [];
   if (definition?.resourceType === 'PlanDefinition') {
-    if (scope.depth >= MAX_DEPTH) throw unprocessable({ code: 'processing', diagnostics: `${where}: PlanDefinitions nest deeper than ${MAX_DEPTH} (a cycle?).` });
+    if (scope.depth >= MAX_DEPTH)
+      throw unprocessable({
+        code: 'processing',
+        diagnostics: `${where}: PlanDefinitions nest deeper than ${MAX_DEPTH} (a cycle?).`,
+      });
     const canonical = canonicalOf(definition);
     const env = withVariables(definition, scope.env, `PlanDefinition ${canonical}`);
-    nested = applyActions(definition.action ?? [], { canonical, env, couldChange: couldChangeOf(definition) ?? couldChange, depth: scope.depth + 1 }, run, { id, priority });
-    if (!action.code) return [...nested, ...applyActions(action.action ?? [], { ...scope, couldChange }, run, { id, priority })];
+    nested = applyActions(
+      definition.action ?? [],
+      { canonical, env, couldChange: couldChangeOf(definition) ?? couldChange, depth: scope.depth + 1 },
+      run,
+      { id, priority },
+    );
+    if (!action.code)
+      return [...nested, ...applyActions(action.action ?? [], { ...scope, couldChange }, run, { id, priority })];
   }
 
   const result: fhir4.RequestGroupAction = { id: uniqueId(id, run) };
@@ -240,16 +320,23 @@ function applyAction(action: fhir4.PlanDefinitionAction, index: number, scope: S
     extensions.push(...criterionExtensions(met, run.evidence));
     extensions.push(...basisExtensions(inputsInBasisOrder(declaredInputs(action), met), run.evidence));
     if (couldChange) {
-      const unknown = evaluate(couldChange, scope.env, `the could-change expression of ${where}`).filter((x): x is string => typeof x === 'string');
+      const unknown = evaluate(couldChange, scope.env, `the could-change expression of ${where}`).filter(
+        (x): x is string => typeof x === 'string',
+      );
       extensions.push(...unknownExtensions(unknown, run.evidence));
     }
     result.extension = extensions;
-    if (!action.textEquivalent && action.title) result.textEquivalent = [action.prefix, action.title].filter(Boolean).join(': ');
+    if (!action.textEquivalent && action.title)
+      result.textEquivalent = [action.prefix, action.title].filter(Boolean).join(': ');
   }
 
-  if (definition?.resourceType === 'ActivityDefinition') result.resource = { reference: `#${propose(definition, result.id!, priority, action, scope, run)}` };
+  if (definition?.resourceType === 'ActivityDefinition')
+    result.resource = { reference: `#${propose(definition, result.id!, priority, action, scope, run)}` };
 
-  const children = [...nested, ...applyActions(action.action ?? [], { ...scope, couldChange }, run, { id: result.id!, priority })];
+  const children = [
+    ...nested,
+    ...applyActions(action.action ?? [], { ...scope, couldChange }, run, { id: result.id!, priority }),
+  ];
   if (children.length) result.action = children;
   return [result];
 }
@@ -260,8 +347,12 @@ function metCriteria(action: fhir4.PlanDefinitionAction, scope: Scope, where: st
   for (const c of declaredCriteria(action)) {
     const at = `the criterion "${c.meaning}" of ${where}`;
     if (!evaluateCondition(c.condition, scope.env, at)) continue;
-    const computed = c.itemsExpression ? evaluate(c.itemsExpression, scope.env, `the items of ${at}`).filter((x): x is string => typeof x === 'string') : [];
-    const detail = c.detail ? evaluate(c.detail, scope.env, `the detail of ${at}`).find((x): x is string => typeof x === 'string') : undefined;
+    const computed = c.itemsExpression
+      ? evaluate(c.itemsExpression, scope.env, `the items of ${at}`).filter((x): x is string => typeof x === 'string')
+      : [];
+    const detail = c.detail
+      ? evaluate(c.detail, scope.env, `the detail of ${at}`).find((x): x is string => typeof x === 'string')
+      : undefined;
     out.push({ meaning: c.meaning, linkIds: [...new Set([...c.items, ...computed])], ...(detail ? { detail } : {}) });
   }
   return out;
@@ -274,7 +365,14 @@ function metCriteria(action: fhir4.PlanDefinitionAction, scope: Scope, where: st
  * same" means: same ActivityDefinition and the same resource apart from id, priority and timestamps (so
  * per-rule messages whose text differs stay separate).
  */
-function propose(ad: fhir4.ActivityDefinition, actionId: string, priority: RequestPriority | undefined, action: fhir4.PlanDefinitionAction, scope: Scope, run: Run): string {
+function propose(
+  ad: fhir4.ActivityDefinition,
+  actionId: string,
+  priority: RequestPriority | undefined,
+  action: fhir4.PlanDefinitionAction,
+  scope: Scope,
+  run: Run,
+): string {
   const produce = (id: string) =>
     applyActivityDefinition(ad, {
       id,
@@ -326,10 +424,17 @@ function sameness(resource: unknown): string {
   });
 }
 
-function resolveDefinition(canonical: string, run: Run, where: string): fhir4.PlanDefinition | fhir4.ActivityDefinition {
+function resolveDefinition(
+  canonical: string,
+  run: Run,
+  where: string,
+): fhir4.PlanDefinition | fhir4.ActivityDefinition {
   const found = run.knowledge.resolve(canonical);
   if (!found || (found.resourceType !== 'PlanDefinition' && found.resourceType !== 'ActivityDefinition')) {
-    throw unprocessable({ code: 'processing', diagnostics: `${where}: definitionCanonical ${canonical} does not resolve to a PlanDefinition or ActivityDefinition in the knowledge base.` });
+    throw unprocessable({
+      code: 'processing',
+      diagnostics: `${where}: definitionCanonical ${canonical} does not resolve to a PlanDefinition or ActivityDefinition in the knowledge base.`,
+    });
   }
   return found;
 }

@@ -24,12 +24,21 @@ export function contentExpressions(resource: fhir4.FhirResource): ContentExpress
     const obj = node as Record<string, unknown>;
     const url = obj.url;
     const valueExpression = obj.valueExpression as fhir4.Expression | undefined;
-    if (valueExpression?.expression && (url === EXT_VARIABLE || url === EXT_CQF_EXPRESSION || url === EXT_COULD_CHANGE_ITEMS)) {
+    if (
+      valueExpression?.expression &&
+      (url === EXT_VARIABLE || url === EXT_CQF_EXPRESSION || url === EXT_COULD_CHANGE_ITEMS)
+    ) {
       out.push({ resource: owner, path: `${path}.valueExpression`, expression: valueExpression.expression });
     }
     // condition.expression and dynamicValue.expression are Expressions of language text/fhirpath.
     const expr = obj.expression as fhir4.Expression | undefined;
-    if ((parentKey === 'condition' || parentKey === 'dynamicValue') && expr && typeof expr === 'object' && expr.expression && (expr.language ?? 'text/fhirpath') === 'text/fhirpath') {
+    if (
+      (parentKey === 'condition' || parentKey === 'dynamicValue') &&
+      expr &&
+      typeof expr === 'object' &&
+      expr.expression &&
+      (expr.language ?? 'text/fhirpath') === 'text/fhirpath'
+    ) {
       out.push({ resource: owner, path: `${path}.expression`, expression: expr.expression });
     }
     for (const [key, value] of Object.entries(obj)) walk(value, path ? `${path}.${key}` : key, key);

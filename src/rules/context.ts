@@ -20,7 +20,11 @@ export interface Subject {
 /** Accepts `Patient/<id>` (the $apply `subject` parameter). */
 export function resolveSubject(subject: string, data: readonly fhir4.FhirResource[]): Subject {
   const match = /^(?:.*\/)?Patient\/([A-Za-z0-9\-.]{1,64})$/.exec(subject.trim());
-  if (!match) throw badRequest(`subject must be a Patient reference such as "Patient/123"; got ${JSON.stringify(subject)}.`, SUBJECT_PARAM);
+  if (!match)
+    throw badRequest(
+      `subject must be a Patient reference such as "Patient/123"; got ${JSON.stringify(subject)}.`,
+      SUBJECT_PARAM,
+    );
   const id = match[1]!;
   const reference = `Patient/${id}`;
   const patient = data.find((r): r is fhir4.Patient => r.resourceType === 'Patient' && r.id === id);
@@ -38,10 +42,15 @@ const USABLE_STATUSES = new Set(['completed', 'amended']);
  * The newest completed (or amended) response by this subject to one of the given Questionnaires (by
  * canonical url, any version). With no questionnaire urls, any questionnaire counts.
  */
-export function selectResponse(data: readonly fhir4.FhirResource[], subject: Subject, questionnaireUrls: readonly string[]): fhir4.QuestionnaireResponse | undefined {
+export function selectResponse(
+  data: readonly fhir4.FhirResource[],
+  subject: Subject,
+  questionnaireUrls: readonly string[],
+): fhir4.QuestionnaireResponse | undefined {
   let best: fhir4.QuestionnaireResponse | undefined;
   for (const r of data) {
-    if (r.resourceType !== 'QuestionnaireResponse' || !USABLE_STATUSES.has(r.status) || !refersTo(r.subject, subject)) continue;
+    if (r.resourceType !== 'QuestionnaireResponse' || !USABLE_STATUSES.has(r.status) || !refersTo(r.subject, subject))
+      continue;
     const url = (r.questionnaire ?? '').split('|')[0] ?? '';
     if (questionnaireUrls.length > 0 && !questionnaireUrls.includes(url)) continue;
     // Later-authored wins; ties (or missing dates) go to the later entry in `data`.
@@ -79,7 +88,13 @@ function evaluatorOf(env: FhirPathEnv): Evaluator {
  * `unusable`: linkIds of single-answer items whose answer was not usable (answers.ts). Content reads them
  * as `%unusableItems` so that such an item is unknown even when a valid code remains beside a bad one.
  */
-export function baseEnvironment(subject: Subject, response: fhir4.QuestionnaireResponse | undefined, now: Date, evaluator: Evaluator = 'fhirpath.js', unusable: readonly string[] = []): FhirPathEnv {
+export function baseEnvironment(
+  subject: Subject,
+  response: fhir4.QuestionnaireResponse | undefined,
+  now: Date,
+  evaluator: Evaluator = 'fhirpath.js',
+  unusable: readonly string[] = [],
+): FhirPathEnv {
   // fhirpath.js rejects undefined variables, so absent resources are empty collections.
   const patient = subject.patient ?? [];
   const { byLinkId, byAnswerCoding } = evaluator === 'compiled' ? indexPlainItems(response) : indexItems(response);
@@ -106,7 +121,10 @@ const ITEMS_THREE_LEVELS = '%response.item.combine(%response.item.item).combine(
  *   %itemByLinkId.`weight-kg`               = %items.where(linkId = 'weight-kg') (and unanswered ones)
  *   %itemsByAnswerCoding.`<system>|<code>`  = items with an answer value whose system and code match
  */
-function indexItems(response: fhir4.QuestionnaireResponse | undefined): { byLinkId: Record<string, unknown[]>; byAnswerCoding: Record<string, unknown[]> } {
+function indexItems(response: fhir4.QuestionnaireResponse | undefined): {
+  byLinkId: Record<string, unknown[]>;
+  byAnswerCoding: Record<string, unknown[]>;
+} {
   // No prototype: a linkId such as "constructor" is just a key.
   const byLinkId = Object.create(null) as Record<string, unknown[]>;
   const byAnswerCoding = Object.create(null) as Record<string, unknown[]>;
@@ -114,12 +132,14 @@ function indexItems(response: fhir4.QuestionnaireResponse | undefined): { byLink
   for (const node of compileFhirPath(ITEMS_THREE_LEVELS, { keepTypes: true })(response, { response })) {
     const item = (node as { data?: fhir4.QuestionnaireResponseItem }).data;
     // fhirpath.js would take an object with these keys for a resource or a converted node.
-    if (!item || typeof item.linkId !== 'string' || item.linkId === 'resourceType' || item.linkId === '__path__') continue;
+    if (!item || typeof item.linkId !== 'string' || item.linkId === 'resourceType' || item.linkId === '__path__')
+      continue;
     (byLinkId[item.linkId] ??= []).push(node);
     const codings = new Set<string>();
     for (const answer of item.answer ?? []) {
       const value = answer.valueCoding ?? answer.valueQuantity; // the answer types with system and code
-      if (typeof value?.system === 'string' && typeof value.code === 'string') codings.add(`${value.system}|${value.code}`);
+      if (typeof value?.system === 'string' && typeof value.code === 'string')
+        codings.add(`${value.system}|${value.code}`);
     }
     for (const key of codings) (byAnswerCoding[key] ??= []).push(node);
   }
@@ -127,7 +147,10 @@ function indexItems(response: fhir4.QuestionnaireResponse | undefined): { byLink
 }
 
 /** The same indexes for the compiled evaluator: plain items, in Maps (which it reads by key). */
-function indexPlainItems(response: fhir4.QuestionnaireResponse | undefined): { byLinkId: Map<string, unknown[]>; byAnswerCoding: Map<string, unknown[]> } {
+function indexPlainItems(response: fhir4.QuestionnaireResponse | undefined): {
+  byLinkId: Map<string, unknown[]>;
+  byAnswerCoding: Map<string, unknown[]>;
+} {
   const byLinkId = new Map<string, unknown[]>();
   const byAnswerCoding = new Map<string, unknown[]>();
   if (!response) return { byLinkId, byAnswerCoding };
@@ -138,12 +161,19 @@ function indexPlainItems(response: fhir4.QuestionnaireResponse | undefined): { b
   };
   for (const found of compileExpression(ITEMS_THREE_LEVELS)([response], { response })) {
     const item = found as fhir4.QuestionnaireResponseItem;
-    if (typeof item !== 'object' || typeof item.linkId !== 'string' || item.linkId === 'resourceType' || item.linkId === '__path__') continue;
+    if (
+      typeof item !== 'object' ||
+      typeof item.linkId !== 'string' ||
+      item.linkId === 'resourceType' ||
+      item.linkId === '__path__'
+    )
+      continue;
     push(byLinkId, item.linkId, item);
     const codings = new Set<string>();
     for (const answer of item.answer ?? []) {
       const value = answer.valueCoding ?? answer.valueQuantity;
-      if (typeof value?.system === 'string' && typeof value.code === 'string') codings.add(`${value.system}|${value.code}`);
+      if (typeof value?.system === 'string' && typeof value.code === 'string')
+        codings.add(`${value.system}|${value.code}`);
     }
     for (const key of codings) push(byAnswerCoding, key, item);
   }
@@ -202,7 +232,10 @@ export function evaluateCondition(expression: string, env: FhirPathEnv, where: s
   const out = booleanVariable(expression, env) ?? evaluate(expression, env, where);
   if (out.length === 0) return false;
   if (out.length === 1 && typeof out[0] === 'boolean') return out[0];
-  throw unprocessable({ code: 'processing', diagnostics: `${where} must yield a single boolean; it yielded ${JSON.stringify(out).slice(0, 200)}.` });
+  throw unprocessable({
+    code: 'processing',
+    diagnostics: `${where} must yield a single boolean; it yielded ${JSON.stringify(out).slice(0, 200)}.`,
+  });
 }
 
 interface NamedExpression {

@@ -6,7 +6,17 @@
  * declares what each rule reads.
  */
 import { itemDefinitions, type AnswerProblem, type ItemDefinition } from './answers.js';
-import { DATA_ABSENT_SYSTEM, EXT_BASIS, EXT_CRITERION, EXT_INPUT_ITEM, EXT_PREFILLED_FROM, EXT_UNKNOWN_ITEM, QR_ITEM_AUTHOR, RESPONSE_COLLECTION_DEVICE, YES_NO_SYSTEM } from './vocabulary.js';
+import {
+  DATA_ABSENT_SYSTEM,
+  EXT_BASIS,
+  EXT_CRITERION,
+  EXT_INPUT_ITEM,
+  EXT_PREFILLED_FROM,
+  EXT_UNKNOWN_ITEM,
+  QR_ITEM_AUTHOR,
+  RESPONSE_COLLECTION_DEVICE,
+  YES_NO_SYSTEM,
+} from './vocabulary.js';
 import { printable } from '../platform/text.js';
 
 type Item = fhir4.QuestionnaireResponseItem;
@@ -67,7 +77,9 @@ export function declaredCriteria(action: fhir4.PlanDefinitionAction): DeclaredCr
     out.push({
       meaning,
       condition,
-      items: part('item').map((e) => e.valueString).filter((v): v is string => !!v),
+      items: part('item')
+        .map((e) => e.valueString)
+        .filter((v): v is string => !!v),
       ...(itemsExpression ? { itemsExpression } : {}),
       ...(detail ? { detail } : {}),
     });
@@ -83,7 +95,20 @@ export function inputsInBasisOrder(declared: readonly string[], met: readonly Me
   return [...new Set([...met.flatMap((c) => c.linkIds), ...declared])];
 }
 
-const VALUE_KEYS = ['valueBoolean', 'valueDecimal', 'valueInteger', 'valueDate', 'valueDateTime', 'valueTime', 'valueString', 'valueUri', 'valueAttachment', 'valueCoding', 'valueQuantity', 'valueReference'] as const;
+const VALUE_KEYS = [
+  'valueBoolean',
+  'valueDecimal',
+  'valueInteger',
+  'valueDate',
+  'valueDateTime',
+  'valueTime',
+  'valueString',
+  'valueUri',
+  'valueAttachment',
+  'valueCoding',
+  'valueQuantity',
+  'valueReference',
+] as const;
 
 function answerValue(answer: Answer): [string, unknown] | undefined {
   for (const key of VALUE_KEYS) {
@@ -144,7 +169,10 @@ export function answerOrigin(response: fhir4.QuestionnaireResponse | undefined):
     if (prefilled) {
       const date = prefilled.extension?.find((e) => e.url === 'date')?.valueDateTime;
       const obs = prefilled.extension?.find((e) => e.url === 'observation')?.valueReference?.reference;
-      return `pre-filled from the record${obs ? ` (${obs}` : ' ('}${date ? `${obs ? ', ' : ''}recorded ${date.slice(0, 10)}` : ''})`.replace(' ()', '');
+      return `pre-filled from the record${obs ? ` (${obs}` : ' ('}${date ? `${obs ? ', ' : ''}recorded ${date.slice(0, 10)}` : ''})`.replace(
+        ' ()',
+        '',
+      );
     }
     const itemAuthor = whoIs((item.extension ?? []).find((e) => e.url === QR_ITEM_AUTHOR)?.valueReference);
     const who = itemAuthor ?? responseAuthor;
@@ -229,7 +257,9 @@ export function criterionExtensions(met: readonly MetCriterion[], source: Eviden
           if (origin) origins.add(origin);
         }
       } else if (!c.detail) {
-        shown.push(`${question.trim().replace(/[?:.!]$/, '')}: ${source.problems.some((p) => p.linkId === linkId) ? 'answer not usable' : 'not answered'}`);
+        shown.push(
+          `${question.trim().replace(/[?:.!]$/, '')}: ${source.problems.some((p) => p.linkId === linkId) ? 'answer not usable' : 'not answered'}`,
+        );
       }
     }
     const words = answeredAny || !c.detail ? shown.join('; ') : c.detail;
@@ -254,7 +284,14 @@ export function unknownExtensions(linkIds: readonly string[], source: EvidenceSo
       extension: [
         { url: 'linkId', valueString: linkId },
         { url: 'question', valueString: questionOf(source, linkId) },
-        ...(problems.length ? [{ url: 'reason', valueString: `the answer sent (${problems.map((p) => `${p.value} ${p.reason}`).join('; ')}) is not usable` }] : []),
+        ...(problems.length
+          ? [
+              {
+                url: 'reason',
+                valueString: `the answer sent (${problems.map((p) => `${p.value} ${p.reason}`).join('; ')}) is not usable`,
+              },
+            ]
+          : []),
       ],
     };
   });

@@ -18,11 +18,19 @@ function part(ext: fhir4.Extension, url: string): string | undefined {
 function ruleItem(action: fhir4.RequestGroupAction): string {
   const code = action.code?.[0]?.coding?.[0]?.code ?? '';
   const criteria = (action.extension ?? []).filter((e) => e.url === EXT_CRITERION);
-  const named = new Set(criteria.flatMap((e) => (e.extension ?? []).filter((x) => x.url === 'linkId').map((x) => x.valueString)));
+  const named = new Set(
+    criteria.flatMap((e) => (e.extension ?? []).filter((x) => x.url === 'linkId').map((x) => x.valueString)),
+  );
   const fired = criteria.map((e) => part(e, 'text')).filter((t): t is string => !!t);
   // The answers behind the criteria are in "Fired because"; the rest of what the rule read follows.
-  const basis = (action.extension ?? []).filter((e) => e.url === EXT_BASIS && !named.has(part(e, 'linkId'))).map((e) => part(e, 'text')).filter((t): t is string => !!t);
-  const unknown = (action.extension ?? []).filter((e) => e.url === EXT_UNKNOWN_ITEM).map((e) => part(e, 'question')).filter((t): t is string => !!t);
+  const basis = (action.extension ?? [])
+    .filter((e) => e.url === EXT_BASIS && !named.has(part(e, 'linkId')))
+    .map((e) => part(e, 'text'))
+    .filter((t): t is string => !!t);
+  const unknown = (action.extension ?? [])
+    .filter((e) => e.url === EXT_UNKNOWN_ITEM)
+    .map((e) => part(e, 'question'))
+    .filter((t): t is string => !!t);
   const citations = (action.documentation ?? []).map((d) => d.label ?? d.display).filter((t): t is string => !!t);
   let html = `<li><b>${escapeXml(action.prefix ?? '')}</b> ${escapeXml(code)} ${escapeXml(action.title ?? '')}`;
   if (action.description) html += `<br/>${escapeXml(action.description)}`;
@@ -33,11 +41,21 @@ function ruleItem(action: fhir4.RequestGroupAction): string {
   return `${html}</li>`;
 }
 
-export function carePlanNarrative(title: string | undefined, intendedUse: string | undefined, responseDate: string | undefined, rules: fhir4.RequestGroupAction[], warnings: readonly string[] = []): fhir4.Narrative {
+export function carePlanNarrative(
+  title: string | undefined,
+  intendedUse: string | undefined,
+  responseDate: string | undefined,
+  rules: fhir4.RequestGroupAction[],
+  warnings: readonly string[] = [],
+): fhir4.Narrative {
   const parts = ['<div xmlns="http://www.w3.org/1999/xhtml">'];
   if (title) parts.push(`<p><b>${escapeXml(title)}</b></p>`);
   if (intendedUse) parts.push(`<p>${escapeXml(intendedUse)}</p>`);
-  parts.push(responseDate ? `<p>Answers from the intake of ${escapeXml(responseDate)}.</p>` : '<p>No intake response: every answer is unknown.</p>');
+  parts.push(
+    responseDate
+      ? `<p>Answers from the intake of ${escapeXml(responseDate)}.</p>`
+      : '<p>No intake response: every answer is unknown.</p>',
+  );
   if (warnings.length) parts.push(`<ul>${warnings.map((w) => `<li>${escapeXml(w)}</li>`).join('')}</ul>`);
   parts.push(rules.length ? `<ul>${rules.map(ruleItem).join('')}</ul>` : '<p>No rule fired.</p>');
   parts.push('</div>');

@@ -26,7 +26,10 @@ function ageOn(birthDate: string, at: Date): number {
   return age;
 }
 
-function withAge(items: fhir4.QuestionnaireResponseItem[] | undefined, age: number): fhir4.QuestionnaireResponseItem[] | undefined {
+function withAge(
+  items: fhir4.QuestionnaireResponseItem[] | undefined,
+  age: number,
+): fhir4.QuestionnaireResponseItem[] | undefined {
   return items?.map((item) => ({
     ...item,
     ...(item.linkId === 'age' ? { answer: [{ valueInteger: age }] } : {}),

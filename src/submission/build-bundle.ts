@@ -22,7 +22,13 @@
  * it, and the Provenance comes last (so "the Provenance exists" means "the whole submission exists").
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { SCREEN_INCOMPLETE_FLAG_ID, SCREEN_INCOMPLETE_RULE, screenIncompleteFlag, withRuleCodes, withWorklistTags } from './worklist-tags.js';
+import {
+  SCREEN_INCOMPLETE_FLAG_ID,
+  SCREEN_INCOMPLETE_RULE,
+  screenIncompleteFlag,
+  withRuleCodes,
+  withWorklistTags,
+} from './worklist-tags.js';
 
 export const RESPONSE_IDENTIFIER_SYSTEM = 'https://periplan.app/fhir/sid/questionnaire-response';
 /** `<submission id>#<local id of the proposal in the $apply CarePlan>` (or `#care-plan`). */
@@ -73,7 +79,8 @@ export function ensureResponseIdentifier(response: fhir4.QuestionnaireResponse):
 
 export function submissionKey(response: fhir4.QuestionnaireResponse): string {
   const id = response.identifier;
-  if (!id?.value) throw new Error('submissionKey: the response has no identifier (call ensureResponseIdentifier first)');
+  if (!id?.value)
+    throw new Error('submissionKey: the response has no identifier (call ensureResponseIdentifier first)');
   return `${id.system ?? ''}|${id.value}`;
 }
 
@@ -94,7 +101,10 @@ export function submissionId(key: string): string {
  * from what the earlier version wrote.
  */
 export function amendmentKey(response: fhir4.QuestionnaireResponse, amendsVersionId: string): string {
-  const answers = createHash('sha256').update(JSON.stringify(response.item ?? [])).digest('hex').slice(0, 16);
+  const answers = createHash('sha256')
+    .update(JSON.stringify(response.item ?? []))
+    .digest('hex')
+    .slice(0, 16);
   return `${submissionKey(response)}|amends-v${amendsVersionId}-${answers}`;
 }
 
@@ -120,10 +130,14 @@ export const identifierQuery = (i: fhir4.Identifier) => `identifier=${encodeURIC
  */
 function rewriteReference<T>(value: T, from: string, to: string): T {
   const copy = (v: unknown, key: string | undefined): unknown => {
-    if (Array.isArray(v)) return v.map((item: unknown) => (item === undefined || typeof item === 'function' ? null : copy(item, undefined)));
+    if (Array.isArray(v))
+      return v.map((item: unknown) =>
+        item === undefined || typeof item === 'function' ? null : copy(item, undefined),
+      );
     if (v !== null && typeof v === 'object') {
       const out: Record<string, unknown> = {};
-      for (const [k, item] of Object.entries(v)) if (item !== undefined && typeof item !== 'function') out[k] = copy(item, k);
+      for (const [k, item] of Object.entries(v))
+        if (item !== undefined && typeof item !== 'function') out[k] = copy(item, k);
       return out;
     }
     if (typeof v === 'number' && !Number.isFinite(v)) return null;
@@ -147,7 +161,8 @@ export function rulesOfProposals(carePlan: fhir4.CarePlan): Map<string, string> 
     if (out.has(id)) return;
     out.set(id, rule);
     const target = byId.get(id);
-    if (target?.resourceType === 'Task') for (const input of target.input ?? []) mark(input.valueReference?.reference, rule);
+    if (target?.resourceType === 'Task')
+      for (const input of target.input ?? []) mark(input.valueReference?.reference, rule);
   };
   const walk = (actions: fhir4.RequestGroupAction[] | undefined, rule: string | undefined) => {
     for (const action of actions ?? []) {
@@ -186,28 +201,39 @@ export function buildSubmissionBundle(input: SubmissionParts): fhir4.Bundle {
 
   // The server assigns ids; a client-side id would be ignored (or refused) on POST.
   const { id: _ignored, ...response } = parts.response;
-  const entries: fhir4.BundleEntry[] = [parts.amends ? amendEntry(response, parts.amends, key) : postIfNoneExist(responseUrn, response, identifierQuery(parts.response.identifier!))];
+  const entries: fhir4.BundleEntry[] = [
+    parts.amends
+      ? amendEntry(response, parts.amends, key)
+      : postIfNoneExist(responseUrn, response, identifierQuery(parts.response.identifier!)),
+  ];
 
   const rules = rulesOfProposals(parts.carePlan);
   // An incomplete red-flag screen gets a worklist Flag too (worklist-tags.ts), so no one is forgotten.
   const screenFlag = screenIncompleteFlag(parts.carePlan, parts.response);
   if (screenFlag) rules.set(SCREEN_INCOMPLETE_FLAG_ID, SCREEN_INCOMPLETE_RULE);
   const targets: string[] = [responseUrn];
-  for (const proposal of [...((parts.carePlan.contained ?? []) as fhir4.FhirResource[]), ...(screenFlag ? [screenFlag] : [])]) {
+  for (const proposal of [
+    ...((parts.carePlan.contained ?? []) as fhir4.FhirResource[]),
+    ...(screenFlag ? [screenFlag] : []),
+  ]) {
     if (proposal.resourceType !== 'Flag' && proposal.resourceType !== 'ServiceRequest') continue;
     const localId = proposal.id ?? proposal.resourceType;
     const itemIdentifier: fhir4.Identifier = { system: SUBMISSION_ITEM_SYSTEM, value: `${sid}#${localId}` };
     const rule = rules.get(localId);
-    const ruleIdentifier: fhir4.Identifier[] = rule ? [{ system: SUBMISSION_RULE_SYSTEM, value: `${sid}#${rule}` }] : [];
+    const ruleIdentifier: fhir4.Identifier[] = rule
+      ? [{ system: SUBMISSION_RULE_SYSTEM, value: `${sid}#${rule}` }]
+      : [];
     const { id: _localId, ...rest } = toUrn<fhir4.Flag | fhir4.ServiceRequest>(proposal);
-    const resource = { ...rest, identifier: [...(rest.identifier ?? []), itemIdentifier, ...ruleIdentifier] } as fhir4.Flag | fhir4.ServiceRequest;
+    const resource = { ...rest, identifier: [...(rest.identifier ?? []), itemIdentifier, ...ruleIdentifier] } as
+      fhir4.Flag | fhir4.ServiceRequest;
     if (resource.resourceType === 'ServiceRequest') resource.authoredOn ??= parts.now.toISOString();
     if (resource.resourceType === 'Flag') resource.period ??= { start: parts.now.toISOString() };
     const fullUrl = urn();
     targets.push(fullUrl);
     // Flags are born with their worklist search tags (worklist-tags.ts), whoever submitted them, and name
     // their rule in their code, so the worklist can say which rule raised each one.
-    const written = resource.resourceType === 'Flag' ? withWorklistTags(rule ? withRuleCodes(resource, [rule]) : resource) : resource;
+    const written =
+      resource.resourceType === 'Flag' ? withWorklistTags(rule ? withRuleCodes(resource, [rule]) : resource) : resource;
     entries.push(postIfNoneExist(fullUrl, written, identifierQuery(itemIdentifier)));
   }
 
@@ -224,7 +250,11 @@ export function buildSubmissionBundle(input: SubmissionParts): fhir4.Bundle {
   const carePlanUrn = urn();
   targets.push(carePlanUrn);
   entries.push(
-    postIfNoneExist(carePlanUrn, { ...carePlan, identifier: [...(carePlan.identifier ?? []), carePlanIdentifier] }, identifierQuery(carePlanIdentifier)),
+    postIfNoneExist(
+      carePlanUrn,
+      { ...carePlan, identifier: [...(carePlan.identifier ?? []), carePlanIdentifier] },
+      identifierQuery(carePlanIdentifier),
+    ),
   );
 
   const planDefinition = parts.carePlan.instantiatesCanonical?.[0];
@@ -235,15 +265,41 @@ export function buildSubmissionBundle(input: SubmissionParts): fhir4.Bundle {
     target: targets.map((reference) => ({ reference })),
     recorded: parts.now.toISOString(),
     ...(planDefinition ? { policy: [planDefinition] } : {}),
-    activity: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE', display: 'create' }] },
+    activity: {
+      coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-DataOperation', code: 'CREATE', display: 'create' }],
+    },
     agent: [
       { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'author', display: 'Author' }] }, who: parts.author },
-      ...(parts.enterer ? [{ type: { coding: [{ system: PARTICIPANT_TYPE, code: 'enterer', display: 'Enterer' }] }, who: parts.enterer }] : []),
+      ...(parts.enterer
+        ? [
+            {
+              type: { coding: [{ system: PARTICIPANT_TYPE, code: 'enterer', display: 'Enterer' }] },
+              who: parts.enterer,
+            },
+          ]
+        : []),
       { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'assembler', display: 'Assembler' }] }, who: MODULE_DEVICE },
     ],
     entity: [
-      ...(planDefinition ? [{ role: 'source' as const, what: { identifier: { system: 'urn:ietf:rfc:3986', value: planDefinition }, display: `PlanDefinition ${planDefinition}` } }] : []),
-      ...(parts.amends ? [{ role: 'revision' as const, what: { reference: `QuestionnaireResponse/${parts.amends.id}/_history/${parts.amends.versionId}` } }] : []),
+      ...(planDefinition
+        ? [
+            {
+              role: 'source' as const,
+              what: {
+                identifier: { system: 'urn:ietf:rfc:3986', value: planDefinition },
+                display: `PlanDefinition ${planDefinition}`,
+              },
+            },
+          ]
+        : []),
+      ...(parts.amends
+        ? [
+            {
+              role: 'revision' as const,
+              what: { reference: `QuestionnaireResponse/${parts.amends.id}/_history/${parts.amends.versionId}` },
+            },
+          ]
+        : []),
     ],
   };
   if (!provenance.entity?.length) delete provenance.entity;
@@ -256,20 +312,34 @@ export function buildSubmissionBundle(input: SubmissionParts): fhir4.Bundle {
  * The amended response replaces the version the user amended: `PUT` with `If-Match` (someone else's change
  * since is a 412, never a silent overwrite). Same id and identifier; the tag names the amendment's key.
  */
-function amendEntry(response: fhir4.QuestionnaireResponse, amends: { id: string; versionId: string }, key: string): fhir4.BundleEntry {
+function amendEntry(
+  response: fhir4.QuestionnaireResponse,
+  amends: { id: string; versionId: string },
+  key: string,
+): fhir4.BundleEntry {
   const others = (response.meta?.tag ?? []).filter((t) => t.system !== SUBMISSION_KEY_TAG_SYSTEM);
   const { versionId: _v, lastUpdated: _l, ...meta } = response.meta ?? {};
   return {
-    resource: { ...response, id: amends.id, status: 'amended', meta: { ...meta, tag: [...others, { system: SUBMISSION_KEY_TAG_SYSTEM, code: key }] } } as fhir4.QuestionnaireResponse,
+    resource: {
+      ...response,
+      id: amends.id,
+      status: 'amended',
+      meta: { ...meta, tag: [...others, { system: SUBMISSION_KEY_TAG_SYSTEM, code: key }] },
+    } as fhir4.QuestionnaireResponse,
     request: { method: 'PUT', url: `QuestionnaireResponse/${amends.id}`, ifMatch: `W/"${amends.versionId}"` },
   };
 }
 
 /** The amendment a submission bundle makes, if it is one: the response it updates, and the version it replaces. */
-export function amendmentOf(bundle: fhir4.Bundle): { response: fhir4.QuestionnaireResponse; versionId: string } | undefined {
+export function amendmentOf(
+  bundle: fhir4.Bundle,
+): { response: fhir4.QuestionnaireResponse; versionId: string } | undefined {
   const first = bundle.entry?.[0];
   if (first?.request?.method !== 'PUT' || first.resource?.resourceType !== 'QuestionnaireResponse') return undefined;
-  return { response: first.resource as fhir4.QuestionnaireResponse, versionId: /^W\/"(.*)"$/.exec(first.request.ifMatch ?? '')?.[1] ?? '' };
+  return {
+    response: first.resource as fhir4.QuestionnaireResponse,
+    versionId: /^W\/"(.*)"$/.exec(first.request.ifMatch ?? '')?.[1] ?? '',
+  };
 }
 
 /** The `_tag` search (`system|code`) that finds a submission's Provenance: present means the whole submission is. */

@@ -10,11 +10,18 @@
  *   `urn:uuid` references rewritten to the ids the server assigned. Types without conditional create get a
  *   search by identifier before the create.
  */
-import { FhirClient, httpStatusOf, outcomeText, retryAfterMsOf as retryAfterHeaderMsOf, searchQuery } from '../platform/fhir-client/index.js';
+import {
+  FhirClient,
+  httpStatusOf,
+  outcomeText,
+  retryAfterMsOf as retryAfterHeaderMsOf,
+  searchQuery,
+} from '../platform/fhir-client/index.js';
 import { SUBMISSION_KEY_TAG_SYSTEM, amendmentOf, provenanceTagQuery } from './build-bundle.js';
 
 /** What the user is told when the response they amended was changed by someone else in the meantime. */
-export const STALE_AMENDMENT = 'Someone changed this response since you opened it (412): reload it and amend it again. Your amendment was not written.';
+export const STALE_AMENDMENT =
+  'Someone changed this response since you opened it (412): reload it and amend it again. Your amendment was not written.';
 
 export interface FhirServerTarget {
   baseUrl: string;
@@ -30,7 +37,14 @@ export interface FhirServerTarget {
 }
 
 /** The resource types a submission writes (and `resolveProposal` updates). */
-export const WRITTEN_TYPES = ['QuestionnaireResponse', 'Flag', 'ServiceRequest', 'Observation', 'CarePlan', 'Provenance'] as const;
+export const WRITTEN_TYPES = [
+  'QuestionnaireResponse',
+  'Flag',
+  'ServiceRequest',
+  'Observation',
+  'CarePlan',
+  'Provenance',
+] as const;
 export const UPDATED_TYPES = ['ServiceRequest', 'Flag'] as const;
 
 export interface ServerCapabilities {
@@ -51,17 +65,28 @@ export interface ServerCapabilities {
 /** What to assume when the server cannot be asked (unreachable at start): a full R4 server. */
 export function assumedCapabilities(): ServerCapabilities {
   const all = new Set<string>(WRITTEN_TYPES);
-  return { known: false, transaction: true, batch: true, creatable: all, updatable: new Set(UPDATED_TYPES), conditionalCreate: all, limitations: [] };
+  return {
+    known: false,
+    transaction: true,
+    batch: true,
+    creatable: all,
+    updatable: new Set(UPDATED_TYPES),
+    conditionalCreate: all,
+    limitations: [],
+  };
 }
 
 export function capabilitiesFrom(statement: fhir4.CapabilityStatement): ServerCapabilities {
   const rest = statement.rest?.find((r) => r.mode === 'server') ?? statement.rest?.[0];
   const system = new Set((rest?.interaction ?? []).map((i) => i.code));
   const resources = rest?.resource ?? [];
-  const has = (r: fhir4.CapabilityStatementRestResource, code: string) => (r.interaction ?? []).some((i) => i.code === code);
+  const has = (r: fhir4.CapabilityStatementRestResource, code: string) =>
+    (r.interaction ?? []).some((i) => i.code === code);
   const creatable = new Set(resources.filter((r) => has(r, 'create')).map((r) => r.type));
   const updatable = new Set(resources.filter((r) => has(r, 'update')).map((r) => r.type));
-  const conditionalCreate = new Set(resources.filter((r) => has(r, 'create') && r.conditionalCreate === true).map((r) => r.type));
+  const conditionalCreate = new Set(
+    resources.filter((r) => has(r, 'create') && r.conditionalCreate === true).map((r) => r.type),
+  );
   const caps: ServerCapabilities = {
     known: true,
     transaction: system.has('transaction'),
@@ -70,7 +95,9 @@ export function capabilitiesFrom(statement: fhir4.CapabilityStatement): ServerCa
     updatable,
     conditionalCreate,
     ...(statement.fhirVersion ? { fhirVersion: statement.fhirVersion } : {}),
-    ...(statement.software?.name ? { software: `${statement.software.name}${statement.software.version ? ` ${statement.software.version}` : ''}` } : {}),
+    ...(statement.software?.name
+      ? { software: `${statement.software.name}${statement.software.version ? ` ${statement.software.version}` : ''}` }
+      : {}),
     limitations: [],
   };
   caps.limitations = describeLimitations(caps);
@@ -79,14 +106,16 @@ export function capabilitiesFrom(statement: fhir4.CapabilityStatement): ServerCa
 
 function describeLimitations(caps: ServerCapabilities): string[] {
   const out: string[] = [];
-  if (caps.fhirVersion && !caps.fhirVersion.startsWith('4.0')) out.push(`The server speaks FHIR ${caps.fhirVersion}, not R4 (4.0.x): writes may be refused.`);
+  if (caps.fhirVersion && !caps.fhirVersion.startsWith('4.0'))
+    out.push(`The server speaks FHIR ${caps.fhirVersion}, not R4 (4.0.x): writes may be refused.`);
   if (!caps.transaction) {
     out.push(
       'No transaction support: each submission is written one resource at a time in a safe order (response, flags, proposals, observations, care plan, provenance). It is not atomic: a crash or outage in between leaves a partial submission on the server until the outbox retry completes it.',
     );
   }
   const cannotCreate = WRITTEN_TYPES.filter((t) => !caps.creatable.has(t));
-  if (cannotCreate.length) out.push(`Cannot create ${cannotCreate.join(', ')}: submissions will be refused and kept in the outbox as failed.`);
+  if (cannotCreate.length)
+    out.push(`Cannot create ${cannotCreate.join(', ')}: submissions will be refused and kept in the outbox as failed.`);
   const noConditional = WRITTEN_TYPES.filter((t) => caps.creatable.has(t) && !caps.conditionalCreate.has(t));
   if (noConditional.length) {
     out.push(
@@ -94,7 +123,8 @@ function describeLimitations(caps: ServerCapabilities): string[] {
     );
   }
   const cannotUpdate = UPDATED_TYPES.filter((t) => !caps.updatable.has(t));
-  if (cannotUpdate.length) out.push(`Cannot update ${cannotUpdate.join(', ')}: clinicians cannot accept or dismiss proposals on this server.`);
+  if (cannotUpdate.length)
+    out.push(`Cannot update ${cannotUpdate.join(', ')}: clinicians cannot accept or dismiss proposals on this server.`);
   return out;
 }
 
@@ -120,15 +150,28 @@ export function retryAfterMsOf(err: unknown, now = Date.now()): number | undefin
 }
 
 /** A client for the target, with the user's token when given, else the module's own credential (if any). */
-export async function clientFor(target: FhirServerTarget, bearerToken?: string, options: { waitOn429UpToMs?: number } = {}): Promise<FhirClient> {
+export async function clientFor(
+  target: FhirServerTarget,
+  bearerToken?: string,
+  options: { waitOn429UpToMs?: number } = {},
+): Promise<FhirClient> {
   const token = bearerToken ?? (await target.getToken?.());
-  return new FhirClient({ baseUrl: target.baseUrl, ...(token ? { bearerToken: token } : {}), ...(target.timeoutMs !== undefined ? { timeoutMs: target.timeoutMs } : {}), ...options });
+  return new FhirClient({
+    baseUrl: target.baseUrl,
+    ...(token ? { bearerToken: token } : {}),
+    ...(target.timeoutMs !== undefined ? { timeoutMs: target.timeoutMs } : {}),
+    ...options,
+  });
 }
 
 /** Read the server's CapabilityStatement (unauthenticated, as SMART allows). */
 export async function readCapabilities(target: FhirServerTarget): Promise<ServerCapabilities> {
-  const cs = await new FhirClient({ baseUrl: target.baseUrl, ...(target.timeoutMs !== undefined ? { timeoutMs: target.timeoutMs } : {}) }).capabilities();
-  if (cs?.resourceType !== 'CapabilityStatement') throw new WriteError(`${target.baseUrl}/metadata did not return a CapabilityStatement`, true);
+  const cs = await new FhirClient({
+    baseUrl: target.baseUrl,
+    ...(target.timeoutMs !== undefined ? { timeoutMs: target.timeoutMs } : {}),
+  }).capabilities();
+  if (cs?.resourceType !== 'CapabilityStatement')
+    throw new WriteError(`${target.baseUrl}/metadata did not return a CapabilityStatement`, true);
   return capabilitiesFrom(cs);
 }
 
@@ -187,7 +230,8 @@ export function createFhirBundleWriter(target: FhirServerTarget, capabilities: (
               return await writeOneByOne(client, bundle, capabilities());
             }
             // Some entries failed. A server may commit the others (transactions are not always atomic).
-            if (verdict.status === 412 && amendmentOf(bundle)) return await afterStaleAmendment(client, bundle, capabilities());
+            if (verdict.status === 412 && amendmentOf(bundle))
+              return await afterStaleAmendment(client, bundle, capabilities());
             throw verdict.error;
           }
         }
@@ -211,11 +255,18 @@ export function createFhirBundleWriter(target: FhirServerTarget, capabilities: (
  * amendment's key tag, and its Provenance is there), it was written before: sent. Otherwise someone else
  * changed the response: stale.
  */
-async function afterStaleAmendment(client: FhirClient, bundle: fhir4.Bundle, caps: ServerCapabilities): Promise<fhir4.Bundle> {
+async function afterStaleAmendment(
+  client: FhirClient,
+  bundle: fhir4.Bundle,
+  caps: ServerCapabilities,
+): Promise<fhir4.Bundle> {
   const amendment = amendmentOf(bundle)!;
   const key = amendment.response.meta?.tag?.find((t) => t.system === SUBMISSION_KEY_TAG_SYSTEM)?.code;
-  const current = await client.read<fhir4.QuestionnaireResponse>('QuestionnaireResponse', amendment.response.id!).catch(() => undefined);
-  const ours = key !== undefined && current?.meta?.tag?.some((t) => t.system === SUBMISSION_KEY_TAG_SYSTEM && t.code === key);
+  const current = await client
+    .read<fhir4.QuestionnaireResponse>('QuestionnaireResponse', amendment.response.id!)
+    .catch(() => undefined);
+  const ours =
+    key !== undefined && current?.meta?.tag?.some((t) => t.system === SUBMISSION_KEY_TAG_SYSTEM && t.code === key);
   if (ours) {
     const found = await findFinished(client, bundle).catch(() => undefined);
     if (found) return found;
@@ -230,7 +281,8 @@ async function findFinished(client: FhirClient, bundle: fhir4.Bundle): Promise<f
   const tag = provenanceTagQuery(bundle);
   if (!tag) return undefined;
   const found = await client.search(searchQuery('Provenance', { _tag: tag, _count: '1' }));
-  const provenance = found.entry?.find((e) => e.resource?.resourceType === 'Provenance')?.resource as fhir4.Provenance | undefined;
+  const provenance = found.entry?.find((e) => e.resource?.resourceType === 'Provenance')?.resource as
+    fhir4.Provenance | undefined;
   if (!provenance) return undefined;
   return {
     resourceType: 'Bundle',
@@ -248,8 +300,16 @@ async function findFinished(client: FhirClient, bundle: fhir4.Bundle): Promise<f
  * error (entry-level statuses are judged like HTTP ones: 5xx, 429, 408 transient; other 4xx permanent; the
  * server's reason kept).
  */
-function judgeTransactionResponse(response: fhir4.Bundle | undefined, sent: fhir4.Bundle): 'ok' | 'unknown' | { status: number; error: WriteError } {
-  if (response?.resourceType !== 'Bundle' || !Array.isArray(response.entry) || response.entry.length !== (sent.entry?.length ?? 0)) return 'unknown';
+function judgeTransactionResponse(
+  response: fhir4.Bundle | undefined,
+  sent: fhir4.Bundle,
+): 'ok' | 'unknown' | { status: number; error: WriteError } {
+  if (
+    response?.resourceType !== 'Bundle' ||
+    !Array.isArray(response.entry) ||
+    response.entry.length !== (sent.entry?.length ?? 0)
+  )
+    return 'unknown';
   const failed = response.entry.findIndex((e) => !/^2\d\d/.test(e.response?.status ?? ''));
   if (failed < 0) return 'ok';
   const entry = response.entry[failed]!;
@@ -261,7 +321,9 @@ function judgeTransactionResponse(response: fhir4.Bundle | undefined, sent: fhir
   const written = response.entry.filter((e) => /^2\d\d/.test(e.response?.status ?? '')).length;
   const message =
     `The FHIR server refused entry ${failed} (${type}) of the transaction: ${entry.response?.status}${reason ? `: ${reason}` : ''}.` +
-    (written ? ` It wrote ${written} other entries anyway (its transactions are not atomic); ${transient ? 'the retry completes the rest' : 'they stay on the server'}.` : '');
+    (written
+      ? ` It wrote ${written} other entries anyway (its transactions are not atomic); ${transient ? 'the retry completes the rest' : 'they stay on the server'}.`
+      : '');
   return { status, error: new WriteError(message, transient) };
 }
 
@@ -273,7 +335,11 @@ function locationOf(created: fhir4.Resource | undefined, type: string): string |
   return match ? `${type}/${match[1]}` : undefined;
 }
 
-async function writeOneByOne(client: FhirClient, bundle: fhir4.Bundle, caps: ServerCapabilities): Promise<fhir4.Bundle> {
+async function writeOneByOne(
+  client: FhirClient,
+  bundle: fhir4.Bundle,
+  caps: ServerCapabilities,
+): Promise<fhir4.Bundle> {
   const assigned = new Map<string, string>(); // urn:uuid:... -> Type/id
   const responses: fhir4.BundleEntry[] = [];
   for (const entry of bundle.entry ?? []) {
@@ -281,7 +347,8 @@ async function writeOneByOne(client: FhirClient, bundle: fhir4.Bundle, caps: Ser
       responses.push({ response: { status: '200 OK', location: await updateOnce(client, entry) } });
       continue;
     }
-    if (!entry.resource || entry.request?.method !== 'POST') throw new WriteError('The one-by-one fallback writes POST and PUT entries only.', false);
+    if (!entry.resource || entry.request?.method !== 'POST')
+      throw new WriteError('The one-by-one fallback writes POST and PUT entries only.', false);
     const type = entry.resource.resourceType;
     const resource = rewriteReferences(entry.resource, assigned);
     const query = entry.request.ifNoneExist ? rewriteQuery(entry.request.ifNoneExist, assigned) : undefined;
@@ -290,14 +357,21 @@ async function writeOneByOne(client: FhirClient, bundle: fhir4.Bundle, caps: Ser
     if (query && !caps.conditionalCreate.has(type)) {
       const found = await client.search(`${type}?${query}&_count=2`);
       const matches = (found.entry ?? []).filter((e) => e.resource?.resourceType === type);
-      if (matches.length > 1) throw new WriteError(`${type}?${query} matches ${matches.length} resources on the server: not creating another.`, false);
+      if (matches.length > 1)
+        throw new WriteError(
+          `${type}?${query} matches ${matches.length} resources on the server: not creating another.`,
+          false,
+        );
       if (matches[0]?.resource?.id) {
         location = `${type}/${matches[0].resource.id}`;
         status = '200 OK';
       }
     }
     if (!location) {
-      const created = await client.create(resource, query && caps.conditionalCreate.has(type) ? { ifNoneExist: query } : {});
+      const created = await client.create(
+        resource,
+        query && caps.conditionalCreate.has(type) ? { ifNoneExist: query } : {},
+      );
       location = locationOf(created, type);
     }
     if (!location) throw new WriteError(`The FHIR server did not say where it stored the ${type}.`, true);

@@ -46,10 +46,17 @@ export function clientCredentialsTokenSource(options: ClientCredentialsOptions):
 
   async function discover(): Promise<string> {
     if (tokenEndpoint) return tokenEndpoint;
-    const res = await fetch(`${base}/.well-known/smart-configuration`, { headers: { accept: 'application/json' }, signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) throw Object.assign(new Error(`SMART configuration at ${base} answered ${res.status}`), { response: { status: res.status, data: '' } });
+    const res = await fetch(`${base}/.well-known/smart-configuration`, {
+      headers: { accept: 'application/json' },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (!res.ok)
+      throw Object.assign(new Error(`SMART configuration at ${base} answered ${res.status}`), {
+        response: { status: res.status, data: '' },
+      });
     const config = (await res.json()) as { token_endpoint?: unknown };
-    if (typeof config.token_endpoint !== 'string') throw new Error(`SMART configuration at ${base} names no token_endpoint`);
+    if (typeof config.token_endpoint !== 'string')
+      throw new Error(`SMART configuration at ${base} names no token_endpoint`);
     tokenEndpoint = config.token_endpoint;
     return tokenEndpoint;
   }
@@ -60,13 +67,20 @@ export function clientCredentialsTokenSource(options: ClientCredentialsOptions):
     const basic = Buffer.from(`${formEncode(options.clientId)}:${formEncode(options.clientSecret)}`).toString('base64');
     const res = await fetch(endpoint, {
       method: 'POST',
-      headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      headers: {
+        authorization: `Basic ${basic}`,
+        'content-type': 'application/x-www-form-urlencoded',
+        accept: 'application/json',
+      },
       body: new URLSearchParams({ grant_type: 'client_credentials', scope: options.scopes.join(' ') }).toString(),
       signal: AbortSignal.timeout(timeoutMs),
     });
     const body = (await res.json().catch(() => ({}))) as TokenResponse;
     if (!res.ok || typeof body.access_token !== 'string') {
-      const why = typeof body.error === 'string' ? `${body.error}${typeof body.error_description === 'string' ? `: ${body.error_description}` : ''}` : `HTTP ${res.status}`;
+      const why =
+        typeof body.error === 'string'
+          ? `${body.error}${typeof body.error_description === 'string' ? `: ${body.error_description}` : ''}`
+          : `HTTP ${res.status}`;
       // Shaped like an HTTP client error so the sender classifies it (5xx transient, 4xx permanent).
       throw Object.assign(new Error(`The token endpoint refused the module credential (${why})`), {
         response: { status: res.ok ? 502 : res.status, data: `token endpoint: ${why}` },

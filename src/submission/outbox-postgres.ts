@@ -73,7 +73,18 @@ export async function openPostgresOutbox(db: PostgresDatabase): Promise<Outbox> 
       );
       const id = inserted.rows[0]?.id;
       if (id !== undefined) {
-        return { entry: { id: Number(id), key, bundle, status: 'pending', attempts: 0, createdAt: now.toISOString(), nextAttemptAt: leaseUntil.toISOString() }, created: true };
+        return {
+          entry: {
+            id: Number(id),
+            key,
+            bundle,
+            status: 'pending',
+            attempts: 0,
+            createdAt: now.toISOString(),
+            nextAttemptAt: leaseUntil.toISOString(),
+          },
+          created: true,
+        };
       }
       const existing = await db.query<Row>('SELECT * FROM outbox WHERE key = $1', [key]);
       if (!existing.rows[0]) throw new Error(`outbox: entry ${key} vanished after insert`);
@@ -85,7 +96,10 @@ export async function openPostgresOutbox(db: PostgresDatabase): Promise<Outbox> 
     },
     async refresh(entry) {
       const row = (
-        await db.query<Row>('SELECT id, key, status, attempts, created_at, next_attempt_at, last_error, sent_at, response FROM outbox WHERE id = $1', [entry.id])
+        await db.query<Row>(
+          'SELECT id, key, status, attempts, created_at, next_attempt_at, last_error, sent_at, response FROM outbox WHERE id = $1',
+          [entry.id],
+        )
       ).rows[0];
       return row ? toEntry(row, entry.bundle) : entry;
     },
@@ -100,13 +114,23 @@ export async function openPostgresOutbox(db: PostgresDatabase): Promise<Outbox> 
       return rows.rows.map((r) => toEntry(r)).sort((a, b) => a.id - b.id);
     },
     async markSent(id, response, now = new Date()) {
-      await db.query("UPDATE outbox SET status = 'sent', sent_at = $1, response = $2, attempts = attempts + 1, last_error = NULL WHERE id = $3", [now, JSON.stringify(response), id]);
+      await db.query(
+        "UPDATE outbox SET status = 'sent', sent_at = $1, response = $2, attempts = attempts + 1, last_error = NULL WHERE id = $3",
+        [now, JSON.stringify(response), id],
+      );
     },
     async markRetry(id, error, nextAttemptAt) {
-      await db.query('UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3', [error.slice(0, 2000), nextAttemptAt, id]);
+      await db.query('UPDATE outbox SET attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3', [
+        error.slice(0, 2000),
+        nextAttemptAt,
+        id,
+      ]);
     },
     async markFailed(id, error) {
-      await db.query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2", [error.slice(0, 2000), id]);
+      await db.query("UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2", [
+        error.slice(0, 2000),
+        id,
+      ]);
     },
     async list(status, limit = 100) {
       const rows = status
@@ -116,7 +140,10 @@ export async function openPostgresOutbox(db: PostgresDatabase): Promise<Outbox> 
     },
     async counts() {
       const out: Record<OutboxStatus, number> = { pending: 0, sent: 0, failed: 0 };
-      for (const r of (await db.query<{ status: OutboxStatus; n: string }>('SELECT status, COUNT(*) AS n FROM outbox GROUP BY status')).rows) out[r.status] = Number(r.n);
+      for (const r of (
+        await db.query<{ status: OutboxStatus; n: string }>('SELECT status, COUNT(*) AS n FROM outbox GROUP BY status')
+      ).rows)
+        out[r.status] = Number(r.n);
       return out;
     },
     async close() {

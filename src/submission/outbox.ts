@@ -37,7 +37,11 @@ export interface Outbox {
    * it at once without a background sender (of any replica) racing it; if the caller dies, a sender picks it
    * up when the lease ends.
    */
-  add(key: string, bundle: fhir4.Bundle, options?: { now?: Date; leaseMs?: number }): Promise<{ entry: OutboxEntry; created: boolean }>;
+  add(
+    key: string,
+    bundle: fhir4.Bundle,
+    options?: { now?: Date; leaseMs?: number },
+  ): Promise<{ entry: OutboxEntry; created: boolean }>;
   get(key: string): Promise<OutboxEntry | undefined>;
   /** The entry's current state (status, attempts, errors, response), keeping its already parsed bundle. */
   refresh(entry: OutboxEntry): Promise<OutboxEntry>;
@@ -121,11 +125,19 @@ export function openSqliteOutbox(dataDir: string): Outbox {
   const sent = db.prepare(
     `UPDATE outbox SET status = 'sent', sent_at = ?, response = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?`,
   );
-  const retry = db.prepare(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?`);
-  const failed = db.prepare(`UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?`);
+  const retry = db.prepare(
+    `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?`,
+  );
+  const failed = db.prepare(
+    `UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?`,
+  );
   const all = db.prepare<[number], Row>(`SELECT * FROM outbox ORDER BY id DESC LIMIT ?`);
-  const allByStatus = db.prepare<[string, number], Row>(`SELECT * FROM outbox WHERE status = ? ORDER BY id DESC LIMIT ?`);
-  const countRows = db.prepare<[], { status: OutboxStatus; n: number }>(`SELECT status, COUNT(*) AS n FROM outbox GROUP BY status`);
+  const allByStatus = db.prepare<[string, number], Row>(
+    `SELECT * FROM outbox WHERE status = ? ORDER BY id DESC LIMIT ?`,
+  );
+  const countRows = db.prepare<[], { status: OutboxStatus; n: number }>(
+    `SELECT status, COUNT(*) AS n FROM outbox GROUP BY status`,
+  );
 
   // The WAL file, opened once it exists (SQLite creates it on the first write); its directory entry is
   // fsync'd once too, so that a WAL created since the last boot is found after a power loss.
@@ -151,9 +163,11 @@ export function openSqliteOutbox(dataDir: string): Outbox {
   const durable = (): Promise<void> => {
     if (!syncing) {
       const fd = wal();
-      syncing = new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve()))).finally(() => {
-        syncing = undefined;
-      });
+      syncing = new Promise<void>((resolve, reject) => fs.fsync(fd, (err) => (err ? reject(err) : resolve()))).finally(
+        () => {
+          syncing = undefined;
+        },
+      );
       return syncing;
     }
     queued ??= syncing
@@ -164,13 +178,25 @@ export function openSqliteOutbox(dataDir: string): Outbox {
       });
     return queued;
   };
-  const insertEntry = (key: string, bundle: fhir4.Bundle, options: { now?: Date; leaseMs?: number }): { entry: OutboxEntry; created: boolean } => {
+  const insertEntry = (
+    key: string,
+    bundle: fhir4.Bundle,
+    options: { now?: Date; leaseMs?: number },
+  ): { entry: OutboxEntry; created: boolean } => {
     const now = options.now ?? new Date();
     const leaseUntil = new Date(now.getTime() + (options.leaseMs ?? 30_000));
     const info = insert.run(key, JSON.stringify(bundle), now.toISOString(), leaseUntil.toISOString());
     // A new row holds exactly what was just written: no need to read back and re-parse the bundle.
     if (info.changes === 1) {
-      const entry: OutboxEntry = { id: Number(info.lastInsertRowid), key, bundle, status: 'pending', attempts: 0, createdAt: now.toISOString(), nextAttemptAt: leaseUntil.toISOString() };
+      const entry: OutboxEntry = {
+        id: Number(info.lastInsertRowid),
+        key,
+        bundle,
+        status: 'pending',
+        attempts: 0,
+        createdAt: now.toISOString(),
+        nextAttemptAt: leaseUntil.toISOString(),
+      };
       return { entry, created: true };
     }
     const row = byKey.get(key);

@@ -22,7 +22,12 @@ export const PREVERIFY_TIMEOUT_MS = 3000;
 const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]{1,63})\/([A-Za-z0-9\-.]{1,64})$/;
 
 /** The HTTP status of one authorized read with the caller's token; undefined when there was no answer. */
-async function statusOfRead(baseUrl: string, token: string, path: string, timeoutMs: number): Promise<number | undefined> {
+async function statusOfRead(
+  baseUrl: string,
+  token: string,
+  path: string,
+  timeoutMs: number,
+): Promise<number | undefined> {
   try {
     await new FhirClient({ baseUrl, bearerToken: token, timeoutMs }).get(path);
     return 200;
@@ -42,7 +47,10 @@ export function subjectPath(subject: string | undefined, baseUrl: string): strin
  * An `authorizeSubmit` for a remote EHR: throws a FhirError 401/403 when the EHR refuses the caller's token
  * for the subject; returns quietly otherwise (including when the EHR cannot be asked).
  */
-export function remoteTokenCheck(target: Pick<FhirServerTarget, 'baseUrl' | 'timeoutMs'>, options: { timeoutMs?: number } = {}) {
+export function remoteTokenCheck(
+  target: Pick<FhirServerTarget, 'baseUrl' | 'timeoutMs'>,
+  options: { timeoutMs?: number } = {},
+) {
   const baseUrl = target.baseUrl.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? Math.min(PREVERIFY_TIMEOUT_MS, target.timeoutMs ?? PREVERIFY_TIMEOUT_MS);
   return async (token: string, subject: string | undefined): Promise<void> => {
@@ -50,7 +58,10 @@ export function remoteTokenCheck(target: Pick<FhirServerTarget, 'baseUrl' | 'tim
     if (!path) return; // no subject: the service refuses the response itself (400)
     const status = await statusOfRead(baseUrl, token, `${path}?_elements=id`, timeoutMs);
     if (status === undefined) return; // unreachable or too slow: accept, the outbox keeps it and the first send judges the token
-    if (status === 401) throw unauthorized(`The record system (${baseUrl}) does not accept your access token (401): sign in again. Nothing was saved.`);
+    if (status === 401)
+      throw unauthorized(
+        `The record system (${baseUrl}) does not accept your access token (401): sign in again. Nothing was saved.`,
+      );
     if (status === 403) {
       throw new FhirError(403, {
         code: 'forbidden',
@@ -68,17 +79,28 @@ export function remoteTokenCheck(target: Pick<FhirServerTarget, 'baseUrl' | 'tim
  * subject (an unknown key) only the token is judged, by a search that returns nothing (`Patient?_count=0`):
  * a 401 refuses, anything else lets the caller hear "unknown key", exactly as for a key it may not see.
  */
-export function remoteReadCheck(target: Pick<FhirServerTarget, 'baseUrl' | 'timeoutMs'>, options: { timeoutMs?: number } = {}) {
+export function remoteReadCheck(
+  target: Pick<FhirServerTarget, 'baseUrl' | 'timeoutMs'>,
+  options: { timeoutMs?: number } = {},
+) {
   const baseUrl = target.baseUrl.replace(/\/+$/, '');
   const timeoutMs = options.timeoutMs ?? Math.min(PREVERIFY_TIMEOUT_MS, target.timeoutMs ?? PREVERIFY_TIMEOUT_MS);
   return async (token: string, subject: string | undefined): Promise<void> => {
     const path = subjectPath(subject, baseUrl);
     const status = await statusOfRead(baseUrl, token, path ? `${path}?_elements=id` : 'Patient?_count=0', timeoutMs);
     if (status === undefined) {
-      throw new FhirError(503, { code: 'transient', diagnostics: `The record system (${baseUrl}) could not be asked whether your access token may see this submission; try again.` });
+      throw new FhirError(503, {
+        code: 'transient',
+        diagnostics: `The record system (${baseUrl}) could not be asked whether your access token may see this submission; try again.`,
+      });
     }
-    if (status === 401) throw unauthorized(`The record system (${baseUrl}) does not accept your access token (401): sign in again.`);
+    if (status === 401)
+      throw unauthorized(`The record system (${baseUrl}) does not accept your access token (401): sign in again.`);
     if (!path) return;
-    if (status < 200 || status >= 300) throw new FhirError(403, { code: 'forbidden', diagnostics: `The record system (${baseUrl}) does not let your access token see ${path} (${status}).` });
+    if (status < 200 || status >= 300)
+      throw new FhirError(403, {
+        code: 'forbidden',
+        diagnostics: `The record system (${baseUrl}) does not let your access token see ${path} (${status}).`,
+      });
   };
 }

@@ -36,12 +36,25 @@ import { withWorklistTags } from './worklist-tags.js';
 export const DECISION_REASON_SYSTEM = 'https://periplan.app/fhir/CodeSystem/proposal-decision-reason';
 export const DECISION_REASON_VALUESET = 'https://periplan.app/fhir/ValueSet/proposal-decision-reason';
 /** The codes of profiles/CodeSystem-proposal-decision-reason.json (a test keeps the two in step). */
-export const DECISION_REASON_CODES = ['already-done', 'not-clinically-indicated', 'patient-declined', 'done-elsewhere', 'duplicate', 'other'] as const;
+export const DECISION_REASON_CODES = [
+  'already-done',
+  'not-clinically-indicated',
+  'patient-declined',
+  'done-elsewhere',
+  'duplicate',
+  'other',
+] as const;
 const STATUS_REASON_EXTENSION = 'http://hl7.org/fhir/StructureDefinition/request-statusReason';
 export const FLAG_OUTCOME_SYSTEM = 'https://periplan.app/fhir/CodeSystem/flag-outcome';
 export const FLAG_OUTCOME_VALUESET = 'https://periplan.app/fhir/ValueSet/flag-outcome';
 /** The codes of profiles/CodeSystem-flag-outcome.json (a test keeps the two in step). */
-export const FLAG_OUTCOME_CODES = ['sent-to-emergency-department', 'assessed-same-day', 'referred', 'not-needed', 'entered-in-error'] as const;
+export const FLAG_OUTCOME_CODES = [
+  'sent-to-emergency-department',
+  'assessed-same-day',
+  'referred',
+  'not-needed',
+  'entered-in-error',
+] as const;
 export type FlagOutcomeCode = (typeof FLAG_OUTCOME_CODES)[number];
 /** Outcomes that say "nothing was done": the clinician must say why. */
 const OUTCOMES_NEEDING_A_NOTE: readonly string[] = ['not-needed', 'entered-in-error'];
@@ -71,18 +84,34 @@ const TARGET = /^(ServiceRequest|Flag)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A
 
 function checkDecision(d: ProposalDecision): { type: 'ServiceRequest' | 'Flag'; id: string; version?: string } {
   const match = TARGET.exec(d?.target ?? '');
-  if (!match) throw badRequest(`target must be "ServiceRequest/<id>" or "Flag/<id>" (optionally with /_history/<version>), not "${d?.target}".`, 'target');
-  if (d.decision !== 'accept' && d.decision !== 'dismiss') throw badRequest('decision must be "accept" or "dismiss".', 'decision');
-  if (!d.who?.reference && !d.who?.identifier) throw badRequest('who must say who decided (a reference to the Practitioner).', 'who');
+  if (!match)
+    throw badRequest(
+      `target must be "ServiceRequest/<id>" or "Flag/<id>" (optionally with /_history/<version>), not "${d?.target}".`,
+      'target',
+    );
+  if (d.decision !== 'accept' && d.decision !== 'dismiss')
+    throw badRequest('decision must be "accept" or "dismiss".', 'decision');
+  if (!d.who?.reference && !d.who?.identifier)
+    throw badRequest('who must say who decided (a reference to the Practitioner).', 'who');
   if (d.decision === 'dismiss') {
     if (!d.reason) throw badRequest(`Dismissing needs a reason from ${DECISION_REASON_VALUESET}.`, 'reason');
-    if (d.reason.system !== DECISION_REASON_SYSTEM || !(DECISION_REASON_CODES as readonly string[]).includes(d.reason.code ?? '')) {
-      throw badRequest(`reason must be one of ${DECISION_REASON_CODES.join(', ')} from ${DECISION_REASON_SYSTEM}.`, 'reason');
+    if (
+      d.reason.system !== DECISION_REASON_SYSTEM ||
+      !(DECISION_REASON_CODES as readonly string[]).includes(d.reason.code ?? '')
+    ) {
+      throw badRequest(
+        `reason must be one of ${DECISION_REASON_CODES.join(', ')} from ${DECISION_REASON_SYSTEM}.`,
+        'reason',
+      );
     }
-    if (d.reason.code === 'other' && !d.note?.trim()) throw badRequest('A dismissal for "other" reasons needs a note saying why.', 'note');
+    if (d.reason.code === 'other' && !d.note?.trim())
+      throw badRequest('A dismissal for "other" reasons needs a note saying why.', 'note');
   }
   if (match[1] === 'Flag' && !(d.decision === 'dismiss' && d.reason?.code === 'duplicate')) {
-    throw badRequest(`A Flag is closed by recording what happened to the patient (a code from ${FLAG_OUTCOME_VALUESET}), not by accepting or dismissing it; only a duplicate Flag is dismissed.`, 'target');
+    throw badRequest(
+      `A Flag is closed by recording what happened to the patient (a code from ${FLAG_OUTCOME_VALUESET}), not by accepting or dismissing it; only a duplicate Flag is dismissed.`,
+      'target',
+    );
   }
   return { type: match[1] as 'ServiceRequest' | 'Flag', id: match[2]!, ...(match[3] ? { version: match[3] } : {}) };
 }
@@ -91,11 +120,23 @@ function checkDecision(d: ProposalDecision): { type: 'ServiceRequest' | 'Flag'; 
 function asFhirError(err: unknown, what: string): unknown {
   if (err instanceof FhirError) return err;
   const status = (err as { response?: { status?: number } }).response?.status;
-  if (status === 412) return preconditionFailed(`${what} was changed by someone else since it was read: reload it and decide again.`);
+  if (status === 412)
+    return preconditionFailed(`${what} was changed by someone else since it was read: reload it and decide again.`);
   if (status === 404 || status === 410) return notFound(`${what} does not exist on the FHIR server.`);
-  if (status === 401 || status === 403) return new FhirError(status, { code: status === 401 ? 'login' : 'forbidden', diagnostics: `The FHIR server refused ${what} (${status}).` });
-  if (typeof status === 'number' && status < 500) return new FhirError(status, { code: 'invalid', diagnostics: `The FHIR server refused the decision on ${what} (${status}).` });
-  return new FhirError(503, { code: 'transient', diagnostics: `The FHIR server could not be reached or failed (${status ?? (err as Error)?.message}); nothing was decided. Try again.` });
+  if (status === 401 || status === 403)
+    return new FhirError(status, {
+      code: status === 401 ? 'login' : 'forbidden',
+      diagnostics: `The FHIR server refused ${what} (${status}).`,
+    });
+  if (typeof status === 'number' && status < 500)
+    return new FhirError(status, {
+      code: 'invalid',
+      diagnostics: `The FHIR server refused the decision on ${what} (${status}).`,
+    });
+  return new FhirError(503, {
+    code: 'transient',
+    diagnostics: `The FHIR server could not be reached or failed (${status ?? (err as Error)?.message}); nothing was decided. Try again.`,
+  });
 }
 
 /**
@@ -103,13 +144,17 @@ function asFhirError(err: unknown, what: string): unknown {
  * answer is 503 "try again".
  */
 const RATE_LIMIT_WAIT_MS = 5000;
-const decisionClient = (target: FhirServerTarget, bearerToken: string | undefined) => clientFor(target, bearerToken, { waitOn429UpToMs: RATE_LIMIT_WAIT_MS });
+const decisionClient = (target: FhirServerTarget, bearerToken: string | undefined) =>
+  clientFor(target, bearerToken, { waitOn429UpToMs: RATE_LIMIT_WAIT_MS });
 
 const etag = (r: fhir4.FhirResource) => (r.meta?.versionId ? `W/"${r.meta.versionId}"` : undefined);
 
 function putEntry(resource: fhir4.FhirResource): fhir4.BundleEntry {
   const ifMatch = etag(resource);
-  return { resource, request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}`, ...(ifMatch ? { ifMatch } : {}) } };
+  return {
+    resource,
+    request: { method: 'PUT', url: `${resource.resourceType}/${resource.id}`, ...(ifMatch ? { ifMatch } : {}) },
+  };
 }
 
 export async function resolveProposal(
@@ -129,24 +174,42 @@ export async function resolveProposal(
     throw asFhirError(err, ref);
   }
   if (t.version && current.meta?.versionId && current.meta.versionId !== t.version) {
-    throw preconditionFailed(`${ref} is at version ${current.meta.versionId}, not ${t.version}: someone changed it since it was shown. Reload it and decide again.`);
+    throw preconditionFailed(
+      `${ref} is at version ${current.meta.versionId}, not ${t.version}: someone changed it since it was shown. Reload it and decide again.`,
+    );
   }
   const pinned = t.version ? { ...current, meta: { ...current.meta, versionId: t.version } } : current;
 
   const entries: fhir4.BundleEntry[] = [];
-  const reasonConcept: fhir4.CodeableConcept | undefined = d.reason ? { coding: [d.reason], ...(d.note ? { text: d.note } : {}) } : undefined;
-  const note: fhir4.Annotation | undefined = d.note ? { text: d.note, time: at, ...(d.who.reference ? { authorReference: d.who } : { authorString: d.who.display ?? 'clinician' }) } : undefined;
+  const reasonConcept: fhir4.CodeableConcept | undefined = d.reason
+    ? { coding: [d.reason], ...(d.note ? { text: d.note } : {}) }
+    : undefined;
+  const note: fhir4.Annotation | undefined = d.note
+    ? {
+        text: d.note,
+        time: at,
+        ...(d.who.reference ? { authorReference: d.who } : { authorString: d.who.display ?? 'clinician' }),
+      }
+    : undefined;
   let flagsToClose: fhir4.Flag[] = [];
 
   if (current.resourceType === 'ServiceRequest') {
-    if (current.intent !== 'proposal') throw conflict(`${ref} is not a proposal (intent is ${current.intent}): only proposals are accepted or dismissed.`);
+    if (current.intent !== 'proposal')
+      throw conflict(
+        `${ref} is not a proposal (intent is ${current.intent}): only proposals are accepted or dismissed.`,
+      );
     if (current.status !== 'draft') throw conflict(`${ref} was already resolved (status ${current.status}).`);
     const proposal: fhir4.ServiceRequest = {
       ...pinned,
       status: d.decision === 'accept' ? 'completed' : 'revoked',
       ...(note ? { note: [...(current.note ?? []), note] } : {}),
       ...(d.decision === 'dismiss' && reasonConcept
-        ? { extension: [...(current.extension ?? []).filter((e) => e.url !== STATUS_REASON_EXTENSION), { url: STATUS_REASON_EXTENSION, valueCodeableConcept: reasonConcept }] }
+        ? {
+            extension: [
+              ...(current.extension ?? []).filter((e) => e.url !== STATUS_REASON_EXTENSION),
+              { url: STATUS_REASON_EXTENSION, valueCodeableConcept: reasonConcept },
+            ],
+          }
         : {}),
     } as fhir4.ServiceRequest;
     entries.push(putEntry(proposal));
@@ -158,7 +221,15 @@ export async function resolveProposal(
   }
   for (const flag of flagsToClose) {
     // Inactive Flags leave the worklist: withWorklistTags drops its search tags with the status change.
-    entries.push(putEntry(withWorklistTags({ ...flag, status: 'inactive', period: { ...flag.period, start: flag.period?.start ?? at, end: at } })));
+    entries.push(
+      putEntry(
+        withWorklistTags({
+          ...flag,
+          status: 'inactive',
+          period: { ...flag.period, start: flag.period?.start ?? at, end: at },
+        }),
+      ),
+    );
   }
 
   const provenance: fhir4.Provenance = {
@@ -173,12 +244,26 @@ export async function resolveProposal(
       { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'assembler', display: 'Assembler' }] }, who: MODULE_DEVICE },
     ],
     entity: [
-      { role: 'revision', what: { reference: `${ref}/_history/${pinned.meta?.versionId ?? current.meta?.versionId ?? '1'}` } },
+      {
+        role: 'revision',
+        what: { reference: `${ref}/_history/${pinned.meta?.versionId ?? current.meta?.versionId ?? '1'}` },
+      },
       // The item that carries this one forward (an amendment's, for the same rule).
-      ...(d.supersededBy ? [{ role: 'source' as const, what: { reference: d.supersededBy, display: 'carried forward by the amended response' } }] : []),
+      ...(d.supersededBy
+        ? [
+            {
+              role: 'source' as const,
+              what: { reference: d.supersededBy, display: 'carried forward by the amended response' },
+            },
+          ]
+        : []),
     ],
   };
-  entries.push({ fullUrl: 'urn:uuid:' + randomUUID(), resource: provenance, request: { method: 'POST', url: 'Provenance' } });
+  entries.push({
+    fullUrl: 'urn:uuid:' + randomUUID(),
+    resource: provenance,
+    request: { method: 'POST', url: 'Provenance' },
+  });
 
   const results = await write(client, entries, ref);
   const written = results.filter((r): r is fhir4.FhirResource => r !== undefined);
@@ -197,7 +282,15 @@ export interface FlagOutcomeInput {
 
 const FLAG_TARGET = /^Flag\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
 
-function actProvenance(input: { act: ClinicianAct; targets: string[]; at: string; who: fhir4.Reference; activity: fhir4.CodeableConcept; reason?: fhir4.CodeableConcept; entity: fhir4.ProvenanceEntity[] }): fhir4.Provenance {
+function actProvenance(input: {
+  act: ClinicianAct;
+  targets: string[];
+  at: string;
+  who: fhir4.Reference;
+  activity: fhir4.CodeableConcept;
+  reason?: fhir4.CodeableConcept;
+  entity: fhir4.ProvenanceEntity[];
+}): fhir4.Provenance {
   return {
     resourceType: 'Provenance',
     meta: { tag: [{ system: CLINICIAN_ACT_SYSTEM, code: input.act }] },
@@ -223,32 +316,61 @@ async function readCurrent<T extends fhir4.FhirResource>(client: FhirClient, ref
 }
 
 async function writeAct(client: FhirClient, updates: fhir4.FhirResource[], provenance: fhir4.Provenance, ref: string) {
-  const entries = [...updates.map(putEntry), { fullUrl: 'urn:uuid:' + randomUUID(), resource: provenance, request: { method: 'POST' as const, url: 'Provenance' } }];
+  const entries = [
+    ...updates.map(putEntry),
+    {
+      fullUrl: 'urn:uuid:' + randomUUID(),
+      resource: provenance,
+      request: { method: 'POST' as const, url: 'Provenance' },
+    },
+  ];
   const written = (await write(client, entries, ref)).filter((r): r is fhir4.FhirResource => r !== undefined);
-  return { updated: written.filter((r) => r.resourceType !== 'Provenance'), provenance: written.find((r): r is fhir4.Provenance => r.resourceType === 'Provenance') ?? provenance };
+  return {
+    updated: written.filter((r) => r.resourceType !== 'Provenance'),
+    provenance: written.find((r): r is fhir4.Provenance => r.resourceType === 'Provenance') ?? provenance,
+  };
 }
 
 /**
  * The clinician records what happened to the patient of a Flag: the Flag closes (inactive, period.end = now,
  * off the worklist) and a Provenance carries the coded outcome as its activity, with who and when.
  */
-export async function recordFlagOutcome(target: FhirServerTarget, d: FlagOutcomeInput, now: Date = new Date()): Promise<{ updated: fhir4.FhirResource[]; provenance: fhir4.Provenance }> {
+export async function recordFlagOutcome(
+  target: FhirServerTarget,
+  d: FlagOutcomeInput,
+  now: Date = new Date(),
+): Promise<{ updated: fhir4.FhirResource[]; provenance: fhir4.Provenance }> {
   const match = FLAG_TARGET.exec(d?.target ?? '');
-  if (!match) throw badRequest(`target must be "Flag/<id>" (optionally with /_history/<version>), not "${d?.target}".`, 'target');
-  if (!(FLAG_OUTCOME_CODES as readonly string[]).includes(d.outcome)) throw badRequest(`outcome must be one of ${FLAG_OUTCOME_CODES.join(', ')} from ${FLAG_OUTCOME_SYSTEM}.`, 'outcome');
-  if (OUTCOMES_NEEDING_A_NOTE.includes(d.outcome) && !d.note?.trim()) throw badRequest(`The outcome "${d.outcome}" needs a note saying why.`, 'note');
-  if (!d.who?.reference && !d.who?.identifier) throw badRequest('who must say who recorded the outcome (a reference to the Practitioner).', 'who');
+  if (!match)
+    throw badRequest(`target must be "Flag/<id>" (optionally with /_history/<version>), not "${d?.target}".`, 'target');
+  if (!(FLAG_OUTCOME_CODES as readonly string[]).includes(d.outcome))
+    throw badRequest(`outcome must be one of ${FLAG_OUTCOME_CODES.join(', ')} from ${FLAG_OUTCOME_SYSTEM}.`, 'outcome');
+  if (OUTCOMES_NEEDING_A_NOTE.includes(d.outcome) && !d.note?.trim())
+    throw badRequest(`The outcome "${d.outcome}" needs a note saying why.`, 'note');
+  if (!d.who?.reference && !d.who?.identifier)
+    throw badRequest('who must say who recorded the outcome (a reference to the Practitioner).', 'who');
   const ref = `Flag/${match[1]}`;
   const client = await decisionClient(target, d.bearerToken);
   const current = await readCurrent<fhir4.Flag>(client, ref);
   if (current.resourceType !== 'Flag') throw notFound(`${ref} is not a Flag.`);
   if (match[2] && current.meta?.versionId && current.meta.versionId !== match[2]) {
-    throw preconditionFailed(`${ref} is at version ${current.meta.versionId}, not ${match[2]}: someone changed it since it was shown. Reload it and record the outcome again.`);
+    throw preconditionFailed(
+      `${ref} is at version ${current.meta.versionId}, not ${match[2]}: someone changed it since it was shown. Reload it and record the outcome again.`,
+    );
   }
-  if (current.status !== 'active') throw conflict(`${ref} is already closed (status ${current.status}): an outcome was recorded before.`);
+  if (current.status !== 'active')
+    throw conflict(`${ref} is already closed (status ${current.status}): an outcome was recorded before.`);
   const at = now.toISOString();
-  const coding: fhir4.Coding = { system: FLAG_OUTCOME_SYSTEM, code: d.outcome, display: FLAG_OUTCOME_DISPLAY[d.outcome as FlagOutcomeCode] };
-  const closed = withWorklistTags({ ...current, status: 'inactive', period: { ...current.period, start: current.period?.start ?? at, end: at } });
+  const coding: fhir4.Coding = {
+    system: FLAG_OUTCOME_SYSTEM,
+    code: d.outcome,
+    display: FLAG_OUTCOME_DISPLAY[d.outcome as FlagOutcomeCode],
+  };
+  const closed = withWorklistTags({
+    ...current,
+    status: 'inactive',
+    period: { ...current.period, start: current.period?.start ?? at, end: at },
+  });
   const provenance = actProvenance({
     act: 'flag-outcome',
     targets: [ref],
@@ -295,41 +417,66 @@ export function authorOf(p: fhir4.Provenance): fhir4.Reference | undefined {
  * reverses the act (a proposal back to draft, the order it made revoked, a Flag active again with its
  * worklist tags), and a Provenance (act `undo`) whose entity names the Provenance it reverses.
  */
-export async function undoDecision(target: FhirServerTarget, d: UndoInput, now: Date = new Date()): Promise<{ updated: fhir4.FhirResource[]; provenance: fhir4.Provenance; undone: ClinicianAct }> {
-  if (!/^[A-Za-z0-9\-.]{1,64}$/.test(d?.provenance ?? '')) throw badRequest('provenance must be the id of the Provenance of the act to undo.', 'provenance');
+export async function undoDecision(
+  target: FhirServerTarget,
+  d: UndoInput,
+  now: Date = new Date(),
+): Promise<{ updated: fhir4.FhirResource[]; provenance: fhir4.Provenance; undone: ClinicianAct }> {
+  if (!/^[A-Za-z0-9\-.]{1,64}$/.test(d?.provenance ?? ''))
+    throw badRequest('provenance must be the id of the Provenance of the act to undo.', 'provenance');
   if (!d.who?.reference) throw badRequest('who must say who undoes the act (a reference to the Practitioner).', 'who');
   const client = await decisionClient(target, d.bearerToken);
   const provRef = `Provenance/${d.provenance}`;
   const act = await readCurrent<fhir4.Provenance>(client, provRef);
   const kind = actOf(act);
   if (act.resourceType !== 'Provenance' || (kind !== 'accept' && kind !== 'dismiss' && kind !== 'flag-outcome')) {
-    throw badRequest(`${provRef} does not record an accept, a dismiss or a flag outcome: there is nothing to undo.`, 'provenance');
+    throw badRequest(
+      `${provRef} does not record an accept, a dismiss or a flag outcome: there is nothing to undo.`,
+      'provenance',
+    );
   }
   const author = authorOf(act);
   if (author?.reference !== d.who.reference) {
-    throw forbidden(`Only the clinician who recorded this (${author?.display ?? author?.reference ?? 'someone else'}) can undo it. Record a new decision instead.`);
+    throw forbidden(
+      `Only the clinician who recorded this (${author?.display ?? author?.reference ?? 'someone else'}) can undo it. Record a new decision instead.`,
+    );
   }
   const windowMs = d.windowMs ?? DEFAULT_UNDO_WINDOW_MS;
   const recorded = Date.parse(act.recorded);
   if (!(now.getTime() - recorded <= windowMs)) {
-    throw conflict(`It is too late to undo this: it was recorded at ${act.recorded}, and an undo is possible for ${Math.round(windowMs / 60_000)} minutes. Record a new decision instead.`);
+    throw conflict(
+      `It is too late to undo this: it was recorded at ${act.recorded}, and an undo is possible for ${Math.round(windowMs / 60_000)} minutes. Record a new decision instead.`,
+    );
   }
   const at = now.toISOString();
-  const targets = (act.target ?? []).map((t) => t.reference?.replace(/\/_history\/.*$/, '')).filter((r): r is string => !!r);
+  const targets = (act.target ?? [])
+    .map((t) => t.reference?.replace(/\/_history\/.*$/, ''))
+    .filter((r): r is string => !!r);
   const current = await Promise.all(targets.map((r) => readCurrent<fhir4.ServiceRequest | fhir4.Flag>(client, r)));
-  const changed = () => conflict(`${provRef} was already undone, or what it decided has changed since: reload and decide again.`);
-  const note: fhir4.Annotation = { text: `Undone: the ${kind} recorded at ${act.recorded} was reversed by its author.`, time: at, authorReference: d.who };
+  const changed = () =>
+    conflict(`${provRef} was already undone, or what it decided has changed since: reload and decide again.`);
+  const note: fhir4.Annotation = {
+    text: `Undone: the ${kind} recorded at ${act.recorded} was reversed by its author.`,
+    time: at,
+    authorReference: d.who,
+  };
   const updates: fhir4.FhirResource[] = [];
   for (const r of current) {
     if (r.resourceType === 'Flag') {
-      if (kind !== 'flag-outcome' || r.status !== 'inactive' || Date.parse(r.period?.end ?? '') !== recorded) throw changed();
+      if (kind !== 'flag-outcome' || r.status !== 'inactive' || Date.parse(r.period?.end ?? '') !== recorded)
+        throw changed();
       const { end: _end, ...period } = r.period ?? {};
       updates.push(withWorklistTags({ ...r, status: 'active', period }));
     } else if (r.resourceType === 'ServiceRequest' && r.intent === 'proposal') {
       if (r.status !== (kind === 'accept' ? 'completed' : 'revoked')) throw changed();
       const extension = (r.extension ?? []).filter((e) => e.url !== STATUS_REASON_EXTENSION);
       const { extension: _ext, ...rest } = r;
-      updates.push({ ...rest, ...(extension.length ? { extension } : {}), status: 'draft', note: [...(r.note ?? []), note] });
+      updates.push({
+        ...rest,
+        ...(extension.length ? { extension } : {}),
+        status: 'draft',
+        note: [...(r.note ?? []), note],
+      });
     } else if (r.resourceType === 'ServiceRequest' && r.intent === 'order') {
       if (kind !== 'accept' || r.status !== 'active') throw changed();
       updates.push({ ...r, status: 'revoked', note: [...(r.note ?? []), note] });
@@ -341,10 +488,16 @@ export async function undoDecision(target: FhirServerTarget, d: UndoInput, now: 
     targets: updates.map((u) => `${u.resourceType}/${u.id}`),
     at,
     who: d.who,
-    activity: { coding: [{ system: DATA_OPERATION, code: 'UPDATE', display: 'revise' }], text: `undo ${kind} (${provRef})` },
+    activity: {
+      coding: [{ system: DATA_OPERATION, code: 'UPDATE', display: 'revise' }],
+      text: `undo ${kind} (${provRef})`,
+    },
     entity: [
       { role: 'source', what: { reference: provRef } },
-      ...current.map((r) => ({ role: 'revision' as const, what: { reference: `${r.resourceType}/${r.id}/_history/${r.meta?.versionId ?? '1'}` } })),
+      ...current.map((r) => ({
+        role: 'revision' as const,
+        what: { reference: `${r.resourceType}/${r.id}/_history/${r.meta?.versionId ?? '1'}` },
+      })),
     ],
   });
   const out = await writeAct(client, updates, provenance, provRef);
@@ -355,7 +508,15 @@ export async function undoDecision(target: FhirServerTarget, d: UndoInput, now: 
 function orderEntry(proposal: fhir4.ServiceRequest, ref: string, d: ProposalDecision, at: string): fhir4.BundleEntry {
   const item = proposal.identifier?.find((i) => i.system === SUBMISSION_ITEM_SYSTEM)?.value ?? ref;
   const identifier: fhir4.Identifier = { system: SUBMISSION_ITEM_SYSTEM, value: `${item}#order` };
-  const { id: _id, meta: _meta, identifier: _ids, note: _note, extension: _ext, authoredOn: _authored, ...copied } = proposal;
+  const {
+    id: _id,
+    meta: _meta,
+    identifier: _ids,
+    note: _note,
+    extension: _ext,
+    authoredOn: _authored,
+    ...copied
+  } = proposal;
   const order: fhir4.ServiceRequest = {
     ...copied,
     identifier: [identifier],
@@ -366,16 +527,27 @@ function orderEntry(proposal: fhir4.ServiceRequest, ref: string, d: ProposalDeci
     requester: d.who,
     ...(d.note ? { note: [{ text: d.note, time: at }] } : {}),
   };
-  return { fullUrl: 'urn:uuid:' + randomUUID(), resource: order, request: { method: 'POST', url: 'ServiceRequest', ifNoneExist: identifierQuery(identifier) } };
+  return {
+    fullUrl: 'urn:uuid:' + randomUUID(),
+    resource: order,
+    request: { method: 'POST', url: 'ServiceRequest', ifNoneExist: identifierQuery(identifier) },
+  };
 }
 
 /** One transaction; one by one (updates first, Provenance last) when the server has no transactions. */
-async function write(client: FhirClient, entries: fhir4.BundleEntry[], ref: string): Promise<(fhir4.FhirResource | undefined)[]> {
+async function write(
+  client: FhirClient,
+  entries: fhir4.BundleEntry[],
+  ref: string,
+): Promise<(fhir4.FhirResource | undefined)[]> {
   try {
     const response = await client.transaction({ resourceType: 'Bundle', type: 'transaction', entry: entries });
     // Entry statuses count like HTTP ones: a server may answer 200 with a failed entry (non-atomic).
     const failed = (response?.entry ?? []).find((e) => e.response?.status && !/^2\d\d/.test(e.response.status));
-    if (failed) throw Object.assign(new Error(`entry ${failed.response!.status}`), { response: { status: Number(failed.response!.status.slice(0, 3)) } });
+    if (failed)
+      throw Object.assign(new Error(`entry ${failed.response!.status}`), {
+        response: { status: Number(failed.response!.status.slice(0, 3)) },
+      });
     // A server may answer with locations only (no resources): read what it wrote.
     return await Promise.all(
       (response?.entry ?? []).map(async (e) => {
@@ -392,7 +564,9 @@ async function write(client: FhirClient, entries: fhir4.BundleEntry[], ref: stri
   const out: (fhir4.FhirResource | undefined)[] = [];
   try {
     for (const entry of entries) {
-      const resource = JSON.parse(JSON.stringify(entry.resource), (k, v: unknown) => (k === 'reference' && typeof v === 'string' && assigned.has(v) ? assigned.get(v) : v)) as fhir4.FhirResource;
+      const resource = JSON.parse(JSON.stringify(entry.resource), (k, v: unknown) =>
+        k === 'reference' && typeof v === 'string' && assigned.has(v) ? assigned.get(v) : v,
+      ) as fhir4.FhirResource;
       const { ifMatch, ifNoneExist } = entry.request ?? {};
       const saved =
         entry.request?.method === 'PUT'

@@ -28,11 +28,19 @@ export interface SendFailure {
  * the EHR would not let the user write.
  */
 export function classifyWriteError(err: unknown, options: { userToken?: boolean } = {}): SendFailure {
-  if (err instanceof WriteError) return { transient: err.transient, message: err.message, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
+  if (err instanceof WriteError)
+    return {
+      transient: err.transient,
+      message: err.message,
+      ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}),
+    };
   const e = err as { response?: { status?: number; data?: unknown }; message?: string; name?: string };
   const status = e?.response?.status;
   if (options.userToken && (status === 401 || status === 403)) {
-    return { transient: false, message: `The FHIR server refused the user's credentials (${status}); nothing was written. Sign in again and resubmit.` };
+    return {
+      transient: false,
+      message: `The FHIR server refused the user's credentials (${status}); nothing was written. Sign in again and resubmit.`,
+    };
   }
   if (typeof status === 'number') {
     const detail = describeBody(e.response?.data);
@@ -40,11 +48,16 @@ export function classifyWriteError(err: unknown, options: { userToken?: boolean 
     // work around a refusal by retrying with other credentials.
     const transient = status >= 500 || status === 401 || status === 408 || status === 429;
     const retryAfterMs = retryAfterMsOf(err);
-    return { transient, message: `FHIR server answered ${status}${detail ? `: ${detail}` : ''}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+    return {
+      transient,
+      message: `FHIR server answered ${status}${detail ? `: ${detail}` : ''}`,
+      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+    };
   }
   // fetch TypeError (connection refused, reset), AbortError/TimeoutError (our timeout), DNS failures: transient.
   const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
-  const why = e?.name === 'TimeoutError' || e?.name === 'AbortError' ? 'no answer in time' : (e?.message ?? String(err));
+  const why =
+    e?.name === 'TimeoutError' || e?.name === 'AbortError' ? 'no answer in time' : (e?.message ?? String(err));
   return { transient: true, message: `FHIR server unreachable: ${why}${cause?.code ? ` (${cause.code})` : ''}` };
 }
 
@@ -111,7 +124,10 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
 
   async function sendEntry(entry: OutboxEntry, bearerToken?: string): Promise<'sent' | 'retry' | 'failed'> {
     try {
-      const response = await writer.write(entry.bundle, { ...(bearerToken ? { bearerToken } : {}), retry: entry.attempts > 0 });
+      const response = await writer.write(entry.bundle, {
+        ...(bearerToken ? { bearerToken } : {}),
+        retry: entry.attempts > 0,
+      });
       await outbox.markSent(entry.id, response);
       options.onEvent?.({ type: 'sent', entry });
       return 'sent';
@@ -119,7 +135,9 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
       const failure = classifyWriteError(err, { userToken: bearerToken !== undefined });
       if (failure.transient) {
         // Not before the server's Retry-After, when it gave one (429, 503).
-        const next = new Date(Date.now() + Math.max(nextDelayMs(entry.attempts + 1, backoff), failure.retryAfterMs ?? 0));
+        const next = new Date(
+          Date.now() + Math.max(nextDelayMs(entry.attempts + 1, backoff), failure.retryAfterMs ?? 0),
+        );
         await outbox.markRetry(entry.id, failure.message, next);
         options.onEvent?.({ type: 'retry', entry, message: failure.message });
         return 'retry';

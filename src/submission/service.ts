@@ -10,7 +10,13 @@ import { extractFromResponse, validateQuestionnaireResponse } from '../forms/ind
 import type { KnowledgeBase } from '../knowledge/index.js';
 import { badRequest, hasErrors, notFound, unprocessable } from '../outcomes/index.js';
 import { applyPlanDefinition } from '../rules/index.js';
-import { amendmentKey, buildSubmissionBundle, ensureResponseIdentifier, submissionId, submissionKey } from './build-bundle.js';
+import {
+  amendmentKey,
+  buildSubmissionBundle,
+  ensureResponseIdentifier,
+  submissionId,
+  submissionKey,
+} from './build-bundle.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import type { OutboxSender } from './sender.js';
 
@@ -64,8 +70,10 @@ export interface SubmitResult {
 
 const MESSAGES: Record<SubmissionState, string> = {
   sent: 'Saved to the record.',
-  queued: 'Saved, sending: the record system cannot be reached right now. Your answers are stored safely on this server and will be sent automatically.',
-  failed: 'Saved here, but the record system refused it. Staff can see it in the outbox and resend it after the problem is fixed.',
+  queued:
+    'Saved, sending: the record system cannot be reached right now. Your answers are stored safely on this server and will be sent automatically.',
+  failed:
+    'Saved here, but the record system refused it. Staff can see it in the outbox and resend it after the problem is fixed.',
 };
 
 export function stateOf(entry: OutboxEntry): SubmissionState {
@@ -80,16 +88,24 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
     // response is checked again in full so that the 422 lists its warnings too (the rare path pays).
     const resolveQuestionnaire = (canonical: string) => deps.knowledge.resolve(canonical, 'Questionnaire');
     if (hasErrors(validateQuestionnaireResponse(input.response, { resolveQuestionnaire, errorsOnly: true }))) {
-      throw unprocessable(validateQuestionnaireResponse(input.response, { resolveQuestionnaire }).issue.map(toIssueInput));
+      throw unprocessable(
+        validateQuestionnaireResponse(input.response, { resolveQuestionnaire }).issue.map(toIssueInput),
+      );
     }
     if (input.response.status !== 'completed' && input.response.status !== 'amended') {
-      throw badRequest(`Only a completed or amended response can be submitted (status is "${input.response.status}"). Save drafts as in-progress responses instead.`, 'QuestionnaireResponse.status');
+      throw badRequest(
+        `Only a completed or amended response can be submitted (status is "${input.response.status}"). Save drafts as in-progress responses instead.`,
+        'QuestionnaireResponse.status',
+      );
     }
     const subject = input.response.subject?.reference;
-    if (!subject) throw badRequest('The response has no subject: whose answers are these?', 'QuestionnaireResponse.subject');
+    if (!subject)
+      throw badRequest('The response has no subject: whose answers are these?', 'QuestionnaireResponse.subject');
 
     if (input.amends) checkAmends(input.amends, input.response);
-    const response = input.amends ? { ...input.response, status: 'amended' as const } : ensureResponseIdentifier(input.response);
+    const response = input.amends
+      ? { ...input.response, status: 'amended' as const }
+      : ensureResponseIdentifier(input.response);
     const key = input.amends ? amendmentKey(response, input.amends.versionId) : submissionKey(response);
     const existing = await deps.outbox.get(key);
     if (existing) return resultFor(existing, response, true);
@@ -101,16 +117,35 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
     // responses both called "1" must not share Observations); the transaction replaces it with a urn:uuid.
     const withId: fhir4.QuestionnaireResponse = { ...response, id: submissionId(key) };
     const at = now();
-    const others = input.data.filter((r) => r.resourceType !== 'QuestionnaireResponse' || (r.id !== withId.id && r.id !== response.id));
-    const carePlan = applyPlanDefinition(plan, { subject, data: [...others, withId], knowledge: deps.knowledge, now: at });
+    const others = input.data.filter(
+      (r) => r.resourceType !== 'QuestionnaireResponse' || (r.id !== withId.id && r.id !== response.id),
+    );
+    const carePlan = applyPlanDefinition(plan, {
+      subject,
+      data: [...others, withId],
+      knowledge: deps.knowledge,
+      now: at,
+    });
 
     const questionnaire = deps.knowledge.resolve(response.questionnaire ?? '', 'Questionnaire');
     const extracted = questionnaire ? await extractFromResponse(withId, questionnaire) : undefined;
 
     const author = input.author ?? response.author ?? response.source ?? response.subject!;
-    const bundle = buildSubmissionBundle({ response: withId, carePlan, author, enterer: input.enterer, now: at, extracted, key, ...(input.amends ? { amends: input.amends } : {}) });
+    const bundle = buildSubmissionBundle({
+      response: withId,
+      carePlan,
+      author,
+      enterer: input.enterer,
+      now: at,
+      extracted,
+      key,
+      ...(input.amends ? { amends: input.amends } : {}),
+    });
     // Durable (fsync'd) before anything is sent: from here on the submission cannot be lost.
-    const { entry, created } = await deps.outbox.add(key, bundle, { now: at, ...(deps.firstAttemptLeaseMs !== undefined ? { leaseMs: deps.firstAttemptLeaseMs } : {}) });
+    const { entry, created } = await deps.outbox.add(key, bundle, {
+      now: at,
+      ...(deps.firstAttemptLeaseMs !== undefined ? { leaseMs: deps.firstAttemptLeaseMs } : {}),
+    });
     if (!created) return resultFor(entry, response, true);
 
     // From here on the submission is durably stored: whatever fails now (e.g. recording the attempt on a full
@@ -128,7 +163,8 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
 
   function resultFor(entry: OutboxEntry, response: fhir4.QuestionnaireResponse, duplicate: boolean): SubmitResult {
     const state = stateOf(entry);
-    const carePlan = entry.bundle.entry?.find((e) => e.resource?.resourceType === 'CarePlan')?.resource as fhir4.CarePlan | undefined;
+    const carePlan = entry.bundle.entry?.find((e) => e.resource?.resourceType === 'CarePlan')?.resource as
+      fhir4.CarePlan | undefined;
     return {
       state,
       key: entry.key,
@@ -154,10 +190,15 @@ export function locationsOf(entry: OutboxEntry): string[] {
 const ID = /^[A-Za-z0-9\-.]{1,64}$/;
 
 function checkAmends(amends: { id: string; versionId: string }, response: fhir4.QuestionnaireResponse): void {
-  if (!ID.test(amends.id ?? '')) throw badRequest('amends.id must be the id of the response being amended.', 'amends.id');
-  if (!ID.test(amends.versionId ?? '')) throw badRequest('amends.versionId must be the version of the response the user amended.', 'amends.versionId');
+  if (!ID.test(amends.id ?? ''))
+    throw badRequest('amends.id must be the id of the response being amended.', 'amends.id');
+  if (!ID.test(amends.versionId ?? ''))
+    throw badRequest('amends.versionId must be the version of the response the user amended.', 'amends.versionId');
   if (!response.identifier?.value) {
-    throw badRequest('An amendment keeps the identifier of the response it amends: copy it from the stored response.', 'QuestionnaireResponse.identifier');
+    throw badRequest(
+      'An amendment keeps the identifier of the response it amends: copy it from the stored response.',
+      'QuestionnaireResponse.identifier',
+    );
   }
 }
 

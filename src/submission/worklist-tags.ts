@@ -17,7 +17,12 @@ export const FLAG_PRIORITY_EXTENSION = 'http://hl7.org/fhir/StructureDefinition/
  * The three flag codes clinical-rules.md pins (what the rules raise), and the fourth this module adds for an
  * incomplete red-flag screen (screenIncompleteFlag): pinned codes may grow, never change meaning.
  */
-export const FLAG_CODES = ['emergency-assessment', 'imaging-follow-up', 'bone-density-scan', 'red-flag-screen-incomplete'] as const;
+export const FLAG_CODES = [
+  'emergency-assessment',
+  'imaging-follow-up',
+  'bone-density-scan',
+  'red-flag-screen-incomplete',
+] as const;
 export const SCREEN_INCOMPLETE_FLAG_CODE = 'red-flag-screen-incomplete';
 /** The tiers, highest first (the worklist pages through them in this order). */
 export const FLAG_TIERS = ['PH', 'PM', 'PL'] as const;
@@ -28,7 +33,10 @@ export function worklistTags(flag: fhir4.Flag): fhir4.Coding[] {
   const priority = flag.extension
     ?.find((e) => e.url === FLAG_PRIORITY_EXTENSION)
     ?.valueCodeableConcept?.coding?.find((c) => c.system === FLAG_PRIORITY_SYSTEM)?.code;
-  return [...(code ? [{ system: FLAG_SYSTEM, code }] : []), ...(priority ? [{ system: FLAG_PRIORITY_SYSTEM, code: priority }] : [])];
+  return [
+    ...(code ? [{ system: FLAG_SYSTEM, code }] : []),
+    ...(priority ? [{ system: FLAG_PRIORITY_SYSTEM, code: priority }] : []),
+  ];
 }
 
 const isWorklistTag = (t: fhir4.Coding) => t.system === FLAG_SYSTEM || t.system === FLAG_PRIORITY_SYSTEM;
@@ -98,22 +106,45 @@ export const SCREEN_INCOMPLETE_FLAG_ID = 'RF-00-worklist-flag';
  * needed is the questions answered), flag-priority PM (Soon), text naming what is missing, flag-detail
  * pointing at the response. Undefined when RF-00 did not fire.
  */
-export function screenIncompleteFlag(carePlan: fhir4.CarePlan, response: fhir4.QuestionnaireResponse): fhir4.Flag | undefined {
-  const group = (carePlan.contained ?? []).find((r) => r.resourceType === 'RequestGroup') as fhir4.RequestGroup | undefined;
-  const fired = group?.action?.some((a) => a.code?.some((c) => c.coding?.some((k) => k.system === RULE_SYSTEM && k.code === SCREEN_INCOMPLETE_RULE)));
+export function screenIncompleteFlag(
+  carePlan: fhir4.CarePlan,
+  response: fhir4.QuestionnaireResponse,
+): fhir4.Flag | undefined {
+  const group = (carePlan.contained ?? []).find((r) => r.resourceType === 'RequestGroup') as
+    fhir4.RequestGroup | undefined;
+  const fired = group?.action?.some((a) =>
+    a.code?.some((c) => c.coding?.some((k) => k.system === RULE_SYSTEM && k.code === SCREEN_INCOMPLETE_RULE)),
+  );
   if (!fired) return undefined;
   return {
     resourceType: 'Flag',
     id: SCREEN_INCOMPLETE_FLAG_ID,
     meta: { profile: ['https://periplan.app/fhir/StructureDefinition/back-pain-flag'] },
     extension: [
-      { url: FLAG_PRIORITY_EXTENSION, valueCodeableConcept: { coding: [{ system: FLAG_PRIORITY_SYSTEM, code: 'PM' }] } },
+      {
+        url: FLAG_PRIORITY_EXTENSION,
+        valueCodeableConcept: { coding: [{ system: FLAG_PRIORITY_SYSTEM, code: 'PM' }] },
+      },
       ...(response.id
-        ? [{ url: 'http://hl7.org/fhir/StructureDefinition/flag-detail', valueReference: { reference: `QuestionnaireResponse/${response.id}`, display: 'Back pain intake questionnaire response' } }]
+        ? [
+            {
+              url: 'http://hl7.org/fhir/StructureDefinition/flag-detail',
+              valueReference: {
+                reference: `QuestionnaireResponse/${response.id}`,
+                display: 'Back pain intake questionnaire response',
+              },
+            },
+          ]
         : []),
     ],
     status: 'active',
-    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'clinical', display: 'Clinical' }] }],
+    category: [
+      {
+        coding: [
+          { system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'clinical', display: 'Clinical' },
+        ],
+      },
+    ],
     code: {
       coding: [{ system: FLAG_SYSTEM, code: SCREEN_INCOMPLETE_FLAG_CODE, display: 'Red-flag screen incomplete' }],
       text: 'Red-flag screen incomplete: complete the red-flag questions',

@@ -19,7 +19,13 @@ import {
 import { clientCredentialsTokenSource } from './module-token.js';
 import { openSqliteOutbox, type Outbox } from './outbox.js';
 import { DECISION_REASON_SYSTEM, resolveProposal, type ProposalDecision } from './resolve-proposal.js';
-import { SUBMISSION_KEY_TAG_SYSTEM, SUBMISSION_RULE_SYSTEM, amendmentKey, amendmentOf, submissionId } from './build-bundle.js';
+import {
+  SUBMISSION_KEY_TAG_SYSTEM,
+  SUBMISSION_RULE_SYSTEM,
+  amendmentKey,
+  amendmentOf,
+  submissionId,
+} from './build-bundle.js';
 import { rulesOfFlag } from './worklist-tags.js';
 import { FhirError, preconditionFailed } from '../outcomes/index.js';
 import { clientFor, STALE_AMENDMENT } from './fhir-writer.js';
@@ -96,7 +102,11 @@ export function createWritePath(options: WritePathOptions): WritePath {
   const target: FhirServerTarget = {
     baseUrl: options.fhirBaseUrl.replace(/\/+$/, ''),
     timeoutMs,
-    ...(options.getModuleToken ? { getToken: options.getModuleToken } : tokens ? { getToken: () => tokens.getToken(), invalidateToken: () => tokens.invalidate() } : {}),
+    ...(options.getModuleToken
+      ? { getToken: options.getModuleToken }
+      : tokens
+        ? { getToken: () => tokens.getToken(), invalidateToken: () => tokens.invalidate() }
+        : {}),
   };
   let capabilities = assumedCapabilities();
   const outbox = options.outbox ?? openSqliteOutbox(options.dataDir);
@@ -115,8 +125,10 @@ export function createWritePath(options: WritePathOptions): WritePath {
         const done = track(supersedeEarlierVersion(key, e.entry.bundle)).finally(() => superseding.delete(key));
         superseding.set(key, done);
       }
-      if (e.type === 'failed') log.error(`submission ${e.entry.key} refused by the FHIR server, kept as failed: ${e.message}`);
-      else if (e.type === 'retry' && [3, 10, 30].includes(e.entry.attempts + 1)) log.warn(`submission ${e.entry.key} not sent yet (${e.entry.attempts + 1} attempts): ${e.message}`);
+      if (e.type === 'failed')
+        log.error(`submission ${e.entry.key} refused by the FHIR server, kept as failed: ${e.message}`);
+      else if (e.type === 'retry' && [3, 10, 30].includes(e.entry.attempts + 1))
+        log.warn(`submission ${e.entry.key} not sent yet (${e.entry.attempts + 1} attempts): ${e.message}`);
     },
   });
   const service = createSubmissionService({
@@ -124,7 +136,11 @@ export function createWritePath(options: WritePathOptions): WritePath {
     outbox,
     sender,
     firstAttemptLeaseMs: leaseMs,
-    onBookkeepingError: (key, err) => log.error(`submission ${key} is stored in the outbox, but recording its first attempt failed; it stays queued`, err),
+    onBookkeepingError: (key, err) =>
+      log.error(
+        `submission ${key} is stored in the outbox, but recording its first attempt failed; it stays queued`,
+        err,
+      ),
   });
   const inFlight = new Set<Promise<unknown>>();
   /** Amendments sent, by key: superseding what the earlier version raised (awaited by the submitter). */
@@ -152,8 +168,14 @@ export function createWritePath(options: WritePathOptions): WritePath {
    * may not read cannot vouch for its answer). Unreadable — no token, refused, EHR down, slow — counts as not
    * proven: the marker is stripped and the value is the submitter's.
    */
-  async function proveRecordSources(response: fhir4.QuestionnaireResponse, bearerToken: string | undefined): Promise<{ response: fhir4.QuestionnaireResponse; warnings: string[] }> {
-    const questionnaire = options.knowledge.resolve(typeof response?.questionnaire === 'string' ? response.questionnaire : '', 'Questionnaire');
+  async function proveRecordSources(
+    response: fhir4.QuestionnaireResponse,
+    bearerToken: string | undefined,
+  ): Promise<{ response: fhir4.QuestionnaireResponse; warnings: string[] }> {
+    const questionnaire = options.knowledge.resolve(
+      typeof response?.questionnaire === 'string' ? response.questionnaire : '',
+      'Questionnaire',
+    );
     const checked = await verifyPrefilledFrom(response, {
       ...(questionnaire ? { questionnaire } : {}),
       readObservation: async (id) => {
@@ -170,12 +192,15 @@ export function createWritePath(options: WritePathOptions): WritePath {
     if (input.amends) await checkNotStale(input.amends, input.response, input.bearerToken);
     const subject = input.response?.subject?.reference;
     const [data, proven] = await Promise.all([
-      !subject || input.data.some((r) => r.resourceType === 'Patient') ? input.data : loadSubjectData(subject, input.bearerToken).then((read) => [...input.data, ...read]),
+      !subject || input.data.some((r) => r.resourceType === 'Patient')
+        ? input.data
+        : loadSubjectData(subject, input.bearerToken).then((read) => [...input.data, ...read]),
       proveRecordSources(input.response, input.bearerToken),
     ]);
     const submitted = await service.submit({ ...input, response: proven.response, data });
     const result = proven.warnings.length ? { ...submitted, warnings: proven.warnings } : submitted;
-    if (input.amends && result.state === 'failed' && result.entry.lastError === STALE_AMENDMENT && !result.duplicate) throw preconditionFailed(STALE_AMENDMENT);
+    if (input.amends && result.state === 'failed' && result.entry.lastError === STALE_AMENDMENT && !result.duplicate)
+      throw preconditionFailed(STALE_AMENDMENT);
     await superseding.get(result.key);
     return result;
   }
@@ -185,7 +210,11 @@ export function createWritePath(options: WritePathOptions): WritePath {
    * user reloads instead of queueing an update that must fail. If the server cannot be asked, the If-Match
    * of the update decides when it is sent.
    */
-  async function checkNotStale(amends: { id: string; versionId: string }, response: fhir4.QuestionnaireResponse, bearerToken: string | undefined): Promise<void> {
+  async function checkNotStale(
+    amends: { id: string; versionId: string },
+    response: fhir4.QuestionnaireResponse,
+    bearerToken: string | undefined,
+  ): Promise<void> {
     if (!response?.identifier?.value) return; // refused by the service (400)
     let current: fhir4.QuestionnaireResponse | undefined;
     try {
@@ -193,7 +222,11 @@ export function createWritePath(options: WritePathOptions): WritePath {
       current = await client.read<fhir4.QuestionnaireResponse>('QuestionnaireResponse', amends.id);
     } catch (err) {
       const status = (err as { response?: { status?: number } }).response?.status;
-      if (status === 404 || status === 410) throw new FhirError(404, { code: 'not-found', diagnostics: `QuestionnaireResponse/${amends.id} (the response being amended) does not exist.` });
+      if (status === 404 || status === 410)
+        throw new FhirError(404, {
+          code: 'not-found',
+          diagnostics: `QuestionnaireResponse/${amends.id} (the response being amended) does not exist.`,
+        });
       return;
     }
     if (!current?.meta?.versionId || current.meta.versionId === amends.versionId) return;
@@ -224,15 +257,28 @@ export function createWritePath(options: WritePathOptions): WritePath {
     const who = amendment.response.author ?? { reference: subject };
     const reason = { system: DECISION_REASON_SYSTEM, code: 'duplicate' };
     const isOurs = (r: fhir4.ServiceRequest | fhir4.Flag) => !!r.identifier?.some((i) => i.value?.startsWith(ours));
-    const earlier = (r: fhir4.ServiceRequest | fhir4.Flag, refs: (string | undefined)[]) => refs.some((ref) => ref?.replace(/\/_history\/.*$/, '') === responseRef) && !isOurs(r);
+    const earlier = (r: fhir4.ServiceRequest | fhir4.Flag, refs: (string | undefined)[]) =>
+      refs.some((ref) => ref?.replace(/\/_history\/.*$/, '') === responseRef) && !isOurs(r);
     const ruleOf = (r: fhir4.ServiceRequest | fhir4.Flag) =>
-      (r.resourceType === 'Flag' ? rulesOfFlag(r)[0] : undefined) ?? r.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM)?.value?.split('#')[1];
+      (r.resourceType === 'Flag' ? rulesOfFlag(r)[0] : undefined) ??
+      r.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM)?.value?.split('#')[1];
     // Every page: servers cap _count and page on their own terms.
     const search = async <T extends fhir4.FhirResource>(type: string): Promise<T[]> =>
-      (await (await clientFor(target)).searchAll<T>(`${type}?subject=${encodeURIComponent(subject)}&_count=500`, { maxPages: 5000 })).resources;
+      (
+        await (
+          await clientFor(target)
+        ).searchAll<T>(`${type}?subject=${encodeURIComponent(subject)}&_count=500`, { maxPages: 5000 })
+      ).resources;
     const decide = async (ref: string, successor: string) => {
       try {
-        await resolveProposal(target, { target: ref, decision: 'dismiss', reason, note: `${note} Carried forward by ${successor}.`, who, supersededBy: successor });
+        await resolveProposal(target, {
+          target: ref,
+          decision: 'dismiss',
+          reason,
+          note: `${note} Carried forward by ${successor}.`,
+          who,
+          supersededBy: successor,
+        });
       } catch (err) {
         if (!(err instanceof FhirError && err.status === 409)) throw err; // 409: already decided meanwhile
       }
@@ -240,22 +286,53 @@ export function createWritePath(options: WritePathOptions): WritePath {
     /** The amendment's own item of the same kind for the same rule, if it raised one. */
     const successorOf = <T extends fhir4.ServiceRequest | fhir4.Flag>(item: T, all: T[]) => {
       const rule = ruleOf(item);
-      const next = rule ? all.find((r) => isOurs(r) && ruleOf(r) === rule && (r.resourceType !== 'ServiceRequest' || (r).code?.coding?.[0]?.code === (item as fhir4.ServiceRequest).code?.coding?.[0]?.code)) : undefined;
+      const next = rule
+        ? all.find(
+            (r) =>
+              isOurs(r) &&
+              ruleOf(r) === rule &&
+              (r.resourceType !== 'ServiceRequest' ||
+                r.code?.coding?.[0]?.code === (item as fhir4.ServiceRequest).code?.coding?.[0]?.code),
+          )
+        : undefined;
       return next?.id ? `${next.resourceType}/${next.id}` : undefined;
     };
     try {
       const requests = await search<fhir4.ServiceRequest>('ServiceRequest');
-      const proposals = requests.filter((r) => r.intent === 'proposal' && r.status === 'draft' && earlier(r, (r.supportingInfo ?? []).map((s) => s.reference)));
+      const proposals = requests.filter(
+        (r) =>
+          r.intent === 'proposal' &&
+          r.status === 'draft' &&
+          earlier(
+            r,
+            (r.supportingInfo ?? []).map((s) => s.reference),
+          ),
+      );
       for (const p of proposals) {
         const successor = successorOf(p, requests);
         if (successor) await decide(`ServiceRequest/${p.id}`, successor);
       }
       const all = await search<fhir4.Flag>('Flag');
-      const flags = all.filter((f) => f.status === 'active' && earlier(f, (f.extension ?? []).filter((e) => e.url === 'http://hl7.org/fhir/StructureDefinition/flag-detail').map((e) => e.valueReference?.reference)));
+      const flags = all.filter(
+        (f) =>
+          f.status === 'active' &&
+          earlier(
+            f,
+            (f.extension ?? [])
+              .filter((e) => e.url === 'http://hl7.org/fhir/StructureDefinition/flag-detail')
+              .map((e) => e.valueReference?.reference),
+          ),
+      );
       for (const f of flags) {
-        const successor = successorOf(f, all.filter((x) => x.status === 'active'));
+        const successor = successorOf(
+          f,
+          all.filter((x) => x.status === 'active'),
+        );
         if (successor) await decide(`Flag/${f.id}`, successor);
-        else log.info(`amendment ${key}: Flag/${f.id} (${ruleOf(f) ?? 'no rule'}) no longer fires; it stays open until a clinician records an outcome`);
+        else
+          log.info(
+            `amendment ${key}: Flag/${f.id} (${ruleOf(f) ?? 'no rule'}) no longer fires; it stays open until a clinician records an outcome`,
+          );
       }
     } catch (err) {
       log.error(`amendment ${key}: superseding the earlier version's open proposals and flags failed`, err);
@@ -272,7 +349,9 @@ export function createWritePath(options: WritePathOptions): WritePath {
     try {
       capabilities = await readCapabilities(target);
       const who = capabilities.software ? ` (${capabilities.software})` : '';
-      log.info(`FHIR server ${target.baseUrl}${who}: ${capabilities.transaction ? 'transactions' : 'NO transactions (one-by-one writes)'}.`);
+      log.info(
+        `FHIR server ${target.baseUrl}${who}: ${capabilities.transaction ? 'transactions' : 'NO transactions (one-by-one writes)'}.`,
+      );
       for (const limitation of capabilities.limitations) log.warn(`FHIR server ${target.baseUrl}: ${limitation}`);
       return true;
     } catch (err) {
@@ -311,7 +390,8 @@ export function createWritePath(options: WritePathOptions): WritePath {
       stopped = false;
       if (!(await checkCapabilities())) scheduleCapabilityCheck();
       const counts = await outbox.counts();
-      if (counts.pending || counts.failed) log.info(`outbox: ${counts.pending} pending, ${counts.failed} failed submissions.`);
+      if (counts.pending || counts.failed)
+        log.info(`outbox: ${counts.pending} pending, ${counts.failed} failed submissions.`);
       sender.start();
     },
     async stop() {

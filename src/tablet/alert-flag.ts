@@ -3,7 +3,14 @@
  * puts the patient at the top of the worklist while she is still in the waiting room, and its closing once the
  * full submission (with its own Flag) is in the record.
  */
-import { clientFor, FLAG_PRIORITY_EXTENSION, FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM, withRuleCodes, withWorklistTags } from '../submission/index.js';
+import {
+  clientFor,
+  FLAG_PRIORITY_EXTENSION,
+  FLAG_PRIORITY_SYSTEM,
+  FLAG_SYSTEM,
+  withRuleCodes,
+  withWorklistTags,
+} from '../submission/index.js';
 import type { FhirServerTarget } from '../submission/index.js';
 import { httpStatusOf, serverReasonOf } from '../platform/fhir-client/index.js';
 import type { TabletAlert } from './contract.js';
@@ -21,7 +28,8 @@ export function emergencyRules(carePlan: fhir4.CarePlan): string[] {
       }
       walk(a.action);
     });
-  for (const c of carePlan.contained ?? []) if (c.resourceType === 'RequestGroup') walk((c as fhir4.RequestGroup).action);
+  for (const c of carePlan.contained ?? [])
+    if (c.resourceType === 'RequestGroup') walk((c as fhir4.RequestGroup).action);
   return [...out].sort();
 }
 
@@ -32,20 +40,36 @@ export function emergencyRules(carePlan: fhir4.CarePlan): string[] {
  */
 export async function writeAlertFlag(target: FhirServerTarget, alert: TabletAlert, sessionKey: string): Promise<void> {
   // The rules that fired are codings of its code too, so the worklist row names them like any other Flag's.
-  const flag: fhir4.Flag = withWorklistTags(withRuleCodes({
-    resourceType: 'Flag',
-    identifier: [{ system: TABLET_ALERT_SYSTEM, value: sessionKey }],
-    status: 'active',
-    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'clinical', display: 'Clinical' }] }],
-    code: {
-      coding: [{ system: FLAG_SYSTEM, code: 'emergency-assessment', display: 'Emergency assessment' }],
-      text: `Patient in the waiting room gave answers that need emergency assessment now (${alert.rules.join(', ')}); intake not yet submitted`,
-    },
-    subject: alert.patient,
-    period: { start: alert.at },
-    author: { display: `waiting-room tablet ${alert.device}` },
-    extension: [{ url: FLAG_PRIORITY_EXTENSION, valueCodeableConcept: { coding: [{ system: FLAG_PRIORITY_SYSTEM, code: 'PH', display: 'High priority' }] } }],
-  }, alert.rules));
+  const flag: fhir4.Flag = withWorklistTags(
+    withRuleCodes(
+      {
+        resourceType: 'Flag',
+        identifier: [{ system: TABLET_ALERT_SYSTEM, value: sessionKey }],
+        status: 'active',
+        category: [
+          {
+            coding: [
+              { system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'clinical', display: 'Clinical' },
+            ],
+          },
+        ],
+        code: {
+          coding: [{ system: FLAG_SYSTEM, code: 'emergency-assessment', display: 'Emergency assessment' }],
+          text: `Patient in the waiting room gave answers that need emergency assessment now (${alert.rules.join(', ')}); intake not yet submitted`,
+        },
+        subject: alert.patient,
+        period: { start: alert.at },
+        author: { display: `waiting-room tablet ${alert.device}` },
+        extension: [
+          {
+            url: FLAG_PRIORITY_EXTENSION,
+            valueCodeableConcept: { coding: [{ system: FLAG_PRIORITY_SYSTEM, code: 'PH', display: 'High priority' }] },
+          },
+        ],
+      },
+      alert.rules,
+    ),
+  );
   const client = await clientFor(target);
   await client
     .create(flag, { ifNoneExist: `identifier=${encodeURIComponent(`${TABLET_ALERT_SYSTEM}|${sessionKey}`)}` })
@@ -70,7 +94,13 @@ export async function closeAlertFlag(target: FhirServerTarget, sessionKey: strin
     .catch((err: unknown) => failed(err, 'to the alert Flag search'));
   for (const flag of found.resources) {
     if (flag.status !== 'active') continue;
-    const closed = withWorklistTags({ ...flag, status: 'inactive' as const, period: { ...flag.period, end: new Date().toISOString() } });
-    await client.update(closed, flag.meta?.versionId ? { ifMatch: `W/"${flag.meta.versionId}"` } : {}).catch((err: unknown) => failed(err, 'when closing the alert Flag'));
+    const closed = withWorklistTags({
+      ...flag,
+      status: 'inactive' as const,
+      period: { ...flag.period, end: new Date().toISOString() },
+    });
+    await client
+      .update(closed, flag.meta?.versionId ? { ifMatch: `W/"${flag.meta.versionId}"` } : {})
+      .catch((err: unknown) => failed(err, 'when closing the alert Flag'));
   }
 }

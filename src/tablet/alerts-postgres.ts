@@ -53,7 +53,10 @@ export interface PostgresAlertHub extends AlertHub {
   readonly listening: boolean;
 }
 
-export async function openPostgresAlertHub(db: PostgresDatabase, options: PostgresAlertHubOptions = {}): Promise<PostgresAlertHub> {
+export async function openPostgresAlertHub(
+  db: PostgresDatabase,
+  options: PostgresAlertHubOptions = {},
+): Promise<PostgresAlertHub> {
   await db.migrate('tablet-alerts', ALERT_MIGRATIONS);
   const firstDelay = options.reconnectDelayMs ?? 500;
   const maxDelay = options.maxReconnectDelayMs ?? 30_000;
@@ -90,7 +93,9 @@ export async function openPostgresAlertHub(db: PostgresDatabase, options: Postgr
     if (envelope.alert) return deliver(envelope.seq, envelope.alert);
     db.query<{ body: TabletAlert }>('SELECT body FROM tablet_alert WHERE seq = $1', [envelope.seq])
       .then((r) => r.rows[0] && deliver(envelope.seq, r.rows[0].body))
-      .catch((err: unknown) => warn(`tablet alerts: an alert of another replica could not be read: ${(err as Error).message}`));
+      .catch((err: unknown) =>
+        warn(`tablet alerts: an alert of another replica could not be read: ${(err as Error).message}`),
+      );
   };
 
   const lost = (c: pg.Client, why: string) => {
@@ -100,7 +105,9 @@ export async function openPostgresAlertHub(db: PostgresDatabase, options: Postgr
     c.removeAllListeners('notification');
     c.end().catch(() => undefined);
     if (closed) return;
-    warn(`tablet alerts: the PostgreSQL listening connection was lost (${why}); alerts of other replicas arrive again once it is back (retrying in ${delay} ms)`);
+    warn(
+      `tablet alerts: the PostgreSQL listening connection was lost (${why}); alerts of other replicas arrive again once it is back (retrying in ${delay} ms)`,
+    );
     schedule();
   };
 
@@ -142,7 +149,9 @@ export async function openPostgresAlertHub(db: PostgresDatabase, options: Postgr
       for (const row of missed.rows) deliver(Number(row.seq), row.body);
     } else {
       // The first start hears what is raised from now on only.
-      lastSeq = Number((await db.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM tablet_alert')).rows[0]?.seq ?? 0);
+      lastSeq = Number(
+        (await db.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM tablet_alert')).rows[0]?.seq ?? 0,
+      );
     }
     listening = client === c;
     if (listening) delay = firstDelay;
@@ -159,9 +168,17 @@ export async function openPostgresAlertHub(db: PostgresDatabase, options: Postgr
       const body = JSON.stringify(alert);
       await db.transaction(async (tx) => {
         await tx.query("DELETE FROM tablet_alert WHERE created_at < now() - interval '1 hour'");
-        const seq = Number((await tx.query<{ seq: string }>('INSERT INTO tablet_alert (origin, body) VALUES ($1, $2) RETURNING seq', [origin, body])).rows[0]!.seq);
+        const seq = Number(
+          (
+            await tx.query<{ seq: string }>('INSERT INTO tablet_alert (origin, body) VALUES ($1, $2) RETURNING seq', [
+              origin,
+              body,
+            ])
+          ).rows[0]!.seq,
+        );
         const inline = JSON.stringify({ seq, origin, alert } satisfies Envelope);
-        const payload = Buffer.byteLength(inline) < INLINE_LIMIT_BYTES ? inline : JSON.stringify({ seq, origin } satisfies Envelope);
+        const payload =
+          Buffer.byteLength(inline) < INLINE_LIMIT_BYTES ? inline : JSON.stringify({ seq, origin } satisfies Envelope);
         await tx.query('SELECT pg_notify($1, $2)', [ALERT_CHANNEL, payload]);
       });
     },

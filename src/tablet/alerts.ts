@@ -20,7 +20,9 @@ export interface AlertHub {
 }
 
 /** Subscribers of this process; a listener that throws does not keep the alert from the others. */
-export function createLocalFanOut(onListenerError: (err: unknown) => void = (err) => console.error('tablet alerts: a listener failed:', err)) {
+export function createLocalFanOut(
+  onListenerError: (err: unknown) => void = (err) => console.error('tablet alerts: a listener failed:', err),
+) {
   const emitter = new EventEmitter();
   emitter.setMaxListeners(0);
   return {

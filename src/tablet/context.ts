@@ -22,7 +22,10 @@ const CLAIM_WINDOW_MS = 10 * 60_000;
 /** The tablet's browser modules, CSS, page shell and service worker. */
 export const PUBLIC_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
 
-export interface TabletRef { handle: string; session: TabletSession }
+export interface TabletRef {
+  handle: string;
+  session: TabletSession;
+}
 
 export interface TabletContext {
   options: TabletOptions;
@@ -62,7 +65,8 @@ export function createTabletContext(options: TabletOptions): TabletContext {
   const throttle = createClaimThrottle({ limit: options.maxFailedClaims ?? 10, windowMs: CLAIM_WINDOW_MS, now });
 
   const questionnaire = options.knowledge.resolve(INTAKE_URL, 'Questionnaire');
-  if (!questionnaire) throw new Error(`createTablet: the intake Questionnaire ${INTAKE_URL} is not in the knowledge base`);
+  if (!questionnaire)
+    throw new Error(`createTablet: the intake Questionnaire ${INTAKE_URL} is not in the knowledge base`);
   // The patient's copy: no HTML, no pre-fill expressions (the tablet has no token to evaluate them with).
   const patientCopy = withoutPrefillExpressions(sanitizeQuestionnaire(questionnaire));
 
@@ -96,7 +100,9 @@ export function createTabletContext(options: TabletOptions): TabletContext {
     throttle,
     questionnaire,
     canonical: `${questionnaire.url}|${questionnaire.version}`,
-    perLanguage: new Map<Language, string>(LANGUAGES.map((l) => [l, JSON.stringify(translateQuestionnaire(patientCopy, l))])),
+    perLanguage: new Map<Language, string>(
+      LANGUAGES.map((l) => [l, JSON.stringify(translateQuestionnaire(patientCopy, l))]),
+    ),
     plan: options.knowledge.resolve(FOLLOW_UP_PLAN, 'PlanDefinition'),
     sessionOf,
   };

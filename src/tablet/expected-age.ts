@@ -26,13 +26,16 @@ function yearsOn([y, m, d]: readonly [number, number, number], at: number): numb
  * The earliest and latest birth day a FHIR `date` allows (`1987`, `1987-03` or `1987-03-14`), or undefined
  * when it is not a date at all.
  */
-function birthBounds(birthDate: string): { earliest: [number, number, number]; latest: [number, number, number] } | undefined {
+function birthBounds(
+  birthDate: string,
+): { earliest: [number, number, number]; latest: [number, number, number] } | undefined {
   const m = /^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$/.exec(birthDate);
   if (!m) return undefined;
   const year = Number(m[1]);
   const month = m[2] ? Number(m[2]) : undefined;
   const day = m[3] ? Number(m[3]) : undefined;
-  if ((month !== undefined && (month < 1 || month > 12)) || (day !== undefined && (day < 1 || day > 31))) return undefined;
+  if ((month !== undefined && (month < 1 || month > 12)) || (day !== undefined && (day < 1 || day > 31)))
+    return undefined;
   const lastDay = (mo: number) => new Date(Date.UTC(year, mo, 0)).getUTCDate();
   return {
     earliest: [year, month ?? 1, day ?? 1],

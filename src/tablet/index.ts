@@ -32,7 +32,11 @@ const API_ROUTES = [registerClaim, registerForm, registerSubmit, registerStaff];
 export async function createTablet(options: TabletOptions): Promise<Tablet> {
   const ctx = createTabletContext(options);
   const purgeTimer = setInterval(() => {
-    ctx.store.purgeExpired(ctx.now()).catch((e: unknown) => console.error('tablet: purging ended codes and sessions failed (tried again in a minute):', e));
+    ctx.store
+      .purgeExpired(ctx.now())
+      .catch((e: unknown) =>
+        console.error('tablet: purging ended codes and sessions failed (tried again in a minute):', e),
+      );
     ctx.throttle.prune();
   }, 60_000);
   purgeTimer.unref();

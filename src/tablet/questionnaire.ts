@@ -11,7 +11,9 @@ export const TRANSLATION = 'http://hl7.org/fhir/StructureDefinition/translation'
 export const LANGUAGES = ['en', 'es'] as const;
 export type Language = (typeof LANGUAGES)[number];
 
-interface WithExtensions { extension?: fhir4.Extension[] }
+interface WithExtensions {
+  extension?: fhir4.Extension[];
+}
 
 /** The translation of a primitive (its `_element`) into `lang`, when the Questionnaire carries one. */
 export function translationOf(element: WithExtensions | undefined, lang: string): string | undefined {
@@ -39,13 +41,19 @@ function translateCoding(coding: fhir4.Coding, lang: string): fhir4.Coding {
 }
 
 function translateExtensions(item: fhir4.QuestionnaireItem, lang: string): fhir4.Extension[] | undefined {
-  const out = item.extension?.map((e) => (e.url === UNIT && e.valueCoding ? { ...e, valueCoding: translateCoding(e.valueCoding, lang) } : e));
+  const out = item.extension?.map((e) =>
+    e.url === UNIT && e.valueCoding ? { ...e, valueCoding: translateCoding(e.valueCoding, lang) } : e,
+  );
   const hint = NUMBER_HINT[lang];
-  if (hint && (item.type === 'integer' || item.type === 'decimal') && !out?.some((e) => e.url === ENTRY_FORMAT)) return [...(out ?? []), { url: ENTRY_FORMAT, valueString: hint }];
+  if (hint && (item.type === 'integer' || item.type === 'decimal') && !out?.some((e) => e.url === ENTRY_FORMAT))
+    return [...(out ?? []), { url: ENTRY_FORMAT, valueString: hint }];
   return out;
 }
 
-function translateItems(items: fhir4.QuestionnaireItem[] | undefined, lang: string): fhir4.QuestionnaireItem[] | undefined {
+function translateItems(
+  items: fhir4.QuestionnaireItem[] | undefined,
+  lang: string,
+): fhir4.QuestionnaireItem[] | undefined {
   return items?.map((item) => {
     const { _text, ...rest } = item as fhir4.QuestionnaireItem & Translatable;
     const text = translationOf(_text, lang) ?? item.text;
@@ -54,7 +62,13 @@ function translateItems(items: fhir4.QuestionnaireItem[] | undefined, lang: stri
       ...rest,
       ...(text !== undefined ? { text } : {}),
       ...(extension ? { extension } : {}),
-      ...(item.answerOption ? { answerOption: item.answerOption.map((o) => (o.valueCoding ? { ...o, valueCoding: translateCoding(o.valueCoding, lang) } : o)) } : {}),
+      ...(item.answerOption
+        ? {
+            answerOption: item.answerOption.map((o) =>
+              o.valueCoding ? { ...o, valueCoding: translateCoding(o.valueCoding, lang) } : o,
+            ),
+          }
+        : {}),
       ...(item.item ? { item: translateItems(item.item, lang) } : {}),
     };
   });
@@ -64,16 +78,25 @@ function translateItems(items: fhir4.QuestionnaireItem[] | undefined, lang: stri
 export function translateQuestionnaire(q: fhir4.Questionnaire, lang: Language): fhir4.Questionnaire {
   const { _title, ...rest } = q as fhir4.Questionnaire & { _title?: WithExtensions };
   const title = translationOf(_title, lang) ?? q.title;
-  return { ...rest, ...(title ? { title } : {}), language: lang, ...(q.item ? { item: translateItems(q.item, lang) } : {}) };
+  return {
+    ...rest,
+    ...(title ? { title } : {}),
+    language: lang,
+    ...(q.item ? { item: translateItems(q.item, lang) } : {}),
+  };
 }
 
 /**
  * Item texts and answer displays of a response put back to the Questionnaire's own (English) wording, so the
  * stored response reads the same whatever language the patient used. Answers are matched by code.
  */
-export function canonicalResponseText(response: fhir4.QuestionnaireResponse, q: fhir4.Questionnaire): fhir4.QuestionnaireResponse {
+export function canonicalResponseText(
+  response: fhir4.QuestionnaireResponse,
+  q: fhir4.Questionnaire,
+): fhir4.QuestionnaireResponse {
   const byLinkId = new Map<string, fhir4.QuestionnaireItem>();
-  const index = (items: fhir4.QuestionnaireItem[] | undefined) => items?.forEach((i) => (byLinkId.set(i.linkId, i), index(i.item)));
+  const index = (items: fhir4.QuestionnaireItem[] | undefined) =>
+    items?.forEach((i) => (byLinkId.set(i.linkId, i), index(i.item)));
   index(q.item);
   const fix = (items: fhir4.QuestionnaireResponseItem[] | undefined): fhir4.QuestionnaireResponseItem[] | undefined =>
     items?.map((ri) => {
@@ -86,8 +109,17 @@ export function canonicalResponseText(response: fhir4.QuestionnaireResponse, q: 
           ? {
               answer: ri.answer.map((a) => {
                 const c = a.valueCoding;
-                const option = c && qi?.answerOption?.find((o) => o.valueCoding?.code === c.code && o.valueCoding?.system === c.system);
-                const valueCoding = c && option?.valueCoding ? { system: c.system, code: c.code, ...(option.valueCoding.display ? { display: option.valueCoding.display } : {}) } : c;
+                const option =
+                  c &&
+                  qi?.answerOption?.find((o) => o.valueCoding?.code === c.code && o.valueCoding?.system === c.system);
+                const valueCoding =
+                  c && option?.valueCoding
+                    ? {
+                        system: c.system,
+                        code: c.code,
+                        ...(option.valueCoding.display ? { display: option.valueCoding.display } : {}),
+                      }
+                    : c;
                 return { ...a, ...(valueCoding ? { valueCoding } : {}), ...(a.item ? { item: fix(a.item) } : {}) };
               }),
             }

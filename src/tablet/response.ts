@@ -12,18 +12,37 @@ export const TABLET_RESPONSE_SYSTEM = 'https://periplan.app/fhir/sid/tablet-resp
 export const COLLECTION_DEVICE_EXT = 'https://periplan.app/fhir/StructureDefinition/ext-collection-device';
 
 // Only the answers are taken from the tablet; their shape is checked here, their content by the write path.
-const responseItem: z.ZodType<unknown> = z.lazy(() => z.object({ linkId: z.string().max(200), item: z.array(responseItem).max(100).optional(), answer: z.array(z.object({ item: z.array(responseItem).max(100).optional() }).loose()).max(50).optional() }).loose());
+const responseItem: z.ZodType<unknown> = z.lazy(() =>
+  z
+    .object({
+      linkId: z.string().max(200),
+      item: z.array(responseItem).max(100).optional(),
+      answer: z
+        .array(z.object({ item: z.array(responseItem).max(100).optional() }).loose())
+        .max(50)
+        .optional(),
+    })
+    .loose(),
+);
 const responseBody = z.object({
-  response: z.object({ resourceType: z.literal('QuestionnaireResponse'), item: z.array(responseItem).max(100).optional() }).loose(),
+  response: z
+    .object({ resourceType: z.literal('QuestionnaireResponse'), item: z.array(responseItem).max(100).optional() })
+    .loose(),
 });
 
 /** The response as the module stores it: this patient, her own answers, the staff member, the device. */
-export function buildResponse(ctx: TabletContext, raw: unknown, session: TabletSession, status: 'completed'): fhir4.QuestionnaireResponse {
+export function buildResponse(
+  ctx: TabletContext,
+  raw: unknown,
+  session: TabletSession,
+  status: 'completed',
+): fhir4.QuestionnaireResponse {
   const body = responseBody.safeParse(raw);
   if (!body.success) throw badRequest('Send { response: QuestionnaireResponse }.', 'response');
   const r = body.data.response as unknown as fhir4.QuestionnaireResponse;
   const id = r.identifier;
-  if (id && (id.system !== TABLET_RESPONSE_SYSTEM || !/^[0-9a-f-]{36}$/.test(id.value ?? ''))) throw badRequest('Unexpected identifier.', 'QuestionnaireResponse.identifier');
+  if (id && (id.system !== TABLET_RESPONSE_SYSTEM || !/^[0-9a-f-]{36}$/.test(id.value ?? '')))
+    throw badRequest('Unexpected identifier.', 'QuestionnaireResponse.identifier');
   const patient: fhir4.Reference = { reference: `Patient/${session.patientId}` };
   // Only the answers come from the tablet; everything that says whose and how is set here.
   const response: fhir4.QuestionnaireResponse = {

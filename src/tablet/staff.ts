@@ -22,15 +22,31 @@ function newCode(): string {
   return s;
 }
 
-export async function createHandoff(ctx: TabletContext, request: HandoffRequest): Promise<{ code: string; expiresAt: string; url: string; handoffId: string }> {
+export async function createHandoff(
+  ctx: TabletContext,
+  request: HandoffRequest,
+): Promise<{ code: string; expiresAt: string; url: string; handoffId: string }> {
   if (!/^[A-Za-z0-9\-.]{1,64}$/.test(request.patientId)) throw badRequest('Invalid patient id.', 'patientId');
-  if (!request.staff?.reference && !request.staff?.identifier) throw badRequest('The staff member starting the session must be named.', 'staff');
+  if (!request.staff?.reference && !request.staff?.identifier)
+    throw badRequest('The staff member starting the session must be named.', 'staff');
   const handoffId = randomBytes(12).toString('base64url');
   const createdAt = ctx.now();
   const expiresAt = createdAt + ctx.codeTtlMs;
   // Any moment the form can be filled: until the code expires plus a whole session after it.
-  const expectedAge: ExpectedAge | undefined = expectedAgeRange(request.birthDate, createdAt, expiresAt + ctx.sessionTtlMs);
-  const handoff = { patientId: request.patientId, ...(request.patientName ? { patientName: request.patientName } : {}), staff: request.staff, expiresAt, createdAt, handoffId, ...(expectedAge ? { expectedAge } : {}) };
+  const expectedAge: ExpectedAge | undefined = expectedAgeRange(
+    request.birthDate,
+    createdAt,
+    expiresAt + ctx.sessionTtlMs,
+  );
+  const handoff = {
+    patientId: request.patientId,
+    ...(request.patientName ? { patientName: request.patientName } : {}),
+    staff: request.staff,
+    expiresAt,
+    createdAt,
+    handoffId,
+    ...(expectedAge ? { expectedAge } : {}),
+  };
   // A code still waiting for another patient's tablet is never overwritten: draw again.
   let code = newCode();
   for (let attempt = 1; !(await ctx.store.putHandoff(code, handoff)); attempt++) {
@@ -47,7 +63,10 @@ export async function cancelHandoff(ctx: TabletContext, code: string): Promise<b
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
-const patientRef = (id: string, name: string | undefined): fhir4.Reference => ({ reference: `Patient/${id}`, ...(name ? { display: name } : {}) });
+const patientRef = (id: string, name: string | undefined): fhir4.Reference => ({
+  reference: `Patient/${id}`,
+  ...(name ? { display: name } : {}),
+});
 
 /** Codes waiting for a tablet, then tablet sessions in progress or recently ended (never their answers). */
 export async function sessionSummaries(ctx: TabletContext): Promise<TabletSessionSummary[]> {

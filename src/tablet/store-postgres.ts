@@ -29,15 +29,19 @@ export async function openPostgresTabletStore(db: PostgresDatabase): Promise<Tab
   await db.migrate('tablet', TABLET_MIGRATIONS);
   return {
     async putHandoff(code, h) {
-      const result = await db.query('INSERT INTO tablet_handoff (code_hash, body, expires_at) VALUES ($1, $2, $3) ON CONFLICT (code_hash) DO NOTHING', [
-        sha256(code),
-        JSON.stringify(h),
-        h.expiresAt,
-      ]);
+      const result = await db.query(
+        'INSERT INTO tablet_handoff (code_hash, body, expires_at) VALUES ($1, $2, $3) ON CONFLICT (code_hash) DO NOTHING',
+        [sha256(code), JSON.stringify(h), h.expiresAt],
+      );
       return result.rowCount === 1;
     },
     async takeHandoff(code, now) {
-      const row = (await db.query<{ body: Handoff; expires_at: string }>('DELETE FROM tablet_handoff WHERE code_hash = $1 RETURNING body, expires_at', [sha256(code)])).rows[0];
+      const row = (
+        await db.query<{ body: Handoff; expires_at: string }>(
+          'DELETE FROM tablet_handoff WHERE code_hash = $1 RETURNING body, expires_at',
+          [sha256(code)],
+        )
+      ).rows[0];
       if (!row || Number(row.expires_at) < now) return undefined;
       return row.body;
     },
@@ -45,7 +49,12 @@ export async function openPostgresTabletStore(db: PostgresDatabase): Promise<Tab
       return ((await db.query('DELETE FROM tablet_handoff WHERE code_hash = $1', [sha256(code)])).rowCount ?? 0) > 0;
     },
     async liveHandoffs(now) {
-      return (await db.query<{ body: Handoff }>('SELECT body FROM tablet_handoff WHERE expires_at >= $1 ORDER BY expires_at', [now])).rows.map((r) => r.body);
+      return (
+        await db.query<{ body: Handoff }>(
+          'SELECT body FROM tablet_handoff WHERE expires_at >= $1 ORDER BY expires_at',
+          [now],
+        )
+      ).rows.map((r) => r.body);
     },
     async putSession(handle, s) {
       await db.query(
@@ -54,27 +63,49 @@ export async function openPostgresTabletStore(db: PostgresDatabase): Promise<Tab
       );
     },
     async getSession(handle, now) {
-      const row = (await db.query<{ body: TabletSession; expires_at: string }>('SELECT body, expires_at FROM tablet_session WHERE handle_hash = $1', [sha256(handle)])).rows[0];
+      const row = (
+        await db.query<{ body: TabletSession; expires_at: string }>(
+          'SELECT body, expires_at FROM tablet_session WHERE handle_hash = $1',
+          [sha256(handle)],
+        )
+      ).rows[0];
       if (!row || Number(row.expires_at) < now) return undefined;
       return row.body;
     },
     async touchSession(handle, at) {
-      await db.query("UPDATE tablet_session SET body = jsonb_set(body, '{lastSeenAt}', to_jsonb($2::bigint)) WHERE handle_hash = $1", [sha256(handle), at]);
+      await db.query(
+        "UPDATE tablet_session SET body = jsonb_set(body, '{lastSeenAt}', to_jsonb($2::bigint)) WHERE handle_hash = $1",
+        [sha256(handle), at],
+      );
     },
     async markAlerted(handle, rules) {
       const hash = sha256(handle);
       return db.transaction(async (client) => {
         // FOR UPDATE: a second check of the same session (on any replica) waits here and then sees these rules.
-        const row = (await client.query<{ body: TabletSession }>('SELECT body FROM tablet_session WHERE handle_hash = $1 FOR UPDATE', [hash])).rows[0];
+        const row = (
+          await client.query<{ body: TabletSession }>(
+            'SELECT body FROM tablet_session WHERE handle_hash = $1 FOR UPDATE',
+            [hash],
+          )
+        ).rows[0];
         if (!row) return [];
         const already = row.body.alerted ?? [];
         const fresh = [...new Set(rules)].filter((r) => !already.includes(r));
-        if (fresh.length) await client.query("UPDATE tablet_session SET body = jsonb_set(body, '{alerted}', $2::jsonb) WHERE handle_hash = $1", [hash, JSON.stringify([...already, ...fresh])]);
+        if (fresh.length)
+          await client.query(
+            "UPDATE tablet_session SET body = jsonb_set(body, '{alerted}', $2::jsonb) WHERE handle_hash = $1",
+            [hash, JSON.stringify([...already, ...fresh])],
+          );
         return fresh;
       });
     },
     async liveSessions(now) {
-      const rows = (await db.query<{ body: TabletSession }>('SELECT body FROM tablet_session WHERE expires_at >= $1 ORDER BY expires_at', [now])).rows;
+      const rows = (
+        await db.query<{ body: TabletSession }>(
+          'SELECT body FROM tablet_session WHERE expires_at >= $1 ORDER BY expires_at',
+          [now],
+        )
+      ).rows;
       return rows.map((r) => r.body).filter((s) => stillShown(s, now));
     },
     async deleteSession(handle) {

@@ -100,17 +100,30 @@ export function openSqliteTabletStore(dataDir: string): TabletStore {
     CREATE TABLE IF NOT EXISTS handoff (code_hash TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS session (handle_hash TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
   `);
-  const insertHandoff = db.prepare('INSERT INTO handoff (code_hash, body, expires_at) VALUES (?, ?, ?) ON CONFLICT (code_hash) DO NOTHING');
-  const takeHandoff = db.prepare<[string], { body: string; expires_at: number }>('DELETE FROM handoff WHERE code_hash = ? RETURNING body, expires_at');
+  const insertHandoff = db.prepare(
+    'INSERT INTO handoff (code_hash, body, expires_at) VALUES (?, ?, ?) ON CONFLICT (code_hash) DO NOTHING',
+  );
+  const takeHandoff = db.prepare<[string], { body: string; expires_at: number }>(
+    'DELETE FROM handoff WHERE code_hash = ? RETURNING body, expires_at',
+  );
   const putSession = db.prepare('INSERT OR REPLACE INTO session (handle_hash, body, expires_at) VALUES (?, ?, ?)');
-  const getSession = db.prepare<[string], { body: string; expires_at: number }>('SELECT body, expires_at FROM session WHERE handle_hash = ?');
+  const getSession = db.prepare<[string], { body: string; expires_at: number }>(
+    'SELECT body, expires_at FROM session WHERE handle_hash = ?',
+  );
   const deleteSession = db.prepare('DELETE FROM session WHERE handle_hash = ?');
   // json_set in place: a touch never overwrites what another request wrote into the session meanwhile.
   const touchSession = db.prepare("UPDATE session SET body = json_set(body, '$.lastSeenAt', ?) WHERE handle_hash = ?");
   const setAlerted = db.prepare("UPDATE session SET body = json_set(body, '$.alerted', json(?)) WHERE handle_hash = ?");
-  const liveHandoffs = db.prepare<[number], { body: string }>('SELECT body FROM handoff WHERE expires_at >= ? ORDER BY expires_at');
-  const liveSessions = db.prepare<[number], { body: string }>('SELECT body FROM session WHERE expires_at >= ? ORDER BY expires_at');
-  const purge = [db.prepare('DELETE FROM handoff WHERE expires_at < ?'), db.prepare('DELETE FROM session WHERE expires_at < ?')];
+  const liveHandoffs = db.prepare<[number], { body: string }>(
+    'SELECT body FROM handoff WHERE expires_at >= ? ORDER BY expires_at',
+  );
+  const liveSessions = db.prepare<[number], { body: string }>(
+    'SELECT body FROM session WHERE expires_at >= ? ORDER BY expires_at',
+  );
+  const purge = [
+    db.prepare('DELETE FROM handoff WHERE expires_at < ?'),
+    db.prepare('DELETE FROM session WHERE expires_at < ?'),
+  ];
   // Read and write in one immediate transaction: no other connection to the file can write in between.
   const markAlerted = db.transaction((hash: string, rules: readonly string[]): string[] => {
     const row = getSession.get(hash);

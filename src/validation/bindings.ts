@@ -82,7 +82,27 @@ export function checkRequiredBindings(resource: object): fhir4.OperationOutcomeI
 // --- The fast pre-check: mirrors lantana's Validator.validateNext / validateProperties (fhir 4.12) ---
 
 /** lantana's `Constants.PrimitiveTypes` / `Constants.DataTypes`, which decide how it descends. */
-const PRIMITIVE_TYPES = new Set(['instant', 'time', 'date', 'dateTime', 'decimal', 'boolean', 'integer', 'base64Binary', 'string', 'uri', 'url', 'unsignedInt', 'positiveInt', 'code', 'id', 'oid', 'markdown', 'canonical', 'Element']);
+const PRIMITIVE_TYPES = new Set([
+  'instant',
+  'time',
+  'date',
+  'dateTime',
+  'decimal',
+  'boolean',
+  'integer',
+  'base64Binary',
+  'string',
+  'uri',
+  'url',
+  'unsignedInt',
+  'positiveInt',
+  'code',
+  'id',
+  'oid',
+  'markdown',
+  'canonical',
+  'Element',
+]);
 
 /** A ValueSet as lantana's `checkCode` reads it: codes per system (first entry of a system wins) and all codes. */
 interface CodeIndex {
@@ -124,7 +144,8 @@ function byName(properties: LantanaProperty[]): Map<string, LantanaProperty[]> {
   return map;
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /**
  * True when lantana would find no code outside a required binding in `resource`. False means "ask lantana"
@@ -175,12 +196,20 @@ export function bindingsLookClean(resource: object): boolean {
     if (PRIMITIVE_TYPES.has(type)) return true;
     if (type === 'Resource') {
       if (!isPlainObject(value)) return false;
-      const nested = typeof value.resourceType === 'string' ? parser.parsedStructureDefinitions[value.resourceType] : undefined;
+      const nested =
+        typeof value.resourceType === 'string' ? parser.parsedStructureDefinitions[value.resourceType] : undefined;
       return nested?._properties ? properties(value, nested._properties) : true;
     }
-    if (type === 'Reference' && isPlainObject(value) && value.reference !== undefined && typeof value.reference !== 'string') return false;
+    if (
+      type === 'Reference' &&
+      isPlainObject(value) &&
+      value.reference !== undefined &&
+      typeof value.reference !== 'string'
+    )
+      return false;
     const structure = parser.parsedStructureDefinitions[type];
-    if (type !== 'xhtml' && type !== 'BackboneElement' && structure?._properties) return properties(value, structure._properties);
+    if (type !== 'xhtml' && type !== 'BackboneElement' && structure?._properties)
+      return properties(value, structure._properties);
     if (property._properties) return properties(value, property._properties);
     return true;
   };

@@ -86,7 +86,11 @@ function coreIndex(): CoreIndex {
       const r: { resourceType: string; url?: string } | undefined = entry.resource;
       if (!r?.url) continue;
       urls.set(r.url, r.resourceType);
-      if (r.resourceType === 'StructureDefinition' || r.resourceType === 'ValueSet' || r.resourceType === 'CodeSystem') {
+      if (
+        r.resourceType === 'StructureDefinition' ||
+        r.resourceType === 'ValueSet' ||
+        r.resourceType === 'CodeSystem'
+      ) {
         definitions.set(r.url, r as fhir4.StructureDefinition | fhir4.ValueSet | fhir4.CodeSystem);
       }
       if (r.resourceType === 'CodeSystem') {
@@ -138,5 +142,7 @@ export function coreDefinition<T extends 'StructureDefinition' | 'ValueSet' | 'C
   type: T,
 ): Extract<fhir4.StructureDefinition | fhir4.ValueSet | fhir4.CodeSystem, { resourceType: T }> | undefined {
   const d = coreIndex().definitions.get(url.split('|')[0]!);
-  return d?.resourceType === type ? (d as Extract<fhir4.StructureDefinition | fhir4.ValueSet | fhir4.CodeSystem, { resourceType: T }>) : undefined;
+  return d?.resourceType === type
+    ? (d as Extract<fhir4.StructureDefinition | fhir4.ValueSet | fhir4.CodeSystem, { resourceType: T }>)
+    : undefined;
 }

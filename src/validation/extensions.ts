@@ -9,7 +9,10 @@ type StructureDefinition = fhir4.StructureDefinition;
  * definition. For extensions whose definition is known (the module's own, and FHIR R4's core extensions
  * such as flag-priority), check the content too: a flag-priority carrying a valueString is an error.
  */
-export function validateExtensions(root: object, ownDefinition: (url: string) => StructureDefinition | undefined): fhir4.OperationOutcomeIssue[] {
+export function validateExtensions(
+  root: object,
+  ownDefinition: (url: string) => StructureDefinition | undefined,
+): fhir4.OperationOutcomeIssue[] {
   const out: fhir4.OperationOutcomeIssue[] = [];
   const visit = (node: unknown, path: string): void => {
     if (Array.isArray(node)) {
@@ -35,7 +38,8 @@ export function validateExtensions(root: object, ownDefinition: (url: string) =>
           // FHIR's own extensions: the value's type is what Medplum misses (its datatype is crawled already);
           // a full profile parse per extension would cost ~0.2 ms each.
           const core = coreDefinition(url, 'StructureDefinition');
-          if (core?.type === 'Extension') out.push(...extensionValueIssues(ext as Record<string, unknown>, core, extPath));
+          if (core?.type === 'Extension')
+            out.push(...extensionValueIssues(ext as Record<string, unknown>, core, extPath));
         });
       }
       visit(value, childPath);
@@ -46,22 +50,44 @@ export function validateExtensions(root: object, ownDefinition: (url: string) =>
 }
 
 /** Medplum accepts any `value[x]` type in a profiled extension; R4 allows only the types the definition lists. */
-function extensionValueIssues(ext: Record<string, unknown>, sd: StructureDefinition, path: string): fhir4.OperationOutcomeIssue[] {
+function extensionValueIssues(
+  ext: Record<string, unknown>,
+  sd: StructureDefinition,
+  path: string,
+): fhir4.OperationOutcomeIssue[] {
   const rule = valueRule(sd);
   if (!rule) return [];
   const { element, allowed } = rule;
   const valueKeys = Object.keys(ext).filter((k) => /^value[A-Z]/.test(k));
   const out: fhir4.OperationOutcomeIssue[] = [];
   if (element.max === '0' && valueKeys.length > 0) {
-    out.push(issue({ code: 'structure', diagnostics: `Extension ${sd.url} takes no value (it has nested extensions)`, expression: `${path}.${valueKeys[0]}` }));
+    out.push(
+      issue({
+        code: 'structure',
+        diagnostics: `Extension ${sd.url} takes no value (it has nested extensions)`,
+        expression: `${path}.${valueKeys[0]}`,
+      }),
+    );
   }
   for (const k of valueKeys) {
     if (element.max !== '0' && allowed.length > 0 && !allowed.includes(k)) {
-      out.push(issue({ code: 'structure', diagnostics: `Extension ${sd.url} needs ${allowed.join(' or ')}, not ${k}`, expression: `${path}.${k}` }));
+      out.push(
+        issue({
+          code: 'structure',
+          diagnostics: `Extension ${sd.url} needs ${allowed.join(' or ')}, not ${k}`,
+          expression: `${path}.${k}`,
+        }),
+      );
     }
   }
   if ((element.min ?? 0) > 0 && valueKeys.length === 0) {
-    out.push(issue({ code: 'required', diagnostics: `Extension ${sd.url} needs a value (${allowed.join(' or ')})`, expression: path }));
+    out.push(
+      issue({
+        code: 'required',
+        diagnostics: `Extension ${sd.url} needs a value (${allowed.join(' or ')})`,
+        expression: path,
+      }),
+    );
   }
   return out;
 }
@@ -73,7 +99,12 @@ function valueRule(sd: StructureDefinition): { element: fhir4.ElementDefinition;
   let rule = valueRules.get(sd);
   if (rule === undefined) {
     const element = sd.snapshot?.element.find((e) => e.path === 'Extension.value[x]');
-    rule = element ? { element, allowed: (element.type ?? []).map((t) => `value${t.code.charAt(0).toUpperCase()}${t.code.slice(1)}`) } : null;
+    rule = element
+      ? {
+          element,
+          allowed: (element.type ?? []).map((t) => `value${t.code.charAt(0).toUpperCase()}${t.code.slice(1)}`),
+        }
+      : null;
     valueRules.set(sd, rule);
   }
   return rule;
@@ -81,6 +112,8 @@ function valueRule(sd: StructureDefinition): { element: fhir4.ElementDefinition;
 
 function rebase(i: fhir4.OperationOutcomeIssue, from: string, to: string): fhir4.OperationOutcomeIssue {
   if (!i.expression) return { ...i, expression: [to] };
-  return { ...i, expression: i.expression.map((e) => (e === from || e.startsWith(`${from}.`) ? to + e.slice(from.length) : e)) };
+  return {
+    ...i,
+    expression: i.expression.map((e) => (e === from || e.startsWith(`${from}.`) ? to + e.slice(from.length) : e)),
+  };
 }
-

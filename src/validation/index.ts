@@ -28,7 +28,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { getDataType, loadDataType, toTypedValue, validateResource as medplumValidateResource } from '@medplum/core';
-import type { StructureDefinition as MedplumStructureDefinition, Resource as MedplumResource } from '@medplum/fhirtypes';
+import type {
+  StructureDefinition as MedplumStructureDefinition,
+  Resource as MedplumResource,
+} from '@medplum/fhirtypes';
 import { contentDirOf } from '../config/index.js';
 import { issue } from '../outcomes/index.js';
 import { checkRequiredBindings } from './bindings.js';
@@ -163,11 +166,23 @@ function validateUnsafe(resource: unknown, options?: ValidateOptions): fhir4.Ope
   }
   const rt = (resource as { resourceType?: unknown }).resourceType;
   if (typeof rt !== 'string' || rt === '') {
-    return [issue({ code: 'structure', diagnostics: 'Missing resourceType: a FHIR resource needs a "resourceType" string', expression: 'resourceType' })];
+    return [
+      issue({
+        code: 'structure',
+        diagnostics: 'Missing resourceType: a FHIR resource needs a "resourceType" string',
+        expression: 'resourceType',
+      }),
+    ];
   }
   const defs = loadDefinitions();
   if (!defs.resourceTypes.has(rt)) {
-    return [issue({ code: 'structure', diagnostics: `Unknown resourceType ${JSON.stringify(rt.slice(0, 100))}: not a FHIR R4 resource type`, expression: 'resourceType' })];
+    return [
+      issue({
+        code: 'structure',
+        diagnostics: `Unknown resourceType ${JSON.stringify(rt.slice(0, 100))}: not a FHIR R4 resource type`,
+        expression: 'resourceType',
+      }),
+    ];
   }
 
   // Plain JSON (the usual case) is checked and copied in one walk; anything else gets the full scan.
@@ -182,10 +197,21 @@ function validateUnsafe(resource: unknown, options?: ValidateOptions): fhir4.Ope
   if (options?.profile) {
     const profile = getProfile(options.profile);
     if (!profile) {
-      return [issue({ code: 'not-supported', diagnostics: `Unknown profile ${options.profile}: no StructureDefinition with a snapshot is registered for it` })];
+      return [
+        issue({
+          code: 'not-supported',
+          diagnostics: `Unknown profile ${options.profile}: no StructureDefinition with a snapshot is registered for it`,
+        }),
+      ];
     }
     if (profile.type !== rt) {
-      return [issue({ code: 'structure', diagnostics: `Profile ${options.profile} constrains ${profile.type}, but the resource is a ${rt}`, expression: 'resourceType' })];
+      return [
+        issue({
+          code: 'structure',
+          diagnostics: `Profile ${options.profile} constrains ${profile.type}, but the resource is a ${rt}`,
+          expression: 'resourceType',
+        }),
+      ];
     }
     profiles.push(profile);
   }
@@ -200,7 +226,11 @@ function validateUnsafe(resource: unknown, options?: ValidateOptions): fhir4.Ope
   copy ??= JSON.parse(JSON.stringify(resource)) as Record<string, unknown>;
   const json = copy as { resourceType: string };
   const issues: fhir4.OperationOutcomeIssue[] = [];
-  issues.push(...runMedplum(() => (usingMedplumReference() ? medplumValidateResource(json as MedplumResource) : validateR4Structure(json))));
+  issues.push(
+    ...runMedplum(() =>
+      usingMedplumReference() ? medplumValidateResource(json as MedplumResource) : validateR4Structure(json),
+    ),
+  );
   for (const profile of profiles) {
     issues.push(...validateAgainstProfile(rt, json, profile));
     issues.push(...checkProfileBindings(json, profile, defs.terminology));
@@ -247,6 +277,9 @@ function rootPath(resource: unknown): string | undefined {
 
 function fromUnexpected(err: unknown, expression: string | undefined): fhir4.OperationOutcomeIssue {
   const message = err instanceof Error ? err.message : String(err);
-  return issue({ code: 'processing', diagnostics: `Could not validate the resource: ${message.slice(0, 300)}`, expression });
+  return issue({
+    code: 'processing',
+    diagnostics: `Could not validate the resource: ${message.slice(0, 300)}`,
+    expression,
+  });
 }
-

@@ -39,7 +39,9 @@ const compiledInvariants = new WeakMap<Constraint, ((context: TypedValue) => boo
 export function compiledInvariant(constraint: Constraint): ((context: TypedValue) => boolean) | undefined {
   let compiled = compiledInvariants.get(constraint);
   if (compiled === undefined) {
-    compiled = Object.hasOwn(COMPILED_INVARIANTS, `${constraint.key}|${constraint.expression}`) ? COMPILED_INVARIANTS[`${constraint.key}|${constraint.expression}`]! : null;
+    compiled = Object.hasOwn(COMPILED_INVARIANTS, `${constraint.key}|${constraint.expression}`)
+      ? COMPILED_INVARIANTS[`${constraint.key}|${constraint.expression}`]!
+      : null;
     compiledInvariants.set(constraint, compiled);
   }
   return compiled ?? undefined;
@@ -82,4 +84,3 @@ function step(input: TypedValue[], name: string): TypedValue[] {
   }
   return out;
 }
-

@@ -17,10 +17,16 @@ const PROTOTYPE_KEYS = new Set(Object.getOwnPropertyNames(Object.prototype));
  * the validator must not be trusted with: keys naming Object.prototype members, values JSON cannot hold,
  * cycles (only possible for in-process objects) and nesting deeper than MAX_VALIDATION_DEPTH.
  */
-export function scanJson(root: object, rootName: string, isResourceType: (type: string) => boolean): fhir4.OperationOutcomeIssue[] {
+export function scanJson(
+  root: object,
+  rootName: string,
+  isResourceType: (type: string) => boolean,
+): fhir4.OperationOutcomeIssue[] {
   const out: fhir4.OperationOutcomeIssue[] = [];
   const onPath = new WeakSet<object>();
-  const stack: Array<{ value: unknown; path: string; depth: number; exit?: object }> = [{ value: root, path: rootName, depth: 0 }];
+  const stack: Array<{ value: unknown; path: string; depth: number; exit?: object }> = [
+    { value: root, path: rootName, depth: 0 },
+  ];
   while (stack.length > 0 && out.length < 50) {
     const { value, path, depth, exit } = stack.pop()!;
     if (exit) {
@@ -29,20 +35,35 @@ export function scanJson(root: object, rootName: string, isResourceType: (type: 
     }
     if (value === null || typeof value === 'string' || typeof value === 'boolean') continue;
     if (typeof value === 'number') {
-      if (!Number.isFinite(value)) out.push(issue({ code: 'structure', diagnostics: 'Invalid number (not finite)', expression: path }));
+      if (!Number.isFinite(value))
+        out.push(issue({ code: 'structure', diagnostics: 'Invalid number (not finite)', expression: path }));
       continue;
     }
     if (typeof value !== 'object') {
-      out.push(issue({ code: 'structure', diagnostics: `Invalid value: ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`} is not JSON`, expression: path }));
+      out.push(
+        issue({
+          code: 'structure',
+          diagnostics: `Invalid value: ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`} is not JSON`,
+          expression: path,
+        }),
+      );
       continue;
     }
     if (depth > MAX_VALIDATION_DEPTH) {
       // The full path would be kilobytes long; the resource type is enough to say where.
-      out.push(issue({ code: 'too-costly', diagnostics: `Nested more than ${MAX_VALIDATION_DEPTH} levels deep (at ${path.slice(0, 120)}…)`, expression: rootName }));
+      out.push(
+        issue({
+          code: 'too-costly',
+          diagnostics: `Nested more than ${MAX_VALIDATION_DEPTH} levels deep (at ${path.slice(0, 120)}…)`,
+          expression: rootName,
+        }),
+      );
       return out;
     }
     if (onPath.has(value)) {
-      out.push(issue({ code: 'structure', diagnostics: 'Circular structure: an object contains itself', expression: path }));
+      out.push(
+        issue({ code: 'structure', diagnostics: 'Circular structure: an object contains itself', expression: path }),
+      );
       continue;
     }
     const proto = Object.getPrototypeOf(value) as unknown;
@@ -52,18 +73,27 @@ export function scanJson(root: object, rootName: string, isResourceType: (type: 
     }
     const rt = Array.isArray(value) ? undefined : (value as { resourceType?: unknown }).resourceType;
     if (depth > 0 && rt !== undefined && (typeof rt !== 'string' || !isResourceType(rt))) {
-      out.push(issue({ code: 'structure', diagnostics: `Unknown resourceType ${JSON.stringify(printable(rt).slice(0, 100))}: not a FHIR R4 resource type`, expression: `${path}.resourceType` }));
+      out.push(
+        issue({
+          code: 'structure',
+          diagnostics: `Unknown resourceType ${JSON.stringify(printable(rt).slice(0, 100))}: not a FHIR R4 resource type`,
+          expression: `${path}.resourceType`,
+        }),
+      );
       continue;
     }
     onPath.add(value);
     stack.push({ value: undefined, path, depth, exit: value });
     if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) stack.push({ value: value[i], path: `${path}[${i}]`, depth: depth + 1 });
+      for (let i = value.length - 1; i >= 0; i--)
+        stack.push({ value: value[i], path: `${path}[${i}]`, depth: depth + 1 });
     } else {
       for (const key of Object.keys(value)) {
         const childPath = `${path}.${key}`;
         if (PROTOTYPE_KEYS.has(key)) {
-          out.push(issue({ code: 'structure', diagnostics: `Invalid property ${JSON.stringify(key)}`, expression: childPath }));
+          out.push(
+            issue({ code: 'structure', diagnostics: `Invalid property ${JSON.stringify(key)}`, expression: childPath }),
+          );
           continue;
         }
         const child = (value as Record<string, unknown>)[key];
@@ -82,7 +112,10 @@ export function scanJson(root: object, rootName: string, isResourceType: (type: 
  * It gives up on anything unusual (stricter than scanJson, never looser), so its copy is only ever used for
  * input that scanJson passes.
  */
-export function plainJsonCopy(root: object, isResourceType: (type: string) => boolean): Record<string, unknown> | undefined {
+export function plainJsonCopy(
+  root: object,
+  isResourceType: (type: string) => boolean,
+): Record<string, unknown> | undefined {
   const copy = copyValue(root, 0, isResourceType);
   return copy === GIVE_UP ? undefined : (copy as Record<string, unknown>);
 }
@@ -108,7 +141,12 @@ function copyValue(value: unknown, depth: number, isResourceType: (type: string)
   const proto = Object.getPrototypeOf(value) as unknown;
   if (proto !== Object.prototype && proto !== null) return GIVE_UP;
   const source = value as Record<string, unknown>;
-  if (depth > 0 && source.resourceType !== undefined && (typeof source.resourceType !== 'string' || !isResourceType(source.resourceType))) return GIVE_UP;
+  if (
+    depth > 0 &&
+    source.resourceType !== undefined &&
+    (typeof source.resourceType !== 'string' || !isResourceType(source.resourceType))
+  )
+    return GIVE_UP;
   const out: Record<string, unknown> = {};
   for (const key of Object.keys(source)) {
     if (PROTOTYPE_KEYS.has(key)) return GIVE_UP;

@@ -7,7 +7,15 @@ import { OperationOutcomeError } from '@medplum/core';
 import { issue } from '../outcomes/index.js';
 
 /** Run a Medplum validation, turning its thrown OperationOutcomeError into issues. */
-export function runMedplum(fn: () => Array<{ severity: string; code: string; details?: { text?: string }; diagnostics?: string; expression?: string[] }>): fhir4.OperationOutcomeIssue[] {
+export function runMedplum(
+  fn: () => Array<{
+    severity: string;
+    code: string;
+    details?: { text?: string };
+    diagnostics?: string;
+    expression?: string[];
+  }>,
+): fhir4.OperationOutcomeIssue[] {
   try {
     return fn().map(normalise);
   } catch (err) {
@@ -17,7 +25,13 @@ export function runMedplum(fn: () => Array<{ severity: string; code: string; det
 }
 
 /** Medplum puts the message in `details.text` and JSON in `diagnostics`; the module wants plain-English diagnostics. */
-export function normalise(i: { severity: string; code: string; details?: { text?: string }; diagnostics?: string; expression?: string[] }): fhir4.OperationOutcomeIssue {
+export function normalise(i: {
+  severity: string;
+  code: string;
+  details?: { text?: string };
+  diagnostics?: string;
+  expression?: string[];
+}): fhir4.OperationOutcomeIssue {
   let diagnostics = i.details?.text ?? i.diagnostics ?? 'Invalid';
   if (i.code === 'invariant' && i.diagnostics) {
     try {
@@ -27,7 +41,13 @@ export function normalise(i: { severity: string; code: string; details?: { text?
       // diagnostics was not JSON: keep the text alone
     }
   }
-  const severity = (['fatal', 'error', 'warning', 'information'].includes(i.severity) ? i.severity : 'error') as fhir4.OperationOutcomeIssue['severity'];
-  return issue({ severity, code: i.code as fhir4.OperationOutcomeIssue['code'], diagnostics, expression: i.expression?.length ? i.expression : undefined });
+  const severity = (
+    ['fatal', 'error', 'warning', 'information'].includes(i.severity) ? i.severity : 'error'
+  ) as fhir4.OperationOutcomeIssue['severity'];
+  return issue({
+    severity,
+    code: i.code as fhir4.OperationOutcomeIssue['code'],
+    diagnostics,
+    expression: i.expression?.length ? i.expression : undefined,
+  });
 }
-

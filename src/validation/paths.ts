@@ -30,4 +30,3 @@ export function concreteChoicePath(expression: string, resource: object): string
   }
   return out.join('.');
 }
-

@@ -27,7 +27,8 @@ export class Terminology {
     const url = valueSetUrl.split('|')[0]!;
     const vs = this.valueSets.get(url) ?? coreDefinition(url, 'ValueSet');
     if (!vs) return undefined;
-    if (vs.expansion?.contains) return vs.expansion.contains.some((e) => e.code === c.code && (c.system === undefined || e.system === c.system));
+    if (vs.expansion?.contains)
+      return vs.expansion.contains.some((e) => e.code === c.code && (c.system === undefined || e.system === c.system));
     let unknown = false;
     for (const inc of vs.compose?.include ?? []) {
       if (inc.filter?.length || inc.valueSet?.length || !inc.system) {
@@ -74,7 +75,11 @@ function valuesAt(resource: Record<string, unknown>, elementId: string, sliceUrl
         : [name];
       for (const key of keys) {
         const v = obj[key];
-        const list = Array.isArray(v) ? v.map((x, i) => ({ value: x as unknown, path: `${path}.${key}[${i}]` })) : v === undefined ? [] : [{ value: v, path: `${path}.${key}` }];
+        const list = Array.isArray(v)
+          ? v.map((x, i) => ({ value: x as unknown, path: `${path}.${key}[${i}]` }))
+          : v === undefined
+            ? []
+            : [{ value: v, path: `${path}.${key}` }];
         for (const item of list) {
           if (slice) {
             const url = sliceUrls.get(idSoFar);
@@ -94,17 +99,27 @@ function codesOf(value: unknown): Code[] | undefined {
   if (!value || typeof value !== 'object') return undefined;
   const v = value as { coding?: unknown; system?: unknown; code?: unknown };
   if (Array.isArray(v.coding)) {
-    return (v.coding as Array<{ system?: unknown; code?: unknown }>).filter((c) => typeof c?.code === 'string').map((c) => ({ system: typeof c.system === 'string' ? c.system : undefined, code: c.code as string }));
+    return (v.coding as Array<{ system?: unknown; code?: unknown }>)
+      .filter((c) => typeof c?.code === 'string')
+      .map((c) => ({ system: typeof c.system === 'string' ? c.system : undefined, code: c.code as string }));
   }
-  if (typeof v.code === 'string') return [{ system: typeof v.system === 'string' ? v.system : undefined, code: v.code }];
+  if (typeof v.code === 'string')
+    return [{ system: typeof v.system === 'string' ? v.system : undefined, code: v.code }];
   return undefined;
 }
 
-export function checkProfileBindings(resource: object, profile: fhir4.StructureDefinition, terminology: Terminology): fhir4.OperationOutcomeIssue[] {
+export function checkProfileBindings(
+  resource: object,
+  profile: fhir4.StructureDefinition,
+  terminology: Terminology,
+): fhir4.OperationOutcomeIssue[] {
   const snapshot = profile.snapshot?.element ?? [];
-  const bound = new Set((profile.differential?.element ?? []).filter((e) => e.binding?.strength === 'required').map((e) => e.id ?? e.path));
+  const bound = new Set(
+    (profile.differential?.element ?? []).filter((e) => e.binding?.strength === 'required').map((e) => e.id ?? e.path),
+  );
   const sliceUrls = new Map<string, string>();
-  for (const e of snapshot) if (e.id && e.fixedUri && e.id.endsWith('.url')) sliceUrls.set(e.id.slice(0, -'.url'.length), e.fixedUri);
+  for (const e of snapshot)
+    if (e.id && e.fixedUri && e.id.endsWith('.url')) sliceUrls.set(e.id.slice(0, -'.url'.length), e.fixedUri);
 
   const out: fhir4.OperationOutcomeIssue[] = [];
   for (const e of snapshot) {
@@ -117,7 +132,13 @@ export function checkProfileBindings(resource: object, profile: fhir4.StructureD
       const verdicts = codes.map((c) => terminology.contains(valueSet, c));
       if (verdicts.some((v) => v === true) || verdicts.some((v) => v === undefined)) continue;
       const shown = codes.map((c) => (c.system ? `${c.system}|${c.code}` : c.code)).join(', ') || '(no code)';
-      out.push(issue({ code: 'code-invalid', diagnostics: `${shown} is not in ${valueSet}, which ${profile.url} requires here`, expression: path }));
+      out.push(
+        issue({
+          code: 'code-invalid',
+          diagnostics: `${shown} is not in ${valueSet}, which ${profile.url} requires here`,
+          expression: path,
+        }),
+      );
     }
   }
   return out;

@@ -58,10 +58,16 @@ function parsedSchema(profile: fhir4.StructureDefinition): InternalTypeSchema | 
 }
 
 function slow(type: string, value: unknown, profile: fhir4.StructureDefinition): Issues {
-  return runMedplum(() => validateTypedValue({ type, value }, { profile: profile as unknown as MedplumStructureDefinition }));
+  return runMedplum(() =>
+    validateTypedValue({ type, value }, { profile: profile as unknown as MedplumStructureDefinition }),
+  );
 }
 
-function typedValueReportingSchemaOnce(type: string, schemaName: string, value: unknown): { type: string; value: unknown } {
+function typedValueReportingSchemaOnce(
+  type: string,
+  schemaName: string,
+  value: unknown,
+): { type: string; value: unknown } {
   let first = true;
   return {
     get type() {
@@ -99,13 +105,24 @@ function probes(profile: fhir4.StructureDefinition): unknown[] {
       { url: profile.url, extension: [{ url: 'x' }], valueCode: 'a b' },
     ];
   }
-  return [{ resourceType: type }, { resourceType: type, id: 'x', status: 'not-a-status', extension: [{ url: 'x' }], meta: { profile: [profile.url] } }];
+  return [
+    { resourceType: type },
+    {
+      resourceType: type,
+      id: 'x',
+      status: 'not-a-status',
+      extension: [{ url: 'x' }],
+      meta: { profile: [profile.url] },
+    },
+  ];
 }
 
 function fastPathAgrees(profile: fhir4.StructureDefinition, name: string): boolean {
   for (const value of probes(profile)) {
     const expected = JSON.stringify(slow(profile.type, value, profile));
-    const actual = JSON.stringify(runMedplum(() => validateTypedValue(typedValueReportingSchemaOnce(profile.type, name, value))));
+    const actual = JSON.stringify(
+      runMedplum(() => validateTypedValue(typedValueReportingSchemaOnce(profile.type, name, value))),
+    );
     if (expected !== actual) return false;
   }
   return true;

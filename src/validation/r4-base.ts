@@ -23,7 +23,11 @@ export function r4ResourceTypes(): Set<string> {
   const resourceSds = sdsOf(resources);
   indexStructureDefinitionBundle(typeSds as unknown as MedplumStructureDefinition[]);
   indexStructureDefinitionBundle(resourceSds as unknown as MedplumStructureDefinition[]);
-  resourceTypes = new Set(resourceSds.filter((sd) => sd.kind === 'resource' && !sd.abstract && sd.derivation === 'specialization').map((sd) => sd.type));
+  resourceTypes = new Set(
+    resourceSds
+      .filter((sd) => sd.kind === 'resource' && !sd.abstract && sd.derivation === 'specialization')
+      .map((sd) => sd.type),
+  );
   return resourceTypes;
 }
 
@@ -33,7 +37,8 @@ function stripMedplumMeta(sd: StructureDefinition): StructureDefinition {
   return { ...sd, snapshot: { ...sd.snapshot, element } };
 }
 
-
 function sdsOf(bundle: fhir4.Bundle): StructureDefinition[] {
-  return (bundle.entry ?? []).map((e) => e.resource).filter((r): r is StructureDefinition => r?.resourceType === 'StructureDefinition');
+  return (bundle.entry ?? [])
+    .map((e) => e.resource)
+    .filter((r): r is StructureDefinition => r?.resourceType === 'StructureDefinition');
 }

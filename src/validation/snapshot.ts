@@ -31,7 +31,11 @@ export class SnapshotError extends Error {
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 
 /** The snapshot elements for `sd` (a constraint on `base`); `lookup` resolves extension and datatype definitions. */
-export function generateSnapshot(sd: StructureDefinition, base: StructureDefinition, lookup: DefinitionLookup): ElementDefinition[] {
+export function generateSnapshot(
+  sd: StructureDefinition,
+  base: StructureDefinition,
+  lookup: DefinitionLookup,
+): ElementDefinition[] {
   if (!base.snapshot?.element?.length) throw new SnapshotError(sd, `base ${base.url} has no snapshot`);
   const diff = sd.differential?.element ?? [];
   if (diff.length === 0) throw new SnapshotError(sd, 'no differential');
@@ -80,7 +84,13 @@ function endOf(elements: ElementDefinition[], id: string): number {
   return last;
 }
 
-function addSlice(sd: StructureDefinition, elements: ElementDefinition[], id: string, d: ElementDefinition, lookup: DefinitionLookup): number {
+function addSlice(
+  sd: StructureDefinition,
+  elements: ElementDefinition[],
+  id: string,
+  d: ElementDefinition,
+  lookup: DefinitionLookup,
+): number {
   const slicedId = id.slice(0, id.length - d.sliceName!.length - 1);
   let slicedIndex = elements.findIndex((e) => e.id === slicedId);
   if (slicedIndex < 0) {
@@ -90,7 +100,8 @@ function addSlice(sd: StructureDefinition, elements: ElementDefinition[], id: st
   if (slicedIndex < 0) throw new SnapshotError(sd, `slice ${id}: no element ${slicedId} to slice`);
   const sliced = elements[slicedIndex]!;
   if (!sliced.slicing) {
-    if (!/(^|\.)(extension|modifierExtension)$/.test(sliced.path)) throw new SnapshotError(sd, `slice ${id}: ${slicedId} has no slicing`);
+    if (!/(^|\.)(extension|modifierExtension)$/.test(sliced.path))
+      throw new SnapshotError(sd, `slice ${id}: ${slicedId} has no slicing`);
     sliced.slicing = { discriminator: [{ type: 'value', path: 'url' }], rules: 'open' };
   }
   const slice: ElementDefinition = { ...clone(sliced), id, sliceName: d.sliceName! };
@@ -101,7 +112,8 @@ function addSlice(sd: StructureDefinition, elements: ElementDefinition[], id: st
   const profile = d.type?.find((t) => t.code === 'Extension')?.profile?.[0];
   if (profile) {
     const ext = lookup(profile);
-    if (!ext?.snapshot?.element?.length) throw new SnapshotError(sd, `slice ${id}: extension ${profile} has no snapshot (build it first)`);
+    if (!ext?.snapshot?.element?.length)
+      throw new SnapshotError(sd, `slice ${id}: extension ${profile} has no snapshot (build it first)`);
     const children = ext.snapshot.element.slice(1).map((e) => rebase(e, 'Extension', id, slice.path));
     elements.splice(at + 1, 0, ...children);
   }
@@ -118,7 +130,12 @@ function rebase(e: ElementDefinition, from: string, sliceId: string, slicePath: 
 }
 
 /** Make the children of `id`'s parent exist by unfolding the parent's (single, complex) datatype. */
-function unfoldParent(sd: StructureDefinition, elements: ElementDefinition[], id: string, lookup: DefinitionLookup): void {
+function unfoldParent(
+  sd: StructureDefinition,
+  elements: ElementDefinition[],
+  id: string,
+  lookup: DefinitionLookup,
+): void {
   const dot = id.lastIndexOf('.');
   if (dot < 0) return;
   const parentId = id.slice(0, dot);
@@ -151,7 +168,10 @@ function merge(base: ElementDefinition, d: ElementDefinition, id: string): Eleme
     if (k === 'id' || k === 'path') continue;
     if (k === 'constraint') {
       const keys = new Set((v as fhir4.ElementDefinitionConstraint[]).map((c) => c.key));
-      out.constraint = [...(out.constraint ?? []).filter((c) => !keys.has(c.key)), ...clone(v as fhir4.ElementDefinitionConstraint[])];
+      out.constraint = [
+        ...(out.constraint ?? []).filter((c) => !keys.has(c.key)),
+        ...clone(v as fhir4.ElementDefinitionConstraint[]),
+      ];
       continue;
     }
     record[k] = clone(v);

@@ -49,17 +49,35 @@ import {
   validationRegexes,
   fhirTypeToJsType,
 } from '@medplum/core';
-import type { InternalSchemaElement, InternalTypeSchema, SlicingRules, SliceDefinition, TypedValue } from '@medplum/core';
+import type {
+  InternalSchemaElement,
+  InternalTypeSchema,
+  SlicingRules,
+  SliceDefinition,
+  TypedValue,
+} from '@medplum/core';
 import type { OperationOutcomeIssue as MedplumIssue, Resource } from '@medplum/fhirtypes';
 import { compiledInvariant } from './invariants.js';
-import { candidatesOf, isEmpty, nestedProperty, propertyValue, memoPerElements, resolveElement } from './typed-values.js';
+import {
+  candidatesOf,
+  isEmpty,
+  nestedProperty,
+  propertyValue,
+  memoPerElements,
+  resolveElement,
+} from './typed-values.js';
 
 type TypedValueWithPath = TypedValue & { path: string };
 type Constraint = NonNullable<InternalSchemaElement['constraints']>[number];
 type FhirPathAtom = Parameters<typeof evalFhirPathTyped>[0];
 
 /** Medplum's list of constraints it does not evaluate (validation.ts `skippedConstraintKeys`). */
-const SKIPPED_CONSTRAINT_KEYS: Record<string, boolean> = { 'ele-1': true, 'dom-3': true, 'org-1': true, 'sdf-19': true };
+const SKIPPED_CONSTRAINT_KEYS: Record<string, boolean> = {
+  'ele-1': true,
+  'dom-3': true,
+  'org-1': true,
+  'sdf-19': true,
+};
 
 /** Same size and role as Medplum's own `fhirPathCache` (parsed invariant expressions). */
 const fhirPathCache = new LRUCache<Exclude<FhirPathAtom, string>>(1_000);
@@ -79,7 +97,10 @@ interface CrawlPlan {
   byName?: Map<string, number[]>;
 }
 const plans = new WeakMap<object, Map<object | null, CrawlPlan>>();
-function planOf(elements: Record<string, InternalSchemaElement>, lookup: Record<string, InternalSchemaElement> | undefined): CrawlPlan {
+function planOf(
+  elements: Record<string, InternalSchemaElement>,
+  lookup: Record<string, InternalSchemaElement> | undefined,
+): CrawlPlan {
   let byLookup = plans.get(elements);
   if (!byLookup) {
     byLookup = new Map();
@@ -168,7 +189,8 @@ class StructureValidator {
         const indices = plan.byName.get(key);
         if (indices && value[key] !== undefined) for (const i of indices) visit[i] = 1;
       }
-      for (let i = 0; i < plan.keys.length; i++) if (visit[i]) this.crawlProperty(obj, plan.keys[i]!, schema, path, lookup);
+      for (let i = 0; i < plan.keys.length; i++)
+        if (visit[i]) this.crawlProperty(obj, plan.keys[i]!, schema, path, lookup);
     } else {
       for (const key of plan.keys) this.crawlProperty(obj, key, schema, path, lookup);
     }
@@ -176,7 +198,13 @@ class StructureValidator {
     if (objIsResource) this.currentResource.pop();
   }
 
-  private crawlProperty(parent: TypedValueWithPath, key: string, schema: InternalTypeSchema, path: string, lookup: InternalTypeSchema | undefined): void {
+  private crawlProperty(
+    parent: TypedValueWithPath,
+    key: string,
+    schema: InternalTypeSchema,
+    path: string,
+    lookup: InternalTypeSchema | undefined,
+  ): void {
     let propertyValues: (TypedValueWithPath | TypedValueWithPath[])[];
     if (key.includes('.')) {
       propertyValues = getNestedProperty(parent, key, { withPath: true });
@@ -186,7 +214,8 @@ class StructureValidator {
         // Medplum: a `{ type: 'undefined' }` value, which visitProperty only checks for `min > 0`.
         const element = schema.elements[key];
         if (!element) throw new Error(`Missing element validation schema for ${key}`);
-        if (element.min > 0) this.issues.push(createStructureIssue(childPath(parent.path, key), 'Missing required property'));
+        if (element.min > 0)
+          this.issues.push(createStructureIssue(childPath(parent.path, key), 'Missing required property'));
         return;
       }
       propertyValues = [withPath(value, parent.path, key)];
@@ -203,7 +232,12 @@ class StructureValidator {
 
   // --- ResourceValidator (validation.ts), unchanged but for the cached lookups ---
 
-  private visitProperty(key: string, path: string, propertyValues: (TypedValueWithPath | TypedValueWithPath[])[], schema: InternalTypeSchema): void {
+  private visitProperty(
+    key: string,
+    path: string,
+    propertyValues: (TypedValueWithPath | TypedValueWithPath[])[],
+    schema: InternalTypeSchema,
+  ): void {
     const element = schema.elements[key];
     if (!element) throw new Error(`Missing element validation schema for ${key}`);
 
@@ -226,7 +260,10 @@ class StructureValidator {
 
       if (values.length < element.min || values.length > element.max) {
         this.issues.push(
-          createStructureIssue(element.path, `Invalid number of values: expected ${element.min}..${Number.isFinite(element.max) ? element.max : '*'}, but found ${values.length}`),
+          createStructureIssue(
+            element.path,
+            `Invalid number of values: expected ${element.min}..${Number.isFinite(element.max) ? element.max : '*'}, but found ${values.length}`,
+          ),
         );
       }
 
@@ -234,7 +271,9 @@ class StructureValidator {
         this.issues.push(createStructureIssue(path, 'Value did not match expected pattern'));
       }
 
-      const sliceCounts: Record<string, number> | undefined = element.slicing ? Object.fromEntries(element.slicing.slices.map((s) => [s.name, 0])) : undefined;
+      const sliceCounts: Record<string, number> | undefined = element.slicing
+        ? Object.fromEntries(element.slicing.slices.map((s) => [s.name, 0]))
+        : undefined;
       for (const v of values) {
         this.constraintsCheck(v, element);
         this.referenceTypeCheck(v, element);
@@ -246,7 +285,11 @@ class StructureValidator {
     }
   }
 
-  private checkPresence(value: TypedValueWithPath | TypedValueWithPath[], field: InternalSchemaElement, path: string): boolean {
+  private checkPresence(
+    value: TypedValueWithPath | TypedValueWithPath[],
+    field: InternalSchemaElement,
+    path: string,
+  ): boolean {
     if (!Array.isArray(value) && value.value === undefined) {
       if (field.min > 0) this.issues.push(createStructureIssue(value.path, 'Missing required property'));
       return false;
@@ -266,19 +309,30 @@ class StructureValidator {
     }
   }
 
-  private validateSlices(slices: SliceDefinition[] | undefined, counts: Record<string, number> | undefined, path: string): void {
+  private validateSlices(
+    slices: SliceDefinition[] | undefined,
+    counts: Record<string, number> | undefined,
+    path: string,
+  ): void {
     if (!slices || !counts) return;
     for (const slice of slices) {
       const sliceCardinality = counts[slice.name]!;
       if (sliceCardinality < slice.min || sliceCardinality > slice.max) {
         this.issues.push(
-          createStructureIssue(path, `Incorrect number of values provided for slice '${slice.name}': expected ${slice.min}..${Number.isFinite(slice.max) ? slice.max : '*'}, but found ${sliceCardinality}`),
+          createStructureIssue(
+            path,
+            `Incorrect number of values provided for slice '${slice.name}': expected ${slice.min}..${Number.isFinite(slice.max) ? slice.max : '*'}, but found ${sliceCardinality}`,
+          ),
         );
       }
     }
   }
 
-  private checkAdditionalProperties(parent: TypedValueWithPath, properties: Record<string, InternalSchemaElement>, path: string): void {
+  private checkAdditionalProperties(
+    parent: TypedValueWithPath,
+    properties: Record<string, InternalSchemaElement>,
+    path: string,
+  ): void {
     const object = parent.value as Record<string, unknown> | undefined;
     if (!object) return;
     const choiceOfTypeElements: Record<string, string> = {};
@@ -295,7 +349,10 @@ class StructureValidator {
           relatedElementName = '_' + choiceOfTypeElementName;
           requiredRelatedElementName = '_' + key;
         }
-        if (relatedElementName in choiceOfTypeElements && choiceOfTypeElements[relatedElementName] !== requiredRelatedElementName) {
+        if (
+          relatedElementName in choiceOfTypeElements &&
+          choiceOfTypeElements[relatedElementName] !== requiredRelatedElementName
+        ) {
           this.issues.push(
             createOperationOutcomeIssue(
               'warning',
@@ -306,7 +363,14 @@ class StructureValidator {
           );
         }
         if (choiceOfTypeElements[choiceOfTypeElementName]) {
-          this.issues.push(createOperationOutcomeIssue('warning', 'structure', `Conflicting choice of type properties: "${key}", "${choiceOfTypeElements[choiceOfTypeElementName]}"`, key));
+          this.issues.push(
+            createOperationOutcomeIssue(
+              'warning',
+              'structure',
+              `Conflicting choice of type properties: "${key}", "${choiceOfTypeElements[choiceOfTypeElementName]}"`,
+              key,
+            ),
+          );
         }
         choiceOfTypeElements[choiceOfTypeElementName] = key;
         continue;
@@ -333,7 +397,9 @@ class StructureValidator {
     const reference = value.value as unknown;
     if (!isReference(reference)) return;
     if (reference.reference.startsWith('#')) return;
-    const referenceResourceType = reference.reference.includes('?') ? reference.reference.split('?')[0] : reference.reference.split('/')[0];
+    const referenceResourceType = reference.reference.includes('?')
+      ? reference.reference.split('?')[0]
+      : reference.reference.split('/')[0];
     if (!referenceResourceType) return;
     const targetProfiles = field.type.find((t) => t.code === 'Reference')?.targetProfile;
     if (!targetProfiles) return;
@@ -344,10 +410,22 @@ class StructureValidator {
     const medplumBaseUrl = 'https://medplum.com/fhir/StructureDefinition/';
     const medplumResourceTypeUrl = medplumBaseUrl + referenceResourceType;
     for (const targetProfile of targetProfiles) {
-      if (targetProfile === hl7AllResourcesUrl || targetProfile === hl7ResourceTypeUrl || targetProfile === medplumResourceTypeUrl) return;
+      if (
+        targetProfile === hl7AllResourcesUrl ||
+        targetProfile === hl7ResourceTypeUrl ||
+        targetProfile === medplumResourceTypeUrl
+      )
+        return;
       if (!targetProfile.startsWith(hl7BaseUrl) && !targetProfile.startsWith(medplumBaseUrl)) return;
     }
-    this.issues.push(createOperationOutcomeIssue('warning', 'structure', `Invalid reference: got "${referenceResourceType}", expected "${targetProfiles.join('", "')}"`, value.path));
+    this.issues.push(
+      createOperationOutcomeIssue(
+        'warning',
+        'structure',
+        `Invalid reference: got "${referenceResourceType}", expected "${targetProfiles.join('", "')}"`,
+        value.path,
+      ),
+    );
   }
 
   private isExpressionTrue(constraint: Constraint, value: TypedValueWithPath): boolean {
@@ -356,18 +434,27 @@ class StructureValidator {
       try {
         return compiled(value);
       } catch (e: unknown) {
-        this.issues.push(createProcessingIssue(value.path, 'Error evaluating invariant expression', e as Error, { fhirpath: constraint.expression }));
+        this.issues.push(
+          createProcessingIssue(value.path, 'Error evaluating invariant expression', e as Error, {
+            fhirpath: constraint.expression,
+          }),
+        );
         return false;
       }
     }
     const variables: Record<string, TypedValue> = { '%context': value, '%ucum': toTypedValue(UCUM) };
-    if (this.currentResource.length > 0) variables['%resource'] = toTypedValue(this.currentResource[this.currentResource.length - 1]);
+    if (this.currentResource.length > 0)
+      variables['%resource'] = toTypedValue(this.currentResource[this.currentResource.length - 1]);
     if (isResource(this.root.value)) variables['%rootResource'] = this.root;
     try {
       const evalValues = evalFhirPathTyped(constraint.expression, [value], variables, fhirPathCache);
       return evalValues.length === 1 && evalValues[0]!.value === true;
     } catch (e: unknown) {
-      this.issues.push(createProcessingIssue(value.path, 'Error evaluating invariant expression', e as Error, { fhirpath: constraint.expression }));
+      this.issues.push(
+        createProcessingIssue(value.path, 'Error evaluating invariant expression', e as Error, {
+          fhirpath: constraint.expression,
+        }),
+      );
       return false;
     }
   }
@@ -384,7 +471,10 @@ class StructureValidator {
       }
       const expectedType = fhirTypeToJsType[type as keyof typeof fhirTypeToJsType];
       if (typeof value !== expectedType) {
-        if (value !== null) this.issues.push(createStructureIssue(path, `Invalid JSON type: expected ${expectedType}, but got ${typeof value}`));
+        if (value !== null)
+          this.issues.push(
+            createStructureIssue(path, `Invalid JSON type: expected ${expectedType}, but got ${typeof value}`),
+          );
         return;
       }
       if (expectedType === 'string') this.validateString(value as string, type, path);
@@ -427,7 +517,11 @@ function childPath(parentPath: string | undefined, key: string): string {
 }
 
 /** crawler.ts `withPath`. */
-function withPath(tv: TypedValue | TypedValue[], parentPath: string | undefined, key: string): TypedValueWithPath | TypedValueWithPath[] {
+function withPath(
+  tv: TypedValue | TypedValue[],
+  parentPath: string | undefined,
+  key: string,
+): TypedValueWithPath | TypedValueWithPath[] {
   const parentPrefix = parentPath ? parentPath + '.' : '';
   // Medplum copies (`{ ...v, path }`); the typed values here were just created for this property, so the
   // path is added to them instead.
@@ -440,7 +534,11 @@ function withPath(tv: TypedValue | TypedValue[], parentPath: string | undefined,
 }
 
 function isIntegerType(propertyType: string): boolean {
-  return propertyType === PropertyType.integer || propertyType === PropertyType.positiveInt || propertyType === PropertyType.unsignedInt;
+  return (
+    propertyType === PropertyType.integer ||
+    propertyType === PropertyType.positiveInt ||
+    propertyType === PropertyType.unsignedInt
+  );
 }
 
 /**
@@ -448,7 +546,11 @@ function isIntegerType(propertyType: string): boolean {
  * before each capital letter (`/(?=[A-Z])/g`) and tries the growing prefixes; the same prefixes are tried
  * here without the split.
  */
-function isChoiceOfType(typedValue: TypedValue, key: string, propertyDefinitions: Record<string, InternalSchemaElement>): string | undefined {
+function isChoiceOfType(
+  typedValue: TypedValue,
+  key: string,
+  propertyDefinitions: Record<string, InternalSchemaElement>,
+): string | undefined {
   const choice = choiceElementOf(propertyDefinitions, key);
   if (!choice) return undefined;
   const typedPropertyValue = propertyValue(typedValue, choice.testProperty, tryGetDataType(typedValue.type));
@@ -465,9 +567,15 @@ interface ChoiceOfKey {
  * splits with `/(?=[A-Z])/g` and tries the growing prefixes), that names a `[x]` element. Remembered per
  * schema (a pure function of key and schema); the keys come from the input, so at most 2000 per schema.
  */
-const choiceElementOf = memoPerElements((propertyDefinitions, key) => findChoiceElement(key, propertyDefinitions), 2000);
+const choiceElementOf = memoPerElements(
+  (propertyDefinitions, key) => findChoiceElement(key, propertyDefinitions),
+  2000,
+);
 
-function findChoiceElement(key: string, propertyDefinitions: Record<string, InternalSchemaElement>): ChoiceOfKey | undefined {
+function findChoiceElement(
+  key: string,
+  propertyDefinitions: Record<string, InternalSchemaElement>,
+): ChoiceOfKey | undefined {
   let prefix = '';
   if (key.startsWith('_')) {
     key = key.slice(1);
@@ -498,7 +606,8 @@ function checkObjectForNull(obj: Record<string, unknown>, path: string, issues: 
           issues.push(createStructureIssue(`${(propertyPath ??= `${path}.${key}`)}[${i}]`, 'Invalid undefined value'));
         } else if (item === null) {
           const partnerKey = key.startsWith('_') ? key.slice(1) : `_${key}`;
-          if (!(obj[partnerKey] as Record<number, unknown> | undefined)?.[i]) issues.push(createStructureIssue(`${(propertyPath ??= `${path}.${key}`)}[${i}]`, 'Invalid null value'));
+          if (!(obj[partnerKey] as Record<number, unknown> | undefined)?.[i])
+            issues.push(createStructureIssue(`${(propertyPath ??= `${path}.${key}`)}[${i}]`, 'Invalid null value'));
         } else if (item) {
           checkObjectForNull(item as Record<string, unknown>, `${(propertyPath ??= `${path}.${key}`)}[${i}]`, issues);
         }
@@ -511,7 +620,9 @@ function checkObjectForNull(obj: Record<string, unknown>, path: string, issues: 
 
 function matchesSpecifiedValue(value: TypedValue | TypedValue[], element: InternalSchemaElement): boolean {
   if (!element.pattern && !element.fixed) return true;
-  const typeAndValue = Array.isArray(value) ? value.map((v) => ({ type: v.type, value: v.value as unknown })) : { type: value.type, value: value.value as unknown };
+  const typeAndValue = Array.isArray(value)
+    ? value.map((v) => ({ type: v.type, value: v.value as unknown }))
+    : { type: value.type, value: value.value as unknown };
   if (element.pattern && !deepIncludes(typeAndValue, element.pattern)) return false;
   if (element.fixed && !deepEquals(typeAndValue, element.fixed)) return false;
   return true;
@@ -520,7 +631,11 @@ function matchesSpecifiedValue(value: TypedValue | TypedValue[], element: Intern
 function checkSliceElement(value: TypedValue, slicingRules: SlicingRules | undefined): string | undefined {
   if (!slicingRules) return undefined;
   for (const slice of slicingRules.slices) {
-    if (slicingRules.discriminator.every((discriminator) => arrayify(nestedProperty(value, discriminator.path))?.some((v) => matchDiscriminant(v, discriminator, slice)))) {
+    if (
+      slicingRules.discriminator.every((discriminator) =>
+        arrayify(nestedProperty(value, discriminator.path))?.some((v) => matchDiscriminant(v, discriminator, slice)),
+      )
+    ) {
       return slice.name;
     }
   }

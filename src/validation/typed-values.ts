@@ -5,7 +5,13 @@
  * every call. Same results, same (Medplum-style) edits of primitive-extension input; used by the compiled
  * validator (`structure.ts`) and the compiled invariants (`invariants.ts`).
  */
-import { getElementDefinitionFromElements, getNestedProperty, getTypedPropertyValue, isResource, tryGetDataType } from '@medplum/core';
+import {
+  getElementDefinitionFromElements,
+  getNestedProperty,
+  getTypedPropertyValue,
+  isResource,
+  tryGetDataType,
+} from '@medplum/core';
 import type { InternalSchemaElement, InternalTypeSchema, TypedValue } from '@medplum/core';
 
 /**
@@ -90,7 +96,11 @@ function capitalize(word: string): string {
  * `getTypedPropertyValue(parent, key)` (fhirpath/utils.ts) for a key without dots, with the element resolved
  * once per schema and its candidate property names once per element.
  */
-export function propertyValue(parent: TypedValue, key: string, lookup: InternalTypeSchema | undefined): TypedValue | TypedValue[] | undefined {
+export function propertyValue(
+  parent: TypedValue,
+  key: string,
+  lookup: InternalTypeSchema | undefined,
+): TypedValue | TypedValue[] | undefined {
   if (!parent.value) return undefined;
   const element = lookup ? resolveElement(lookup.elements, key) : undefined;
   if (!element) return getTypedPropertyValue(parent, key);
@@ -98,7 +108,10 @@ export function propertyValue(parent: TypedValue, key: string, lookup: InternalT
 }
 
 /** fhirpath/utils.ts `getTypedPropertyValueWithSchema`, reading the precomputed candidate names. */
-function propertyValueWithSchema(typedValue: TypedValue, element: InternalSchemaElement): TypedValue | TypedValue[] | undefined {
+function propertyValueWithSchema(
+  typedValue: TypedValue,
+  element: InternalSchemaElement,
+): TypedValue | TypedValue[] | undefined {
   const value = typedValue.value as Record<string, unknown>;
   const types = element.type;
   if (!types || types.length === 0) return undefined;
@@ -111,7 +124,12 @@ function propertyValueWithSchema(typedValue: TypedValue, element: InternalSchema
     let first = -1;
     for (const key in value) {
       const i = position.get(key);
-      if (i !== undefined && (first < 0 || i < first) && (value[names[2 * i]!] !== undefined || value[names[2 * i + 1]!] !== undefined)) first = i;
+      if (
+        i !== undefined &&
+        (first < 0 || i < first) &&
+        (value[names[2 * i]!] !== undefined || value[names[2 * i + 1]!] !== undefined)
+      )
+        first = i;
     }
     if (first >= 0) {
       resultValue = value[names[2 * first]!];
@@ -132,11 +150,13 @@ function propertyValueWithSchema(typedValue: TypedValue, element: InternalSchema
     if (Array.isArray(resultValue)) {
       const list = resultValue.slice();
       const extensions = primitiveExtension as unknown[];
-      for (let i = 0; i < Math.max(list.length, extensions.length); i++) list[i] = assignPrimitiveExtension(list[i], extensions[i]);
+      for (let i = 0; i < Math.max(list.length, extensions.length); i++)
+        list[i] = assignPrimitiveExtension(list[i], extensions[i]);
       resultValue = list;
     } else if (!resultValue && Array.isArray(primitiveExtension)) {
       const list = primitiveExtension.slice();
-      for (let i = 0; i < primitiveExtension.length; i++) list[i] = assignPrimitiveExtension(undefined, primitiveExtension[i]);
+      for (let i = 0; i < primitiveExtension.length; i++)
+        list[i] = assignPrimitiveExtension(undefined, primitiveExtension[i]);
       resultValue = list;
     } else {
       resultValue = assignPrimitiveExtension(resultValue, primitiveExtension);
@@ -160,7 +180,7 @@ function assignPrimitiveExtension(target: unknown, primitiveExtension: unknown):
     const source = primitiveExtension as Record<string, unknown>;
     Reflect.deleteProperty(source, '__proto__');
     Reflect.deleteProperty(source, 'constructor');
-    return Object.assign((target ?? {}), source);
+    return Object.assign(target ?? {}, source);
   }
   return target;
 }
@@ -170,4 +190,3 @@ export function nestedProperty(value: TypedValue, path: string): (TypedValue | T
   if (path === '$this' || path.includes('.')) return getNestedProperty(value, path);
   return [propertyValue(value, path, tryGetDataType(value.type))];
 }
-

@@ -46,9 +46,13 @@ describe('search', () => {
     const byUrl = await request(app).get('/fhir/Questionnaire').query({ url: INTAKE_URL });
     expect(byUrl.body).toMatchObject({ resourceType: 'Bundle', type: 'searchset', total: 1 });
     expect(byUrl.body.entry[0].fullUrl).toBe(`${PUBLIC_URL}/fhir/Questionnaire/back-pain-intake`);
-    const canonical = await request(app).get('/fhir/Questionnaire').query({ url: `${INTAKE_URL}|1.0.0` });
+    const canonical = await request(app)
+      .get('/fhir/Questionnaire')
+      .query({ url: `${INTAKE_URL}|1.0.0` });
     expect(canonical.body.total).toBe(1);
-    const wrong = await request(app).get('/fhir/Questionnaire').query({ url: `${INTAKE_URL}|9.9.9` });
+    const wrong = await request(app)
+      .get('/fhir/Questionnaire')
+      .query({ url: `${INTAKE_URL}|9.9.9` });
     expect(wrong.body.total).toBe(0);
     const both = await request(app).get('/fhir/Questionnaire').query({ url: INTAKE_URL, version: '1.0.0' });
     expect(both.body.total).toBe(1);
@@ -149,10 +153,16 @@ describe('search', () => {
 });
 
 describe('metadata', () => {
-  it('serves the CapabilityStatement with this server\'s URL and a date', async () => {
+  it("serves the CapabilityStatement with this server's URL and a date", async () => {
     const res = await request(app).get('/fhir/metadata');
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ resourceType: 'CapabilityStatement', kind: 'instance', fhirVersion: '4.0.1', url: `${PUBLIC_URL}/fhir/metadata`, implementation: { url: `${PUBLIC_URL}/fhir` } });
+    expect(res.body).toMatchObject({
+      resourceType: 'CapabilityStatement',
+      kind: 'instance',
+      fhirVersion: '4.0.1',
+      url: `${PUBLIC_URL}/fhir/metadata`,
+      implementation: { url: `${PUBLIC_URL}/fhir` },
+    });
     expect(Number.isNaN(Date.parse(res.body.date))).toBe(false);
   });
 
@@ -164,7 +174,10 @@ describe('metadata', () => {
       const codes = (r.interaction ?? []).map((i) => i.code);
       if (codes.includes('search-type')) {
         for (const p of r.searchParam ?? []) {
-          const res = await request(app).get(`/fhir/${r.type}`).query({ [p.name]: 'x' }).set('Prefer', 'handling=strict');
+          const res = await request(app)
+            .get(`/fhir/${r.type}`)
+            .query({ [p.name]: 'x' })
+            .set('Prefer', 'handling=strict');
           expect(res.status, `${r.type}?${p.name}`).toBe(200);
         }
       }
@@ -186,7 +199,10 @@ describe('metadata', () => {
       expect(r?.interaction?.map((i) => i.code).sort(), type).toEqual(['read', 'search-type']);
     }
     for (const op of OPERATION_ROUTES) {
-      expect(resources.find((x) => x.type === op.resource)?.operation?.map((o) => o.name), `${op.resource}/$${op.name}`).toContain(op.name);
+      expect(
+        resources.find((x) => x.type === op.resource)?.operation?.map((o) => o.name),
+        `${op.resource}/$${op.name}`,
+      ).toContain(op.name);
     }
     // Types the router does not serve are not declared, and answer 404.
     const declared = new Set(resources.map((r) => r.type));
@@ -202,7 +218,13 @@ describe('metadata', () => {
       stack: Array<{ route?: { path: string; methods: Record<string, boolean> } }>;
     };
     const live = router.stack
-      .flatMap((l) => (l.route ? Object.keys(l.route.methods).filter((m) => m !== '_all').map((m) => `${m.toUpperCase()} ${l.route!.path}`) : []))
+      .flatMap((l) =>
+        l.route
+          ? Object.keys(l.route.methods)
+              .filter((m) => m !== '_all')
+              .map((m) => `${m.toUpperCase()} ${l.route!.path}`)
+          : [],
+      )
       .sort();
     const cs = (await request(app).get('/fhir/metadata')).body as fhir4.CapabilityStatement;
     const described = ['GET /metadata'];

@@ -17,7 +17,11 @@ afterAll(() => {
 
 /** Start `node --import tsx src/main.ts` under umask 000; resolves with the exit code and the output. */
 function run(env: Record<string, string>, untilReady: boolean): Promise<{ code: number | null; output: string }> {
-  const child = spawn('sh', ['-c', 'umask 000; exec "$0" --import tsx src/main.ts', process.execPath], { cwd: PROJECT_ROOT, env: { ...process.env, LOG_LEVEL: 'warn', PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('sh', ['-c', 'umask 000; exec "$0" --import tsx src/main.ts', process.execPath], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, LOG_LEVEL: 'warn', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const onData = (b: Buffer) => {
     output += b.toString();
@@ -35,7 +39,9 @@ function run(env: Record<string, string>, untilReady: boolean): Promise<{ code: 
 }
 
 function walk(dir: string): Array<{ file: string; dir: boolean; mode: number }> {
-  const out: Array<{ file: string; dir: boolean; mode: number }> = [{ file: dir, dir: true, mode: fs.statSync(dir).mode & 0o777 }];
+  const out: Array<{ file: string; dir: boolean; mode: number }> = [
+    { file: dir, dir: true, mode: fs.statSync(dir).mode & 0o777 },
+  ];
   for (const name of fs.readdirSync(dir)) {
     const p = path.join(dir, name);
     if (fs.statSync(p).isDirectory()) out.push(...walk(p));
@@ -53,9 +59,16 @@ describe('the data folder', () => {
     expect(first.code).toBe(0);
     const entries = walk(dataDir);
     expect(entries.filter((e) => !e.dir).map((e) => path.relative(dataDir, e.file))).toEqual(
-      expect.arrayContaining([path.join('write-path', 'outbox.sqlite'), path.join('ehr', 'fhir-store.sqlite'), path.join('clinician-app', 'clinician-app.sqlite'), path.join('tablet', 'tablet.sqlite')]),
+      expect.arrayContaining([
+        path.join('write-path', 'outbox.sqlite'),
+        path.join('ehr', 'fhir-store.sqlite'),
+        path.join('clinician-app', 'clinician-app.sqlite'),
+        path.join('tablet', 'tablet.sqlite'),
+      ]),
     );
-    const loose = entries.filter((e) => e.mode !== (e.dir ? 0o700 : 0o600)).map((e) => `${path.relative(dataDir, e.file) || '.'} ${e.mode.toString(8)}`);
+    const loose = entries
+      .filter((e) => e.mode !== (e.dir ? 0o700 : 0o600))
+      .map((e) => `${path.relative(dataDir, e.file) || '.'} ${e.mode.toString(8)}`);
     expect(loose).toEqual([]);
 
     // The sandbox's example submissions were acknowledged into this outbox; emptying it must stop the start.

@@ -46,21 +46,36 @@ describe.runIf(canMount)('a full disk under the real server', () => {
     const base = `http://127.0.0.1:${port}`;
     child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       cwd: PROJECT_ROOT,
-      env: { ...process.env, LOG_LEVEL: 'silent', PORT: String(port), DATA_DIR: path.join(mountPoint, 'data'), MODULE_CLIENT_SECRET: SECRET },
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'silent',
+        PORT: String(port),
+        DATA_DIR: path.join(mountPoint, 'data'),
+        MODULE_CLIENT_SECRET: SECRET,
+      },
       stdio: 'ignore',
     });
     const until = Date.now() + 120_000;
-    while ((await fetch(`${base}/readyz`).then((r) => r.status).catch(() => 0)) !== 200) {
+    while (
+      (await fetch(`${base}/readyz`)
+        .then((r) => r.status)
+        .catch(() => 0)) !== 200
+    ) {
       if (Date.now() > until) throw new Error('not ready');
       await new Promise((r) => setTimeout(r, 200));
     }
     // The token first: issuing one writes to the (soon full) authorization database.
-    const token = await clientCredentialsTokenSource({ fhirBaseUrl: `${base}/ehr/fhir`, clientId: MODULE_CLIENT_ID, clientSecret: SECRET, scopes: MODULE_SCOPES }).getToken();
+    const token = await clientCredentialsTokenSource({
+      fhirBaseUrl: `${base}/ehr/fhir`,
+      clientId: MODULE_CLIENT_ID,
+      clientSecret: SECRET,
+      scopes: MODULE_SCOPES,
+    }).getToken();
 
     // Fill the file system to the last block.
     const filler = fs.openSync(path.join(mountPoint, 'filler'), 'w');
     const chunk = Buffer.alloc(1024 * 1024, 1);
-    for (let size = chunk.length; size >= 512; ) {
+    for (let size = chunk.length; size >= 512;) {
       try {
         fs.writeSync(filler, chunk, 0, size);
       } catch {
@@ -81,7 +96,10 @@ describe.runIf(canMount)('a full disk under the real server', () => {
       body: JSON.stringify(response),
     });
     const outcome = (await res.json()) as fhir4.OperationOutcome;
-    expect({ status: res.status, diagnostics: outcome.issue[0]?.diagnostics }).toEqual({ status: 507, diagnostics: expect.stringMatching(/disk is full/) as unknown });
+    expect({ status: res.status, diagnostics: outcome.issue[0]?.diagnostics }).toEqual({
+      status: 507,
+      diagnostics: expect.stringMatching(/disk is full/) as unknown,
+    });
 
     // Room again: the same submission goes through, once.
     fs.rmSync(path.join(mountPoint, 'filler'));

@@ -26,12 +26,34 @@ type Rng = () => number;
 /** Arbitrary JSON, shallow enough to pass the depth limit most of the time, deep sometimes. */
 function junkValue(rng: Rng, depth = 0): unknown {
   const r = rng();
-  if (depth > 6 || r < 0.3) return [null, true, false, 0, -1, 1.5, '', 'Patient/1', 'x'.repeat(Math.floor(rng() * 50)), '\u0000', '💥'][Math.floor(rng() * 11)];
+  if (depth > 6 || r < 0.3)
+    return [null, true, false, 0, -1, 1.5, '', 'Patient/1', 'x'.repeat(Math.floor(rng() * 50)), '\u0000', '💥'][
+      Math.floor(rng() * 11)
+    ];
   if (r < 0.6) return Array.from({ length: Math.floor(rng() * 4) }, () => junkValue(rng, depth + 1));
-  const keys = ['resourceType', 'parameter', 'name', 'valueString', 'valueBoolean', 'resource', 'entry', 'type', 'item', 'linkId', 'answer', 'questionnaire', 'subject', 'reference', 'part', 'status'];
+  const keys = [
+    'resourceType',
+    'parameter',
+    'name',
+    'valueString',
+    'valueBoolean',
+    'resource',
+    'entry',
+    'type',
+    'item',
+    'linkId',
+    'answer',
+    'questionnaire',
+    'subject',
+    'reference',
+    'part',
+    'status',
+  ];
   const out: Record<string, unknown> = {};
-  for (let i = Math.floor(rng() * 5); i > 0; i--) out[keys[Math.floor(rng() * keys.length)]!] = junkValue(rng, depth + 1);
-  if (rng() < 0.5) out.resourceType = ['Parameters', 'QuestionnaireResponse', 'Bundle', 'Patient', 'Nope', 7][Math.floor(rng() * 6)];
+  for (let i = Math.floor(rng() * 5); i > 0; i--)
+    out[keys[Math.floor(rng() * keys.length)]!] = junkValue(rng, depth + 1);
+  if (rng() < 0.5)
+    out.resourceType = ['Parameters', 'QuestionnaireResponse', 'Bundle', 'Patient', 'Nope', 7][Math.floor(rng() * 6)];
   return out;
 }
 
@@ -57,9 +79,12 @@ function applyBody(rng: Rng, i: number): string {
   if (r < 0.75) {
     const qr = randomResponse(rng, intake, { subject, answerRate: rng(), corruptRate: 0.3 });
     const resources: unknown[] = rng() < 0.5 ? [patientFor(`gen-${i}`, qr), qr] : [qr];
-    const params = applyParameters(rng() < 0.9 ? subject : 'Patient/other', resources) as unknown as { parameter: unknown[] };
+    const params = applyParameters(rng() < 0.9 ? subject : 'Patient/other', resources) as unknown as {
+      parameter: unknown[];
+    };
     if (rng() < 0.2) params.parameter.splice(Math.floor(rng() * 2), 1);
-    if (rng() < 0.2) params.parameter.push({ name: 'useServerData', [rng() < 0.5 ? 'valueBoolean' : 'valueString']: rng() < 0.5 });
+    if (rng() < 0.2)
+      params.parameter.push({ name: 'useServerData', [rng() < 0.5 ? 'valueBoolean' : 'valueString']: rng() < 0.5 });
     return JSON.stringify(params);
   }
   return junkText(rng);
@@ -67,13 +92,30 @@ function applyBody(rng: Rng, i: number): string {
 
 function validateBody(rng: Rng, i: number): string {
   const r = rng();
-  if (r < 0.6) return JSON.stringify(randomResponse(rng, intake, { subject: `Patient/gen-${i}`, answerRate: rng(), corruptRate: rng() < 0.5 ? 0 : 0.3 }));
-  if (r < 0.7) return JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'resource', resource: randomResponse(rng, intake, { subject: 'Patient/x', corruptRate: 0.2 }) }] });
+  if (r < 0.6)
+    return JSON.stringify(
+      randomResponse(rng, intake, {
+        subject: `Patient/gen-${i}`,
+        answerRate: rng(),
+        corruptRate: rng() < 0.5 ? 0 : 0.3,
+      }),
+    );
+  if (r < 0.7)
+    return JSON.stringify({
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'resource', resource: randomResponse(rng, intake, { subject: 'Patient/x', corruptRate: 0.2 }) },
+      ],
+    });
   return junkText(rng);
 }
 
 async function send(path: string, body: string): Promise<{ status: number; json: unknown }> {
-  const res = await fetch(`${base}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/fhir+json' }, body });
+  const res = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/fhir+json' },
+    body,
+  });
   const text = await res.text();
   return { status: res.status, json: text ? JSON.parse(text) : undefined };
 }
@@ -93,7 +135,8 @@ describe('generated input', () => {
           const { status, json } = await send(path, body);
           statuses.set(status, (statuses.get(status) ?? 0) + 1);
           const type = (json as { resourceType?: string } | undefined)?.resourceType;
-          if (status >= 500 || (status >= 400 && type !== 'OperationOutcome')) failures.push(`${status} ${path} ${body.slice(0, 300)} -> ${JSON.stringify(json).slice(0, 300)}`);
+          if (status >= 500 || (status >= 400 && type !== 'OperationOutcome'))
+            failures.push(`${status} ${path} ${body.slice(0, 300)} -> ${JSON.stringify(json).slice(0, 300)}`);
         }),
       );
     }

@@ -24,7 +24,10 @@ const VALIDATE = '/fhir/QuestionnaireResponse/$validate';
 
 describe('request bodies', () => {
   it('rejects malformed JSON with 400 structure', async () => {
-    const res = await request(app).post(VALIDATE).set('Content-Type', FHIR_JSON).send('{"resourceType": "QuestionnaireResponse",');
+    const res = await request(app)
+      .post(VALIDATE)
+      .set('Content-Type', FHIR_JSON)
+      .send('{"resourceType": "QuestionnaireResponse",');
     const issue = expectOutcome(res, 400, 'structure');
     expect(issue.diagnostics).toMatch(/not valid JSON/);
   });
@@ -37,13 +40,19 @@ describe('request bodies', () => {
   });
 
   it('accepts application/json as well as application/fhir+json', async () => {
-    const res = await request(app).post(VALIDATE).set('Content-Type', 'application/json; charset=utf-8').send(JSON.stringify({ resourceType: 'Patient' }));
+    const res = await request(app)
+      .post(VALIDATE)
+      .set('Content-Type', 'application/json; charset=utf-8')
+      .send(JSON.stringify({ resourceType: 'Patient' }));
     // Parsed fine; refused for what it is, not for how it was sent.
     expectOutcome(res, 400, 'invalid');
   });
 
   it('rejects a non-UTF-8 charset with 415', async () => {
-    const res = await request(app).post(VALIDATE).set('Content-Type', 'application/fhir+json; charset=latin1').send('{}');
+    const res = await request(app)
+      .post(VALIDATE)
+      .set('Content-Type', 'application/fhir+json; charset=latin1')
+      .send('{}');
     expectOutcome(res, 415);
   });
 
@@ -102,7 +111,10 @@ describe('routes', () => {
     const getOp = await request(app).get('/fhir/PlanDefinition/back-pain-follow-up/$apply');
     expectOutcome(getOp, 405);
     expect(getOp.headers.allow).toBe('POST');
-    expectOutcome(await request(app).put('/fhir/Questionnaire/back-pain-intake').set('Content-Type', FHIR_JSON).send('{}'), 405);
+    expectOutcome(
+      await request(app).put('/fhir/Questionnaire/back-pain-intake').set('Content-Type', FHIR_JSON).send('{}'),
+      405,
+    );
     expectOutcome(await request(app).post('/fhir/Questionnaire').set('Content-Type', FHIR_JSON).send('{}'), 405);
   });
 

@@ -46,8 +46,13 @@ interface Proc {
 }
 
 function startServer(command: 'node' | 'npm', env: Record<string, string>): Proc {
-  const [cmd, args] = command === 'npm' ? ['npm', ['start', '--silent']] : [process.execPath, ['--import', 'tsx', 'src/main.ts']];
-  const child = spawn(cmd, args as string[], { cwd: PROJECT_ROOT, env: { ...process.env, LOG_LEVEL: 'warn', MODULE_CLIENT_SECRET: MODULE_SECRET, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, args] =
+    command === 'npm' ? ['npm', ['start', '--silent']] : [process.execPath, ['--import', 'tsx', 'src/main.ts']];
+  const child = spawn(cmd, args as string[], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, LOG_LEVEL: 'warn', MODULE_CLIENT_SECRET: MODULE_SECRET, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
   let out = '';
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
@@ -63,10 +68,27 @@ interface Answer {
 }
 
 /** One request; rejects with the socket error, or with "hung" when no answer came within `timeoutMs`. */
-function request(port: number, options: { method?: string; path: string; body?: string; headers?: Record<string, string>; agent?: http.Agent; timeoutMs?: number }): Promise<Answer> {
+function request(
+  port: number,
+  options: {
+    method?: string;
+    path: string;
+    body?: string;
+    headers?: Record<string, string>;
+    agent?: http.Agent;
+    timeoutMs?: number;
+  },
+): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port, method: options.method ?? 'GET', path: options.path, headers: options.headers, agent: options.agent ?? false },
+      {
+        host: '127.0.0.1',
+        port,
+        method: options.method ?? 'GET',
+        path: options.path,
+        headers: options.headers,
+        agent: options.agent ?? false,
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -91,7 +113,10 @@ async function waitUntil<T>(what: string, probe: () => Promise<T | undefined>, t
   }
 }
 
-const ready = (port: number) => waitUntil('ready', async () => ((await request(port, { path: '/readyz', timeoutMs: 10_000 })).status === 200 ? true : undefined));
+const ready = (port: number) =>
+  waitUntil('ready', async () =>
+    (await request(port, { path: '/readyz', timeoutMs: 10_000 })).status === 200 ? true : undefined,
+  );
 const portIsFree = async (port: number) => {
   const s = net.createServer();
   const ok = await new Promise<boolean>((resolve) => {
@@ -113,7 +138,12 @@ describe('starting', () => {
     const probe = (p: string) => {
       const done = request(port, { path: p, timeoutMs: 15_000 })
         .then((a) => {
-          answers.push({ path: p, status: a.status, ...(a.headers['retry-after'] ? { retryAfter: String(a.headers['retry-after']) } : {}), resourceType: (JSON.parse(a.body || '{}') as { resourceType?: string }).resourceType });
+          answers.push({
+            path: p,
+            status: a.status,
+            ...(a.headers['retry-after'] ? { retryAfter: String(a.headers['retry-after']) } : {}),
+            resourceType: (JSON.parse(a.body || '{}') as { resourceType?: string }).resourceType,
+          });
           if (p === '/fhir/metadata' && a.status === 200) up = true;
         })
         .catch((err: NodeJS.ErrnoException) => {
@@ -135,12 +165,21 @@ describe('starting', () => {
       expect(up).toBe(true);
       const early = answers.filter((a) => a.path === '/fhir/metadata' && a.status !== 200);
       expect(early.length).toBeGreaterThan(0);
-      for (const a of early) expect(a).toEqual({ path: '/fhir/metadata', status: 503, retryAfter: expect.stringMatching(/^\d+$/) as unknown, resourceType: 'OperationOutcome' });
+      for (const a of early)
+        expect(a).toEqual({
+          path: '/fhir/metadata',
+          status: 503,
+          retryAfter: expect.stringMatching(/^\d+$/) as unknown,
+          resourceType: 'OperationOutcome',
+        });
       expect(answers.filter((a) => a.path === '/healthz').every((a) => a.status === 200)).toBe(true);
       // Ready: /readyz lists each check with its figures.
       const readyz = await request(port, { path: '/readyz' });
       expect(readyz.status).toBe(200);
-      const body = JSON.parse(readyz.body) as { status: string; checks: Record<string, { ok: boolean; waiting?: number }> };
+      const body = JSON.parse(readyz.body) as {
+        status: string;
+        checks: Record<string, { ok: boolean; waiting?: number }>;
+      };
       expect(body.status).toBe('ready');
       expect(Object.keys(body.checks).sort()).toEqual(['content', 'disk', 'ehr', 'outbox', 'stores']);
       expect(body.checks.outbox?.waiting).toBe(0);
@@ -159,9 +198,21 @@ describe('stopping', () => {
     const proc = startServer('node', env);
     await ready(port);
     const fhirBaseUrl = `http://127.0.0.1:${port}/ehr/fhir`;
-    const token = await clientCredentialsTokenSource({ fhirBaseUrl, clientId: MODULE_CLIENT_ID, clientSecret: MODULE_SECRET, scopes: MODULE_SCOPES }).getToken();
+    const token = await clientCredentialsTokenSource({
+      fhirBaseUrl,
+      clientId: MODULE_CLIENT_ID,
+      clientSecret: MODULE_SECRET,
+      scopes: MODULE_SCOPES,
+    }).getToken();
     const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
-    const results: Array<{ key: string; status: number; connection?: string; retryAfter?: string; error?: string; afterSigterm: boolean }> = [];
+    const results: Array<{
+      key: string;
+      status: number;
+      connection?: string;
+      retryAfter?: string;
+      error?: string;
+      afterSigterm: boolean;
+    }> = [];
     let sigtermSent = false;
     let n = 0;
     const worker = async (w: number) => {
@@ -178,7 +229,13 @@ describe('stopping', () => {
             agent,
             timeoutMs: 25_000,
           });
-          results.push({ key, status: a.status, ...(a.headers.connection ? { connection: a.headers.connection } : {}), ...(a.headers['retry-after'] ? { retryAfter: String(a.headers['retry-after']) } : {}), afterSigterm });
+          results.push({
+            key,
+            status: a.status,
+            ...(a.headers.connection ? { connection: a.headers.connection } : {}),
+            ...(a.headers['retry-after'] ? { retryAfter: String(a.headers['retry-after']) } : {}),
+            afterSigterm,
+          });
           if (a.status === 503) return;
         } catch (err) {
           results.push({ key, status: 0, error: (err as NodeJS.ErrnoException).code ?? String(err), afterSigterm });
@@ -187,7 +244,11 @@ describe('stopping', () => {
       }
     };
     const workers = [0, 1, 2, 3].map(worker);
-    await waitUntil('some submissions written', async () => (results.filter((r) => r.status === 201).length >= 8 ? true : undefined), 60_000);
+    await waitUntil(
+      'some submissions written',
+      async () => (results.filter((r) => r.status === 201).length >= 8 ? true : undefined),
+      60_000,
+    );
     proc.child.kill('SIGTERM');
     sigtermSent = true;
     await Promise.all(workers);
@@ -196,7 +257,14 @@ describe('stopping', () => {
     expect(await portIsFree(port)).toBe(true);
 
     // Nothing hung, nothing reset mid-request, nothing merely queued (the EHR stayed reachable for in-flight work).
-    const problems = results.filter((r) => !(r.status === 201 || (r.status === 503 && r.connection === 'close' && r.retryAfter) || r.error === 'ECONNREFUSED'));
+    const problems = results.filter(
+      (r) =>
+        !(
+          r.status === 201 ||
+          (r.status === 503 && r.connection === 'close' && r.retryAfter) ||
+          r.error === 'ECONNREFUSED'
+        ),
+    );
     expect(problems).toEqual([]);
     expect(results.filter((r) => r.afterSigterm && r.status === 503).length).toBeGreaterThan(0);
     const acknowledged = results.filter((r) => r.status === 201).map((r) => r.key);
@@ -205,12 +273,22 @@ describe('stopping', () => {
     const again = startServer('node', env);
     try {
       await ready(port);
-      const token2 = await clientCredentialsTokenSource({ fhirBaseUrl, clientId: MODULE_CLIENT_ID, clientSecret: MODULE_SECRET, scopes: MODULE_SCOPES }).getToken();
+      const token2 = await clientCredentialsTokenSource({
+        fhirBaseUrl,
+        clientId: MODULE_CLIENT_ID,
+        clientSecret: MODULE_SECRET,
+        scopes: MODULE_SCOPES,
+      }).getToken();
       for (const key of acknowledged) {
-        const found = await request(port, { path: `/ehr/fhir/QuestionnaireResponse?identifier=${encodeURIComponent(key)}&_summary=count`, headers: { authorization: `Bearer ${token2}` } });
+        const found = await request(port, {
+          path: `/ehr/fhir/QuestionnaireResponse?identifier=${encodeURIComponent(key)}&_summary=count`,
+          headers: { authorization: `Bearer ${token2}` },
+        });
         expect({ key, total: (JSON.parse(found.body) as fhir4.Bundle).total }).toEqual({ key, total: 1 });
       }
-      const readyz = JSON.parse((await request(port, { path: '/readyz' })).body) as { checks: { outbox: { waiting: number } } };
+      const readyz = JSON.parse((await request(port, { path: '/readyz' })).body) as {
+        checks: { outbox: { waiting: number } };
+      };
       expect(readyz.checks.outbox.waiting).toBe(0);
     } finally {
       again.child.kill('SIGTERM');

@@ -23,7 +23,8 @@ beforeAll(async () => {
   app = await testApp();
 });
 
-const post = (path: string, body: unknown) => request(app).post(path).set('Content-Type', FHIR_JSON).send(JSON.stringify(body));
+const post = (path: string, body: unknown) =>
+  request(app).post(path).set('Content-Type', FHIR_JSON).send(JSON.stringify(body));
 
 function firedRules(carePlan: fhir4.CarePlan): string[] {
   return JSON.stringify(carePlan.contained ?? [])
@@ -81,7 +82,9 @@ describe('PlanDefinition/$apply', () => {
   });
 
   it('refuses wrong value types, naming the element', async () => {
-    const params = applyParameters(subject, [patient, response]) as unknown as { parameter: Array<Record<string, unknown>> };
+    const params = applyParameters(subject, [patient, response]) as unknown as {
+      parameter: Array<Record<string, unknown>>;
+    };
     params.parameter[0] = { name: 'subject', valueString: 42 };
     const issue = errorIssue(await post(APPLY, params), 400);
     expect(issue.expression).toEqual(['Parameters.parameter[0].valueString']);
@@ -94,7 +97,13 @@ describe('PlanDefinition/$apply', () => {
   });
 
   it('refuses data that is not a collection Bundle, pointing at Parameters.parameter[1].resource', async () => {
-    const params = { resourceType: 'Parameters', parameter: [{ name: 'subject', valueString: subject }, { name: 'data', resource: patient }] };
+    const params = {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'subject', valueString: subject },
+        { name: 'data', resource: patient },
+      ],
+    };
     const issue = errorIssue(await post(APPLY, params), 400);
     expect(issue.expression).toEqual(['Parameters.parameter[1].resource']);
     const batch = applyParameters(subject, [patient]);
@@ -106,7 +115,9 @@ describe('PlanDefinition/$apply', () => {
     const broken = structuredClone(response) as unknown as { item: Array<{ item: Array<{ answer: unknown[] }> }> };
     broken.item[0]!.item[0]!.answer = [{ valueInteger: 'forty-eight' }];
     const issue = errorIssue(await post(APPLY, applyParameters(subject, [patient, broken])), 400);
-    expect(String(issue.expression?.[0])).toMatch(/^Parameters\.parameter\[1\]\.resource\.entry\[1\]\.resource\.item\[0\]\.item\[0\]\.answer\[0\]/);
+    expect(String(issue.expression?.[0])).toMatch(
+      /^Parameters\.parameter\[1\]\.resource\.entry\[1\]\.resource\.item\[0\]\.item\[0\]\.answer\[0\]/,
+    );
   });
 
   it('refuses a body that is not Parameters', async () => {
@@ -150,7 +161,13 @@ describe.each(PERSONALITIES)('$apply with a FHIR server as data source (the serv
     };
     fhir = await startFhirServer([patient, { ...response, id: 'qr1' }, weight]);
     proxy = await startPersonalityProxy(fhir.baseUrl, personality);
-    appWithServer = await testApp({ dataSource: new FhirServerDataSource({ baseUrl: proxy.fhirBaseUrl, bearerToken: 'secret-token', timeoutMs: 5000 }) });
+    appWithServer = await testApp({
+      dataSource: new FhirServerDataSource({
+        baseUrl: proxy.fhirBaseUrl,
+        bearerToken: 'secret-token',
+        timeoutMs: 5000,
+      }),
+    });
   });
   afterAll(async () => {
     await proxy?.close();
@@ -170,32 +187,50 @@ describe.each(PERSONALITIES)('$apply with a FHIR server as data source (the serv
 
   it('uses only the request data when useServerData is false', async () => {
     const before = fhir.requests.length;
-    const params = { resourceType: 'Parameters', parameter: [{ name: 'subject', valueString: subject }, { name: 'useServerData', valueBoolean: false }] };
+    const params = {
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'subject', valueString: subject },
+        { name: 'useServerData', valueBoolean: false },
+      ],
+    };
     const res = await request(appWithServer).post(APPLY).set('Content-Type', FHIR_JSON).send(JSON.stringify(params));
     expect(res.status).toBe(422); // nothing about the subject in the request
     expect(fhir.requests.length).toBe(before);
   });
 
   it('treats a subject unknown to the server as having no data (422, not an upstream error)', async () => {
-    const params = { resourceType: 'Parameters', parameter: [{ name: 'subject', valueString: 'Patient/not-on-server' }] };
+    const params = {
+      resourceType: 'Parameters',
+      parameter: [{ name: 'subject', valueString: 'Patient/not-on-server' }],
+    };
     const res = await request(appWithServer).post(APPLY).set('Content-Type', FHIR_JSON).send(JSON.stringify(params));
     expect(res.status).toBe(422);
     expect(fhir.requests).toContain('/Patient/not-on-server');
   });
 
   it('answers 502 (not a crash) when the FHIR server is unreachable', async () => {
-    const dead = await testApp({ dataSource: new FhirServerDataSource({ baseUrl: 'http://127.0.0.1:9', timeoutMs: 2000 }) });
+    const dead = await testApp({
+      dataSource: new FhirServerDataSource({ baseUrl: 'http://127.0.0.1:9', timeoutMs: 2000 }),
+    });
     const params = { resourceType: 'Parameters', parameter: [{ name: 'subject', valueString: subject }] };
     const res = await request(dead).post(APPLY).set('Content-Type', FHIR_JSON).send(JSON.stringify(params));
     expect([502, 504]).toContain(res.status);
     expect(res.body.resourceType).toBe('OperationOutcome');
   });
 
-  it('$populate fills the form from the server\'s Patient and weight', async () => {
-    const params = { resourceType: 'Parameters', parameter: [{ name: 'subject', valueReference: { reference: subject } }] };
-    const res = await request(appWithServer).post('/fhir/Questionnaire/back-pain-intake/$populate').set('Content-Type', FHIR_JSON).send(JSON.stringify(params));
+  it("$populate fills the form from the server's Patient and weight", async () => {
+    const params = {
+      resourceType: 'Parameters',
+      parameter: [{ name: 'subject', valueReference: { reference: subject } }],
+    };
+    const res = await request(appWithServer)
+      .post('/fhir/Questionnaire/back-pain-intake/$populate')
+      .set('Content-Type', FHIR_JSON)
+      .send(JSON.stringify(params));
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    const qr = (res.body.parameter as fhir4.ParametersParameter[]).find((p) => p.name === 'response')!.resource as fhir4.QuestionnaireResponse;
+    const qr = (res.body.parameter as fhir4.ParametersParameter[]).find((p) => p.name === 'response')!
+      .resource as fhir4.QuestionnaireResponse;
     expect(JSON.stringify(qr)).toContain('"valueDecimal":58');
   });
 });
@@ -205,8 +240,12 @@ describe.each(PERSONALITIES)('$apply with a FHIR server as data source (the serv
 describe('$apply and ext-prefilled-from in a response the caller sends', () => {
   const MARKER = 'https://periplan.app/fhir/StructureDefinition/ext-prefilled-from';
   const weightOf = (id: string, patientId: string, value: number): fhir4.Observation => ({
-    resourceType: 'Observation', id, status: 'final', subject: { reference: `Patient/${patientId}` },
-    code: { coding: [{ system: 'http://loinc.org', code: '29463-7' }] }, effectiveDateTime: '2026-10-01',
+    resourceType: 'Observation',
+    id,
+    status: 'final',
+    subject: { reference: `Patient/${patientId}` },
+    code: { coding: [{ system: 'http://loinc.org', code: '29463-7' }] },
+    effectiveDateTime: '2026-10-01',
     valueQuantity: { value, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' },
   });
   const a: fhir4.Patient = { ...readJson<fhir4.Patient>('examples/BMD-05/patient.json'), id: 'pa' };
@@ -216,7 +255,15 @@ describe('$apply and ext-prefilled-from in a response the caller sends', () => {
     const r = structuredClone(readJson<fhir4.QuestionnaireResponse>('examples/BMD-05/response.json'));
     const visit = (items: fhir4.QuestionnaireResponseItem[] | undefined): void => {
       for (const i of items ?? []) {
-        if (i.linkId === 'weight-kg') i.answer = [{ valueDecimal: weight, extension: [{ url: MARKER, extension: [{ url: 'observation', valueReference: { reference: observation } }] }] }];
+        if (i.linkId === 'weight-kg')
+          i.answer = [
+            {
+              valueDecimal: weight,
+              extension: [
+                { url: MARKER, extension: [{ url: 'observation', valueReference: { reference: observation } }] },
+              ],
+            },
+          ];
         visit(i.item);
       }
     };
@@ -227,19 +274,34 @@ describe('$apply and ext-prefilled-from in a response the caller sends', () => {
   let withServer: Express;
   beforeAll(async () => {
     fhir = await startFhirServer([a, b, weightOf('wa', 'pa', 57.2), weightOf('wb', 'pb', 53.2)]);
-    withServer = await testApp({ dataSource: new FhirServerDataSource({ baseUrl: fhir.baseUrl, bearerToken: 'clinician', timeoutMs: 5000 }) });
+    withServer = await testApp({
+      dataSource: new FhirServerDataSource({ baseUrl: fhir.baseUrl, bearerToken: 'clinician', timeoutMs: 5000 }),
+    });
   });
   afterAll(async () => fhir?.close());
   const apply = (target: Express, patientId: string, response: fhir4.QuestionnaireResponse, useServerData = true) =>
-    request(target).post(APPLY).set('Content-Type', FHIR_JSON).send(JSON.stringify({
-      resourceType: 'Parameters',
-      parameter: [
-        { name: 'subject', valueString: `Patient/${patientId}` },
-        { name: 'data', resource: { resourceType: 'Bundle', type: 'collection', entry: [{ resource: response }, ...(useServerData ? [] : [{ resource: patientId === 'pa' ? a : b }])] } },
-        ...(useServerData ? [] : [{ name: 'useServerData', valueBoolean: false }]),
-      ],
-    }));
-  const recordClaims = (carePlan: fhir4.CarePlan) => (JSON.stringify(carePlan.contained ?? []).match(/pre-filled from the record[^"]*/g) ?? []);
+    request(target)
+      .post(APPLY)
+      .set('Content-Type', FHIR_JSON)
+      .send(
+        JSON.stringify({
+          resourceType: 'Parameters',
+          parameter: [
+            { name: 'subject', valueString: `Patient/${patientId}` },
+            {
+              name: 'data',
+              resource: {
+                resourceType: 'Bundle',
+                type: 'collection',
+                entry: [{ resource: response }, ...(useServerData ? [] : [{ resource: patientId === 'pa' ? a : b }])],
+              },
+            },
+            ...(useServerData ? [] : [{ name: 'useServerData', valueBoolean: false }]),
+          ],
+        }),
+      );
+  const recordClaims = (carePlan: fhir4.CarePlan) =>
+    JSON.stringify(carePlan.contained ?? []).match(/pre-filled from the record[^"]*/g) ?? [];
 
   it("is kept when the subject's own Observation read from the server proves it, and removed (with a warning note) when it names another patient's, or nothing was read", async () => {
     const own = await apply(withServer, 'pb', claiming('pb', 53.2, 'Observation/wb'));
@@ -251,7 +313,9 @@ describe('$apply and ext-prefilled-from in a response the caller sends', () => {
     expect(stolen.status).toBe(200);
     expect(firedRules(stolen.body)).toContain('BMD-05');
     expect(recordClaims(stolen.body)).toEqual([]);
-    expect(JSON.stringify(stolen.body.note)).toContain('Warning: The answer to \\"weight-kg\\" is not marked as taken from the record (Observation/wa)');
+    expect(JSON.stringify(stolen.body.note)).toContain(
+      'Warning: The answer to \\"weight-kg\\" is not marked as taken from the record (Observation/wa)',
+    );
 
     const offline = await apply(withServer, 'pa', claiming('pa', 57.2, 'Observation/wa'), false);
     expect(offline.status, JSON.stringify(offline.body)).toBe(200);
@@ -261,7 +325,12 @@ describe('$apply and ext-prefilled-from in a response the caller sends', () => {
 });
 
 describe('useServerData reads every page of a search', () => {
-  const earlier: fhir4.QuestionnaireResponse = { ...readJson<fhir4.QuestionnaireResponse>('examples/RF-10/response.json'), id: 'qr-earlier', subject: { reference: subject }, authored: '2026-01-05T08:30:00Z' };
+  const earlier: fhir4.QuestionnaireResponse = {
+    ...readJson<fhir4.QuestionnaireResponse>('examples/RF-10/response.json'),
+    id: 'qr-earlier',
+    subject: { reference: subject },
+    authored: '2026-01-05T08:30:00Z',
+  };
   const latest: fhir4.QuestionnaireResponse = { ...response, id: 'qr-latest' };
   let fhir: FixtureServer;
   let proxy: PersonalityProxy;
@@ -274,14 +343,23 @@ describe('useServerData reads every page of a search', () => {
     await fhir?.close();
   });
   const apply = (dataSource: FhirServerDataSource) =>
-    testApp({ dataSource }).then((a) => request(a).post(APPLY).set('Content-Type', FHIR_JSON).send(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subject', valueString: subject }] })));
+    testApp({ dataSource }).then((a) =>
+      request(a)
+        .post(APPLY)
+        .set('Content-Type', FHIR_JSON)
+        .send(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subject', valueString: subject }] })),
+    );
 
   it('through a server that gives one result per page (next links on another host), the latest intake on page 2 decides', async () => {
-    const res = await apply(new FhirServerDataSource({ baseUrl: proxy.fhirBaseUrl, bearerToken: 'secret-token', timeoutMs: 5000 }));
+    const res = await apply(
+      new FhirServerDataSource({ baseUrl: proxy.fhirBaseUrl, bearerToken: 'secret-token', timeoutMs: 5000 }),
+    );
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(proxy.hits).toBeGreaterThan(0); // it did page
     expect(firedRules(res.body)).toContain('RF-01');
-    expect(fhir.requests.filter((r) => r.startsWith('/QuestionnaireResponse?') && r.includes('_offset=1')).length).toBeGreaterThan(0);
+    expect(
+      fhir.requests.filter((r) => r.startsWith('/QuestionnaireResponse?') && r.includes('_offset=1')).length,
+    ).toBeGreaterThan(0);
     expect(JSON.stringify(res.body.note ?? [])).not.toContain('Warning');
   });
 
@@ -289,14 +367,29 @@ describe('useServerData reads every page of a search', () => {
     const store = openFhirStore({ dataDir: tmpDir('paging-ehr-') });
     const ehrApp = express();
     const clinician: AccessContext = { clientId: 'clinic-app', scopes: ['user/*.rs'], fhirUser: 'Practitioner/doc' };
-    ehrApp.use('/fhir', createFhirStoreRouter({ store, authorize: async (req) => (req.get('authorization') === 'Bearer clinician' ? clinician : undefined) }));
+    ehrApp.use(
+      '/fhir',
+      createFhirStoreRouter({
+        store,
+        authorize: async (req) => (req.get('authorization') === 'Bearer clinician' ? clinician : undefined),
+      }),
+    );
     const ehr = await listen(ehrApp);
     const quirks = await startPersonalityProxy(`http://127.0.0.1:${ehr.port}/fhir`, 'paging-quirks');
     try {
       store.update(patient);
       for (const { id: _id, ...qr } of [earlier, latest]) store.create(qr);
-      const a = await testApp({ dataSource: new FhirServerDataSource({ baseUrl: quirks.fhirBaseUrl, bearerToken: 'clinician', timeoutMs: 10_000 }) });
-      const res = await request(a).post(APPLY).set('Content-Type', FHIR_JSON).send(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subject', valueString: subject }] }));
+      const a = await testApp({
+        dataSource: new FhirServerDataSource({
+          baseUrl: quirks.fhirBaseUrl,
+          bearerToken: 'clinician',
+          timeoutMs: 10_000,
+        }),
+      });
+      const res = await request(a)
+        .post(APPLY)
+        .set('Content-Type', FHIR_JSON)
+        .send(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subject', valueString: subject }] }));
       expect(res.status, JSON.stringify(res.body)).toBe(200);
       expect(firedRules(res.body)).toContain('RF-01');
       expect(JSON.stringify(res.body.note ?? [])).not.toContain('Warning');
@@ -308,7 +401,14 @@ describe('useServerData reads every page of a search', () => {
   });
 
   it('at its bound it reads no further and says so in the result (what was not read is unknown, not absent)', async () => {
-    const res = await apply(new FhirServerDataSource({ baseUrl: proxy.fhirBaseUrl, bearerToken: 'secret-token', timeoutMs: 5000, limits: { maxPages: 1, maxResources: 500 } }));
+    const res = await apply(
+      new FhirServerDataSource({
+        baseUrl: proxy.fhirBaseUrl,
+        bearerToken: 'secret-token',
+        timeoutMs: 5000,
+        limits: { maxPages: 1, maxResources: 500 },
+      }),
+    );
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     const notes = (res.body as fhir4.CarePlan).note?.map((n) => n.text ?? '') ?? [];
     const warning = notes.find((t) => t.startsWith('Warning:') && t.includes('intake responses'));
@@ -330,16 +430,37 @@ describe('useServerData reads every page of a search', () => {
     const quirks = await startPersonalityProxy(server.baseUrl, 'paging-quirks');
     try {
       const populate = (limits?: { maxPages: number; maxResources: number }) =>
-        testApp({ dataSource: new FhirServerDataSource({ baseUrl: quirks.fhirBaseUrl, timeoutMs: 5000, ...(limits ? { limits } : {}) }) }).then((a) =>
-          request(a).post('/fhir/Questionnaire/back-pain-intake/$populate').set('Content-Type', FHIR_JSON).send(JSON.stringify({ resourceType: 'Parameters', parameter: [{ name: 'subject', valueReference: { reference: subject } }] })),
+        testApp({
+          dataSource: new FhirServerDataSource({
+            baseUrl: quirks.fhirBaseUrl,
+            timeoutMs: 5000,
+            ...(limits ? { limits } : {}),
+          }),
+        }).then((a) =>
+          request(a)
+            .post('/fhir/Questionnaire/back-pain-intake/$populate')
+            .set('Content-Type', FHIR_JSON)
+            .send(
+              JSON.stringify({
+                resourceType: 'Parameters',
+                parameter: [{ name: 'subject', valueReference: { reference: subject } }],
+              }),
+            ),
         );
       const all = await populate();
       expect(all.status, JSON.stringify(all.body)).toBe(200);
       expect(server.requests.some((r) => r.startsWith('/Observation?') && r.includes('_offset=1'))).toBe(true);
       expect(JSON.stringify(all.body)).not.toContain('incomplete');
       const bounded = await populate({ maxPages: 1, maxResources: 500 });
-      const issues = (bounded.body.parameter as fhir4.ParametersParameter[]).find((p) => p.name === 'issues')?.resource as fhir4.OperationOutcome | undefined;
-      expect(issues?.issue.some((i) => i.severity === 'warning' && i.code === 'incomplete' && /Observation resources/.test(i.diagnostics ?? '')), JSON.stringify(bounded.body)).toBe(true);
+      const issues = (bounded.body.parameter as fhir4.ParametersParameter[]).find((p) => p.name === 'issues')
+        ?.resource as fhir4.OperationOutcome | undefined;
+      expect(
+        issues?.issue.some(
+          (i) =>
+            i.severity === 'warning' && i.code === 'incomplete' && /Observation resources/.test(i.diagnostics ?? ''),
+        ),
+        JSON.stringify(bounded.body),
+      ).toBe(true);
     } finally {
       await quirks.close();
       await server.close();
@@ -358,14 +479,21 @@ describe('QuestionnaireResponse/$validate', () => {
   });
 
   it('accepts Parameters with resource', async () => {
-    const res = await post(VALIDATE, { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: response }] });
+    const res = await post(VALIDATE, {
+      resourceType: 'Parameters',
+      parameter: [{ name: 'resource', resource: response }],
+    });
     expect(res.status).toBe(200);
   });
 
   it('reports conformance errors inside a 200 outcome, with expressions', async () => {
-    const bad = structuredClone(response) as unknown as { item: Array<{ item: Array<{ linkId: string; answer: unknown[] }> }> };
+    const bad = structuredClone(response) as unknown as {
+      item: Array<{ item: Array<{ linkId: string; answer: unknown[] }> }>;
+    };
     const pain = bad.item[0]!.item.find((i) => i.linkId === 'pain-trend')!;
-    pain.answer = [{ valueCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'sideways' } }];
+    pain.answer = [
+      { valueCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'sideways' } },
+    ];
     const res = await post(VALIDATE, bad);
     expect(res.status).toBe(200);
     const errors = (res.body.issue as fhir4.OperationOutcomeIssue[]).filter((i) => i.severity === 'error');
@@ -377,7 +505,10 @@ describe('QuestionnaireResponse/$validate', () => {
     const issue = errorIssue(await post(VALIDATE, patient), 400);
     expect(issue.diagnostics).toMatch(/expects a QuestionnaireResponse.*got Patient/);
     errorIssue(await post(VALIDATE, [1, 2]), 400);
-    errorIssue(await post(VALIDATE, { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: patient }] }), 400);
+    errorIssue(
+      await post(VALIDATE, { resourceType: 'Parameters', parameter: [{ name: 'resource', resource: patient }] }),
+      400,
+    );
   });
 
   it('answers 422 for a response to a Questionnaire this server does not know', async () => {
@@ -394,18 +525,28 @@ describe('QuestionnaireResponse/$extract', () => {
     const res = await post(EXTRACT, response);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body).toMatchObject({ resourceType: 'Bundle', type: 'transaction' });
-    const viaParams = await post(EXTRACT, { resourceType: 'Parameters', parameter: [{ name: 'questionnaire-response', resource: response }] });
+    const viaParams = await post(EXTRACT, {
+      resourceType: 'Parameters',
+      parameter: [{ name: 'questionnaire-response', resource: response }],
+    });
     expect(viaParams.body.type).toBe('transaction');
   });
 
   it('answers 422 for a response to another Questionnaire', async () => {
-    const issue = errorIssue(await post(EXTRACT, { ...response, questionnaire: 'https://example.org/Questionnaire/other|2' }), 422);
+    const issue = errorIssue(
+      await post(EXTRACT, { ...response, questionnaire: 'https://example.org/Questionnaire/other|2' }),
+      422,
+    );
     expect(issue.expression).toEqual(['QuestionnaireResponse.questionnaire']);
   });
 
   it('refuses to extract from an invalid response (422 with the reasons)', async () => {
-    const bad = structuredClone(response) as unknown as { item: Array<{ item: Array<{ linkId: string; answer: unknown[] }> }> };
-    bad.item[0]!.item.find((i) => i.linkId === 'pain-trend')!.answer = [{ valueCoding: { system: 'urn:x', code: 'sideways' } }];
+    const bad = structuredClone(response) as unknown as {
+      item: Array<{ item: Array<{ linkId: string; answer: unknown[] }> }>;
+    };
+    bad.item[0]!.item.find((i) => i.linkId === 'pain-trend')!.answer = [
+      { valueCoding: { system: 'urn:x', code: 'sideways' } },
+    ];
     const res = await post(EXTRACT, bad);
     expect(res.status).toBe(422);
   });
@@ -420,7 +561,13 @@ describe('Questionnaire/$populate', () => {
     resourceType: 'Parameters',
     parameter: [
       { name: 'subject', valueReference: { reference: subject } },
-      { name: 'context', part: [{ name: 'name', valueString: 'patient' }, { name: 'content', resource: patient }] },
+      {
+        name: 'context',
+        part: [
+          { name: 'name', valueString: 'patient' },
+          { name: 'content', resource: patient },
+        ],
+      },
       ...extra,
     ],
   });
@@ -429,12 +576,16 @@ describe('Questionnaire/$populate', () => {
     const res = await post('/fhir/Questionnaire/back-pain-intake/$populate', params());
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body.resourceType).toBe('Parameters');
-    const qr = (res.body.parameter as fhir4.ParametersParameter[]).find((p) => p.name === 'response')?.resource as fhir4.QuestionnaireResponse;
+    const qr = (res.body.parameter as fhir4.ParametersParameter[]).find((p) => p.name === 'response')
+      ?.resource as fhir4.QuestionnaireResponse;
     expect(qr).toMatchObject({ resourceType: 'QuestionnaireResponse', subject: { reference: subject } });
   });
 
   it('works type-level with canonical', async () => {
-    const res = await post('/fhir/Questionnaire/$populate', params([{ name: 'canonical', valueCanonical: 'https://periplan.app/fhir/Questionnaire/back-pain-intake' }]));
+    const res = await post(
+      '/fhir/Questionnaire/$populate',
+      params([{ name: 'canonical', valueCanonical: 'https://periplan.app/fhir/Questionnaire/back-pain-intake' }]),
+    );
     expect(res.status, JSON.stringify(res.body)).toBe(200);
   });
 
@@ -443,21 +594,35 @@ describe('Questionnaire/$populate', () => {
   });
 
   it('needs the Patient resource when no FHIR server is connected (422)', async () => {
-    const res = await post('/fhir/Questionnaire/back-pain-intake/$populate', { resourceType: 'Parameters', parameter: [{ name: 'subject', valueReference: { reference: subject } }] });
+    const res = await post('/fhir/Questionnaire/back-pain-intake/$populate', {
+      resourceType: 'Parameters',
+      parameter: [{ name: 'subject', valueReference: { reference: subject } }],
+    });
     errorIssue(res, 422);
   });
 
   it('refuses a patient context that is not the subject', async () => {
     const p = params();
     p.parameter![0] = { name: 'subject', valueReference: { reference: 'Patient/other' } };
-    expect(errorIssue(await post('/fhir/Questionnaire/back-pain-intake/$populate', p), 400).expression).toEqual(['Parameters.parameter[1].part[1].resource.id']);
+    expect(errorIssue(await post('/fhir/Questionnaire/back-pain-intake/$populate', p), 400).expression).toEqual([
+      'Parameters.parameter[1].part[1].resource.id',
+    ]);
   });
 });
 
 describe('$apply limits', () => {
   it('refuses a data Bundle with more entries than one subject needs', async () => {
     const tiny = { resourceType: 'Basic', code: { text: 'x' } };
-    const issue = errorIssue(await post(APPLY, applyParameters(subject, Array.from({ length: 1001 }, () => tiny))), 400);
+    const issue = errorIssue(
+      await post(
+        APPLY,
+        applyParameters(
+          subject,
+          Array.from({ length: 1001 }, () => tiny),
+        ),
+      ),
+      400,
+    );
     expect(issue).toMatchObject({ code: 'too-costly', expression: ['Parameters.parameter[1].resource.entry'] });
   });
 });

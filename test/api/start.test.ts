@@ -17,8 +17,16 @@ afterAll(() => {
   for (const d of temps) rmSync(d, { recursive: true, force: true });
 });
 
-function start(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(TSX, ['src/main.ts'], { cwd: PROJECT_ROOT, env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(env: Record<string, string>): {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+} {
+  const child = spawn(TSX, ['src/main.ts'], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
@@ -41,7 +49,10 @@ describe('npm start', () => {
     const dataDir = path.join(tempDir(), 'data');
     const proc = start({ PORT: '0', DATA_DIR: dataDir });
     try {
-      const ready = await waitFor(() => /ready: (http:\/\/\S+\/ehr) .*FHIR API: (http:\/\/\S+\/fhir\/metadata)/.exec(proc.output()) ?? undefined, 'the ready line');
+      const ready = await waitFor(
+        () => /ready: (http:\/\/\S+\/ehr) .*FHIR API: (http:\/\/\S+\/fhir\/metadata)/.exec(proc.output()) ?? undefined,
+        'the ready line',
+      );
       const [, launcher, url] = ready as unknown as [string, string, string];
       // The URL to open first is the sandbox EHR's launcher, and it answers.
       const page = await fetch(launcher);
@@ -62,8 +73,12 @@ describe('npm start', () => {
 
   it('exits 1 naming the file when the content is broken', async () => {
     const content = tempDir();
-    for (const folder of ['questionnaires', 'plandefinitions', 'profiles']) cpSync(path.join(PROJECT_ROOT, folder), path.join(content, folder), { recursive: true });
-    writeFileSync(path.join(content, 'plandefinitions', 'PlanDefinition-broken.json'), '{"resourceType": "PlanDefinition", "id": ');
+    for (const folder of ['questionnaires', 'plandefinitions', 'profiles'])
+      cpSync(path.join(PROJECT_ROOT, folder), path.join(content, folder), { recursive: true });
+    writeFileSync(
+      path.join(content, 'plandefinitions', 'PlanDefinition-broken.json'),
+      '{"resourceType": "PlanDefinition", "id": ',
+    );
     const proc = start({ PORT: '0', DATA_DIR: path.join(content, 'data'), CONTENT_DIR: content });
     expect(await proc.exited).toBe(1);
     expect(proc.output()).toContain('PlanDefinition-broken.json');

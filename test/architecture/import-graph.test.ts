@@ -42,7 +42,8 @@ function sourceFiles(dir: string): string[] {
 export function specifiers(text: string): string[] {
   const code = text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
   const found: string[] = [];
-  for (const m of code.matchAll(/\b(?:import|export)\s+(?:type\s+)?(?:[\w*{}\s,$]+?\s+from\s+)?['"]([^'"]+)['"]/g)) found.push(m[1]!);
+  for (const m of code.matchAll(/\b(?:import|export)\s+(?:type\s+)?(?:[\w*{}\s,$]+?\s+from\s+)?['"]([^'"]+)['"]/g))
+    found.push(m[1]!);
   for (const m of code.matchAll(/\bimport\(\s*['"]([^'"]+)['"]\s*\)/g)) found.push(m[1]!);
   return found;
 }
@@ -66,10 +67,14 @@ function floorOf(file: string): number {
   let best: { floor: number; length: number } | undefined;
   FLOORS.forEach((keys, floor) => {
     for (const key of keys) {
-      if ((rel === key || rel.startsWith(`${key}/`)) && key.length > (best?.length ?? -1)) best = { floor, length: key.length };
+      if ((rel === key || rel.startsWith(`${key}/`)) && key.length > (best?.length ?? -1))
+        best = { floor, length: key.length };
     }
   });
-  if (!best) throw new Error(`src/${rel} stands on no floor: add its folder to FLOORS in test/architecture/import-graph.test.ts.`);
+  if (!best)
+    throw new Error(
+      `src/${rel} stands on no floor: add its folder to FLOORS in test/architecture/import-graph.test.ts.`,
+    );
   return best.floor;
 }
 

@@ -6,7 +6,10 @@ import { createRequire } from 'node:module';
 import { expect } from 'vitest';
 import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
 
-export const SCREENSHOTS = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../test-results/clinician-app');
+export const SCREENSHOTS = path.resolve(
+  path.dirname(new URL(import.meta.url).pathname),
+  '../../test-results/clinician-app',
+);
 const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 export async function openBrowser(): Promise<{ context: BrowserContext; close(): Promise<void> }> {
@@ -16,7 +19,14 @@ export async function openBrowser(): Promise<{ context: BrowserContext; close():
     executablePath: '/usr/bin/chromium',
     headless: true,
     viewport: { width: 1366, height: 768 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
   return {
     context,
@@ -27,19 +37,31 @@ export async function openBrowser(): Promise<{ context: BrowserContext; close():
   };
 }
 
-export interface AxeViolation { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }
+export interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: { target: string[] }[];
+}
 
 /** Serious and critical WCAG 2.1 A/AA violations on the page (or frame). */
 export async function axeViolations(target: Page | Frame): Promise<AxeViolation[]> {
   await target.evaluate(AXE_SOURCE);
   const result = (await target.evaluate(() =>
-    (window as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: AxeViolation[] }> } }).axe.run(document, {
+    (
+      window as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: AxeViolation[] }> } }
+    ).axe.run(document, {
       runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
     }),
   )) as { violations: AxeViolation[] };
   return result.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 5).map((n) => ({ target: n.target })) }));
+    .map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => ({ target: n.target })),
+    }));
 }
 
 const YNU = 'http://terminology.hl7.org/CodeSystem/v2-0136';
@@ -48,8 +70,18 @@ const UNSURE = 'http://terminology.hl7.org/CodeSystem/data-absent-reason|asked-u
 
 /** The warning-signs questions (leg-symptoms, an RF-01 criterion, is asked with them). */
 export const RED_FLAGS = [
-  'rf-saddle-numbness', 'rf-bladder-bowel', 'rf-leg-weakness', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk',
-  'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain', 'rf-trauma', 'rf-steroids', 'leg-symptoms',
+  'rf-saddle-numbness',
+  'rf-bladder-bowel',
+  'rf-leg-weakness',
+  'rf-walking-difficulty',
+  'rf-fever',
+  'rf-infection-risk',
+  'rf-cancer-history',
+  'rf-weight-loss',
+  'rf-night-pain',
+  'rf-trauma',
+  'rf-steroids',
+  'leg-symptoms',
 ];
 
 /** The "no" answer of a warning-sign question: the local `none` for the choice ones, else N. */
@@ -59,7 +91,8 @@ export function noAnswer(linkId: string): string {
 
 /** Click an answer the way a user does: on its label. `answer` is `Y`, `N`, `unsure` or a local code. */
 export async function choose(page: Page | Frame, linkId: string, answer: string): Promise<void> {
-  const value = answer === 'Y' || answer === 'N' ? `${YNU}|${answer}` : answer === 'unsure' ? UNSURE : `${LOCAL}|${answer}`;
+  const value =
+    answer === 'Y' || answer === 'N' ? `${YNU}|${answer}` : answer === 'unsure' ? UNSURE : `${LOCAL}|${answer}`;
   await page.locator(`[id="${linkId}/1/1|${value}"]`).click();
 }
 
@@ -72,7 +105,12 @@ export async function typeInto(page: Page | Frame, linkId: string, text: string)
 }
 
 /** Launch the app from the sandbox launcher as the sandbox clinician, for the patient whose label contains `patientName`. */
-export async function launchFromEhr(context: BrowserContext, baseUrl: string, patientName: string, display: 'tab' | 'embedded' = 'tab'): Promise<Page> {
+export async function launchFromEhr(
+  context: BrowserContext,
+  baseUrl: string,
+  patientName: string,
+  display: 'tab' | 'embedded' = 'tab',
+): Promise<Page> {
   const launcher = await context.newPage();
   await launcher.goto(`${baseUrl}/ehr`);
   await launcher.selectOption('#practitioner', { index: 1 });
@@ -87,11 +125,19 @@ export async function launchFromEhr(context: BrowserContext, baseUrl: string, pa
 
 /** Wait (up to 15 s) until the element's text contains `text` (vitest has no web-first assertions). */
 export async function hasText(locator: Locator, text: string): Promise<void> {
-  await expect.poll(async () => ((await locator.count()) ? ((await locator.first().textContent()) ?? '') : ''), { timeout: 15_000 }).toContain(text);
+  await expect
+    .poll(async () => ((await locator.count()) ? ((await locator.first().textContent()) ?? '') : ''), {
+      timeout: 15_000,
+    })
+    .toContain(text);
 }
 
 export async function hasExactText(locator: Locator, text: string): Promise<void> {
-  await expect.poll(async () => ((await locator.count()) ? ((await locator.first().textContent()) ?? '').trim() : ''), { timeout: 15_000 }).toBe(text);
+  await expect
+    .poll(async () => ((await locator.count()) ? ((await locator.first().textContent()) ?? '').trim() : ''), {
+      timeout: 15_000,
+    })
+    .toBe(text);
 }
 
 /** Whole years from an ISO birth date to a moment, as the server computes the pre-filled `age` (on the UTC date). */
@@ -103,10 +149,17 @@ export function ageOn(birthDate: string, at: Date): number {
 
 /** The birth date of a sandbox patient, from the seed the sandbox EHR loads (so no test carries an age that a date can break). */
 export function sandboxBirthDate(name: string): string {
-  const seed = JSON.parse(fs.readFileSync(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/ehr/store/seed/sandbox.json'), 'utf8')) as {
+  const seed = JSON.parse(
+    fs.readFileSync(
+      path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/ehr/store/seed/sandbox.json'),
+      'utf8',
+    ),
+  ) as {
     patients: { given: string[]; family: string; birthDate: string }[];
   };
-  const patient = seed.patients.find((p) => `${p.given.join(' ')} ${p.family}`.includes(name) || name.includes(p.family));
+  const patient = seed.patients.find(
+    (p) => `${p.given.join(' ')} ${p.family}`.includes(name) || name.includes(p.family),
+  );
   if (!patient) throw new Error(`No sandbox patient named ${name} in the seed`);
   return patient.birthDate;
 }

@@ -9,7 +9,19 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Frame, Page } from 'playwright-core';
 import { startAppHarness, type AppHarness } from './harness.js';
-import { agesSince, axeViolations, choose, fillIntake, hasExactText, hasText, launchFromEhr, openBrowser, sandboxBirthDate, SCREENSHOTS, typeInto } from './browser-support.js';
+import {
+  agesSince,
+  axeViolations,
+  choose,
+  fillIntake,
+  hasExactText,
+  hasText,
+  launchFromEhr,
+  openBrowser,
+  sandboxBirthDate,
+  SCREENSHOTS,
+  typeInto,
+} from './browser-support.js';
 
 let h: AppHarness;
 let browser: Awaited<ReturnType<typeof openBrowser>>;
@@ -31,7 +43,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
 async function formReady(target: Page | Frame) {
   await target.waitForSelector('body[data-form-ready="1"]', { timeout: 20_000 });
@@ -53,11 +66,15 @@ describe('clinician app in the browser', () => {
     const weight = Number(await app.locator('[id="weight-kg/1/1"]').inputValue());
     expect(weight).toBeCloseTo(57.2, 1);
     // OST = trunc((weight - age) / 5), calculated in the form and visible to the clinician.
-    await expect.poll(() => app.locator('[id="ost-score/1/1"]').inputValue()).toBe(String(Math.trunc((weight - age) / 5) || 0));
+    await expect
+      .poll(() => app.locator('[id="ost-score/1/1"]').inputValue())
+      .toBe(String(Math.trunc((weight - age) / 5) || 0));
     expect(await app.locator('[id="orai-score/1/1"]').inputValue()).not.toBe('');
     // smart_style_url: the EHR's highlight colour and font are applied (as CSS custom properties).
     expect(await app.evaluate(() => document.documentElement.style.getPropertyValue('--highlight'))).toBe('#0b5cad');
-    expect(await app.evaluate(() => document.documentElement.style.getPropertyValue('--font-body'))).toContain('system-ui');
+    expect(await app.evaluate(() => document.documentElement.style.getPropertyValue('--font-body'))).toContain(
+      'system-ui',
+    );
     const session = await app.evaluate(() => sessionStorage.getItem('periplan.session'));
     expect(session).toMatch(/"session"/);
     expect(await app.content()).not.toMatch(/access_token|refresh_token/);
@@ -88,7 +105,9 @@ describe('clinician app in the browser', () => {
     await hasText(app.locator('.intended-use'), 'not a diagnosis');
     await hasExactText(app.locator('article[data-rule="BMD-04"] .tier'), 'Soon');
     // sorted by tier: the urgent rule comes before the "soon" one
-    const order = await app.locator('article[data-rule]').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rule));
+    const order = await app
+      .locator('article[data-rule]')
+      .evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.rule));
     expect(order.indexOf('RF-04')).toBeLessThan(order.indexOf('BMD-04'));
     await hasText(app.locator('#self-management-plan'), 'Stay active');
     await hasText(app.locator('.history-table'), '6');
@@ -162,8 +181,12 @@ describe('clinician app in the browser', () => {
     await app.waitForSelector('article[data-rule="RF-04"]');
     // A new VERSION of the same response (not a second response): version 2, status amended, in the history.
     await hasText(app.locator('#main'), '(amended, version 2)');
-    const { matches: responses } = h.ehr.store.search('QuestionnaireResponse', [['subject', 'Patient/sandbox-patient-4']]);
-    expect(responses.map((r) => [r.meta?.versionId, (r as fhir4.QuestionnaireResponse).status])).toEqual([['2', 'amended']]);
+    const { matches: responses } = h.ehr.store.search('QuestionnaireResponse', [
+      ['subject', 'Patient/sandbox-patient-4'],
+    ]);
+    expect(responses.map((r) => [r.meta?.versionId, (r as fhir4.QuestionnaireResponse).status])).toEqual([
+      ['2', 'amended'],
+    ]);
     expect(h.ehr.store.history('QuestionnaireResponse', responses[0]!.id!).entries).toHaveLength(2);
     expect(await app.locator('article[data-rule="BMD-04"]').count()).toBe(0);
     expect(await app.locator('.history-table tbody tr').count()).toBe(2);
@@ -187,7 +210,9 @@ describe('clinician app in the browser', () => {
       document.body.focus();
       document.body.removeAttribute('tabindex');
     });
-    const overflow = await app.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    const overflow = await app.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
     expect(overflow).toBeLessThanOrEqual(1);
     // Tab from the top: the skip link first, then the navigation.
     await app.keyboard.press('Tab');
@@ -220,7 +245,9 @@ describe('clinician app in the browser', () => {
     const frame = (await frameEl.contentFrame())!;
     await formReady(frame);
     expect(await frame.locator('#banner').isHidden()).toBe(true); // need_patient_banner: false
-    expect(agesSince(sandboxBirthDate('Marieke Achterberg'), launchedAt)).toContain(Number(await frame.locator('[id="age/1/1"]').inputValue()));
+    expect(agesSince(sandboxBirthDate('Marieke Achterberg'), launchedAt)).toContain(
+      Number(await frame.locator('[id="age/1/1"]').inputValue()),
+    );
     await shot(ehrPage, '06-iframe');
     expect(await axeViolations(frame)).toEqual([]);
     await ehrPage.close();
@@ -245,19 +272,26 @@ describe('clinician app in the browser', () => {
   it('refreshes an expired token, and keeps the answers when the sign-in has ended', async () => {
     const page = await launchFromEhr(context, h.baseUrl, 'Ingrid Eriksen');
     await formReady(page);
-    const handle = JSON.parse((await page.evaluate(() => sessionStorage.getItem('periplan.session')))!).session as string;
+    const handle = JSON.parse((await page.evaluate(() => sessionStorage.getItem('periplan.session')))!)
+      .session as string;
     const session = (await h.app.store.getSession(handle, Date.now()))!;
     // 1. The access token has expired: the app refreshes it and carries on.
     await h.app.store.updateTokens(handle, { ...session.tokens, expiresAt: Date.now() - 1000 });
     await page.click('a[data-nav="worklist"]');
     await page.waitForSelector('#wl-flag');
-    expect((await h.app.store.getSession(handle, Date.now()))!.tokens.access_token).not.toBe(session.tokens.access_token);
+    expect((await h.app.store.getSession(handle, Date.now()))!.tokens.access_token).not.toBe(
+      session.tokens.access_token,
+    );
     // 2. The EHR has ended the sign-in (tokens revoked): the answers are kept as a draft and the user is told.
     await page.click('a[data-nav="form"]');
     await formReady(page);
     await fillIntake(page, []);
     await typeInto(page, 'pain-severity', '4');
-    await h.app.store.updateTokens(handle, { access_token: 'revoked-access', refresh_token: 'revoked-refresh', expiresAt: Date.now() - 1000 });
+    await h.app.store.updateTokens(handle, {
+      access_token: 'revoked-access',
+      refresh_token: 'revoked-refresh',
+      expiresAt: Date.now() - 1000,
+    });
     await page.click('#submit');
     await hasText(page.locator('#status'), 'answers are saved as a draft');
     const draft = await h.app.store.findDraft(h.ehr.fhirBaseUrl, 'sandbox-patient-6', 'Practitioner/sandbox-clinician');

@@ -20,7 +20,8 @@ afterAll(async () => {
 });
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
-const get = (p: string, headers: Record<string, string> = {}) => fetch(`${h.baseUrl}${p}`, { redirect: 'manual', headers });
+const get = (p: string, headers: Record<string, string> = {}) =>
+  fetch(`${h.baseUrl}${p}`, { redirect: 'manual', headers });
 
 /** Every same-origin script, style and module preload the page names. */
 async function pageFiles(page: string): Promise<string[]> {
@@ -35,7 +36,9 @@ describe('cache headers, per kind of answer', () => {
     expect(app).toBeDefined();
     expect(files.some((f) => f.startsWith('/app/lforms/40.1.3/'))).toBe(true);
     for (const f of [...files, app!.replace('/app.js', '/shared/lforms-helpers.js')]) {
-      expect(f, 'every file the page loads is under a versioned URL').toMatch(/^\/app\/(assets\/[0-9a-f]{12}|lforms\/\d+\.\d+\.\d+)\//);
+      expect(f, 'every file the page loads is under a versioned URL').toMatch(
+        /^\/app\/(assets\/[0-9a-f]{12}|lforms\/\d+\.\d+\.\d+)\//,
+      );
       const res = await get(f, { 'accept-encoding': 'gzip, deflate, br' });
       expect(res.status, f).toBe(200);
       expect(res.headers.get('cache-control'), f).toBe(IMMUTABLE);
@@ -58,12 +61,18 @@ describe('cache headers, per kind of answer', () => {
   });
 
   it('pages, the launch, the callback, the API and errors: never stored', async () => {
-    for (const page of ['/app/', '/app/ui', '/tablet/']) expect((await get(page)).headers.get('cache-control'), page).toBe('no-store');
+    for (const page of ['/app/', '/app/ui', '/tablet/'])
+      expect((await get(page)).headers.get('cache-control'), page).toBe('no-store');
     const iss = encodeURIComponent(h.ehr.fhirBaseUrl);
     expect((await get(`/app/login?iss=${iss}`)).headers.get('cache-control')).toBe('no-store');
     expect((await get('/app/callback?state=unknown&code=x')).headers.get('cache-control')).toBe('no-store');
     const { session } = await apiLaunch(h, 'sandbox-patient-4');
-    for (const api of ['/app/api/context', '/app/api/questionnaire', '/app/api/form', '/app/api/patients/sandbox-patient-4/intakes']) {
+    for (const api of [
+      '/app/api/context',
+      '/app/api/questionnaire',
+      '/app/api/form',
+      '/app/api/patients/sandbox-patient-4/intakes',
+    ]) {
       const res = await get(api, { 'x-session': session });
       expect(res.status, api).toBe(200);
       expect(res.headers.get('cache-control'), api).toBe('no-store');
@@ -71,27 +80,35 @@ describe('cache headers, per kind of answer', () => {
     expect((await get('/app/api/context')).headers.get('cache-control')).toBe('no-store'); // 401
   });
 
-  it('the tablet: its versioned files as the app\'s; its service worker (same URL every release) revalidated, never immutable', async () => {
+  it("the tablet: its versioned files as the app's; its service worker (same URL every release) revalidated, never immutable", async () => {
     const files = await pageFiles('/tablet/');
     expect(files.length).toBeGreaterThan(3);
-    for (const f of files) expect((await get(f, { 'accept-encoding': 'br' })).headers.get('cache-control'), f).toBe(IMMUTABLE);
+    for (const f of files)
+      expect((await get(f, { 'accept-encoding': 'br' })).headers.get('cache-control'), f).toBe(IMMUTABLE);
     const worker = await get('/tablet/sw.js');
     expect(worker.status).toBe(200);
     expect(worker.headers.get('cache-control')).toBe('no-cache');
   });
 
-  it('the app\'s service worker: revalidated (same URL every release), and it caches exactly the files the page loads, nothing else', async () => {
+  it("the app's service worker: revalidated (same URL every release), and it caches exactly the files the page loads, nothing else", async () => {
     const worker = await get('/app/sw.js');
     expect(worker.status).toBe(200);
     expect(worker.headers.get('content-type')).toMatch(/^text\/javascript/);
     expect(worker.headers.get('cache-control')).toBe('no-cache');
     const etag = worker.headers.get('etag')!;
     expect((await get('/app/sw.js', { 'if-none-match': etag })).status).toBe(304);
-    const release = JSON.parse(/^const RELEASE = (.*);$/m.exec(await worker.text())![1]!) as { cache: string; scope: string; files: string[] };
+    const release = JSON.parse(/^const RELEASE = (.*);$/m.exec(await worker.text())![1]!) as {
+      cache: string;
+      scope: string;
+      files: string[];
+    };
     expect(release.scope).toBe('/app/ui');
     expect(release.cache).toMatch(/^lforms-page-scripts-[0-9a-f]{12}$/);
     expect(release.files.sort()).toEqual([...new Set(await pageFiles('/app/ui'))].sort());
-    for (const f of release.files) expect(f, 'only versioned files: never a page or an API answer').toMatch(/^\/app\/(assets\/[0-9a-f]{12}|lforms\/\d+\.\d+\.\d+)\//);
+    for (const f of release.files)
+      expect(f, 'only versioned files: never a page or an API answer').toMatch(
+        /^\/app\/(assets\/[0-9a-f]{12}|lforms\/\d+\.\d+\.\d+)\//,
+      );
   });
 
   it('a file of an earlier release (an unknown version) is a 404 that is not kept', async () => {
@@ -102,7 +119,7 @@ describe('cache headers, per kind of answer', () => {
 });
 
 describe('preloading', () => {
-  it('the page names every module of its import graph for preloading, and runs its own modules before LHC-Forms\' scripts', async () => {
+  it("the page names every module of its import graph for preloading, and runs its own modules before LHC-Forms' scripts", async () => {
     const html = await (await get('/app/ui')).text();
     const preloaded = new Set([...html.matchAll(/<link rel="modulepreload" href="([^"]+)">/g)].map((m) => m[1]!));
     const entry = /<script type="module" src="([^"]+)"/.exec(html)![1]!;
@@ -111,7 +128,8 @@ describe('preloading', () => {
       if (graph.has(url)) return;
       graph.add(url);
       const source = await (await get(url)).text();
-      for (const m of source.matchAll(/^\s*import\b[^'"]*['"](\.{1,2}\/[^'"]+)['"]/gm)) await visit(new URL(m[1]!, `http://x${url}`).pathname);
+      for (const m of source.matchAll(/^\s*import\b[^'"]*['"](\.{1,2}\/[^'"]+)['"]/gm))
+        await visit(new URL(m[1]!, `http://x${url}`).pathname);
     };
     await visit(entry);
     expect(graph.size).toBeGreaterThan(5);
@@ -143,13 +161,20 @@ describe('Server-Timing', () => {
   it('the callback says how long the token exchange took; the form how long $populate and the EHR reads took', async () => {
     let callbackTiming: string | null = null;
     // The launch over plain HTTP, stopping at the callback to read its headers.
-    const created = (await (await fetch(`${h.baseUrl}/ehr/launches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ practitioner: 'sandbox-clinician', patient: 'sandbox-patient-4', app: 'periplan-app' }) })).json()) as { url: string };
+    const created = (await (
+      await fetch(`${h.baseUrl}/ehr/launches`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ practitioner: 'sandbox-clinician', patient: 'sandbox-patient-4', app: 'periplan-app' }),
+      })
+    ).json()) as { url: string };
     const cookies: string[] = [];
     let next = created.url;
     for (let i = 0; i < 10; i++) {
       const res = await fetch(next, { redirect: 'manual', headers: { cookie: cookies.join('; ') } });
       for (const c of res.headers.getSetCookie()) cookies.push(c.split(';')[0]!);
-      if (new URL(next).pathname === '/app/launch') expect(res.headers.get('server-timing')).toMatch(/\bdiscovery;dur=[\d.]+/);
+      if (new URL(next).pathname === '/app/launch')
+        expect(res.headers.get('server-timing')).toMatch(/\bdiscovery;dur=[\d.]+/);
       if (new URL(next).pathname === '/app/callback') {
         callbackTiming = res.headers.get('server-timing');
         break;

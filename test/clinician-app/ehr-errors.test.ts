@@ -25,7 +25,10 @@ describe('EHR answers about a record', () => {
     const res = await get('/patients/sandbox-patient-3');
     expect(res.status).toBe(410);
     const outcome = (await res.json()) as fhir4.OperationOutcome;
-    expect(outcome.issue[0]).toMatchObject({ code: 'deleted', diagnostics: expect.stringMatching(/deleted \(410\)/) as unknown });
+    expect(outcome.issue[0]).toMatchObject({
+      code: 'deleted',
+      diagnostics: expect.stringMatching(/deleted \(410\)/) as unknown,
+    });
   });
 
   it('a patient the EHR does not have is 404 "not-found"', async () => {

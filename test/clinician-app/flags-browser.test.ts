@@ -9,7 +9,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { BrowserContext, Dialog, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { axeViolations, fillIntake, hasText, launchFromEhr, openBrowser, SCREENSHOTS, typeInto } from './browser-support.js';
+import {
+  axeViolations,
+  fillIntake,
+  hasText,
+  launchFromEhr,
+  openBrowser,
+  SCREENSHOTS,
+  typeInto,
+} from './browser-support.js';
 import { startAppHarness, type AppHarness } from './harness.js';
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -21,7 +29,8 @@ let h: AppHarness;
 let browser: { context: BrowserContext; close(): Promise<void> };
 let app: Page;
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 const formReady = (page: Page) => page.waitForSelector('body[data-form-ready="1"]', { timeout: 20_000 });
 const draft = () => h.app.store.findDraft(h.ehr.fhirBaseUrl, PATIENT, 'Practitioner/sandbox-clinician');
 
@@ -44,7 +53,12 @@ beforeAll(async () => {
   const { id: _id, ...template } = JSON.parse(fs.readFileSync(file, 'utf8')) as fhir4.QuestionnaireResponse;
   const patient = h.ehr.store.read('Patient', PATIENT) as fhir4.Patient;
   const earlier = await h.writePath.submit({
-    response: { ...template, identifier: { system: 'https://periplan.app/fhir/sid/test-intake', value: 'earlier-5' }, subject: { reference: `Patient/${PATIENT}` }, authored: '2026-11-01T09:00:00Z' },
+    response: {
+      ...template,
+      identifier: { system: 'https://periplan.app/fhir/sid/test-intake', value: 'earlier-5' },
+      subject: { reference: `Patient/${PATIENT}` },
+      authored: '2026-11-01T09:00:00Z',
+    },
     data: [patient],
   });
   expect(earlier.state).toBe('sent');
@@ -63,7 +77,10 @@ describe('clinician app: intake history, autosave, leaving, flag outcomes (brows
     await hasText(app.locator('h1'), `Results for ${NAME}`);
     await app.waitForSelector('article[data-rule="RF-08"]');
     // "Why" names the criterion that fired, in the Questionnaire's words, before the other answers.
-    await hasText(app.locator('article[data-rule="RF-08"] ul.criteria li').first(), 'Yes, in one leg → pain spreading into one leg, no serious feature: likely sciatica');
+    await hasText(
+      app.locator('article[data-rule="RF-08"] ul.criteria li').first(),
+      'Yes, in one leg → pain spreading into one leg, no serious feature: likely sciatica',
+    );
     expect(await app.locator('#lforms-form').count()).toBe(0); // not a blank form
     await hasText(app.locator('.intake-history li').first(), 'Intake of');
     expect(await app.locator('.intake-history li').count()).toBe(1);

@@ -43,7 +43,16 @@ const FROM_PERSONALITY = 'x-test-fhir-personality';
  * through a FHIR server personality proxy (test/support/fhir-personality.ts) first. `knowledge`: the knowledge base to
  * serve (default: the repository's content, loaded here).
  */
-export async function startAppHarness(options: { dataDir?: string; port?: number; now?: () => Date; env?: Record<string, string>; knowledge?: KnowledgeBase; personality?: Personality } = {}): Promise<AppHarness> {
+export async function startAppHarness(
+  options: {
+    dataDir?: string;
+    port?: number;
+    now?: () => Date;
+    env?: Record<string, string>;
+    knowledge?: KnowledgeBase;
+    personality?: Personality;
+  } = {},
+): Promise<AppHarness> {
   const dataDir = options.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'clinician-app-'));
   const server = http.createServer();
   await new Promise<void>((resolve, reject) => {
@@ -52,21 +61,45 @@ export async function startAppHarness(options: { dataDir?: string; port?: number
   });
   const port = (server.address() as AddressInfo).port;
   const baseUrl = `http://127.0.0.1:${port}`;
-  const config = loadConfig({ PORT: String(port), DATA_DIR: dataDir, CONTENT_DIR: REPO, LOG_LEVEL: 'silent', SMART_CLIENT_SECRET: APP_SECRET, ...options.env });
-  const composed = await createModuleServer(config, { knowledge: options.knowledge ?? (await loadKnowledge(REPO)), logger: createLogger('silent'), ...(options.now ? { now: options.now } : {}) });
+  const config = loadConfig({
+    PORT: String(port),
+    DATA_DIR: dataDir,
+    CONTENT_DIR: REPO,
+    LOG_LEVEL: 'silent',
+    SMART_CLIENT_SECRET: APP_SECRET,
+    ...options.env,
+  });
+  const composed = await createModuleServer(config, {
+    knowledge: options.knowledge ?? (await loadKnowledge(REPO)),
+    logger: createLogger('silent'),
+    ...(options.now ? { now: options.now } : {}),
+  });
   let outage = false;
   const listeners = new Set<(req: http.IncomingMessage) => void>();
-  const proxy = options.personality ? await startPersonalityProxy(`${baseUrl}/ehr/fhir`, options.personality, { upstreamHeaders: { [FROM_PERSONALITY]: '1' } }) : undefined;
+  const proxy = options.personality
+    ? await startPersonalityProxy(`${baseUrl}/ehr/fhir`, options.personality, {
+        upstreamHeaders: { [FROM_PERSONALITY]: '1' },
+      })
+    : undefined;
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     // The outage cuts the EHR's FHIR API only; its discovery documents stay up (as a flaky network would).
     const url = req.url ?? '';
     for (const listener of listeners) listener(req);
-    if (outage && url.startsWith('/ehr/fhir') && !url.startsWith('/ehr/fhir/.well-known') && !url.startsWith('/ehr/fhir/metadata')) return req.socket.destroy();
+    if (
+      outage &&
+      url.startsWith('/ehr/fhir') &&
+      !url.startsWith('/ehr/fhir/.well-known') &&
+      !url.startsWith('/ehr/fhir/metadata')
+    )
+      return req.socket.destroy();
     if (proxy && url.startsWith('/ehr/fhir') && !req.headers[FROM_PERSONALITY]) {
-      const upstream = http.request({ host: '127.0.0.1', port: proxy.port, method: req.method, path: url, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode ?? 502, answer.headers);
-        answer.pipe(res);
-      });
+      const upstream = http.request(
+        { host: '127.0.0.1', port: proxy.port, method: req.method, path: url, headers: req.headers },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
       upstream.on('error', () => req.socket.destroy());
       req.pipe(upstream);
       return;

@@ -36,7 +36,7 @@ describe('launch prefetch', () => {
     prefetch.close();
   });
 
-  it('a failed read is the taker\'s error', async () => {
+  it("a failed read is the taker's error", async () => {
     const prefetch = createLaunchPrefetch();
     void prefetch.put('a', 'patient', async () => {
       throw new Error('The EHR has no such record (404)');

@@ -5,7 +5,11 @@ import type { AppHarness } from './harness.js';
 const get = (h: AppHarness, path: string) => fetch(`${h.baseUrl}${path}`, { redirect: 'manual' });
 
 /** Run an EHR launch the way a browser would, without one: returns the session handle and CSRF token. */
-export async function apiLaunch(h: AppHarness, patient = 'sandbox-patient-2', practitioner = 'sandbox-clinician'): Promise<{ session: string; csrf: string; authorizeUrl: URL }> {
+export async function apiLaunch(
+  h: AppHarness,
+  patient = 'sandbox-patient-2',
+  practitioner = 'sandbox-clinician',
+): Promise<{ session: string; csrf: string; authorizeUrl: URL }> {
   const created = (await (
     await fetch(`${h.baseUrl}/ehr/launches`, {
       method: 'POST',
@@ -21,7 +25,10 @@ export async function apiLaunch(h: AppHarness, patient = 'sandbox-patient-2', pr
   const cookies = new Map<string, string>();
   let next = authorizeUrl.href;
   for (let i = 0; i < 10 && !next.includes('/app/callback'); i++) {
-    res = await fetch(next, { redirect: 'manual', headers: { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') } });
+    res = await fetch(next, {
+      redirect: 'manual',
+      headers: { cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+    });
     for (const c of res.headers.getSetCookie()) {
       const [pair] = c.split(';');
       const [k, v] = pair!.split('=');
@@ -33,12 +40,19 @@ export async function apiLaunch(h: AppHarness, patient = 'sandbox-patient-2', pr
   expect(res.status).toBe(303);
   expect(res.headers.get('set-cookie')).toBeNull();
   const code = new URL(res.headers.get('location')!, h.baseUrl).searchParams.get('handoff')!;
-  const handed = await fetch(`${h.baseUrl}/app/api/handoff`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+  const handed = await fetch(`${h.baseUrl}/app/api/handoff`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code }),
+  });
   expect(handed.status).toBe(200);
   const body = (await handed.json()) as { session: string; csrf: string };
   // single use
-  const again = await fetch(`${h.baseUrl}/app/api/handoff`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+  const again = await fetch(`${h.baseUrl}/app/api/handoff`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ code }),
+  });
   expect(again.status).toBe(401);
   return { ...body, authorizeUrl };
 }
-

@@ -28,14 +28,20 @@ afterAll(async () => {
 
 /** The newest body weight in the record (what `$populate` pre-fills), read from the store: its id, value and date. */
 function latestWeight(patientId: string): fhir4.Observation {
-  const { matches } = h.ehr.store.search('Observation', [['subject', `Patient/${patientId}`], ['code', 'http://loinc.org|29463-7'], ['_sort', '-date'], ['_count', '1']]);
+  const { matches } = h.ehr.store.search('Observation', [
+    ['subject', `Patient/${patientId}`],
+    ['code', 'http://loinc.org|29463-7'],
+    ['_sort', '-date'],
+    ['_count', '1'],
+  ]);
   expect(matches).toHaveLength(1);
   return matches[0] as fhir4.Observation;
 }
 
 /** The intake responses stored for a patient. */
 function storedResponses(patientId: string): fhir4.QuestionnaireResponse[] {
-  return h.ehr.store.search('QuestionnaireResponse', [['subject', `Patient/${patientId}`]]).matches as fhir4.QuestionnaireResponse[];
+  return h.ehr.store.search('QuestionnaireResponse', [['subject', `Patient/${patientId}`]])
+    .matches as fhir4.QuestionnaireResponse[];
 }
 
 /** Launch for the patient, answer the intake (perimenopausal, no warning signs), optionally retype the weight, submit, open her results. */
@@ -61,7 +67,9 @@ describe('a pre-filled weight through the browser form', () => {
     const answer = answersTo(stored, 'weight-kg')?.[0];
     expect(answer?.valueDecimal ?? answer?.valueQuantity?.value).toBe(record.valueQuantity?.value);
     const marker = answer?.extension?.find((e) => e.url === PREFILLED_FROM);
-    expect(marker?.extension?.find((e) => e.url === 'observation')?.valueReference?.reference).toBe(`Observation/${record.id}`);
+    expect(marker?.extension?.find((e) => e.url === 'observation')?.valueReference?.reference).toBe(
+      `Observation/${record.id}`,
+    );
     expect(marker?.extension?.find((e) => e.url === 'date')?.valueDateTime).toBe(record.effectiveDateTime);
 
     const criterion = app.locator('article[data-rule="BMD-05"] li[data-items~="weight-kg"]');

@@ -7,7 +7,8 @@ import { sanitizeQuestionnaire } from '../../src/forms/sanitize.js';
 import { SUBMISSION_ITEM_SYSTEM } from '../../src/submission/build-bundle.js';
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const golden = (name: string) => JSON.parse(fs.readFileSync(path.join(REPO, 'examples', name, 'expected-careplan.json'), 'utf8')) as fhir4.CarePlan;
+const golden = (name: string) =>
+  JSON.parse(fs.readFileSync(path.join(REPO, 'examples', name, 'expected-careplan.json'), 'utf8')) as fhir4.CarePlan;
 const KEY = 'https://periplan.app/fhir/sid/questionnaire-response|abc';
 
 describe('buildResultsView', () => {
@@ -33,14 +34,33 @@ describe('buildResultsView', () => {
   it('links proposals to the live resources and reads decisions from them', () => {
     const carePlan = golden('RF-04-emergency');
     const sr: fhir4.ServiceRequest = {
-      resourceType: 'ServiceRequest', id: 'sr1', status: 'revoked', intent: 'proposal', subject: { reference: 'Patient/p' },
+      resourceType: 'ServiceRequest',
+      id: 'sr1',
+      status: 'revoked',
+      intent: 'proposal',
+      subject: { reference: 'Patient/p' },
       identifier: [{ system: SUBMISSION_ITEM_SYSTEM, value: itemIdentifierValue(KEY, 'RF-04-emergency-mri-lumbar') }],
-      extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/request-statusReason', valueCodeableConcept: { coding: [{ code: 'already-done', display: 'Already done' }] } }],
+      extension: [
+        {
+          url: 'http://hl7.org/fhir/StructureDefinition/request-statusReason',
+          valueCodeableConcept: { coding: [{ code: 'already-done', display: 'Already done' }] },
+        },
+      ],
     };
-    const view = buildResultsView({ carePlan, responseKey: KEY, live: [sr], decisions: new Map([['ServiceRequest/sr1', { who: 'Dr A', when: '2026-11-24T09:00:00Z' }]]) });
+    const view = buildResultsView({
+      carePlan,
+      responseKey: KEY,
+      live: [sr],
+      decisions: new Map([['ServiceRequest/sr1', { who: 'Dr A', when: '2026-11-24T09:00:00Z' }]]),
+    });
     const p = view.rules[0]!.proposals[0]!;
     expect(p.target).toBe('ServiceRequest/sr1');
-    expect(p.decision).toEqual({ decision: 'dismissed', who: 'Dr A', when: '2026-11-24T09:00:00Z', reason: 'Already done' });
+    expect(p.decision).toEqual({
+      decision: 'dismissed',
+      who: 'Dr A',
+      when: '2026-11-24T09:00:00Z',
+      reason: 'Already done',
+    });
   });
 
   it('collects the self-management plan in patient wording', () => {
@@ -51,9 +71,18 @@ describe('buildResultsView', () => {
 
 describe('historyPoints', () => {
   it('takes pain severity and exercise per completed response, oldest first', () => {
-    const qr = (authored: string, pain: number, status: fhir4.QuestionnaireResponse['status'] = 'completed'): fhir4.QuestionnaireResponse => ({
-      resourceType: 'QuestionnaireResponse', status, authored,
-      item: [{ linkId: 'pain', item: [{ linkId: 'pain-severity', answer: [{ valueInteger: pain }] }] }, { linkId: 'self-management', item: [{ linkId: 'walking-days-per-week', answer: [{ valueInteger: 3 }] }] }],
+    const qr = (
+      authored: string,
+      pain: number,
+      status: fhir4.QuestionnaireResponse['status'] = 'completed',
+    ): fhir4.QuestionnaireResponse => ({
+      resourceType: 'QuestionnaireResponse',
+      status,
+      authored,
+      item: [
+        { linkId: 'pain', item: [{ linkId: 'pain-severity', answer: [{ valueInteger: pain }] }] },
+        { linkId: 'self-management', item: [{ linkId: 'walking-days-per-week', answer: [{ valueInteger: 3 }] }] },
+      ],
     });
     const points = historyPoints([qr('2026-11-20', 7), qr('2026-10-01', 5), qr('2026-11-21', 1, 'in-progress')]);
     expect(points.map((p) => p.painSeverity)).toEqual([5, 7]);
@@ -64,9 +93,24 @@ describe('historyPoints', () => {
 describe('sanitizeQuestionnaire', () => {
   it('drops XHTML renderings, styles and narrative, keeps plain text', () => {
     const q = sanitizeQuestionnaire({
-      resourceType: 'Questionnaire', status: 'active',
+      resourceType: 'Questionnaire',
+      status: 'active',
       text: { status: 'generated', div: '<div xmlns="http://www.w3.org/1999/xhtml"><script>x</script></div>' },
-      item: [{ linkId: 'a', type: 'string', text: 'Plain', _text: { extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/rendering-xhtml', valueString: '<img src=x onerror=alert(1)>' }] } } as fhir4.QuestionnaireItem],
+      item: [
+        {
+          linkId: 'a',
+          type: 'string',
+          text: 'Plain',
+          _text: {
+            extension: [
+              {
+                url: 'http://hl7.org/fhir/StructureDefinition/rendering-xhtml',
+                valueString: '<img src=x onerror=alert(1)>',
+              },
+            ],
+          },
+        } as fhir4.QuestionnaireItem,
+      ],
     });
     expect(JSON.stringify(q)).not.toMatch(/script|onerror|rendering-xhtml/);
     expect(q.item![0]!.text).toBe('Plain');

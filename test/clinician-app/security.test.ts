@@ -15,7 +15,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-const get = (path: string, headers: Record<string, string> = {}) => fetch(`${h.baseUrl}${path}`, { redirect: 'manual', headers });
+const get = (path: string, headers: Record<string, string> = {}) =>
+  fetch(`${h.baseUrl}${path}`, { redirect: 'manual', headers });
 const launch = (patient?: string) => apiLaunch(h, patient);
 
 describe('SMART launch', () => {
@@ -60,23 +61,47 @@ describe('sessions and CSRF', () => {
   it('refuses state-changing requests without the CSRF token, or from another origin', async () => {
     const { session, csrf } = await launch();
     const body = JSON.stringify({ response: { resourceType: 'QuestionnaireResponse', status: 'in-progress' } });
-    const noCsrf = await fetch(`${h.baseUrl}/app/api/draft`, { method: 'PUT', headers: { 'content-type': 'application/json', 'x-session': session }, body });
+    const noCsrf = await fetch(`${h.baseUrl}/app/api/draft`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', 'x-session': session },
+      body,
+    });
     expect(noCsrf.status).toBe(403);
-    const wrongCsrf = await fetch(`${h.baseUrl}/app/api/draft`, { method: 'PUT', headers: { 'content-type': 'application/json', 'x-session': session, 'x-csrf-token': 'nope' }, body });
+    const wrongCsrf = await fetch(`${h.baseUrl}/app/api/draft`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', 'x-session': session, 'x-csrf-token': 'nope' },
+      body,
+    });
     expect(wrongCsrf.status).toBe(403);
     const crossOrigin = await fetch(`${h.baseUrl}/app/api/draft`, {
       method: 'PUT',
-      headers: { 'content-type': 'application/json', 'x-session': session, 'x-csrf-token': csrf, origin: 'https://evil.example' },
+      headers: {
+        'content-type': 'application/json',
+        'x-session': session,
+        'x-csrf-token': csrf,
+        origin: 'https://evil.example',
+      },
       body,
     });
     expect(crossOrigin.status).toBe(403);
-    const ok = await fetch(`${h.baseUrl}/app/api/draft`, { method: 'PUT', headers: { 'content-type': 'application/json', 'x-session': session, 'x-csrf-token': csrf }, body });
+    const ok = await fetch(`${h.baseUrl}/app/api/draft`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', 'x-session': session, 'x-csrf-token': csrf },
+      body,
+    });
     expect(ok.status).toBe(200);
   });
 
   it('ends a session on logout', async () => {
     const { session, csrf } = await launch();
-    expect((await fetch(`${h.baseUrl}/app/api/logout`, { method: 'POST', headers: { 'x-session': session, 'x-csrf-token': csrf } })).status).toBe(204);
+    expect(
+      (
+        await fetch(`${h.baseUrl}/app/api/logout`, {
+          method: 'POST',
+          headers: { 'x-session': session, 'x-csrf-token': csrf },
+        })
+      ).status,
+    ).toBe(204);
     expect((await get('/app/api/context', { 'x-session': session })).status).toBe(401);
   });
 });

@@ -10,7 +10,15 @@ import { jsQR } from './qr-support.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startAppHarness, type AppHarness } from './harness.js';
-import { axeViolations, hasText, launchFromEhr, noAnswer, openBrowser, RED_FLAGS, SCREENSHOTS } from './browser-support.js';
+import {
+  axeViolations,
+  hasText,
+  launchFromEhr,
+  noAnswer,
+  openBrowser,
+  RED_FLAGS,
+  SCREENSHOTS,
+} from './browser-support.js';
 
 const YNU = 'http://terminology.hl7.org/CodeSystem/v2-0136';
 const LOCAL = 'https://periplan.app/fhir/CodeSystem/back-pain-answer';
@@ -25,11 +33,21 @@ const pageErrors: string[] = [];
 beforeAll(async () => {
   h = await startAppHarness();
   staffBrowser = await openBrowser();
-  staffBrowser.context.on('console', (m) => (/Content Security Policy/i.test(m.text()) ? pageErrors.push(m.text()) : undefined));
+  staffBrowser.context.on('console', (m) =>
+    /Content Security Policy/i.test(m.text()) ? pageErrors.push(m.text()) : undefined,
+  );
   staffBrowser.context.on('weberror', (e) => pageErrors.push(e.error().message));
   tabletBrowser = await chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
   tablet = await tabletBrowser.newContext({ viewport: { width: 768, height: 1024 }, hasTouch: true });
 }, 60_000);
@@ -40,7 +58,8 @@ afterAll(async () => {
   await h?.close();
 });
 
-const shot = (page: Page, name: string) => page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
 async function tapAnswer(page: Page, linkId: string, code: string) {
   const value = code === 'Y' || code === 'N' ? `${YNU}|${code}` : `${LOCAL}|${code}`;
@@ -71,7 +90,9 @@ describe('tablet intake from the clinician app', () => {
     const dialog = app.getByRole('dialog', { name: 'Tablet intake for Claire Louise Hughes' });
     await dialog.waitFor();
     const code = ((await dialog.locator('.handoff-code [aria-hidden="true"]').textContent()) ?? '').replace(/\s/g, '');
-    expect(await dialog.locator('.handoff-code .visually-hidden').textContent()).toBe(`Code: ${code.split('').join(' ')}`);
+    expect(await dialog.locator('.handoff-code .visually-hidden').textContent()).toBe(
+      `Code: ${code.split('').join(' ')}`,
+    );
     expect(code).toMatch(/^[A-HJKMNP-Z2-9]{8}$/);
     expect(await dialog.locator('.handoff-expiry').textContent()).toMatch(/expires in (9|10):\d\d/);
     expect(await decodeQr(app)).toBe(`${h.baseUrl}/tablet/#code=${code}`);
@@ -160,18 +181,38 @@ describe('tablet intake from the clinician app', () => {
     const focusedRow = await app.locator('#wl-results tbody tr').first().getAttribute('data-flag');
     await app.locator('#wl-results tbody tr').first().locator('button').focus();
 
-    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-6', patientName: 'Ingrid', staff: { reference: 'Practitioner/sandbox-clinician' } });
+    const { code } = await h.tablet.createHandoff({
+      patientId: 'sandbox-patient-6',
+      patientName: 'Ingrid',
+      staff: { reference: 'Practitioner/sandbox-clinician' },
+    });
     const post = (p: string, body: unknown, session?: string) =>
-      fetch(`${h.baseUrl}/tablet/api/${p}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(session ? { 'x-tablet-session': session } : {}) }, body: JSON.stringify(body) });
+      fetch(`${h.baseUrl}/tablet/api/${p}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(session ? { 'x-tablet-session': session } : {}) },
+        body: JSON.stringify(body),
+      });
     const { session } = (await (await post('claim', { code, device: 'bay-2' })).json()) as { session: string };
     const saddle = { linkId: 'rf-saddle-numbness', answer: [{ valueCoding: { system: YNU, code: 'Y' } }] };
-    expect(await (await post('check', { response: { resourceType: 'QuestionnaireResponse', item: [{ linkId: 'red-flags', item: [saddle] }] } }, session)).json()).toEqual({ tellStaff: true });
+    expect(
+      await (
+        await post(
+          'check',
+          { response: { resourceType: 'QuestionnaireResponse', item: [{ linkId: 'red-flags', item: [saddle] }] } },
+          session,
+        )
+      ).json(),
+    ).toEqual({ tellStaff: true });
 
     const alert = app.locator('#live-alerts[role="alert"] li', { hasText: 'Ingrid Eriksen' });
     await hasText(alert, 'bay-2');
-    await expect.poll(() => app.locator('#wl-results tbody tr').first().getAttribute('data-patient'), { timeout: 15_000 }).toBe('sandbox-patient-6');
+    await expect
+      .poll(() => app.locator('#wl-results tbody tr').first().getAttribute('data-patient'), { timeout: 15_000 })
+      .toBe('sandbox-patient-6');
     expect(await app.locator('#wl-results tbody tr').first().getAttribute('data-tier')).toBe('PH');
-    expect(await app.getByRole('button', { name: 'Start tablet intake for Ingrid Eriksen' }).count()).toBeGreaterThan(0);
+    expect(await app.getByRole('button', { name: 'Start tablet intake for Ingrid Eriksen' }).count()).toBeGreaterThan(
+      0,
+    );
     expect(await app.evaluate(() => document.activeElement?.closest('tr')?.getAttribute('data-flag'))).toBe(focusedRow);
     expect(await app.evaluate(() => document.activeElement?.tagName)).toBe('BUTTON');
     expect(await app.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(true);

@@ -8,12 +8,16 @@ import { PERSONALITIES } from '../support/fhir-personality.js';
 import { startAppHarness, type AppHarness } from './harness.js';
 import { apiLaunch } from './launch-support.js';
 
-
 function flag(code: string, priority: 'PH' | 'PM' | 'PL', day: number, patient: string): fhir4.Flag {
   return {
     resourceType: 'Flag',
     status: 'active',
-    meta: { tag: [{ system: FLAG_SYSTEM, code }, { system: FLAG_PRIORITY_SYSTEM, code: priority }] },
+    meta: {
+      tag: [
+        { system: FLAG_SYSTEM, code },
+        { system: FLAG_PRIORITY_SYSTEM, code: priority },
+      ],
+    },
     code: { coding: [{ system: FLAG_SYSTEM, code }], text: code },
     subject: { reference: `Patient/${patient}` },
     period: { start: new Date(Date.UTC(2026, 9, day)).toISOString() },
@@ -28,7 +32,8 @@ describe.each(PERSONALITIES)('worklist (the EHR as %s)', (personality) => {
   beforeAll(async () => {
     h = await startAppHarness({ personality });
     // Arrange: written straight into the sandbox store (the app reads them over HTTP like any EHR data).
-    for (let i = 0; i < 25; i++) h.ehr.store.create(flag('imaging-follow-up', 'PH', 1 + i, `sandbox-patient-${1 + (i % 6)}`));
+    for (let i = 0; i < 25; i++)
+      h.ehr.store.create(flag('imaging-follow-up', 'PH', 1 + i, `sandbox-patient-${1 + (i % 6)}`));
     for (let i = 0; i < 10; i++) h.ehr.store.create(flag('bone-density-scan', 'PM', 1 + i, 'sandbox-patient-5'));
     for (let i = 0; i < 12; i++) h.ehr.store.create(flag('bone-density-scan', 'PL', 1 + i, 'sandbox-patient-6'));
     h.ehr.store.create({ ...flag('bone-density-scan', 'PL', 20, 'sandbox-patient-6'), meta: {} }); // untagged: not on the worklist
@@ -38,11 +43,21 @@ describe.each(PERSONALITIES)('worklist (the EHR as %s)', (personality) => {
     await h?.close();
   });
 
-  interface Page { total: number; rows: { tier: string; since: string; flag: string; patient?: { name: string } }[] }
-  const page = async (query: string): Promise<Page> => (await (await fetch(`${h.baseUrl}/app/api/worklist?${query}`, { headers: { 'x-session': session } })).json()) as Page;
+  interface Page {
+    total: number;
+    rows: { tier: string; since: string; flag: string; patient?: { name: string } }[];
+  }
+  const page = async (query: string): Promise<Page> =>
+    (await (
+      await fetch(`${h.baseUrl}/app/api/worklist?${query}`, { headers: { 'x-session': session } })
+    ).json()) as Page;
 
   it('sorts by tier across pages, newest first within a tier, 20 a page', async () => {
-    const [p1, p2, p3] = await Promise.all([page('sort=tier&page=1'), page('sort=tier&page=2'), page('sort=tier&page=3')]);
+    const [p1, p2, p3] = await Promise.all([
+      page('sort=tier&page=1'),
+      page('sort=tier&page=2'),
+      page('sort=tier&page=3'),
+    ]);
     expect(p1.total).toBe(47);
     expect(p1.rows).toHaveLength(20);
     expect(p1.rows.every((r) => r.tier === 'PH')).toBe(true);

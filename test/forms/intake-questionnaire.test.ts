@@ -10,54 +10,160 @@ const YNU = [`${V2}|Y`, `${V2}|N`, `${DAR}|asked-unknown`];
 const localCodes = (...codes: string[]) => codes.map((c) => `${ANSWER}|${c}`);
 
 // Spec section 2 and the brief, row by row: linkId, group, type, answer codes (system|code), extra checks.
-type Row = { linkId: string; group: string; type: string; answers?: string[]; repeats?: boolean; code?: string; required?: boolean; readOnly?: boolean };
-const ynu = (group: string, required: boolean, ...ids: string[]): Row[] => ids.map((linkId) => ({ linkId, group, type: 'choice', answers: YNU, required }));
+type Row = {
+  linkId: string;
+  group: string;
+  type: string;
+  answers?: string[];
+  repeats?: boolean;
+  code?: string;
+  required?: boolean;
+  readOnly?: boolean;
+};
+const ynu = (group: string, required: boolean, ...ids: string[]): Row[] =>
+  ids.map((linkId) => ({ linkId, group, type: 'choice', answers: YNU, required }));
 const PINNED: Row[] = [
   { linkId: 'age', group: 'pain', type: 'integer' },
   { linkId: 'pain-severity', group: 'pain', type: 'integer', code: 'http://loinc.org|72514-3' },
   { linkId: 'pain-duration-weeks', group: 'pain', type: 'integer' },
   { linkId: 'pain-trend', group: 'pain', type: 'choice', answers: localCodes('improving', 'same', 'worse') },
   { linkId: 'pain-onset', group: 'pain', type: 'choice', answers: localCodes('gradual', 'sudden-severe') },
-  { linkId: 'pain-location', group: 'pain', type: 'choice', repeats: true, answers: localCodes('lower-back', 'mid-back', 'sacral', 'hip') },
-  { linkId: 'pain-pattern', group: 'pain', type: 'choice', repeats: true, answers: localCodes('worse-morning', 'eases-movement', 'flares-period') },
-  { linkId: 'pain-character', group: 'pain', type: 'choice', repeats: true, answers: localCodes('dull-ache', 'sharp-twinges') },
-  { linkId: 'leg-symptoms', group: 'red-flags', type: 'choice', answers: localCodes('none', 'one-leg', 'both-legs'), required: true },
+  {
+    linkId: 'pain-location',
+    group: 'pain',
+    type: 'choice',
+    repeats: true,
+    answers: localCodes('lower-back', 'mid-back', 'sacral', 'hip'),
+  },
+  {
+    linkId: 'pain-pattern',
+    group: 'pain',
+    type: 'choice',
+    repeats: true,
+    answers: localCodes('worse-morning', 'eases-movement', 'flares-period'),
+  },
+  {
+    linkId: 'pain-character',
+    group: 'pain',
+    type: 'choice',
+    repeats: true,
+    answers: localCodes('dull-ache', 'sharp-twinges'),
+  },
+  {
+    linkId: 'leg-symptoms',
+    group: 'red-flags',
+    type: 'choice',
+    answers: localCodes('none', 'one-leg', 'both-legs'),
+    required: true,
+  },
   ...ynu('red-flags', true, 'rf-saddle-numbness', 'rf-bladder-bowel'),
-  { linkId: 'rf-leg-weakness', group: 'red-flags', type: 'choice', answers: localCodes('none', 'mild', 'significant'), required: true },
-  ...ynu('red-flags', true, 'rf-weakness-worsening', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk', 'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain'),
-  { linkId: 'rf-trauma', group: 'red-flags', type: 'choice', answers: localCodes('none', 'minor', 'major'), required: true },
+  {
+    linkId: 'rf-leg-weakness',
+    group: 'red-flags',
+    type: 'choice',
+    answers: localCodes('none', 'mild', 'significant'),
+    required: true,
+  },
+  ...ynu(
+    'red-flags',
+    true,
+    'rf-weakness-worsening',
+    'rf-walking-difficulty',
+    'rf-fever',
+    'rf-infection-risk',
+    'rf-cancer-history',
+    'rf-weight-loss',
+    'rf-night-pain',
+  ),
+  {
+    linkId: 'rf-trauma',
+    group: 'red-flags',
+    type: 'choice',
+    answers: localCodes('none', 'minor', 'major'),
+    required: true,
+  },
   ...ynu('red-flags', true, 'rf-steroids'),
-  ...ynu('inflammatory', false, 'morning-stiffness-30min', 'stiffness-eases-exercise', 'alternating-buttock-pain', 'wakes-late-night'),
-  { linkId: 'menopausal-status', group: 'bone-health', type: 'choice', answers: [`${SCT}|22636003`, `${SCT}|161541000119104`, `${SCT}|76498008`, `${DAR}|asked-unknown`] },
+  ...ynu(
+    'inflammatory',
+    false,
+    'morning-stiffness-30min',
+    'stiffness-eases-exercise',
+    'alternating-buttock-pain',
+    'wakes-late-night',
+  ),
+  {
+    linkId: 'menopausal-status',
+    group: 'bone-health',
+    type: 'choice',
+    answers: [`${SCT}|22636003`, `${SCT}|161541000119104`, `${SCT}|76498008`, `${DAR}|asked-unknown`],
+  },
   { linkId: 'final-period-age', group: 'bone-health', type: 'integer' },
   { linkId: 'weight-kg', group: 'bone-health', type: 'decimal', code: 'http://loinc.org|29463-7' },
   { linkId: 'height-loss-cm', group: 'bone-health', type: 'decimal' },
-  ...ynu('bone-health', false, 'known-osteoporosis', 'prior-fragility-fracture', 'parental-hip-fracture', 'current-smoker', 'alcohol-3-plus', 'rheumatoid-arthritis', 'hrt-current', 'recent-dxa'),
+  ...ynu(
+    'bone-health',
+    false,
+    'known-osteoporosis',
+    'prior-fragility-fracture',
+    'parental-hip-fracture',
+    'current-smoker',
+    'alcohol-3-plus',
+    'rheumatoid-arthritis',
+    'hrt-current',
+    'recent-dxa',
+  ),
   { linkId: 'ost-score', group: 'bone-health', type: 'integer', readOnly: true },
   { linkId: 'orai-score', group: 'bone-health', type: 'integer', readOnly: true },
   { linkId: 'walking-days-per-week', group: 'self-management', type: 'integer' },
   { linkId: 'strength-sessions-per-week', group: 'self-management', type: 'integer' },
-  ...ynu('self-management', false, 'pilates-yoga', 'sitting-breaks', 'heat-use', 'supplement-magnesium', 'supplement-omega3', 'topical-gels'),
-  { linkId: 'oral-nsaids', group: 'self-management', type: 'choice', answers: localCodes('never', 'flares-only', 'most-days') },
+  ...ynu(
+    'self-management',
+    false,
+    'pilates-yoga',
+    'sitting-breaks',
+    'heat-use',
+    'supplement-magnesium',
+    'supplement-omega3',
+    'topical-gels',
+  ),
+  {
+    linkId: 'oral-nsaids',
+    group: 'self-management',
+    type: 'choice',
+    answers: localCodes('never', 'flares-only', 'most-days'),
+  },
   ...ynu('self-management', false, 'physiotherapy'),
 ];
 
 const groups = q.item ?? [];
 const questions = (g: fhir4.QuestionnaireItem) => (g.item ?? []).filter((i) => i.type !== 'display');
 const find = (linkId: string) => groups.flatMap((g) => g.item ?? []).find((i) => i.linkId === linkId);
-const ext = (item: { extension?: fhir4.Extension[] }, url: string) => (item.extension ?? []).filter((e) => e.url === url);
-const allItems = (items: fhir4.QuestionnaireItem[] = []): fhir4.QuestionnaireItem[] => items.flatMap((i) => [i, ...allItems(i.item)]);
+const ext = (item: { extension?: fhir4.Extension[] }, url: string) =>
+  (item.extension ?? []).filter((e) => e.url === url);
+const allItems = (items: fhir4.QuestionnaireItem[] = []): fhir4.QuestionnaireItem[] =>
+  items.flatMap((i) => [i, ...allItems(i.item)]);
 
 describe('intake Questionnaire: identity and structure', () => {
   it('has the pinned id, url and version and is strict R4', () => {
-    expect(q).toMatchObject({ resourceType: 'Questionnaire', id: 'back-pain-intake', url: INTAKE_URL, version: '1.0.0', status: 'active' });
+    expect(q).toMatchObject({
+      resourceType: 'Questionnaire',
+      id: 'back-pain-intake',
+      url: INTAKE_URL,
+      version: '1.0.0',
+      status: 'active',
+    });
     expect(validateResource(q).filter((i) => i.severity === 'error')).toEqual([]);
   });
 
   it('has the five groups in the pinned order, each holding exactly its pinned questions in order', () => {
-    expect(groups.map((g) => [g.linkId, g.type])).toEqual(['pain', 'red-flags', 'inflammatory', 'bone-health', 'self-management'].map((id) => [id, 'group']));
+    expect(groups.map((g) => [g.linkId, g.type])).toEqual(
+      ['pain', 'red-flags', 'inflammatory', 'bone-health', 'self-management'].map((id) => [id, 'group']),
+    );
     for (const g of groups) {
-      expect(questions(g).map((i) => i.linkId), g.linkId).toEqual(PINNED.filter((r) => r.group === g.linkId).map((r) => r.linkId));
+      expect(
+        questions(g).map((i) => i.linkId),
+        g.linkId,
+      ).toEqual(PINNED.filter((r) => r.group === g.linkId).map((r) => r.linkId));
     }
   });
 
@@ -65,7 +171,10 @@ describe('intake Questionnaire: identity and structure', () => {
     for (const item of groups.flatMap((g) => g.item ?? [])) {
       for (const child of item.item ?? []) {
         expect(child.type).toBe('display');
-        expect(ext(child, 'http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl')[0]?.valueCodeableConcept?.coding?.[0]?.code).toBe('help');
+        expect(
+          ext(child, 'http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl')[0]?.valueCodeableConcept
+            ?.coding?.[0]?.code,
+        ).toBe('help');
       }
     }
   });
@@ -96,7 +205,10 @@ describe.each(PINNED)('pinned item $linkId', (row) => {
 describe('intake Questionnaire: SDC behaviour', () => {
   it('shows Yes / No / Not sure on every YNU item', () => {
     for (const row of PINNED.filter((r) => r.answers === YNU)) {
-      expect(find(row.linkId)!.answerOption!.map((o) => o.valueCoding!.display), row.linkId).toEqual(['Yes', 'No', 'Not sure']);
+      expect(
+        find(row.linkId)!.answerOption!.map((o) => o.valueCoding!.display),
+        row.linkId,
+      ).toEqual(['Yes', 'No', 'Not sure']);
     }
   });
 
@@ -107,14 +219,19 @@ describe('intake Questionnaire: SDC behaviour', () => {
       ['rf-leg-weakness', '=', 'mild'],
       ['rf-leg-weakness', '=', 'significant'],
     ]);
-    expect(find('final-period-age')!.enableWhen).toEqual([{ question: 'menopausal-status', operator: '=', answerCoding: { system: SCT, code: '76498008' } }]);
+    expect(find('final-period-age')!.enableWhen).toEqual([
+      { question: 'menopausal-status', operator: '=', answerCoding: { system: SCT, code: '76498008' } },
+    ]);
   });
 
   it('declares the patient launch context the way both LHC-Forms and sdc-populate read it', () => {
     const lc = ext(q, 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-launchContext');
     expect(lc).toHaveLength(1);
     const parts = Object.fromEntries(lc[0]!.extension!.map((e) => [e.url, e]));
-    expect(parts.name?.valueCoding).toMatchObject({ system: 'http://hl7.org/fhir/uv/sdc/CodeSystem/launchContext', code: 'patient' });
+    expect(parts.name?.valueCoding).toMatchObject({
+      system: 'http://hl7.org/fhir/uv/sdc/CodeSystem/launchContext',
+      code: 'patient',
+    });
     expect(parts.type?.valueCode).toBe('Patient');
   });
 
@@ -125,17 +242,32 @@ describe('intake Questionnaire: SDC behaviour', () => {
     expect(source[0]?.valueReference?.reference).toBe('#PrePopQuery');
     const batch = q.contained?.find((r) => r.id === 'PrePopQuery') as fhir4.Bundle | undefined;
     expect(batch?.type).toBe('batch');
-    expect(batch?.entry?.[0]?.request?.url).toBe('Observation?subject=Patient/{{%patient.id}}&code=http://loinc.org|29463-7&_sort=-date&_count=1');
-    const weight = ext(find('weight-kg')!, 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression');
+    expect(batch?.entry?.[0]?.request?.url).toBe(
+      'Observation?subject=Patient/{{%patient.id}}&code=http://loinc.org|29463-7&_sort=-date&_count=1',
+    );
+    const weight = ext(
+      find('weight-kg')!,
+      'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression',
+    );
     expect(weight[0]?.valueExpression?.expression).toContain('%PrePopQuery');
     // No x-fhir-query variables: LHC-Forms rejects those when no FHIR server is connected.
-    expect(ext(q, 'http://hl7.org/fhir/StructureDefinition/variable').filter((e) => e.valueExpression?.language === 'application/x-fhir-query')).toEqual([]);
+    expect(
+      ext(q, 'http://hl7.org/fhir/StructureDefinition/variable').filter(
+        (e) => e.valueExpression?.language === 'application/x-fhir-query',
+      ),
+    ).toEqual([]);
   });
 
   it('marks pain severity and weight for Observation extraction', () => {
-    const marked = allItems(q.item).filter((i) => ext(i, 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-observationExtract')[0]?.valueBoolean === true);
+    const marked = allItems(q.item).filter(
+      (i) =>
+        ext(i, 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-observationExtract')[0]
+          ?.valueBoolean === true,
+    );
     expect(marked.map((i) => i.linkId)).toEqual(['pain-severity', 'weight-kg']);
-    expect(ext(find('weight-kg')!, 'http://hl7.org/fhir/StructureDefinition/questionnaire-unit')[0]?.valueCoding).toMatchObject({ system: 'http://unitsofmeasure.org', code: 'kg' });
+    expect(
+      ext(find('weight-kg')!, 'http://hl7.org/fhir/StructureDefinition/questionnaire-unit')[0]?.valueCoding,
+    ).toMatchObject({ system: 'http://unitsofmeasure.org', code: 'kg' });
   });
 
   it.each([
@@ -154,9 +286,13 @@ describe('intake Questionnaire: SDC behaviour', () => {
   });
 
   it('every FHIRPath expression compiles', () => {
-    const urls = ['calculatedExpression', 'initialExpression', 'enableWhenExpression'].map((n) => `http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-${n}`);
+    const urls = ['calculatedExpression', 'initialExpression', 'enableWhenExpression'].map(
+      (n) => `http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-${n}`,
+    );
     urls.push('http://hl7.org/fhir/StructureDefinition/variable');
-    const expressions = [q, ...allItems(q.item)].flatMap((el) => (el.extension ?? []).filter((e) => urls.includes(e.url)).map((e) => e.valueExpression!));
+    const expressions = [q, ...allItems(q.item)].flatMap((el) =>
+      (el.extension ?? []).filter((e) => urls.includes(e.url)).map((e) => e.valueExpression!),
+    );
     const fhirpath = expressions.filter((e) => e.language === 'text/fhirpath');
     expect(fhirpath.length).toBeGreaterThanOrEqual(8);
     for (const e of fhirpath) expect(() => compileFhirPath(e.expression!), e.expression).not.toThrow();
@@ -166,16 +302,21 @@ describe('intake Questionnaire: SDC behaviour', () => {
     for (const id of ['ost-score', 'orai-score']) {
       const item = find(id)!;
       expect(item.readOnly).toBe(true);
-      expect(ext(item, 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression')).toHaveLength(1);
+      expect(
+        ext(item, 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression'),
+      ).toHaveLength(1);
     }
   });
 });
 
 describe('intake Questionnaire: wording a patient can manage', () => {
-  const questionTexts = allItems(q.item).filter((i) => i.type !== 'group' && i.type !== 'display' && !i.readOnly).map((i) => i.text!);
+  const questionTexts = allItems(q.item)
+    .filter((i) => i.type !== 'group' && i.type !== 'display' && !i.readOnly)
+    .map((i) => i.text!);
 
   it('uses no clinical jargon in questions', () => {
-    const jargon = /\b(cauda|equina|radicul|sciatica|saddle an|incontinen|urinary retention|NSAID|DXA|DEXA|osteopor(?!osis\))|vertebra|glucocorticoid|immunosuppress|perimenopaus|postmenopaus|premenopaus|spondyl|fragility|lumbar|thoracic|trauma|neurolog|malignan|febrile|pyrexia)/i;
+    const jargon =
+      /\b(cauda|equina|radicul|sciatica|saddle an|incontinen|urinary retention|NSAID|DXA|DEXA|osteopor(?!osis\))|vertebra|glucocorticoid|immunosuppress|perimenopaus|postmenopaus|premenopaus|spondyl|fragility|lumbar|thoracic|trauma|neurolog|malignan|febrile|pyrexia)/i;
     for (const t of questionTexts) expect(t, t).not.toMatch(jargon);
   });
 
@@ -200,23 +341,60 @@ describe('answer terminology', () => {
   const profiles = new URL('../../profiles/', import.meta.url);
   const read = <T>(f: string) => JSON.parse(readFileSync(new URL(f, profiles), 'utf8')) as T;
   const codeSystem = read<fhir4.CodeSystem>('CodeSystem-back-pain-answer.json');
-  const ANSWER_VALUE_SETS = ['yes-no-unsure', 'pain-trend', 'pain-onset', 'leg-symptoms', 'pain-location', 'pain-pattern', 'pain-character', 'leg-weakness', 'trauma', 'menopausal-status', 'nsaid-use'];
+  const ANSWER_VALUE_SETS = [
+    'yes-no-unsure',
+    'pain-trend',
+    'pain-onset',
+    'leg-symptoms',
+    'pain-location',
+    'pain-pattern',
+    'pain-character',
+    'leg-weakness',
+    'trauma',
+    'menopausal-status',
+    'nsaid-use',
+  ];
   const valueSets = ANSWER_VALUE_SETS.map((id) => read<fhir4.ValueSet>(`ValueSet-back-pain-${id}.json`));
 
   it('defines every local answer code used by the Questionnaire', () => {
     const defined = new Set(codeSystem.concept!.map((c) => c.code));
-    const used = allItems(q.item).flatMap((i) => i.answerOption ?? []).map((o) => o.valueCoding!).filter((c) => c.system === ANSWER);
+    const used = allItems(q.item)
+      .flatMap((i) => i.answerOption ?? [])
+      .map((o) => o.valueCoding!)
+      .filter((c) => c.system === ANSWER);
     expect(used.length).toBeGreaterThan(20);
     for (const c of used) expect(defined.has(c.code!), c.code).toBe(true);
     expect(codeSystem).toMatchObject({ url: ANSWER, content: 'complete', count: codeSystem.concept!.length });
   });
 
   it('has a ValueSet for every distinct answer list, enumerating exactly its options', () => {
-    const lists = new Set(allItems(q.item).filter((i) => i.answerOption).map((i) => i.answerOption!.map((o) => `${o.valueCoding!.system}|${o.valueCoding!.code}`).sort().join(' ')));
-    const sets = new Set(valueSets.map((vs) => vs.compose!.include.flatMap((inc) => inc.concept!.map((c) => `${inc.system}|${c.code}`)).sort().join(' ')));
+    const lists = new Set(
+      allItems(q.item)
+        .filter((i) => i.answerOption)
+        .map((i) =>
+          i
+            .answerOption!.map((o) => `${o.valueCoding!.system}|${o.valueCoding!.code}`)
+            .sort()
+            .join(' '),
+        ),
+    );
+    const sets = new Set(
+      valueSets.map((vs) =>
+        vs
+          .compose!.include.flatMap((inc) => inc.concept!.map((c) => `${inc.system}|${c.code}`))
+          .sort()
+          .join(' '),
+      ),
+    );
     for (const list of lists) expect(sets.has(list), list).toBe(true);
-    expect(valueSets.map((vs) => vs.url)).toEqual(ANSWER_VALUE_SETS.map((id) => `https://periplan.app/fhir/ValueSet/back-pain-${id}`));
-    for (const vs of [...valueSets, codeSystem]) expect(validateResource(vs).filter((i) => i.severity === 'error'), vs.id).toEqual([]);
+    expect(valueSets.map((vs) => vs.url)).toEqual(
+      ANSWER_VALUE_SETS.map((id) => `https://periplan.app/fhir/ValueSet/back-pain-${id}`),
+    );
+    for (const vs of [...valueSets, codeSystem])
+      expect(
+        validateResource(vs).filter((i) => i.severity === 'error'),
+        vs.id,
+      ).toEqual([]);
   });
 });
 
@@ -224,6 +402,9 @@ describe('answer terminology', () => {
 function countSyllables(word: string): number {
   const w = word.toLowerCase().replace(/[^a-z]/g, '');
   if (w.length <= 3) return 1;
-  const groups = w.replace(/(?:[^laeiouy]es|ed|[^laeiouy]e)$/, '').replace(/^y/, '').match(/[aeiouy]{1,2}/g);
+  const groups = w
+    .replace(/(?:[^laeiouy]es|ed|[^laeiouy]e)$/, '')
+    .replace(/^y/, '')
+    .match(/[aeiouy]{1,2}/g);
   return Math.max(1, groups?.length ?? 1);
 }

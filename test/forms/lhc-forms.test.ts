@@ -13,7 +13,13 @@ import { completeAnswers, dec, errorsOf, int, intakeResponse, loadIntake, local,
 
 const CHROMIUM = '/usr/bin/chromium';
 const LFORMS = fileURLToPath(new URL('../../node_modules/lforms/dist/lforms/', import.meta.url));
-const SCRIPTS = ['webcomponent/assets/lib/zone.min.js', 'webcomponent/runtime.js', 'webcomponent/polyfills.js', 'webcomponent/main.js', 'fhir/R4/lformsFHIR.min.js'];
+const SCRIPTS = [
+  'webcomponent/assets/lib/zone.min.js',
+  'webcomponent/runtime.js',
+  'webcomponent/polyfills.js',
+  'webcomponent/main.js',
+  'fhir/R4/lformsFHIR.min.js',
+];
 // Scripts after the container (main.js appends to <body>); UTF-8, or the FHIRPath parser in lformsFHIR breaks.
 const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>intake</title>
 <link rel="stylesheet" href="/lforms/webcomponent/styles.css"></head><body><div id="form"></div>
@@ -40,7 +46,16 @@ beforeAll(async () => {
       return;
     }
     readFile(file).then(
-      (body) => res.writeHead(200, { 'content-type': file.endsWith('.js') ? 'text/javascript; charset=utf-8' : file.endsWith('.css') ? 'text/css; charset=utf-8' : 'application/octet-stream' }).end(body),
+      (body) =>
+        res
+          .writeHead(200, {
+            'content-type': file.endsWith('.js')
+              ? 'text/javascript; charset=utf-8'
+              : file.endsWith('.css')
+                ? 'text/css; charset=utf-8'
+                : 'application/octet-stream',
+          })
+          .end(body),
       () => res.writeHead(404).end(),
     );
   });
@@ -51,7 +66,14 @@ beforeAll(async () => {
   browser = await chromium.launchPersistentContext(userDataDir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
   // Offline: anything not served by the local server is recorded and refused.
   await browser.route('**/*', (route) => {
@@ -71,14 +93,21 @@ afterAll(async () => {
 async function render(response?: fhir4.QuestionnaireResponse, patient?: fhir4.Patient): Promise<Page> {
   const page = await browser.newPage();
   await page.goto(baseUrl);
-  await page.waitForFunction(() => typeof (window as unknown as { LForms?: { FHIR?: unknown } }).LForms?.FHIR === 'object');
+  await page.waitForFunction(
+    () => typeof (window as unknown as { LForms?: { FHIR?: unknown } }).LForms?.FHIR === 'object',
+  );
   await page.evaluate(
     async ({ q, qr, patient }) => {
-      const LForms = (window as unknown as { LForms: { Util: Record<string, (...args: unknown[]) => unknown> } }).LForms;
+      const LForms = (window as unknown as { LForms: { Util: Record<string, (...args: unknown[]) => unknown> } })
+        .LForms;
       // No FHIR server: the launch context is given as a variable, which is all the intake needs from it.
       if (patient) LForms.Util.setFHIRContext!(undefined, { patient });
       // The questionnaireResponse option (not mergeFHIRDataIntoLForms) makes lforms run calculatedExpressions on load.
-      await LForms.Util.addFormToPage!(q, 'form', qr ? { fhirVersion: 'R4', questionnaireResponse: qr } : { fhirVersion: 'R4' });
+      await LForms.Util.addFormToPage!(
+        q,
+        'form',
+        qr ? { fhirVersion: 'R4', questionnaireResponse: qr } : { fhirVersion: 'R4' },
+      );
     },
     { q: intake, qr: response, patient },
   );
@@ -89,11 +118,18 @@ async function responseFrom(page: Page): Promise<fhir4.QuestionnaireResponse> {
   return page.evaluate(() => {
     const LForms = (window as unknown as { LForms: { Util: Record<string, (...args: unknown[]) => unknown> } }).LForms;
     // The container element itself: given its id as a string, lforms 40 fails ('templateOptions').
-    return LForms.Util.getFormFHIRData!('QuestionnaireResponse', 'R4', document.getElementById('form')) as fhir4.QuestionnaireResponse;
+    return LForms.Util.getFormFHIRData!(
+      'QuestionnaireResponse',
+      'R4',
+      document.getElementById('form'),
+    ) as fhir4.QuestionnaireResponse;
   });
 }
 
-const answer = (r: fhir4.QuestionnaireResponse, linkId: string): fhir4.QuestionnaireResponseItemAnswer[] | undefined => {
+const answer = (
+  r: fhir4.QuestionnaireResponse,
+  linkId: string,
+): fhir4.QuestionnaireResponseItemAnswer[] | undefined => {
   const walk = (items: fhir4.QuestionnaireResponseItem[] = []): fhir4.QuestionnaireResponseItemAnswer[] | undefined => {
     for (const i of items) {
       if (i.linkId === linkId) return i.answer;
@@ -129,7 +165,13 @@ describe('intake Questionnaire in LHC-Forms', () => {
   });
 
   it('computes OST and ORAI in the browser and returns a response that passes $validate', async () => {
-    const answers: ReturnType<typeof completeAnswers> = { ...completeAnswers(), age: int(62), 'weight-kg': dec(58), 'rf-leg-weakness': local('mild'), 'rf-weakness-worsening': no };
+    const answers: ReturnType<typeof completeAnswers> = {
+      ...completeAnswers(),
+      age: int(62),
+      'weight-kg': dec(58),
+      'rf-leg-weakness': local('mild'),
+      'rf-weakness-worsening': no,
+    };
     delete answers['ost-score'];
     delete answers['orai-score'];
     const page = await render(intakeResponse(answers, 'in-progress'));

@@ -8,9 +8,18 @@ import { realWorldQuestionnairesDir } from '../support/shared-data.js';
 const intake = loadIntake();
 const patient: fhir4.Patient = { resourceType: 'Patient', id: 'p-1', birthDate: '1970-03-15', gender: 'female' };
 
-function weight(id: string, kg: number, when: string, unit: Partial<fhir4.Quantity> = { unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' }): fhir4.Observation {
+function weight(
+  id: string,
+  kg: number,
+  when: string,
+  unit: Partial<fhir4.Quantity> = { unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' },
+): fhir4.Observation {
   return {
-    resourceType: 'Observation', id, status: 'final', subject: { reference: 'Patient/p-1' }, effectiveDateTime: when,
+    resourceType: 'Observation',
+    id,
+    status: 'final',
+    subject: { reference: 'Patient/p-1' },
+    effectiveDateTime: when,
     code: { coding: [{ system: 'http://loinc.org', code: '29463-7', display: 'Body weight' }] },
     valueQuantity: { value: kg, ...unit },
   };
@@ -25,7 +34,9 @@ function fakeStore(observations: fhir4.Observation[]) {
     const params = new URLSearchParams(search);
     if (path !== 'Observation') return { resourceType: 'Bundle', type: 'searchset', entry: [] };
     const code = params.get('code')?.split('|')[1];
-    const hits = observations.filter((o) => o.subject?.reference === params.get('subject') && o.code.coding?.some((c) => c.code === code));
+    const hits = observations.filter(
+      (o) => o.subject?.reference === params.get('subject') && o.code.coding?.some((c) => c.code === code),
+    );
     // Deliberately ignores _sort and _count, as some servers do: the caller must still pick the newest.
     return { resourceType: 'Bundle', type: 'searchset', entry: hits.map((resource) => ({ resource })) };
   };
@@ -37,11 +48,27 @@ const answerOf = (r: fhir4.QuestionnaireResponse, group: string, linkId: string)
 
 describe('$populate', () => {
   it('fills age at the authored date and the latest weight in kg, then the scores', async () => {
-    const store = fakeStore([weight('w1', 80, '2024-05-01'), weight('w3', 71.5, '2026-10-02T09:00:00Z'), weight('w2', 75, '2025-06-01')]);
-    const { response, outcome } = await populateQuestionnaire(intake, { subject: patient, fetchResources: store.fetchResources, authored: '2026-11-20T10:00:00Z' });
+    const store = fakeStore([
+      weight('w1', 80, '2024-05-01'),
+      weight('w3', 71.5, '2026-10-02T09:00:00Z'),
+      weight('w2', 75, '2025-06-01'),
+    ]);
+    const { response, outcome } = await populateQuestionnaire(intake, {
+      subject: patient,
+      fetchResources: store.fetchResources,
+      authored: '2026-11-20T10:00:00Z',
+    });
 
-    expect(store.queries).toEqual(['Observation?subject=Patient/p-1&code=http://loinc.org|29463-7&_sort=-date&_count=1']);
-    expect(response).toMatchObject({ resourceType: 'QuestionnaireResponse', status: 'in-progress', questionnaire: INTAKE_CANONICAL, subject: { reference: 'Patient/p-1' }, authored: '2026-11-20T10:00:00Z' });
+    expect(store.queries).toEqual([
+      'Observation?subject=Patient/p-1&code=http://loinc.org|29463-7&_sort=-date&_count=1',
+    ]);
+    expect(response).toMatchObject({
+      resourceType: 'QuestionnaireResponse',
+      status: 'in-progress',
+      questionnaire: INTAKE_CANONICAL,
+      subject: { reference: 'Patient/p-1' },
+      authored: '2026-11-20T10:00:00Z',
+    });
     expect(answerOf(response, 'pain', 'age')).toEqual([{ valueInteger: 56 }]);
     // The newest weight, marked as taken from the record with that Observation and its date (shown under "Why").
     expect(answerOf(response, 'bone-health', 'weight-kg')).toEqual([
@@ -50,7 +77,10 @@ describe('$populate', () => {
         extension: [
           {
             url: 'https://periplan.app/fhir/StructureDefinition/ext-prefilled-from',
-            extension: [{ url: 'observation', valueReference: { reference: 'Observation/w3' } }, { url: 'date', valueDateTime: '2026-10-02T09:00:00Z' }],
+            extension: [
+              { url: 'observation', valueReference: { reference: 'Observation/w3' } },
+              { url: 'date', valueDateTime: '2026-10-02T09:00:00Z' },
+            ],
           },
         ],
       },
@@ -61,20 +91,36 @@ describe('$populate', () => {
     expect(answerOf(response, 'bone-health', 'orai-score')).toEqual([{ valueInteger: 7 }]);
     expect(errorsOf(outcome)).toEqual([]);
     // The pre-filled response is itself a valid in-progress response to the intake.
-    expect(errorsOf(validateQuestionnaireResponse(response, { resolveQuestionnaire: resolverFor(intake) }))).toEqual([]);
+    expect(errorsOf(validateQuestionnaireResponse(response, { resolveQuestionnaire: resolverFor(intake) }))).toEqual(
+      [],
+    );
   });
 
   it('counts age in whole years: the day before the birthday is still the younger age', async () => {
     const store = fakeStore([]);
-    const before = await populateQuestionnaire(intake, { subject: patient, fetchResources: store.fetchResources, authored: '2026-03-14' });
-    const on = await populateQuestionnaire(intake, { subject: patient, fetchResources: store.fetchResources, authored: '2026-03-15' });
+    const before = await populateQuestionnaire(intake, {
+      subject: patient,
+      fetchResources: store.fetchResources,
+      authored: '2026-03-14',
+    });
+    const on = await populateQuestionnaire(intake, {
+      subject: patient,
+      fetchResources: store.fetchResources,
+      authored: '2026-03-15',
+    });
     expect(answerOf(before.response, 'pain', 'age')).toEqual([{ valueInteger: 55 }]);
     expect(answerOf(on.response, 'pain', 'age')).toEqual([{ valueInteger: 56 }]);
   });
 
   it('leaves weight empty (with a note) when there is no weight in kg, and never uses pounds as kg', async () => {
-    const store = fakeStore([weight('lb', 160, '2026-10-01', { unit: 'lb', system: 'http://unitsofmeasure.org', code: '[lb_av]' })]);
-    const { response, outcome } = await populateQuestionnaire(intake, { subject: patient, fetchResources: store.fetchResources, authored: '2026-11-20' });
+    const store = fakeStore([
+      weight('lb', 160, '2026-10-01', { unit: 'lb', system: 'http://unitsofmeasure.org', code: '[lb_av]' }),
+    ]);
+    const { response, outcome } = await populateQuestionnaire(intake, {
+      subject: patient,
+      fetchResources: store.fetchResources,
+      authored: '2026-11-20',
+    });
     expect(answerOf(response, 'bone-health', 'weight-kg')).toBeUndefined();
     expect(answerOf(response, 'bone-health', 'ost-score')).toBeUndefined();
     expect(outcome.issue.map((i) => i.diagnostics).join(' ')).toMatch(/No body weight in kg/);
@@ -84,37 +130,68 @@ describe('$populate', () => {
     const fetchResources = async (): Promise<fhir4.Bundle> => {
       throw new Error('EHR unreachable');
     };
-    const { response, outcome } = await populateQuestionnaire(intake, { subject: patient, fetchResources, authored: '2026-11-20' });
+    const { response, outcome } = await populateQuestionnaire(intake, {
+      subject: patient,
+      fetchResources,
+      authored: '2026-11-20',
+    });
     expect(answerOf(response, 'pain', 'age')).toEqual([{ valueInteger: 56 }]);
-    expect(outcome.issue.some((i) => i.severity === 'warning' && /EHR unreachable/.test(i.diagnostics ?? ''))).toBe(true);
+    expect(outcome.issue.some((i) => i.severity === 'warning' && /EHR unreachable/.test(i.diagnostics ?? ''))).toBe(
+      true,
+    );
   });
 
   it('warns when the patient has no birth date', async () => {
-    const { response, outcome } = await populateQuestionnaire(intake, { subject: { resourceType: 'Patient', id: 'p-2' }, fetchResources: fakeStore([]).fetchResources });
+    const { response, outcome } = await populateQuestionnaire(intake, {
+      subject: { resourceType: 'Patient', id: 'p-2' },
+      fetchResources: fakeStore([]).fetchResources,
+    });
     expect(answerOf(response, 'pain', 'age')).toBeUndefined();
-    expect(outcome.issue).toContainEqual(expect.objectContaining({ severity: 'warning', expression: ['Patient.birthDate'] }));
+    expect(outcome.issue).toContainEqual(
+      expect.objectContaining({ severity: 'warning', expression: ['Patient.birthDate'] }),
+    );
     expect(Date.parse(response.authored!)).not.toBeNaN();
   });
 
   it('rejects a subject that is not a Patient with an id', async () => {
     const fetchResources = fakeStore([]).fetchResources;
-    await expect(populateQuestionnaire(intake, { subject: { resourceType: 'Patient' }, fetchResources })).rejects.toMatchObject({ status: 400 });
-    await expect(populateQuestionnaire(intake, { subject: { resourceType: 'Group', id: 'g' } as unknown as fhir4.Patient, fetchResources })).rejects.toMatchObject({ status: 400 });
+    await expect(
+      populateQuestionnaire(intake, { subject: { resourceType: 'Patient' }, fetchResources }),
+    ).rejects.toMatchObject({ status: 400 });
+    await expect(
+      populateQuestionnaire(intake, {
+        subject: { resourceType: 'Group', id: 'g' } as unknown as fhir4.Patient,
+        fetchResources,
+      }),
+    ).rejects.toMatchObject({ status: 400 });
   });
 });
 
 describe('$populate on real-world Questionnaires', () => {
   const TESTDATA = `${realWorldQuestionnairesDir()}/`;
-  const files = (JSON.parse(readFileSync(`${TESTDATA}index.json`, 'utf8')) as Array<{ file: string }>).map((e) => e.file);
+  const files = (JSON.parse(readFileSync(`${TESTDATA}index.json`, 'utf8')) as Array<{ file: string }>).map(
+    (e) => e.file,
+  );
 
   it.each(files)('%s: returns an in-progress response and an outcome, without throwing', async (file) => {
     const q = JSON.parse(readFileSync(TESTDATA + file, 'utf8')) as fhir4.Questionnaire;
-    const { response, outcome } = await populateQuestionnaire(q, { subject: patient, fetchResources: fakeStore([]).fetchResources, authored: '2026-11-20' });
-    expect(response).toMatchObject({ resourceType: 'QuestionnaireResponse', status: 'in-progress', subject: { reference: 'Patient/p-1' } });
+    const { response, outcome } = await populateQuestionnaire(q, {
+      subject: patient,
+      fetchResources: fakeStore([]).fetchResources,
+      authored: '2026-11-20',
+    });
+    expect(response).toMatchObject({
+      resourceType: 'QuestionnaireResponse',
+      status: 'in-progress',
+      subject: { reference: 'Patient/p-1' },
+    });
     expect(outcome.resourceType).toBe('OperationOutcome');
     expect(errorsOf(outcome)).toEqual([]);
     // Whatever was pre-filled conforms to the Questionnaire (a broken Questionnaire is reported as such).
-    const validation = validateQuestionnaireResponse({ ...response, questionnaire: response.questionnaire ?? 'urn:test' }, { resolveQuestionnaire: () => q });
+    const validation = validateQuestionnaireResponse(
+      { ...response, questionnaire: response.questionnaire ?? 'urn:test' },
+      { resolveQuestionnaire: () => q },
+    );
     for (const e of errorsOf(validation)) expect(e.diagnostics).toMatch(/is broken/);
   });
 });

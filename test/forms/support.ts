@@ -9,13 +9,19 @@ export const ANSWER = 'https://periplan.app/fhir/CodeSystem/back-pain-answer';
 export const SCT = 'http://snomed.info/sct';
 
 export function loadIntake(): fhir4.Questionnaire {
-  return JSON.parse(readFileSync(new URL('../../questionnaires/back-pain-intake.json', import.meta.url), 'utf8')) as fhir4.Questionnaire;
+  return JSON.parse(
+    readFileSync(new URL('../../questionnaires/back-pain-intake.json', import.meta.url), 'utf8'),
+  ) as fhir4.Questionnaire;
 }
 
 export const yes: fhir4.QuestionnaireResponseItemAnswer = { valueCoding: { system: V2, code: 'Y', display: 'Yes' } };
 export const no: fhir4.QuestionnaireResponseItemAnswer = { valueCoding: { system: V2, code: 'N', display: 'No' } };
-export const unsure: fhir4.QuestionnaireResponseItemAnswer = { valueCoding: { system: DAR, code: 'asked-unknown', display: 'Not sure' } };
-export const local = (code: string): fhir4.QuestionnaireResponseItemAnswer => ({ valueCoding: { system: ANSWER, code } });
+export const unsure: fhir4.QuestionnaireResponseItemAnswer = {
+  valueCoding: { system: DAR, code: 'asked-unknown', display: 'Not sure' },
+};
+export const local = (code: string): fhir4.QuestionnaireResponseItemAnswer => ({
+  valueCoding: { system: ANSWER, code },
+});
 export const int = (n: number): fhir4.QuestionnaireResponseItemAnswer => ({ valueInteger: n });
 export const dec = (n: number): fhir4.QuestionnaireResponseItemAnswer => ({ valueDecimal: n });
 
@@ -59,7 +65,11 @@ export function completeAnswers(): Answers {
 }
 
 /** A response to the intake nested like the Questionnaire (groups, then questions), in Questionnaire order. */
-export function intakeResponse(answers: Answers, status: fhir4.QuestionnaireResponse['status'] = 'completed', questionnaire = loadIntake()): fhir4.QuestionnaireResponse {
+export function intakeResponse(
+  answers: Answers,
+  status: fhir4.QuestionnaireResponse['status'] = 'completed',
+  questionnaire = loadIntake(),
+): fhir4.QuestionnaireResponse {
   const items: fhir4.QuestionnaireResponseItem[] = [];
   for (const group of questionnaire.item ?? []) {
     const children: fhir4.QuestionnaireResponseItem[] = [];

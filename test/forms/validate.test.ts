@@ -1,7 +1,19 @@
 // $validate for QuestionnaireResponse: each class of error, pointed at by FHIRPath, and a clean pass.
 import { describe, it, expect } from 'vitest';
 import { validateQuestionnaireResponse } from '../../src/forms/index.js';
-import { completeAnswers, dec, errorsOf, int, intakeResponse, loadIntake, local, no, resolverFor, SCT, yes } from './support.js';
+import {
+  completeAnswers,
+  dec,
+  errorsOf,
+  int,
+  intakeResponse,
+  loadIntake,
+  local,
+  no,
+  resolverFor,
+  SCT,
+  yes,
+} from './support.js';
 
 const intake = loadIntake();
 const resolveQuestionnaire = resolverFor(intake);
@@ -10,7 +22,10 @@ const validate = (r: unknown) => validateQuestionnaireResponse(r, { resolveQuest
 /** Paths of the error issues, for compact assertions. */
 const errorPaths = (r: unknown) => errorsOf(validate(r)).map((i) => i.expression?.[0]);
 
-function withAnswers(changes: Record<string, fhir4.QuestionnaireResponseItemAnswer | fhir4.QuestionnaireResponseItemAnswer[] | undefined>, status: fhir4.QuestionnaireResponse['status'] = 'completed') {
+function withAnswers(
+  changes: Record<string, fhir4.QuestionnaireResponseItemAnswer | fhir4.QuestionnaireResponseItemAnswer[] | undefined>,
+  status: fhir4.QuestionnaireResponse['status'] = 'completed',
+) {
   const answers = { ...completeAnswers() };
   for (const [k, v] of Object.entries(changes)) {
     if (v === undefined) delete answers[k];
@@ -22,7 +37,9 @@ function withAnswers(changes: Record<string, fhir4.QuestionnaireResponseItemAnsw
 describe('$validate accepts', () => {
   it('a complete, valid response', () => {
     const outcome = validate(intakeResponse(completeAnswers()));
-    expect(outcome.issue).toEqual([{ severity: 'information', code: 'informational', diagnostics: expect.any(String) }]);
+    expect(outcome.issue).toEqual([
+      { severity: 'information', code: 'informational', diagnostics: expect.any(String) },
+    ]);
   });
 
   it('an in-progress response with required red flags still unanswered', () => {
@@ -40,7 +57,11 @@ describe('$validate accepts', () => {
   });
 
   it('several answers on a repeating question', () => {
-    expect(errorPaths(withAnswers({ 'pain-location': [local('lower-back'), local('mid-back'), local('sacral'), local('hip')] }))).toEqual([]);
+    expect(
+      errorPaths(
+        withAnswers({ 'pain-location': [local('lower-back'), local('mid-back'), local('sacral'), local('hip')] }),
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -54,7 +75,10 @@ describe('$validate reports, with the offending element', () => {
   });
 
   it('an unknown version of a known Questionnaire', () => {
-    const r = { ...intakeResponse(completeAnswers()), questionnaire: 'https://periplan.app/fhir/Questionnaire/back-pain-intake|0.9.0' };
+    const r = {
+      ...intakeResponse(completeAnswers()),
+      questionnaire: 'https://periplan.app/fhir/Questionnaire/back-pain-intake|0.9.0',
+    };
     expect(errorPaths(r)).toEqual(['QuestionnaireResponse.questionnaire']);
   });
 
@@ -79,15 +103,23 @@ describe('$validate reports, with the offending element', () => {
   });
 
   it('an answer of the wrong type', () => {
-    expect(errorPaths(withAnswers({ 'pain-severity': { valueString: 'six' } }))).toEqual(['QuestionnaireResponse.item[0].item[1].answer[0].valueString']);
-    expect(errorPaths(withAnswers({ 'weight-kg': { valueInteger: 70 } }))).toEqual(['QuestionnaireResponse.item[3].item[1].answer[0].valueInteger']);
-    expect(errorPaths(withAnswers({ 'rf-fever': { valueBoolean: false } }))).toEqual(['QuestionnaireResponse.item[1].item[5].answer[0].valueBoolean']);
+    expect(errorPaths(withAnswers({ 'pain-severity': { valueString: 'six' } }))).toEqual([
+      'QuestionnaireResponse.item[0].item[1].answer[0].valueString',
+    ]);
+    expect(errorPaths(withAnswers({ 'weight-kg': { valueInteger: 70 } }))).toEqual([
+      'QuestionnaireResponse.item[3].item[1].answer[0].valueInteger',
+    ]);
+    expect(errorPaths(withAnswers({ 'rf-fever': { valueBoolean: false } }))).toEqual([
+      'QuestionnaireResponse.item[1].item[5].answer[0].valueBoolean',
+    ]);
   });
 
   it('an answer that is not one of the answer options', () => {
     const wrongCode = withAnswers({ 'pain-trend': local('sideways') });
     expect(errorPaths(wrongCode)).toEqual(['QuestionnaireResponse.item[0].item[3].answer[0].valueCoding']);
-    const wrongSystem = withAnswers({ 'rf-fever': { valueCoding: { system: 'http://example.org/yes-no', code: 'Y' } } });
+    const wrongSystem = withAnswers({
+      'rf-fever': { valueCoding: { system: 'http://example.org/yes-no', code: 'Y' } },
+    });
     expect(errorPaths(wrongSystem)).toEqual(['QuestionnaireResponse.item[1].item[5].answer[0].valueCoding']);
     expect(errorsOf(validate(wrongSystem))[0]!.code).toBe('code-invalid');
   });
@@ -123,13 +155,19 @@ describe('$validate reports, with the offending element', () => {
 
   it('an answer on an item disabled by enableWhen', () => {
     // leg weakness "none" disables rf-weakness-worsening
-    expect(errorPaths(withAnswers({ 'rf-weakness-worsening': yes }))).toEqual(['QuestionnaireResponse.item[1].item[4].answer[0]']);
+    expect(errorPaths(withAnswers({ 'rf-weakness-worsening': yes }))).toEqual([
+      'QuestionnaireResponse.item[1].item[4].answer[0]',
+    ]);
     // not postmenopausal disables final-period-age
-    expect(errorPaths(withAnswers({ 'final-period-age': int(44) }))).toEqual(['QuestionnaireResponse.item[3].item[1].answer[0]']);
+    expect(errorPaths(withAnswers({ 'final-period-age': int(44) }))).toEqual([
+      'QuestionnaireResponse.item[3].item[1].answer[0]',
+    ]);
   });
 
   it('several answers on a question that does not repeat', () => {
-    expect(errorPaths(withAnswers({ 'pain-trend': [local('same'), local('worse')] }))).toEqual(['QuestionnaireResponse.item[0].item[3].answer[1]']);
+    expect(errorPaths(withAnswers({ 'pain-trend': [local('same'), local('worse')] }))).toEqual([
+      'QuestionnaireResponse.item[0].item[3].answer[1]',
+    ]);
   });
 
   it('a non-repeating item given twice', () => {
@@ -139,12 +177,24 @@ describe('$validate reports, with the offending element', () => {
   });
 
   it('values outside min/max', () => {
-    expect(errorPaths(withAnswers({ 'pain-severity': int(11) }))).toEqual(['QuestionnaireResponse.item[0].item[1].answer[0].valueInteger']);
-    expect(errorPaths(withAnswers({ 'pain-duration-weeks': int(-1) }))).toEqual(['QuestionnaireResponse.item[0].item[2].answer[0].valueInteger']);
-    expect(errorPaths(withAnswers({ 'weight-kg': dec(19.9) }))).toEqual(['QuestionnaireResponse.item[3].item[1].answer[0].valueDecimal']);
-    expect(errorPaths(withAnswers({ 'weight-kg': dec(300.5) }))).toEqual(['QuestionnaireResponse.item[3].item[1].answer[0].valueDecimal']);
-    expect(errorPaths(withAnswers({ age: int(17) }))).toEqual(['QuestionnaireResponse.item[0].item[0].answer[0].valueInteger']);
-    expect(errorPaths(withAnswers({ 'walking-days-per-week': int(8) }))).toEqual(['QuestionnaireResponse.item[4].item[0].answer[0].valueInteger']);
+    expect(errorPaths(withAnswers({ 'pain-severity': int(11) }))).toEqual([
+      'QuestionnaireResponse.item[0].item[1].answer[0].valueInteger',
+    ]);
+    expect(errorPaths(withAnswers({ 'pain-duration-weeks': int(-1) }))).toEqual([
+      'QuestionnaireResponse.item[0].item[2].answer[0].valueInteger',
+    ]);
+    expect(errorPaths(withAnswers({ 'weight-kg': dec(19.9) }))).toEqual([
+      'QuestionnaireResponse.item[3].item[1].answer[0].valueDecimal',
+    ]);
+    expect(errorPaths(withAnswers({ 'weight-kg': dec(300.5) }))).toEqual([
+      'QuestionnaireResponse.item[3].item[1].answer[0].valueDecimal',
+    ]);
+    expect(errorPaths(withAnswers({ age: int(17) }))).toEqual([
+      'QuestionnaireResponse.item[0].item[0].answer[0].valueInteger',
+    ]);
+    expect(errorPaths(withAnswers({ 'walking-days-per-week': int(8) }))).toEqual([
+      'QuestionnaireResponse.item[4].item[0].answer[0].valueInteger',
+    ]);
   });
 
   it('answers and wrong nesting on groups and questions', () => {
@@ -172,7 +222,12 @@ describe('$validate reports, with the offending element', () => {
     const outcome = validate(withAnswers({ 'ost-score': int(9) }));
     expect(errorsOf(outcome)).toEqual([]);
     expect(outcome.issue).toEqual([
-      expect.objectContaining({ severity: 'warning', code: 'business-rule', expression: ['QuestionnaireResponse.item[3].item[5].answer[0]'], diagnostics: expect.stringContaining('gives [3]') }),
+      expect.objectContaining({
+        severity: 'warning',
+        code: 'business-rule',
+        expression: ['QuestionnaireResponse.item[3].item[5].answer[0]'],
+        diagnostics: expect.stringContaining('gives [3]'),
+      }),
     ]);
   });
 
@@ -181,7 +236,9 @@ describe('$validate reports, with the offending element', () => {
     const quick = validateQuestionnaireResponse(mismatched, { resolveQuestionnaire, errorsOnly: true });
     expect(quick.issue.some((i) => i.code === 'business-rule')).toBe(false);
     const broken = { ...withAnswers({ 'ost-score': int(9), 'rf-fever': undefined }), status: 'done', colour: 'blue' };
-    expect(errorsOf(validateQuestionnaireResponse(broken, { resolveQuestionnaire, errorsOnly: true }))).toEqual(errorsOf(validate(broken)));
+    expect(errorsOf(validateQuestionnaireResponse(broken, { resolveQuestionnaire, errorsOnly: true }))).toEqual(
+      errorsOf(validate(broken)),
+    );
     expect(errorsOf(validate(broken)).length).toBeGreaterThan(1);
   });
 
@@ -199,23 +256,47 @@ describe('$validate with enableBehavior and enableWhenExpression', () => {
       { linkId: 'a', type: 'boolean' },
       { linkId: 'b', type: 'integer' },
       {
-        linkId: 'all', type: 'string', required: true, enableBehavior: 'all',
-        enableWhen: [{ question: 'a', operator: '=', answerBoolean: true }, { question: 'b', operator: '>=', answerInteger: 5 }],
+        linkId: 'all',
+        type: 'string',
+        required: true,
+        enableBehavior: 'all',
+        enableWhen: [
+          { question: 'a', operator: '=', answerBoolean: true },
+          { question: 'b', operator: '>=', answerInteger: 5 },
+        ],
       },
       {
-        linkId: 'any', type: 'string', enableBehavior: 'any',
-        enableWhen: [{ question: 'a', operator: '=', answerBoolean: true }, { question: 'b', operator: '>=', answerInteger: 5 }],
+        linkId: 'any',
+        type: 'string',
+        enableBehavior: 'any',
+        enableWhen: [
+          { question: 'a', operator: '=', answerBoolean: true },
+          { question: 'b', operator: '>=', answerInteger: 5 },
+        ],
       },
       {
-        linkId: 'expr', type: 'string',
-        extension: [{ url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-enableWhenExpression', valueExpression: { language: 'text/fhirpath', expression: "%resource.item.where(linkId='b').answer.value > 10" } }],
+        linkId: 'expr',
+        type: 'string',
+        extension: [
+          {
+            url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-enableWhenExpression',
+            valueExpression: {
+              language: 'text/fhirpath',
+              expression: "%resource.item.where(linkId='b').answer.value > 10",
+            },
+          },
+        ],
       },
       { linkId: 'exists', type: 'string', enableWhen: [{ question: 'b', operator: 'exists', answerBoolean: false }] },
     ],
   };
   const check = (items: fhir4.QuestionnaireResponseItem[]) =>
-    errorsOf(validateQuestionnaireResponse({ resourceType: 'QuestionnaireResponse', questionnaire: q.url, status: 'completed', item: items }, { resolveQuestionnaire: resolverFor(q) }))
-      .map((i) => `${i.code} ${i.expression?.[0]}`);
+    errorsOf(
+      validateQuestionnaireResponse(
+        { resourceType: 'QuestionnaireResponse', questionnaire: q.url, status: 'completed', item: items },
+        { resolveQuestionnaire: resolverFor(q) },
+      ),
+    ).map((i) => `${i.code} ${i.expression?.[0]}`);
   const a = (v: boolean) => ({ linkId: 'a', answer: [{ valueBoolean: v }] });
   const b = (v: number) => ({ linkId: 'b', answer: [{ valueInteger: v }] });
   const s = (linkId: string) => ({ linkId, answer: [{ valueString: 'x' }] });
@@ -227,7 +308,9 @@ describe('$validate with enableBehavior and enableWhenExpression', () => {
   });
 
   it('any: enabled when one condition holds', () => {
-    expect(check([a(false), b(6), s('all'), s('any')])).toEqual(['business-rule QuestionnaireResponse.item[2].answer[0]']);
+    expect(check([a(false), b(6), s('all'), s('any')])).toEqual([
+      'business-rule QuestionnaireResponse.item[2].answer[0]',
+    ]);
     expect(check([a(false), b(6), s('any')])).toEqual([]);
     expect(check([a(false), b(1), s('any')])).toEqual(['business-rule QuestionnaireResponse.item[2].answer[0]']);
   });

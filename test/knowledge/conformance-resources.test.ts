@@ -14,7 +14,14 @@ describe('CapabilityStatement-periplan-module', () => {
   });
 
   it('offers read and search by url, version, status, name on every knowledge type', () => {
-    for (const type of ['Questionnaire', 'PlanDefinition', 'ActivityDefinition', 'CodeSystem', 'ValueSet', 'StructureDefinition']) {
+    for (const type of [
+      'Questionnaire',
+      'PlanDefinition',
+      'ActivityDefinition',
+      'CodeSystem',
+      'ValueSet',
+      'StructureDefinition',
+    ]) {
       const r = rest.resource!.find((x) => x.type === type);
       expect(r?.interaction?.map((i) => i.code).sort(), type).toEqual(['read', 'search-type']);
       expect(r?.searchParam?.map((p) => p.name).sort(), type).toEqual(['name', 'status', 'url', 'version']);
@@ -23,7 +30,12 @@ describe('CapabilityStatement-periplan-module', () => {
 
   it('references an OperationDefinition in profiles/ for each operation, with matching code and resource', () => {
     const ops = rest.resource!.flatMap((r) => (r.operation ?? []).map((o) => ({ type: r.type, ...o })));
-    expect(ops.map((o) => `${o.type}/$${o.name}`).sort()).toEqual(['PlanDefinition/$apply', 'Questionnaire/$populate', 'QuestionnaireResponse/$extract', 'QuestionnaireResponse/$validate']);
+    expect(ops.map((o) => `${o.type}/$${o.name}`).sort()).toEqual([
+      'PlanDefinition/$apply',
+      'Questionnaire/$populate',
+      'QuestionnaireResponse/$extract',
+      'QuestionnaireResponse/$validate',
+    ]);
     for (const o of ops) {
       const id = o.definition.split('/').pop()!;
       const od = read<fhir4.OperationDefinition>(`OperationDefinition-${id}.json`);
@@ -37,7 +49,9 @@ describe('CapabilityStatement-periplan-module', () => {
 describe('OperationDefinition-plandefinition-apply', () => {
   it('has the parameters of api-contract.md', () => {
     const od = read<fhir4.OperationDefinition>('OperationDefinition-plandefinition-apply.json');
-    const params = Object.fromEntries((od.parameter ?? []).map((p) => [p.name, `${p.use} ${p.min}..${p.max} ${p.type}`]));
+    const params = Object.fromEntries(
+      (od.parameter ?? []).map((p) => [p.name, `${p.use} ${p.min}..${p.max} ${p.type}`]),
+    );
     expect(params).toEqual({
       url: 'in 0..1 uri',
       subject: 'in 1..1 string',

@@ -27,20 +27,51 @@ export function intakeQuestionnaire(): fhir4.Questionnaire {
     if (p.code) item.code = [{ system: p.code.system, code: p.code.code }];
     if (p.calculated) {
       item.readOnly = true;
-      item.extension = [{ url: CALCULATED, valueExpression: { language: 'text/fhirpath', expression: "%resource.repeat(item).where(linkId='age').answer.value.first()" } }];
+      item.extension = [
+        {
+          url: CALCULATED,
+          valueExpression: {
+            language: 'text/fhirpath',
+            expression: "%resource.repeat(item).where(linkId='age').answer.value.first()",
+          },
+        },
+      ];
     }
     groups.find((g) => g.linkId === p.group)!.item!.push(item);
   }
-  return { resourceType: 'Questionnaire', id: 'back-pain-intake', url: INTAKE_QUESTIONNAIRE_URL, version: '1.0.0', name: 'BackPainIntake', status: 'active', item: groups };
+  return {
+    resourceType: 'Questionnaire',
+    id: 'back-pain-intake',
+    url: INTAKE_QUESTIONNAIRE_URL,
+    version: '1.0.0',
+    name: 'BackPainIntake',
+    status: 'active',
+    item: groups,
+  };
 }
 
 function codeSystem(url: string, codes: readonly string[]): fhir4.CodeSystem {
   const id = url.split('/').pop()!;
-  return { resourceType: 'CodeSystem', id, url, version: '1.0.0', name: id.replace(/-/g, ''), status: 'active', content: 'complete', concept: codes.map((code) => ({ code, display: code })) };
+  return {
+    resourceType: 'CodeSystem',
+    id,
+    url,
+    version: '1.0.0',
+    name: id.replace(/-/g, ''),
+    status: 'active',
+    content: 'complete',
+    concept: codes.map((code) => ({ code, display: code })),
+  };
 }
 
 export function answerCodes(): string[] {
-  return [...new Set(PINNED_INTAKE_ITEMS.flatMap((p) => (p.answers ?? []).filter((c) => c.system === ANSWER_CODE_SYSTEM).map((c) => c.code)))];
+  return [
+    ...new Set(
+      PINNED_INTAKE_ITEMS.flatMap((p) =>
+        (p.answers ?? []).filter((c) => c.system === ANSWER_CODE_SYSTEM).map((c) => c.code),
+      ),
+    ),
+  ];
 }
 
 /** file (relative to the content folder) -> resource or raw text */
@@ -61,7 +92,15 @@ export function validContent(): ContentFiles {
         {
           title: 'RF-01',
           code: [{ coding: [{ system: RULE_CODE_SYSTEM, code: 'RF-01' }] }],
-          condition: [{ kind: 'applicability', expression: { language: 'text/fhirpath', expression: "%resource.repeat(item).where(linkId='rf-saddle-numbness').answer.value.code contains 'Y'" } }],
+          condition: [
+            {
+              kind: 'applicability',
+              expression: {
+                language: 'text/fhirpath',
+                expression: "%resource.repeat(item).where(linkId='rf-saddle-numbness').answer.value.code contains 'Y'",
+              },
+            },
+          ],
         },
       ],
     },

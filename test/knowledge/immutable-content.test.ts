@@ -22,7 +22,11 @@ const PATIENTS = [
 
 function weightOf(id: string, kg: number): fhir4.Observation {
   return {
-    resourceType: 'Observation', id: `w-${id}`, status: 'final', subject: { reference: `Patient/${id}` }, effectiveDateTime: '2026-10-01',
+    resourceType: 'Observation',
+    id: `w-${id}`,
+    status: 'final',
+    subject: { reference: `Patient/${id}` },
+    effectiveDateTime: '2026-10-01',
     code: { coding: [{ system: 'http://loinc.org', code: WEIGHT_CODE }] },
     valueQuantity: { value: kg, unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' },
   };
@@ -39,7 +43,6 @@ function record(queries: string[], delayMs: (i: number) => number) {
     return { resourceType: 'Bundle', type: 'searchset', entry: hits };
   };
 }
-
 
 /** Every object inside the knowledge base's artifacts. */
 function objectsOf(node: unknown, out = new Set<object>()): Set<object> {
@@ -61,7 +64,9 @@ describe('shared content is immutable', () => {
   it('interleaved $populate for four patients: each gets her own weight only, and the Questionnaire is as loaded', async () => {
     const knowledge = await loadKnowledge(REPO);
     const intake = knowledge.resolve(INTAKE, 'Questionnaire') as fhir4.Questionnaire;
-    const asLoaded = JSON.parse(readFileSync(path.join(REPO, 'questionnaires/back-pain-intake.json'), 'utf8')) as unknown;
+    const asLoaded = JSON.parse(
+      readFileSync(path.join(REPO, 'questionnaires/back-pain-intake.json'), 'utf8'),
+    ) as unknown;
     const before = JSON.stringify(intake);
 
     const run = async () => {
@@ -69,7 +74,13 @@ describe('shared content is immutable', () => {
       // The first patient's read answers last: the others start and finish while hers is still open.
       const fetchResources = record(queries, (i) => (i === 0 ? 40 : 5));
       const results = await Promise.all(
-        PATIENTS.map((p) => populateQuestionnaire(intake, { subject: { resourceType: 'Patient', id: p.id, birthDate: p.birthDate, gender: 'female' }, fetchResources, authored: '2026-11-24T09:00:00Z' })),
+        PATIENTS.map((p) =>
+          populateQuestionnaire(intake, {
+            subject: { resourceType: 'Patient', id: p.id, birthDate: p.birthDate, gender: 'female' },
+            fetchResources,
+            authored: '2026-11-24T09:00:00Z',
+          }),
+        ),
       );
       return { queries, results };
     };
@@ -79,7 +90,9 @@ describe('shared content is immutable', () => {
         expect(valuesOnly(answerOf(round.results[i]!.response, 'weight-kg')), p.id).toEqual([{ valueDecimal: p.kg }]);
         expect(round.results[i]!.response.subject).toEqual({ reference: `Patient/${p.id}` });
       });
-      expect(round.queries.map((q) => new URLSearchParams(q.split('?')[1]).get('subject')).sort()).toEqual(PATIENTS.map((p) => `Patient/${p.id}`).sort());
+      expect(round.queries.map((q) => new URLSearchParams(q.split('?')[1]).get('subject')).sort()).toEqual(
+        PATIENTS.map((p) => `Patient/${p.id}`).sort(),
+      );
     }
     expect(JSON.stringify(intake)).toBe(before);
     expect(intake).toEqual(asLoaded);
@@ -87,15 +100,23 @@ describe('shared content is immutable', () => {
   });
 
   it('a populate handed a plain (unfrozen) Questionnaire leaves it unchanged too', async () => {
-    const intake = JSON.parse(readFileSync(path.join(REPO, 'questionnaires/back-pain-intake.json'), 'utf8')) as fhir4.Questionnaire;
+    const intake = JSON.parse(
+      readFileSync(path.join(REPO, 'questionnaires/back-pain-intake.json'), 'utf8'),
+    ) as fhir4.Questionnaire;
     const before = JSON.stringify(intake);
     const queries: string[] = [];
     const fetchResources = record(queries, () => 1);
     for (const p of PATIENTS) {
-      const { response } = await populateQuestionnaire(intake, { subject: { resourceType: 'Patient', id: p.id, birthDate: p.birthDate }, fetchResources, authored: '2026-11-24' });
+      const { response } = await populateQuestionnaire(intake, {
+        subject: { resourceType: 'Patient', id: p.id, birthDate: p.birthDate },
+        fetchResources,
+        authored: '2026-11-24',
+      });
       expect(valuesOnly(answerOf(response, 'weight-kg')), p.id).toEqual([{ valueDecimal: p.kg }]);
     }
-    expect(queries.map((q) => new URLSearchParams(q.split('?')[1]).get('subject'))).toEqual(PATIENTS.map((p) => `Patient/${p.id}`));
+    expect(queries.map((q) => new URLSearchParams(q.split('?')[1]).get('subject'))).toEqual(
+      PATIENTS.map((p) => `Patient/${p.id}`),
+    );
     expect(JSON.stringify(intake)).toBe(before);
   });
 
@@ -119,7 +140,7 @@ describe('shared content is immutable', () => {
     }).toThrow(TypeError);
   });
 
-  it('$apply hands out no piece of the PlanDefinition (the CarePlan is the caller\'s to change) and leaves every artifact as loaded', async () => {
+  it("$apply hands out no piece of the PlanDefinition (the CarePlan is the caller's to change) and leaves every artifact as loaded", async () => {
     const knowledge = await loadKnowledge(REPO);
     const snapshot = new Map(knowledge.all().map((r) => [`${r.resourceType}/${r.id}`, JSON.stringify(r)]));
     const shared = objectsOf(knowledge.all());
@@ -127,20 +148,29 @@ describe('shared content is immutable', () => {
     const examples = ['RF-01', 'RF-10', 'CS', 'BMD-05', 'RF-06-urgent', 'no-response'];
     for (const name of examples) {
       const dir = path.join(REPO, 'examples', name);
-      const data: fhir4.FhirResource[] = [JSON.parse(readFileSync(path.join(dir, 'patient.json'), 'utf8')) as fhir4.Patient];
+      const data: fhir4.FhirResource[] = [
+        JSON.parse(readFileSync(path.join(dir, 'patient.json'), 'utf8')) as fhir4.Patient,
+      ];
       try {
         data.push(JSON.parse(readFileSync(path.join(dir, 'response.json'), 'utf8')) as fhir4.QuestionnaireResponse);
       } catch {
         // an example without a response (the rules run on the Patient alone)
       }
       for (const evaluator of ['compiled', 'fhirpath.js'] as const) {
-        const carePlan = applyPlanDefinition(plan, { subject: `Patient/${(data[0] as fhir4.Patient).id}`, data, knowledge, now: new Date('2026-11-24T09:00:00Z'), evaluator });
+        const carePlan = applyPlanDefinition(plan, {
+          subject: `Patient/${(data[0] as fhir4.Patient).id}`,
+          data,
+          knowledge,
+          now: new Date('2026-11-24T09:00:00Z'),
+          evaluator,
+        });
         // What $apply returns is the caller's to change (the write path adds ids and references to it): none
         // of it may be a piece of the knowledge base itself.
         expect(sharedParts(carePlan, shared, 'CarePlan'), `${name} ${evaluator}`).toEqual([]);
         expect(carePlan.resourceType).toBe('CarePlan');
       }
     }
-    for (const r of knowledge.all()) expect(JSON.stringify(r), `${r.resourceType}/${r.id}`).toBe(snapshot.get(`${r.resourceType}/${r.id}`));
+    for (const r of knowledge.all())
+      expect(JSON.stringify(r), `${r.resourceType}/${r.id}`).toBe(snapshot.get(`${r.resourceType}/${r.id}`));
   });
 });

@@ -28,7 +28,8 @@ function find(err: ContentError, match: ProblemMatch): ContentProblem {
       (match.file === undefined || p.file === match.file) &&
       (match.resource === undefined || p.resource === match.resource) &&
       (match.expression === undefined || p.expression === match.expression) &&
-      (match.message === undefined || (typeof match.message === 'string' ? p.message.includes(match.message) : match.message.test(p.message))),
+      (match.message === undefined ||
+        (typeof match.message === 'string' ? p.message.includes(match.message) : match.message.test(p.message))),
   );
   if (!hit) throw new Error(`no problem matching ${JSON.stringify(match)} in:\n${err.message}`);
   return hit;
@@ -53,7 +54,9 @@ describe('loadKnowledge', () => {
     const { dir, cleanup } = await writeContent(validContent());
     try {
       const kb = await loadKnowledge(dir);
-      expect(kb.resolve('https://periplan.app/fhir/Questionnaire/back-pain-intake|1.0.0', 'Questionnaire')?.id).toBe('back-pain-intake');
+      expect(kb.resolve('https://periplan.app/fhir/Questionnaire/back-pain-intake|1.0.0', 'Questionnaire')?.id).toBe(
+        'back-pain-intake',
+      );
       expect(kb.read('PlanDefinition', 'back-pain-follow-up')).toBeDefined();
     } finally {
       await cleanup();
@@ -61,7 +64,9 @@ describe('loadKnowledge', () => {
   });
 
   it('loads the real content of this repository', async () => {
-    const folders = ['questionnaires', 'plandefinitions', 'profiles'].filter((f) => existsSync(repoRoot + f) && readdirSync(repoRoot + f).some((n) => n.endsWith('.json')));
+    const folders = ['questionnaires', 'plandefinitions', 'profiles'].filter(
+      (f) => existsSync(repoRoot + f) && readdirSync(repoRoot + f).some((n) => n.endsWith('.json')),
+    );
     if (folders.length === 0) return; // nothing written yet
     const kb = await loadKnowledge(repoRoot).catch((err: unknown) => {
       throw new Error(err instanceof Error ? err.message : String(err));
@@ -71,17 +76,24 @@ describe('loadKnowledge', () => {
   });
 
   it('names file and position for a JSON syntax error', async () => {
-    const err = await loadFailure({ ...validContent(), 'plandefinitions/broken.json': '{\n  "resourceType": "PlanDefinition",\n  "id": "x",,\n}' });
+    const err = await loadFailure({
+      ...validContent(),
+      'plandefinitions/broken.json': '{\n  "resourceType": "PlanDefinition",\n  "id": "x",,\n}',
+    });
     const p = find(err, { file: 'plandefinitions/broken.json' });
     expect(p.message).toMatch(/not valid JSON at line 3, column \d+/);
     expect(err.message).toContain('plandefinitions/broken.json: not valid JSON at line 3');
   });
 
   it('names file, resource and element for a structural error', async () => {
-    const err = await loadFailure(withIntake((q) => ((itemOf(q, 'age') as unknown as Record<string, unknown>).required = 'yes')));
+    const err = await loadFailure(
+      withIntake((q) => ((itemOf(q, 'age') as unknown as Record<string, unknown>).required = 'yes')),
+    );
     const p = find(err, { file: intakeFile, resource: intake, message: 'expected boolean' });
     expect(p.expression).toBe('Questionnaire.item[0].item[0].required');
-    expect(err.message).toContain(`${intakeFile} › ${intake} › Questionnaire.item[0].item[0].required: Invalid JSON type: expected boolean`);
+    expect(err.message).toContain(
+      `${intakeFile} › ${intake} › Questionnaire.item[0].item[0].required: Invalid JSON type: expected boolean`,
+    );
   });
 
   it('reports a code outside a required binding', async () => {
@@ -92,7 +104,7 @@ describe('loadKnowledge', () => {
   it('reports a FHIRPath expression that does not compile, with its element', async () => {
     const err = await loadFailure(
       withIntake((q) => {
-        itemOf(q, 'ost-score').extension![0]!.valueExpression!.expression = "trunc(0.2 * (%weight - %age)";
+        itemOf(q, 'ost-score').extension![0]!.valueExpression!.expression = 'trunc(0.2 * (%weight - %age)';
       }),
     );
     const p = find(err, { resource: intake, message: 'FHIRPath does not compile' });
@@ -124,15 +136,22 @@ describe('loadKnowledge', () => {
     pd.action![0]!.definitionCanonical = 'https://periplan.app/fhir/ActivityDefinition/no-such-thing';
     pd.library = ['http://hl7.org/fhir/Library/typo'];
     const err = await loadFailure(files);
-    find(err, { expression: 'PlanDefinition.action[0].definitionCanonical', message: 'does not resolve: no resource in questionnaires/, plandefinitions/ or profiles/ has this url' });
+    find(err, {
+      expression: 'PlanDefinition.action[0].definitionCanonical',
+      message: 'does not resolve: no resource in questionnaires/, plandefinitions/ or profiles/ has this url',
+    });
     find(err, { expression: 'PlanDefinition.library[0]', message: 'not defined by FHIR R4' });
   });
 
   it('accepts canonicals that resolve in the knowledge base or are known HL7 / terminology canonicals', async () => {
     const files = validContent();
     const pd = files['plandefinitions/PlanDefinition-back-pain-follow-up.json'] as fhir4.PlanDefinition;
-    pd.action![0]!.input = [{ type: 'QuestionnaireResponse', profile: ['http://hl7.org/fhir/StructureDefinition/QuestionnaireResponse'] }];
-    pd.relatedArtifact = [{ type: 'depends-on', resource: 'https://periplan.app/fhir/Questionnaire/back-pain-intake|1.0.0' }];
+    pd.action![0]!.input = [
+      { type: 'QuestionnaireResponse', profile: ['http://hl7.org/fhir/StructureDefinition/QuestionnaireResponse'] },
+    ];
+    pd.relatedArtifact = [
+      { type: 'depends-on', resource: 'https://periplan.app/fhir/Questionnaire/back-pain-intake|1.0.0' },
+    ];
     pd.type = { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/plan-definition-type', code: 'eca-rule' }] };
     const { dir, cleanup } = await writeContent(files);
     try {
@@ -154,7 +173,9 @@ describe('loadKnowledge', () => {
   it('reports codes missing from the module CodeSystems and unknown extensions', async () => {
     const files = validContent();
     const pd = files['plandefinitions/PlanDefinition-back-pain-follow-up.json'] as fhir4.PlanDefinition;
-    pd.action![0]!.code = [{ coding: [{ system: 'https://periplan.app/fhir/CodeSystem/back-pain-rule', code: 'RF-99' }] }];
+    pd.action![0]!.code = [
+      { coding: [{ system: 'https://periplan.app/fhir/CodeSystem/back-pain-rule', code: 'RF-99' }] },
+    ];
     pd.extension = [{ url: 'https://periplan.app/fhir/StructureDefinition/ext-missing', valueString: 'x' }];
     const err = await loadFailure(files);
     find(err, { expression: 'PlanDefinition.action[0].code[0].coding[0].code', message: '"RF-99" is not defined' });
@@ -168,12 +189,21 @@ describe('loadKnowledge', () => {
         pain.item = pain.item!.filter((i) => i.linkId !== 'pain-onset');
       }),
     );
-    find(err, { file: intakeFile, resource: intake, expression: 'Questionnaire.item', message: 'pinned item "pain-onset" (choice, in group pain) is missing' });
+    find(err, {
+      file: intakeFile,
+      resource: intake,
+      expression: 'Questionnaire.item',
+      message: 'pinned item "pain-onset" (choice, in group pain) is missing',
+    });
   });
 
   it('reports a pinned item with the wrong type', async () => {
     const err = await loadFailure(withIntake((q) => (itemOf(q, 'pain-duration-weeks').type = 'decimal')));
-    find(err, { resource: intake, expression: 'Questionnaire.item[0].item[2].type', message: 'must be of type integer, is decimal' });
+    find(err, {
+      resource: intake,
+      expression: 'Questionnaire.item[0].item[2].type',
+      message: 'must be of type integer, is decimal',
+    });
   });
 
   it('reports a pinned item with the wrong answer codes', async () => {
@@ -181,7 +211,9 @@ describe('loadKnowledge', () => {
       withIntake((q) => {
         const trauma = itemOf(q, 'rf-trauma');
         trauma.answerOption = trauma.answerOption!.filter((o) => o.valueCoding?.code !== 'major');
-        trauma.answerOption.push({ valueCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'severe' } });
+        trauma.answerOption.push({
+          valueCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'severe' },
+        });
       }),
     );
     const p = find(err, { resource: intake, message: 'answer codes differ' });
@@ -192,7 +224,11 @@ describe('loadKnowledge', () => {
 
   it('reports a red-flag item that is not required', async () => {
     const err = await loadFailure(withIntake((q) => delete itemOf(q, 'rf-fever').required));
-    find(err, { resource: intake, expression: 'Questionnaire.item[1].item[6].required', message: 'item "rf-fever" is a red-flag question and must be required' });
+    find(err, {
+      resource: intake,
+      expression: 'Questionnaire.item[1].item[6].required',
+      message: 'item "rf-fever" is a red-flag question and must be required',
+    });
   });
 
   it('reports a pinned item outside its group', async () => {
@@ -208,25 +244,51 @@ describe('loadKnowledge', () => {
 
   it('reports duplicate ids and duplicate linkIds', async () => {
     const files = validContent();
-    files['questionnaires/copy.json'] = { ...(files[intakeFile] as object), url: 'https://periplan.app/fhir/Questionnaire/back-pain-intake' };
+    files['questionnaires/copy.json'] = {
+      ...(files[intakeFile] as object),
+      url: 'https://periplan.app/fhir/Questionnaire/back-pain-intake',
+    };
     const withDupLink = withIntake((q) => q.item![2]!.item!.push({ linkId: 'age', type: 'integer', text: 'again' }));
     const err = await loadFailure(files);
-    find(err, { file: 'questionnaires/copy.json', resource: intake, expression: 'Questionnaire.id', message: 'duplicate Questionnaire/back-pain-intake: questionnaires/back-pain-intake.json already defines it' });
+    find(err, {
+      file: 'questionnaires/copy.json',
+      resource: intake,
+      expression: 'Questionnaire.id',
+      message: 'duplicate Questionnaire/back-pain-intake: questionnaires/back-pain-intake.json already defines it',
+    });
     const err2 = await loadFailure(withDupLink);
-    find(err2, { resource: intake, expression: 'Questionnaire.item[2].item[4].linkId', message: 'Duplicate linkId "age"' });
+    find(err2, {
+      resource: intake,
+      expression: 'Questionnaire.item[2].item[4].linkId',
+      message: 'Duplicate linkId "age"',
+    });
   });
 
   it('reports enableWhen pointing at a missing question or using the wrong answer type', async () => {
     const err = await loadFailure(
       withIntake((q) => {
         itemOf(q, 'rf-weakness-worsening').enableWhen = [
-          { question: 'rf-leg-weaknes', operator: '!=', answerCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'none' } },
+          {
+            question: 'rf-leg-weaknes',
+            operator: '!=',
+            answerCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'none' },
+          },
         ];
-        itemOf(q, 'final-period-age').enableWhen = [{ question: 'menopausal-status', operator: '=', answerBoolean: true }];
+        itemOf(q, 'final-period-age').enableWhen = [
+          { question: 'menopausal-status', operator: '=', answerBoolean: true },
+        ];
       }),
     );
-    find(err, { resource: intake, expression: 'Questionnaire.item[1].item[4].enableWhen[0].question', message: 'no item has' });
-    find(err, { resource: intake, expression: 'Questionnaire.item[3].item[1].enableWhen[0].answerBoolean', message: 'is a choice question' });
+    find(err, {
+      resource: intake,
+      expression: 'Questionnaire.item[1].item[4].enableWhen[0].question',
+      message: 'no item has',
+    });
+    find(err, {
+      resource: intake,
+      expression: 'Questionnaire.item[3].item[1].enableWhen[0].answerBoolean',
+      message: 'is a choice question',
+    });
   });
 
   it('reports content that is not knowledge and a missing pinned intake', async () => {
@@ -234,7 +296,12 @@ describe('loadKnowledge', () => {
     delete files[intakeFile];
     files['questionnaires/patient.json'] = { resourceType: 'Patient', id: 'p1' };
     const err = await loadFailure(files);
-    find(err, { file: 'questionnaires/patient.json', resource: 'Patient/p1', expression: 'resourceType', message: 'not a knowledge resource' });
+    find(err, {
+      file: 'questionnaires/patient.json',
+      resource: 'Patient/p1',
+      expression: 'resourceType',
+      message: 'not a knowledge resource',
+    });
     find(err, { message: 'The intake Questionnaire is missing' });
   });
 
@@ -242,7 +309,9 @@ describe('loadKnowledge', () => {
     const err = await loadFailure(withIntake((q) => (itemOf(q, 'pain-duration-weeks').type = 'decimal')));
     const lines = err.message.split('\n');
     expect(lines[0]).toMatch(/^The content in .* is not valid \(\d+ problems?\):$/);
-    expect(lines).toContain(`  ${intakeFile} › ${intake} › Questionnaire.item[0].item[2].type: item "pain-duration-weeks" must be of type integer, is decimal`);
+    expect(lines).toContain(
+      `  ${intakeFile} › ${intake} › Questionnaire.item[0].item[2].type: item "pain-duration-weeks" must be of type integer, is decimal`,
+    );
   });
 });
 
@@ -255,7 +324,14 @@ describe('loadExamples', () => {
     try {
       const err = (await loadExamples(dir).catch((e: unknown) => e)) as ContentError;
       expect(err).toBeInstanceOf(ContentError);
-      expect(err.problems).toEqual([{ file: 'examples/bad.json', resource: 'Patient/p2', expression: 'Patient.birthDate', message: 'Invalid date format' }]);
+      expect(err.problems).toEqual([
+        {
+          file: 'examples/bad.json',
+          resource: 'Patient/p2',
+          expression: 'Patient.birthDate',
+          message: 'Invalid date format',
+        },
+      ]);
     } finally {
       await cleanup();
     }
@@ -266,10 +342,18 @@ describe('decision content variables', () => {
   it('reports a %variable that neither the engine nor any variable extension defines', async () => {
     const files = validContent();
     const pd = files['plandefinitions/PlanDefinition-back-pain-follow-up.json'] as fhir4.PlanDefinition;
-    pd.extension = [{ url: 'http://hl7.org/fhir/StructureDefinition/variable', valueExpression: { name: 'age', language: 'text/fhirpath', expression: '%response.item.first().answer.value' } }];
+    pd.extension = [
+      {
+        url: 'http://hl7.org/fhir/StructureDefinition/variable',
+        valueExpression: { name: 'age', language: 'text/fhirpath', expression: '%response.item.first().answer.value' },
+      },
+    ];
     pd.action![0]!.condition![0]!.expression!.expression = '%agee >= 50 and %age < 65';
     const err = await loadFailure(files);
-    const p = find(err, { resource: 'PlanDefinition/back-pain-follow-up', expression: 'PlanDefinition.action[0].condition[0].expression.expression' });
+    const p = find(err, {
+      resource: 'PlanDefinition/back-pain-follow-up',
+      expression: 'PlanDefinition.action[0].condition[0].expression.expression',
+    });
     expect(p.message).toContain('uses %agee, which neither the rules engine nor any variable extension defines');
     expect(err.problems.filter((x) => x.message.includes('%age,'))).toEqual([]);
   });
@@ -286,23 +370,63 @@ describe('ValueSets', () => {
       compose: { include: [{ system: 'https://periplan.app/fhir/CodeSystem/back-pain-flags' }] },
     };
     const err = await loadFailure(files);
-    find(err, { file: 'profiles/ValueSet-x.json', resource: 'ValueSet/x', expression: 'ValueSet.compose.include[0].system', message: 'has no CodeSystem' });
+    find(err, {
+      file: 'profiles/ValueSet-x.json',
+      resource: 'ValueSet/x',
+      expression: 'ValueSet.compose.include[0].system',
+      message: 'has no CodeSystem',
+    });
   });
 });
 
 describe('Questionnaire variables in scope', () => {
   it('accepts launchContext, sourceQueries and variables defined on an ancestor', async () => {
     const files = withIntake((q) => {
-      const prePop: fhir4.Bundle = { resourceType: 'Bundle', id: 'PrePop', type: 'batch', entry: [{ request: { method: 'GET', url: 'Observation?code=http://loinc.org|29463-7' } }] };
+      const prePop: fhir4.Bundle = {
+        resourceType: 'Bundle',
+        id: 'PrePop',
+        type: 'batch',
+        entry: [{ request: { method: 'GET', url: 'Observation?code=http://loinc.org|29463-7' } }],
+      };
       q.contained = [prePop];
       q.extension = [
-        { url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-launchContext', extension: [{ url: 'name', valueCoding: { system: 'http://hl7.org/fhir/uv/sdc/CodeSystem/launchContext', code: 'patient' } }, { url: 'type', valueCode: 'Patient' }] },
-        { url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-sourceQueries', valueReference: { reference: '#PrePop' } },
+        {
+          url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-launchContext',
+          extension: [
+            {
+              url: 'name',
+              valueCoding: { system: 'http://hl7.org/fhir/uv/sdc/CodeSystem/launchContext', code: 'patient' },
+            },
+            { url: 'type', valueCode: 'Patient' },
+          ],
+        },
+        {
+          url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-sourceQueries',
+          valueReference: { reference: '#PrePop' },
+        },
       ];
       const bone = q.item![3]!;
-      bone.extension = [{ url: 'http://hl7.org/fhir/StructureDefinition/variable', valueExpression: { name: 'weight', language: 'text/fhirpath', expression: "%resource.repeat(item).where(linkId='weight-kg').answer.value.first()" } }];
-      itemOf(q, 'ost-score').extension![0]!.valueExpression!.expression = "(0.2 * (%weight - %patient.birthDate.toString().substring(0, 4).toInteger())).truncate()";
-      itemOf(q, 'weight-kg').extension = [{ url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression', valueExpression: { language: 'text/fhirpath', expression: '%PrePop.entry[0].resource.entry.resource.value.value.first()' } }];
+      bone.extension = [
+        {
+          url: 'http://hl7.org/fhir/StructureDefinition/variable',
+          valueExpression: {
+            name: 'weight',
+            language: 'text/fhirpath',
+            expression: "%resource.repeat(item).where(linkId='weight-kg').answer.value.first()",
+          },
+        },
+      ];
+      itemOf(q, 'ost-score').extension![0]!.valueExpression!.expression =
+        '(0.2 * (%weight - %patient.birthDate.toString().substring(0, 4).toInteger())).truncate()';
+      itemOf(q, 'weight-kg').extension = [
+        {
+          url: 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-initialExpression',
+          valueExpression: {
+            language: 'text/fhirpath',
+            expression: '%PrePop.entry[0].resource.entry.resource.value.value.first()',
+          },
+        },
+      ];
     });
     const { dir, cleanup } = await writeContent(files);
     try {
@@ -318,7 +442,16 @@ describe('checkResource never throws', () => {
     const { checkResource } = await import('../../src/knowledge/index.js');
     const cyclic: Record<string, unknown> = { resourceType: 'Questionnaire', id: 'c', status: 'active' };
     cyclic.item = [cyclic];
-    for (const raw of [null, 42, 'x', [], {}, { resourceType: 'Nope', id: 'x' }, JSON.parse('{"resourceType":"Questionnaire","id":"q","status":"active","item":[{"__proto__":{}}]}'), cyclic]) {
+    for (const raw of [
+      null,
+      42,
+      'x',
+      [],
+      {},
+      { resourceType: 'Nope', id: 'x' },
+      JSON.parse('{"resourceType":"Questionnaire","id":"q","status":"active","item":[{"__proto__":{}}]}'),
+      cyclic,
+    ]) {
       let result: ReturnType<typeof checkResource> | undefined;
       expect(() => (result = checkResource(raw, 'questionnaires/x.json', { knowledge: true }))).not.toThrow();
       expect(result!.problems.length).toBeGreaterThan(0);

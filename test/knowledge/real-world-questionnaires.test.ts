@@ -57,14 +57,19 @@ describe('real-world Questionnaires', () => {
       }
       if (firstExpected) {
         const prefix = firstExpected.split(/[A-Za-z]+\[x\]/)[0]!;
-        expect(problems.some((p) => p.expression?.startsWith(prefix)), `${prefix} in ${JSON.stringify(problems)}`).toBe(true);
+        expect(
+          problems.some((p) => p.expression?.startsWith(prefix)),
+          `${prefix} in ${JSON.stringify(problems)}`,
+        ).toBe(true);
       }
     });
   }
 
   it('the deliberately broken ones are reported', () => {
     for (const entry of index.filter((e) => e.note?.startsWith('NEGATIVE'))) {
-      const { problems } = checkResource(JSON.parse(readFileSync(path.join(dir, entry.file), 'utf8')), entry.file, { knowledge: false });
+      const { problems } = checkResource(JSON.parse(readFileSync(path.join(dir, entry.file), 'utf8')), entry.file, {
+        knowledge: false,
+      });
       expect(problems.length, entry.file).toBeGreaterThan(0);
     }
   });

@@ -29,20 +29,40 @@ beforeAll(async () => {
     seen.push({ method: req.method, url: req.originalUrl, headers: req.headers });
     next();
   });
-  const fhir = (res: express.Response, status: number, body?: unknown) => res.status(status).type('application/fhir+json').send(body === undefined ? '' : JSON.stringify(body));
+  const fhir = (res: express.Response, status: number, body?: unknown) =>
+    res
+      .status(status)
+      .type('application/fhir+json')
+      .send(body === undefined ? '' : JSON.stringify(body));
   // Five Observations, two a page, next links naming another host (a cluster node) for page 2 onwards.
   app.get('/fhir/Observation', (req, res) => {
     const offset = Number(req.query._offset ?? 0);
-    const all = [0, 1, 2, 3, 4].map((i) => ({ resourceType: 'Observation', id: `o${i}`, status: 'final', code: { text: 'x' } }));
+    const all = [0, 1, 2, 3, 4].map((i) => ({
+      resourceType: 'Observation',
+      id: `o${i}`,
+      status: 'final',
+      code: { text: 'x' },
+    }));
     const page = all.slice(offset, offset + 2);
-    const link = offset + 2 < all.length ? [{ relation: 'next', url: `http://node-7.internal:8080/fhir/Observation?_offset=${offset + 2}` }] : [];
-    fhir(res, 200, { resourceType: 'Bundle', type: 'searchset', link, entry: page.map((resource) => ({ resource, search: { mode: 'match' } })) });
+    const link =
+      offset + 2 < all.length
+        ? [{ relation: 'next', url: `http://node-7.internal:8080/fhir/Observation?_offset=${offset + 2}` }]
+        : [];
+    fhir(res, 200, {
+      resourceType: 'Bundle',
+      type: 'searchset',
+      link,
+      entry: page.map((resource) => ({ resource, search: { mode: 'match' } })),
+    });
   });
   app.post('/fhir/Flag', (req, res) => {
     if (rateLimitOnce) {
       rateLimitOnce = false;
       res.set('Retry-After', '2');
-      return fhir(res, 429, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'throttled', diagnostics: 'Too many requests' }] });
+      return fhir(res, 429, {
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'error', code: 'throttled', diagnostics: 'Too many requests' }],
+      });
     }
     res.set('Location', `${base}/Flag/f1/_history/1`);
     return fhir(res, 201);
@@ -53,11 +73,18 @@ beforeAll(async () => {
       resetsLeft--;
       return req.socket.destroy();
     }
-    return req.method === 'GET' ? fhir(res, 200, { resourceType: 'Patient', id: 'reset' }) : fhir(res, 201, { ...flag, id: 'f2' });
+    return req.method === 'GET'
+      ? fhir(res, 200, { resourceType: 'Patient', id: 'reset' })
+      : fhir(res, 201, { ...flag, id: 'f2' });
   };
   app.get('/fhir/Patient/reset', resetOrAnswer);
   app.post('/fhir/Flag/reset', resetOrAnswer);
-  app.put('/fhir/Flag/f1', (_req, res) => fhir(res, 412, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'conflict', details: { text: 'Version mismatch' } }] }));
+  app.put('/fhir/Flag/f1', (_req, res) =>
+    fhir(res, 412, {
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'conflict', details: { text: 'Version mismatch' } }],
+    }),
+  );
   server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -66,12 +93,20 @@ beforeAll(async () => {
 
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-const flag: fhir4.Flag = { resourceType: 'Flag', status: 'active', code: { text: 'x' }, subject: { reference: 'Patient/p1' } };
+const flag: fhir4.Flag = {
+  resourceType: 'Flag',
+  status: 'active',
+  code: { text: 'x' },
+  subject: { reference: 'Patient/p1' },
+};
 
 describe('FhirClient', () => {
   it('sends the token, Prefer and If-None-Exist; reads the Location of a minimal answer', async () => {
     seen.length = 0;
-    const created = await new FhirClient({ baseUrl: base, bearerToken: 'tok-1' }).create(flag, { ifNoneExist: 'identifier=a|b', prefer: 'minimal' });
+    const created = await new FhirClient({ baseUrl: base, bearerToken: 'tok-1' }).create(flag, {
+      ifNoneExist: 'identifier=a|b',
+      prefer: 'minimal',
+    });
     expect(FhirClient.locationOf(created)).toBe(`${base}/Flag/f1/_history/1`);
     expect(seen[0]!.headers.authorization).toBe('Bearer tok-1');
     expect(seen[0]!.headers['if-none-exist']).toBe('identifier=a|b');
@@ -87,13 +122,17 @@ describe('FhirClient', () => {
     await new FhirClient({ baseUrl: base, waitOn429UpToMs: 5000, sleep }).create(flag);
     expect(waits).toEqual([2000]);
     rateLimitOnce = true;
-    const err = await new FhirClient({ baseUrl: base, waitOn429UpToMs: 1000, sleep }).create(flag).catch((e: unknown) => e);
+    const err = await new FhirClient({ baseUrl: base, waitOn429UpToMs: 1000, sleep })
+      .create(flag)
+      .catch((e: unknown) => e);
     expect(httpStatusOf(err)).toBe(429); // longer than it may wait
     expect(waits).toEqual([2000]);
   });
 
   it("keeps the server's reason (details.text when there are no diagnostics)", async () => {
-    const err = await new FhirClient({ baseUrl: base }).update({ ...flag, id: 'f1' }, { ifMatch: 'W/"1"' }).catch((e: unknown) => e);
+    const err = await new FhirClient({ baseUrl: base })
+      .update({ ...flag, id: 'f1' }, { ifMatch: 'W/"1"' })
+      .catch((e: unknown) => e);
     expect(httpStatusOf(err)).toBe(412);
     expect(serverReasonOf(err)).toBe('Version mismatch');
     expect(seen.at(-1)!.headers['if-match']).toBe('W/"1"');
@@ -101,10 +140,16 @@ describe('FhirClient', () => {
 
   it('reads every page, following next links from another host on the configured base only', async () => {
     seen.length = 0;
-    const all = await new FhirClient({ baseUrl: base, bearerToken: 'tok-2' }).searchAll<fhir4.Observation>('Observation?_count=2');
+    const all = await new FhirClient({ baseUrl: base, bearerToken: 'tok-2' }).searchAll<fhir4.Observation>(
+      'Observation?_count=2',
+    );
     expect(all.resources.map((o) => o.id)).toEqual(['o0', 'o1', 'o2', 'o3', 'o4']);
     expect(all).toMatchObject({ pages: 3, complete: true });
-    expect(seen.map((s) => s.url)).toEqual(['/fhir/Observation?_count=2', '/fhir/Observation?_offset=2', '/fhir/Observation?_offset=4']);
+    expect(seen.map((s) => s.url)).toEqual([
+      '/fhir/Observation?_count=2',
+      '/fhir/Observation?_offset=2',
+      '/fhir/Observation?_offset=4',
+    ]);
     expect(seen.every((s) => s.headers.authorization === 'Bearer tok-2')).toBe(true);
   });
 
@@ -138,7 +183,9 @@ describe('FhirClient', () => {
 
   it('refuses to send a request for its base to another host', async () => {
     seen.length = 0;
-    await expect(new FhirClient({ baseUrl: base, bearerToken: 'tok-3' }).get('http://evil.example/fhir/Patient/1')).rejects.toThrow(/another host/);
+    await expect(
+      new FhirClient({ baseUrl: base, bearerToken: 'tok-3' }).get('http://evil.example/fhir/Patient/1'),
+    ).rejects.toThrow(/another host/);
     expect(seen).toHaveLength(0);
   });
 });

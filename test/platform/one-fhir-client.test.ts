@@ -17,8 +17,14 @@ const CLIENT_MODULE = 'src/platform/fhir-client/';
 
 /** Files allowed to call fetch, how many times, and why (none of them is a FHIR API call). */
 const NON_FHIR_FETCHES: Record<string, { calls: number; why: string }> = {
-  'src/clinician-app/smart.ts': { calls: 1, why: 'SMART discovery (.well-known/smart-configuration): OAuth metadata, sent without a token' },
-  'src/submission/module-token.ts': { calls: 2, why: "SMART discovery and the OAuth token endpoint (client credentials): how the module gets its token, not a FHIR call" },
+  'src/clinician-app/smart.ts': {
+    calls: 1,
+    why: 'SMART discovery (.well-known/smart-configuration): OAuth metadata, sent without a token',
+  },
+  'src/submission/module-token.ts': {
+    calls: 2,
+    why: 'SMART discovery and the OAuth token endpoint (client credentials): how the module gets its token, not a FHIR call',
+  },
   'src/clinician-app/helpers.ts': { calls: 1, why: "the EHR's smart_style_url (colours and fonts), a plain JSON file" },
 };
 
@@ -40,10 +46,20 @@ interface Finding {
 function scan(file: string): Finding {
   const text = fs.readFileSync(file, 'utf8');
   const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
-  const finding: Finding = { file: path.relative(ROOT, file).split(path.sep).join('/'), fetches: 0, kitImports: 0, clientConstructions: 0 };
+  const finding: Finding = {
+    file: path.relative(ROOT, file).split(path.sep).join('/'),
+    fetches: 0,
+    kitImports: 0,
+    clientConstructions: 0,
+  };
   const kitNames = new Set<string>();
   const visit = (node: ts.Node) => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier) && node.moduleSpecifier.text === 'fhir-kit-client') {
+    if (
+      (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+      node.moduleSpecifier &&
+      ts.isStringLiteral(node.moduleSpecifier) &&
+      node.moduleSpecifier.text === 'fhir-kit-client'
+    ) {
       finding.kitImports++;
       const bindings = ts.isImportDeclaration(node) ? node.importClause?.namedBindings : undefined;
       if (bindings && ts.isNamedImports(bindings)) for (const el of bindings.elements) kitNames.add(el.name.text);
@@ -51,12 +67,23 @@ function scan(file: string): Finding {
     }
     if (node.kind === ts.SyntaxKind.CallExpression) {
       const call = node as ts.CallExpression;
-      if (call.expression.kind === ts.SyntaxKind.ImportKeyword && call.arguments[0] && ts.isStringLiteral(call.arguments[0]) && call.arguments[0].text === 'fhir-kit-client') finding.kitImports++;
+      if (
+        call.expression.kind === ts.SyntaxKind.ImportKeyword &&
+        call.arguments[0] &&
+        ts.isStringLiteral(call.arguments[0]) &&
+        call.arguments[0].text === 'fhir-kit-client'
+      )
+        finding.kitImports++;
       const callee = call.expression;
-      const name = ts.isIdentifier(callee) ? callee.text : ts.isPropertyAccessExpression(callee) ? callee.name.text : undefined;
+      const name = ts.isIdentifier(callee)
+        ? callee.text
+        : ts.isPropertyAccessExpression(callee)
+          ? callee.name.text
+          : undefined;
       if (name === 'fetch') finding.fetches++;
     }
-    if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && kitNames.has(node.expression.text)) finding.clientConstructions++;
+    if (ts.isNewExpression(node) && ts.isIdentifier(node.expression) && kitNames.has(node.expression.text))
+      finding.clientConstructions++;
     ts.forEachChild(node, visit);
   };
   visit(source);
@@ -72,13 +99,20 @@ describe('one FHIR client', () => {
   });
 
   it('only src/platform/fhir-client imports fhir-kit-client or constructs its Client', () => {
-    const outside = findings.filter((f) => !f.file.startsWith(CLIENT_MODULE) && (f.kitImports > 0 || f.clientConstructions > 0)).map((f) => f.file);
+    const outside = findings
+      .filter((f) => !f.file.startsWith(CLIENT_MODULE) && (f.kitImports > 0 || f.clientConstructions > 0))
+      .map((f) => f.file);
     expect(outside, 'call FHIR servers through src/platform/fhir-client (FhirClient) instead').toEqual([]);
   });
 
   it('no fetch( outside the client module, except the listed non-FHIR endpoints (each with its exact number of calls)', () => {
-    const calls = Object.fromEntries(findings.filter((f) => !f.file.startsWith(CLIENT_MODULE) && f.fetches > 0).map((f) => [f.file, f.fetches]));
+    const calls = Object.fromEntries(
+      findings.filter((f) => !f.file.startsWith(CLIENT_MODULE) && f.fetches > 0).map((f) => [f.file, f.fetches]),
+    );
     const allowed = Object.fromEntries(Object.entries(NON_FHIR_FETCHES).map(([file, a]) => [file, a.calls]));
-    expect(calls, 'a FHIR server is called through src/platform/fhir-client; a new non-FHIR fetch goes in NON_FHIR_FETCHES with its reason').toEqual(allowed);
+    expect(
+      calls,
+      'a FHIR server is called through src/platform/fhir-client; a new non-FHIR fetch goes in NON_FHIR_FETCHES with its reason',
+    ).toEqual(allowed);
   });
 });

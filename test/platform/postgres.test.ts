@@ -4,7 +4,12 @@
  */
 import net from 'node:net';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgres, PostgresStartError, type Migration, type PostgresDatabase } from '../../src/platform/postgres.js';
+import {
+  openPostgres,
+  PostgresStartError,
+  type Migration,
+  type PostgresDatabase,
+} from '../../src/platform/postgres.js';
 import { createTestDatabase, testPostgresUrl } from '../support/postgres-database.js';
 
 const MIGRATIONS: Migration[] = [
@@ -33,7 +38,10 @@ describe('openPostgres', () => {
     const db = await opened();
     await db.migrate(store, MIGRATIONS.map(sql).reverse());
     await db.migrate(store, MIGRATIONS.map(sql));
-    const rows = await db.query<{ version: number; name: string }>('SELECT version, name FROM periplan_migrations WHERE store = $1 ORDER BY version', [store]);
+    const rows = await db.query<{ version: number; name: string }>(
+      'SELECT version, name FROM periplan_migrations WHERE store = $1 ORDER BY version',
+      [store],
+    );
     expect(rows.rows).toEqual([
       { version: 1, name: 'widgets' },
       { version: 2, name: 'widget names' },
@@ -47,7 +55,10 @@ describe('openPostgres', () => {
     const migrations = MIGRATIONS.map((m) => ({ ...m, sql: m.sql.replaceAll('widget', `${store}_widget`) }));
     const replicas = await Promise.all(Array.from({ length: 6 }, () => opened()));
     await Promise.all(replicas.map((db) => db.migrate(store, migrations)));
-    const rows = await replicas[0]!.query<{ n: string }>('SELECT COUNT(*) AS n FROM periplan_migrations WHERE store = $1', [store]);
+    const rows = await replicas[0]!.query<{ n: string }>(
+      'SELECT COUNT(*) AS n FROM periplan_migrations WHERE store = $1',
+      [store],
+    );
     expect(rows.rows[0]!.n).toBe('2');
   });
 
@@ -56,7 +67,9 @@ describe('openPostgres', () => {
     const migrations = MIGRATIONS.map((m) => ({ ...m, sql: m.sql.replaceAll('widget', `${store}_widget`) }));
     const db = await opened();
     await db.migrate(store, migrations);
-    await expect(db.migrate(store, migrations.slice(0, 1))).rejects.toThrow(/schema version 2, newer than this release knows \(1\)/);
+    await expect(db.migrate(store, migrations.slice(0, 1))).rejects.toThrow(
+      /schema version 2, newer than this release knows \(1\)/,
+    );
   });
 
   it('names the problem when there is no server, no such database, or a bad URL', async () => {
@@ -68,12 +81,16 @@ describe('openPostgres', () => {
     });
     const refused = openPostgres({ url: `postgres://someone:secret@127.0.0.1:${port}/x` });
     await expect(refused).rejects.toBeInstanceOf(PostgresStartError);
-    await expect(refused).rejects.toThrow(/refuses connections[\s\S]*Database: postgres:\/\/someone:\*\*\*@127\.0\.0\.1/);
+    await expect(refused).rejects.toThrow(
+      /refuses connections[\s\S]*Database: postgres:\/\/someone:\*\*\*@127\.0\.0\.1/,
+    );
     await expect(refused).rejects.not.toThrow(/secret/);
 
     const missing = new URL(testPostgresUrl());
     missing.pathname = '/no_such_database';
-    await expect(openPostgres({ url: missing.toString() })).rejects.toThrow(/The database does not exist[\s\S]*CREATE DATABASE/);
+    await expect(openPostgres({ url: missing.toString() })).rejects.toThrow(
+      /The database does not exist[\s\S]*CREATE DATABASE/,
+    );
   });
 
   it('cancels a statement that runs past the statement timeout', async () => {

@@ -11,7 +11,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openSqliteSessionStore } from '../../src/clinician-app/session-store.js';
 import { AuthDatabase } from '../../src/ehr/auth/auth-database.js';
 import { openFhirStore } from '../../src/ehr/store/index.js';
-import { DataIntegrityError, dataFolderGuard, INSTANCE_FILE, MANIFEST_FILE, openSqlite } from '../../src/platform/sqlite.js';
+import {
+  DataIntegrityError,
+  dataFolderGuard,
+  INSTANCE_FILE,
+  MANIFEST_FILE,
+  openSqlite,
+} from '../../src/platform/sqlite.js';
 import { openSqliteOutbox } from '../../src/submission/outbox.js';
 import { openSqliteTabletStore } from '../../src/tablet/store.js';
 
@@ -33,7 +39,8 @@ const stores: StoreCase[] = [
     file: (dir) => path.join(dir, 'outbox.sqlite'),
     async fill(dir) {
       const o = openSqliteOutbox(dir);
-      for (let i = 0; i < 40; i++) await o.add(`k-${i}`, { resourceType: 'Bundle', type: 'transaction', id: `${i}-${padding}` });
+      for (let i = 0; i < 40; i++)
+        await o.add(`k-${i}`, { resourceType: 'Bundle', type: 'transaction', id: `${i}-${padding}` });
       expect((await o.counts()).pending).toBe(40);
       await o.close();
     },
@@ -44,7 +51,8 @@ const stores: StoreCase[] = [
     file: (dir) => path.join(dir, 'fhir-store.sqlite'),
     fill(dir) {
       const s = openFhirStore({ dataDir: dir, validate: false });
-      for (let i = 0; i < 40; i++) s.create({ resourceType: 'Basic', code: { text: `${i}-${padding}` } } as fhir4.Basic);
+      for (let i = 0; i < 40; i++)
+        s.create({ resourceType: 'Basic', code: { text: `${i}-${padding}` } } as fhir4.Basic);
       expect(s.search('Basic', [['_count', '1']]).total).toBe(40);
       s.close();
     },
@@ -55,7 +63,12 @@ const stores: StoreCase[] = [
     file: (dir) => path.join(dir, 'auth.sqlite'),
     fill(dir) {
       const db = new AuthDatabase(path.join(dir, 'auth.sqlite'));
-      for (let i = 0; i < 40; i++) db.saveLaunch(`launch-${i}`, { patient: `p-${i}-${padding}`, practitioner: 'x', needPatientBanner: true }, 3600);
+      for (let i = 0; i < 40; i++)
+        db.saveLaunch(
+          `launch-${i}`,
+          { patient: `p-${i}-${padding}`, practitioner: 'x', needPatientBanner: true },
+          3600,
+        );
       db.close();
     },
     open: (dir) => new AuthDatabase(path.join(dir, 'auth.sqlite')).close(),
@@ -65,7 +78,14 @@ const stores: StoreCase[] = [
     file: (dir) => path.join(dir, 'clinician-app.sqlite'),
     async fill(dir) {
       const s = openSqliteSessionStore(dir);
-      for (let i = 0; i < 40; i++) await s.putLaunch({ state: `s-${i}`, issuer: `https://ehr.example/${padding}`, codeVerifier: 'v', nonce: 'n', createdAt: 1_000_000 + i });
+      for (let i = 0; i < 40; i++)
+        await s.putLaunch({
+          state: `s-${i}`,
+          issuer: `https://ehr.example/${padding}`,
+          codeVerifier: 'v',
+          nonce: 'n',
+          createdAt: 1_000_000 + i,
+        });
       expect(await s.takeLaunch('s-3', Number.MAX_SAFE_INTEGER)).toMatchObject({ state: 's-3' });
       await s.close();
     },
@@ -76,7 +96,13 @@ const stores: StoreCase[] = [
     file: (dir) => path.join(dir, 'tablet', 'tablet.sqlite'),
     async fill(dir) {
       const s = openSqliteTabletStore(dir);
-      for (let i = 0; i < 40; i++) await s.putHandoff(`code-${i}`, { patientId: `p-${i}`, patientName: padding, staff: { display: 'staff' }, expiresAt: 2_000_000_000_000 });
+      for (let i = 0; i < 40; i++)
+        await s.putHandoff(`code-${i}`, {
+          patientId: `p-${i}`,
+          patientName: padding,
+          staff: { display: 'staff' },
+          expiresAt: 2_000_000_000_000,
+        });
       expect(await s.takeHandoff('code-3', 1_000_000)).toMatchObject({ patientId: 'p-3' });
       await s.close();
     },
@@ -109,7 +135,9 @@ describe.each(stores)('opening the $name database', (store) => {
     const dir = tmp();
     await store.fill(dir);
     expect(() => store.open(dir)).not.toThrow();
-    const manifest = JSON.parse(fs.readFileSync(path.join(path.dirname(store.file(dir)), MANIFEST_FILE), 'utf8')) as { databases: Record<string, { instanceId: string }> };
+    const manifest = JSON.parse(fs.readFileSync(path.join(path.dirname(store.file(dir)), MANIFEST_FILE), 'utf8')) as {
+      databases: Record<string, { instanceId: string }>;
+    };
     expect(manifest.databases[path.basename(store.file(dir))]?.instanceId).toMatch(/^[0-9a-f-]{36}$/);
   });
 
@@ -182,7 +210,8 @@ describe('openSqlite', () => {
       const db = openSqlite({ file, store: 'x', synchronous: 'NORMAL', busyTimeoutMs: 0 });
       db.exec('CREATE TABLE t (v TEXT); INSERT INTO t VALUES (1)');
       expect(fs.statSync(dir).mode & 0o777).toBe(0o700);
-      for (const f of [file, `${file}-wal`, `${file}-shm`, path.join(dir, MANIFEST_FILE)]) expect({ f, mode: fs.statSync(f).mode & 0o777 }).toEqual({ f, mode: 0o600 });
+      for (const f of [file, `${file}-wal`, `${file}-shm`, path.join(dir, MANIFEST_FILE)])
+        expect({ f, mode: fs.statSync(f).mode & 0o777 }).toEqual({ f, mode: 0o600 });
       db.close();
     } finally {
       process.umask(previous);

@@ -22,7 +22,18 @@ import { clinicianToken, startReplicaSet, type ReplicaSet } from '../support/rep
 
 const YES = { valueCoding: { system: 'http://terminology.hl7.org/CodeSystem/v2-0136', code: 'Y' } };
 /** Saddle numbness and new bladder or bowel trouble: RF-01, suspected cauda equina, an emergency. */
-const RED_FLAGS = { resourceType: 'QuestionnaireResponse', item: [{ linkId: 'red-flags', item: [{ linkId: 'rf-saddle-numbness', answer: [YES] }, { linkId: 'rf-bladder-bowel', answer: [YES] }] }] };
+const RED_FLAGS = {
+  resourceType: 'QuestionnaireResponse',
+  item: [
+    {
+      linkId: 'red-flags',
+      item: [
+        { linkId: 'rf-saddle-numbness', answer: [YES] },
+        { linkId: 'rf-bladder-bowel', answer: [YES] },
+      ],
+    },
+  ],
+};
 /** A lease short enough that a killed replica's claimed entries are retaken within the test. */
 const OUTBOX_LEASE_MS = 8000;
 
@@ -31,10 +42,15 @@ let db: pg.Client;
 const began = Date.now();
 
 beforeAll(async () => {
-  set = await startReplicaSet({ databaseUrl: await createTestDatabase('replicas'), replicaEnv: { OUTBOX_LEASE_MS: String(OUTBOX_LEASE_MS) } });
+  set = await startReplicaSet({
+    databaseUrl: await createTestDatabase('replicas'),
+    replicaEnv: { OUTBOX_LEASE_MS: String(OUTBOX_LEASE_MS) },
+  });
   db = new pg.Client({ connectionString: set.databaseUrl });
   await db.connect();
-  console.log(`replicas: PostgreSQL database, EHR, ${set.replicas.length} replicas and HAProxy ready in ${set.startMs} ms`);
+  console.log(
+    `replicas: PostgreSQL database, EHR, ${set.replicas.length} replicas and HAProxy ready in ${set.startMs} ms`,
+  );
 }, 240_000);
 
 afterAll(async () => {
@@ -49,7 +65,10 @@ interface Served {
 }
 
 /** A request through the load balancer; `by` is the replica that served it. */
-async function viaLb(pathname: string, init: RequestInit & { session?: { session: string; csrf?: string } } = {}): Promise<Served> {
+async function viaLb(
+  pathname: string,
+  init: RequestInit & { session?: { session: string; csrf?: string } } = {},
+): Promise<Served> {
   const { session, ...rest } = init;
   const headers = new Headers(rest.headers);
   if (session) headers.set('x-session', session.session);
@@ -69,14 +88,21 @@ const pathOf = (url: string) => {
 
 /** An EHR launch of the clinician app through the balancer; returns its session and who served each step. */
 async function launch(patient: string): Promise<{ session: string; csrf: string; steps: Record<string, string> }> {
-  const created = await fetch(`${set.ehrUrl}/ehr/launches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: json({ practitioner: 'sandbox-clinician', patient, app: 'periplan-app' }) });
+  const created = await fetch(`${set.ehrUrl}/ehr/launches`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: json({ practitioner: 'sandbox-clinician', patient, app: 'periplan-app' }),
+  });
   expect(created.status).toBe(201);
   const { url } = (await created.json()) as { url: string };
   expect(url.startsWith(`${set.lbUrl}/app/launch?`)).toBe(true);
   const started = await viaLb(pathOf(url));
   expect(started.res.status).toBe(303);
   // The EHR signs the clinician in (its own cookies) and sends the browser back to the app's callback.
-  const { url: callback } = await new Browser().follow(started.res.headers.get('location')!, `${set.lbUrl}/app/callback`);
+  const { url: callback } = await new Browser().follow(
+    started.res.headers.get('location')!,
+    `${set.lbUrl}/app/callback`,
+  );
   expect(callback.startsWith(`${set.lbUrl}/app/callback?`)).toBe(true);
   const completed = await viaLb(pathOf(callback));
   expect(completed.res.status).toBe(303);
@@ -115,7 +141,11 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
 
   it('a draft saved through one replica resumes through another', async () => {
     const who = await launch('sandbox-patient-4');
-    const draft = { resourceType: 'QuestionnaireResponse', status: 'in-progress', item: [{ linkId: 'pain-intensity', answer: [{ valueInteger: 7 }] }] };
+    const draft = {
+      resourceType: 'QuestionnaireResponse',
+      status: 'in-progress',
+      item: [{ linkId: 'pain-intensity', answer: [{ valueInteger: 7 }] }],
+    };
     const saved = await viaLb('/app/api/draft', { method: 'PUT', session: who, body: json({ response: draft }) });
     expect(saved.res.status).toBe(200);
     const resumed = await viaLb('/app/api/form', { session: who });
@@ -150,7 +180,12 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
   it('an emergency answer on a tablet served by one replica reaches the worklist alert streams held by the others (latency measured)', async () => {
     const staff = await launch('sandbox-patient-1');
     // One worklist stream on each replica: whichever replica serves a tablet's check, two streams are elsewhere.
-    const streams: { by: string; heard: Map<string, number>; reader: ReadableStreamDefaultReader<Uint8Array>; done: Promise<unknown> }[] = [];
+    const streams: {
+      by: string;
+      heard: Map<string, number>;
+      reader: ReadableStreamDefaultReader<Uint8Array>;
+      done: Promise<unknown>;
+    }[] = [];
     for (let i = 0; i < 9 && streams.length < set.replicas.length; i++) {
       const opened = await viaLb('/app/api/alerts', { session: staff });
       expect(opened.res.status).toBe(200);
@@ -161,18 +196,36 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
       }
       const heard = new Map<string, number>();
       const reader = opened.res.body!.getReader();
-      streams.push({ by: opened.by, heard, reader, done: readAlerts(reader, (device) => heard.set(device, performance.now())) });
+      streams.push({
+        by: opened.by,
+        heard,
+        reader,
+        done: readAlerts(reader, (device) => heard.set(device, performance.now())),
+      });
     }
     expect(streams.map((s) => s.by).sort()).toEqual(set.replicas.map((r) => r.name).sort());
 
-    const patients = ['sandbox-patient-1', 'sandbox-patient-2', 'sandbox-patient-3', 'sandbox-patient-4', 'sandbox-patient-5', 'sandbox-patient-6'];
+    const patients = [
+      'sandbox-patient-1',
+      'sandbox-patient-2',
+      'sandbox-patient-3',
+      'sandbox-patient-4',
+      'sandbox-patient-5',
+      'sandbox-patient-6',
+    ];
     const elsewhere: number[] = [];
     const same: number[] = [];
     const checkedOn = new Set<string>();
     try {
       for (const [i, patientId] of patients.entries()) {
-        const made = await viaLb('/app/api/tablet-handoff', { method: 'POST', session: staff, body: json({ patientId }) });
-        expect(made.res.status, `${made.by}: ${made.res.status === 201 ? '' : await made.res.text()}\n${logs()}`).toBe(201);
+        const made = await viaLb('/app/api/tablet-handoff', {
+          method: 'POST',
+          session: staff,
+          body: json({ patientId }),
+        });
+        expect(made.res.status, `${made.by}: ${made.res.status === 201 ? '' : await made.res.text()}\n${logs()}`).toBe(
+          201,
+        );
         const { code } = (await made.res.json()) as { code: string };
         const device = `alert-bay-${i}`;
         const claimed = await viaLb('/tablet/api/claim', { method: 'POST', body: json({ code, device }) });
@@ -184,14 +237,22 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
         expect(form.res.status).toBe(200);
         await form.res.arrayBuffer();
         const sent = performance.now();
-        const check = await viaLb('/tablet/api/check', { method: 'POST', headers: { 'x-tablet-session': session }, body: json({ response: RED_FLAGS }) });
+        const check = await viaLb('/tablet/api/check', {
+          method: 'POST',
+          headers: { 'x-tablet-session': session },
+          body: json({ response: RED_FLAGS }),
+        });
         expect(await check.res.json()).toEqual({ tellStaff: true });
         checkedOn.add(check.by);
         // Generous bound: the figure is what is reported; the assertion is that it arrives on every replica.
         const end = performance.now() + 15_000;
-        while (streams.some((s) => !s.heard.has(device)) && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
+        while (streams.some((s) => !s.heard.has(device)) && performance.now() < end)
+          await new Promise((r) => setTimeout(r, 5));
         for (const stream of streams) {
-          expect(stream.heard.has(device), `the alert of ${device} (checked on ${check.by}) reached the stream on ${stream.by}`).toBe(true);
+          expect(
+            stream.heard.has(device),
+            `the alert of ${device} (checked on ${check.by}) reached the stream on ${stream.by}`,
+          ).toBe(true);
           (stream.by === check.by ? same : elsewhere).push(stream.heard.get(device)! - sent);
         }
       }
@@ -206,7 +267,9 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
       const sorted = [...ms].sort((x, y) => x - y);
       return `median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} ms, max ${sorted.at(-1)!.toFixed(0)} ms (n=${sorted.length})`;
     };
-    console.log(`replicas: alert latency, tablet check sent → event on a worklist stream: on another replica ${summary(elsewhere)}; on the replica that served the check ${summary(same)}`);
+    console.log(
+      `replicas: alert latency, tablet check sent → event on a worklist stream: on another replica ${summary(elsewhere)}; on the replica that served the check ${summary(same)}`,
+    );
   }, 60_000);
 
   it('kill -9 of a replica during 1,000 submissions: the balancer keeps serving; every acknowledged submission is at the FHIR server exactly once', async () => {
@@ -236,7 +299,11 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
         let status: number | string;
         let result: { state?: string; duplicate?: boolean } = {};
         try {
-          const res = await fetch(`${set.lbUrl}/fhir/QuestionnaireResponse/$submit`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${token}` }, body });
+          const res = await fetch(`${set.lbUrl}/fhir/QuestionnaireResponse/$submit`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${token}` },
+            body,
+          });
           status = res.status;
           const by = res.headers.get('x-served-by') ?? `${res.status} from the balancer`;
           (killedAt < 0 ? before : after).set(by, ((killedAt < 0 ? before : after).get(by) ?? 0) + 1);
@@ -250,7 +317,12 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
         }
         count(status);
         if (typeof status === 'number' && ![502, 503, 504].includes(status)) {
-          finals.push({ key: `urn:test:replicas-kill|kill-${n}`, status, duplicate: result.duplicate ?? false, attempts: attempt });
+          finals.push({
+            key: `urn:test:replicas-kill|kill-${n}`,
+            status,
+            duplicate: result.duplicate ?? false,
+            attempts: attempt,
+          });
           return;
         }
         if (attempt >= 10) throw new Error(`submission ${n} got no answer after ${attempt} attempts (last: ${status})`);
@@ -288,7 +360,9 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
     // Recovery: the survivors retake what the killed replica held (its leases end) and send it.
     const drainStarted = performance.now();
     for (;;) {
-      const { rows } = await db.query<{ status: string; n: string }>("SELECT status, count(*) AS n FROM outbox WHERE key LIKE 'urn:test:replicas-kill|%' GROUP BY status");
+      const { rows } = await db.query<{ status: string; n: string }>(
+        "SELECT status, count(*) AS n FROM outbox WHERE key LIKE 'urn:test:replicas-kill|%' GROUP BY status",
+      );
       const pending = rows.find((r) => r.status === 'pending');
       if (!pending) {
         expect(rows).toEqual([{ status: 'sent', n: String(TOTAL) }]);
@@ -300,7 +374,10 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
     const drainMs = performance.now() - drainStarted;
 
     // At the FHIR server: each response exactly once, each submission's Provenance exactly once.
-    const responses = await everything<fhir4.QuestionnaireResponse>(token, 'QuestionnaireResponse?subject=Patient/sandbox-patient-5');
+    const responses = await everything<fhir4.QuestionnaireResponse>(
+      token,
+      'QuestionnaireResponse?subject=Patient/sandbox-patient-5',
+    );
     const perKey = new Map<string, number>();
     for (const r of responses) {
       const key = `${r.identifier?.system}|${r.identifier?.value}`;
@@ -308,10 +385,18 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
     }
     const provenances = await everything<fhir4.Provenance>(token, 'Provenance');
     const perSid = new Map<string, number>();
-    for (const p of provenances) for (const tag of p.meta?.tag ?? []) if (tag.system === 'https://periplan.app/fhir/sid/submission' && tag.code) perSid.set(tag.code, (perSid.get(tag.code) ?? 0) + 1);
+    for (const p of provenances)
+      for (const tag of p.meta?.tag ?? [])
+        if (tag.system === 'https://periplan.app/fhir/sid/submission' && tag.code)
+          perSid.set(tag.code, (perSid.get(tag.code) ?? 0) + 1);
     const missing = finals.filter((f) => perKey.get(f.key) !== 1 || perSid.get(submissionId(f.key)) !== 1);
-    const duplicates = [...perKey.values()].filter((c) => c > 1).length + [...perSid.values()].filter((c) => c > 1).length;
-    expect(missing.map((f) => `${f.key}: ${perKey.get(f.key) ?? 0} responses, ${perSid.get(submissionId(f.key)) ?? 0} provenances`)).toEqual([]);
+    const duplicates =
+      [...perKey.values()].filter((c) => c > 1).length + [...perSid.values()].filter((c) => c > 1).length;
+    expect(
+      missing.map(
+        (f) => `${f.key}: ${perKey.get(f.key) ?? 0} responses, ${perSid.get(submissionId(f.key)) ?? 0} provenances`,
+      ),
+    ).toEqual([]);
     expect(duplicates).toBe(0);
     expect(perKey.size).toBe(TOTAL);
 
@@ -339,7 +424,10 @@ describe('three replicas behind HAProxy, one PostgreSQL, one FHIR server', () =>
 });
 
 /** Reads an alert stream (server-sent events) and calls `onAlert` with each emergency's tablet name. */
-async function readAlerts(reader: ReadableStreamDefaultReader<Uint8Array>, onAlert: (device: string) => void): Promise<void> {
+async function readAlerts(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  onAlert: (device: string) => void,
+): Promise<void> {
   const decoder = new TextDecoder();
   let buffer = '';
   try {
@@ -376,7 +464,8 @@ function cpuOf(pid: number | undefined): number | undefined {
  */
 function cpuSeconds(gone: Map<number, number> = new Map()): number {
   let total = (process.cpuUsage().user + process.cpuUsage().system) / 1e6;
-  for (const pid of [set.ehr.child.pid, ...set.replicas.map((r) => r.child.pid), set.haproxy.child.pid]) total += cpuOf(pid) ?? gone.get(pid!) ?? 0;
+  for (const pid of [set.ehr.child.pid, ...set.replicas.map((r) => r.child.pid), set.haproxy.child.pid])
+    total += cpuOf(pid) ?? gone.get(pid!) ?? 0;
   return total;
 }
 
@@ -391,7 +480,9 @@ async function everything<T extends fhir4.FhirResource>(token: string, search: s
   const found: T[] = [];
   let url: string | undefined = `${set.fhirBaseUrl}/${search}${search.includes('?') ? '&' : '?'}_count=1000`;
   while (url) {
-    const res: Response = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
+    const res: Response = await fetch(url, {
+      headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' },
+    });
     expect(res.status).toBe(200);
     const bundle = (await res.json()) as fhir4.Bundle;
     for (const e of bundle.entry ?? []) found.push(e.resource as T);

@@ -14,13 +14,23 @@ import { FIXED_NOW, loadRulesKnowledge, ROOT, topPlanDefinition } from './suppor
 
 const kb = loadRulesKnowledge();
 const pd = topPlanDefinition(kb);
-const intake = JSON.parse(readFileSync(join(ROOT, 'questionnaires', 'back-pain-intake.json'), 'utf8')) as fhir4.Questionnaire;
+const intake = JSON.parse(
+  readFileSync(join(ROOT, 'questionnaires', 'back-pain-intake.json'), 'utf8'),
+) as fhir4.Questionnaire;
 
 type Outcome = { carePlan: fhir4.CarePlan } | { error: unknown };
 
 function apply(data: fhir4.FhirResource[], subject: string, evaluator?: 'compiled' | 'fhirpath.js'): Outcome {
   try {
-    return { carePlan: applyPlanDefinition(pd, { subject, data, knowledge: kb, now: FIXED_NOW, ...(evaluator ? { evaluator } : {}) }) };
+    return {
+      carePlan: applyPlanDefinition(pd, {
+        subject,
+        data,
+        knowledge: kb,
+        now: FIXED_NOW,
+        ...(evaluator ? { evaluator } : {}),
+      }),
+    };
   } catch (error) {
     return { error: (error as { outcome?: unknown }).outcome ?? String(error) };
   }
@@ -28,19 +38,25 @@ function apply(data: fhir4.FhirResource[], subject: string, evaluator?: 'compile
 
 /** Every Yes of the response made a No: complete "calm" responses reach RF-10 and the all-No logic. */
 function calm(response: fhir4.QuestionnaireResponse): fhir4.QuestionnaireResponse {
-  const text = JSON.stringify(response).replaceAll(`{"system":"${YES_NO_SYSTEM}","code":"Y"`, `{"system":"${YES_NO_SYSTEM}","code":"N"`);
+  const text = JSON.stringify(response).replaceAll(
+    `{"system":"${YES_NO_SYSTEM}","code":"Y"`,
+    `{"system":"${YES_NO_SYSTEM}","code":"N"`,
+  );
   return JSON.parse(text) as fhir4.QuestionnaireResponse;
 }
 
 describe('compiled evaluator: same CarePlans as fhirpath.js', () => {
   it('answers every worked example without falling back, with the reference result', () => {
-    const names = readdirSync(join(ROOT, 'examples')).filter((n) => existsSync(join(ROOT, 'examples', n, 'patient.json')));
+    const names = readdirSync(join(ROOT, 'examples')).filter((n) =>
+      existsSync(join(ROOT, 'examples', n, 'patient.json')),
+    );
     expect(names.length).toBeGreaterThan(20);
     for (const name of names) {
       const dir = join(ROOT, 'examples', name);
       const patient = JSON.parse(readFileSync(join(dir, 'patient.json'), 'utf8')) as fhir4.Patient;
       const data: fhir4.FhirResource[] = [patient];
-      if (existsSync(join(dir, 'response.json'))) data.push(JSON.parse(readFileSync(join(dir, 'response.json'), 'utf8')) as fhir4.QuestionnaireResponse);
+      if (existsSync(join(dir, 'response.json')))
+        data.push(JSON.parse(readFileSync(join(dir, 'response.json'), 'utf8')) as fhir4.QuestionnaireResponse);
       const compiled = apply(data, `Patient/${patient.id}`, 'compiled');
       expect(compiled, name).toHaveProperty('carePlan');
       expect(compiled, name).toEqual(apply(data, `Patient/${patient.id}`, 'fhirpath.js'));
@@ -87,7 +103,13 @@ describe('compiled evaluator: same CarePlans as fhirpath.js', () => {
     };
     const data: fhir4.FhirResource[] = [{ resourceType: 'Patient', id: 't1' }, response];
     // The answer is checked against the Questionnaire before either evaluator runs: both see no age answer.
-    const compiled = applyPlanDefinition(pd, { subject: 'Patient/t1', data, knowledge: kb, now: FIXED_NOW, evaluator: 'compiled' });
+    const compiled = applyPlanDefinition(pd, {
+      subject: 'Patient/t1',
+      data,
+      knowledge: kb,
+      now: FIXED_NOW,
+      evaluator: 'compiled',
+    });
     const reference = apply(data, 'Patient/t1', 'fhirpath.js');
     expect(reference).toEqual({ carePlan: compiled });
     expect(apply(data, 'Patient/t1')).toEqual(reference);
@@ -96,7 +118,8 @@ describe('compiled evaluator: same CarePlans as fhirpath.js', () => {
 });
 
 describe('compiled evaluator: the subset', () => {
-  const run = (expression: string, env: Record<string, unknown> = {}, focus: unknown[] = []) => compileExpression(expression)(focus, env);
+  const run = (expression: string, env: Record<string, unknown> = {}, focus: unknown[] = []) =>
+    compileExpression(expression)(focus, env);
 
   it('agrees with fhirpath.js on three-valued logic, membership, counts and arithmetic', () => {
     const env = { yes: ['a', 'b'], none: [], n: [7], w: [59.9], s: ['1975-06-01'] };
@@ -114,16 +137,25 @@ describe('compiled evaluator: the subset', () => {
       "('a' | 'b').all($this in %yes)",
       '((%w - %n) / 5).truncate()',
       'iif(%w < 60, 9, 3) + iif(%none.exists(), 1, 0)',
-      "%s.substring(0, 4).toInteger() - 1900",
+      '%s.substring(0, 4).toInteger() - 1900',
       "%s.substring(5, 5) < '07-01'",
       '%n / 0',
-      "%n != 7 xor %none.empty()",
+      '%n != 7 xor %none.empty()',
     ];
-    for (const expression of cases) expect(run(expression, env), expression).toEqual(evaluateFhirPath({}, expression, env));
+    for (const expression of cases)
+      expect(run(expression, env), expression).toEqual(evaluateFhirPath({}, expression, env));
   });
 
   it('refuses syntax and functions outside the subset at compile time', () => {
-    for (const expression of ["Patient.name", "'it\\'s'", 'item.ofType(Coding)', 'item[0]', "%x.select(code)", '-%n', "%yes.combine($this)"]) {
+    for (const expression of [
+      'Patient.name',
+      "'it\\'s'",
+      'item.ofType(Coding)',
+      'item[0]',
+      '%x.select(code)',
+      '-%n',
+      '%yes.combine($this)',
+    ]) {
       expect(() => compileExpression(expression), expression).toThrow(NotCompiled);
     }
   });

@@ -10,11 +10,23 @@ import { buildResultsView } from '../../src/clinician-app/results.js';
 import { applyPlanDefinition } from '../../src/rules/index.js';
 import { EXT_BASIS, EXT_CRITERION } from '../../src/rules/vocabulary.js';
 import { SCENARIOS, birthDateFor } from './scenarios.js';
-import { BASELINE, buildPatient, buildResponse, FIXED_NOW, firedRules, loadRulesKnowledge, ROOT, topPlanDefinition, type Answers } from './support.js';
+import {
+  BASELINE,
+  buildPatient,
+  buildResponse,
+  FIXED_NOW,
+  firedRules,
+  loadRulesKnowledge,
+  ROOT,
+  topPlanDefinition,
+  type Answers,
+} from './support.js';
 
 const kb = loadRulesKnowledge();
 const pd = topPlanDefinition(kb);
-const intake = JSON.parse(readFileSync(join(ROOT, 'questionnaires', 'back-pain-intake.json'), 'utf8')) as fhir4.Questionnaire;
+const intake = JSON.parse(
+  readFileSync(join(ROOT, 'questionnaires', 'back-pain-intake.json'), 'utf8'),
+) as fhir4.Questionnaire;
 
 function questionText(linkId: string): string {
   const walk = (items: fhir4.QuestionnaireItem[] | undefined): string | undefined => {
@@ -31,13 +43,21 @@ function questionText(linkId: string): string {
 }
 
 const parts = (ext: fhir4.Extension, url: string) => (ext.extension ?? []).filter((e) => e.url === url);
-interface Criterion { meaning: string; text: string; linkIds: string[] }
+interface Criterion {
+  meaning: string;
+  text: string;
+  linkIds: string[];
+}
 function criteriaOf(cp: fhir4.CarePlan, rule: string): Criterion[] {
   const action = firedRules(cp).find((r) => r.code === rule)?.action;
   if (!action) throw new Error(`${rule} did not fire`);
   return (action.extension ?? [])
     .filter((e) => e.url === EXT_CRITERION)
-    .map((e) => ({ meaning: parts(e, 'meaning')[0]?.valueString ?? '', text: parts(e, 'text')[0]?.valueString ?? '', linkIds: parts(e, 'linkId').map((l) => l.valueString!) }));
+    .map((e) => ({
+      meaning: parts(e, 'meaning')[0]?.valueString ?? '',
+      text: parts(e, 'text')[0]?.valueString ?? '',
+      linkIds: parts(e, 'linkId').map((l) => l.valueString!),
+    }));
 }
 
 function apply(answers: Answers | null, id = 'p1'): fhir4.CarePlan {
@@ -73,7 +93,11 @@ describe('every golden example names the criterion that fired', () => {
         const criteria = criteriaOf(cp, code);
         expect(criteria.length, code).toBeGreaterThan(0);
         for (const c of criteria) {
-          expect(c.text, code).toMatch(new RegExp(` → ${c.meaning.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$|^${c.meaning.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+          expect(c.text, code).toMatch(
+            new RegExp(
+              ` → ${c.meaning.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$|^${c.meaning.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`,
+            ),
+          );
           expect(c.text, code).not.toMatch(/\?:|::|\.:/);
         }
       }
@@ -84,7 +108,10 @@ describe('every golden example names the criterion that fired', () => {
     const expectNamed = (name: string, rule: string, linkId: string, answer: string) => {
       const scenario = SCENARIOS.find((s) => s.name === name)!;
       const criteria = criteriaOf(apply(scenario.answers), rule);
-      expect(criteria.map((c) => c.text), `${name} ${rule}`).toContainEqual(expect.stringContaining(`${questionText(linkId)} ${answer}`));
+      expect(
+        criteria.map((c) => c.text),
+        `${name} ${rule}`,
+      ).toContainEqual(expect.stringContaining(`${questionText(linkId)} ${answer}`));
     };
     expectNamed('RF-01', 'RF-01', 'rf-saddle-numbness', 'Yes → suspected cauda equina');
     expectNamed('RF-02', 'RF-02', 'rf-weakness-worsening', 'Yes →');
@@ -98,7 +125,9 @@ describe('every golden example names the criterion that fired', () => {
 
   it('with no response, BMD-01 says the age came from the date of birth and RF-00 names the unanswered questions', () => {
     const cp = apply(null, 'no-response');
-    expect(criteriaOf(cp, 'BMD-01').map((c) => c.text)).toEqual(['age 67 (from the date of birth on record) → age 65 or over']);
+    expect(criteriaOf(cp, 'BMD-01').map((c) => c.text)).toEqual([
+      'age 67 (from the date of birth on record) → age 65 or over',
+    ]);
     const [rf00] = criteriaOf(cp, 'RF-00');
     expect(rf00!.linkIds).toContain('rf-saddle-numbness');
     expect(rf00!.text).toContain(`${questionText('rf-saddle-numbness').replace(/\?$/, '')}: not answered`);
@@ -129,15 +158,29 @@ describe('all the criteria that fired, and none that did not', () => {
   });
 
   it('the criteria come first, then the other answers the rule read; the CarePlan narrative and the results view show them', () => {
-    const qr = buildResponse({ ...BASELINE, 'rf-saddle-numbness': 'Y', 'rf-bladder-bowel': 'Y' }, { patientId: 'p1', id: 'qr-1' });
-    const cp = applyPlanDefinition(pd, { subject: 'Patient/p1', data: [buildPatient('p1'), qr], knowledge: kb, now: FIXED_NOW });
+    const qr = buildResponse(
+      { ...BASELINE, 'rf-saddle-numbness': 'Y', 'rf-bladder-bowel': 'Y' },
+      { patientId: 'p1', id: 'qr-1' },
+    );
+    const cp = applyPlanDefinition(pd, {
+      subject: 'Patient/p1',
+      data: [buildPatient('p1'), qr],
+      knowledge: kb,
+      now: FIXED_NOW,
+    });
     const action = firedRules(cp).find((r) => r.code === 'RF-01')!.action;
     const urls = (action.extension ?? []).map((e) => e.url);
     expect(urls.indexOf(EXT_CRITERION)).toBeLessThan(urls.indexOf(EXT_BASIS));
-    const basisOrder = (action.extension ?? []).filter((e) => e.url === EXT_BASIS).map((e) => parts(e, 'linkId')[0]!.valueString);
+    const basisOrder = (action.extension ?? [])
+      .filter((e) => e.url === EXT_BASIS)
+      .map((e) => parts(e, 'linkId')[0]!.valueString);
     expect(basisOrder.slice(0, 2)).toEqual(['rf-saddle-numbness', 'rf-bladder-bowel']);
     expect(cp.text!.div).toContain(`Fired because: ${SADDLE}; ${BLADDER}`);
-    const view = buildResultsView({ carePlan: cp, responseKey: 'https://periplan.app/fhir/sid/questionnaire-response|p1', live: [] });
+    const view = buildResultsView({
+      carePlan: cp,
+      responseKey: 'https://periplan.app/fhir/sid/questionnaire-response|p1',
+      live: [],
+    });
     const rule = view.rules.find((r) => r.ruleId === 'RF-01')!;
     expect(rule.criteria.map((c) => c.text)).toEqual([SADDLE, BLADDER]);
     // Every answer it read, the criteria's first (the page shows the rest under "Other answers it read").

@@ -5,7 +5,18 @@
 import { describe, it, expect } from 'vitest';
 import { applyPlanDefinition } from '../../src/rules/index.js';
 import { seededRandom } from '../api/support/random-intake.js';
-import { ALL_ITEMS, buildPatient, buildResponse, contained, FIXED_NOW, firedRules, loadRulesKnowledge, requestGroupOf, topPlanDefinition, type Answers } from './support.js';
+import {
+  ALL_ITEMS,
+  buildPatient,
+  buildResponse,
+  contained,
+  FIXED_NOW,
+  firedRules,
+  loadRulesKnowledge,
+  requestGroupOf,
+  topPlanDefinition,
+  type Answers,
+} from './support.js';
 
 const kb = loadRulesKnowledge();
 const pd = topPlanDefinition(kb);
@@ -24,10 +35,27 @@ const LOCAL_CODES: Record<string, string[]> = {
   'pain-character': ['dull-ache', 'sharp-twinges'],
 };
 const NUMBER_RANGES: Record<string, [number, number, boolean]> = {
-  age: [18, 90, true], 'pain-severity': [0, 10, true], 'pain-duration-weeks': [0, 30, true], 'final-period-age': [35, 58, true],
-  'weight-kg': [40, 110, false], 'height-loss-cm': [0, 8, false], 'walking-days-per-week': [0, 7, true], 'strength-sessions-per-week': [0, 14, true],
+  age: [18, 90, true],
+  'pain-severity': [0, 10, true],
+  'pain-duration-weeks': [0, 30, true],
+  'final-period-age': [35, 58, true],
+  'weight-kg': [40, 110, false],
+  'height-loss-cm': [0, 8, false],
+  'walking-days-per-week': [0, 7, true],
+  'strength-sessions-per-week': [0, 14, true],
 };
-const RED_FLAG_YNU = ['rf-saddle-numbness', 'rf-bladder-bowel', 'rf-weakness-worsening', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk', 'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain', 'rf-steroids'];
+const RED_FLAG_YNU = [
+  'rf-saddle-numbness',
+  'rf-bladder-bowel',
+  'rf-weakness-worsening',
+  'rf-walking-difficulty',
+  'rf-fever',
+  'rf-infection-risk',
+  'rf-cancer-history',
+  'rf-weight-loss',
+  'rf-night-pain',
+  'rf-steroids',
+];
 const SERIOUS = ['RF-01', 'RF-02', 'RF-03', 'RF-04', 'RF-06', 'RF-07'];
 const EMERGENCY_ACTIONS = new Set(['RF-01', 'RF-04-emergency', 'RF-07']);
 
@@ -41,9 +69,13 @@ function randomAnswers(rand: () => number): Answers {
     const pick = <T>(xs: T[]): T => xs[Math.floor(rand() * xs.length)]!;
     if (item.kind === 'ynu') answers[item.linkId] = calm && rand() < 0.97 ? 'N' : pick(['Y', 'N', 'N', 'N', '?']);
     else if (item.kind === 'menopause') answers[item.linkId] = pick(['pre', 'peri', 'post', '?']);
-    else if (item.kind === 'local' && calm && item.linkId !== 'pain-trend') answers[item.linkId] = LOCAL_CODES[item.linkId]![0]!;
+    else if (item.kind === 'local' && calm && item.linkId !== 'pain-trend')
+      answers[item.linkId] = LOCAL_CODES[item.linkId]![0]!;
     else if (item.kind === 'local') answers[item.linkId] = pick(LOCAL_CODES[item.linkId]!);
-    else if (item.kind === 'local-repeats') answers[item.linkId] = LOCAL_CODES[item.linkId]!.filter(() => rand() < 0.5).concat(LOCAL_CODES[item.linkId]![0]!).slice(0, 3);
+    else if (item.kind === 'local-repeats')
+      answers[item.linkId] = LOCAL_CODES[item.linkId]!.filter(() => rand() < 0.5)
+        .concat(LOCAL_CODES[item.linkId]![0]!)
+        .slice(0, 3);
     else {
       const [lo, hi, integer] = NUMBER_RANGES[item.linkId]!;
       const x = lo + rand() * (hi - lo);
@@ -76,7 +108,8 @@ describe('generated responses (seeded PRNG)', () => {
     let rf00 = 0;
     for (let n = 0; n < 3000; n++) {
       const answers = randomAnswers(rand);
-      const birthDate = rand() < 0.5 ? `${1936 + Math.floor(rand() * 70)}-0${1 + Math.floor(rand() * 9)}-15` : undefined;
+      const birthDate =
+        rand() < 0.5 ? `${1936 + Math.floor(rand() * 70)}-0${1 + Math.floor(rand() * 9)}-15` : undefined;
       const data: fhir4.FhirResource[] = [buildPatient('g', birthDate), buildResponse(answers, { patientId: 'g' })];
       const carePlan = applyPlanDefinition(pd, { subject: 'Patient/g', data, knowledge: kb, now: FIXED_NOW });
       const fired = firedRules(carePlan);
@@ -101,7 +134,8 @@ describe('generated responses (seeded PRNG)', () => {
       expect(RANK[requestGroupOf(carePlan).priority ?? ''], context()).toBe(top);
       // Proposals only.
       for (const r of contained(carePlan)) {
-        if (r.resourceType === 'ServiceRequest' || r.resourceType === 'Task') expect([r.status, r.intent]).toEqual(['draft', 'proposal']);
+        if (r.resourceType === 'ServiceRequest' || r.resourceType === 'Task')
+          expect([r.status, r.intent]).toEqual(['draft', 'proposal']);
       }
     }
     // The generator must actually reach both sides of the RF-10 / RF-00 split.

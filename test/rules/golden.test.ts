@@ -6,7 +6,15 @@ import { describe, it, expect } from 'vitest';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyPlanDefinition } from '../../src/rules/index.js';
-import { buildPatient, buildResponse, FIXED_NOW, firedRules, loadRulesKnowledge, ROOT, topPlanDefinition } from './support.js';
+import {
+  buildPatient,
+  buildResponse,
+  FIXED_NOW,
+  firedRules,
+  loadRulesKnowledge,
+  ROOT,
+  topPlanDefinition,
+} from './support.js';
 import { SCENARIOS, birthDateFor } from './scenarios.js';
 
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -28,9 +36,15 @@ describe('golden examples (examples/<rule>/)', () => {
         else rmSync(join(dir, 'response.json'), { force: true });
       }
       const data: fhir4.FhirResource[] = [readJson<fhir4.Patient>(join(dir, 'patient.json'))];
-      if (existsSync(join(dir, 'response.json'))) data.push(readJson<fhir4.QuestionnaireResponse>(join(dir, 'response.json')));
+      if (existsSync(join(dir, 'response.json')))
+        data.push(readJson<fhir4.QuestionnaireResponse>(join(dir, 'response.json')));
 
-      const carePlan = applyPlanDefinition(pd, { subject: `Patient/${patientId}`, data, knowledge: kb, now: FIXED_NOW });
+      const carePlan = applyPlanDefinition(pd, {
+        subject: `Patient/${patientId}`,
+        data,
+        knowledge: kb,
+        now: FIXED_NOW,
+      });
 
       const fired = firedRules(carePlan).map((r) => [r.code, r.priority]);
       for (const want of scenario.fires) expect(fired).toContainEqual(want);

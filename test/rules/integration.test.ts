@@ -15,13 +15,24 @@ describe('rules on the loaded knowledge base', () => {
     const pd = kb.resolve(TOP_URL, 'PlanDefinition');
     expect(pd).toBeDefined();
     // Only the rule examples (folders with a golden CarePlan); other example data may live beside them.
-    const dirs = readdirSync(join(ROOT, 'examples'), { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(join(ROOT, 'examples', d.name, 'expected-careplan.json')));
+    const dirs = readdirSync(join(ROOT, 'examples'), { withFileTypes: true }).filter(
+      (d) => d.isDirectory() && existsSync(join(ROOT, 'examples', d.name, 'expected-careplan.json')),
+    );
     expect(dirs.length).toBeGreaterThanOrEqual(26);
     for (const dir of dirs) {
-      const read = (f: string) => JSON.parse(readFileSync(join(ROOT, 'examples', dir.name, f), 'utf8')) as fhir4.FhirResource;
+      const read = (f: string) =>
+        JSON.parse(readFileSync(join(ROOT, 'examples', dir.name, f), 'utf8')) as fhir4.FhirResource;
       const patient = read('patient.json') as fhir4.Patient;
-      const data = [patient, ...(existsSync(join(ROOT, 'examples', dir.name, 'response.json')) ? [read('response.json')] : [])];
-      const carePlan = applyPlanDefinition(pd!, { subject: `Patient/${patient.id}`, data, knowledge: kb, now: FIXED_NOW });
+      const data = [
+        patient,
+        ...(existsSync(join(ROOT, 'examples', dir.name, 'response.json')) ? [read('response.json')] : []),
+      ];
+      const carePlan = applyPlanDefinition(pd!, {
+        subject: `Patient/${patient.id}`,
+        data,
+        knowledge: kb,
+        now: FIXED_NOW,
+      });
       const golden = read('expected-careplan.json') as fhir4.CarePlan;
       const summary = (cp: fhir4.CarePlan) => firedRules(cp).map((r) => `${r.code}:${r.priority}`);
       expect(summary(carePlan), dir.name).toEqual(summary(golden));

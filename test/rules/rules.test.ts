@@ -5,12 +5,28 @@
 import { describe, it, expect } from 'vitest';
 import { applyPlanDefinition } from '../../src/rules/index.js';
 import { FhirError } from '../../src/outcomes/index.js';
-import { BASELINE, buildPatient, buildResponse, contained, FIXED_NOW, firedRules, loadRulesKnowledge, requestGroupOf, topPlanDefinition, type Answers } from './support.js';
+import {
+  BASELINE,
+  buildPatient,
+  buildResponse,
+  contained,
+  FIXED_NOW,
+  firedRules,
+  loadRulesKnowledge,
+  requestGroupOf,
+  topPlanDefinition,
+  type Answers,
+} from './support.js';
 
 const kb = loadRulesKnowledge();
 const pd = topPlanDefinition(kb);
 
-interface RunOptions { birthDate?: string; extra?: fhir4.FhirResource[]; authored?: string | null; noResponse?: boolean }
+interface RunOptions {
+  birthDate?: string;
+  extra?: fhir4.FhirResource[];
+  authored?: string | null;
+  noResponse?: boolean;
+}
 
 function apply(answers: Answers, options: RunOptions = {}): fhir4.CarePlan {
   const data: fhir4.FhirResource[] = [buildPatient('p1', options.birthDate ?? '1978-05-01')];
@@ -35,7 +51,13 @@ const drop = (answers: Answers, ...linkIds: string[]): Answers => {
 
 describe('baseline', () => {
   it('mechanical pain with every red flag No: RF-10 and the self-management plan, nothing else', () => {
-    expect(rules(BASELINE)).toEqual({ 'RF-10': 'routine', CS: 'routine', 'CS-01': 'routine', 'CS-02': 'routine', 'CS-03': 'routine' });
+    expect(rules(BASELINE)).toEqual({
+      'RF-10': 'routine',
+      CS: 'routine',
+      'CS-01': 'routine',
+      'CS-02': 'routine',
+      'CS-03': 'routine',
+    });
   });
 });
 
@@ -94,13 +116,21 @@ describe('duration boundaries', () => {
   it('CS-04 needs peri/postmenopausal and duration >= 12', () => {
     expect(rules(withBase({ 'pain-duration-weeks': 12, 'pain-trend': 'improving' }))['CS-04']).toBe('routine');
     expect(rules(withBase({ 'pain-duration-weeks': 11, 'pain-trend': 'improving' }))['CS-04']).toBeUndefined();
-    expect(rules(withBase({ 'pain-duration-weeks': 12, 'pain-trend': 'improving', 'menopausal-status': 'pre' }))['CS-04']).toBeUndefined();
+    expect(
+      rules(withBase({ 'pain-duration-weeks': 12, 'pain-trend': 'improving', 'menopausal-status': 'pre' }))['CS-04'],
+    ).toBeUndefined();
   });
 });
 
 describe('bone density scores and thresholds', () => {
   // Postmenopausal, 58, smoker, on HRT: ORAI = 5 + 3 + 0 = 8 (negative) at 60-69.9 kg, so OST decides.
-  const post: Answers = { age: 58, 'menopausal-status': 'post', 'final-period-age': 52, 'current-smoker': 'Y', 'hrt-current': 'Y' };
+  const post: Answers = {
+    age: 58,
+    'menopausal-status': 'post',
+    'final-period-age': 52,
+    'current-smoker': 'Y',
+    'hrt-current': 'Y',
+  };
   it('BMD-02 on OST: 67.9 kg -> OST 1 (positive) fires; 68 kg -> OST 2 does not', () => {
     expect(rules(withBase({ ...post, 'weight-kg': 67.9 }))['BMD-02']).toBe('routine');
     expect(rules(withBase({ ...post, 'weight-kg': 68 }))['BMD-02']).toBeUndefined();
@@ -135,11 +165,21 @@ describe('bone density scores and thresholds', () => {
   it('BMD-07: menopause before 45 without HRT, or rheumatoid arthritis', () => {
     expect(rules(withBase({ 'menopausal-status': 'post', 'final-period-age': 44 }))['BMD-07']).toBe('routine');
     expect(rules(withBase({ 'menopausal-status': 'post', 'final-period-age': 45 }))['BMD-07']).toBeUndefined();
-    expect(rules(withBase({ 'menopausal-status': 'post', 'final-period-age': 40, 'hrt-current': 'Y' }))['BMD-07']).toBeUndefined();
+    expect(
+      rules(withBase({ 'menopausal-status': 'post', 'final-period-age': 40, 'hrt-current': 'Y' }))['BMD-07'],
+    ).toBeUndefined();
     expect(rules(withBase({ 'rheumatoid-arthritis': 'Y' }))['BMD-07']).toBe('routine');
   });
   it('BMD-06 follows RF-06: URGENT when RF-06 is URGENT', () => {
-    const r = rules(withBase({ age: 58, 'menopausal-status': 'post', 'pain-onset': 'sudden-severe', 'rf-trauma': 'minor', 'height-loss-cm': 5 }));
+    const r = rules(
+      withBase({
+        age: 58,
+        'menopausal-status': 'post',
+        'pain-onset': 'sudden-severe',
+        'rf-trauma': 'minor',
+        'height-loss-cm': 5,
+      }),
+    );
     expect(r['RF-06']).toBe('asap');
     expect(r['BMD-06']).toBe('asap');
   });
@@ -156,7 +196,9 @@ describe('tiers that follow the data', () => {
     expect(rules(withBase({ 'rf-weight-loss': 'Y', age: 55 }))['RF-05']).toBe('asap');
   });
   it('only one action per rule fires even when both tiers could match', () => {
-    const codes = firedRules(apply(withBase({ 'pain-onset': 'sudden-severe', age: 66, 'height-loss-cm': 6 }))).map((r) => r.code);
+    const codes = firedRules(apply(withBase({ 'pain-onset': 'sudden-severe', age: 66, 'height-loss-cm': 6 }))).map(
+      (r) => r.code,
+    );
     expect(codes.filter((c) => c === 'RF-06')).toHaveLength(1);
     expect(codes.filter((c) => c === 'BMD-06')).toHaveLength(1);
   });
@@ -180,11 +222,16 @@ describe('three-valued logic: unanswered and "Not sure" are unknown, never No', 
     expect(rules(withBase({ 'rf-leg-weakness': 'mild', 'rf-weakness-worsening': 'N' }))['RF-00']).toBeUndefined();
   });
   it('an unknown answer never fires a rule that needs a Yes', () => {
-    const r = rules(withBase({ 'rf-saddle-numbness': '?', 'rf-cancer-history': '?', 'rf-fever': '?', 'rf-infection-risk': '?' }));
+    const r = rules(
+      withBase({ 'rf-saddle-numbness': '?', 'rf-cancer-history': '?', 'rf-fever': '?', 'rf-infection-risk': '?' }),
+    );
     for (const code of ['RF-01', 'RF-03', 'RF-04']) expect(r[code]).toBeUndefined();
   });
   it('unknown age or duration is not treated as young or short', () => {
-    const r = rules(drop(withBase({ 'morning-stiffness-30min': 'Y', 'stiffness-eases-exercise': 'Y' }), 'age', 'pain-duration-weeks'), { birthDate: undefined });
+    const r = rules(
+      drop(withBase({ 'morning-stiffness-30min': 'Y', 'stiffness-eases-exercise': 'Y' }), 'age', 'pain-duration-weeks'),
+      { birthDate: undefined },
+    );
     expect(r['RF-09']).toBeUndefined();
     expect(r['RF-10']).toBeUndefined();
   });
@@ -192,7 +239,10 @@ describe('three-valued logic: unanswered and "Not sure" are unknown, never No', 
     const cp = apply(withBase({ 'rf-fever': '?', 'rf-night-pain': undefined }));
     for (const { action } of firedRules(cp)) {
       const unknown = (action.extension ?? []).filter((e) => e.url.endsWith('ext-unknown-item'));
-      expect(unknown.map((e) => e.extension?.find((x) => x.url === 'linkId')?.valueString)).toEqual(['rf-fever', 'rf-night-pain']);
+      expect(unknown.map((e) => e.extension?.find((x) => x.url === 'linkId')?.valueString)).toEqual([
+        'rf-fever',
+        'rf-night-pain',
+      ]);
       expect(unknown[0]!.extension?.find((x) => x.url === 'question')?.valueString).toMatch(/fever/);
     }
   });
@@ -200,7 +250,12 @@ describe('three-valued logic: unanswered and "Not sure" are unknown, never No', 
     const qr = buildResponse(BASELINE, { patientId: 'p1' });
     const fever = qr.item!.flatMap((g) => g.item ?? []).find((i) => i.linkId === 'rf-fever')!;
     fever.answer!.push({ valueCoding: { system: 'http://terminology.hl7.org/CodeSystem/v2-0136', code: 'Y' } });
-    const cp = applyPlanDefinition(pd, { subject: 'Patient/p1', data: [buildPatient('p1', '1978-05-01'), qr], knowledge: kb, now: FIXED_NOW });
+    const cp = applyPlanDefinition(pd, {
+      subject: 'Patient/p1',
+      data: [buildPatient('p1', '1978-05-01'), qr],
+      knowledge: kb,
+      now: FIXED_NOW,
+    });
     expect(firedRules(cp).map((r) => r.code)).not.toContain('RF-10');
   });
   it('no QuestionnaireResponse: everything unknown, RF-00 fires and RF-10 does not', () => {
@@ -214,13 +269,22 @@ describe('three-valued logic: unanswered and "Not sure" are unknown, never No', 
 describe('several rules at once', () => {
   it('rules proposing the same thing share one proposal at the highest of their priorities', () => {
     // BMD-03 (SOON) and BMD-05 (ROUTINE) both propose a DXA; RF-01 and RF-02 both propose an MRI.
-    const cp = apply(withBase({ 'prior-fragility-fracture': 'Y', 'rf-bladder-bowel': 'Y', 'rf-walking-difficulty': 'Y' }));
+    const cp = apply(
+      withBase({ 'prior-fragility-fracture': 'Y', 'rf-bladder-bowel': 'Y', 'rf-walking-difficulty': 'Y' }),
+    );
     const srs = contained(cp).filter((r): r is fhir4.ServiceRequest => r.resourceType === 'ServiceRequest');
-    expect(srs.map((s) => [s.code?.coding?.[0]?.code, s.priority])).toEqual([['24968-0', 'stat'], ['312681000', 'urgent']]);
+    expect(srs.map((s) => [s.code?.coding?.[0]?.code, s.priority])).toEqual([
+      ['24968-0', 'stat'],
+      ['312681000', 'urgent'],
+    ]);
     const fired = firedRules(cp);
-    const mriRefs = fired.filter((r) => r.code === 'RF-01' || r.code === 'RF-02').map((r) => r.action.action?.[0]?.resource?.reference);
+    const mriRefs = fired
+      .filter((r) => r.code === 'RF-01' || r.code === 'RF-02')
+      .map((r) => r.action.action?.[0]?.resource?.reference);
     expect(new Set(mriRefs).size).toBe(1);
-    const flags = contained(cp).filter((r): r is fhir4.Flag => r.resourceType === 'Flag').map((f) => f.code.coding?.[0]?.code);
+    const flags = contained(cp)
+      .filter((r): r is fhir4.Flag => r.resourceType === 'Flag')
+      .map((f) => f.code.coding?.[0]?.code);
     expect(flags).toEqual(['emergency-assessment', 'imaging-follow-up', 'bone-density-scan']);
   });
   it('per-rule messages are not merged: RF-08 and RF-10 each keep their own recommendation', () => {
@@ -228,21 +292,47 @@ describe('several rules at once', () => {
     const fired = firedRules(cp);
     const refs = ['RF-08', 'RF-10'].map((code) => fired.find((r) => r.code === code)?.action.resource?.reference);
     expect(refs).toEqual(['#RF-08', '#RF-10']);
-    const texts = refs.map((ref) => (contained(cp).find((r) => `#${r.id}` === ref) as fhir4.CommunicationRequest).payload?.[0]?.contentString);
+    const texts = refs.map(
+      (ref) =>
+        (contained(cp).find((r) => `#${r.id}` === ref) as fhir4.CommunicationRequest).payload?.[0]?.contentString,
+    );
     expect(texts[0]).toMatch(/radicular/);
     expect(texts[1]).toMatch(/no imaging/);
   });
   it('a shared proposal is raised when a later rule needs it sooner', () => {
     // BMD-05 (ROUTINE) comes after BMD-03 (SOON) in the content, RF-06 URGENT's BMD-06 later still.
-    const cp = apply(withBase({ age: 58, 'menopausal-status': 'post', 'pain-onset': 'sudden-severe', 'known-osteoporosis': 'Y', 'prior-fragility-fracture': 'Y' }));
-    const dxa = contained(cp).filter((r): r is fhir4.ServiceRequest => r.resourceType === 'ServiceRequest' && r.code?.coding?.[0]?.code === '312681000');
+    const cp = apply(
+      withBase({
+        age: 58,
+        'menopausal-status': 'post',
+        'pain-onset': 'sudden-severe',
+        'known-osteoporosis': 'Y',
+        'prior-fragility-fracture': 'Y',
+      }),
+    );
+    const dxa = contained(cp).filter(
+      (r): r is fhir4.ServiceRequest =>
+        r.resourceType === 'ServiceRequest' && r.code?.coding?.[0]?.code === '312681000',
+    );
     expect(dxa).toHaveLength(1);
     expect(dxa[0]!.priority).toBe('asap');
-    const flag = contained(cp).find((r): r is fhir4.Flag => r.resourceType === 'Flag' && r.code.coding?.[0]?.code === 'bone-density-scan');
-    expect(flag?.extension?.find((e) => e.url.endsWith('flag-priority'))?.valueCodeableConcept?.coding?.[0]?.code).toBe('PH');
+    const flag = contained(cp).find(
+      (r): r is fhir4.Flag => r.resourceType === 'Flag' && r.code.coding?.[0]?.code === 'bone-density-scan',
+    );
+    expect(flag?.extension?.find((e) => e.url.endsWith('flag-priority'))?.valueCodeableConcept?.coding?.[0]?.code).toBe(
+      'PH',
+    );
   });
   it('the highest tier sets RequestGroup.priority, and actions are ordered most urgent first', () => {
-    const cp = apply(withBase({ 'menopausal-status': 'pre', 'rf-saddle-numbness': 'Y', 'rf-fever': 'Y', 'rf-infection-risk': 'Y', 'rf-steroids': 'Y' }));
+    const cp = apply(
+      withBase({
+        'menopausal-status': 'pre',
+        'rf-saddle-numbness': 'Y',
+        'rf-fever': 'Y',
+        'rf-infection-risk': 'Y',
+        'rf-steroids': 'Y',
+      }),
+    );
     const rg = requestGroupOf(cp);
     expect(rg.priority).toBe('stat');
     const fired = firedRules(cp);
@@ -257,7 +347,9 @@ describe('several rules at once', () => {
     expect(r['RF-11']).toBeUndefined();
   });
   it('RF-09 and RF-05 stop RF-10', () => {
-    expect(rules(withBase({ age: 40, 'morning-stiffness-30min': 'Y', 'wakes-late-night': 'Y' }))['RF-10']).toBeUndefined();
+    expect(
+      rules(withBase({ age: 40, 'morning-stiffness-30min': 'Y', 'wakes-late-night': 'Y' }))['RF-10'],
+    ).toBeUndefined();
     expect(rules(withBase({ 'rf-night-pain': 'Y' }))['RF-10']).toBeUndefined();
   });
   it('the self-management plan is offered with URGENT rules but not with EMERGENCY ones', () => {
@@ -268,19 +360,32 @@ describe('several rules at once', () => {
 });
 
 describe('output shape', () => {
-  const answers = withBase({ 'menopausal-status': 'pre', 'rf-fever': 'Y', 'rf-infection-risk': 'Y', 'prior-fragility-fracture': 'Y', 'rf-night-pain': undefined });
+  const answers = withBase({
+    'menopausal-status': 'pre',
+    'rf-fever': 'Y',
+    'rf-infection-risk': 'Y',
+    'prior-fragility-fracture': 'Y',
+    'rf-night-pain': undefined,
+  });
   const cp = apply(answers);
   const rg = requestGroupOf(cp);
   const byId = new Map(contained(cp).map((r) => [`#${r.id}`, r]));
 
   it('is a draft proposal CarePlan for the subject, instantiating the PlanDefinition url|version, with the intended use', () => {
-    expect(cp).toMatchObject({ resourceType: 'CarePlan', status: 'draft', intent: 'proposal', subject: { reference: 'Patient/p1' } });
+    expect(cp).toMatchObject({
+      resourceType: 'CarePlan',
+      status: 'draft',
+      intent: 'proposal',
+      subject: { reference: 'Patient/p1' },
+    });
     expect(cp.instantiatesCanonical).toEqual(['https://periplan.app/fhir/PlanDefinition/back-pain-follow-up|1.0.0']);
     expect(rg.instantiatesCanonical).toEqual(cp.instantiatesCanonical);
     expect(cp.activity?.[0]?.reference?.reference).toBe('#request-group');
-    expect(cp.note?.[0]?.text).toMatch(/decision support for clinicians; not a diagnosis; not for emergencies by patients/i);
+    expect(cp.note?.[0]?.text).toMatch(
+      /decision support for clinicians; not a diagnosis; not for emergencies by patients/i,
+    );
   });
-  it('every rule action carries code, priority, citations, source PlanDefinition and the patient\'s answers', () => {
+  it("every rule action carries code, priority, citations, source PlanDefinition and the patient's answers", () => {
     for (const { action } of firedRules(cp)) {
       expect(action.code?.[0]?.coding?.[0]?.system).toBe('https://periplan.app/fhir/CodeSystem/back-pain-rule');
       expect(action.priority).toMatch(/^(routine|urgent|asap|stat)$/);
@@ -291,7 +396,10 @@ describe('output shape', () => {
     }
     const rf03 = firedRules(cp).find((r) => r.code === 'RF-03')!.action;
     const basis = rf03.extension!.filter((e) => e.url.endsWith('ext-basis'));
-    expect(basis.map((b) => b.extension?.find((x) => x.url === 'linkId')?.valueString)).toEqual(['rf-fever', 'rf-infection-risk']);
+    expect(basis.map((b) => b.extension?.find((x) => x.url === 'linkId')?.valueString)).toEqual([
+      'rf-fever',
+      'rf-infection-risk',
+    ]);
     const fever = basis[0]!.extension!;
     expect(fever.find((x) => x.url === 'question')?.valueString).toMatch(/fever/);
     expect(fever.find((x) => x.url === 'answer')?.valueCoding?.code).toBe('Y');
@@ -311,37 +419,56 @@ describe('output shape', () => {
     expect(JSON.stringify(cp)).not.toMatch(/24531-6|www\.ama-assn\.org|\bCPT\b/);
   });
   it('flags travel in CPG report-flag Tasks, with category, priority and the response as detail', () => {
-    const tasks = contained(cp).filter((r): r is fhir4.Task => r.resourceType === 'Task' && r.code?.coding?.[0]?.code === 'report-flag');
+    const tasks = contained(cp).filter(
+      (r): r is fhir4.Task => r.resourceType === 'Task' && r.code?.coding?.[0]?.code === 'report-flag',
+    );
     expect(tasks.length).toBeGreaterThan(0);
     for (const task of tasks) {
       expect(task).toMatchObject({ status: 'draft', intent: 'proposal', for: { reference: 'Patient/p1' } });
       const flag = byId.get(task.input?.[0]?.valueReference?.reference ?? '') as fhir4.Flag;
       expect(flag.resourceType).toBe('Flag');
-      expect(flag.category?.[0]?.coding?.[0]).toMatchObject({ system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'clinical' });
+      expect(flag.category?.[0]?.coding?.[0]).toMatchObject({
+        system: 'http://terminology.hl7.org/CodeSystem/flag-category',
+        code: 'clinical',
+      });
       expect(flag.subject.reference).toBe('Patient/p1');
-      const priority = flag.extension?.find((e) => e.url === 'http://hl7.org/fhir/StructureDefinition/flag-priority')?.valueCodeableConcept?.coding?.[0]?.code;
+      const priority = flag.extension?.find((e) => e.url === 'http://hl7.org/fhir/StructureDefinition/flag-priority')
+        ?.valueCodeableConcept?.coding?.[0]?.code;
       expect(['PH', 'PM', 'PL']).toContain(priority);
-      const detail = flag.extension?.find((e) => e.url === 'http://hl7.org/fhir/StructureDefinition/flag-detail')?.valueReference?.reference;
+      const detail = flag.extension?.find((e) => e.url === 'http://hl7.org/fhir/StructureDefinition/flag-detail')
+        ?.valueReference?.reference;
       expect(detail).toBe('QuestionnaireResponse/p1-intake');
     }
-    const flagCodes = contained(cp).filter((r): r is fhir4.Flag => r.resourceType === 'Flag').map((f) => f.code.coding?.[0]?.code);
+    const flagCodes = contained(cp)
+      .filter((r): r is fhir4.Flag => r.resourceType === 'Flag')
+      .map((f) => f.code.coding?.[0]?.code);
     expect(flagCodes).toEqual(['imaging-follow-up', 'bone-density-scan']);
   });
   it('flag priority follows the tier: URGENT PH, SOON PM', () => {
     const flags = contained(cp).filter((r): r is fhir4.Flag => r.resourceType === 'Flag');
-    const prio = (f: fhir4.Flag) => f.extension?.find((e) => e.url.endsWith('flag-priority'))?.valueCodeableConcept?.coding?.[0]?.code;
+    const prio = (f: fhir4.Flag) =>
+      f.extension?.find((e) => e.url.endsWith('flag-priority'))?.valueCodeableConcept?.coding?.[0]?.code;
     expect(flags.map(prio)).toEqual(['PH', 'PM']);
   });
   it('RF-00 proposes a Task to complete the red-flag questions of the intake', () => {
-    const task = contained(cp).find((r): r is fhir4.Task => r.resourceType === 'Task' && r.code?.coding?.[0]?.code === 'collect-information');
-    expect(task).toMatchObject({ status: 'draft', intent: 'proposal', priority: 'urgent', input: [{ valueCanonical: 'https://periplan.app/fhir/Questionnaire/back-pain-intake|1.0.0' }] });
+    const task = contained(cp).find(
+      (r): r is fhir4.Task => r.resourceType === 'Task' && r.code?.coding?.[0]?.code === 'collect-information',
+    );
+    expect(task).toMatchObject({
+      status: 'draft',
+      intent: 'proposal',
+      priority: 'urgent',
+      input: [{ valueCanonical: 'https://periplan.app/fhir/Questionnaire/back-pain-intake|1.0.0' }],
+    });
   });
   it('every local reference resolves inside the CarePlan', () => {
     const refs = JSON.stringify(cp).match(/"reference":"#[^"]+"/g) ?? [];
     for (const ref of refs) expect(byId.has(ref.slice(13, -1))).toBe(true);
   });
   it('self-management advice is patient-facing, with the safety edits', () => {
-    const advice = contained(cp).filter((r): r is fhir4.CommunicationRequest => r.resourceType === 'CommunicationRequest');
+    const advice = contained(cp).filter(
+      (r): r is fhir4.CommunicationRequest => r.resourceType === 'CommunicationRequest',
+    );
     const text = advice.flatMap((a) => a.payload?.map((p) => p.contentString) ?? []).join('\n');
     expect(text).toMatch(/350 mg/);
     expect(text).not.toMatch(/400 mg/);
@@ -357,9 +484,22 @@ describe('output shape', () => {
 
 describe('choosing the response', () => {
   it('uses the newest completed intake response for the subject and ignores others', () => {
-    const older = buildResponse(withBase({ 'rf-saddle-numbness': 'Y' }), { patientId: 'p1', id: 'old', authored: '2026-10-01T08:00:00Z' });
-    const otherPatient = buildResponse(withBase({ 'rf-trauma': 'major' }), { patientId: 'p2', id: 'other', authored: '2026-12-01T08:00:00Z' });
-    const inProgress = buildResponse(withBase({ 'rf-fever': 'Y', 'rf-infection-risk': 'Y' }), { patientId: 'p1', id: 'draft', status: 'in-progress', authored: '2026-12-01T08:00:00Z' });
+    const older = buildResponse(withBase({ 'rf-saddle-numbness': 'Y' }), {
+      patientId: 'p1',
+      id: 'old',
+      authored: '2026-10-01T08:00:00Z',
+    });
+    const otherPatient = buildResponse(withBase({ 'rf-trauma': 'major' }), {
+      patientId: 'p2',
+      id: 'other',
+      authored: '2026-12-01T08:00:00Z',
+    });
+    const inProgress = buildResponse(withBase({ 'rf-fever': 'Y', 'rf-infection-risk': 'Y' }), {
+      patientId: 'p1',
+      id: 'draft',
+      status: 'in-progress',
+      authored: '2026-12-01T08:00:00Z',
+    });
     const r = rules(BASELINE, { extra: [older, otherPatient, inProgress] });
     expect(r['RF-01']).toBeUndefined();
     expect(r['RF-07']).toBeUndefined();
@@ -367,7 +507,12 @@ describe('choosing the response', () => {
     expect(r['RF-10']).toBe('routine');
   });
   it('works without a Patient when the response is there (age from the answer)', () => {
-    const cp = applyPlanDefinition(pd, { subject: 'Patient/p1', data: [buildResponse(withBase({ age: 70 }), { patientId: 'p1' })], knowledge: kb, now: FIXED_NOW });
+    const cp = applyPlanDefinition(pd, {
+      subject: 'Patient/p1',
+      data: [buildResponse(withBase({ age: 70 }), { patientId: 'p1' })],
+      knowledge: kb,
+      now: FIXED_NOW,
+    });
     expect(firedRules(cp).map((r) => r.code)).toContain('BMD-01');
   });
   it('a response without `authored` still works (age from birthDate to now)', () => {
@@ -391,7 +536,9 @@ describe('unusable input', () => {
     expect(err.outcome.issue[0]?.expression?.[0]).toMatch(/subject/);
   });
   it('a subject the data says nothing about is a 422 pointing at the data parameter', () => {
-    const err = catchError(() => applyPlanDefinition(pd, { subject: 'Patient/nobody', data: [buildPatient('p1')], knowledge: kb }));
+    const err = catchError(() =>
+      applyPlanDefinition(pd, { subject: 'Patient/nobody', data: [buildPatient('p1')], knowledge: kb }),
+    );
     expect(err.status).toBe(422);
     expect(err.outcome.issue[0]?.expression?.[0]).toMatch(/data/);
   });
@@ -399,14 +546,21 @@ describe('unusable input', () => {
     const qr = buildResponse({ ...BASELINE, 'menopausal-status': 'peri' }, { patientId: 'p1' });
     const weight = qr.item!.flatMap((g) => g.item ?? []).find((i) => i.linkId === 'weight-kg')!;
     weight.answer = [{ valueQuantity: { value: 55, unit: 'kg' } }];
-    const cp = applyPlanDefinition(pd, { subject: 'Patient/p1', data: [buildPatient('p1'), qr], knowledge: kb, now: FIXED_NOW });
+    const cp = applyPlanDefinition(pd, {
+      subject: 'Patient/p1',
+      data: [buildPatient('p1'), qr],
+      knowledge: kb,
+      now: FIXED_NOW,
+    });
     // 55 kg would be low body weight (BMD-05 for a perimenopausal woman); unknown weight decides nothing.
     expect(firedRules(cp).map((r) => r.code)).not.toContain('BMD-05');
     expect((cp.note ?? []).map((n) => n.text).join('\n')).toMatch(/weight-kg.*valueQuantity/);
   });
   it('a sub-PlanDefinition applied on its own fails clearly (its variables live on the top-level one)', () => {
     const sub = kb.resolve('https://periplan.app/fhir/PlanDefinition/back-pain-red-flags', 'PlanDefinition')!;
-    const err = catchError(() => applyPlanDefinition(sub, { subject: 'Patient/p1', data: [buildPatient('p1')], knowledge: kb }));
+    const err = catchError(() =>
+      applyPlanDefinition(sub, { subject: 'Patient/p1', data: [buildPatient('p1')], knowledge: kb }),
+    );
     expect(err.status).toBe(422);
     expect(err.message).toMatch(/rf00|undefined environment variable/);
   });

@@ -18,12 +18,24 @@ export const AUTHORED = '2026-11-24T08:30:00Z';
  * answers are checked against (its wording is what the basis shows).
  */
 export function contentFiles(): string[] {
-  const pd = readdirSync(join(ROOT, 'plandefinitions')).filter((f) => f.endsWith('.json')).map((f) => join(ROOT, 'plandefinitions', f));
-  return [...pd, join(ROOT, 'profiles', 'CodeSystem-back-pain-rule.json'), join(ROOT, 'profiles', 'CodeSystem-back-pain-flag.json'), join(ROOT, 'questionnaires', 'back-pain-intake.json')];
+  const pd = readdirSync(join(ROOT, 'plandefinitions'))
+    .filter((f) => f.endsWith('.json'))
+    .map((f) => join(ROOT, 'plandefinitions', f));
+  return [
+    ...pd,
+    join(ROOT, 'profiles', 'CodeSystem-back-pain-rule.json'),
+    join(ROOT, 'profiles', 'CodeSystem-back-pain-flag.json'),
+    join(ROOT, 'questionnaires', 'back-pain-intake.json'),
+  ];
 }
 
 export function loadRulesKnowledge(): KnowledgeBase {
-  return new KnowledgeBase(contentFiles().map((file) => ({ resource: JSON.parse(readFileSync(file, 'utf8')) as CanonicalResource, origin: file })));
+  return new KnowledgeBase(
+    contentFiles().map((file) => ({
+      resource: JSON.parse(readFileSync(file, 'utf8')) as CanonicalResource,
+      origin: file,
+    })),
+  );
 }
 
 export function topPlanDefinition(kb: KnowledgeBase): fhir4.PlanDefinition {
@@ -33,8 +45,16 @@ export function topPlanDefinition(kb: KnowledgeBase): fhir4.PlanDefinition {
 }
 
 type Kind = 'ynu' | 'local' | 'local-repeats' | 'menopause' | 'integer' | 'decimal';
-interface ItemDef { linkId: string; text: string; kind: Kind }
-const g = (linkId: string, text: string, items: Array<[string, Kind, string]>) => ({ linkId, text, items: items.map(([l, kind, t]): ItemDef => ({ linkId: l, kind, text: t })) });
+interface ItemDef {
+  linkId: string;
+  text: string;
+  kind: Kind;
+}
+const g = (linkId: string, text: string, items: Array<[string, Kind, string]>) => ({
+  linkId,
+  text,
+  items: items.map(([l, kind, t]): ItemDef => ({ linkId: l, kind, text: t })),
+});
 
 /** The pinned intake structure (docs/forms.md; checked by src/knowledge/pinned-intake-items.ts), with question texts. */
 export const GROUPS = [
@@ -51,12 +71,20 @@ export const GROUPS = [
   g('red-flags', 'Important symptoms to check', [
     ['leg-symptoms', 'local', 'Do you have pain, numbness or tingling going down into your legs?'],
     ['rf-saddle-numbness', 'ynu', 'Do you have numbness or tingling around your genitals, buttocks or inner thighs?'],
-    ['rf-bladder-bowel', 'ynu', 'Have you had new difficulty passing urine, or new loss of control of your bladder or bowel?'],
+    [
+      'rf-bladder-bowel',
+      'ynu',
+      'Have you had new difficulty passing urine, or new loss of control of your bladder or bowel?',
+    ],
     ['rf-leg-weakness', 'local', 'Do you have weakness in your legs?'],
     ['rf-weakness-worsening', 'ynu', 'Is the weakness getting worse?'],
     ['rf-walking-difficulty', 'ynu', 'Do you have new difficulty walking, or feel unsteady on your feet?'],
     ['rf-fever', 'ynu', 'Have you had a fever, chills or shivering with the back pain?'],
-    ['rf-infection-risk', 'ynu', 'Do you inject drugs, have a weakened immune system (including long-term steroids or biologic medicines), or have you had a serious infection recently?'],
+    [
+      'rf-infection-risk',
+      'ynu',
+      'Do you inject drugs, have a weakened immune system (including long-term steroids or biologic medicines), or have you had a serious infection recently?',
+    ],
     ['rf-cancer-history', 'ynu', 'Have you ever had cancer?'],
     ['rf-weight-loss', 'ynu', 'Have you lost weight without trying?'],
     ['rf-night-pain', 'ynu', 'Does the pain wake you repeatedly at night, or is it not eased by changing position?'],
@@ -75,7 +103,11 @@ export const GROUPS = [
     ['weight-kg', 'decimal', 'Your weight (kg)'],
     ['height-loss-cm', 'decimal', 'How much height have you lost since your early twenties (cm)?'],
     ['known-osteoporosis', 'ynu', 'Have you been told you have osteoporosis?'],
-    ['prior-fragility-fracture', 'ynu', 'Since age 40, have you broken a bone from a fall from standing height or less?'],
+    [
+      'prior-fragility-fracture',
+      'ynu',
+      'Since age 40, have you broken a bone from a fall from standing height or less?',
+    ],
     ['parental-hip-fracture', 'ynu', 'Did either of your parents break a hip?'],
     ['current-smoker', 'ynu', 'Do you smoke?'],
     ['alcohol-3-plus', 'ynu', 'Do you usually drink 3 or more units of alcohol a day?'],
@@ -112,7 +144,11 @@ const MENOPAUSE: Record<string, fhir4.Coding> = {
   peri: { system: 'http://snomed.info/sct', code: '161541000119104', display: 'Perimenopausal' },
   post: { system: 'http://snomed.info/sct', code: '76498008', display: 'Postmenopausal' },
 };
-const UNSURE: fhir4.Coding = { system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason', code: 'asked-unknown', display: 'Not sure' };
+const UNSURE: fhir4.Coding = {
+  system: 'http://terminology.hl7.org/CodeSystem/data-absent-reason',
+  code: 'asked-unknown',
+  display: 'Not sure',
+};
 
 function label(code: string): string {
   const s = code.replace(/-/g, ' ');
@@ -124,14 +160,32 @@ function encode(item: ItemDef, value: Short): fhir4.QuestionnaireResponseItemAns
     case 'ynu':
       if (value === '?') return [{ valueCoding: UNSURE }];
       if (value !== 'Y' && value !== 'N') throw new Error(`${item.linkId}: expected Y, N or ?, got ${String(value)}`);
-      return [{ valueCoding: { system: 'http://terminology.hl7.org/CodeSystem/v2-0136', code: value, display: value === 'Y' ? 'Yes' : 'No' } }];
+      return [
+        {
+          valueCoding: {
+            system: 'http://terminology.hl7.org/CodeSystem/v2-0136',
+            code: value,
+            display: value === 'Y' ? 'Yes' : 'No',
+          },
+        },
+      ];
     case 'menopause':
       if (value === '?') return [{ valueCoding: UNSURE }];
-      return [{ valueCoding: MENOPAUSE[String(value)] ?? (() => { throw new Error(`menopause: ${String(value)}`); })() }];
+      return [
+        {
+          valueCoding:
+            MENOPAUSE[String(value)] ??
+            (() => {
+              throw new Error(`menopause: ${String(value)}`);
+            })(),
+        },
+      ];
     case 'local':
       return [{ valueCoding: { system: LOCAL, code: String(value), display: label(String(value)) } }];
     case 'local-repeats':
-      return (Array.isArray(value) ? value : [String(value)]).map((v) => ({ valueCoding: { system: LOCAL, code: v, display: label(v) } }));
+      return (Array.isArray(value) ? value : [String(value)]).map((v) => ({
+        valueCoding: { system: LOCAL, code: v, display: label(v) },
+      }));
     case 'integer':
       return [{ valueInteger: Number(value) }];
     case 'decimal':
@@ -155,7 +209,12 @@ function withScores(answers: Answers): Answers {
   return out;
 }
 
-export interface ResponseOptions { id?: string; patientId?: string; authored?: string | null; status?: fhir4.QuestionnaireResponse['status'] }
+export interface ResponseOptions {
+  id?: string;
+  patientId?: string;
+  authored?: string | null;
+  status?: fhir4.QuestionnaireResponse['status'];
+}
 
 /** Flat answers -> a QuestionnaireResponse nested as the intake is. Unlisted (or undefined) items are left out. */
 export function buildResponse(answers: Answers, options: ResponseOptions = {}): fhir4.QuestionnaireResponse {
@@ -186,19 +245,57 @@ export function buildPatient(id: string, birthDate?: string): fhir4.Patient {
 
 /** A woman of 48 with three weeks of mechanical low back pain, every red flag answered No. */
 export const BASELINE: Answers = {
-  age: 48, 'pain-severity': 5, 'pain-duration-weeks': 3, 'pain-trend': 'same', 'pain-onset': 'gradual', 'leg-symptoms': 'none',
-  'pain-location': ['lower-back'], 'pain-pattern': ['worse-morning', 'eases-movement'], 'pain-character': ['dull-ache'],
-  'rf-saddle-numbness': 'N', 'rf-bladder-bowel': 'N', 'rf-leg-weakness': 'none', 'rf-walking-difficulty': 'N', 'rf-fever': 'N',
-  'rf-infection-risk': 'N', 'rf-cancer-history': 'N', 'rf-weight-loss': 'N', 'rf-night-pain': 'N', 'rf-trauma': 'none', 'rf-steroids': 'N',
-  'morning-stiffness-30min': 'N', 'stiffness-eases-exercise': 'N', 'alternating-buttock-pain': 'N', 'wakes-late-night': 'N',
-  'menopausal-status': 'peri', 'weight-kg': 68, 'height-loss-cm': 1, 'known-osteoporosis': 'N', 'prior-fragility-fracture': 'N',
-  'parental-hip-fracture': 'N', 'current-smoker': 'N', 'alcohol-3-plus': 'N', 'rheumatoid-arthritis': 'N', 'hrt-current': 'N', 'recent-dxa': 'N',
-  'walking-days-per-week': 2, 'strength-sessions-per-week': 0, 'pilates-yoga': 'N', 'sitting-breaks': 'N', 'heat-use': 'Y',
-  'supplement-magnesium': 'N', 'supplement-omega3': 'N', 'topical-gels': 'N', 'oral-nsaids': 'flares-only', physiotherapy: 'N',
+  age: 48,
+  'pain-severity': 5,
+  'pain-duration-weeks': 3,
+  'pain-trend': 'same',
+  'pain-onset': 'gradual',
+  'leg-symptoms': 'none',
+  'pain-location': ['lower-back'],
+  'pain-pattern': ['worse-morning', 'eases-movement'],
+  'pain-character': ['dull-ache'],
+  'rf-saddle-numbness': 'N',
+  'rf-bladder-bowel': 'N',
+  'rf-leg-weakness': 'none',
+  'rf-walking-difficulty': 'N',
+  'rf-fever': 'N',
+  'rf-infection-risk': 'N',
+  'rf-cancer-history': 'N',
+  'rf-weight-loss': 'N',
+  'rf-night-pain': 'N',
+  'rf-trauma': 'none',
+  'rf-steroids': 'N',
+  'morning-stiffness-30min': 'N',
+  'stiffness-eases-exercise': 'N',
+  'alternating-buttock-pain': 'N',
+  'wakes-late-night': 'N',
+  'menopausal-status': 'peri',
+  'weight-kg': 68,
+  'height-loss-cm': 1,
+  'known-osteoporosis': 'N',
+  'prior-fragility-fracture': 'N',
+  'parental-hip-fracture': 'N',
+  'current-smoker': 'N',
+  'alcohol-3-plus': 'N',
+  'rheumatoid-arthritis': 'N',
+  'hrt-current': 'N',
+  'recent-dxa': 'N',
+  'walking-days-per-week': 2,
+  'strength-sessions-per-week': 0,
+  'pilates-yoga': 'N',
+  'sitting-breaks': 'N',
+  'heat-use': 'Y',
+  'supplement-magnesium': 'N',
+  'supplement-omega3': 'N',
+  'topical-gels': 'N',
+  'oral-nsaids': 'flares-only',
+  physiotherapy: 'N',
 };
 
 /** Every rule action (recursively) of a CarePlan's RequestGroup, as [rule code, priority]. */
-export function firedRules(carePlan: fhir4.CarePlan): Array<{ code: string; priority: string | undefined; action: fhir4.RequestGroupAction }> {
+export function firedRules(
+  carePlan: fhir4.CarePlan,
+): Array<{ code: string; priority: string | undefined; action: fhir4.RequestGroupAction }> {
   const rg = carePlan.contained?.find((r): r is fhir4.RequestGroup => r.resourceType === 'RequestGroup');
   const out: Array<{ code: string; priority: string | undefined; action: fhir4.RequestGroupAction }> = [];
   const walk = (actions: fhir4.RequestGroupAction[] | undefined) => {

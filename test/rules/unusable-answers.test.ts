@@ -9,11 +9,23 @@ import { describe, expect, it } from 'vitest';
 import { applyPlanDefinition } from '../../src/rules/index.js';
 import type { Evaluator } from '../../src/rules/context.js';
 import { EXT_UNKNOWN_ITEM } from '../../src/rules/vocabulary.js';
-import { BASELINE, buildPatient, buildResponse, FIXED_NOW, firedRules, loadRulesKnowledge, ROOT, topPlanDefinition, type Answers } from './support.js';
+import {
+  BASELINE,
+  buildPatient,
+  buildResponse,
+  FIXED_NOW,
+  firedRules,
+  loadRulesKnowledge,
+  ROOT,
+  topPlanDefinition,
+  type Answers,
+} from './support.js';
 
 const kb = loadRulesKnowledge();
 const pd = topPlanDefinition(kb);
-const questionnaire = JSON.parse(readFileSync(join(ROOT, 'questionnaires', 'back-pain-intake.json'), 'utf8')) as fhir4.Questionnaire;
+const questionnaire = JSON.parse(
+  readFileSync(join(ROOT, 'questionnaires', 'back-pain-intake.json'), 'utf8'),
+) as fhir4.Questionnaire;
 
 type Answer = fhir4.QuestionnaireResponseItemAnswer;
 
@@ -23,8 +35,10 @@ function allItems(items: fhir4.QuestionnaireItem[] | undefined): fhir4.Questionn
 const redFlagGroup = questionnaire.item!.find((i) => i.linkId === 'red-flags');
 if (!redFlagGroup) throw new Error('the intake has no red-flags group');
 // Every choice question of the warning-signs group, and leg-symptoms wherever it sits (an RF-01 criterion).
-const redFlagItems = [...allItems(redFlagGroup.item), ...allItems(questionnaire.item).filter((i) => i.linkId === 'leg-symptoms')]
-  .filter((i, n, all) => i.type === 'choice' && all.findIndex((j) => j.linkId === i.linkId) === n);
+const redFlagItems = [
+  ...allItems(redFlagGroup.item),
+  ...allItems(questionnaire.item).filter((i) => i.linkId === 'leg-symptoms'),
+].filter((i, n, all) => i.type === 'choice' && all.findIndex((j) => j.linkId === i.linkId) === n);
 
 /** The option that means "no" for an item (N, or the local `none`). */
 function noOption(item: fhir4.QuestionnaireItem): fhir4.Coding {
@@ -33,15 +47,29 @@ function noOption(item: fhir4.QuestionnaireItem): fhir4.Coding {
   return c;
 }
 function yesOption(item: fhir4.QuestionnaireItem): fhir4.Coding {
-  return item.answerOption!.map((o) => o.valueCoding!).find((v) => v.code !== 'N' && v.code !== 'none' && v.code !== 'asked-unknown')!;
+  return item
+    .answerOption!.map((o) => o.valueCoding!)
+    .find((v) => v.code !== 'N' && v.code !== 'none' && v.code !== 'asked-unknown')!;
 }
 
 /** Kinds of invalid answer, each a function of the item (so the value is plausible for it). */
 const INVALID: Array<[string, (item: fhir4.QuestionnaireItem) => Answer[], string]> = [
-  ['an unknown code of the right system', (i) => [{ valueCoding: { system: noOption(i).system, code: 'YES' } }], '"YES"'],
-  ['the "no" code in a wrong system', (i) => [{ valueCoding: { system: 'http://example.org/other-answers', code: noOption(i).code } }], 'other-answers'],
+  [
+    'an unknown code of the right system',
+    (i) => [{ valueCoding: { system: noOption(i).system, code: 'YES' } }],
+    '"YES"',
+  ],
+  [
+    'the "no" code in a wrong system',
+    (i) => [{ valueCoding: { system: 'http://example.org/other-answers', code: noOption(i).code } }],
+    'other-answers',
+  ],
   ['a valueString', () => [{ valueString: 'maybe' }], 'valueString "maybe"'],
-  ['a valueString that reads like the "no" option', (i) => [{ valueString: noOption(i).display ?? 'No' }], 'valueString'],
+  [
+    'a valueString that reads like the "no" option',
+    (i) => [{ valueString: noOption(i).display ?? 'No' }],
+    'valueString',
+  ],
   ['a valueBoolean', () => [{ valueBoolean: false }], 'valueBoolean false'],
   ['a valueInteger', () => [{ valueInteger: 0 }], 'valueInteger 0'],
   ['a coding without a system', (i) => [{ valueCoding: { code: noOption(i).code } }], 'valueCoding'],
@@ -51,7 +79,11 @@ const INVALID: Array<[string, (item: fhir4.QuestionnaireItem) => Answer[], strin
 ];
 
 /** BASELINE (every red flag No, three weeks: RF-10) with one item's answers replaced. */
-function responseWith(linkId: string, answers: Answer[] | undefined, base: Answers = BASELINE): fhir4.QuestionnaireResponse {
+function responseWith(
+  linkId: string,
+  answers: Answer[] | undefined,
+  base: Answers = BASELINE,
+): fhir4.QuestionnaireResponse {
   const qr = buildResponse(base, { patientId: 'p1' });
   const walk = (items: fhir4.QuestionnaireResponseItem[] | undefined): boolean =>
     (items ?? []).some((item) => {
@@ -67,21 +99,49 @@ function responseWith(linkId: string, answers: Answer[] | undefined, base: Answe
 }
 
 function apply(qr: fhir4.QuestionnaireResponse, evaluator?: Evaluator, birthDate?: string): fhir4.CarePlan {
-  return applyPlanDefinition(pd, { subject: 'Patient/p1', data: [buildPatient('p1', birthDate), qr], knowledge: kb, now: FIXED_NOW, ...(evaluator ? { evaluator } : {}) });
+  return applyPlanDefinition(pd, {
+    subject: 'Patient/p1',
+    data: [buildPatient('p1', birthDate), qr],
+    knowledge: kb,
+    now: FIXED_NOW,
+    ...(evaluator ? { evaluator } : {}),
+  });
 }
 const codes = (cp: fhir4.CarePlan) => firedRules(cp).map((r) => r.code);
-const warnings = (cp: fhir4.CarePlan) => (cp.note ?? []).map((n) => n.text).filter((t) => t.startsWith('Answer not usable')).join('\n');
+const warnings = (cp: fhir4.CarePlan) =>
+  (cp.note ?? [])
+    .map((n) => n.text)
+    .filter((t) => t.startsWith('Answer not usable'))
+    .join('\n');
 
 /** Base answers under which the item is asked and would be "No". */
 function baseFor(linkId: string): Answers {
   // Worsening weakness is asked only when there is some weakness.
-  return linkId === 'rf-weakness-worsening' ? { ...BASELINE, 'rf-leg-weakness': 'mild', 'rf-weakness-worsening': 'N' } : BASELINE;
+  return linkId === 'rf-weakness-worsening'
+    ? { ...BASELINE, 'rf-leg-weakness': 'mild', 'rf-weakness-worsening': 'N' }
+    : BASELINE;
 }
 
-describe('red-flag items: any answer that is not one of the item\'s options is unknown', () => {
+describe("red-flag items: any answer that is not one of the item's options is unknown", () => {
   it('the generated cases cover every red-flag item of the Questionnaire, leg-symptoms included', () => {
     const ids = redFlagItems.map((i) => i.linkId);
-    expect(ids).toEqual(expect.arrayContaining(['leg-symptoms', 'rf-saddle-numbness', 'rf-bladder-bowel', 'rf-leg-weakness', 'rf-weakness-worsening', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk', 'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain', 'rf-trauma', 'rf-steroids']));
+    expect(ids).toEqual(
+      expect.arrayContaining([
+        'leg-symptoms',
+        'rf-saddle-numbness',
+        'rf-bladder-bowel',
+        'rf-leg-weakness',
+        'rf-weakness-worsening',
+        'rf-walking-difficulty',
+        'rf-fever',
+        'rf-infection-risk',
+        'rf-cancer-history',
+        'rf-weight-loss',
+        'rf-night-pain',
+        'rf-trauma',
+        'rf-steroids',
+      ]),
+    );
   });
 
   for (const item of redFlagItems) {
@@ -102,7 +162,9 @@ describe('red-flag items: any answer that is not one of the item\'s options is u
           expect(text).toContain(shown);
           // RF-00 names the item among the unknown ones, with why.
           const rf00 = firedRules(cp).find((r) => r.code === 'RF-00')!.action;
-          const unknown = (rf00.extension ?? []).filter((e) => e.url === EXT_UNKNOWN_ITEM).find((e) => e.extension?.some((p) => p.url === 'linkId' && p.valueString === item.linkId));
+          const unknown = (rf00.extension ?? [])
+            .filter((e) => e.url === EXT_UNKNOWN_ITEM)
+            .find((e) => e.extension?.some((p) => p.url === 'linkId' && p.valueString === item.linkId));
           expect(unknown?.extension?.find((p) => p.url === 'reason')?.valueString).toMatch(/not usable/);
           expect(cp.text?.div).toContain(item.linkId);
         });
@@ -112,35 +174,144 @@ describe('red-flag items: any answer that is not one of the item\'s options is u
 
   it('"yes" beside "no" still raises the rule that needs the yes (never read as no), and the item stays unknown', () => {
     const saddle = redFlagItems.find((i) => i.linkId === 'rf-saddle-numbness')!;
-    const cp = apply(responseWith('rf-saddle-numbness', [{ valueCoding: yesOption(saddle) }, { valueCoding: noOption(saddle) }]));
+    const cp = apply(
+      responseWith('rf-saddle-numbness', [{ valueCoding: yesOption(saddle) }, { valueCoding: noOption(saddle) }]),
+    );
     expect(codes(cp)).toEqual(expect.arrayContaining(['RF-01', 'RF-00']));
   });
 });
 
 describe('the other items the rules read: an unusable value is unknown, never a default', () => {
-  interface Case { name: string; linkId: string; bad: Answer[]; base?: Answers; birthDate?: string; notFired: string; good: Answer[] }
+  interface Case {
+    name: string;
+    linkId: string;
+    bad: Answer[];
+    base?: Answers;
+    birthDate?: string;
+    notFired: string;
+    good: Answer[];
+  }
   const cases: Case[] = [
     // RF-10 needs a known duration under 6 weeks.
-    { name: 'a negative duration', linkId: 'pain-duration-weeks', bad: [{ valueInteger: -1 }], notFired: 'RF-10', good: [{ valueInteger: 3 }] },
-    { name: 'a duration as text', linkId: 'pain-duration-weeks', bad: [{ valueString: '3' }], notFired: 'RF-10', good: [{ valueInteger: 3 }] },
-    { name: 'a fractional duration', linkId: 'pain-duration-weeks', bad: [{ valueDecimal: 2.5 }], notFired: 'RF-10', good: [{ valueInteger: 3 }] },
-    { name: 'two durations', linkId: 'pain-duration-weeks', bad: [{ valueInteger: 3 }, { valueInteger: 1 }], notFired: 'RF-10', good: [{ valueInteger: 3 }] },
+    {
+      name: 'a negative duration',
+      linkId: 'pain-duration-weeks',
+      bad: [{ valueInteger: -1 }],
+      notFired: 'RF-10',
+      good: [{ valueInteger: 3 }],
+    },
+    {
+      name: 'a duration as text',
+      linkId: 'pain-duration-weeks',
+      bad: [{ valueString: '3' }],
+      notFired: 'RF-10',
+      good: [{ valueInteger: 3 }],
+    },
+    {
+      name: 'a fractional duration',
+      linkId: 'pain-duration-weeks',
+      bad: [{ valueDecimal: 2.5 }],
+      notFired: 'RF-10',
+      good: [{ valueInteger: 3 }],
+    },
+    {
+      name: 'two durations',
+      linkId: 'pain-duration-weeks',
+      bad: [{ valueInteger: 3 }, { valueInteger: 1 }],
+      notFired: 'RF-10',
+      good: [{ valueInteger: 3 }],
+    },
     // RF-11 needs a known trend that is not "improving".
-    { name: 'a trend code that is not an option', linkId: 'pain-trend', base: { ...BASELINE, 'pain-duration-weeks': 8 }, bad: [{ valueCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'better' } }], notFired: 'RF-11', good: [{ valueCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'worse' } }] },
-    { name: 'a trend as text', linkId: 'pain-trend', base: { ...BASELINE, 'pain-duration-weeks': 8 }, bad: [{ valueString: 'worse' }], notFired: 'RF-11', good: [{ valueCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'worse' } }] },
+    {
+      name: 'a trend code that is not an option',
+      linkId: 'pain-trend',
+      base: { ...BASELINE, 'pain-duration-weeks': 8 },
+      bad: [{ valueCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'better' } }],
+      notFired: 'RF-11',
+      good: [{ valueCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'worse' } }],
+    },
+    {
+      name: 'a trend as text',
+      linkId: 'pain-trend',
+      base: { ...BASELINE, 'pain-duration-weeks': 8 },
+      bad: [{ valueString: 'worse' }],
+      notFired: 'RF-11',
+      good: [{ valueCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'worse' } }],
+    },
     // RF-06 (urgent) needs a known sudden severe onset.
-    { name: 'the onset code in a wrong system', linkId: 'pain-onset', base: { ...BASELINE, age: 58, 'menopausal-status': 'post', 'known-osteoporosis': 'Y' }, bad: [{ valueCoding: { system: 'http://example.org/x', code: 'sudden-severe' } }], notFired: 'RF-06', good: [{ valueCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'sudden-severe' } }] },
+    {
+      name: 'the onset code in a wrong system',
+      linkId: 'pain-onset',
+      base: { ...BASELINE, age: 58, 'menopausal-status': 'post', 'known-osteoporosis': 'Y' },
+      bad: [{ valueCoding: { system: 'http://example.org/x', code: 'sudden-severe' } }],
+      notFired: 'RF-06',
+      good: [
+        { valueCoding: { system: 'https://periplan.app/fhir/CodeSystem/back-pain-answer', code: 'sudden-severe' } },
+      ],
+    },
     // BMD-05: a perimenopausal woman with low body weight; 0 kg or a string is no weight at all.
-    { name: 'a weight below the minimum', linkId: 'weight-kg', bad: [{ valueDecimal: 0 }], notFired: 'BMD-05', good: [{ valueDecimal: 55 }] },
-    { name: 'a negative weight', linkId: 'weight-kg', bad: [{ valueDecimal: -55 }], notFired: 'BMD-05', good: [{ valueDecimal: 55 }] },
-    { name: 'a weight as text', linkId: 'weight-kg', bad: [{ valueString: '55' }], notFired: 'BMD-05', good: [{ valueDecimal: 55 }] },
-    { name: 'a weight as a Quantity', linkId: 'weight-kg', bad: [{ valueQuantity: { value: 55, unit: 'kg' } }], notFired: 'BMD-05', good: [{ valueDecimal: 55 }] },
+    {
+      name: 'a weight below the minimum',
+      linkId: 'weight-kg',
+      bad: [{ valueDecimal: 0 }],
+      notFired: 'BMD-05',
+      good: [{ valueDecimal: 55 }],
+    },
+    {
+      name: 'a negative weight',
+      linkId: 'weight-kg',
+      bad: [{ valueDecimal: -55 }],
+      notFired: 'BMD-05',
+      good: [{ valueDecimal: 55 }],
+    },
+    {
+      name: 'a weight as text',
+      linkId: 'weight-kg',
+      bad: [{ valueString: '55' }],
+      notFired: 'BMD-05',
+      good: [{ valueDecimal: 55 }],
+    },
+    {
+      name: 'a weight as a Quantity',
+      linkId: 'weight-kg',
+      bad: [{ valueQuantity: { value: 55, unit: 'kg' } }],
+      notFired: 'BMD-05',
+      good: [{ valueDecimal: 55 }],
+    },
     // BMD-01: an impossible age answer is unknown; the rules then use the birth date (48 here).
-    { name: 'an age above the maximum', linkId: 'age', birthDate: '1978-01-01', bad: [{ valueInteger: 200 }], notFired: 'BMD-01', good: [{ valueInteger: 70 }] },
-    { name: 'an age as text', linkId: 'age', birthDate: '1978-01-01', bad: [{ valueString: '70' }], notFired: 'BMD-01', good: [{ valueInteger: 70 }] },
+    {
+      name: 'an age above the maximum',
+      linkId: 'age',
+      birthDate: '1978-01-01',
+      bad: [{ valueInteger: 200 }],
+      notFired: 'BMD-01',
+      good: [{ valueInteger: 70 }],
+    },
+    {
+      name: 'an age as text',
+      linkId: 'age',
+      birthDate: '1978-01-01',
+      bad: [{ valueString: '70' }],
+      notFired: 'BMD-01',
+      good: [{ valueInteger: 70 }],
+    },
     // BMD-07: postmenopausal, last period at 40, no HRT; a status in a wrong system is not "postmenopausal".
-    { name: 'the menopausal status in a wrong system', linkId: 'menopausal-status', base: { ...BASELINE, 'final-period-age': 40 }, bad: [{ valueCoding: { system: 'http://example.org/x', code: '76498008' } }], notFired: 'BMD-07', good: [{ valueCoding: { system: 'http://snomed.info/sct', code: '76498008' } }] },
-    { name: 'a final-period age below the minimum', linkId: 'final-period-age', base: { ...BASELINE, 'menopausal-status': 'post', 'final-period-age': 44 }, bad: [{ valueInteger: -40 }], notFired: 'BMD-07', good: [{ valueInteger: 40 }] },
+    {
+      name: 'the menopausal status in a wrong system',
+      linkId: 'menopausal-status',
+      base: { ...BASELINE, 'final-period-age': 40 },
+      bad: [{ valueCoding: { system: 'http://example.org/x', code: '76498008' } }],
+      notFired: 'BMD-07',
+      good: [{ valueCoding: { system: 'http://snomed.info/sct', code: '76498008' } }],
+    },
+    {
+      name: 'a final-period age below the minimum',
+      linkId: 'final-period-age',
+      base: { ...BASELINE, 'menopausal-status': 'post', 'final-period-age': 44 },
+      bad: [{ valueInteger: -40 }],
+      notFired: 'BMD-07',
+      good: [{ valueInteger: 40 }],
+    },
   ];
   for (const c of cases) {
     for (const evaluator of ['compiled', 'fhirpath.js'] as const) {

@@ -12,7 +12,11 @@ const LOG = path.join(ROOT, 'docs/safety/hazard-log.md');
 /** "- `test/x.test.ts` › `test name`" lines under a hazard's "Proved by". */
 const PROOF = /^\s*-\s+`(test\/[^`]+\.test\.ts)`\s+›\s+`([^`]+)`\s*$/;
 
-interface Proof { hazard: string; file: string; name: string }
+interface Proof {
+  hazard: string;
+  file: string;
+  name: string;
+}
 
 function proofs(markdown: string): Proof[] {
   const out: Proof[] = [];

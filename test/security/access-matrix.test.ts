@@ -26,17 +26,26 @@ let p2Observation: fhir4.Observation;
 
 /** A standalone sign-in as the tablet's public client, asking for everything. */
 async function tabletToken(): Promise<string> {
-  const config = await oidc.discovery(new URL(`${h.baseUrl}/ehr/auth`), 'periplan-tablet', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+  const config = await oidc.discovery(new URL(`${h.baseUrl}/ehr/auth`), 'periplan-tablet', undefined, oidc.None(), {
+    execute: [oidc.allowInsecureRequests],
+  });
   const redirect = `${h.baseUrl}/tablet/callback`;
   const verifier = oidc.randomPKCECodeVerifier();
   const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: redirect, scope: 'openid fhirUser launch/patient user/*.cruds patient/*.cruds', aud: `${h.baseUrl}/ehr/fhir`, state: 'm',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    redirect_uri: redirect,
+    scope: 'openid fhirUser launch/patient user/*.cruds patient/*.cruds',
+    aud: `${h.baseUrl}/ehr/fhir`,
+    state: 'm',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
   });
   const browser = new Browser();
   const { res, url: pageUrl } = await browser.follow(url.href, redirect);
-  const { url: back } = await browser.follow(formAction(await res.text(), pageUrl), redirect, { form: { practitioner: 'sandbox-clinician', patient: P1 } });
-  return (await oidc.authorizationCodeGrant(config, new URL(back), { pkceCodeVerifier: verifier, expectedState: 'm' })).access_token;
+  const { url: back } = await browser.follow(formAction(await res.text(), pageUrl), redirect, {
+    form: { practitioner: 'sandbox-clinician', patient: P1 },
+  });
+  return (await oidc.authorizationCodeGrant(config, new URL(back), { pkceCodeVerifier: verifier, expectedState: 'm' }))
+    .access_token;
 }
 
 /**
@@ -65,7 +74,11 @@ interface Cell {
   /** The answer must not contain this (patient 2's data). */
   noneOf?: () => string;
 }
-type Row = { operation: string; request: (token: string | undefined, kind: Kind) => Promise<Response>; expect: Record<Kind, Cell> };
+type Row = {
+  operation: string;
+  request: (token: string | undefined, kind: Kind) => Promise<Response>;
+  expect: Record<Kind, Cell>;
+};
 
 const auth = (token: string | undefined): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
 const fhirJson = { 'content-type': 'application/fhir+json' };
@@ -90,18 +103,37 @@ const ROWS: Row[] = [
   {
     operation: "search patient 2's Observations (/ehr/fhir)",
     request: (t) => fetch(ehr(`Observation?subject=Patient/${P2}`), { headers: auth(t) }),
-    expect: all(403, { ...unauthenticated, patient1: { status: 200, noneOf: () => p2Observation.id! }, clinician: { status: 200 }, module: { status: 200 } }),
+    expect: all(403, {
+      ...unauthenticated,
+      patient1: { status: 200, noneOf: () => p2Observation.id! },
+      clinician: { status: 200 },
+      module: { status: 200 },
+    }),
   },
   {
     operation: 'create an Observation for patient 2 (/ehr/fhir)',
-    request: (t, k) => fetch(ehr('Observation'), { method: 'POST', headers: { ...fhirJson, ...auth(t) }, body: JSON.stringify(observationFor(P2, `create-${k}`)) }),
+    request: (t, k) =>
+      fetch(ehr('Observation'), {
+        method: 'POST',
+        headers: { ...fhirJson, ...auth(t) },
+        body: JSON.stringify(observationFor(P2, `create-${k}`)),
+      }),
     expect: all(403, { ...unauthenticated, clinician: { status: 201 }, module: { status: 201 } }),
   },
   {
     operation: "conditional create matching patient 2's Observation (/ehr/fhir, If-None-Exist)",
     request: (t) =>
-      fetch(ehr('Observation'), { method: 'POST', headers: { ...fhirJson, ...auth(t), 'if-none-exist': `_id=${p2Observation.id}` }, body: JSON.stringify(observationFor(P2, 'seeded')) }),
-    expect: all(403, { ...unauthenticated, patient1: { status: 403, noneOf: () => p2Observation.id! }, clinician: { status: 200 }, module: { status: 200 } }),
+      fetch(ehr('Observation'), {
+        method: 'POST',
+        headers: { ...fhirJson, ...auth(t), 'if-none-exist': `_id=${p2Observation.id}` },
+        body: JSON.stringify(observationFor(P2, 'seeded')),
+      }),
+    expect: all(403, {
+      ...unauthenticated,
+      patient1: { status: 403, noneOf: () => p2Observation.id! },
+      clinician: { status: 200 },
+      module: { status: 200 },
+    }),
   },
   {
     operation: 'transaction with a conditional create over patient 2 (/ehr/fhir)',
@@ -109,19 +141,44 @@ const ROWS: Row[] = [
       fetch(ehr(''), {
         method: 'POST',
         headers: { ...fhirJson, ...auth(t) },
-        body: JSON.stringify({ resourceType: 'Bundle', type: 'transaction', entry: [{ resource: observationFor(P2, 'seeded'), request: { method: 'POST', url: 'Observation', ifNoneExist: `subject=Patient/${P2}&code=urn:matrix|seeded` } }] }),
+        body: JSON.stringify({
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [
+            {
+              resource: observationFor(P2, 'seeded'),
+              request: {
+                method: 'POST',
+                url: 'Observation',
+                ifNoneExist: `subject=Patient/${P2}&code=urn:matrix|seeded`,
+              },
+            },
+          ],
+        }),
       }),
-    expect: all(403, { ...unauthenticated, patient1: { status: 403, noneOf: () => p2Observation.id! }, clinician: { status: 200 }, module: { status: 200 } }),
+    expect: all(403, {
+      ...unauthenticated,
+      patient1: { status: 403, noneOf: () => p2Observation.id! },
+      clinician: { status: 200 },
+      module: { status: 200 },
+    }),
   },
   {
     operation: '$submit for patient 2 (/fhir)',
     request: (t, k) =>
-      fetch(`${h.baseUrl}/fhir/QuestionnaireResponse/$submit`, { method: 'POST', headers: { ...fhirJson, ...auth(t) }, body: JSON.stringify(submissionFor('RF-01', P2, KINDS.indexOf(k) + 10).response) }),
+      fetch(`${h.baseUrl}/fhir/QuestionnaireResponse/$submit`, {
+        method: 'POST',
+        headers: { ...fhirJson, ...auth(t) },
+        body: JSON.stringify(submissionFor('RF-01', P2, KINDS.indexOf(k) + 10).response),
+      }),
     expect: all(403, { ...unauthenticated, clinician: { status: 201 }, module: { status: 201 } }),
   },
   {
     operation: "$submit-status of patient 2's submission (/fhir)",
-    request: (t) => fetch(`${h.baseUrl}/fhir/QuestionnaireResponse/$submit-status?key=${encodeURIComponent(p2Key)}`, { headers: auth(t) }),
+    request: (t) =>
+      fetch(`${h.baseUrl}/fhir/QuestionnaireResponse/$submit-status?key=${encodeURIComponent(p2Key)}`, {
+        headers: auth(t),
+      }),
     expect: all(404, { ...unauthenticated, clinician: { status: 200 }, module: { status: 200 } }),
   },
   {
@@ -136,7 +193,12 @@ const ROWS: Row[] = [
   },
   {
     operation: '/app/api: submit with a bearer token',
-    request: (t) => fetch(`${h.baseUrl}/app/api/submit`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth(t) }, body: JSON.stringify({ response: submissionFor('RF-01', P2, 99).response }) }),
+    request: (t) =>
+      fetch(`${h.baseUrl}/app/api/submit`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...auth(t) },
+        body: JSON.stringify({ response: submissionFor('RF-01', P2, 99).response }),
+      }),
     expect: all(401),
   },
   {
@@ -148,16 +210,26 @@ const ROWS: Row[] = [
 
 beforeAll(async () => {
   h = await startAppHarness();
-  const clinicianScopes = APP_SCOPES.split(' ').filter((s) => s.startsWith('user/')).join(' ');
+  const clinicianScopes = APP_SCOPES.split(' ')
+    .filter((s) => s.startsWith('user/'))
+    .join(' ');
   tokens.clinician = (await launchToken(h, P1, clinicianScopes)).access_token;
   tokens.patient1 = (await launchToken(h, P1, clinicianScopes.replaceAll('user/', 'patient/'))).access_token;
   tokens.tablet = await tabletToken();
   tokens.module = await moduleToken(h);
   tokens.expired = await expiredToken(tokens.clinician);
-  const seeded = await fetch(ehr('Observation'), { method: 'POST', headers: { ...fhirJson, ...auth(tokens.module) }, body: JSON.stringify(observationFor(P2, 'seeded')) });
+  const seeded = await fetch(ehr('Observation'), {
+    method: 'POST',
+    headers: { ...fhirJson, ...auth(tokens.module) },
+    body: JSON.stringify(observationFor(P2, 'seeded')),
+  });
   expect(seeded.status).toBe(201);
   p2Observation = (await seeded.json()) as fhir4.Observation;
-  const submitted = await fetch(`${h.baseUrl}/fhir/QuestionnaireResponse/$submit`, { method: 'POST', headers: { ...fhirJson, ...auth(tokens.clinician) }, body: JSON.stringify(submissionFor('RF-01', P2, 1).response) });
+  const submitted = await fetch(`${h.baseUrl}/fhir/QuestionnaireResponse/$submit`, {
+    method: 'POST',
+    headers: { ...fhirJson, ...auth(tokens.clinician) },
+    body: JSON.stringify(submissionFor('RF-01', P2, 1).response),
+  });
   expect(submitted.status).toBe(201);
   p2Key = ((await submitted.json()) as fhir4.Parameters).parameter!.find((p) => p.name === 'key')!.valueString!;
 }, 120_000);

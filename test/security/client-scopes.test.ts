@@ -17,39 +17,63 @@ afterAll(async () => h?.close());
 
 /** A standalone launch of `clientId` asking for `scope`, signing in as physio-lee for pat-a. */
 async function standalone(clientId: 'periplan-app' | 'periplan-tablet', scope: string) {
-  const config = clientId === 'periplan-app' ? await clientConfig(h, clientId, APP_SECRET) : await clientConfig(h, clientId);
+  const config =
+    clientId === 'periplan-app' ? await clientConfig(h, clientId, APP_SECRET) : await clientConfig(h, clientId);
   const redirect = `${h.baseUrl}/${clientId === 'periplan-app' ? 'app' : 'tablet'}/callback`;
   const verifier = oidc.randomPKCECodeVerifier();
   const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: redirect, scope, aud: h.fhirBaseUrl, state: 'cs',
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    redirect_uri: redirect,
+    scope,
+    aud: h.fhirBaseUrl,
+    state: 'cs',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
   });
   const browser = new Browser();
   const { res, url: pageUrl } = await browser.follow(url.href, redirect);
   const html = await res.text();
   // The sign-in page lists only what can be granted.
   for (const wide of ['user/*.cruds', 'patient/*.cruds']) expect(html).not.toContain(`<code>${wide}</code>`);
-  const { url: back, res: last } = await browser.follow(formAction(html, pageUrl), redirect, { form: { practitioner: 'physio-lee', patient: 'pat-a' } });
-  if (!back.startsWith(redirect)) throw new Error(`sign-in ended at ${back}: ${last.status} ${(await last.text()).replace(/\s+/g, ' ').slice(0, 3000)}`);
+  const { url: back, res: last } = await browser.follow(formAction(html, pageUrl), redirect, {
+    form: { practitioner: 'physio-lee', patient: 'pat-a' },
+  });
+  if (!back.startsWith(redirect))
+    throw new Error(
+      `sign-in ended at ${back}: ${last.status} ${(await last.text()).replace(/\s+/g, ' ').slice(0, 3000)}`,
+    );
   return oidc.authorizationCodeGrant(config, new URL(back), { pkceCodeVerifier: verifier, expectedState: 'cs' });
 }
 
 describe('client least privilege', () => {
   it('the public tablet client asking for user/*.cruds and patient/*.cruds gets no FHIR scope, and reads nothing', async () => {
-    const tokens = await standalone('periplan-tablet', 'launch/patient openid fhirUser user/*.cruds patient/*.cruds patient/QuestionnaireResponse.cu');
+    const tokens = await standalone(
+      'periplan-tablet',
+      'launch/patient openid fhirUser user/*.cruds patient/*.cruds patient/QuestionnaireResponse.cu',
+    );
     expect(tokens.scope!.split(' ').filter((s) => s.includes('/') && s !== 'launch/patient')).toEqual([]);
     expect((await h.auth.verifyAccessToken(tokens.access_token))?.scopes).toEqual([]);
     for (const path of ['Patient/pat-a', 'Patient/pat-b', 'Flag/flag-pat-a']) {
-      const res = await fetch(`${h.fhirBaseUrl}/${path}`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      const res = await fetch(`${h.fhirBaseUrl}/${path}`, {
+        headers: { authorization: `Bearer ${tokens.access_token}` },
+      });
       expect(res.status, path).toBe(403);
     }
   });
 
   it('the clinician app asking for wildcards gets only what is within its registration', async () => {
-    const tokens = await standalone('periplan-app', 'launch/patient openid user/*.cruds patient/*.rs user/Patient.rs user/Flag.cruds patient/Flag.rs');
-    const granted = tokens.scope!.split(' ').filter((s) => /^(user|patient)\//.test(s)).sort();
+    const tokens = await standalone(
+      'periplan-app',
+      'launch/patient openid user/*.cruds patient/*.rs user/Patient.rs user/Flag.cruds patient/Flag.rs',
+    );
+    const granted = tokens
+      .scope!.split(' ')
+      .filter((s) => /^(user|patient)\//.test(s))
+      .sort();
     expect(granted).toEqual(['patient/Flag.rs', 'user/Patient.rs']);
-    const del = await fetch(`${h.fhirBaseUrl}/Flag/flag-pat-b`, { method: 'DELETE', headers: { authorization: `Bearer ${tokens.access_token}` } });
+    const del = await fetch(`${h.fhirBaseUrl}/Flag/flag-pat-b`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${tokens.access_token}` },
+    });
     expect(del.status).toBe(403);
   });
 
@@ -57,7 +81,12 @@ describe('client least privilege', () => {
     const wanted = APP_SCOPES.split(' ').filter((s) => s.startsWith('user/'));
     for (const scope of wanted) expect(isWithinScopes(scope, CLINICIAN_APP_SCOPES), scope).toBe(true);
     const tokens = await standalone('periplan-app', `launch/patient ${APP_SCOPES}`);
-    expect(tokens.scope!.split(' ').filter((s) => s.startsWith('user/')).sort()).toEqual([...wanted].sort());
+    expect(
+      tokens
+        .scope!.split(' ')
+        .filter((s) => s.startsWith('user/'))
+        .sort(),
+    ).toEqual([...wanted].sort());
   });
 
   it('narrowing: patient/ under user/, fewer permissions, never wider or another type', () => {

@@ -61,11 +61,17 @@ describe('launcher form (POST /ehr/launch)', () => {
 
   it('the launcher page itself (same origin, its token and cookie) launches: 303 to the app', async () => {
     const { csrf, cookie } = await launcherPage();
-    const res = await formPost({ ...launchFields, csrf }, { cookie, origin: h.baseUrl, 'sec-fetch-site': 'same-origin' });
+    const res = await formPost(
+      { ...launchFields, csrf },
+      { cookie, origin: h.baseUrl, 'sec-fetch-site': 'same-origin' },
+    );
     expect(res.status).toBe(303);
     expect(res.headers.get('location')).toContain(`${h.baseUrl}/app/launch?iss=`);
     // Under Referrer-Policy: no-referrer, Chromium posts the page's own form with Origin: null.
-    const nullOrigin = await formPost({ ...launchFields, csrf }, { cookie, origin: 'null', 'sec-fetch-site': 'same-origin' });
+    const nullOrigin = await formPost(
+      { ...launchFields, csrf },
+      { cookie, origin: 'null', 'sec-fetch-site': 'same-origin' },
+    );
     expect(nullOrigin.status).toBe(303);
   });
 
@@ -80,7 +86,11 @@ describe('launch API (POST /ehr/launches)', () => {
     fetch(`${h.baseUrl}/ehr/launches`, { method: 'POST', headers, body });
 
   it('refuses browser requests from another origin (403 OperationOutcome)', async () => {
-    const attempts: Record<string, string>[] = [{ origin: 'https://evil.example' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }];
+    const attempts: Record<string, string>[] = [
+      { origin: 'https://evil.example' },
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+    ];
     for (const headers of attempts) {
       const res = await jsonPost({ 'content-type': 'application/json', ...headers });
       expect(res.status, JSON.stringify(headers)).toBe(403);
@@ -96,6 +106,9 @@ describe('launch API (POST /ehr/launches)', () => {
 
   it('a local tool (no Origin, no fetch metadata) and the same origin still create launches', async () => {
     expect((await jsonPost({ 'content-type': 'application/json' })).status).toBe(201);
-    expect((await jsonPost({ 'content-type': 'application/json', origin: h.baseUrl, 'sec-fetch-site': 'same-origin' })).status).toBe(201);
+    expect(
+      (await jsonPost({ 'content-type': 'application/json', origin: h.baseUrl, 'sec-fetch-site': 'same-origin' }))
+        .status,
+    ).toBe(201);
   });
 });

@@ -11,7 +11,11 @@ let h: Harness;
 let tokenA: string;
 beforeAll(async () => {
   h = await startHarness();
-  const { launch } = await h.auth.createLaunch({ patient: 'pat-a', practitioner: 'dr-jones', clientId: 'periplan-app' });
+  const { launch } = await h.auth.createLaunch({
+    patient: 'pat-a',
+    practitioner: 'dr-jones',
+    clientId: 'periplan-app',
+  });
   tokenA = (await tokensForLaunch(h, launch, 'launch patient/Patient.rs')).access_token;
 });
 afterAll(async () => h?.close());

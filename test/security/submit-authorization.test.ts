@@ -26,13 +26,27 @@ const submit = (body: unknown, token?: string) =>
     body: JSON.stringify(body),
   });
 const status = (key: string, token?: string) =>
-  fetch(`${api()}/QuestionnaireResponse/$submit-status?key=${encodeURIComponent(key)}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  fetch(`${api()}/QuestionnaireResponse/$submit-status?key=${encodeURIComponent(key)}`, {
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
 const keyOf = (p: fhir4.Parameters) => p.parameter?.find((x) => x.name === 'key')?.valueString;
 
 beforeAll(async () => {
   h = await startAppHarness();
-  clinician = (await launchToken(h, P1, 'user/QuestionnaireResponse.crus user/Observation.crs user/Flag.crus user/ServiceRequest.crus user/CarePlan.crs user/Provenance.crs user/Patient.rs')).access_token;
-  patient1 = (await launchToken(h, P1, `${PATIENT_SUBMIT_SCOPES.replace('QuestionnaireResponse.cu', 'QuestionnaireResponse.cru')} patient/Patient.rs`)).access_token;
+  clinician = (
+    await launchToken(
+      h,
+      P1,
+      'user/QuestionnaireResponse.crus user/Observation.crs user/Flag.crus user/ServiceRequest.crus user/CarePlan.crs user/Provenance.crs user/Patient.rs',
+    )
+  ).access_token;
+  patient1 = (
+    await launchToken(
+      h,
+      P1,
+      `${PATIENT_SUBMIT_SCOPES.replace('QuestionnaireResponse.cu', 'QuestionnaireResponse.cru')} patient/Patient.rs`,
+    )
+  ).access_token;
   patient2 = (await launchToken(h, P2, `${PATIENT_SUBMIT_SCOPES} patient/Patient.rs`)).access_token;
   patient1QrOnly = (await launchToken(h, P1, 'patient/QuestionnaireResponse.cu patient/Patient.rs')).access_token;
   const res = await submit(submissionFor('RF-01', P1, 1).response, clinician);
@@ -59,7 +73,9 @@ describe('$submit-status', () => {
     for (const token of [clinician, patient1]) {
       const res = await status(submittedKey, token);
       expect(res.status).toBe(200);
-      expect(((await res.json()) as fhir4.Parameters).parameter?.find((p) => p.name === 'state')?.valueCode).toBe('sent');
+      expect(((await res.json()) as fhir4.Parameters).parameter?.find((p) => p.name === 'state')?.valueCode).toBe(
+        'sent',
+      );
     }
   });
 
@@ -68,8 +84,11 @@ describe('$submit-status', () => {
     const unknown = await status(`${submittedKey}-nope`, patient2);
     expect(hidden.status).toBe(404);
     expect(unknown.status).toBe(404);
-    const text = (r: fhir4.OperationOutcome, key: string) => r.issue.map((i) => i.diagnostics?.split(key).join('<key>')).join();
-    expect(text((await hidden.json()) as fhir4.OperationOutcome, submittedKey)).toBe(text((await unknown.json()) as fhir4.OperationOutcome, `${submittedKey}-nope`));
+    const text = (r: fhir4.OperationOutcome, key: string) =>
+      r.issue.map((i) => i.diagnostics?.split(key).join('<key>')).join();
+    expect(text((await hidden.json()) as fhir4.OperationOutcome, submittedKey)).toBe(
+      text((await unknown.json()) as fhir4.OperationOutcome, `${submittedKey}-nope`),
+    );
   });
 
   it("the module's backend token (system/QuestionnaireResponse.r) may read it", async () => {
@@ -85,16 +104,27 @@ describe('$submit with a patient-scoped token', () => {
     const outcome = (await res.json()) as fhir4.OperationOutcome;
     expect(outcome.resourceType).toBe('OperationOutcome');
     const text = outcome.issue[0]!.diagnostics!;
-    for (const scope of ['patient/Observation.c', 'patient/Flag.c', 'patient/ServiceRequest.c', 'patient/CarePlan.c', 'patient/Provenance.c']) expect(text).toContain(scope);
+    for (const scope of [
+      'patient/Observation.c',
+      'patient/Flag.c',
+      'patient/ServiceRequest.c',
+      'patient/CarePlan.c',
+      'patient/Provenance.c',
+    ])
+      expect(text).toContain(scope);
     expect(text).not.toContain('QuestionnaireResponse.c,');
-    expect(await h.writePath.outbox.get(`${response.identifier!.system}|${response.identifier!.value}`)).toBeUndefined();
+    expect(
+      await h.writePath.outbox.get(`${response.identifier!.system}|${response.identifier!.value}`),
+    ).toBeUndefined();
   });
 
-  it("a token for another patient is refused up front (403), nothing queued", async () => {
+  it('a token for another patient is refused up front (403), nothing queued', async () => {
     const { response } = submissionFor('RF-01', P1, 3);
     const res = await submit(response, patient2);
     expect(res.status).toBe(403);
-    expect(await h.writePath.outbox.get(`${response.identifier!.system}|${response.identifier!.value}`)).toBeUndefined();
+    expect(
+      await h.writePath.outbox.get(`${response.identifier!.system}|${response.identifier!.value}`),
+    ).toBeUndefined();
   });
 
   it('even with every patient/ scope it is refused up front: the Provenance needs user/Provenance.c (403), nothing queued', async () => {
@@ -104,11 +134,19 @@ describe('$submit with a patient-scoped token', () => {
     const text = ((await res.json()) as fhir4.OperationOutcome).issue[0]!.diagnostics!;
     expect(text).toContain('user/Provenance.c');
     expect(text).not.toMatch(/patient\/[A-Za-z]+\.c/);
-    expect(await h.writePath.outbox.get(`${response.identifier!.system}|${response.identifier!.value}`)).toBeUndefined();
+    expect(
+      await h.writePath.outbox.get(`${response.identifier!.system}|${response.identifier!.value}`),
+    ).toBeUndefined();
   });
 
   it('patient/ scopes for the compartment resources plus user/Provenance.c are enough: written (201 sent)', async () => {
-    const token = (await launchToken(h, P1, `${PATIENT_SUBMIT_SCOPES.replace('patient/Provenance.c', 'user/Provenance.c')} patient/Patient.rs`)).access_token;
+    const token = (
+      await launchToken(
+        h,
+        P1,
+        `${PATIENT_SUBMIT_SCOPES.replace('patient/Provenance.c', 'user/Provenance.c')} patient/Patient.rs`,
+      )
+    ).access_token;
     const { response } = submissionFor('RF-01', P1, 5);
     const res = await submit(response, token);
     const body = (await res.json()) as fhir4.Parameters;

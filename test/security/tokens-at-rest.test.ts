@@ -32,16 +32,28 @@ function databaseBytes(folder: string): string {
 /** An EHR launch as the clinician app, keeping the authorization code it was given. */
 async function launchKeepingCode() {
   const config = await clientConfig(h, 'periplan-app', APP_SECRET);
-  const { launch } = await h.auth.createLaunch({ patient: 'pat-a', practitioner: 'dr-jones', clientId: 'periplan-app' });
+  const { launch } = await h.auth.createLaunch({
+    patient: 'pat-a',
+    practitioner: 'dr-jones',
+    clientId: 'periplan-app',
+  });
   const verifier = oidc.randomPKCECodeVerifier();
   const redirect = `${h.baseUrl}/app/callback`;
   const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: redirect, scope: 'launch openid fhirUser online_access patient/Patient.rs', launch, aud: h.fhirBaseUrl,
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'st',
+    redirect_uri: redirect,
+    scope: 'launch openid fhirUser online_access patient/Patient.rs',
+    launch,
+    aud: h.fhirBaseUrl,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state: 'st',
   });
   const { url: back } = await new Browser().follow(url.href, redirect);
   const code = new URL(back).searchParams.get('code')!;
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(back), { pkceCodeVerifier: verifier, expectedState: 'st' });
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(back), {
+    pkceCodeVerifier: verifier,
+    expectedState: 'st',
+  });
   return { config, code, tokens };
 }
 
@@ -52,22 +64,46 @@ describe('tokens at rest', () => {
     const module = h.auth.moduleClient;
     const cc = await fetch(`${h.issuer}/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${module.clientId}:${module.clientSecret}`).toString('base64')}` },
-      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'system/Flag.crus', resource: h.fhirBaseUrl }),
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${module.clientId}:${module.clientSecret}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        scope: 'system/Flag.crus',
+        resource: h.fhirBaseUrl,
+      }),
     });
     expect(cc.status).toBe(200);
     const backendToken = ((await cc.json()) as { access_token: string }).access_token;
 
-    const secrets = { code, access: tokens.access_token, refresh: tokens.refresh_token!, refreshedAccess: refreshed.access_token, refreshedRefresh: refreshed.refresh_token!, backend: backendToken };
+    const secrets = {
+      code,
+      access: tokens.access_token,
+      refresh: tokens.refresh_token!,
+      refreshedAccess: refreshed.access_token,
+      refreshedRefresh: refreshed.refresh_token!,
+      backend: backendToken,
+    };
     for (const [name, value] of Object.entries(secrets)) expect(value, name).toMatch(/^[A-Za-z0-9_-]{20,}$/);
     const bytes = databaseBytes(path.join(h.dataDir, 'ehr-auth'));
     expect(bytes.length).toBeGreaterThan(0);
-    for (const [name, value] of Object.entries(secrets)) expect(bytes.includes(value), `${name} in clear in auth.sqlite*`).toBe(false);
+    for (const [name, value] of Object.entries(secrets))
+      expect(bytes.includes(value), `${name} in clear in auth.sqlite*`).toBe(false);
 
     // Presented, they are still recognised (lookup by hash), with their context.
-    expect(await h.auth.verifyAccessToken(refreshed.access_token)).toMatchObject({ clientId: 'periplan-app', patient: 'pat-a', scopes: ['patient/Patient.rs'] });
-    expect(await h.auth.verifyAccessToken(backendToken)).toMatchObject({ clientId: module.clientId, scopes: ['system/Flag.crus'] });
-    const read = await fetch(`${h.fhirBaseUrl}/Patient/pat-a`, { headers: { authorization: `Bearer ${refreshed.access_token}` } });
+    expect(await h.auth.verifyAccessToken(refreshed.access_token)).toMatchObject({
+      clientId: 'periplan-app',
+      patient: 'pat-a',
+      scopes: ['patient/Patient.rs'],
+    });
+    expect(await h.auth.verifyAccessToken(backendToken)).toMatchObject({
+      clientId: module.clientId,
+      scopes: ['system/Flag.crus'],
+    });
+    const read = await fetch(`${h.fhirBaseUrl}/Patient/pat-a`, {
+      headers: { authorization: `Bearer ${refreshed.access_token}` },
+    });
     expect(read.status).toBe(200);
     // The used refresh token is rotated out; revocation still finds tokens by their value.
     await oidc.tokenRevocation(config, refreshed.access_token);
@@ -81,8 +117,12 @@ describe('tokens at rest', () => {
     const old = new Database(file);
     old.exec(`CREATE TABLE oidc (model TEXT NOT NULL, id TEXT NOT NULL, payload TEXT NOT NULL, expires_at INTEGER,
       grant_id TEXT, uid TEXT, user_code TEXT, PRIMARY KEY (model, id));`);
-    old.prepare('INSERT INTO oidc (model, id, payload, expires_at, grant_id) VALUES (?, ?, ?, NULL, ?)').run('AccessToken', token, JSON.stringify({ jti: token, kind: 'AccessToken', grantId: 'g1' }), 'g1');
-    old.prepare('INSERT INTO oidc (model, id, payload, expires_at) VALUES (?, ?, ?, NULL)').run('Grant', 'g1', JSON.stringify({ jti: 'g1', kind: 'Grant' }));
+    old
+      .prepare('INSERT INTO oidc (model, id, payload, expires_at, grant_id) VALUES (?, ?, ?, NULL, ?)')
+      .run('AccessToken', token, JSON.stringify({ jti: token, kind: 'AccessToken', grantId: 'g1' }), 'g1');
+    old
+      .prepare('INSERT INTO oidc (model, id, payload, expires_at) VALUES (?, ?, ?, NULL)')
+      .run('Grant', 'g1', JSON.stringify({ jti: 'g1', kind: 'Grant' }));
     old.close();
     const db = new AuthDatabase(file);
     try {

@@ -25,7 +25,12 @@ beforeAll(async () => {
   server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  const config = loadConfig({ PORT: String(port), DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'body-depth-')), CONTENT_DIR: ROOT, LOG_LEVEL: 'silent' });
+  const config = loadConfig({
+    PORT: String(port),
+    DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'body-depth-')),
+    CONTENT_DIR: ROOT,
+    LOG_LEVEL: 'silent',
+  });
   composed = await createModuleServer(config, { knowledge: await loadKnowledge(ROOT), logger: createLogger('silent') });
   server.on('request', composed.app);
   base = `http://127.0.0.1:${port}`;
@@ -39,12 +44,29 @@ afterAll(async () => {
   await composed.close();
 });
 
-const deep = (depth: number) => `{"resourceType":"QuestionnaireResponse","status":"in-progress","item":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+const deep = (depth: number) =>
+  `{"resourceType":"QuestionnaireResponse","status":"in-progress","item":${'['.repeat(depth)}${']'.repeat(depth)}}`;
 
 const routes: Array<{ name: string; method: string; path: string; type: string; auth?: boolean }> = [
-  { name: 'FHIR API $validate', method: 'POST', path: '/fhir/QuestionnaireResponse/$validate', type: 'application/fhir+json' },
-  { name: 'FHIR API $submit', method: 'POST', path: '/fhir/QuestionnaireResponse/$submit', type: 'application/fhir+json' },
-  { name: 'EHR create', method: 'POST', path: '/ehr/fhir/QuestionnaireResponse', type: 'application/fhir+json', auth: true },
+  {
+    name: 'FHIR API $validate',
+    method: 'POST',
+    path: '/fhir/QuestionnaireResponse/$validate',
+    type: 'application/fhir+json',
+  },
+  {
+    name: 'FHIR API $submit',
+    method: 'POST',
+    path: '/fhir/QuestionnaireResponse/$submit',
+    type: 'application/fhir+json',
+  },
+  {
+    name: 'EHR create',
+    method: 'POST',
+    path: '/ehr/fhir/QuestionnaireResponse',
+    type: 'application/fhir+json',
+    auth: true,
+  },
   { name: 'EHR launcher (JSON)', method: 'POST', path: '/ehr/launches', type: 'application/json' },
   { name: 'clinician app draft', method: 'PUT', path: '/app/api/draft', type: 'application/json' },
   { name: 'clinician app submit', method: 'POST', path: '/app/api/submit', type: 'application/json' },
@@ -69,7 +91,9 @@ describe.each(routes)('$name ($method $path)', (route) => {
   });
 
   it('refuses a __proto__ key: 400 OperationOutcome naming where', async () => {
-    const res = await send('{"resourceType":"QuestionnaireResponse","status":"in-progress","item":[{"__proto__":{"admin":true}}]}');
+    const res = await send(
+      '{"resourceType":"QuestionnaireResponse","status":"in-progress","item":[{"__proto__":{"admin":true}}]}',
+    );
     expect(res.status).toBe(400);
     const outcome = (await res.json()) as fhir4.OperationOutcome;
     expect(outcome.issue[0]?.expression).toEqual(['QuestionnaireResponse.item[0].__proto__']);

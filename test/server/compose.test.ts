@@ -26,7 +26,12 @@ beforeAll(async () => {
   server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
-  const config = loadConfig({ PORT: String(port), DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'compose-')), CONTENT_DIR: ROOT, LOG_LEVEL: 'silent' });
+  const config = loadConfig({
+    PORT: String(port),
+    DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'compose-')),
+    CONTENT_DIR: ROOT,
+    LOG_LEVEL: 'silent',
+  });
   composed = await createModuleServer(config, { knowledge: await loadKnowledge(ROOT), logger: createLogger('silent') });
   server.on('request', composed.app);
   await composed.start();
@@ -40,7 +45,11 @@ afterAll(async () => {
 });
 
 const submit = (body: unknown, headers: Record<string, string> = {}) =>
-  fetch(`${base}/fhir/QuestionnaireResponse/$submit`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', ...headers }, body: JSON.stringify(body) });
+  fetch(`${base}/fhir/QuestionnaireResponse/$submit`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/fhir+json', ...headers },
+    body: JSON.stringify(body),
+  });
 
 describe('the composed server', () => {
   it('sends a newcomer to the sandbox launcher and serves the app, the EHR and the API on one port', async () => {
@@ -67,7 +76,10 @@ describe('the composed server', () => {
   it('writes a submission with a token that grants it, and $apply reads server data only with a token', async () => {
     const patient = read<fhir4.Patient>('examples/RF-01/patient.json');
     const response = read<fhir4.QuestionnaireResponse>('examples/RF-01/response.json');
-    const token = await clientCredentialsTokenSource({ fhirBaseUrl: composed.fhirBaseUrl, ...composed.ehr!.auth.moduleClient }).getToken();
+    const token = await clientCredentialsTokenSource({
+      fhirBaseUrl: composed.fhirBaseUrl,
+      ...composed.ehr!.auth.moduleClient,
+    }).getToken();
     // The sandbox EHR needs the patient first (the clinic's EHR would have it).
     composed.ehr!.store.update(patient);
     const res = await submit(response, { authorization: `Bearer ${token}` });
@@ -75,33 +87,63 @@ describe('the composed server', () => {
 
     const apply = (useServerData?: boolean) => ({
       resourceType: 'Parameters',
-      parameter: [{ name: 'subject', valueString: `Patient/${patient.id}` }, ...(useServerData === undefined ? [] : [{ name: 'useServerData', valueBoolean: useServerData }])],
+      parameter: [
+        { name: 'subject', valueString: `Patient/${patient.id}` },
+        ...(useServerData === undefined ? [] : [{ name: 'useServerData', valueBoolean: useServerData }]),
+      ],
     });
     // No token: no server data is read, so there is nothing about the subject to apply to (422), not a 5xx.
-    const anonymous = await fetch(`${base}/fhir/PlanDefinition/back-pain-follow-up/$apply`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(apply()) });
+    const anonymous = await fetch(`${base}/fhir/PlanDefinition/back-pain-follow-up/$apply`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: JSON.stringify(apply()),
+    });
     expect(anonymous.status).toBe(422);
-    const asked = await fetch(`${base}/fhir/PlanDefinition/back-pain-follow-up/$apply`, { method: 'POST', headers: { 'content-type': 'application/fhir+json' }, body: JSON.stringify(apply(true)) });
+    const asked = await fetch(`${base}/fhir/PlanDefinition/back-pain-follow-up/$apply`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json' },
+      body: JSON.stringify(apply(true)),
+    });
     expect(asked.status).toBe(400);
   });
 
   it('seeds three sandbox patients with example intakes through the real write path, once', async () => {
     const readPatient = (id: string) => composed.ehr!.store.find('Patient', id) as fhir4.Patient | undefined;
-    const seed = () => seedSandboxIntakes({ writePath: composed.writePath, contentDir: ROOT, readPatient, now: new Date('2026-11-24T09:00:00Z') });
+    const seed = () =>
+      seedSandboxIntakes({
+        writePath: composed.writePath,
+        contentDir: ROOT,
+        readPatient,
+        now: new Date('2026-11-24T09:00:00Z'),
+      });
     expect(await seed()).toBe(SANDBOX_INTAKES.length);
     expect(await seed()).toBe(0);
     // Ingrid (69, RF-06 example answers): her suspected fracture raises an imaging flag in the EHR.
-    const flags = composed.ehr!.store.search('Flag', [['patient', 'Patient/sandbox-patient-6']]).matches as fhir4.Flag[];
-    expect(flags.map((f) => f.code.coding?.[0]?.code)).toEqual(expect.arrayContaining(['imaging-follow-up', 'bone-density-scan']));
-    const responses = composed.ehr!.store.search('QuestionnaireResponse', [['subject', 'Patient/sandbox-patient-6']]).matches as fhir4.QuestionnaireResponse[];
+    const flags = composed.ehr!.store.search('Flag', [['patient', 'Patient/sandbox-patient-6']])
+      .matches as fhir4.Flag[];
+    expect(flags.map((f) => f.code.coding?.[0]?.code)).toEqual(
+      expect.arrayContaining(['imaging-follow-up', 'bone-density-scan']),
+    );
+    const responses = composed.ehr!.store.search('QuestionnaireResponse', [['subject', 'Patient/sandbox-patient-6']])
+      .matches as fhir4.QuestionnaireResponse[];
     expect(responses).toHaveLength(1);
-    const age = responses[0]!.item?.flatMap((g) => g.item ?? []).find((i) => i.linkId === 'age')?.answer?.[0]?.valueInteger;
+    const age = responses[0]!.item?.flatMap((g) => g.item ?? []).find((i) => i.linkId === 'age')
+      ?.answer?.[0]?.valueInteger;
     expect(age).toBe(69);
   });
 
-  it('serves the waiting-room tablet: a staff hand-off code opens one patient\'s form, once', async () => {
+  it("serves the waiting-room tablet: a staff hand-off code opens one patient's form, once", async () => {
     expect((await fetch(`${base}/tablet/`)).status).toBe(200);
-    const { code } = await composed.tablet.createHandoff({ patientId: 'sandbox-patient-1', staff: { reference: 'Practitioner/sandbox-clinician' } });
-    const claim = () => fetch(`${base}/tablet/api/claim`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ code }) });
+    const { code } = await composed.tablet.createHandoff({
+      patientId: 'sandbox-patient-1',
+      staff: { reference: 'Practitioner/sandbox-clinician' },
+    });
+    const claim = () =>
+      fetch(`${base}/tablet/api/claim`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ code }),
+      });
     expect((await claim()).status).toBe(201);
     expect((await claim()).status).toBe(404);
     // Staff routes want a staff token.

@@ -45,26 +45,45 @@ function expectAsLoaded(): void {
   for (const [key, json] of now) expect(json, key).toBe(asLoaded.get(key));
 }
 
-
-async function fhir<T>(method: 'GET' | 'POST', pathname: string, body?: unknown, token?: string): Promise<{ status: number; body: T }> {
+async function fhir<T>(
+  method: 'GET' | 'POST',
+  pathname: string,
+  body?: unknown,
+  token?: string,
+): Promise<{ status: number; body: T }> {
   const res = await fetch(`${h.baseUrl}${pathname}`, {
     method,
-    headers: { accept: FHIR_JSON, ...(body === undefined ? {} : { 'content-type': FHIR_JSON }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    headers: {
+      accept: FHIR_JSON,
+      ...(body === undefined ? {} : { 'content-type': FHIR_JSON }),
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: res.status, body: (await res.json()) as T };
 }
 
-async function app<T>(method: 'GET' | 'POST', pathname: string, session: { session: string; csrf: string }, body?: unknown): Promise<{ status: number; body: T }> {
+async function app<T>(
+  method: 'GET' | 'POST',
+  pathname: string,
+  session: { session: string; csrf: string },
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
   const res = await fetch(`${h.baseUrl}/app/api${pathname}`, {
     method,
-    headers: { 'x-session': session.session, ...(method === 'POST' ? { 'x-csrf-token': session.csrf, 'content-type': 'application/json' } : {}) },
+    headers: {
+      'x-session': session.session,
+      ...(method === 'POST' ? { 'x-csrf-token': session.csrf, 'content-type': 'application/json' } : {}),
+    },
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: res.status, body: (await res.json()) as T };
 }
 
-const populateBody = (patientId: string): fhir4.Parameters => ({ resourceType: 'Parameters', parameter: [{ name: 'subject', valueReference: { reference: `Patient/${patientId}` } }] });
+const populateBody = (patientId: string): fhir4.Parameters => ({
+  resourceType: 'Parameters',
+  parameter: [{ name: 'subject', valueReference: { reference: `Patient/${patientId}` } }],
+});
 
 /**
  * The pre-filled response completed as a clinician would: every other question answered, the pre-filled age
@@ -77,16 +96,28 @@ function completed(prefilled: fhir4.QuestionnaireResponse, patientId: string): f
     const a = answerOf(prefilled, linkId);
     if (a) answers[linkId] = a;
   }
-  const intake = knowledge.resolve('https://periplan.app/fhir/Questionnaire/back-pain-intake', 'Questionnaire') as fhir4.Questionnaire;
+  const intake = knowledge.resolve(
+    'https://periplan.app/fhir/Questionnaire/back-pain-intake',
+    'Questionnaire',
+  ) as fhir4.Questionnaire;
   const response = applyCalculatedExpressions(intake, intakeResponse(answers, 'completed', intake));
   delete response.id;
-  return { ...response, subject: { reference: `Patient/${patientId}` }, authored: prefilled.authored ?? response.authored };
+  return {
+    ...response,
+    subject: { reference: `Patient/${patientId}` },
+    authored: prefilled.authored ?? response.authored,
+  };
 }
 
 /** Body weights recorded for her by extraction from a submitted response (not the seeded readings). */
 function extractedWeights(patientId: string): number[] {
-  const { matches } = h.ehr.store.search('Observation', [['subject', `Patient/${patientId}`], ['code', 'http://loinc.org|29463-7']]);
-  return (matches as fhir4.Observation[]).filter((o) => o.identifier?.some((i) => i.system === EXTRACTED_OBSERVATION_IDENTIFIER_SYSTEM)).map((o) => o.valueQuantity?.value as number);
+  const { matches } = h.ehr.store.search('Observation', [
+    ['subject', `Patient/${patientId}`],
+    ['code', 'http://loinc.org|29463-7'],
+  ]);
+  return (matches as fhir4.Observation[])
+    .filter((o) => o.identifier?.some((i) => i.system === EXTRACTED_OBSERVATION_IDENTIFIER_SYSTEM))
+    .map((o) => o.valueQuantity?.value as number);
 }
 
 function storedWeights(patientId: string): number[] {
@@ -106,12 +137,27 @@ describe('patients never meet (one server, interleaved)', () => {
         const launched = await apiLaunch(h, patientId);
         const token = (await h.app.store.getSession(launched.session, Date.now()))!.tokens.access_token;
         // The module FHIR API's $populate with her token, then the app's form (its own $populate).
-        const populated = await fhir<fhir4.Parameters>('POST', '/fhir/Questionnaire/back-pain-intake/$populate', populateBody(patientId), token);
+        const populated = await fhir<fhir4.Parameters>(
+          'POST',
+          '/fhir/Questionnaire/back-pain-intake/$populate',
+          populateBody(patientId),
+          token,
+        );
         const form = await app<{ source: string; response: fhir4.QuestionnaireResponse }>('GET', '/form', launched);
         // Submitted through the app, and through the module FHIR API's $submit with her token.
-        const viaApp = await app<{ state: string }>('POST', '/submit', launched, { response: completed(form.body.response, patientId) });
-        const fromFhir = populated.body.parameter?.find((p) => p.name === 'response')?.resource as fhir4.QuestionnaireResponse | undefined;
-        const viaFhir = fromFhir ? await fhir<fhir4.Parameters>('POST', '/fhir/QuestionnaireResponse/$submit', completed(fromFhir, patientId), token) : undefined;
+        const viaApp = await app<{ state: string }>('POST', '/submit', launched, {
+          response: completed(form.body.response, patientId),
+        });
+        const fromFhir = populated.body.parameter?.find((p) => p.name === 'response')?.resource as
+          fhir4.QuestionnaireResponse | undefined;
+        const viaFhir = fromFhir
+          ? await fhir<fhir4.Parameters>(
+              'POST',
+              '/fhir/QuestionnaireResponse/$submit',
+              completed(fromFhir, patientId),
+              token,
+            )
+          : undefined;
         return { patientId, populated, fromFhir, form, viaApp, viaFhir };
       }),
     );
@@ -119,9 +165,13 @@ describe('patients never meet (one server, interleaved)', () => {
       const kg = sandboxLatestWeightKg(run.patientId);
       expect(run.populated.status, run.patientId).toBe(200);
       expect(run.fromFhir?.subject, run.patientId).toEqual({ reference: `Patient/${run.patientId}` });
-      expect(valuesOnly(answerOf(run.fromFhir, 'weight-kg')), `$populate for ${run.patientId}`).toEqual([{ valueDecimal: kg }]);
+      expect(valuesOnly(answerOf(run.fromFhir, 'weight-kg')), `$populate for ${run.patientId}`).toEqual([
+        { valueDecimal: kg },
+      ]);
       expect(run.form.body.source).toBe('populate');
-      expect(valuesOnly(answerOf(run.form.body.response, 'weight-kg')), `app form for ${run.patientId}`).toEqual([{ valueDecimal: kg }]);
+      expect(valuesOnly(answerOf(run.form.body.response, 'weight-kg')), `app form for ${run.patientId}`).toEqual([
+        { valueDecimal: kg },
+      ]);
       expect(run.viaApp.body.state, run.patientId).toBe('sent');
       expect(run.viaFhir?.status, run.patientId).toBe(201);
       // What reached her record: her own weight, in both responses and in every extracted Observation.
@@ -141,7 +191,12 @@ describe('patients never meet (one server, interleaved)', () => {
 
     let prefilled: fhir4.QuestionnaireResponse | undefined;
     step('$populate (instance, her token)', async () => {
-      const r = await fhir<fhir4.Parameters>('POST', '/fhir/Questionnaire/back-pain-intake/$populate', populateBody(patientId), token);
+      const r = await fhir<fhir4.Parameters>(
+        'POST',
+        '/fhir/Questionnaire/back-pain-intake/$populate',
+        populateBody(patientId),
+        token,
+      );
       prefilled = r.body.parameter?.find((p) => p.name === 'response')?.resource as fhir4.QuestionnaireResponse;
       return r.status;
     });
@@ -152,7 +207,13 @@ describe('patients never meet (one server, interleaved)', () => {
         parameter: [
           { name: 'canonical', valueCanonical: 'https://periplan.app/fhir/Questionnaire/back-pain-intake' },
           { name: 'subject', valueReference: { reference: 'Patient/someone-else' } },
-          { name: 'context', part: [{ name: 'name', valueString: 'patient' }, { name: 'content', resource: someoneElse }] },
+          {
+            name: 'context',
+            part: [
+              { name: 'name', valueString: 'patient' },
+              { name: 'content', resource: someoneElse },
+            ],
+          },
         ],
       };
       return (await fhir('POST', '/fhir/Questionnaire/$populate', body)).status;
@@ -162,7 +223,11 @@ describe('patients never meet (one server, interleaved)', () => {
     step('$extract', async () => (await fhir('POST', '/fhir/QuestionnaireResponse/$extract', response())).status);
     step('$apply', async () => {
       const patient = h.ehr.store.read('Patient', patientId);
-      const data: fhir4.Bundle = { resourceType: 'Bundle', type: 'collection', entry: [{ resource: patient as fhir4.Patient }, { resource: { ...response(), id: 'qr-apply' } }] };
+      const data: fhir4.Bundle = {
+        resourceType: 'Bundle',
+        type: 'collection',
+        entry: [{ resource: patient as fhir4.Patient }, { resource: { ...response(), id: 'qr-apply' } }],
+      };
       const body: fhir4.Parameters = {
         resourceType: 'Parameters',
         parameter: [
@@ -175,30 +240,72 @@ describe('patients never meet (one server, interleaved)', () => {
     step('$submit', async () => (await fhir('POST', '/fhir/QuestionnaireResponse/$submit', response(), token)).status);
     step('read, search and metadata', async () => {
       const statuses = await Promise.all(
-        ['/fhir/Questionnaire/back-pain-intake', '/fhir/Questionnaire?url=https://periplan.app/fhir/Questionnaire/back-pain-intake', '/fhir/PlanDefinition?_summary=true', '/fhir/ActivityDefinition', '/fhir/metadata'].map(async (p) => (await fhir('GET', p)).status),
+        [
+          '/fhir/Questionnaire/back-pain-intake',
+          '/fhir/Questionnaire?url=https://periplan.app/fhir/Questionnaire/back-pain-intake',
+          '/fhir/PlanDefinition?_summary=true',
+          '/fhir/ActivityDefinition',
+          '/fhir/metadata',
+        ].map(async (p) => (await fhir('GET', p)).status),
       );
       return statuses.every((s) => s === 200) ? 200 : Math.max(...statuses);
     });
     step('app: context, questionnaire, form, draft, submit', async () => {
-      const statuses = [(await app('GET', '/context', launched)).status, (await app('GET', '/questionnaire', launched)).status];
+      const statuses = [
+        (await app('GET', '/context', launched)).status,
+        (await app('GET', '/questionnaire', launched)).status,
+      ];
       const form = await app<{ response: fhir4.QuestionnaireResponse }>('GET', '/form?fresh=1', launched);
       statuses.push(form.status);
-      const draft = await fetch(`${h.baseUrl}/app/api/draft`, { method: 'PUT', headers: { 'x-session': launched.session, 'x-csrf-token': launched.csrf, 'content-type': 'application/json' }, body: JSON.stringify({ response: form.body.response }) });
+      const draft = await fetch(`${h.baseUrl}/app/api/draft`, {
+        method: 'PUT',
+        headers: { 'x-session': launched.session, 'x-csrf-token': launched.csrf, 'content-type': 'application/json' },
+        body: JSON.stringify({ response: form.body.response }),
+      });
       statuses.push(draft.status);
-      statuses.push((await app('POST', '/submit', launched, { response: completed(form.body.response, patientId) })).status);
+      statuses.push(
+        (await app('POST', '/submit', launched, { response: completed(form.body.response, patientId) })).status,
+      );
       return statuses.every((s) => s === 200) ? 200 : Math.max(...statuses);
     });
     step('tablet: claim, questionnaire in English and Spanish, check, submit', async () => {
       const { code } = await h.tablet.createHandoff({ patientId, patientName: 'Marieke', staff: STAFF });
       const post = (p: string, body: unknown, session?: string) =>
-        fetch(`${h.baseUrl}/tablet/api/${p}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(session ? { 'x-tablet-session': session } : {}) }, body: JSON.stringify(body) });
+        fetch(`${h.baseUrl}/tablet/api/${p}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(session ? { 'x-tablet-session': session } : {}) },
+          body: JSON.stringify(body),
+        });
       const claimed = await post('claim', { code, device: 'bay-1' });
       const session = ((await claimed.json()) as { session: string }).session;
       const statuses = [claimed.status];
-      for (const lang of ['en', 'es']) statuses.push((await fetch(`${h.baseUrl}/tablet/api/questionnaire?lang=${lang}`, { headers: { 'x-tablet-session': session } })).status);
+      for (const lang of ['en', 'es'])
+        statuses.push(
+          (
+            await fetch(`${h.baseUrl}/tablet/api/questionnaire?lang=${lang}`, {
+              headers: { 'x-tablet-session': session },
+            })
+          ).status,
+        );
       const { item } = response();
-      statuses.push((await post('check', { response: { resourceType: 'QuestionnaireResponse', item } }, session)).status);
-      statuses.push((await post('submit', { response: { resourceType: 'QuestionnaireResponse', identifier: { system: 'https://periplan.app/fhir/sid/tablet-response', value: crypto.randomUUID() }, item } }, session)).status);
+      statuses.push(
+        (await post('check', { response: { resourceType: 'QuestionnaireResponse', item } }, session)).status,
+      );
+      statuses.push(
+        (
+          await post(
+            'submit',
+            {
+              response: {
+                resourceType: 'QuestionnaireResponse',
+                identifier: { system: 'https://periplan.app/fhir/sid/tablet-response', value: crypto.randomUUID() },
+                item,
+              },
+            },
+            session,
+          )
+        ).status,
+      );
       return statuses.every((s) => s < 300) ? 200 : Math.max(...statuses);
     });
 

@@ -76,10 +76,16 @@ interface Readiness {
 
 describe('DATABASE_URL', () => {
   it('is validated: a postgres:// URL is taken, anything else is refused naming the key', () => {
-    expect(loadConfig({ DATABASE_URL: 'postgres://module:secret@db.example:5432/periplan' }).DATABASE_URL).toBe('postgres://module:secret@db.example:5432/periplan');
-    expect(loadConfig({ DATABASE_URL: 'postgresql://module@db.example/periplan' }).DATABASE_STATEMENT_TIMEOUT_MS).toBe(5000);
+    expect(loadConfig({ DATABASE_URL: 'postgres://module:secret@db.example:5432/periplan' }).DATABASE_URL).toBe(
+      'postgres://module:secret@db.example:5432/periplan',
+    );
+    expect(loadConfig({ DATABASE_URL: 'postgresql://module@db.example/periplan' }).DATABASE_STATEMENT_TIMEOUT_MS).toBe(
+      5000,
+    );
     expect(loadConfig({}).DATABASE_URL).toBeUndefined();
-    expect(() => loadConfig({ DATABASE_URL: 'mysql://db.example/periplan' })).toThrow(/DATABASE_URL: expected postgres:\/\//);
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://db.example/periplan' })).toThrow(
+      /DATABASE_URL: expected postgres:\/\//,
+    );
     expect(() => loadConfig({ DATABASE_URL: 'periplan' })).toThrow(/DATABASE_URL/);
   });
 
@@ -89,16 +95,23 @@ describe('DATABASE_URL', () => {
     const base = `http://127.0.0.1:${port}`;
     const readyz = async () => (await (await fetch(`${base}/readyz`)).json()) as Readiness;
     try {
-      await until('ready', async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined)).catch((err: Error) => {
-        throw new Error(`${err.message}; the server said:\n${server.output()}`);
-      });
+      await until('ready', async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined)).catch(
+        (err: Error) => {
+          throw new Error(`${err.message}; the server said:\n${server.output()}`);
+        },
+      );
       const ready = await readyz();
       expect(ready.checks.postgres).toMatchObject({ ok: true, detail: expect.stringContaining(`127.0.0.1`) as string });
       expect(ready.checks.stores?.detail).toMatch(/outbox \(PostgreSQL\)/);
       expect(ready.checks.outbox).toMatchObject({ ok: true, waiting: 0, failed: 0 });
 
       const fhirBaseUrl = `${base}/ehr/fhir`;
-      const token = await clientCredentialsTokenSource({ fhirBaseUrl, clientId: MODULE_CLIENT_ID, clientSecret: MODULE_SECRET, scopes: MODULE_SCOPES }).getToken();
+      const token = await clientCredentialsTokenSource({
+        fhirBaseUrl,
+        clientId: MODULE_CLIENT_ID,
+        clientSecret: MODULE_SECRET,
+        scopes: MODULE_SCOPES,
+      }).getToken();
       const { response } = submissionFor('RF-01', 'sandbox-patient-1', 1);
       const key = `${response.identifier!.system}|${response.identifier!.value}`;
       const res = await fetch(`${base}/fhir/QuestionnaireResponse/$submit`, {
@@ -108,20 +121,34 @@ describe('DATABASE_URL', () => {
       });
       expect([201, 202]).toContain(res.status);
       // The entry is in PostgreSQL (not in a SQLite file of the data folder) and reaches the EHR.
-      const row = await until('sent', async () => {
-        const r = (await db.query<{ status: string; attempts: number }>('SELECT status, attempts FROM outbox WHERE key = $1', [key])).rows[0];
-        return r?.status === 'sent' ? r : undefined;
-      }, 30_000);
+      const row = await until(
+        'sent',
+        async () => {
+          const r = (
+            await db.query<{ status: string; attempts: number }>('SELECT status, attempts FROM outbox WHERE key = $1', [
+              key,
+            ])
+          ).rows[0];
+          return r?.status === 'sent' ? r : undefined;
+        },
+        30_000,
+      );
       expect(row.attempts).toBeGreaterThanOrEqual(1);
       expect(fs.existsSync(path.join(server.dataDir, 'write-path', 'outbox.sqlite'))).toBe(false);
-      const found = (await (await fetch(`${fhirBaseUrl}/QuestionnaireResponse?identifier=${encodeURIComponent(key)}`, { headers: { authorization: `Bearer ${token}` } })).json()) as fhir4.Bundle;
+      const found = (await (
+        await fetch(`${fhirBaseUrl}/QuestionnaireResponse?identifier=${encodeURIComponent(key)}`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).json()) as fhir4.Bundle;
       expect(found.entry).toHaveLength(1);
 
       // A backlog another replica left (an entry leased far ahead, so no sender takes it now) is what /readyz reports.
       await db.query(
-        "INSERT INTO outbox (key, bundle, created_at, next_attempt_at) VALUES ('urn:test:backlog|1', '{\"resourceType\":\"Bundle\",\"type\":\"transaction\"}', now(), now() + interval '1 day')",
+        'INSERT INTO outbox (key, bundle, created_at, next_attempt_at) VALUES (\'urn:test:backlog|1\', \'{"resourceType":"Bundle","type":"transaction"}\', now(), now() + interval \'1 day\')',
       );
-      await db.query("INSERT INTO outbox (key, bundle, status, created_at, next_attempt_at, last_error) VALUES ('urn:test:backlog|2', '{}', 'failed', now(), now(), 'refused')");
+      await db.query(
+        "INSERT INTO outbox (key, bundle, status, created_at, next_attempt_at, last_error) VALUES ('urn:test:backlog|2', '{}', 'failed', now(), now(), 'refused')",
+      );
       expect((await readyz()).checks.outbox).toMatchObject({ ok: true, waiting: 1, failed: 1 });
 
       server.child.kill('SIGTERM');
@@ -130,7 +157,9 @@ describe('DATABASE_URL', () => {
       if (server.child.exitCode === null) server.child.kill('SIGKILL');
     }
     // The migrations ran once and are recorded.
-    const migrations = await db.query<{ store: string; version: number }>('SELECT store, version FROM periplan_migrations ORDER BY store');
+    const migrations = await db.query<{ store: string; version: number }>(
+      'SELECT store, version FROM periplan_migrations ORDER BY store',
+    );
     expect(migrations.rows).toEqual([
       { store: 'clinician-app', version: 1 },
       { store: 'outbox', version: 1 },
@@ -147,7 +176,9 @@ describe('DATABASE_URL', () => {
     missing.password = 'hunter2';
     const server = startServer({ PORT: String(await freePort()), DATABASE_URL: missing.toString() });
     expect(await server.exited).toBe(1);
-    expect(server.output()).toMatch(/The database does not exist[\s\S]*Database: postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/no_such_database/);
+    expect(server.output()).toMatch(
+      /The database does not exist[\s\S]*Database: postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/no_such_database/,
+    );
     expect(server.output()).not.toMatch(/hunter2/);
   }, 120_000);
 });

@@ -33,9 +33,16 @@ describe('the sandbox EHR on its own', () => {
     expect(() => loadEhrConfig({})).toThrow(/APP_URL/);
     expect(() => loadEhrConfig({ APP_URL: 'not a url' })).toThrow(/APP_URL/);
     const config = loadEhrConfig({ APP_URL: 'https://periplan.clinic.example/' });
-    expect(config).toMatchObject({ PORT: 3100, HOST: '127.0.0.1', appUrl: 'https://periplan.clinic.example', publicUrl: 'http://127.0.0.1:3100' });
+    expect(config).toMatchObject({
+      PORT: 3100,
+      HOST: '127.0.0.1',
+      appUrl: 'https://periplan.clinic.example',
+      publicUrl: 'http://127.0.0.1:3100',
+    });
     expect(config.dataDir).toBe(path.resolve('./data-ehr'));
-    expect(() => loadEhrConfig({ APP_URL: 'http://127.0.0.1:8080', SMART_CLIENT_SECRET: 'short' })).toThrow(/SMART_CLIENT_SECRET/);
+    expect(() => loadEhrConfig({ APP_URL: 'http://127.0.0.1:8080', SMART_CLIENT_SECRET: 'short' })).toThrow(
+      /SMART_CLIENT_SECRET/,
+    );
   });
 
   it('registers the app at APP_URL: launches open APP_URL/app/launch with its own FHIR base as iss; only APP_URL/app/callback is a redirect URI', async () => {
@@ -45,7 +52,12 @@ describe('the sandbox EHR on its own', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const ehrUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const appUrl = 'http://127.0.0.1:18080';
-    const ehr: EmbeddedEhr = await createEmbeddedEhr({ publicUrl: ehrUrl, appUrl, dataDir, appClientSecret: 'replica-config-app-secret-0123' });
+    const ehr: EmbeddedEhr = await createEmbeddedEhr({
+      publicUrl: ehrUrl,
+      appUrl,
+      dataDir,
+      appClientSecret: 'replica-config-app-secret-0123',
+    });
     app.use('/ehr', ehr.router);
     cleanups.push(async () => {
       server.closeAllConnections();
@@ -54,7 +66,11 @@ describe('the sandbox EHR on its own', () => {
       fs.rmSync(dataDir, { recursive: true, force: true });
     });
 
-    const created = await fetch(`${ehrUrl}/ehr/launches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ practitioner: 'sandbox-clinician', patient: 'sandbox-patient-1', app: 'periplan-app' }) });
+    const created = await fetch(`${ehrUrl}/ehr/launches`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ practitioner: 'sandbox-clinician', patient: 'sandbox-patient-1', app: 'periplan-app' }),
+    });
     expect(created.status).toBe(201);
     const launch = new URL(((await created.json()) as { url: string }).url);
     expect(`${launch.origin}${launch.pathname}`).toBe(`${appUrl}/app/launch`);

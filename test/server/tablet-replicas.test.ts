@@ -22,7 +22,18 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../.
 const STAFF_TOKEN = 'tablet-replicas-staff-token-0123456789';
 const STAFF = { reference: 'Practitioner/sandbox-clinician', display: 'Dr Sandbox' };
 const YES = { valueCoding: { system: 'http://terminology.hl7.org/CodeSystem/v2-0136', code: 'Y' } };
-const RED_FLAGS = { resourceType: 'QuestionnaireResponse', item: [{ linkId: 'red-flags', item: [{ linkId: 'rf-saddle-numbness', answer: [YES] }, { linkId: 'rf-bladder-bowel', answer: [YES] }] }] };
+const RED_FLAGS = {
+  resourceType: 'QuestionnaireResponse',
+  item: [
+    {
+      linkId: 'red-flags',
+      item: [
+        { linkId: 'rf-saddle-numbness', answer: [YES] },
+        { linkId: 'rf-bladder-bowel', answer: [YES] },
+      ],
+    },
+  ],
+};
 
 interface Replica {
   base: string;
@@ -37,8 +48,18 @@ async function startReplica(databaseUrl: string): Promise<Replica> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tablet-replica-'));
-  const config = loadConfig({ PORT: String(port), DATA_DIR: dataDir, CONTENT_DIR: ROOT, LOG_LEVEL: 'silent', DATABASE_URL: databaseUrl, OUTBOX_STAFF_TOKEN: STAFF_TOKEN });
-  const composed = await createModuleServer(config, { knowledge: await loadKnowledge(ROOT), logger: createLogger('silent') });
+  const config = loadConfig({
+    PORT: String(port),
+    DATA_DIR: dataDir,
+    CONTENT_DIR: ROOT,
+    LOG_LEVEL: 'silent',
+    DATABASE_URL: databaseUrl,
+    OUTBOX_STAFF_TOKEN: STAFF_TOKEN,
+  });
+  const composed = await createModuleServer(config, {
+    knowledge: await loadKnowledge(ROOT),
+    logger: createLogger('silent'),
+  });
   server.on('request', composed.app);
   const replica = { base: `http://127.0.0.1:${port}`, composed, server, dataDir };
   replicas.push(replica);
@@ -73,10 +94,23 @@ async function tabletCall(replica: Replica, pathname: string, body: unknown, ses
 
 describe('the tablet with two replicas on one PostgreSQL', () => {
   it('a code made on replica A is claimed through replica B, once; the tablet goes on through either; staff on both see it (patients interleaved)', async () => {
-    const ana = await a.composed.tablet.createHandoff({ patientId: 'sandbox-patient-1', patientName: 'Ana', staff: STAFF });
-    const bea = await b.composed.tablet.createHandoff({ patientId: 'sandbox-patient-2', patientName: 'Bea', staff: STAFF });
+    const ana = await a.composed.tablet.createHandoff({
+      patientId: 'sandbox-patient-1',
+      patientName: 'Ana',
+      staff: STAFF,
+    });
+    const bea = await b.composed.tablet.createHandoff({
+      patientId: 'sandbox-patient-2',
+      patientName: 'Bea',
+      staff: STAFF,
+    });
     // Staff on B see A's code waiting, and the other way round.
-    expect((await b.composed.tablet.sessions()).filter((s) => s.state === 'waiting-for-code').map((s) => s.handoffId).sort()).toEqual([ana.handoffId, bea.handoffId].sort());
+    expect(
+      (await b.composed.tablet.sessions())
+        .filter((s) => s.state === 'waiting-for-code')
+        .map((s) => s.handoffId)
+        .sort(),
+    ).toEqual([ana.handoffId, bea.handoffId].sort());
 
     // A's code typed on a tablet whose calls reach B; then no longer usable through A.
     const anaOnB = await tabletCall(b, 'claim', { code: ana.code, device: 'bay-1' });
@@ -84,18 +118,26 @@ describe('the tablet with two replicas on one PostgreSQL', () => {
     const anaSession = anaOnB.body!.session as string;
     expect((await tabletCall(a, 'claim', { code: ana.code, device: 'bay-9' })).status).toBe(404);
     // B's code asked of both replicas at the same moment: one tablet gets it.
-    const beaClaims = await Promise.all([tabletCall(a, 'claim', { code: bea.code, device: 'bay-2' }), tabletCall(b, 'claim', { code: bea.code, device: 'bay-8' })]);
+    const beaClaims = await Promise.all([
+      tabletCall(a, 'claim', { code: bea.code, device: 'bay-2' }),
+      tabletCall(b, 'claim', { code: bea.code, device: 'bay-8' }),
+    ]);
     expect(beaClaims.map((c) => c.status).sort()).toEqual([201, 404]);
     const beaSession = beaClaims.find((c) => c.status === 201)!.body!.session as string;
 
     // The session works on either replica.
     for (const replica of [a, b]) {
       for (const session of [anaSession, beaSession]) {
-        expect((await fetch(`${replica.base}/tablet/api/questionnaire`, { headers: { 'X-Tablet-Session': session } })).status).toBe(200);
+        expect(
+          (await fetch(`${replica.base}/tablet/api/questionnaire`, { headers: { 'X-Tablet-Session': session } }))
+            .status,
+        ).toBe(200);
       }
     }
     for (const replica of [a, b]) {
-      const rows = (await replica.composed.tablet.sessions()).filter((s) => s.handoffId === ana.handoffId || s.handoffId === bea.handoffId);
+      const rows = (await replica.composed.tablet.sessions()).filter(
+        (s) => s.handoffId === ana.handoffId || s.handoffId === bea.handoffId,
+      );
       expect(rows.map((s) => [s.patient.reference, s.state]).sort()).toEqual([
         ['Patient/sandbox-patient-1', 'in-progress'],
         ['Patient/sandbox-patient-2', 'in-progress'],
@@ -103,8 +145,12 @@ describe('the tablet with two replicas on one PostgreSQL', () => {
     }
     // Ended through B, the session is over on A too.
     expect((await tabletCall(b, 'end', {}, anaSession)).status).toBe(204);
-    expect((await fetch(`${a.base}/tablet/api/questionnaire`, { headers: { 'X-Tablet-Session': anaSession } })).status).toBe(401);
-    expect((await fetch(`${a.base}/tablet/api/questionnaire`, { headers: { 'X-Tablet-Session': beaSession } })).status).toBe(200);
+    expect(
+      (await fetch(`${a.base}/tablet/api/questionnaire`, { headers: { 'X-Tablet-Session': anaSession } })).status,
+    ).toBe(401);
+    expect(
+      (await fetch(`${a.base}/tablet/api/questionnaire`, { headers: { 'X-Tablet-Session': beaSession } })).status,
+    ).toBe(200);
   });
 
   it('an emergency alert raised through replica A reaches a worklist connected to replica B, once, whichever replica checks', async () => {
@@ -114,10 +160,17 @@ describe('the tablet with two replicas on one PostgreSQL', () => {
     expect(feed.status).toBe(200);
     const reader = feed.body!.getReader();
     try {
-      const { code } = await a.composed.tablet.createHandoff({ patientId: 'sandbox-patient-3', patientName: 'Carmen', staff: STAFF });
+      const { code } = await a.composed.tablet.createHandoff({
+        patientId: 'sandbox-patient-3',
+        patientName: 'Carmen',
+        staff: STAFF,
+      });
       const session = (await tabletCall(a, 'claim', { code, device: 'bay-3' })).body!.session as string;
       // The same answers checked through both replicas at once: the rule is raised once.
-      const checks = await Promise.all([tabletCall(a, 'check', { response: RED_FLAGS }, session), tabletCall(b, 'check', { response: RED_FLAGS }, session)]);
+      const checks = await Promise.all([
+        tabletCall(a, 'check', { response: RED_FLAGS }, session),
+        tabletCall(b, 'check', { response: RED_FLAGS }, session),
+      ]);
       expect(checks.map((c) => c.body)).toEqual([{ tellStaff: true }, { tellStaff: true }]);
 
       let text = '';
@@ -127,11 +180,17 @@ describe('the tablet with two replicas on one PostgreSQL', () => {
 
       // Another patient's alert, raised through B afterwards: once it is heard, the first cannot still be coming.
       const other = await b.composed.tablet.createHandoff({ patientId: 'sandbox-patient-4', staff: STAFF });
-      const otherSession = (await tabletCall(b, 'claim', { code: other.code, device: 'bay-4' })).body!.session as string;
+      const otherSession = (await tabletCall(b, 'claim', { code: other.code, device: 'bay-4' })).body!
+        .session as string;
       expect((await tabletCall(a, 'check', { response: RED_FLAGS }, otherSession)).body).toEqual({ tellStaff: true });
-      await vi.waitFor(() => expect(heardOnB.map((x) => x.patient.reference)).toContain('Patient/sandbox-patient-4'), { timeout: 10_000 });
+      await vi.waitFor(() => expect(heardOnB.map((x) => x.patient.reference)).toContain('Patient/sandbox-patient-4'), {
+        timeout: 10_000,
+      });
       expect(heardOnB.map((x) => x.patient.reference).filter((r) => r === 'Patient/sandbox-patient-3')).toHaveLength(1);
-      expect(heardOnB.find((x) => x.patient.reference === 'Patient/sandbox-patient-3')).toMatchObject({ device: 'bay-3', staff: STAFF });
+      expect(heardOnB.find((x) => x.patient.reference === 'Patient/sandbox-patient-3')).toMatchObject({
+        device: 'bay-3',
+        staff: STAFF,
+      });
     } finally {
       off();
       await reader.cancel();

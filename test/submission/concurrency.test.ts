@@ -35,7 +35,9 @@ describe('concurrency', () => {
 
     // Plus 20 exact duplicates racing their originals.
     const all = [...jobs, ...jobs.slice(0, 20)];
-    const results = await Promise.all(all.map(({ patient, response }) => writePath.submit({ response, data: [patient] })));
+    const results = await Promise.all(
+      all.map(({ patient, response }) => writePath.submit({ response, data: [patient] })),
+    );
     expect(results.filter((r) => !r.duplicate)).toHaveLength(200);
     // Under this load some first attempts may time out ("saved, sending"): the outbox finishes them. A
     // duplicate reports its original's state at that moment.
@@ -66,7 +68,10 @@ describe('concurrency', () => {
     }
     for (const carePlan of carePlans) {
       const qrRef = carePlan.supportingInfo?.[0]?.reference ?? '';
-      const proposed = (carePlan.contained ?? []).filter((r) => r.resourceType === 'Flag').map((f) => (f as fhir4.Flag).code.coding?.[0]?.code).sort();
+      const proposed = (carePlan.contained ?? [])
+        .filter((r) => r.resourceType === 'Flag')
+        .map((f) => (f as fhir4.Flag).code.coding?.[0]?.code)
+        .sort();
       const written = (flagsByResponse.get(qrRef) ?? []).map((f) => f.code.coding?.[0]?.code).sort();
       expect({ qrRef, written }).toEqual({ qrRef, written: proposed });
     }

@@ -47,10 +47,19 @@ describe('a full disk after the durable add', () => {
       markFailed: (id, error) => bookkeeping(() => real.markFailed(id, error)),
     };
     const tokens = clientCredentialsTokenSource({ fhirBaseUrl: ehr.fhirBaseUrl, ...ehr.moduleCredentials! });
-    const writer = createFhirBundleWriter({ baseUrl: ehr.fhirBaseUrl, timeoutMs: 5000, getToken: () => tokens.getToken() }, assumedCapabilities);
+    const writer = createFhirBundleWriter(
+      { baseUrl: ehr.fhirBaseUrl, timeoutMs: 5000, getToken: () => tokens.getToken() },
+      assumedCapabilities,
+    );
     const sender = createOutboxSender({ outbox, writer, leaseMs: 60_000 });
     const errors: unknown[] = [];
-    const service = createSubmissionService({ knowledge: kb, outbox, sender, firstAttemptLeaseMs: 0, onBookkeepingError: (_key, err) => errors.push(err) });
+    const service = createSubmissionService({
+      knowledge: kb,
+      outbox,
+      sender,
+      firstAttemptLeaseMs: 0,
+      onBookkeepingError: (_key, err) => errors.push(err),
+    });
 
     const { patient, response } = submissionFor('RF-01', 'disk-full-1');
     await ehr.seedPatient(patient);
@@ -65,7 +74,10 @@ describe('a full disk after the durable add', () => {
     try {
       expect(await sender.drain(new Date(Date.now() + 120_000))).toBe(1);
       expect((await real.get(result.key))?.status).toBe('sent');
-      const found = await ehr.search<fhir4.QuestionnaireResponse>('QuestionnaireResponse', `identifier=${encodeURIComponent(result.key)}`);
+      const found = await ehr.search<fhir4.QuestionnaireResponse>(
+        'QuestionnaireResponse',
+        `identifier=${encodeURIComponent(result.key)}`,
+      );
       expect(found).toHaveLength(1);
     } finally {
       real.close();
@@ -73,7 +85,9 @@ describe('a full disk after the durable add', () => {
   }, 60_000);
 
   it('a full disk reaching the HTTP layer is 507 with a plain OperationOutcome, and no error claims "nothing was stored"', () => {
-    const full = outcomeFromUnknown(Object.assign(new Error('write failed', { cause: Object.assign(new Error('no space'), { code: 'ENOSPC' }) })));
+    const full = outcomeFromUnknown(
+      Object.assign(new Error('write failed', { cause: Object.assign(new Error('no space'), { code: 'ENOSPC' }) })),
+    );
     expect(full.status).toBe(507);
     expect(full.outcome.issue[0]?.diagnostics).toMatch(/disk is full/);
     expect(full.outcome.issue[0]?.diagnostics).toMatch(/same submission again is safe/);

@@ -42,18 +42,25 @@ async function expectEachExactlyOnce(): Promise<void> {
   for (const { key, patientId } of submitted) {
     const [system, value] = key.split('|');
     const qrs = await ehr.search('QuestionnaireResponse', `identifier=${encodeURIComponent(`${system}|${value}`)}`);
-    const provenances = await ehr.search('Provenance', `_tag=${encodeURIComponent(`${SUBMISSION_TAG_SYSTEM}|${submissionId(key)}`)}`);
+    const provenances = await ehr.search(
+      'Provenance',
+      `_tag=${encodeURIComponent(`${SUBMISSION_TAG_SYSTEM}|${submissionId(key)}`)}`,
+    );
     const flags = await ehr.search('Flag', `subject=Patient/${patientId}`);
     const proposals = await ehr.search('ServiceRequest', `subject=Patient/${patientId}`);
     const carePlans = await ehr.search('CarePlan', `subject=Patient/${patientId}`);
-    expect({ key, counts: [qrs.length, provenances.length, flags.length, proposals.length, carePlans.length] }).toEqual({ key, counts: [1, 1, 1, 1, 1] });
+    expect({ key, counts: [qrs.length, provenances.length, flags.length, proposals.length, carePlans.length] }).toEqual(
+      { key, counts: [1, 1, 1, 1, 1] },
+    );
   }
 }
 
 describe('faults', () => {
   it('server down before the module starts and during submissions: "saved, sending", then sent once each', async () => {
     await proxy.down();
-    writePath = testWritePath({ fhirBaseUrl: proxy.url('/ehr/fhir'), moduleCredentials: ehr.moduleCredentials! }, kb, { timeoutMs: 800 });
+    writePath = testWritePath({ fhirBaseUrl: proxy.url('/ehr/fhir'), moduleCredentials: ehr.moduleCredentials! }, kb, {
+      timeoutMs: 800,
+    });
     await writePath.start();
     expect(writePath.capabilities.known).toBe(false); // assumed (transactions), re-checked later
     const results = await Promise.all([0, 1, 2].map((n) => submitOne('down', n)));
@@ -64,7 +71,9 @@ describe('faults', () => {
     }
     expect((await writePath.outbox.get(results[0]!.key))?.lastError).toMatch(/unreachable/);
     await proxy.up();
-    await waitFor('all sent', async () => (await Promise.all(results.map((r) => writePath.outbox.get(r.key)))).every((e) => e?.status === 'sent'));
+    await waitFor('all sent', async () =>
+      (await Promise.all(results.map((r) => writePath.outbox.get(r.key)))).every((e) => e?.status === 'sent'),
+    );
     await waitFor('capabilities read', () => writePath.capabilities.known);
     await expectEachExactlyOnce();
   });
@@ -85,7 +94,9 @@ describe('faults', () => {
     // Let a few retries fail as well, then recover.
     await new Promise((r) => setTimeout(r, 200));
     proxy.mode = 'pass';
-    await waitFor('all sent', async () => (await Promise.all(results.map((r) => writePath.outbox.get(r.key)))).every((e) => e?.status === 'sent'));
+    await waitFor('all sent', async () =>
+      (await Promise.all(results.map((r) => writePath.outbox.get(r.key)))).every((e) => e?.status === 'sent'),
+    );
     await expectEachExactlyOnce();
   });
 

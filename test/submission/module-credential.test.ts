@@ -23,7 +23,10 @@ afterAll(async () => {
 async function tokenRequest(clientId: string, secret: string, scope: string) {
   const res = await fetch(`${ehr.ehr.auth.issuer}/token`, {
     method: 'POST',
-    headers: { authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
     body: new URLSearchParams({ grant_type: 'client_credentials', scope }),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -31,12 +34,18 @@ async function tokenRequest(clientId: string, secret: string, scope: string) {
 
 describe('module credential (client credentials)', () => {
   it('is advertised in the SMART configuration', async () => {
-    const config = (await (await fetch(`${ehr.fhirBaseUrl}/.well-known/smart-configuration`)).json()) as { grant_types_supported: string[] };
+    const config = (await (await fetch(`${ehr.fhirBaseUrl}/.well-known/smart-configuration`)).json()) as {
+      grant_types_supported: string[];
+    };
     expect(config.grant_types_supported).toContain('client_credentials');
   });
 
   it('grants only its allow-list of system/ scopes, whatever is asked', async () => {
-    const { status, body } = await tokenRequest(MODULE_CLIENT_ID, ehr.moduleCredentials!.clientSecret, [...MODULE_SCOPES, 'system/Patient.rs', 'system/*.cruds', 'user/Flag.rs'].join(' '));
+    const { status, body } = await tokenRequest(
+      MODULE_CLIENT_ID,
+      ehr.moduleCredentials!.clientSecret,
+      [...MODULE_SCOPES, 'system/Patient.rs', 'system/*.cruds', 'user/Flag.rs'].join(' '),
+    );
     expect(status).toBe(200);
     expect(String(body.scope).split(' ').sort()).toEqual([...MODULE_SCOPES].sort());
     const access = await ehr.ehr.auth.verifyAccessToken(String(body.access_token));
@@ -45,7 +54,10 @@ describe('module credential (client credentials)', () => {
   });
 
   it('the store accepts its system/ scopes and refuses anything else (no Patient access)', async () => {
-    const token = await clientCredentialsTokenSource({ fhirBaseUrl: ehr.fhirBaseUrl, ...ehr.moduleCredentials! }).getToken();
+    const token = await clientCredentialsTokenSource({
+      fhirBaseUrl: ehr.fhirBaseUrl,
+      ...ehr.moduleCredentials!,
+    }).getToken();
     const auth = { authorization: `Bearer ${token}` };
     expect((await fetch(`${ehr.fhirBaseUrl}/Flag?_count=1`, { headers: auth })).status).toBe(200);
     expect((await fetch(`${ehr.fhirBaseUrl}/Patient?_count=1`, { headers: auth })).status).toBe(403);
@@ -54,7 +66,9 @@ describe('module credential (client credentials)', () => {
   });
 
   it('refuses a wrong secret, and user-facing apps cannot use client credentials', async () => {
-    expect((await tokenRequest(MODULE_CLIENT_ID, 'wrong-secret', MODULE_SCOPES.join(' '))).body.error).toBe('invalid_client');
+    expect((await tokenRequest(MODULE_CLIENT_ID, 'wrong-secret', MODULE_SCOPES.join(' '))).body.error).toBe(
+      'invalid_client',
+    );
     const app = await tokenRequest('periplan-tablet', '', 'system/Flag.rs');
     expect(app.status).toBeGreaterThanOrEqual(400);
   });

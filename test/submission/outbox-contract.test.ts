@@ -56,7 +56,16 @@ const adapters: [string, () => Promise<Database>][] = [
   ],
 ];
 
-const bundle = (n: number): fhir4.Bundle => ({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'POST', url: `Basic?n=${n}` }, resource: { resourceType: 'Basic', id: `n-${n}`, code: { text: `Ärztin ✓ ${n}` } } as fhir4.Basic }] });
+const bundle = (n: number): fhir4.Bundle => ({
+  resourceType: 'Bundle',
+  type: 'transaction',
+  entry: [
+    {
+      request: { method: 'POST', url: `Basic?n=${n}` },
+      resource: { resourceType: 'Basic', id: `n-${n}`, code: { text: `Ärztin ✓ ${n}` } } as fhir4.Basic,
+    },
+  ],
+});
 const T0 = new Date('2026-03-01T08:00:00.000Z');
 const at = (ms: number) => new Date(T0.getTime() + ms);
 
@@ -76,7 +85,17 @@ describe.each(adapters)('outbox contract: %s', (_name, makeDatabase) => {
     const a = await o.add('qr-1', bundle(1), { now: T0 });
     const b = await o.add('qr-1', bundle(2), { now: at(5000) });
     expect(a.created).toBe(true);
-    expect(b).toMatchObject({ created: false, entry: { id: a.entry.id, key: 'qr-1', bundle: bundle(1), status: 'pending', attempts: 0, createdAt: T0.toISOString() } });
+    expect(b).toMatchObject({
+      created: false,
+      entry: {
+        id: a.entry.id,
+        key: 'qr-1',
+        bundle: bundle(1),
+        status: 'pending',
+        attempts: 0,
+        createdAt: T0.toISOString(),
+      },
+    });
     expect(await o.get('qr-1')).toEqual(a.entry);
     expect(await o.get('qr-2')).toBeUndefined();
     expect(await o.counts()).toEqual({ pending: 1, sent: 0, failed: 0 });
@@ -85,7 +104,9 @@ describe.each(adapters)('outbox contract: %s', (_name, makeDatabase) => {
   it('two instances adding the same keys at once store each key once', async () => {
     const db = await fresh();
     const [a, b] = await Promise.all([db.open(), db.open()]);
-    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).add(`k-${i % 20}`, bundle(i % 20), { now: T0 })));
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).add(`k-${i % 20}`, bundle(i % 20), { now: T0 })),
+    );
     expect(results.filter((r) => r.created)).toHaveLength(20);
     expect(new Set(results.map((r) => r.entry.id)).size).toBe(20);
     expect(await a.counts()).toEqual({ pending: 20, sent: 0, failed: 0 });
@@ -124,16 +145,34 @@ describe.each(adapters)('outbox contract: %s', (_name, makeDatabase) => {
   it('records sent, retry and failed; sent and failed entries are never claimed again', async () => {
     const db = await fresh();
     const o = await db.open();
-    const [s, r, f] = [await o.add('s', bundle(1), { now: T0, leaseMs: 0 }), await o.add('r', bundle(2), { now: T0, leaseMs: 0 }), await o.add('f', bundle(3), { now: T0, leaseMs: 0 })];
-    const response: fhir4.Bundle = { resourceType: 'Bundle', type: 'transaction-response', entry: [{ response: { status: '201', location: 'Basic/1/_history/1' } }] };
+    const [s, r, f] = [
+      await o.add('s', bundle(1), { now: T0, leaseMs: 0 }),
+      await o.add('r', bundle(2), { now: T0, leaseMs: 0 }),
+      await o.add('f', bundle(3), { now: T0, leaseMs: 0 }),
+    ];
+    const response: fhir4.Bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction-response',
+      entry: [{ response: { status: '201', location: 'Basic/1/_history/1' } }],
+    };
     await o.markSent(s.entry.id, response, at(1000));
     await o.markRetry(r.entry.id, 'FHIR server unreachable: ' + 'x'.repeat(3000), at(60_000));
     await o.markFailed(f.entry.id, 'FHIR server answered 422: bad flag');
-    expect(await o.refresh(s.entry)).toMatchObject({ status: 'sent', attempts: 1, sentAt: at(1000).toISOString(), response, bundle: bundle(1) });
+    expect(await o.refresh(s.entry)).toMatchObject({
+      status: 'sent',
+      attempts: 1,
+      sentAt: at(1000).toISOString(),
+      response,
+      bundle: bundle(1),
+    });
     const retry = await o.refresh(r.entry);
     expect(retry).toMatchObject({ status: 'pending', attempts: 1, nextAttemptAt: at(60_000).toISOString() });
     expect(retry.lastError).toHaveLength(2000);
-    expect(await o.get('f')).toMatchObject({ status: 'failed', attempts: 1, lastError: 'FHIR server answered 422: bad flag' });
+    expect(await o.get('f')).toMatchObject({
+      status: 'failed',
+      attempts: 1,
+      lastError: 'FHIR server answered 422: bad flag',
+    });
     // Another instance sees the same state.
     const other = await db.open();
     expect(await other.counts()).toEqual({ pending: 1, sent: 1, failed: 1 });
@@ -166,7 +205,14 @@ describe.each(adapters)('outbox contract: %s', (_name, makeDatabase) => {
         claims.push(...got.map((entry) => ({ by, entry })));
       }
     };
-    await Promise.all([claimer(a, 'a'), claimer(b, 'b'), claimer(a, 'a'), claimer(b, 'b'), claimer(a, 'a'), claimer(b, 'b')]);
+    await Promise.all([
+      claimer(a, 'a'),
+      claimer(b, 'b'),
+      claimer(a, 'a'),
+      claimer(b, 'b'),
+      claimer(a, 'a'),
+      claimer(b, 'b'),
+    ]);
     const keys = claims.map((c) => c.entry.key);
     expect(keys.length - new Set(keys).size).toBe(0); // duplicates
     expect(new Set(keys).size).toBe(200);
@@ -184,7 +230,10 @@ describe.each(adapters)('outbox contract: %s', (_name, makeDatabase) => {
         return { resourceType: 'Bundle', type: 'transaction-response' };
       },
     });
-    const senders = [createOutboxSender({ outbox: a, writer: writer('a'), concurrency: 4, leaseMs: 60_000 }), createOutboxSender({ outbox: b, writer: writer('b'), concurrency: 4, leaseMs: 60_000 })];
+    const senders = [
+      createOutboxSender({ outbox: a, writer: writer('a'), concurrency: 4, leaseMs: 60_000 }),
+      createOutboxSender({ outbox: b, writer: writer('b'), concurrency: 4, leaseMs: 60_000 }),
+    ];
     // A fixed `now` drains one batch per call: drain until neither finds anything due.
     for (let round = 0; round < 100; round++) {
       const attempted = await Promise.all(senders.map((s) => s.drain(at(1000))));

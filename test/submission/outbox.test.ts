@@ -5,7 +5,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openSqliteOutbox, type Outbox } from '../../src/submission/outbox.js';
 import { classifyWriteError, createOutboxSender, nextDelayMs } from '../../src/submission/sender.js';
 
-const bundle = (n: number): fhir4.Bundle => ({ resourceType: 'Bundle', type: 'transaction', entry: [{ request: { method: 'POST', url: `Basic?n=${n}` } }] });
+const bundle = (n: number): fhir4.Bundle => ({
+  resourceType: 'Bundle',
+  type: 'transaction',
+  entry: [{ request: { method: 'POST', url: `Basic?n=${n}` } }],
+});
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'outbox-'));
 const opened: Outbox[] = [];
 const open = (dir: string) => {
@@ -32,13 +36,25 @@ describe('sqlite outbox', () => {
   it('add: concurrent submissions share fsyncs, each resolves with its own entry, one per key, all on disk', async () => {
     const dir = tmp();
     const o = open(dir);
-    const results = await Promise.all([...Array.from({ length: 20 }, (_, i) => o.add(`k-${i}`, bundle(i))), o.add('k-3', bundle(99))]);
+    const results = await Promise.all([
+      ...Array.from({ length: 20 }, (_, i) => o.add(`k-${i}`, bundle(i))),
+      o.add('k-3', bundle(99)),
+    ]);
     expect(results.filter((r) => r.created)).toHaveLength(20);
     expect(results[20]).toMatchObject({ created: false, entry: { id: results[3]!.entry.id, bundle: bundle(3) } });
     expect(new Set(results.map((r) => r.entry.id)).size).toBe(20);
     // The returned entry is the stored one, and a sent mark is visible through refresh.
-    await o.markSent(results[0]!.entry.id, { resourceType: 'Bundle', type: 'transaction-response', entry: [{ response: { status: '201', location: 'QuestionnaireResponse/1/_history/1' } }] });
-    expect(await o.refresh(results[0]!.entry)).toMatchObject({ status: 'sent', attempts: 1, bundle: bundle(0), response: { type: 'transaction-response' } });
+    await o.markSent(results[0]!.entry.id, {
+      resourceType: 'Bundle',
+      type: 'transaction-response',
+      entry: [{ response: { status: '201', location: 'QuestionnaireResponse/1/_history/1' } }],
+    });
+    expect(await o.refresh(results[0]!.entry)).toMatchObject({
+      status: 'sent',
+      attempts: 1,
+      bundle: bundle(0),
+      response: { type: 'transaction-response' },
+    });
     expect(await o.get('k-5')).toEqual(results[5]!.entry);
     await o.close();
     opened.pop();
@@ -103,7 +119,13 @@ describe('outbox sender', () => {
       writer: {
         async write() {
           throw Object.assign(new Error('HTTP 422'), {
-            response: { status: 422, data: JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', diagnostics: 'bad flag' }] }) },
+            response: {
+              status: 422,
+              data: JSON.stringify({
+                resourceType: 'OperationOutcome',
+                issue: [{ severity: 'error', code: 'invalid', diagnostics: 'bad flag' }],
+              }),
+            },
           });
         },
       },
@@ -128,8 +150,14 @@ describe('error classification and backoff', () => {
     expect(classifyWriteError({ response: { status } }).transient).toBe(transient);
   });
   it('treats connection errors, timeouts and 401 as transient, 403 as permanent', () => {
-    expect(classifyWriteError(new TypeError('fetch failed'))).toEqual({ transient: true, message: 'FHIR server unreachable: fetch failed' });
-    expect(classifyWriteError(Object.assign(new Error('t'), { name: 'TimeoutError' }))).toEqual({ transient: true, message: 'FHIR server unreachable: no answer in time' });
+    expect(classifyWriteError(new TypeError('fetch failed'))).toEqual({
+      transient: true,
+      message: 'FHIR server unreachable: fetch failed',
+    });
+    expect(classifyWriteError(Object.assign(new Error('t'), { name: 'TimeoutError' }))).toEqual({
+      transient: true,
+      message: 'FHIR server unreachable: no answer in time',
+    });
     expect(classifyWriteError({ response: { status: 401 } }).transient).toBe(true);
     expect(classifyWriteError({ response: { status: 403 } }).transient).toBe(false);
   });

@@ -9,7 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nextPageUrl, parseRetryAfter } from '../../src/submission/fhir-writer.js';
 import { FhirClient } from '../../src/platform/fhir-client/index.js';
 import { classifyWriteError } from '../../src/submission/sender.js';
-import { FOREIGN_BASE, startPersonalityProxy, type Personality, type PersonalityProxy } from '../support/fhir-personality.js';
+import {
+  FOREIGN_BASE,
+  startPersonalityProxy,
+  type Personality,
+  type PersonalityProxy,
+} from '../support/fhir-personality.js';
 import { getKnowledge, seededSubmission, testWritePath, untilSent } from './support/fixtures.js';
 import { startEmbeddedEhr, type TestFhirServer } from './support/servers.js';
 
@@ -36,7 +41,8 @@ async function as(personality: Personality): Promise<PersonalityProxy> {
 /** The embedded EHR reached through a personality, for a write path (checks and set-up go to it directly). */
 const through = (proxy: PersonalityProxy): TestFhirServer => ({ ...ehr, fhirBaseUrl: proxy.fhirBaseUrl });
 
-const get = (url: string) => fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
+const get = (url: string) =>
+  fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'application/fhir+json' } });
 
 /** A transaction of `n` Observations (conditional creates: harmless to repeat). */
 function observations(n: number, tag: string): fhir4.Bundle {
@@ -45,7 +51,12 @@ function observations(n: number, tag: string): fhir4.Bundle {
     type: 'transaction',
     entry: Array.from({ length: n }, (_, i) => ({
       fullUrl: `urn:uuid:00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-      resource: { resourceType: 'Observation', status: 'final', code: { text: tag }, identifier: [{ system: 'urn:test:personality', value: `${tag}-${i}` }] } as fhir4.Observation,
+      resource: {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { text: tag },
+        identifier: [{ system: 'urn:test:personality', value: `${tag}-${i}` }],
+      } as fhir4.Observation,
       request: { method: 'POST', url: 'Observation', ifNoneExist: `identifier=urn:test:personality|${tag}-${i}` },
     })),
   };
@@ -58,18 +69,26 @@ describe('the personalities themselves', () => {
     const err = await client.transaction({ body: observations(9, 'max8') as never }).catch((e: unknown) => e);
     expect((err as { response?: { status?: number } }).response?.status).toBe(400);
     expect(await ehr.search('Observation', 'identifier=urn:test:personality|max8-0')).toEqual([]);
-    expect(((await client.transaction({ body: observations(8, 'max8') as never })) as unknown as fhir4.Bundle).entry).toHaveLength(8);
+    expect(
+      ((await client.transaction({ body: observations(8, 'max8') as never })) as unknown as fhir4.Bundle).entry,
+    ).toHaveLength(8);
   });
 
   it('uuid-ids-only refuses a client-chosen id (400 Invalid id)', async () => {
     const proxy = await as('uuid-ids-only');
-    const res = await fetch(`${proxy.fhirBaseUrl}/Patient/example-rf-01`, { method: 'PUT', headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${token}` }, body: JSON.stringify({ resourceType: 'Patient', id: 'example-rf-01' }) });
+    const res = await fetch(`${proxy.fhirBaseUrl}/Patient/example-rf-01`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ resourceType: 'Patient', id: 'example-rf-01' }),
+    });
     expect(res.status).toBe(400);
     expect(JSON.stringify(await res.json())).toContain('Invalid id');
   });
 
   it('gone-410 answers 410 for a resource it does not have; strict-search-params 400 for an unknown parameter', async () => {
-    expect((await get(`${(await as('gone-410')).fhirBaseUrl}/Flag/00000000-0000-4000-8000-000000000000`)).status).toBe(410);
+    expect((await get(`${(await as('gone-410')).fhirBaseUrl}/Flag/00000000-0000-4000-8000-000000000000`)).status).toBe(
+      410,
+    );
     const strict = await as('strict-search-params');
     expect((await get(`${strict.fhirBaseUrl}/Flag?code=x`)).status).toBe(400);
     expect((await get(`${strict.fhirBaseUrl}/Flag?subject=Patient/x&_tag=a|b`)).status).toBe(200);
@@ -77,7 +96,11 @@ describe('the personalities themselves', () => {
 
   it('minimal-empty-body answers a return=minimal transaction with 200 and no body', async () => {
     const proxy = await as('minimal-empty-body');
-    const res = await fetch(proxy.fhirBaseUrl, { method: 'POST', headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${token}`, prefer: 'return=minimal' }, body: JSON.stringify(observations(2, 'minimal')) });
+    const res = await fetch(proxy.fhirBaseUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${token}`, prefer: 'return=minimal' },
+      body: JSON.stringify(observations(2, 'minimal')),
+    });
     expect(res.status).toBe(200);
     expect(await res.text()).toBe('');
     expect(await ehr.search('Observation', 'identifier=urn:test:personality|minimal-1')).toHaveLength(1); // it was written
@@ -87,7 +110,8 @@ describe('the personalities themselves', () => {
     const proxy = await as('paging-quirks');
     const client = new Client({ baseUrl: proxy.fhirBaseUrl, bearerToken: token });
     await client.transaction({ body: observations(3, 'paging') as never });
-    const query = 'Observation?identifier=urn:test:personality|paging-0,urn:test:personality|paging-1,urn:test:personality|paging-2';
+    const query =
+      'Observation?identifier=urn:test:personality|paging-0,urn:test:personality|paging-1,urn:test:personality|paging-2';
     const first = (await (await get(`${proxy.fhirBaseUrl}/${query}`)).json()) as fhir4.Bundle;
     expect(first.entry).toHaveLength(1);
     expect(first.link?.[0]?.url.startsWith(FOREIGN_BASE)).toBe(true);
@@ -99,7 +123,7 @@ describe('the personalities themselves', () => {
 });
 
 describe('the write path meets them', () => {
-  it('max-8-entries: a submission refused as a whole is written one by one; the refusal is reported in the server\'s words', async () => {
+  it("max-8-entries: a submission refused as a whole is written one by one; the refusal is reported in the server's words", async () => {
     const proxy = await as('max-8-entries');
     const writePath = testWritePath(through(proxy), await getKnowledge());
     await writePath.start();
@@ -114,7 +138,9 @@ describe('the write path meets them', () => {
       // What staff see when such a refusal is final: the server's reason (Medplum puts it in details.text).
       const client = new Client({ baseUrl: proxy.fhirBaseUrl, bearerToken: token });
       const err = await client.transaction({ body: observations(9, 'reason') as never }).catch((e: unknown) => e);
-      expect(classifyWriteError(err).message).toContain('Transaction requires strict isolation but has too many entries');
+      expect(classifyWriteError(err).message).toContain(
+        'Transaction requires strict isolation but has too many entries',
+      );
     } finally {
       await writePath.stop();
     }
@@ -126,14 +152,17 @@ describe('the write path meets them', () => {
     await writePath.start();
     try {
       const { patient, response } = await seededSubmission(ehr, 'RF-01', 'pers-minimal');
-      expect(await writePath.submit({ response, data: [patient] })).toMatchObject({ state: 'sent', message: 'Saved to the record.' });
+      expect(await writePath.submit({ response, data: [patient] })).toMatchObject({
+        state: 'sent',
+        message: 'Saved to the record.',
+      });
       expect(proxy.hits).toBeGreaterThan(0);
     } finally {
       await writePath.stop();
     }
   });
 
-  it('rate-limit-429: the next attempt waits at least the server\'s Retry-After (1 s), then the submission is sent', async () => {
+  it("rate-limit-429: the next attempt waits at least the server's Retry-After (1 s), then the submission is sent", async () => {
     const proxy = await as('rate-limit-429');
     const writePath = testWritePath(through(proxy), await getKnowledge()); // backoff 25 ms: only Retry-After can make it 1 s
     await writePath.start();
@@ -164,10 +193,20 @@ describe('reading what servers say', () => {
 
   it('next links: followed on the configured origin, mapped onto the configured base from another host, absent when none', () => {
     const base = 'https://ehr.example.org/fhir/R4';
-    const page = (url: string): fhir4.Bundle => ({ resourceType: 'Bundle', type: 'searchset', link: [{ relation: 'next', url }] });
-    expect(nextPageUrl(page('https://ehr.example.org/fhir/R4/Flag?_tag=a&_page=2'), base)).toBe('https://ehr.example.org/fhir/R4/Flag?_tag=a&_page=2');
-    expect(nextPageUrl(page('http://node-7.internal:8080/fhir/Flag?_tag=a&_page=2'), base)).toBe('https://ehr.example.org/fhir/R4/Flag?_tag=a&_page=2');
-    expect(nextPageUrl(page('http://node-7.internal:8080/fhir?_getpages=abc&_getpagesoffset=20'), base)).toBe('https://ehr.example.org/fhir/R4?_getpages=abc&_getpagesoffset=20');
+    const page = (url: string): fhir4.Bundle => ({
+      resourceType: 'Bundle',
+      type: 'searchset',
+      link: [{ relation: 'next', url }],
+    });
+    expect(nextPageUrl(page('https://ehr.example.org/fhir/R4/Flag?_tag=a&_page=2'), base)).toBe(
+      'https://ehr.example.org/fhir/R4/Flag?_tag=a&_page=2',
+    );
+    expect(nextPageUrl(page('http://node-7.internal:8080/fhir/Flag?_tag=a&_page=2'), base)).toBe(
+      'https://ehr.example.org/fhir/R4/Flag?_tag=a&_page=2',
+    );
+    expect(nextPageUrl(page('http://node-7.internal:8080/fhir?_getpages=abc&_getpagesoffset=20'), base)).toBe(
+      'https://ehr.example.org/fhir/R4?_getpages=abc&_getpagesoffset=20',
+    );
     expect(nextPageUrl({ resourceType: 'Bundle', type: 'searchset' }, base)).toBeUndefined();
   });
 });

@@ -44,7 +44,10 @@ beforeAll(async () => {
   );
   const ehr = await listen(ehrApp);
   proxy = await startFaultProxy(ehr.port);
-  writePath = testWritePath({ fhirBaseUrl: proxy.url('/fhir') }, await getKnowledge(), { getModuleToken: async () => 'module', timeoutMs: 800 });
+  writePath = testWritePath({ fhirBaseUrl: proxy.url('/fhir') }, await getKnowledge(), {
+    getModuleToken: async () => 'module',
+    timeoutMs: 800,
+  });
   await writePath.start();
   const app = express();
   // No authorizeSubmit: the default for a remote EHR applies.
@@ -63,9 +66,14 @@ beforeAll(async () => {
 afterAll(async () => closeAll?.());
 
 const post = (body: unknown, token: string) =>
-  fetch(`${api}/QuestionnaireResponse/$submit`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+  fetch(`${api}/QuestionnaireResponse/$submit`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/fhir+json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
 const stateOf = (p: fhir4.Parameters) => p.parameter?.find((x) => x.name === 'state')?.valueCode;
-const responsesOf = (patientId: string) => store.search('QuestionnaireResponse', [['subject', `Patient/${patientId}`]]).total;
+const responsesOf = (patientId: string) =>
+  store.search('QuestionnaireResponse', [['subject', `Patient/${patientId}`]]).total;
 
 async function patientFor(patientId: string) {
   const { patient, response } = submissionFor('RF-01', patientId);
@@ -94,7 +102,7 @@ describe('$submit pre-verifies the caller token against a remote EHR', () => {
     expect(responsesOf('pv-401')).toBe(0);
   });
 
-  it("403 from the EHR (a token for another patient): refused now with 403 pointing at the subject", async () => {
+  it('403 from the EHR (a token for another patient): refused now with 403 pointing at the subject', async () => {
     const response = await patientFor('pv-403');
     const before = await writePath.outbox.counts();
     const res = await post(response, 'other-patient');

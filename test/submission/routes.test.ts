@@ -32,13 +32,21 @@ beforeAll(async () => {
   proxy = await startFaultProxy(ehr.port);
   writePath = testWritePath({ fhirBaseUrl: proxy.url('/ehr/fhir'), moduleCredentials: ehr.moduleCredentials! }, kb);
   await writePath.start();
-  token = await clientCredentialsTokenSource({ fhirBaseUrl: `http://127.0.0.1:${ehr.port}/ehr/fhir`, ...ehr.moduleCredentials! }).getToken();
+  token = await clientCredentialsTokenSource({
+    fhirBaseUrl: `http://127.0.0.1:${ehr.port}/ehr/fhir`,
+    ...ehr.moduleCredentials!,
+  }).getToken();
   const app = express();
   // The sandbox's local token check (server.ts checks the same token against the same auth server).
   const authorizeSubmit = async (t: string) => {
-    if (!(await ehr.ehr.auth.verifyAccessToken(t))) throw unauthorized('The access token is not valid (expired, revoked or unknown).');
+    if (!(await ehr.ehr.auth.verifyAccessToken(t)))
+      throw unauthorized('The access token is not valid (expired, revoked or unknown).');
   };
-  app.use('/fhir', fhirJsonBody({ limitBytes: 5_000_000, maxDepth: 400 }), createSubmissionRoutes({ writePath, authorizeSubmit, authorizeStatus: authorizeSubmit }));
+  app.use(
+    '/fhir',
+    fhirJsonBody({ limitBytes: 5_000_000, maxDepth: 400 }),
+    createSubmissionRoutes({ writePath, authorizeSubmit, authorizeStatus: authorizeSubmit }),
+  );
   app.use(fhirErrorHandler(createLogger('silent')));
   const { server, port } = await listen(app);
   api = `http://127.0.0.1:${port}/fhir`;
@@ -52,7 +60,11 @@ afterAll(async () => {
 });
 
 const post = (body: unknown, headers: Record<string, string> = { authorization: `Bearer ${token}` }) =>
-  fetch(`${api}/QuestionnaireResponse/$submit`, { method: 'POST', headers: { 'content-type': 'application/fhir+json', ...headers }, body: JSON.stringify(body) });
+  fetch(`${api}/QuestionnaireResponse/$submit`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/fhir+json', ...headers },
+    body: JSON.stringify(body),
+  });
 const param = (p: fhir4.Parameters, name: string) => p.parameter?.find((x) => x.name === name);
 
 describe('POST /QuestionnaireResponse/$submit', () => {
@@ -63,7 +75,10 @@ describe('POST /QuestionnaireResponse/$submit', () => {
       resourceType: 'Parameters',
       parameter: [
         { name: 'response', resource: response },
-        { name: 'data', resource: { resourceType: 'Bundle', type: 'collection', entry: [{ resource: patient }] } as fhir4.Bundle },
+        {
+          name: 'data',
+          resource: { resourceType: 'Bundle', type: 'collection', entry: [{ resource: patient }] } as fhir4.Bundle,
+        },
         { name: 'enterer', valueReference: { reference: 'Practitioner/sandbox-clinician' } },
       ],
     };
@@ -85,7 +100,9 @@ describe('POST /QuestionnaireResponse/$submit', () => {
     expect(again.status).toBe(200);
     expect(param((await again.json()) as fhir4.Parameters, 'duplicate')?.valueBoolean).toBe(true);
 
-    const status = await fetch(`${api}/QuestionnaireResponse/$submit-status?key=${encodeURIComponent(key!)}`, { headers: { authorization: `Bearer ${token}` } });
+    const status = await fetch(`${api}/QuestionnaireResponse/$submit-status?key=${encodeURIComponent(key!)}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(status.status).toBe(200);
     const s = (await status.json()) as fhir4.Parameters;
     expect(param(s, 'state')?.valueCode).toBe('sent');
@@ -112,7 +129,11 @@ describe('POST /QuestionnaireResponse/$submit', () => {
     proxy.mode = 'pass';
     const key = encodeURIComponent(param(out, 'key')!.valueString!);
     for (let i = 0; i < 200; i++) {
-      const s = (await (await fetch(`${api}/QuestionnaireResponse/$submit-status?key=${key}`, { headers: { authorization: `Bearer ${token}` } })).json()) as fhir4.Parameters;
+      const s = (await (
+        await fetch(`${api}/QuestionnaireResponse/$submit-status?key=${key}`, {
+          headers: { authorization: `Bearer ${token}` },
+        })
+      ).json()) as fhir4.Parameters;
       if (param(s, 'state')?.valueCode === 'sent') return;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -153,10 +174,17 @@ describe('POST /QuestionnaireResponse/$submit', () => {
     const wrong = await post({ resourceType: 'Patient' });
     expect(wrong.status).toBe(400);
     expect(((await wrong.json()) as fhir4.OperationOutcome).issue[0]?.expression).toEqual(['resourceType']);
-    const unknownParam = await post({ resourceType: 'Parameters', parameter: [{ name: 'colour', valueString: 'red' }] });
+    const unknownParam = await post({
+      resourceType: 'Parameters',
+      parameter: [{ name: 'colour', valueString: 'red' }],
+    });
     expect(unknownParam.status).toBe(400);
-    expect(((await unknownParam.json()) as fhir4.OperationOutcome).issue[0]?.expression).toEqual(['Parameters.parameter[0].name']);
-    const missing = await fetch(`${api}/QuestionnaireResponse/$submit-status?key=nope`, { headers: { authorization: `Bearer ${token}` } });
+    expect(((await unknownParam.json()) as fhir4.OperationOutcome).issue[0]?.expression).toEqual([
+      'Parameters.parameter[0].name',
+    ]);
+    const missing = await fetch(`${api}/QuestionnaireResponse/$submit-status?key=nope`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     expect(missing.status).toBe(404);
   });
 });
@@ -164,12 +192,24 @@ describe('POST /QuestionnaireResponse/$submit', () => {
 describe('POST /QuestionnaireResponse/$submit with amends', () => {
   /** The same answers with pain severity changed. */
   const withPainSeverity = (response: fhir4.QuestionnaireResponse, value: number): fhir4.QuestionnaireResponse => {
-    const walk = (items: fhir4.QuestionnaireResponseItem[] | undefined): fhir4.QuestionnaireResponseItem[] | undefined =>
-      items?.map((it) => (it.linkId === 'pain-severity' ? { ...it, answer: [{ valueInteger: value }] } : { ...it, ...(it.item ? { item: walk(it.item) } : {}) }));
+    const walk = (
+      items: fhir4.QuestionnaireResponseItem[] | undefined,
+    ): fhir4.QuestionnaireResponseItem[] | undefined =>
+      items?.map((it) =>
+        it.linkId === 'pain-severity'
+          ? { ...it, answer: [{ valueInteger: value }] }
+          : { ...it, ...(it.item ? { item: walk(it.item) } : {}) },
+      );
     return { ...response, item: walk(response.item) };
   };
   const amendBody = (response: fhir4.QuestionnaireResponse, amends: unknown): fhir4.Parameters =>
-    ({ resourceType: 'Parameters', parameter: [{ name: 'response', resource: response }, { name: 'amends', valueReference: amends }] }) as fhir4.Parameters;
+    ({
+      resourceType: 'Parameters',
+      parameter: [
+        { name: 'response', resource: response },
+        { name: 'amends', valueReference: amends },
+      ],
+    }) as fhir4.Parameters;
 
   async function submitted(patientId: string) {
     const { patient, response } = submissionFor('BMD-01', patientId);
@@ -202,7 +242,9 @@ describe('POST /QuestionnaireResponse/$submit with amends', () => {
   it('412 when the amended version is no longer current, and nothing is written', async () => {
     const { response, qr } = await submitted('route-amend-2');
     const v1 = { reference: `QuestionnaireResponse/${qr.id}/_history/${qr.meta!.versionId}` };
-    expect((await post(amendBody({ ...withPainSeverity(response, 3), authored: '2026-11-24T11:00:00Z' }, v1))).status).toBe(201);
+    expect(
+      (await post(amendBody({ ...withPainSeverity(response, 3), authored: '2026-11-24T11:00:00Z' }, v1))).status,
+    ).toBe(201);
     const afterFirst = await ehr.read<fhir4.QuestionnaireResponse>(`QuestionnaireResponse/${qr.id}`);
     const before = await writePath.outbox.counts();
 
@@ -211,7 +253,9 @@ describe('POST /QuestionnaireResponse/$submit with amends', () => {
     const oo = (await stale.json()) as fhir4.OperationOutcome;
     expect(oo.issue[0]?.diagnostics).toMatch(/reload it and amend it again/);
     expect(await writePath.outbox.counts()).toEqual(before);
-    expect((await ehr.read<fhir4.QuestionnaireResponse>(`QuestionnaireResponse/${qr.id}`)).meta?.versionId).toBe(afterFirst.meta?.versionId);
+    expect((await ehr.read<fhir4.QuestionnaireResponse>(`QuestionnaireResponse/${qr.id}`)).meta?.versionId).toBe(
+      afterFirst.meta?.versionId,
+    );
   });
 
   it('400 with the offending element for a malformed amends or a missing identifier', async () => {
@@ -229,6 +273,8 @@ describe('POST /QuestionnaireResponse/$submit with amends', () => {
     const { identifier: _dropped, ...noIdentifier } = response;
     const unidentified = await post(amendBody(noIdentifier, { reference: 'QuestionnaireResponse/abc/_history/1' }));
     expect(unidentified.status).toBe(400);
-    expect(((await unidentified.json()) as fhir4.OperationOutcome).issue[0]?.expression).toEqual(['QuestionnaireResponse.identifier']);
+    expect(((await unidentified.json()) as fhir4.OperationOutcome).issue[0]?.expression).toEqual([
+      'QuestionnaireResponse.identifier',
+    ]);
   });
 });

@@ -41,10 +41,14 @@ describe.each([...PORTABILITY_SERVERS, ...PERSONALITY_SERVERS])('write path agai
   it('writes the response, Flags, proposals, Observations, CarePlan and Provenance, each once', async () => {
     const { patient, response, subject } = await seededSubmission(server, 'BMD-01', 'wp-bmd-01');
     const result = await writePath.submit({ response, data: [patient] });
-    if (!rateLimited) expect(result).toMatchObject({ state: 'sent', duplicate: false, message: 'Saved to the record.' });
+    if (!rateLimited)
+      expect(result).toMatchObject({ state: 'sent', duplicate: false, message: 'Saved to the record.' });
     const locations = locationsOf(await untilSent(writePath, result.key));
 
-    const qrs = await server.search<fhir4.QuestionnaireResponse>('QuestionnaireResponse', `identifier=${encodeURIComponent('urn:test:submission|wp-bmd-01-BMD-01-0')}`);
+    const qrs = await server.search<fhir4.QuestionnaireResponse>(
+      'QuestionnaireResponse',
+      `identifier=${encodeURIComponent('urn:test:submission|wp-bmd-01-BMD-01-0')}`,
+    );
     expect(qrs).toHaveLength(1);
     const qrRef = `QuestionnaireResponse/${qrs[0]!.id}`;
     expect(locations).toContain(qrRef);
@@ -54,12 +58,18 @@ describe.each([...PORTABILITY_SERVERS, ...PERSONALITY_SERVERS])('write path agai
     for (const flag of flags) {
       expect(flag.status).toBe('active');
       expect(flag.code.coding?.[0]?.system).toBe('https://periplan.app/fhir/CodeSystem/back-pain-flag');
-      expect(flag.category?.[0]?.coding?.[0]).toMatchObject({ system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'clinical' });
-      expect(ext(flag, 'http://hl7.org/fhir/StructureDefinition/flag-priority')?.valueCodeableConcept?.coding?.[0]?.system).toBe('http://hl7.org/fhir/flag-priority-code');
+      expect(flag.category?.[0]?.coding?.[0]).toMatchObject({
+        system: 'http://terminology.hl7.org/CodeSystem/flag-category',
+        code: 'clinical',
+      });
+      expect(
+        ext(flag, 'http://hl7.org/fhir/StructureDefinition/flag-priority')?.valueCodeableConcept?.coding?.[0]?.system,
+      ).toBe('http://hl7.org/fhir/flag-priority-code');
       expect(ext(flag, 'http://hl7.org/fhir/StructureDefinition/flag-detail')?.valueReference?.reference).toBe(qrRef);
       expect(flag.identifier?.some((i) => i.system === SUBMISSION_RULE_SYSTEM)).toBe(true);
       // Born with the worklist search tags (R4 Flag has no code/status search parameter).
-      const tier = ext(flag, 'http://hl7.org/fhir/StructureDefinition/flag-priority')?.valueCodeableConcept?.coding?.[0]?.code;
+      const tier = ext(flag, 'http://hl7.org/fhir/StructureDefinition/flag-priority')?.valueCodeableConcept?.coding?.[0]
+        ?.code;
       expect(flag.meta?.tag).toEqual(
         expect.arrayContaining([
           { system: FLAG_SYSTEM, code: flag.code.coding?.[0]?.code },
@@ -68,7 +78,10 @@ describe.each([...PORTABILITY_SERVERS, ...PERSONALITY_SERVERS])('write path agai
       );
     }
     // ...and found by the worklist's tag search.
-    const tagged = await server.search<fhir4.Flag>('Flag', `_tag=${encodeURIComponent(`${FLAG_SYSTEM}|bone-density-scan`)}`);
+    const tagged = await server.search<fhir4.Flag>(
+      'Flag',
+      `_tag=${encodeURIComponent(`${FLAG_SYSTEM}|bone-density-scan`)}`,
+    );
     expect(tagged.filter((f) => f.subject.reference === subject)).toHaveLength(1);
 
     const proposals = await server.search<fhir4.ServiceRequest>('ServiceRequest', `subject=${subject}`);
@@ -84,21 +97,29 @@ describe.each([...PORTABILITY_SERVERS, ...PERSONALITY_SERVERS])('write path agai
 
     const carePlans = await server.search<fhir4.CarePlan>('CarePlan', `subject=${subject}`);
     expect(carePlans).toHaveLength(1);
-    expect(carePlans[0]).toMatchObject({ intent: 'proposal', instantiatesCanonical: ['https://periplan.app/fhir/PlanDefinition/back-pain-follow-up|1.0.0'] });
+    expect(carePlans[0]).toMatchObject({
+      intent: 'proposal',
+      instantiatesCanonical: ['https://periplan.app/fhir/PlanDefinition/back-pain-follow-up|1.0.0'],
+    });
     expect(carePlans[0]!.supportingInfo?.[0]?.reference).toBe(qrRef);
 
     const provenances = await server.search<fhir4.Provenance>('Provenance', `target=${qrRef}`);
     expect(provenances).toHaveLength(1);
     const prov = provenances[0]!;
     const targets = prov.target.map((t) => t.reference).sort();
-    const expected = [qrRef, ...[...flags, ...proposals, ...observations, ...carePlans].map((r) => `${r.resourceType}/${r.id}`)].sort();
+    const expected = [
+      qrRef,
+      ...[...flags, ...proposals, ...observations, ...carePlans].map((r) => `${r.resourceType}/${r.id}`),
+    ].sort();
     expect(targets).toEqual(expected);
     expect(prov.agent.map((a) => [a.type?.coding?.[0]?.code, a.who.reference ?? a.who.identifier?.value])).toEqual([
       ['author', subject],
       ['assembler', 'periplan-back-pain-module'],
     ]);
     expect(prov.agent[1]!.who.type).toBe('Device');
-    expect(prov.entity?.[0]?.what.identifier?.value).toBe('https://periplan.app/fhir/PlanDefinition/back-pain-follow-up|1.0.0');
+    expect(prov.entity?.[0]?.what.identifier?.value).toBe(
+      'https://periplan.app/fhir/PlanDefinition/back-pain-follow-up|1.0.0',
+    );
   });
 
   it('is idempotent: the same response again creates nothing new, from this outbox or from another', async () => {
@@ -140,8 +161,14 @@ describe.each([...PORTABILITY_SERVERS, ...PERSONALITY_SERVERS])('write path agai
   it('422 lists everything $validate finds, warnings included (the write path checks errors only on the way in)', async () => {
     const { patient, response } = submissionFor('BMD-01', 'wp-invalid-2');
     // An error (unknown element) and a warning-only finding (an OST score its calculation does not give).
-    const wrongScore = (items: fhir4.QuestionnaireResponseItem[] | undefined): fhir4.QuestionnaireResponseItem[] | undefined =>
-      items?.map((it) => (it.linkId === 'ost-score' ? { ...it, answer: [{ valueInteger: 42 }] } : { ...it, ...(it.item ? { item: wrongScore(it.item) } : {}) }));
+    const wrongScore = (
+      items: fhir4.QuestionnaireResponseItem[] | undefined,
+    ): fhir4.QuestionnaireResponseItem[] | undefined =>
+      items?.map((it) =>
+        it.linkId === 'ost-score'
+          ? { ...it, answer: [{ valueInteger: 42 }] }
+          : { ...it, ...(it.item ? { item: wrongScore(it.item) } : {}) },
+      );
     const broken = { ...response, item: wrongScore(response.item), colour: 'blue' } as fhir4.QuestionnaireResponse;
     const kb = await getKnowledge();
     const full = validateQuestionnaireResponse(broken, { resolveQuestionnaire: (c) => kb.resolve(c, 'Questionnaire') });
@@ -149,6 +176,8 @@ describe.each([...PORTABILITY_SERVERS, ...PERSONALITY_SERVERS])('write path agai
     expect(err).toBeInstanceOf(FhirError);
     expect(err.status).toBe(422);
     expect(full.issue.some((i) => i.severity === 'warning' && i.code === 'business-rule')).toBe(true);
-    expect(err.outcome.issue.map((i) => [i.severity, i.code, i.expression?.[0]])).toEqual(full.issue.map((i) => [i.severity, i.code, i.expression?.[0]]));
+    expect(err.outcome.issue.map((i) => [i.severity, i.code, i.expression?.[0]])).toEqual(
+      full.issue.map((i) => [i.severity, i.code, i.expression?.[0]]),
+    );
   });
 });

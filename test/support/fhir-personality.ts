@@ -48,8 +48,31 @@ export const FOREIGN_BASE = 'http://fhir-node-2.invalid:8080/fhir';
 
 /** Search parameters every server knows (result parameters and the ones on every resource). */
 const COMMON_PARAMS = new Set([
-  '_id', '_lastUpdated', '_tag', '_profile', '_security', '_source', '_text', '_content', '_list', '_has', '_type', '_filter', '_query',
-  '_count', '_offset', '_sort', '_include', '_revinclude', '_summary', '_elements', '_total', '_contained', '_containedType', '_format', '_pretty',
+  '_id',
+  '_lastUpdated',
+  '_tag',
+  '_profile',
+  '_security',
+  '_source',
+  '_text',
+  '_content',
+  '_list',
+  '_has',
+  '_type',
+  '_filter',
+  '_query',
+  '_count',
+  '_offset',
+  '_sort',
+  '_include',
+  '_revinclude',
+  '_summary',
+  '_elements',
+  '_total',
+  '_contained',
+  '_containedType',
+  '_format',
+  '_pretty',
 ]);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -74,7 +97,12 @@ const outcome = (status: number, code: string, diagnostics: string): Answer => (
   status,
   headers: { 'content-type': 'application/fhir+json' },
   // The reason in details.text (no diagnostics), as Medplum writes it.
-  body: Buffer.from(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, details: { text: diagnostics } }] })),
+  body: Buffer.from(
+    JSON.stringify({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code, details: { text: diagnostics } }],
+    }),
+  ),
 });
 
 const json = (a: Answer): unknown => {
@@ -89,7 +117,11 @@ const json = (a: Answer): unknown => {
  * `upstreamHeaders`: added to every request the proxy makes upstream (e.g. a marker that lets a server which
  * routes its own FHIR traffic through the proxy tell the proxy's requests apart).
  */
-export async function startPersonalityProxy(upstreamFhirBaseUrl: string, personality: Personality, options: { upstreamHeaders?: Record<string, string> } = {}): Promise<PersonalityProxy> {
+export async function startPersonalityProxy(
+  upstreamFhirBaseUrl: string,
+  personality: Personality,
+  options: { upstreamHeaders?: Record<string, string> } = {},
+): Promise<PersonalityProxy> {
   const upstream = new URL(upstreamFhirBaseUrl);
   const basePath = upstream.pathname.replace(/\/+$/, '');
   const upstreamBase = `${upstream.origin}${basePath}`;
@@ -102,11 +134,24 @@ export async function startPersonalityProxy(upstreamFhirBaseUrl: string, persona
       // No compression: the behaviours read and rewrite the bodies.
       const { host: _h, 'content-length': _cl, 'accept-encoding': _ae, ...rest } = headers;
       const req = http.request(
-        { host: upstream.hostname, port: upstream.port, method, path, headers: { ...rest, ...options.upstreamHeaders, host: upstream.host, ...(body ? { 'content-length': String(body.length) } : {}) } },
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method,
+          path,
+          headers: {
+            ...rest,
+            ...options.upstreamHeaders,
+            host: upstream.host,
+            ...(body ? { 'content-length': String(body.length) } : {}),
+          },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
           res.on('error', reject);
         },
       );
@@ -126,7 +171,9 @@ export async function startPersonalityProxy(upstreamFhirBaseUrl: string, persona
       for (const e of (readJson('fhir/r4/search-parameters.json') as fhir4.Bundle).entry ?? []) {
         const sp = e.resource as fhir4.SearchParameter | undefined;
         if (sp?.resourceType !== 'SearchParameter') continue;
-        for (const base of sp.base ?? []) if (!cs?.rest?.[0]?.resource?.some((r) => r.type === base && r.searchParam?.length)) (out.get(base) ?? out.set(base, new Set()).get(base)!).add(sp.code);
+        for (const base of sp.base ?? [])
+          if (!cs?.rest?.[0]?.resource?.some((r) => r.type === base && r.searchParam?.length))
+            (out.get(base) ?? out.set(base, new Set()).get(base)!).add(sp.code);
       }
       return out;
     }));
@@ -134,7 +181,10 @@ export async function startPersonalityProxy(upstreamFhirBaseUrl: string, persona
   /** A transaction run entry by entry, as a server without isolation does it: every entry on its own. */
   async function nonAtomic(bundle: fhir4.Bundle, headers: http.IncomingHttpHeaders): Promise<Answer> {
     const assigned = new Map<string, string>();
-    const rewrite = (value: unknown): unknown => JSON.parse(JSON.stringify(value), (k, v: unknown) => (k === 'reference' && typeof v === 'string' && assigned.has(v) ? assigned.get(v) : v)) as unknown;
+    const rewrite = (value: unknown): unknown =>
+      JSON.parse(JSON.stringify(value), (k, v: unknown) =>
+        k === 'reference' && typeof v === 'string' && assigned.has(v) ? assigned.get(v) : v,
+      ) as unknown;
     const out: fhir4.BundleEntry[] = [];
     for (const entry of bundle.entry ?? []) {
       const request = entry.request!;
@@ -151,7 +201,12 @@ export async function startPersonalityProxy(upstreamFhirBaseUrl: string, persona
       const body = entry.resource ? Buffer.from(JSON.stringify(rewrite(entry.resource))) : undefined;
       const a = await forward(request.method, `${basePath}/${request.url}`, h, body);
       const resource = json(a) as fhir4.FhirResource | undefined;
-      const location = typeof a.headers.location === 'string' ? a.headers.location : resource?.id ? `${resource.resourceType}/${resource.id}` : undefined;
+      const location =
+        typeof a.headers.location === 'string'
+          ? a.headers.location
+          : resource?.id
+            ? `${resource.resourceType}/${resource.id}`
+            : undefined;
       const ref = location ? /([A-Z][A-Za-z]+\/[^/]+)(?:\/_history\/[^/]+)?$/.exec(location)?.[1] : undefined;
       if (entry.fullUrl && ref && a.status < 300) assigned.set(entry.fullUrl, ref);
       out.push({
@@ -162,7 +217,11 @@ export async function startPersonalityProxy(upstreamFhirBaseUrl: string, persona
         },
       });
     }
-    return { status: 200, headers: { 'content-type': 'application/fhir+json' }, body: Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'transaction-response', entry: out })) };
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/fhir+json' },
+      body: Buffer.from(JSON.stringify({ resourceType: 'Bundle', type: 'transaction-response', entry: out })),
+    };
   }
 
   /** Rewrite every occurrence of the upstream base in a string to the foreign one. */
@@ -171,7 +230,10 @@ export async function startPersonalityProxy(upstreamFhirBaseUrl: string, persona
   async function handle(req: http.IncomingMessage, body: Buffer): Promise<Answer> {
     const method = req.method ?? 'GET';
     const url = new URL(req.url ?? '/', 'http://proxy');
-    const fhirPath = url.pathname === basePath || url.pathname.startsWith(`${basePath}/`) ? url.pathname.slice(basePath.length) : undefined;
+    const fhirPath =
+      url.pathname === basePath || url.pathname.startsWith(`${basePath}/`)
+        ? url.pathname.slice(basePath.length)
+        : undefined;
     const segments = (fhirPath ?? '').split('/').filter(Boolean);
     const isWrite = method !== 'GET' && method !== 'HEAD';
     const parsed = (() => {
@@ -182,8 +244,17 @@ export async function startPersonalityProxy(upstreamFhirBaseUrl: string, persona
         return undefined;
       }
     })();
-    const isTransaction = method === 'POST' && fhirPath !== undefined && segments.length === 0 && (parsed?.type === 'transaction' || parsed?.type === 'batch');
-    const isRead = method === 'GET' && segments.length === 2 && /^[A-Z]/.test(segments[0]!) && !segments[1]!.startsWith('$') && segments[1] !== '_history';
+    const isTransaction =
+      method === 'POST' &&
+      fhirPath !== undefined &&
+      segments.length === 0 &&
+      (parsed?.type === 'transaction' || parsed?.type === 'batch');
+    const isRead =
+      method === 'GET' &&
+      segments.length === 2 &&
+      /^[A-Z]/.test(segments[0]!) &&
+      !segments[1]!.startsWith('$') &&
+      segments[1] !== '_history';
     const isSearch = method === 'GET' && segments.length === 1 && /^[A-Z]/.test(segments[0]!);
     const pass = () => forward(method, `${url.pathname}${url.search}`, req.headers, body.length ? body : undefined);
     if (fhirPath === undefined || personality === 'plain') return pass();
@@ -211,7 +282,8 @@ export async function startPersonalityProxy(upstreamFhirBaseUrl: string, persona
       }
       case 'uuid-ids-only': {
         const ids = [isWrite && segments[0] && /^[A-Z]/.test(segments[0]) ? segments[1] : undefined];
-        if (isTransaction) for (const e of parsed?.entry ?? []) ids.push(/^[A-Z][A-Za-z]+\/([^/?]+)/.exec(e.request?.url ?? '')?.[1]);
+        if (isTransaction)
+          for (const e of parsed?.entry ?? []) ids.push(/^[A-Z][A-Za-z]+\/([^/?]+)/.exec(e.request?.url ?? '')?.[1]);
         const bad = ids.find((id) => id !== undefined && !id.startsWith('$') && !id.startsWith('_') && !UUID.test(id));
         if (bad) {
           proxy.hits++;
@@ -264,7 +336,10 @@ export async function startPersonalityProxy(upstreamFhirBaseUrl: string, persona
         if (b?.resourceType === 'Bundle') {
           for (const e of b.entry ?? []) {
             if (e.fullUrl) e.fullUrl = foreign(e.fullUrl);
-            if (e.response?.location) e.response.location = foreign(/^https?:/.test(e.response.location) ? e.response.location : `${upstreamBase}/${e.response.location}`);
+            if (e.response?.location)
+              e.response.location = foreign(
+                /^https?:/.test(e.response.location) ? e.response.location : `${upstreamBase}/${e.response.location}`,
+              );
           }
           a.body = Buffer.from(JSON.stringify(b));
           changed = true;

@@ -32,13 +32,19 @@ const SETUP_HINT = 'Install it with `bash scripts/setup-system.sh` (Debian packa
 export function findPostgresBin(): string {
   const fromEnv = process.env.PG_BIN;
   if (fromEnv) {
-    if (!fs.existsSync(path.join(fromEnv, 'initdb'))) throw new Error(`PG_BIN=${fromEnv} holds no initdb. ${SETUP_HINT}`);
+    if (!fs.existsSync(path.join(fromEnv, 'initdb')))
+      throw new Error(`PG_BIN=${fromEnv} holds no initdb. ${SETUP_HINT}`);
     return fromEnv;
   }
   const root = '/usr/lib/postgresql';
-  const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'initdb'))) : [];
+  const versions = fs.existsSync(root)
+    ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'initdb')))
+    : [];
   versions.sort((a, b) => Number(b) - Number(a));
-  if (!versions[0]) throw new Error(`PostgreSQL is not installed (no ${root}/<version>/bin/initdb): the tests of the PostgreSQL adapters need it. ${SETUP_HINT}`);
+  if (!versions[0])
+    throw new Error(
+      `PostgreSQL is not installed (no ${root}/<version>/bin/initdb): the tests of the PostgreSQL adapters need it. ${SETUP_HINT}`,
+    );
   return path.join(root, versions[0], 'bin');
 }
 
@@ -79,7 +85,18 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
     for (let attempt = 0; ; attempt++) {
       port = await freePort();
       try {
-        await as('pg_ctl', ['-D', data, '-l', log, '-w', '-t', '30', '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`, 'start']);
+        await as('pg_ctl', [
+          '-D',
+          data,
+          '-l',
+          log,
+          '-w',
+          '-t',
+          '30',
+          '-o',
+          `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200`,
+          'start',
+        ]);
         break;
       } catch (err) {
         // Another process may have taken the port between the probe and the start: try another one.

@@ -12,7 +12,8 @@ export async function setup(): Promise<void> {
   if (process.env.PERIPLAN_TEST_POSTGRES_URL) return;
   cluster = await startPostgresCluster();
   process.env.PERIPLAN_TEST_POSTGRES_URL = cluster.url;
-  if (process.env.PERIPLAN_TEST_POSTGRES_VERBOSE) console.log(`PostgreSQL test cluster at ${cluster.url}, started in ${cluster.startMs} ms`);
+  if (process.env.PERIPLAN_TEST_POSTGRES_VERBOSE)
+    console.log(`PostgreSQL test cluster at ${cluster.url}, started in ${cluster.startMs} ms`);
 }
 
 export async function teardown(): Promise<void> {

@@ -139,7 +139,12 @@ export function haproxyConfig(lbPort: number, replicas: readonly { name: string;
   ].join('\n');
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number, describe: () => string): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+  describe: () => string,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe().catch(() => undefined);
@@ -152,7 +157,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 const isReady = async (url: string) => ((await fetch(`${url}/readyz`)).status === 200 ? true : undefined);
 
 export async function startReplicaSet(options: ReplicaSetOptions = {}): Promise<ReplicaSet> {
-  if (!fs.existsSync(HAPROXY)) throw new Error(`HAProxy is not installed (${HAPROXY}): install it with \`bash scripts/setup-system.sh\` (Debian package \`haproxy\`).`);
+  if (!fs.existsSync(HAPROXY))
+    throw new Error(
+      `HAProxy is not installed (${HAPROXY}): install it with \`bash scripts/setup-system.sh\` (Debian package \`haproxy\`).`,
+    );
   const began = Date.now();
   const cleanups: (() => Promise<void> | void)[] = [];
   const processes: ProcessHandle[] = [];
@@ -206,13 +214,23 @@ export async function startReplicaSet(options: ReplicaSetOptions = {}): Promise<
       processes.push(replica);
       replicas.push(replica);
     }
-    const describe = () => [ehr, ...replicas].map((p) => `--- ${p.name} (exit ${p.child.exitCode ?? 'running'}):\n${p.output().slice(-3000)}`).join('\n');
+    const describe = () =>
+      [ehr, ...replicas]
+        .map((p) => `--- ${p.name} (exit ${p.child.exitCode ?? 'running'}):\n${p.output().slice(-3000)}`)
+        .join('\n');
     const timeout = options.startTimeoutMs ?? 180_000;
-    const failed = Promise.race([ehr, ...replicas].map((p) => p.exited.then((code) => Promise.reject(new Error(`${p.name} exited (${code}) while starting.\n${describe()}`)))));
+    const failed = Promise.race(
+      [ehr, ...replicas].map((p) =>
+        p.exited.then((code) => Promise.reject(new Error(`${p.name} exited (${code}) while starting.\n${describe()}`))),
+      ),
+    );
     failed.catch(() => undefined);
     await Promise.race([
       failed,
-      Promise.all([until('the EHR', () => isReady(ehrUrl), timeout, describe), ...replicas.map((r) => until(r.name, () => isReady(r.url), timeout, describe))]),
+      Promise.all([
+        until('the EHR', () => isReady(ehrUrl), timeout, describe),
+        ...replicas.map((r) => until(r.name, () => isReady(r.url), timeout, describe)),
+      ]),
     ]);
 
     // The balancer last, so that its first checks find every replica up.
@@ -244,7 +262,17 @@ export async function startReplicaSet(options: ReplicaSetOptions = {}): Promise<
       timeout,
       () => `${describe()}\n--- haproxy:\n${lbOut}`,
     );
-    return { lbUrl, ehrUrl, fhirBaseUrl, databaseUrl, ehr, replicas, haproxy: { child: lb, configFile }, startMs: Date.now() - began, stop };
+    return {
+      lbUrl,
+      ehrUrl,
+      fhirBaseUrl,
+      databaseUrl,
+      ehr,
+      replicas,
+      haproxy: { child: lb, configFile },
+      startMs: Date.now() - began,
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;
@@ -255,15 +283,29 @@ export async function startReplicaSet(options: ReplicaSetOptions = {}): Promise<
  * A clinician's access token from the EHR (an EHR launch of the app's client, done as the app would): user/
  * scopes for every patient, for API clients of the replicas (`$submit`).
  */
-export async function clinicianToken(set: Pick<ReplicaSet, 'ehrUrl' | 'lbUrl' | 'fhirBaseUrl'>, patient: string): Promise<string> {
-  const created = await fetch(`${set.ehrUrl}/ehr/launches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ practitioner: 'sandbox-clinician', patient, app: 'periplan-app' }) });
+export async function clinicianToken(
+  set: Pick<ReplicaSet, 'ehrUrl' | 'lbUrl' | 'fhirBaseUrl'>,
+  patient: string,
+): Promise<string> {
+  const created = await fetch(`${set.ehrUrl}/ehr/launches`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ practitioner: 'sandbox-clinician', patient, app: 'periplan-app' }),
+  });
   const { launch: launchId } = (await created.json()) as { launch: string };
-  const config = await oidc.discovery(new URL(`${set.ehrUrl}/ehr/auth`), 'periplan-app', undefined, oidc.ClientSecretBasic(REPLICA_SECRETS.SMART_CLIENT_SECRET), { execute: [oidc.allowInsecureRequests] });
+  const config = await oidc.discovery(
+    new URL(`${set.ehrUrl}/ehr/auth`),
+    'periplan-app',
+    undefined,
+    oidc.ClientSecretBasic(REPLICA_SECRETS.SMART_CLIENT_SECRET),
+    { execute: [oidc.allowInsecureRequests] },
+  );
   const verifier = oidc.randomPKCECodeVerifier();
   const redirect = `${set.lbUrl}/app/callback`;
   const url = oidc.buildAuthorizationUrl(config, {
     redirect_uri: redirect,
-    scope: 'launch openid fhirUser user/Patient.rs user/QuestionnaireResponse.crus user/Observation.crs user/Flag.crus user/ServiceRequest.crus user/CarePlan.crs user/Provenance.crs',
+    scope:
+      'launch openid fhirUser user/Patient.rs user/QuestionnaireResponse.crus user/Observation.crs user/Flag.crus user/ServiceRequest.crus user/CarePlan.crs user/Provenance.crs',
     launch: launchId,
     aud: set.fhirBaseUrl,
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
@@ -271,7 +313,10 @@ export async function clinicianToken(set: Pick<ReplicaSet, 'ehrUrl' | 'lbUrl' | 
     state: 'replicas-test',
   });
   const { url: back } = await new Browser().follow(url.href, redirect);
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(back), { pkceCodeVerifier: verifier, expectedState: 'replicas-test' });
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(back), {
+    pkceCodeVerifier: verifier,
+    expectedState: 'replicas-test',
+  });
   return tokens.access_token;
 }
 

@@ -1,7 +1,10 @@
 /** Reading answers out of QuestionnaireResponses in tests, wherever the groups put the item. */
 
 /** The first item with `linkId` anywhere in a response (nested groups and answer items included). */
-export function itemIn(r: fhir4.QuestionnaireResponse | undefined, linkId: string): fhir4.QuestionnaireResponseItem | undefined {
+export function itemIn(
+  r: fhir4.QuestionnaireResponse | undefined,
+  linkId: string,
+): fhir4.QuestionnaireResponseItem | undefined {
   const find = (items: fhir4.QuestionnaireResponseItem[] | undefined): fhir4.QuestionnaireResponseItem | undefined => {
     for (const i of items ?? []) {
       if (i.linkId === linkId) return i;
@@ -14,8 +17,12 @@ export function itemIn(r: fhir4.QuestionnaireResponse | undefined, linkId: strin
 }
 
 /** The answers to `linkId`. */
-export const answersTo = (r: fhir4.QuestionnaireResponse | undefined, linkId: string): fhir4.QuestionnaireResponseItemAnswer[] | undefined => itemIn(r, linkId)?.answer;
+export const answersTo = (
+  r: fhir4.QuestionnaireResponse | undefined,
+  linkId: string,
+): fhir4.QuestionnaireResponseItemAnswer[] | undefined => itemIn(r, linkId)?.answer;
 
 /** Answers without their extensions (e.g. `ext-prefilled-from`), to compare values alone. */
-export const valuesOnly = (answers: fhir4.QuestionnaireResponseItemAnswer[] | undefined): fhir4.QuestionnaireResponseItemAnswer[] | undefined =>
-  answers?.map(({ extension: _extension, ...value }) => value);
+export const valuesOnly = (
+  answers: fhir4.QuestionnaireResponseItemAnswer[] | undefined,
+): fhir4.QuestionnaireResponseItemAnswer[] | undefined => answers?.map(({ extension: _extension, ...value }) => value);

@@ -14,7 +14,9 @@ export const SHARED_DIR = path.resolve(REPOSITORY_ROOT, '..', 'shared');
 export function sharedDataPath(relative: string): string {
   const full = path.join(SHARED_DIR, relative);
   if (!existsSync(full)) {
-    throw new Error(`Shared test data missing: ${full} does not exist. The tests need the shared data folder beside the repository (${SHARED_DIR}).`);
+    throw new Error(
+      `Shared test data missing: ${full} does not exist. The tests need the shared data folder beside the repository (${SHARED_DIR}).`,
+    );
   }
   return full;
 }

@@ -45,7 +45,11 @@ function postgresHubs(url: string, warnings: string[] = []) {
     async open() {
       const db = await openPostgres({ url });
       pools.push(db);
-      const hub = await openPostgresAlertHub(db, { reconnectDelayMs: 50, maxReconnectDelayMs: 200, log: { warn: (m) => warnings.push(m) } });
+      const hub = await openPostgresAlertHub(db, {
+        reconnectDelayMs: 50,
+        maxReconnectDelayMs: 200,
+        log: { warn: (m) => warnings.push(m) },
+      });
       hubs.push(hub);
       return hub;
     },
@@ -140,7 +144,11 @@ describe('alert hub over PostgreSQL: several replicas', () => {
 
   it('an alert raised on one replica reaches the subscribers of every other, once, interleaving patients', async () => {
     const [a, b, c] = await replicas(3);
-    const heard = new Map<string, TabletAlert[]>([['a', []], ['b', []], ['c', []]]);
+    const heard = new Map<string, TabletAlert[]>([
+      ['a', []],
+      ['b', []],
+      ['c', []],
+    ]);
     a!.subscribe((x) => heard.get('a')!.push(x));
     b!.subscribe((x) => heard.get('b')!.push(x));
     c!.subscribe((x) => heard.get('c')!.push(x));
@@ -177,12 +185,18 @@ describe('alert hub over PostgreSQL: several replicas', () => {
       // Both replicas' listening connections go (a network cut) and cannot come back yet; the alert is raised
       // (on a pooled connection still open) while they are away, so only reading what was missed brings it.
       await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
-      const cut = await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'", [database]);
+      const cut = await admin.query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND query LIKE 'LISTEN%'",
+        [database],
+      );
       expect(cut.rows.length).toBe(2);
       await vi.waitFor(() => expect(b!.listening).toBe(false));
       const during = alert('p-1');
       await a!.publish(during);
-      await vi.waitFor(() => expect(warnings.filter((w) => /listening on PostgreSQL failed/.test(w)).length).toBeGreaterThanOrEqual(2), { timeout: 10_000 });
+      await vi.waitFor(
+        () => expect(warnings.filter((w) => /listening on PostgreSQL failed/.test(w)).length).toBeGreaterThanOrEqual(2),
+        { timeout: 10_000 },
+      );
       expect(heard).toEqual([]);
       await admin.query(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`);
       await vi.waitFor(() => expect(b!.listening).toBe(true), { timeout: 10_000 });

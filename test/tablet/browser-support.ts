@@ -14,7 +14,20 @@ const AXE_SOURCE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-c
 export const YNU = 'http://terminology.hl7.org/CodeSystem/v2-0136';
 const LOCAL = 'https://periplan.app/fhir/CodeSystem/back-pain-answer';
 /** The questions of the warning-signs screen (leg-symptoms, an RF-01 criterion, is asked with them). */
-export const RED_FLAGS = ['rf-saddle-numbness', 'rf-bladder-bowel', 'rf-leg-weakness', 'rf-walking-difficulty', 'rf-fever', 'rf-infection-risk', 'rf-cancer-history', 'rf-weight-loss', 'rf-night-pain', 'rf-trauma', 'rf-steroids', 'leg-symptoms'];
+export const RED_FLAGS = [
+  'rf-saddle-numbness',
+  'rf-bladder-bowel',
+  'rf-leg-weakness',
+  'rf-walking-difficulty',
+  'rf-fever',
+  'rf-infection-risk',
+  'rf-cancer-history',
+  'rf-weight-loss',
+  'rf-night-pain',
+  'rf-trauma',
+  'rf-steroids',
+  'leg-symptoms',
+];
 
 /** The "no" answer of a warning-sign question: the local `none` for the choice ones, else N. */
 export function noAnswer(linkId: string): string {
@@ -25,7 +38,15 @@ export async function launchChromium(): Promise<Browser> {
   fs.mkdirSync(SCREENSHOTS, { recursive: true });
   return chromium.launch({
     executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 }
 
@@ -37,7 +58,9 @@ export async function openTablet(browser: Browser, baseUrl: string, hash = ''): 
   const page = (await context.newPage()) as TabletPage;
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(process.env.TABLET_STACKS ? String(e.stack) : e.message));
-  page.on('console', (m) => (m.type() === 'error' && /Content Security Policy/.test(m.text()) ? page.errors.push(m.text()) : undefined));
+  page.on('console', (m) =>
+    m.type() === 'error' && /Content Security Policy/.test(m.text()) ? page.errors.push(m.text()) : undefined,
+  );
   await page.goto(`${baseUrl}/tablet/?device=bay-1${hash}`);
   return page;
 }
@@ -49,11 +72,22 @@ export async function closeTablet(page: Page): Promise<void> {
 export async function axeViolations(page: Page) {
   await page.evaluate(AXE_SOURCE);
   const result = await page.evaluate(() =>
-    (window as unknown as { axe: { run(ctx: unknown, opts: unknown): Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }> } }).axe.run(document, {
+    (
+      window as unknown as {
+        axe: {
+          run(
+            ctx: unknown,
+            opts: unknown,
+          ): Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }>;
+        };
+      }
+    ).axe.run(document, {
       runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] },
     }),
   );
-  return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => ({ id: v.id, nodes: v.nodes.slice(0, 3).map((n) => n.target) }));
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({ id: v.id, nodes: v.nodes.slice(0, 3).map((n) => n.target) }));
 }
 
 export async function startWithCode(page: Page, code: string) {
@@ -77,7 +111,10 @@ export async function tapIfShown(page: Page, linkId: string, code: string) {
 }
 
 /** Answer every screen by tapping; `yes` lists red-flag questions answered Yes; `age` is typed (default 52); `afterFirst` runs after the first Next. */
-export async function answerAll(page: Page, options: { yes?: string[]; age?: number; afterFirst?: () => Promise<void>; beforeLast?: () => Promise<void> } = {}) {
+export async function answerAll(
+  page: Page,
+  options: { yes?: string[]; age?: number; afterFirst?: () => Promise<void>; beforeLast?: () => Promise<void> } = {},
+) {
   const age = page.locator('[id="age/1/1"]');
   await age.tap();
   await age.pressSequentially(String(options.age ?? 52));
@@ -95,7 +132,12 @@ export async function answerAll(page: Page, options: { yes?: string[]; age?: num
 
 /** The birth date of a sandbox patient, from the seed the sandbox EHR loads (what the clinician app sends with a hand-off). */
 export function sandboxBirthDate(patientId: string): string {
-  const seed = JSON.parse(fs.readFileSync(path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/ehr/store/seed/sandbox.json'), 'utf8')) as { patients: { id: string; birthDate: string }[] };
+  const seed = JSON.parse(
+    fs.readFileSync(
+      path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../src/ehr/store/seed/sandbox.json'),
+      'utf8',
+    ),
+  ) as { patients: { id: string; birthDate: string }[] };
   const patient = seed.patients.find((p) => p.id === patientId);
   if (!patient) throw new Error(`No sandbox patient ${patientId} in the seed`);
   return patient.birthDate;
@@ -103,12 +145,15 @@ export function sandboxBirthDate(patientId: string): string {
 
 /** A birth date that makes someone `years` old on the UTC day of `at`, far from a birthday (100 days after the last one). */
 export function birthDateForAge(years: number, at: Date): string {
-  const birthday = new Date(Date.UTC(at.getUTCFullYear() - years, at.getUTCMonth(), at.getUTCDate()) - 100 * 86_400_000);
+  const birthday = new Date(
+    Date.UTC(at.getUTCFullYear() - years, at.getUTCMonth(), at.getUTCDate()) - 100 * 86_400_000,
+  );
   return birthday.toISOString().slice(0, 10);
 }
 
 export function storedFor(h: TabletHarness, patientId: string): fhir4.QuestionnaireResponse[] {
-  return h.ehr.store.search('QuestionnaireResponse', [['subject', `Patient/${patientId}`]]).matches as fhir4.QuestionnaireResponse[];
+  return h.ehr.store.search('QuestionnaireResponse', [['subject', `Patient/${patientId}`]])
+    .matches as fhir4.QuestionnaireResponse[];
 }
 
 /** What the tablet still holds: Web Storage entries, IndexedDB databases, rendered form elements. */
@@ -154,7 +199,9 @@ export async function vaultRecords(page: Page): Promise<Record<string, string>> 
 }
 
 /** The tablet's saved draft, decrypted by the tablet's own vault module (the key never leaves the browser). */
-export async function savedDraft(page: Page): Promise<{ response: fhir4.QuestionnaireResponse; step: number; lang: string } | null> {
+export async function savedDraft(
+  page: Page,
+): Promise<{ response: fhir4.QuestionnaireResponse; step: number; lang: string } | null> {
   // A string, not a function: the test runner would rewrite `import()` inside a function.
   return page.evaluate(`(async () => {
     const src = document.querySelector('script[type=module]').src.replace(/tablet\\.js$/, 'vault.js');
@@ -163,7 +210,10 @@ export async function savedDraft(page: Page): Promise<{ response: fhir4.Question
 }
 
 /** The first answer to `linkId` anywhere in a response (nested groups included). */
-export const answerIn = (r: fhir4.QuestionnaireResponse | undefined, linkId: string): fhir4.QuestionnaireResponseItemAnswer | undefined => {
+export const answerIn = (
+  r: fhir4.QuestionnaireResponse | undefined,
+  linkId: string,
+): fhir4.QuestionnaireResponseItemAnswer | undefined => {
   const find = (items: fhir4.QuestionnaireResponseItem[] | undefined): fhir4.QuestionnaireResponseItem | undefined => {
     for (const i of items ?? []) {
       if (i.linkId === linkId) return i;

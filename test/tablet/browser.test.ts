@@ -8,7 +8,25 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { startTabletHarness, STAFF, type TabletHarness } from './harness.js';
-import { answerAll, answerIn, axeViolations, birthDateForAge, closeTablet, launchChromium, openTablet as openOn, RED_FLAGS, savedDraft, SCREENSHOTS, startWithCode, storedFor as storedIn, tabletHoldsNothing, tapAnswer, tapIfShown, vaultRecords, YNU } from './browser-support.js';
+import {
+  answerAll,
+  answerIn,
+  axeViolations,
+  birthDateForAge,
+  closeTablet,
+  launchChromium,
+  openTablet as openOn,
+  RED_FLAGS,
+  savedDraft,
+  SCREENSHOTS,
+  startWithCode,
+  storedFor as storedIn,
+  tabletHoldsNothing,
+  tapAnswer,
+  tapIfShown,
+  vaultRecords,
+  YNU,
+} from './browser-support.js';
 import { TABLET_RESPONSE_SYSTEM, type TabletAlert } from '../../src/tablet/index.js';
 
 let h: TabletHarness;
@@ -43,7 +61,9 @@ describe('the tablet', () => {
     // Touch targets of at least 44 × 44 px: every visible button, and every answer's label.
     const small = await page.evaluate(() =>
       [...document.querySelectorAll('button, a, [role=button], [tabindex="0"], #lforms-form label, #lforms-form input')]
-        .filter((el) => (el as HTMLElement).offsetParent !== null && !(el as HTMLInputElement).type?.match(/radio|checkbox/))
+        .filter(
+          (el) => (el as HTMLElement).offsetParent !== null && !(el as HTMLInputElement).type?.match(/radio|checkbox/),
+        )
         .map((el) => ({ el: `${el.tagName}#${el.id}.${el.className}`, r: el.getBoundingClientRect() }))
         .filter(({ r }) => r.height < 44 || r.width < 44)
         .map(({ el, r }) => `${el} ${Math.round(r.width)}x${Math.round(r.height)}`),
@@ -58,17 +78,33 @@ describe('the tablet', () => {
         await page.locator('#back').tap();
         await page.locator('#back').tap();
         expect(await page.locator('[id="label-rf-saddle-numbness/1/1"]').textContent()).toContain('entumecimiento');
-        expect(await page.locator('[id="rf-saddle-numbness/1/1|http://terminology.hl7.org/CodeSystem/v2-0136|Y"]').textContent()).toContain('Sí');
+        expect(
+          await page
+            .locator('[id="rf-saddle-numbness/1/1|http://terminology.hl7.org/CodeSystem/v2-0136|Y"]')
+            .textContent(),
+        ).toContain('Sí');
         await page.locator('[data-lang="en"]').tap();
-        await expect.poll(() => page.locator('[id="label-rf-saddle-numbness/1/1"]').textContent()).toContain('numbness');
-        expect(await page.locator('[id="rf-saddle-numbness/1/1|http://terminology.hl7.org/CodeSystem/v2-0136|N"] input').isChecked()).toBe(true);
+        await expect
+          .poll(() => page.locator('[id="label-rf-saddle-numbness/1/1"]').textContent())
+          .toContain('numbness');
+        expect(
+          await page
+            .locator('[id="rf-saddle-numbness/1/1|http://terminology.hl7.org/CodeSystem/v2-0136|N"] input')
+            .isChecked(),
+        ).toBe(true);
         await page.locator('[data-lang="es"]').tap();
-        await expect.poll(() => page.locator('[id="label-rf-saddle-numbness/1/1"]').textContent()).toContain('entumecimiento');
+        await expect
+          .poll(() => page.locator('[id="label-rf-saddle-numbness/1/1"]').textContent())
+          .toContain('entumecimiento');
         for (let i = 0; i < 3; i++) await page.locator('#next').tap();
       },
     });
     expect(await page.locator('#progress-text').textContent()).toBe('Parte 5 de 5');
-    for (const viewport of [{ width: 1024, height: 768 }, { width: 1280, height: 800 }, { width: 800, height: 1280 }]) {
+    for (const viewport of [
+      { width: 1024, height: 768 },
+      { width: 1280, height: 800 },
+      { width: 800, height: 1280 },
+    ]) {
       await page.setViewportSize(viewport);
       expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
       expect(await axeViolations(page)).toEqual([]);
@@ -86,7 +122,9 @@ describe('the tablet', () => {
     const response = stored[0]!;
     expect(response.identifier?.system).toBe(TABLET_RESPONSE_SYSTEM);
     expect(response.author?.reference).toBe('Patient/sandbox-patient-1');
-    const saddle = response.item?.find((g) => g.linkId === 'red-flags')?.item?.find((i) => i.linkId === 'rf-saddle-numbness');
+    const saddle = response.item
+      ?.find((g) => g.linkId === 'red-flags')
+      ?.item?.find((i) => i.linkId === 'rf-saddle-numbness');
     expect(saddle?.answer?.[0]?.valueCoding).toMatchObject({ system: YNU, code: 'N', display: 'No' });
     expect(saddle?.text).toMatch(/^Do you have numbness/); // English for the clinician
     expect(page.errors).toEqual([]);
@@ -98,7 +136,11 @@ describe('the tablet', () => {
     const alerts: TabletAlert[] = [];
     const off = h.tablet.onAlert((a) => alerts.push(a));
     try {
-      const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-4', patientName: 'Bea', staff: STAFF });
+      const { code } = await h.tablet.createHandoff({
+        patientId: 'sandbox-patient-4',
+        patientName: 'Bea',
+        staff: STAFF,
+      });
       await startWithCode(page, code);
       const age = page.locator('[id="age/1/1"]');
       await age.tap();
@@ -116,7 +158,13 @@ describe('the tablet', () => {
       expect(alerts[0]!.rules).toContain('RF-01');
       // The worklist's own query finds it at the top tier (flag-priority PH), no reload of anything needed.
       await expect
-        .poll(() => h.ehr.store.search('Flag', [['_tag', 'http://hl7.org/fhir/flag-priority-code|PH'], ['subject', 'Patient/sandbox-patient-4']]).matches.length)
+        .poll(
+          () =>
+            h.ehr.store.search('Flag', [
+              ['_tag', 'http://hl7.org/fhir/flag-priority-code|PH'],
+              ['subject', 'Patient/sandbox-patient-4'],
+            ]).matches.length,
+        )
         .toBe(1);
       await page.locator('#tell-staff-ok').tap();
       expect(await page.locator('#tell-staff').isVisible()).toBe(false);
@@ -144,16 +192,30 @@ describe('the tablet', () => {
       // LHC-Forms (ng-zorro) stops this tap's events: no `change`, no bubbling `click`. Next is not tapped.
       await tapAnswer(page, 'rf-saddle-numbness', 'Y');
       await page.locator('#tell-staff').waitFor({ state: 'visible', timeout: 10_000 });
-      const checked = checks.slice(before).map((body) => answerIn((JSON.parse(body) as { response: fhir4.QuestionnaireResponse }).response, 'rf-saddle-numbness')?.valueCoding?.code);
+      const checked = checks
+        .slice(before)
+        .map(
+          (body) =>
+            answerIn((JSON.parse(body) as { response: fhir4.QuestionnaireResponse }).response, 'rf-saddle-numbness')
+              ?.valueCoding?.code,
+        );
       expect(checked).toContain('Y');
       await page.locator('#tell-staff-ok').tap();
       // A tapped answer is also saved at once (a reload would bring it back), still without Next.
       await tapAnswer(page, 'rf-fever', 'Y');
-      await expect.poll(async () => answerIn((await savedDraft(page))?.response, 'rf-fever')?.valueCoding?.code, { timeout: 10_000 }).toBe('Y');
+      await expect
+        .poll(async () => answerIn((await savedDraft(page))?.response, 'rf-fever')?.valueCoding?.code, {
+          timeout: 10_000,
+        })
+        .toBe('Y');
       // And by keyboard (an external keyboard on the tablet): Space on a focused answer.
       await page.locator(`[id="rf-night-pain/1/1|${YNU}|Y"] input`).focus();
       await page.keyboard.press('Space');
-      await expect.poll(async () => answerIn((await savedDraft(page))?.response, 'rf-night-pain')?.valueCoding?.code, { timeout: 10_000 }).toBe('Y');
+      await expect
+        .poll(async () => answerIn((await savedDraft(page))?.response, 'rf-night-pain')?.valueCoding?.code, {
+          timeout: 10_000,
+        })
+        .toBe('Y');
       expect(await page.locator('#progress-text').textContent()).toBe('Part 2 of 5');
       expect(page.errors).toEqual([]);
     } finally {
@@ -188,7 +250,14 @@ describe('the tablet', () => {
 
 describe('each part is checked before Next', () => {
   /** The linkId of the question that holds the focus (LHC-Forms ids: `<linkId>/1/1…`). */
-  const focusedQuestion = (page: Page) => page.evaluate(() => document.activeElement?.closest('[id^="item-"]')?.id.replace(/^item-/, '').split('/')[0] ?? null);
+  const focusedQuestion = (page: Page) =>
+    page.evaluate(
+      () =>
+        document.activeElement
+          ?.closest('[id^="item-"]')
+          ?.id.replace(/^item-/, '')
+          .split('/')[0] ?? null,
+    );
   const listed = (page: Page) => page.locator('#form-errors li').allTextContents();
 
   it('required questions left unanswered, or an answer LHC-Forms rejects: listed, focus on the first, and Next stays; the last page sends her nowhere back', async () => {
@@ -218,7 +287,13 @@ describe('each part is checked before Next', () => {
       expect((await listed(page)).length).toBeGreaterThanOrEqual(required.length);
       expect((await listed(page)).every((t) => /requires a value|needs an answer/.test(t))).toBe(true);
       // Focus on the first question at fault on the screen (marked, with aria-invalid on its answers).
-      const firstMarked = await page.evaluate(() => document.querySelector('#lforms-form .tablet-problem')?.id.replace(/^item-/, '').split('/')[0]);
+      const firstMarked = await page.evaluate(
+        () =>
+          document
+            .querySelector('#lforms-form .tablet-problem')
+            ?.id.replace(/^item-/, '')
+            .split('/')[0],
+      );
       expect([...required, 'leg-symptoms']).toContain(firstMarked);
       expect(await focusedQuestion(page)).toBe(firstMarked);
       expect(await page.evaluate(() => document.activeElement?.getAttribute('aria-invalid'))).toBe('true');
@@ -251,8 +326,18 @@ describe('each part is checked before Next', () => {
     const today = new Date();
     const [ana, bea] = [await openTablet(), await openTablet()];
     try {
-      const a = await h.tablet.createHandoff({ patientId: 'sandbox-patient-4', patientName: 'Ana', staff: STAFF, birthDate: birthDateForAge(52, today) });
-      const b = await h.tablet.createHandoff({ patientId: 'sandbox-patient-5', patientName: 'Bea', staff: STAFF, birthDate: birthDateForAge(67, today) });
+      const a = await h.tablet.createHandoff({
+        patientId: 'sandbox-patient-4',
+        patientName: 'Ana',
+        staff: STAFF,
+        birthDate: birthDateForAge(52, today),
+      });
+      const b = await h.tablet.createHandoff({
+        patientId: 'sandbox-patient-5',
+        patientName: 'Bea',
+        staff: STAFF,
+        birthDate: birthDateForAge(67, today),
+      });
       await bea.locator('[data-lang="es"]').tap();
       await startWithCode(ana, a.code);
       await startWithCode(bea, b.code);
@@ -270,7 +355,9 @@ describe('each part is checked before Next', () => {
       // Bea types Ana's age: asked, in Spanish, without the record's age; she changes it.
       await typeAge(bea, 53);
       await bea.locator('#age-check').waitFor({ state: 'visible' });
-      expect(await bea.locator('#age-check-text').textContent()).toBe('Ha escrito que tiene 53 años. No coincide con la edad de su historia clínica. ¿Es correcto: 53 años?');
+      expect(await bea.locator('#age-check-text').textContent()).toBe(
+        'Ha escrito que tiene 53 años. No coincide con la edad de su historia clínica. ¿Es correcto: 53 años?',
+      );
       expect(await bea.locator('#age-check').textContent()).not.toContain('67');
       expect(await bea.evaluate(() => document.activeElement?.id)).toBe('age-check-title');
       expect(await axeViolations(bea)).toEqual([]);
@@ -286,7 +373,9 @@ describe('each part is checked before Next', () => {
       await ana.locator('#back').tap();
       await typeAge(ana, 50);
       await ana.locator('#age-check').waitFor({ state: 'visible' });
-      expect(await ana.locator('#age-check-text').textContent()).toBe('You wrote that you are 50 years old. That is different from the age in your clinic record. Is 50 right?');
+      expect(await ana.locator('#age-check-text').textContent()).toBe(
+        'You wrote that you are 50 years old. That is different from the age in your clinic record. Is 50 right?',
+      );
       await ana.locator('#age-check-yes').tap();
       expect(await ana.locator('#progress-text').textContent()).toBe('Part 2 of 5');
       await ana.locator('#back').tap();
@@ -303,14 +392,22 @@ describe('each part is checked before Next', () => {
 
 describe('QR hand-off: the tablet opened at /tablet/#code=…', () => {
   it('claims the code at once, as if typed, and drops it from the address bar', async () => {
-    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-2', patientName: 'Carmen', staff: STAFF });
+    const { code } = await h.tablet.createHandoff({
+      patientId: 'sandbox-patient-2',
+      patientName: 'Carmen',
+      staff: STAFF,
+    });
     // Typed codes may carry a dash and lower case; a code from the fragment is treated exactly the same.
     const page = await openTablet(h.baseUrl, `#code=${code.slice(0, 3).toLowerCase()}-${code.slice(3)}`);
     await page.locator('[id="age/1/1"]').waitFor();
     expect(await page.locator('#who').textContent()).toBe('Questions for Carmen');
     expect(await page.evaluate(() => location.href)).toBe(`${h.baseUrl}/tablet/?device=bay-1`);
     // Spent: the same code does not work a second time.
-    const again = await fetch(`${h.baseUrl}/tablet/api/claim`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) });
+    const again = await fetch(`${h.baseUrl}/tablet/api/claim`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ code }),
+    });
     expect(again.status).toBe(404);
     expect(page.errors).toEqual([]);
     await closeTablet(page);
@@ -347,7 +444,11 @@ describe('the tablet when left alone', () => {
     await page.locator('#code-screen').waitFor({ state: 'visible', timeout: 15_000 });
     expect(await tabletHoldsNothing(page)).toEqual({ session: 0, local: 0, databases: 0, form: 0 });
     // The code was spent, and the session is gone on the server.
-    const res = await fetch(`${short.baseUrl}/tablet/api/claim`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code }) });
+    const res = await fetch(`${short.baseUrl}/tablet/api/claim`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ code }),
+    });
     expect(res.status).toBe(404);
     await closeTablet(page);
   }, 60_000);

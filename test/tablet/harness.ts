@@ -34,7 +34,11 @@ export interface TabletHarness {
  * `now`: the tablet's clock (tests move it instead of sleeping); `trustProxy`: a TRUST_PROXY value, read by the
  * same configuration code as `npm start` and set as Express `trust proxy` as src/app.ts does.
  */
-export async function startTabletHarness(options: Partial<Pick<TabletOptions, 'idleTimeoutMs' | 'codeTtlMs' | 'maxFailedClaims' | 'sessionTtlMs' | 'submitGraceMs' | 'now'>> & { port?: number; trustProxy?: string } = {}): Promise<TabletHarness> {
+export async function startTabletHarness(
+  options: Partial<
+    Pick<TabletOptions, 'idleTimeoutMs' | 'codeTtlMs' | 'maxFailedClaims' | 'sessionTtlMs' | 'submitGraceMs' | 'now'>
+  > & { port?: number; trustProxy?: string } = {},
+): Promise<TabletHarness> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tablet-'));
   const server = express();
   server.set('trust proxy', loadConfig({ TRUST_PROXY: options.trustProxy }).TRUST_PROXY);
@@ -73,7 +77,9 @@ export async function startTabletHarness(options: Partial<Pick<TabletOptions, 'i
     },
   });
   let outage: 'none' | 'api' | 'all' = 'none';
-  server.use('/tablet', (req, _res, next) => (outage === 'all' || (outage === 'api' && req.path.startsWith('/api/')) ? req.socket.destroy() : next()));
+  server.use('/tablet', (req, _res, next) =>
+    outage === 'all' || (outage === 'api' && req.path.startsWith('/api/')) ? req.socket.destroy() : next(),
+  );
   server.use('/ehr', ehr.router);
   server.use('/tablet', tablet.router);
   await writePath.start();
@@ -99,5 +105,7 @@ export async function startTabletHarness(options: Partial<Pick<TabletOptions, 'i
 /** `npx tsx test/tablet/harness.ts` serves the tablet and prints a code for sandbox-patient-1. */
 if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) {
   const h = await startTabletHarness({ port: Number(process.env.PORT ?? 0) });
-  console.log(`tablet: ${h.baseUrl}/tablet/?device=bay-1  code: ${(await h.tablet.createHandoff({ patientId: 'sandbox-patient-1', patientName: 'Ana', staff: STAFF })).code}`);
+  console.log(
+    `tablet: ${h.baseUrl}/tablet/?device=bay-1  code: ${(await h.tablet.createHandoff({ patientId: 'sandbox-patient-1', patientName: 'Ana', staff: STAFF })).code}`,
+  );
 }

@@ -18,7 +18,8 @@ const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../.
 function lformsLanguageFile(): Record<string, unknown> {
   const main = fs.readFileSync(path.join(REPO, 'node_modules/lforms/dist/lforms/webcomponent/main.js'), 'utf8');
   const literal = /JSON\.parse\('(\{"helpTitle"(?:[^'\\]|\\.)*)'\)/.exec(main)?.[1];
-  if (!literal) throw new Error('LHC-Forms language file not found in main.js: check lforms-es.js against the new build');
+  if (!literal)
+    throw new Error('LHC-Forms language file not found in main.js: check lforms-es.js against the new build');
   // The JSON text is a single-quoted JavaScript string literal in the build: let JavaScript unescape it.
   return JSON.parse(new Function(`return '${literal}'`)() as string) as Record<string, unknown>;
 }
@@ -26,7 +27,14 @@ function lformsLanguageFile(): Record<string, unknown> {
 /** Its messages, flattened (`errorMessages.INT`), without the formats and patterns that are not words. */
 function lformsMessages(): Record<string, string> {
   const out: Record<string, string> = {};
-  const skip = new Set(['dateFormat', 'dateTimeFormat', 'timeFormat', 'decimalCharacter', 'decimalRegex', 'parsedDateFormats']);
+  const skip = new Set([
+    'dateFormat',
+    'dateTimeFormat',
+    'timeFormat',
+    'decimalCharacter',
+    'decimalRegex',
+    'parsedDateFormats',
+  ]);
   for (const [key, value] of Object.entries(lformsLanguageFile())) {
     if (skip.has(key)) continue;
     if (typeof value === 'string') out[key] = value;
@@ -37,7 +45,9 @@ function lformsMessages(): Record<string, string> {
 
 describe('the Spanish table of LHC-Forms messages', () => {
   it('has every message of the installed LHC-Forms build, with its current English wording', async () => {
-    const { MESSAGES, toSpanish } = (await import(pathToFileURL(path.join(REPO, 'src/tablet/public/lforms-es.js')).href)) as {
+    const { MESSAGES, toSpanish } = (await import(
+      pathToFileURL(path.join(REPO, 'src/tablet/public/lforms-es.js')).href
+    )) as {
       MESSAGES: Record<string, [string, string]>;
       toSpanish(text: string): string | undefined;
     };
@@ -74,7 +84,8 @@ describe('LHC-Forms in the browser', () => {
   async function lformsEnglishOnPage(page: Page): Promise<string[]> {
     const shown = await page.evaluate(() => {
       const out: string[] = [document.body.innerText];
-      for (const el of document.querySelectorAll('[aria-label], [title], [placeholder]')) for (const a of ['aria-label', 'title', 'placeholder']) out.push(el.getAttribute(a) ?? '');
+      for (const el of document.querySelectorAll('[aria-label], [title], [placeholder]'))
+        for (const a of ['aria-label', 'title', 'placeholder']) out.push(el.getAttribute(a) ?? '');
       return out;
     });
     return english.filter((m) => shown.some((s) => s.includes(m)));
@@ -131,7 +142,9 @@ describe('LHC-Forms in the browser', () => {
     await showValidationMessages(page, async () => {
       for (const m of await lformsEnglishOnPage(page)) found.add(m);
     });
-    expect([...found]).toEqual(expect.arrayContaining(['requires a value', 'must be an integer number.', 'Help button for']));
+    expect([...found]).toEqual(
+      expect.arrayContaining(['requires a value', 'must be an integer number.', 'Help button for']),
+    );
     await closeTablet(page);
   }, 90_000);
 

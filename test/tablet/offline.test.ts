@@ -7,7 +7,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { startTabletHarness, STAFF, type TabletHarness } from './harness.js';
-import { answerAll, answerIn, closeTablet, launchChromium, noAnswer, openTablet, RED_FLAGS, sandboxBirthDate, savedDraft, startWithCode, storedFor, tabletHoldsNothing, tapAnswer, vaultRecords, YNU } from './browser-support.js';
+import {
+  answerAll,
+  answerIn,
+  closeTablet,
+  launchChromium,
+  noAnswer,
+  openTablet,
+  RED_FLAGS,
+  sandboxBirthDate,
+  savedDraft,
+  startWithCode,
+  storedFor,
+  tabletHoldsNothing,
+  tapAnswer,
+  vaultRecords,
+  YNU,
+} from './browser-support.js';
 
 let h: TabletHarness;
 let browser: Browser;
@@ -28,7 +44,12 @@ describe('the tablet survives a reload', () => {
     await page.locator('[data-lang="es"]').tap();
     // With her birth date, as the clinician app hands it over: 61 is far from her recorded age, so she is
     // asked to check it, and confirms (and is not asked again after the reload).
-    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-1', patientName: 'Ana', staff: STAFF, birthDate: sandboxBirthDate('sandbox-patient-1') });
+    const { code } = await h.tablet.createHandoff({
+      patientId: 'sandbox-patient-1',
+      patientName: 'Ana',
+      staff: STAFF,
+      birthDate: sandboxBirthDate('sandbox-patient-1'),
+    });
     await startWithCode(page, code);
     const age = page.locator('[id="age/1/1"]');
     await age.tap();
@@ -39,7 +60,11 @@ describe('the tablet survives a reload', () => {
     await tapAnswer(page, 'rf-saddle-numbness', 'N');
     await tapAnswer(page, 'rf-bladder-bowel', 'Y');
     // Saved as she goes (encrypted; read back here through the tablet's own key).
-    await expect.poll(async () => answerIn((await savedDraft(page))?.response, 'rf-bladder-bowel')?.valueCoding?.code, { timeout: 10_000 }).toBe('Y');
+    await expect
+      .poll(async () => answerIn((await savedDraft(page))?.response, 'rf-bladder-bowel')?.valueCoding?.code, {
+        timeout: 10_000,
+      })
+      .toBe('Y');
     const records = await vaultRecords(page);
     expect(records.draft).toBe('["iv","cipher"] ArrayBuffer');
     expect(records.key).toBe('CryptoKey AES-GCM extractable=false');
@@ -135,15 +160,29 @@ describe('the page itself while the server cannot be reached (service worker)', 
     await startWithCode(page, code);
     // The worker controls the page and holds the shell and the static files; never an API answer.
     const cached = () =>
-      page.evaluate(async () => (navigator.serviceWorker.controller ? (await (await caches.open('periplan-tablet-shell')).keys()).map((r) => new URL(r.url).pathname) : []));
+      page.evaluate(async () =>
+        navigator.serviceWorker.controller
+          ? (await (await caches.open('periplan-tablet-shell')).keys()).map((r) => new URL(r.url).pathname)
+          : [],
+      );
     await expect.poll(async () => (await cached()).filter((p) => p.includes('/lforms/')).length).toBeGreaterThan(3);
     await page.locator('[id="age/1/1"]').tap();
     await page.locator('[id="age/1/1"]').pressSequentially('49');
     await page.locator('#next').tap();
     await tapAnswer(page, 'rf-saddle-numbness', 'N');
-    await expect.poll(async () => answerIn((await savedDraft(page))?.response, 'rf-saddle-numbness')?.valueCoding?.code, { timeout: 10_000 }).toBe('N');
+    await expect
+      .poll(async () => answerIn((await savedDraft(page))?.response, 'rf-saddle-numbness')?.valueCoding?.code, {
+        timeout: 10_000,
+      })
+      .toBe('N');
     const paths = await cached();
-    expect(paths).toEqual(expect.arrayContaining(['/tablet/', expect.stringMatching(/\/tablet\/assets\/[0-9a-f]+\/tablet\.js$/), expect.stringMatching(/\/shared\/lforms-helpers\.js$/)]));
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        '/tablet/',
+        expect.stringMatching(/\/tablet\/assets\/[0-9a-f]+\/tablet\.js$/),
+        expect.stringMatching(/\/shared\/lforms-helpers\.js$/),
+      ]),
+    );
     expect(paths.filter((p) => p.includes('/api/'))).toEqual([]);
 
     h.setTabletOutage(true, { pageToo: true });
@@ -188,7 +227,9 @@ describe('an unfinished form older than the idle timeout', () => {
     await startWithCode(page, code);
     await page.locator('[id="age/1/1"]').tap();
     await page.locator('[id="age/1/1"]').pressSequentially('58');
-    await expect.poll(async () => answerIn((await savedDraft(page))?.response, 'age')?.valueInteger, { timeout: 10_000 }).toBe(58);
+    await expect
+      .poll(async () => answerIn((await savedDraft(page))?.response, 'age')?.valueInteger, { timeout: 10_000 })
+      .toBe(58);
     expect((await short.tablet.sessions()).map((s) => s.patient.reference)).toEqual(['Patient/sandbox-patient-4']);
     // The kiosk browser goes away mid-form and comes back after the idle timeout.
     await page.close();
@@ -198,7 +239,9 @@ describe('an unfinished form older than the idle timeout', () => {
     await again.locator('#code-screen').waitFor({ state: 'visible' });
     await expect.poll(async () => (await short.tablet.sessions()).length).toBe(0);
     // The wipe on load deletes the vault asynchronously (the code screen does not wait for it).
-    await expect.poll(() => tabletHoldsNothing(again), { timeout: 10_000 }).toEqual({ session: 0, local: 0, databases: 0, form: 0 });
+    await expect
+      .poll(() => tabletHoldsNothing(again), { timeout: 10_000 })
+      .toEqual({ session: 0, local: 0, databases: 0, form: 0 });
     expect(await again.locator('#form-screen').isVisible()).toBe(false);
     await closeTablet(again);
   }, 60_000);
@@ -233,7 +276,9 @@ describe('a submission queued until after its session ended on the server', () =
     const { page } = await queuedOffline('sandbox-patient-6');
     try {
       // The session ends on the server while the tablet is offline: staff see it as ended and not sent.
-      await expect.poll(async () => (await short.tablet.sessions()).map((s) => s.state), { timeout: 20_000 }).toEqual(['ended-unsent']);
+      await expect
+        .poll(async () => (await short.tablet.sessions()).map((s) => s.state), { timeout: 20_000 })
+        .toEqual(['ended-unsent']);
     } finally {
       await page.context().setOffline(false);
     }
@@ -249,7 +294,10 @@ describe('a submission queued until after its session ended on the server', () =
     const logged: string[] = [];
     page.on('console', (m) => (m.type() === 'error' ? logged.push(m.text()) : undefined));
     // Staff ended it meanwhile (or it was purged): the server no longer knows the handle.
-    expect((await fetch(`${short.baseUrl}/tablet/api/end`, { method: 'POST', headers: { 'X-Tablet-Session': handle } })).status).toBe(204);
+    expect(
+      (await fetch(`${short.baseUrl}/tablet/api/end`, { method: 'POST', headers: { 'X-Tablet-Session': handle } }))
+        .status,
+    ).toBe(204);
     await page.context().setOffline(false);
     await page.locator('#lost-screen').waitFor({ state: 'visible', timeout: 20_000 });
     expect(await page.locator('#lost-screen').textContent()).toContain('could not be sent');

@@ -106,7 +106,9 @@ describe.each(adapters)('tablet store contract: %s', (_name, makeDatabase) => {
     const [a, b] = await twoReplicas();
     const codes = Array.from({ length: 25 }, (_, i) => `RACE${String(i).padStart(4, '0')}`);
     for (const [i, code] of codes.entries()) await a.putHandoff(code, handoff(`p-${i}`));
-    const results = await Promise.all(codes.map((code) => Promise.all([a.takeHandoff(code, NOW), b.takeHandoff(code, NOW)])));
+    const results = await Promise.all(
+      codes.map((code) => Promise.all([a.takeHandoff(code, NOW), b.takeHandoff(code, NOW)])),
+    );
     for (const [i, pair] of results.entries()) expect(pair.filter((h) => h?.patientId === `p-${i}`)).toHaveLength(1);
   });
 
@@ -133,7 +135,10 @@ describe.each(adapters)('tablet store contract: %s', (_name, makeDatabase) => {
     expect((await a.getSession('handle-1', NOW))?.lastSeenAt).toBe(NOW + 7000);
     // Ended for every route but submit: the row lives on through the submit window, staff see it as unsent.
     expect(await a.getSession('handle-1', NOW + 3_600_001)).toEqual(session('p-1', { lastSeenAt: NOW + 7000 }));
-    await a.putSession('handle-2', session('p-2', { submittedKey: 'k|1', expiresAt: NOW + 60_000, submitUntil: NOW + 60_000 }));
+    await a.putSession(
+      'handle-2',
+      session('p-2', { submittedKey: 'k|1', expiresAt: NOW + 60_000, submitUntil: NOW + 60_000 }),
+    );
     expect((await b.liveSessions(NOW)).map((s) => s.patientId).sort()).toEqual(['p-1', 'p-2']);
     expect((await b.liveSessions(NOW + 3_600_001)).map((s) => s.patientId)).toEqual(['p-1']);
     expect(await b.getSession('handle-2', NOW + 60_001)).toBeUndefined();
@@ -154,7 +159,9 @@ describe.each(adapters)('tablet store contract: %s', (_name, makeDatabase) => {
     const [a, b] = await twoReplicas();
     const handles = Array.from({ length: 10 }, (_, i) => `alert-${i}`);
     for (const h of handles) await a.putSession(h, session(h));
-    const raised = await Promise.all(handles.map((h) => Promise.all([a.markAlerted(h, ['RF-01', 'RF-02']), b.markAlerted(h, ['RF-02', 'RF-01'])])));
+    const raised = await Promise.all(
+      handles.map((h) => Promise.all([a.markAlerted(h, ['RF-01', 'RF-02']), b.markAlerted(h, ['RF-02', 'RF-01'])])),
+    );
     for (const [first, second] of raised) expect([...first, ...second].sort()).toEqual(['RF-01', 'RF-02']);
     // A later rule is raised on its own; the earlier ones are not raised again.
     expect(await b.markAlerted('alert-0', ['RF-01', 'RF-07'])).toEqual(['RF-07']);

@@ -19,13 +19,21 @@ function fixedClock(start = Date.UTC(2026, 10, 24, 9, 0, 0)): Clock {
   return { now: () => t, advance: (ms) => (t += ms) };
 }
 
-async function claim(h: TabletHarness, code: string, { device, forwardedFor }: { device?: string; forwardedFor?: string } = {}) {
+async function claim(
+  h: TabletHarness,
+  code: string,
+  { device, forwardedFor }: { device?: string; forwardedFor?: string } = {},
+) {
   const res = await fetch(`${h.baseUrl}/tablet/api/claim`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', ...(forwardedFor ? { 'X-Forwarded-For': forwardedFor } : {}) },
     body: JSON.stringify({ code, ...(device ? { device } : {}) }),
   });
-  return { status: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Record<string, unknown> };
+  return {
+    status: res.status,
+    retryAfter: res.headers.get('retry-after'),
+    body: (await res.json()) as Record<string, unknown>,
+  };
 }
 
 /** Wrong codes that look like real ones (so the format check does not answer them). */
@@ -62,7 +70,10 @@ describe('wrong hand-off codes (no proxy)', () => {
     expect(throttled.status).toBe(429);
     // The window began at the first wrong code: 6 of its 10 minutes are left.
     expect(throttled.retryAfter).toBe(String(6 * 60));
-    expect(throttled.body).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'throttled', expression: ['code'] }] });
+    expect(throttled.body).toMatchObject({
+      resourceType: 'OperationOutcome',
+      issue: [{ severity: 'error', code: 'throttled', expression: ['code'] }],
+    });
     clock.advance(6 * 60_000 - 1);
     expect((await claim(h, wrong(LIMIT + 1))).retryAfter).toBe('1');
     clock.advance(1);
@@ -110,7 +121,8 @@ describe('wrong hand-off codes behind a reverse proxy (TRUST_PROXY=loopback)', (
 
   it('per tablet name too: one name guessing from many addresses is throttled', async () => {
     const statuses: number[] = [];
-    for (let i = 0; i <= LIMIT; i++) statuses.push((await claim(h, wrong(i), { device: 'bay-9', forwardedFor: `10.2.0.${i + 1}` })).status);
+    for (let i = 0; i <= LIMIT; i++)
+      statuses.push((await claim(h, wrong(i), { device: 'bay-9', forwardedFor: `10.2.0.${i + 1}` })).status);
     expect(statuses).toEqual([404, 404, 404, 429]);
     // A different tablet name from a fresh address is not.
     expect((await claim(h, wrong(20), { device: 'bay-2', forwardedFor: '10.2.0.50' })).status).toBe(404);

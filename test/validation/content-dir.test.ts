@@ -16,7 +16,10 @@ const OTHER_URL = 'https://clinic.example/fhir/StructureDefinition/other-flag';
 
 const contentDir = fs.mkdtempSync(path.join(os.tmpdir(), 'content-dir-'));
 fs.mkdirSync(path.join(contentDir, 'profiles'));
-fs.writeFileSync(path.join(contentDir, 'profiles', 'StructureDefinition-other-flag.json'), JSON.stringify({ ...repositoryProfile, id: 'other-flag', url: OTHER_URL }));
+fs.writeFileSync(
+  path.join(contentDir, 'profiles', 'StructureDefinition-other-flag.json'),
+  JSON.stringify({ ...repositoryProfile, id: 'other-flag', url: OTHER_URL }),
+);
 const previous = process.env.CONTENT_DIR;
 process.env.CONTENT_DIR = contentDir;
 

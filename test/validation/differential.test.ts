@@ -36,7 +36,11 @@ function bothWays(resource: unknown, options?: ValidateOptions) {
 }
 
 /** Run every input through both paths; return how many were invalid (to show the inputs exercise the checks). */
-function expectSame(inputs: Iterable<{ name: string; resource: unknown; options?: ValidateOptions }>): { total: number; invalid: number; messages: Set<string> } {
+function expectSame(inputs: Iterable<{ name: string; resource: unknown; options?: ValidateOptions }>): {
+  total: number;
+  invalid: number;
+  messages: Set<string>;
+} {
   let total = 0;
   let invalid = 0;
   const messages = new Set<string>();
@@ -47,16 +51,20 @@ function expectSame(inputs: Iterable<{ name: string; resource: unknown; options?
     }
     total++;
     if (reference.some((i) => i.severity === 'error' || i.severity === 'fatal')) invalid++;
-    for (const i of reference) messages.add(`${i.code}: ${(i.diagnostics ?? '').replace(/"[^"]*"/g, '"…"').slice(0, 60)}`);
+    for (const i of reference)
+      messages.add(`${i.code}: ${(i.diagnostics ?? '').replace(/"[^"]*"/g, '"…"').slice(0, 60)}`);
   }
   return { total, invalid, messages };
 }
 
-const contentFiles = () => ['examples', 'questionnaires', 'plandefinitions', 'profiles'].flatMap((d) => jsonFiles(join(ROOT, d)));
+const contentFiles = () =>
+  ['examples', 'questionnaires', 'plandefinitions', 'profiles'].flatMap((d) => jsonFiles(join(ROOT, d)));
 const moduleProfiles = () =>
   jsonFiles(join(ROOT, 'profiles'))
     .map((f) => readJson(f) as fhir4.StructureDefinition)
-    .filter((sd) => sd.resourceType === 'StructureDefinition' && sd.derivation === 'constraint' && sd.kind === 'resource')
+    .filter(
+      (sd) => sd.resourceType === 'StructureDefinition' && sd.derivation === 'constraint' && sd.kind === 'resource',
+    )
     .map((sd) => sd.url!)
     .filter((url) => getProfile(url));
 
@@ -87,7 +95,9 @@ describe('compiled validator = Medplum reference, on real content', () => {
         { name: f, resource: carePlan },
         ...contained.map((r, i) => ({ name: `${f}#contained[${i}]`, resource: r })),
         ...contained.flatMap((r, i) =>
-          profiles.filter((url) => getProfile(url)!.type === r.resourceType).map((profile) => ({ name: `${f}#contained[${i}] as ${profile}`, resource: r, options: { profile } })),
+          profiles
+            .filter((url) => getProfile(url)!.type === r.resourceType)
+            .map((profile) => ({ name: `${f}#contained[${i}] as ${profile}`, resource: r, options: { profile } })),
         ),
       ];
     });
@@ -105,8 +115,13 @@ describe('compiled validator = Medplum reference, on real content', () => {
     const rng = seededRandom(20261124);
     const inputs = function* () {
       for (let i = 0; i < 2000; i++) {
-        const response = randomResponse(rng, intake, { subject: `Patient/gen-${i}`, answerRate: rng(), corruptRate: i % 3 === 0 ? 0.2 : 0 });
-        if (i % 4 === 0) response.meta = { profile: ['https://periplan.app/fhir/StructureDefinition/back-pain-intake-response'] };
+        const response = randomResponse(rng, intake, {
+          subject: `Patient/gen-${i}`,
+          answerRate: rng(),
+          corruptRate: i % 3 === 0 ? 0.2 : 0,
+        });
+        if (i % 4 === 0)
+          response.meta = { profile: ['https://periplan.app/fhir/StructureDefinition/back-pain-intake-response'] };
         yield { name: `response ${i}`, resource: response };
         yield { name: `patient ${i}`, resource: patientFor(`gen-${i}`, response) };
       }
@@ -151,9 +166,39 @@ const set = (s: Slot, v: unknown): void => {
   (s.parent as Record<string | number, unknown>)[s.key] = v;
 };
 
-const CHOICE_PREFIX = /^(value|effective|onset|occurrence|answer|initial|timing|deceased|multipleBirth|fixed|pattern|defaultValue|definition|serviced|asNeeded|abatement|performed|born|item)([A-Z].*)$/;
-const TYPE_SUFFIXES = ['String', 'Integer', 'Boolean', 'Coding', 'Quantity', 'Date', 'DateTime', 'Decimal', 'Reference', 'CodeableConcept', 'Period', 'Foo', 'Uri', 'Canonical', 'Attachment'];
-const CODE_KEYS = new Set(['status', 'type', 'code', 'intent', 'priority', 'gender', 'operator', 'use', 'mode', 'enableBehavior', 'kind', 'system']);
+const CHOICE_PREFIX =
+  /^(value|effective|onset|occurrence|answer|initial|timing|deceased|multipleBirth|fixed|pattern|defaultValue|definition|serviced|asNeeded|abatement|performed|born|item)([A-Z].*)$/;
+const TYPE_SUFFIXES = [
+  'String',
+  'Integer',
+  'Boolean',
+  'Coding',
+  'Quantity',
+  'Date',
+  'DateTime',
+  'Decimal',
+  'Reference',
+  'CodeableConcept',
+  'Period',
+  'Foo',
+  'Uri',
+  'Canonical',
+  'Attachment',
+];
+const CODE_KEYS = new Set([
+  'status',
+  'type',
+  'code',
+  'intent',
+  'priority',
+  'gender',
+  'operator',
+  'use',
+  'mode',
+  'enableBehavior',
+  'kind',
+  'system',
+]);
 
 const nested = (depth: number): Json => {
   let node: Json = { url: 'http://example.org/leaf', valueString: 'x' };
@@ -173,8 +218,27 @@ const MUTATIONS: ReadonlyArray<(rng: Rng, root: Json, s: Slot) => void> = [
   // unknown elements
   (rng, _root, s) => {
     const target = get(s);
-    const obj = target && typeof target === 'object' && !Array.isArray(target) ? (target as Json) : Array.isArray(s.parent) ? undefined : s.parent;
-    if (obj) obj[pick(rng, ['foo', 'valueFoo', '_foo', 'extensionX', 'Value', 'fhir_comments', 'resourceType', 'value', '_value', 'valueStringX'])] = pick(rng, ['x', 1, { a: 1 }, [1]]);
+    const obj =
+      target && typeof target === 'object' && !Array.isArray(target)
+        ? (target as Json)
+        : Array.isArray(s.parent)
+          ? undefined
+          : s.parent;
+    if (obj)
+      obj[
+        pick(rng, [
+          'foo',
+          'valueFoo',
+          '_foo',
+          'extensionX',
+          'Value',
+          'fhir_comments',
+          'resourceType',
+          'value',
+          '_value',
+          'valueStringX',
+        ])
+      ] = pick(rng, ['x', 1, { a: 1 }, [1]]);
   },
   // missing elements
   (_rng, _root, s) => {
@@ -183,7 +247,9 @@ const MUTATIONS: ReadonlyArray<(rng: Rng, root: Json, s: Slot) => void> = [
   },
   // bad codes on (mostly required) bindings
   (rng, root, s) => {
-    const codeSlots = slots(root).filter((x) => typeof x.key === 'string' && CODE_KEYS.has(x.key) && typeof get(x) === 'string');
+    const codeSlots = slots(root).filter(
+      (x) => typeof x.key === 'string' && CODE_KEYS.has(x.key) && typeof get(x) === 'string',
+    );
     const target = codeSlots.length > 0 ? pick(rng, codeSlots) : s;
     set(target, pick(rng, ['not-a-code', 'bad code', 'FINAL', 'draft', 'active', 'http://example.org/system']));
   },
@@ -196,7 +262,8 @@ const MUTATIONS: ReadonlyArray<(rng: Rng, root: Json, s: Slot) => void> = [
     const parent = target.parent as Json;
     const value = parent[target.key as string];
     delete parent[target.key as string];
-    parent[m[1] + pick(rng, TYPE_SUFFIXES)] = rng() < 0.5 ? value : pick(rng, ['x', 1, true, { code: 'x' }, { reference: 'Patient/1' }]);
+    parent[m[1] + pick(rng, TYPE_SUFFIXES)] =
+      rng() < 0.5 ? value : pick(rng, ['x', 1, true, { code: 'x' }, { reference: 'Patient/1' }]);
   },
   // hostile keys
   (rng, _root, s) => {
@@ -204,7 +271,12 @@ const MUTATIONS: ReadonlyArray<(rng: Rng, root: Json, s: Slot) => void> = [
     const obj = target && typeof target === 'object' && !Array.isArray(target) ? (target as Json) : undefined;
     if (!obj) return;
     const key = pick(rng, ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__']);
-    Object.defineProperty(obj, key, { value: pick(rng, [{ polluted: true }, 'x', 1]), enumerable: true, configurable: true, writable: true });
+    Object.defineProperty(obj, key, {
+      value: pick(rng, [{ polluted: true }, 'x', 1]),
+      enumerable: true,
+      configurable: true,
+      writable: true,
+    });
   },
   // deep nesting
   (rng, _root, s) => set(s, nested(pick(rng, [5, 60, 1005]))),
@@ -230,12 +302,26 @@ const MUTATIONS: ReadonlyArray<(rng: Rng, root: Json, s: Slot) => void> = [
   },
   // contained and nested resources
   (rng, root) => {
-    root.contained = [...((root.contained as unknown[]) ?? []), pick(rng, [{ resourceType: 'Patient', id: 'c1' }, { resourceType: 'Nope' }, { resourceType: 'Bot' }, { resourceType: 5 }, { id: 'no-type' }, { resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueString: '' }])];
+    root.contained = [
+      ...((root.contained as unknown[]) ?? []),
+      pick(rng, [
+        { resourceType: 'Patient', id: 'c1' },
+        { resourceType: 'Nope' },
+        { resourceType: 'Bot' },
+        { resourceType: 5 },
+        { id: 'no-type' },
+        { resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueString: '' },
+      ]),
+    ];
   },
   // references of the wrong type, local, conditional, empty
   (rng, root) => {
     const refs = slots(root).filter((x) => x.key === 'reference' && typeof get(x) === 'string');
-    if (refs.length > 0) set(pick(rng, refs), pick(rng, ['Observation/1', 'Patient/1', '#c1', 'Patient?identifier=x', '', 'urn:uuid:0', 'Nope/1', '/x']));
+    if (refs.length > 0)
+      set(
+        pick(rng, refs),
+        pick(rng, ['Observation/1', 'Patient/1', '#c1', 'Patient?identifier=x', '', 'urn:uuid:0', 'Nope/1', '/x']),
+      );
   },
   // extensions: core and module definitions with right, wrong or no values
   (rng, root) => {
@@ -246,7 +332,13 @@ const MUTATIONS: ReadonlyArray<(rng: Rng, root: Json, s: Slot) => void> = [
       'https://periplan.app/fhir/StructureDefinition/ext-input-item',
       'http://example.org/unknown',
     ]);
-    const value = pick(rng, [{ valueString: 'x' }, { valueCodeableConcept: { coding: [{ code: 'PH' }] } }, {}, { extension: [{ url: 'x', valueBoolean: true }] }, { valueAddress: { city: 'Oslo' } }]);
+    const value = pick(rng, [
+      { valueString: 'x' },
+      { valueCodeableConcept: { coding: [{ code: 'PH' }] } },
+      {},
+      { extension: [{ url: 'x', valueBoolean: true }] },
+      { valueAddress: { city: 'Oslo' } },
+    ]);
     root.extension = [...((root.extension as unknown[]) ?? []), { url, ...value }];
   },
   // in-memory values JSON cannot hold
@@ -269,12 +361,28 @@ describe('compiled validator = Medplum reference, on seeded mutations', () => {
   it('2,000 mutated copies (more with DIFFERENTIAL_MUTANTS=n) of the module content, golden CarePlans, generated responses and real-world Questionnaires', () => {
     const rng = seededRandom(4242);
     const files = [...contentFiles(), ...jsonFiles(REAL_WORLD)];
-    const bases: Json[] = files.map((f) => readJson(f) as Json).filter((r) => r && typeof r === 'object' && !Array.isArray(r));
-    for (const carePlan of bases.filter((b) => b.resourceType === 'CarePlan').slice(0, 8)) bases.push(...((carePlan.contained as Json[]) ?? []));
-    for (let i = 0; i < 40; i++) bases.push(randomResponse(rng, intake, { subject: `Patient/m-${i}`, corruptRate: 0.1 }) as unknown as Json);
+    const bases: Json[] = files
+      .map((f) => readJson(f) as Json)
+      .filter((r) => r && typeof r === 'object' && !Array.isArray(r));
+    for (const carePlan of bases.filter((b) => b.resourceType === 'CarePlan').slice(0, 8))
+      bases.push(...((carePlan.contained as Json[]) ?? []));
+    for (let i = 0; i < 40; i++)
+      bases.push(randomResponse(rng, intake, { subject: `Patient/m-${i}`, corruptRate: 0.1 }) as unknown as Json);
     bases.push(
-      { resourceType: 'Observation', status: 'final', code: { coding: [{ system: 'http://loinc.org', code: '72514-3' }] }, subject: { reference: 'Patient/1' }, effectiveDateTime: '2026-11-24T08:30:00Z', valueQuantity: { value: 7, unit: '{score}', system: 'http://unitsofmeasure.org', code: '{score}' } },
-      { resourceType: 'Provenance', target: [{ reference: 'QuestionnaireResponse/1' }], recorded: '2026-11-24T08:30:00Z', agent: [{ who: { reference: 'Patient/1' } }] },
+      {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: '72514-3' }] },
+        subject: { reference: 'Patient/1' },
+        effectiveDateTime: '2026-11-24T08:30:00Z',
+        valueQuantity: { value: 7, unit: '{score}', system: 'http://unitsofmeasure.org', code: '{score}' },
+      },
+      {
+        resourceType: 'Provenance',
+        target: [{ reference: 'QuestionnaireResponse/1' }],
+        recorded: '2026-11-24T08:30:00Z',
+        agent: [{ who: { reference: 'Patient/1' } }],
+      },
     );
     const profiles = moduleProfiles();
     const inputs = function* () {

@@ -17,8 +17,14 @@ const flag = (): fhir4.Flag => ({
   resourceType: 'Flag',
   meta: { profile: [FLAG] },
   extension: [
-    { url: 'http://hl7.org/fhir/StructureDefinition/flag-priority', valueCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/flag-priority-code', code: 'PH' }] } },
-    { url: 'http://hl7.org/fhir/StructureDefinition/flag-detail', valueReference: { reference: 'QuestionnaireResponse/qr1' } },
+    {
+      url: 'http://hl7.org/fhir/StructureDefinition/flag-priority',
+      valueCodeableConcept: { coding: [{ system: 'http://hl7.org/fhir/flag-priority-code', code: 'PH' }] },
+    },
+    {
+      url: 'http://hl7.org/fhir/StructureDefinition/flag-detail',
+      valueReference: { reference: 'QuestionnaireResponse/qr1' },
+    },
   ],
   status: 'active',
   category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'clinical' }] }],
@@ -64,8 +70,12 @@ describe('back-pain-flag profile', () => {
   it('binds code to the back-pain flag codes and priority to PN/PL/PM/PH', () => {
     const f = flag();
     f.code = { coding: [{ system: 'https://periplan.app/fhir/CodeSystem/back-pain-flag', code: 'something-else' }] };
-    f.extension![0]!.valueCodeableConcept = { coding: [{ system: 'http://hl7.org/fhir/flag-priority-code', code: 'PX' }] };
-    expect(expressions(f, FLAG)).toEqual(expect.arrayContaining(['Flag.code', 'Flag.extension[0].valueCodeableConcept']));
+    f.extension![0]!.valueCodeableConcept = {
+      coding: [{ system: 'http://hl7.org/fhir/flag-priority-code', code: 'PX' }],
+    };
+    expect(expressions(f, FLAG)).toEqual(
+      expect.arrayContaining(['Flag.code', 'Flag.extension[0].valueCodeableConcept']),
+    );
   });
   it('rejects a priority extension with the wrong value type', () => {
     const f = flag();
@@ -83,7 +93,9 @@ describe('back-pain-service-request-proposal profile', () => {
     sr.intent = 'order';
     sr.code = { coding: [{ system: 'http://loinc.org', code: '24531-6' }] };
     const issues = errors(sr, PROPOSAL);
-    expect(issues.map((i) => i.expression?.[0])).toEqual(expect.arrayContaining(['ServiceRequest.intent', 'ServiceRequest.code']));
+    expect(issues.map((i) => i.expression?.[0])).toEqual(
+      expect.arrayContaining(['ServiceRequest.intent', 'ServiceRequest.code']),
+    );
   });
   it('accepts each verified code', () => {
     for (const [system, code] of [
@@ -100,12 +112,23 @@ describe('back-pain-service-request-proposal profile', () => {
 describe('back-pain-intake-response profile', () => {
   it('accepts a conforming response', () => {
     expect(errors(response(), INTAKE_RESPONSE)).toEqual([]);
-    expect(errors({ ...response(), questionnaire: 'https://periplan.app/fhir/Questionnaire/back-pain-intake' }, INTAKE_RESPONSE)).toEqual([]);
+    expect(
+      errors(
+        { ...response(), questionnaire: 'https://periplan.app/fhir/Questionnaire/back-pain-intake' },
+        INTAKE_RESPONSE,
+      ),
+    ).toEqual([]);
   });
   it('requires the intake questionnaire, a subject and authored', () => {
     const { subject: _s, authored: _a, ...rest } = response();
     const issues = errors({ ...rest, questionnaire: 'https://example.org/Questionnaire/other' }, INTAKE_RESPONSE);
-    expect(issues.map((i) => i.expression?.[0])).toEqual(expect.arrayContaining(['QuestionnaireResponse', 'QuestionnaireResponse.subject', 'QuestionnaireResponse.authored']));
+    expect(issues.map((i) => i.expression?.[0])).toEqual(
+      expect.arrayContaining([
+        'QuestionnaireResponse',
+        'QuestionnaireResponse.subject',
+        'QuestionnaireResponse.authored',
+      ]),
+    );
     expect(issues.find((i) => i.expression?.[0] === 'QuestionnaireResponse')?.diagnostics).toMatch(/bpi-1/);
   });
   it('rejects a Flag validated against the response profile', () => {
@@ -132,7 +155,11 @@ describe('meta.profile', () => {
   it('holds a resource to a module profile it claims', () => {
     const f = flag();
     f.category = [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/flag-category', code: 'drug' }] }];
-    expect(validateResource(f).filter((i) => i.severity === 'error').map((i) => i.expression?.[0])).toContain('Flag.category');
+    expect(
+      validateResource(f)
+        .filter((i) => i.severity === 'error')
+        .map((i) => i.expression?.[0]),
+    ).toContain('Flag.category');
   });
 });
 
@@ -146,7 +173,9 @@ describe('required slices of an absent element', () => {
 describe('the module output in examples/ conforms to its profiles', () => {
   const examplesDir = fileURLToPath(new URL('../../examples/', import.meta.url));
   // The worked examples are part of the repository: a missing folder is an error, not a reason to skip.
-  const cases = readdirSync(examplesDir, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name);
+  const cases = readdirSync(examplesDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .map((d) => d.name);
   const read = (file: string): unknown => {
     try {
       return JSON.parse(readFileSync(file, 'utf8')) as unknown;
@@ -160,11 +189,17 @@ describe('the module output in examples/ conforms to its profiles', () => {
     const failures: string[] = [];
     for (const name of cases) {
       const response = read(`${examplesDir}${name}/response.json`);
-      if (response) for (const i of errors(response, INTAKE_RESPONSE)) failures.push(`${name}/response.json ${i.expression?.[0]}: ${i.diagnostics}`);
+      if (response)
+        for (const i of errors(response, INTAKE_RESPONSE))
+          failures.push(`${name}/response.json ${i.expression?.[0]}: ${i.diagnostics}`);
       const carePlan = read(`${examplesDir}${name}/expected-careplan.json`) as fhir4.CarePlan | undefined;
       for (const r of carePlan?.contained ?? []) {
         const profile = r.resourceType === 'Flag' ? FLAG : r.resourceType === 'ServiceRequest' ? PROPOSAL : undefined;
-        if (profile) for (const i of errors(r, profile)) failures.push(`${name}/expected-careplan.json ${r.resourceType}/${r.id} ${i.expression?.[0]}: ${i.diagnostics}`);
+        if (profile)
+          for (const i of errors(r, profile))
+            failures.push(
+              `${name}/expected-careplan.json ${r.resourceType}/${r.id} ${i.expression?.[0]}: ${i.diagnostics}`,
+            );
       }
     }
     expect(failures).toEqual([]);

@@ -3,7 +3,8 @@ import { generateSnapshot, SnapshotError } from '../../src/validation/snapshot.j
 import { coreDefinition } from '../../src/validation/canonicals.js';
 import { registerDefinitions, validateResource } from '../../src/validation/index.js';
 
-const core = (type: string) => coreDefinition(`http://hl7.org/fhir/StructureDefinition/${type}`, 'StructureDefinition')!;
+const core = (type: string) =>
+  coreDefinition(`http://hl7.org/fhir/StructureDefinition/${type}`, 'StructureDefinition')!;
 const lookup = (url: string) => coreDefinition(url, 'StructureDefinition');
 
 function sd(type: string, url: string, element: fhir4.ElementDefinition[]): fhir4.StructureDefinition {
@@ -24,7 +25,11 @@ function sd(type: string, url: string, element: fhir4.ElementDefinition[]): fhir
 
 describe('generateSnapshot', () => {
   it('matches elements by id: constraining Flag.identifier leaves Flag.id alone', () => {
-    const elements = generateSnapshot(sd('Flag', 'https://example.org/sd/f', [{ id: 'Flag.identifier', path: 'Flag.identifier', max: '1' }]), core('Flag'), lookup);
+    const elements = generateSnapshot(
+      sd('Flag', 'https://example.org/sd/f', [{ id: 'Flag.identifier', path: 'Flag.identifier', max: '1' }]),
+      core('Flag'),
+      lookup,
+    );
     const ids = elements.map((e) => e.id);
     expect(ids.filter((id) => id === 'Flag.id')).toHaveLength(1);
     expect(ids.filter((id) => id === 'Flag.identifier')).toHaveLength(1);
@@ -33,7 +38,11 @@ describe('generateSnapshot', () => {
   });
 
   it('unfolds datatype children a differential reaches into', () => {
-    const elements = generateSnapshot(sd('Flag', 'https://example.org/sd/f', [{ id: 'Flag.code.coding', path: 'Flag.code.coding', min: 1 }]), core('Flag'), lookup);
+    const elements = generateSnapshot(
+      sd('Flag', 'https://example.org/sd/f', [{ id: 'Flag.code.coding', path: 'Flag.code.coding', min: 1 }]),
+      core('Flag'),
+      lookup,
+    );
     const ids = elements.map((e) => e.id);
     expect(ids).toContain('Flag.code.text');
     expect(ids.indexOf('Flag.code.coding')).toBeGreaterThan(ids.indexOf('Flag.code'));
@@ -41,7 +50,13 @@ describe('generateSnapshot', () => {
   });
 
   it('says which differential element matches nothing', () => {
-    expect(() => generateSnapshot(sd('Flag', 'https://example.org/sd/f', [{ id: 'Flag.nope', path: 'Flag.nope' }]), core('Flag'), lookup)).toThrow(SnapshotError);
+    expect(() =>
+      generateSnapshot(
+        sd('Flag', 'https://example.org/sd/f', [{ id: 'Flag.nope', path: 'Flag.nope' }]),
+        core('Flag'),
+        lookup,
+      ),
+    ).toThrow(SnapshotError);
   });
 
   it('builds a complex extension that Medplum then enforces', () => {
@@ -49,12 +64,19 @@ describe('generateSnapshot', () => {
     const ext = sd('Extension', url, [
       { id: 'Extension.extension:rule', path: 'Extension.extension', sliceName: 'rule', min: 1, max: '1' },
       { id: 'Extension.extension:rule.url', path: 'Extension.extension.url', fixedUri: 'rule' },
-      { id: 'Extension.extension:rule.value[x]', path: 'Extension.extension.value[x]', min: 1, type: [{ code: 'code' }] },
+      {
+        id: 'Extension.extension:rule.value[x]',
+        path: 'Extension.extension.value[x]',
+        min: 1,
+        type: [{ code: 'code' }],
+      },
       { id: 'Extension.url', path: 'Extension.url', fixedUri: url },
       { id: 'Extension.value[x]', path: 'Extension.value[x]', max: '0' },
     ]);
     ext.snapshot = { element: generateSnapshot(ext, core('Extension'), lookup) };
-    expect(ext.snapshot.element.find((e) => e.id === 'Extension.extension')?.slicing?.discriminator).toEqual([{ type: 'value', path: 'url' }]);
+    expect(ext.snapshot.element.find((e) => e.id === 'Extension.extension')?.slicing?.discriminator).toEqual([
+      { type: 'value', path: 'url' },
+    ]);
     registerDefinitions([ext]);
 
     const good = { resourceType: 'Patient', extension: [{ url, extension: [{ url: 'rule', valueCode: 'RF-01' }] }] };
@@ -63,6 +85,11 @@ describe('generateSnapshot', () => {
     const issues = validateResource(bad).filter((i) => i.severity === 'error');
     expect(issues.map((i) => i.expression?.[0])).toEqual(expect.arrayContaining(['Patient.extension[0].valueString']));
     // The required nested extension is missing: reported on the extension's `extension` element.
-    expect(issues.some((i) => i.expression?.[0]?.startsWith('Patient.extension[0].extension') || /slice 'rule'/.test(i.diagnostics ?? ''))).toBe(true);
+    expect(
+      issues.some(
+        (i) =>
+          i.expression?.[0]?.startsWith('Patient.extension[0].extension') || /slice 'rule'/.test(i.diagnostics ?? ''),
+      ),
+    ).toBe(true);
   });
 });

@@ -1,12 +1,17 @@
 import { describe, it, expect } from 'vitest';
 import { validateResource } from '../../src/validation/index.js';
 
-const errors = (r: unknown, profile?: string) => validateResource(r, profile ? { profile } : undefined).filter((i) => i.severity === 'error' || i.severity === 'fatal');
+const errors = (r: unknown, profile?: string) =>
+  validateResource(r, profile ? { profile } : undefined).filter(
+    (i) => i.severity === 'error' || i.severity === 'fatal',
+  );
 const expressions = (r: unknown, profile?: string) => errors(r, profile).flatMap((i) => i.expression ?? []);
 
 describe('validateResource: strict structural R4', () => {
   it('accepts a valid resource', () => {
-    expect(errors({ resourceType: 'Patient', id: 'p1', name: [{ family: 'Doe', given: ['Ann'] }], birthDate: '1970-01-01' })).toEqual([]);
+    expect(
+      errors({ resourceType: 'Patient', id: 'p1', name: [{ family: 'Doe', given: ['Ann'] }], birthDate: '1970-01-01' }),
+    ).toEqual([]);
   });
 
   it('reports structural errors with a FHIRPath expression and plain-English diagnostics', () => {
@@ -21,7 +26,9 @@ describe('validateResource: strict structural R4', () => {
   });
 
   it('names the concrete choice element, not value[x]', () => {
-    expect(expressions({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueQuantity: { value: 'a' } })).toEqual(['Observation.valueQuantity.value']);
+    expect(
+      expressions({ resourceType: 'Observation', status: 'final', code: { text: 'x' }, valueQuantity: { value: 'a' } }),
+    ).toEqual(['Observation.valueQuantity.value']);
   });
 
   it('checks invariants', () => {
@@ -31,7 +38,11 @@ describe('validateResource: strict structural R4', () => {
   });
 
   it('checks required ValueSet bindings', () => {
-    const issues = errors({ resourceType: 'Questionnaire', status: 'published', item: [{ linkId: 'a', type: 'strin' }] });
+    const issues = errors({
+      resourceType: 'Questionnaire',
+      status: 'published',
+      item: [{ linkId: 'a', type: 'strin' }],
+    });
     expect(issues.map((i) => i.expression?.[0])).toEqual(['Questionnaire.status', 'Questionnaire.item[0].type']);
     expect(issues[0]?.code).toBe('code-invalid');
   });
@@ -40,12 +51,19 @@ describe('validateResource: strict structural R4', () => {
     expect(expressions({ resourceType: 'Patient', meta: { project: 'x' } })).toEqual(['Patient.meta.project']);
     expect(errors({ resourceType: 'Bot' })[0]?.diagnostics).toMatch(/not a FHIR R4 resource type/);
     expect(errors({ resourceType: 'HumanName' })[0]?.diagnostics).toMatch(/not a FHIR R4 resource type/);
-    expect(expressions({ resourceType: 'Patient', contained: [{ resourceType: 'Project' }] })).toEqual(['Patient.contained[0].resourceType']);
+    expect(expressions({ resourceType: 'Patient', contained: [{ resourceType: 'Project' }] })).toEqual([
+      'Patient.contained[0].resourceType',
+    ]);
   });
 
   it('checks core extensions against their definitions', () => {
-    const issues = errors({ resourceType: 'Patient', extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/patient-birthPlace', valueString: 'Oslo' }] });
-    expect(issues.map((i) => [i.expression?.[0], i.diagnostics])).toEqual([['Patient.extension[0].valueString', expect.stringContaining('needs valueAddress')]]);
+    const issues = errors({
+      resourceType: 'Patient',
+      extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/patient-birthPlace', valueString: 'Oslo' }],
+    });
+    expect(issues.map((i) => [i.expression?.[0], i.diagnostics])).toEqual([
+      ['Patient.extension[0].valueString', expect.stringContaining('needs valueAddress')],
+    ]);
   });
 
   it('treats undefined properties of in-memory objects as absent', () => {
@@ -95,13 +113,21 @@ describe('validateResource never throws', () => {
     { resourceType: 'Patient', contained: [{}] },
     { resourceType: 'Patient', contained: [null] },
     { resourceType: 'Patient', text: { status: 'generated', div: '<script>' } },
-    { resourceType: 'Bundle', type: 'collection', entry: [{ resource: { resourceType: 'Bundle', type: 'collection', entry: [{ resource: 42 }] } }] },
+    {
+      resourceType: 'Bundle',
+      type: 'collection',
+      entry: [{ resource: { resourceType: 'Bundle', type: 'collection', entry: [{ resource: 42 }] } }],
+    },
     { resourceType: 'Patient', birthDate: new Date() },
     { resourceType: 'Patient', id: Symbol('x') },
     { resourceType: 'Patient', id: () => 1 },
     { resourceType: 'Patient', id: 10n },
     { resourceType: 'Questionnaire', status: 'active', item: [{ linkId: 'a', type: 'group', item: 'x' }] },
-    { resourceType: 'QuestionnaireResponse', status: 'completed', item: [{ linkId: 'a', answer: [{ valueInteger: 1.5, valueString: 'x' }] }] },
+    {
+      resourceType: 'QuestionnaireResponse',
+      status: 'completed',
+      item: [{ linkId: 'a', answer: [{ valueInteger: 1.5, valueString: 'x' }] }],
+    },
     deep(100),
     deep(50_000),
     cyclic,
@@ -134,7 +160,10 @@ describe('validateResource never throws', () => {
   });
 
   it('rejects an unknown profile clearly', () => {
-    const [i] = validateResource({ resourceType: 'Patient' }, { profile: 'https://example.org/StructureDefinition/nope' });
+    const [i] = validateResource(
+      { resourceType: 'Patient' },
+      { profile: 'https://example.org/StructureDefinition/nope' },
+    );
     expect(i?.code).toBe('not-supported');
     expect(i?.diagnostics).toMatch(/Unknown profile/);
   });

@@ -5,11 +5,13 @@
 export async function lformsReady(tries = 400) {
   // A page may call this before LHC-Forms' deferred scripts have run (its own modules run first): the wait
   // below is for the library's start-up, not for its download and parse, however slow the machine.
-  if (document.readyState !== 'complete') await new Promise((resolve) => window.addEventListener('load', resolve, { once: true }));
+  if (document.readyState !== 'complete')
+    await new Promise((resolve) => window.addEventListener('load', resolve, { once: true }));
   for (let i = 0; i < tries; i++) {
     if (window.LForms?.Util?.addFormToPage) {
       // When the library became usable, for the launch benchmark and the browser's performance panel.
-      if (!window.performance?.getEntriesByName?.('periplan-lforms-ready').length) window.performance?.mark?.('periplan-lforms-ready');
+      if (!window.performance?.getEntriesByName?.('periplan-lforms-ready').length)
+        window.performance?.mark?.('periplan-lforms-ready');
       return window.LForms;
     }
     await new Promise((r) => setTimeout(r, 25));
@@ -75,10 +77,14 @@ export function keepRecordSources(produced, prefilled) {
 export function repairAria(root, unitLabel = 'Unit') {
   for (const attr of ['aria-controls', 'aria-describedby', 'aria-labelledby']) {
     for (const el of root.querySelectorAll(`[${attr}]`)) {
-      const ids = el.getAttribute(attr).split(/\s+/).filter((id) => id && document.getElementById(id));
+      const ids = el
+        .getAttribute(attr)
+        .split(/\s+/)
+        .filter((id) => id && document.getElementById(id));
       if (ids.length) el.setAttribute(attr, ids.join(' '));
       else el.removeAttribute(attr);
-      if (attr === 'aria-labelledby' && !ids.length && el.id.startsWith('unit_')) el.setAttribute('aria-label', unitLabel);
+      if (attr === 'aria-labelledby' && !ids.length && el.id.startsWith('unit_'))
+        el.setAttribute('aria-label', unitLabel);
     }
   }
 }

@@ -21,7 +21,11 @@ function store(alerts) {
 }
 
 function alertItem(a) {
-  const dismiss = h('button', { type: 'button', class: 'small', 'aria-label': `Dismiss the alert for ${a.patient.name}` }, 'Dismiss');
+  const dismiss = h(
+    'button',
+    { type: 'button', class: 'small', 'aria-label': `Dismiss the alert for ${a.patient.name}` },
+    'Dismiss',
+  );
   dismiss.addEventListener('click', () => {
     store(stored().filter((x) => x.id !== a.id));
     showBanner();
@@ -83,7 +87,11 @@ export function startAlertStream() {
     const s = currentSession();
     if (!s) return;
     try {
-      const res = await fetch(`${base}/api/alerts`, { headers: { accept: 'text/event-stream', 'x-session': s.session }, credentials: 'omit', cache: 'no-store' });
+      const res = await fetch(`${base}/api/alerts`, {
+        headers: { accept: 'text/event-stream', 'x-session': s.session },
+        credentials: 'omit',
+        cache: 'no-store',
+      });
       if ([401, 403, 404, 501].includes(res.status)) return;
       if (!res.ok || !res.body) throw new Error(`alert stream: ${res.status}`);
       document.body.dataset.alertStream = 'open';

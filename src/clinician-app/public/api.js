@@ -29,7 +29,12 @@ export async function api(method, path, body) {
   if (body !== undefined) headers['content-type'] = 'application/json';
   let res;
   try {
-    res = await fetch(`${base}/api${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: 'omit' });
+    res = await fetch(`${base}/api${path}`, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'omit',
+    });
   } catch {
     throw new ApiError(0, 'The PeriPlan server cannot be reached. Check the connection and try again.');
   }
@@ -37,7 +42,11 @@ export async function api(method, path, body) {
   const json = await res.json().catch(() => ({}));
   if (!res.ok) {
     const issues = json.issue ?? [];
-    const message = issues.map((i) => i.diagnostics).filter(Boolean).join(' ') || `The server answered ${res.status}.`;
+    const message =
+      issues
+        .map((i) => i.diagnostics)
+        .filter(Boolean)
+        .join(' ') || `The server answered ${res.status}.`;
     const err = new ApiError(res.status, message, issues);
     if (res.status === 401) window.dispatchEvent(new window.CustomEvent('periplan:session-ended', { detail: message }));
     throw err;

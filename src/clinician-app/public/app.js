@@ -47,7 +47,7 @@ function showStart(message) {
   render(
     h('h1', {}, 'PeriPlan back pain'),
     message ? h('div', { class: 'alert alert-error', role: 'alert' }, h('p', {}, message)) : null,
-    h('p', {}, 'Open this app from a patient\'s record in the EHR, or sign in with the EHR and choose a patient there.'),
+    h('p', {}, "Open this app from a patient's record in the EHR, or sign in with the EHR and choose a patient there."),
     h('p', {}, h('a', { class: 'button primary', href: `${base}/login` }, 'Sign in with the EHR')),
   );
 }
@@ -99,7 +99,10 @@ async function route() {
       await showForm(params);
     }
   } catch (err) {
-    render(h('h1', {}, 'Something went wrong'), h('div', { class: 'alert alert-error', role: 'alert' }, h('p', {}, err.message)));
+    render(
+      h('h1', {}, 'Something went wrong'),
+      h('div', { class: 'alert alert-error', role: 'alert' }, h('p', {}, err.message)),
+    );
   }
 }
 
@@ -147,7 +150,9 @@ async function boot() {
  * in this browser does not compile them again (src/platform/lforms/public/script-cache-sw.js).
  */
 function keepScriptsCompiled() {
-  navigator.serviceWorker?.register(`${base}/sw.js`, { scope: `${base}/ui`, updateViaCache: 'none' }).catch(() => undefined);
+  navigator.serviceWorker
+    ?.register(`${base}/sw.js`, { scope: `${base}/ui`, updateViaCache: 'none' })
+    .catch(() => undefined);
 }
 
 boot();

@@ -11,40 +11,94 @@ function s(tag, attrs = {}, text) {
 }
 
 export function historyChart(points) {
-  const section = h('section', { class: 'history no-print', 'aria-labelledby': 'history-heading' }, h('h2', { id: 'history-heading' }, 'Pain and exercise over time'));
+  const section = h(
+    'section',
+    { class: 'history no-print', 'aria-labelledby': 'history-heading' },
+    h('h2', { id: 'history-heading' }, 'Pain and exercise over time'),
+  );
   if (!points.length) {
     section.append(h('p', {}, 'No earlier responses.'));
     return section;
   }
-  const W = 640, H = 220, L = 40, R = 40, T = 16, B = 40;
+  const W = 640,
+    H = 220,
+    L = 40,
+    R = 40,
+    T = 16,
+    B = 40;
   const n = points.length;
   const x = (i) => L + (n === 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (n - 1));
   const yPain = (v) => T + (H - T - B) * (1 - v / 10);
   const yDays = (v) => T + (H - T - B) * (1 - v / 7);
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', 'aria-hidden': 'true', focusable: 'false' });
   for (let v = 0; v <= 10; v += 2) {
-    svg.append(s('line', { x1: L, x2: W - R, y1: yPain(v), y2: yPain(v), class: 'grid' }), s('text', { x: L - 6, y: yPain(v) + 4, 'text-anchor': 'end', class: 'axis' }, String(v)));
+    svg.append(
+      s('line', { x1: L, x2: W - R, y1: yPain(v), y2: yPain(v), class: 'grid' }),
+      s('text', { x: L - 6, y: yPain(v) + 4, 'text-anchor': 'end', class: 'axis' }, String(v)),
+    );
   }
   for (let v = 0; v <= 7; v += 7) svg.append(s('text', { x: W - R + 6, y: yDays(v) + 4, class: 'axis' }, `${v} d`));
   const bw = Math.min(24, (W - L - R) / n / 2);
   points.forEach((p, i) => {
-    if (typeof p.walkingDays === 'number') svg.append(s('rect', { x: x(i) - bw / 2, y: yDays(p.walkingDays), width: bw, height: H - B - yDays(p.walkingDays), class: 'bar' }));
+    if (typeof p.walkingDays === 'number')
+      svg.append(
+        s('rect', {
+          x: x(i) - bw / 2,
+          y: yDays(p.walkingDays),
+          width: bw,
+          height: H - B - yDays(p.walkingDays),
+          class: 'bar',
+        }),
+      );
     svg.append(s('text', { x: x(i), y: H - B + 16, 'text-anchor': 'middle', class: 'axis' }, formatDate(p.authored)));
   });
-  const pain = points.map((p, i) => (typeof p.painSeverity === 'number' ? [x(i), yPain(p.painSeverity)] : null)).filter(Boolean);
+  const pain = points
+    .map((p, i) => (typeof p.painSeverity === 'number' ? [x(i), yPain(p.painSeverity)] : null))
+    .filter(Boolean);
   if (pain.length) {
     svg.append(s('polyline', { points: pain.map((q) => q.join(',')).join(' '), class: 'line' }));
     for (const [cx, cy] of pain) svg.append(s('circle', { cx, cy, r: 4, class: 'dot' }));
   }
   section.append(
-    h('p', { class: 'legend' }, h('span', { class: 'key key-line' }), ' Pain severity (0–10, left scale)  ', h('span', { class: 'key key-bar' }), ' Walking days per week (right scale)'),
+    h(
+      'p',
+      { class: 'legend' },
+      h('span', { class: 'key key-line' }),
+      ' Pain severity (0–10, left scale)  ',
+      h('span', { class: 'key key-bar' }),
+      ' Walking days per week (right scale)',
+    ),
     svg,
     h(
       'table',
       { class: 'history-table' },
       h('caption', {}, 'Answers by date'),
-      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Date'), h('th', { scope: 'col' }, 'Pain severity (0–10)'), h('th', { scope: 'col' }, 'Walking days per week'), h('th', { scope: 'col' }, 'Strength sessions per week'))),
-      h('tbody', {}, points.map((p) => h('tr', {}, h('th', { scope: 'row' }, formatDate(p.authored, true)), h('td', {}, p.painSeverity ?? '—'), h('td', {}, p.walkingDays ?? '—'), h('td', {}, p.strengthSessions ?? '—')))),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Date'),
+          h('th', { scope: 'col' }, 'Pain severity (0–10)'),
+          h('th', { scope: 'col' }, 'Walking days per week'),
+          h('th', { scope: 'col' }, 'Strength sessions per week'),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        points.map((p) =>
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'row' }, formatDate(p.authored, true)),
+            h('td', {}, p.painSeverity ?? '—'),
+            h('td', {}, p.walkingDays ?? '—'),
+            h('td', {}, p.strengthSessions ?? '—'),
+          ),
+        ),
+      ),
     ),
   );
   return section;

@@ -42,8 +42,18 @@ function errorSummary(messages) {
     return;
   }
   box.append(
-    h('h2', {}, messages.length === 1 ? 'There is 1 problem with the answers' : `There are ${messages.length} problems with the answers`),
-    h('ul', {}, messages.map((m) => h('li', {}, m))),
+    h(
+      'h2',
+      {},
+      messages.length === 1
+        ? 'There is 1 problem with the answers'
+        : `There are ${messages.length} problems with the answers`,
+    ),
+    h(
+      'ul',
+      {},
+      messages.map((m) => h('li', {}, m)),
+    ),
   );
   box.hidden = false;
   box.focus();
@@ -67,9 +77,17 @@ export async function showForm(params) {
   const amend = params.get('amend');
   const fresh = params.get('fresh') === '1';
   const progress = h('p', { id: 'submit-progress', class: 'progress', hidden: true });
-  const submitButton = h('button', { type: 'button', class: 'primary', id: 'submit' }, amend ? 'Submit amendment' : 'Submit');
+  const submitButton = h(
+    'button',
+    { type: 'button', class: 'primary', id: 'submit' },
+    amend ? 'Submit amendment' : 'Submit',
+  );
   const draftButton = h('button', { type: 'button', id: 'save-draft' }, 'Save draft');
-  const freshButton = h('button', { type: 'button', id: 'start-fresh', class: 'link-button' }, 'Discard draft and start again from the record');
+  const freshButton = h(
+    'button',
+    { type: 'button', id: 'start-fresh', class: 'link-button' },
+    'Discard draft and start again from the record',
+  );
   render(
     h('h1', {}, amend ? 'Amend the back pain intake' : 'Back pain intake'),
     h('p', { id: 'form-source', class: 'hint' }, 'Loading the form…'),
@@ -91,9 +109,13 @@ export async function showForm(params) {
     populate: 'Age and weight are pre-filled from the record; check them with the patient.',
     amend: `Amending the response of ${formatDate(loaded.response.authored, true)}. Submitting records it as a new version (amended) and re-evaluates the flags.`,
   }[loaded.source];
-  document.getElementById('form-source').textContent = sourceText + (loaded.warnings?.length ? ` (${loaded.warnings.join(' ')})` : '');
+  document.getElementById('form-source').textContent =
+    sourceText + (loaded.warnings?.length ? ` (${loaded.warnings.join(' ')})` : '');
   window.performance?.mark?.('periplan-form-render-start');
-  await LForms.Util.addFormToPage(questionnaire, CONTAINER, { fhirVersion: 'R4', questionnaireResponse: loaded.response });
+  await LForms.Util.addFormToPage(questionnaire, CONTAINER, {
+    fhirVersion: 'R4',
+    questionnaireResponse: loaded.response,
+  });
   window.performance?.mark?.('periplan-form-rendered');
   const container = document.getElementById(CONTAINER);
   repairAria(container);
@@ -108,13 +130,20 @@ export async function showForm(params) {
     if (amend) return;
     window.clearTimeout(unsaved.timer);
     unsaved.timer = window.setTimeout(() => {
-      saveDraft('silent').catch(() => announce('The draft could not be saved automatically. Use Save draft, or keep this page open.', 'warning'));
+      saveDraft('silent').catch(() =>
+        announce('The draft could not be saved automatically. Use Save draft, or keep this page open.', 'warning'),
+      );
     }, AUTOSAVE_MS);
   };
   container.addEventListener('input', changed);
   container.addEventListener('change', changed);
   container.addEventListener('click', (e) => {
-    if (e.target.closest('input[type=radio], input[type=checkbox], .ant-radio-wrapper, .ant-checkbox-wrapper, .ant-select-item')) changed();
+    if (
+      e.target.closest(
+        'input[type=radio], input[type=checkbox], .ant-radio-wrapper, .ant-checkbox-wrapper, .ant-select-item',
+      )
+    )
+      changed();
   });
   document.body.dataset.formReady = '1';
   window.performance?.mark?.('periplan-form-interactive');
@@ -127,7 +156,8 @@ export async function showForm(params) {
     }
   });
   freshButton.addEventListener('click', async () => {
-    if (!window.confirm('Discard the saved draft and every answer on this form, and start again from the record?')) return;
+    if (!window.confirm('Discard the saved draft and every answer on this form, and start again from the record?'))
+      return;
     markSaved();
     await api('DELETE', '/draft');
     if (location.hash.includes('fresh=1')) await showForm(new window.URLSearchParams('fresh=1'));
@@ -151,7 +181,10 @@ export async function showForm(params) {
     announce('Sending the answers to the record…');
     try {
       // An amendment names the version that was loaded: if someone changed it since, the server says so (412).
-      const result = await api('POST', '/submit', { response: currentResponse(), ...(amend ? { amendOf: amend, amendVersion: loaded.response.meta?.versionId } : {}) });
+      const result = await api('POST', '/submit', {
+        response: currentResponse(),
+        ...(amend ? { amendOf: amend, amendVersion: loaded.response.meta?.versionId } : {}),
+      });
       progress.textContent = result.message;
       markSaved(); // the answers are in the write path now (sent, or kept and sending)
       if (result.state === 'sent') {
@@ -173,7 +206,10 @@ export async function showForm(params) {
         // The EHR sign-in has ended: keep the answers before anything is lost, and say so.
         try {
           await saveDraft('silent');
-          announce('Your sign-in to the EHR has ended. Your answers are saved as a draft on this server. Open the app from the EHR again to continue.', 'error');
+          announce(
+            'Your sign-in to the EHR has ended. Your answers are saved as a draft on this server. Open the app from the EHR again to continue.',
+            'error',
+          );
         } catch {
           announce(`${err.message} The answers could not be saved as a draft; do not close this page.`, 'error');
         }

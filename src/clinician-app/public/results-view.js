@@ -47,7 +47,9 @@ function decisionLine(d, p, onDecided) {
     'p',
     { class: `decision decision-${d.decision}` },
     `${verb}${d.who ? ` by ${d.who}` : ''}${d.when ? ` on ${formatDate(d.when, true)}` : ''}${d.reason ? ` — reason: ${d.reason}` : ''}${d.note ? ` (${d.note})` : ''}`,
-    d.undoable && d.provenance ? [' ', undoButton(d.provenance, `${verb.toLowerCase()} ${p.display}`, onDecided)] : null,
+    d.undoable && d.provenance
+      ? [' ', undoButton(d.provenance, `${verb.toLowerCase()} ${p.display}`, onDecided)]
+      : null,
   );
 }
 
@@ -76,12 +78,22 @@ function flagItem(p, li, onDecided) {
     h('option', { value: '' }, 'Choose what happened'),
     (context().flagOutcomes ?? []).map((o) => h('option', { value: o.code }, o.display)),
   );
-  const note = h('input', { id: `outcome-note-${uid}`, name: 'note', type: 'text', autocomplete: 'off', maxlength: '1000' });
+  const note = h('input', {
+    id: `outcome-note-${uid}`,
+    name: 'note',
+    type: 'text',
+    autocomplete: 'off',
+    maxlength: '1000',
+  });
   const message = h('p', { class: 'field-error', id: `outcome-error-${uid}`, hidden: true });
   async function record() {
     message.hidden = true;
     const chosen = (context().flagOutcomes ?? []).find((o) => o.code === outcome.value);
-    const problem = !chosen ? 'Choose what happened to the patient.' : chosen.noteRequired && !note.value.trim() ? `Say why in the note ("${chosen.display}").` : '';
+    const problem = !chosen
+      ? 'Choose what happened to the patient.'
+      : chosen.noteRequired && !note.value.trim()
+        ? `Say why in the note ("${chosen.display}").`
+        : '';
     if (problem) {
       message.textContent = problem;
       message.hidden = false;
@@ -92,7 +104,11 @@ function flagItem(p, li, onDecided) {
       return;
     }
     try {
-      await api('POST', '/flags/outcome', { target: p.target, outcome: outcome.value, ...(note.value ? { note: note.value } : {}) });
+      await api('POST', '/flags/outcome', {
+        target: p.target,
+        outcome: outcome.value,
+        ...(note.value ? { note: note.value } : {}),
+      });
       announce(`${p.display}: ${chosen.display.toLowerCase()} recorded; the flag is closed.`, 'success');
       await onDecided();
       focusRecordedAct(p.target);
@@ -116,14 +132,26 @@ function flagItem(p, li, onDecided) {
 }
 
 function proposalItem(p, onDecided) {
-  const li = h('li', { class: 'proposal', dataset: p.target ? { target: p.target } : {} }, h('span', { class: 'proposal-name' }, p.display));
+  const li = h(
+    'li',
+    { class: 'proposal', dataset: p.target ? { target: p.target } : {} },
+    h('span', { class: 'proposal-name' }, p.display),
+  );
   if (p.kind === 'Flag') return flagItem(p, li, onDecided);
   if (p.decision) {
     li.append(decisionLine(p.decision, p, onDecided));
     return li;
   }
   if (!p.decidable) {
-    li.append(h('span', { class: 'hint' }, p.kind === 'Flag' ? ` — ${p.status === 'active' ? 'active flag' : p.status ?? 'not yet in the record'}` : ' — not yet in the record'));
+    li.append(
+      h(
+        'span',
+        { class: 'hint' },
+        p.kind === 'Flag'
+          ? ` — ${p.status === 'active' ? 'active flag' : (p.status ?? 'not yet in the record')}`
+          : ' — not yet in the record',
+      ),
+    );
     return li;
   }
   const ctx = context();
@@ -147,7 +175,12 @@ function proposalItem(p, onDecided) {
       return;
     }
     try {
-      await api('POST', '/decisions', { target: p.target, decision, ...(reason.value ? { reason: reason.value } : {}), ...(note.value ? { note: note.value } : {}) });
+      await api('POST', '/decisions', {
+        target: p.target,
+        decision,
+        ...(reason.value ? { reason: reason.value } : {}),
+        ...(note.value ? { note: note.value } : {}),
+      });
       announce(`${p.display}: ${decision === 'accept' ? 'accepted' : 'dismissed'}.`, 'success');
       await onDecided();
       focusRecordedAct(p.target);
@@ -176,23 +209,116 @@ function ruleCard(rule, view, onDecided) {
   const others = rule.basis.filter((b) => !named.has(b.linkId));
   return h(
     'article',
-    { class: `rule rule-${rule.tierColour}`, 'aria-labelledby': `rule-${rule.actionId}`, dataset: { rule: rule.ruleId } },
+    {
+      class: `rule rule-${rule.tierColour}`,
+      'aria-labelledby': `rule-${rule.actionId}`,
+      dataset: { rule: rule.ruleId },
+    },
     h('h3', { id: `rule-${rule.actionId}` }, tierBadge(rule), ' ', rule.title),
     h('p', { class: 'rule-description' }, rule.description),
     rule.criteria?.length
-      ? h('div', {}, h('h4', {}, 'Why: what made this fire'), h('ul', { class: 'criteria' }, rule.criteria.map((c) => h('li', { dataset: { items: c.linkIds.join(' ') } }, h('strong', {}, c.text), c.source ? h('span', { class: 'hint' }, ` (from ${c.source})`) : null))))
+      ? h(
+          'div',
+          {},
+          h('h4', {}, 'Why: what made this fire'),
+          h(
+            'ul',
+            { class: 'criteria' },
+            rule.criteria.map((c) =>
+              h(
+                'li',
+                { dataset: { items: c.linkIds.join(' ') } },
+                h('strong', {}, c.text),
+                c.source ? h('span', { class: 'hint' }, ` (from ${c.source})`) : null,
+              ),
+            ),
+          ),
+        )
       : null,
     others.length
-      ? h('div', {}, h('h4', {}, rule.criteria?.length ? 'Other answers it read' : 'Why: the patient\'s answers'), h('ul', { class: 'basis' }, others.map((b) => h('li', {}, h('span', { class: 'question' }, b.question), b.separator ?? ': ', h('strong', {}, b.answer), b.source || b.authored ? h('span', { class: 'hint' }, ` (${[b.source ? `from ${b.source}` : '', b.authored ? `answered ${formatDate(b.authored)}` : ''].filter(Boolean).join(', ')})`) : null))))
+      ? h(
+          'div',
+          {},
+          h('h4', {}, rule.criteria?.length ? 'Other answers it read' : "Why: the patient's answers"),
+          h(
+            'ul',
+            { class: 'basis' },
+            others.map((b) =>
+              h(
+                'li',
+                {},
+                h('span', { class: 'question' }, b.question),
+                b.separator ?? ': ',
+                h('strong', {}, b.answer),
+                b.source || b.authored
+                  ? h(
+                      'span',
+                      { class: 'hint' },
+                      ` (${[b.source ? `from ${b.source}` : '', b.authored ? `answered ${formatDate(b.authored)}` : ''].filter(Boolean).join(', ')})`,
+                    )
+                  : null,
+              ),
+            ),
+          ),
+        )
       : null,
     rule.unknowns.length
-      ? h('div', { class: 'unknowns' }, h('h4', {}, 'Unknown answers that could change this'), h('ul', {}, rule.unknowns.map((u) => h('li', {}, u.question || u.linkId, u.reason ? h('span', { class: 'hint' }, ` (${u.reason})`) : null))))
+      ? h(
+          'div',
+          { class: 'unknowns' },
+          h('h4', {}, 'Unknown answers that could change this'),
+          h(
+            'ul',
+            {},
+            rule.unknowns.map((u) =>
+              h('li', {}, u.question || u.linkId, u.reason ? h('span', { class: 'hint' }, ` (${u.reason})`) : null),
+            ),
+          ),
+        )
       : null,
-    rule.proposals.length ? h('div', {}, h('h4', {}, 'Proposed'), h('ul', { class: 'proposals' }, rule.proposals.map((p) => proposalItem(p, onDecided)))) : null,
+    rule.proposals.length
+      ? h(
+          'div',
+          {},
+          h('h4', {}, 'Proposed'),
+          h(
+            'ul',
+            { class: 'proposals' },
+            rule.proposals.map((p) => proposalItem(p, onDecided)),
+          ),
+        )
+      : null,
     rule.citations.length
-      ? h('div', {}, h('h4', {}, 'Evidence'), h('ul', { class: 'citations' }, rule.citations.map((c) => h('li', {}, c.url ? h('a', { href: c.url, target: '_blank', rel: 'noopener noreferrer' }, c.display ?? c.label ?? c.url, h('span', { class: 'visually-hidden' }, ' (opens in a new tab)')) : c.display ?? c.label, c.citation ? h('span', { class: 'hint' }, ` — ${c.citation}`) : null))))
+      ? h(
+          'div',
+          {},
+          h('h4', {}, 'Evidence'),
+          h(
+            'ul',
+            { class: 'citations' },
+            rule.citations.map((c) =>
+              h(
+                'li',
+                {},
+                c.url
+                  ? h(
+                      'a',
+                      { href: c.url, target: '_blank', rel: 'noopener noreferrer' },
+                      c.display ?? c.label ?? c.url,
+                      h('span', { class: 'visually-hidden' }, ' (opens in a new tab)'),
+                    )
+                  : (c.display ?? c.label),
+                c.citation ? h('span', { class: 'hint' }, ` — ${c.citation}`) : null,
+              ),
+            ),
+          ),
+        )
       : null,
-    h('p', { class: 'audit' }, `Rule ${rule.ruleId}${rule.ruleDisplay ? ` (${rule.ruleDisplay})` : ''} · ${rule.sourcePlanDefinition ?? view.planDefinition ?? ''}`),
+    h(
+      'p',
+      { class: 'audit' },
+      `Rule ${rule.ruleId}${rule.ruleDisplay ? ` (${rule.ruleDisplay})` : ''} · ${rule.sourcePlanDefinition ?? view.planDefinition ?? ''}`,
+    ),
   );
 }
 
@@ -202,8 +328,25 @@ function selfManagementPlan(view, patientName) {
     'section',
     { id: 'self-management-plan', class: 'plan', 'aria-labelledby': 'plan-heading' },
     h('h2', { id: 'plan-heading' }, 'Your back pain self-management plan'),
-    patientName ? h('p', { class: 'plan-for' }, `For ${patientName}${view.responseAuthored ? `, ${formatDate(view.responseAuthored)}` : ''}`) : null,
-    view.selfManagement.map((s) => h('div', { class: 'plan-part' }, h('h3', {}, s.title), h('ul', {}, s.lines.map((l) => h('li', {}, l))))),
+    patientName
+      ? h(
+          'p',
+          { class: 'plan-for' },
+          `For ${patientName}${view.responseAuthored ? `, ${formatDate(view.responseAuthored)}` : ''}`,
+        )
+      : null,
+    view.selfManagement.map((s) =>
+      h(
+        'div',
+        { class: 'plan-part' },
+        h('h3', {}, s.title),
+        h(
+          'ul',
+          {},
+          s.lines.map((l) => h('li', {}, l)),
+        ),
+      ),
+    ),
     h('button', { type: 'button', class: 'no-print', onclick: () => window.print() }, 'Print the plan for the patient'),
   );
 }
@@ -215,23 +358,65 @@ export function renderResults(view, { pending = false, heading = 'Results', pati
     h('h1', {}, heading),
     h('p', { class: 'intended-use', role: 'note' }, h('strong', {}, 'Intended use: '), view.intendedUse),
     view.response
-      ? h('p', { class: 'hint' }, `Intake of ${formatDate(view.response.authored, true)} (${view.response.status}, version ${view.response.version ?? '1'}) · ${view.planDefinition ?? ''}`)
+      ? h(
+          'p',
+          { class: 'hint' },
+          `Intake of ${formatDate(view.response.authored, true)} (${view.response.status}, version ${view.response.version ?? '1'}) · ${view.planDefinition ?? ''}`,
+        )
       : h('p', { class: 'hint' }, `Computed with ${view.planDefinition ?? ''}`),
-    pending ? h('div', { class: 'alert alert-warning' }, h('p', {}, 'These results are saved here and not yet in the record; proposals can be accepted or dismissed once they have been sent.')) : null,
+    pending
+      ? h(
+          'div',
+          { class: 'alert alert-warning' },
+          h(
+            'p',
+            {},
+            'These results are saved here and not yet in the record; proposals can be accepted or dismissed once they have been sent.',
+          ),
+        )
+      : null,
     view.response && context().patient?.id === patientId
       ? h(
           'p',
           { class: 'actions no-print' },
-          h('a', { class: 'button', href: `#/form?amend=${encodeURIComponent(view.response.id)}` }, 'Amend this response'),
+          h(
+            'a',
+            { class: 'button', href: `#/form?amend=${encodeURIComponent(view.response.id)}` },
+            'Amend this response',
+          ),
           ' ',
           h('a', { class: 'button primary', id: 'new-intake', href: '#/form' }, 'New intake'),
         )
       : null,
-    h('section', { 'aria-labelledby': 'flags-heading', class: 'no-print-when-plan' }, h('h2', { id: 'flags-heading' }, `Flags and recommendations (${actionable.length})`), actionable.length ? actionable.map((r) => ruleCard(r, view, onDecided)) : h('p', {}, 'No flags or recommendations.'), view.rules.filter((r) => r.tier === 'SELF-CARE').map((r) => ruleCard(r, view, onDecided))),
+    h(
+      'section',
+      { 'aria-labelledby': 'flags-heading', class: 'no-print-when-plan' },
+      h('h2', { id: 'flags-heading' }, `Flags and recommendations (${actionable.length})`),
+      actionable.length
+        ? actionable.map((r) => ruleCard(r, view, onDecided))
+        : h('p', {}, 'No flags or recommendations.'),
+      view.rules.filter((r) => r.tier === 'SELF-CARE').map((r) => ruleCard(r, view, onDecided)),
+    ),
     // Open flags none of these rules raised (an earlier version's flag the amendment no longer fires, a
     // tablet alert): still open, closed here by recording what happened, like any other.
     view.otherOpenFlags?.length
-      ? h('section', { 'aria-labelledby': 'other-flags-heading', class: 'no-print-when-plan other-flags' }, h('h2', { id: 'other-flags-heading' }, `Other open flags (${view.otherOpenFlags.length})`), h('p', { class: 'hint' }, 'Raised by an earlier version of this intake or on the waiting-room tablet; open until you record what happened to the patient.'), h('ul', { class: 'proposals' }, view.otherOpenFlags.map((p) => proposalItem({ ...p, display: `${p.ruleId ? `${p.ruleId} ` : ''}${p.display}` }, onDecided))))
+      ? h(
+          'section',
+          { 'aria-labelledby': 'other-flags-heading', class: 'no-print-when-plan other-flags' },
+          h('h2', { id: 'other-flags-heading' }, `Other open flags (${view.otherOpenFlags.length})`),
+          h(
+            'p',
+            { class: 'hint' },
+            'Raised by an earlier version of this intake or on the waiting-room tablet; open until you record what happened to the patient.',
+          ),
+          h(
+            'ul',
+            { class: 'proposals' },
+            view.otherOpenFlags.map((p) =>
+              proposalItem({ ...p, display: `${p.ruleId ? `${p.ruleId} ` : ''}${p.display}` }, onDecided),
+            ),
+          ),
+        )
       : null,
     selfManagementPlan(view, patientName),
     ...extra,
@@ -253,7 +438,13 @@ function intakeHistory(patientId, intakes, shownId) {
         return h(
           'li',
           { dataset: { response: i.id } },
-          i.id === shownId ? h('span', { 'aria-current': 'true' }, label, ' — shown') : h('a', { href: `#/results/${encodeURIComponent(patientId)}?response=${encodeURIComponent(i.id)}` }, label),
+          i.id === shownId
+            ? h('span', { 'aria-current': 'true' }, label, ' — shown')
+            : h(
+                'a',
+                { href: `#/results/${encodeURIComponent(patientId)}?response=${encodeURIComponent(i.id)}` },
+                label,
+              ),
         );
       }),
     ),
@@ -272,7 +463,11 @@ export async function showResults(patientId, params) {
     render(h('h1', {}, 'Results'), h('p', {}, 'No patient is open. Choose one from the worklist.'));
     return;
   }
-  const q = params.get('key') ? `?key=${encodeURIComponent(params.get('key'))}` : params.get('response') ? `?response=${encodeURIComponent(params.get('response'))}` : '';
+  const q = params.get('key')
+    ? `?key=${encodeURIComponent(params.get('key'))}`
+    : params.get('response')
+      ? `?response=${encodeURIComponent(params.get('response'))}`
+      : '';
   let view;
   try {
     view = await api('GET', `/patients/${encodeURIComponent(patientId)}/results${q}`);
@@ -284,9 +479,16 @@ export async function showResults(patientId, params) {
     throw err;
   }
   const history = await api('GET', `/patients/${encodeURIComponent(patientId)}/history`).catch(() => ({ points: [] }));
-  const banner = document.querySelector('#banner .banner-name')?.textContent ?? (context().patient?.id === patientId ? context().patient.name : undefined);
+  const banner =
+    document.querySelector('#banner .banner-name')?.textContent ??
+    (context().patient?.id === patientId ? context().patient.name : undefined);
   const intakes = await api('GET', `/patients/${encodeURIComponent(patientId)}/intakes`).catch(() => ({ intakes: [] }));
-  renderResults(view, { heading: `Results${banner ? ` for ${banner}` : ''}`, patientName: banner, patientId, extra: [intakeHistory(patientId, intakes.intakes, view.response?.id), historyChart(history.points)] });
+  renderResults(view, {
+    heading: `Results${banner ? ` for ${banner}` : ''}`,
+    patientName: banner,
+    patientId,
+    extra: [intakeHistory(patientId, intakes.intakes, view.response?.id), historyChart(history.points)],
+  });
   document.querySelector('#main h1')?.after(tabletActions(patientId, banner) ?? '');
   if (params.get('submitted')) announce('Saved to the record. The results are below.', 'success');
 }

@@ -9,7 +9,12 @@ export function tabletButton(patientId, patientName, { compact = false } = {}) {
   if (!context()?.tablet || !patientId) return null;
   const button = h(
     'button',
-    { type: 'button', class: compact ? 'small' : '', dataset: { tabletPatient: patientId }, 'aria-label': patientName ? `Start tablet intake for ${patientName}` : 'Start tablet intake' },
+    {
+      type: 'button',
+      class: compact ? 'small' : '',
+      dataset: { tabletPatient: patientId },
+      'aria-label': patientName ? `Start tablet intake for ${patientName}` : 'Start tablet intake',
+    },
     'Start tablet intake',
   );
   button.addEventListener('click', () => startTabletIntake(patientId, button));
@@ -63,18 +68,39 @@ export async function startTabletIntake(patientId, opener) {
   }
   const expires = Date.parse(handoff.expiresAt);
   const countdown = h('span', { class: 'countdown' }, remaining(expires - Date.now()));
-  const expiry = h('p', { id: 'handoff-expiry', class: 'handoff-expiry' }, 'The code works once and expires in ', countdown, ` (at ${formatDate(handoff.expiresAt, true)}).`);
+  const expiry = h(
+    'p',
+    { id: 'handoff-expiry', class: 'handoff-expiry' },
+    'The code works once and expires in ',
+    countdown,
+    ` (at ${formatDate(handoff.expiresAt, true)}).`,
+  );
   // The SVG is shown as an image (never parsed into the page): an <img> cannot run anything it contains.
-  const qr = h('img', { class: 'handoff-qr', src: `data:image/svg+xml;base64,${window.btoa(handoff.qrSvg)}`, alt: 'QR code that opens the tablet intake with this code', width: '240', height: '240' });
+  const qr = h('img', {
+    class: 'handoff-qr',
+    src: `data:image/svg+xml;base64,${window.btoa(handoff.qrSvg)}`,
+    alt: 'QR code that opens the tablet intake with this code',
+    width: '240',
+    height: '240',
+  });
   const close = h('button', { type: 'button', class: 'primary' }, 'Close');
   const cancel = h('button', { type: 'button' }, 'Cancel this code');
   const dialog = h(
     'dialog',
     { class: 'handoff', 'aria-labelledby': 'handoff-title', 'aria-describedby': 'handoff-help' },
     h('h2', { id: 'handoff-title' }, `Tablet intake for ${handoff.patient.name}`),
-    h('p', { id: 'handoff-help' }, 'Type this code on the waiting-room tablet, or scan the QR code with it. The tablet then shows only this patient\'s form.'),
+    h(
+      'p',
+      { id: 'handoff-help' },
+      "Type this code on the waiting-room tablet, or scan the QR code with it. The tablet then shows only this patient's form.",
+    ),
     // Shown in two groups of three; screen readers get it spelled out one character at a time.
-    h('p', { class: 'handoff-code' }, h('span', { 'aria-hidden': 'true' }, spaced(handoff.code)), h('span', { class: 'visually-hidden' }, `Code: ${handoff.code.split('').join(' ')}`)),
+    h(
+      'p',
+      { class: 'handoff-code' },
+      h('span', { 'aria-hidden': 'true' }, spaced(handoff.code)),
+      h('span', { class: 'visually-hidden' }, `Code: ${handoff.code.split('').join(' ')}`),
+    ),
     qr,
     expiry,
     h('div', { class: 'actions' }, close, cancel),
@@ -92,7 +118,9 @@ export async function startTabletIntake(patientId, opener) {
     if (dialog.open) dialog.close();
     dialog.remove();
     // The worklist may have refreshed meanwhile: then focus the same patient's button in the new rows.
-    const target = opener?.isConnected ? opener : document.querySelector(`[data-tablet-patient="${window.CSS.escape(patientId)}"]`);
+    const target = opener?.isConnected
+      ? opener
+      : document.querySelector(`[data-tablet-patient="${window.CSS.escape(patientId)}"]`);
     (target ?? document.getElementById('main'))?.focus();
   };
   dialog.addEventListener('close', finish);
@@ -128,7 +156,13 @@ function sessionsTable(sessions) {
     h(
       'thead',
       {},
-      h('tr', {}, ['Patient', 'Tablet', 'Started by', 'Since', 'State', 'Last seen', 'Emergency'].map((c) => h('th', { scope: 'col' }, c))),
+      h(
+        'tr',
+        {},
+        ['Patient', 'Tablet', 'Started by', 'Since', 'State', 'Last seen', 'Emergency'].map((c) =>
+          h('th', { scope: 'col' }, c),
+        ),
+      ),
     ),
     h(
       'tbody',
@@ -137,11 +171,27 @@ function sessionsTable(sessions) {
         h(
           'tr',
           { class: s.emergency ? 'row-emergency' : '', dataset: { state: s.state } },
-          h('th', { scope: 'row' }, s.patient.id ? h('a', { href: `#/results/${encodeURIComponent(s.patient.id)}` }, s.patient.name) : s.patient.name),
+          h(
+            'th',
+            { scope: 'row' },
+            s.patient.id
+              ? h('a', { href: `#/results/${encodeURIComponent(s.patient.id)}` }, s.patient.name)
+              : s.patient.name,
+          ),
           h('td', {}, s.device ?? '—'),
           h('td', {}, s.startedBy),
           h('td', {}, formatDate(s.since, true)),
-          h('td', { class: s.offline ? 'state-offline' : '' }, s.stateWords, s.state === 'waiting-for-code' && s.expiresAt ? h('span', { class: 'hint' }, ` (until ${formatDate(s.expiresAt, true)})`) : null, s.state === 'ended-unsent' && s.submitUntil ? h('span', { class: 'hint' }, ` (accepted until ${formatDate(s.submitUntil, true)})`) : null),
+          h(
+            'td',
+            { class: s.offline ? 'state-offline' : '' },
+            s.stateWords,
+            s.state === 'waiting-for-code' && s.expiresAt
+              ? h('span', { class: 'hint' }, ` (until ${formatDate(s.expiresAt, true)})`)
+              : null,
+            s.state === 'ended-unsent' && s.submitUntil
+              ? h('span', { class: 'hint' }, ` (accepted until ${formatDate(s.submitUntil, true)})`)
+              : null,
+          ),
           h('td', {}, s.lastSeenAt ? formatDate(s.lastSeenAt, true) : '—'),
           h('td', {}, s.emergency ? h('strong', { class: 'tier tier-emergency' }, 'Yes') : 'No'),
         ),
@@ -156,7 +206,17 @@ function outboxTable(outbox) {
     'table',
     { class: 'outbox' },
     h('caption', {}, 'Submissions waiting to reach the record'),
-    h('thead', {}, h('tr', {}, ['Patient', 'Status', 'Attempts', 'Saved', 'Next attempt', 'Last error'].map((c) => h('th', { scope: 'col' }, c)))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['Patient', 'Status', 'Attempts', 'Saved', 'Next attempt', 'Last error'].map((c) =>
+          h('th', { scope: 'col' }, c),
+        ),
+      ),
+    ),
     h(
       'tbody',
       {},
@@ -184,7 +244,8 @@ async function refreshTablets() {
   // Replace the tables only: the heading keeps focus and nothing is announced every 10 s.
   region.replaceChildren(sessionsTable(data.sessions));
   waiting?.replaceChildren(outboxTable(data.outbox));
-  document.getElementById('tablets-updated').textContent = `Updated ${formatDate(new Date().toISOString(), true)}; refreshed every 10 seconds.`;
+  document.getElementById('tablets-updated').textContent =
+    `Updated ${formatDate(new Date().toISOString(), true)}; refreshed every 10 seconds.`;
 }
 
 /** The staff view of tablets, refreshed every 10 s while it is on screen and the page is visible. */
@@ -198,8 +259,18 @@ export async function showTablets() {
     h('h1', {}, 'Tablets in the waiting room'),
     ctx.patient ? h('p', { class: 'actions' }, tabletButton(ctx.patient.id, ctx.patient.name)) : null,
     h('p', { id: 'tablets-updated', class: 'hint' }),
-    h('section', { 'aria-labelledby': 'tablets-heading' }, h('h2', { id: 'tablets-heading' }, 'Codes and tablets'), h('div', { id: 'tablets-now' })),
-    h('section', { 'aria-labelledby': 'outbox-heading' }, h('h2', { id: 'outbox-heading' }, 'Not yet in the record'), h('div', { id: 'outbox-now' })),
+    h(
+      'section',
+      { 'aria-labelledby': 'tablets-heading' },
+      h('h2', { id: 'tablets-heading' }, 'Codes and tablets'),
+      h('div', { id: 'tablets-now' }),
+    ),
+    h(
+      'section',
+      { 'aria-labelledby': 'outbox-heading' },
+      h('h2', { id: 'outbox-heading' }, 'Not yet in the record'),
+      h('div', { id: 'outbox-now' }),
+    ),
   );
   await refreshTablets();
   window.clearInterval(refreshTimer);

@@ -6,7 +6,12 @@ import { api } from './api.js';
 import { formatDate, h, render } from './dom.js';
 import { tabletButton } from './tablet-view.js';
 
-const FLAG_LABELS = { 'emergency-assessment': 'Emergency assessment', 'imaging-follow-up': 'Imaging follow-up', 'bone-density-scan': 'Bone density scan', 'red-flag-screen-incomplete': 'Red-flag screen incomplete' };
+const FLAG_LABELS = {
+  'emergency-assessment': 'Emergency assessment',
+  'imaging-follow-up': 'Imaging follow-up',
+  'bone-density-scan': 'Bone density scan',
+  'red-flag-screen-incomplete': 'Red-flag screen incomplete',
+};
 const REFRESH_MS = 30_000;
 const TIER_COLOURS = { stat: 'emergency', asap: 'urgent', urgent: 'soon', routine: 'routine' };
 
@@ -23,15 +28,44 @@ function rowsTable(data) {
     'table',
     { class: 'worklist' },
     h('caption', { class: 'visually-hidden' }, 'Flags, one per row'),
-    h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Patient'), h('th', { scope: 'col' }, 'Priority'), h('th', { scope: 'col' }, 'Rule'), h('th', { scope: 'col' }, 'Flag'), h('th', { scope: 'col' }, 'Raised'), h('th', { scope: 'col' }, 'Status'), h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')))),
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        h('th', { scope: 'col' }, 'Patient'),
+        h('th', { scope: 'col' }, 'Priority'),
+        h('th', { scope: 'col' }, 'Rule'),
+        h('th', { scope: 'col' }, 'Flag'),
+        h('th', { scope: 'col' }, 'Raised'),
+        h('th', { scope: 'col' }, 'Status'),
+        h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')),
+      ),
+    ),
     h(
       'tbody',
       {},
       data.rows.map((r) =>
         h(
           'tr',
-          { dataset: { flag: r.flagId, tier: r.tier, tierCode: r.tierCode, ...(r.ruleId ? { rule: r.ruleId } : {}), ...(r.patient ? { patient: r.patient.id } : {}) } },
-          h('th', { scope: 'row' }, r.patient ? h('a', { href: `#/results/${encodeURIComponent(r.patient.id)}` }, r.patient.name) : 'Unknown patient', r.patient?.birthDate ? h('span', { class: 'hint' }, ` born ${r.patient.birthDate}`) : null),
+          {
+            dataset: {
+              flag: r.flagId,
+              tier: r.tier,
+              tierCode: r.tierCode,
+              ...(r.ruleId ? { rule: r.ruleId } : {}),
+              ...(r.patient ? { patient: r.patient.id } : {}),
+            },
+          },
+          h(
+            'th',
+            { scope: 'row' },
+            r.patient
+              ? h('a', { href: `#/results/${encodeURIComponent(r.patient.id)}` }, r.patient.name)
+              : 'Unknown patient',
+            r.patient?.birthDate ? h('span', { class: 'hint' }, ` born ${r.patient.birthDate}`) : null,
+          ),
           // The tier in words (Emergency, Urgent, Soon, Routine); the colour only repeats it.
           h('td', {}, h('span', { class: `tier tier-${TIER_COLOURS[r.tierCode] ?? 'info'}` }, r.tierWords)),
           h('td', { class: 'rule' }, r.ruleId ? [h('strong', {}, r.ruleId), ' ', r.ruleTitle ?? ''] : 'Unknown rule'),
@@ -88,7 +122,8 @@ export async function refreshWorklist() {
 onEmergency(async (alert) => {
   for (let attempt = 0; attempt < 6; attempt++) {
     if (!(await refreshWorklist().catch(() => false))) return;
-    if (document.querySelector(`#wl-results tr[data-tier="PH"][data-patient="${window.CSS.escape(alert.patient.id)}"]`)) return;
+    if (document.querySelector(`#wl-results tr[data-tier="PH"][data-patient="${window.CSS.escape(alert.patient.id)}"]`))
+      return;
     await new Promise((resolve) => window.setTimeout(resolve, 1500));
   }
 });
@@ -99,8 +134,18 @@ export async function showWorklist(params) {
   const page = Math.max(1, Number(params.get('page') ?? '1') || 1);
   const data = await api('GET', `/worklist?${query(flag, sort, page)}`);
   current = { flag, sort, page };
-  const flagSelect = h('select', { id: 'wl-flag', name: 'flag' }, h('option', { value: '' }, 'All flags'), Object.entries(FLAG_LABELS).map(([v, l]) => h('option', { value: v, selected: v === flag }, l)));
-  const sortSelect = h('select', { id: 'wl-sort', name: 'sort' }, h('option', { value: 'tier', selected: sort === 'tier' }, 'Most serious first, then newest'), h('option', { value: 'date', selected: sort === 'date' }, 'Newest first'));
+  const flagSelect = h(
+    'select',
+    { id: 'wl-flag', name: 'flag' },
+    h('option', { value: '' }, 'All flags'),
+    Object.entries(FLAG_LABELS).map(([v, l]) => h('option', { value: v, selected: v === flag }, l)),
+  );
+  const sortSelect = h(
+    'select',
+    { id: 'wl-sort', name: 'sort' },
+    h('option', { value: 'tier', selected: sort === 'tier' }, 'Most serious first, then newest'),
+    h('option', { value: 'date', selected: sort === 'date' }, 'Newest first'),
+  );
   const form = h(
     'form',
     { class: 'filters', role: 'search', 'aria-label': 'Filter the worklist' },

@@ -47,5 +47,7 @@ function withoutEmpty<T extends Record<string, string | undefined>>(fields: T): 
 export function outcomeOf(record: DecisionRecord | undefined): { outcome: OutcomeView } | Record<string, never> {
   if (!record?.outcome) return {};
   const { code, display, note } = record.outcome;
-  return { outcome: { code, display, ...withoutEmpty({ note, who: record.who, when: record.when }), ...undoOf(record) } };
+  return {
+    outcome: { code, display, ...withoutEmpty({ note, who: record.who, when: record.when }), ...undoOf(record) },
+  };
 }

@@ -24,13 +24,20 @@ const ofKind = (exts: fhir4.Extension[], name: string) => exts.filter((x) => x.u
 export function criterionView(x: fhir4.Extension): CriterionView {
   const source = subString(x, 'source');
   const meaning = subString(x, 'meaning') ?? '';
-  return { meaning, text: subString(x, 'text') ?? meaning, linkIds: sub(x, 'linkId').map((l) => l.valueString ?? ''), ...(source ? { source } : {}) };
+  return {
+    meaning,
+    text: subString(x, 'text') ?? meaning,
+    linkIds: sub(x, 'linkId').map((l) => l.valueString ?? ''),
+    ...(source ? { source } : {}),
+  };
 }
 
 /** The answer in the rules' words: the engine words it from the Questionnaire in `text`; the recorded value's display is the client's. */
 export function answerWords(x: fhir4.Extension, question: string): string {
   const text = subString(x, 'text');
-  return text !== undefined && text.startsWith(question) ? text.slice(question.length).replace(/^:?\s+/, '') : sub(x, 'answer').map(valueText).join(', ');
+  return text !== undefined && text.startsWith(question)
+    ? text.slice(question.length).replace(/^:?\s+/, '')
+    : sub(x, 'answer').map(valueText).join(', ');
 }
 
 export function basisView(x: fhir4.Extension): BasisView {
@@ -49,7 +56,11 @@ export function basisView(x: fhir4.Extension): BasisView {
 
 export function unknownView(x: fhir4.Extension): RuleView['unknowns'][number] {
   const reason = subString(x, 'reason');
-  return { linkId: subString(x, 'linkId') ?? '', question: subString(x, 'question') ?? '', ...(reason ? { reason } : {}) };
+  return {
+    linkId: subString(x, 'linkId') ?? '',
+    question: subString(x, 'question') ?? '',
+    ...(reason ? { reason } : {}),
+  };
 }
 
 export function citationView(d: fhir4.RelatedArtifact): RuleView['citations'][number] {
@@ -62,7 +73,9 @@ export function citationView(d: fhir4.RelatedArtifact): RuleView['citations'][nu
 }
 
 /** Everything the rule's action says about why it fired, in the order the page shows it. */
-export function evidenceOf(action: fhir4.RequestGroupAction): Pick<RuleView, 'criteria' | 'basis' | 'unknowns' | 'citations' | 'sourcePlanDefinition'> {
+export function evidenceOf(
+  action: fhir4.RequestGroupAction,
+): Pick<RuleView, 'criteria' | 'basis' | 'unknowns' | 'citations' | 'sourcePlanDefinition'> {
   const exts = action.extension ?? [];
   const sourcePlanDefinition = ofKind(exts, 'ext-source-plan-definition')[0]?.valueCanonical;
   return {

@@ -76,10 +76,14 @@ export function proposalsOf({ action, coding }: RuleAction, sources: ResultSourc
 }
 
 const isPatientAdvice = (r: fhir4.FhirResource): r is fhir4.CommunicationRequest =>
-  r.resourceType === 'CommunicationRequest' && !!r.category?.some((c) => c.coding?.some((k) => k.code === 'instruction'));
+  r.resourceType === 'CommunicationRequest' &&
+  !!r.category?.some((c) => c.coding?.some((k) => k.code === 'instruction'));
 
 /** The patient advice of one fired rule (its self-management plan sections). */
-export function selfManagementOf({ action, coding }: RuleAction, sources: ResultSources): ResultsView['selfManagement'] {
+export function selfManagementOf(
+  { action, coding }: RuleAction,
+  sources: ResultSources,
+): ResultsView['selfManagement'] {
   return referencedResources(action, sources.contained)
     .filter(isPatientAdvice)
     .map((advice) => ({
@@ -89,7 +93,8 @@ export function selfManagementOf({ action, coding }: RuleAction, sources: Result
 }
 
 function otherOpenFlag(f: fhir4.Flag): ResultsView['otherOpenFlags'][number] {
-  const ruleId = rulesOfFlag(f).join(', ') || f.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM)?.value?.split('#')[1];
+  const ruleId =
+    rulesOfFlag(f).join(', ') || f.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM)?.value?.split('#')[1];
   return {
     kind: 'Flag' as const,
     target: `Flag/${f.id}`,
@@ -103,7 +108,12 @@ function otherOpenFlag(f: fhir4.Flag): ResultsView['otherOpenFlags'][number] {
 }
 
 /** The patient's active Flags that no rule of this response shows. */
-export function otherOpenFlagsOf(live: (fhir4.ServiceRequest | fhir4.Flag)[], rules: RuleView[]): ResultsView['otherOpenFlags'] {
+export function otherOpenFlagsOf(
+  live: (fhir4.ServiceRequest | fhir4.Flag)[],
+  rules: RuleView[],
+): ResultsView['otherOpenFlags'] {
   const shown = new Set(rules.flatMap((r) => r.proposals.map((p) => p.target)).filter((t): t is string => !!t));
-  return live.filter((r): r is fhir4.Flag => r.resourceType === 'Flag' && r.status === 'active' && !shown.has(`Flag/${r.id}`)).map(otherOpenFlag);
+  return live
+    .filter((r): r is fhir4.Flag => r.resourceType === 'Flag' && r.status === 'active' && !shown.has(`Flag/${r.id}`))
+    .map(otherOpenFlag);
 }

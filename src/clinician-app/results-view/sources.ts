@@ -23,13 +23,22 @@ export function indexSources(input: ResultsInput): ResultSources {
   const group = [...contained.values()].find((r): r is fhir4.RequestGroup => r.resourceType === 'RequestGroup');
   const liveByIdentifier = new Map<string, fhir4.ServiceRequest | fhir4.Flag>();
   for (const r of input.live) {
-    for (const id of r.identifier ?? []) if (id.system === SUBMISSION_ITEM_SYSTEM && id.value) liveByIdentifier.set(id.value, r);
+    for (const id of r.identifier ?? [])
+      if (id.system === SUBMISSION_ITEM_SYSTEM && id.value) liveByIdentifier.set(id.value, r);
   }
-  return { contained, group, liveItem: (localId) => liveByIdentifier.get(itemIdentifierValue(input.responseKey, localId)), decisions: input.decisions };
+  return {
+    contained,
+    group,
+    liveItem: (localId) => liveByIdentifier.get(itemIdentifierValue(input.responseKey, localId)),
+    decisions: input.decisions,
+  };
 }
 
 /** A fired rule: an action of the RequestGroup with its rule's code. */
-export interface RuleAction { action: fhir4.RequestGroupAction; coding: fhir4.Coding & { code: string } }
+export interface RuleAction {
+  action: fhir4.RequestGroupAction;
+  coding: fhir4.Coding & { code: string };
+}
 
 /** The actions of the RequestGroup that are rules (others are skipped), in the engine's order. */
 export function ruleActionsOf(group: fhir4.RequestGroup | undefined): RuleAction[] {
@@ -40,7 +49,12 @@ export function ruleActionsOf(group: fhir4.RequestGroup | undefined): RuleAction
 }
 
 /** The contained resources an action refers to (its own and its sub-actions'), in order. */
-export function referencedResources(action: fhir4.RequestGroupAction, contained: ResultSources['contained']): fhir4.FhirResource[] {
-  const refs = [action.resource?.reference, ...(action.action ?? []).map((a) => a.resource?.reference)].filter((r): r is string => !!r);
+export function referencedResources(
+  action: fhir4.RequestGroupAction,
+  contained: ResultSources['contained'],
+): fhir4.FhirResource[] {
+  const refs = [action.resource?.reference, ...(action.action ?? []).map((a) => a.resource?.reference)].filter(
+    (r): r is string => !!r,
+  );
   return refs.flatMap((ref) => contained.get(ref.replace(/^#/, '')) ?? []);
 }

@@ -14,9 +14,21 @@ export const TIERS: Record<string, { words: string; rank: number; colour: string
  * option display, from the basis `text`), never the display a client put in the response; `separator` is
  * " " after a question ending in "?" or ":" (no stray "?:"), else ": "; `source` says where it came from.
  */
-export interface BasisView { linkId: string; question: string; separator: string; answer: string; source?: string; authored?: string }
+export interface BasisView {
+  linkId: string;
+  question: string;
+  separator: string;
+  answer: string;
+  source?: string;
+  authored?: string;
+}
 /** A criterion that made the rule fire: one line in the rules' words ("… Yes → suspected cauda equina"). */
-export interface CriterionView { meaning: string; text: string; linkIds: string[]; source?: string }
+export interface CriterionView {
+  meaning: string;
+  text: string;
+  linkIds: string[];
+  source?: string;
+}
 export interface DecisionView {
   decision: 'accepted' | 'dismissed';
   who?: string;
@@ -28,7 +40,15 @@ export interface DecisionView {
   undoable?: boolean;
 }
 /** What a clinician recorded as having happened to the patient of a Flag (the act that closed it). */
-export interface OutcomeView { code: string; display: string; who?: string; when?: string; note?: string; provenance?: string; undoable?: boolean }
+export interface OutcomeView {
+  code: string;
+  display: string;
+  who?: string;
+  when?: string;
+  note?: string;
+  provenance?: string;
+  undoable?: boolean;
+}
 export interface ProposalView {
   kind: 'ServiceRequest' | 'Flag';
   /** `ServiceRequest/<id>` on the FHIR server, when it has been written. */

@@ -27,10 +27,16 @@ function decisionOfBody(ctx: AppContext, raw: unknown): Omit<ResolveProposalInpu
   const body = raw as { target?: string; decision?: string; reason?: string; note?: string } | undefined;
   const target = printable(body?.target);
   // A Flag is closed by saying what happened to the patient (POST /flags/outcome), never by a decision on a proposal.
-  if (!/^ServiceRequest\/[A-Za-z0-9\-.]{1,64}$/.test(target)) throw badRequest('target must be ServiceRequest/<id>. A Flag is closed by recording what happened to the patient.', 'target');
-  if (body?.decision !== 'accept' && body?.decision !== 'dismiss') throw badRequest('decision must be accept or dismiss.', 'decision');
+  if (!/^ServiceRequest\/[A-Za-z0-9\-.]{1,64}$/.test(target))
+    throw badRequest(
+      'target must be ServiceRequest/<id>. A Flag is closed by recording what happened to the patient.',
+      'target',
+    );
+  if (body?.decision !== 'accept' && body?.decision !== 'dismiss')
+    throw badRequest('decision must be accept or dismiss.', 'decision');
   const reason = body.reason ? ctx.reasonCodes.find((r) => r.code === body.reason) : undefined;
-  if (body.decision === 'dismiss' && !reason) throw badRequest('Choose a reason for dismissing the proposal.', 'reason');
+  if (body.decision === 'dismiss' && !reason)
+    throw badRequest('Choose a reason for dismissing the proposal.', 'reason');
   return { target, decision: body.decision, reason, note: noteOf(body.note) };
 }
 
@@ -42,12 +48,24 @@ export function registerDecisions(api: Router, ctx: AppContext): void {
     jsonRoute(async (req) => {
       const ref = await sessionOf(req);
       const resolveProposal = ctx.options.resolveProposal;
-      if (!resolveProposal) throw new FhirError(501, { code: 'not-supported', diagnostics: 'Accepting or dismissing proposals is not available on this server.' });
+      if (!resolveProposal)
+        throw new FhirError(501, {
+          code: 'not-supported',
+          diagnostics: 'Accepting or dismissing proposals is not available on this server.',
+        });
       const { target, decision, reason, note } = decisionOfBody(ctx, req.body);
       const who = { reference: ref.session.fhirUser ?? 'Practitioner/unknown' };
       const ehr = await ehrTarget(ctx, ref);
-      const input: ResolveProposalInput = { target, decision, ...(reason ? { reason } : {}), ...(note ? { note } : {}), who, bearerToken: ehr.token };
-      const result = (await resolveProposal(ehr.target, input, ctx.now())) as { provenance?: fhir4.Provenance } | undefined;
+      const input: ResolveProposalInput = {
+        target,
+        decision,
+        ...(reason ? { reason } : {}),
+        ...(note ? { note } : {}),
+        who,
+        bearerToken: ehr.token,
+      };
+      const result = (await resolveProposal(ehr.target, input, ctx.now())) as
+        { provenance?: fhir4.Provenance } | undefined;
       return { ok: true, ...(result?.provenance?.id ? { provenance: result.provenance.id } : {}) };
     }),
   );
@@ -60,11 +78,18 @@ export function registerDecisions(api: Router, ctx: AppContext): void {
       const target = printable(body?.target);
       if (!/^Flag\/[A-Za-z0-9\-.]{1,64}$/.test(target)) throw badRequest('target must be Flag/<id>.', 'target');
       const outcome = printable(body?.outcome);
-      if (!(FLAG_OUTCOME_CODES as readonly string[]).includes(outcome)) throw badRequest(`Choose what happened to the patient: one of ${FLAG_OUTCOME_CODES.join(', ')}.`, 'outcome');
+      if (!(FLAG_OUTCOME_CODES as readonly string[]).includes(outcome))
+        throw badRequest(`Choose what happened to the patient: one of ${FLAG_OUTCOME_CODES.join(', ')}.`, 'outcome');
       const note = noteOf(body?.note);
       if (!ref.session.fhirUser) throw forbidden('Only a signed-in clinician can record what happened to a patient.');
       const ehr = await ehrTarget(ctx, ref);
-      const input = { target, outcome, ...(note ? { note } : {}), who: { reference: ref.session.fhirUser }, bearerToken: ehr.token };
+      const input = {
+        target,
+        outcome,
+        ...(note ? { note } : {}),
+        who: { reference: ref.session.fhirUser },
+        bearerToken: ehr.token,
+      };
       const { provenance } = await recordFlagOutcome(ehr.target, input, ctx.now());
       return { ok: true, provenance: provenance.id };
     }),
@@ -76,10 +101,15 @@ export function registerDecisions(api: Router, ctx: AppContext): void {
       const ref = await sessionOf(req);
       const body = req.body as { provenance?: unknown } | undefined;
       const provenance = printable(body?.provenance);
-      if (!/^[A-Za-z0-9\-.]{1,64}$/.test(provenance)) throw badRequest('provenance must be the id of the act to undo.', 'provenance');
+      if (!/^[A-Za-z0-9\-.]{1,64}$/.test(provenance))
+        throw badRequest('provenance must be the id of the act to undo.', 'provenance');
       if (!ref.session.fhirUser) throw forbidden('Only the clinician who recorded it can undo it.');
       const ehr = await ehrTarget(ctx, ref);
-      const result = await undoDecision(ehr.target, { provenance, who: { reference: ref.session.fhirUser }, bearerToken: ehr.token, windowMs: ctx.undoWindowMs }, ctx.now());
+      const result = await undoDecision(
+        ehr.target,
+        { provenance, who: { reference: ref.session.fhirUser }, bearerToken: ehr.token, windowMs: ctx.undoWindowMs },
+        ctx.now(),
+      );
       return { ok: true, undone: result.undone, provenance: result.provenance.id };
     }),
   );

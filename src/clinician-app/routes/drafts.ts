@@ -13,8 +13,10 @@ export function registerDrafts(api: Router, ctx: AppContext): void {
       const ref = await sessionOf(req);
       const pid = ref.session.patient;
       if (!pid) throw badRequest('No patient is open.');
-      const response = (req.body as { response?: unknown } | undefined)?.response as fhir4.QuestionnaireResponse | undefined;
-      if (response?.resourceType !== 'QuestionnaireResponse') throw badRequest('The draft must be a QuestionnaireResponse.', 'QuestionnaireResponse');
+      const response = (req.body as { response?: unknown } | undefined)?.response as
+        fhir4.QuestionnaireResponse | undefined;
+      if (response?.resourceType !== 'QuestionnaireResponse')
+        throw badRequest('The draft must be a QuestionnaireResponse.', 'QuestionnaireResponse');
       const user = ref.session.fhirUser ?? 'unknown';
       const existing = await store.findDraft(ref.session.issuer, pid, user);
       const updatedAt = new Date().toISOString();
@@ -25,14 +27,23 @@ export function registerDrafts(api: Router, ctx: AppContext): void {
         subject: { reference: `Patient/${pid}` },
         ...(ref.session.fhirUser ? { author: { reference: ref.session.fhirUser } } : {}),
       };
-      await store.saveDraft({ id: existing?.id ?? random(12), issuer: ref.session.issuer, patient: pid, user, response: draft, updatedAt });
+      await store.saveDraft({
+        id: existing?.id ?? random(12),
+        issuer: ref.session.issuer,
+        patient: pid,
+        user,
+        response: draft,
+        updatedAt,
+      });
       return { savedAt: updatedAt, message: `Draft saved at ${updatedAt}.` };
     }),
   );
 
   api.delete('/draft', async (req, res) => {
     const ref = await sessionOf(req);
-    const d = ref.session.patient ? await store.findDraft(ref.session.issuer, ref.session.patient, ref.session.fhirUser ?? 'unknown') : undefined;
+    const d = ref.session.patient
+      ? await store.findDraft(ref.session.issuer, ref.session.patient, ref.session.fhirUser ?? 'unknown')
+      : undefined;
     if (d) await store.deleteDraft(d.id);
     res.status(204).end();
   });

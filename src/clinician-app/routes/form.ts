@@ -11,10 +11,30 @@ import { serverTiming, type ServerTiming } from '../server-timing.js';
 import { jsonRoute } from './json.js';
 
 /** `$populate` for the open patient: what the launch read ahead, else now. */
-async function populated(ctx: AppContext, ref: SessionRef, pid: string, fresh: boolean, timing: ServerTiming): Promise<Populated> {
+async function populated(
+  ctx: AppContext,
+  ref: SessionRef,
+  pid: string,
+  fresh: boolean,
+  timing: ServerTiming,
+): Promise<Populated> {
   const { prefetch } = ctx;
-  const prefetched = fresh ? undefined : await timing.time('populate', async () => prefetch.take<Populated | undefined>(ref.handle, 'populate'));
-  return prefetched ?? (await timing.time('populate', async () => populate(ctx, ref, await timing.time('ehr', () => prefetch.take<fhir4.Patient>(ref.handle, 'patient') ?? readPatient(ctx, ref, pid)))));
+  const prefetched = fresh
+    ? undefined
+    : await timing.time('populate', async () => prefetch.take<Populated | undefined>(ref.handle, 'populate'));
+  return (
+    prefetched ??
+    (await timing.time('populate', async () =>
+      populate(
+        ctx,
+        ref,
+        await timing.time(
+          'ehr',
+          () => prefetch.take<fhir4.Patient>(ref.handle, 'patient') ?? readPatient(ctx, ref, pid),
+        ),
+      ),
+    ))
+  );
 }
 
 export function registerForm(api: Router, ctx: AppContext): void {
@@ -33,9 +53,12 @@ export function registerForm(api: Router, ctx: AppContext): void {
     jsonRoute(async (req, res) => {
       const ref = await sessionOf(req);
       const pid = ref.session.patient;
-      if (!pid) throw badRequest('No patient is open: launch the app from the patient\'s record.');
+      if (!pid) throw badRequest("No patient is open: launch the app from the patient's record.");
       if (typeof req.query.amend === 'string') {
-        const qr = await ctx.ehr.json<fhir4.QuestionnaireResponse>(ref, `QuestionnaireResponse/${patientId(req.query.amend)}`);
+        const qr = await ctx.ehr.json<fhir4.QuestionnaireResponse>(
+          ref,
+          `QuestionnaireResponse/${patientId(req.query.amend)}`,
+        );
         if (qr.subject?.reference !== `Patient/${pid}`) throw forbidden('That response belongs to another patient.');
         return { source: 'amend', response: qr };
       }
@@ -43,7 +66,14 @@ export function registerForm(api: Router, ctx: AppContext): void {
       const draft = await ctx.store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown');
       if (draft && !fresh) return { source: 'draft', response: draft.response, savedAt: draft.updatedAt };
       const { response, outcome } = await populated(ctx, ref, pid, fresh, serverTiming(res));
-      return { source: 'populate', response, warnings: outcome.issue.filter((i) => i.severity !== 'information').map((i) => i.diagnostics).filter(Boolean) };
+      return {
+        source: 'populate',
+        response,
+        warnings: outcome.issue
+          .filter((i) => i.severity !== 'information')
+          .map((i) => i.diagnostics)
+          .filter(Boolean),
+      };
     }),
   );
 }

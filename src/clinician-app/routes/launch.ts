@@ -18,8 +18,17 @@ async function startAuthorization(ctx: AppContext, res: Response, iss: string, l
   const state = random();
   const codeVerifier = oidc.randomPKCECodeVerifier();
   const nonce = random();
-  const url = await serverTiming(res).time('discovery', () => ctx.smart.authorizationUrl({ iss, ...(launch ? { launch } : {}), state, codeVerifier, nonce, standalone: !launch }));
-  await ctx.store.putLaunch({ state, issuer: iss, codeVerifier, nonce, ...(launch ? { launch } : {}), createdAt: Date.now() });
+  const url = await serverTiming(res).time('discovery', () =>
+    ctx.smart.authorizationUrl({ iss, ...(launch ? { launch } : {}), state, codeVerifier, nonce, standalone: !launch }),
+  );
+  await ctx.store.putLaunch({
+    state,
+    issuer: iss,
+    codeVerifier,
+    nonce,
+    ...(launch ? { launch } : {}),
+    createdAt: Date.now(),
+  });
   res.setHeader('Cache-Control', 'no-store');
   res.redirect(303, url.href);
 }
@@ -40,14 +49,19 @@ function checkIssuer(allowed: Set<string>, raw: unknown): string {
 function prefetchLaunch(ctx: AppContext, ref: SessionRef) {
   const { prefetch } = ctx;
   const { handle, session } = ref;
-  if (session.fhirUser) void prefetch.put(handle, 'user', () => ctx.ehr.json<fhir4.Practitioner>(ref, session.fhirUser!));
+  if (session.fhirUser)
+    void prefetch.put(handle, 'user', () => ctx.ehr.json<fhir4.Practitioner>(ref, session.fhirUser!));
   const pid = session.patient;
   if (!pid) return;
   const patient = prefetch.put(handle, 'patient', () => readPatient(ctx, ref, pid));
   const intakes = prefetch.put(handle, 'intakes', () => readIntakes(ctx, ref, pid));
   // The draft lookup runs alongside the EHR reads; with a draft or an intake, the page opens no new form.
   void prefetch.put(handle, 'populate', async () => {
-    const [p, list, draft] = await Promise.all([patient, intakes, ctx.store.findDraft(session.issuer, pid, session.fhirUser ?? 'unknown')]);
+    const [p, list, draft] = await Promise.all([
+      patient,
+      intakes,
+      ctx.store.findDraft(session.issuer, pid, session.fhirUser ?? 'unknown'),
+    ]);
     return list.length || draft ? undefined : populate(ctx, ref, p);
   });
 }
@@ -77,7 +91,8 @@ export function registerLaunch(router: Router, ctx: AppContext): void {
   router.get('/launch', async (req, res) => {
     const iss = checkIssuer(allowed, req.query.iss);
     const launch = typeof req.query.launch === 'string' && req.query.launch ? req.query.launch : undefined;
-    if (!launch) throw badRequest('The EHR launch has no launch parameter. To start the app on its own, open it without iss.');
+    if (!launch)
+      throw badRequest('The EHR launch has no launch parameter. To start the app on its own, open it without iss.');
     await startAuthorization(ctx, res, iss, launch);
   });
 
@@ -87,12 +102,17 @@ export function registerLaunch(router: Router, ctx: AppContext): void {
 
   router.get('/callback', async (req, res) => {
     if (typeof req.query.error === 'string') {
-      throw new FhirError(401, { code: 'login', diagnostics: `The EHR did not authorize the app: ${printable(req.query.error_description ?? req.query.error)}` });
+      throw new FhirError(401, {
+        code: 'login',
+        diagnostics: `The EHR did not authorize the app: ${printable(req.query.error_description ?? req.query.error)}`,
+      });
     }
     const state = typeof req.query.state === 'string' ? req.query.state : '';
     const pending = state ? await store.takeLaunch(state, 10 * 60_000) : undefined;
     if (!pending) throw badRequest('This sign-in link is unknown, used or expired. Launch the app from the EHR again.');
-    const result = await serverTiming(res).time('token', () => ctx.smart.exchange(pending.issuer, new URL(req.originalUrl, options.publicUrl), pending));
+    const result = await serverTiming(res).time('token', () =>
+      ctx.smart.exchange(pending.issuer, new URL(req.originalUrl, options.publicUrl), pending),
+    );
     const handle = random();
     const now = Date.now();
     const session = newSession(pending, result, now, sessionTtlMs);

@@ -5,7 +5,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Response, Router } from 'express';
-import { LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, modulePreloadTags, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../../platform/lforms/assets.js';
+import {
+  LFORMS_DIR,
+  LFORMS_VERSION,
+  lformsPageCsp,
+  modulePreloadTags,
+  SHARED_BROWSER_DIR,
+  staticFiles,
+  withLformsTags,
+} from '../../platform/lforms/assets.js';
 import { scriptCacheWorker } from '../../platform/lforms/script-cache.js';
 import { PUBLIC_DIR, type AppContext } from '../context.js';
 
@@ -24,7 +32,13 @@ export function registerPages(router: Router, ctx: AppContext): void {
       .replaceAll('{{base}}', basePath)
       .replaceAll('{{v}}', version)
       .replaceAll('{{lformsVersion}}', LFORMS_VERSION)
-      .replace('{{appModulePreloads}}', [modulePreloadTags(`${basePath}/assets/${version}`, PUBLIC_DIR), modulePreloadTags(`${basePath}/assets/${version}/shared`, SHARED_BROWSER_DIR)].join('\n')),
+      .replace(
+        '{{appModulePreloads}}',
+        [
+          modulePreloadTags(`${basePath}/assets/${version}`, PUBLIC_DIR),
+          modulePreloadTags(`${basePath}/assets/${version}/shared`, SHARED_BROWSER_DIR),
+        ].join('\n'),
+      ),
     basePath,
   );
   const scriptCache = scriptCacheWorker({ shell, scope: `${basePath}/ui` });
@@ -44,8 +58,12 @@ export function registerPages(router: Router, ctx: AppContext): void {
   });
 
   // ---- static files ------------------------------------------------------------------------------
-  router.get(`/assets/${version}/:file`, (req, res, next) => (own(req, res, String(req.params.file)) ? undefined : next()));
-  router.get(`/assets/${version}/shared/:file`, (req, res, next) => (shared(req, res, String(req.params.file)) ? undefined : next()));
+  router.get(`/assets/${version}/:file`, (req, res, next) =>
+    own(req, res, String(req.params.file)) ? undefined : next(),
+  );
+  router.get(`/assets/${version}/shared/:file`, (req, res, next) =>
+    shared(req, res, String(req.params.file)) ? undefined : next(),
+  );
   router.get(`/lforms/${LFORMS_VERSION}/*splat`, (req, res, next) => {
     const rel = ([] as string[]).concat(req.params.splat).join('/');
     return lforms(req, res, rel) ? undefined : next();

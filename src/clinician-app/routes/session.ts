@@ -22,7 +22,8 @@ export function registerSession(api: Router, ctx: AppContext): void {
       const code = typeof body?.code === 'string' ? body.code : '';
       const handle = code ? await store.takeHandoff(code, 60_000, Date.now()) : undefined;
       const session = handle ? await store.getSession(handle, Date.now()) : undefined;
-      if (!handle || !session) throw unauthorized('This sign-in has already been used or has expired. Launch the app from the EHR again.');
+      if (!handle || !session)
+        throw unauthorized('This sign-in has already been used or has expired. Launch the app from the EHR again.');
       return { session: handle, csrf: session.csrf };
     }),
   );
@@ -34,8 +35,22 @@ export function registerSession(api: Router, ctx: AppContext): void {
       const s = ref.session;
       const timing = serverTiming(res);
       const [patient, user, style] = await Promise.all([
-        s.patient ? timing.time('ehr', () => prefetch.take<fhir4.Patient>(ref.handle, 'patient') ?? readPatient(ctx, ref, s.patient!)) : undefined,
-        s.fhirUser ? timing.time('ehr', () => prefetch.take<fhir4.Practitioner>(ref.handle, 'user') ?? ctx.ehr.json<fhir4.Practitioner>(ref, s.fhirUser!)).catch(() => undefined) : undefined,
+        s.patient
+          ? timing.time(
+              'ehr',
+              () => prefetch.take<fhir4.Patient>(ref.handle, 'patient') ?? readPatient(ctx, ref, s.patient!),
+            )
+          : undefined,
+        s.fhirUser
+          ? timing
+              .time(
+                'ehr',
+                () =>
+                  prefetch.take<fhir4.Practitioner>(ref.handle, 'user') ??
+                  ctx.ehr.json<fhir4.Practitioner>(ref, s.fhirUser!),
+              )
+              .catch(() => undefined)
+          : undefined,
         s.smartStyleUrl ? timing.time('style', () => loadStyle(s.smartStyleUrl!)) : undefined,
       ]);
       return {
@@ -45,7 +60,11 @@ export function registerSession(api: Router, ctx: AppContext): void {
         style,
         decisionReasons: ctx.reasonCodes,
         flagCodes: FLAG_CODES,
-        flagOutcomes: FLAG_OUTCOME_CODES.map((code) => ({ code, display: FLAG_OUTCOME_DISPLAY[code], noteRequired: code === 'not-needed' || code === 'entered-in-error' })),
+        flagOutcomes: FLAG_OUTCOME_CODES.map((code) => ({
+          code,
+          display: FLAG_OUTCOME_DISPLAY[code],
+          noteRequired: code === 'not-needed' || code === 'entered-in-error',
+        })),
         undoWindowMs: ctx.undoWindowMs,
         // The tablet buttons, panel and alert stream are for clinical staff only (see tablet-staff.ts).
         tablet: !!ctx.options.tablet && /(?:^|\/)Practitioner\/[^/]+$/.test(s.fhirUser ?? ''),

@@ -12,7 +12,10 @@ export function registerTablet(api: Router, ctx: AppContext): void {
   const { options, store } = ctx;
   if (!options.tablet) {
     api.all(['/tablet-handoff', '/tablet-handoff/cancel', '/tablet-sessions', '/alerts'], () => {
-      throw new FhirError(501, { code: 'not-supported', diagnostics: 'The waiting-room tablet is not set up on this server.' });
+      throw new FhirError(501, {
+        code: 'not-supported',
+        diagnostics: 'The waiting-room tablet is not set up on this server.',
+      });
     });
     return;
   }

@@ -10,7 +10,10 @@ export function registerWorklist(api: Router, ctx: AppContext): void {
     '/worklist',
     jsonRoute(async (req) => {
       const ref = await ctx.sessionOf(req);
-      const flag = typeof req.query.flag === 'string' && (FLAG_CODES as readonly string[]).includes(req.query.flag) ? req.query.flag : undefined;
+      const flag =
+        typeof req.query.flag === 'string' && (FLAG_CODES as readonly string[]).includes(req.query.flag)
+          ? req.query.flag
+          : undefined;
       const sort = req.query.sort === 'date' ? 'date' : 'tier';
       const page = Math.max(1, Math.min(10_000, Number.parseInt(printable(req.query.page ?? '1'), 10) || 1));
       return { page, pageSize: 20, ...(await ctx.worklist.page(ref, { ...(flag ? { flag } : {}), sort, page })) };

@@ -42,7 +42,13 @@ export interface GrantContext {
   smartStyleUrl?: string;
 }
 
-const GRANTABLE = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode', 'BackchannelAuthenticationRequest']);
+const GRANTABLE = new Set([
+  'AccessToken',
+  'AuthorizationCode',
+  'RefreshToken',
+  'DeviceCode',
+  'BackchannelAuthenticationRequest',
+]);
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 /** Models whose id is not a secret (kept in clear: other rows refer to it). */
 const CLEAR_ID_MODELS = new Set(['Grant']);
@@ -80,8 +86,11 @@ export class AuthDatabase {
     if ((this.db.pragma('user_version', { simple: true }) as number) >= HASHED_IDS_VERSION) return;
     this.db.transaction(() => {
       const rows = this.db.prepare('SELECT model, id FROM oidc').all() as { model: string; id: string }[];
-      const rekey = this.db.prepare("UPDATE oidc SET id = ?, payload = json_remove(payload, '$.jti') WHERE model = ? AND id = ?");
-      for (const row of rows) if (!CLEAR_ID_MODELS.has(row.model)) rekey.run(storedId(row.model, row.id), row.model, row.id);
+      const rekey = this.db.prepare(
+        "UPDATE oidc SET id = ?, payload = json_remove(payload, '$.jti') WHERE model = ? AND id = ?",
+      );
+      for (const row of rows)
+        if (!CLEAR_ID_MODELS.has(row.model)) rekey.run(storedId(row.model, row.id), row.model, row.id);
       this.db.pragma(`user_version = ${HASHED_IDS_VERSION}`);
     })();
     // The clear ids may linger in freed pages and the WAL: rewrite the file without them.
@@ -99,7 +108,9 @@ export class AuthDatabase {
     this.db.prepare('DELETE FROM oidc WHERE expires_at IS NOT NULL AND expires_at < ?').run(now);
     this.db.prepare('DELETE FROM launch WHERE expires_at < ?').run(now - 24 * 3600);
     // A grant context outlives its grant only until the next sweep.
-    this.db.prepare(`DELETE FROM grant_context WHERE grant_id NOT IN (SELECT id FROM oidc WHERE model = 'Grant')`).run();
+    this.db
+      .prepare(`DELETE FROM grant_context WHERE grant_id NOT IN (SELECT id FROM oidc WHERE model = 'Grant')`)
+      .run();
   }
 
   /** oidc-provider adapter factory: `adapter: (model) => db.adapterFor(model)`. */
@@ -127,18 +138,35 @@ export class AuthDatabase {
         ).run(model, key(id), JSON.stringify(stored), expiresAt, grantId, str(payload.uid), str(payload.userCode));
       },
       async find(id) {
-        return live(db.prepare(`SELECT id, payload FROM oidc WHERE model = ? AND id = ? AND ${notExpired}`).get(model, key(id), nowSeconds()) as { id: string; payload: string } | undefined, id);
+        return live(
+          db
+            .prepare(`SELECT id, payload FROM oidc WHERE model = ? AND id = ? AND ${notExpired}`)
+            .get(model, key(id), nowSeconds()) as { id: string; payload: string } | undefined,
+          id,
+        );
       },
       // Interactions and sessions found by uid: oidc-provider reads their `jti` only to destroy or save them
       // again, which it does through the id it already holds (the cookie's).
       async findByUid(uid) {
-        return live(db.prepare(`SELECT id, payload FROM oidc WHERE model = ? AND uid = ? AND ${notExpired}`).get(model, uid, nowSeconds()) as { id: string; payload: string } | undefined);
+        return live(
+          db
+            .prepare(`SELECT id, payload FROM oidc WHERE model = ? AND uid = ? AND ${notExpired}`)
+            .get(model, uid, nowSeconds()) as { id: string; payload: string } | undefined,
+        );
       },
       async findByUserCode(userCode) {
-        return live(db.prepare(`SELECT id, payload FROM oidc WHERE model = ? AND user_code = ? AND ${notExpired}`).get(model, userCode, nowSeconds()) as { id: string; payload: string } | undefined);
+        return live(
+          db
+            .prepare(`SELECT id, payload FROM oidc WHERE model = ? AND user_code = ? AND ${notExpired}`)
+            .get(model, userCode, nowSeconds()) as { id: string; payload: string } | undefined,
+        );
       },
       async consume(id) {
-        db.prepare(`UPDATE oidc SET payload = json_set(payload, '$.consumed', ?) WHERE model = ? AND id = ?`).run(nowSeconds(), model, key(id));
+        db.prepare(`UPDATE oidc SET payload = json_set(payload, '$.consumed', ?) WHERE model = ? AND id = ?`).run(
+          nowSeconds(),
+          model,
+          key(id),
+        );
       },
       async destroy(id) {
         db.prepare('DELETE FROM oidc WHERE model = ? AND id = ?').run(model, key(id));
@@ -150,7 +178,9 @@ export class AuthDatabase {
   }
 
   saveLaunch(id: string, context: LaunchContext, ttlSeconds: number): void {
-    this.db.prepare('INSERT INTO launch (id, context, expires_at) VALUES (?, ?, ?)').run(id, JSON.stringify(context), nowSeconds() + ttlSeconds);
+    this.db
+      .prepare('INSERT INTO launch (id, context, expires_at) VALUES (?, ?, ?)')
+      .run(id, JSON.stringify(context), nowSeconds() + ttlSeconds);
   }
 
   /** The launch context while it is unexpired and unused; undefined otherwise. */
@@ -176,7 +206,8 @@ export class AuthDatabase {
   }
 
   grantContext(grantId: string): GrantContext | undefined {
-    const row = this.db.prepare('SELECT context FROM grant_context WHERE grant_id = ?').get(grantId) as { context: string } | undefined;
+    const row = this.db.prepare('SELECT context FROM grant_context WHERE grant_id = ?').get(grantId) as
+      { context: string } | undefined;
     return row ? (JSON.parse(row.context) as GrantContext) : undefined;
   }
 }

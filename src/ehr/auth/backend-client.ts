@@ -44,7 +44,10 @@ export function loadOrCreateModuleSecret(file: string, configured?: string): str
   }
   const clientSecret = randomBytes(32).toString('base64url');
   try {
-    fs.writeFileSync(file, JSON.stringify({ clientId: MODULE_CLIENT_ID, clientSecret }, null, 2), { mode: 0o600, flag: 'wx' });
+    fs.writeFileSync(file, JSON.stringify({ clientId: MODULE_CLIENT_ID, clientSecret }, null, 2), {
+      mode: 0o600,
+      flag: 'wx',
+    });
     return clientSecret;
   } catch (error) {
     // Another process created it first: use theirs.
@@ -54,5 +57,10 @@ export function loadOrCreateModuleSecret(file: string, configured?: string): str
 }
 
 export function moduleBackendClient(clientSecret: string): BackendClient {
-  return { clientId: MODULE_CLIENT_ID, name: 'PeriPlan back-pain module (backend service)', clientSecret, scopes: MODULE_SCOPES };
+  return {
+    clientId: MODULE_CLIENT_ID,
+    name: 'PeriPlan back-pain module (backend service)',
+    clientSecret,
+    scopes: MODULE_SCOPES,
+  };
 }

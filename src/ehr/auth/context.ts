@@ -41,7 +41,9 @@ export async function createAuthContext(options: SmartAuthOptions): Promise<Auth
   const folder = path.join(options.dataDir, 'ehr-auth');
   fs.mkdirSync(folder, { recursive: true });
   const secrets = await loadOrCreateSecrets(path.join(folder, 'keys.json'));
-  const moduleClient = moduleBackendClient(loadOrCreateModuleSecret(path.join(folder, 'module-client.json'), options.moduleClientSecret));
+  const moduleClient = moduleBackendClient(
+    loadOrCreateModuleSecret(path.join(folder, 'module-client.json'), options.moduleClientSecret),
+  );
   const db = new AuthDatabase(path.join(folder, 'auth.sqlite'));
   db.sweep();
   const sweeper = setInterval(() => db.sweep(), 10 * 60 * 1000);

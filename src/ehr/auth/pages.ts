@@ -46,7 +46,10 @@ export function describeScope(scope: string): string {
   if (!match) return scope;
   const [, context, type, perms] = match as unknown as [string, string, string, string];
   const letters = perms === 'read' ? 'rs' : perms === 'write' ? 'cud' : perms === '*' ? 'cruds' : perms;
-  const verbs = letters.split('').map((l) => PERMISSION_WORDS[l] ?? l).join(', ');
+  const verbs = letters
+    .split('')
+    .map((l) => PERMISSION_WORDS[l] ?? l)
+    .join(', ');
   const what = type === '*' ? 'all resource types' : type;
   return `${verbs} ${what} ${context === 'patient' ? 'of the chosen patient' : 'you can access'}`;
 }
@@ -68,9 +71,19 @@ export function signInPage(input: SignInPageInput): string {
   const errorFor = (field: string) => input.errors?.find((e) => e.field === field);
   const options = (items: { id: string; label: string }[], selected: string | undefined, placeholder: string) =>
     [`<option value="">${escapeHtml(placeholder)}</option>`]
-      .concat(items.map((i) => `<option value="${escapeHtml(i.id)}"${i.id === selected ? ' selected' : ''}>${escapeHtml(i.label)}</option>`))
+      .concat(
+        items.map(
+          (i) =>
+            `<option value="${escapeHtml(i.id)}"${i.id === selected ? ' selected' : ''}>${escapeHtml(i.label)}</option>`,
+        ),
+      )
       .join('');
-  const field = (name: 'practitioner' | 'patient', label: string, items: { id: string; label: string }[], placeholder: string) => {
+  const field = (
+    name: 'practitioner' | 'patient',
+    label: string,
+    items: { id: string; label: string }[],
+    placeholder: string,
+  ) => {
     const error = errorFor(name);
     return `<div class="field${error ? ' field-error' : ''}">
   <label for="${name}">${escapeHtml(label)}</label>
@@ -91,8 +104,22 @@ export function signInPage(input: SignInPageInput): string {
 <h1>Sign in to open ${escapeHtml(input.clientName)}</h1>
 ${summary}
 <form method="post" action="${escapeHtml(input.actionPath)}">
-  ${field('practitioner', 'Clinician', input.practitioners.map((p) => ({ id: p.id, label: p.role ? `${p.name} — ${p.role}` : p.name })), 'Choose a clinician')}
-  ${input.patients ? field('patient', 'Patient', input.patients.map((p) => ({ id: p.id, label: p.birthDate ? `${p.name} (born ${p.birthDate})` : p.name })), 'Choose a patient') : ''}
+  ${field(
+    'practitioner',
+    'Clinician',
+    input.practitioners.map((p) => ({ id: p.id, label: p.role ? `${p.name} — ${p.role}` : p.name })),
+    'Choose a clinician',
+  )}
+  ${
+    input.patients
+      ? field(
+          'patient',
+          'Patient',
+          input.patients.map((p) => ({ id: p.id, label: p.birthDate ? `${p.name} (born ${p.birthDate})` : p.name })),
+          'Choose a patient',
+        )
+      : ''
+  }
   <h2>${escapeHtml(input.clientName)} asks to</h2>
   <ul class="scopes">${input.scopes.map((s) => `<li>${escapeHtml(describeScope(s))} <code>${escapeHtml(s)}</code></li>`).join('')}</ul>
   <div class="actions"><button type="submit" class="primary">Sign in and allow</button></div>

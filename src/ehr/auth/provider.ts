@@ -19,11 +19,13 @@ const ONLINE_REFRESH_SECONDS = 8 * 3600;
  */
 function signInPolicy() {
   const policy = interactionPolicy.base();
-  policy.get('login')?.checks.push(
-    new interactionPolicy.Check('sandbox_sign_in', 'each launch chooses its user and context', (ctx) =>
-      ctx.oidc.result?.login ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT,
-    ),
-  );
+  policy
+    .get('login')
+    ?.checks.push(
+      new interactionPolicy.Check('sandbox_sign_in', 'each launch chooses its user and context', (ctx) =>
+        ctx.oidc.result?.login ? interactionPolicy.Check.NO_NEED_TO_PROMPT : interactionPolicy.Check.REQUEST_PROMPT,
+      ),
+    );
   return policy;
 }
 
@@ -75,16 +77,22 @@ function launchParams({ fhirBaseUrl, db }: AuthContext) {
       const scopes = new Set(splitScope(ctx.oidc.params?.scope));
       if (value === undefined || value === '') {
         if (scopes.has('launch')) {
-          throw new errors.InvalidRequest("the 'launch' scope is for an EHR launch and needs the launch parameter the EHR passed to the app");
+          throw new errors.InvalidRequest(
+            "the 'launch' scope is for an EHR launch and needs the launch parameter the EHR passed to the app",
+          );
         }
         return;
       }
       const launch = db.findLaunch(printable(value));
-      if (!launch) throw new errors.InvalidRequest('launch is unknown, expired or already used: launch the app again from the EHR');
+      if (!launch)
+        throw new errors.InvalidRequest(
+          'launch is unknown, expired or already used: launch the app again from the EHR',
+        );
       if (launch.clientId && launch.clientId !== client.clientId) {
         throw new errors.InvalidRequest(`launch was created for another app (${launch.clientId})`);
       }
-      if (!scopes.has('launch')) throw new errors.InvalidRequest("an EHR launch (launch parameter) must request the 'launch' scope");
+      if (!scopes.has('launch'))
+        throw new errors.InvalidRequest("an EHR launch (launch parameter) must request the 'launch' scope");
     },
   };
 }
@@ -101,16 +109,30 @@ function resourceIndicators({ fhirBaseUrl, moduleClient, accessTokenSeconds }: A
       }
       // The backend client gets (requested ∩) its own allow-list of system/ scopes; no user client ever does.
       if (client?.clientId === moduleClient.clientId) {
-        return { scope: moduleClient.scopes.join(' '), audience: fhirBaseUrl, accessTokenFormat: 'opaque', accessTokenTTL: accessTokenSeconds };
+        return {
+          scope: moduleClient.scopes.join(' '),
+          audience: fhirBaseUrl,
+          accessTokenFormat: 'opaque',
+          accessTokenTTL: accessTokenSeconds,
+        };
       }
       // The grant made at sign-in decides what is granted; this only says which scopes belong to the FHIR server.
-      return { scope: resourceScopesInPlay(ctx), audience: fhirBaseUrl, accessTokenFormat: 'opaque', accessTokenTTL: accessTokenSeconds };
+      return {
+        scope: resourceScopesInPlay(ctx),
+        audience: fhirBaseUrl,
+        accessTokenFormat: 'opaque',
+        accessTokenTTL: accessTokenSeconds,
+      };
     },
   };
 }
 
 /** A client may introspect or revoke only its own tokens. */
-const ownTokensOnly = () => ({ enabled: true, allowedPolicy: async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) => token.clientId === client.clientId });
+const ownTokensOnly = () => ({
+  enabled: true,
+  allowedPolicy: async (_ctx: unknown, client: { clientId: string }, token: { clientId?: string }) =>
+    token.clientId === client.clientId,
+});
 
 function features(ctx: AuthContext) {
   return {
@@ -147,7 +169,11 @@ function accountFinder({ findPractitioner, fhirBaseUrl }: AuthContext) {
     if (!practitioner) return undefined;
     return {
       accountId: practitioner.id,
-      claims: () => ({ sub: practitioner.id, fhirUser: `${fhirBaseUrl}/Practitioner/${practitioner.id}`, name: practitioner.name }),
+      claims: () => ({
+        sub: practitioner.id,
+        fhirUser: `${fhirBaseUrl}/Practitioner/${practitioner.id}`,
+        name: practitioner.name,
+      }),
     };
   };
 }
@@ -183,15 +209,23 @@ export function createProvider(ctx: AuthContext): Provider {
     findAccount: accountFinder(ctx),
     features: features(ctx),
     ttl: lifetimes(ctx),
-    issueRefreshToken: async (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }, code: { scopes: Set<string> }) =>
-      client.grantTypeAllowed('refresh_token') && (code.scopes.has('offline_access') || code.scopes.has('online_access')),
+    issueRefreshToken: async (
+      _ctx: unknown,
+      client: { grantTypeAllowed(type: string): boolean },
+      code: { scopes: Set<string> },
+    ) =>
+      client.grantTypeAllowed('refresh_token') &&
+      (code.scopes.has('offline_access') || code.scopes.has('online_access')),
     // Switching users in the sandbox browser must not end the tokens an app already holds.
     expiresWithSession: async () => false,
     loadExistingGrant: async (oidcCtx: KoaContextWithOIDC) => {
       const grantId = oidcCtx.oidc.result?.consent?.grantId;
       return grantId ? provider.Grant.find(grantId) : undefined;
     },
-    interactions: { policy: signInPolicy(), url: async (_ctx: unknown, interaction: { uid: string }) => `${mountPath}/interaction/${interaction.uid}` },
+    interactions: {
+      policy: signInPolicy(),
+      url: async (_ctx: unknown, interaction: { uid: string }) => `${mountPath}/interaction/${interaction.uid}`,
+    },
     clientBasedCORS: (_ctx: unknown, origin: string, client: { redirectUris: string[] }) =>
       client.redirectUris.some((uri) => URL.parse(uri)?.origin === origin),
     renderError: errorRenderer(ctx),

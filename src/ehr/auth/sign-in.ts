@@ -38,7 +38,12 @@ export function createSignInRouter(deps: SignInDependencies): Router {
   const findPractitioner = async (id: string) => (await directory.listPractitioners()).find((p) => p.id === id);
   const findPatient = async (id: string) => (await directory.listPatients()).find((p) => p.id === id);
 
-  async function finishSignIn(req: Request, res: Response, details: InteractionDetails, context: GrantContext): Promise<void> {
+  async function finishSignIn(
+    req: Request,
+    res: Response,
+    details: InteractionDetails,
+    context: GrantContext,
+  ): Promise<void> {
     const requested = splitScope(details.params.scope);
     const grant = new provider.Grant({ accountId: context.practitioner, clientId: details.params.client_id });
     const oidc = requested.filter((s) => OIDC_SCOPE_SET.has(s));
@@ -64,11 +69,18 @@ export function createSignInRouter(deps: SignInDependencies): Router {
   const needsPatientPicker = (scopes: string[]) =>
     scopes.includes('launch/patient') || scopes.some((s) => s.startsWith('patient/') && isGrantableResourceScope(s));
 
-  async function renderSignIn(res: Response, details: InteractionDetails, status = 200, extra: Partial<Parameters<typeof signInPage>[0]> = {}) {
+  async function renderSignIn(
+    res: Response,
+    details: InteractionDetails,
+    status = 200,
+    extra: Partial<Parameters<typeof signInPage>[0]> = {},
+  ) {
     const client = clientsById.get(details.params.client_id);
     // The page lists what the user allows: FHIR scopes beyond the client's registration are never granted, so
     // they are not shown either (the patient picker still follows the request).
-    const scopes = splitScope(details.params.scope).filter((s) => !isGrantableResourceScope(s) || isWithinScopes(s, client?.scopes ?? []));
+    const scopes = splitScope(details.params.scope).filter(
+      (s) => !isGrantableResourceScope(s) || isWithinScopes(s, client?.scopes ?? []),
+    );
     res.status(status).type('html').set('Cache-Control', 'no-store');
     // The form's answer redirects to the app: the CSP must allow that origin as a form target
     // (a site-wide `form-action 'self'` would block a cross-origin app after sign-in).
@@ -103,7 +115,10 @@ export function createSignInRouter(deps: SignInDependencies): Router {
       await provider.interactionFinished(
         req,
         res,
-        { error: 'invalid_request', error_description: 'launch is unknown, expired or already used: launch the app again from the EHR' },
+        {
+          error: 'invalid_request',
+          error_description: 'launch is unknown, expired or already used: launch the app again from the EHR',
+        },
         { mergeWithLastSubmission: false },
       );
       return;
@@ -124,10 +139,15 @@ export function createSignInRouter(deps: SignInDependencies): Router {
     const patientId = typeof form.patient === 'string' ? form.patient : '';
     const wantsPatient = needsPatientPicker(splitScope(details.params.scope));
     const problems: { field: 'practitioner' | 'patient'; message: string }[] = [];
-    if (!practitionerId || !(await findPractitioner(practitionerId))) problems.push({ field: 'practitioner', message: 'Choose the clinician you are.' });
-    if (wantsPatient && (!patientId || !(await findPatient(patientId)))) problems.push({ field: 'patient', message: 'Choose a patient.' });
+    if (!practitionerId || !(await findPractitioner(practitionerId)))
+      problems.push({ field: 'practitioner', message: 'Choose the clinician you are.' });
+    if (wantsPatient && (!patientId || !(await findPatient(patientId))))
+      problems.push({ field: 'patient', message: 'Choose a patient.' });
     if (problems.length) {
-      await renderSignIn(res, details, 400, { errors: problems, selected: { practitioner: practitionerId, patient: patientId } });
+      await renderSignIn(res, details, 400, {
+        errors: problems,
+        selected: { practitioner: practitionerId, patient: patientId },
+      });
       return;
     }
     await finishSignIn(req, res, details, {
@@ -147,7 +167,6 @@ export function createSignInRouter(deps: SignInDependencies): Router {
     );
   });
 
-
   // Errors of the sign-in pages (oidc-provider answers its own endpoints' errors itself).
   router.use((error: unknown, req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) {
@@ -160,8 +179,12 @@ export function createSignInRouter(deps: SignInDependencies): Router {
       : 'the sign-in could not be completed';
     if (!expired) console.error('ehr auth interaction failed:', error);
     res.status(expired ? 400 : 500).set('Cache-Control', 'no-store');
-    if (req.accepts(['html', 'json']) === 'json') res.json({ error: expired ? 'invalid_request' : 'server_error', error_description: description });
-    else res.type('html').send(errorPage(`${mountPath}/assets`, expired ? 'invalid_request' : 'server_error', description));
+    if (req.accepts(['html', 'json']) === 'json')
+      res.json({ error: expired ? 'invalid_request' : 'server_error', error_description: description });
+    else
+      res
+        .type('html')
+        .send(errorPage(`${mountPath}/assets`, expired ? 'invalid_request' : 'server_error', description));
   });
 
   return router;

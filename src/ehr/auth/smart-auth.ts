@@ -38,7 +38,17 @@ export async function createSmartAuth(options: SmartAuthOptions): Promise<SmartA
 
   const router = express.Router();
   registerPages(router);
-  router.use(createSignInRouter({ provider, db: auth.db, directory, clients: options.clients, mountPath: auth.mountPath, fhirBaseUrl, smartStyleUrl: auth.smartStyleUrl }));
+  router.use(
+    createSignInRouter({
+      provider,
+      db: auth.db,
+      directory,
+      clients: options.clients,
+      mountPath: auth.mountPath,
+      fhirBaseUrl,
+      smartStyleUrl: auth.smartStyleUrl,
+    }),
+  );
   router.use(provider.callback());
 
   return {

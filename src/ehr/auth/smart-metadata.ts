@@ -5,7 +5,16 @@
  */
 
 /** Scopes handled by the OpenID layer (everything else that is granted is a FHIR resource scope). */
-export const OIDC_SCOPES = ['openid', 'fhirUser', 'profile', 'offline_access', 'online_access', 'launch', 'launch/patient', 'launch/encounter'];
+export const OIDC_SCOPES = [
+  'openid',
+  'fhirUser',
+  'profile',
+  'offline_access',
+  'online_access',
+  'launch',
+  'launch/patient',
+  'launch/encounter',
+];
 
 export function smartConfiguration(issuer: string): Record<string, unknown> {
   return {
@@ -20,7 +29,14 @@ export function smartConfiguration(issuer: string): Record<string, unknown> {
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'none'],
     code_challenge_methods_supported: ['S256'],
     // system/ scopes: only for the registered backend client (client credentials), within its allow-list.
-    scopes_supported: [...OIDC_SCOPES, 'patient/*.cruds', 'user/*.cruds', 'patient/*.rs', 'user/*.rs', 'system/*.cruds'],
+    scopes_supported: [
+      ...OIDC_SCOPES,
+      'patient/*.cruds',
+      'user/*.cruds',
+      'patient/*.rs',
+      'user/*.rs',
+      'system/*.cruds',
+    ],
     capabilities: [
       'launch-ehr',
       'launch-standalone',

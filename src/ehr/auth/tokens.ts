@@ -44,13 +44,20 @@ export function createTokenChecks(auth: AuthContext, provider: Provider) {
     const header = req.get('authorization');
     if (!header) return undefined;
     const challenge = (error: string, description: string) => {
-      req.res?.set('WWW-Authenticate', `Bearer realm="${fhirBaseUrl}", error="${error}", error_description="${description}"`);
+      req.res?.set(
+        'WWW-Authenticate',
+        `Bearer realm="${fhirBaseUrl}", error="${error}", error_description="${description}"`,
+      );
       return unauthorized(description);
     };
     const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i.exec(header.trim());
     if (!match) throw challenge('invalid_request', 'The Authorization header must be "Bearer <access token>".');
     const access = await verifyAccessToken(match[1]!);
-    if (!access) throw challenge('invalid_token', 'The access token is expired, revoked or unknown; get a new one (refresh or launch again).');
+    if (!access)
+      throw challenge(
+        'invalid_token',
+        'The access token is expired, revoked or unknown; get a new one (refresh or launch again).',
+      );
     return access;
   }
 

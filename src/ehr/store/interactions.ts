@@ -36,7 +36,8 @@ export function execute(store: FhirStore, policy: AccessPolicy, baseUrl: string,
   const [type, id, history, versionId, ...extra] = segments;
   if (!type) throw methodNotAllowed(`${req.method} on the FHIR base is not supported here.`);
   if (!isStoredResourceType(type)) throw notFound(`'${type.slice(0, 80)}' is not a resource type this server stores.`);
-  if (extra.length > 0 || (history !== undefined && history !== '_history')) throw notFound(`No such FHIR endpoint: ${req.path.slice(0, 200)}.`);
+  if (extra.length > 0 || (history !== undefined && history !== '_history'))
+    throw notFound(`No such FHIR endpoint: ${req.path.slice(0, 200)}.`);
   const method = req.method.toUpperCase();
 
   if (id === undefined) {
@@ -67,7 +68,11 @@ export function execute(store: FhirStore, policy: AccessPolicy, baseUrl: string,
   if (versionId === undefined) {
     const grant = policy.require(type, 'history-instance');
     const unknown = req.query.find(([k]) => !['_count', '_offset', '_format', '_pretty'].includes(k));
-    if (unknown) throw notSupported(`History parameter '${unknown[0].slice(0, 40)}' is not supported (only _count).`, `${type}/${id}/_history?${unknown[0].slice(0, 40)}`);
+    if (unknown)
+      throw notSupported(
+        `History parameter '${unknown[0].slice(0, 40)}' is not supported (only _count).`,
+        `${type}/${id}/_history?${unknown[0].slice(0, 40)}`,
+      );
     const count = pageNumber(req.query, '_count', DEFAULT_PAGE_SIZE, `${type}/${id}/_history`);
     const offset = pageNumber(req.query, '_offset', 0, `${type}/${id}/_history`);
     const result = store.history(type, id, { count: Math.min(count, MAX_PAGE_SIZE), offset });
@@ -75,7 +80,10 @@ export function execute(store: FhirStore, policy: AccessPolicy, baseUrl: string,
     if (result.entries.some((e) => e.resource) && !visible.some((e) => e.resource)) {
       policy.checkVisible(result.entries.find((e) => e.resource)!.resource!, grant);
     }
-    return { status: 200, resource: historyBundle(baseUrl, type, id, { ...result, entries: visible }, { count, offset }) };
+    return {
+      status: 200,
+      resource: historyBundle(baseUrl, type, id, { ...result, entries: visible }, { count, offset }),
+    };
   }
   const grant = policy.require(type, 'vread');
   const resource = store.vread(type, id, versionId);
@@ -83,7 +91,13 @@ export function execute(store: FhirStore, policy: AccessPolicy, baseUrl: string,
   return { status: 200, resource, isStored: true };
 }
 
-function search(store: FhirStore, policy: AccessPolicy, baseUrl: string, type: string, req: StoreRequest): StoreResponse {
+function search(
+  store: FhirStore,
+  policy: AccessPolicy,
+  baseUrl: string,
+  type: string,
+  req: StoreRequest,
+): StoreResponse {
   const grant = policy.require(type, 'search-type');
   const parsed = parseSearch(type, req.query, req.lenient);
   const result = store.search(type, parsed, {
@@ -115,7 +129,9 @@ function create(store: FhirStore, policy: AccessPolicy, type: string, req: Store
     try {
       policy.writeCheck(grant)(undefined, result.resource);
     } catch {
-      throw forbidden(`A ${type} matching If-None-Exist exists outside the compartment of the patient this access token is for.`);
+      throw forbidden(
+        `A ${type} matching If-None-Exist exists outside the compartment of the patient this access token is for.`,
+      );
     }
     // A create-only token must not learn the content of what already exists.
     let readable = false;
@@ -124,7 +140,11 @@ function create(store: FhirStore, policy: AccessPolicy, type: string, req: Store
     } catch {
       readable = false;
     }
-    return { status: 200, ...(readable ? { resource: result.resource, isStored: true } : {}), location: locationOf(result.resource) };
+    return {
+      status: 200,
+      ...(readable ? { resource: result.resource, isStored: true } : {}),
+      location: locationOf(result.resource),
+    };
   }
   return { status: 201, resource: result.resource, isStored: true, location: locationOf(result.resource) };
 }
@@ -134,24 +154,38 @@ function update(store: FhirStore, policy: AccessPolicy, type: string, id: string
   const resource = bodyResource(req.body, type);
   if (resource.id !== id) {
     throw badRequest(
-      resource.id === undefined ? `The body of PUT ${type}/${id} needs "id": "${id}".` : `The body id '${resource.id}' does not match the URL id '${id}'.`,
+      resource.id === undefined
+        ? `The body of PUT ${type}/${id} needs "id": "${id}".`
+        : `The body id '${resource.id}' does not match the URL id '${id}'.`,
       `${type}.id`,
     );
   }
   // An update that would create (update-as-create) needs create permission too.
   if (store.find(type, id) === undefined) policy.require(type, 'create');
-  const result = store.update(resource, { check: policy.writeCheck(grant), ...(req.ifMatch !== undefined ? { ifMatch: req.ifMatch } : {}) });
-  return { status: result.outcome === 'created' ? 201 : 200, resource: result.resource, isStored: true, location: locationOf(result.resource) };
+  const result = store.update(resource, {
+    check: policy.writeCheck(grant),
+    ...(req.ifMatch !== undefined ? { ifMatch: req.ifMatch } : {}),
+  });
+  return {
+    status: result.outcome === 'created' ? 201 : 200,
+    resource: result.resource,
+    isStored: true,
+    location: locationOf(result.resource),
+  };
 }
 
 const locationOf = (r: Resource) => `${r.resourceType}/${r.id}/_history/${r.meta?.versionId ?? ''}`;
 
 function bodyResource(body: unknown, type: string): Resource {
   if (body === undefined || body === null) throw badRequest(`A ${type} resource is required in the body.`);
-  if (typeof body !== 'object' || Array.isArray(body)) throw new FhirError(400, { code: 'structure', diagnostics: 'The body must be a FHIR resource (a JSON object).' });
+  if (typeof body !== 'object' || Array.isArray(body))
+    throw new FhirError(400, { code: 'structure', diagnostics: 'The body must be a FHIR resource (a JSON object).' });
   const rt = (body as { resourceType?: unknown }).resourceType;
   if (rt !== type) {
-    throw badRequest(`The body is a ${typeof rt === 'string' ? rt.slice(0, 80) : 'resource without resourceType'}, but the URL says ${type}.`, 'resourceType');
+    throw badRequest(
+      `The body is a ${typeof rt === 'string' ? rt.slice(0, 80) : 'resource without resourceType'}, but the URL says ${type}.`,
+      'resourceType',
+    );
   }
   return body as Resource;
 }

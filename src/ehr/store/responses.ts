@@ -22,17 +22,28 @@ export function searchsetBundle(baseUrl: string, resourceType: string, result: S
     { relation: 'self', url: link(parsed.offset) },
     { relation: 'first', url: link(0) },
   ];
-  if (parsed.count > 0 && parsed.offset + parsed.count < total) links.push({ relation: 'next', url: link(parsed.offset + parsed.count) });
-  if (parsed.count > 0 && parsed.offset > 0) links.push({ relation: 'previous', url: link(Math.max(0, parsed.offset - parsed.count)) });
-  if (parsed.count > 0 && total > 0) links.push({ relation: 'last', url: link(Math.floor((total - 1) / parsed.count) * parsed.count) });
+  if (parsed.count > 0 && parsed.offset + parsed.count < total)
+    links.push({ relation: 'next', url: link(parsed.offset + parsed.count) });
+  if (parsed.count > 0 && parsed.offset > 0)
+    links.push({ relation: 'previous', url: link(Math.max(0, parsed.offset - parsed.count)) });
+  if (parsed.count > 0 && total > 0)
+    links.push({ relation: 'last', url: link(Math.floor((total - 1) / parsed.count) * parsed.count) });
   return {
     resourceType: 'Bundle',
     type: 'searchset',
     total,
     link: links,
     entry: [
-      ...result.matches.map((resource) => ({ fullUrl: `${baseUrl}/${resource.resourceType}/${resource.id}`, resource, search: { mode: 'match' as const } })),
-      ...result.included.map((resource) => ({ fullUrl: `${baseUrl}/${resource.resourceType}/${resource.id}`, resource, search: { mode: 'include' as const } })),
+      ...result.matches.map((resource) => ({
+        fullUrl: `${baseUrl}/${resource.resourceType}/${resource.id}`,
+        resource,
+        search: { mode: 'match' as const },
+      })),
+      ...result.included.map((resource) => ({
+        fullUrl: `${baseUrl}/${resource.resourceType}/${resource.id}`,
+        resource,
+        search: { mode: 'include' as const },
+      })),
     ],
   };
 }

@@ -48,7 +48,8 @@ export function createFhirStoreRouter(options: FhirStoreRouterOptions): Router {
   const limitBytes = options.bodyLimitBytes ?? 5 * 1024 * 1024;
   const jsonBody = fhirJsonBody({ limitBytes, maxDepth: options.maxJsonDepth ?? 64 });
   const formBody = express.urlencoded({ extended: false, limit: limitBytes });
-  const baseOf = (req: Request) => options.baseUrl?.replace(/\/+$/, '') ?? `${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}`;
+  const baseOf = (req: Request) =>
+    options.baseUrl?.replace(/\/+$/, '') ?? `${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}`;
 
   // The CapabilityStatement is public (SMART clients read it before they have a token).
   // Built once per base URL (≈280 kB: every R4 resource type the store serves, with its search parameters).
@@ -57,7 +58,13 @@ export function createFhirStoreRouter(options: FhirStoreRouterOptions): Router {
     const baseUrl = baseOf(req);
     let body = capabilities.get(baseUrl);
     if (!body) {
-      body = JSON.stringify(capabilityStatement({ baseUrl, secured: !!options.authorize, ...(options.security ? { security: options.security } : {}) }));
+      body = JSON.stringify(
+        capabilityStatement({
+          baseUrl,
+          secured: !!options.authorize,
+          ...(options.security ? { security: options.security } : {}),
+        }),
+      );
       if (capabilities.size < 16) capabilities.set(baseUrl, body);
     }
     res.status(200).setHeader('Content-Type', FHIR_CONTENT_TYPE);
@@ -74,7 +81,11 @@ export function createFhirStoreRouter(options: FhirStoreRouterOptions): Router {
       if (!context) {
         const hadToken = /^Bearer\s+\S/i.test(req.headers.authorization ?? '');
         res.setHeader('WWW-Authenticate', hadToken ? 'Bearer error="invalid_token"' : 'Bearer');
-        throw unauthorized(hadToken ? 'The bearer token is invalid or expired.' : 'A bearer token is required (Authorization: Bearer <token>).');
+        throw unauthorized(
+          hadToken
+            ? 'The bearer token is invalid or expired.'
+            : 'A bearer token is required (Authorization: Bearer <token>).',
+        );
       }
       (res.locals as Locals).policy = accessPolicy(context);
       next();
@@ -98,9 +109,18 @@ export function createFhirStoreRouter(options: FhirStoreRouterOptions): Router {
       const path = req.path.replace(/^\/+|\/+$/g, '');
       if (path === '') {
         if (req.method !== 'POST') {
-          throw Object.assign(methodNotAllowed(`${req.method} on the FHIR base is not supported: POST a transaction or batch Bundle.`), { allow: 'POST' });
+          throw Object.assign(
+            methodNotAllowed(`${req.method} on the FHIR base is not supported: POST a transaction or batch Bundle.`),
+            { allow: 'POST' },
+          );
         }
-        const bundle = processBundle(store, req.body as fhir4.Bundle, { baseUrl, policy, lenient: prefer.lenient, bundleIsOwned: true, ...(prefer.return ? { returnPreference: prefer.return } : {}) });
+        const bundle = processBundle(store, req.body as fhir4.Bundle, {
+          baseUrl,
+          policy,
+          lenient: prefer.lenient,
+          bundleIsOwned: true,
+          ...(prefer.return ? { returnPreference: prefer.return } : {}),
+        });
         return sendResource(res, { resource: bundle });
       }
       const query = queryPairs(req);
@@ -145,7 +165,8 @@ export function parsePrefer(header: string | undefined): Prefer {
   const out: Prefer = { lenient: false };
   for (const part of (header ?? '').split(/[,;]/)) {
     const [key, value] = part.split('=').map((s) => s.trim().replace(/^"|"$/g, ''));
-    if (key === 'return' && (value === 'minimal' || value === 'representation' || value === 'OperationOutcome')) out.return = value;
+    if (key === 'return' && (value === 'minimal' || value === 'representation' || value === 'OperationOutcome'))
+      out.return = value;
     if (key === 'handling' && value === 'lenient') out.lenient = true;
   }
   return out;
@@ -168,7 +189,10 @@ function send(res: Response, response: StoreResponse, baseUrl: string, preferenc
     return;
   }
   if (response.isStored && preference === 'OperationOutcome') {
-    return sendResource(res, { status: response.status, resource: allOk(`${resource.resourceType}/${resource.id} version ${resource.meta?.versionId ?? ''} stored.`) });
+    return sendResource(res, {
+      status: response.status,
+      resource: allOk(`${resource.resourceType}/${resource.id} version ${resource.meta?.versionId ?? ''} stored.`),
+    });
   }
   res.status(response.status).setHeader('Content-Type', FHIR_CONTENT_TYPE);
   res.send(JSON.stringify(resource));

@@ -80,7 +80,7 @@ export function supportedSearchParameters(resourceType: string): Map<string, Sup
       type: sp.type,
       expression: sp.expression,
       ...(sp.url ? { definition: sp.url } : {}),
-      targets: (sp.target ?? []),
+      targets: sp.target ?? [],
     });
   }
   paramCache.set(resourceType, out);
@@ -171,7 +171,9 @@ export function parseSearch(resourceType: string, pairs: [string, string][], len
   request.include = includesOf(kept, resourceType);
   const countRaw = kept.find(([k]) => k === '_count')?.[1];
   const summaryCount = kept.some(([k, v]) => k === '_summary' && v === 'count');
-  const count = summaryCount ? 0 : Math.min(countRaw === undefined ? DEFAULT_PAGE_SIZE : Number(countRaw), MAX_PAGE_SIZE);
+  const count = summaryCount
+    ? 0
+    : Math.min(countRaw === undefined ? DEFAULT_PAGE_SIZE : Number(countRaw), MAX_PAGE_SIZE);
   const offsetRaw = kept.find(([k]) => k === '_offset')?.[1];
   return {
     request,
@@ -190,10 +192,16 @@ function parseOrThrow(resourceType: string, pairs: [string, string][], expressio
 }
 
 function includesOf(kept: [string, string][], resourceType: string): SearchRequest['include'] {
-  const includes = kept.filter(([k]) => k.split(':')[0] === '_include').map(([, v]) => {
-    const [source, searchParam, targetType] = v.split(':');
-    return { resourceType: source ?? resourceType, searchParam: searchParam ?? '', ...(targetType ? { targetType } : {}) };
-  });
+  const includes = kept
+    .filter(([k]) => k.split(':')[0] === '_include')
+    .map(([, v]) => {
+      const [source, searchParam, targetType] = v.split(':');
+      return {
+        resourceType: source ?? resourceType,
+        searchParam: searchParam ?? '',
+        ...(targetType ? { targetType } : {}),
+      };
+    });
   return includes.length ? includes : undefined;
 }
 
@@ -210,11 +218,17 @@ function checkInclude(resourceType: string, key: string, value: string): void {
   const expression = `${resourceType}?${key}`;
   if (key !== '_include') throw notSupported(`'${key}' is not supported (only _include).`, expression);
   if (source !== resourceType) {
-    throw badRequest(`_include must name the searched type ${resourceType} first, got '${value.slice(0, 80)}'.`, expression);
+    throw badRequest(
+      `_include must name the searched type ${resourceType} first, got '${value.slice(0, 80)}'.`,
+      expression,
+    );
   }
   const param = supportedSearchParameters(resourceType).get(code ?? '');
   if (!param || param.type !== 'reference') {
-    throw badRequest(`_include '${value.slice(0, 80)}': '${code}' is not a reference search parameter of ${resourceType}.`, expression);
+    throw badRequest(
+      `_include '${value.slice(0, 80)}': '${code}' is not a reference search parameter of ${resourceType}.`,
+      expression,
+    );
   }
   if (target && !param.targets.includes(target)) {
     throw badRequest(`_include '${value.slice(0, 80)}': ${code} cannot point to ${target}.`, expression);
@@ -224,7 +238,8 @@ function checkInclude(resourceType: string, key: string, value: string): void {
 function checkSort(params: Map<string, SupportedSearchParameter>, value: string, expression: string): void {
   for (const field of value.split(',')) {
     const code = field.startsWith('-') ? field.slice(1) : field;
-    if (!params.has(code)) throw badRequest(`Cannot sort by '${code.slice(0, 80)}': not a supported search parameter.`, expression);
+    if (!params.has(code))
+      throw badRequest(`Cannot sort by '${code.slice(0, 80)}': not a supported search parameter.`, expression);
   }
 }
 
@@ -259,12 +274,15 @@ export function matchesSearch(resource: fhir4.FhirResource, request: SearchReque
 }
 
 const isAbsoluteUrl = (v: string) => /^(https?|urn):/i.test(v);
-const hasUnversionedCanonical = (value: string) => splitSearchOnComma(value).some((v) => isAbsoluteUrl(v) && !v.includes('|'));
+const hasUnversionedCanonical = (value: string) =>
+  splitSearchOnComma(value).some((v) => isAbsoluteUrl(v) && !v.includes('|'));
 
 function matchesCanonical(resource: fhir4.FhirResource, param: SupportedSearchParameter, value: string): boolean {
   const refs = convertToSearchableReferences(evaluate(resource, param.expression));
   return splitSearchOnComma(value).some((wanted) =>
-    refs.some((ref) => ref === wanted || (!wanted.includes('|') && isAbsoluteUrl(wanted) && ref.startsWith(`${wanted}|`))),
+    refs.some(
+      (ref) => ref === wanted || (!wanted.includes('|') && isAbsoluteUrl(wanted) && ref.startsWith(`${wanted}|`)),
+    ),
   );
 }
 
@@ -292,12 +310,18 @@ function stringParts(value: unknown): string[] {
   if (typeof value === 'string') return [value];
   if (Array.isArray(value)) return value.flatMap(stringParts);
   if (value && typeof value === 'object') {
-    return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => (NOT_TEXT.has(k) ? [] : stringParts(v)));
+    return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) =>
+      NOT_TEXT.has(k) ? [] : stringParts(v),
+    );
   }
   return [];
 }
 
-const normaliseText = (text: string) => text.normalize('NFD').replace(/\p{Diacritic}/gu, '').toLowerCase();
+const normaliseText = (text: string) =>
+  text
+    .normalize('NFD')
+    .replace(/\p{Diacritic}/gu, '')
+    .toLowerCase();
 
 /** The values a reference or token parameter has in a resource, normalised as index keys (see indexKeysOfFilter). */
 export function indexKeys(resource: fhir4.FhirResource, code: string): string[] {
@@ -305,7 +329,13 @@ export function indexKeys(resource: fhir4.FhirResource, code: string): string[] 
   if (!param) return [];
   const values = evaluate(resource, param.expression);
   if (param.type === 'reference') {
-    return [...new Set(convertToSearchableReferences(values).filter(Boolean).map((r) => stripVersion(r).toLowerCase()))];
+    return [
+      ...new Set(
+        convertToSearchableReferences(values)
+          .filter(Boolean)
+          .map((r) => stripVersion(r).toLowerCase()),
+      ),
+    ];
   }
   if (param.type === 'token') {
     return [...new Set(convertToSearchableTokens(values).flatMap((t) => (t.value ? [t.value.toLowerCase()] : [])))];
@@ -323,7 +353,8 @@ export function indexKeysOfFilter(filter: Filter, type: string): string[] | unde
   const values = splitSearchOnComma(filter.value);
   if (values.some((v) => v === '')) return undefined;
   if (type === 'reference') return values.map((v) => stripVersion(v).toLowerCase());
-  if (type === 'token') return values.map((v) => (v.includes('|') ? v.slice(v.indexOf('|') + 1) : v).toLowerCase()).map((v) => v);
+  if (type === 'token')
+    return values.map((v) => (v.includes('|') ? v.slice(v.indexOf('|') + 1) : v).toLowerCase()).map((v) => v);
   return undefined;
 }
 
@@ -370,7 +401,9 @@ function sortKey(resource: fhir4.FhirResource, rule: SortRule): string | undefin
   let keys: string[];
   switch (param.type) {
     case 'date':
-      keys = convertToSearchableDates(values).map((p) => (rule.descending ? (p.end ?? p.start) : (p.start ?? p.end)) ?? '').map(toUtcKey);
+      keys = convertToSearchableDates(values)
+        .map((p) => (rule.descending ? (p.end ?? p.start) : (p.start ?? p.end)) ?? '')
+        .map(toUtcKey);
       break;
     case 'token':
       keys = convertToSearchableTokens(values).map((t) => t.value ?? '');

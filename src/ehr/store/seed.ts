@@ -83,7 +83,10 @@ function patientResource(p: SeedPatient, practitionerId: string): fhir4.Patient 
   return {
     resourceType: 'Patient',
     id: p.id,
-    text: { status: 'generated', div: `<div xmlns="http://www.w3.org/1999/xhtml">${name}, born ${p.birthDate}; ${p.stage}. Sandbox patient, not a real person.</div>` },
+    text: {
+      status: 'generated',
+      div: `<div xmlns="http://www.w3.org/1999/xhtml">${name}, born ${p.birthDate}; ${p.stage}. Sandbox patient, not a real person.</div>`,
+    },
     identifier: [{ use: 'usual', system: SANDBOX_MRN_SYSTEM, value: p.mrn }],
     active: true,
     name: [{ use: 'official', family: p.family, given: p.given }],
@@ -103,7 +106,17 @@ function weightObservation(p: SeedPatient, index: number, monthsAgo: number, kg:
     resourceType: 'Observation',
     identifier: [{ system: SANDBOX_OBSERVATION_SYSTEM, value: `${p.mrn}-weight-${index + 1}` }],
     status: 'final',
-    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs', display: 'Vital Signs' }] }],
+    category: [
+      {
+        coding: [
+          {
+            system: 'http://terminology.hl7.org/CodeSystem/observation-category',
+            code: 'vital-signs',
+            display: 'Vital Signs',
+          },
+        ],
+      },
+    ],
     code: { coding: [{ system: 'http://loinc.org', code: '29463-7', display: 'Body weight' }], text: 'Body weight' },
     subject: { reference: `Patient/${p.id}` },
     effectiveDateTime: when.toISOString(),

@@ -45,7 +45,15 @@ export type Resource = fhir4.FhirResource;
  * R4 Flag has no code/status parameter, so the clinician worklist finds Flags by their worklist tags.
  * Changing this list rebuilds the index of an existing database when it is next opened (see rebuildIndexIfStale).
  */
-export const INDEXED_PARAMETERS = ['patient', 'subject', 'identifier', 'questionnaire', 'status', 'code', '_tag'] as const;
+export const INDEXED_PARAMETERS = [
+  'patient',
+  'subject',
+  'identifier',
+  'questionnaire',
+  'status',
+  'code',
+  '_tag',
+] as const;
 
 const ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
 
@@ -137,7 +145,13 @@ export class FhirStore {
     this.file = path.join(options.dataDir, options.fileName ?? 'fhir-store.sqlite');
     this.validate = options.validate ?? true;
     // Another process holding the write lock makes us wait (up to 10 s), not fail with SQLITE_BUSY.
-    this.db = openSqlite({ file: this.file, store: 'EHR FHIR store', synchronous: 'FULL', busyTimeoutMs: 10000, foreignKeys: true });
+    this.db = openSqlite({
+      file: this.file,
+      store: 'EHR FHIR store',
+      synchronous: 'FULL',
+      busyTimeoutMs: 10000,
+      foreignKeys: true,
+    });
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS resource_versions (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -172,7 +186,9 @@ export class FhirStore {
       CREATE TABLE IF NOT EXISTS store_settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
     `);
     this.statements = {
-      current: this.db.prepare<[string, string], CurrentRow>('SELECT version_id, deleted, json FROM resources WHERE resource_type = ? AND id = ?'),
+      current: this.db.prepare<[string, string], CurrentRow>(
+        'SELECT version_id, deleted, json FROM resources WHERE resource_type = ? AND id = ?',
+      ),
       version: this.db.prepare<[string, string, number], CurrentRow>(
         'SELECT version_id, deleted, json FROM resource_versions WHERE resource_type = ? AND id = ? AND version_id = ?',
       ),
@@ -185,11 +201,18 @@ export class FhirStore {
            deleted = excluded.deleted, seq = excluded.seq, json = excluded.json`,
       ),
       clearIndex: this.db.prepare('DELETE FROM search_index WHERE resource_type = ? AND id = ?'),
-      insertIndex: this.db.prepare('INSERT OR IGNORE INTO search_index (resource_type, param, key, id) VALUES (?, ?, ?, ?)'),
-      history: this.db.prepare<[string, string, number, number], { version_id: number; last_updated: string; deleted: number; method: string; json: string | null }>(
+      insertIndex: this.db.prepare(
+        'INSERT OR IGNORE INTO search_index (resource_type, param, key, id) VALUES (?, ?, ?, ?)',
+      ),
+      history: this.db.prepare<
+        [string, string, number, number],
+        { version_id: number; last_updated: string; deleted: number; method: string; json: string | null }
+      >(
         'SELECT version_id, last_updated, deleted, method, json FROM resource_versions WHERE resource_type = ? AND id = ? ORDER BY version_id DESC LIMIT ? OFFSET ?',
       ),
-      historyCount: this.db.prepare<[string, string], { n: number }>('SELECT COUNT(*) AS n FROM resource_versions WHERE resource_type = ? AND id = ?'),
+      historyCount: this.db.prepare<[string, string], { n: number }>(
+        'SELECT COUNT(*) AS n FROM resource_versions WHERE resource_type = ? AND id = ?',
+      ),
       lastTimestamp: this.db.prepare<[], { t: string | null }>('SELECT MAX(last_updated) AS t FROM resource_versions'),
     };
     const last = this.statements.lastTimestamp.get()?.t;
@@ -205,13 +228,23 @@ export class FhirStore {
    */
   private rebuildIndexIfStale(): void {
     const wanted = INDEXED_PARAMETERS.join(',');
-    const recorded = this.db.prepare<[], { value: string }>("SELECT value FROM store_settings WHERE name = 'indexed_parameters'").get()?.value;
+    const recorded = this.db
+      .prepare<[], { value: string }>("SELECT value FROM store_settings WHERE name = 'indexed_parameters'")
+      .get()?.value;
     if (recorded === wanted) return;
     this.inTransaction(() => {
       this.db.exec('DELETE FROM search_index');
-      const rows = this.db.prepare<[], { resource_type: string; id: string; json: string }>('SELECT resource_type, id, json FROM resources WHERE deleted = 0').all();
+      const rows = this.db
+        .prepare<[], { resource_type: string; id: string; json: string }>(
+          'SELECT resource_type, id, json FROM resources WHERE deleted = 0',
+        )
+        .all();
       for (const row of rows) this.indexResource(row.resource_type, row.id, JSON.parse(row.json) as Resource);
-      this.db.prepare("INSERT INTO store_settings (name, value) VALUES ('indexed_parameters', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value").run(wanted);
+      this.db
+        .prepare(
+          "INSERT INTO store_settings (name, value) VALUES ('indexed_parameters', ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        )
+        .run(wanted);
     });
   }
 
@@ -255,12 +288,20 @@ export class FhirStore {
     const version = /^\d+$/.test(versionId) ? Number(versionId) : NaN;
     const row = Number.isSafeInteger(version) ? this.statements.version.get(resourceType, id, version) : undefined;
     if (!row) throw notFound(`${resourceType}/${id} has no version ${versionId.slice(0, 20)}.`);
-    if (row.deleted) throw new FhirError(410, { code: 'deleted', diagnostics: `Version ${versionId} of ${resourceType}/${id} is a deletion.` });
+    if (row.deleted)
+      throw new FhirError(410, {
+        code: 'deleted',
+        diagnostics: `Version ${versionId} of ${resourceType}/${id} is a deletion.`,
+      });
     return JSON.parse(row.json as string) as Resource;
   }
 
   /** Versions, newest first. 404 when the resource never existed. */
-  history(resourceType: string, id: string, page: { count?: number; offset?: number } = {}): { entries: HistoryEntry[]; total: number } {
+  history(
+    resourceType: string,
+    id: string,
+    page: { count?: number; offset?: number } = {},
+  ): { entries: HistoryEntry[]; total: number } {
     this.checkType(resourceType);
     const total = this.statements.historyCount.get(resourceType, id)?.n ?? 0;
     if (total === 0) throw notFound(`${resourceType}/${id} is not known.`);
@@ -280,13 +321,22 @@ export class FhirStore {
    * Search. `query`: the query string pairs (`[['patient', 'Patient/1'], ['_count', '10']]`) or an already
    * parsed search. Unknown parameters -> 400 unless `lenient`.
    */
-  search(resourceType: string, query: [string, string][] | ParsedSearch, options: SearchOptions & { lenient?: boolean } = {}): SearchResult {
+  search(
+    resourceType: string,
+    query: [string, string][] | ParsedSearch,
+    options: SearchOptions & { lenient?: boolean } = {},
+  ): SearchResult {
     this.checkType(resourceType);
     const parsed = Array.isArray(query) ? parseSearch(resourceType, query, options.lenient) : query;
     let all = this.matching(parsed.request).filter((r) => !options.restrict || options.restrict(r));
     if (parsed.request.sortRules?.length) all = sortBySortRules(all, parsed.request.sortRules);
     const matches = parsed.count === 0 ? [] : all.slice(parsed.offset, parsed.offset + parsed.count);
-    return { matches, included: this.includes(matches, parsed.request, options.restrictIncluded), total: all.length, parsed };
+    return {
+      matches,
+      included: this.includes(matches, parsed.request, options.restrictIncluded),
+      total: all.length,
+      parsed,
+    };
   }
 
   /** Every current resource matching the filters, in write order, using the index to narrow candidates. */
@@ -307,7 +357,9 @@ export class FhirStore {
       if (!param || !(INDEXED_PARAMETERS as readonly string[]).includes(filter.code)) continue;
       const keys = indexKeysOfFilter(filter, param.type);
       if (!keys?.length) continue;
-      where.push(`id IN (SELECT id FROM search_index WHERE resource_type = ? AND param = ? AND key IN (${keys.map(() => '?').join(',')}))`);
+      where.push(
+        `id IN (SELECT id FROM search_index WHERE resource_type = ? AND param = ? AND key IN (${keys.map(() => '?').join(',')}))`,
+      );
       args.push(request.resourceType, filter.code, ...keys);
       narrowed = true;
     }
@@ -316,7 +368,9 @@ export class FhirStore {
     // (a conditional create then cost time linear in the store's size: ≈7 ms at 20,000 rows, 0.03 ms this
     // way). It looks the ids up by primary key and sorts the few rows instead.
     where.push(narrowed ? '+deleted = 0' : 'deleted = 0');
-    const rows = this.prepared(`SELECT json FROM resources WHERE ${where.join(' AND ')} ORDER BY seq`).all(...args) as { json: string }[];
+    const rows = this.prepared(`SELECT json FROM resources WHERE ${where.join(' AND ')} ORDER BY seq`).all(...args) as {
+      json: string;
+    }[];
     return rows.map((r) => JSON.parse(r.json) as Resource).filter((r) => matchesSearch(r, request));
   }
 
@@ -379,8 +433,15 @@ export class FhirStore {
   matchOne(type: string, query: string, restrict?: (resource: Resource) => boolean): Resource | undefined {
     const pairs = [...new URLSearchParams(query.startsWith('?') ? query.slice(1) : query)] as [string, string][];
     if (pairs.length === 0) throw badRequest('If-None-Exist is empty.', 'If-None-Exist');
-    const { matches, total } = this.search(type, [...pairs.filter(([k]) => k !== '_count'), ['_count', '2']], restrict ? { restrict } : {});
-    if (total > 1) throw preconditionFailed(`If-None-Exist '${query.slice(0, 200)}' matches ${total} ${type} resources; it must match at most one.`);
+    const { matches, total } = this.search(
+      type,
+      [...pairs.filter(([k]) => k !== '_count'), ['_count', '2']],
+      restrict ? { restrict } : {},
+    );
+    if (total > 1)
+      throw preconditionFailed(
+        `If-None-Exist '${query.slice(0, 200)}' matches ${total} ${type} resources; it must match at most one.`,
+      );
     return matches[0];
   }
 
@@ -394,7 +455,8 @@ export class FhirStore {
       const row = this.statements.current.get(type, id);
       if (options.ifMatch !== undefined) {
         const wanted = parseETag(options.ifMatch);
-        if (wanted === undefined) throw badRequest(`If-Match '${options.ifMatch.slice(0, 40)}' is not a version ETag like W/"3".`, 'If-Match');
+        if (wanted === undefined)
+          throw badRequest(`If-Match '${options.ifMatch.slice(0, 40)}' is not a version ETag like W/"3".`, 'If-Match');
         if (!row || row.version_id !== wanted || row.deleted) {
           throw preconditionFailed(
             `If-Match W/"${wanted}" does not match: ${type}/${id} is ${row ? (row.deleted ? 'deleted' : `at version ${row.version_id}`) : 'not known'}.`,
@@ -425,7 +487,15 @@ export class FhirStore {
   }
 
   /** `row`: the resource's `resources` row as the caller just read it in this transaction (undefined: none). */
-  private write(type: string, id: string, resource: Resource, method: 'POST' | 'PUT', check: WriteCheck | undefined, current: Resource | undefined, row: CurrentRow | undefined): Resource {
+  private write(
+    type: string,
+    id: string,
+    resource: Resource,
+    method: 'POST' | 'PUT',
+    check: WriteCheck | undefined,
+    current: Resource | undefined,
+    row: CurrentRow | undefined,
+  ): Resource {
     const versionId = (row?.version_id ?? 0) + 1;
     const lastUpdated = this.nextTimestamp();
     const meta: fhir4.Meta = { ...(resource.meta ?? {}), versionId: String(versionId), lastUpdated };
@@ -447,7 +517,8 @@ export class FhirStore {
   }
 
   private checkType(resourceType: string): void {
-    if (!isStoredResourceType(resourceType)) throw notFound(`'${resourceType.slice(0, 80)}' is not a resource type this store keeps.`);
+    if (!isStoredResourceType(resourceType))
+      throw notFound(`'${resourceType.slice(0, 80)}' is not a resource type this store keeps.`);
   }
 
   /** Structural checks before any write: a known resource type and (unless disabled) R4 validation. */
@@ -457,13 +528,20 @@ export class FhirStore {
     }
     const type = (resource as { resourceType?: unknown }).resourceType;
     if (typeof type !== 'string' || !isStoredResourceType(type)) {
-      throw new FhirError(400, { code: 'structure', diagnostics: `'${String(type).slice(0, 80)}' is not a resource type this store keeps (any R4 type but Binary and Bundle).`, expression: 'resourceType' });
+      throw new FhirError(400, {
+        code: 'structure',
+        diagnostics: `'${String(type).slice(0, 80)}' is not a resource type this store keeps (any R4 type but Binary and Bundle).`,
+        expression: 'resourceType',
+      });
     }
     if (this.validate) {
       // Server-assigned meta elements are replaced on write; a stale one must not make the body invalid.
       const { meta, ...rest } = resource;
       const restMeta = meta ? { ...meta, versionId: undefined, lastUpdated: undefined } : undefined;
-      const candidate = restMeta && Object.values(restMeta).some((v) => v !== undefined) ? { ...rest, meta: JSON.parse(JSON.stringify(restMeta)) as fhir4.Meta } : rest;
+      const candidate =
+        restMeta && Object.values(restMeta).some((v) => v !== undefined)
+          ? { ...rest, meta: JSON.parse(JSON.stringify(restMeta)) as fhir4.Meta }
+          : rest;
       const problems = validateResource(candidate).filter((i) => i.severity === 'error' || i.severity === 'fatal');
       if (problems.length) {
         throw new FhirError(

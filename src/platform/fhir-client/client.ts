@@ -65,7 +65,10 @@ export class FhirClient {
 
   constructor(private readonly options: FhirClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.kit = new Client({ baseUrl: this.baseUrl, ...(options.bearerToken ? { bearerToken: options.bearerToken } : {}) });
+    this.kit = new Client({
+      baseUrl: this.baseUrl,
+      ...(options.bearerToken ? { bearerToken: options.bearerToken } : {}),
+    });
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   }
 
@@ -75,22 +78,41 @@ export class FhirClient {
     return new FhirClient({ ...rest, ...(bearerToken ? { bearerToken } : {}) });
   }
 
-  async read<T extends fhir4.FhirResource = fhir4.FhirResource>(type: string, id: string, options: CallOptions = {}): Promise<T> {
-    return (await this.call(() => this.kit.read({ resourceType: type, id, options: this.kitOptions(options) }), READ)) as unknown as T;
+  async read<T extends fhir4.FhirResource = fhir4.FhirResource>(
+    type: string,
+    id: string,
+    options: CallOptions = {},
+  ): Promise<T> {
+    return (await this.call(
+      () => this.kit.read({ resourceType: type, id, options: this.kitOptions(options) }),
+      READ,
+    )) as unknown as T;
   }
 
   /** GET a path relative to the base (`Patient/1`, `Flag?_tag=…`), or an absolute URL on the base. */
   async get<T = unknown>(path: string, options: CallOptions = {}): Promise<T> {
-    return (await this.call(() => this.kit.request(this.onBase(path), { options: this.kitOptions(options) }), READ)) as unknown as T;
+    return (await this.call(
+      () => this.kit.request(this.onBase(path), { options: this.kitOptions(options) }),
+      READ,
+    )) as unknown as T;
   }
 
   /** Any interaction on a path relative to the base (or an absolute URL on it), with a JSON body if given. */
-  async request<T = unknown>(path: string, init: CallOptions & { method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH'; body?: unknown } = {}): Promise<T> {
+  async request<T = unknown>(
+    path: string,
+    init: CallOptions & { method?: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH'; body?: unknown } = {},
+  ): Promise<T> {
     const { method, body, ...options } = init;
-    const headers = body !== undefined ? { 'content-type': 'application/fhir+json', ...options.headers } : options.headers;
+    const headers =
+      body !== undefined ? { 'content-type': 'application/fhir+json', ...options.headers } : options.headers;
     const call = { ...options, ...(headers ? { headers } : {}) };
-    return (await this.call(() =>
-      this.kit.request(this.onBase(path), { method: method ?? 'GET', options: this.kitOptions(call), ...(body !== undefined ? { body: body as never } : {}) }),
+    return (await this.call(
+      () =>
+        this.kit.request(this.onBase(path), {
+          method: method ?? 'GET',
+          options: this.kitOptions(call),
+          ...(body !== undefined ? { body: body as never } : {}),
+        }),
       (method ?? 'GET') === 'GET' ? READ : WRITE,
     )) as unknown as T;
   }
@@ -104,7 +126,10 @@ export class FhirClient {
    * Every page of a search, following `next` links on the configured base only, within bounds: `resources`
    * are the matches of the searched type; `complete` says whether the server has no more.
    */
-  async searchAll<T extends fhir4.FhirResource = fhir4.FhirResource>(query: string, limits: PagingLimits & CallOptions = {}): Promise<SearchResult<T>> {
+  async searchAll<T extends fhir4.FhirResource = fhir4.FhirResource>(
+    query: string,
+    limits: PagingLimits & CallOptions = {},
+  ): Promise<SearchResult<T>> {
     const maxPages = limits.maxPages ?? DEFAULT_MAX_PAGES;
     const maxResources = limits.maxResources ?? DEFAULT_MAX_RESOURCES;
     const type = query.replace(/^\/+/, '').split('?')[0];
@@ -114,7 +139,8 @@ export class FhirClient {
     let url: string | undefined = query;
     let pages = 0;
     while (url) {
-      if (pages >= maxPages || resources.length >= maxResources || seen.has(url)) return { resources, included, pages, complete: false };
+      if (pages >= maxPages || resources.length >= maxResources || seen.has(url))
+        return { resources, included, pages, complete: false };
       seen.add(url);
       const page = await this.search(url, limits);
       pages++;
@@ -131,26 +157,46 @@ export class FhirClient {
   }
 
   /** A create; conditional when `ifNoneExist` is given (an existing match is answered, nothing new is made). */
-  async create<T extends fhir4.Resource>(resource: T, options: WriteCallOptions & { ifNoneExist?: string } = {}): Promise<T> {
+  async create<T extends fhir4.Resource>(
+    resource: T,
+    options: WriteCallOptions & { ifNoneExist?: string } = {},
+  ): Promise<T> {
     const { ifNoneExist, ...rest } = options;
     const call = this.withHeaders(rest, ifNoneExist ? { 'If-None-Exist': ifNoneExist } : {});
-    return (await this.call(() => this.kit.create({ resourceType: resource.resourceType, body: resource as never, options: this.kitOptions(call) }))) as unknown as T;
+    return (await this.call(() =>
+      this.kit.create({ resourceType: resource.resourceType, body: resource as never, options: this.kitOptions(call) }),
+    )) as unknown as T;
   }
 
   /** An update of `resource.id`; guarded by `ifMatch` (`W/"3"`) when given. */
-  async update<T extends fhir4.Resource>(resource: T, options: WriteCallOptions & { ifMatch?: string } = {}): Promise<T> {
+  async update<T extends fhir4.Resource>(
+    resource: T,
+    options: WriteCallOptions & { ifMatch?: string } = {},
+  ): Promise<T> {
     const { ifMatch, ...rest } = options;
     const call = this.withHeaders(rest, ifMatch ? { 'If-Match': ifMatch } : {});
-    return (await this.call(() => this.kit.update({ resourceType: resource.resourceType, id: resource.id!, body: resource as never, options: this.kitOptions(call) }))) as unknown as T;
+    return (await this.call(() =>
+      this.kit.update({
+        resourceType: resource.resourceType,
+        id: resource.id!,
+        body: resource as never,
+        options: this.kitOptions(call),
+      }),
+    )) as unknown as T;
   }
 
   async transaction(bundle: fhir4.Bundle, options: WriteCallOptions = {}): Promise<fhir4.Bundle> {
-    return (await this.call(() => this.kit.transaction({ body: bundle as never, options: this.kitOptions(this.withHeaders(options, {})) }))) as unknown as fhir4.Bundle;
+    return (await this.call(() =>
+      this.kit.transaction({ body: bundle as never, options: this.kitOptions(this.withHeaders(options, {})) }),
+    )) as unknown as fhir4.Bundle;
   }
 
   /** The server's CapabilityStatement (`/metadata`). */
   async capabilities(options: CallOptions = {}): Promise<fhir4.CapabilityStatement> {
-    return (await this.call(() => this.kit.capabilityStatement(this.kitOptions(options)), READ)) as unknown as fhir4.CapabilityStatement;
+    return (await this.call(
+      () => this.kit.capabilityStatement(this.kitOptions(options)),
+      READ,
+    )) as unknown as fhir4.CapabilityStatement;
   }
 
   /** The `Location` header of the answer a result came with (a create answered with a minimal body). */
@@ -161,11 +207,17 @@ export class FhirClient {
 
   private withHeaders(options: WriteCallOptions, extra: Record<string, string>): CallOptions {
     const headers = { ...options.headers, ...extra, ...(options.prefer ? { Prefer: `return=${options.prefer}` } : {}) };
-    return { ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}), ...(Object.keys(headers).length ? { headers } : {}) };
+    return {
+      ...(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {}),
+      ...(Object.keys(headers).length ? { headers } : {}),
+    };
   }
 
   private kitOptions(options: CallOptions) {
-    return { signal: AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs), ...(options.headers ? { headers: options.headers } : {}) };
+    return {
+      signal: AbortSignal.timeout(options.timeoutMs ?? this.timeoutMs),
+      ...(options.headers ? { headers: options.headers } : {}),
+    };
   }
 
   /** A path relative to the base stays relative; an absolute URL must be on the base (see `nextPageUrl`). */
@@ -173,7 +225,8 @@ export class FhirClient {
     if (!/^https?:/i.test(path)) return path.replace(/^\/+/, '');
     const url = new URL(path);
     const base = new URL(`${this.baseUrl}/`);
-    if (url.origin !== base.origin) throw new Error(`Refusing to send a request for ${this.baseUrl} to another host (${url.origin}).`);
+    if (url.origin !== base.origin)
+      throw new Error(`Refusing to send a request for ${this.baseUrl} to another host (${url.origin}).`);
     return url.toString();
   }
 

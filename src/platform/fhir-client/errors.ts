@@ -37,7 +37,10 @@ export function parseRetryAfter(value: string | null | undefined, now = Date.now
 export function outcomeText(body: unknown): string | undefined {
   const oo = body as fhir4.OperationOutcome | undefined;
   if (oo?.resourceType !== 'OperationOutcome' || !Array.isArray(oo.issue)) return undefined;
-  const text = oo.issue.map((i) => i.diagnostics ?? i.details?.text ?? i.details?.coding?.[0]?.display ?? i.code).filter(Boolean).join('; ');
+  const text = oo.issue
+    .map((i) => i.diagnostics ?? i.details?.text ?? i.details?.coding?.[0]?.display ?? i.code)
+    .filter(Boolean)
+    .join('; ');
   return text ? text.slice(0, 500) : undefined;
 }
 

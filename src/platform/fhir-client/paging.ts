@@ -46,9 +46,13 @@ export interface SearchResult<T> {
 }
 
 /** `Type?k=v&k=w` from parameters, encoded as fhir-kit-client encodes them (URLSearchParams). */
-export function searchQuery(type: string, params: Record<string, string | number | readonly (string | number)[]> = {}): string {
+export function searchQuery(
+  type: string,
+  params: Record<string, string | number | readonly (string | number)[]> = {},
+): string {
   const qs = new URLSearchParams();
-  for (const [key, value] of Object.entries(params)) for (const v of Array.isArray(value) ? value : [value]) qs.append(key, String(v));
+  for (const [key, value] of Object.entries(params))
+    for (const v of Array.isArray(value) ? value : [value]) qs.append(key, String(v));
   const s = qs.toString();
   return s ? `${type}?${s}` : type;
 }

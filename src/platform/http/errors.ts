@@ -36,7 +36,10 @@ export function errorHandler(options: ErrorHandlerOptions): ErrorRequestHandler 
     }
     if (options.noStore) res.setHeader('Cache-Control', 'no-store');
     if (options.html?.wanted(req)) {
-      res.status(status).type('html').send(options.html.page(outcome.issue[0]?.diagnostics ?? 'Something went wrong.', status));
+      res
+        .status(status)
+        .type('html')
+        .send(options.html.page(outcome.issue[0]?.diagnostics ?? 'Something went wrong.', status));
       return;
     }
     const allow = (err as { allow?: unknown } | null)?.allow;

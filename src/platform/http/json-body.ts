@@ -183,7 +183,10 @@ function rejectForbiddenKeysWithPaths(root: unknown): void {
     } else if (typeof value === 'object' && value !== null) {
       for (const key of Object.keys(value)) {
         if (FORBIDDEN_KEYS.has(key)) {
-          throw badRequest(`The request body contains the key '${key}', which no FHIR element has; it is refused for safety.`, `${path}.${key}`);
+          throw badRequest(
+            `The request body contains the key '${key}', which no FHIR element has; it is refused for safety.`,
+            `${path}.${key}`,
+          );
         }
         stack.push({ value: (value as Record<string, unknown>)[key], path: `${path}.${key}` });
       }

@@ -11,13 +11,24 @@ import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import type { Request, Response } from 'express';
 
-export const LFORMS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../node_modules/lforms/dist/lforms');
-export const LFORMS_VERSION = (JSON.parse(fs.readFileSync(path.join(LFORMS_DIR, '../../package.json'), 'utf8')) as { version: string }).version;
+export const LFORMS_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../../node_modules/lforms/dist/lforms',
+);
+export const LFORMS_VERSION = (
+  JSON.parse(fs.readFileSync(path.join(LFORMS_DIR, '../../package.json'), 'utf8')) as { version: string }
+).version;
 
 /** Load order from the stack notes: styles, zone, runtime, polyfills, main, then the FHIR support. */
 export const LFORMS_FILES = {
   css: ['webcomponent/styles.css'],
-  js: ['webcomponent/assets/lib/zone.min.js', 'webcomponent/runtime.js', 'webcomponent/polyfills.js', 'webcomponent/main.js', 'fhir/R4/lformsFHIR.min.js'],
+  js: [
+    'webcomponent/assets/lib/zone.min.js',
+    'webcomponent/runtime.js',
+    'webcomponent/polyfills.js',
+    'webcomponent/main.js',
+    'fhir/R4/lformsFHIR.min.js',
+  ],
 };
 
 const TYPES: Record<string, string> = {
@@ -29,7 +40,13 @@ const TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
-interface Compressed { raw: Buffer; br?: Buffer; gzip?: Buffer; type: string; hash: string }
+interface Compressed {
+  raw: Buffer;
+  br?: Buffer;
+  gzip?: Buffer;
+  type: string;
+  hash: string;
+}
 
 /** Versioned URLs: the content under one URL never changes, so browsers and proxies keep it a year without asking. */
 export const IMMUTABLE = 'public, max-age=31536000, immutable';
@@ -37,12 +54,16 @@ export const IMMUTABLE = 'public, max-age=31536000, immutable';
 export const REVALIDATE = 'no-cache';
 
 /** Browser modules the clinician app and the tablet both import; each router serves them at `<base>/assets/<version>/shared/<file>`. */
-export const SHARED_BROWSER_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../browser-shared/public');
+export const SHARED_BROWSER_DIR = path.resolve(
+  path.dirname(fileURLToPath(import.meta.url)),
+  '../../browser-shared/public',
+);
 
 /** A hash of the files in `dirs`: the version in asset URLs, so that a change gets new URLs. */
 export function assetVersion(...dirs: string[]): string {
   const h = createHash('sha256');
-  for (const dir of dirs) for (const f of fs.readdirSync(dir).sort()) h.update(f).update(fs.readFileSync(path.join(dir, f)));
+  for (const dir of dirs)
+    for (const f of fs.readdirSync(dir).sort()) h.update(f).update(fs.readFileSync(path.join(dir, f)));
   return h.digest('hex').slice(0, 12);
 }
 
@@ -68,7 +89,9 @@ export function staticFiles(root: string, options: { cacheControl?: string } = {
       hash: createHash('sha1').update(raw).digest('hex').slice(0, 16),
       ...(text
         ? {
-            br: zlib.brotliCompressSync(raw, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 9, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length } }),
+            br: zlib.brotliCompressSync(raw, {
+              params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 9, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length },
+            }),
             gzip: zlib.gzipSync(raw, { level: 9 }),
           }
         : {}),
@@ -88,7 +111,11 @@ export function staticFiles(root: string, options: { cacheControl?: string } = {
     res.setHeader('ETag', etag);
     res.setHeader('Vary', 'Accept-Encoding');
     res.setHeader('X-Content-Type-Options', 'nosniff');
-    if (String(req.headers['if-none-match'] ?? '').split(/\s*,\s*/).includes(etag)) {
+    if (
+      String(req.headers['if-none-match'] ?? '')
+        .split(/\s*,\s*/)
+        .includes(etag)
+    ) {
       res.status(304).end();
       return true;
     }

@@ -10,7 +10,10 @@ import { fileURLToPath } from 'node:url';
 import type { Request, Response } from 'express';
 import { REVALIDATE } from './assets.js';
 
-const SOURCE = fs.readFileSync(path.join(path.dirname(fileURLToPath(import.meta.url)), 'public', 'script-cache-sw.js'), 'utf8');
+const SOURCE = fs.readFileSync(
+  path.join(path.dirname(fileURLToPath(import.meta.url)), 'public', 'script-cache-sw.js'),
+  'utf8',
+);
 
 /** Same-origin scripts, styles and module preloads a page shell names, in document order, each once. */
 export function shellFiles(shell: string): string[] {
@@ -25,7 +28,10 @@ export function shellFiles(shell: string): string[] {
 export function scriptCacheWorker(options: { shell: string; scope: string }) {
   const files = shellFiles(options.shell);
   const release = createHash('sha256').update(SOURCE).update(JSON.stringify(files)).digest('hex').slice(0, 12);
-  const source = SOURCE.replace(/^const RELEASE = .*;$/m, `const RELEASE = ${JSON.stringify({ cache: `lforms-page-scripts-${release}`, scope: options.scope, files })};`);
+  const source = SOURCE.replace(
+    /^const RELEASE = .*;$/m,
+    `const RELEASE = ${JSON.stringify({ cache: `lforms-page-scripts-${release}`, scope: options.scope, files })};`,
+  );
   const etag = `"${release}"`;
   return {
     files,
@@ -35,7 +41,11 @@ export function scriptCacheWorker(options: { shell: string; scope: string }) {
       res.setHeader('Cache-Control', REVALIDATE);
       res.setHeader('ETag', etag);
       res.setHeader('X-Content-Type-Options', 'nosniff');
-      if (String(req.headers['if-none-match'] ?? '').split(/\s*,\s*/).includes(etag)) {
+      if (
+        String(req.headers['if-none-match'] ?? '')
+          .split(/\s*,\s*/)
+          .includes(etag)
+      ) {
         res.status(304).end();
         return;
       }

@@ -17,7 +17,10 @@ export const MESSAGES = {
   legalTitle: ['legal', 'aviso legal'],
   placeholderSearchMultiOptionsOrString: ['Search for or type values', 'Busque o escriba valores'],
   placeholderSearchSingleOptionsOrString: ['Search for or type a value', 'Busque o escriba un valor'],
-  placeholderSelectMultiOptionsOrString: ['Select one or more or type a value', 'Elija una o más opciones o escriba un valor'],
+  placeholderSelectMultiOptionsOrString: [
+    'Select one or more or type a value',
+    'Elija una o más opciones o escriba un valor',
+  ],
   placeholderSelectSingleOptionsOrString: ['Select one or type a value', 'Elija una opción o escriba un valor'],
   placeholderSearchMulti: ['Search for values', 'Busque valores'],
   placeholderSearchSingle: ['Search for a value', 'Busque un valor'],
@@ -42,7 +45,10 @@ export const MESSAGES = {
   'errorMessages.TM': ['must be a time value.', 'debe ser una hora.'],
   'errorMessages.RTO': ['must be a ratio value.', 'debe ser una proporción.'],
   'errorMessages.QTY': ['must be a decimal number.', 'debe ser un número.'],
-  'errorMessages.NR': ['must be two numeric values separated by a ^. One value can be omitted, but not the ^.', 'deben ser dos números separados por ^. Puede faltar uno de los números, pero no el ^.'],
+  'errorMessages.NR': [
+    'must be two numeric values separated by a ^. One value can be omitted, but not the ^.',
+    'deben ser dos números separados por ^. Puede faltar uno de los números, pero no el ^.',
+  ],
   'errorMessages.YEAR': ['must be a numeric value of year.', 'debe ser un año en números.'],
   'errorMessages.MONTH': ['must be a numeric value of month.', 'debe ser un mes en números.'],
   'errorMessages.DAY': ['must be a numeric value of day.', 'debe ser un día en números.'],
@@ -55,16 +61,34 @@ export const MESSAGES = {
   mustBeLess: ['must be a value less than {lformsParam}.', 'debe ser menor que {lformsParam}.'],
   mustBeLessOrEqual: ['must be a value less than or equal to {lformsParam}.', 'debe ser {lformsParam} o menos.'],
   mustHaveTotalLength: ['must have a total length of {lformsParam}.', 'debe tener {lformsParam} caracteres.'],
-  mustHaveTotalLengthLessOrEqual: ['must have a total length less than or equal to {lformsParam}.', 'debe tener {lformsParam} caracteres como máximo.'],
-  mustHaveTotalLengthGreaterOrEqual: ['must have a total length greater than or equal to {lformsParam}.', 'debe tener al menos {lformsParam} caracteres.'],
+  mustHaveTotalLengthLessOrEqual: [
+    'must have a total length less than or equal to {lformsParam}.',
+    'debe tener {lformsParam} caracteres como máximo.',
+  ],
+  mustHaveTotalLengthGreaterOrEqual: [
+    'must have a total length greater than or equal to {lformsParam}.',
+    'debe tener al menos {lformsParam} caracteres.',
+  ],
   mustMatchRegex: ['must match a RegExp pattern of {lformsParam}.', 'no tiene el formato esperado ({lformsParam}).'],
-  mustNotHaveMoreDecimalPlaces: ['must not have more than {lformsParam} decimal places.', 'no debe tener más de {lformsParam} decimales.'],
-  mustNotHaveMoreAnswers: ['must not have more than {lformsParam} answers.', 'no debe tener más de {lformsParam} respuestas.'],
-  mustNotHaveLessAnswers: ['must have at least {lformsParam} answers.', 'debe tener al menos {lformsParam} respuestas.'],
+  mustNotHaveMoreDecimalPlaces: [
+    'must not have more than {lformsParam} decimal places.',
+    'no debe tener más de {lformsParam} decimales.',
+  ],
+  mustNotHaveMoreAnswers: [
+    'must not have more than {lformsParam} answers.',
+    'no debe tener más de {lformsParam} respuestas.',
+  ],
+  mustNotHaveLessAnswers: [
+    'must have at least {lformsParam} answers.',
+    'debe tener al menos {lformsParam} respuestas.',
+  ],
   booleanYes: ['Yes', 'Sí'],
   booleanNo: ['No', 'No'],
   booleanNotAnswered: ['Not Answered', 'Sin responder'],
-  pleaseEnterInfoForTheBlank: ['Please enter info in the blank "{lformsParam}".', 'Escriba la información en el espacio «{lformsParam}».'],
+  pleaseEnterInfoForTheBlank: [
+    'Please enter info in the blank "{lformsParam}".',
+    'Escriba la información en el espacio «{lformsParam}».',
+  ],
   other: ['Other', 'Otra'],
 };
 
@@ -137,7 +161,8 @@ function translateTree(node) {
   }
   if (node.nodeType !== 1) return;
   for (const attr of ATTRIBUTES) if (node.hasAttribute(attr)) translateAttribute(node, attr);
-  for (const el of node.querySelectorAll('[aria-label], [title], [placeholder]')) for (const attr of ATTRIBUTES) if (el.hasAttribute(attr)) translateAttribute(el, attr);
+  for (const el of node.querySelectorAll('[aria-label], [title], [placeholder]'))
+    for (const attr of ATTRIBUTES) if (el.hasAttribute(attr)) translateAttribute(el, attr);
   const walker = document.createTreeWalker(node, 4 /* NodeFilter.SHOW_TEXT */);
   for (let t = walker.nextNode(); t; t = walker.nextNode()) translateTree(t);
 }
@@ -160,7 +185,8 @@ export function localizeLForms(LForms, isSpanish, root = document.body) {
       const messages = args.find((a) => Array.isArray(a));
       const before = messages?.length ?? 0;
       const result = original.apply(this, args);
-      if (messages && isSpanish()) for (let i = before; i < messages.length; i++) messages[i] = toSpanish(String(messages[i])) ?? messages[i];
+      if (messages && isSpanish())
+        for (let i = before; i < messages.length; i++) messages[i] = toSpanish(String(messages[i])) ?? messages[i];
       return result;
     };
   }
@@ -171,5 +197,11 @@ export function localizeLForms(LForms, isSpanish, root = document.body) {
       else if (r.type === 'characterData') translateTree(r.target);
       else for (const n of r.addedNodes) translateTree(n);
     }
-  }).observe(root, { subtree: true, childList: true, characterData: true, attributes: true, attributeFilter: ATTRIBUTES });
+  }).observe(root, {
+    subtree: true,
+    childList: true,
+    characterData: true,
+    attributes: true,
+    attributeFilter: ATTRIBUTES,
+  });
 }

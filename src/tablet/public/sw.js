@@ -15,14 +15,20 @@ self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim(
 // The page posts the URLs of the static files it loaded (some before this worker controlled it): cache those,
 // and drop cached files of an earlier release that the page no longer loads.
 self.addEventListener('message', (event) => {
-  const urls = (event.data?.cache ?? []).map((u) => new URL(u, self.location.href)).filter((u) => u.origin === self.location.origin && isStatic(u));
+  const urls = (event.data?.cache ?? [])
+    .map((u) => new URL(u, self.location.href))
+    .filter((u) => u.origin === self.location.origin && isStatic(u));
   if (!urls.length) return;
   const wanted = new Set(urls.map((u) => u.href));
   event.waitUntil(
     caches.open(CACHE).then(async (c) => {
       for (const req of await c.keys()) if (isStatic(new URL(req.url)) && !wanted.has(req.url)) await c.delete(req);
       // The shell too: the first page load happened before this worker was there to see it.
-      await Promise.all([`${BASE}/`, ...urls.map((u) => u.href)].map((u) => c.match(u).then((hit) => hit ?? c.add(u).catch(() => undefined))));
+      await Promise.all(
+        [`${BASE}/`, ...urls.map((u) => u.href)].map((u) =>
+          c.match(u).then((hit) => hit ?? c.add(u).catch(() => undefined)),
+        ),
+      );
     }),
   );
 });

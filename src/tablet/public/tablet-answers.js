@@ -61,7 +61,9 @@ async function checkEmergency(state, response, answers) {
       $('tell-staff').hidden = false;
       $('tell-staff-ok').focus();
     }
-  } catch { /* offline: checked again after the next interaction; the full rules run when the answers are sent */ }
+  } catch {
+    /* offline: checked again after the next interaction; the full rules run when the answers are sent */
+  }
 }
 
 export function moveTo(state, n) {

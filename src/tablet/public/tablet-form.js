@@ -22,7 +22,8 @@ export function formModel() {
 export function applyLanguage(state) {
   document.documentElement.lang = language();
   for (const el of document.querySelectorAll('[data-t]')) el.textContent = t(el.dataset.t);
-  for (const b of document.querySelectorAll('[data-lang]')) b.setAttribute('aria-pressed', String(b.dataset.lang === language()));
+  for (const b of document.querySelectorAll('[data-lang]'))
+    b.setAttribute('aria-pressed', String(b.dataset.lang === language()));
   if (state.session) $('who').textContent = state.session.patientName ? t('formFor', state.session.patientName) : '';
 }
 

@@ -28,7 +28,10 @@ export function createIdleTimeout(state, onTimeout) {
   /** The countdown starts WARN_MS before the timeout, counted from the last activity (`elapsed` ms ago). */
   function arm(elapsed) {
     stop();
-    idleTimer = setTimeout(() => startCountdown(Math.min(WARN_MS, IDLE_MS - elapsed)), Math.max(0, IDLE_MS - WARN_MS - elapsed));
+    idleTimer = setTimeout(
+      () => startCountdown(Math.min(WARN_MS, IDLE_MS - elapsed)),
+      Math.max(0, IDLE_MS - WARN_MS - elapsed),
+    );
   }
 
   /** She touched the tablet: the timeout starts again (and the time is noted for a reload). */

@@ -9,7 +9,9 @@ export const PING_MS = 20000;
 export const SHELL_CACHE = 'periplan-tablet-shell';
 export const CONTAINER = 'lforms-form';
 export const RESPONSE_SYSTEM = 'https://periplan.app/fhir/sid/tablet-response';
-export const device = (new URL(location.href).searchParams.get('device') || 'tablet').replace(/[^A-Za-z0-9 _-]/g, '').slice(0, 40) || 'tablet';
+export const device =
+  (new URL(location.href).searchParams.get('device') || 'tablet').replace(/[^A-Za-z0-9 _-]/g, '').slice(0, 40) ||
+  'tablet';
 
 export const $ = (id) => document.getElementById(id);
 

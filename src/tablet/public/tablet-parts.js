@@ -7,9 +7,16 @@ import { saveProgress } from './tablet-progress.js';
 
 /** What is wrong with one item of part `part` (its messages), or nothing when it is fine or not shown. */
 function itemProblem(state, item, part) {
-  if (item.linkId === part || state.partOf.get(item.linkId) !== part || item._skipLogicStatus === 'target-disabled') return null;
+  if (item.linkId === part || state.partOf.get(item.linkId) !== part || item._skipLogicStatus === 'target-disabled')
+    return null;
   let messages = item._validationErrors ?? [];
-  if (!messages.length && state.requiredIds.has(item.linkId) && item.dataType !== 'SECTION' && window.LForms.Util.isItemValueEmpty(item.value)) messages = [t('required')];
+  if (
+    !messages.length &&
+    state.requiredIds.has(item.linkId) &&
+    item.dataType !== 'SECTION' &&
+    window.LForms.Util.isItemValueEmpty(item.value)
+  )
+    messages = [t('required')];
   return messages.length ? { elementId: item._elementId, text: `${item.question} ${messages.join(' ')}` } : null;
 }
 
@@ -35,7 +42,8 @@ function ageToCheck(state, index) {
   const item = formModel()?.itemList.find((i) => i.linkId === expected.linkId);
   if (!item || item._skipLogicStatus === 'target-disabled' || isBlank(item.value)) return null;
   const value = Number(item.value);
-  if (!Number.isInteger(value) || (value >= expected.low && value <= expected.high) || value === state.ageConfirmed) return null;
+  if (!Number.isInteger(value) || (value >= expected.low && value <= expected.high) || value === state.ageConfirmed)
+    return null;
   return { value, elementId: item._elementId };
 }
 

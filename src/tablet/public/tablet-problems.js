@@ -4,7 +4,9 @@ import { $ } from './tablet-page.js';
 
 export const itemElement = (elementId) => document.getElementById(`item-${elementId}`);
 /** The answer control to focus (its first input; not the help button LHC-Forms puts before it). */
-export const firstControl = (elementId) => itemElement(elementId)?.querySelector('input:not([type="hidden"]), textarea, select') ?? itemElement(elementId)?.querySelector('button');
+export const firstControl = (elementId) =>
+  itemElement(elementId)?.querySelector('input:not([type="hidden"]), textarea, select') ??
+  itemElement(elementId)?.querySelector('button');
 
 /** `aria-invalid` on the answers of the items at fault (cleared everywhere else). */
 export function markProblems(problems) {
@@ -13,7 +15,8 @@ export function markProblems(problems) {
   for (const el of document.querySelectorAll('#lforms-form [aria-invalid="true"]')) el.removeAttribute('aria-invalid');
   for (const id of ids) {
     itemElement(id)?.classList.add('tablet-problem');
-    for (const control of itemElement(id)?.querySelectorAll('input, textarea, select') ?? []) control.setAttribute('aria-invalid', 'true');
+    for (const control of itemElement(id)?.querySelectorAll('input, textarea, select') ?? [])
+      control.setAttribute('aria-invalid', 'true');
   }
 }
 

@@ -8,8 +8,18 @@ export async function saveProgress(state) {
   const { session, questionnaire, sending, responseId, step, alertShown, ageConfirmed } = state;
   if (!session || !questionnaire || sending) return;
   try {
-    await saveEncrypted('draft', { session, responseId, response: currentResponse(), step, lang: language(), alertShown, ageConfirmed });
-  } catch { /* storage unavailable: the answers stay in memory */ }
+    await saveEncrypted('draft', {
+      session,
+      responseId,
+      response: currentResponse(),
+      step,
+      lang: language(),
+      alertShown,
+      ageConfirmed,
+    });
+  } catch {
+    /* storage unavailable: the answers stay in memory */
+  }
 }
 
 export function noteActivity(state) {

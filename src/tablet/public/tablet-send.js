@@ -18,8 +18,10 @@ export async function sendPending(state, body) {
     await clearStore();
     return { state: 'sent' };
   } catch (e) {
-    if (e instanceof ApiError && (e.status === 422 || e.status === 400)) return { state: 'invalid', message: e.message };
-    if (e instanceof ApiError && [401, 403, 404].includes(e.status)) return { state: 'lost', status: e.status, message: e.message };
+    if (e instanceof ApiError && (e.status === 422 || e.status === 400))
+      return { state: 'invalid', message: e.message };
+    if (e instanceof ApiError && [401, 403, 404].includes(e.status))
+      return { state: 'lost', status: e.status, message: e.message };
     return { state: 'queued' };
   }
 }
@@ -37,7 +39,9 @@ export function showThanks(state, queued) {
  * page reloads to the code screen).
  */
 export async function showLost(state, result) {
-  console.error(`tablet: the answers could not be sent (HTTP ${result.status}: ${result.message}); they were deleted from this tablet and must be entered again`);
+  console.error(
+    `tablet: the answers could not be sent (HTTP ${result.status}: ${result.message}); they were deleted from this tablet and must be entered again`,
+  );
   await wipe(state, { reload: false, lost: true });
 }
 
@@ -70,6 +74,7 @@ export function waitForNetwork(state, body, onDone) {
 export function startPing(state) {
   clearInterval(state.timers.ping);
   state.timers.ping = setInterval(() => {
-    if (state.session && state.questionnaire && !state.sending) api(state, 'ping', { method: 'POST' }).catch(() => undefined);
+    if (state.session && state.questionnaire && !state.sending)
+      api(state, 'ping', { method: 'POST' }).catch(() => undefined);
   }, PING_MS);
 }

@@ -10,13 +10,22 @@ import { saveProgress } from './tablet-progress.js';
 import { showLost, showThanks, startPing, waitForNetwork } from './tablet-send.js';
 import { wipe } from './tablet-wipe.js';
 
-const claimErrorWords = (e) => (e instanceof ApiError && e.status === 429 ? t('tooMany') : e instanceof ApiError && e.status === 404 ? t('badCode') : t('noNetwork'));
+const claimErrorWords = (e) =>
+  e instanceof ApiError && e.status === 429
+    ? t('tooMany')
+    : e instanceof ApiError && e.status === 404
+      ? t('badCode')
+      : t('noNetwork');
 
 export async function claimCode(state, code) {
   $('code-error').textContent = '';
   try {
     const r = await api(state, 'claim', { method: 'POST', body: { code, device } });
-    state.session = { handle: r.session, patientName: r.patientName, ...(r.expectedAge ? { expectedAge: r.expectedAge } : {}) };
+    state.session = {
+      handle: r.session,
+      patientName: r.patientName,
+      ...(r.expectedAge ? { expectedAge: r.expectedAge } : {}),
+    };
     state.responseId = crypto.randomUUID();
     state.ageConfirmed = null;
     state.step = 0;
@@ -88,7 +97,17 @@ async function afterQueued(state, pending, result) {
   if (result.state === 'invalid') {
     // Refused as it stands: back to the form to fix it (never silently dropped).
     state.sending = false;
-    await resumeDraft(state, { session: state.session, responseId: state.responseId, response: pending.body.response, step: pending.step, lang: pending.lang }, 0);
+    await resumeDraft(
+      state,
+      {
+        session: state.session,
+        responseId: state.responseId,
+        response: pending.body.response,
+        step: pending.step,
+        lang: pending.lang,
+      },
+      0,
+    );
     await saveProgress(state);
     await saveEncrypted('pending', null).catch(() => undefined);
     showErrors([result.message]);

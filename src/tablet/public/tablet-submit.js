@@ -39,7 +39,9 @@ export async function submit(state) {
   $('submit').disabled = true;
   const body = { response: withIdentifier(state, { ...currentResponse(), status: 'completed' }) };
   // Queued before the first attempt: if the page goes away during it, the next page load sends it.
-  await saveEncrypted('pending', { session: state.session, body, lang: language(), step: state.step }).catch(() => undefined);
+  await saveEncrypted('pending', { session: state.session, body, lang: language(), step: state.step }).catch(
+    () => undefined,
+  );
   await saveEncrypted('draft', null).catch(() => undefined);
   const result = await sendPending(state, body);
   if (result.state === 'invalid') {

@@ -21,10 +21,21 @@ export async function wipe(state, { reload = true, lost = false } = {}) {
   $('age-check').hidden = true;
   state.sending = false;
   $(CONTAINER).replaceChildren();
-  if (handle) await fetch(`${BASE}/api/end`, { method: 'POST', headers: { 'X-Tablet-Session': handle } }).catch(() => undefined);
+  if (handle)
+    await fetch(`${BASE}/api/end`, { method: 'POST', headers: { 'X-Tablet-Session': handle } }).catch(() => undefined);
   await clearStore().catch(() => undefined);
-  try { sessionStorage.clear(); localStorage.clear(); } catch { /* ignore */ }
-  try { const c = window.caches; for (const k of await c.keys()) if (k !== SHELL_CACHE) await c.delete(k); } catch { /* no Cache Storage */ }
+  try {
+    sessionStorage.clear();
+    localStorage.clear();
+  } catch {
+    /* ignore */
+  }
+  try {
+    const c = window.caches;
+    for (const k of await c.keys()) if (k !== SHELL_CACHE) await c.delete(k);
+  } catch {
+    /* no Cache Storage */
+  }
   if (lost) {
     show('lost-screen');
     applyLanguage(state);

@@ -34,16 +34,21 @@ async function switchLanguage(lang) {
 }
 
 async function boot() {
-  for (const b of document.querySelectorAll('[data-lang]')) b.addEventListener('click', () => switchLanguage(b.dataset.lang));
+  for (const b of document.querySelectorAll('[data-lang]'))
+    b.addEventListener('click', () => switchLanguage(b.dataset.lang));
   $('code-form').addEventListener('submit', (event) => claimTyped(state, event));
   $('next').addEventListener('click', () => goNext(state));
   $('back').addEventListener('click', () => moveTo(state, state.step - 1));
   $('submit').addEventListener('click', () => submit(state));
-  $('tell-staff-ok').addEventListener('click', () => { $('tell-staff').hidden = true; });
+  $('tell-staff-ok').addEventListener('click', () => {
+    $('tell-staff').hidden = true;
+  });
   $('idle-continue').addEventListener('click', () => state.idle.reset());
-  for (const type of ['pointerdown', 'keydown', 'touchstart', 'input']) document.addEventListener(type, () => state.idle.reset(), { passive: true });
+  for (const type of ['pointerdown', 'keydown', 'touchstart', 'input'])
+    document.addEventListener(type, () => state.idle.reset(), { passive: true });
   // Capture phase: ng-zorro stops the events of a tapped answer before they could bubble here (see tablet-answers.js).
-  for (const type of ['pointerup', 'click', 'keyup', 'input', 'change']) $(CONTAINER).addEventListener(type, () => scheduleCheck(state), { capture: true, passive: true });
+  for (const type of ['pointerup', 'click', 'keyup', 'input', 'change'])
+    $(CONTAINER).addEventListener(type, () => scheduleCheck(state), { capture: true, passive: true });
   $('lost-ok').addEventListener('click', () => location.replace(`${location.pathname}${location.search}`));
   applyLanguage(state);
   registerServiceWorker();

@@ -12,7 +12,13 @@ import type { Handoff } from '../store.js';
 /** The pinned linkId of the age item (clinical-rules.md): the one the tablet asks the patient to check. */
 const AGE_LINK_ID = 'age';
 
-const claimBody = z.object({ code: z.string().max(32), device: z.string().regex(/^[A-Za-z0-9 _-]{1,40}$/).optional() });
+const claimBody = z.object({
+  code: z.string().max(32),
+  device: z
+    .string()
+    .regex(/^[A-Za-z0-9 _-]{1,40}$/)
+    .optional(),
+});
 
 /** A wrong code: 404, or 429 with Retry-After once this address or tablet has typed too many. */
 function refuseWrongCode(ctx: TabletContext, req: Request, device: string | undefined): never {
@@ -20,8 +26,14 @@ function refuseWrongCode(ctx: TabletContext, req: Request, device: string | unde
   // tablet typing wrong codes slows down itself, not the others behind the same proxy or NAT.
   const keys = [`address ${req.ip ?? 'unknown'}`, ...(device ? [`device ${device}`] : [])];
   const waitSeconds = ctx.throttle.fail(keys);
-  if (waitSeconds > 0) throw new ThrottledError('Too many attempts. Please ask the staff for help.', waitSeconds, 'code');
-  throw new FhirError(404, { code: 'not-found', diagnostics: 'This code does not work. It may have been used already or be too old. Please ask the staff for a new one.', expression: ['code'] });
+  if (waitSeconds > 0)
+    throw new ThrottledError('Too many attempts. Please ask the staff for help.', waitSeconds, 'code');
+  throw new FhirError(404, {
+    code: 'not-found',
+    diagnostics:
+      'This code does not work. It may have been used already or be too old. Please ask the staff for a new one.',
+    expression: ['code'],
+  });
 }
 
 /** The new tablet session of a taken code. */
@@ -53,6 +65,13 @@ export function registerClaim(api: Router, ctx: TabletContext): void {
     const handle = await openSession(ctx, handoff, body.data.device ?? 'unnamed', at);
     // The expected age range (never the birth date): the page asks her to check an age outside it.
     const expectedAge = handoff.expectedAge ? { linkId: AGE_LINK_ID, ...handoff.expectedAge } : undefined;
-    res.status(201).json({ session: handle, ...(handoff.patientName ? { patientName: handoff.patientName } : {}), idleTimeoutMs: ctx.idleTimeoutMs, ...(expectedAge ? { expectedAge } : {}) });
+    res
+      .status(201)
+      .json({
+        session: handle,
+        ...(handoff.patientName ? { patientName: handoff.patientName } : {}),
+        idleTimeoutMs: ctx.idleTimeoutMs,
+        ...(expectedAge ? { expectedAge } : {}),
+      });
   });
 }

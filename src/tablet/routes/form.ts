@@ -15,9 +15,26 @@ import { sha256 } from '../store.js';
 
 /** Tell every listener, and put the patient at the top of the worklist with an alert Flag. */
 function raiseAlert(ctx: TabletContext, { handle, session }: TabletRef, rules: string[]): void {
-  const alert: TabletAlert = { id: randomBytes(8).toString('hex'), patient: { reference: `Patient/${session.patientId}`, ...(session.patientName ? { display: session.patientName } : {}) }, device: session.device, staff: session.staff, rules, at: new Date(ctx.now()).toISOString() };
+  const alert: TabletAlert = {
+    id: randomBytes(8).toString('hex'),
+    patient: {
+      reference: `Patient/${session.patientId}`,
+      ...(session.patientName ? { display: session.patientName } : {}),
+    },
+    device: session.device,
+    staff: session.staff,
+    rules,
+    at: new Date(ctx.now()).toISOString(),
+  };
   // This replica's listeners have it before publish resolves; a failure concerns the other replicas only.
-  ctx.alerts.publish(alert).catch((e: unknown) => console.error('tablet: the emergency alert could not be sent to the other replicas (their worklists see the Flag on their next reload):', e));
+  ctx.alerts
+    .publish(alert)
+    .catch((e: unknown) =>
+      console.error(
+        'tablet: the emergency alert could not be sent to the other replicas (their worklists see the Flag on their next reload):',
+        e,
+      ),
+    );
   const target = ctx.options.writePath.target;
   if (target) {
     writeAlertFlag(target, alert, sha256(handle).slice(0, 32)).catch((e: unknown) =>
@@ -32,7 +49,8 @@ export function registerForm(api: Router, ctx: TabletContext): void {
   api.get('/questionnaire', async (req, res) => {
     await sessionOf(req);
     const asked = req.query.lang;
-    const lang = typeof asked === 'string' && (LANGUAGES as readonly string[]).includes(asked) ? (asked as Language) : 'en';
+    const lang =
+      typeof asked === 'string' && (LANGUAGES as readonly string[]).includes(asked) ? (asked as Language) : 'en';
     res.type('application/fhir+json').send(ctx.perLanguage.get(lang));
   });
 
@@ -42,7 +60,15 @@ export function registerForm(api: Router, ctx: TabletContext): void {
     const { handle, session } = ref;
     // Evaluated as if complete (the rules only read completed responses); never stored.
     const response = { ...buildResponse(ctx, req.body, session, 'completed'), id: 'tablet-check' };
-    const rules = ctx.plan ? emergencyRules(applyPlanDefinition(ctx.plan, { subject: `Patient/${session.patientId}`, data: [response], knowledge: ctx.options.knowledge })) : [];
+    const rules = ctx.plan
+      ? emergencyRules(
+          applyPlanDefinition(ctx.plan, {
+            subject: `Patient/${session.patientId}`,
+            data: [response],
+            knowledge: ctx.options.knowledge,
+          }),
+        )
+      : [];
     // Recorded and compared in one step: two checks at once (on any replicas) raise each rule once.
     const fresh = rules.some((r) => !session.alerted?.includes(r)) ? await store.markAlerted(handle, rules) : [];
     if (fresh.length) raiseAlert(ctx, ref, rules);

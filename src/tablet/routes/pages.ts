@@ -5,7 +5,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Router } from 'express';
-import { LFORMS_DIR, LFORMS_VERSION, lformsPageCsp, REVALIDATE, SHARED_BROWSER_DIR, staticFiles, withLformsTags } from '../../platform/lforms/assets.js';
+import {
+  LFORMS_DIR,
+  LFORMS_VERSION,
+  lformsPageCsp,
+  REVALIDATE,
+  SHARED_BROWSER_DIR,
+  staticFiles,
+  withLformsTags,
+} from '../../platform/lforms/assets.js';
 import { PUBLIC_DIR, type TabletContext } from '../context.js';
 
 export function registerPages(router: Router, ctx: TabletContext): void {
@@ -35,8 +43,12 @@ export function registerPages(router: Router, ctx: TabletContext): void {
     res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
     next();
   });
-  router.get(`/assets/${version}/:file`, (req, res, next) => (own(req, res, String(req.params.file)) ? undefined : next()));
-  router.get(`/assets/${version}/shared/:file`, (req, res, next) => (shared(req, res, String(req.params.file)) ? undefined : next()));
+  router.get(`/assets/${version}/:file`, (req, res, next) =>
+    own(req, res, String(req.params.file)) ? undefined : next(),
+  );
+  router.get(`/assets/${version}/shared/:file`, (req, res, next) =>
+    shared(req, res, String(req.params.file)) ? undefined : next(),
+  );
   // The service worker must live at the tablet's root to control `/tablet/` (the page registers it with updateViaCache 'none').
   router.get('/sw.js', (req, res, next) => (worker(req, res, 'sw.js') ? undefined : next()));
   router.get(`/lforms/${LFORMS_VERSION}/*splat`, (req, res, next) => {

@@ -15,7 +15,9 @@ async function submittingSession(ctx: TabletContext, req: Request): Promise<Tabl
     return await ctx.sessionOf(req, { forSubmit: true });
   } catch (e) {
     // The tablet tells staff to enter these answers again; the log says it happened (never what was answered).
-    console.warn('tablet: a submission arrived for a session that has ended (past its submit grace period) or never existed; refused');
+    console.warn(
+      'tablet: a submission arrived for a session that has ended (past its submit grace period) or never existed; refused',
+    );
     throw e;
   }
 }
@@ -30,13 +32,22 @@ export function registerSubmit(api: Router, ctx: TabletContext): void {
     if (session.submittedKey && session.submittedKey !== key) throw forbidden('This form has already been sent.');
     const result = await writePath.submit({ response, data: [], author: response.author!, enterer: session.staff });
     if (result.state === 'sent' && session.alerted?.length && writePath.target) {
-      await closeAlertFlag(writePath.target, sha256(handle).slice(0, 32)).catch((e: unknown) => console.error('tablet: the alert Flag could not be closed:', e));
+      await closeAlertFlag(writePath.target, sha256(handle).slice(0, 32)).catch((e: unknown) =>
+        console.error('tablet: the alert Flag could not be closed:', e),
+      );
     }
     // Keep the (spent) session for a while so that a retry of the same submission is answered, not refused;
     // the grace period of an unsent session ends here (a second, different response is refused anyway).
     const sentAt = ctx.now();
-    await ctx.store.putSession(handle, { ...session, submittedKey: result.key, expiresAt: Math.min(session.expiresAt, sentAt + ctx.retryWindowMs), submitUntil: sentAt + ctx.retryWindowMs });
+    await ctx.store.putSession(handle, {
+      ...session,
+      submittedKey: result.key,
+      expiresAt: Math.min(session.expiresAt, sentAt + ctx.retryWindowMs),
+      submitUntil: sentAt + ctx.retryWindowMs,
+    });
     // Never the results or flags: the patient is thanked, nothing more.
-    res.status(result.state === 'failed' ? 202 : 201).json({ state: result.state === 'failed' ? 'received' : result.state, duplicate: result.duplicate });
+    res
+      .status(result.state === 'failed' ? 202 : 201)
+      .json({ state: result.state === 'failed' ? 'received' : result.state, duplicate: result.duplicate });
   });
 }

@@ -18,7 +18,11 @@ export function projectKnowledge(): Promise<KnowledgeBase> {
 
 export async function testApp(options: { dataSource?: SubjectDataSource; env?: Record<string, string> } = {}) {
   const config = loadConfig({ LOG_LEVEL: 'silent', PUBLIC_URL, ...options.env });
-  return createApp({ config, knowledge: await projectKnowledge(), ...(options.dataSource ? { dataSource: options.dataSource } : {}) });
+  return createApp({
+    config,
+    knowledge: await projectKnowledge(),
+    ...(options.dataSource ? { dataSource: options.dataSource } : {}),
+  });
 }
 
 export const FHIR_JSON = 'application/fhir+json';

@@ -25,7 +25,8 @@ export async function startFhirServer(resources: fhir4.FhirResource[]): Promise<
     authorizations.push(req.headers.authorization);
     next();
   });
-  const send = (res: express.Response, status: number, body: unknown) => res.status(status).type('application/fhir+json').send(JSON.stringify(body));
+  const send = (res: express.Response, status: number, body: unknown) =>
+    res.status(status).type('application/fhir+json').send(JSON.stringify(body));
   app.get('/:type/:id', (req, res) => {
     const found = resources.find((r) => r.resourceType === req.params.type && r.id === req.params.id);
     if (found) send(res, 200, found);
@@ -39,8 +40,13 @@ export async function startFhirServer(resources: fhir4.FhirResource[]): Promise<
       if (r.resourceType !== req.params.type) return false;
       const s = (r as { subject?: fhir4.Reference }).subject?.reference;
       if (subject && s !== subject) return false;
-      if (code && !((r as { code?: fhir4.CodeableConcept }).code?.coding ?? []).some((c) => c.code === code)) return false;
-      if (q.questionnaire && !String((r as fhir4.QuestionnaireResponse).questionnaire ?? '').startsWith(q.questionnaire)) return false;
+      if (code && !((r as { code?: fhir4.CodeableConcept }).code?.coding ?? []).some((c) => c.code === code))
+        return false;
+      if (
+        q.questionnaire &&
+        !String((r as fhir4.QuestionnaireResponse).questionnaire ?? '').startsWith(q.questionnaire)
+      )
+        return false;
       return true;
     });
     // Pages like a real server when asked for fewer than there are (`_count`, then `_offset` in its next link).

@@ -78,7 +78,11 @@ const JUNK_ANSWERS: ReadonlyArray<() => unknown> = [
   () => ({ valueDate: '2026-13-45' }),
 ];
 
-function itemsFor(rng: Rng, items: readonly fhir4.QuestionnaireItem[], options: Required<RandomResponseOptions>): unknown[] {
+function itemsFor(
+  rng: Rng,
+  items: readonly fhir4.QuestionnaireItem[],
+  options: Required<RandomResponseOptions>,
+): unknown[] {
   const out: unknown[] = [];
   for (const item of items) {
     if (item.type === 'display') continue;
@@ -89,7 +93,11 @@ function itemsFor(rng: Rng, items: readonly fhir4.QuestionnaireItem[], options: 
     }
     if (rng() > options.answerRate) continue;
     if (rng() < options.corruptRate) {
-      out.push(rng() < 0.1 ? { linkId: `unknown-${Math.floor(rng() * 100)}`, answer: [{ valueString: 'x' }] } : { linkId: item.linkId, answer: [pick(rng, JUNK_ANSWERS)()] });
+      out.push(
+        rng() < 0.1
+          ? { linkId: `unknown-${Math.floor(rng() * 100)}`, answer: [{ valueString: 'x' }] }
+          : { linkId: item.linkId, answer: [pick(rng, JUNK_ANSWERS)()] },
+      );
       continue;
     }
     const answer = validAnswer(rng, item);
@@ -98,7 +106,11 @@ function itemsFor(rng: Rng, items: readonly fhir4.QuestionnaireItem[], options: 
   return out;
 }
 
-export function randomResponse(rng: Rng, questionnaire: fhir4.Questionnaire, opts: RandomResponseOptions): fhir4.QuestionnaireResponse {
+export function randomResponse(
+  rng: Rng,
+  questionnaire: fhir4.Questionnaire,
+  opts: RandomResponseOptions,
+): fhir4.QuestionnaireResponse {
   const options = { answerRate: 0.8, corruptRate: 0, ...opts };
   return {
     resourceType: 'QuestionnaireResponse',
@@ -117,7 +129,10 @@ export function patientFor(id: string, response: fhir4.QuestionnaireResponse): f
   return { resourceType: 'Patient', id, gender: 'female', birthDate: `${year}-06-01` };
 }
 
-function findAnswer(response: fhir4.QuestionnaireResponse, linkId: string): fhir4.QuestionnaireResponseItemAnswer | undefined {
+function findAnswer(
+  response: fhir4.QuestionnaireResponse,
+  linkId: string,
+): fhir4.QuestionnaireResponseItemAnswer | undefined {
   const stack = [...(response.item ?? [])];
   while (stack.length > 0) {
     const it = stack.pop()!;
@@ -133,7 +148,14 @@ export function applyParameters(subject: string, resources: unknown[]): fhir4.Pa
     resourceType: 'Parameters',
     parameter: [
       { name: 'subject', valueString: subject },
-      { name: 'data', resource: { resourceType: 'Bundle', type: 'collection', entry: resources.map((resource) => ({ resource: resource as fhir4.FhirResource })) } as fhir4.Bundle },
+      {
+        name: 'data',
+        resource: {
+          resourceType: 'Bundle',
+          type: 'collection',
+          entry: resources.map((resource) => ({ resource: resource as fhir4.FhirResource })),
+        } as fhir4.Bundle,
+      },
     ],
   };
 }

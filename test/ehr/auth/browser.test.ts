@@ -28,7 +28,14 @@ beforeAll(async () => {
   chromiumBrowser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
   });
 });
 beforeEach(async ({ onTestFailed }) => {
@@ -51,7 +58,12 @@ async function axeViolations(page: Page) {
   step = `axe on ${page.url()}`;
   await page.evaluate(axeSource);
   return page.evaluate(async () => {
-    type Axe = { run(context: unknown, options: unknown): Promise<{ violations: { id: string; help: string; nodes: unknown[] }[] }> };
+    type Axe = {
+      run(
+        context: unknown,
+        options: unknown,
+      ): Promise<{ violations: { id: string; help: string; nodes: unknown[] }[] }>;
+    };
     const result = await (globalThis as unknown as { axe: Axe }).axe.run(document, { iframes: false });
     return result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.length})`);
   });
@@ -70,9 +82,13 @@ function mountStubApp(harness: Harness): void {
     const state = oidc.randomState();
     pending.set(state, verifier);
     const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: `${harness.baseUrl}/app/callback`, scope: 'launch openid fhirUser patient/Patient.rs',
-      launch: String(req.query.launch), aud: String(req.query.iss), state,
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      redirect_uri: `${harness.baseUrl}/app/callback`,
+      scope: 'launch openid fhirUser patient/Patient.rs',
+      launch: String(req.query.launch),
+      aud: String(req.query.iss),
+      state,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
     });
     res.redirect(url.href);
   });
@@ -80,8 +96,15 @@ function mountStubApp(harness: Harness): void {
     const config = await clientConfig(harness, 'periplan-app', APP_SECRET);
     const state = String(req.query.state);
     const current = new URL(req.originalUrl, harness.baseUrl);
-    const tokens = await oidc.authorizationCodeGrant(config, current, { pkceCodeVerifier: pending.get(state)!, expectedState: state });
-    res.type('html').send(`<!doctype html><html lang="en"><head><title>Stub app</title></head><body><main><h1>Stub app</h1><p id="context">patient ${tokens.patient} banner ${tokens.need_patient_banner}</p></main></body></html>`);
+    const tokens = await oidc.authorizationCodeGrant(config, current, {
+      pkceCodeVerifier: pending.get(state)!,
+      expectedState: state,
+    });
+    res
+      .type('html')
+      .send(
+        `<!doctype html><html lang="en"><head><title>Stub app</title></head><body><main><h1>Stub app</h1><p id="context">patient ${tokens.patient} banner ${tokens.need_patient_banner}</p></main></body></html>`,
+      );
   });
 }
 
@@ -109,9 +132,9 @@ describe('launcher in Chromium', () => {
     await page.selectOption('#practitioner', 'dr-jones');
     await page.selectOption('#patient', 'pat-b');
     // launcher.js ran (so the CSP let it) and describes the launch.
-    await expect.poll(() => page.textContent('#launch-summary')).toBe(
-      'Dr Emma Jones — GP will open PeriPlan back pain (clinician app) for Beatrice Brown (born 1970-09-30).',
-    );
+    await expect
+      .poll(() => page.textContent('#launch-summary'))
+      .toBe('Dr Emma Jones — GP will open PeriPlan back pain (clinician app) for Beatrice Brown (born 1970-09-30).');
     if (screenshots) await page.screenshot({ path: path.join(screenshots, 'launcher.png'), fullPage: true });
 
     const [appTab] = await Promise.all([context.waitForEvent('page'), page.click('button[type=submit]')]);
@@ -155,8 +178,12 @@ describe('sandbox sign-in in Chromium (standalone launch)', () => {
     const verifier = oidc.randomPKCECodeVerifier();
     const redirect = `${h.baseUrl}/tablet/callback`;
     const authUrl = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: redirect, scope: 'launch/patient openid fhirUser patient/QuestionnaireResponse.cu', aud: h.fhirBaseUrl,
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'st',
+      redirect_uri: redirect,
+      scope: 'launch/patient openid fhirUser patient/QuestionnaireResponse.cu',
+      aud: h.fhirBaseUrl,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state: 'st',
     });
     step = 'new page';
     const context = browser;

@@ -46,7 +46,9 @@ export interface Harness {
 }
 
 /** `port`: 0 (default) picks a free one; pass a previous harness's port to "restart" the same server. */
-export async function startHarness(options: { ttl?: SmartAuthOptions['ttl']; dataDir?: string; port?: number } = {}): Promise<Harness> {
+export async function startHarness(
+  options: { ttl?: SmartAuthOptions['ttl']; dataDir?: string; port?: number } = {},
+): Promise<Harness> {
   const app = express();
   // helmet's default Content-Security-Policy (no inline scripts), as the lead's server is expected to use.
   app.use(helmet());
@@ -70,7 +72,15 @@ export async function startHarness(options: { ttl?: SmartAuthOptions['ttl']; dat
   app.use('/ehr/fhir', auth.wellKnownRouter);
   const store = openFhirStore({ dataDir, validate: false });
   seedStore(store);
-  app.use('/ehr/fhir', createFhirStoreRouter({ store, authorize: auth.authorizeRequest, baseUrl: `${baseUrl}/ehr/fhir`, security: auth.capabilitySecurity() }));
+  app.use(
+    '/ehr/fhir',
+    createFhirStoreRouter({
+      store,
+      authorize: auth.authorizeRequest,
+      baseUrl: `${baseUrl}/ehr/fhir`,
+      security: auth.capabilitySecurity(),
+    }),
+  );
   app.use('/ehr', createLauncherRouter({ auth }));
   return {
     app,
@@ -93,11 +103,24 @@ export async function startHarness(options: { ttl?: SmartAuthOptions['ttl']; dat
 
 /** The directory's patients and practitioners as FHIR resources, and a Flag for each patient. */
 function seedStore(store: FhirStore): void {
-  for (const [id, family, given, birthDate] of [['pat-a', 'Archer', 'Alice', '1974-02-11'], ['pat-b', 'Brown', 'Beatrice', '1970-09-30']] as const) {
+  for (const [id, family, given, birthDate] of [
+    ['pat-a', 'Archer', 'Alice', '1974-02-11'],
+    ['pat-b', 'Brown', 'Beatrice', '1970-09-30'],
+  ] as const) {
     store.update({ resourceType: 'Patient', id, name: [{ family, given: [given] }], birthDate });
-    store.update({ resourceType: 'Flag', id: `flag-${id}`, status: 'active', code: { text: 'Back pain review' }, subject: { reference: `Patient/${id}` } });
+    store.update({
+      resourceType: 'Flag',
+      id: `flag-${id}`,
+      status: 'active',
+      code: { text: 'Back pain review' },
+      subject: { reference: `Patient/${id}` },
+    });
   }
-  store.update({ resourceType: 'Practitioner', id: 'dr-jones', name: [{ family: 'Jones', given: ['Emma'], prefix: ['Dr'] }] });
+  store.update({
+    resourceType: 'Practitioner',
+    id: 'dr-jones',
+    name: [{ family: 'Jones', given: ['Emma'], prefix: ['Dr'] }],
+  });
   store.update({ resourceType: 'Practitioner', id: 'physio-lee', name: [{ family: 'Lee', given: ['Sam'] }] });
 }
 
@@ -135,7 +158,11 @@ export class Browser {
    * Follows redirects from `url` until one leaves the server for `stopAt` (the app's redirect URI) or a
    * page (non-redirect) is reached. Returns the final URL and the last response.
    */
-  async follow(url: string, stopAt: string, init: { method?: string; form?: Record<string, string> } = {}): Promise<{ url: string; res: Response }> {
+  async follow(
+    url: string,
+    stopAt: string,
+    init: { method?: string; form?: Record<string, string> } = {},
+  ): Promise<{ url: string; res: Response }> {
     let current = url;
     let res = await this.request(current, init);
     for (let hops = 0; hops < 10 && res.status >= 300 && res.status < 400; hops++) {
@@ -151,7 +178,10 @@ export class Browser {
 export function formAction(html: string, baseUrl: string): string {
   const match = /<form method="post" action="([^"]+)">/.exec(html);
   if (!match) throw new Error(`no sign-in form in page:\n${html.slice(0, 500)}`);
-  return new URL(match[1]!.replace(/&#(\d+);/g, (_m, c: string) => String.fromCharCode(Number(c))), baseUrl).href;
+  return new URL(
+    match[1]!.replace(/&#(\d+);/g, (_m, c: string) => String.fromCharCode(Number(c))),
+    baseUrl,
+  ).href;
 }
 
 /** Completes an EHR launch for `launch` as the clinician app (openid-client) and returns the token response. */
@@ -160,9 +190,17 @@ export async function tokensForLaunch(h: Harness, launch: string, scope = 'launc
   const verifier = oidc.randomPKCECodeVerifier();
   const redirect = `${h.baseUrl}/app/callback`;
   const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: redirect, scope, launch, aud: h.fhirBaseUrl,
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', state: 'launch-state',
+    redirect_uri: redirect,
+    scope,
+    launch,
+    aud: h.fhirBaseUrl,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state: 'launch-state',
   });
   const { url: back } = await new Browser().follow(url.href, redirect);
-  return oidc.authorizationCodeGrant(config, new URL(back), { pkceCodeVerifier: verifier, expectedState: 'launch-state' });
+  return oidc.authorizationCodeGrant(config, new URL(back), {
+    pkceCodeVerifier: verifier,
+    expectedState: 'launch-state',
+  });
 }

@@ -33,7 +33,15 @@ describe('launcher page', () => {
     expect(html).toContain('<option value="pat-b">Beatrice Brown (born 1970-09-30)</option>');
     expect(html).toContain('<option value="dr-jones">Dr Emma Jones — GP</option>');
     expect(html).toContain('<option value="periplan-app">PeriPlan back pain (clinician app)</option>');
-    for (const id of ['practitioner', 'patient', 'app', 'encounter', 'need_patient_banner', 'display-tab', 'display-embedded']) {
+    for (const id of [
+      'practitioner',
+      'patient',
+      'app',
+      'encounter',
+      'need_patient_banner',
+      'display-tab',
+      'display-embedded',
+    ]) {
       expect(html).toContain(`<label for="${id}"`);
       expect(html).toContain(`id="${id}"`);
     }
@@ -42,7 +50,10 @@ describe('launcher page', () => {
     expect(html).not.toMatch(/<script>|<script [^>]*>[^<]+<\/script>|\son[a-z]+="/);
     expect(html).toContain(`${h.fhirBaseUrl}/.well-known/smart-configuration`);
     expect(html).toContain(`href="${h.baseUrl}/tablet/"`);
-    await request(h.app).get('/ehr/launcher-assets/launcher.js').expect(200).expect('content-type', /javascript/);
+    await request(h.app)
+      .get('/ehr/launcher-assets/launcher.js')
+      .expect(200)
+      .expect('content-type', /javascript/);
     await request(h.app).get('/ehr/launcher-assets/launcher.css').expect(200).expect('content-type', /css/);
   });
 
@@ -60,7 +71,12 @@ describe('launcher page', () => {
     expect(launch).toMatch(/^[A-Za-z0-9_-]{32}$/);
     // The app that follows it gets the chosen context (the unticked banner box means false).
     const tokens = await tokensForLaunch(h, launch);
-    expect(tokens).toMatchObject({ patient: 'pat-b', encounter: 'enc-7', need_patient_banner: false, fhirUser: `${h.fhirBaseUrl}/Practitioner/physio-lee` });
+    expect(tokens).toMatchObject({
+      patient: 'pat-b',
+      encounter: 'enc-7',
+      need_patient_banner: false,
+      fhirUser: `${h.fhirBaseUrl}/Practitioner/physio-lee`,
+    });
   });
 
   it('an embedded launch shows the EHR banner and frames the app (which then needs no banner)', async () => {
@@ -68,12 +84,21 @@ describe('launcher page', () => {
     const res = await agent
       .post('/ehr/launch')
       .type('form')
-      .send({ csrf, practitioner: 'dr-jones', patient: 'pat-a', app: 'periplan-app', display: 'embedded', need_patient_banner: 'true' })
+      .send({
+        csrf,
+        practitioner: 'dr-jones',
+        patient: 'pat-a',
+        app: 'periplan-app',
+        display: 'embedded',
+        need_patient_banner: 'true',
+      })
       .expect(200);
     expect(res.text).toContain('<section class="patient-banner" aria-label="Patient">');
     expect(res.text).toContain('<h1>Alice Archer</h1>');
     expect(res.headers['content-security-policy']).toContain(`frame-src 'self' ${h.baseUrl}`);
-    const src = /<iframe class="app-frame" title="PeriPlan back pain \(clinician app\)" src="([^"]+)">/.exec(res.text)![1]!.replace(/&#38;/g, '&');
+    const src = /<iframe class="app-frame" title="PeriPlan back pain \(clinician app\)" src="([^"]+)">/
+      .exec(res.text)![1]!
+      .replace(/&#38;/g, '&');
     const launch = new URL(src).searchParams.get('launch')!;
     const tokens = await tokensForLaunch(h, launch);
     expect(tokens).toMatchObject({ patient: 'pat-a', need_patient_banner: false });
@@ -84,7 +109,9 @@ describe('launcher page', () => {
       .post('/ehr/launches')
       .send({ practitioner: 'dr-jones', patient: 'pat-a', app: 'periplan-app', need_patient_banner: false })
       .expect(201);
-    expect(res.body.url).toBe(`${h.baseUrl}/app/launch?iss=${encodeURIComponent(h.fhirBaseUrl)}&launch=${res.body.launch}`);
+    expect(res.body.url).toBe(
+      `${h.baseUrl}/app/launch?iss=${encodeURIComponent(h.fhirBaseUrl)}&launch=${res.body.launch}`,
+    );
     expect(new Date(res.body.expiresAt).getTime()).toBeGreaterThan(Date.now());
   });
 
@@ -95,7 +122,11 @@ describe('launcher page', () => {
       .expect(400);
     expect(unknown.body.issue[0]).toMatchObject({ diagnostics: 'Unknown patient nobody', expression: ['patient'] });
     const { agent, csrf } = await launcherForm();
-    const form = await agent.post('/ehr/launch').type('form').send({ csrf, patient: 'pat-a', app: 'periplan-app' }).expect(400);
+    const form = await agent
+      .post('/ehr/launch')
+      .type('form')
+      .send({ csrf, patient: 'pat-a', app: 'periplan-app' })
+      .expect(400);
     expect(form.text).toContain('role="alert"');
     expect(form.text).toContain('Choose a clinician.');
   });

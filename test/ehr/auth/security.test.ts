@@ -18,11 +18,24 @@ afterAll(async () => {
 const appRedirect = () => `${h.baseUrl}/app/callback`;
 
 /** Runs an EHR launch's authorization request with the given parameters; returns the browser's landing. */
-async function authorize(params: Record<string, string | undefined>, options: { clientId?: string; secret?: string } = {}) {
+async function authorize(
+  params: Record<string, string | undefined>,
+  options: { clientId?: string; secret?: string } = {},
+) {
   const config = await clientConfig(h, options.clientId ?? 'periplan-app', options.secret ?? APP_SECRET);
-  const { launch } = await h.auth.createLaunch({ patient: 'pat-a', practitioner: 'dr-jones', clientId: 'periplan-app' });
+  const { launch } = await h.auth.createLaunch({
+    patient: 'pat-a',
+    practitioner: 'dr-jones',
+    clientId: 'periplan-app',
+  });
   const all: Record<string, string> = {};
-  const defaults: Record<string, string | undefined> = { redirect_uri: appRedirect(), scope: 'launch openid fhirUser patient/Patient.rs', launch, aud: h.fhirBaseUrl, state: 'state-1' };
+  const defaults: Record<string, string | undefined> = {
+    redirect_uri: appRedirect(),
+    scope: 'launch openid fhirUser patient/Patient.rs',
+    launch,
+    aud: h.fhirBaseUrl,
+    state: 'state-1',
+  };
   for (const [k, v] of Object.entries({ ...defaults, ...params })) if (v !== undefined) all[k] = v;
   const url = oidc.buildAuthorizationUrl(config, all);
   const landing = await new Browser().follow(url.href, appRedirect());
@@ -46,7 +59,15 @@ async function validToken(scope = 'launch patient/Patient.rs', patient = 'pat-a'
   const { launch } = await harness.auth.createLaunch({ patient, practitioner: 'dr-jones', clientId: 'periplan-app' });
   const { verifier, challenge } = await pkce();
   const redirect = `${harness.baseUrl}/app/callback`;
-  const url = oidc.buildAuthorizationUrl(config, { redirect_uri: redirect, scope, launch, aud: harness.fhirBaseUrl, code_challenge: challenge, code_challenge_method: 'S256', state: 's' });
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: redirect,
+    scope,
+    launch,
+    aud: harness.fhirBaseUrl,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state: 's',
+  });
   const { url: back } = await new Browser().follow(url.href, redirect);
   return oidc.authorizationCodeGrant(config, new URL(back), { pkceCodeVerifier: verifier, expectedState: 's' });
 }
@@ -54,23 +75,34 @@ async function validToken(scope = 'launch patient/Patient.rs', patient = 'pat-a'
 describe('PKCE', () => {
   it('refuses an authorization request without a code_challenge', async () => {
     const { landing } = await authorize({});
-    expect(redirectError(landing.url)).toEqual({ error: 'invalid_request', description: 'Authorization Server policy requires PKCE to be used for this request' });
+    expect(redirectError(landing.url)).toEqual({
+      error: 'invalid_request',
+      description: 'Authorization Server policy requires PKCE to be used for this request',
+    });
   });
 
   it('refuses the plain method', async () => {
     const { landing } = await authorize({ code_challenge: 'a'.repeat(43), code_challenge_method: 'plain' });
-    expect(redirectError(landing.url)).toEqual({ error: 'invalid_request', description: 'not supported value of code_challenge_method' });
+    expect(redirectError(landing.url)).toEqual({
+      error: 'invalid_request',
+      description: 'not supported value of code_challenge_method',
+    });
   });
 
   it('refuses a token request with the wrong code_verifier', async () => {
     const { challenge } = await pkce();
     const { config, landing } = await authorize({ code_challenge: challenge, code_challenge_method: 'S256' });
     const error = await oidc
-      .authorizationCodeGrant(config, new URL(landing.url), { pkceCodeVerifier: oidc.randomPKCECodeVerifier(), expectedState: 'state-1' })
+      .authorizationCodeGrant(config, new URL(landing.url), {
+        pkceCodeVerifier: oidc.randomPKCECodeVerifier(),
+        expectedState: 'state-1',
+      })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(oidc.ResponseBodyError);
     expect((error as oidc.ResponseBodyError).error).toBe('invalid_grant');
-    expect((error as oidc.ResponseBodyError).error_description).toBe('grant request is invalid: code_verifier does not match code_challenge');
+    expect((error as oidc.ResponseBodyError).error_description).toBe(
+      'grant request is invalid: code_verifier does not match code_challenge',
+    );
   });
 
   it('refuses a token request without a code_verifier', async () => {
@@ -79,11 +111,17 @@ describe('PKCE', () => {
     const code = new URL(landing.url).searchParams.get('code')!;
     const res = await fetch(`${h.issuer}/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`periplan-app:${APP_SECRET}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`periplan-app:${APP_SECRET}`).toString('base64')}`,
+      },
       body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: appRedirect() }),
     });
     expect(res.status).toBe(400);
-    expect(await res.json()).toEqual({ error: 'invalid_grant', error_description: 'grant request is invalid: code_verifier must be provided' });
+    expect(await res.json()).toEqual({
+      error: 'invalid_grant',
+      error_description: 'grant request is invalid: code_verifier must be provided',
+    });
     expect(config).toBeDefined();
   });
 });
@@ -91,17 +129,27 @@ describe('PKCE', () => {
 describe('authorization request', () => {
   it('state tampering is caught by the client (openid-client compares the returned state)', async () => {
     const { challenge, verifier } = await pkce();
-    const { config, landing } = await authorize({ code_challenge: challenge, code_challenge_method: 'S256', state: 'state-1' });
+    const { config, landing } = await authorize({
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      state: 'state-1',
+    });
     const tampered = new URL(landing.url);
     tampered.searchParams.set('state', 'state-evil');
-    const error = await oidc.authorizationCodeGrant(config, tampered, { pkceCodeVerifier: verifier, expectedState: 'state-1' }).catch((e: unknown) => e);
+    const error = await oidc
+      .authorizationCodeGrant(config, tampered, { pkceCodeVerifier: verifier, expectedState: 'state-1' })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(oidc.ClientError);
     expect(((error as Error).cause as Error).message).toBe('unexpected "state" response parameter value');
   });
 
   it('refuses a redirect URI that is not registered, on its own page (never redirecting there)', async () => {
     const { challenge } = await pkce();
-    const { landing } = await authorize({ code_challenge: challenge, code_challenge_method: 'S256', redirect_uri: 'https://evil.example/callback' });
+    const { landing } = await authorize({
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      redirect_uri: 'https://evil.example/callback',
+    });
     expect(landing.res.status).toBe(400);
     const html = await landing.res.text();
     expect(html).toContain('redirect_uri did not match any of the client&#39;s registered redirect_uris');
@@ -128,42 +176,80 @@ describe('authorization request', () => {
     const { challenge, verifier } = await pkce();
     const { landing } = await authorize({ code_challenge: challenge, code_challenge_method: 'S256' });
     const wrong = await clientConfig(h, 'periplan-app', 'not-the-secret');
-    const error = await oidc.authorizationCodeGrant(wrong, new URL(landing.url), { pkceCodeVerifier: verifier, expectedState: 'state-1' }).catch((e: unknown) => e);
+    const error = await oidc
+      .authorizationCodeGrant(wrong, new URL(landing.url), { pkceCodeVerifier: verifier, expectedState: 'state-1' })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(oidc.WWWAuthenticateChallengeError);
     const wwwAuthenticate = (error as oidc.WWWAuthenticateChallengeError).cause[0]!;
-    expect(wwwAuthenticate.parameters).toMatchObject({ error: 'invalid_client', error_description: 'client authentication failed' });
+    expect(wwwAuthenticate.parameters).toMatchObject({
+      error: 'invalid_client',
+      error_description: 'client authentication failed',
+    });
   });
 
   it('requires aud, and only the FHIR base URL', async () => {
     const { challenge } = await pkce();
     const missing = await authorize({ code_challenge: challenge, code_challenge_method: 'S256', aud: undefined });
-    expect(redirectError(missing.landing.url)).toEqual({ error: 'invalid_request', description: `aud is required: the FHIR base URL the app will call (${h.fhirBaseUrl})` });
-    const other = await authorize({ code_challenge: challenge, code_challenge_method: 'S256', aud: 'https://other.example/fhir' });
-    expect(redirectError(other.landing.url)).toEqual({ error: 'invalid_request', description: `aud https://other.example/fhir is not this server's FHIR base URL (${h.fhirBaseUrl})` });
+    expect(redirectError(missing.landing.url)).toEqual({
+      error: 'invalid_request',
+      description: `aud is required: the FHIR base URL the app will call (${h.fhirBaseUrl})`,
+    });
+    const other = await authorize({
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      aud: 'https://other.example/fhir',
+    });
+    expect(redirectError(other.landing.url)).toEqual({
+      error: 'invalid_request',
+      description: `aud https://other.example/fhir is not this server's FHIR base URL (${h.fhirBaseUrl})`,
+    });
   });
 
   it('refuses an unknown launch, a used launch, and the launch scope without a launch', async () => {
     const { challenge, verifier } = await pkce();
     const unknown = await authorize({ code_challenge: challenge, code_challenge_method: 'S256', launch: 'made-up' });
-    expect(redirectError(unknown.landing.url)).toEqual({ error: 'invalid_request', description: 'launch is unknown, expired or already used: launch the app again from the EHR' });
+    expect(redirectError(unknown.landing.url)).toEqual({
+      error: 'invalid_request',
+      description: 'launch is unknown, expired or already used: launch the app again from the EHR',
+    });
 
     const first = await authorize({ code_challenge: challenge, code_challenge_method: 'S256' });
-    await oidc.authorizationCodeGrant(first.config, new URL(first.landing.url), { pkceCodeVerifier: verifier, expectedState: 'state-1' });
+    await oidc.authorizationCodeGrant(first.config, new URL(first.landing.url), {
+      pkceCodeVerifier: verifier,
+      expectedState: 'state-1',
+    });
     const again = await authorize({ code_challenge: challenge, code_challenge_method: 'S256', launch: first.launch });
-    expect(redirectError(again.landing.url).description).toBe('launch is unknown, expired or already used: launch the app again from the EHR');
+    expect(redirectError(again.landing.url).description).toBe(
+      'launch is unknown, expired or already used: launch the app again from the EHR',
+    );
 
     const noLaunch = await authorize({ code_challenge: challenge, code_challenge_method: 'S256', launch: undefined });
-    expect(redirectError(noLaunch.landing.url).description).toMatch(/'launch' scope is for an EHR launch and needs the launch parameter/);
+    expect(redirectError(noLaunch.landing.url).description).toMatch(
+      /'launch' scope is for an EHR launch and needs the launch parameter/,
+    );
   });
 
   it('refuses a launch created for another app', async () => {
     const config = await clientConfig(h, 'periplan-tablet');
-    const { launch } = await h.auth.createLaunch({ patient: 'pat-a', practitioner: 'dr-jones', clientId: 'periplan-app' });
+    const { launch } = await h.auth.createLaunch({
+      patient: 'pat-a',
+      practitioner: 'dr-jones',
+      clientId: 'periplan-app',
+    });
     const { challenge } = await pkce();
     const redirect = `${h.baseUrl}/tablet/callback`;
-    const url = oidc.buildAuthorizationUrl(config, { redirect_uri: redirect, scope: 'launch patient/Patient.rs', launch, aud: h.fhirBaseUrl, code_challenge: challenge, code_challenge_method: 'S256' });
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: redirect,
+      scope: 'launch patient/Patient.rs',
+      launch,
+      aud: h.fhirBaseUrl,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
     const { url: back } = await new Browser().follow(url.href, redirect);
-    expect(new URL(back).searchParams.get('error_description')).toBe('launch was created for another app (periplan-app)');
+    expect(new URL(back).searchParams.get('error_description')).toBe(
+      'launch was created for another app (periplan-app)',
+    );
   });
 });
 
@@ -172,7 +258,14 @@ describe('sandbox sign-in page', () => {
     const config = await clientConfig(h, 'periplan-tablet');
     const { challenge } = await pkce();
     const redirect = `${h.baseUrl}/tablet/callback`;
-    const url = oidc.buildAuthorizationUrl(config, { redirect_uri: redirect, scope: 'openid fhirUser', aud: h.fhirBaseUrl, code_challenge: challenge, code_challenge_method: 'S256', state: 'x' });
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: redirect,
+      scope: 'openid fhirUser',
+      aud: h.fhirBaseUrl,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      state: 'x',
+    });
     const browser = new Browser();
     const { res, url: pageUrl } = await browser.follow(url.href, redirect);
     const html = await res.text();
@@ -184,16 +277,22 @@ describe('sandbox sign-in page', () => {
   });
 
   it('a sign-in page without its interaction cookie (expired, other browser) says so', async () => {
-    const res = await fetch(`${h.issuer}/interaction/made-up-uid`, { method: 'POST', headers: { accept: 'text/html' } });
+    const res = await fetch(`${h.issuer}/interaction/made-up-uid`, {
+      method: 'POST',
+      headers: { accept: 'text/html' },
+    });
     expect(res.status).toBe(400);
-    expect(await res.text()).toContain('this sign-in page has expired or was opened in another browser; launch the app again');
+    expect(await res.text()).toContain(
+      'this sign-in page has expired or was opened in another browser; launch the app again',
+    );
   });
 });
 
 describe('access tokens at the FHIR store (authorizeRequest as its hook)', () => {
   const read = (path: string, authorization?: string) =>
     fetch(`${h.fhirBaseUrl}/${path}`, { headers: authorization ? { authorization } : {} });
-  const diagnostics = async (res: Response) => ((await res.json()) as fhir4.OperationOutcome).issue.map((i) => i.diagnostics).join(' ');
+  const diagnostics = async (res: Response) =>
+    ((await res.json()) as fhir4.OperationOutcome).issue.map((i) => i.diagnostics).join(' ');
 
   it('no token: 401 (authorizeRequest returns undefined; the store asks for a bearer token)', async () => {
     expect(await h.auth.authorizeRequest({ get: () => undefined } as never)).toBeUndefined();
@@ -210,7 +309,9 @@ describe('access tokens at the FHIR store (authorizeRequest as its hook)', () =>
     const unknown = await read('Patient/pat-a', 'Bearer not-a-real-token');
     expect(unknown.status).toBe(401);
     expect(unknown.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
-    expect(await diagnostics(unknown)).toBe('The access token is expired, revoked or unknown; get a new one (refresh or launch again).');
+    expect(await diagnostics(unknown)).toBe(
+      'The access token is expired, revoked or unknown; get a new one (refresh or launch again).',
+    );
   });
 
   it('wrong scope: 403', async () => {
@@ -230,7 +331,12 @@ describe('access tokens at the FHIR store (authorizeRequest as its hook)', () =>
     const write = await fetch(`${h.fhirBaseUrl}/Flag`, {
       method: 'POST',
       headers: { authorization: bearer, 'content-type': 'application/fhir+json' },
-      body: JSON.stringify({ resourceType: 'Flag', status: 'active', code: { text: 'x' }, subject: { reference: 'Patient/pat-b' } }),
+      body: JSON.stringify({
+        resourceType: 'Flag',
+        status: 'active',
+        code: { text: 'x' },
+        subject: { reference: 'Patient/pat-b' },
+      }),
     });
     expect(write.status).toBe(403);
   });
@@ -249,7 +355,12 @@ describe('access tokens at the FHIR store (authorizeRequest as its hook)', () =>
     const res = await read('metadata');
     const capability = (await res.json()) as fhir4.CapabilityStatement;
     const oauth = capability.rest?.[0]?.security?.extension?.[0]?.extension ?? [];
-    expect(oauth).toEqual(expect.arrayContaining([{ url: 'authorize', valueUri: `${h.issuer}/auth` }, { url: 'token', valueUri: `${h.issuer}/token` }]));
+    expect(oauth).toEqual(
+      expect.arrayContaining([
+        { url: 'authorize', valueUri: `${h.issuer}/auth` },
+        { url: 'token', valueUri: `${h.issuer}/token` },
+      ]),
+    );
   });
 });
 
@@ -269,7 +380,9 @@ describe('expired access token', () => {
     // Waiting is the behaviour under test (expiry has one-second resolution), not a speed assertion.
     await new Promise((resolve) => setTimeout(resolve, 2100));
     expect(await short.auth.verifyAccessToken(tokens.access_token)).toBeUndefined();
-    const res = await fetch(`${short.fhirBaseUrl}/Patient/pat-a`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    const res = await fetch(`${short.fhirBaseUrl}/Patient/pat-a`, {
+      headers: { authorization: `Bearer ${tokens.access_token}` },
+    });
     expect(res.status).toBe(401);
     expect(JSON.stringify(await res.json())).toContain('The access token is expired, revoked or unknown');
   });

@@ -15,7 +15,10 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function ehrLaunch(scope: string, launchInput: { patient?: string; practitioner?: string; encounter?: string; needPatientBanner?: boolean } = {}) {
+async function ehrLaunch(
+  scope: string,
+  launchInput: { patient?: string; practitioner?: string; encounter?: string; needPatientBanner?: boolean } = {},
+) {
   const { launch } = await h.auth.createLaunch({
     patient: launchInput.patient ?? 'pat-a',
     practitioner: launchInput.practitioner ?? 'dr-jones',
@@ -38,7 +41,10 @@ async function ehrLaunch(scope: string, launchInput: { patient?: string; practit
   });
   const { url } = await new Browser().follow(authUrl.href, redirectUri);
   expect(url.startsWith(redirectUri)).toBe(true);
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(url), { pkceCodeVerifier: verifier, expectedState: state });
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(url), {
+    pkceCodeVerifier: verifier,
+    expectedState: state,
+  });
   return { config, tokens };
 }
 
@@ -51,10 +57,21 @@ describe('SMART configuration', () => {
     expect(body.authorization_endpoint).toBe(`${h.issuer}/auth`);
     expect(body.token_endpoint).toBe(`${h.issuer}/token`);
     expect(body.code_challenge_methods_supported).toEqual(['S256']);
-    expect(body.capabilities).toEqual(expect.arrayContaining(['launch-ehr', 'launch-standalone', 'context-ehr-patient', 'permission-v2', 'sso-openid-connect']));
+    expect(body.capabilities).toEqual(
+      expect.arrayContaining([
+        'launch-ehr',
+        'launch-standalone',
+        'context-ehr-patient',
+        'permission-v2',
+        'sso-openid-connect',
+      ]),
+    );
     expect(h.auth.smartConfiguration()).toEqual(body);
     // The OpenID discovery document agrees on the endpoints.
-    const discovery = (await (await fetch(`${h.issuer}/.well-known/openid-configuration`)).json()) as Record<string, unknown>;
+    const discovery = (await (await fetch(`${h.issuer}/.well-known/openid-configuration`)).json()) as Record<
+      string,
+      unknown
+    >;
     expect(discovery.token_endpoint).toBe(body.token_endpoint);
     expect(discovery.jwks_uri).toBe(body.jwks_uri);
   });
@@ -62,10 +79,13 @@ describe('SMART configuration', () => {
 
 describe('EHR launch', () => {
   it('gives tokens with the launch context, the granted scopes and a verified id_token', async () => {
-    const { tokens } = await ehrLaunch('launch openid fhirUser offline_access patient/QuestionnaireResponse.cu patient/Flag.crs patient/Patient.rs', {
-      encounter: 'enc-1',
-      needPatientBanner: false,
-    });
+    const { tokens } = await ehrLaunch(
+      'launch openid fhirUser offline_access patient/QuestionnaireResponse.cu patient/Flag.crs patient/Patient.rs',
+      {
+        encounter: 'enc-1',
+        needPatientBanner: false,
+      },
+    );
     expect(tokens.token_type.toLowerCase()).toBe('bearer');
     expect(tokens.patient).toBe('pat-a');
     expect(tokens.encounter).toBe('enc-1');
@@ -73,7 +93,15 @@ describe('EHR launch', () => {
     expect(tokens.fhirUser).toBe(`${h.fhirBaseUrl}/Practitioner/dr-jones`);
     expect(tokens.smart_style_url).toBe(`${h.issuer}/smart-style.json`);
     expect(tokens.scope!.split(' ').sort()).toEqual(
-      ['fhirUser', 'launch', 'offline_access', 'openid', 'patient/Flag.crs', 'patient/Patient.rs', 'patient/QuestionnaireResponse.cu'].sort(),
+      [
+        'fhirUser',
+        'launch',
+        'offline_access',
+        'openid',
+        'patient/Flag.crs',
+        'patient/Patient.rs',
+        'patient/QuestionnaireResponse.cu',
+      ].sort(),
     );
     expect(tokens.refresh_token).toBeTruthy();
     // openid-client verified the id_token signature against the JWKS, iss, aud and exp.
@@ -110,7 +138,9 @@ describe('EHR launch', () => {
 
   it('lets the access token read the launch patient from the FHIR store', async () => {
     const { tokens } = await ehrLaunch('launch patient/Patient.rs', { patient: 'pat-b' });
-    const res = await fetch(`${h.fhirBaseUrl}/Patient/pat-b`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+    const res = await fetch(`${h.fhirBaseUrl}/Patient/pat-b`, {
+      headers: { authorization: `Bearer ${tokens.access_token}` },
+    });
     expect(res.status).toBe(200);
     expect(((await res.json()) as fhir4.Patient).birthDate).toBe('1970-09-30');
   });
@@ -155,14 +185,25 @@ describe('standalone launch', () => {
     expect(missing.status).toBe(400);
     expect(await missing.text()).toContain('Choose a patient.');
 
-    const { url } = await browser.follow(action, redirectUri, { form: { practitioner: 'physio-lee', patient: 'pat-b' } });
-    const tokens = await oidc.authorizationCodeGrant(config, new URL(url), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+    const { url } = await browser.follow(action, redirectUri, {
+      form: { practitioner: 'physio-lee', patient: 'pat-b' },
+    });
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(url), {
+      pkceCodeVerifier: verifier,
+      expectedState: state,
+      expectedNonce: nonce,
+    });
     expect(tokens.patient).toBe('pat-b');
     expect(tokens.need_patient_banner).toBe(true);
     expect(tokens.fhirUser).toBe(`${h.fhirBaseUrl}/Practitioner/physio-lee`);
     expect(tokens.claims()!.sub).toBe('physio-lee');
     expect(tokens.refresh_token).toBeTruthy();
     const access = await h.auth.verifyAccessToken(tokens.access_token);
-    expect(access).toMatchObject({ clientId: 'periplan-app', patient: 'pat-b', fhirUser: 'Practitioner/physio-lee', scopes: ['patient/QuestionnaireResponse.cu'] });
+    expect(access).toMatchObject({
+      clientId: 'periplan-app',
+      patient: 'pat-b',
+      fhirUser: 'Practitioner/physio-lee',
+      scopes: ['patient/QuestionnaireResponse.cu'],
+    });
   });
 });

@@ -30,7 +30,10 @@ const tokens: Record<string, AccessContext> = {
   clinician: { clientId: 'app', scopes: ['openid', 'fhirUser', 'user/*.cruds'], fhirUser: 'Practitioner/p' },
   reader: { clientId: 'app', scopes: ['user/Patient.rs'] },
   v1: { clientId: 'old-app', scopes: ['user/Observation.read', 'user/Observation.write'] },
-  patientA: { clientId: 'tablet', scopes: ['launch/patient', 'patient/*.rs', 'patient/QuestionnaireResponse.cu', 'patient/Observation.c'] },
+  patientA: {
+    clientId: 'tablet',
+    scopes: ['launch/patient', 'patient/*.rs', 'patient/QuestionnaireResponse.cu', 'patient/Observation.c'],
+  },
   qrOnlyA: { clientId: 'kiosk', scopes: ['patient/QuestionnaireResponse.cu'] },
   noPatient: { clientId: 'tablet', scopes: ['patient/*.rs'] },
 };
@@ -38,20 +41,40 @@ const tokens: Record<string, AccessContext> = {
 beforeAll(async () => {
   server = await startTestServer({ tokens });
   const admin = server.client('admin');
-  A = ((await admin.create({ resourceType: 'Patient', body: patient('Alpha') as never })) as unknown as fhir4.Patient).id!;
-  B = ((await admin.create({ resourceType: 'Patient', body: patient('Beta') as never })) as unknown as fhir4.Patient).id!;
+  A = ((await admin.create({ resourceType: 'Patient', body: patient('Alpha') as never })) as unknown as fhir4.Patient)
+    .id!;
+  B = ((await admin.create({ resourceType: 'Patient', body: patient('Beta') as never })) as unknown as fhir4.Patient)
+    .id!;
   tokens.patientA!.patient = A;
   tokens.qrOnlyA!.patient = A;
-  obsA = (await admin.create({ resourceType: 'Observation', body: weight(A, 60, '2026-01-01') as never })) as unknown as fhir4.Observation;
-  obsB = (await admin.create({ resourceType: 'Observation', body: weight(B, 70, '2026-01-01') as never })) as unknown as fhir4.Observation;
-  qrB = (await admin.create({ resourceType: 'QuestionnaireResponse', body: qr(B, 'B-1') as never })) as unknown as fhir4.QuestionnaireResponse;
-  practitionerId = ((await admin.create({ resourceType: 'Practitioner', body: { resourceType: 'Practitioner', name: [{ family: 'Doc' }] } as never })) as unknown as fhir4.Practitioner).id!;
+  obsA = (await admin.create({
+    resourceType: 'Observation',
+    body: weight(A, 60, '2026-01-01') as never,
+  })) as unknown as fhir4.Observation;
+  obsB = (await admin.create({
+    resourceType: 'Observation',
+    body: weight(B, 70, '2026-01-01') as never,
+  })) as unknown as fhir4.Observation;
+  qrB = (await admin.create({
+    resourceType: 'QuestionnaireResponse',
+    body: qr(B, 'B-1') as never,
+  })) as unknown as fhir4.QuestionnaireResponse;
+  practitionerId = (
+    (await admin.create({
+      resourceType: 'Practitioner',
+      body: { resourceType: 'Practitioner', name: [{ family: 'Doc' }] } as never,
+    })) as unknown as fhir4.Practitioner
+  ).id!;
 });
 afterAll(async () => server.close());
 
 /** A request with the token of patient A. */
 const asA = (method: string, path: string, body?: unknown, headers?: Record<string, string>) =>
-  http(server.baseUrl, method, path, { token: `patientA`, ...(body !== undefined ? { body } : {}), ...(headers ? { headers } : {}) });
+  http(server.baseUrl, method, path, {
+    token: `patientA`,
+    ...(body !== undefined ? { body } : {}),
+    ...(headers ? { headers } : {}),
+  });
 
 describe('authentication', () => {
   it('serves the CapabilityStatement without a token, with a SMART security block', async () => {
@@ -68,7 +91,9 @@ describe('authentication', () => {
     const bad = await http(server.baseUrl, 'GET', `Patient/${A}`, { token: 'forged' });
     expect(bad.status).toBe(401);
     expect(bad.headers.get('www-authenticate')).toContain('invalid_token');
-    const bundle = await http(server.baseUrl, 'POST', '', { body: { resourceType: 'Bundle', type: 'transaction', entry: [] } });
+    const bundle = await http(server.baseUrl, 'POST', '', {
+      body: { resourceType: 'Bundle', type: 'transaction', entry: [] },
+    });
     expect(bundle.status).toBe(401);
   });
 });
@@ -90,7 +115,10 @@ describe('scopes', () => {
   });
 
   it('accepts SMART v1 read/write scopes', async () => {
-    const created = await http(server.baseUrl, 'POST', 'Observation', { token: 'v1', body: weight(A, 61, '2026-02-01') });
+    const created = await http(server.baseUrl, 'POST', 'Observation', {
+      token: 'v1',
+      body: weight(A, 61, '2026-02-01'),
+    });
     expect(created.status).toBe(201);
     expect((await http(server.baseUrl, 'DELETE', `Observation/${created.body.id}`, { token: 'v1' })).status).toBe(204);
     expect((await http(server.baseUrl, 'GET', `Patient/${A}`, { token: 'v1' })).status).toBe(403);
@@ -98,7 +126,10 @@ describe('scopes', () => {
 
   it('user/*.cruds can do everything, across patients', async () => {
     expect((await http(server.baseUrl, 'GET', `Observation/${obsB.id}`, { token: 'clinician' })).status).toBe(200);
-    expect((await http(server.baseUrl, 'POST', 'Observation', { token: 'clinician', body: weight(B, 71, '2026-03-01') })).status).toBe(201);
+    expect(
+      (await http(server.baseUrl, 'POST', 'Observation', { token: 'clinician', body: weight(B, 71, '2026-03-01') }))
+        .status,
+    ).toBe(201);
   });
 
   it('patient/ scopes without a patient in context grant nothing', async () => {
@@ -136,7 +167,9 @@ describe('patient compartment', () => {
     expect((await asA('POST', 'QuestionnaireResponse', qr(A, 'A-1'))).status).toBe(201);
     const other = await asA('POST', 'QuestionnaireResponse', qr(B, 'A-2'));
     expect(other.status).toBe(403);
-    const admin = await http(server.baseUrl, 'GET', 'QuestionnaireResponse?identifier=urn:test:qr|A-2', { token: 'admin' });
+    const admin = await http(server.baseUrl, 'GET', 'QuestionnaireResponse?identifier=urn:test:qr|A-2', {
+      token: 'admin',
+    });
     expect(admin.body.total).toBe(0);
   });
 
@@ -151,7 +184,10 @@ describe('patient compartment', () => {
     const hijack = await asA('PUT', `QuestionnaireResponse/${qrB.id}`, { ...qr(A, 'B-1'), id: qrB.id });
     expect(hijack.status).toBe(403);
     const mine = await asA('POST', 'QuestionnaireResponse', qr(A, 'A-3'));
-    const away = await asA('PUT', `QuestionnaireResponse/${mine.body.id}`, { ...mine.body, subject: { reference: `Patient/${B}` } });
+    const away = await asA('PUT', `QuestionnaireResponse/${mine.body.id}`, {
+      ...mine.body,
+      subject: { reference: `Patient/${B}` },
+    });
     expect(away.status).toBe(403);
   });
 
@@ -171,12 +207,16 @@ describe('patient compartment', () => {
     });
     expect(res.status).toBe(403);
     expect(res.body.issue[0].expression).toContain('Bundle.entry[1]');
-    const admin = await http(server.baseUrl, 'GET', 'QuestionnaireResponse?identifier=urn:test:qr|TX-A', { token: 'admin' });
+    const admin = await http(server.baseUrl, 'GET', 'QuestionnaireResponse?identifier=urn:test:qr|TX-A', {
+      token: 'admin',
+    });
     expect(admin.body.total).toBe(0);
   });
 
   it("a conditional create does not see a match in another compartment: A's resource is created, B's not disclosed", async () => {
-    const res = await asA('POST', 'QuestionnaireResponse', qr(A, 'B-1'), { 'If-None-Exist': 'identifier=urn:test:qr|B-1' });
+    const res = await asA('POST', 'QuestionnaireResponse', qr(A, 'B-1'), {
+      'If-None-Exist': 'identifier=urn:test:qr|B-1',
+    });
     expect(res.status).toBe(201);
     expect(res.body.subject.reference).toBe(`Patient/${A}`);
     expect(res.body.id).not.toBe(qrB.id);
@@ -198,6 +238,8 @@ describe('patient compartment', () => {
     expect(again.status).toBe(200);
     expect(again.headers.get('location')).toContain(`/QuestionnaireResponse/${first.body.id}/_history/1`);
     expect(again.body.resourceType).toBe('OperationOutcome');
-    expect((await http(server.baseUrl, 'GET', `QuestionnaireResponse/${first.body.id}`, { token: 'qrOnlyA' })).status).toBe(403);
+    expect(
+      (await http(server.baseUrl, 'GET', `QuestionnaireResponse/${first.body.id}`, { token: 'qrOnlyA' })).status,
+    ).toBe(403);
   });
 });

@@ -24,7 +24,9 @@ interface Ack {
 /** Start the writer; resolve with its acknowledgements once `killAfter` have arrived and it was SIGKILLed. */
 function writeThenKill(dataDir: string, killAfter: number): Promise<{ acks: Ack[]; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', childScript, dataDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', childScript, dataDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const acks: Ack[] = [];
     let buffer = '';
     let stderr = '';
@@ -66,7 +68,8 @@ describe('durability', () => {
           const text = JSON.stringify(version);
           expect(text, ack.ref).toContain(ack.marker);
         }
-        if (type === 'Patient') lastPatientVersion.set(id, Math.max(lastPatientVersion.get(id) ?? 0, Number(ack.version)));
+        if (type === 'Patient')
+          lastPatientVersion.set(id, Math.max(lastPatientVersion.get(id) ?? 0, Number(ack.version)));
         else expect(store.read(type, id).meta?.versionId).toBe('1');
       }
       for (const [id, version] of lastPatientVersion) {
@@ -74,7 +77,10 @@ describe('durability', () => {
         expect(Number(store.read('Patient', id).meta?.versionId)).toBeGreaterThanOrEqual(version);
       }
       const observations = acks.filter((a) => a.ref.startsWith('Observation/'));
-      const found = store.search('Observation', [['code', 'http://loinc.org|29463-7'], ['_count', '1000']]);
+      const found = store.search('Observation', [
+        ['code', 'http://loinc.org|29463-7'],
+        ['_count', '1000'],
+      ]);
       expect(found.total).toBeGreaterThanOrEqual(observations.length);
       expect(found.total).toBeLessThanOrEqual(observations.length + 1);
     } finally {

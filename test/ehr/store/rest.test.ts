@@ -26,7 +26,10 @@ const statusOf = async (p: Promise<unknown>) => {
 };
 
 async function createPatient(family: string, extra: Partial<fhir4.Patient> = {}): Promise<fhir4.Patient> {
-  return (await client.create({ resourceType: 'Patient', body: patient(family, extra) as never })) as unknown as fhir4.Patient;
+  return (await client.create({
+    resourceType: 'Patient',
+    body: patient(family, extra) as never,
+  })) as unknown as fhir4.Patient;
 }
 
 describe('create, read, vread, update, delete, history', () => {
@@ -49,21 +52,39 @@ describe('create, read, vread, update, delete, history', () => {
 
   it('updates to a new version and keeps the old one readable (vread)', async () => {
     const created = await createPatient('Carter');
-    const updated = (await client.update({ resourceType: 'Patient', id: created.id!, body: { ...created, birthDate: '1970-01-01' } as never })) as unknown as fhir4.Patient;
+    const updated = (await client.update({
+      resourceType: 'Patient',
+      id: created.id!,
+      body: { ...created, birthDate: '1970-01-01' } as never,
+    })) as unknown as fhir4.Patient;
     expect(updated.meta?.versionId).toBe('2');
-    const v1 = (await client.vread({ resourceType: 'Patient', id: created.id!, version: '1' })) as unknown as fhir4.Patient;
+    const v1 = (await client.vread({
+      resourceType: 'Patient',
+      id: created.id!,
+      version: '1',
+    })) as unknown as fhir4.Patient;
     expect(v1.birthDate).toBe('1975-05-05');
-    const v2 = (await client.vread({ resourceType: 'Patient', id: created.id!, version: '2' })) as unknown as fhir4.Patient;
+    const v2 = (await client.vread({
+      resourceType: 'Patient',
+      id: created.id!,
+      version: '2',
+    })) as unknown as fhir4.Patient;
     expect(v2.birthDate).toBe('1970-01-01');
     expect(await statusOf(client.vread({ resourceType: 'Patient', id: created.id!, version: '3' }))).toBe(404);
   });
 
   it('honours If-Match: the current version succeeds, a stale one gets 412', async () => {
     const created = await createPatient('Dixon');
-    const ok = await http(server.baseUrl, 'PUT', `Patient/${created.id}`, { body: { ...created, gender: 'other' }, headers: { 'If-Match': 'W/"1"' } });
+    const ok = await http(server.baseUrl, 'PUT', `Patient/${created.id}`, {
+      body: { ...created, gender: 'other' },
+      headers: { 'If-Match': 'W/"1"' },
+    });
     expect(ok.status).toBe(200);
     expect(ok.headers.get('etag')).toBe('W/"2"');
-    const stale = await http(server.baseUrl, 'PUT', `Patient/${created.id}`, { body: { ...created, gender: 'male' }, headers: { 'If-Match': 'W/"1"' } });
+    const stale = await http(server.baseUrl, 'PUT', `Patient/${created.id}`, {
+      body: { ...created, gender: 'male' },
+      headers: { 'If-Match': 'W/"1"' },
+    });
     expect(stale.status).toBe(412);
     expect(stale.body.resourceType).toBe('OperationOutcome');
     const current = (await client.read({ resourceType: 'Patient', id: created.id! })) as unknown as fhir4.Patient;
@@ -71,7 +92,9 @@ describe('create, read, vread, update, delete, history', () => {
   });
 
   it('creates on PUT to a new id (update-as-create) with 201', async () => {
-    const res = await http(server.baseUrl, 'PUT', 'Patient/chosen-id-1', { body: patient('Evans', { id: 'chosen-id-1' }) });
+    const res = await http(server.baseUrl, 'PUT', 'Patient/chosen-id-1', {
+      body: patient('Evans', { id: 'chosen-id-1' }),
+    });
     expect(res.status).toBe(201);
     expect(res.body.meta.versionId).toBe('1');
   });
@@ -87,7 +110,9 @@ describe('create, read, vread, update, delete, history', () => {
     const del = await http(server.baseUrl, 'DELETE', `Patient/${created.id}`);
     expect(del.status).toBe(204);
     expect(await statusOf(client.read({ resourceType: 'Patient', id: created.id! }))).toBe(410);
-    expect(((await client.vread({ resourceType: 'Patient', id: created.id!, version: '1' })) as unknown as fhir4.Patient).id).toBe(created.id);
+    expect(
+      ((await client.vread({ resourceType: 'Patient', id: created.id!, version: '1' })) as unknown as fhir4.Patient).id,
+    ).toBe(created.id);
     const history = (await client.history({ resourceType: 'Patient', id: created.id! })) as unknown as fhir4.Bundle;
     expect(history.type).toBe('history');
     expect(history.total).toBe(2);
@@ -100,7 +125,11 @@ describe('create, read, vread, update, delete, history', () => {
     const created = await createPatient('Green');
     let current = created;
     for (let i = 0; i < 4; i++) {
-      current = (await client.update({ resourceType: 'Patient', id: created.id!, body: { ...current, birthDate: `197${i}-01-01` } as never })) as unknown as fhir4.Patient;
+      current = (await client.update({
+        resourceType: 'Patient',
+        id: created.id!,
+        body: { ...current, birthDate: `197${i}-01-01` } as never,
+      })) as unknown as fhir4.Patient;
     }
     const page1 = await http(server.baseUrl, 'GET', `Patient/${created.id}/_history?_count=2`);
     expect(page1.body.total).toBe(5);
@@ -112,11 +141,17 @@ describe('create, read, vread, update, delete, history', () => {
   });
 
   it('answers Prefer: return=minimal with no body and return=OperationOutcome with an outcome', async () => {
-    const minimal = await http(server.baseUrl, 'POST', 'Patient', { body: patient('Hill'), headers: { Prefer: 'return=minimal' } });
+    const minimal = await http(server.baseUrl, 'POST', 'Patient', {
+      body: patient('Hill'),
+      headers: { Prefer: 'return=minimal' },
+    });
     expect(minimal.status).toBe(201);
     expect(minimal.body).toBeUndefined();
     expect(minimal.headers.get('location')).toMatch(/\/Patient\/[^/]+\/_history\/1$/);
-    const outcome = await http(server.baseUrl, 'POST', 'Patient', { body: patient('Hill'), headers: { Prefer: 'return=OperationOutcome' } });
+    const outcome = await http(server.baseUrl, 'POST', 'Patient', {
+      body: patient('Hill'),
+      headers: { Prefer: 'return=OperationOutcome' },
+    });
     expect(outcome.status).toBe(201);
     expect(outcome.body.resourceType).toBe('OperationOutcome');
   });
@@ -133,7 +168,9 @@ describe('errors as OperationOutcome', () => {
   });
 
   it('400 with expressions for a structurally invalid resource, and stores nothing', async () => {
-    const res = await http(server.baseUrl, 'POST', 'Patient', { body: { resourceType: 'Patient', gender: 'unknown-value', nickname: 'x' } });
+    const res = await http(server.baseUrl, 'POST', 'Patient', {
+      body: { resourceType: 'Patient', gender: 'unknown-value', nickname: 'x' },
+    });
     expect(res.status).toBe(400);
     const expressions = res.body.issue.flatMap((i: fhir4.OperationOutcomeIssue) => i.expression ?? []);
     expect(expressions).toContain('Patient.nickname');
@@ -142,7 +179,10 @@ describe('errors as OperationOutcome', () => {
 
   it('400 when the body type does not match the URL, 415 for non-JSON bodies, 400 for malformed JSON', async () => {
     expect((await http(server.baseUrl, 'POST', 'Patient', { body: weight('x', 1, '2026-01-01') })).status).toBe(400);
-    expect((await http(server.baseUrl, 'POST', 'Patient', { body: 'name=x', headers: { 'Content-Type': 'text/plain' } })).status).toBe(415);
+    expect(
+      (await http(server.baseUrl, 'POST', 'Patient', { body: 'name=x', headers: { 'Content-Type': 'text/plain' } }))
+        .status,
+    ).toBe(415);
     expect((await http(server.baseUrl, 'POST', 'Patient', { body: '{"resourceType":' })).status).toBe(400);
   });
 
@@ -150,7 +190,9 @@ describe('errors as OperationOutcome', () => {
     const strict = await http(server.baseUrl, 'GET', 'Observation?colour=blue');
     expect(strict.status).toBe(400);
     expect(strict.body.issue[0].expression).toEqual(['Observation?colour']);
-    const lenient = await http(server.baseUrl, 'GET', 'Observation?colour=blue&_count=1', { headers: { Prefer: 'handling=lenient' } });
+    const lenient = await http(server.baseUrl, 'GET', 'Observation?colour=blue&_count=1', {
+      headers: { Prefer: 'handling=lenient' },
+    });
     expect(lenient.status).toBe(200);
     const badDate = await http(server.baseUrl, 'GET', 'QuestionnaireResponse?authored=yesterday');
     expect(badDate.status).toBe(400);
@@ -165,19 +207,31 @@ describe('errors as OperationOutcome', () => {
 describe('conditional create (If-None-Exist)', () => {
   it('creates once, then returns the existing resource with 200', async () => {
     const body = patient('Irwin', { identifier: [{ system: 'urn:test:mrn', value: 'IR-1' }] });
-    const first = await http(server.baseUrl, 'POST', 'Patient', { body, headers: { 'If-None-Exist': 'identifier=urn:test:mrn|IR-1' } });
+    const first = await http(server.baseUrl, 'POST', 'Patient', {
+      body,
+      headers: { 'If-None-Exist': 'identifier=urn:test:mrn|IR-1' },
+    });
     expect(first.status).toBe(201);
-    const second = await http(server.baseUrl, 'POST', 'Patient', { body, headers: { 'If-None-Exist': 'identifier=urn:test:mrn|IR-1' } });
+    const second = await http(server.baseUrl, 'POST', 'Patient', {
+      body,
+      headers: { 'If-None-Exist': 'identifier=urn:test:mrn|IR-1' },
+    });
     expect(second.status).toBe(200);
     expect(second.body.id).toBe(first.body.id);
-    const found = (await client.search({ resourceType: 'Patient', searchParams: { identifier: 'urn:test:mrn|IR-1' } })) as unknown as fhir4.Bundle;
+    const found = (await client.search({
+      resourceType: 'Patient',
+      searchParams: { identifier: 'urn:test:mrn|IR-1' },
+    })) as unknown as fhir4.Bundle;
     expect(found.total).toBe(1);
   });
 
   it('412 when the condition matches more than one resource', async () => {
     await createPatient('Jones', { identifier: [{ system: 'urn:test:dup', value: 'D' }] });
     await createPatient('Jones', { identifier: [{ system: 'urn:test:dup', value: 'D' }] });
-    const res = await http(server.baseUrl, 'POST', 'Patient', { body: patient('Jones'), headers: { 'If-None-Exist': 'identifier=urn:test:dup|D' } });
+    const res = await http(server.baseUrl, 'POST', 'Patient', {
+      body: patient('Jones'),
+      headers: { 'If-None-Exist': 'identifier=urn:test:dup|D' },
+    });
     expect(res.status).toBe(412);
   });
 });
@@ -196,7 +250,10 @@ describe('search', () => {
     await client.create({ resourceType: 'Observation', body: weight(p2.id!, 80, '2026-03-01') as never });
     await client.create({
       resourceType: 'Observation',
-      body: weight(p1.id!, 1, '2026-03-01', { code: { coding: [{ system: 'http://loinc.org', code: '8302-2' }] }, status: 'amended' }) as never,
+      body: weight(p1.id!, 1, '2026-03-01', {
+        code: { coding: [{ system: 'http://loinc.org', code: '8302-2' }] },
+        status: 'amended',
+      }) as never,
     });
     const qr = (status: string, authored: string, value: string): fhir4.QuestionnaireResponse => ({
       resourceType: 'QuestionnaireResponse',
@@ -206,8 +263,14 @@ describe('search', () => {
       subject: { reference: `Patient/${p1.id}` },
       authored,
     });
-    await client.create({ resourceType: 'QuestionnaireResponse', body: qr('completed', '2026-02-01T10:00:00Z', 'QR-1') as never });
-    await client.create({ resourceType: 'QuestionnaireResponse', body: qr('in-progress', '2026-05-01T10:00:00+02:00', 'QR-2') as never });
+    await client.create({
+      resourceType: 'QuestionnaireResponse',
+      body: qr('completed', '2026-02-01T10:00:00Z', 'QR-1') as never,
+    });
+    await client.create({
+      resourceType: 'QuestionnaireResponse',
+      body: qr('in-progress', '2026-05-01T10:00:00+02:00', 'QR-2') as never,
+    });
   });
 
   const search = async (resourceType: string, searchParams: Record<string, string | string[]>) =>
@@ -216,7 +279,9 @@ describe('search', () => {
   it('finds by patient (reference or bare id) and subject, and by code with and without system', async () => {
     expect((await search('Observation', { patient: `Patient/${p1.id}` })).total).toBe(8);
     expect((await search('Observation', { patient: p1.id! })).total).toBe(8);
-    expect((await search('Observation', { subject: `Patient/${p1.id}`, code: 'http://loinc.org|29463-7' })).total).toBe(7);
+    expect((await search('Observation', { subject: `Patient/${p1.id}`, code: 'http://loinc.org|29463-7' })).total).toBe(
+      7,
+    );
     expect((await search('Observation', { subject: p1.id!, code: '29463-7' })).total).toBe(7);
     expect((await search('Observation', { patient: p2.id!, code: 'http://other|29463-7' })).total).toBe(0);
   });
@@ -228,7 +293,9 @@ describe('search', () => {
     expect((await search('QuestionnaireResponse', { questionnaire: `${Q}|1.0.0` })).total).toBe(2);
     expect((await search('QuestionnaireResponse', { questionnaire: `${Q}|2.0.0` })).total).toBe(0);
     expect((await search('QuestionnaireResponse', { patient: p1.id!, authored: 'ge2026-03-01' })).total).toBe(1);
-    expect((await search('QuestionnaireResponse', { patient: p1.id!, authored: ['ge2026-01-01', 'lt2026-03-01'] })).total).toBe(1);
+    expect(
+      (await search('QuestionnaireResponse', { patient: p1.id!, authored: ['ge2026-01-01', 'lt2026-03-01'] })).total,
+    ).toBe(1);
     expect((await search('Observation', { status: 'amended,cancelled' })).total).toBe(1);
     expect((await search('Patient', { identifier: 'urn:test:s|S1' })).entry?.[0]?.resource?.id).toBe(p1.id);
   });
@@ -306,7 +373,10 @@ describe('search', () => {
   });
 
   it('does not find deleted resources', async () => {
-    const o = (await client.create({ resourceType: 'Observation', body: weight(p2.id!, 90, '2026-04-01') as never })) as unknown as fhir4.Observation;
+    const o = (await client.create({
+      resourceType: 'Observation',
+      body: weight(p2.id!, 90, '2026-04-01') as never,
+    })) as unknown as fhir4.Observation;
     expect((await search('Observation', { patient: p2.id! })).total).toBe(2);
     await client.delete({ resourceType: 'Observation', id: o.id! });
     expect((await search('Observation', { patient: p2.id! })).total).toBe(1);
@@ -322,7 +392,11 @@ describe('transaction and batch', () => {
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
-        { fullUrl: urn(), resource: weight('placeholder', 70, '2026-06-01', { subject: { reference: patientUrn } }), request: { method: 'POST', url: 'Observation' } },
+        {
+          fullUrl: urn(),
+          resource: weight('placeholder', 70, '2026-06-01', { subject: { reference: patientUrn } }),
+          request: { method: 'POST', url: 'Observation' },
+        },
         { fullUrl: patientUrn, resource: patient('Tx-One'), request: { method: 'POST', url: 'Patient' } },
       ],
     };
@@ -351,7 +425,11 @@ describe('transaction and batch', () => {
             resource: patient('Tx-Cond', { identifier: [{ system: 'urn:test:tx', value: 'C1' }] }),
             request: { method: 'POST', url: 'Patient', ifNoneExist: 'identifier=urn:test:tx|C1' },
           },
-          { fullUrl: urn(), resource: weight('x', 71, '2026-06-02', { subject: { reference: patientUrn } }), request: { method: 'POST', url: 'Observation' } },
+          {
+            fullUrl: urn(),
+            resource: weight('x', 71, '2026-06-02', { subject: { reference: patientUrn } }),
+            request: { method: 'POST', url: 'Observation' },
+          },
         ],
       } as never,
     })) as unknown as fhir4.Bundle;
@@ -365,7 +443,12 @@ describe('transaction and batch', () => {
       body: {
         resourceType: 'Bundle',
         type: 'transaction',
-        entry: [{ resource: weight('x', 72, '2026-06-03', { subject: { reference: 'Patient?identifier=urn:test:tx|R1' } }), request: { method: 'POST', url: 'Observation' } }],
+        entry: [
+          {
+            resource: weight('x', 72, '2026-06-03', { subject: { reference: 'Patient?identifier=urn:test:tx|R1' } }),
+            request: { method: 'POST', url: 'Observation' },
+          },
+        ],
       } as never,
     })) as unknown as fhir4.Bundle;
     expect((res.entry![0]!.resource as fhir4.Observation).subject?.reference).toBe(`Patient/${target.id}`);
@@ -379,14 +462,27 @@ describe('transaction and batch', () => {
       type: 'transaction',
       entry: [
         { fullUrl: urn(), resource: patient(family), request: { method: 'POST', url: 'Patient' } },
-        { resource: { ...existing, gender: 'male' } as fhir4.Patient, request: { method: 'PUT', url: `Patient/${existing.id}` } },
-        { resource: { ...existing, gender: 'other' } as fhir4.Patient, request: { method: 'PUT', url: `Patient/${existing.id}`, ifMatch: 'W/"7"' } },
+        {
+          resource: { ...existing, gender: 'male' } as fhir4.Patient,
+          request: { method: 'PUT', url: `Patient/${existing.id}` },
+        },
+        {
+          resource: { ...existing, gender: 'other' } as fhir4.Patient,
+          request: { method: 'PUT', url: `Patient/${existing.id}`, ifMatch: 'W/"7"' },
+        },
       ],
     };
     const res = await http(server.baseUrl, 'POST', '', { body: bundle });
     expect(res.status).toBe(412);
     expect(res.body.issue[0].expression[0]).toBe('Bundle.entry[2]');
-    expect((await client.search({ resourceType: 'Patient', searchParams: { 'family:exact': family } }) as unknown as fhir4.Bundle).total).toBe(0);
+    expect(
+      (
+        (await client.search({
+          resourceType: 'Patient',
+          searchParams: { 'family:exact': family },
+        })) as unknown as fhir4.Bundle
+      ).total,
+    ).toBe(0);
     const after = (await client.read({ resourceType: 'Patient', id: existing.id! })) as unknown as fhir4.Patient;
     expect(after.meta?.versionId).toBe('1');
     expect(after.gender).toBe('female');
@@ -400,7 +496,10 @@ describe('transaction and batch', () => {
         type: 'transaction',
         entry: [
           { resource: patient(family), request: { method: 'POST', url: 'Patient' } },
-          { resource: { resourceType: 'Patient', birthDate: 'yesterday' }, request: { method: 'POST', url: 'Patient' } },
+          {
+            resource: { resourceType: 'Patient', birthDate: 'yesterday' },
+            request: { method: 'POST', url: 'Patient' },
+          },
         ],
       },
     });
@@ -412,12 +511,22 @@ describe('transaction and batch', () => {
         type: 'transaction',
         entry: [
           { resource: patient(family), request: { method: 'POST', url: 'Patient' } },
-          { resource: weight('x', 1, '2026-01-01', { subject: { reference: urn() } }), request: { method: 'POST', url: 'Observation' } },
+          {
+            resource: weight('x', 1, '2026-01-01', { subject: { reference: urn() } }),
+            request: { method: 'POST', url: 'Observation' },
+          },
         ],
       },
     });
     expect(dangling.status).toBe(400);
-    expect((await client.search({ resourceType: 'Patient', searchParams: { 'family:exact': family } }) as unknown as fhir4.Bundle).total).toBe(0);
+    expect(
+      (
+        (await client.search({
+          resourceType: 'Patient',
+          searchParams: { 'family:exact': family },
+        })) as unknown as fhir4.Bundle
+      ).total,
+    ).toBe(0);
   });
 
   it('runs DELETE, POST, PUT, GET in FHIR order and answers in request order', async () => {
@@ -453,7 +562,14 @@ describe('transaction and batch', () => {
     expect(res.type).toBe('batch-response');
     expect(res.entry!.map((e) => e.response?.status)).toEqual(['201 Created', '404 Not Found', '400 Bad Request']);
     expect(res.entry![1]!.response?.outcome?.resourceType).toBe('OperationOutcome');
-    expect((await client.search({ resourceType: 'Patient', searchParams: { family: 'Batch-Ok' } }) as unknown as fhir4.Bundle).total).toBe(1);
+    expect(
+      (
+        (await client.search({
+          resourceType: 'Patient',
+          searchParams: { family: 'Batch-Ok' },
+        })) as unknown as fhir4.Bundle
+      ).total,
+    ).toBe(1);
   });
 
   it('rejects other Bundle types posted to the base', async () => {
@@ -469,14 +585,35 @@ describe('CapabilityStatement', () => {
     const rest = cs.rest![0]!;
     expect(rest.interaction?.map((i) => i.code).sort()).toEqual(['batch', 'transaction']);
     const qr = rest.resource!.find((r) => r.type === 'QuestionnaireResponse')!;
-    expect(qr.interaction!.map((i) => i.code).sort()).toEqual(['create', 'delete', 'history-instance', 'read', 'search-type', 'update', 'vread']);
+    expect(qr.interaction!.map((i) => i.code).sort()).toEqual([
+      'create',
+      'delete',
+      'history-instance',
+      'read',
+      'search-type',
+      'update',
+      'vread',
+    ]);
     expect(qr.conditionalCreate).toBe(true);
     expect(qr.versioning).toBe('versioned-update');
-    for (const name of ['patient', 'subject', 'status', 'questionnaire', 'authored', 'identifier', '_lastUpdated', '_id']) {
-      expect(qr.searchParam!.map((p) => p.name), name).toContain(name);
+    for (const name of [
+      'patient',
+      'subject',
+      'status',
+      'questionnaire',
+      'authored',
+      'identifier',
+      '_lastUpdated',
+      '_id',
+    ]) {
+      expect(
+        qr.searchParam!.map((p) => p.name),
+        name,
+      ).toContain(name);
     }
     const obs = rest.resource!.find((r) => r.type === 'Observation')!;
-    for (const name of ['patient', 'subject', 'code', 'date', 'status']) expect(obs.searchParam!.map((p) => p.name)).toContain(name);
+    for (const name of ['patient', 'subject', 'code', 'date', 'status'])
+      expect(obs.searchParam!.map((p) => p.name)).toContain(name);
     expect(obs.searchInclude).toContain('Observation:subject');
 
     // Every listed search parameter of the module's types is accepted; one not listed is refused.
@@ -484,11 +621,18 @@ describe('CapabilityStatement', () => {
       const resource = rest.resource!.find((r) => r.type === type)!;
       for (const param of resource.searchParam!) {
         const value = param.type === 'date' ? 'ge2000-01-01' : param.type === 'reference' ? 'Patient/x' : 'x';
-        const res = await http(server.baseUrl, 'GET', `${type}?${encodeURIComponent(param.name)}=${encodeURIComponent(value)}&_count=1`);
+        const res = await http(
+          server.baseUrl,
+          'GET',
+          `${type}?${encodeURIComponent(param.name)}=${encodeURIComponent(value)}&_count=1`,
+        );
         expect(res.status, `${type}?${param.name}`).toBe(200);
       }
       for (const include of resource.searchInclude ?? []) {
-        expect((await http(server.baseUrl, 'GET', `${type}?_include=${encodeURIComponent(include)}&_count=1`)).status, include).toBe(200);
+        expect(
+          (await http(server.baseUrl, 'GET', `${type}?_include=${encodeURIComponent(include)}&_count=1`)).status,
+          include,
+        ).toBe(200);
       }
     }
     const listed = new Set(obs.searchParam!.map((p) => p.name));

@@ -19,7 +19,15 @@ describe('SMART scope parsing', () => {
   });
 
   it('rejects malformed scopes and permissions out of order or repeated', () => {
-    for (const bad of ['patient/Observation.sr', 'patient/Observation.rr', 'patient/Observation.', 'practitioner/Observation.rs', 'Observation.rs', 'patient/Observation.rsx', 'patient/Observation']) {
+    for (const bad of [
+      'patient/Observation.sr',
+      'patient/Observation.rr',
+      'patient/Observation.',
+      'practitioner/Observation.rs',
+      'Observation.rs',
+      'patient/Observation.rsx',
+      'patient/Observation',
+    ]) {
       expect(parseScope(bad), bad).toBeUndefined();
     }
   });
@@ -29,7 +37,9 @@ describe('SMART scope parsing', () => {
   });
 
   it('ignores non-resource scopes', () => {
-    expect(parseScopes(['openid', 'fhirUser', 'launch', 'launch/patient', 'offline_access', 'user/Patient.r'])).toHaveLength(1);
+    expect(
+      parseScopes(['openid', 'fhirUser', 'launch', 'launch/patient', 'offline_access', 'user/Patient.r']),
+    ).toHaveLength(1);
   });
 });
 

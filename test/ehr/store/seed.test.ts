@@ -2,7 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, it, expect } from 'vitest';
-import { SANDBOX_PATIENT_IDS, SANDBOX_PRACTITIONER_ID, openFhirStore, seedSandbox } from '../../../src/ehr/store/index.js';
+import {
+  SANDBOX_PATIENT_IDS,
+  SANDBOX_PRACTITIONER_ID,
+  openFhirStore,
+  seedSandbox,
+} from '../../../src/ehr/store/index.js';
 import type { FhirStore } from '../../../src/ehr/store/index.js';
 
 const now = new Date('2026-11-24T08:00:00Z');
@@ -21,7 +26,11 @@ afterAll(() => {
 const ageOn = (birthDate: string, day: Date) => {
   const b = new Date(`${birthDate}T00:00:00Z`);
   let age = day.getUTCFullYear() - b.getUTCFullYear();
-  if (day.getUTCMonth() < b.getUTCMonth() || (day.getUTCMonth() === b.getUTCMonth() && day.getUTCDate() < b.getUTCDate())) age--;
+  if (
+    day.getUTCMonth() < b.getUTCMonth() ||
+    (day.getUTCMonth() === b.getUTCMonth() && day.getUTCDate() < b.getUTCDate())
+  )
+    age--;
   return age;
 };
 
@@ -36,11 +45,19 @@ describe('sandbox seed', () => {
     expect(Math.max(...ages)).toBeLessThanOrEqual(70);
     expect(patients.every((p) => p.gender === 'female' && p.name?.[0]?.family)).toBe(true);
     const stages = patients.map((p) => p.text!.div);
-    for (const stage of ['premenopausal', 'perimenopausal', 'postmenopausal']) expect(stages.some((d) => d.includes(stage)), stage).toBe(true);
+    for (const stage of ['premenopausal', 'perimenopausal', 'postmenopausal'])
+      expect(
+        stages.some((d) => d.includes(stage)),
+        stage,
+      ).toBe(true);
     expect((store.read('Practitioner', SANDBOX_PRACTITIONER_ID) as fhir4.Practitioner).name?.[0]?.family).toBeTruthy();
 
     for (const p of patients) {
-      const weights = store.search('Observation', [['patient', p.id!], ['code', 'http://loinc.org|29463-7'], ['_sort', 'date']]);
+      const weights = store.search('Observation', [
+        ['patient', p.id!],
+        ['code', 'http://loinc.org|29463-7'],
+        ['_sort', 'date'],
+      ]);
       expect(weights.total).toBeGreaterThanOrEqual(3);
       for (const r of weights.matches as fhir4.Observation[]) {
         expect(r.valueQuantity).toMatchObject({ unit: 'kg', system: 'http://unitsofmeasure.org', code: 'kg' });

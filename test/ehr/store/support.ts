@@ -22,7 +22,9 @@ export interface TestServer {
  * `tokens`: when given, the router requires a bearer token and looks it up here (the stand-in for the SMART
  * authorization server, which produces exactly this AccessContext from its own tokens).
  */
-export async function startTestServer(options: { tokens?: Record<string, AccessContext>; dataDir?: string } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { tokens?: Record<string, AccessContext>; dataDir?: string } = {},
+): Promise<TestServer> {
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'fhir-store-test-'));
   const store = openFhirStore({ dataDir });
   const app = express();
@@ -68,7 +70,9 @@ export async function http(
       ...(options.token ? { Authorization: `Bearer ${options.token}` } : {}),
       ...(options.headers ?? {}),
     },
-    ...(options.body !== undefined ? { body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) } : {}),
+    ...(options.body !== undefined
+      ? { body: typeof options.body === 'string' ? options.body : JSON.stringify(options.body) }
+      : {}),
   });
   const text = await res.text();
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
@@ -82,7 +86,12 @@ export const patient = (family: string, extra: Partial<fhir4.Patient> = {}): fhi
   ...extra,
 });
 
-export const weight = (patientId: string, kg: number, date: string, extra: Partial<fhir4.Observation> = {}): fhir4.Observation => ({
+export const weight = (
+  patientId: string,
+  kg: number,
+  date: string,
+  extra: Partial<fhir4.Observation> = {},
+): fhir4.Observation => ({
   resourceType: 'Observation',
   status: 'final',
   code: { coding: [{ system: 'http://loinc.org', code: '29463-7', display: 'Body weight' }] },

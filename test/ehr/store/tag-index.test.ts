@@ -24,7 +24,12 @@ const PRIORITY = 'http://hl7.org/fhir/flag-priority-code';
 const flag = (patientId: string, code: string, tier: string): fhir4.Flag => ({
   resourceType: 'Flag',
   status: 'active',
-  meta: { tag: [{ system: FLAG, code }, { system: PRIORITY, code: tier }] },
+  meta: {
+    tag: [
+      { system: FLAG, code },
+      { system: PRIORITY, code: tier },
+    ],
+  },
   code: { coding: [{ system: FLAG, code }] },
   subject: { reference: `Patient/${patientId}` },
 });
@@ -44,13 +49,30 @@ describe('_tag index', () => {
       const b = store.create(flag(p.id!, 'bone-density-scan', 'PL')).resource;
       const c = store.create(flag(p.id!, 'imaging-follow-up', 'PH')).resource;
       // Same code, other system: the index narrows on the code only; the matcher must still tell them apart.
-      const other = store.create({ ...flag(p.id!, 'x', 'PM'), meta: { tag: [{ system: 'https://example.org/other', code: 'imaging-follow-up' }] } }).resource;
-      store.create({ resourceType: 'Flag', status: 'active', code: { text: 'untagged' }, subject: { reference: `Patient/${p.id}` } } as fhir4.Flag);
+      const other = store.create({
+        ...flag(p.id!, 'x', 'PM'),
+        meta: { tag: [{ system: 'https://example.org/other', code: 'imaging-follow-up' }] },
+      }).resource;
+      store.create({
+        resourceType: 'Flag',
+        status: 'active',
+        code: { text: 'untagged' },
+        subject: { reference: `Patient/${p.id}` },
+      } as fhir4.Flag);
 
       expect(ids(store.search('Flag', [['_tag', `${FLAG}|imaging-follow-up`]]))).toEqual([a.id, c.id].sort());
       expect(ids(store.search('Flag', [['_tag', 'imaging-follow-up']]))).toEqual([a.id, c.id, other.id].sort());
-      expect(ids(store.search('Flag', [['_tag', `${FLAG}|imaging-follow-up,${FLAG}|bone-density-scan`]]))).toEqual([a.id, b.id, c.id].sort());
-      expect(ids(store.search('Flag', [['_tag', `${FLAG}|imaging-follow-up`], ['_tag', `${PRIORITY}|PH`]]))).toEqual([c.id]);
+      expect(ids(store.search('Flag', [['_tag', `${FLAG}|imaging-follow-up,${FLAG}|bone-density-scan`]]))).toEqual(
+        [a.id, b.id, c.id].sort(),
+      );
+      expect(
+        ids(
+          store.search('Flag', [
+            ['_tag', `${FLAG}|imaging-follow-up`],
+            ['_tag', `${PRIORITY}|PH`],
+          ]),
+        ),
+      ).toEqual([c.id]);
 
       // An update that removes the tags takes the Flag out of the index (and out of the results).
       store.update({ ...c, status: 'inactive', meta: { tag: [] } } as fhir4.Flag);
@@ -67,8 +89,16 @@ describe('_tag index', () => {
       const a = store.create(flag('p1', 'imaging-follow-up', 'PM')).resource;
       const b = store.create(flag('p2', 'imaging-follow-up', 'PM')).resource;
       const db = new Database(store.file);
-      const keys = db.prepare("SELECT id, key FROM search_index WHERE resource_type = 'Flag' AND param = '_tag' ORDER BY key").all();
-      expect(keys).toEqual(expect.arrayContaining([{ id: a.id, key: 'imaging-follow-up' }, { id: a.id, key: 'pm' }, { id: b.id, key: 'imaging-follow-up' }]));
+      const keys = db
+        .prepare("SELECT id, key FROM search_index WHERE resource_type = 'Flag' AND param = '_tag' ORDER BY key")
+        .all();
+      expect(keys).toEqual(
+        expect.arrayContaining([
+          { id: a.id, key: 'imaging-follow-up' },
+          { id: a.id, key: 'pm' },
+          { id: b.id, key: 'imaging-follow-up' },
+        ]),
+      );
       // Drop one Flag's index rows behind the store's back: a _tag search no longer finds it, proving that
       // the candidates come from the index and not from a scan of every Flag.
       db.prepare("DELETE FROM search_index WHERE resource_type = 'Flag' AND param = '_tag' AND id = ?").run(b.id);
@@ -87,7 +117,9 @@ describe('_tag index', () => {
     // Simulate the older database: no _tag index rows, the older list of indexed parameters recorded.
     const db = new Database(path.join(dataDir, 'fhir-store.sqlite'));
     db.prepare("DELETE FROM search_index WHERE param = '_tag'").run();
-    db.prepare("UPDATE store_settings SET value = 'patient,subject,identifier,questionnaire,status,code' WHERE name = 'indexed_parameters'").run();
+    db.prepare(
+      "UPDATE store_settings SET value = 'patient,subject,identifier,questionnaire,status,code' WHERE name = 'indexed_parameters'",
+    ).run();
     db.close();
     first = openFhirStore({ dataDir });
     try {

@@ -12,7 +12,11 @@ if (!dataDir) throw new Error('usage: writer-child <dataDir> [count]');
 const store = openFhirStore({ dataDir });
 const tag = process.pid;
 
-const patient = store.create<fhir4.Patient>({ resourceType: 'Patient', name: [{ family: `Durable-${tag}` }], gender: 'female' }).resource;
+const patient = store.create<fhir4.Patient>({
+  resourceType: 'Patient',
+  name: [{ family: `Durable-${tag}` }],
+  gender: 'female',
+}).resource;
 process.stdout.write(`ack Patient/${patient.id} ${patient.meta?.versionId} start\n`);
 
 let n = 0;

@@ -30,11 +30,19 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
   const forward = (req: http.IncomingMessage, body: Buffer) =>
     new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
       const upstream = http.request(
-        { host: '127.0.0.1', port: upstreamPort, method: req.method, path: req.url, headers: { ...req.headers, host: `127.0.0.1:${upstreamPort}` } },
+        {
+          host: '127.0.0.1',
+          port: upstreamPort,
+          method: req.method,
+          path: req.url,
+          headers: { ...req.headers, host: `127.0.0.1:${upstreamPort}` },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 502, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
           res.on('error', reject);
         },
       );
@@ -69,7 +77,12 @@ export async function startFaultProxy(upstreamPort: number): Promise<FaultProxy>
         if (mode === 'hang') return; // never answer (the client's timeout fires)
         if (mode === 'error-500') {
           res.writeHead(500, { 'content-type': 'application/fhir+json' });
-          res.end(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', diagnostics: 'injected failure' }] }));
+          res.end(
+            JSON.stringify({
+              resourceType: 'OperationOutcome',
+              issue: [{ severity: 'error', code: 'exception', diagnostics: 'injected failure' }],
+            }),
+          );
           return;
         }
         const answer = await forward(req, body);

@@ -19,7 +19,11 @@ const readJson = <T>(file: string) => JSON.parse(fs.readFileSync(path.join(repoR
  * An example's Patient and response, moved to `patientId` with its own identifier. The response keeps the
  * example's local id on purpose: many clients' responses share local ids, and submissions must not collide.
  */
-export function submissionFor(example: string, patientId: string, n = 0): { patient: fhir4.Patient; response: fhir4.QuestionnaireResponse } {
+export function submissionFor(
+  example: string,
+  patientId: string,
+  n = 0,
+): { patient: fhir4.Patient; response: fhir4.QuestionnaireResponse } {
   const patient = { ...readJson<fhir4.Patient>(`examples/${example}/patient.json`), id: patientId };
   const original = readJson<fhir4.QuestionnaireResponse>(`examples/${example}/response.json`);
   const response: fhir4.QuestionnaireResponse = {
@@ -43,7 +47,12 @@ export async function seededSubmission(
   const { patient, response } = submissionFor(example, patientId, n);
   const stored = await server.seedPatient(patient);
   const subject = `Patient/${stored.id}`;
-  return { patient: stored, response: { ...response, subject: { reference: subject } }, patientId: stored.id!, subject };
+  return {
+    patient: stored,
+    response: { ...response, subject: { reference: subject } },
+    patientId: stored.id!,
+    subject,
+  };
 }
 
 /**
@@ -52,18 +61,26 @@ export async function seededSubmission(
  */
 export async function untilSent(writePath: WritePath, key: string, timeoutMs = 30_000): Promise<OutboxEntry> {
   let entry = await writePath.outbox.get(key);
-  await waitFor(`submission ${key} sent`, async () => {
-    entry = await writePath.outbox.get(key);
-    if (entry?.status === 'failed') throw new Error(`submission ${key} failed: ${entry.lastError}`);
-    return entry?.status === 'sent';
-  }, timeoutMs);
+  await waitFor(
+    `submission ${key} sent`,
+    async () => {
+      entry = await writePath.outbox.get(key);
+      if (entry?.status === 'failed') throw new Error(`submission ${key} failed: ${entry.lastError}`);
+      return entry?.status === 'sent';
+    },
+    timeoutMs,
+  );
   return entry!;
 }
 
 export const silentLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 /** Fast retries for tests: short timeouts, polls and backoff. */
-export function testWritePath(server: Pick<TestFhirServer, 'fhirBaseUrl' | 'moduleCredentials'>, kb: KnowledgeBase, overrides: Partial<WritePathOptions> = {}): WritePath {
+export function testWritePath(
+  server: Pick<TestFhirServer, 'fhirBaseUrl' | 'moduleCredentials'>,
+  kb: KnowledgeBase,
+  overrides: Partial<WritePathOptions> = {},
+): WritePath {
   return createWritePath({
     knowledge: kb,
     dataDir: tmpDir('write-path-outbox-'),
@@ -78,7 +95,11 @@ export function testWritePath(server: Pick<TestFhirServer, 'fhirBaseUrl' | 'modu
   });
 }
 
-export async function waitFor(what: string, predicate: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+export async function waitFor(
+  what: string,
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!(await predicate())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
@@ -92,7 +113,11 @@ export const ext = (r: { extension?: fhir4.Extension[] }, url: string) => r.exte
  * A write path against a fresh FHIR server for one describe block (started before its tests, stopped after).
  * Read the fields inside tests: they are set in beforeAll.
  */
-export function useWritePathAgainst(start: () => Promise<TestFhirServer>): { server: TestFhirServer; writePath: WritePath; kb: KnowledgeBase } {
+export function useWritePathAgainst(start: () => Promise<TestFhirServer>): {
+  server: TestFhirServer;
+  writePath: WritePath;
+  kb: KnowledgeBase;
+} {
   const ctx = {} as { server: TestFhirServer; writePath: WritePath; kb: KnowledgeBase };
   beforeAll(async () => {
     [ctx.server, ctx.kb] = await Promise.all([start(), getKnowledge()]);

@@ -15,7 +15,12 @@ import { getStatus } from '@medplum/core';
 import { FhirRouter, MemoryRepository } from '@medplum/fhir-router';
 import { createEmbeddedEhr, type EmbeddedEhr } from '../../../src/ehr/index.js';
 import { clientCredentialsTokenSource } from '../../../src/submission/module-token.js';
-import { PERSONALITIES, startPersonalityProxy, type Personality, type PersonalityProxy } from '../../support/fhir-personality.js';
+import {
+  PERSONALITIES,
+  startPersonalityProxy,
+  type Personality,
+  type PersonalityProxy,
+} from '../../support/fhir-personality.js';
 
 export interface TestFhirServer {
   name: string;
@@ -56,7 +61,9 @@ export function closeServer(server: Server): Promise<void> {
 function httpHelpers(fhirBaseUrl: string, token: () => Promise<string | undefined>) {
   const get = async (url: string) => {
     const t = await token();
-    const res = await fetch(url, { headers: { accept: 'application/fhir+json', ...(t ? { authorization: `Bearer ${t}` } : {}) } });
+    const res = await fetch(url, {
+      headers: { accept: 'application/fhir+json', ...(t ? { authorization: `Bearer ${t}` } : {}) },
+    });
     if (!res.ok) throw new Error(`GET ${url}: ${res.status} ${await res.text()}`);
     return res.json() as Promise<fhir4.FhirResource>;
   };
@@ -75,7 +82,9 @@ function httpHelpers(fhirBaseUrl: string, token: () => Promise<string | undefine
   };
 }
 
-export async function startEmbeddedEhr(options: { dataDir?: string; port?: number } = {}): Promise<TestFhirServer & { ehr: EmbeddedEhr; app: express.Express }> {
+export async function startEmbeddedEhr(
+  options: { dataDir?: string; port?: number } = {},
+): Promise<TestFhirServer & { ehr: EmbeddedEhr; app: express.Express }> {
   const app = express();
   const { server, port } = await listen(app, options.port ?? 0);
   const dataDir = options.dataDir ?? tmpDir('write-path-ehr-');
@@ -117,7 +126,9 @@ function medplumCapabilities(transaction: boolean): fhir4.CapabilityStatement {
         mode: 'server',
         resource: types.map((type) => ({
           type: type as fhir4.CapabilityStatementRestResource['type'],
-          interaction: ['read', 'vread', 'update', 'create', 'search-type', 'history-instance'].map((code) => ({ code: code as 'read' })),
+          interaction: ['read', 'vread', 'update', 'create', 'search-type', 'history-instance'].map((code) => ({
+            code: code as 'read',
+          })),
           conditionalCreate: true,
         })),
         interaction: transaction ? [{ code: 'transaction' }, { code: 'batch' }] : [{ code: 'batch' }],
@@ -126,7 +137,9 @@ function medplumCapabilities(transaction: boolean): fhir4.CapabilityStatement {
   };
 }
 
-export async function startMedplumServer(options: { transaction?: boolean } = {}): Promise<TestFhirServer & { repo: MemoryRepository }> {
+export async function startMedplumServer(
+  options: { transaction?: boolean } = {},
+): Promise<TestFhirServer & { repo: MemoryRepository }> {
   const transaction = options.transaction ?? true;
   const repo = new MemoryRepository();
   const router = new FhirRouter();
@@ -138,12 +151,24 @@ export async function startMedplumServer(options: { transaction?: boolean } = {}
   app.get('/fhir/metadata', (_req, res) => send(res, 200, medplumCapabilities(transaction)));
   app.all('/fhir/*splat', async (req, res) => {
     if (!transaction && req.method === 'POST' && req.path === '/fhir/' && req.body?.type === 'transaction') {
-      send(res, 405, { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'not-supported', diagnostics: 'transactions are not supported' }] });
+      send(res, 405, {
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'error', code: 'not-supported', diagnostics: 'transactions are not supported' }],
+      });
       return;
     }
     const url = req.originalUrl.slice('/fhir'.length).replace(/^\//, '');
     const [outcome, resource] = await router.handleRequest(
-      { method: req.method as 'GET', url, pathname: '', body: req.body, params: {}, query: {}, headers: req.headers, config: { transactions: true } },
+      {
+        method: req.method as 'GET',
+        url,
+        pathname: '',
+        body: req.body,
+        params: {},
+        query: {},
+        headers: req.headers,
+        config: { transactions: true },
+      },
       repo,
     );
     const status = getStatus(outcome);
@@ -154,7 +179,8 @@ export async function startMedplumServer(options: { transaction?: boolean } = {}
     const r = resource as { resourceType: string; id?: string; meta?: { versionId?: string } };
     const headers: Record<string, string> = {};
     if (r.meta?.versionId) headers.ETag = `W/"${r.meta.versionId}"`;
-    if (status === 201 && r.id) headers.Location = `${base}/${r.resourceType}/${r.id}/_history/${r.meta?.versionId ?? '1'}`;
+    if (status === 201 && r.id)
+      headers.Location = `${base}/${r.resourceType}/${r.id}/_history/${r.meta?.versionId ?? '1'}`;
     send(res, status, resource, headers);
   });
   const { server, port } = await listen(app);
@@ -186,7 +212,9 @@ export const PORTABILITY_SERVERS: [string, () => Promise<TestFhirServer>][] = [
  * the proxy; the test's own checks (`search`, `read`) and its set-up go to the server directly, so they see
  * what was really stored. With `uuid-ids-only` the seeded patients get server-assigned ids.
  */
-export async function startEmbeddedEhrAs(personality: Personality): Promise<TestFhirServer & { proxy: PersonalityProxy }> {
+export async function startEmbeddedEhrAs(
+  personality: Personality,
+): Promise<TestFhirServer & { proxy: PersonalityProxy }> {
   const server = await startEmbeddedEhr();
   const proxy = await startPersonalityProxy(server.fhirBaseUrl, personality);
   const serverAssignedIds = personality === 'uuid-ids-only';
@@ -210,4 +238,7 @@ export async function startEmbeddedEhrAs(personality: Personality): Promise<Test
 }
 
 /** The embedded EHR behind every personality: the suites of the write path run through each. */
-export const PERSONALITY_SERVERS: [string, () => Promise<TestFhirServer>][] = PERSONALITIES.map((p) => [`embedded EHR as ${p}`, () => startEmbeddedEhrAs(p)]);
+export const PERSONALITY_SERVERS: [string, () => Promise<TestFhirServer>][] = PERSONALITIES.map((p) => [
+  `embedded EHR as ${p}`,
+  () => startEmbeddedEhrAs(p),
+]);

@@ -23,7 +23,8 @@
       return;
     }
     var encounter = selectedText('encounter');
-    summary.textContent = who + ' will open ' + app + ' for ' + patient + (encounter ? ' (encounter ' + encounter + ')' : '') + '.';
+    summary.textContent =
+      who + ' will open ' + app + ' for ' + patient + (encounter ? ' (encounter ' + encounter + ')' : '') + '.';
   }
 
   function remember() {
@@ -32,7 +33,11 @@
       var el = document.getElementById(id);
       if (el) choice[id] = el.value;
     });
-    try { sessionStorage.setItem(KEY, JSON.stringify(choice)); } catch { /* storage may be off */ }
+    try {
+      sessionStorage.setItem(KEY, JSON.stringify(choice));
+    } catch {
+      /* storage may be off */
+    }
   }
 
   try {
@@ -41,9 +46,14 @@
       var el = document.getElementById(id);
       if (el && typeof saved[id] === 'string') el.value = saved[id];
     });
-  } catch { /* ignore a broken saved choice */ }
+  } catch {
+    /* ignore a broken saved choice */
+  }
 
-  form.addEventListener('change', function () { describe(); remember(); });
+  form.addEventListener('change', function () {
+    describe();
+    remember();
+  });
   form.addEventListener('input', describe);
   describe();
 })();

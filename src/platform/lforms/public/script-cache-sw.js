@@ -30,7 +30,10 @@ self.addEventListener('install', (event) => {
           .addRoutes([
             { condition: { requestMode: 'navigate' }, source: 'network' },
             { condition: { urlPattern: new URLPattern({ pathname: `${base}/api/*` }) }, source: 'network' },
-            ...RELEASE.files.map((pathname) => ({ condition: { urlPattern: new URLPattern({ pathname }) }, source: 'cache' })),
+            ...RELEASE.files.map((pathname) => ({
+              condition: { urlPattern: new URLPattern({ pathname }) },
+              source: 'cache',
+            })),
           ])
           .catch(() => undefined);
       }
@@ -39,12 +42,25 @@ self.addEventListener('install', (event) => {
 });
 
 self.addEventListener('activate', (event) => {
-  event.waitUntil(caches.keys().then((names) => Promise.all(names.filter((n) => n.startsWith('lforms-page-scripts') && n !== RELEASE.cache).map((n) => caches.delete(n)))));
+  event.waitUntil(
+    caches
+      .keys()
+      .then((names) =>
+        Promise.all(
+          names.filter((n) => n.startsWith('lforms-page-scripts') && n !== RELEASE.cache).map((n) => caches.delete(n)),
+        ),
+      ),
+  );
 });
 
 // Browsers without static routes: the release's files from the cache, everything else untouched (network).
 self.addEventListener('fetch', (event) => {
   const url = new URL(event.request.url);
   if (event.request.method !== 'GET' || !isReleaseFile(url)) return;
-  event.respondWith(caches.open(RELEASE.cache).then((c) => c.match(event.request)).then((hit) => hit ?? fetch(event.request)));
+  event.respondWith(
+    caches
+      .open(RELEASE.cache)
+      .then((c) => c.match(event.request))
+      .then((hit) => hit ?? fetch(event.request)),
+  );
 });
