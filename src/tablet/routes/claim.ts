@@ -65,13 +65,11 @@ export function registerClaim(api: Router, ctx: TabletContext): void {
     const handle = await openSession(ctx, handoff, body.data.device ?? 'unnamed', at);
     // The expected age range (never the birth date): the page asks her to check an age outside it.
     const expectedAge = handoff.expectedAge ? { linkId: AGE_LINK_ID, ...handoff.expectedAge } : undefined;
-    res
-      .status(201)
-      .json({
-        session: handle,
-        ...(handoff.patientName ? { patientName: handoff.patientName } : {}),
-        idleTimeoutMs: ctx.idleTimeoutMs,
-        ...(expectedAge ? { expectedAge } : {}),
-      });
+    res.status(201).json({
+      session: handle,
+      ...(handoff.patientName ? { patientName: handoff.patientName } : {}),
+      idleTimeoutMs: ctx.idleTimeoutMs,
+      ...(expectedAge ? { expectedAge } : {}),
+    });
   });
 }
