@@ -5,7 +5,6 @@
  * whatever reaches it into an OperationOutcome with `outcomeFromUnknown`. Nothing else builds
  * OperationOutcome error bodies by hand.
  */
-import { printable } from '../platform/text.js';
 
 export type IssueSeverity = fhir4.OperationOutcomeIssue['severity'];
 export type IssueCode = fhir4.OperationOutcomeIssue['code'];
@@ -96,7 +95,11 @@ export function outcomeFromUnknown(err: unknown): { status: number; outcome: fhi
     const status =
       typeof e.status === 'number' ? e.status : typeof e.statusCode === 'number' ? e.statusCode : undefined;
     if (status !== undefined && status >= 400 && status < 500) {
-      const mapped = clientErrorFromHttpError(status, typeof e.type === 'string' ? e.type : '', printable(e.message));
+      const mapped = clientErrorFromHttpError(
+        status,
+        typeof e.type === 'string' ? e.type : '',
+        typeof e.message === 'string' ? e.message : '',
+      );
       return { status: mapped.status, outcome: mapped.outcome };
     }
   }
