@@ -8,13 +8,11 @@
  * See docs/operations.md.
  */
 import fs from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { createLogger, type Logger } from './platform/log.js';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { ContentError, loadKnowledge, type KnowledgeBase } from './knowledge/index.js';
 import { FhirClient, httpStatusOf } from './platform/fhir-client/index.js';
-import { createLifecycle, type ReadinessChecks } from './platform/lifecycle.js';
+import { createLifecycle, openPort, type ReadinessChecks } from './platform/lifecycle.js';
 import { DataIntegrityError, dataFolderGuard, ensurePrivateDir } from './platform/sqlite.js';
 import { seedSandboxIntakes } from './sandbox/seed-intakes.js';
 import { createModuleServer, type ModuleServer } from './server.js';
@@ -48,13 +46,8 @@ async function main(): Promise<void> {
   ensurePrivateDir(config.dataDir);
 
   const lifecycle = createLifecycle({ log, drainPrefixes: ['/ehr'] });
-  const server = http.createServer(lifecycle.handler);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.PORT, config.HOST, () => resolve());
-  });
   // With PORT=0 the real port is known only now; links and the CapabilityStatement must carry it.
-  const port = (server.address() as AddressInfo).port;
+  const { server, port } = await openPort(lifecycle.handler, config.PORT, config.HOST);
   if (!config.PUBLIC_URL) config = { ...config, PORT: port, publicUrl: config.publicUrl.replace(/:\d+$/, `:${port}`) };
 
   // A stray rejection in some library must not take the server down for everyone; log it and carry on.

@@ -8,15 +8,13 @@
  * store is open), `/healthz` and `/readyz` answer throughout, SIGTERM/SIGINT finish what is in flight and
  * close the store, exit 0 (bounded by SHUTDOWN_TIMEOUT_MS). See README "Beyond one machine".
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import compression from 'compression';
 import express from 'express';
 import helmet from 'helmet';
 import { EhrConfigError, loadEhrConfig, type EhrConfig } from '../config/ehr.js';
 import { fhirErrorHandler } from '../platform/http/errors.js';
 import { requestLogger } from '../platform/http/request-log.js';
-import { createLifecycle } from '../platform/lifecycle.js';
+import { createLifecycle, openPort } from '../platform/lifecycle.js';
 import { createLogger } from '../platform/log.js';
 import { DataIntegrityError, dataFolderGuard, ensurePrivateDir } from '../platform/sqlite.js';
 import { notFound } from '../outcomes/index.js';
@@ -38,12 +36,7 @@ async function main(): Promise<void> {
   ensurePrivateDir(config.dataDir);
 
   const lifecycle = createLifecycle({ log, drainPrefixes: [] });
-  const server = http.createServer(lifecycle.handler);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.PORT, config.HOST, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { server, port } = await openPort(lifecycle.handler, config.PORT, config.HOST);
   if (!config.PUBLIC_URL) config = { ...config, PORT: port, publicUrl: config.publicUrl.replace(/:\d+$/, `:${port}`) };
   process.on('unhandledRejection', (reason) => log.error('Unhandled promise rejection', reason));
 

@@ -13,7 +13,8 @@
  *
  * `GET /healthz` (alive) and `GET /readyz` (each check, JSON) are answered here in every phase.
  */
-import type http from 'node:http';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from './log.js';
 import { FhirError } from '../outcomes/index.js';
 
@@ -212,3 +213,20 @@ export function createLifecycle(options: LifecycleOptions) {
 }
 
 export type Lifecycle = ReturnType<typeof createLifecycle>;
+
+/**
+ * Opens the port at once with the lifecycle's handler, so every request from here on gets an answer (503 while
+ * starting). Resolves to the server and the port it bound: with PORT=0 the real port is known only now.
+ */
+export async function openPort(
+  handler: http.RequestListener,
+  port: number,
+  host: string,
+): Promise<{ server: http.Server; port: number }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}
