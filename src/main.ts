@@ -8,11 +8,11 @@
  * See docs/operations.md.
  */
 import fs from 'node:fs';
-import { createLogger, type Logger } from './platform/log.js';
+import { createLogger } from './platform/log.js';
 import { ConfigError, loadConfig, type Config } from './config/index.js';
 import { ContentError, loadKnowledge, type KnowledgeBase } from './knowledge/index.js';
 import { FhirClient, httpStatusOf } from './platform/fhir-client/index.js';
-import { createLifecycle, openPort, type ReadinessChecks } from './platform/lifecycle.js';
+import { createLifecycle, openPort, stopOnSignals, type ReadinessChecks } from './platform/lifecycle.js';
 import { DataIntegrityError, dataFolderGuard, ensurePrivateDir } from './platform/sqlite.js';
 import { seedSandboxIntakes } from './sandbox/seed-intakes.js';
 import { createModuleServer, type ModuleServer } from './server.js';
@@ -91,46 +91,17 @@ async function main(): Promise<void> {
     );
   })();
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`${signal}: shutting down (at most ${config.SHUTDOWN_TIMEOUT_MS} ms)`);
-    setTimeout(() => {
-      console.error(
-        `Shutdown did not finish within SHUTDOWN_TIMEOUT_MS (${config.SHUTDOWN_TIMEOUT_MS} ms): exiting with work unfinished.`,
-      );
-      process.exit(1);
-    }, config.SHUTDOWN_TIMEOUT_MS).unref();
-    void shutdown(log)
-      .then(() => process.exit(0))
-      .catch((err: unknown) => {
-        log.error('Shutdown failed', err);
-        process.exit(1);
-      });
-  };
-  const shutdown = async (logger: Logger) => {
-    // A stop during the start lets the start finish first (bounded by the same timeout): stores half-opened
-    // are closed properly, and nothing is left between "stored" and "queued".
-    await started.catch(() => undefined);
-    await lifecycle.beginStop();
-    if (composed) {
-      // Submissions in flight and the background sender finish while the EHR routes still serve them.
-      await composed.writePath.stop();
-    }
-    lifecycle.closeDrainPaths();
-    // A keep-alive client that was between two requests when the stop began sends its next one now: it gets
-    // 503 + Connection: close. Closing its idle connection at that instant would reset the request unanswered.
-    await new Promise((resolve) => setTimeout(resolve, STOP_LINGER_MS));
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    });
-    if (composed) await composed.close();
-    logger.info('Stopped: requests finished, stores closed.');
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  stopOnSignals({
+    log,
+    lifecycle,
+    server,
+    started,
+    timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    lingerMs: STOP_LINGER_MS,
+    // Submissions in flight and the background sender finish while the EHR routes still serve them.
+    finishWork: async () => composed?.writePath.stop(),
+    close: async () => composed?.close(),
+  });
   await started;
 }
 

@@ -14,7 +14,7 @@ import helmet from 'helmet';
 import { EhrConfigError, loadEhrConfig, type EhrConfig } from '../config/ehr.js';
 import { fhirErrorHandler } from '../platform/http/errors.js';
 import { requestLogger } from '../platform/http/request-log.js';
-import { createLifecycle, openPort } from '../platform/lifecycle.js';
+import { createLifecycle, openPort, stopOnSignals } from '../platform/lifecycle.js';
 import { createLogger } from '../platform/log.js';
 import { DataIntegrityError, dataFolderGuard, ensurePrivateDir } from '../platform/sqlite.js';
 import { notFound } from '../outcomes/index.js';
@@ -97,35 +97,15 @@ async function main(): Promise<void> {
     );
   })();
 
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info(`${signal}: shutting down (at most ${config.SHUTDOWN_TIMEOUT_MS} ms)`);
-    setTimeout(() => {
-      console.error(`Shutdown did not finish within SHUTDOWN_TIMEOUT_MS (${config.SHUTDOWN_TIMEOUT_MS} ms).`);
-      process.exit(1);
-    }, config.SHUTDOWN_TIMEOUT_MS).unref();
-    void (async () => {
-      await started.catch(() => undefined);
-      await lifecycle.beginStop();
-      lifecycle.closeDrainPaths();
-      await new Promise((resolve) => setTimeout(resolve, STOP_LINGER_MS));
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-      });
-      await ehr?.close();
-      log.info('Stopped: requests finished, store closed.');
-    })()
-      .then(() => process.exit(0))
-      .catch((err: unknown) => {
-        log.error('Shutdown failed', err);
-        process.exit(1);
-      });
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  stopOnSignals({
+    log,
+    lifecycle,
+    server,
+    started,
+    timeoutMs: config.SHUTDOWN_TIMEOUT_MS,
+    lingerMs: STOP_LINGER_MS,
+    close: async () => ehr?.close(),
+  });
   await started;
 }
 

@@ -230,3 +230,61 @@ export async function openPort(
   });
   return { server, port: (server.address() as AddressInfo).port };
 }
+
+export interface SignalStopOptions {
+  log: Logger;
+  lifecycle: Lifecycle;
+  server: http.Server;
+  /** The start still running, if a signal comes early: it finishes first, so half-opened stores close properly. */
+  started: Promise<unknown>;
+  timeoutMs: number;
+  /** After the work in flight is done, how long idle keep-alive connections may still bring a request (503). */
+  lingerMs: number;
+  /** Work that must finish while the drain paths still serve it (the module's submissions reach its EHR). */
+  finishWork?: () => Promise<void>;
+  /** Stores and clients to close once the listener is closed. */
+  close: () => Promise<void>;
+}
+
+/**
+ * SIGTERM / SIGINT: refuse new work, let the work in flight finish, close the listener, then the stores, and exit
+ * 0; all of it bounded by `timeoutMs` (exit 1 beyond it). A second signal changes nothing.
+ */
+export function stopOnSignals(options: SignalStopOptions): void {
+  const { log, lifecycle, server, timeoutMs } = options;
+  let stopping = false;
+  const shutdown = async () => {
+    await options.started.catch(() => undefined);
+    await lifecycle.beginStop();
+    await options.finishWork?.();
+    lifecycle.closeDrainPaths();
+    // A keep-alive client that was between two requests when the stop began sends its next one now: it gets
+    // 503 + Connection: close. Closing its idle connection at that instant would reset the request unanswered.
+    await new Promise((resolve) => setTimeout(resolve, options.lingerMs));
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    });
+    await options.close();
+    log.info('Stopped: requests finished, stores closed.');
+  };
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info(`${signal}: shutting down (at most ${timeoutMs} ms)`);
+    setTimeout(() => {
+      console.error(
+        `Shutdown did not finish within SHUTDOWN_TIMEOUT_MS (${timeoutMs} ms): exiting with work unfinished.`,
+      );
+      process.exit(1);
+    }, timeoutMs).unref();
+    shutdown()
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        log.error('Shutdown failed', err);
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
