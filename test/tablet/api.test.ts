@@ -293,7 +293,12 @@ describe('a tablet session', () => {
 
 describe('a submission that arrives after its session ended (queued on a tablet that was offline)', () => {
   /** Claim on `harness`, then wait until the session has ended (staff see it as ended and not sent). */
-  async function claimAndOutlive(harness: TabletHarness, patientId: string): Promise<string> {
+  /** `outlive` ends the session (moves the harness's clock past its end; by default, waits for it). */
+  async function claimAndOutlive(
+    harness: TabletHarness,
+    patientId: string,
+    outlive: () => void = () => undefined,
+  ): Promise<string> {
     const { code } = await harness.tablet.createHandoff({ patientId, staff: STAFF });
     const claimed = await fetch(`${harness.baseUrl}/tablet/api/claim`, {
       method: 'POST',
@@ -305,6 +310,7 @@ describe('a submission that arrives after its session ended (queued on a tablet 
     const stateOf = async () =>
       (await harness.tablet.sessions()).find((s) => s.patient.reference === `Patient/${patientId}`)?.state;
     expect(await stateOf()).toBe('in-progress');
+    outlive();
     await expect.poll(stateOf, { timeout: 5_000 }).toBe('ended-unsent');
     return session;
   }
@@ -351,11 +357,13 @@ describe('a submission that arrives after its session ended (queued on a tablet 
   });
 
   it('is refused (401) once the grace period is over too', async () => {
-    const short = await startTabletHarness({ sessionTtlMs: 50, submitGraceMs: 50 });
+    // The tablet's clock is moved, not waited for: a busy machine cannot skip the "ended, not sent" state.
+    let clock = Date.parse('2026-01-05T09:00:00Z');
+    const short = await startTabletHarness({ sessionTtlMs: 50, submitGraceMs: 50, now: () => clock });
     try {
-      const session = await claimAndOutlive(short, 'sandbox-patient-6');
+      const session = await claimAndOutlive(short, 'sandbox-patient-6', () => (clock += 60));
       // Past the session's end and its grace period (both 50 ms) by a wide margin.
-      await new Promise((r) => setTimeout(r, 300));
+      clock += 300;
       expect((await send(short, 'submit', session, submission(crypto.randomUUID()))).status).toBe(401);
       expect(
         short.ehr.store.search('QuestionnaireResponse', [['subject', 'Patient/sandbox-patient-6']]).matches,
