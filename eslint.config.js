@@ -63,6 +63,11 @@ export default tseslint.config(
     },
   },
   {
+    // Node scripts in plain JavaScript: jest's config, reporters and global setup.
+    files: ['*.config.js', 'test/**/*.js'],
+    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+  },
+  {
     files: ['public/**/*.js', 'src/**/public/**/*.js'],
     languageOptions: {
       globals: {

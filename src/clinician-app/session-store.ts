@@ -11,7 +11,7 @@
  *
  * Default: SQLite under `dataDir` (a restart keeps everything). With DATABASE_URL: PostgreSQL, shared by replicas
  * (session-store-postgres.ts). Every method is a single-key operation, and `takeLaunch` / `takeHandoff` are
- * atomic "get and delete" (DELETE … RETURNING). Both adapters pass test/clinician-app/session-store-contract.test.ts.
+ * atomic "get and delete" (DELETE … RETURNING). Both adapters pass test/clinician-app/session-store-contract.int.test.ts.
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';

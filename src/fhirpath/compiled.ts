@@ -23,6 +23,7 @@
  * intersect() iif() toString() toInteger() substring() truncate().
  */
 import fhirpath from 'fhirpath';
+import { isPlainObject } from '../platform/json.js';
 
 /** Thrown when an expression or a value is outside what this evaluator answers exactly. */
 export class NotCompiled extends Error {
@@ -179,12 +180,6 @@ function operands(node: AstNode): [CompiledExpression, CompiledExpression] {
 }
 
 // ------------------------------------------------------------------------------------------- values
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> => {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
-  const proto = Object.getPrototypeOf(v) as unknown;
-  return proto === Object.prototype || proto === null;
-};
 
 /** A value this evaluator understands, else NotCompiled (typed nodes, null, NaN, class instances, ...). */
 function checked(v: unknown): unknown {

@@ -6,7 +6,7 @@
  *
  * Two adapters behind one async interface: SQLite under DATA_DIR (one machine, the default) and PostgreSQL
  * (`DATABASE_URL`, shared by replicas: outbox-postgres.ts). Both pass the same contract tests
- * (test/submission/outbox-contract.test.ts); docs/write-path.md tells how claims and leases work.
+ * (test/submission/outbox-contract.int.test.ts); docs/write-path.md tells how claims and leases work.
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -3,7 +3,7 @@
  * streams, `/tablet/api/alerts`), behind one interface so that replicas can share it. Default: in process
  * (this file): a worklist hears the alerts raised on its own replica. With DATABASE_URL: PostgreSQL
  * `LISTEN/NOTIFY` (alerts-postgres.ts): a worklist connected to any replica hears an alert raised on any
- * other. Both pass test/tablet/alerts-contract.test.ts.
+ * other. Both pass test/tablet/alerts-contract.int.test.ts.
  */
 import { EventEmitter } from 'node:events';
 import type { TabletAlert } from './contract.js';

@@ -3,7 +3,7 @@
  * can share it. Default: SQLite under `${dataDir}/tablet` (this file). With DATABASE_URL: PostgreSQL
  * (store-postgres.ts). Only the SHA-256 of a code or a session handle is stored, so a copy of the database
  * gives no working code or handle. Taking a code is an atomic delete-and-return, which is what makes it single
- * use, whichever replica is asked. Both adapters pass test/tablet/store-contract.test.ts.
+ * use, whichever replica is asked. Both adapters pass test/tablet/store-contract.int.test.ts.
  *
  * The wrong-code counters are not here: they stay in memory per process (throttle.ts, docs/tablet.md).
  */

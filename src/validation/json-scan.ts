@@ -4,6 +4,7 @@
  * recurses, so a cycle or 50 000 levels of nesting would overflow the stack.
  */
 import { issue } from '../outcomes/index.js';
+import { isPlainPrototype } from '../platform/json.js';
 import { printable } from '../platform/text.js';
 
 /** Deepest JSON nesting accepted (the most `MAX_JSON_DEPTH` may be configured to). Real content stays far
@@ -66,8 +67,7 @@ export function scanJson(
       );
       continue;
     }
-    const proto = Object.getPrototypeOf(value) as unknown;
-    if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) {
+    if (!Array.isArray(value) && !isPlainPrototype(Object.getPrototypeOf(value))) {
       out.push(issue({ code: 'structure', diagnostics: 'Invalid value: not a plain JSON object', expression: path }));
       continue;
     }
@@ -138,8 +138,7 @@ function copyValue(value: unknown, depth: number, isResourceType: (type: string)
     }
     return out;
   }
-  const proto = Object.getPrototypeOf(value) as unknown;
-  if (proto !== Object.prototype && proto !== null) return GIVE_UP;
+  if (!isPlainPrototype(Object.getPrototypeOf(value))) return GIVE_UP;
   const source = value as Record<string, unknown>;
   if (
     depth > 0 &&

@@ -57,6 +57,7 @@ import type {
   TypedValue,
 } from '@medplum/core';
 import type { OperationOutcomeIssue as MedplumIssue, Resource } from '@medplum/fhirtypes';
+import { isObjectPrototype } from '../platform/json.js';
 import { compiledInvariant } from './invariants.js';
 import {
   candidatesOf,
@@ -181,7 +182,7 @@ class StructureValidator {
     const lookup = obj.value ? tryGetDataType(obj.type) : undefined;
     const plan = planOf(schema.elements, lookup?.elements);
     const value = obj.value as Record<string, unknown> | undefined;
-    if (plan.byName && value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    if (plan.byName && value && typeof value === 'object' && isObjectPrototype(Object.getPrototypeOf(value))) {
       // Visit, in schema order, the elements the object has, the required ones and the ones that cannot be
       // told apart by key; every other element is absent and not required, so Medplum reports nothing for it.
       const visit = plan.visitAlways.slice();

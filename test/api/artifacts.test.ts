@@ -1,7 +1,8 @@
 // Knowledge artifacts: read, search (url, version, status, name), _summary, paging; and /fhir/metadata.
 import type { Express } from 'express';
 import request from 'supertest';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { createFhirRouter } from '../../src/api/router.js';
 import { ARTIFACT_TYPES, OPERATION_ROUTES } from '../../src/api/routes.js';
 import { projectKnowledge, PUBLIC_URL, testApp } from './support/app.js';

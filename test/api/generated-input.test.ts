@@ -3,7 +3,7 @@
 // server keeps answering.
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { projectKnowledge, testApp } from './support/app.js';
 import { applyParameters, patientFor, randomResponse, seededRandom } from './support/random-intake.js';
 

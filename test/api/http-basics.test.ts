@@ -1,7 +1,7 @@
 // The HTTP layer: body handling (type, size, JSON, depth, hostile keys), unknown routes, wrong methods.
 import type { Express } from 'express';
 import request from 'supertest';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { FHIR_JSON, testApp } from './support/app.js';
 
 let app: Express;

@@ -1,6 +1,6 @@
 // The per-request log line: written at level info, and at warn neither written nor prepared.
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import type { Logger, LogLevel } from '../../src/platform/log.js';
 import { createLogger } from '../../src/platform/log.js';
 import { createApp } from '../../src/app.js';

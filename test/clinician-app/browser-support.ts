@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { expect } from 'vitest';
+import { poll } from '../support/poll.js';
 import { chromium, type BrowserContext, type Frame, type Locator, type Page } from 'playwright-core';
 
 export const SCREENSHOTS = path.resolve(
@@ -123,21 +123,17 @@ export async function launchFromEhr(
   return app;
 }
 
-/** Wait (up to 15 s) until the element's text contains `text` (vitest has no web-first assertions). */
+/** Wait (up to 15 s) until the element's text contains `text` (jest has no web-first assertions). */
 export async function hasText(locator: Locator, text: string): Promise<void> {
-  await expect
-    .poll(async () => ((await locator.count()) ? ((await locator.first().textContent()) ?? '') : ''), {
-      timeout: 15_000,
-    })
-    .toContain(text);
+  await poll(async () => ((await locator.count()) ? ((await locator.first().textContent()) ?? '') : ''), {
+    timeout: 15_000,
+  }).toContain(text);
 }
 
 export async function hasExactText(locator: Locator, text: string): Promise<void> {
-  await expect
-    .poll(async () => ((await locator.count()) ? ((await locator.first().textContent()) ?? '').trim() : ''), {
-      timeout: 15_000,
-    })
-    .toBe(text);
+  await poll(async () => ((await locator.count()) ? ((await locator.first().textContent()) ?? '').trim() : ''), {
+    timeout: 15_000,
+  }).toBe(text);
 }
 
 /** Whole years from an ISO birth date to a moment, as the server computes the pre-filled `age` (on the UTC date). */

@@ -6,7 +6,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { assetVersion } from '../../src/platform/lforms/assets.js';
 import { startAppHarness, type AppHarness } from './harness.js';
 import { apiLaunch } from './launch-support.js';

@@ -2,7 +2,7 @@
  * What the EHR says about a record reaches the clinician plainly: a patient the EHR reports deleted (410) or
  * unknown (404) is said to be so, not turned into "the EHR failed" (502).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startAppHarness, type AppHarness } from './harness.js';
 import { apiLaunch } from './launch-support.js';
 

@@ -6,7 +6,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
+import { poll } from '../support/poll.js';
 import {
   CLINICIAN_ACT_SYSTEM,
   FLAG_OUTCOME_CODES,
@@ -477,7 +479,7 @@ describe('every Flag the module writes names its rule', () => {
     });
     expect(await check.json()).toEqual({ tellStaff: true });
     // The alert Flag is written in the background: wait for its row.
-    await expect.poll(async () => (await rowsOf(patient)).length, { timeout: 15_000 }).toBe(1);
+    await poll(async () => (await rowsOf(patient)).length, { timeout: 15_000 }).toBe(1);
     const [row] = await rowsOf(patient);
     expect(row).toMatchObject({ tierCode: 'stat', tierWords: 'Emergency', ruleId: 'RF-01, RF-07' });
     expect(row!.ruleTitle).toMatch(/^Suspected cauda equina syndrome; \S/);

@@ -2,7 +2,7 @@
  * The reads a launch starts ahead: each used once, none after the session wrote something, none once expired,
  * and a failed read reaches whoever takes it (never an unhandled rejection).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { createLaunchPrefetch } from '../../src/clinician-app/launch-prefetch.js';
 
 describe('launch prefetch', () => {

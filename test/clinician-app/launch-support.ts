@@ -1,5 +1,5 @@
 /** An EHR launch over plain HTTP (no browser), following the sandbox EHR's redirects with its cookies. */
-import { expect } from 'vitest';
+import { expect } from '@jest/globals';
 import type { AppHarness } from './harness.js';
 
 const get = (h: AppHarness, path: string) => fetch(`${h.baseUrl}${path}`, { redirect: 'manual' });

@@ -1,7 +1,7 @@
 /** The results view model (pure) over the rules' golden CarePlans, and the Questionnaire sanitiser. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { buildResultsView, historyPoints, itemIdentifierValue } from '../../src/clinician-app/results.js';
 import { sanitizeQuestionnaire } from '../../src/forms/sanitize.js';
 import { SUBMISSION_ITEM_SYSTEM } from '../../src/submission/build-bundle.js';

@@ -3,7 +3,7 @@
  * every authorization request, single-use state and hand-off codes, no session without the header, CSRF on
  * state-changing requests, no cross-origin calls, no tokens in any response, CSP, compressed long-cached assets.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startAppHarness, type AppHarness } from './harness.js';
 import { apiLaunch } from './launch-support.js';
 

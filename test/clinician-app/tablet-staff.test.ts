@@ -8,7 +8,8 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { jsQR } from './qr-support.js';
 import QRCode from 'qrcode';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { poll } from '../support/poll.js';
 import { CODE_ALPHABET, TABLET_RESPONSE_SYSTEM } from '../../src/tablet/index.js';
 import { sha256 } from '../../src/tablet/store.js';
 import { startAppHarness, type AppHarness } from './harness.js';
@@ -305,12 +306,10 @@ describe('GET /app/api/tablet-sessions', () => {
     } finally {
       h.setFhirOutage(false);
     }
-    await expect
-      .poll(
-        async () => ((await (await app('GET', '/tablet-sessions', clinician)).json()) as { outbox: unknown[] }).outbox,
-        { timeout: 20_000 },
-      )
-      .toEqual([]);
+    await poll(
+      async () => ((await (await app('GET', '/tablet-sessions', clinician)).json()) as { outbox: unknown[] }).outbox,
+      { timeout: 20_000 },
+    ).toEqual([]);
   });
 });
 

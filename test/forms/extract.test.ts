@@ -1,5 +1,5 @@
 // $extract: Observations for pain severity and weight, as an idempotent transaction of conditional creates.
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect } from '@jest/globals';
 import { extractFromResponse, EXTRACTED_OBSERVATION_IDENTIFIER_SYSTEM } from '../../src/forms/index.js';
 import { validateResource } from '../../src/validation/index.js';
 import { completeAnswers, intakeResponse, loadIntake } from './support.js';

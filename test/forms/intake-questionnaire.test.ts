@@ -1,6 +1,7 @@
 // The intake Questionnaire against clinical-rules.md sections 1, 2 and 8 and the team brief's pinned structure.
 import { readFileSync } from 'node:fs';
-import { describe, it, expect } from 'vitest';
+import { describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { compileFhirPath } from '../../src/fhirpath/index.js';
 import { validateResource } from '../../src/validation/index.js';
 import { ANSWER, DAR, INTAKE_URL, loadIntake, SCT, V2 } from './support.js';

@@ -1,6 +1,6 @@
 // $populate: age from Patient.birthDate and the latest body weight, read through an injected search function.
 import { readFileSync } from 'node:fs';
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect } from '@jest/globals';
 import { populateQuestionnaire, validateQuestionnaireResponse } from '../../src/forms/index.js';
 import { errorsOf, INTAKE_CANONICAL, loadIntake, resolverFor } from './support.js';
 import { realWorldQuestionnairesDir } from '../support/shared-data.js';

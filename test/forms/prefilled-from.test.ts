@@ -3,7 +3,7 @@
  * the injected reader) is the subject's and holds that value in that unit. The end-to-end cases (two patients
  * in one server, over HTTP) are in test/submission/prefilled-from.test.ts.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { MAX_CHECKED_MARKERS, PREFILLED_FROM, verifyPrefilledFrom } from '../../src/forms/index.js';
 import { loadIntake } from './support.js';
 

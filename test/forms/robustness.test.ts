@@ -1,7 +1,8 @@
 // $validate never crashes: garbage responses, hostile keys, deep nesting, broken Questionnaires, and every
 // real-world Questionnaire in the shared test data as a validation target.
 import { readFileSync } from 'node:fs';
-import { describe, it, expect } from 'vitest';
+import { describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { validateQuestionnaireResponse } from '../../src/forms/index.js';
 import { completeAnswers, errorsOf, intakeResponse, loadIntake, resolverFor } from './support.js';
 import { realWorldQuestionnairesDir } from '../support/shared-data.js';

@@ -1,5 +1,5 @@
 // OST and ORAI (clinical-rules.md section 4), computed by the Questionnaire's own calculatedExpressions.
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect } from '@jest/globals';
 import { applyCalculatedExpressions } from '../../src/forms/index.js';
 import { dec, int, intakeResponse, loadIntake, no, unsure, yes } from './support.js';
 

@@ -1,5 +1,5 @@
 // $validate for QuestionnaireResponse: each class of error, pointed at by FHIRPath, and a clean pass.
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect } from '@jest/globals';
 import { validateQuestionnaireResponse } from '../../src/forms/index.js';
 import {
   completeAnswers,

@@ -1,4 +1,5 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

@@ -1,7 +1,8 @@
 // Shared content is immutable: one patient's $populate never reaches the Questionnaire every other patient gets.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { populateQuestionnaire } from '../../src/forms/index.js';
 import { loadKnowledge } from '../../src/knowledge/index.js';
 import { applyPlanDefinition } from '../../src/rules/index.js';

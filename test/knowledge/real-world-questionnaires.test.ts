@@ -3,7 +3,8 @@
  * per-resource checks. The README's `strict R4` column is the expectation; the one known disagreement is
  * documented below.
  */
-import { describe, it, expect } from 'vitest';
+import { describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { checkResource } from '../../src/knowledge/index.js';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { openSqliteSessionStore } from '../../src/clinician-app/session-store.js';
 import { AuthDatabase } from '../../src/ehr/auth/auth-database.js';
 import { openFhirStore } from '../../src/ehr/store/index.js';

@@ -5,7 +5,8 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { buildResultsView } from '../../src/clinician-app/results.js';
 import { applyPlanDefinition } from '../../src/rules/index.js';
 import {

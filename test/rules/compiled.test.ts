@@ -5,7 +5,8 @@
  */
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it, expect } from 'vitest';
+import { describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { compileExpression, NotCompiled } from '../../src/fhirpath/compiled.js';
 import { evaluateFhirPath } from '../../src/fhirpath/index.js';
 import { applyPlanDefinition, YES_NO_SYSTEM } from '../../src/rules/index.js';

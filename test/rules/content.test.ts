@@ -2,7 +2,8 @@
  * The decision content itself: every FHIRPath compiles, every name resolves, every rule has its code,
  * citations and inputs, and everything is valid R4.
  */
-import { describe, it, expect } from 'vitest';
+import { describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { compileFhirPath } from '../../src/fhirpath/index.js';

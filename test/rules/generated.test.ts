@@ -2,7 +2,8 @@
  * Generated inputs: thousands of random intake responses (seeded, so failures reproduce) with random subsets
  * of answers and random values. Invariants the clinical spec states must hold for every one of them.
  */
-import { describe, it, expect } from 'vitest';
+import { describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { applyPlanDefinition } from '../../src/rules/index.js';
 import { seededRandom } from '../api/support/random-intake.js';
 import {

@@ -1,8 +1,8 @@
 /**
  * Golden files: examples/<name>/{patient,response,expected-careplan}.json, one folder per rule.
- * `UPDATE_GOLDEN=1 npx vitest run test/rules/golden.test.ts` rewrites inputs (from scenarios.ts) and goldens.
+ * `UPDATE_GOLDEN=1 npm run jest -- test/rules/golden.test.ts` rewrites inputs (from scenarios.ts) and goldens.
  */
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect } from '@jest/globals';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyPlanDefinition } from '../../src/rules/index.js';

@@ -2,7 +2,8 @@
  * The rules with the module's real knowledge loader: all content folders load (the intake Questionnaire,
  * the profiles, the rules), and $apply on it gives the same rules as the goldens.
  */
-import { describe, it, expect } from 'vitest';
+import { describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadKnowledge } from '../../src/knowledge/index.js';

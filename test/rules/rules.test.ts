@@ -2,7 +2,7 @@
  * Rule behaviour at the boundaries the clinical spec sets, three-valued logic, several rules at once, the
  * output shape (evidence, proposals, ids) and input errors.
  */
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect } from '@jest/globals';
 import { applyPlanDefinition } from '../../src/rules/index.js';
 import { FhirError } from '../../src/outcomes/index.js';
 import {

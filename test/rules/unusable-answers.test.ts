@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { applyPlanDefinition } from '../../src/rules/index.js';
 import type { Evaluator } from '../../src/rules/context.js';
 import { EXT_UNKNOWN_ITEM } from '../../src/rules/vocabulary.js';

@@ -7,7 +7,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { APP_SCOPES } from '../../src/clinician-app/smart.js';
 import { AuthDatabase } from '../../src/ehr/auth/auth-database.js';
 import { Browser, formAction } from '../ehr/auth/harness.js';

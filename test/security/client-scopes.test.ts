@@ -4,7 +4,8 @@
  * registration reaches no FHIR data; the clinician app gets exactly what its flows use.
  */
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { APP_SCOPES } from '../../src/clinician-app/smart.js';
 import { CLINICIAN_APP_SCOPES, isWithinScopes } from '../../src/ehr/auth/index.js';
 import { APP_SECRET, Browser, clientConfig, formAction, startHarness, type Harness } from '../ehr/auth/harness.js';

@@ -3,7 +3,7 @@
  * about patient B from If-None-Exist, a conditional entry of a transaction or a conditional reference: B's
  * resources behave exactly as if they did not exist (same status, same message, no counts, no ids).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { http, patient, startTestServer, weight } from '../ehr/store/support.js';
 import type { TestServer } from '../ehr/store/support.js';
 import type { AccessContext } from '../../src/ehr/store/index.js';

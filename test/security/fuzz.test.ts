@@ -4,7 +4,7 @@
  * token. Fixed seed and count, so a failure replays exactly. Every answer must be a non-5xx; every JSON error
  * an OperationOutcome; HTML only where HTML is served; and the server still answers afterwards.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { APP_SCOPES } from '../../src/clinician-app/smart.js';
 import { seededRandom } from '../api/support/random-intake.js';
 import { submissionFor } from '../submission/support/fixtures.js';

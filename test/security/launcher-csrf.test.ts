@@ -3,7 +3,8 @@
  * must not be able to make a visitor's browser do that (login CSRF): cross-origin browser requests are
  * refused, and the HTML form needs the CSRF token of the launcher page (double submit, SameSite=Strict cookie).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { LAUNCHER_CSRF_COOKIE } from '../../src/ehr/launcher/launcher.js';
 import { startHarness, type Harness } from '../ehr/auth/harness.js';
 

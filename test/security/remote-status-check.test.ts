@@ -2,7 +2,7 @@
  * `$submit-status` against a clinic's EHR (remoteReadCheck): the EHR judges the caller's token by one read of
  * the submission's subject, and the check fails closed (a state told to the wrong caller cannot be taken back).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { FhirError } from '../../src/outcomes/index.js';
 import { remoteReadCheck } from '../../src/submission/preverify.js';
 import { startHarness, tokensForLaunch, type Harness } from '../ehr/auth/harness.js';

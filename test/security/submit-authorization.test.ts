@@ -5,7 +5,7 @@
  * - a patient-scoped token that lacks a scope the submission's transaction needs is refused up front (403
  *   naming the missing scopes, nothing queued), instead of being accepted and ending as "failed".
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { submissionFor } from '../submission/support/fixtures.js';
 import { launchToken, moduleToken, PATIENT_SUBMIT_SCOPES, startAppHarness, type AppHarness } from './support.js';
 

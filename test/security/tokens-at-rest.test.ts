@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import * as oidc from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { AuthDatabase } from '../../src/ehr/auth/auth-database.js';
 import { APP_SECRET, Browser, clientConfig, startHarness, type Harness } from '../ehr/auth/harness.js';
 

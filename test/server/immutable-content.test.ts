@@ -5,7 +5,8 @@
  * what was loaded, and the public Questionnaire names no patient.
  */
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { applyCalculatedExpressions } from '../../src/forms/calculate.js';
 import { EXTRACTED_OBSERVATION_IDENTIFIER_SYSTEM } from '../../src/forms/index.js';
 import { loadKnowledge, type KnowledgeBase } from '../../src/knowledge/index.js';

@@ -3,7 +3,8 @@
  * EHR: every submission is present exactly once, and the Flags are consistent — each response has exactly the
  * Flags its CarePlan proposed, each pointing at that response and at no other patient's.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import type { KnowledgeBase } from '../../src/knowledge/index.js';
 import type { WritePath } from '../../src/submission/write-path.js';
 import { ext, getKnowledge, submissionFor, testWritePath, waitFor } from './support/fixtures.js';

@@ -4,7 +4,7 @@
  * will reach the EHR (re-entering it would duplicate it). The failure is injected at the outbox boundary,
  * after the real durable add, against the real embedded EHR.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { KnowledgeBase } from '../../src/knowledge/index.js';
 import { isDiskFull, outcomeFromUnknown } from '../../src/outcomes/index.js';
 import { assumedCapabilities, createFhirBundleWriter } from '../../src/submission/fhir-writer.js';

@@ -3,7 +3,7 @@
  * down before and during a submission, 500s, slow answers, answers lost after the write landed.
  * The user is told "saved, sending"; after recovery every submission exists exactly once.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { KnowledgeBase } from '../../src/knowledge/index.js';
 import { SUBMISSION_TAG_SYSTEM, submissionId } from '../../src/submission/build-bundle.js';
 import type { SubmitResult } from '../../src/submission/service.js';

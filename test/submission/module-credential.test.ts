@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { MODULE_CLIENT_ID, MODULE_SCOPES } from '../../src/ehr/auth/index.js';
 import { clientCredentialsTokenSource } from '../../src/submission/module-token.js';
 import { startEmbeddedEhr, tmpDir } from './support/servers.js';

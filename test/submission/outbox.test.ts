@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { openSqliteOutbox, type Outbox } from '../../src/submission/outbox.js';
 import { classifyWriteError, createOutboxSender, nextDelayMs } from '../../src/submission/sender.js';
 

@@ -6,7 +6,7 @@
  * basis then names the submitter, and `$submit` says so in a `warning`); a true one is kept, re-dated from the
  * record.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { submissionFor } from './support/fixtures.js';
 import { answersTo } from '../support/responses.js';
 import { launchToken, startAppHarness, type AppHarness } from '../security/support.js';

@@ -6,7 +6,7 @@
  * - EHR answering 500, hanging, or down → accepted and queued as before, then sent (nothing is lost).
  */
 import express from 'express';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { fhirErrorHandler } from '../../src/platform/http/errors.js';
 import { fhirJsonBody } from '../../src/platform/http/json-body.js';
 import { createLogger } from '../../src/platform/log.js';

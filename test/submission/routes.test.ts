@@ -6,7 +6,8 @@
  * sandbox (the default check against a remote EHR is tested in preverify.test.ts). Amend mode over HTTP.
  */
 import express from 'express';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { fhirErrorHandler } from '../../src/platform/http/errors.js';
 import { fhirJsonBody } from '../../src/platform/http/json-body.js';
 import { createLogger } from '../../src/platform/log.js';

@@ -1,7 +1,7 @@
 /**
  * A throwaway PostgreSQL cluster for the test run: `initdb` into a temp folder, `pg_ctl start` on a free loopback
  * port (and a socket in the same folder), `stop` shuts it down and removes the folder. Plain async functions, no
- * test framework: vitest's globalSetup calls them (test/support/postgres-global-setup.ts), another runner can too.
+ * test framework: jest's globalSetup calls them (test/support/postgres-global-setup.js), another runner can too.
  *
  * PostgreSQL refuses to run as root, so when the run is root the binaries run as the `postgres` user (Debian's
  * package creates it) and the folder is handed to that user. No test is skipped when PostgreSQL is missing: the

@@ -9,7 +9,7 @@ export function testPostgresUrl(): string {
   const url = process.env.PERIPLAN_TEST_POSTGRES_URL;
   if (!url) {
     throw new Error(
-      'PERIPLAN_TEST_POSTGRES_URL is not set: the PostgreSQL test cluster was not started. Run the tests through vitest (its globalSetup starts it) after `bash scripts/setup-system.sh`.',
+      'PERIPLAN_TEST_POSTGRES_URL is not set: the PostgreSQL test cluster was not started. Run the tests through jest (`npm test` or `npm run jest -- <file>`: its globalSetup starts it) after `bash scripts/setup-system.sh`.',
     );
   }
   return url;

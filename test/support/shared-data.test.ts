@@ -1,6 +1,6 @@
 // The shared test data is found beside the repository, and a missing data set stops the tests with its path.
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { realWorldQuestionnairesDir, REPOSITORY_ROOT, SHARED_DIR, sharedDataPath } from './shared-data.js';
 
 describe('shared test data', () => {

@@ -5,7 +5,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { poll } from '../support/poll.js';
 import { startTabletHarness, STAFF, type TabletHarness } from './harness.js';
 import {
   COLLECTION_DEVICE_EXT,
@@ -260,13 +261,11 @@ describe('a tablet session', () => {
       // from the rules) the alert Flag is closed: one row on the worklist, not two.
       const flags = () =>
         h.ehr.store.search('Flag', [['subject', 'Patient/sandbox-patient-3']]).matches as fhir4.Flag[];
-      await expect
-        .poll(
-          () =>
-            flags().filter((f) => f.identifier?.some((i) => i.system === TABLET_ALERT_SYSTEM) && f.status === 'active')
-              .length,
-        )
-        .toBe(1);
+      await poll(
+        () =>
+          flags().filter((f) => f.identifier?.some((i) => i.system === TABLET_ALERT_SYSTEM) && f.status === 'active')
+            .length,
+      ).toBe(1);
       const sent = await post(
         'submit',
         {
@@ -311,7 +310,7 @@ describe('a submission that arrives after its session ended (queued on a tablet 
       (await harness.tablet.sessions()).find((s) => s.patient.reference === `Patient/${patientId}`)?.state;
     expect(await stateOf()).toBe('in-progress');
     outlive();
-    await expect.poll(stateOf, { timeout: 5_000 }).toBe('ended-unsent');
+    await poll(stateOf, { timeout: 5_000 }).toBe('ended-unsent');
     return session;
   }
   const send = (harness: TabletHarness, pathname: string, session: string, body: unknown = {}) =>

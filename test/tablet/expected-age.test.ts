@@ -3,7 +3,7 @@
  * birth date at the moments the form can be filled (a fixed clock here), one year of tolerance either side.
  * And over HTTP: the claim answer carries that range, never the birth date.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { expectedAgeRange } from '../../src/tablet/expected-age.js';
 import { startTabletHarness, STAFF, type TabletHarness } from './harness.js';
 

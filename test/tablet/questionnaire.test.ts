@@ -1,7 +1,7 @@
 /** The patient's copy of the intake per language, and the canonical English of what she answered. */
 import fs from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { canonicalResponseText, translateQuestionnaire, translationOf } from '../../src/tablet/questionnaire.js';
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');

@@ -3,7 +3,7 @@
  * wait of the keys over their limit, and a bounded number of keys (a client inventing tablet names cannot
  * grow memory without end).
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it } from '@jest/globals';
 import { createClaimThrottle } from '../../src/tablet/throttle.js';
 
 describe('createClaimThrottle', () => {

@@ -4,7 +4,7 @@
  * (with TRUST_PROXY) tells clients behind a reverse proxy apart by X-Forwarded-For. The tablet's clock is
  * injected: the 10-minute window passes by moving it, not by waiting.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startTabletHarness, STAFF, type TabletHarness } from './harness.js';
 
 const LIMIT = 3;

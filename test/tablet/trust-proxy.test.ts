@@ -5,7 +5,8 @@
  */
 import type { Request, Response } from 'express';
 import request from 'supertest';
-import { describe, expect, it } from 'vitest';
+import { describe, it } from '@jest/globals';
+import { expect } from '../support/expect.js';
 import { createApp } from '../../src/app.js';
 import { ConfigError, loadConfig } from '../../src/config/index.js';
 import { projectKnowledge } from '../api/support/app.js';

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { withMedplumReference } from '../../src/validation/engine.js';
 import { getProfile, preloadDefinitions, validateResource, type ValidateOptions } from '../../src/validation/index.js';
 import { patientFor, randomResponse, seededRandom } from '../api/support/random-intake.js';

@@ -1,4 +1,4 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect } from '@jest/globals';
 import { generateSnapshot, SnapshotError } from '../../src/validation/snapshot.js';
 import { coreDefinition } from '../../src/validation/canonicals.js';
 import { registerDefinitions, validateResource } from '../../src/validation/index.js';

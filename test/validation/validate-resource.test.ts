@@ -1,4 +1,4 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it, expect } from '@jest/globals';
 import { validateResource } from '../../src/validation/index.js';
 
 const errors = (r: unknown, profile?: string) =>

@@ -51,10 +51,14 @@ const READ = 'read';
 const WRITE = 'write';
 type CallKind = typeof READ | typeof WRITE;
 
-/** fetch's "fetch failed" whose cause is the connection closed or reset under the request (no answer came). */
+/**
+ * fetch's "fetch failed" whose cause is the connection closed or reset under the request (no answer came).
+ * Known by its name, not `instanceof`: fetch makes its errors in Node's own realm, which is not the caller's
+ * when the caller runs in a `vm` context (as under jest).
+ */
 function connectionResetBeforeAnswer(err: unknown): boolean {
-  if (!(err instanceof TypeError)) return false;
-  const code = (err.cause as { code?: unknown } | undefined)?.code;
+  if (typeof err !== 'object' || err === null || (err as { name?: unknown }).name !== 'TypeError') return false;
+  const code = ((err as { cause?: unknown }).cause as { code?: unknown } | undefined)?.code;
   return code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE';
 }
 

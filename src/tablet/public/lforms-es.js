@@ -8,7 +8,7 @@
 //     shows them under the field or returns them from `checkValidity`;
 //  2. the rest (placeholders, ARIA labels and titles from its templates, popover titles, screen-reader
 //     announcements): a MutationObserver rewrites the few known English strings as LHC-Forms renders them.
-// Both act only while Spanish is chosen. test/tablet/i18n.test.ts checks that every English message of the
+// Both act only while Spanish is chosen. test/tablet/i18n.int.test.ts checks that every English message of the
 // installed LHC-Forms build has an entry here (so an upgrade that adds or rewords one fails a test).
 
 /** LHC-Forms' language file (keys as in its src/languages/en_US.json): [English, Spanish]. */

@@ -2,7 +2,7 @@
  * The launcher page (/ehr): lists the directory's patients and clinicians, and turns a choice into an
  * EHR launch URL (`?iss=…&launch=…`) whose launch id the authorization server then accepts.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { startHarness, tokensForLaunch, type Harness } from './harness.js';
 

@@ -1,5 +1,5 @@
 /** Signing keys, grants and tokens live under the data folder: a restarted server honours them. */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { APP_SECRET, Browser, clientConfig, startHarness, type Harness } from './harness.js';
 

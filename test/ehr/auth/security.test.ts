@@ -3,7 +3,7 @@
  * unregistered redirect URI, unknown client, wrong client secret, aud and launch problems,
  * no token, malformed header, expired token, wrong scope, another patient.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { APP_SECRET, Browser, clientConfig, startHarness, type Harness } from './harness.js';
 

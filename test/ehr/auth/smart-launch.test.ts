@@ -3,7 +3,7 @@
  * EHR launch (confidential clinician app) and standalone launch (public tablet client) to tokens
  * with launch context, the id_token verified, refresh, restart-survival and the store hook.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import * as oidc from 'openid-client';
 import { APP_SECRET, Browser, clientConfig, formAction, startHarness, type Harness } from './harness.js';
 

@@ -1,5 +1,6 @@
 /** Which resource scopes the authorization server grants (parsing is the store's). */
-import { describe, expect, it } from 'vitest';
+import { describe, it } from '@jest/globals';
+import { expect } from '../../support/expect.js';
 import { isGrantableResourceScope } from '../../../src/ehr/auth/index.js';
 
 describe('isGrantableResourceScope', () => {

@@ -2,7 +2,7 @@
  * The store enforces what the token grants: bearer token required, SMART scopes, patient compartment.
  * The `tokens` table stands in for the SMART authorization server, whose output is exactly an AccessContext.
  */
-import { afterAll, beforeAll, describe, it, expect } from 'vitest';
+import { afterAll, beforeAll, describe, it, expect } from '@jest/globals';
 import { http, patient, startTestServer, weight } from './support.js';
 import type { TestServer } from './support.js';
 import type { AccessContext } from '../../../src/ehr/store/index.js';

@@ -2,7 +2,8 @@
  * The store's FHIR REST behaviour over real HTTP, through fhir-kit-client (as the module talks to it) and
  * plain fetch where headers and statuses matter.
  */
-import { afterAll, beforeAll, describe, it, expect } from 'vitest';
+import { afterAll, beforeAll, describe, it } from '@jest/globals';
+import { expect } from '../../support/expect.js';
 import type { Client } from 'fhir-kit-client';
 import { http, patient, startTestServer, weight } from './support.js';
 import type { TestServer } from './support.js';

@@ -1,4 +1,5 @@
-import { describe, it, expect } from 'vitest';
+import { describe, it } from '@jest/globals';
+import { expect } from '../../support/expect.js';
 import { grantFor, parseScope, parseScopes } from '../../../src/ehr/store/scopes.js';
 
 const perms = (text: string) => [...(parseScope(text)?.permissions ?? [])].sort().join('');

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterAll, describe, it, expect } from 'vitest';
+import { afterAll, describe, it, expect } from '@jest/globals';
 import { INDEXED_PARAMETERS, openFhirStore } from '../../../src/ehr/store/index.js';
 
 const dirs: string[] = [];

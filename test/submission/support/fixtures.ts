@@ -1,8 +1,10 @@
-/** Shared test data and helpers for the write-path tests. */
+/**
+ * Shared test data and helpers for the write-path tests. No test-runner imports here: child processes the
+ * tests spawn (support/submit-child.ts) import this file too, outside jest. Hooks live in use-write-path.ts.
+ */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll } from 'vitest';
 import { loadKnowledge, type KnowledgeBase } from '../../../src/knowledge/index.js';
 import { createWritePath, type WritePath, type WritePathOptions } from '../../../src/submission/write-path.js';
 import type { OutboxEntry } from '../../../src/submission/outbox.js';
@@ -108,25 +110,3 @@ export async function waitFor(
 }
 
 export const ext = (r: { extension?: fhir4.Extension[] }, url: string) => r.extension?.find((e) => e.url === url);
-
-/**
- * A write path against a fresh FHIR server for one describe block (started before its tests, stopped after).
- * Read the fields inside tests: they are set in beforeAll.
- */
-export function useWritePathAgainst(start: () => Promise<TestFhirServer>): {
-  server: TestFhirServer;
-  writePath: WritePath;
-  kb: KnowledgeBase;
-} {
-  const ctx = {} as { server: TestFhirServer; writePath: WritePath; kb: KnowledgeBase };
-  beforeAll(async () => {
-    [ctx.server, ctx.kb] = await Promise.all([start(), getKnowledge()]);
-    ctx.writePath = testWritePath(ctx.server, ctx.kb);
-    await ctx.writePath.start();
-  });
-  afterAll(async () => {
-    await ctx.writePath?.stop();
-    await ctx.server?.close();
-  });
-  return ctx;
-}

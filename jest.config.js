@@ -1,0 +1,43 @@
+// jest, in its ESM mode (the project is ESM: `NODE_OPTIONS=--experimental-vm-modules`, set by the npm scripts).
+// Two projects: `unit` runs in-process tests, and `int` runs the ones that drive Chromium, spawn servers or
+// use PostgreSQL (`*.int.test.ts`). `npm run test:unit` runs the fast half alone.
+
+/** @type {import('jest').Config} */
+const shared = {
+  testEnvironment: 'node',
+  extensionsToTreatAsEsm: ['.ts'],
+  transform: {
+    '^.+\\.ts$': ['@swc/jest', { jsc: { parser: { syntax: 'typescript' }, target: 'es2022' } }],
+  },
+  // Sources import each other as `./x.js` (NodeNext); jest resolves the `.ts` file behind it.
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
+};
+
+/** @type {import('jest').Config} */
+export default {
+  projects: [
+    {
+      ...shared,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/test/**/*.test.ts'],
+      testPathIgnorePatterns: ['/node_modules/', '\\.int\\.test\\.ts$'],
+    },
+    {
+      ...shared,
+      displayName: 'int',
+      testMatch: ['<rootDir>/test/**/*.int.test.ts'],
+      // A throwaway PostgreSQL cluster for the PostgreSQL adapters' tests (test/support/postgres-cluster.ts).
+      globalSetup: '<rootDir>/test/support/postgres-global-setup.js',
+      globalTeardown: '<rootDir>/test/support/postgres-global-teardown.js',
+    },
+  ],
+  // Two cores in CI. Most of a browser or multi-process test is waiting on Chromium or a child server.
+  maxWorkers: 2,
+  // jest's ESM mode keeps each finished file's modules alive in its worker; a worker past 1 GB is replaced.
+  workerIdleMemoryLimit: '1GB',
+  // A backstop for a hang; every wait inside a test has its own, shorter bound that names what it waited for.
+  testTimeout: 60_000,
+  reporters: ['<rootDir>/test/support/progress-reporter.js', '<rootDir>/test/support/summary-reporter.js'],
+};
