@@ -76,93 +76,112 @@ function child(node: AstNode, i: number): AstNode {
   return node.children?.[i] ?? fail(`${node.type} lacks operand ${i}`);
 }
 
-function compileNode(node: AstNode): CompiledExpression {
-  switch (node.type) {
-    case 'EntireExpression':
-    case 'TermExpression':
-    case 'ParenthesizedTerm':
-    case 'InvocationTerm':
-    case 'LiteralTerm':
-      return compileNode(child(node, 0));
-    case 'StringLiteral': {
-      const raw = node.text ?? '';
-      if (raw.includes('\\')) fail('string escapes');
-      const value = raw.slice(1, -1);
-      return () => [value];
-    }
-    case 'NumberLiteral': {
-      const value = Number(node.text);
-      if (!Number.isFinite(value) || !/^\d+(\.\d+)?$/.test(node.text ?? '')) fail(`number ${node.text}`);
-      return () => [value];
-    }
-    case 'BooleanLiteral': {
-      const value = node.text === 'true';
-      return () => [value];
-    }
-    case 'NullLiteral':
-      return () => [];
-    case 'ThisInvocation':
-      return (focus) => focus;
-    case 'ExternalConstantTerm': {
-      const name = identifier(child(child(node, 0), 0));
-      return (_focus, env) => variable(env, name);
-    }
-    case 'MemberInvocation': {
-      const name = identifier(child(node, 0));
-      // At the root, an upper-case name may be a type test (`Patient.name`), which this subset lacks.
-      if (node.atRoot && /^[A-Z]/.test(name)) fail(`root type name ${name}`);
-      const extensionKey = `_${name}`;
-      return (focus) => navigate(focus, name, extensionKey);
-    }
-    case 'InvocationExpression': {
-      const source = compileNode(child(node, 0));
-      const step = child(node, 1);
-      if (step.type === 'MemberInvocation') {
-        const name = identifier(child(step, 0));
-        const extensionKey = `_${name}`;
-        return (focus, env) => navigate(source(focus, env), name, extensionKey);
-      }
-      if (step.type === 'FunctionInvocation') {
-        const fn = compileFunction(child(step, 0));
-        return (focus, env) => fn(source(focus, env), env);
-      }
-      return fail(`invocation ${step.type}`);
-    }
-    case 'FunctionInvocation': {
-      // A function at the root applies to the focus (`exists()` inside where() is `$this.exists()`), except
-      // iif(), whose result does not depend on it.
-      const fn = compileFunction(child(node, 0), true);
-      return (focus, env) => fn(focus, env);
-    }
-    case 'AndExpression':
-    case 'OrExpression':
-      return compileLogic(node);
-    case 'EqualityExpression':
-      return compileEquality(node);
-    case 'InequalityExpression':
-      return compileComparison(node);
-    case 'MembershipExpression': {
-      if (node.text !== 'in') fail(`membership ${node.text}`);
-      const [left, right] = operands(node);
-      return (focus, env) => {
-        const item = left(focus, env);
-        const list = right(focus, env);
-        if (item.length === 0) return EMPTY;
-        if (item.length > 1) fail('`in` needs one item on its left');
-        const x = primitive(item[0]);
-        return bool(list.some((y) => equals(x, primitive(y))));
-      };
-    }
-    case 'UnionExpression': {
-      const [left, right] = operands(node);
-      return (focus, env) => distinct([...left(focus, env), ...right(focus, env)]);
-    }
-    case 'AdditiveExpression':
-    case 'MultiplicativeExpression':
-      return compileArithmetic(node);
-    default:
-      return fail(`syntax ${node.type}`);
+type NodeCompiler = (node: AstNode) => CompiledExpression;
+
+/** Nodes that only wrap their one child. */
+const compileOnlyChild: NodeCompiler = (node) => compileNode(child(node, 0));
+
+const compileString: NodeCompiler = (node) => {
+  const raw = node.text ?? '';
+  if (raw.includes('\\')) fail('string escapes');
+  const value = raw.slice(1, -1);
+  return () => [value];
+};
+
+const compileNumber: NodeCompiler = (node) => {
+  const value = Number(node.text);
+  if (!Number.isFinite(value) || !/^\d+(\.\d+)?$/.test(node.text ?? '')) fail(`number ${node.text}`);
+  return () => [value];
+};
+
+const compileBoolean: NodeCompiler = (node) => {
+  const value = node.text === 'true';
+  return () => [value];
+};
+
+const compileVariable: NodeCompiler = (node) => {
+  const name = identifier(child(child(node, 0), 0));
+  return (_focus, env) => variable(env, name);
+};
+
+const compileRootMember: NodeCompiler = (node) => {
+  const name = identifier(child(node, 0));
+  // At the root, an upper-case name may be a type test (`Patient.name`), which this subset lacks.
+  if (node.atRoot && /^[A-Z]/.test(name)) fail(`root type name ${name}`);
+  const extensionKey = `_${name}`;
+  return (focus) => navigate(focus, name, extensionKey);
+};
+
+/** `source.member` or `source.function(...)`. */
+const compileInvocation: NodeCompiler = (node) => {
+  const source = compileNode(child(node, 0));
+  const step = child(node, 1);
+  if (step.type === 'MemberInvocation') {
+    const name = identifier(child(step, 0));
+    const extensionKey = `_${name}`;
+    return (focus, env) => navigate(source(focus, env), name, extensionKey);
   }
+  if (step.type === 'FunctionInvocation') {
+    const fn = compileFunction(child(step, 0));
+    return (focus, env) => fn(source(focus, env), env);
+  }
+  return fail(`invocation ${step.type}`);
+};
+
+// A function at the root applies to the focus (`exists()` inside where() is `$this.exists()`), except
+// iif(), whose result does not depend on it.
+const compileRootFunction: NodeCompiler = (node) => {
+  const fn = compileFunction(child(node, 0), true);
+  return (focus, env) => fn(focus, env);
+};
+
+const compileMembership: NodeCompiler = (node) => {
+  if (node.text !== 'in') fail(`membership ${node.text}`);
+  const [left, right] = operands(node);
+  return (focus, env) => {
+    const item = left(focus, env);
+    const list = right(focus, env);
+    if (item.length === 0) return EMPTY;
+    if (item.length > 1) fail('`in` needs one item on its left');
+    const x = primitive(item[0]);
+    return bool(list.some((y) => equals(x, primitive(y))));
+  };
+};
+
+const compileUnion: NodeCompiler = (node) => {
+  const [left, right] = operands(node);
+  return (focus, env) => distinct([...left(focus, env), ...right(focus, env)]);
+};
+
+/** The syntax this subset compiles, by parse-tree node type; anything else is outside it. */
+const NODE_COMPILERS = new Map<string, NodeCompiler>([
+  ['EntireExpression', compileOnlyChild],
+  ['TermExpression', compileOnlyChild],
+  ['ParenthesizedTerm', compileOnlyChild],
+  ['InvocationTerm', compileOnlyChild],
+  ['LiteralTerm', compileOnlyChild],
+  ['StringLiteral', compileString],
+  ['NumberLiteral', compileNumber],
+  ['BooleanLiteral', compileBoolean],
+  ['NullLiteral', () => () => []],
+  ['ThisInvocation', () => (focus) => focus],
+  ['ExternalConstantTerm', compileVariable],
+  ['MemberInvocation', compileRootMember],
+  ['InvocationExpression', compileInvocation],
+  ['FunctionInvocation', compileRootFunction],
+  ['AndExpression', compileLogic],
+  ['OrExpression', compileLogic],
+  ['EqualityExpression', compileEquality],
+  ['InequalityExpression', compileComparison],
+  ['MembershipExpression', compileMembership],
+  ['UnionExpression', compileUnion],
+  ['AdditiveExpression', compileArithmetic],
+  ['MultiplicativeExpression', compileArithmetic],
+]);
+
+function compileNode(node: AstNode): CompiledExpression {
+  const compile = NODE_COMPILERS.get(node.type) ?? fail(`syntax ${node.type}`);
+  return compile(node);
 }
 
 function identifier(node: AstNode): string {
@@ -251,18 +270,23 @@ function equals(x: string | number | boolean, y: string | number | boolean): boo
 function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== typeof b || typeof a !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) || Array.isArray(b)) {
-    if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
-    return a.every((x, i) => deepEqual(x, b[i]));
-  }
+  if (Array.isArray(a) || Array.isArray(b)) return arraysEqual(a, b);
+  return objectsEqual(a as Record<string, unknown>, b as Record<string, unknown>);
+}
+
+function arraysEqual(a: unknown, b: unknown): boolean {
+  if (!Array.isArray(a) || !Array.isArray(b) || a.length !== b.length) return false;
+  return a.every((x, i) => deepEqual(x, b[i]));
+}
+
+function objectsEqual(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
   const ka = Object.keys(a);
-  const kb = Object.keys(b as object);
+  const kb = Object.keys(b);
   if (ka.length !== kb.length) return false;
   for (const k of ka) {
     if (k.startsWith('_')) fail('primitive extension in a compared element');
-    if (typeof (a as Record<string, unknown>)[k] === 'number' && !Number.isInteger((a as Record<string, unknown>)[k]))
-      fail('decimal in a compared element');
-    if (!deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+    if (typeof a[k] === 'number' && !Number.isInteger(a[k])) fail('decimal in a compared element');
+    if (!deepEqual(a[k], b[k])) return false;
   }
   return true;
 }
@@ -387,110 +411,157 @@ function functionName(invocation: AstNode): string {
   return identifier(child(child(invocation, 0), 0));
 }
 
+/** A function invocation being compiled: its name, its argument expressions, and whether it is at the root. */
+interface FunctionCall {
+  name: string;
+  params: AstNode[];
+  atRoot: boolean;
+}
+
+type FunctionCompiler = (call: FunctionCall) => CompiledFunction;
+
+function arity(call: FunctionCall, n: number, max = n): void {
+  if (call.params.length < n || call.params.length > max) fail(`${call.name}() with ${call.params.length} arguments`);
+}
+
+/**
+ * An ordinary argument. Which focus fhirpath.js gives it differs by function, so an argument that reads
+ * the focus (`$this`, or a name at its root) is outside the subset; the content passes variables and literals.
+ */
+function arg(call: FunctionCall, i: number): CompiledExpression {
+  if (readsFocus(call.params[i]!)) fail(`${call.name}() argument reads the focus`);
+  return compileNode(call.params[i]!);
+}
+
+/** A criteria argument (where, all): evaluated once per item with that item as `$this`. */
+function perItem(call: FunctionCall, i: number): (item: unknown, env: Env) => boolean | undefined {
+  const criteria = compileNode(call.params[i]!);
+  return (item: unknown, env: Env) => singleBoolean(criteria([item], env));
+}
+
+const compileExists: FunctionCompiler = (call) => {
+  arity(call, 0);
+  return (input) => bool(input.length > 0);
+};
+
+const compileEmpty: FunctionCompiler = (call) => {
+  arity(call, 0);
+  return (input) => bool(input.length === 0);
+};
+
+const compileCount: FunctionCompiler = (call) => {
+  arity(call, 0);
+  return (input) => [input.length];
+};
+
+const compileNot: FunctionCompiler = (call) => {
+  arity(call, 0);
+  return (input) => {
+    const b = singleBoolean(input);
+    return b === undefined ? EMPTY : bool(!b);
+  };
+};
+
+const compileWhere: FunctionCompiler = (call) => {
+  arity(call, 1);
+  const test = perItem(call, 0);
+  return (input, env) => input.filter((item) => test(item, env) === true);
+};
+
+const compileAll: FunctionCompiler = (call) => {
+  arity(call, 1);
+  const test = perItem(call, 0);
+  return (input, env) => bool(input.every((item) => test(item, env) === true));
+};
+
+/** combine(), exclude(), intersect(): the input with the argument's collection. */
+function compileSetOperation(apply: (input: unknown[], others: unknown[]) => unknown[]): FunctionCompiler {
+  return (call) => {
+    arity(call, 1);
+    const other = arg(call, 0);
+    return (input, env) => apply(input, other(input, env));
+  };
+}
+
+const compileIif: FunctionCompiler = (call) => {
+  arity(call, 2, 3);
+  const criterion = arg(call, 0);
+  const then = arg(call, 1);
+  const otherwise = call.params.length === 3 ? arg(call, 2) : () => [];
+  const atRoot = call.atRoot;
+  return (input, env) => {
+    if (!atRoot && input.length > 1) fail('iif() on a collection');
+    return singleBoolean(criterion(input, env)) === true ? then(input, env) : otherwise(input, env);
+  };
+};
+
+const compileToString: FunctionCompiler = (call) => {
+  arity(call, 0);
+  return (input) => {
+    // An integer reads the same in every FHIRPath engine; a decimal's formatting is left to fhirpath.js.
+    if (input.length === 1 && typeof input[0] === 'number' && Number.isInteger(input[0])) return [String(input[0])];
+    const s = singleOf<string>(input, 'string', 'toString()');
+    return s === undefined ? [] : [s];
+  };
+};
+
+const compileToInteger: FunctionCompiler = (call) => {
+  arity(call, 0);
+  return (input) => {
+    if (input.length === 0) return [];
+    const s = singleOf<string>(input, 'string', 'toInteger()');
+    return /^[+-]?\d+$/.test(s!) ? [Number(s)] : [];
+  };
+};
+
+const compileSubstring: FunctionCompiler = (call) => {
+  arity(call, 1, 2);
+  const start = arg(call, 0);
+  const length = call.params.length === 2 ? arg(call, 1) : undefined;
+  return (input, env) => {
+    const s = singleOf<string>(input, 'string', 'substring()');
+    if (s === undefined) return [];
+    const from = singleOf<number>(start(input, env), 'number', 'substring() start');
+    const count = length ? singleOf<number>(length(input, env), 'number', 'substring() length') : undefined;
+    if (from === undefined || !Number.isInteger(from) || (count !== undefined && !Number.isInteger(count)))
+      return fail('substring() arguments');
+    if (from < 0 || from >= s.length) return [];
+    return [count === undefined ? s.slice(from) : s.slice(from, from + Math.max(0, count))];
+  };
+};
+
+const compileTruncate: FunctionCompiler = (call) => {
+  arity(call, 0);
+  return (input) => {
+    const n = singleOf<number>(input, 'number', 'truncate()');
+    return n === undefined ? [] : [Math.trunc(n)];
+  };
+};
+
+/** The functions this subset compiles; any other is outside it. */
+const FUNCTION_COMPILERS = new Map<string, FunctionCompiler>([
+  ['exists', compileExists],
+  ['empty', compileEmpty],
+  ['count', compileCount],
+  ['not', compileNot],
+  ['where', compileWhere],
+  ['all', compileAll],
+  ['combine', compileSetOperation((input, others) => [...input, ...others])],
+  ['exclude', compileSetOperation((input, others) => input.filter((x) => !others.some((y) => sameItem(x, y))))],
+  [
+    'intersect',
+    compileSetOperation((input, others) => distinct(input.filter((x) => others.some((y) => sameItem(x, y))))),
+  ],
+  ['iif', compileIif],
+  ['toString', compileToString],
+  ['toInteger', compileToInteger],
+  ['substring', compileSubstring],
+  ['truncate', compileTruncate],
+]);
+
 function compileFunction(fn: AstNode, atRoot = false): CompiledFunction {
   const name = identifier(child(fn, 0));
-  const params = (fn.children?.[1]?.children ?? []).map((p) => p);
-  const arity = (n: number, max = n) => {
-    if (params.length < n || params.length > max) fail(`${name}() with ${params.length} arguments`);
-  };
-  /**
-   * An ordinary argument. Which focus fhirpath.js gives it differs by function, so an argument that reads
-   * the focus (`$this`, or a name at its root) is outside the subset; the content passes variables and literals.
-   */
-  const arg = (i: number) => {
-    if (readsFocus(params[i]!)) fail(`${name}() argument reads the focus`);
-    return compileNode(params[i]!);
-  };
-  /** A criteria argument (where, all): evaluated once per item with that item as `$this`. */
-  const perItem = (i: number) => {
-    const criteria = compileNode(params[i]!);
-    return (item: unknown, env: Env) => singleBoolean(criteria([item], env));
-  };
-  switch (name) {
-    case 'exists':
-      arity(0);
-      return (input) => bool(input.length > 0);
-    case 'empty':
-      arity(0);
-      return (input) => bool(input.length === 0);
-    case 'count':
-      arity(0);
-      return (input) => [input.length];
-    case 'not':
-      arity(0);
-      return (input) => {
-        const b = singleBoolean(input);
-        return b === undefined ? EMPTY : bool(!b);
-      };
-    case 'where': {
-      arity(1);
-      const test = perItem(0);
-      return (input, env) => input.filter((item) => test(item, env) === true);
-    }
-    case 'all': {
-      arity(1);
-      const test = perItem(0);
-      return (input, env) => bool(input.every((item) => test(item, env) === true));
-    }
-    case 'combine':
-    case 'exclude':
-    case 'intersect': {
-      arity(1);
-      const other = arg(0);
-      return (input, env) => {
-        const others = other(input, env);
-        if (name === 'combine') return [...input, ...others];
-        if (name === 'exclude') return input.filter((x) => !others.some((y) => sameItem(x, y)));
-        return distinct(input.filter((x) => others.some((y) => sameItem(x, y))));
-      };
-    }
-    case 'iif': {
-      arity(2, 3);
-      const criterion = arg(0);
-      const then = arg(1);
-      const otherwise = params.length === 3 ? arg(2) : () => [];
-      return (input, env) => {
-        if (!atRoot && input.length > 1) fail('iif() on a collection');
-        return singleBoolean(criterion(input, env)) === true ? then(input, env) : otherwise(input, env);
-      };
-    }
-    case 'toString':
-      arity(0);
-      return (input) => {
-        // An integer reads the same in every FHIRPath engine; a decimal's formatting is left to fhirpath.js.
-        if (input.length === 1 && typeof input[0] === 'number' && Number.isInteger(input[0])) return [String(input[0])];
-        const s = singleOf<string>(input, 'string', 'toString()');
-        return s === undefined ? [] : [s];
-      };
-    case 'toInteger':
-      arity(0);
-      return (input) => {
-        if (input.length === 0) return [];
-        const s = singleOf<string>(input, 'string', 'toInteger()');
-        return /^[+-]?\d+$/.test(s!) ? [Number(s)] : [];
-      };
-    case 'substring': {
-      arity(1, 2);
-      const start = arg(0);
-      const length = params.length === 2 ? arg(1) : undefined;
-      return (input, env) => {
-        const s = singleOf<string>(input, 'string', 'substring()');
-        if (s === undefined) return [];
-        const from = singleOf<number>(start(input, env), 'number', 'substring() start');
-        const count = length ? singleOf<number>(length(input, env), 'number', 'substring() length') : undefined;
-        if (from === undefined || !Number.isInteger(from) || (count !== undefined && !Number.isInteger(count)))
-          return fail('substring() arguments');
-        if (from < 0 || from >= s.length) return [];
-        return [count === undefined ? s.slice(from) : s.slice(from, from + Math.max(0, count))];
-      };
-    }
-    case 'truncate':
-      arity(0);
-      return (input) => {
-        const n = singleOf<number>(input, 'number', 'truncate()');
-        return n === undefined ? [] : [Math.trunc(n)];
-      };
-    default:
-      return fail(`function ${name}()`);
-  }
+  const params = fn.children?.[1]?.children ?? [];
+  const compile = FUNCTION_COMPILERS.get(name) ?? fail(`function ${name}()`);
+  return compile({ name, params, atRoot });
 }

@@ -72,23 +72,26 @@ function ensureItem(response: Json, qItem: IndexedItem): Json {
   return container;
 }
 
+const isFiniteNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+const asStringAnswer = (value: unknown): Json | undefined =>
+  typeof value === 'string' ? { valueString: value } : undefined;
+const asCodingAnswer = (value: unknown): Json | undefined =>
+  isObject(value) && typeof own(value, 'code') === 'string' ? { valueCoding: value } : undefined;
+
+/** A calculated value as the answer of an item of each type; a value of the wrong kind gives no answer. */
+const ANSWER_OF_TYPE = new Map<string, (value: unknown) => Json | undefined>([
+  ['integer', (value) => (isFiniteNumber(value) ? { valueInteger: Math.trunc(value) } : undefined)],
+  ['decimal', (value) => (isFiniteNumber(value) ? { valueDecimal: value } : undefined)],
+  ['boolean', (value) => (typeof value === 'boolean' ? { valueBoolean: value } : undefined)],
+  ['string', asStringAnswer],
+  ['text', asStringAnswer],
+  ['choice', asCodingAnswer],
+  ['open-choice', asCodingAnswer],
+]);
+
 function toAnswer(qItem: IndexedItem, value: unknown): Json | undefined {
-  switch (qItem.type) {
-    case 'integer':
-      return typeof value === 'number' && Number.isFinite(value) ? { valueInteger: Math.trunc(value) } : undefined;
-    case 'decimal':
-      return typeof value === 'number' && Number.isFinite(value) ? { valueDecimal: value } : undefined;
-    case 'boolean':
-      return typeof value === 'boolean' ? { valueBoolean: value } : undefined;
-    case 'string':
-    case 'text':
-      return typeof value === 'string' ? { valueString: value } : undefined;
-    case 'choice':
-    case 'open-choice':
-      return isObject(value) && typeof own(value, 'code') === 'string' ? { valueCoding: value } : undefined;
-    default:
-      return undefined;
-  }
+  const answerOf = qItem.type === undefined ? undefined : ANSWER_OF_TYPE.get(qItem.type);
+  return answerOf?.(value);
 }
 
 /** Remove groups left without answers (an empty group is invalid R4). */

@@ -76,35 +76,21 @@ export class Enablement {
     const question = asString(own(condition, 'question'));
     const operator = asString(own(condition, 'operator'));
     if (question === undefined || operator === undefined) return undefined;
+    const answers = this.answersOf(question, container);
+    if (answers === undefined) return undefined;
+    return answersMeet(answers, operator, answerValueOf(condition));
+  }
+
+  /**
+   * The answers a condition reads: none when the question is absent or disabled, undefined (unknown) when
+   * whether it is enabled is itself unknown.
+   */
+  private answersOf(question: string, container: ResponseNode): Json[] | undefined {
     const source = this.nearest(question, container);
-    let answers: Json[] = [];
-    if (source) {
-      const state = this.stateOf(source);
-      if (state === 'unknown') return undefined;
-      if (state === 'enabled') answers = source.answers;
-    }
-    const expected = answerValueOf(condition);
-    if (operator === 'exists')
-      return expected?.[1] === true ? answers.length > 0 : expected?.[1] === false ? answers.length === 0 : undefined;
-    if (!expected) return undefined;
-    const values = answers.map(valueOf).filter((v): v is [string, unknown] => v !== undefined);
-    switch (operator) {
-      case '=':
-        return values.some((v) => sameValue(v, expected));
-      case '!=':
-        return !values.some((v) => sameValue(v, expected));
-      case '>':
-      case '<':
-      case '>=':
-      case '<=':
-        return values.some((v) => {
-          const c = compare(v, expected);
-          if (c === undefined) return false;
-          return operator === '>' ? c > 0 : operator === '<' ? c < 0 : operator === '>=' ? c >= 0 : c <= 0;
-        });
-      default:
-        return undefined;
-    }
+    if (!source) return [];
+    const state = this.stateOf(source);
+    if (state === 'unknown') return undefined;
+    return state === 'enabled' ? source.answers : [];
   }
 
   /** The response node answering `linkId` closest to `from` in the tree (same repeating group first). */
@@ -205,6 +191,42 @@ function anyOf(values: Tri[]): Tri {
 }
 
 /** `answer[x]` of an enableWhen, as [type suffix, value] (e.g. ['Coding', {...}]). */
+type AnswerValue = [string, unknown];
+
+/** Whether the answers meet `operator` against the condition's answer[x]; undefined for what it cannot say. */
+function answersMeet(answers: Json[], operator: string, expected: AnswerValue | undefined): Tri {
+  if (operator === 'exists') return existsMeets(answers, expected);
+  if (!expected) return undefined;
+  const values = answers.map(valueOf).filter((v): v is AnswerValue => v !== undefined);
+  return VALUE_OPERATORS.get(operator)?.(values, expected);
+}
+
+/** `exists` with answerBoolean true or false; any other answer[x] says nothing. */
+function existsMeets(answers: Json[], expected: AnswerValue | undefined): Tri {
+  if (expected?.[1] === true) return answers.length > 0;
+  if (expected?.[1] === false) return answers.length === 0;
+  return undefined;
+}
+
+/** Some answer compares with the expected value as `test` wants (incomparable answers do not). */
+function ordered(test: (c: number) => boolean): (values: AnswerValue[], expected: AnswerValue) => boolean {
+  return (values, expected) =>
+    values.some((v) => {
+      const c = compare(v, expected);
+      if (c === undefined) return false;
+      return test(c);
+    });
+}
+
+const VALUE_OPERATORS = new Map<string, (values: AnswerValue[], expected: AnswerValue) => boolean>([
+  ['=', (values, expected) => values.some((v) => sameValue(v, expected))],
+  ['!=', (values, expected) => !values.some((v) => sameValue(v, expected))],
+  ['>', ordered((c) => c > 0)],
+  ['<', ordered((c) => c < 0)],
+  ['>=', ordered((c) => c >= 0)],
+  ['<=', ordered((c) => c <= 0)],
+]);
+
 function answerValueOf(condition: unknown): [string, unknown] | undefined {
   if (!isObject(condition)) return undefined;
   for (const key of Object.keys(condition)) {
@@ -231,14 +253,7 @@ function sameValue([key, value]: [string, unknown], [type, expected]: [string, u
 function compare([key, value]: [string, unknown], [type, expected]: [string, unknown]): number | undefined {
   const actualType = key.slice(5);
   if (typeof value === 'number' && typeof expected === 'number') return value - expected;
-  if (type === 'Quantity' && actualType === 'Quantity') {
-    const a = own(value, 'value');
-    const b = own(expected, 'value');
-    if (typeof a !== 'number' || typeof b !== 'number') return undefined;
-    if ((own(value, 'code') ?? own(value, 'unit')) !== (own(expected, 'code') ?? own(expected, 'unit')))
-      return undefined;
-    return a - b;
-  }
+  if (type === 'Quantity' && actualType === 'Quantity') return compareQuantities(value, expected);
   // date, dateTime, time: ISO strings of the same precision compare as text.
   if (
     typeof value === 'string' &&
@@ -249,4 +264,13 @@ function compare([key, value]: [string, unknown], [type, expected]: [string, unk
     return value < expected ? -1 : value > expected ? 1 : 0;
   }
   return undefined;
+}
+
+/** Quantities compare by value when both have one and the same code (or unit). */
+function compareQuantities(value: unknown, expected: unknown): number | undefined {
+  const a = own(value, 'value');
+  const b = own(expected, 'value');
+  if (typeof a !== 'number' || typeof b !== 'number') return undefined;
+  if ((own(value, 'code') ?? own(value, 'unit')) !== (own(expected, 'code') ?? own(expected, 'unit'))) return undefined;
+  return a - b;
 }

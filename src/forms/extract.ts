@@ -133,39 +133,42 @@ function observationValue(q: IndexedItem, answer: Json): Partial<fhir4.Observati
   const v = valueOf(answer);
   if (!v) return undefined;
   const [key, value] = v;
-  const unit = own(extensionsOf(q.item, EXT.unit)[0], 'valueCoding');
-  switch (key) {
-    case 'valueDecimal':
-    case 'valueInteger':
-      if (typeof value !== 'number') return undefined;
-      if (isObject(unit)) {
-        return {
-          valueQuantity: {
-            value,
-            unit: asString(own(unit, 'display')) ?? asString(own(unit, 'code')),
-            system: asString(own(unit, 'system')),
-            code: asString(own(unit, 'code')),
-          },
-        };
-      }
-      return key === 'valueInteger' ? { valueInteger: value } : { valueQuantity: { value } };
-    case 'valueQuantity':
-      return isObject(value) ? { valueQuantity: value } : undefined;
-    case 'valueCoding':
-      return isObject(value) ? { valueCodeableConcept: { coding: [value] } } : undefined;
-    case 'valueBoolean':
-      return typeof value === 'boolean' ? { valueBoolean: value } : undefined;
-    case 'valueString':
-      return typeof value === 'string' ? { valueString: value } : undefined;
-    case 'valueDate':
-    case 'valueDateTime':
-      return typeof value === 'string' ? { valueDateTime: value } : undefined;
-    case 'valueTime':
-      return typeof value === 'string' ? { valueTime: value } : undefined;
-    default:
-      return undefined;
-  }
+  return OBSERVATION_VALUES.get(key)?.(value, q, key);
 }
+
+type ObservationValue = Partial<fhir4.Observation> | undefined;
+
+function numericObservationValue(value: unknown, q: IndexedItem, key: string): ObservationValue {
+  if (typeof value !== 'number') return undefined;
+  const unit = own(extensionsOf(q.item, EXT.unit)[0], 'valueCoding');
+  if (isObject(unit)) {
+    return {
+      valueQuantity: {
+        value,
+        unit: asString(own(unit, 'display')) ?? asString(own(unit, 'code')),
+        system: asString(own(unit, 'system')),
+        code: asString(own(unit, 'code')),
+      },
+    };
+  }
+  return key === 'valueInteger' ? { valueInteger: value } : { valueQuantity: { value } };
+}
+
+const dateTimeValue = (value: unknown): ObservationValue =>
+  typeof value === 'string' ? { valueDateTime: value } : undefined;
+
+/** Observation.value[x] for each answer value[x]; an answer of any other type is not extracted. */
+const OBSERVATION_VALUES = new Map<string, (value: unknown, q: IndexedItem, key: string) => ObservationValue>([
+  ['valueDecimal', numericObservationValue],
+  ['valueInteger', numericObservationValue],
+  ['valueQuantity', (value) => (isObject(value) ? { valueQuantity: value } : undefined)],
+  ['valueCoding', (value) => (isObject(value) ? { valueCodeableConcept: { coding: [value] } } : undefined)],
+  ['valueBoolean', (value) => (typeof value === 'boolean' ? { valueBoolean: value } : undefined)],
+  ['valueString', (value) => (typeof value === 'string' ? { valueString: value } : undefined)],
+  ['valueDate', dateTimeValue],
+  ['valueDateTime', dateTimeValue],
+  ['valueTime', (value) => (typeof value === 'string' ? { valueTime: value } : undefined)],
+]);
 
 function entryFor(observation: fhir4.Observation): fhir4.BundleEntry {
   const id = observation.identifier![0]!;

@@ -35,6 +35,51 @@ export async function populateQuestionnaire(
   questionnaire: fhir4.Questionnaire,
   options: PopulateOptions,
 ): Promise<PopulateResult> {
+  const { patient, authored } = checkedInput(questionnaire, options);
+  const reads = recordReads(options.fetchResources);
+
+  // sdc-populate writes into the Questionnaire it is given (it resolves the launchContext and x-fhir-query
+  // variables in place, e.g. `Patient/{{%patient.id}}` becomes this patient's id). The Questionnaire is the
+  // knowledge base's, shared by every patient: the library gets its own copy, made per call.
+  const { populateResult } = await sdcPopulate({
+    questionnaire: structuredClone(questionnaire),
+    patient: patient,
+    fetchResourceCallback: reads.fetchResourceCallback,
+    fetchResourceRequestConfig: { sourceServerUrl: 'urn:periplan:injected/' },
+    timeoutMs: POPULATE_TIMEOUT_MS,
+  });
+
+  const populated = (populateResult?.populatedResponse as unknown as fhir4.QuestionnaireResponse | undefined) ?? {
+    resourceType: 'QuestionnaireResponse',
+    status: 'in-progress',
+  };
+  const warnings: fhir4.OperationOutcomeIssue[] = [
+    ...populationIssues(populateResult?.issues as fhir4.OperationOutcome | undefined),
+    ...reads.failures.map(readFailureWarning),
+  ];
+
+  let response: fhir4.QuestionnaireResponse = {
+    resourceType: 'QuestionnaireResponse',
+    questionnaire: canonicalOf(questionnaire),
+    status: 'in-progress',
+    subject: { reference: `Patient/${patient.id}` },
+    authored,
+  };
+  if (populated.item?.length) response.item = populated.item;
+  fixAgeAtAuthored(response, patient, authored);
+  response = applyCalculatedExpressions(questionnaire, response);
+  dropMistypedAnswers(questionnaire, response, warnings);
+  markPrefilledFromRecord(questionnaire, response, reads.fetched);
+
+  warnings.push(...leftForThePatient(questionnaire, response, patient, reads.failures));
+  return { response, outcome: populateOutcome(warnings) };
+}
+
+/** The Questionnaire, the subject (a Patient with an id) and the authored date-time, else 400. */
+function checkedInput(
+  questionnaire: fhir4.Questionnaire,
+  options: PopulateOptions,
+): { patient: fhir4.Patient; authored: string } {
   if (!isObject(questionnaire) || questionnaire.resourceType !== 'Questionnaire')
     throw badRequest('$populate needs a Questionnaire', 'Questionnaire');
   const patient = options.subject;
@@ -50,70 +95,61 @@ export async function populateQuestionnaire(
       `authored ${JSON.stringify(authored)} is not a date-time`,
       "Parameters.parameter.where(name = 'authored')",
     );
+  return { patient, authored };
+}
 
-  const warnings: fhir4.OperationOutcomeIssue[] = [];
-  const fetchFailures: string[] = [];
+/** The library's reads of the record, with what each returned (newest first) and which failed. */
+function recordReads(fetchResources: PopulateOptions['fetchResources']): {
+  fetchResourceCallback: (query: string) => Promise<unknown>;
+  fetched: fhir4.Bundle[];
+  failures: string[];
+} {
+  const failures: string[] = [];
   const fetched: fhir4.Bundle[] = [];
   const fetchResourceCallback = async (query: string): Promise<unknown> => {
     try {
-      const bundle = newestFirst(query, await options.fetchResources(query));
+      const bundle = newestFirst(query, await fetchResources(query));
       fetched.push(bundle);
       return withAxiosShape(bundle);
     } catch (err) {
-      fetchFailures.push(`${query}: ${err instanceof Error ? err.message : String(err)}`);
+      failures.push(`${query}: ${err instanceof Error ? err.message : String(err)}`);
       throw err;
     }
   };
+  return { fetchResourceCallback, fetched, failures };
+}
 
-  // sdc-populate writes into the Questionnaire it is given (it resolves the launchContext and x-fhir-query
-  // variables in place, e.g. `Patient/{{%patient.id}}` becomes this patient's id). The Questionnaire is the
-  // knowledge base's, shared by every patient: the library gets its own copy, made per call.
-  const { populateResult } = await sdcPopulate({
-    questionnaire: structuredClone(questionnaire),
-    patient: patient,
-    fetchResourceCallback,
-    fetchResourceRequestConfig: { sourceServerUrl: 'urn:periplan:injected/' },
-    timeoutMs: POPULATE_TIMEOUT_MS,
-  });
-
-  const populated = (populateResult?.populatedResponse as unknown as fhir4.QuestionnaireResponse | undefined) ?? {
-    resourceType: 'QuestionnaireResponse',
-    status: 'in-progress',
-  };
-  for (const i of asArray((populateResult?.issues as fhir4.OperationOutcome | undefined)?.issue)) {
-    if (isObject(i))
-      warnings.push(
-        issue({
-          severity: 'warning',
-          code: 'processing',
-          diagnostics: printable(own(i, 'diagnostics') ?? own(own(i, 'details'), 'text') ?? 'Population issue'),
-        }),
-      );
-  }
-  for (const f of fetchFailures)
-    warnings.push(
+/** sdc-populate's own issues, as warnings. */
+function populationIssues(outcome: fhir4.OperationOutcome | undefined): fhir4.OperationOutcomeIssue[] {
+  return asArray(outcome?.issue)
+    .filter(isObject)
+    .map((i) =>
       issue({
         severity: 'warning',
-        code: 'transient',
-        diagnostics: `Could not read from the patient's record (${f.slice(0, 300)}); the item is left for the patient to fill in`,
+        code: 'processing',
+        diagnostics: printable(own(i, 'diagnostics') ?? own(own(i, 'details'), 'text') ?? 'Population issue'),
       }),
     );
+}
 
-  let response: fhir4.QuestionnaireResponse = {
-    resourceType: 'QuestionnaireResponse',
-    questionnaire: canonicalOf(questionnaire),
-    status: 'in-progress',
-    subject: { reference: `Patient/${patient.id}` },
-    authored,
-  };
-  if (populated.item?.length) response.item = populated.item;
-  fixAgeAtAuthored(response, patient, authored);
-  response = applyCalculatedExpressions(questionnaire, response);
-  dropMistypedAnswers(questionnaire, response, warnings);
-  markPrefilledFromRecord(questionnaire, response, fetched);
+function readFailureWarning(failure: string): fhir4.OperationOutcomeIssue {
+  return issue({
+    severity: 'warning',
+    code: 'transient',
+    diagnostics: `Could not read from the patient's record (${failure.slice(0, 300)}); the item is left for the patient to fill in`,
+  });
+}
 
+/** What the record could not fill: age without a birth date, weight without a body-weight Observation. */
+function leftForThePatient(
+  questionnaire: fhir4.Questionnaire,
+  response: fhir4.QuestionnaireResponse,
+  patient: fhir4.Patient,
+  readFailures: string[],
+): fhir4.OperationOutcomeIssue[] {
+  const out: fhir4.OperationOutcomeIssue[] = [];
   if (!patient.birthDate)
-    warnings.push(
+    out.push(
       issue({
         severity: 'warning',
         code: 'incomplete',
@@ -122,8 +158,8 @@ export async function populateQuestionnaire(
       }),
     );
   const hasItem = (linkId: string) => findItem(response.item, linkId)?.answer?.length;
-  if (findQuestion(questionnaire.item, 'weight-kg') && !hasItem('weight-kg') && fetchFailures.length === 0) {
-    warnings.push(
+  if (findQuestion(questionnaire.item, 'weight-kg') && !hasItem('weight-kg') && readFailures.length === 0) {
+    out.push(
       issue({
         severity: 'information',
         code: 'informational',
@@ -132,20 +168,21 @@ export async function populateQuestionnaire(
       }),
     );
   }
-  return {
-    response,
-    outcome: operationOutcome(
-      warnings.length > 0
-        ? warnings
-        : [
-            issue({
-              severity: 'information',
-              code: 'informational',
-              diagnostics: "Populated from the patient's record",
-            }),
-          ],
-    ),
-  };
+  return out;
+}
+
+function populateOutcome(warnings: fhir4.OperationOutcomeIssue[]): fhir4.OperationOutcome {
+  return operationOutcome(
+    warnings.length > 0
+      ? warnings
+      : [
+          issue({
+            severity: 'information',
+            code: 'informational',
+            diagnostics: "Populated from the patient's record",
+          }),
+        ],
+  );
 }
 
 /**

@@ -83,6 +83,11 @@ function mismatch(
   const o = observation as unknown as fhir4.Observation;
   if (!subject || patientOf(o.subject?.reference) !== subject) return "the Observation is not the response subject's";
   if (o.status === 'entered-in-error' || o.status === 'cancelled') return `the Observation is ${o.status}`;
+  return valueMismatch(o, answer, unit);
+}
+
+/** Why the Observation's value is not the answer (another number, another unit); undefined when it is. */
+function valueMismatch(o: fhir4.Observation, answer: Answer, unit: string | undefined): string | undefined {
   const value = numberOf(answer);
   const recorded = o.valueQuantity?.value;
   if (value === undefined || typeof recorded !== 'number' || Math.abs(recorded - value) > 1e-9)

@@ -6,7 +6,7 @@
  */
 import { allOk, issue, operationOutcome } from '../outcomes/index.js';
 import { validateResource } from '../validation/index.js';
-import { Enablement } from './enablement.js';
+import { Enablement, type EnabledState } from './enablement.js';
 import {
   answerValueKeys,
   indexQuestionnaire,
@@ -76,56 +76,18 @@ export function validateQuestionnaireResponse(
 function validateUnsafe(response: unknown, options: ValidateResponseOptions): fhir4.OperationOutcomeIssue[] {
   const structural = validateResource(response);
   if (!isObject(response)) return structural;
-  if (own(response, 'resourceType') !== 'QuestionnaireResponse') {
-    const rt = own(response, 'resourceType');
-    return [
-      issue({
-        code: 'structure',
-        diagnostics: `Expected a QuestionnaireResponse, got ${typeof rt === 'string' ? rt.slice(0, 64) : 'no resourceType'}`,
-        expression: 'QuestionnaireResponse.resourceType',
-      }),
-    ];
-  }
+  if (own(response, 'resourceType') !== 'QuestionnaireResponse') return [notAResponse(own(response, 'resourceType'))];
   // Runaway nesting: the structural scan already says where; do not walk it again. (Hostile keys such as
   // `__proto__` are safe below: every read goes through own() and every index is a Map.)
   if (structural.some((i) => i.code === 'too-costly')) return structural;
 
   const issues = [...structural];
-  const canonical = own(response, 'questionnaire');
-  if (typeof canonical !== 'string' || canonical.trim() === '') {
-    issues.push(
-      issue({
-        code: 'required',
-        diagnostics:
-          'The response does not say which Questionnaire it answers (QuestionnaireResponse.questionnaire is missing)',
-        expression: 'QuestionnaireResponse.questionnaire',
-      }),
-    );
+  const found = questionnaireOf(response, options);
+  if (!found.ok) {
+    issues.push(found.problem);
     return issues;
   }
-  let questionnaire: fhir4.Questionnaire | undefined;
-  try {
-    questionnaire = options.resolveQuestionnaire(canonical);
-  } catch (err) {
-    issues.push(
-      issue({
-        code: 'exception',
-        diagnostics: `The Questionnaire ${JSON.stringify(canonical.slice(0, 300))} could not be looked up: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`,
-        expression: 'QuestionnaireResponse.questionnaire',
-      }),
-    );
-    return issues;
-  }
-  if (!isObject(questionnaire)) {
-    issues.push(
-      issue({
-        code: 'not-found',
-        diagnostics: `Unknown Questionnaire ${JSON.stringify(canonical.slice(0, 300))}: no Questionnaire with this canonical URL (and version) is known here`,
-        expression: 'QuestionnaireResponse.questionnaire',
-      }),
-    );
-    return issues;
-  }
+  const { canonical, questionnaire } = found;
 
   let copy: Json;
   let fhirPathCopy: Json;
@@ -160,6 +122,58 @@ function validateUnsafe(response: unknown, options: ValidateResponseOptions): fh
   return issues;
 }
 
+function notAResponse(resourceType: unknown): fhir4.OperationOutcomeIssue {
+  return issue({
+    code: 'structure',
+    diagnostics: `Expected a QuestionnaireResponse, got ${typeof resourceType === 'string' ? resourceType.slice(0, 64) : 'no resourceType'}`,
+    expression: 'QuestionnaireResponse.resourceType',
+  });
+}
+
+type FoundQuestionnaire =
+  | { ok: true; canonical: string; questionnaire: fhir4.Questionnaire }
+  | { ok: false; problem: fhir4.OperationOutcomeIssue };
+
+/** The Questionnaire the response names, or why it cannot be had (not named, lookup failed, unknown). */
+function questionnaireOf(response: Json, options: ValidateResponseOptions): FoundQuestionnaire {
+  const canonical = own(response, 'questionnaire');
+  if (typeof canonical !== 'string' || canonical.trim() === '') {
+    return {
+      ok: false,
+      problem: issue({
+        code: 'required',
+        diagnostics:
+          'The response does not say which Questionnaire it answers (QuestionnaireResponse.questionnaire is missing)',
+        expression: 'QuestionnaireResponse.questionnaire',
+      }),
+    };
+  }
+  let questionnaire: fhir4.Questionnaire | undefined;
+  try {
+    questionnaire = options.resolveQuestionnaire(canonical);
+  } catch (err) {
+    return {
+      ok: false,
+      problem: issue({
+        code: 'exception',
+        diagnostics: `The Questionnaire ${JSON.stringify(canonical.slice(0, 300))} could not be looked up: ${err instanceof Error ? err.message.slice(0, 200) : 'error'}`,
+        expression: 'QuestionnaireResponse.questionnaire',
+      }),
+    };
+  }
+  if (!isObject(questionnaire)) {
+    return {
+      ok: false,
+      problem: issue({
+        code: 'not-found',
+        diagnostics: `Unknown Questionnaire ${JSON.stringify(canonical.slice(0, 300))}: no Questionnaire with this canonical URL (and version) is known here`,
+        expression: 'QuestionnaireResponse.questionnaire',
+      }),
+    };
+  }
+  return { ok: true, canonical, questionnaire };
+}
+
 /**
  * A read-only calculated answer (OST, ORAI) that differs from what the Questionnaire's own calculatedExpression
  * gives for these answers was not computed by the form, or was changed after. A warning, not an error: a
@@ -185,32 +199,51 @@ function checkCalculatedValues(
   }
   const out: fhir4.OperationOutcomeIssue[] = [];
   for (const q of calculated) {
-    const actual = tree.byLinkId.get(q.linkId);
-    const wanted = expected.byLinkId.get(q.linkId);
-    // Only single occurrences compare unambiguously (calculations in repeating groups are left to the form).
-    if (actual?.length !== 1 || (wanted?.length ?? 0) > 1) continue;
-    const have = actual[0]!.answers.map((a) => valueOf(a)?.[1]);
-    const want = (wanted?.[0]?.answers ?? []).map((a) => valueOf(a)?.[1]);
-    if (have.length === 0 || want.length === 0) continue;
-    const same =
-      have.length === want.length &&
-      have.every((v, i) =>
-        typeof v === 'number' && typeof want[i] === 'number'
-          ? Math.abs(v - want[i]) < 1e-9
-          : JSON.stringify(v) === JSON.stringify(want[i]),
-      );
-    if (!same) {
-      out.push(
-        issue({
-          severity: 'warning',
-          code: 'business-rule',
-          diagnostics: `"${q.linkId}" is ${JSON.stringify(have).slice(0, 100)}, but the Questionnaire's calculation gives ${JSON.stringify(want).slice(0, 100)} for these answers`,
-          expression: `${actual[0]!.path}.answer[0]`,
-        }),
-      );
-    }
+    const problem = calculationMismatch(q, tree.byLinkId.get(q.linkId), expected.byLinkId.get(q.linkId));
+    if (problem) out.push(problem);
   }
   return out;
+}
+
+/** A warning when the one answer to a calculated item is not what the calculation gives. */
+function calculationMismatch(
+  q: IndexedItem,
+  actual: ResponseNode[] | undefined,
+  wanted: ResponseNode[] | undefined,
+): fhir4.OperationOutcomeIssue | undefined {
+  // Only single occurrences compare unambiguously (calculations in repeating groups are left to the form).
+  if (actual?.length !== 1 || (wanted?.length ?? 0) > 1) return undefined;
+  const have = actual[0]!.answers.map((a) => valueOf(a)?.[1]);
+  const want = (wanted?.[0]?.answers ?? []).map((a) => valueOf(a)?.[1]);
+  if (have.length === 0 || want.length === 0) return undefined;
+  if (sameValues(have, want)) return undefined;
+  return issue({
+    severity: 'warning',
+    code: 'business-rule',
+    diagnostics: `"${q.linkId}" is ${JSON.stringify(have).slice(0, 100)}, but the Questionnaire's calculation gives ${JSON.stringify(want).slice(0, 100)} for these answers`,
+    expression: `${actual[0]!.path}.answer[0]`,
+  });
+}
+
+/** Numbers equal to within rounding; anything else by its JSON. */
+function sameValues(have: unknown[], want: unknown[]): boolean {
+  return (
+    have.length === want.length &&
+    have.every((v, i) =>
+      typeof v === 'number' && typeof want[i] === 'number'
+        ? Math.abs(v - want[i]) < 1e-9
+        : JSON.stringify(v) === JSON.stringify(want[i]),
+    )
+  );
+}
+
+/** An answer value as the issue shows it: a coding as system|code, anything else as JSON (both cut short). */
+function shownAnswer(key: string, value: unknown): string {
+  return (
+    key === 'valueCoding'
+      ? `${asString(own(value, 'system')) ?? '(no system)'}|${asString(own(value, 'code')) ?? '(no code)'}`
+      : (JSON.stringify(value) ?? '')
+  ).slice(0, 200);
 }
 
 class ConformanceChecker {
@@ -321,18 +354,19 @@ class ConformanceChecker {
         node.answers.length > 0 ? `${node.path}.answer[0]` : node.path,
       );
     }
-    if (q.type === 'group' || q.type === 'display') {
-      if (node.answers.length > 0)
-        this.error('structure', `Item "${q.linkId}" is a ${q.type} and cannot have answers`, `${node.path}.answer[0]`);
-      if (q.type === 'display' && node.children.length > 0)
-        this.error(
-          'structure',
-          `Item "${q.linkId}" is a display item and cannot contain items`,
-          `${node.path}.item[0]`,
-        );
-      if (q.type === 'group') this.checkContainer(node, q.children);
-      return;
-    }
+    if (q.type === 'group' || q.type === 'display') this.checkGroupOrDisplay(node, q);
+    else this.checkQuestion(node, q, state);
+  }
+
+  private checkGroupOrDisplay(node: ResponseNode, q: IndexedItem): void {
+    if (node.answers.length > 0)
+      this.error('structure', `Item "${q.linkId}" is a ${q.type} and cannot have answers`, `${node.path}.answer[0]`);
+    if (q.type === 'display' && node.children.length > 0)
+      this.error('structure', `Item "${q.linkId}" is a display item and cannot contain items`, `${node.path}.item[0]`);
+    if (q.type === 'group') this.checkContainer(node, q.children);
+  }
+
+  private checkQuestion(node: ResponseNode, q: IndexedItem, state: EnabledState): void {
     // A question: its children belong under each answer, not under the item.
     if (asArray(own(node.raw, 'item')).length > 0) {
       this.error(
@@ -352,18 +386,21 @@ class ConformanceChecker {
     if (this.finished && own(q.item, 'required') === true && state === 'enabled' && node.answers.length === 0) {
       this.error('required', `Required question "${q.linkId}" (${textOf(q)}) has no answer`, node.path);
     }
-    // Items nested under answers (questions with child items).
+    this.checkItemsUnderAnswers(node, q);
+  }
+
+  /** Items nested under answers (questions with child items), checked per answer. */
+  private checkItemsUnderAnswers(node: ResponseNode, q: IndexedItem): void {
     const nested = node.children.filter((c) => c.path.startsWith(`${node.path}.answer[`));
-    if (nested.length > 0) {
-      const byAnswer = new Map<string, ResponseNode[]>();
-      for (const c of nested) {
-        const key = c.path.slice(0, c.path.lastIndexOf('.item['));
-        byAnswer.set(key, [...(byAnswer.get(key) ?? []), c]);
-      }
-      for (const children of byAnswer.values()) {
-        const pseudo: ResponseNode = { ...node, children };
-        this.checkContainer(pseudo, q.children);
-      }
+    if (nested.length === 0) return;
+    const byAnswer = new Map<string, ResponseNode[]>();
+    for (const c of nested) {
+      const key = c.path.slice(0, c.path.lastIndexOf('.item['));
+      byAnswer.set(key, [...(byAnswer.get(key) ?? []), c]);
+    }
+    for (const children of byAnswer.values()) {
+      const pseudo: ResponseNode = { ...node, children };
+      this.checkContainer(pseudo, q.children);
     }
   }
 
@@ -407,40 +444,42 @@ class ConformanceChecker {
   }
 
   private checkOptions(q: IndexedItem, key: string, value: unknown, path: string): void {
-    const options = asArray(own(q.item, 'answerOption'))
-      .map(valueOf)
-      .filter((o): o is [string, unknown] => o !== undefined);
-    let allowedCodes: Array<[string, unknown]> | undefined = options.length > 0 ? options : undefined;
-    if (!allowedCodes) {
-      const vs = asString(own(q.item, 'answerValueSet'));
-      if (vs?.startsWith('#')) allowedCodes = containedValueSetCodes(this.index.questionnaire, vs.slice(1));
-      if (vs && !allowedCodes && !this.unchecked.has(q.linkId)) {
-        this.unchecked.add(q.linkId);
-        this.issues.push(
-          issue({
-            severity: 'information',
-            code: 'informational',
-            diagnostics: `Answers to "${q.linkId}" were not checked against ValueSet ${vs.slice(0, 200)} (it needs a terminology server)`,
-            expression: path,
-          }),
-        );
-      }
-    }
+    const allowedCodes = this.allowedAnswers(q, path);
     if (!allowedCodes) return;
     if (allowedCodes.some((o) => optionMatches(o, [key, value]))) return;
     const openChoice = q.type === 'open-choice';
     if (openChoice && key === 'valueString') return;
-    const shown = (
-      key === 'valueCoding'
-        ? `${asString(own(value, 'system')) ?? '(no system)'}|${asString(own(value, 'code')) ?? '(no code)'}`
-        : (JSON.stringify(value) ?? '')
-    ).slice(0, 200);
     this.error(
       'code-invalid',
-      `${shown} is not one of the answer options of "${q.linkId}"`,
+      `${shownAnswer(key, value)} is not one of the answer options of "${q.linkId}"`,
       path,
       openChoice ? 'warning' : 'error',
     );
+  }
+
+  /**
+   * The answers an item allows: its answerOptions, else the codes of its contained answerValueSet. Undefined
+   * when there is nothing to check against here (an external ValueSet is reported once, as information).
+   */
+  private allowedAnswers(q: IndexedItem, path: string): Array<[string, unknown]> | undefined {
+    const options = asArray(own(q.item, 'answerOption'))
+      .map(valueOf)
+      .filter((o): o is [string, unknown] => o !== undefined);
+    if (options.length > 0) return options;
+    const vs = asString(own(q.item, 'answerValueSet'));
+    const contained = vs?.startsWith('#') ? containedValueSetCodes(this.index.questionnaire, vs.slice(1)) : undefined;
+    if (vs && !contained && !this.unchecked.has(q.linkId)) {
+      this.unchecked.add(q.linkId);
+      this.issues.push(
+        issue({
+          severity: 'information',
+          code: 'informational',
+          diagnostics: `Answers to "${q.linkId}" were not checked against ValueSet ${vs.slice(0, 200)} (it needs a terminology server)`,
+          expression: path,
+        }),
+      );
+    }
+    return contained;
   }
 
   private checkLimits(q: IndexedItem, key: string, value: unknown, path: string): void {

@@ -119,31 +119,46 @@ function hasName(scope: Scope | undefined, name: string): boolean {
   return false;
 }
 
+type DefiningExtension = {
+  url?: unknown;
+  valueExpression?: { name?: unknown };
+  valueReference?: { reference?: unknown };
+  extension?: Array<{ url?: unknown; valueCoding?: { code?: unknown }; valueId?: unknown }>;
+};
+
 function definedVariables(node: Record<string, unknown>): Set<string> {
   const names = new Set<string>();
   const exts = Array.isArray(node.extension) ? (node.extension as unknown[]) : [];
-  for (const e of exts) {
-    const ext = e as {
-      url?: unknown;
-      valueExpression?: { name?: unknown };
-      valueReference?: { reference?: unknown };
-      extension?: Array<{ url?: unknown; valueCoding?: { code?: unknown }; valueId?: unknown }>;
-    };
-    if (ext?.url === VARIABLE_EXTENSION && typeof ext.valueExpression?.name === 'string')
-      names.add(ext.valueExpression.name);
-    const ref = ext?.valueReference?.reference;
-    if (ext?.url === SOURCE_QUERIES_EXTENSION && typeof ref === 'string' && ref.startsWith('#'))
-      names.add(ref.slice(1));
-    if (ext?.url === LAUNCH_CONTEXT_EXTENSION) {
-      for (const sub of ext.extension ?? []) {
-        if (sub.url !== 'name') continue;
-        const name = sub.valueCoding?.code ?? sub.valueId;
-        if (typeof name === 'string') names.add(name);
-      }
-    }
+  for (const e of exts) for (const name of namesDefinedBy(e as DefiningExtension | null)) names.add(name);
+  return names;
+}
+
+/** The variable a `variable` extension names, the contained Bundle of sourceQueries, a launchContext's names. */
+function namesDefinedBy(ext: DefiningExtension | null): string[] {
+  const url = ext?.url;
+  if (url === VARIABLE_EXTENSION) {
+    const name = ext!.valueExpression?.name;
+    return typeof name === 'string' ? [name] : [];
+  }
+  if (url === SOURCE_QUERIES_EXTENSION) {
+    const ref = ext!.valueReference?.reference;
+    return typeof ref === 'string' && ref.startsWith('#') ? [ref.slice(1)] : [];
+  }
+  if (url === LAUNCH_CONTEXT_EXTENSION) return launchContextNames(ext!);
+  return [];
+}
+
+function launchContextNames(ext: DefiningExtension): string[] {
+  const names: string[] = [];
+  for (const sub of ext.extension ?? []) {
+    if (sub.url !== 'name') continue;
+    const name = sub.valueCoding?.code ?? sub.valueId;
+    if (typeof name === 'string') names.push(name);
   }
   return names;
 }
+
+type InScope = ((name: string) => boolean) | undefined;
 
 /** All expression problems of one resource, each with the FHIRPath to the element that holds it. */
 export function checkExpressions(resource: { resourceType: string } & Record<string, unknown>): ExpressionProblem[] {
@@ -160,36 +175,60 @@ export function checkExpressions(resource: { resourceType: string } & Record<str
     // Questionnaire variables are visible in the element that defines them and everything below it.
     const isScopeNode = checkVariables && (path === resource.resourceType || key === 'item');
     const here: Scope | undefined = isScopeNode ? { names: definedVariables(obj), parent: scope } : scope;
-    const inScope = checkVariables
-      ? (name: string) =>
-          BUILT_IN_VARIABLES.has(name) || name.startsWith('vs-') || name.startsWith('ext-') || hasName(here, name)
-      : undefined;
-
-    if (typeof obj.expression === 'string' && typeof obj.language === 'string') {
-      if (FHIRPATH_LANGUAGES.has(obj.language)) {
-        for (const message of checkFhirPath(obj.expression, inScope))
-          out.push({ expression: `${path}.expression`, message });
-      } else if (obj.language === QUERY_LANGUAGE) {
-        for (const m of obj.expression.matchAll(/\{\{([\s\S]*?)\}\}/g)) {
-          for (const message of checkFhirPath(m[1]!.trim(), inScope))
-            out.push({ expression: `${path}.expression`, message: `in x-fhir-query: ${message}` });
-        }
-      }
-    }
-    if (key === 'dynamicValue' && typeof obj.path === 'string') {
-      for (const message of checkFhirPath(obj.path))
-        out.push({ expression: `${path}.path`, message: `dynamicValue.path: ${message}` });
-    }
-    if (key === 'constraint' && typeof obj.expression === 'string' && typeof obj.key === 'string') {
-      for (const message of checkFhirPath(obj.expression))
-        out.push({ expression: `${path}.expression`, message: `constraint ${obj.key}: ${message}` });
-    }
+    const inScope = checkVariables ? inScopeOf(here) : undefined;
+    out.push(...elementProblems(obj, path, key, inScope));
     for (const [k, v] of Object.entries(obj)) {
       if (k === 'contained' || k === 'snapshot') continue; // contained: own checks; snapshot: inherited HL7 constraints
       visit(v, `${path}.${k}`, here, k);
     }
   };
   visit(resource, resource.resourceType, undefined, '');
+  return out;
+}
+
+/** Which `%names` a Questionnaire expression may use here: built-ins, ValueSet/extension constants, variables. */
+function inScopeOf(here: Scope | undefined): (name: string) => boolean {
+  return (name) =>
+    BUILT_IN_VARIABLES.has(name) || name.startsWith('vs-') || name.startsWith('ext-') || hasName(here, name);
+}
+
+/** The problems of the expressions one element holds: an Expression, a dynamicValue path, a constraint. */
+function elementProblems(
+  obj: Record<string, unknown>,
+  path: string,
+  key: string,
+  inScope: InScope,
+): ExpressionProblem[] {
+  const out: ExpressionProblem[] = [];
+  if (typeof obj.expression === 'string' && typeof obj.language === 'string')
+    out.push(...expressionElementProblems(obj.expression, obj.language, path, inScope));
+  if (key === 'dynamicValue' && typeof obj.path === 'string') {
+    for (const message of checkFhirPath(obj.path))
+      out.push({ expression: `${path}.path`, message: `dynamicValue.path: ${message}` });
+  }
+  if (key === 'constraint' && typeof obj.expression === 'string' && typeof obj.key === 'string') {
+    for (const message of checkFhirPath(obj.expression))
+      out.push({ expression: `${path}.expression`, message: `constraint ${obj.key}: ${message}` });
+  }
+  return out;
+}
+
+/** A FHIRPath Expression, or the FHIRPath embedded in an x-fhir-query's `{{...}}`. */
+function expressionElementProblems(
+  expression: string,
+  language: string,
+  path: string,
+  inScope: InScope,
+): ExpressionProblem[] {
+  const out: ExpressionProblem[] = [];
+  if (FHIRPATH_LANGUAGES.has(language)) {
+    for (const message of checkFhirPath(expression, inScope)) out.push({ expression: `${path}.expression`, message });
+  } else if (language === QUERY_LANGUAGE) {
+    for (const m of expression.matchAll(/\{\{([\s\S]*?)\}\}/g)) {
+      for (const message of checkFhirPath(m[1]!.trim(), inScope))
+        out.push({ expression: `${path}.expression`, message: `in x-fhir-query: ${message}` });
+    }
+  }
   return out;
 }
 

@@ -157,6 +157,12 @@ function labelOf(raw: unknown): string | undefined {
   return `${r.resourceType.slice(0, 64)}/${typeof r.id === 'string' ? r.id.slice(0, 64) : '(no id)'}`;
 }
 
+/** A problem found in one resource, before the file and resource label are added. */
+interface Finding {
+  message: string;
+  expression?: string;
+}
+
 /**
  * Checks that need only the resource itself. `knowledge: true` also demands a knowledge resource type with
  * an id and conventional canonical url. Never throws.
@@ -181,32 +187,71 @@ export function checkResource(
   // Garbage that validation already reported is not walked by the checks below.
   if (!isR4ResourceType(r.resourceType) || jsonHazards(raw).length > 0) return { problems };
 
-  if (options.knowledge) {
-    if (!isKnowledgeType(r.resourceType))
-      add(
-        `${(raw as { resourceType: string }).resourceType} is not a knowledge resource (Questionnaire, PlanDefinition, ActivityDefinition, Library, CodeSystem, ValueSet, StructureDefinition, ...); examples belong in examples/`,
-        'resourceType',
-      );
-    if (typeof r.id !== 'string' || r.id === '') add('a knowledge resource needs an id', `${r.resourceType}.id`);
-    if (typeof r.url === 'string' && r.url.startsWith(`${CANONICAL_BASE}/`) && typeof r.id === 'string') {
-      const expected = `${CANONICAL_BASE}/${r.resourceType}/${r.id}`;
-      if (r.url !== expected)
-        add(`canonical url must be ${expected} (the module's convention: base/type/id)`, `${r.resourceType}.url`);
-    }
-  }
-  try {
-    for (const p of checkExpressions(r)) add(p.message, p.expression);
-    if (r.resourceType === 'Questionnaire') for (const p of checkQuestionnaireItems(r)) add(p.message, p.expression);
-  } catch (err) {
-    add(`could not check this resource: ${err instanceof Error ? err.message : String(err)}`);
-  }
-  const ok = !options.knowledge || (isKnowledgeType(r.resourceType) && typeof r.id === 'string' && r.id !== '');
+  if (options.knowledge) for (const p of knowledgeConventionProblems(r)) add(p.message, p.expression);
+  for (const p of expressionAndItemProblems(r)) add(p.message, p.expression);
+  const ok = !options.knowledge || isIdentifiedKnowledge(r);
   return { problems, loaded: ok ? { resource: r, file, label, structurallyValid: errors.length === 0 } : undefined };
+}
+
+function isIdentifiedKnowledge(r: CanonicalResource): boolean {
+  return isKnowledgeType(r.resourceType) && typeof r.id === 'string' && r.id !== '';
+}
+
+/** A knowledge resource: of a knowledge type, with an id, and a canonical url of the form base/type/id. */
+function knowledgeConventionProblems(r: CanonicalResource): Finding[] {
+  const out: Finding[] = [];
+  if (!isKnowledgeType(r.resourceType))
+    out.push({
+      message: `${(r as { resourceType: string }).resourceType} is not a knowledge resource (Questionnaire, PlanDefinition, ActivityDefinition, Library, CodeSystem, ValueSet, StructureDefinition, ...); examples belong in examples/`,
+      expression: 'resourceType',
+    });
+  if (typeof r.id !== 'string' || r.id === '')
+    out.push({ message: 'a knowledge resource needs an id', expression: `${r.resourceType}.id` });
+  if (typeof r.url === 'string' && r.url.startsWith(`${CANONICAL_BASE}/`) && typeof r.id === 'string') {
+    const expected = `${CANONICAL_BASE}/${r.resourceType}/${r.id}`;
+    if (r.url !== expected)
+      out.push({
+        message: `canonical url must be ${expected} (the module's convention: base/type/id)`,
+        expression: `${r.resourceType}.url`,
+      });
+  }
+  return out;
+}
+
+/** FHIRPath expressions anywhere in the resource; a Questionnaire's items as well. */
+function expressionAndItemProblems(r: CanonicalResource & Record<string, unknown>): Finding[] {
+  const out: Finding[] = [];
+  try {
+    out.push(...checkExpressions(r));
+    if (r.resourceType === 'Questionnaire') out.push(...checkQuestionnaireItems(r));
+  } catch (err) {
+    out.push({ message: `could not check this resource: ${err instanceof Error ? err.message : String(err)}` });
+  }
+  return out;
 }
 
 /** Checks across the loaded resources; builds the KnowledgeBase when ids are unique. */
 export function checkKnowledge(loaded: LoadedResource[]): { kb: KnowledgeBase; problems: ContentProblem[] } {
   const problems: ContentProblem[] = [];
+  const unique = withoutDuplicates(loaded, problems);
+  const kb = new KnowledgeBase(unique.map((l) => ({ resource: l.resource, origin: l.file })));
+  problems.push(...decisionVariableProblems(unique));
+  for (const l of unique) {
+    if (!l.structurallyValid) continue; // its structural errors are already reported; references may be garbage
+    for (const p of referenceProblems(l.resource, kb))
+      problems.push({
+        file: l.file,
+        resource: l.label,
+        ...(p.expression ? { expression: p.expression } : {}),
+        message: p.message,
+      });
+  }
+  problems.push(...intakeProblems(kb), ...pinnedArtifactProblems(kb));
+  return { kb, problems };
+}
+
+/** The resources whose type/id and canonical url|version are the first of their kind; the rest are reported. */
+function withoutDuplicates(loaded: LoadedResource[], problems: ContentProblem[]): LoadedResource[] {
   const byKey = new Map<string, LoadedResource>();
   const byCanonical = new Map<string, LoadedResource>();
   const unique: LoadedResource[] = [];
@@ -223,75 +268,88 @@ export function checkKnowledge(loaded: LoadedResource[]): { kb: KnowledgeBase; p
       continue;
     }
     byKey.set(key, l);
-    if (l.resource.url) {
-      const canonical = `${l.resource.url}|${l.resource.version ?? ''}`;
-      const other = byCanonical.get(canonical);
-      if (other) {
-        problems.push({
-          file: l.file,
-          resource: l.label,
-          expression: `${l.resource.resourceType}.url`,
-          message: `duplicate canonical ${l.resource.url}${l.resource.version ? `|${l.resource.version}` : ''}: ${other.file} (${other.label}) already has it`,
-        });
-        continue;
-      }
-      byCanonical.set(canonical, l);
+    const clash = canonicalClash(l, byCanonical);
+    if (clash) {
+      problems.push(clash);
+      continue;
     }
     unique.push(l);
   }
-  const kb = new KnowledgeBase(unique.map((l) => ({ resource: l.resource, origin: l.file })));
+  return unique;
+}
 
-  const decisionTypes = new Set(['PlanDefinition', 'ActivityDefinition', 'Library']);
-  const decision = unique.filter((l) => decisionTypes.has(l.resource.resourceType));
+/** A problem when another resource already has this one's canonical url|version; otherwise it is recorded. */
+function canonicalClash(l: LoadedResource, byCanonical: Map<string, LoadedResource>): ContentProblem | undefined {
+  if (!l.resource.url) return undefined;
+  const canonical = `${l.resource.url}|${l.resource.version ?? ''}`;
+  const other = byCanonical.get(canonical);
+  if (!other) {
+    byCanonical.set(canonical, l);
+    return undefined;
+  }
+  return {
+    file: l.file,
+    resource: l.label,
+    expression: `${l.resource.resourceType}.url`,
+    message: `duplicate canonical ${l.resource.url}${l.resource.version ? `|${l.resource.version}` : ''}: ${other.file} (${other.label}) already has it`,
+  };
+}
+
+const DECISION_TYPES = new Set(['PlanDefinition', 'ActivityDefinition', 'Library']);
+
+/** Every `%name` in decision content is provided by the engine or defined by a variable somewhere in it. */
+function decisionVariableProblems(unique: LoadedResource[]): ContentProblem[] {
+  const decision = unique.filter((l) => DECISION_TYPES.has(l.resource.resourceType));
   const decisionVariables = new Set(decision.flatMap((l) => variablesDefined(l.resource)));
-  for (const l of decision) {
-    for (const p of checkDecisionVariables(l.resource, decisionVariables))
-      problems.push({ file: l.file, resource: l.label, expression: p.expression, message: p.message });
-  }
+  return decision.flatMap((l) =>
+    checkDecisionVariables(l.resource, decisionVariables).map((p) => ({
+      file: l.file,
+      resource: l.label,
+      expression: p.expression,
+      message: p.message,
+    })),
+  );
+}
 
-  for (const l of unique) {
-    if (!l.structurallyValid) continue; // its structural errors are already reported; references may be garbage
-    const add = (message: string, expression?: string): void => {
-      problems.push({ file: l.file, resource: l.label, ...(expression ? { expression } : {}), message });
-    };
-    for (const c of collectCanonicals(l.resource)) {
-      const problem = canonicalProblem(c.value, l.resource, kb);
-      if (problem) add(problem, c.expression);
-    }
-    for (const e of extensionUrls(l.resource)) {
-      const problem = extensionProblem(e.value, kb);
-      if (problem) add(problem, e.expression);
-    }
-    for (const c of codings(l.resource)) {
-      const problem = codeProblem(c.system, c.code, kb);
-      if (problem) add(problem, c.expression);
-    }
-    for (const s of includedSystems(l.resource)) {
-      if (s.value.startsWith(`${CANONICAL_BASE}/`) && !kb.resolve(s.value, 'CodeSystem'))
-        add(`code system ${s.value} has no CodeSystem in the knowledge base`, s.expression);
-    }
+/** Canonicals, extension urls, codes and included code systems that the knowledge base does not resolve. */
+function referenceProblems(resource: CanonicalResource, kb: KnowledgeBase): Finding[] {
+  const out: Finding[] = [];
+  const add = (problem: string | undefined, expression: string): void => {
+    if (problem) out.push({ message: problem, expression });
+  };
+  for (const c of collectCanonicals(resource)) add(canonicalProblem(c.value, resource, kb), c.expression);
+  for (const e of extensionUrls(resource)) add(extensionProblem(e.value, kb), e.expression);
+  for (const c of codings(resource)) add(codeProblem(c.system, c.code, kb), c.expression);
+  for (const s of includedSystems(resource)) {
+    if (s.value.startsWith(`${CANONICAL_BASE}/`) && !kb.resolve(s.value, 'CodeSystem'))
+      add(`code system ${s.value} has no CodeSystem in the knowledge base`, s.expression);
   }
+  return out;
+}
 
+/** The pinned intake Questionnaire's checks, reported against its file. */
+function intakeProblems(kb: KnowledgeBase): ContentProblem[] {
   const intake = kb.read('Questionnaire', 'back-pain-intake');
   const intakeOrigin = intake ? kb.originOf(intake) : undefined;
-  for (const p of checkIntake(kb)) {
-    problems.push({
-      file: intakeOrigin ?? 'questionnaires/',
-      ...(intake ? { resource: 'Questionnaire/back-pain-intake' } : {}),
-      ...p,
-    });
-  }
-  for (const p of checkPinnedArtifacts(kb)) {
+  return checkIntake(kb).map((p) => ({
+    file: intakeOrigin ?? 'questionnaires/',
+    ...(intake ? { resource: 'Questionnaire/back-pain-intake' } : {}),
+    ...p,
+  }));
+}
+
+/** The pinned artifacts' checks, reported against the target's file (else the folder it belongs in). */
+function pinnedArtifactProblems(kb: KnowledgeBase): ContentProblem[] {
+  return checkPinnedArtifacts(kb).map((p) => {
     const target = p.target ? kb.read(p.target.split('/')[0]!, p.target.split('/')[1]!) : undefined;
-    problems.push({
+    return {
       file:
         (target && kb.originOf(target)) ?? (p.message.includes('PlanDefinition') ? 'plandefinitions/' : 'profiles/'),
       ...(p.target ? { resource: p.target } : {}),
       ...(p.expression ? { expression: p.expression } : {}),
       message: p.message,
-    });
-  }
-  return { kb, problems };
+    };
+  });
 }
 
 function canonicalProblem(canonical: string, resource: CanonicalResource, kb: KnowledgeBase): string | undefined {

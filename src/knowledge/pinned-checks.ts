@@ -14,6 +14,7 @@ import {
   PINNED_CODE_SYSTEM_CODES,
   PINNED_INTAKE_ITEMS,
   type PinnedCode,
+  type PinnedItem,
 } from './pinned-intake-items.js';
 
 const CALCULATED_EXPRESSION = 'http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression';
@@ -87,7 +88,26 @@ export function checkIntake(kb: KnowledgeBase): Problem[] {
       expression: 'Questionnaire.url',
       message: `must be ${INTAKE_QUESTIONNAIRE_URL} (pinned), is ${JSON.stringify(q.url)}`,
     });
+  problems.push(...groupLayoutProblems(q));
 
+  const items = locateItems(q);
+  for (const pinned of PINNED_INTAKE_ITEMS) {
+    const found = items.get(pinned.linkId);
+    if (!found) {
+      problems.push({
+        expression: 'Questionnaire.item',
+        message: `pinned item ${JSON.stringify(pinned.linkId)} (${pinned.type}, in group ${pinned.group}) is missing`,
+      });
+      continue;
+    }
+    problems.push(...pinnedItemProblems(pinned, found, q, kb));
+  }
+  return problems;
+}
+
+/** The top-level groups, all present, in the pinned order, and each a group. */
+function groupLayoutProblems(q: fhir4.Questionnaire): Problem[] {
+  const problems: Problem[] = [];
   const groups = (q.item ?? []).map((i) => i.linkId);
   const expectedOrder = INTAKE_GROUPS.join(', ');
   const present = INTAKE_GROUPS.filter((g) => groups.includes(g));
@@ -106,79 +126,91 @@ export function checkIntake(kb: KnowledgeBase): Problem[] {
       });
     }
   });
+  return problems;
+}
 
-  const items = locateItems(q);
-  for (const pinned of PINNED_INTAKE_ITEMS) {
-    const found = items.get(pinned.linkId);
-    if (!found) {
-      problems.push({
-        expression: 'Questionnaire.item',
-        message: `pinned item ${JSON.stringify(pinned.linkId)} (${pinned.type}, in group ${pinned.group}) is missing`,
-      });
-      continue;
-    }
-    const { item, path, parent } = found;
-    const label = `item ${JSON.stringify(pinned.linkId)}`;
-    if (parent?.linkId !== pinned.group) {
-      problems.push({
-        expression: path,
-        message: `${label} must sit directly in group ${JSON.stringify(pinned.group)}, is in ${parent ? JSON.stringify(parent.linkId) : 'the top level'}`,
-      });
-    }
-    if (item.type !== pinned.type)
-      problems.push({
-        expression: `${path}.type`,
-        message: `${label} must be of type ${pinned.type}, is ${item.type}`,
-      });
-    if (pinned.required && item.required !== true)
-      problems.push({
-        expression: `${path}.required`,
-        message: `${label} is a red-flag question and must be required (required: true)`,
-      });
-    if (pinned.repeats && item.repeats !== true)
-      problems.push({ expression: `${path}.repeats`, message: `${label} must allow several answers (repeats: true)` });
-    if (
-      pinned.code &&
-      !(item.code ?? []).some((c) => c.system === pinned.code!.system && c.code === pinned.code!.code)
-    ) {
-      problems.push({ expression: `${path}.code`, message: `${label} must carry code ${key(pinned.code)}` });
-    }
-    if (pinned.calculated) {
-      if (item.readOnly !== true)
-        problems.push({ expression: `${path}.readOnly`, message: `${label} is computed and must be readOnly` });
-      if (!(item.extension ?? []).some((e) => e.url === CALCULATED_EXPRESSION)) {
-        problems.push({
-          expression: `${path}.extension`,
-          message: `${label} must be computed by an sdc-questionnaire-calculatedExpression extension`,
-        });
-      }
-    }
-    if (pinned.answers) {
-      const offered = offeredCodes(item, q, kb);
-      if (!offered) {
-        problems.push({
-          expression: path,
-          message: `${label} must offer the answers ${pinned.answers.map((c) => c.code).join(', ')} (it has no answerOption or resolvable answerValueSet)`,
-        });
-        continue;
-      }
-      const want = new Set(pinned.answers.map(key));
-      const have = new Set(offered.map(key));
-      const missing = [...want].filter((k) => !have.has(k));
-      const extra = [...have].filter((k) => !want.has(k));
-      if (missing.length || extra.length) {
-        const parts = [
-          missing.length ? `missing ${missing.join(', ')}` : '',
-          extra.length ? `unexpected ${extra.join(', ')}` : '',
-        ].filter(Boolean);
-        problems.push({
-          expression: item.answerOption ? `${path}.answerOption` : `${path}.answerValueSet`,
-          message: `${label} answer codes differ from the pinned ones: ${parts.join('; ')}`,
-        });
-      }
-    }
+/** One pinned item as the table has it: its group, type, required/repeats, code, calculation and answers. */
+function pinnedItemProblems(
+  pinned: PinnedItem,
+  { item, path, parent }: Located,
+  q: fhir4.Questionnaire,
+  kb: KnowledgeBase,
+): Problem[] {
+  const problems: Problem[] = [];
+  const label = `item ${JSON.stringify(pinned.linkId)}`;
+  if (parent?.linkId !== pinned.group) {
+    problems.push({
+      expression: path,
+      message: `${label} must sit directly in group ${JSON.stringify(pinned.group)}, is in ${parent ? JSON.stringify(parent.linkId) : 'the top level'}`,
+    });
+  }
+  if (item.type !== pinned.type)
+    problems.push({
+      expression: `${path}.type`,
+      message: `${label} must be of type ${pinned.type}, is ${item.type}`,
+    });
+  if (pinned.required && item.required !== true)
+    problems.push({
+      expression: `${path}.required`,
+      message: `${label} is a red-flag question and must be required (required: true)`,
+    });
+  if (pinned.repeats && item.repeats !== true)
+    problems.push({ expression: `${path}.repeats`, message: `${label} must allow several answers (repeats: true)` });
+  if (pinned.code && !(item.code ?? []).some((c) => c.system === pinned.code!.system && c.code === pinned.code!.code)) {
+    problems.push({ expression: `${path}.code`, message: `${label} must carry code ${key(pinned.code)}` });
+  }
+  if (pinned.calculated) problems.push(...calculationProblems(item, path, label));
+  if (pinned.answers) problems.push(...answerCodeProblems(pinned.answers, item, path, label, q, kb));
+  return problems;
+}
+
+/** A computed item is readOnly and carries a calculatedExpression. */
+function calculationProblems(item: fhir4.QuestionnaireItem, path: string, label: string): Problem[] {
+  const problems: Problem[] = [];
+  if (item.readOnly !== true)
+    problems.push({ expression: `${path}.readOnly`, message: `${label} is computed and must be readOnly` });
+  if (!(item.extension ?? []).some((e) => e.url === CALCULATED_EXPRESSION)) {
+    problems.push({
+      expression: `${path}.extension`,
+      message: `${label} must be computed by an sdc-questionnaire-calculatedExpression extension`,
+    });
   }
   return problems;
+}
+
+/** The item offers exactly the pinned answer codes. */
+function answerCodeProblems(
+  answers: readonly PinnedCode[],
+  item: fhir4.QuestionnaireItem,
+  path: string,
+  label: string,
+  q: fhir4.Questionnaire,
+  kb: KnowledgeBase,
+): Problem[] {
+  const offered = offeredCodes(item, q, kb);
+  if (!offered) {
+    return [
+      {
+        expression: path,
+        message: `${label} must offer the answers ${answers.map((c) => c.code).join(', ')} (it has no answerOption or resolvable answerValueSet)`,
+      },
+    ];
+  }
+  const want = new Set(answers.map(key));
+  const have = new Set(offered.map(key));
+  const missing = [...want].filter((k) => !have.has(k));
+  const extra = [...have].filter((k) => !want.has(k));
+  if (!missing.length && !extra.length) return [];
+  const parts = [
+    missing.length ? `missing ${missing.join(', ')}` : '',
+    extra.length ? `unexpected ${extra.join(', ')}` : '',
+  ].filter(Boolean);
+  return [
+    {
+      expression: item.answerOption ? `${path}.answerOption` : `${path}.answerValueSet`,
+      message: `${label} answer codes differ from the pinned ones: ${parts.join('; ')}`,
+    },
+  ];
 }
 
 /** The pinned PlanDefinition and the pinned flag and rule codes exist. */

@@ -73,24 +73,8 @@ function itemsWithPaths(q: { item?: unknown }): Located[] {
 export function checkQuestionnaireItems(q: { item?: unknown; contained?: unknown }): ItemProblem[] {
   const problems: ItemProblem[] = [];
   const all = itemsWithPaths(q);
-  const byLinkId = new Map<string, Located>();
-  for (const located of all) {
-    const { linkId } = located.item;
-    if (typeof linkId !== 'string') continue; // reported by structural validation
-    const first = byLinkId.get(linkId);
-    if (first)
-      problems.push({
-        expression: `${located.path}.linkId`,
-        message: `Duplicate linkId ${JSON.stringify(linkId)} (first used at ${first.path})`,
-      });
-    else byLinkId.set(linkId, located);
-  }
-
-  const containedIds = new Set(
-    (Array.isArray(q.contained) ? (q.contained as Array<{ id?: unknown; resourceType?: unknown }>) : [])
-      .filter((r) => r?.resourceType === 'ValueSet' && typeof r.id === 'string')
-      .map((r) => r.id as string),
-  );
+  const byLinkId = firstByLinkId(all, problems);
+  const containedIds = containedValueSetIds(q.contained);
 
   const dependsOn = new Map<string, string[]>();
   for (const { item, path } of all) {
@@ -105,47 +89,7 @@ export function checkQuestionnaireItems(q: { item?: unknown; contained?: unknown
       });
     }
     if (!Array.isArray(item.enableWhen)) continue;
-    const deps: string[] = [];
-    item.enableWhen.forEach((raw: unknown, j: number) => {
-      const ew = (raw ?? {}) as Record<string, unknown>;
-      const ewPath = `${path}.enableWhen[${j}]`;
-      if (typeof ew.question !== 'string') return;
-      const target = byLinkId.get(ew.question);
-      if (!target) {
-        problems.push({
-          expression: `${ewPath}.question`,
-          message: `enableWhen refers to linkId ${JSON.stringify(ew.question)}, which no item has`,
-        });
-        return;
-      }
-      deps.push(ew.question);
-      const answerKey = Object.keys(ew).find((k) => k.startsWith('answer'));
-      if (!answerKey) return; // structural validation reports the missing answer[x]
-      const targetType = typeof target.item.type === 'string' ? target.item.type : '';
-      const allowed = ew.operator === 'exists' ? ['answerBoolean'] : allowedAnswers(target.item, targetType);
-      if (allowed && !allowed.includes(answerKey)) {
-        problems.push({
-          expression: `${ewPath}.${answerKey}`,
-          message: `enableWhen uses ${answerKey} but ${JSON.stringify(ew.question)} is a ${targetType} question (expected ${allowed.join(' or ')})`,
-        });
-        return;
-      }
-      if (answerKey === 'answerCoding' && Array.isArray(target.item.answerOption) && ew.operator !== 'exists') {
-        const coding = ew.answerCoding as { system?: unknown; code?: unknown } | undefined;
-        const options = (target.item.answerOption as Array<{ valueCoding?: { system?: unknown; code?: unknown } }>)
-          .map((o) => o?.valueCoding)
-          .filter(Boolean);
-        const matches = options.some(
-          (o) => o!.code === coding?.code && (coding?.system === undefined || o!.system === coding.system),
-        );
-        if (options.length > 0 && !matches) {
-          problems.push({
-            expression: `${ewPath}.answerCoding`,
-            message: `enableWhen answer ${printable(coding?.system)}|${printable(coding?.code)} is not an answerOption of ${JSON.stringify(ew.question)}`,
-          });
-        }
-      }
-    });
+    const deps = enableWhenDependencies(item.enableWhen, path, byLinkId, problems);
     if (typeof item.linkId === 'string') dependsOn.set(item.linkId, deps);
   }
 
@@ -157,6 +101,100 @@ export function checkQuestionnaireItems(q: { item?: unknown; contained?: unknown
     });
   }
   return problems;
+}
+
+/** Each linkId's first item; later ones are reported as duplicates. */
+function firstByLinkId(all: Located[], problems: ItemProblem[]): Map<string, Located> {
+  const byLinkId = new Map<string, Located>();
+  for (const located of all) {
+    const { linkId } = located.item;
+    if (typeof linkId !== 'string') continue; // reported by structural validation
+    const first = byLinkId.get(linkId);
+    if (first)
+      problems.push({
+        expression: `${located.path}.linkId`,
+        message: `Duplicate linkId ${JSON.stringify(linkId)} (first used at ${first.path})`,
+      });
+    else byLinkId.set(linkId, located);
+  }
+  return byLinkId;
+}
+
+function containedValueSetIds(contained: unknown): Set<string> {
+  return new Set(
+    (Array.isArray(contained) ? (contained as Array<{ id?: unknown; resourceType?: unknown }>) : [])
+      .filter((r) => r?.resourceType === 'ValueSet' && typeof r.id === 'string')
+      .map((r) => r.id as string),
+  );
+}
+
+/** The linkIds an item's enableWhen conditions read; each condition's problems are reported on the way. */
+function enableWhenDependencies(
+  enableWhen: unknown[],
+  path: string,
+  byLinkId: Map<string, Located>,
+  problems: ItemProblem[],
+): string[] {
+  const deps: string[] = [];
+  enableWhen.forEach((raw: unknown, j: number) => {
+    const ew = (raw ?? {}) as Record<string, unknown>;
+    const ewPath = `${path}.enableWhen[${j}]`;
+    if (typeof ew.question !== 'string') return;
+    const target = byLinkId.get(ew.question);
+    if (!target) {
+      problems.push({
+        expression: `${ewPath}.question`,
+        message: `enableWhen refers to linkId ${JSON.stringify(ew.question)}, which no item has`,
+      });
+      return;
+    }
+    deps.push(ew.question);
+    const problem = enableWhenAnswerProblem(ew, ew.question, ewPath, target.item);
+    if (problem) problems.push(problem);
+  });
+  return deps;
+}
+
+/** The condition's answer[x] is of the question's type and, against answerOptions, one of their codes. */
+function enableWhenAnswerProblem(
+  ew: Record<string, unknown>,
+  question: string,
+  ewPath: string,
+  target: Item,
+): ItemProblem | undefined {
+  const answerKey = Object.keys(ew).find((k) => k.startsWith('answer'));
+  if (!answerKey) return undefined; // structural validation reports the missing answer[x]
+  const targetType = typeof target.type === 'string' ? target.type : '';
+  const allowed = ew.operator === 'exists' ? ['answerBoolean'] : allowedAnswers(target, targetType);
+  if (allowed && !allowed.includes(answerKey)) {
+    return {
+      expression: `${ewPath}.${answerKey}`,
+      message: `enableWhen uses ${answerKey} but ${JSON.stringify(question)} is a ${targetType} question (expected ${allowed.join(' or ')})`,
+    };
+  }
+  if (answerKey === 'answerCoding' && Array.isArray(target.answerOption) && ew.operator !== 'exists')
+    return answerOptionProblem(ew, question, ewPath, target.answerOption);
+  return undefined;
+}
+
+function answerOptionProblem(
+  ew: Record<string, unknown>,
+  question: string,
+  ewPath: string,
+  answerOption: unknown[],
+): ItemProblem | undefined {
+  const coding = ew.answerCoding as { system?: unknown; code?: unknown } | undefined;
+  const options = (answerOption as Array<{ valueCoding?: { system?: unknown; code?: unknown } }>)
+    .map((o) => o?.valueCoding)
+    .filter(Boolean);
+  const matches = options.some(
+    (o) => o!.code === coding?.code && (coding?.system === undefined || o!.system === coding.system),
+  );
+  if (options.length === 0 || matches) return undefined;
+  return {
+    expression: `${ewPath}.answerCoding`,
+    message: `enableWhen answer ${printable(coding?.system)}|${printable(coding?.code)} is not an answerOption of ${JSON.stringify(question)}`,
+  };
 }
 
 /** Each elementary cycle reported once (by its smallest rotation), found by depth-first search. */

@@ -101,23 +101,12 @@ function templateOf(ad: fhir4.ActivityDefinition): { template: Json | undefined;
 
 /** Apply an ActivityDefinition: the produced resource first, then its companions. */
 export function applyActivityDefinition(ad: fhir4.ActivityDefinition, ctx: ActivityContext): fhir4.FhirResource[] {
-  const kind = ad.kind;
-  if (!kind)
-    throw unprocessable({ code: 'processing', diagnostics: `ActivityDefinition ${ad.url ?? ad.id} has no kind.` });
+  const kind = kindOf(ad);
   const { template, companions } = templateOf(ad);
   const resource: Json = { ...(template ?? {}), resourceType: kind, id: ctx.id };
-  const canonical = ad.url ? (ad.version ? `${ad.url}|${ad.version}` : ad.url) : undefined;
-
-  if (ad.profile) resource.meta = { ...(resource.meta ?? {}), profile: [ad.profile] };
-  if (canonical && HAS_INSTANTIATES_ARRAY.has(kind)) resource.instantiatesCanonical = [canonical];
-  if (canonical && kind === 'Task') resource.instantiatesCanonical = canonical;
-  if (ad.code && HAS_CODE.has(kind)) resource.code = clone(ad.code);
-  if (kind === 'Task') resource.for = { reference: ctx.subjectReference };
-  else if (kind !== 'Appointment') resource.subject = { reference: ctx.subjectReference };
   const priority = ad.priority ?? ctx.priority;
-  if (priority && HAS_PRIORITY.has(kind)) resource.priority = priority;
-  if (HAS_AUTHORED_ON.has(kind)) resource.authoredOn = ctx.authoredOn;
-  if (ad.doNotPerform) resource.doNotPerform = true;
+  setDefinitionElements(resource, kind, ad);
+  setRequestElements(resource, kind, ad, ctx, priority);
 
   const owner = `ActivityDefinition ${ad.url ?? ad.id}`;
   const env = extendEnvironment(ctx.env, { action: { ...ctx.action, priority } });
@@ -129,13 +118,7 @@ export function applyActivityDefinition(ad: fhir4.ActivityDefinition, ctx: Activ
     `PlanDefinition action ${ctx.action.id ?? ctx.action.title ?? ''}`,
   );
 
-  // Companions get ids derived from the produced one; local references to them follow.
-  const renamed = new Map<string, string>();
-  for (const c of companions) {
-    const newId = `${ctx.id}-${String(c.id)}`;
-    renamed.set(`#${String(c.id)}`, `#${newId}`);
-    c.id = newId;
-  }
+  const renamed = renameCompanions(companions, ctx.id);
   const all = [resource, ...companions];
   for (const r of all) {
     rewriteLocalReferences(r, renamed);
@@ -143,11 +126,62 @@ export function applyActivityDefinition(ad: fhir4.ActivityDefinition, ctx: Activ
     prune(r);
   }
 
-  if (REQUEST_KINDS.has(kind)) {
-    resource.status = 'draft';
-    if (HAS_INTENT.has(kind)) resource.intent = 'proposal';
-  }
+  makeProposal(resource, kind);
   return all.map(headerFirst) as unknown as fhir4.FhirResource[];
+}
+
+function kindOf(ad: fhir4.ActivityDefinition): string {
+  if (!ad.kind)
+    throw unprocessable({ code: 'processing', diagnostics: `ActivityDefinition ${ad.url ?? ad.id} has no kind.` });
+  return ad.kind;
+}
+
+/** `url|version` when the AD has a version, its url alone otherwise. */
+function canonicalOf(ad: fhir4.ActivityDefinition): string | undefined {
+  if (!ad.url) return undefined;
+  return ad.version ? `${ad.url}|${ad.version}` : ad.url;
+}
+
+/** What the produced resource takes from the AD as a definition: profile, canonical and code. */
+function setDefinitionElements(resource: Json, kind: string, ad: fhir4.ActivityDefinition): void {
+  const canonical = canonicalOf(ad);
+  if (ad.profile) resource.meta = { ...(resource.meta ?? {}), profile: [ad.profile] };
+  if (canonical && HAS_INSTANTIATES_ARRAY.has(kind)) resource.instantiatesCanonical = [canonical];
+  if (canonical && kind === 'Task') resource.instantiatesCanonical = canonical;
+  if (ad.code && HAS_CODE.has(kind)) resource.code = clone(ad.code);
+}
+
+/** Who the request is for, how urgent, when it was authored and whether it is a do-not-perform. */
+function setRequestElements(
+  resource: Json,
+  kind: string,
+  ad: fhir4.ActivityDefinition,
+  ctx: ActivityContext,
+  priority: RequestPriority | undefined,
+): void {
+  if (kind === 'Task') resource.for = { reference: ctx.subjectReference };
+  else if (kind !== 'Appointment') resource.subject = { reference: ctx.subjectReference };
+  if (priority && HAS_PRIORITY.has(kind)) resource.priority = priority;
+  if (HAS_AUTHORED_ON.has(kind)) resource.authoredOn = ctx.authoredOn;
+  if (ad.doNotPerform) resource.doNotPerform = true;
+}
+
+/** Companions get ids derived from the produced one; the returned map renames local references to them. */
+function renameCompanions(companions: Json[], id: string): Map<string, string> {
+  const renamed = new Map<string, string>();
+  for (const c of companions) {
+    const newId = `${id}-${String(c.id)}`;
+    renamed.set(`#${String(c.id)}`, `#${newId}`);
+    c.id = newId;
+  }
+  return renamed;
+}
+
+/** The safety invariant: whatever the content says, a request comes out as a draft proposal. */
+function makeProposal(resource: Json, kind: string): void {
+  if (!REQUEST_KINDS.has(kind)) return;
+  resource.status = 'draft';
+  if (HAS_INTENT.has(kind)) resource.intent = 'proposal';
 }
 
 /** resourceType, id and meta first, as people expect to read them. */

@@ -138,17 +138,27 @@ function problemOf(def: ItemDefinition, answer: Answer): string | undefined {
   if (keys.length > 1) return 'has more than one value';
   const key = keys[0]!;
   const value = (answer as Record<string, unknown>)[key];
-  if (def.type === 'choice' || def.type === 'open-choice') {
-    if (key === 'valueString' && def.type === 'open-choice' && typeof value === 'string') return undefined;
-    if (key !== 'valueCoding') return `is a ${key.slice(5)}, not one of the question's options`;
-    const coding = value as fhir4.Coding | null;
-    if (!coding || typeof coding !== 'object' || typeof coding.code !== 'string') return 'is a coding without a code';
-    if (typeof coding.system !== 'string' || coding.system === '')
-      return "is a coding without a system, so not one of the question's options";
-    if (def.options && !def.options.has(`${coding.system}|${coding.code}`))
-      return "is not one of the question's options";
-    return undefined;
-  }
+  if (def.type === 'choice' || def.type === 'open-choice') return choiceProblem(def, key, value);
+  return typedValueProblem(def, key, value);
+}
+
+/** A choice item takes a coding among its options (an open-choice item a string as well). */
+function choiceProblem(def: ItemDefinition, key: string, value: unknown): string | undefined {
+  if (key === 'valueString' && def.type === 'open-choice' && typeof value === 'string') return undefined;
+  if (key !== 'valueCoding') return `is a ${key.slice(5)}, not one of the question's options`;
+  return codingProblem(def, value as fhir4.Coding | null);
+}
+
+function codingProblem(def: ItemDefinition, coding: fhir4.Coding | null): string | undefined {
+  if (!coding || typeof coding !== 'object' || typeof coding.code !== 'string') return 'is a coding without a code';
+  if (typeof coding.system !== 'string' || coding.system === '')
+    return "is a coding without a system, so not one of the question's options";
+  if (def.options && !def.options.has(`${coding.system}|${coding.code}`)) return "is not one of the question's options";
+  return undefined;
+}
+
+/** Any other item takes the value of its type; numbers within the question's bounds. */
+function typedValueProblem(def: ItemDefinition, key: string, value: unknown): string | undefined {
   const expected = VALUE_KEY_OF_TYPE[def.type];
   if (expected === undefined) return undefined; // group, display, question: the rules read no answer of these
   if (key !== expected) return `is a ${key.slice(5)}; the question takes a ${expected.slice(5)}`;
@@ -161,6 +171,15 @@ function problemOf(def: ItemDefinition, answer: Answer): string | undefined {
     return inRange(def, value);
   }
   return undefined;
+}
+
+/** The item with its checked children and the answers kept (none: no `answer` element). */
+function withCheckedContent(item: Item, children: Item[] | undefined, kept: Answer[]): Item {
+  const out: Item = { ...item };
+  if (children !== undefined) out.item = children;
+  if (kept.length) out.answer = kept;
+  else delete out.answer;
+  return out;
 }
 
 /**
@@ -186,7 +205,10 @@ export function checkAnswers(
     const children = checkItems(item.item);
     const answers = Array.isArray(item.answer) ? item.answer : undefined;
     if (!def || !answers) return children === item.item ? item : { ...item, item: children };
-
+    return withCheckedContent(item, children, keepUsableAnswers(def, answers));
+  };
+  /** The answers the rules may read; every problem found is recorded on the way. */
+  const keepUsableAnswers = (def: ItemDefinition, answers: Answer[]): Answer[] => {
     let kept: Answer[] = [];
     let itemHasProblem = false;
     for (const answer of answers) {
@@ -209,11 +231,7 @@ export function checkAnswers(
       if (def.type !== 'choice' && def.type !== 'open-choice') kept = [];
     }
     if (itemHasProblem && !def.repeats && !unusable.includes(def.linkId)) unusable.push(def.linkId);
-    const out: Item = { ...item };
-    if (children !== undefined) out.item = children;
-    if (kept.length) out.answer = kept;
-    else delete out.answer;
-    return out;
+    return kept;
   };
 
   const checked: fhir4.QuestionnaireResponse = { ...response };

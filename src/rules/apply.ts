@@ -250,11 +250,17 @@ function collectPriorities(actions: fhir4.RequestGroupAction[]): RequestPriority
   return out;
 }
 
+/** The action an action is nested in: its children's ids derive from its id, their priority from its. */
+interface ParentAction {
+  id: string;
+  priority: RequestPriority | undefined;
+}
+
 function applyActions(
   actions: fhir4.PlanDefinitionAction[],
   scope: Scope,
   run: Run,
-  parent: { id: string; priority: RequestPriority | undefined } | undefined,
+  parent: ParentAction | undefined,
 ): fhir4.RequestGroupAction[] {
   const out: fhir4.RequestGroupAction[] = [];
   actions.forEach((action, index) => {
@@ -273,62 +279,22 @@ function applyAction(
   index: number,
   scope: Scope,
   run: Run,
-  parent: { id: string; priority: RequestPriority | undefined } | undefined,
+  parent: ParentAction | undefined,
   where: string,
 ): fhir4.RequestGroupAction[] {
-  const id = action.id ?? (parent ? `${parent.id}-${index + 1}` : `action-${index + 1}`);
+  const id = wantedId(action, index, parent);
   const priority = isPriority(action.priority) ? action.priority : parent?.priority;
   const couldChange = couldChangeOf(action) ?? scope.couldChange;
   const definition = action.definitionCanonical ? resolveDefinition(action.definitionCanonical, run, where) : undefined;
+  const includesPlan = definition?.resourceType === 'PlanDefinition';
 
   // A PlanDefinition included by reference: apply it here with the variables in scope plus its own.
-  let nested: fhir4.RequestGroupAction[] = [];
-  if (definition?.resourceType === 'PlanDefinition') {
-    if (scope.depth >= MAX_DEPTH)
-      throw unprocessable({
-        code: 'processing',
-        diagnostics: `${where}: PlanDefinitions nest deeper than ${MAX_DEPTH} (a cycle?).`,
-      });
-    const canonical = canonicalOf(definition);
-    const env = withVariables(definition, scope.env, `PlanDefinition ${canonical}`);
-    nested = applyActions(
-      definition.action ?? [],
-      { canonical, env, couldChange: couldChangeOf(definition) ?? couldChange, depth: scope.depth + 1 },
-      run,
-      { id, priority },
-    );
-    if (!action.code)
-      return [...nested, ...applyActions(action.action ?? [], { ...scope, couldChange }, run, { id, priority })];
-  }
+  const nested = includesPlan ? applyIncludedPlan(definition, scope, run, { id, priority }, couldChange, where) : [];
+  if (includesPlan && !action.code)
+    return [...nested, ...applyActions(action.action ?? [], { ...scope, couldChange }, run, { id, priority })];
 
-  const result: fhir4.RequestGroupAction = { id: uniqueId(id, run) };
-  if (action.prefix) result.prefix = action.prefix;
-  if (action.title) result.title = action.title;
-  if (action.description) result.description = action.description;
-  if (action.textEquivalent) result.textEquivalent = action.textEquivalent;
-  // The CarePlan is the caller's to change (the write path rewrites ids and references); the code and the
-  // citations are the PlanDefinition's own, shared by every patient, so the CarePlan gets copies.
-  if (action.code) result.code = structuredClone(action.code);
-  if (priority) result.priority = priority;
-  if (action.documentation) result.documentation = structuredClone(action.documentation);
-
-  if (action.code) {
-    // A rule: record why it fired and what could still change it.
-    const extensions: fhir4.Extension[] = [{ url: EXT_SOURCE_PLAN_DEFINITION, valueCanonical: scope.canonical }];
-    // Which of its declared criteria were met (content: ext-criterion): named first, then every answer it read.
-    const met = metCriteria(action, scope, where);
-    extensions.push(...criterionExtensions(met, run.evidence));
-    extensions.push(...basisExtensions(inputsInBasisOrder(declaredInputs(action), met), run.evidence));
-    if (couldChange) {
-      const unknown = evaluate(couldChange, scope.env, `the could-change expression of ${where}`).filter(
-        (x): x is string => typeof x === 'string',
-      );
-      extensions.push(...unknownExtensions(unknown, run.evidence));
-    }
-    result.extension = extensions;
-    if (!action.textEquivalent && action.title)
-      result.textEquivalent = [action.prefix, action.title].filter(Boolean).join(': ');
-  }
+  const result = requestGroupAction(action, uniqueId(id, run), priority);
+  if (action.code) recordRule(result, action, scope, run, couldChange, where);
 
   if (definition?.resourceType === 'ActivityDefinition')
     result.resource = { reference: `#${propose(definition, result.id!, priority, action, scope, run)}` };
@@ -339,6 +305,79 @@ function applyAction(
   ];
   if (children.length) result.action = children;
   return [result];
+}
+
+/** The action's own id, else one derived from its parent's id and its position. */
+function wantedId(action: fhir4.PlanDefinitionAction, index: number, parent: ParentAction | undefined): string {
+  return action.id ?? (parent ? `${parent.id}-${index + 1}` : `action-${index + 1}`);
+}
+
+/** The actions of an included PlanDefinition, with the variables in scope plus its own. */
+function applyIncludedPlan(
+  definition: fhir4.PlanDefinition,
+  scope: Scope,
+  run: Run,
+  parent: ParentAction,
+  couldChange: string | undefined,
+  where: string,
+): fhir4.RequestGroupAction[] {
+  if (scope.depth >= MAX_DEPTH)
+    throw unprocessable({
+      code: 'processing',
+      diagnostics: `${where}: PlanDefinitions nest deeper than ${MAX_DEPTH} (a cycle?).`,
+    });
+  const canonical = canonicalOf(definition);
+  const env = withVariables(definition, scope.env, `PlanDefinition ${canonical}`);
+  return applyActions(
+    definition.action ?? [],
+    { canonical, env, couldChange: couldChangeOf(definition) ?? couldChange, depth: scope.depth + 1 },
+    run,
+    parent,
+  );
+}
+
+/** The RequestGroup action's own elements, copied from the PlanDefinition action. */
+function requestGroupAction(
+  action: fhir4.PlanDefinitionAction,
+  id: string,
+  priority: RequestPriority | undefined,
+): fhir4.RequestGroupAction {
+  const result: fhir4.RequestGroupAction = { id };
+  if (action.prefix) result.prefix = action.prefix;
+  if (action.title) result.title = action.title;
+  if (action.description) result.description = action.description;
+  if (action.textEquivalent) result.textEquivalent = action.textEquivalent;
+  // The CarePlan is the caller's to change (the write path rewrites ids and references); the code and the
+  // citations are the PlanDefinition's own, shared by every patient, so the CarePlan gets copies.
+  if (action.code) result.code = structuredClone(action.code);
+  if (priority) result.priority = priority;
+  if (action.documentation) result.documentation = structuredClone(action.documentation);
+  return result;
+}
+
+/** A rule that fired: record why it fired and what could still change it. */
+function recordRule(
+  result: fhir4.RequestGroupAction,
+  action: fhir4.PlanDefinitionAction,
+  scope: Scope,
+  run: Run,
+  couldChange: string | undefined,
+  where: string,
+): void {
+  const extensions: fhir4.Extension[] = [{ url: EXT_SOURCE_PLAN_DEFINITION, valueCanonical: scope.canonical }];
+  // Which of its declared criteria were met (content: ext-criterion): named first, then every answer it read.
+  const met = metCriteria(action, scope, where);
+  extensions.push(...criterionExtensions(met, run.evidence));
+  extensions.push(...basisExtensions(inputsInBasisOrder(declaredInputs(action), met), run.evidence));
+  if (couldChange) {
+    const unknown = evaluate(couldChange, scope.env, `the could-change expression of ${where}`).filter(
+      (x): x is string => typeof x === 'string',
+    );
+    extensions.push(...unknownExtensions(unknown, run.evidence));
+  }
+  result.extension = extensions;
+  if (!action.textEquivalent && action.title)
+    result.textEquivalent = [action.prefix, action.title].filter(Boolean).join(': ');
 }
 
 /** The criteria of a fired rule that are met, each with the items it read and its words for a derived value. */

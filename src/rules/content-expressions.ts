@@ -22,27 +22,29 @@ export function contentExpressions(resource: fhir4.FhirResource): ContentExpress
       return;
     }
     const obj = node as Record<string, unknown>;
-    const url = obj.url;
-    const valueExpression = obj.valueExpression as fhir4.Expression | undefined;
-    if (
-      valueExpression?.expression &&
-      (url === EXT_VARIABLE || url === EXT_CQF_EXPRESSION || url === EXT_COULD_CHANGE_ITEMS)
-    ) {
-      out.push({ resource: owner, path: `${path}.valueExpression`, expression: valueExpression.expression });
-    }
-    // condition.expression and dynamicValue.expression are Expressions of language text/fhirpath.
-    const expr = obj.expression as fhir4.Expression | undefined;
-    if (
-      (parentKey === 'condition' || parentKey === 'dynamicValue') &&
-      expr &&
-      typeof expr === 'object' &&
-      expr.expression &&
-      (expr.language ?? 'text/fhirpath') === 'text/fhirpath'
-    ) {
-      out.push({ resource: owner, path: `${path}.expression`, expression: expr.expression });
-    }
+    const ofExtension = extensionExpression(obj);
+    if (ofExtension) out.push({ resource: owner, path: `${path}.valueExpression`, expression: ofExtension });
+    const ofAction = actionExpression(obj, parentKey);
+    if (ofAction) out.push({ resource: owner, path: `${path}.expression`, expression: ofAction });
     for (const [key, value] of Object.entries(obj)) walk(value, path ? `${path}.${key}` : key, key);
   };
   walk(resource, resource.resourceType, '');
   return out;
+}
+
+/** The expression of a variable, cqf-expression or could-change-items extension. */
+function extensionExpression(obj: Record<string, unknown>): string | undefined {
+  const valueExpression = obj.valueExpression as fhir4.Expression | undefined;
+  if (!valueExpression?.expression) return undefined;
+  const url = obj.url;
+  const holdsExpression = url === EXT_VARIABLE || url === EXT_CQF_EXPRESSION || url === EXT_COULD_CHANGE_ITEMS;
+  return holdsExpression ? valueExpression.expression : undefined;
+}
+
+/** condition.expression and dynamicValue.expression are Expressions of language text/fhirpath. */
+function actionExpression(obj: Record<string, unknown>, parentKey: string): string | undefined {
+  if (parentKey !== 'condition' && parentKey !== 'dynamicValue') return undefined;
+  const expr = obj.expression as fhir4.Expression | undefined;
+  if (!expr || typeof expr !== 'object' || !expr.expression) return undefined;
+  return (expr.language ?? 'text/fhirpath') === 'text/fhirpath' ? expr.expression : undefined;
 }

@@ -131,19 +131,29 @@ function indexItems(response: fhir4.QuestionnaireResponse | undefined): {
   if (!response) return { byLinkId, byAnswerCoding };
   for (const node of compileFhirPath(ITEMS_THREE_LEVELS, { keepTypes: true })(response, { response })) {
     const item = (node as { data?: fhir4.QuestionnaireResponseItem }).data;
-    // fhirpath.js would take an object with these keys for a resource or a converted node.
-    if (!item || typeof item.linkId !== 'string' || item.linkId === 'resourceType' || item.linkId === '__path__')
-      continue;
+    if (!isIndexableItem(item)) continue;
     (byLinkId[item.linkId] ??= []).push(node);
-    const codings = new Set<string>();
-    for (const answer of item.answer ?? []) {
-      const value = answer.valueCoding ?? answer.valueQuantity; // the answer types with system and code
-      if (typeof value?.system === 'string' && typeof value.code === 'string')
-        codings.add(`${value.system}|${value.code}`);
-    }
-    for (const key of codings) (byAnswerCoding[key] ??= []).push(node);
+    for (const key of answerCodings(item)) (byAnswerCoding[key] ??= []).push(node);
   }
   return { byLinkId, byAnswerCoding };
+}
+
+/** fhirpath.js would take an object with these keys for a resource or a converted node. */
+function isIndexableItem(
+  item: fhir4.QuestionnaireResponseItem | undefined,
+): item is fhir4.QuestionnaireResponseItem & { linkId: string } {
+  return !!item && typeof item.linkId === 'string' && item.linkId !== 'resourceType' && item.linkId !== '__path__';
+}
+
+/** `system|code` of each distinct answer value with a system and a code. */
+function answerCodings(item: fhir4.QuestionnaireResponseItem): Set<string> {
+  const codings = new Set<string>();
+  for (const answer of item.answer ?? []) {
+    const value = answer.valueCoding ?? answer.valueQuantity; // the answer types with system and code
+    if (typeof value?.system === 'string' && typeof value.code === 'string')
+      codings.add(`${value.system}|${value.code}`);
+  }
+  return codings;
 }
 
 /** The same indexes for the compiled evaluator: plain items, in Maps (which it reads by key). */

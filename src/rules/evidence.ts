@@ -127,10 +127,7 @@ const DEFAULT_WORDS: Record<string, string> = {
 /** Plain words for an answer, as the Questionnaire words it (the option's display; a number with its unit). */
 export function answerText(answer: Answer, def?: ItemDefinition): string {
   const c = answer.valueCoding;
-  if (c) {
-    const key = `${c.system ?? ''}|${c.code ?? ''}`;
-    return def?.options?.get(key) || DEFAULT_WORDS[key] || (c.code ?? '');
-  }
+  if (c) return codingText(c, def);
   const q = answer.valueQuantity;
   if (q) return `${q.value ?? ''} ${q.unit ?? q.code ?? ''}`.trim();
   const entry = answerValue(answer);
@@ -138,6 +135,12 @@ export function answerText(answer: Answer, def?: ItemDefinition): string {
   const v = entry[1];
   const text = printable(v);
   return typeof v === 'number' && def?.unit ? `${text} ${def.unit}` : text;
+}
+
+/** The option's display, else the usual words for yes, no and not sure, else the code. */
+function codingText(c: fhir4.Coding, def: ItemDefinition | undefined): string {
+  const key = `${c.system ?? ''}|${c.code ?? ''}`;
+  return def?.options?.get(key) || DEFAULT_WORDS[key] || (c.code ?? '');
 }
 
 /** "Question? Yes", "Question: 5 kg": no stray "?:" or "::" when the question ends in punctuation. */
@@ -156,6 +159,16 @@ function whoIs(ref: fhir4.Reference | undefined): string | undefined {
   return undefined;
 }
 
+/** "pre-filled from the record (Observation/x, recorded 2024-05-01)", leaving out what the extension lacks. */
+function prefilledText(prefilled: fhir4.Extension): string {
+  const date = prefilled.extension?.find((e) => e.url === 'date')?.valueDateTime;
+  const obs = prefilled.extension?.find((e) => e.url === 'observation')?.valueReference?.reference;
+  return `pre-filled from the record${obs ? ` (${obs}` : ' ('}${date ? `${obs ? ', ' : ''}recorded ${date.slice(0, 10)}` : ''})`.replace(
+    ' ()',
+    '',
+  );
+}
+
 /**
  * The origin of each answer: an answer pre-filled from the record carries `ext-prefilled-from` (the
  * Observation and its date); otherwise the item's author (core `questionnaireresponse-author`) or the
@@ -166,14 +179,7 @@ export function answerOrigin(response: fhir4.QuestionnaireResponse | undefined):
   const responseAuthor = whoIs(response?.author);
   return (item, answer) => {
     const prefilled = (answer.extension ?? []).find((e) => e.url === EXT_PREFILLED_FROM);
-    if (prefilled) {
-      const date = prefilled.extension?.find((e) => e.url === 'date')?.valueDateTime;
-      const obs = prefilled.extension?.find((e) => e.url === 'observation')?.valueReference?.reference;
-      return `pre-filled from the record${obs ? ` (${obs}` : ' ('}${date ? `${obs ? ', ' : ''}recorded ${date.slice(0, 10)}` : ''})`.replace(
-        ' ()',
-        '',
-      );
-    }
+    if (prefilled) return prefilledText(prefilled);
     const itemAuthor = whoIs((item.extension ?? []).find((e) => e.url === QR_ITEM_AUTHOR)?.valueReference);
     const who = itemAuthor ?? responseAuthor;
     if (!who) return undefined;

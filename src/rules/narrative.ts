@@ -15,7 +15,27 @@ function part(ext: fhir4.Extension, url: string): string | undefined {
   return ext.extension?.find((e) => e.url === url)?.valueString;
 }
 
+/** What the narrative says of a fired rule, each as plain text. */
+interface RuleFacts {
+  code: string;
+  fired: string[];
+  basis: string[];
+  unknown: string[];
+  citations: string[];
+}
+
 function ruleItem(action: fhir4.RequestGroupAction): string {
+  const { code, fired, basis, unknown, citations } = ruleFacts(action);
+  let html = `<li><b>${escapeXml(action.prefix ?? '')}</b> ${escapeXml(code)} ${escapeXml(action.title ?? '')}`;
+  if (action.description) html += `<br/>${escapeXml(action.description)}`;
+  if (fired.length) html += `<br/>Fired because: ${fired.map(escapeXml).join('; ')}`;
+  if (basis.length) html += `<br/>${fired.length ? 'Also read' : 'Based on'}: ${basis.map(escapeXml).join('; ')}`;
+  if (unknown.length) html += `<br/>Still unknown: ${unknown.map(escapeXml).join('; ')}`;
+  if (citations.length) html += `<br/>Sources: ${citations.map(escapeXml).join('; ')}`;
+  return `${html}</li>`;
+}
+
+function ruleFacts(action: fhir4.RequestGroupAction): RuleFacts {
   const code = action.code?.[0]?.coding?.[0]?.code ?? '';
   const criteria = (action.extension ?? []).filter((e) => e.url === EXT_CRITERION);
   const named = new Set(
@@ -32,13 +52,7 @@ function ruleItem(action: fhir4.RequestGroupAction): string {
     .map((e) => part(e, 'question'))
     .filter((t): t is string => !!t);
   const citations = (action.documentation ?? []).map((d) => d.label ?? d.display).filter((t): t is string => !!t);
-  let html = `<li><b>${escapeXml(action.prefix ?? '')}</b> ${escapeXml(code)} ${escapeXml(action.title ?? '')}`;
-  if (action.description) html += `<br/>${escapeXml(action.description)}`;
-  if (fired.length) html += `<br/>Fired because: ${fired.map(escapeXml).join('; ')}`;
-  if (basis.length) html += `<br/>${fired.length ? 'Also read' : 'Based on'}: ${basis.map(escapeXml).join('; ')}`;
-  if (unknown.length) html += `<br/>Still unknown: ${unknown.map(escapeXml).join('; ')}`;
-  if (citations.length) html += `<br/>Sources: ${citations.map(escapeXml).join('; ')}`;
-  return `${html}</li>`;
+  return { code, fired, basis, unknown, citations };
 }
 
 export function carePlanNarrative(

@@ -156,82 +156,107 @@ export function bindingsLookClean(resource: object): boolean {
   const rt = (resource as { resourceType?: unknown }).resourceType;
   const definition = typeof rt === 'string' ? parser.parsedStructureDefinitions[rt] : undefined;
   if (!definition?._properties) return false;
+  return propertiesLookClean(parser, resource, definition._properties);
+}
 
-  const inValueSet = (index: CodeIndex, code: unknown, system: unknown): boolean => {
-    if (system) return typeof system === 'string' && (index.bySystem.get(system)?.has(code) ?? false);
-    return index.all.has(code);
-  };
+function inValueSet(index: CodeIndex, code: unknown, system: unknown): boolean {
+  if (system) return typeof system === 'string' && (index.bySystem.get(system)?.has(code) ?? false);
+  return index.all.has(code);
+}
 
-  const codesOk = (value: unknown, property: LantanaProperty): boolean => {
-    const url = property._valueSet!.split('|')[0]!;
-    const type = property._type;
-    if (type === 'CodeableConcept') {
-      if (!isPlainObject(value)) return false;
-      const coding = value.coding;
-      if (coding === undefined) return true;
-      if (!Array.isArray(coding) || !coding.every(isPlainObject)) return false;
-      if (property._valueSetStrength !== 'required') return true;
-      const index = codeIndex(parser, url);
-      return !index || coding.every((c) => inValueSet(index, c.code, c.system));
-    }
-    if (type === 'Coding') {
-      if (!isPlainObject(value)) return false;
-      if (property._valueSetStrength !== 'required') return true;
-      const index = codeIndex(parser, url);
-      return !index || inValueSet(index, value.code, value.system);
-    }
-    if (type === 'code') {
-      if (typeof value !== 'string') return false;
-      if (property._valueSetStrength !== 'required') return true;
-      const index = codeIndex(parser, url);
-      return !index || index.all.has(value);
-    }
-    return true;
-  };
+/** The ValueSet a bound property names, without its version. */
+function valueSetUrl(property: LantanaProperty): string {
+  return property._valueSet!.split('|')[0]!;
+}
 
-  const next = (value: unknown, property: LantanaProperty): boolean => {
-    if (value === null || value === undefined) return false;
-    if (property._valueSet && !codesOk(value, property)) return false;
-    const type = property._type;
-    if (PRIMITIVE_TYPES.has(type)) return true;
-    if (type === 'Resource') {
-      if (!isPlainObject(value)) return false;
-      const nested =
-        typeof value.resourceType === 'string' ? parser.parsedStructureDefinitions[value.resourceType] : undefined;
-      return nested?._properties ? properties(value, nested._properties) : true;
-    }
-    if (
-      type === 'Reference' &&
-      isPlainObject(value) &&
-      value.reference !== undefined &&
-      typeof value.reference !== 'string'
-    )
-      return false;
-    const structure = parser.parsedStructureDefinitions[type];
-    if (type !== 'xhtml' && type !== 'BackboneElement' && structure?._properties)
-      return properties(value, structure._properties);
-    if (property._properties) return properties(value, property._properties);
-    return true;
-  };
+function codeableConceptOk(parser: LantanaParser, value: unknown, property: LantanaProperty): boolean {
+  if (!isPlainObject(value)) return false;
+  const coding = value.coding;
+  if (coding === undefined) return true;
+  if (!Array.isArray(coding) || !coding.every(isPlainObject)) return false;
+  if (property._valueSetStrength !== 'required') return true;
+  const index = codeIndex(parser, valueSetUrl(property));
+  return !index || coding.every((c) => inValueSet(index, c.code, c.system));
+}
 
-  const properties = (obj: unknown, list: LantanaProperty[]): boolean => {
-    if (!isPlainObject(obj)) return false;
-    const index = byName(list);
-    for (const key of Object.keys(obj)) {
-      const matching = index.get(key);
-      if (!matching) continue;
-      const value = obj[key];
-      for (const property of matching) {
-        if (property._multiple) {
-          if (!Array.isArray(value)) continue; // lantana: "Property is not an array", no descent
-          for (const v of value) if (!next(v, property)) return false;
-        } else if (Array.isArray(value) || !next(value, property)) {
-          return false;
-        }
+function codingOk(parser: LantanaParser, value: unknown, property: LantanaProperty): boolean {
+  if (!isPlainObject(value)) return false;
+  if (property._valueSetStrength !== 'required') return true;
+  const index = codeIndex(parser, valueSetUrl(property));
+  return !index || inValueSet(index, value.code, value.system);
+}
+
+function codeOk(parser: LantanaParser, value: unknown, property: LantanaProperty): boolean {
+  if (typeof value !== 'string') return false;
+  if (property._valueSetStrength !== 'required') return true;
+  const index = codeIndex(parser, valueSetUrl(property));
+  return !index || index.all.has(value);
+}
+
+type CodesCheck = (parser: LantanaParser, value: unknown, property: LantanaProperty) => boolean;
+
+/** The coded types a binding applies to; a binding on any other type is not checked here. */
+const CODES_CHECKS = new Map<string, CodesCheck>([
+  ['CodeableConcept', codeableConceptOk],
+  ['Coding', codingOk],
+  ['code', codeOk],
+]);
+
+function valueLooksClean(parser: LantanaParser, value: unknown, property: LantanaProperty): boolean {
+  if (value === null || value === undefined) return false;
+  if (!codesLookClean(parser, value, property)) return false;
+  const type = property._type;
+  if (PRIMITIVE_TYPES.has(type)) return true;
+  if (type === 'Resource') return resourceLooksClean(parser, value);
+  if (type === 'Reference' && !referenceLooksClean(value)) return false;
+  return childrenLookClean(parser, value, property);
+}
+
+/** A bound coded value whose codes are in a required ValueSet (or whose ValueSet is unknown here). */
+function codesLookClean(parser: LantanaParser, value: unknown, property: LantanaProperty): boolean {
+  if (!property._valueSet) return true;
+  const check = CODES_CHECKS.get(property._type);
+  return check ? check(parser, value, property) : true;
+}
+
+/** lantana handles a Reference whose `reference` is not a string on its own terms. */
+function referenceLooksClean(value: unknown): boolean {
+  return !(isPlainObject(value) && value.reference !== undefined && typeof value.reference !== 'string');
+}
+
+/** A complex value, walked with its datatype's definition, else with the element's own child properties. */
+function childrenLookClean(parser: LantanaParser, value: unknown, property: LantanaProperty): boolean {
+  const type = property._type;
+  const structure = parser.parsedStructureDefinitions[type];
+  if (type !== 'xhtml' && type !== 'BackboneElement' && structure?._properties)
+    return propertiesLookClean(parser, value, structure._properties);
+  if (property._properties) return propertiesLookClean(parser, value, property._properties);
+  return true;
+}
+
+/** A contained or Bundle-entry resource, walked with its own type's definition. */
+function resourceLooksClean(parser: LantanaParser, value: unknown): boolean {
+  if (!isPlainObject(value)) return false;
+  const nested =
+    typeof value.resourceType === 'string' ? parser.parsedStructureDefinitions[value.resourceType] : undefined;
+  return nested?._properties ? propertiesLookClean(parser, value, nested._properties) : true;
+}
+
+function propertiesLookClean(parser: LantanaParser, obj: unknown, list: LantanaProperty[]): boolean {
+  if (!isPlainObject(obj)) return false;
+  const index = byName(list);
+  for (const key of Object.keys(obj)) {
+    const matching = index.get(key);
+    if (!matching) continue;
+    const value = obj[key];
+    for (const property of matching) {
+      if (property._multiple) {
+        if (!Array.isArray(value)) continue; // lantana: "Property is not an array", no descent
+        for (const v of value) if (!valueLooksClean(parser, v, property)) return false;
+      } else if (Array.isArray(value) || !valueLooksClean(parser, value, property)) {
+        return false;
       }
     }
-    return true;
-  };
-
-  return properties(resource, definition._properties);
+  }
+  return true;
 }

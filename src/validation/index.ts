@@ -160,20 +160,9 @@ export function validateResource(resource: unknown, options?: ValidateOptions): 
 }
 
 function validateUnsafe(resource: unknown, options?: ValidateOptions): fhir4.OperationOutcomeIssue[] {
-  if (resource === null || typeof resource !== 'object' || Array.isArray(resource)) {
-    const what = resource === null ? 'null' : Array.isArray(resource) ? 'an array' : `a ${typeof resource}`;
-    return [issue({ code: 'structure', diagnostics: `Expected a FHIR resource (a JSON object), got ${what}` })];
-  }
-  const rt = (resource as { resourceType?: unknown }).resourceType;
-  if (typeof rt !== 'string' || rt === '') {
-    return [
-      issue({
-        code: 'structure',
-        diagnostics: 'Missing resourceType: a FHIR resource needs a "resourceType" string',
-        expression: 'resourceType',
-      }),
-    ];
-  }
+  const notAResource = rootProblem(resource);
+  if (notAResource) return [notAResource];
+  const rt = (resource as { resourceType: string }).resourceType;
   const defs = loadDefinitions();
   if (!defs.resourceTypes.has(rt)) {
     return [
@@ -186,41 +175,15 @@ function validateUnsafe(resource: unknown, options?: ValidateOptions): fhir4.Ope
   }
 
   // Plain JSON (the usual case) is checked and copied in one walk; anything else gets the full scan.
-  let copy = usingMedplumReference() ? undefined : plainJsonCopy(resource, isR4ResourceType);
+  let copy = usingMedplumReference() ? undefined : plainJsonCopy(resource as object, isR4ResourceType);
   if (!copy) {
-    const scanIssues = scanJson(resource, rt, isR4ResourceType);
+    const scanIssues = scanJson(resource as object, rt, isR4ResourceType);
     // Hostile keys, cycles or runaway depth make the input unsafe to hand to the validator.
     if (scanIssues.length > 0) return scanIssues;
   }
 
-  const profiles: StructureDefinition[] = [];
-  if (options?.profile) {
-    const profile = getProfile(options.profile);
-    if (!profile) {
-      return [
-        issue({
-          code: 'not-supported',
-          diagnostics: `Unknown profile ${options.profile}: no StructureDefinition with a snapshot is registered for it`,
-        }),
-      ];
-    }
-    if (profile.type !== rt) {
-      return [
-        issue({
-          code: 'structure',
-          diagnostics: `Profile ${options.profile} constrains ${profile.type}, but the resource is a ${rt}`,
-          expression: 'resourceType',
-        }),
-      ];
-    }
-    profiles.push(profile);
-  }
-  // A resource that claims one of the module's profiles in meta.profile is held to it too.
-  const claimed = (resource as { meta?: { profile?: unknown } }).meta?.profile;
-  for (const url of Array.isArray(claimed) ? claimed : []) {
-    const p = typeof url === 'string' ? getProfile(url) : undefined;
-    if (p && p.type === rt && !profiles.includes(p)) profiles.push(p);
-  }
+  const profiles = profilesFor(rt, resource as object, options);
+  if (!Array.isArray(profiles)) return [profiles];
 
   // From here on work on plain JSON: undefined properties gone, getters and proxies evaluated once.
   copy ??= JSON.parse(JSON.stringify(resource)) as Record<string, unknown>;
@@ -238,6 +201,59 @@ function validateUnsafe(resource: unknown, options?: ValidateOptions): fhir4.Ope
   issues.push(...checkRequiredBindings(json));
   issues.push(...validateExtensions(json, (url) => defs.profiles.get(url)));
   return dedupe(issues.map((i) => withConcreteChoicePaths(i, json)));
+}
+
+/** Why `resource` is not even shaped like a resource (not an object, no resourceType); undefined when it is. */
+function rootProblem(resource: unknown): fhir4.OperationOutcomeIssue | undefined {
+  if (resource === null || typeof resource !== 'object' || Array.isArray(resource)) {
+    const what = resource === null ? 'null' : Array.isArray(resource) ? 'an array' : `a ${typeof resource}`;
+    return issue({ code: 'structure', diagnostics: `Expected a FHIR resource (a JSON object), got ${what}` });
+  }
+  const rt = (resource as { resourceType?: unknown }).resourceType;
+  if (typeof rt !== 'string' || rt === '') {
+    return issue({
+      code: 'structure',
+      diagnostics: 'Missing resourceType: a FHIR resource needs a "resourceType" string',
+      expression: 'resourceType',
+    });
+  }
+  return undefined;
+}
+
+/**
+ * The profiles to hold the resource to: the one asked for (an issue when it is unknown or for another type),
+ * and any registered profile of its type it claims in meta.profile.
+ */
+function profilesFor(
+  rt: string,
+  resource: object,
+  options: ValidateOptions | undefined,
+): StructureDefinition[] | fhir4.OperationOutcomeIssue {
+  const profiles: StructureDefinition[] = [];
+  if (options?.profile) {
+    const profile = getProfile(options.profile);
+    if (!profile) {
+      return issue({
+        code: 'not-supported',
+        diagnostics: `Unknown profile ${options.profile}: no StructureDefinition with a snapshot is registered for it`,
+      });
+    }
+    if (profile.type !== rt) {
+      return issue({
+        code: 'structure',
+        diagnostics: `Profile ${options.profile} constrains ${profile.type}, but the resource is a ${rt}`,
+        expression: 'resourceType',
+      });
+    }
+    profiles.push(profile);
+  }
+  // A resource that claims one of the module's profiles in meta.profile is held to it too.
+  const claimed = (resource as { meta?: { profile?: unknown } }).meta?.profile;
+  for (const url of Array.isArray(claimed) ? claimed : []) {
+    const p = typeof url === 'string' ? getProfile(url) : undefined;
+    if (p && p.type === rt && !profiles.includes(p)) profiles.push(p);
+  }
+  return profiles;
 }
 
 /** What Medplum's `validateResource(json)` does, with the compiled validator. */

@@ -13,6 +13,8 @@ export const MAX_VALIDATION_DEPTH = 1000;
 
 const PROTOTYPE_KEYS = new Set(Object.getOwnPropertyNames(Object.prototype));
 
+type ScanFrame = { value: unknown; path: string; depth: number; exit?: object };
+
 /**
  * Walk the input once (iteratively, so no stack overflow) and report what JSON-from-the-wire can contain but
  * the validator must not be trusted with: keys naming Object.prototype members, values JSON cannot hold,
@@ -25,29 +27,16 @@ export function scanJson(
 ): fhir4.OperationOutcomeIssue[] {
   const out: fhir4.OperationOutcomeIssue[] = [];
   const onPath = new WeakSet<object>();
-  const stack: Array<{ value: unknown; path: string; depth: number; exit?: object }> = [
-    { value: root, path: rootName, depth: 0 },
-  ];
+  const stack: ScanFrame[] = [{ value: root, path: rootName, depth: 0 }];
   while (stack.length > 0 && out.length < 50) {
     const { value, path, depth, exit } = stack.pop()!;
     if (exit) {
       onPath.delete(exit);
       continue;
     }
-    if (value === null || typeof value === 'string' || typeof value === 'boolean') continue;
-    if (typeof value === 'number') {
-      if (!Number.isFinite(value))
-        out.push(issue({ code: 'structure', diagnostics: 'Invalid number (not finite)', expression: path }));
-      continue;
-    }
-    if (typeof value !== 'object') {
-      out.push(
-        issue({
-          code: 'structure',
-          diagnostics: `Invalid value: ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`} is not JSON`,
-          expression: path,
-        }),
-      );
+    if (value === null || typeof value !== 'object') {
+      const problem = scalarProblem(value, path);
+      if (problem) out.push(problem);
       continue;
     }
     if (depth > MAX_VALIDATION_DEPTH) {
@@ -61,48 +50,82 @@ export function scanJson(
       );
       return out;
     }
-    if (onPath.has(value)) {
-      out.push(
-        issue({ code: 'structure', diagnostics: 'Circular structure: an object contains itself', expression: path }),
-      );
-      continue;
-    }
-    if (!Array.isArray(value) && !isPlainPrototype(Object.getPrototypeOf(value))) {
-      out.push(issue({ code: 'structure', diagnostics: 'Invalid value: not a plain JSON object', expression: path }));
-      continue;
-    }
-    const rt = Array.isArray(value) ? undefined : (value as { resourceType?: unknown }).resourceType;
-    if (depth > 0 && rt !== undefined && (typeof rt !== 'string' || !isResourceType(rt))) {
-      out.push(
-        issue({
-          code: 'structure',
-          diagnostics: `Unknown resourceType ${JSON.stringify(printable(rt).slice(0, 100))}: not a FHIR R4 resource type`,
-          expression: `${path}.resourceType`,
-        }),
-      );
+    const problem = objectProblem(value, path, depth, onPath, isResourceType);
+    if (problem) {
+      out.push(problem);
       continue;
     }
     onPath.add(value);
     stack.push({ value: undefined, path, depth, exit: value });
-    if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--)
-        stack.push({ value: value[i], path: `${path}[${i}]`, depth: depth + 1 });
-    } else {
-      for (const key of Object.keys(value)) {
-        const childPath = `${path}.${key}`;
-        if (PROTOTYPE_KEYS.has(key)) {
-          out.push(
-            issue({ code: 'structure', diagnostics: `Invalid property ${JSON.stringify(key)}`, expression: childPath }),
-          );
-          continue;
-        }
-        const child = (value as Record<string, unknown>)[key];
-        if (child === undefined) continue; // an in-memory object's absent optional property, as JSON.stringify drops it
-        stack.push({ value: child, path: childPath, depth: depth + 1 });
-      }
-    }
+    pushChildren(value, path, depth, stack, out);
   }
   return out;
+}
+
+/** Strings, booleans, null and finite numbers are JSON; anything else that is not an object is not. */
+function scalarProblem(value: unknown, path: string): fhir4.OperationOutcomeIssue | undefined {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return undefined;
+  if (typeof value === 'number') {
+    return Number.isFinite(value)
+      ? undefined
+      : issue({ code: 'structure', diagnostics: 'Invalid number (not finite)', expression: path });
+  }
+  return issue({
+    code: 'structure',
+    diagnostics: `Invalid value: ${typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`} is not JSON`,
+    expression: path,
+  });
+}
+
+/** A cycle, an object that is not plain JSON, or a nested resource of no R4 type; undefined when none. */
+function objectProblem(
+  value: object,
+  path: string,
+  depth: number,
+  onPath: WeakSet<object>,
+  isResourceType: (type: string) => boolean,
+): fhir4.OperationOutcomeIssue | undefined {
+  if (onPath.has(value))
+    return issue({ code: 'structure', diagnostics: 'Circular structure: an object contains itself', expression: path });
+  if (Array.isArray(value)) return undefined;
+  if (!isPlainPrototype(Object.getPrototypeOf(value)))
+    return issue({ code: 'structure', diagnostics: 'Invalid value: not a plain JSON object', expression: path });
+  const rt = (value as { resourceType?: unknown }).resourceType;
+  if (depth > 0 && rt !== undefined && (typeof rt !== 'string' || !isResourceType(rt))) {
+    return issue({
+      code: 'structure',
+      diagnostics: `Unknown resourceType ${JSON.stringify(printable(rt).slice(0, 100))}: not a FHIR R4 resource type`,
+      expression: `${path}.resourceType`,
+    });
+  }
+  return undefined;
+}
+
+/** Queue an array's items, or an object's properties (reporting keys that name Object.prototype members). */
+function pushChildren(
+  value: object,
+  path: string,
+  depth: number,
+  stack: ScanFrame[],
+  out: fhir4.OperationOutcomeIssue[],
+): void {
+  if (Array.isArray(value)) {
+    for (let i = value.length - 1; i >= 0; i--)
+      stack.push({ value: value[i], path: `${path}[${i}]`, depth: depth + 1 });
+    return;
+  }
+  for (const key of Object.keys(value)) {
+    const childPath = `${path}.${key}`;
+    if (PROTOTYPE_KEYS.has(key)) {
+      out.push(
+        issue({ code: 'structure', diagnostics: `Invalid property ${JSON.stringify(key)}`, expression: childPath }),
+      );
+      continue;
+    }
+    const child = (value as Record<string, unknown>)[key];
+    if (child === undefined) continue; // an in-memory object's absent optional property, as JSON.stringify drops it
+    stack.push({ value: child, path: childPath, depth: depth + 1 });
+  }
 }
 
 /**
@@ -126,18 +149,23 @@ function copyValue(value: unknown, depth: number, isResourceType: (type: string)
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') return Number.isFinite(value) ? (value === 0 ? 0 : value) : GIVE_UP;
   if (typeof value !== 'object' || depth > MAX_VALIDATION_DEPTH) return GIVE_UP;
-  if (Array.isArray(value)) {
-    if (Object.getPrototypeOf(value) !== Array.prototype) return GIVE_UP;
-    const out: unknown[] = new Array<unknown>(value.length);
-    for (let i = 0; i < value.length; i++) {
-      const item = value[i] as unknown;
-      if (item === undefined) return GIVE_UP;
-      const copied = copyValue(item, depth + 1, isResourceType);
-      if (copied === GIVE_UP) return GIVE_UP;
-      out[i] = copied;
-    }
-    return out;
+  return Array.isArray(value) ? copyArray(value, depth, isResourceType) : copyObject(value, depth, isResourceType);
+}
+
+function copyArray(value: unknown[], depth: number, isResourceType: (type: string) => boolean): unknown {
+  if (Object.getPrototypeOf(value) !== Array.prototype) return GIVE_UP;
+  const out: unknown[] = new Array<unknown>(value.length);
+  for (let i = 0; i < value.length; i++) {
+    const item = value[i];
+    if (item === undefined) return GIVE_UP;
+    const copied = copyValue(item, depth + 1, isResourceType);
+    if (copied === GIVE_UP) return GIVE_UP;
+    out[i] = copied;
   }
+  return out;
+}
+
+function copyObject(value: object, depth: number, isResourceType: (type: string) => boolean): unknown {
   if (!isPlainPrototype(Object.getPrototypeOf(value))) return GIVE_UP;
   const source = value as Record<string, unknown>;
   if (

@@ -31,25 +31,21 @@ export class Terminology {
       return vs.expansion.contains.some((e) => e.code === c.code && (c.system === undefined || e.system === c.system));
     let unknown = false;
     for (const inc of vs.compose?.include ?? []) {
-      if (inc.filter?.length || inc.valueSet?.length || !inc.system) {
-        unknown = true;
-        continue;
-      }
-      if (c.system !== undefined && inc.system !== c.system) continue;
-      if (inc.concept) {
-        if (inc.concept.some((k) => k.code === c.code)) return true;
-        continue;
-      }
-      const local = this.codeSystems.get(inc.system);
-      if (local) {
-        if (flattenConcepts(local.concept).includes(c.code)) return true;
-        continue;
-      }
-      const core = coreCodeSystemHasCode(inc.system, c.code);
-      if (core === true) return true;
-      if (core === undefined) unknown = true;
+      const verdict = this.includeHas(inc, c);
+      if (verdict === true) return true;
+      if (verdict === undefined) unknown = true;
     }
     return unknown ? undefined : false;
+  }
+
+  /** Does one include of a ValueSet have the code? `undefined` when that cannot be told offline. */
+  private includeHas(inc: fhir4.ValueSetComposeInclude, c: Code): boolean | undefined {
+    if (inc.filter?.length || inc.valueSet?.length || !inc.system) return undefined;
+    if (c.system !== undefined && inc.system !== c.system) return false;
+    if (inc.concept) return inc.concept.some((k) => k.code === c.code);
+    const local = this.codeSystems.get(inc.system);
+    if (local) return flattenConcepts(local.concept).includes(c.code);
+    return coreCodeSystemHasCode(inc.system, c.code);
   }
 }
 
@@ -114,12 +110,8 @@ export function checkProfileBindings(
   terminology: Terminology,
 ): fhir4.OperationOutcomeIssue[] {
   const snapshot = profile.snapshot?.element ?? [];
-  const bound = new Set(
-    (profile.differential?.element ?? []).filter((e) => e.binding?.strength === 'required').map((e) => e.id ?? e.path),
-  );
-  const sliceUrls = new Map<string, string>();
-  for (const e of snapshot)
-    if (e.id && e.fixedUri && e.id.endsWith('.url')) sliceUrls.set(e.id.slice(0, -'.url'.length), e.fixedUri);
+  const bound = requiredBindingIds(profile);
+  const sliceUrls = sliceUrlsOf(snapshot);
 
   const out: fhir4.OperationOutcomeIssue[] = [];
   for (const e of snapshot) {
@@ -127,19 +119,44 @@ export function checkProfileBindings(
     const valueSet = e.binding?.valueSet;
     if (!bound.has(id) || !valueSet) continue;
     for (const { value, path } of valuesAt(resource as Record<string, unknown>, id, sliceUrls)) {
-      const codes = codesOf(value);
-      if (!codes) continue;
-      const verdicts = codes.map((c) => terminology.contains(valueSet, c));
-      if (verdicts.some((v) => v === true) || verdicts.some((v) => v === undefined)) continue;
-      const shown = codes.map((c) => (c.system ? `${c.system}|${c.code}` : c.code)).join(', ') || '(no code)';
-      out.push(
-        issue({
-          code: 'code-invalid',
-          diagnostics: `${shown} is not in ${valueSet}, which ${profile.url} requires here`,
-          expression: path,
-        }),
-      );
+      const problem = bindingProblem(value, path, valueSet, profile, terminology);
+      if (problem) out.push(problem);
     }
   }
   return out;
+}
+
+/** The elements the profile's own differential binds `required`. */
+function requiredBindingIds(profile: fhir4.StructureDefinition): Set<string> {
+  return new Set(
+    (profile.differential?.element ?? []).filter((e) => e.binding?.strength === 'required').map((e) => e.id ?? e.path),
+  );
+}
+
+/** Each extension slice's fixed url, by the slice's element id. */
+function sliceUrlsOf(snapshot: fhir4.ElementDefinition[]): Map<string, string> {
+  const sliceUrls = new Map<string, string>();
+  for (const e of snapshot)
+    if (e.id && e.fixedUri && e.id.endsWith('.url')) sliceUrls.set(e.id.slice(0, -'.url'.length), e.fixedUri);
+  return sliceUrls;
+}
+
+/** An error when no code of the value is in the ValueSet (and none is undecidable offline). */
+function bindingProblem(
+  value: unknown,
+  path: string,
+  valueSet: string,
+  profile: fhir4.StructureDefinition,
+  terminology: Terminology,
+): fhir4.OperationOutcomeIssue | undefined {
+  const codes = codesOf(value);
+  if (!codes) return undefined;
+  const verdicts = codes.map((c) => terminology.contains(valueSet, c));
+  if (verdicts.some((v) => v === true) || verdicts.some((v) => v === undefined)) return undefined;
+  const shown = codes.map((c) => (c.system ? `${c.system}|${c.code}` : c.code)).join(', ') || '(no code)';
+  return issue({
+    code: 'code-invalid',
+    diagnostics: `${shown} is not in ${valueSet}, which ${profile.url} requires here`,
+    expression: path,
+  });
 }

@@ -98,6 +98,20 @@ interface CrawlPlan {
   byName?: Map<string, number[]>;
 }
 const plans = new WeakMap<object, Map<object | null, CrawlPlan>>();
+/** The plan's always-visited elements plus those the object has a value for (by index into the plan's keys). */
+function elementsToVisit(
+  visitAlways: Uint8Array,
+  byName: Map<string, number[]>,
+  value: Record<string, unknown>,
+): Uint8Array {
+  const visit = visitAlways.slice();
+  for (const key in value) {
+    const indices = byName.get(key);
+    if (indices && value[key] !== undefined) for (const i of indices) visit[i] = 1;
+  }
+  return visit;
+}
+
 function planOf(
   elements: Record<string, InternalSchemaElement>,
   lookup: Record<string, InternalSchemaElement> | undefined,
@@ -185,11 +199,7 @@ class StructureValidator {
     if (plan.byName && value && typeof value === 'object' && isObjectPrototype(Object.getPrototypeOf(value))) {
       // Visit, in schema order, the elements the object has, the required ones and the ones that cannot be
       // told apart by key; every other element is absent and not required, so Medplum reports nothing for it.
-      const visit = plan.visitAlways.slice();
-      for (const key in value) {
-        const indices = plan.byName.get(key);
-        if (indices && value[key] !== undefined) for (const i of indices) visit[i] = 1;
-      }
+      const visit = elementsToVisit(plan.visitAlways, plan.byName, value);
       for (let i = 0; i < plan.keys.length; i++)
         if (visit[i]) this.crawlProperty(obj, plan.keys[i]!, schema, path, lookup);
     } else {
@@ -244,20 +254,8 @@ class StructureValidator {
 
     for (const value of propertyValues) {
       if (!this.checkPresence(value, element, path)) return;
-      let values: TypedValueWithPath[];
-      if (element.isArray) {
-        if (!Array.isArray(value)) {
-          this.issues.push(createStructureIssue(path, 'Expected array of values for property'));
-          return;
-        }
-        values = value;
-      } else {
-        if (Array.isArray(value)) {
-          this.issues.push(createStructureIssue(path, 'Expected single value for property'));
-          return;
-        }
-        values = [value];
-      }
+      const values = this.valuesOfCardinality(value, element, path);
+      if (!values) return;
 
       if (values.length < element.min || values.length > element.max) {
         this.issues.push(
@@ -284,6 +282,22 @@ class StructureValidator {
       }
       this.validateSlices(element.slicing?.slices, sliceCounts, path);
     }
+  }
+
+  /** The values as a list when the element's cardinality (array or single) matches; else an issue. */
+  private valuesOfCardinality(
+    value: TypedValueWithPath | TypedValueWithPath[],
+    element: InternalSchemaElement,
+    path: string,
+  ): TypedValueWithPath[] | undefined {
+    if (element.isArray) {
+      if (Array.isArray(value)) return value;
+      this.issues.push(createStructureIssue(path, 'Expected array of values for property'));
+      return undefined;
+    }
+    if (!Array.isArray(value)) return [value];
+    this.issues.push(createStructureIssue(path, 'Expected single value for property'));
+    return undefined;
   }
 
   private checkPresence(

@@ -116,56 +116,67 @@ function propertyValueWithSchema(
   const types = element.type;
   if (!types || types.length === 0) return undefined;
   const { names, position } = candidatesOf(element);
-  let resultValue: unknown = undefined;
-  let resultType = 'undefined';
-  let primitiveExtension: unknown = undefined;
-  if (position && Object.getPrototypeOf(value) === Object.prototype) {
-    // The first type (in definition order) with a value or a primitive extension, as the loop below finds it.
-    let first = -1;
-    for (const key in value) {
-      const i = position.get(key);
-      if (
-        i !== undefined &&
-        (first < 0 || i < first) &&
-        (value[names[2 * i]!] !== undefined || value[names[2 * i + 1]!] !== undefined)
-      )
-        first = i;
-    }
-    if (first >= 0) {
-      resultValue = value[names[2 * first]!];
-      primitiveExtension = value[names[2 * first + 1]!];
-      resultType = types[first]!.code;
-    }
-  } else {
-    for (let i = 0; i < types.length; i++) {
-      resultValue = value[names[2 * i]!];
-      primitiveExtension = value[names[2 * i + 1]!];
-      if (resultValue !== undefined || primitiveExtension !== undefined) {
-        resultType = types[i]!.code;
-        break;
-      }
-    }
-  }
-  if (primitiveExtension) {
-    if (Array.isArray(resultValue)) {
-      const list = resultValue.slice();
-      const extensions = primitiveExtension as unknown[];
-      for (let i = 0; i < Math.max(list.length, extensions.length); i++)
-        list[i] = assignPrimitiveExtension(list[i], extensions[i]);
-      resultValue = list;
-    } else if (!resultValue && Array.isArray(primitiveExtension)) {
-      const list = primitiveExtension.slice();
-      for (let i = 0; i < primitiveExtension.length; i++)
-        list[i] = assignPrimitiveExtension(undefined, primitiveExtension[i]);
-      resultValue = list;
-    } else {
-      resultValue = assignPrimitiveExtension(resultValue, primitiveExtension);
-    }
-  }
+  const first =
+    position && Object.getPrototypeOf(value) === Object.prototype
+      ? firstPresentByPosition(value, names, position)
+      : firstPresentInOrder(value, names, types.length);
+  if (first < 0) return undefined; // nothing present: an empty value
+  const primitiveExtension = value[names[2 * first + 1]!];
+  const resultValue = primitiveExtension
+    ? withPrimitiveExtension(value[names[2 * first]!], primitiveExtension)
+    : value[names[2 * first]!];
   if (isEmpty(resultValue)) return undefined;
+  let resultType = types[first]!.code;
   if (resultType === 'Element' || resultType === 'BackboneElement') resultType = types[0]!.code;
   if (Array.isArray(resultValue)) return resultValue.map((v: unknown) => toTypedValueWithType(v, resultType));
   return toTypedValueWithType(resultValue, resultType);
+}
+
+/**
+ * The first type (in definition order) with a value or a primitive extension, found from the object's own
+ * keys; -1 when none.
+ */
+function firstPresentByPosition(
+  value: Record<string, unknown>,
+  names: string[],
+  position: Map<string, number>,
+): number {
+  let first = -1;
+  for (const key in value) {
+    const i = position.get(key);
+    if (
+      i !== undefined &&
+      (first < 0 || i < first) &&
+      (value[names[2 * i]!] !== undefined || value[names[2 * i + 1]!] !== undefined)
+    )
+      first = i;
+  }
+  return first;
+}
+
+/** The same, trying each type's names in definition order. */
+function firstPresentInOrder(value: Record<string, unknown>, names: string[], typeCount: number): number {
+  for (let i = 0; i < typeCount; i++)
+    if (value[names[2 * i]!] !== undefined || value[names[2 * i + 1]!] !== undefined) return i;
+  return -1;
+}
+
+/** The value with its primitive extension (`_name`) merged in, item by item for lists. */
+function withPrimitiveExtension(resultValue: unknown, primitiveExtension: unknown): unknown {
+  if (Array.isArray(resultValue)) {
+    const list = resultValue.slice();
+    const extensions = primitiveExtension as unknown[];
+    for (let i = 0; i < Math.max(list.length, extensions.length); i++)
+      list[i] = assignPrimitiveExtension(list[i], extensions[i]);
+    return list;
+  }
+  if (!resultValue && Array.isArray(primitiveExtension)) {
+    const list = primitiveExtension.slice();
+    for (let i = 0; i < primitiveExtension.length; i++)
+      list[i] = assignPrimitiveExtension(undefined, primitiveExtension[i]);
+    return list;
+  }
+  return assignPrimitiveExtension(resultValue, primitiveExtension);
 }
 
 function toTypedValueWithType(value: unknown, type: string): TypedValue {
