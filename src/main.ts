@@ -105,7 +105,7 @@ async function main(): Promise<void> {
   await started;
 }
 
-/** What `/readyz` reports: each check with its figures; ready only when all pass. */
+/** What `/readyz` reports: each check with its figures; ready only when all pass. Run one after another. */
 async function readinessChecks(
   composed: ModuleServer,
   config: Config,
@@ -118,47 +118,60 @@ async function readinessChecks(
     detail: `${contentCount} content resources loaded`,
     resources: contentCount,
   };
-  if (composed.state.postgres) {
-    const began = process.hrtime.bigint();
-    try {
-      await composed.state.postgres.query('SELECT 1');
-      const ms = Math.round(Number(process.hrtime.bigint() - began) / 1e6);
-      checks.postgres = {
-        ok: true,
-        detail: `${composed.state.postgres.safeUrl} answered in ${ms} ms (outbox, sessions, tablet, alerts)`,
-        ms,
-      };
-    } catch (err) {
-      checks.postgres = {
-        ok: false,
-        detail: `PostgreSQL does not answer: ${err instanceof Error ? err.message : String(err)}`,
-      };
-    }
+  if (composed.state.postgres) checks.postgres = await postgresCheck(composed.state.postgres);
+  Object.assign(checks, await storeChecks(composed));
+  checks.disk = await diskCheck(config.dataDir);
+  checks.ehr = await ehrCheck(composed.fhirBaseUrl);
+  return checks;
+}
+
+type ReadinessCheck = ReadinessChecks[string];
+
+const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+async function postgresCheck(postgres: NonNullable<ModuleServer['state']['postgres']>): Promise<ReadinessCheck> {
+  const began = process.hrtime.bigint();
+  try {
+    await postgres.query('SELECT 1');
+    const ms = Math.round(Number(process.hrtime.bigint() - began) / 1e6);
+    return {
+      ok: true,
+      detail: `${postgres.safeUrl} answered in ${ms} ms (outbox, sessions, tablet, alerts)`,
+      ms,
+    };
+  } catch (err) {
+    return { ok: false, detail: `PostgreSQL does not answer: ${messageOf(err)}` };
   }
+}
+
+/** The outbox (and the EHR store, when embedded) answer; what the outbox holds when they do. */
+async function storeChecks(composed: ModuleServer): Promise<{ stores: ReadinessCheck; outbox?: ReadinessCheck }> {
   try {
     const counts = await composed.writePath.outbox.counts();
     if (composed.ehr) composed.ehr.store.find('Patient', 'readiness-probe');
     const where = composed.state.postgres ? ' (PostgreSQL)' : '';
-    checks.stores = {
-      ok: true,
-      detail: composed.ehr ? `outbox${where} and EHR store answer` : `outbox${where} answers`,
-    };
-    checks.outbox = {
-      ok: true,
-      detail: `${counts.pending} waiting to reach the EHR, ${counts.failed} refused by it`,
-      waiting: counts.pending,
-      failed: counts.failed,
+    return {
+      stores: {
+        ok: true,
+        detail: composed.ehr ? `outbox${where} and EHR store answer` : `outbox${where} answers`,
+      },
+      outbox: {
+        ok: true,
+        detail: `${counts.pending} waiting to reach the EHR, ${counts.failed} refused by it`,
+        waiting: counts.pending,
+        failed: counts.failed,
+      },
     };
   } catch (err) {
-    checks.stores = {
-      ok: false,
-      detail: `A store does not answer: ${err instanceof Error ? err.message : String(err)}`,
-    };
+    return { stores: { ok: false, detail: `A store does not answer: ${messageOf(err)}` } };
   }
+}
+
+async function diskCheck(dataDir: string): Promise<ReadinessCheck> {
   try {
-    const stats = await fs.promises.statfs(config.dataDir);
+    const stats = await fs.promises.statfs(dataDir);
     const free = stats.bavail * stats.bsize;
-    checks.disk = {
+    return {
       ok: free >= MIN_FREE_BYTES,
       detail:
         free >= MIN_FREE_BYTES
@@ -167,41 +180,36 @@ async function readinessChecks(
       freeBytes: free,
     };
   } catch (err) {
-    checks.disk = {
-      ok: false,
-      detail: `Cannot read the free space of the data folder: ${err instanceof Error ? err.message : String(err)}`,
-    };
+    return { ok: false, detail: `Cannot read the free space of the data folder: ${messageOf(err)}` };
   }
+}
+
+async function ehrCheck(fhirBaseUrl: string): Promise<ReadinessCheck> {
   const started = process.hrtime.bigint();
   try {
     // Any answer is an answer (a status); only no answer at all is "cannot be reached".
-    const status = await new FhirClient({ baseUrl: composed.fhirBaseUrl, timeoutMs: EHR_PROBE_TIMEOUT_MS })
-      .capabilities()
-      .then(
-        () => 200,
-        (err: unknown) => {
-          const status = httpStatusOf(err);
-          if (status === undefined) throw err;
-          return status;
-        },
-      );
+    const status = await new FhirClient({ baseUrl: fhirBaseUrl, timeoutMs: EHR_PROBE_TIMEOUT_MS }).capabilities().then(
+      () => 200,
+      (err: unknown) => {
+        const status = httpStatusOf(err);
+        if (status === undefined) throw err;
+        return status;
+      },
+    );
     const ok = status >= 200 && status < 300;
     const ms = Math.round(Number(process.hrtime.bigint() - started) / 1e6);
-    checks.ehr = {
+    return {
       ok,
-      detail: ok
-        ? `${composed.fhirBaseUrl} answered in ${ms} ms`
-        : `${composed.fhirBaseUrl}/metadata answered ${status}`,
+      detail: ok ? `${fhirBaseUrl} answered in ${ms} ms` : `${fhirBaseUrl}/metadata answered ${status}`,
       status,
       ms,
     };
   } catch (err) {
-    checks.ehr = {
+    return {
       ok: false,
-      detail: `${composed.fhirBaseUrl} cannot be reached within ${EHR_PROBE_TIMEOUT_MS} ms (${err instanceof Error ? err.message : String(err)})`,
+      detail: `${fhirBaseUrl} cannot be reached within ${EHR_PROBE_TIMEOUT_MS} ms (${messageOf(err)})`,
     };
   }
-  return checks;
 }
 
 function fail(message: string): void {

@@ -21,7 +21,7 @@ import { PERMISSION_FOR, grantFor, parseScopes, type Interaction } from './ehr/s
 import type { KnowledgeBase } from './knowledge/index.js';
 import { openModuleState, type ModuleState } from './module-state.js';
 import { forbidden, unauthorized } from './outcomes/index.js';
-import { createWritePath, resolveProposal, type WritePath } from './submission/index.js';
+import { createWritePath, resolveProposal, type WritePath, type WritePathOptions } from './submission/index.js';
 import { createTablet } from './tablet/index.js';
 
 type Tablet = Awaited<ReturnType<typeof createTablet>>;
@@ -81,26 +81,9 @@ export async function createModuleServer(
   // A per-start secret is enough for the embedded EHR: it learns the secret from us, in this process.
   const appClientSecret =
     config.SMART_CLIENT_SECRET ?? (config.FHIR_SERVER_URL ? undefined : randomBytes(24).toString('base64url'));
-
-  const ehr = config.FHIR_SERVER_URL
-    ? undefined
-    : await createEmbeddedEhr({
-        publicUrl: config.publicUrl,
-        dataDir: config.dataDir,
-        ...(appClientSecret ? { appClientSecret } : {}),
-        ...(config.MODULE_CLIENT_SECRET ? { moduleClientSecret: config.MODULE_CLIENT_SECRET } : {}),
-      });
+  const ehr = config.FHIR_SERVER_URL ? undefined : await embeddedEhr(config, appClientSecret);
   const fhirBaseUrl = ehr?.fhirBaseUrl ?? config.FHIR_SERVER_URL!.replace(/\/+$/, '');
-
-  const moduleCredentials = ehr
-    ? ehr.auth.moduleClient
-    : config.MODULE_CLIENT_ID && config.MODULE_CLIENT_SECRET
-      ? {
-          clientId: config.MODULE_CLIENT_ID,
-          clientSecret: config.MODULE_CLIENT_SECRET,
-          scopes: config.MODULE_CLIENT_SCOPES.split(/\s+/),
-        }
-      : undefined;
+  const moduleCredentials = moduleCredentialsOf(config, ehr);
   if (!moduleCredentials) {
     logger.warn(
       'No MODULE_CLIENT_ID/MODULE_CLIENT_SECRET: queued submissions are retried without a credential of the module and may be refused by the EHR.',
@@ -115,36 +98,9 @@ export async function createModuleServer(
     fhirBaseUrl,
     ...(moduleCredentials ? { moduleCredentials } : {}),
     ...(config.OUTBOX_LEASE_MS ? { leaseMs: config.OUTBOX_LEASE_MS } : {}),
-    log: {
-      info: (m) => logger.info(`[write-path] ${m}`),
-      warn: (m) => logger.warn(`[write-path] ${m}`),
-      error: (m, e) => logger.error(`[write-path] ${m}`, e),
-    },
+    log: writePathLog(logger),
   });
-
-  // The outbox view shows who is waiting for what: staff only. With the sandbox EHR, a clinician's token
-  // from it; otherwise a configured staff token.
-  const staffMember = async (req: Request): Promise<fhir4.Reference> => {
-    const token = bearerOf(req);
-    if (!token) throw unauthorized('This is for staff: send Authorization: Bearer <token>.');
-    if (config.OUTBOX_STAFF_TOKEN && sameSecret(token, config.OUTBOX_STAFF_TOKEN))
-      return { display: 'staff tool (OUTBOX_STAFF_TOKEN)' };
-    const access = ehr ? await ehr.auth.verifyAccessToken(token) : undefined;
-    if (ehr && !access) throw unauthorized('The access token is not valid (expired, revoked or unknown).');
-    const practitioner = access?.fhirUser ? /(?:^|\/)(Practitioner\/[^/]+)$/.exec(access.fhirUser)?.[1] : undefined;
-    // The staff views span every patient: a token bound to one patient, or one that may not read responses
-    // at all (an app registered with no FHIR scopes), is not a staff member's.
-    const acrossPatients = access
-      ? grantFor(parseScopes(access.scopes), 'QuestionnaireResponse', 'read') === 'all'
-      : false;
-    if (practitioner && acrossPatients) return { reference: practitioner };
-    throw forbidden(
-      'This token does not belong to a clinician or staff member (a user-level token that may read responses).',
-    );
-  };
-  const authorizeStaff = async (req: Request) => {
-    await staffMember(req);
-  };
+  const staffMember = staffMemberCheck(config, ehr);
 
   // The waiting-room tablet: hand-off codes, one patient's form, wiped after use (docs/tablet.md).
   const tablet = await createTablet({
@@ -156,105 +112,16 @@ export async function createModuleServer(
     writePath,
     authorizeStaff: staffMember,
   });
-
-  const allowedIssuers = config.SMART_ALLOWED_ISSUERS
-    ? config.SMART_ALLOWED_ISSUERS.split(',').map((s) => s.trim().replace(/\/+$/, ''))
-    : [fhirBaseUrl];
   // The tablet first: the clinician app starts its sessions, lists them and relays its alerts.
-  const clinicianApp = await createClinicianApp({
-    publicUrl: config.publicUrl,
-    dataDir: config.dataDir,
-    ...(state.sessions ? { sessionStore: state.sessions } : {}),
-    knowledge,
-    clientId: config.SMART_CLIENT_ID,
-    ...(appClientSecret ? { clientSecret: appClientSecret } : {}),
-    submission: writePath,
-    resolveProposal,
-    allowedIssuers,
-    defaultIssuer: fhirBaseUrl,
-    // http issuers only for the sandbox on this machine; a clinic's EHR must be https.
-    allowInsecureHttp:
-      ehr !== undefined ||
-      allowedIssuers.every((i) => i.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(i)),
+  const clinicianApp = await openClinicianApp(config, deps, {
+    state,
+    appClientSecret,
+    writePath,
+    fhirBaseUrl,
+    ehr,
     tablet,
-    outbox: writePath.outbox,
-    undoWindowMs: config.UNDO_WINDOW_MINUTES * 60_000,
-    ...(deps.now ? { now: deps.now } : {}),
   });
-
-  // With the sandbox EHR the token can be judged here, before anything is stored: it must be live and grant
-  // every write of the submission's transaction for this patient (the same rules the store applies), so that
-  // what the store would refuse is refused now (403 naming the missing scopes), not after "saved, sending".
-  const authorizeSubmit = ehr
-    ? async (token: string, subject: string | undefined, submission: { amends: boolean }) => {
-        const access = await ehr.auth.verifyAccessToken(token);
-        if (!access) throw unauthorized('The access token is not valid (expired, revoked or unknown).');
-        const patientId = /(?:^|\/)Patient\/([^/]+)$/.exec(subject ?? '')?.[1];
-        const writes = submission.amends ? [...SUBMISSION_WRITES, AMENDMENT_WRITE] : SUBMISSION_WRITES;
-        const scopes = parseScopes(access.scopes);
-        const missing = writes.filter(([type, interaction]) => grantFor(scopes, type, interaction) === 'none');
-        if (missing.length) {
-          const context = access.patient ? 'patient' : 'user';
-          throw forbidden(
-            `This access token cannot write a submission: it lacks ${missing.map(([type, i]) => `${context}/${type}.${PERMISSION_FOR[i]}`).join(', ')} ` +
-              `(a submission writes ${[...new Set(writes.map(([type]) => type))].join(', ')}). Nothing was saved.`,
-          );
-        }
-        const compartmentless = writes.filter(
-          ([type, interaction]) =>
-            OUTSIDE_PATIENT_COMPARTMENT.has(type) && grantFor(scopes, type, interaction) === 'patient',
-        );
-        if (compartmentless.length) {
-          throw forbidden(
-            `This access token cannot write a submission: it lacks ${compartmentless.map(([type, i]) => `user/${type}.${PERMISSION_FOR[i]}`).join(', ')} ` +
-              "(the submission's Provenance names the response, flags and proposals, not the patient, so a patient/ scope cannot write it). Nothing was saved.",
-          );
-        }
-        const patientOnly = writes.some(([type, interaction]) => grantFor(scopes, type, interaction) === 'patient');
-        if (patientOnly && (!patientId || patientId !== access.patient)) {
-          throw forbidden(
-            `This access token is for another patient than ${subject ?? 'the subject of this response'}: it cannot write this submission. Nothing was saved.`,
-          );
-        }
-      }
-    : undefined;
-  // $submit-status: a token allowed to read that patient's responses (or the staff token of the outbox view).
-  const authorizeStatus = ehr
-    ? async (token: string, subject: string | undefined) => {
-        if (config.OUTBOX_STAFF_TOKEN && sameSecret(token, config.OUTBOX_STAFF_TOKEN)) return;
-        const access = await ehr.auth.verifyAccessToken(token);
-        if (!access) throw unauthorized('The access token is not valid (expired, revoked or unknown).');
-        if (subject === undefined) return;
-        const grant = grantFor(parseScopes(access.scopes), 'QuestionnaireResponse', 'read');
-        const patientId = /(?:^|\/)Patient\/([^/]+)$/.exec(subject)?.[1];
-        if (grant === 'none' || (grant === 'patient' && (!patientId || patientId !== access.patient))) {
-          throw forbidden(`This access token may not read responses of ${subject}.`);
-        }
-      }
-    : undefined;
-
-  const app = createApp({
-    config,
-    knowledge,
-    logger,
-    dataSourceFor: dataSourceForRequest({
-      baseUrl: fhirBaseUrl,
-      timeoutMs: config.FHIR_SERVER_TIMEOUT_MS,
-      ...(config.FHIR_SERVER_TOKEN ? { staticToken: config.FHIR_SERVER_TOKEN } : {}),
-    }),
-    submission: {
-      writePath,
-      authorizeStaff,
-      ...(authorizeSubmit ? { authorizeSubmit } : {}),
-      ...(authorizeStatus ? { authorizeStatus } : {}),
-    },
-    mounts: [
-      ...(ehr ? [{ path: '/ehr', handler: ehr.router }] : []),
-      { path: '/app', handler: clinicianApp.router },
-      { path: '/tablet', handler: tablet.router },
-    ],
-    homePath: ehr ? '/ehr' : '/app/',
-  });
+  const app = moduleApp(config, deps, { fhirBaseUrl, writePath, ehr, staffMember, clinicianApp, tablet });
 
   return {
     app,
@@ -272,5 +139,208 @@ export async function createModuleServer(
       await ehr?.close();
       await state.close();
     },
+  };
+}
+
+function embeddedEhr(config: Config, appClientSecret: string | undefined): Promise<EmbeddedEhr> {
+  return createEmbeddedEhr({
+    publicUrl: config.publicUrl,
+    dataDir: config.dataDir,
+    ...(appClientSecret ? { appClientSecret } : {}),
+    ...(config.MODULE_CLIENT_SECRET ? { moduleClientSecret: config.MODULE_CLIENT_SECRET } : {}),
+  });
+}
+
+/** The module's own credential: the embedded EHR's module client, else the configured one (if any). */
+function moduleCredentialsOf(
+  config: Config,
+  ehr: EmbeddedEhr | undefined,
+): { clientId: string; clientSecret: string; scopes: readonly string[] } | undefined {
+  if (ehr) return ehr.auth.moduleClient;
+  return config.MODULE_CLIENT_ID && config.MODULE_CLIENT_SECRET
+    ? {
+        clientId: config.MODULE_CLIENT_ID,
+        clientSecret: config.MODULE_CLIENT_SECRET,
+        scopes: config.MODULE_CLIENT_SCOPES.split(/\s+/),
+      }
+    : undefined;
+}
+
+function writePathLog(logger: Logger): WritePathOptions['log'] {
+  return {
+    info: (m) => logger.info(`[write-path] ${m}`),
+    warn: (m) => logger.warn(`[write-path] ${m}`),
+    error: (m, e) => logger.error(`[write-path] ${m}`, e),
+  };
+}
+
+type StaffMember = (req: Request) => Promise<fhir4.Reference>;
+
+/**
+ * The outbox view shows who is waiting for what: staff only. With the sandbox EHR, a clinician's token
+ * from it; otherwise a configured staff token.
+ */
+function staffMemberCheck(config: Config, ehr: EmbeddedEhr | undefined): StaffMember {
+  return async (req) => {
+    const token = bearerOf(req);
+    if (!token) throw unauthorized('This is for staff: send Authorization: Bearer <token>.');
+    if (config.OUTBOX_STAFF_TOKEN && sameSecret(token, config.OUTBOX_STAFF_TOKEN))
+      return { display: 'staff tool (OUTBOX_STAFF_TOKEN)' };
+    const access = ehr ? await ehr.auth.verifyAccessToken(token) : undefined;
+    if (ehr && !access) throw unauthorized('The access token is not valid (expired, revoked or unknown).');
+    const practitioner = access?.fhirUser ? /(?:^|\/)(Practitioner\/[^/]+)$/.exec(access.fhirUser)?.[1] : undefined;
+    // The staff views span every patient: a token bound to one patient, or one that may not read responses
+    // at all (an app registered with no FHIR scopes), is not a staff member's.
+    const acrossPatients = access
+      ? grantFor(parseScopes(access.scopes), 'QuestionnaireResponse', 'read') === 'all'
+      : false;
+    if (practitioner && acrossPatients) return { reference: practitioner };
+    throw forbidden(
+      'This token does not belong to a clinician or staff member (a user-level token that may read responses).',
+    );
+  };
+}
+
+function openClinicianApp(
+  config: Config,
+  deps: { knowledge: KnowledgeBase; now?: () => Date },
+  parts: {
+    state: ModuleState;
+    appClientSecret: string | undefined;
+    writePath: WritePath;
+    fhirBaseUrl: string;
+    ehr: EmbeddedEhr | undefined;
+    tablet: Tablet;
+  },
+): ReturnType<typeof createClinicianApp> {
+  const { state, appClientSecret, writePath, fhirBaseUrl, ehr, tablet } = parts;
+  const allowedIssuers = config.SMART_ALLOWED_ISSUERS
+    ? config.SMART_ALLOWED_ISSUERS.split(',').map((s) => s.trim().replace(/\/+$/, ''))
+    : [fhirBaseUrl];
+  return createClinicianApp({
+    publicUrl: config.publicUrl,
+    dataDir: config.dataDir,
+    ...(state.sessions ? { sessionStore: state.sessions } : {}),
+    knowledge: deps.knowledge,
+    clientId: config.SMART_CLIENT_ID,
+    ...(appClientSecret ? { clientSecret: appClientSecret } : {}),
+    submission: writePath,
+    resolveProposal,
+    allowedIssuers,
+    defaultIssuer: fhirBaseUrl,
+    // http issuers only for the sandbox on this machine; a clinic's EHR must be https.
+    allowInsecureHttp:
+      ehr !== undefined ||
+      allowedIssuers.every((i) => i.startsWith('https://') || /^http:\/\/(127\.0\.0\.1|localhost)[:/]/.test(i)),
+    tablet,
+    outbox: writePath.outbox,
+    undoWindowMs: config.UNDO_WINDOW_MINUTES * 60_000,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+}
+
+function moduleApp(
+  config: Config,
+  deps: { knowledge: KnowledgeBase; logger: Logger },
+  parts: {
+    fhirBaseUrl: string;
+    writePath: WritePath;
+    ehr: EmbeddedEhr | undefined;
+    staffMember: StaffMember;
+    clinicianApp: ModuleServer['clinicianApp'];
+    tablet: Tablet;
+  },
+): express.Express {
+  const { fhirBaseUrl, writePath, ehr, staffMember, clinicianApp, tablet } = parts;
+  const authorizeSubmit = ehr ? submitAuthorizer(ehr) : undefined;
+  const authorizeStatus = ehr ? statusAuthorizer(config, ehr) : undefined;
+  return createApp({
+    config,
+    knowledge: deps.knowledge,
+    logger: deps.logger,
+    dataSourceFor: dataSourceForRequest({
+      baseUrl: fhirBaseUrl,
+      timeoutMs: config.FHIR_SERVER_TIMEOUT_MS,
+      ...(config.FHIR_SERVER_TOKEN ? { staticToken: config.FHIR_SERVER_TOKEN } : {}),
+    }),
+    submission: {
+      writePath,
+      authorizeStaff: async (req: Request) => {
+        await staffMember(req);
+      },
+      ...(authorizeSubmit ? { authorizeSubmit } : {}),
+      ...(authorizeStatus ? { authorizeStatus } : {}),
+    },
+    mounts: [
+      ...(ehr ? [{ path: '/ehr', handler: ehr.router }] : []),
+      { path: '/app', handler: clinicianApp.router },
+      { path: '/tablet', handler: tablet.router },
+    ],
+    homePath: ehr ? '/ehr' : '/app/',
+  });
+}
+
+/**
+ * With the sandbox EHR the token can be judged here, before anything is stored: it must be live and grant
+ * every write of the submission's transaction for this patient (the same rules the store applies), so that
+ * what the store would refuse is refused now (403 naming the missing scopes), not after "saved, sending".
+ */
+function submitAuthorizer(ehr: EmbeddedEhr) {
+  return async (token: string, subject: string | undefined, submission: { amends: boolean }) => {
+    const access = await ehr.auth.verifyAccessToken(token);
+    if (!access) throw unauthorized('The access token is not valid (expired, revoked or unknown).');
+    const writes = submission.amends ? [...SUBMISSION_WRITES, AMENDMENT_WRITE] : SUBMISSION_WRITES;
+    const scopes = parseScopes(access.scopes);
+    refuseMissingWrites(writes, scopes, access.patient ? 'patient' : 'user');
+    refuseCompartmentlessWrites(writes, scopes);
+    const patientId = /(?:^|\/)Patient\/([^/]+)$/.exec(subject ?? '')?.[1];
+    const patientOnly = writes.some(([type, interaction]) => grantFor(scopes, type, interaction) === 'patient');
+    if (patientOnly && (!patientId || patientId !== access.patient)) {
+      throw forbidden(
+        `This access token is for another patient than ${subject ?? 'the subject of this response'}: it cannot write this submission. Nothing was saved.`,
+      );
+    }
+  };
+}
+
+type Scopes = ReturnType<typeof parseScopes>;
+type Writes = readonly (readonly [string, Interaction])[];
+
+/** 403 naming every scope the submission's writes need and the token lacks. */
+function refuseMissingWrites(writes: Writes, scopes: Scopes, context: 'patient' | 'user'): void {
+  const missing = writes.filter(([type, interaction]) => grantFor(scopes, type, interaction) === 'none');
+  if (missing.length) {
+    throw forbidden(
+      `This access token cannot write a submission: it lacks ${missing.map(([type, i]) => `${context}/${type}.${PERMISSION_FOR[i]}`).join(', ')} ` +
+        `(a submission writes ${[...new Set(writes.map(([type]) => type))].join(', ')}). Nothing was saved.`,
+    );
+  }
+}
+
+/** 403 when only a patient/ scope covers a write outside any patient's compartment (the Provenance). */
+function refuseCompartmentlessWrites(writes: Writes, scopes: Scopes): void {
+  const compartmentless = writes.filter(
+    ([type, interaction]) => OUTSIDE_PATIENT_COMPARTMENT.has(type) && grantFor(scopes, type, interaction) === 'patient',
+  );
+  if (compartmentless.length) {
+    throw forbidden(
+      `This access token cannot write a submission: it lacks ${compartmentless.map(([type, i]) => `user/${type}.${PERMISSION_FOR[i]}`).join(', ')} ` +
+        "(the submission's Provenance names the response, flags and proposals, not the patient, so a patient/ scope cannot write it). Nothing was saved.",
+    );
+  }
+}
+
+/** $submit-status: a token allowed to read that patient's responses (or the staff token of the outbox view). */
+function statusAuthorizer(config: Config, ehr: EmbeddedEhr) {
+  return async (token: string, subject: string | undefined) => {
+    if (config.OUTBOX_STAFF_TOKEN && sameSecret(token, config.OUTBOX_STAFF_TOKEN)) return;
+    const access = await ehr.auth.verifyAccessToken(token);
+    if (!access) throw unauthorized('The access token is not valid (expired, revoked or unknown).');
+    if (subject === undefined) return;
+    const grant = grantFor(parseScopes(access.scopes), 'QuestionnaireResponse', 'read');
+    const patientId = /(?:^|\/)Patient\/([^/]+)$/.exec(subject)?.[1];
+    if (grant === 'none' || (grant === 'patient' && (!patientId || patientId !== access.patient))) {
+      throw forbidden(`This access token may not read responses of ${subject}.`);
+    }
   };
 }

@@ -24,8 +24,10 @@ export const SESSION_MIGRATIONS: readonly Migration[] = [
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
-export async function openPostgresSessionStore(db: PostgresDatabase): Promise<SessionStore> {
-  await db.migrate('clinician-app', SESSION_MIGRATIONS);
+/** Pending launches and hand-off codes: each taken once, by a single `DELETE … RETURNING`. */
+function launchesAndHandoffs(
+  db: PostgresDatabase,
+): Pick<SessionStore, 'putLaunch' | 'takeLaunch' | 'putHandoff' | 'takeHandoff'> {
   return {
     async putLaunch(launch) {
       await db.query('DELETE FROM app_launch WHERE created_at < $1', [launch.createdAt - 60 * 60_000]);
@@ -60,6 +62,13 @@ export async function openPostgresSessionStore(db: PostgresDatabase): Promise<Se
       ).rows[0];
       return row && now - Number(row.created_at) <= maxAgeMs ? row.handle : undefined;
     },
+  };
+}
+
+function sessions(
+  db: PostgresDatabase,
+): Pick<SessionStore, 'putSession' | 'getSession' | 'updateTokens' | 'deleteSession'> {
+  return {
     async putSession(handle, session) {
       await db.query('DELETE FROM app_session WHERE expires_at < $1', [Date.now()]);
       await db.query(
@@ -87,6 +96,11 @@ export async function openPostgresSessionStore(db: PostgresDatabase): Promise<Se
     async deleteSession(handle) {
       await db.query('DELETE FROM app_session WHERE handle_hash = $1', [sha256(handle)]);
     },
+  };
+}
+
+function drafts(db: PostgresDatabase): Pick<SessionStore, 'saveDraft' | 'findDraft' | 'deleteDraft'> {
+  return {
     async saveDraft(d) {
       await db.query(
         `INSERT INTO app_draft (id, issuer, patient, user_ref, response, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
@@ -106,6 +120,15 @@ export async function openPostgresSessionStore(db: PostgresDatabase): Promise<Se
     async deleteDraft(id) {
       await db.query('DELETE FROM app_draft WHERE id = $1', [id]);
     },
+  };
+}
+
+export async function openPostgresSessionStore(db: PostgresDatabase): Promise<SessionStore> {
+  await db.migrate('clinician-app', SESSION_MIGRATIONS);
+  return {
+    ...launchesAndHandoffs(db),
+    ...sessions(db),
+    ...drafts(db),
     async close() {
       // The pool is shared by every store of this process: whoever opened it closes it.
     },

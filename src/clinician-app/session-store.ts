@@ -15,6 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import type Database from 'better-sqlite3';
 import { openSqlite } from '../platform/sqlite.js';
 
 export interface PendingLaunch {
@@ -77,10 +78,7 @@ export interface SessionStore {
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
-export function openSqliteSessionStore(dataDir: string, fileName = 'clinician-app.sqlite'): SessionStore {
-  const file = path.join(dataDir, fileName);
-  // Holds access and refresh tokens: the opener makes it 0600 in a 0700 folder.
-  const db = openSqlite({ file, store: 'clinician app sessions', synchronous: 'FULL', busyTimeoutMs: 10000 });
+function createSessionTables(db: Database.Database): void {
   db.exec(`
     CREATE TABLE IF NOT EXISTS launches (state_hash TEXT PRIMARY KEY, body TEXT NOT NULL, created_at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS handoffs (code_hash TEXT PRIMARY KEY, handle TEXT NOT NULL, created_at INTEGER NOT NULL);
@@ -89,7 +87,10 @@ export function openSqliteSessionStore(dataDir: string, fileName = 'clinician-ap
       response TEXT NOT NULL, updated_at TEXT NOT NULL);
     CREATE INDEX IF NOT EXISTS drafts_owner ON drafts (issuer, patient, user_ref);
   `);
-  const q = {
+}
+
+function prepareSessionStatements(db: Database.Database) {
+  return {
     putLaunch: db.prepare('INSERT OR REPLACE INTO launches (state_hash, body, created_at) VALUES (?, ?, ?)'),
     takeLaunch: db.prepare<[string], { body: string }>('DELETE FROM launches WHERE state_hash = ? RETURNING body'),
     pruneLaunches: db.prepare('DELETE FROM launches WHERE created_at < ?'),
@@ -112,6 +113,14 @@ export function openSqliteSessionStore(dataDir: string, fileName = 'clinician-ap
     ),
     deleteDraft: db.prepare('DELETE FROM drafts WHERE id = ?'),
   };
+}
+
+export function openSqliteSessionStore(dataDir: string, fileName = 'clinician-app.sqlite'): SessionStore {
+  const file = path.join(dataDir, fileName);
+  // Holds access and refresh tokens: the opener makes it 0600 in a 0700 folder.
+  const db = openSqlite({ file, store: 'clinician app sessions', synchronous: 'FULL', busyTimeoutMs: 10000 });
+  createSessionTables(db);
+  const q = prepareSessionStatements(db);
 
   return {
     async putLaunch(launch) {

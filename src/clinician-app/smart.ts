@@ -54,36 +54,70 @@ export interface TokenResult {
 
 export class SmartError extends Error {}
 
+/**
+ * The EHR's SMART configuration, and its authorization server's OpenID configuration (which must agree on the
+ * authorization endpoint).
+ */
+async function loadConfiguration(
+  options: SmartClientOptions,
+  iss: string,
+): Promise<{ smart: SmartConfiguration; config: oidc.Configuration }> {
+  const res = await fetch(`${iss.replace(/\/+$/, '')}/.well-known/smart-configuration`, {
+    headers: { accept: 'application/json' },
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (!res.ok) throw new SmartError(`The EHR's SMART configuration could not be read (${res.status}).`);
+  const smart = (await res.json()) as SmartConfiguration;
+  if (!smart.authorization_endpoint || !smart.token_endpoint)
+    throw new SmartError("The EHR's SMART configuration has no authorization or token endpoint.");
+  if (!smart.issuer)
+    throw new SmartError("The EHR's SMART configuration names no OpenID issuer: the id_token could not be verified.");
+  const auth = options.clientSecret ? oidc.ClientSecretBasic(options.clientSecret) : oidc.None();
+  const insecureOk = options.allowInsecureHttp || isLoopback(smart.issuer);
+  const config = await oidc.discovery(new URL(smart.issuer), options.clientId, undefined, auth, {
+    execute: insecureOk ? [oidc.allowInsecureRequests] : [],
+    timeout: 10,
+  });
+  if (config.serverMetadata().authorization_endpoint !== smart.authorization_endpoint) {
+    throw new SmartError('The SMART and OpenID configurations of the EHR disagree on the authorization endpoint.');
+  }
+  return { smart, config };
+}
+
+/** What the token endpoint answered, with the SMART launch context beside the tokens. */
+function tokenResult(
+  t: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
+  fhirUserFromToken?: string,
+): TokenResult {
+  const extra = t as unknown as Record<string, unknown>;
+  const str = (k: string) => (typeof extra[k] === 'string' ? extra[k] : undefined);
+  const claims = t.claims();
+  const fhirUser =
+    str('fhirUser') ?? (typeof claims?.fhirUser === 'string' ? claims.fhirUser : undefined) ?? fhirUserFromToken;
+  const expiresIn = t.expiresIn();
+  return {
+    tokens: {
+      access_token: t.access_token,
+      ...(t.refresh_token ? { refresh_token: t.refresh_token } : {}),
+      ...(t.id_token ? { id_token: t.id_token } : {}),
+      ...(t.scope ? { scope: t.scope } : {}),
+      ...(expiresIn !== undefined ? { expiresAt: Date.now() + expiresIn * 1000 } : {}),
+    },
+    ...(str('patient') ? { patient: str('patient') } : {}),
+    ...(str('encounter') ? { encounter: str('encounter') } : {}),
+    ...(fhirUser ? { fhirUser: relativeReference(fhirUser) } : {}),
+    needPatientBanner: extra.need_patient_banner !== false,
+    ...(str('smart_style_url') ? { smartStyleUrl: str('smart_style_url') } : {}),
+  };
+}
+
 export function createSmartClient(options: SmartClientOptions) {
   const configs = new Map<string, Promise<{ smart: SmartConfiguration; config: oidc.Configuration }>>();
-
-  async function load(iss: string) {
-    const res = await fetch(`${iss.replace(/\/+$/, '')}/.well-known/smart-configuration`, {
-      headers: { accept: 'application/json' },
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (!res.ok) throw new SmartError(`The EHR's SMART configuration could not be read (${res.status}).`);
-    const smart = (await res.json()) as SmartConfiguration;
-    if (!smart.authorization_endpoint || !smart.token_endpoint)
-      throw new SmartError("The EHR's SMART configuration has no authorization or token endpoint.");
-    if (!smart.issuer)
-      throw new SmartError("The EHR's SMART configuration names no OpenID issuer: the id_token could not be verified.");
-    const auth = options.clientSecret ? oidc.ClientSecretBasic(options.clientSecret) : oidc.None();
-    const insecureOk = options.allowInsecureHttp || isLoopback(smart.issuer);
-    const config = await oidc.discovery(new URL(smart.issuer), options.clientId, undefined, auth, {
-      execute: insecureOk ? [oidc.allowInsecureRequests] : [],
-      timeout: 10,
-    });
-    if (config.serverMetadata().authorization_endpoint !== smart.authorization_endpoint) {
-      throw new SmartError('The SMART and OpenID configurations of the EHR disagree on the authorization endpoint.');
-    }
-    return { smart, config };
-  }
 
   function discover(iss: string) {
     let p = configs.get(iss);
     if (!p) {
-      p = load(iss);
+      p = loadConfiguration(options, iss);
       configs.set(iss, p);
       p.catch(() => configs.delete(iss)); // do not cache failures
     }
@@ -112,32 +146,6 @@ export function createSmartClient(options: SmartClientOptions) {
     });
   }
 
-  function toResult(
-    t: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers,
-    fhirUserFromToken?: string,
-  ): TokenResult {
-    const extra = t as unknown as Record<string, unknown>;
-    const str = (k: string) => (typeof extra[k] === 'string' ? extra[k] : undefined);
-    const claims = t.claims();
-    const fhirUser =
-      str('fhirUser') ?? (typeof claims?.fhirUser === 'string' ? claims.fhirUser : undefined) ?? fhirUserFromToken;
-    const expiresIn = t.expiresIn();
-    return {
-      tokens: {
-        access_token: t.access_token,
-        ...(t.refresh_token ? { refresh_token: t.refresh_token } : {}),
-        ...(t.id_token ? { id_token: t.id_token } : {}),
-        ...(t.scope ? { scope: t.scope } : {}),
-        ...(expiresIn !== undefined ? { expiresAt: Date.now() + expiresIn * 1000 } : {}),
-      },
-      ...(str('patient') ? { patient: str('patient') } : {}),
-      ...(str('encounter') ? { encounter: str('encounter') } : {}),
-      ...(fhirUser ? { fhirUser: relativeReference(fhirUser) } : {}),
-      needPatientBanner: extra.need_patient_banner !== false,
-      ...(str('smart_style_url') ? { smartStyleUrl: str('smart_style_url') } : {}),
-    };
-  }
-
   async function exchange(
     iss: string,
     callbackUrl: URL,
@@ -150,12 +158,12 @@ export function createSmartClient(options: SmartClientOptions) {
       expectedNonce: pending.nonce,
       idTokenExpected: true,
     });
-    return toResult(t);
+    return tokenResult(t);
   }
 
   async function refresh(iss: string, refreshToken: string): Promise<TokenResult> {
     const { config } = await discover(iss);
-    return toResult(await oidc.refreshTokenGrant(config, refreshToken));
+    return tokenResult(await oidc.refreshTokenGrant(config, refreshToken));
   }
 
   return { discover, authorizationUrl, exchange, refresh };

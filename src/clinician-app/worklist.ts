@@ -52,6 +52,53 @@ function name(p: fhir4.Patient): string {
   return n?.text ?? [...(n?.given ?? []), n?.family].filter(Boolean).join(' ') ?? 'Unnamed';
 }
 
+/**
+ * The rules that raised a Flag: the rule codings of its code (every Flag the module writes has them); a Flag
+ * written before they were added still has its submission-rule identifier. A tablet alert may name several.
+ */
+function rulesRaising(f: fhir4.Flag): string[] {
+  const named = rulesOfFlag(f);
+  const fromIdentifier = f.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM)?.value?.split('#')[1];
+  return named.length ? named : fromIdentifier ? [fromIdentifier] : [];
+}
+
+function worklistRow(
+  f: fhir4.Flag,
+  patients: Map<string, fhir4.Patient>,
+  ruleTitles: Map<string, string>,
+): WorklistRow {
+  const p = f.subject?.reference ? patients.get(f.subject.reference) : undefined;
+  return {
+    flagId: f.id!,
+    flag: f.code?.text ?? f.code?.coding?.[0]?.display ?? 'Flag',
+    ...tierOfRow(f),
+    ...ruleOfRow(f, ruleTitles),
+    ...(f.period?.start ? { since: f.period.start } : {}),
+    status: f.status,
+    ...(p ? { patient: patientOfRow(p) } : {}),
+  };
+}
+
+/** The flag-priority tag, and the rule tier the worklist sorts and words it by. */
+function tierOfRow(f: fhir4.Flag): Pick<WorklistRow, 'tier' | 'tierCode' | 'tierWords'> {
+  const worklistTier = worklistTierOf(f);
+  return {
+    tier: f.meta?.tag?.find((t) => t.system === FLAG_PRIORITY_SYSTEM)?.code ?? '',
+    tierCode: worklistTier?.tier ?? 'unknown',
+    tierWords: worklistTier?.words ?? 'Unknown',
+  };
+}
+
+function ruleOfRow(f: fhir4.Flag, ruleTitles: Map<string, string>): Pick<WorklistRow, 'ruleId' | 'ruleTitle'> {
+  const rules = rulesRaising(f);
+  const ruleId = rules.length ? rules.join(', ') : undefined;
+  return ruleId ? { ruleId, ruleTitle: rules.map((r) => ruleTitles.get(r) ?? r).join('; ') } : {};
+}
+
+function patientOfRow(p: fhir4.Patient): NonNullable<WorklistRow['patient']> {
+  return { id: p.id!, name: name(p), ...(p.birthDate ? { birthDate: p.birthDate } : {}) };
+}
+
 export function createWorklist(ehr: EhrAccess, knowledge?: KnowledgeBase) {
   const ruleCodes = knowledge?.resolve(RULE_CODE_SYSTEM, 'CodeSystem');
   const ruleTitles = new Map((ruleCodes?.concept ?? []).map((c) => [c.code, c.display ?? c.code]));
@@ -81,28 +128,7 @@ export function createWorklist(ehr: EhrAccess, knowledge?: KnowledgeBase) {
       const url = nextPageUrl(b, issuer);
       next = url?.startsWith(`${issuer}/`) ? url.slice(issuer.length + 1) : undefined;
     }
-    return flags.map((f): WorklistRow => {
-      const p = f.subject?.reference ? patients.get(f.subject.reference) : undefined;
-      const tier = f.meta?.tag?.find((t) => t.system === FLAG_PRIORITY_SYSTEM)?.code ?? '';
-      const worklistTier = worklistTierOf(f);
-      // The rule codings of its code (every Flag the module writes has them); a Flag written before they
-      // were added still has its submission-rule identifier. A tablet alert may name several rules.
-      const named = rulesOfFlag(f);
-      const fromIdentifier = f.identifier?.find((i) => i.system === SUBMISSION_RULE_SYSTEM)?.value?.split('#')[1];
-      const rules = named.length ? named : fromIdentifier ? [fromIdentifier] : [];
-      const ruleId = rules.length ? rules.join(', ') : undefined;
-      return {
-        flagId: f.id!,
-        flag: f.code?.text ?? f.code?.coding?.[0]?.display ?? 'Flag',
-        tier,
-        tierCode: worklistTier?.tier ?? 'unknown',
-        tierWords: worklistTier?.words ?? 'Unknown',
-        ...(ruleId ? { ruleId, ruleTitle: rules.map((r) => ruleTitles.get(r) ?? r).join('; ') } : {}),
-        ...(f.period?.start ? { since: f.period.start } : {}),
-        status: f.status,
-        ...(p ? { patient: { id: p.id!, name: name(p), ...(p.birthDate ? { birthDate: p.birthDate } : {}) } } : {}),
-      };
-    });
+    return flags.map((f) => worklistRow(f, patients, ruleTitles));
   }
 
   async function page(ref: SessionRef, input: { flag?: string; sort: 'tier' | 'date'; page: number }) {

@@ -197,69 +197,100 @@ export function buildSubmissionBundle(input: SubmissionParts): fhir4.Bundle {
   // What the other entries refer to: a new response's urn:uuid, or the amended response itself.
   const responseUrn = parts.amends ? `QuestionnaireResponse/${parts.amends.id}` : urn();
   const responseLocalRef = parts.response.id ? `QuestionnaireResponse/${parts.response.id}` : undefined;
-  const toUrn = <T>(r: T): T => (responseLocalRef ? rewriteReference(r, responseLocalRef, responseUrn) : r);
+  const toUrn: ToUrn = (r) => (responseLocalRef ? rewriteReference(r, responseLocalRef, responseUrn) : r);
 
   // The server assigns ids; a client-side id would be ignored (or refused) on POST.
   const { id: _ignored, ...response } = parts.response;
-  const entries: fhir4.BundleEntry[] = [
-    parts.amends
-      ? amendEntry(response, parts.amends, key)
-      : postIfNoneExist(responseUrn, response, identifierQuery(parts.response.identifier!)),
+  const responseEntry = parts.amends
+    ? amendEntry(response, parts.amends, key)
+    : postIfNoneExist(responseUrn, response, identifierQuery(parts.response.identifier!));
+  const created = [
+    ...itemEntries(parts, sid, toUrn),
+    ...extractedEntries(parts.extracted, toUrn),
+    carePlanEntry(parts.carePlan, sid, toUrn),
   ];
+  const tag: fhir4.Coding = { system: SUBMISSION_TAG_SYSTEM, code: sid };
+  const provenance = submissionProvenance(parts, tag, [responseUrn, ...created.map((e) => e.fullUrl!)]);
+  return {
+    resourceType: 'Bundle',
+    type: 'transaction',
+    entry: [
+      responseEntry,
+      ...created,
+      postIfNoneExist(urn(), provenance, `_tag=${encodeURIComponent(`${tag.system}|${tag.code}`)}`),
+    ],
+  };
+}
 
+/** Rewrites the response's local reference to what the bundle's entries refer to. */
+type ToUrn = <T>(r: T) => T;
+
+/**
+ * The CarePlan's Flags and proposals, and the Flag of an incomplete red-flag screen: each a conditional create
+ * keyed on its item identifier, naming the rule that raised it.
+ */
+function itemEntries(parts: SubmissionParts, sid: string, toUrn: ToUrn): fhir4.BundleEntry[] {
   const rules = rulesOfProposals(parts.carePlan);
   // An incomplete red-flag screen gets a worklist Flag too (worklist-tags.ts), so no one is forgotten.
   const screenFlag = screenIncompleteFlag(parts.carePlan, parts.response);
   if (screenFlag) rules.set(SCREEN_INCOMPLETE_FLAG_ID, SCREEN_INCOMPLETE_RULE);
-  const targets: string[] = [responseUrn];
+  const entries: fhir4.BundleEntry[] = [];
   for (const proposal of [
     ...((parts.carePlan.contained ?? []) as fhir4.FhirResource[]),
     ...(screenFlag ? [screenFlag] : []),
   ]) {
     if (proposal.resourceType !== 'Flag' && proposal.resourceType !== 'ServiceRequest') continue;
-    const localId = proposal.id ?? proposal.resourceType;
-    const itemIdentifier: fhir4.Identifier = { system: SUBMISSION_ITEM_SYSTEM, value: `${sid}#${localId}` };
-    const rule = rules.get(localId);
-    const ruleIdentifier: fhir4.Identifier[] = rule
-      ? [{ system: SUBMISSION_RULE_SYSTEM, value: `${sid}#${rule}` }]
-      : [];
-    const { id: _localId, ...rest } = toUrn<fhir4.Flag | fhir4.ServiceRequest>(proposal);
-    const resource = { ...rest, identifier: [...(rest.identifier ?? []), itemIdentifier, ...ruleIdentifier] } as
-      fhir4.Flag | fhir4.ServiceRequest;
-    if (resource.resourceType === 'ServiceRequest') resource.authoredOn ??= parts.now.toISOString();
-    if (resource.resourceType === 'Flag') resource.period ??= { start: parts.now.toISOString() };
-    const fullUrl = urn();
-    targets.push(fullUrl);
-    // Flags are born with their worklist search tags (worklist-tags.ts), whoever submitted them, and name
-    // their rule in their code, so the worklist can say which rule raised each one.
-    const written =
-      resource.resourceType === 'Flag' ? withWorklistTags(rule ? withRuleCodes(resource, [rule]) : resource) : resource;
-    entries.push(postIfNoneExist(fullUrl, written, identifierQuery(itemIdentifier)));
+    entries.push(itemEntry(proposal, sid, rules, toUrn, parts.now));
   }
+  return entries;
+}
 
-  // Observations from $extract: already conditional creates keyed on identifiers derived from the response id.
-  for (const e of parts.extracted?.entry ?? []) {
-    if (!e.resource) continue;
-    const fullUrl = urn();
-    targets.push(fullUrl);
-    entries.push({ ...toUrn(e), fullUrl });
-  }
+function itemEntry(
+  proposal: fhir4.Flag | fhir4.ServiceRequest,
+  sid: string,
+  rules: Map<string, string>,
+  toUrn: ToUrn,
+  now: Date,
+): fhir4.BundleEntry {
+  const localId = proposal.id ?? proposal.resourceType;
+  const itemIdentifier: fhir4.Identifier = { system: SUBMISSION_ITEM_SYSTEM, value: `${sid}#${localId}` };
+  const rule = rules.get(localId);
+  const ruleIdentifier: fhir4.Identifier[] = rule ? [{ system: SUBMISSION_RULE_SYSTEM, value: `${sid}#${rule}` }] : [];
+  const { id: _localId, ...rest } = toUrn<fhir4.Flag | fhir4.ServiceRequest>(proposal);
+  const resource = { ...rest, identifier: [...(rest.identifier ?? []), itemIdentifier, ...ruleIdentifier] } as
+    fhir4.Flag | fhir4.ServiceRequest;
+  if (resource.resourceType === 'ServiceRequest') resource.authoredOn ??= now.toISOString();
+  if (resource.resourceType === 'Flag') resource.period ??= { start: now.toISOString() };
+  // Flags are born with their worklist search tags (worklist-tags.ts), whoever submitted them, and name
+  // their rule in their code, so the worklist can say which rule raised each one.
+  const written =
+    resource.resourceType === 'Flag' ? withWorklistTags(rule ? withRuleCodes(resource, [rule]) : resource) : resource;
+  return postIfNoneExist(urn(), written, identifierQuery(itemIdentifier));
+}
 
+/** Observations from $extract: already conditional creates keyed on identifiers derived from the response id. */
+function extractedEntries(extracted: fhir4.Bundle | undefined, toUrn: ToUrn): fhir4.BundleEntry[] {
+  return (extracted?.entry ?? []).filter((e) => e.resource).map((e) => ({ ...toUrn(e), fullUrl: urn() }));
+}
+
+function carePlanEntry(plan: fhir4.CarePlan, sid: string, toUrn: ToUrn): fhir4.BundleEntry {
   const carePlanIdentifier: fhir4.Identifier = { system: SUBMISSION_ITEM_SYSTEM, value: `${sid}#care-plan` };
-  const carePlan = toUrn(parts.carePlan);
-  const carePlanUrn = urn();
-  targets.push(carePlanUrn);
-  entries.push(
-    postIfNoneExist(
-      carePlanUrn,
-      { ...carePlan, identifier: [...(carePlan.identifier ?? []), carePlanIdentifier] },
-      identifierQuery(carePlanIdentifier),
-    ),
+  const carePlan = toUrn(plan);
+  return postIfNoneExist(
+    urn(),
+    { ...carePlan, identifier: [...(carePlan.identifier ?? []), carePlanIdentifier] },
+    identifierQuery(carePlanIdentifier),
   );
+}
 
+/**
+ * The submission's Provenance (written last, found by its tag): what it created, who answered and who entered
+ * it, the PlanDefinition applied, and the response version an amendment replaces.
+ */
+function submissionProvenance(parts: SubmissionParts, tag: fhir4.Coding, targets: string[]): fhir4.Provenance {
   const planDefinition = parts.carePlan.instantiatesCanonical?.[0];
-  const tag: fhir4.Coding = { system: SUBMISSION_TAG_SYSTEM, code: sid };
-  const provenance: fhir4.Provenance = {
+  const entity = submissionEntities(planDefinition, parts.amends);
+  return {
     resourceType: 'Provenance',
     meta: { tag: [tag] },
     target: targets.map((reference) => ({ reference })),
@@ -280,32 +311,35 @@ export function buildSubmissionBundle(input: SubmissionParts): fhir4.Bundle {
         : []),
       { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'assembler', display: 'Assembler' }] }, who: MODULE_DEVICE },
     ],
-    entity: [
-      ...(planDefinition
-        ? [
-            {
-              role: 'source' as const,
-              what: {
-                identifier: { system: 'urn:ietf:rfc:3986', value: planDefinition },
-                display: `PlanDefinition ${planDefinition}`,
-              },
-            },
-          ]
-        : []),
-      ...(parts.amends
-        ? [
-            {
-              role: 'revision' as const,
-              what: { reference: `QuestionnaireResponse/${parts.amends.id}/_history/${parts.amends.versionId}` },
-            },
-          ]
-        : []),
-    ],
+    ...(entity.length ? { entity } : {}),
   };
-  if (!provenance.entity?.length) delete provenance.entity;
-  entries.push(postIfNoneExist(urn(), provenance, `_tag=${encodeURIComponent(`${tag.system}|${tag.code}`)}`));
+}
 
-  return { resourceType: 'Bundle', type: 'transaction', entry: entries };
+function submissionEntities(
+  planDefinition: string | undefined,
+  amends: SubmissionParts['amends'],
+): fhir4.ProvenanceEntity[] {
+  return [
+    ...(planDefinition
+      ? [
+          {
+            role: 'source' as const,
+            what: {
+              identifier: { system: 'urn:ietf:rfc:3986', value: planDefinition },
+              display: `PlanDefinition ${planDefinition}`,
+            },
+          },
+        ]
+      : []),
+    ...(amends
+      ? [
+          {
+            role: 'revision' as const,
+            what: { reference: `QuestionnaireResponse/${amends.id}/_history/${amends.versionId}` },
+          },
+        ]
+      : []),
+  ];
 }
 
 /**

@@ -203,51 +203,76 @@ export function createFhirBundleWriter(target: FhirServerTarget, capabilities: (
           if (found) return found;
         }
         const size = bundle.entry?.length ?? 0;
-        let refusedWhole = false;
-        if (capabilities().transaction && size < refusedSize) {
-          let response: fhir4.Bundle | undefined;
-          try {
-            // Minimal: the locations are all the module keeps (the outbox stores the answer).
-            response = await client.transaction(bundle, { prefer: 'minimal' });
-          } catch (err) {
-            const status = httpStatusOf(err);
-            // Refused as a whole (too many entries for the server's isolation, too large): nothing of it was
-            // written; the same entries one by one are safe (each is a conditional create).
-            if (status === 400 || status === 413) refusedWhole = true;
-            // A server that advertised transactions but does not route them: write one by one instead.
-            else if (status !== 404 && status !== 405 && status !== 501) throw err;
-          }
-          if (response) {
-            const verdict = judgeTransactionResponse(response, bundle);
-            if (verdict === 'ok') return response;
-            if (verdict === 'unknown') {
-              // An empty answer (Prefer: return=minimal taken to the letter) or one that does not match what
-              // was sent: the outcome is unknown, not failed. Look: the Provenance is written last.
-              const found = await findFinished(client, bundle);
-              if (found) return found;
-              // Not all there (a partial, non-atomic write, or nothing): complete it one by one; what landed is
-              // found by its conditional identifier, not written twice.
-              return await writeOneByOne(client, bundle, capabilities());
-            }
-            // Some entries failed. A server may commit the others (transactions are not always atomic).
-            if (verdict.status === 412 && amendmentOf(bundle))
-              return await afterStaleAmendment(client, bundle, capabilities());
-            throw verdict.error;
-          }
-        }
+        const sent =
+          capabilities().transaction && size < refusedSize
+            ? await sendTransaction(client, bundle, capabilities)
+            : 'not-sent';
+        if (typeof sent !== 'string') return sent;
         const written = await writeOneByOne(client, bundle, capabilities());
-        if (refusedWhole) refusedSize = Math.min(refusedSize, size);
+        if (sent === 'refused-whole') refusedSize = Math.min(refusedSize, size);
         return written;
       } catch (err) {
-        const status = httpStatusOf(err);
-        if (status === 401 && !options.bearerToken) target.invalidateToken?.();
-        // An amendment's If-Match fails once its own update has landed (a lost acknowledgement, a second
-        // module instance): if the whole submission is there, it was sent; otherwise the version is stale.
-        if (status === 412 && amendmentOf(bundle)) return await afterStaleAmendment(client, bundle, capabilities());
-        throw err;
+        if (httpStatusOf(err) === 401 && !options.bearerToken) target.invalidateToken?.();
+        return await afterFailedWrite(err, client, bundle, capabilities);
       }
     },
   };
+}
+
+/**
+ * An amendment's If-Match fails once its own update has landed (a lost acknowledgement, a second module
+ * instance): if the whole submission is there, it was sent; otherwise the version is stale. Any other failure
+ * stands.
+ */
+async function afterFailedWrite(
+  err: unknown,
+  client: FhirClient,
+  bundle: fhir4.Bundle,
+  capabilities: () => ServerCapabilities,
+): Promise<fhir4.Bundle> {
+  if (httpStatusOf(err) === 412 && amendmentOf(bundle))
+    return await afterStaleAmendment(client, bundle, capabilities());
+  throw err;
+}
+
+/**
+ * The bundle as one transaction: the server's answer (or what was found written), or why it must go one by one
+ * instead: `refused-whole` (400/413: nothing of it was written), `not-routed` (the server advertised
+ * transactions but does not route them) or `no-answer`.
+ */
+async function sendTransaction(
+  client: FhirClient,
+  bundle: fhir4.Bundle,
+  capabilities: () => ServerCapabilities,
+): Promise<fhir4.Bundle | 'refused-whole' | 'not-routed' | 'no-answer'> {
+  let response: fhir4.Bundle | undefined;
+  try {
+    // Minimal: the locations are all the module keeps (the outbox stores the answer).
+    response = await client.transaction(bundle, { prefer: 'minimal' });
+  } catch (err) {
+    const status = httpStatusOf(err);
+    // Refused as a whole (too many entries for the server's isolation, too large): nothing of it was
+    // written; the same entries one by one are safe (each is a conditional create).
+    if (status === 400 || status === 413) return 'refused-whole';
+    // A server that advertised transactions but does not route them: write one by one instead.
+    if (status !== 404 && status !== 405 && status !== 501) throw err;
+    return 'not-routed';
+  }
+  if (!response) return 'no-answer';
+  const verdict = judgeTransactionResponse(response, bundle);
+  if (verdict === 'ok') return response;
+  if (verdict === 'unknown') {
+    // An empty answer (Prefer: return=minimal taken to the letter) or one that does not match what
+    // was sent: the outcome is unknown, not failed. Look: the Provenance is written last.
+    const found = await findFinished(client, bundle);
+    if (found) return found;
+    // Not all there (a partial, non-atomic write, or nothing): complete it one by one; what landed is
+    // found by its conditional identifier, not written twice.
+    return await writeOneByOne(client, bundle, capabilities());
+  }
+  // Some entries failed. A server may commit the others (transactions are not always atomic).
+  if (verdict.status === 412 && amendmentOf(bundle)) return await afterStaleAmendment(client, bundle, capabilities());
+  throw verdict.error;
 }
 
 /**
@@ -304,27 +329,45 @@ function judgeTransactionResponse(
   response: fhir4.Bundle | undefined,
   sent: fhir4.Bundle,
 ): 'ok' | 'unknown' | { status: number; error: WriteError } {
-  if (
-    response?.resourceType !== 'Bundle' ||
-    !Array.isArray(response.entry) ||
-    response.entry.length !== (sent.entry?.length ?? 0)
-  )
-    return 'unknown';
+  if (!answersEveryEntry(response, sent)) return 'unknown';
   const failed = response.entry.findIndex((e) => !/^2\d\d/.test(e.response?.status ?? ''));
   if (failed < 0) return 'ok';
   const entry = response.entry[failed]!;
   const status = Number(/^(\d{3})/.exec(entry.response?.status ?? '')?.[1] ?? 0);
   if (!status) return 'unknown';
+  return { status, error: failedEntryError(response.entry, sent, failed, status) };
+}
+
+/** A transaction-response Bundle with one answer per entry sent. */
+function answersEveryEntry(
+  response: fhir4.Bundle | undefined,
+  sent: fhir4.Bundle,
+): response is fhir4.Bundle & { entry: fhir4.BundleEntry[] } {
+  return (
+    response?.resourceType === 'Bundle' &&
+    Array.isArray(response.entry) &&
+    response.entry.length === (sent.entry?.length ?? 0)
+  );
+}
+
+/** The first failed entry as an error: which entry, the server's reason, and what else it wrote anyway. */
+function failedEntryError(
+  answers: fhir4.BundleEntry[],
+  sent: fhir4.Bundle,
+  failed: number,
+  status: number,
+): WriteError {
+  const entry = answers[failed]!;
   const type = sent.entry?.[failed]?.resource?.resourceType ?? 'resource';
   const reason = outcomeText(entry.response?.outcome) ?? outcomeText(entry.resource);
   const transient = status >= 500 || status === 429 || status === 408;
-  const written = response.entry.filter((e) => /^2\d\d/.test(e.response?.status ?? '')).length;
+  const written = answers.filter((e) => /^2\d\d/.test(e.response?.status ?? '')).length;
   const message =
     `The FHIR server refused entry ${failed} (${type}) of the transaction: ${entry.response?.status}${reason ? `: ${reason}` : ''}.` +
     (written
       ? ` It wrote ${written} other entries anyway (its transactions are not atomic); ${transient ? 'the retry completes the rest' : 'they stay on the server'}.`
       : '');
-  return { status, error: new WriteError(message, transient) };
+  return new WriteError(message, transient);
 }
 
 /** The `Type/id` a create or conditional create answered with (body, or Location when the body is minimal). */
@@ -349,36 +392,51 @@ async function writeOneByOne(
     }
     if (!entry.resource || entry.request?.method !== 'POST')
       throw new WriteError('The one-by-one fallback writes POST and PUT entries only.', false);
-    const type = entry.resource.resourceType;
-    const resource = rewriteReferences(entry.resource, assigned);
-    const query = entry.request.ifNoneExist ? rewriteQuery(entry.request.ifNoneExist, assigned) : undefined;
-    let location: string | undefined;
-    let status = '201 Created';
-    if (query && !caps.conditionalCreate.has(type)) {
-      const found = await client.search(`${type}?${query}&_count=2`);
-      const matches = (found.entry ?? []).filter((e) => e.resource?.resourceType === type);
-      if (matches.length > 1)
-        throw new WriteError(
-          `${type}?${query} matches ${matches.length} resources on the server: not creating another.`,
-          false,
-        );
-      if (matches[0]?.resource?.id) {
-        location = `${type}/${matches[0].resource.id}`;
-        status = '200 OK';
-      }
-    }
-    if (!location) {
-      const created = await client.create(
-        resource,
-        query && caps.conditionalCreate.has(type) ? { ifNoneExist: query } : {},
-      );
-      location = locationOf(created, type);
-    }
-    if (!location) throw new WriteError(`The FHIR server did not say where it stored the ${type}.`, true);
-    if (entry.fullUrl) assigned.set(entry.fullUrl, location);
-    responses.push({ response: { status, location } });
+    const response = await createOnce(client, entry.resource, entry.request, assigned, caps);
+    if (entry.fullUrl) assigned.set(entry.fullUrl, response.location);
+    responses.push({ response });
   }
   return { resourceType: 'Bundle', type: 'batch-response', entry: responses };
+}
+
+/**
+ * A POST entry, one by one: its references to earlier entries rewritten to where they were stored, and created
+ * unless its conditional identifier finds it there already (by the server's conditional create when it has
+ * one for the type, else by a search first).
+ */
+async function createOnce(
+  client: FhirClient,
+  entryResource: fhir4.Resource,
+  request: fhir4.BundleEntryRequest,
+  assigned: Map<string, string>,
+  caps: ServerCapabilities,
+): Promise<{ status: string; location: string }> {
+  const type = entryResource.resourceType;
+  const resource = rewriteReferences(entryResource, assigned);
+  const query = request.ifNoneExist ? rewriteQuery(request.ifNoneExist, assigned) : undefined;
+  if (query && !caps.conditionalCreate.has(type)) {
+    const existing = await findExisting(client, type, query);
+    if (existing) return { status: '200 OK', location: existing };
+  }
+  const created = await client.create(
+    resource,
+    query && caps.conditionalCreate.has(type) ? { ifNoneExist: query } : {},
+  );
+  const location = locationOf(created, type);
+  if (!location) throw new WriteError(`The FHIR server did not say where it stored the ${type}.`, true);
+  return { status: '201 Created', location };
+}
+
+/** Where the one resource the conditional query matches is stored; more than one is refused, not added to. */
+async function findExisting(client: FhirClient, type: string, query: string): Promise<string | undefined> {
+  const found = await client.search(`${type}?${query}&_count=2`);
+  const matches = (found.entry ?? []).filter((e) => e.resource?.resourceType === type);
+  if (matches.length > 1)
+    throw new WriteError(
+      `${type}?${query} matches ${matches.length} resources on the server: not creating another.`,
+      false,
+    );
+  return matches[0]?.resource?.id ? `${type}/${matches[0].resource.id}` : undefined;
 }
 
 /**

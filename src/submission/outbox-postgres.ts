@@ -60,36 +60,61 @@ function toEntry(r: Row, parsedBundle?: fhir4.Bundle): OutboxEntry {
   return e;
 }
 
+/** Insert a new entry, leased for the caller; the existing entry when the key is already there. */
+async function addEntry(
+  db: PostgresDatabase,
+  key: string,
+  bundle: fhir4.Bundle,
+  options: { now?: Date; leaseMs?: number },
+): Promise<{ entry: OutboxEntry; created: boolean }> {
+  const now = options.now ?? new Date();
+  const leaseUntil = new Date(now.getTime() + (options.leaseMs ?? 30_000));
+  const inserted = await db.query<{ id: string }>(
+    'INSERT INTO outbox (key, bundle, created_at, next_attempt_at) VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING RETURNING id',
+    [key, JSON.stringify(bundle), now, leaseUntil],
+  );
+  const id = inserted.rows[0]?.id;
+  if (id !== undefined) {
+    return {
+      entry: {
+        id: Number(id),
+        key,
+        bundle,
+        status: 'pending',
+        attempts: 0,
+        createdAt: now.toISOString(),
+        nextAttemptAt: leaseUntil.toISOString(),
+      },
+      created: true,
+    };
+  }
+  const existing = await db.query<Row>('SELECT * FROM outbox WHERE key = $1', [key]);
+  if (!existing.rows[0]) throw new Error(`outbox: entry ${key} vanished after insert`);
+  return { entry: toEntry(existing.rows[0]), created: false };
+}
+
+/** Due entries, leased in the same statement; rows another sender holds locked are skipped, not waited for. */
+async function claimDueEntries(
+  db: PostgresDatabase,
+  now: Date,
+  limit: number,
+  leaseMs: number,
+): Promise<OutboxEntry[]> {
+  const rows = await db.query<Row>(
+    `WITH due AS (
+       SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
+     )
+     UPDATE outbox o SET next_attempt_at = $3 FROM due WHERE o.id = due.id RETURNING o.*`,
+    [now, limit, new Date(now.getTime() + leaseMs)],
+  );
+  return rows.rows.map((r) => toEntry(r)).sort((a, b) => a.id - b.id);
+}
+
 /** The outbox in `db` (its migrations applied first). Closing it leaves the pool to its owner. */
 export async function openPostgresOutbox(db: PostgresDatabase): Promise<Outbox> {
   await db.migrate('outbox', OUTBOX_MIGRATIONS);
   return {
-    async add(key, bundle, options = {}) {
-      const now = options.now ?? new Date();
-      const leaseUntil = new Date(now.getTime() + (options.leaseMs ?? 30_000));
-      const inserted = await db.query<{ id: string }>(
-        'INSERT INTO outbox (key, bundle, created_at, next_attempt_at) VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING RETURNING id',
-        [key, JSON.stringify(bundle), now, leaseUntil],
-      );
-      const id = inserted.rows[0]?.id;
-      if (id !== undefined) {
-        return {
-          entry: {
-            id: Number(id),
-            key,
-            bundle,
-            status: 'pending',
-            attempts: 0,
-            createdAt: now.toISOString(),
-            nextAttemptAt: leaseUntil.toISOString(),
-          },
-          created: true,
-        };
-      }
-      const existing = await db.query<Row>('SELECT * FROM outbox WHERE key = $1', [key]);
-      if (!existing.rows[0]) throw new Error(`outbox: entry ${key} vanished after insert`);
-      return { entry: toEntry(existing.rows[0]), created: false };
-    },
+    add: (key, bundle, options = {}) => addEntry(db, key, bundle, options),
     async get(key) {
       const row = (await db.query<Row>('SELECT * FROM outbox WHERE key = $1', [key])).rows[0];
       return row ? toEntry(row) : undefined;
@@ -103,16 +128,7 @@ export async function openPostgresOutbox(db: PostgresDatabase): Promise<Outbox> 
       ).rows[0];
       return row ? toEntry(row, entry.bundle) : entry;
     },
-    async claimDue(now, limit, leaseMs) {
-      const rows = await db.query<Row>(
-        `WITH due AS (
-           SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED
-         )
-         UPDATE outbox o SET next_attempt_at = $3 FROM due WHERE o.id = due.id RETURNING o.*`,
-        [now, limit, new Date(now.getTime() + leaseMs)],
-      );
-      return rows.rows.map((r) => toEntry(r)).sort((a, b) => a.id - b.id);
-    },
+    claimDue: (now, limit, leaseMs) => claimDueEntries(db, now, limit, leaseMs),
     async markSent(id, response, now = new Date()) {
       await db.query(
         "UPDATE outbox SET status = 'sent', sent_at = $1, response = $2, attempts = attempts + 1, last_error = NULL WHERE id = $3",

@@ -10,6 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type Database from 'better-sqlite3';
 import { openSqlite } from '../platform/sqlite.js';
 
 export type OutboxStatus = 'pending' | 'sent' | 'failed';
@@ -97,6 +98,64 @@ export function openSqliteOutbox(dataDir: string): Outbox {
   // WAL file itself (`durable()` below: in the thread pool, shared by concurrent submissions). Same guarantee
   // as FULL; checkpoints fsync the WAL and database as they always do.
   const db = openSqlite({ file, store: 'outbox', synchronous: 'NORMAL', busyTimeoutMs: 5000 });
+  createOutboxTable(db);
+  const sql = prepareOutboxStatements(db);
+  const wal = walSync(file, dataDir);
+
+  const claim = db.transaction((nowIso: string, limit: number, leaseUntil: string) => {
+    const rows = sql.due.all(nowIso, limit);
+    for (const r of rows) sql.lease.run(leaseUntil, r.id);
+    return rows;
+  });
+
+  return {
+    async add(key, bundle, options = {}) {
+      const result = insertEntry(sql, key, bundle, options);
+      // Also when the key existed: that row may still be waiting for its own fsync.
+      await wal.durable();
+      return result;
+    },
+    async get(key) {
+      const row = sql.byKey.get(key);
+      return row ? toEntry(row) : undefined;
+    },
+    async refresh(entry) {
+      const row = sql.stateById.get(entry.id);
+      return row ? toEntry({ ...row, bundle: '' }, entry.bundle) : entry;
+    },
+    async claimDue(now, limit, leaseMs) {
+      const leaseUntil = new Date(now.getTime() + leaseMs).toISOString();
+      // The rows were read before their lease was written: report the lease, as the PostgreSQL adapter does.
+      return claim(now.toISOString(), limit, leaseUntil).map((r) => toEntry({ ...r, next_attempt_at: leaseUntil }));
+    },
+    // "Sent", "retry later", "failed" and leases are bookkeeping that sending makes true again if a power loss
+    // takes them: a resend finds the submission's Provenance and writes nothing (a failed one fails again).
+    // They are not fsync'd on their own (the next durable() or checkpoint covers them).
+    async markSent(id, response, now = new Date()) {
+      sql.sent.run(now.toISOString(), JSON.stringify(response), id);
+    },
+    async markRetry(id, error, nextAttemptAt) {
+      sql.retry.run(error.slice(0, 2000), nextAttemptAt.toISOString(), id);
+    },
+    async markFailed(id, error) {
+      sql.failed.run(error.slice(0, 2000), id);
+    },
+    async list(status, limit = 100) {
+      return (status ? sql.allByStatus.all(status, limit) : sql.all.all(limit)).map((r) => toEntry(r));
+    },
+    async counts() {
+      const out: Record<OutboxStatus, number> = { pending: 0, sent: 0, failed: 0 };
+      for (const r of sql.countRows.all()) out[r.status] = r.n;
+      return out;
+    },
+    async close() {
+      wal.close();
+      db.close();
+    },
+  };
+}
+
+function createOutboxTable(db: Database.Database): void {
   db.exec(`CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT NOT NULL UNIQUE,
@@ -110,35 +169,42 @@ export function openSqliteOutbox(dataDir: string): Outbox {
     response TEXT
   );
   CREATE INDEX IF NOT EXISTS outbox_due ON outbox(status, next_attempt_at);`);
+}
 
-  const insert = db.prepare(
-    `INSERT INTO outbox (key, bundle, created_at, next_attempt_at) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO NOTHING`,
-  );
-  const byKey = db.prepare<[string], Row>(`SELECT * FROM outbox WHERE key = ?`);
-  const stateById = db.prepare<[number], Omit<Row, 'bundle'>>(
-    `SELECT id, key, status, attempts, created_at, next_attempt_at, last_error, sent_at, response FROM outbox WHERE id = ?`,
-  );
-  const due = db.prepare<[string, number], Row>(
-    `SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?`,
-  );
-  const lease = db.prepare(`UPDATE outbox SET next_attempt_at = ? WHERE id = ?`);
-  const sent = db.prepare(
-    `UPDATE outbox SET status = 'sent', sent_at = ?, response = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?`,
-  );
-  const retry = db.prepare(
-    `UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?`,
-  );
-  const failed = db.prepare(
-    `UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?`,
-  );
-  const all = db.prepare<[number], Row>(`SELECT * FROM outbox ORDER BY id DESC LIMIT ?`);
-  const allByStatus = db.prepare<[string, number], Row>(
-    `SELECT * FROM outbox WHERE status = ? ORDER BY id DESC LIMIT ?`,
-  );
-  const countRows = db.prepare<[], { status: OutboxStatus; n: number }>(
-    `SELECT status, COUNT(*) AS n FROM outbox GROUP BY status`,
-  );
+type OutboxStatements = ReturnType<typeof prepareOutboxStatements>;
 
+function prepareOutboxStatements(db: Database.Database) {
+  return {
+    insert: db.prepare(
+      `INSERT INTO outbox (key, bundle, created_at, next_attempt_at) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO NOTHING`,
+    ),
+    byKey: db.prepare<[string], Row>(`SELECT * FROM outbox WHERE key = ?`),
+    stateById: db.prepare<[number], Omit<Row, 'bundle'>>(
+      `SELECT id, key, status, attempts, created_at, next_attempt_at, last_error, sent_at, response FROM outbox WHERE id = ?`,
+    ),
+    due: db.prepare<[string, number], Row>(
+      `SELECT * FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?`,
+    ),
+    lease: db.prepare(`UPDATE outbox SET next_attempt_at = ? WHERE id = ?`),
+    sent: db.prepare(
+      `UPDATE outbox SET status = 'sent', sent_at = ?, response = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?`,
+    ),
+    retry: db.prepare(`UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?`),
+    failed: db.prepare(`UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?`),
+    all: db.prepare<[number], Row>(`SELECT * FROM outbox ORDER BY id DESC LIMIT ?`),
+    allByStatus: db.prepare<[string, number], Row>(`SELECT * FROM outbox WHERE status = ? ORDER BY id DESC LIMIT ?`),
+    countRows: db.prepare<[], { status: OutboxStatus; n: number }>(
+      `SELECT status, COUNT(*) AS n FROM outbox GROUP BY status`,
+    ),
+  };
+}
+
+/**
+ * Fsyncs of the outbox's WAL file. `durable()` is a group commit: it resolves once everything committed before
+ * the call is on disk. An fsync already running may have started before this caller's commit, so callers
+ * arriving meanwhile share the NEXT one.
+ */
+function walSync(file: string, dataDir: string): { durable: () => Promise<void>; close: () => void } {
   // The WAL file, opened once it exists (SQLite creates it on the first write); its directory entry is
   // fsync'd once too, so that a WAL created since the last boot is found after a power loss.
   let walFd: number | undefined;
@@ -154,10 +220,6 @@ export function openSqliteOutbox(dataDir: string): Outbox {
     }
     return walFd;
   };
-  /**
-   * Group commit: resolves once everything committed before the call is on disk. An fsync already running
-   * may have started before this caller's commit, so callers arriving meanwhile share the NEXT one.
-   */
   let syncing: Promise<void> | undefined;
   let queued: Promise<void> | undefined;
   const durable = (): Promise<void> => {
@@ -178,82 +240,37 @@ export function openSqliteOutbox(dataDir: string): Outbox {
       });
     return queued;
   };
-  const insertEntry = (
-    key: string,
-    bundle: fhir4.Bundle,
-    options: { now?: Date; leaseMs?: number },
-  ): { entry: OutboxEntry; created: boolean } => {
-    const now = options.now ?? new Date();
-    const leaseUntil = new Date(now.getTime() + (options.leaseMs ?? 30_000));
-    const info = insert.run(key, JSON.stringify(bundle), now.toISOString(), leaseUntil.toISOString());
-    // A new row holds exactly what was just written: no need to read back and re-parse the bundle.
-    if (info.changes === 1) {
-      const entry: OutboxEntry = {
-        id: Number(info.lastInsertRowid),
-        key,
-        bundle,
-        status: 'pending',
-        attempts: 0,
-        createdAt: now.toISOString(),
-        nextAttemptAt: leaseUntil.toISOString(),
-      };
-      return { entry, created: true };
-    }
-    const row = byKey.get(key);
-    if (!row) throw new Error(`outbox: entry ${key} vanished after insert`);
-    return { entry: toEntry(row), created: false };
+  const close = () => {
+    if (walFd !== undefined) fs.closeSync(walFd);
+    walFd = undefined;
   };
+  return { durable, close };
+}
 
-  const claim = db.transaction((nowIso: string, limit: number, leaseUntil: string) => {
-    const rows = due.all(nowIso, limit);
-    for (const r of rows) lease.run(leaseUntil, r.id);
-    return rows;
-  });
-
-  return {
-    async add(key, bundle, options = {}) {
-      const result = insertEntry(key, bundle, options);
-      // Also when the key existed: that row may still be waiting for its own fsync.
-      await durable();
-      return result;
-    },
-    async get(key) {
-      const row = byKey.get(key);
-      return row ? toEntry(row) : undefined;
-    },
-    async refresh(entry) {
-      const row = stateById.get(entry.id);
-      return row ? toEntry({ ...row, bundle: '' }, entry.bundle) : entry;
-    },
-    async claimDue(now, limit, leaseMs) {
-      const leaseUntil = new Date(now.getTime() + leaseMs).toISOString();
-      // The rows were read before their lease was written: report the lease, as the PostgreSQL adapter does.
-      return claim(now.toISOString(), limit, leaseUntil).map((r) => toEntry({ ...r, next_attempt_at: leaseUntil }));
-    },
-    // "Sent", "retry later", "failed" and leases are bookkeeping that sending makes true again if a power loss
-    // takes them: a resend finds the submission's Provenance and writes nothing (a failed one fails again).
-    // They are not fsync'd on their own (the next durable() or checkpoint covers them).
-    async markSent(id, response, now = new Date()) {
-      sent.run(now.toISOString(), JSON.stringify(response), id);
-    },
-    async markRetry(id, error, nextAttemptAt) {
-      retry.run(error.slice(0, 2000), nextAttemptAt.toISOString(), id);
-    },
-    async markFailed(id, error) {
-      failed.run(error.slice(0, 2000), id);
-    },
-    async list(status, limit = 100) {
-      return (status ? allByStatus.all(status, limit) : all.all(limit)).map((r) => toEntry(r));
-    },
-    async counts() {
-      const out: Record<OutboxStatus, number> = { pending: 0, sent: 0, failed: 0 };
-      for (const r of countRows.all()) out[r.status] = r.n;
-      return out;
-    },
-    async close() {
-      if (walFd !== undefined) fs.closeSync(walFd);
-      walFd = undefined;
-      db.close();
-    },
-  };
+/** Insert a new entry, leased for the caller; the existing entry when the key is already there. */
+function insertEntry(
+  sql: OutboxStatements,
+  key: string,
+  bundle: fhir4.Bundle,
+  options: { now?: Date; leaseMs?: number },
+): { entry: OutboxEntry; created: boolean } {
+  const now = options.now ?? new Date();
+  const leaseUntil = new Date(now.getTime() + (options.leaseMs ?? 30_000));
+  const info = sql.insert.run(key, JSON.stringify(bundle), now.toISOString(), leaseUntil.toISOString());
+  // A new row holds exactly what was just written: no need to read back and re-parse the bundle.
+  if (info.changes === 1) {
+    const entry: OutboxEntry = {
+      id: Number(info.lastInsertRowid),
+      key,
+      bundle,
+      status: 'pending',
+      attempts: 0,
+      createdAt: now.toISOString(),
+      nextAttemptAt: leaseUntil.toISOString(),
+    };
+    return { entry, created: true };
+  }
+  const row = sql.byKey.get(key);
+  if (!row) throw new Error(`outbox: entry ${key} vanished after insert`);
+  return { entry: toEntry(row), created: false };
 }

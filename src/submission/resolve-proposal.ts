@@ -82,7 +82,9 @@ export interface ProposalDecision {
 
 const TARGET = /^(ServiceRequest|Flag)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/([A-Za-z0-9\-.]{1,64}))?$/;
 
-function checkDecision(d: ProposalDecision): { type: 'ServiceRequest' | 'Flag'; id: string; version?: string } {
+type DecisionTarget = { type: 'ServiceRequest' | 'Flag'; id: string; version?: string };
+
+function checkDecision(d: ProposalDecision): DecisionTarget {
   const match = TARGET.exec(d?.target ?? '');
   if (!match)
     throw badRequest(
@@ -93,27 +95,35 @@ function checkDecision(d: ProposalDecision): { type: 'ServiceRequest' | 'Flag'; 
     throw badRequest('decision must be "accept" or "dismiss".', 'decision');
   if (!d.who?.reference && !d.who?.identifier)
     throw badRequest('who must say who decided (a reference to the Practitioner).', 'who');
-  if (d.decision === 'dismiss') {
-    if (!d.reason) throw badRequest(`Dismissing needs a reason from ${DECISION_REASON_VALUESET}.`, 'reason');
-    if (
-      d.reason.system !== DECISION_REASON_SYSTEM ||
-      !(DECISION_REASON_CODES as readonly string[]).includes(d.reason.code ?? '')
-    ) {
-      throw badRequest(
-        `reason must be one of ${DECISION_REASON_CODES.join(', ')} from ${DECISION_REASON_SYSTEM}.`,
-        'reason',
-      );
-    }
-    if (d.reason.code === 'other' && !d.note?.trim())
-      throw badRequest('A dismissal for "other" reasons needs a note saying why.', 'note');
-  }
-  if (match[1] === 'Flag' && !(d.decision === 'dismiss' && d.reason?.code === 'duplicate')) {
+  if (d.decision === 'dismiss') checkDismissalReason(d);
+  if (match[1] === 'Flag') checkFlagDismissedAsDuplicate(d);
+  return { type: match[1] as 'ServiceRequest' | 'Flag', id: match[2]!, ...(match[3] ? { version: match[3] } : {}) };
+}
+
+/** A Flag is closed by its outcome (recordFlagOutcome); the only decision on one is dismissing a duplicate. */
+function checkFlagDismissedAsDuplicate(d: ProposalDecision): void {
+  if (!(d.decision === 'dismiss' && d.reason?.code === 'duplicate')) {
     throw badRequest(
       `A Flag is closed by recording what happened to the patient (a code from ${FLAG_OUTCOME_VALUESET}), not by accepting or dismissing it; only a duplicate Flag is dismissed.`,
       'target',
     );
   }
-  return { type: match[1] as 'ServiceRequest' | 'Flag', id: match[2]!, ...(match[3] ? { version: match[3] } : {}) };
+}
+
+/** A dismissal names a coded reason from the value set, and "other" says why in a note. */
+function checkDismissalReason(d: ProposalDecision): void {
+  if (!d.reason) throw badRequest(`Dismissing needs a reason from ${DECISION_REASON_VALUESET}.`, 'reason');
+  if (
+    d.reason.system !== DECISION_REASON_SYSTEM ||
+    !(DECISION_REASON_CODES as readonly string[]).includes(d.reason.code ?? '')
+  ) {
+    throw badRequest(
+      `reason must be one of ${DECISION_REASON_CODES.join(', ')} from ${DECISION_REASON_SYSTEM}.`,
+      'reason',
+    );
+  }
+  if (d.reason.code === 'other' && !d.note?.trim())
+    throw badRequest('A dismissal for "other" reasons needs a note saying why.', 'note');
 }
 
 /** An HTTP error from the FHIR server, as the module's own FhirError (412 and 404 in plain words). */
@@ -167,87 +177,129 @@ export async function resolveProposal(
   const client = await decisionClient(target, d.bearerToken);
   const ref = `${t.type}/${t.id}`;
 
-  let current: fhir4.ServiceRequest | fhir4.Flag;
-  try {
-    current = await client.read<fhir4.ServiceRequest | fhir4.Flag>(t.type, t.id);
-  } catch (err) {
-    throw asFhirError(err, ref);
-  }
-  if (t.version && current.meta?.versionId && current.meta.versionId !== t.version) {
-    throw preconditionFailed(
-      `${ref} is at version ${current.meta.versionId}, not ${t.version}: someone changed it since it was shown. Reload it and decide again.`,
-    );
-  }
+  const current = await readCurrent<fhir4.ServiceRequest | fhir4.Flag>(client, ref);
+  assertVersionSeen(ref, current, t.version, 'decide again');
+  // The version the clinician looked at is the one the update's If-Match names.
   const pinned = t.version ? { ...current, meta: { ...current.meta, versionId: t.version } } : current;
 
-  const entries: fhir4.BundleEntry[] = [];
   const reasonConcept: fhir4.CodeableConcept | undefined = d.reason
     ? { coding: [d.reason], ...(d.note ? { text: d.note } : {}) }
     : undefined;
-  const note: fhir4.Annotation | undefined = d.note
-    ? {
-        text: d.note,
-        time: at,
-        ...(d.who.reference ? { authorReference: d.who } : { authorString: d.who.display ?? 'clinician' }),
-      }
-    : undefined;
-  let flagsToClose: fhir4.Flag[] = [];
+  const entries =
+    current.resourceType === 'ServiceRequest'
+      ? proposalDecisionEntries(current, pinned as fhir4.ServiceRequest, ref, d, at, reasonConcept)
+      : [putEntry(closedFlag(flagStillOpen(current, ref, pinned as fhir4.Flag), at))];
 
-  if (current.resourceType === 'ServiceRequest') {
-    if (current.intent !== 'proposal')
-      throw conflict(
-        `${ref} is not a proposal (intent is ${current.intent}): only proposals are accepted or dismissed.`,
-      );
-    if (current.status !== 'draft') throw conflict(`${ref} was already resolved (status ${current.status}).`);
-    const proposal: fhir4.ServiceRequest = {
-      ...pinned,
-      status: d.decision === 'accept' ? 'completed' : 'revoked',
-      ...(note ? { note: [...(current.note ?? []), note] } : {}),
-      ...(d.decision === 'dismiss' && reasonConcept
-        ? {
-            extension: [
-              ...(current.extension ?? []).filter((e) => e.url !== STATUS_REASON_EXTENSION),
-              { url: STATUS_REASON_EXTENSION, valueCodeableConcept: reasonConcept },
-            ],
-          }
-        : {}),
-    } as fhir4.ServiceRequest;
-    entries.push(putEntry(proposal));
-    if (d.decision === 'accept') entries.push(orderEntry(current, ref, d, at));
-    // The Flag raised with it stays open: accepting an MRI is not assessing the patient (recordFlagOutcome).
-  } else {
-    if (current.status !== 'active') throw conflict(`${ref} was already resolved (status ${current.status}).`);
-    flagsToClose = [pinned as fhir4.Flag];
-  }
-  for (const flag of flagsToClose) {
-    // Inactive Flags leave the worklist: withWorklistTags drops its search tags with the status change.
-    entries.push(
-      putEntry(
-        withWorklistTags({
-          ...flag,
-          status: 'inactive',
-          period: { ...flag.period, start: flag.period?.start ?? at, end: at },
-        }),
-      ),
+  const seenVersion = pinned.meta?.versionId ?? current.meta?.versionId ?? '1';
+  const provenance = decisionProvenance(entries, ref, d, at, reasonConcept, seenVersion);
+  entries.push({
+    fullUrl: 'urn:uuid:' + randomUUID(),
+    resource: provenance,
+    request: { method: 'POST', url: 'Provenance' },
+  });
+
+  const results = await write(client, entries, ref);
+  const written = results.filter((r): r is fhir4.FhirResource => r !== undefined);
+  const savedProvenance = written.find((r): r is fhir4.Provenance => r.resourceType === 'Provenance');
+  return { updated: written.filter((r) => r.resourceType !== 'Provenance'), provenance: savedProvenance ?? provenance };
+}
+
+/** A 412 when the clinician named a version and the resource has moved on since: they decided on another one. */
+function assertVersionSeen(ref: string, current: fhir4.FhirResource, version: string | undefined, redo: string) {
+  if (version && current.meta?.versionId && current.meta.versionId !== version) {
+    throw preconditionFailed(
+      `${ref} is at version ${current.meta.versionId}, not ${version}: someone changed it since it was shown. Reload it and ${redo}.`,
     );
   }
+}
 
-  const provenance: fhir4.Provenance = {
+/** The clinician's note on a decision, authored by them (by reference when there is one). */
+function decisionNote(d: ProposalDecision, at: string): fhir4.Annotation | undefined {
+  if (!d.note) return undefined;
+  return {
+    text: d.note,
+    time: at,
+    ...(d.who.reference ? { authorReference: d.who } : { authorString: d.who.display ?? 'clinician' }),
+  };
+}
+
+/**
+ * Accepting or dismissing a draft proposal: the proposal completed (accept) or revoked with the coded reason
+ * (dismiss), and on accept the new order. The Flag raised with it stays open: accepting an MRI is not assessing
+ * the patient (recordFlagOutcome).
+ */
+function proposalDecisionEntries(
+  current: fhir4.ServiceRequest,
+  pinned: fhir4.ServiceRequest,
+  ref: string,
+  d: ProposalDecision,
+  at: string,
+  reasonConcept: fhir4.CodeableConcept | undefined,
+): fhir4.BundleEntry[] {
+  if (current.intent !== 'proposal')
+    throw conflict(`${ref} is not a proposal (intent is ${current.intent}): only proposals are accepted or dismissed.`);
+  if (current.status !== 'draft') throw conflict(`${ref} was already resolved (status ${current.status}).`);
+  const note = decisionNote(d, at);
+  const proposal: fhir4.ServiceRequest = {
+    ...pinned,
+    status: d.decision === 'accept' ? 'completed' : 'revoked',
+    ...(note ? { note: [...(current.note ?? []), note] } : {}),
+    ...(d.decision === 'dismiss' && reasonConcept
+      ? {
+          extension: [
+            ...(current.extension ?? []).filter((e) => e.url !== STATUS_REASON_EXTENSION),
+            { url: STATUS_REASON_EXTENSION, valueCodeableConcept: reasonConcept },
+          ],
+        }
+      : {}),
+  };
+  const entries = [putEntry(proposal)];
+  if (d.decision === 'accept') entries.push(orderEntry(current, ref, d, at));
+  return entries;
+}
+
+/** A Flag dismissed as a duplicate must still be open; returns the version to close. */
+function flagStillOpen(current: fhir4.Flag, ref: string, pinned: fhir4.Flag): fhir4.Flag {
+  if (current.status !== 'active') throw conflict(`${ref} was already resolved (status ${current.status}).`);
+  return pinned;
+}
+
+/** A closed Flag: inactive, its period ended now; withWorklistTags drops its search tags, so it leaves the worklist. */
+function closedFlag(flag: fhir4.Flag, at: string): fhir4.Flag {
+  return withWorklistTags({
+    ...flag,
+    status: 'inactive',
+    period: { ...flag.period, start: flag.period?.start ?? at, end: at },
+  });
+}
+
+/** Who acted (the clinician) and what assembled the record (the module). */
+function actAgents(who: fhir4.Reference): fhir4.ProvenanceAgent[] {
+  return [
+    { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'author', display: 'Author' }] }, who },
+    { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'assembler', display: 'Assembler' }] }, who: MODULE_DEVICE },
+  ];
+}
+
+/** The Provenance of an accept or dismiss: what it changed, the version decided on, and what carries it forward. */
+function decisionProvenance(
+  entries: fhir4.BundleEntry[],
+  ref: string,
+  d: ProposalDecision,
+  at: string,
+  reasonConcept: fhir4.CodeableConcept | undefined,
+  seenVersion: string,
+): fhir4.Provenance {
+  return {
     resourceType: 'Provenance',
     target: entries.map((e) => ({ reference: e.fullUrl ?? e.request!.url })),
     recorded: at,
     meta: { tag: [{ system: CLINICIAN_ACT_SYSTEM, code: d.decision }] },
     activity: { coding: [{ system: DATA_OPERATION, code: 'UPDATE', display: 'revise' }], text: `${d.decision} ${ref}` },
     ...(reasonConcept ? { reason: [reasonConcept] } : d.note ? { reason: [{ text: d.note }] } : {}),
-    agent: [
-      { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'author', display: 'Author' }] }, who: d.who },
-      { type: { coding: [{ system: PARTICIPANT_TYPE, code: 'assembler', display: 'Assembler' }] }, who: MODULE_DEVICE },
-    ],
+    agent: actAgents(d.who),
     entity: [
-      {
-        role: 'revision',
-        what: { reference: `${ref}/_history/${pinned.meta?.versionId ?? current.meta?.versionId ?? '1'}` },
-      },
+      { role: 'revision', what: { reference: `${ref}/_history/${seenVersion}` } },
       // The item that carries this one forward (an amendment's, for the same rule).
       ...(d.supersededBy
         ? [
@@ -259,16 +311,6 @@ export async function resolveProposal(
         : []),
     ],
   };
-  entries.push({
-    fullUrl: 'urn:uuid:' + randomUUID(),
-    resource: provenance,
-    request: { method: 'POST', url: 'Provenance' },
-  });
-
-  const results = await write(client, entries, ref);
-  const written = results.filter((r): r is fhir4.FhirResource => r !== undefined);
-  const savedProvenance = written.find((r): r is fhir4.Provenance => r.resourceType === 'Provenance');
-  return { updated: written.filter((r) => r.resourceType !== 'Provenance'), provenance: savedProvenance ?? provenance };
 }
 
 export interface FlagOutcomeInput {
@@ -340,24 +382,12 @@ export async function recordFlagOutcome(
   d: FlagOutcomeInput,
   now: Date = new Date(),
 ): Promise<{ updated: fhir4.FhirResource[]; provenance: fhir4.Provenance }> {
-  const match = FLAG_TARGET.exec(d?.target ?? '');
-  if (!match)
-    throw badRequest(`target must be "Flag/<id>" (optionally with /_history/<version>), not "${d?.target}".`, 'target');
-  if (!(FLAG_OUTCOME_CODES as readonly string[]).includes(d.outcome))
-    throw badRequest(`outcome must be one of ${FLAG_OUTCOME_CODES.join(', ')} from ${FLAG_OUTCOME_SYSTEM}.`, 'outcome');
-  if (OUTCOMES_NEEDING_A_NOTE.includes(d.outcome) && !d.note?.trim())
-    throw badRequest(`The outcome "${d.outcome}" needs a note saying why.`, 'note');
-  if (!d.who?.reference && !d.who?.identifier)
-    throw badRequest('who must say who recorded the outcome (a reference to the Practitioner).', 'who');
-  const ref = `Flag/${match[1]}`;
+  const flag = checkFlagOutcome(d);
+  const ref = `Flag/${flag.id}`;
   const client = await decisionClient(target, d.bearerToken);
   const current = await readCurrent<fhir4.Flag>(client, ref);
   if (current.resourceType !== 'Flag') throw notFound(`${ref} is not a Flag.`);
-  if (match[2] && current.meta?.versionId && current.meta.versionId !== match[2]) {
-    throw preconditionFailed(
-      `${ref} is at version ${current.meta.versionId}, not ${match[2]}: someone changed it since it was shown. Reload it and record the outcome again.`,
-    );
-  }
+  assertVersionSeen(ref, current, flag.version, 'record the outcome again');
   if (current.status !== 'active')
     throw conflict(`${ref} is already closed (status ${current.status}): an outcome was recorded before.`);
   const at = now.toISOString();
@@ -366,11 +396,6 @@ export async function recordFlagOutcome(
     code: d.outcome,
     display: FLAG_OUTCOME_DISPLAY[d.outcome as FlagOutcomeCode],
   };
-  const closed = withWorklistTags({
-    ...current,
-    status: 'inactive',
-    period: { ...current.period, start: current.period?.start ?? at, end: at },
-  });
   const provenance = actProvenance({
     act: 'flag-outcome',
     targets: [ref],
@@ -380,7 +405,21 @@ export async function recordFlagOutcome(
     reason: { coding: [coding], ...(d.note?.trim() ? { text: d.note.trim() } : {}) },
     entity: [{ role: 'revision', what: { reference: `${ref}/_history/${current.meta?.versionId ?? '1'}` } }],
   });
-  return writeAct(client, [closed], provenance, ref);
+  return writeAct(client, [closedFlag(current, at)], provenance, ref);
+}
+
+/** The Flag a recorded outcome names (and the version seen), once the outcome, its note and who are valid. */
+function checkFlagOutcome(d: FlagOutcomeInput): { id: string; version?: string } {
+  const match = FLAG_TARGET.exec(d?.target ?? '');
+  if (!match)
+    throw badRequest(`target must be "Flag/<id>" (optionally with /_history/<version>), not "${d?.target}".`, 'target');
+  if (!(FLAG_OUTCOME_CODES as readonly string[]).includes(d.outcome))
+    throw badRequest(`outcome must be one of ${FLAG_OUTCOME_CODES.join(', ')} from ${FLAG_OUTCOME_SYSTEM}.`, 'outcome');
+  if (OUTCOMES_NEEDING_A_NOTE.includes(d.outcome) && !d.note?.trim())
+    throw badRequest(`The outcome "${d.outcome}" needs a note saying why.`, 'note');
+  if (!d.who?.reference && !d.who?.identifier)
+    throw badRequest('who must say who recorded the outcome (a reference to the Practitioner).', 'who');
+  return { id: match[1]!, ...(match[2] ? { version: match[2] } : {}) };
 }
 
 /** Displays of the outcome codes (as in the CodeSystem; a test keeps them in step). */
@@ -428,61 +467,27 @@ export async function undoDecision(
   const client = await decisionClient(target, d.bearerToken);
   const provRef = `Provenance/${d.provenance}`;
   const act = await readCurrent<fhir4.Provenance>(client, provRef);
-  const kind = actOf(act);
-  if (act.resourceType !== 'Provenance' || (kind !== 'accept' && kind !== 'dismiss' && kind !== 'flag-outcome')) {
-    throw badRequest(
-      `${provRef} does not record an accept, a dismiss or a flag outcome: there is nothing to undo.`,
-      'provenance',
-    );
-  }
-  const author = authorOf(act);
-  if (author?.reference !== d.who.reference) {
-    throw forbidden(
-      `Only the clinician who recorded this (${author?.display ?? author?.reference ?? 'someone else'}) can undo it. Record a new decision instead.`,
-    );
-  }
-  const windowMs = d.windowMs ?? DEFAULT_UNDO_WINDOW_MS;
-  const recorded = Date.parse(act.recorded);
-  if (!(now.getTime() - recorded <= windowMs)) {
-    throw conflict(
-      `It is too late to undo this: it was recorded at ${act.recorded}, and an undo is possible for ${Math.round(windowMs / 60_000)} minutes. Record a new decision instead.`,
-    );
-  }
+  const kind = undoableAct(act, provRef);
+  assertUndoneByItsAuthor(act, d.who);
+  assertWithinUndoWindow(act, d.windowMs ?? DEFAULT_UNDO_WINDOW_MS, now);
   const at = now.toISOString();
   const targets = (act.target ?? [])
     .map((t) => t.reference?.replace(/\/_history\/.*$/, ''))
     .filter((r): r is string => !!r);
   const current = await Promise.all(targets.map((r) => readCurrent<fhir4.ServiceRequest | fhir4.Flag>(client, r)));
-  const changed = () =>
-    conflict(`${provRef} was already undone, or what it decided has changed since: reload and decide again.`);
-  const note: fhir4.Annotation = {
-    text: `Undone: the ${kind} recorded at ${act.recorded} was reversed by its author.`,
-    time: at,
-    authorReference: d.who,
+  const reversal: Reversal = {
+    kind,
+    recorded: Date.parse(act.recorded),
+    note: {
+      text: `Undone: the ${kind} recorded at ${act.recorded} was reversed by its author.`,
+      time: at,
+      authorReference: d.who,
+    },
+    changed: () =>
+      conflict(`${provRef} was already undone, or what it decided has changed since: reload and decide again.`),
   };
-  const updates: fhir4.FhirResource[] = [];
-  for (const r of current) {
-    if (r.resourceType === 'Flag') {
-      if (kind !== 'flag-outcome' || r.status !== 'inactive' || Date.parse(r.period?.end ?? '') !== recorded)
-        throw changed();
-      const { end: _end, ...period } = r.period ?? {};
-      updates.push(withWorklistTags({ ...r, status: 'active', period }));
-    } else if (r.resourceType === 'ServiceRequest' && r.intent === 'proposal') {
-      if (r.status !== (kind === 'accept' ? 'completed' : 'revoked')) throw changed();
-      const extension = (r.extension ?? []).filter((e) => e.url !== STATUS_REASON_EXTENSION);
-      const { extension: _ext, ...rest } = r;
-      updates.push({
-        ...rest,
-        ...(extension.length ? { extension } : {}),
-        status: 'draft',
-        note: [...(r.note ?? []), note],
-      });
-    } else if (r.resourceType === 'ServiceRequest' && r.intent === 'order') {
-      if (kind !== 'accept' || r.status !== 'active') throw changed();
-      updates.push({ ...r, status: 'revoked', note: [...(r.note ?? []), note] });
-    }
-  }
-  if (!updates.length) throw changed();
+  const updates = current.map((r) => reversed(r, reversal)).filter((r): r is fhir4.FhirResource => r !== undefined);
+  if (!updates.length) throw reversal.changed();
   const provenance = actProvenance({
     act: 'undo',
     targets: updates.map((u) => `${u.resourceType}/${u.id}`),
@@ -502,6 +507,82 @@ export async function undoDecision(
   });
   const out = await writeAct(client, updates, provenance, provRef);
   return { ...out, undone: kind };
+}
+
+type UndoableAct = 'accept' | 'dismiss' | 'flag-outcome';
+
+/** The act a Provenance records, when it is one an undo can reverse (not an undo itself, not a submission). */
+function undoableAct(act: fhir4.Provenance, provRef: string): UndoableAct {
+  const kind = actOf(act);
+  if (act.resourceType !== 'Provenance' || (kind !== 'accept' && kind !== 'dismiss' && kind !== 'flag-outcome')) {
+    throw badRequest(
+      `${provRef} does not record an accept, a dismiss or a flag outcome: there is nothing to undo.`,
+      'provenance',
+    );
+  }
+  return kind;
+}
+
+function assertUndoneByItsAuthor(act: fhir4.Provenance, who: fhir4.Reference): void {
+  const author = authorOf(act);
+  if (author?.reference !== who.reference) {
+    throw forbidden(
+      `Only the clinician who recorded this (${author?.display ?? author?.reference ?? 'someone else'}) can undo it. Record a new decision instead.`,
+    );
+  }
+}
+
+function assertWithinUndoWindow(act: fhir4.Provenance, windowMs: number, now: Date): void {
+  const recorded = Date.parse(act.recorded);
+  if (!(now.getTime() - recorded <= windowMs)) {
+    throw conflict(
+      `It is too late to undo this: it was recorded at ${act.recorded}, and an undo is possible for ${Math.round(windowMs / 60_000)} minutes. Record a new decision instead.`,
+    );
+  }
+}
+
+/** What an undo needs to reverse each resource of an act, and the error when one is no longer as the act left it. */
+interface Reversal {
+  kind: UndoableAct;
+  /** When the act was recorded (ms): the end it gave a Flag's period. */
+  recorded: number;
+  note: fhir4.Annotation;
+  changed: () => FhirError;
+}
+
+/**
+ * The new version of one resource of the act that reverses it: a Flag active again (back on the worklist), a
+ * proposal back to draft, the order an accept made revoked. Undefined for what the act did not change.
+ */
+function reversed(r: fhir4.ServiceRequest | fhir4.Flag, u: Reversal): fhir4.FhirResource | undefined {
+  if (r.resourceType === 'Flag') return reopenedFlag(r, u);
+  if (r.resourceType === 'ServiceRequest' && r.intent === 'proposal') return reopenedProposal(r, u);
+  if (r.resourceType === 'ServiceRequest' && r.intent === 'order') return revokedOrder(r, u);
+  return undefined;
+}
+
+function reopenedFlag(r: fhir4.Flag, u: Reversal): fhir4.Flag {
+  if (u.kind !== 'flag-outcome' || r.status !== 'inactive' || Date.parse(r.period?.end ?? '') !== u.recorded)
+    throw u.changed();
+  const { end: _end, ...period } = r.period ?? {};
+  return withWorklistTags({ ...r, status: 'active', period });
+}
+
+function reopenedProposal(r: fhir4.ServiceRequest, u: Reversal): fhir4.ServiceRequest {
+  if (r.status !== (u.kind === 'accept' ? 'completed' : 'revoked')) throw u.changed();
+  const extension = (r.extension ?? []).filter((e) => e.url !== STATUS_REASON_EXTENSION);
+  const { extension: _ext, ...rest } = r;
+  return {
+    ...rest,
+    ...(extension.length ? { extension } : {}),
+    status: 'draft',
+    note: [...(r.note ?? []), u.note],
+  };
+}
+
+function revokedOrder(r: fhir4.ServiceRequest, u: Reversal): fhir4.ServiceRequest {
+  if (u.kind !== 'accept' || r.status !== 'active') throw u.changed();
+  return { ...r, status: 'revoked', note: [...(r.note ?? []), u.note] };
 }
 
 /** The order an accepted proposal becomes: a new request, basedOn the proposal (idempotent on an identifier). */
@@ -540,6 +621,18 @@ async function write(
   entries: fhir4.BundleEntry[],
   ref: string,
 ): Promise<(fhir4.FhirResource | undefined)[]> {
+  return (await writeTransaction(client, entries, ref)) ?? (await writeEachInOrder(client, entries, ref));
+}
+
+/** Statuses that say the server takes no transactions (so the entries are written one by one instead). */
+const NO_TRANSACTIONS = [404, 405, 501];
+
+/** The entries as one transaction; undefined when the server has no transactions. */
+async function writeTransaction(
+  client: FhirClient,
+  entries: fhir4.BundleEntry[],
+  ref: string,
+): Promise<(fhir4.FhirResource | undefined)[] | undefined> {
   try {
     const response = await client.transaction({ resourceType: 'Bundle', type: 'transaction', entry: entries });
     // Entry statuses count like HTTP ones: a server may answer 200 with a failed entry (non-atomic).
@@ -549,17 +642,26 @@ async function write(
         response: { status: Number(failed.response!.status.slice(0, 3)) },
       });
     // A server may answer with locations only (no resources): read what it wrote.
-    return await Promise.all(
-      (response?.entry ?? []).map(async (e) => {
-        if (e.resource) return e.resource as fhir4.FhirResource;
-        const at = /([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(e.response?.location ?? '');
-        return at ? await client.read(at[1]!, at[2]!) : undefined;
-      }),
-    );
+    return await Promise.all((response?.entry ?? []).map((e) => writtenResource(client, e)));
   } catch (err) {
     const status = (err as { response?: { status?: number } }).response?.status;
-    if (status !== 404 && status !== 405 && status !== 501) throw asFhirError(err, ref);
+    if (!NO_TRANSACTIONS.includes(status as number)) throw asFhirError(err, ref);
+    return undefined;
   }
+}
+
+async function writtenResource(client: FhirClient, e: fhir4.BundleEntry): Promise<fhir4.FhirResource | undefined> {
+  if (e.resource) return e.resource as fhir4.FhirResource;
+  const at = /([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/.exec(e.response?.location ?? '');
+  return at ? await client.read(at[1]!, at[2]!) : undefined;
+}
+
+/** Each entry in order, references to earlier entries' fullUrls rewritten to what the server assigned. */
+async function writeEachInOrder(
+  client: FhirClient,
+  entries: fhir4.BundleEntry[],
+  ref: string,
+): Promise<(fhir4.FhirResource | undefined)[]> {
   const assigned = new Map<string, string>();
   const out: (fhir4.FhirResource | undefined)[] = [];
   try {

@@ -28,12 +28,7 @@ export interface SendFailure {
  * the EHR would not let the user write.
  */
 export function classifyWriteError(err: unknown, options: { userToken?: boolean } = {}): SendFailure {
-  if (err instanceof WriteError)
-    return {
-      transient: err.transient,
-      message: err.message,
-      ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}),
-    };
+  if (err instanceof WriteError) return writeErrorFailure(err);
   const e = err as { response?: { status?: number; data?: unknown }; message?: string; name?: string };
   const status = e?.response?.status;
   if (options.userToken && (status === 401 || status === 403)) {
@@ -42,20 +37,38 @@ export function classifyWriteError(err: unknown, options: { userToken?: boolean 
       message: `The FHIR server refused the user's credentials (${status}); nothing was written. Sign in again and resubmit.`,
     };
   }
-  if (typeof status === 'number') {
-    const detail = describeBody(e.response?.data);
-    // 401: the token expired or was revoked; a retry uses a fresh module token. 403 is permanent: never
-    // work around a refusal by retrying with other credentials.
-    const transient = status >= 500 || status === 401 || status === 408 || status === 429;
-    const retryAfterMs = retryAfterMsOf(err);
-    return {
-      transient,
-      message: `FHIR server answered ${status}${detail ? `: ${detail}` : ''}`,
-      ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
-    };
-  }
-  // fetch TypeError (connection refused, reset), AbortError/TimeoutError (our timeout), DNS failures: transient.
-  const cause = (err as { cause?: { code?: string; message?: string } })?.cause;
+  if (typeof status === 'number') return httpFailure(err, status, e.response?.data);
+  return unreachableFailure(err);
+}
+
+/** The writer's own verdict, as it judged it. */
+function writeErrorFailure(err: WriteError): SendFailure {
+  return {
+    transient: err.transient,
+    message: err.message,
+    ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}),
+  };
+}
+
+/**
+ * An HTTP answer: 5xx, 408, 429 and 401 are transient (401: the token expired or was revoked; a retry uses a
+ * fresh module token). 403 is permanent: never work around a refusal by retrying with other credentials.
+ */
+function httpFailure(err: unknown, status: number, data: unknown): SendFailure {
+  const detail = describeBody(data);
+  const transient = status >= 500 || status === 401 || status === 408 || status === 429;
+  const retryAfterMs = retryAfterMsOf(err);
+  return {
+    transient,
+    message: `FHIR server answered ${status}${detail ? `: ${detail}` : ''}`,
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  };
+}
+
+/** fetch TypeError (connection refused, reset), AbortError/TimeoutError (our timeout), DNS failures: transient. */
+function unreachableFailure(err: unknown): SendFailure {
+  const e = err as { message?: string; name?: string; cause?: { code?: string; message?: string } } | undefined;
+  const cause = e?.cause;
   const why =
     e?.name === 'TimeoutError' || e?.name === 'AbortError' ? 'no answer in time' : (e?.message ?? String(err));
   return { transient: true, message: `FHIR server unreachable: ${why}${cause?.code ? ` (${cause.code})` : ''}` };
@@ -111,6 +124,40 @@ export interface OutboxSender {
   stop(): Promise<void>;
 }
 
+/**
+ * One attempt at one entry, its outcome recorded: sent; a transient failure retried after the backoff (not
+ * before the server's Retry-After); a permanent one marked failed.
+ */
+async function sendOne(
+  to: Pick<OutboxSenderOptions, 'outbox' | 'writer' | 'onEvent'> & { backoff: BackoffPolicy },
+  entry: OutboxEntry,
+  bearerToken?: string,
+): Promise<'sent' | 'retry' | 'failed'> {
+  try {
+    const response = await to.writer.write(entry.bundle, {
+      ...(bearerToken ? { bearerToken } : {}),
+      retry: entry.attempts > 0,
+    });
+    await to.outbox.markSent(entry.id, response);
+    to.onEvent?.({ type: 'sent', entry });
+    return 'sent';
+  } catch (err) {
+    const failure = classifyWriteError(err, { userToken: bearerToken !== undefined });
+    if (failure.transient) {
+      // Not before the server's Retry-After, when it gave one (429, 503).
+      const next = new Date(
+        Date.now() + Math.max(nextDelayMs(entry.attempts + 1, to.backoff), failure.retryAfterMs ?? 0),
+      );
+      await to.outbox.markRetry(entry.id, failure.message, next);
+      to.onEvent?.({ type: 'retry', entry, message: failure.message });
+      return 'retry';
+    }
+    await to.outbox.markFailed(entry.id, failure.message);
+    to.onEvent?.({ type: 'failed', entry, message: failure.message });
+    return 'failed';
+  }
+}
+
 export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
   const { outbox, writer } = options;
   const backoff = options.backoff ?? defaultBackoff;
@@ -122,31 +169,8 @@ export function createOutboxSender(options: OutboxSenderOptions): OutboxSender {
   let stopped = true;
   let stopRequested = false;
 
-  async function sendEntry(entry: OutboxEntry, bearerToken?: string): Promise<'sent' | 'retry' | 'failed'> {
-    try {
-      const response = await writer.write(entry.bundle, {
-        ...(bearerToken ? { bearerToken } : {}),
-        retry: entry.attempts > 0,
-      });
-      await outbox.markSent(entry.id, response);
-      options.onEvent?.({ type: 'sent', entry });
-      return 'sent';
-    } catch (err) {
-      const failure = classifyWriteError(err, { userToken: bearerToken !== undefined });
-      if (failure.transient) {
-        // Not before the server's Retry-After, when it gave one (429, 503).
-        const next = new Date(
-          Date.now() + Math.max(nextDelayMs(entry.attempts + 1, backoff), failure.retryAfterMs ?? 0),
-        );
-        await outbox.markRetry(entry.id, failure.message, next);
-        options.onEvent?.({ type: 'retry', entry, message: failure.message });
-        return 'retry';
-      }
-      await outbox.markFailed(entry.id, failure.message);
-      options.onEvent?.({ type: 'failed', entry, message: failure.message });
-      return 'failed';
-    }
-  }
+  const sendEntry = (entry: OutboxEntry, bearerToken?: string) =>
+    sendOne({ outbox, writer, backoff, onEvent: options.onEvent }, entry, bearerToken);
 
   async function drain(now?: Date): Promise<number> {
     let attempted = 0;

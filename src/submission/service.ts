@@ -84,24 +84,7 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
   const now = deps.now ?? (() => new Date());
 
   async function submit(input: SubmitInput): Promise<SubmitResult> {
-    // Only errors refuse a submission, so the checks that can only warn are skipped on the way in; a refused
-    // response is checked again in full so that the 422 lists its warnings too (the rare path pays).
-    const resolveQuestionnaire = (canonical: string) => deps.knowledge.resolve(canonical, 'Questionnaire');
-    if (hasErrors(validateQuestionnaireResponse(input.response, { resolveQuestionnaire, errorsOnly: true }))) {
-      throw unprocessable(
-        validateQuestionnaireResponse(input.response, { resolveQuestionnaire }).issue.map(toIssueInput),
-      );
-    }
-    if (input.response.status !== 'completed' && input.response.status !== 'amended') {
-      throw badRequest(
-        `Only a completed or amended response can be submitted (status is "${input.response.status}"). Save drafts as in-progress responses instead.`,
-        'QuestionnaireResponse.status',
-      );
-    }
-    const subject = input.response.subject?.reference;
-    if (!subject)
-      throw badRequest('The response has no subject: whose answers are these?', 'QuestionnaireResponse.subject');
-
+    const subject = checkSubmittable(input.response, deps.knowledge);
     if (input.amends) checkAmends(input.amends, input.response);
     const response = input.amends
       ? { ...input.response, status: 'amended' as const }
@@ -112,72 +95,112 @@ export function createSubmissionService(deps: SubmissionServiceDeps) {
 
     const plan = deps.knowledge.resolve(FOLLOW_UP_PLAN, 'PlanDefinition');
     if (!plan) throw notFound(`PlanDefinition ${FOLLOW_UP_PLAN} is not loaded.`);
-    // $apply and $extract refer to the response by id. The local id is derived from the submission key, so
-    // that what $extract derives from it is unique per submission whatever id the client used (two clients'
-    // responses both called "1" must not share Observations); the transaction replaces it with a urn:uuid.
-    const withId: fhir4.QuestionnaireResponse = { ...response, id: submissionId(key) };
     const at = now();
-    const others = input.data.filter(
-      (r) => r.resourceType !== 'QuestionnaireResponse' || (r.id !== withId.id && r.id !== response.id),
-    );
-    const carePlan = applyPlanDefinition(plan, {
-      subject,
-      data: [...others, withId],
-      knowledge: deps.knowledge,
-      now: at,
-    });
-
-    const questionnaire = deps.knowledge.resolve(response.questionnaire ?? '', 'Questionnaire');
-    const extracted = questionnaire ? await extractFromResponse(withId, questionnaire) : undefined;
-
-    const author = input.author ?? response.author ?? response.source ?? response.subject!;
-    const bundle = buildSubmissionBundle({
-      response: withId,
-      carePlan,
-      author,
-      enterer: input.enterer,
-      now: at,
-      extracted,
-      key,
-      ...(input.amends ? { amends: input.amends } : {}),
-    });
+    const { bundle, carePlan } = await submissionBundle(deps.knowledge, plan, input, { response, key, subject, at });
     // Durable (fsync'd) before anything is sent: from here on the submission cannot be lost.
     const { entry, created } = await deps.outbox.add(key, bundle, {
       now: at,
       ...(deps.firstAttemptLeaseMs !== undefined ? { leaseMs: deps.firstAttemptLeaseMs } : {}),
     });
     if (!created) return resultFor(entry, response, true);
-
-    // From here on the submission is durably stored: whatever fails now (e.g. recording the attempt on a full
-    // disk) must not be reported as a failed submission — the user would enter it again. The background sender
-    // picks the entry up when its lease ends; sending is idempotent, so a write that did happen is not repeated.
-    let after: OutboxEntry = entry;
-    try {
-      await deps.sender.sendEntry(entry, input.bearerToken);
-      after = await deps.outbox.refresh(entry);
-    } catch (err) {
-      deps.onBookkeepingError?.(key, err);
-    }
+    const after = await firstAttempt(deps, key, entry, input.bearerToken);
     return { ...resultFor(after, response, false), carePlan };
   }
 
-  function resultFor(entry: OutboxEntry, response: fhir4.QuestionnaireResponse, duplicate: boolean): SubmitResult {
-    const state = stateOf(entry);
-    const carePlan = entry.bundle.entry?.find((e) => e.resource?.resourceType === 'CarePlan')?.resource as
-      fhir4.CarePlan | undefined;
-    return {
-      state,
-      key: entry.key,
-      duplicate,
-      response,
-      ...(carePlan ? { carePlan } : {}),
-      locations: locationsOf(entry),
-      entry,
-      message: state === 'failed' && entry.lastError ? `${MESSAGES.failed} (${entry.lastError})` : MESSAGES[state],
-    };
-  }
-
   return { submit, status: (key: string) => deps.outbox.get(key) };
+}
+
+/**
+ * A response that can be submitted: valid against its Questionnaire, completed or amended, with a subject
+ * (returned). Only errors refuse a submission, so the checks that can only warn are skipped on the way in; a
+ * refused response is checked again in full so that the 422 lists its warnings too (the rare path pays).
+ */
+function checkSubmittable(response: fhir4.QuestionnaireResponse, knowledge: KnowledgeBase): string {
+  const resolveQuestionnaire = (canonical: string) => knowledge.resolve(canonical, 'Questionnaire');
+  if (hasErrors(validateQuestionnaireResponse(response, { resolveQuestionnaire, errorsOnly: true }))) {
+    throw unprocessable(validateQuestionnaireResponse(response, { resolveQuestionnaire }).issue.map(toIssueInput));
+  }
+  if (response.status !== 'completed' && response.status !== 'amended') {
+    throw badRequest(
+      `Only a completed or amended response can be submitted (status is "${response.status}"). Save drafts as in-progress responses instead.`,
+      'QuestionnaireResponse.status',
+    );
+  }
+  const subject = response.subject?.reference;
+  if (!subject)
+    throw badRequest('The response has no subject: whose answers are these?', 'QuestionnaireResponse.subject');
+  return subject;
+}
+
+/** The follow-up plan applied to the response and the subject's data, $extract run, all in one transaction. */
+async function submissionBundle(
+  knowledge: KnowledgeBase,
+  plan: fhir4.PlanDefinition,
+  input: SubmitInput,
+  s: { response: fhir4.QuestionnaireResponse; key: string; subject: string; at: Date },
+): Promise<{ bundle: fhir4.Bundle; carePlan: fhir4.CarePlan }> {
+  const { response, key, at } = s;
+  // $apply and $extract refer to the response by id. The local id is derived from the submission key, so
+  // that what $extract derives from it is unique per submission whatever id the client used (two clients'
+  // responses both called "1" must not share Observations); the transaction replaces it with a urn:uuid.
+  const withId: fhir4.QuestionnaireResponse = { ...response, id: submissionId(key) };
+  const others = input.data.filter(
+    (r) => r.resourceType !== 'QuestionnaireResponse' || (r.id !== withId.id && r.id !== response.id),
+  );
+  const carePlan = applyPlanDefinition(plan, { subject: s.subject, data: [...others, withId], knowledge, now: at });
+
+  const questionnaire = knowledge.resolve(response.questionnaire ?? '', 'Questionnaire');
+  const extracted = questionnaire ? await extractFromResponse(withId, questionnaire) : undefined;
+
+  const author = input.author ?? response.author ?? response.source ?? response.subject!;
+  const bundle = buildSubmissionBundle({
+    response: withId,
+    carePlan,
+    author,
+    enterer: input.enterer,
+    now: at,
+    extracted,
+    key,
+    ...(input.amends ? { amends: input.amends } : {}),
+  });
+  return { bundle, carePlan };
+}
+
+/**
+ * The first attempt, with the user's token; the entry as it stands after it. The submission is durably stored
+ * by now: whatever fails here (e.g. recording the attempt on a full disk) must not be reported as a failed
+ * submission — the user would enter it again. The background sender picks the entry up when its lease ends;
+ * sending is idempotent, so a write that did happen is not repeated.
+ */
+async function firstAttempt(
+  deps: SubmissionServiceDeps,
+  key: string,
+  entry: OutboxEntry,
+  bearerToken: string | undefined,
+): Promise<OutboxEntry> {
+  try {
+    await deps.sender.sendEntry(entry, bearerToken);
+    return await deps.outbox.refresh(entry);
+  } catch (err) {
+    deps.onBookkeepingError?.(key, err);
+    return entry;
+  }
+}
+
+function resultFor(entry: OutboxEntry, response: fhir4.QuestionnaireResponse, duplicate: boolean): SubmitResult {
+  const state = stateOf(entry);
+  const carePlan = entry.bundle.entry?.find((e) => e.resource?.resourceType === 'CarePlan')?.resource as
+    fhir4.CarePlan | undefined;
+  return {
+    state,
+    key: entry.key,
+    duplicate,
+    response,
+    ...(carePlan ? { carePlan } : {}),
+    locations: locationsOf(entry),
+    entry,
+    message: state === 'failed' && entry.lastError ? `${MESSAGES.failed} (${entry.lastError})` : MESSAGES[state],
+  };
 }
 
 /** `Type/id` of each resource the server answered with (version suffix dropped). */
