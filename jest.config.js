@@ -33,7 +33,8 @@ export default {
       globalTeardown: '<rootDir>/test/support/postgres-global-teardown.js',
     },
   ],
-  // Two cores in CI. Most of a browser or multi-process test is waiting on Chromium or a child server.
+  // Two files at a time on CI's two cores. A third worker overloaded them: a browser test's `$populate` (bounded
+  // at 10 s in the product) then timed out.
   maxWorkers: 2,
   // jest's ESM mode keeps each finished file's modules alive in its worker; a worker past 1 GB is replaced.
   workerIdleMemoryLimit: '1GB',
