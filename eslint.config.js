@@ -58,6 +58,7 @@ export default tseslint.config(
       'src/knowledge/**',
       'src/validation/**',
       'src/fhirpath/**',
+      'src/api/**',
     ],
     ignores: [
       'src/tablet/alerts-postgres.ts',
