@@ -59,6 +59,7 @@ export default tseslint.config(
       'src/validation/**',
       'src/fhirpath/**',
       'src/api/**',
+      'src/ehr/store/**',
     ],
     ignores: [
       'src/tablet/alerts-postgres.ts',
