@@ -63,7 +63,6 @@ export default tseslint.config(
       'src/ehr/main.ts',
       'src/platform/**',
     ],
-    ignores: ['src/tablet/alerts-postgres.ts', 'src/tablet/store.ts', 'src/tablet/store-postgres.ts'],
     rules: {
       complexity: ['error', 15],
       'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
