@@ -298,23 +298,8 @@ export async function extractOperation(ctx: OperationContext, body: unknown): Pr
 
 // ---------------------------------------------------------------------------------------------- $populate
 
-export async function populateOperation(
-  ctx: OperationContext,
-  req: { id?: string; body: unknown },
-): Promise<fhir4.Parameters> {
-  const params = readParameters(req.body, '$populate');
-  checkNames(params, {
-    subject: {},
-    context: { max: 50 },
-    local: {},
-    questionnaire: {},
-    questionnaireRef: {},
-    canonical: {},
-    identifier: {},
-  });
-
-  const questionnaire = pickQuestionnaire(ctx, req.id, params);
-
+/** The id of the Patient that $populate's 'subject' references (a 400 when it is missing or not a Patient). */
+function populateSubjectId(params: ParameterAt[]): string {
   const subjectParam = find(params, 'subject');
   if (!subjectParam)
     throw badRequest(
@@ -329,12 +314,14 @@ export async function populateOperation(
       'subject must reference a Patient, e.g. {"reference": "Patient/123"}.',
       `${subjectParam.path}.valueReference.reference`,
     );
+  return patientId;
+}
 
-  const localParam = find(params, 'local');
-  const useServer = localParam
-    ? valueOf(localParam, ['valueBoolean']).value === true && ctx.dataSource !== undefined
-    : ctx.dataSource !== undefined;
-
+/** The resources sent as 'context' parts: the Patient (which must be the subject) and the rest. */
+function readPopulateContext(
+  params: ParameterAt[],
+  patientId: string,
+): { patient: fhir4.Patient | undefined; localResources: fhir4.FhirResource[] } {
   // context parts: {name, content (Reference | resource)}; resources sent here answer the form's queries.
   let patient: fhir4.Patient | undefined;
   const localResources: fhir4.FhirResource[] = [];
@@ -355,6 +342,36 @@ export async function populateOperation(
         );
     } else localResources.push(resource);
   }
+  return { patient, localResources };
+}
+
+export async function populateOperation(
+  ctx: OperationContext,
+  req: { id?: string; body: unknown },
+): Promise<fhir4.Parameters> {
+  const params = readParameters(req.body, '$populate');
+  checkNames(params, {
+    subject: {},
+    context: { max: 50 },
+    local: {},
+    questionnaire: {},
+    questionnaireRef: {},
+    canonical: {},
+    identifier: {},
+  });
+
+  const questionnaire = pickQuestionnaire(ctx, req.id, params);
+
+  const patientId = populateSubjectId(params);
+
+  const localParam = find(params, 'local');
+  const useServer = localParam
+    ? valueOf(localParam, ['valueBoolean']).value === true && ctx.dataSource !== undefined
+    : ctx.dataSource !== undefined;
+
+  const context = readPopulateContext(params, patientId);
+  let patient = context.patient;
+  const localResources = context.localResources;
 
   if (!patient && useServer) {
     const fetched = await ctx.dataSource!.fetchForSubject(`Patient/${patientId}`);

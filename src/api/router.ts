@@ -41,6 +41,45 @@ export interface FhirRouterOptions {
 const FHIR_ID = /^[A-Za-z0-9\-.]{1,64}$/;
 const JSON_FORMATS = new Set(['json', 'application/json', 'application/fhir+json']);
 
+/** JSON is the only format; asking for another one explicitly (`_format=xml`) gets a clear 406. */
+function rejectNonJsonFormat(req: Request, _res: express.Response, next: express.NextFunction): void {
+  const format = req.query._format;
+  if (
+    format !== undefined &&
+    !(typeof format === 'string' && JSON_FORMATS.has(format.split(';')[0]!.trim().toLowerCase().replace(/ /g, '+')))
+  ) {
+    throw new FhirError(406, {
+      code: 'not-supported',
+      diagnostics: `Only JSON is served (_format=json or application/fhir+json); got _format=${printable(format).slice(0, 60)}.`,
+    });
+  }
+  next();
+}
+
+/** GET /fhir/{type}: search one artifact type. */
+function searchHandler(knowledge: KnowledgeBase, fhirBase: string) {
+  return (req: Request) => {
+    const type = artifactType(req.params.type as string);
+    const bundle = searchArtifacts(knowledge, type, req.query, {
+      typeUrl: `${fhirBase}/${type}`,
+      fhirBase,
+      strict: /(^|[;,\s])handling\s*=\s*strict\b/i.test(req.get('prefer') ?? ''),
+    });
+    return { resource: bundle };
+  };
+}
+
+/** GET /fhir/{type}/{id}: read one artifact (ids that cannot be FHIR ids are simply not found). */
+function readHandler(knowledge: KnowledgeBase) {
+  return (req: Request) => {
+    const type = artifactType(req.params.type as string);
+    const id = req.params.id as string;
+    const resource = FHIR_ID.test(id) ? knowledge.read(type, id) : undefined;
+    if (!resource) throw notFound(`There is no ${type} with id '${id.slice(0, 64)}'.`);
+    return { resource: applySummary(resource, parseSummary(req.query as Record<string, unknown>)) };
+  };
+}
+
 export function createFhirRouter(options: FhirRouterOptions): express.Router {
   const { knowledge, publicUrl } = options;
   const fhirBase = `${publicUrl}/fhir`;
@@ -57,20 +96,7 @@ export function createFhirRouter(options: FhirRouterOptions): express.Router {
       throw Object.assign(methodNotAllowed(`This endpoint accepts ${allow} only.`), { allow });
     });
 
-  // JSON is the only format; asking for another one explicitly (`_format=xml`) gets a clear 406.
-  router.use((req, _res, next) => {
-    const format = req.query._format;
-    if (
-      format !== undefined &&
-      !(typeof format === 'string' && JSON_FORMATS.has(format.split(';')[0]!.trim().toLowerCase().replace(/ /g, '+')))
-    ) {
-      throw new FhirError(406, {
-        code: 'not-supported',
-        diagnostics: `Only JSON is served (_format=json or application/fhir+json); got _format=${printable(format).slice(0, 60)}.`,
-      });
-    }
-    next();
-  });
+  router.use(rejectNonJsonFormat);
 
   router.get(
     '/metadata',
@@ -104,33 +130,13 @@ export function createFhirRouter(options: FhirRouterOptions): express.Router {
     }
   }
 
-  router.get(
-    '/:type',
-    fhirRoute((req) => {
-      const type = artifactType(req.params.type as string);
-      const bundle = searchArtifacts(knowledge, type, req.query, {
-        typeUrl: `${fhirBase}/${type}`,
-        fhirBase,
-        strict: /(^|[;,\s])handling\s*=\s*strict\b/i.test(req.get('prefer') ?? ''),
-      });
-      return { resource: bundle };
-    }),
-  );
+  router.get('/:type', fhirRoute(searchHandler(knowledge, fhirBase)));
   router.all('/:type', (req) => {
     artifactType(req.params.type);
     throw Object.assign(methodNotAllowed(`${req.params.type} supports GET (search) only.`), { allow: 'GET' });
   });
 
-  router.get(
-    '/:type/:id',
-    fhirRoute((req) => {
-      const type = artifactType(req.params.type as string);
-      const id = req.params.id as string;
-      const resource = FHIR_ID.test(id) ? knowledge.read(type, id) : undefined;
-      if (!resource) throw notFound(`There is no ${type} with id '${id.slice(0, 64)}'.`);
-      return { resource: applySummary(resource, parseSummary(req.query as Record<string, unknown>)) };
-    }),
-  );
+  router.get('/:type/:id', fhirRoute(readHandler(knowledge)));
   router.all('/:type/:id', (req) => {
     artifactType(req.params.type);
     throw Object.assign(methodNotAllowed(`${req.params.type} resources are read-only here (GET).`), { allow: 'GET' });

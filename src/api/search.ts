@@ -115,17 +115,8 @@ function matcherFor(key: string, raw: string): Matcher | undefined {
   }
 }
 
-/** Search one artifact type; returns a searchset Bundle. */
-export function searchArtifacts(
-  knowledge: KnowledgeBase,
-  type: CanonicalResource['resourceType'],
-  query: Query,
-  options: SearchOptions,
-): fhir4.Bundle {
-  const summary = parseSummary(query);
-  const count = parseNonNegativeInt(query, '_count', DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
-  const offset = parseNonNegativeInt(query, '_offset', 0, Number.MAX_SAFE_INTEGER);
-
+/** The query's search parameters: their matchers, the pairs used (for page links), and the unknown names. */
+function readSearchParams(query: Query): { matchers: Matcher[]; used: Array<[string, string]>; ignored: string[] } {
   const matchers: Matcher[] = [];
   const used: Array<[string, string]> = [];
   const ignored: string[] = [];
@@ -143,6 +134,39 @@ export function searchArtifacts(
       }
     }
   }
+  return { matchers, used, ignored };
+}
+
+/** The paging links of a searchset: self, first, previous and next where they exist, last. */
+function pageLinks(
+  linkFor: (pageOffset: number) => string,
+  offset: number,
+  count: number,
+  total: number,
+): fhir4.BundleLink[] {
+  const lastOffset = count === 0 ? 0 : Math.max(0, Math.floor((total - 1) / count) * count);
+  const links: fhir4.BundleLink[] = [
+    { relation: 'self', url: linkFor(offset) },
+    { relation: 'first', url: linkFor(0) },
+  ];
+  if (count > 0 && offset > 0) links.push({ relation: 'previous', url: linkFor(Math.max(0, offset - count)) });
+  if (count > 0 && offset + count < total) links.push({ relation: 'next', url: linkFor(offset + count) });
+  links.push({ relation: 'last', url: linkFor(lastOffset) });
+  return links;
+}
+
+/** Search one artifact type; returns a searchset Bundle. */
+export function searchArtifacts(
+  knowledge: KnowledgeBase,
+  type: CanonicalResource['resourceType'],
+  query: Query,
+  options: SearchOptions,
+): fhir4.Bundle {
+  const summary = parseSummary(query);
+  const count = parseNonNegativeInt(query, '_count', DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE);
+  const offset = parseNonNegativeInt(query, '_offset', 0, Number.MAX_SAFE_INTEGER);
+
+  const { matchers, used, ignored } = readSearchParams(query);
   if (ignored.length > 0 && options.strict) {
     throw badRequest(
       `Unknown search parameter(s): ${ignored.map((k) => k.slice(0, 60)).join(', ')} (Prefer: handling=strict). Supported: ${SEARCH_PARAMS.map((p) => p.name).join(', ')}, _id, _summary, _count, _offset.`,
@@ -160,15 +184,7 @@ export function searchArtifacts(
     return `${options.typeUrl}?${params.toString()}`;
   };
   if (summary !== 'count') {
-    const lastOffset = count === 0 ? 0 : Math.max(0, Math.floor((matches.length - 1) / count) * count);
-    bundle.link = [
-      { relation: 'self', url: linkFor(offset) },
-      { relation: 'first', url: linkFor(0) },
-    ];
-    if (count > 0 && offset > 0) bundle.link.push({ relation: 'previous', url: linkFor(Math.max(0, offset - count)) });
-    if (count > 0 && offset + count < matches.length)
-      bundle.link.push({ relation: 'next', url: linkFor(offset + count) });
-    bundle.link.push({ relation: 'last', url: linkFor(lastOffset) });
+    bundle.link = pageLinks(linkFor, offset, count, matches.length);
     bundle.entry = matches.slice(offset, offset + count).map((r) => ({
       fullUrl: `${options.fhirBase}/${r.resourceType}/${r.id}`,
       resource: applySummary(r, summary),

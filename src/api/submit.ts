@@ -215,6 +215,23 @@ function subjectOf(entry: OutboxEntry): string | undefined {
 
 const STATUSES: readonly OutboxStatus[] = ['pending', 'sent', 'failed'];
 
+/** One outbox entry as an `entry` parameter of the $outbox answer. */
+function outboxEntryParameter(e: OutboxEntry): fhir4.ParametersParameter {
+  const subject = subjectOf(e);
+  return {
+    name: 'entry',
+    part: [
+      { name: 'key', valueString: e.key },
+      { name: 'status', valueCode: e.status },
+      { name: 'attempts', valueInteger: e.attempts },
+      { name: 'created', valueDateTime: e.createdAt },
+      ...(e.status === 'pending' ? [{ name: 'nextAttempt', valueDateTime: e.nextAttemptAt }] : []),
+      ...(e.lastError ? [{ name: 'lastError', valueString: e.lastError }] : []),
+      ...(subject ? [{ name: 'subject', valueReference: { reference: subject } }] : []),
+    ],
+  };
+}
+
 /** The handlers of the write operations, by name: each returns the resource to send, or throws. */
 export function writeOperationHandlers(options: SubmissionRoutesOptions): Record<WriteOperationName, FhirHandler> {
   const { writePath } = options;
@@ -284,21 +301,7 @@ export function writeOperationHandlers(options: SubmissionRoutesOptions): Record
           { name: 'sent', valueInteger: counts.sent },
           { name: 'transaction', valueBoolean: writePath.capabilities.transaction },
           ...writePath.capabilities.limitations.map((l) => ({ name: 'limitation', valueString: l })),
-          ...entries.map((e) => {
-            const subject = subjectOf(e);
-            return {
-              name: 'entry',
-              part: [
-                { name: 'key', valueString: e.key },
-                { name: 'status', valueCode: e.status },
-                { name: 'attempts', valueInteger: e.attempts },
-                { name: 'created', valueDateTime: e.createdAt },
-                ...(e.status === 'pending' ? [{ name: 'nextAttempt', valueDateTime: e.nextAttemptAt }] : []),
-                ...(e.lastError ? [{ name: 'lastError', valueString: e.lastError }] : []),
-                ...(subject ? [{ name: 'subject', valueReference: { reference: subject } }] : []),
-              ],
-            };
-          }),
+          ...entries.map(outboxEntryParameter),
         ],
       },
     };

@@ -14,8 +14,8 @@ import helmet from 'helmet';
 import { EhrConfigError, loadEhrConfig, type EhrConfig } from '../config/ehr.js';
 import { fhirErrorHandler } from '../platform/http/errors.js';
 import { requestLogger } from '../platform/http/request-log.js';
-import { createLifecycle, openPort, stopOnSignals } from '../platform/lifecycle.js';
-import { createLogger } from '../platform/log.js';
+import { createLifecycle, openPort, stopOnSignals, type ReadinessChecks } from '../platform/lifecycle.js';
+import { createLogger, type Logger } from '../platform/log.js';
 import { DataIntegrityError, dataFolderGuard, ensurePrivateDir } from '../platform/sqlite.js';
 import { notFound } from '../outcomes/index.js';
 import { MODULE_CLIENT_ID } from './auth/backend-client.js';
@@ -58,36 +58,8 @@ async function main(): Promise<void> {
       if (err instanceof DataIntegrityError) return fail(`Refusing to start: ${err.message}`);
       throw err;
     }
-    const app = express();
-    app.disable('x-powered-by');
-    app.set('etag', false);
-    app.use(helmet());
-    app.use(compression());
-    app.use(requestLogger(log));
-    app.use('/ehr', ehr.router);
-    app.get('/', (_req, res) => {
-      res.redirect('/ehr');
-    });
-    app.use((req) => {
-      throw notFound(
-        `Nothing is served at ${req.path.slice(0, 200)}. The sandbox EHR is under /ehr (FHIR: /ehr/fhir).`,
-      );
-    });
-    app.use(fhirErrorHandler(log));
     const ready = ehr;
-    lifecycle.markReady(app, async () => {
-      try {
-        ready.store.find('Patient', 'readiness-probe');
-        return { store: { ok: true, detail: 'FHIR store answers' } };
-      } catch (err) {
-        return {
-          store: {
-            ok: false,
-            detail: `The FHIR store does not answer: ${err instanceof Error ? err.message : String(err)}`,
-          },
-        };
-      }
-    });
+    lifecycle.markReady(ehrApp(ready, log), () => storeReadiness(ready));
     const secret = config.MODULE_CLIENT_SECRET
       ? 'MODULE_CLIENT_SECRET'
       : `in ${config.dataDir}/ehr/ehr-auth/module-client.json`;
@@ -107,6 +79,40 @@ async function main(): Promise<void> {
     close: async () => ehr?.close(),
   });
   await started;
+}
+
+/** The HTTP app: the EHR under /ehr, `/` redirecting there, an OperationOutcome 404 elsewhere. */
+function ehrApp(ehr: EmbeddedEhr, log: Logger): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.use(helmet());
+  app.use(compression());
+  app.use(requestLogger(log));
+  app.use('/ehr', ehr.router);
+  app.get('/', (_req, res) => {
+    res.redirect('/ehr');
+  });
+  app.use((req) => {
+    throw notFound(`Nothing is served at ${req.path.slice(0, 200)}. The sandbox EHR is under /ehr (FHIR: /ehr/fhir).`);
+  });
+  app.use(fhirErrorHandler(log));
+  return app;
+}
+
+/** /readyz: the FHIR store answers a read. */
+async function storeReadiness(ehr: EmbeddedEhr): Promise<ReadinessChecks> {
+  try {
+    ehr.store.find('Patient', 'readiness-probe');
+    return { store: { ok: true, detail: 'FHIR store answers' } };
+  } catch (err) {
+    return {
+      store: {
+        ok: false,
+        detail: `The FHIR store does not answer: ${err instanceof Error ? err.message : String(err)}`,
+      },
+    };
+  }
 }
 
 function fail(message: string): void {

@@ -43,171 +43,224 @@ const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 /** How long a refused request's body is read before the answer is sent anyway (a slow or endless upload). */
 const BODY_DRAIN_MS = 2000;
 
-export function createLifecycle(options: LifecycleOptions) {
-  const retryAfter = String(options.retryAfterSeconds ?? 5);
-  let phase: Phase = 'starting';
-  let app: Handler | undefined;
-  let early = false;
-  let checks: (() => Promise<ReadinessChecks>) | undefined;
+/** What the dispatcher knows: the phase, the app once it exists, and the requests being served. */
+interface LifecycleState {
+  phase: Phase;
+  app: Handler | undefined;
+  early: boolean;
+  checks: (() => Promise<ReadinessChecks>) | undefined;
   /** Requests being served (not counting drain-path requests): what a shutdown waits for. */
-  const inFlight = new Set<http.ServerResponse>();
+  inFlight: Set<http.ServerResponse>;
   /** Everything being served, for Connection: close and ending event streams at shutdown. */
-  const allInFlight = new Set<http.ServerResponse>();
-  let drainOpen = true;
-  const idleWaiters = new Set<() => void>();
+  allInFlight: Set<http.ServerResponse>;
+  drainOpen: boolean;
+  idleWaiters: Set<() => void>;
+  retryAfter: string;
+  isDrainPath: (url: string) => boolean;
+}
 
-  const isDrainPath = (url: string) =>
-    options.drainPrefixes.some((p) => url === p || url.startsWith(`${p}/`) || url.startsWith(`${p}?`));
-
-  function refuse(req: http.IncomingMessage, res: http.ServerResponse, diagnostics: string, close: boolean): void {
-    // The body is read (and dropped) before answering: closing a connection with unread bytes in it makes the
-    // kernel send a reset, and the client would see "connection reset" instead of this answer.
-    req.resume();
-    if (req.complete) {
-      writeRefusal(res, diagnostics, close);
-      return;
-    }
-    let answered = false;
-    const answer = () => {
-      if (answered) return;
-      answered = true;
-      clearTimeout(timer);
-      writeRefusal(res, diagnostics, close);
-    };
-    const timer = setTimeout(answer, BODY_DRAIN_MS);
-    req.once('end', answer);
-    req.once('error', answer);
+function refuse(
+  state: LifecycleState,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  diagnostics: string,
+  close: boolean,
+): void {
+  // The body is read (and dropped) before answering: closing a connection with unread bytes in it makes the
+  // kernel send a reset, and the client would see "connection reset" instead of this answer.
+  req.resume();
+  if (req.complete) {
+    writeRefusal(state, res, diagnostics, close);
+    return;
   }
-
-  function writeRefusal(res: http.ServerResponse, diagnostics: string, close: boolean): void {
-    const error = new FhirError(503, { code: 'transient', diagnostics });
-    res.statusCode = 503;
-    res.setHeader('Content-Type', FHIR_JSON);
-    res.setHeader('Retry-After', retryAfter);
-    res.setHeader('Cache-Control', 'no-store');
-    if (close) res.setHeader('Connection', 'close');
-    res.end(JSON.stringify(error.outcome));
-  }
-
-  function json(res: http.ServerResponse, status: number, body: unknown): void {
-    res.statusCode = status;
-    res.setHeader('Content-Type', 'application/json; charset=utf-8');
-    res.setHeader('Cache-Control', 'no-store');
-    if (phase === 'stopping') res.setHeader('Connection', 'close');
-    res.end(JSON.stringify(body));
-  }
-
-  async function readyz(res: http.ServerResponse): Promise<void> {
-    if (phase !== 'ready' || !checks) {
-      json(res, 503, { status: 'not-ready', phase, checks: {} });
-      return;
-    }
-    let results: ReadinessChecks;
-    try {
-      results = await checks();
-    } catch (err) {
-      results = {
-        readiness: { ok: false, detail: `The checks failed: ${err instanceof Error ? err.message : String(err)}` },
-      };
-    }
-    const ok = Object.values(results).every((c) => c.ok);
-    json(res, ok && phase === 'ready' ? 200 : 503, {
-      status: ok && phase === 'ready' ? 'ready' : 'not-ready',
-      phase,
-      checks: results,
-    });
-  }
-
-  function track(res: http.ServerResponse, countsForDrain: boolean): void {
-    allInFlight.add(res);
-    if (countsForDrain) inFlight.add(res);
-    res.once('close', () => {
-      allInFlight.delete(res);
-      if (inFlight.delete(res) && inFlight.size === 0) for (const w of [...idleWaiters]) w();
-    });
-  }
-
-  const handler: Handler = (req, res) => {
-    const url = req.url ?? '/';
-    const pathOnly = url.split('?')[0]!;
-    if (pathOnly === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
-      json(res, 200, { status: 'alive', phase });
-      return;
-    }
-    if (pathOnly === '/readyz' && (req.method === 'GET' || req.method === 'HEAD')) {
-      void readyz(res);
-      return;
-    }
-    if (phase === 'starting') {
-      if (app && early && isDrainPath(pathOnly)) {
-        track(res, false);
-        app(req, res);
-        return;
-      }
-      refuse(req, res, 'The server is starting; try again in a few seconds.', false);
-      return;
-    }
-    if (phase === 'stopping') {
-      if (app && drainOpen && isDrainPath(pathOnly)) {
-        res.setHeader('Connection', 'close');
-        track(res, false);
-        app(req, res);
-        return;
-      }
-      refuse(req, res, 'The server is shutting down; nothing was done with this request. Try again shortly.', true);
-      return;
-    }
-    track(res, !isDrainPath(pathOnly));
-    app!(req, res);
+  let answered = false;
+  const answer = () => {
+    if (answered) return;
+    answered = true;
+    clearTimeout(timer);
+    writeRefusal(state, res, diagnostics, close);
   };
+  const timer = setTimeout(answer, BODY_DRAIN_MS);
+  req.once('end', answer);
+  req.once('error', answer);
+}
 
-  /** Resolves once no counted request is in flight (or at once). */
-  const idle = (): Promise<void> =>
-    inFlight.size === 0
-      ? Promise.resolve()
-      : new Promise<void>((resolve) => {
-          const done = () => {
-            idleWaiters.delete(done);
-            resolve();
-          };
-          idleWaiters.add(done);
-        });
+function writeRefusal(state: LifecycleState, res: http.ServerResponse, diagnostics: string, close: boolean): void {
+  const error = new FhirError(503, { code: 'transient', diagnostics });
+  res.statusCode = 503;
+  res.setHeader('Content-Type', FHIR_JSON);
+  res.setHeader('Retry-After', state.retryAfter);
+  res.setHeader('Cache-Control', 'no-store');
+  if (close) res.setHeader('Connection', 'close');
+  res.end(JSON.stringify(error.outcome));
+}
+
+function json(state: LifecycleState, res: http.ServerResponse, status: number, body: unknown): void {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  if (state.phase === 'stopping') res.setHeader('Connection', 'close');
+  res.end(JSON.stringify(body));
+}
+
+async function readyz(state: LifecycleState, res: http.ServerResponse): Promise<void> {
+  const checks = state.checks;
+  if (state.phase !== 'ready' || !checks) {
+    json(state, res, 503, { status: 'not-ready', phase: state.phase, checks: {} });
+    return;
+  }
+  let results: ReadinessChecks;
+  try {
+    results = await checks();
+  } catch (err) {
+    results = {
+      readiness: { ok: false, detail: `The checks failed: ${err instanceof Error ? err.message : String(err)}` },
+    };
+  }
+  const ok = Object.values(results).every((c) => c.ok);
+  json(state, res, ok && state.phase === 'ready' ? 200 : 503, {
+    status: ok && state.phase === 'ready' ? 'ready' : 'not-ready',
+    phase: state.phase,
+    checks: results,
+  });
+}
+
+function track(state: LifecycleState, res: http.ServerResponse, countsForDrain: boolean): void {
+  state.allInFlight.add(res);
+  if (countsForDrain) state.inFlight.add(res);
+  res.once('close', () => {
+    state.allInFlight.delete(res);
+    if (state.inFlight.delete(res) && state.inFlight.size === 0) for (const w of [...state.idleWaiters]) w();
+  });
+}
+
+/** `GET /healthz` and `GET /readyz`, in every phase; false for any other request. */
+function answeredProbe(
+  state: LifecycleState,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  pathOnly: string,
+): boolean {
+  const isRead = req.method === 'GET' || req.method === 'HEAD';
+  if (pathOnly === '/healthz' && isRead) {
+    json(state, res, 200, { status: 'alive', phase: state.phase });
+    return true;
+  }
+  if (pathOnly === '/readyz' && isRead) {
+    void readyz(state, res);
+    return true;
+  }
+  return false;
+}
+
+/** Starting: the drain paths once the app serves early, a 503 for the rest. */
+function serveStarting(
+  state: LifecycleState,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  pathOnly: string,
+): void {
+  if (state.app && state.early && state.isDrainPath(pathOnly)) {
+    track(state, res, false);
+    state.app(req, res);
+    return;
+  }
+  refuse(state, req, res, 'The server is starting; try again in a few seconds.', false);
+}
+
+/** Stopping: the drain paths while they are open (closing the connection after), a 503 + close for the rest. */
+function serveStopping(
+  state: LifecycleState,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  pathOnly: string,
+): void {
+  if (state.app && state.drainOpen && state.isDrainPath(pathOnly)) {
+    res.setHeader('Connection', 'close');
+    track(state, res, false);
+    state.app(req, res);
+    return;
+  }
+  refuse(state, req, res, 'The server is shutting down; nothing was done with this request. Try again shortly.', true);
+}
+
+/** The one request handler, in every phase. */
+function dispatch(state: LifecycleState, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = req.url ?? '/';
+  const pathOnly = url.split('?')[0]!;
+  if (answeredProbe(state, req, res, pathOnly)) return;
+  if (state.phase === 'starting') return serveStarting(state, req, res, pathOnly);
+  if (state.phase === 'stopping') return serveStopping(state, req, res, pathOnly);
+  track(state, res, !state.isDrainPath(pathOnly));
+  state.app!(req, res);
+}
+
+/** Resolves once no counted request is in flight (or at once). */
+function idle(state: LifecycleState): Promise<void> {
+  return state.inFlight.size === 0
+    ? Promise.resolve()
+    : new Promise<void>((resolve) => {
+        const done = () => {
+          state.idleWaiters.delete(done);
+          resolve();
+        };
+        state.idleWaiters.add(done);
+      });
+}
+
+async function beginStop(state: LifecycleState): Promise<void> {
+  state.phase = 'stopping';
+  // Answers still to be written close their connection; event streams (open until the client leaves) end now.
+  for (const res of state.allInFlight) {
+    if (!res.headersSent) res.setHeader('Connection', 'close');
+    else if (String(res.getHeader('Content-Type') ?? '').startsWith('text/event-stream')) res.end();
+  }
+  // Idle keep-alive connections are not cut here: a request already on its way over one (this process's own
+  // calls to its embedded EHR included) would be reset unanswered. Their next request gets 503 +
+  // Connection: close (or, on a drain path, its answer + Connection: close); the rest close with the listener.
+  await idle(state);
+}
+
+export function createLifecycle(options: LifecycleOptions) {
+  const state: LifecycleState = {
+    phase: 'starting',
+    app: undefined,
+    early: false,
+    checks: undefined,
+    inFlight: new Set(),
+    allInFlight: new Set(),
+    drainOpen: true,
+    idleWaiters: new Set(),
+    retryAfter: String(options.retryAfterSeconds ?? 5),
+    isDrainPath: (url: string) =>
+      options.drainPrefixes.some((p) => url === p || url.startsWith(`${p}/`) || url.startsWith(`${p}?`)),
+  };
+  const handler: Handler = (req, res) => dispatch(state, req, res);
 
   return {
     handler,
     get phase(): Phase {
-      return phase;
+      return state.phase;
     },
     /** The app exists: serve the drain paths (the embedded EHR) already, the rest still 503. */
     serveEarly(handlerOfApp: Handler): void {
-      app = handlerOfApp;
-      early = true;
+      state.app = handlerOfApp;
+      state.early = true;
     },
     /** Everything is up: the app serves all requests; `/readyz` runs these checks. */
     markReady(handlerOfApp: Handler, readiness: () => Promise<ReadinessChecks>): void {
-      app = handlerOfApp;
-      checks = readiness;
-      if (phase === 'starting') phase = 'ready';
+      state.app = handlerOfApp;
+      state.checks = readiness;
+      if (state.phase === 'starting') state.phase = 'ready';
     },
-    inFlightCount: () => inFlight.size,
+    inFlightCount: () => state.inFlight.size,
     /**
      * Stop taking work and wait for what is in flight. Call `closeDrainPaths` once the module's own background
      * work is stopped: from then on the drain paths are refused too.
      */
-    async beginStop(): Promise<void> {
-      phase = 'stopping';
-      // Answers still to be written close their connection; event streams (open until the client leaves) end now.
-      for (const res of allInFlight) {
-        if (!res.headersSent) res.setHeader('Connection', 'close');
-        else if (String(res.getHeader('Content-Type') ?? '').startsWith('text/event-stream')) res.end();
-      }
-      // Idle keep-alive connections are not cut here: a request already on its way over one (this process's own
-      // calls to its embedded EHR included) would be reset unanswered. Their next request gets 503 +
-      // Connection: close (or, on a drain path, its answer + Connection: close); the rest close with the listener.
-      await idle();
-    },
+    beginStop: (): Promise<void> => beginStop(state),
     closeDrainPaths(): void {
-      drainOpen = false;
+      state.drainOpen = false;
     },
   };
 }

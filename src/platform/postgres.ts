@@ -126,6 +126,59 @@ function explain(err: unknown, safeUrl: string): PostgresStartError {
   }
 }
 
+/** `fn` in one transaction on one pooled connection: committed when it resolves, rolled back when it throws. */
+async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}
+
+/** Inside the migration transaction: apply the store's migrations not yet recorded, in version order. */
+async function applyMigrations(
+  client: pg.PoolClient,
+  safeUrl: string,
+  store: string,
+  migrations: readonly Migration[],
+): Promise<void> {
+  const sorted = [...migrations].sort((a, b) => a.version - b.version);
+  const known = sorted.at(-1)?.version ?? 0;
+  // Held until COMMIT: a second replica waits here, then finds everything applied.
+  await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+  await client.query(`CREATE TABLE IF NOT EXISTS periplan_migrations (
+            store TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            PRIMARY KEY (store, version))`);
+  const applied = await client.query<{ version: number }>('SELECT version FROM periplan_migrations WHERE store = $1', [
+    store,
+  ]);
+  const done = new Set(applied.rows.map((r) => r.version));
+  const newest = Math.max(0, ...done);
+  if (newest > known) {
+    throw new PostgresStartError(
+      safeUrl,
+      `The ${store} tables are at schema version ${newest}, newer than this release knows (${known}): a newer release migrated them.`,
+      'Run the newer release, or restore the database from a backup taken before the upgrade.',
+    );
+  }
+  for (const m of sorted) {
+    if (done.has(m.version)) continue;
+    await client.query(m.sql);
+    await client.query('INSERT INTO periplan_migrations (store, version, name) VALUES ($1, $2, $3)', [
+      store,
+      m.version,
+      m.name,
+    ]);
+  }
+}
+
 /** Open the pool and check that the database answers; throws PostgresStartError when it must not be used. */
 export async function openPostgres(options: OpenPostgresOptions): Promise<PostgresDatabase> {
   const safeUrl = redactUrl(options.url);
@@ -156,20 +209,7 @@ export async function openPostgres(options: OpenPostgresOptions): Promise<Postgr
     throw explain(err, safeUrl);
   }
 
-  const transaction = async <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => {
-    const client = await pool.connect();
-    try {
-      await client.query('BEGIN');
-      const result = await fn(client);
-      await client.query('COMMIT');
-      return result;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
-  };
+  const transaction = <T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> => inTransaction(pool, fn);
 
   return {
     pool,
@@ -178,38 +218,8 @@ export async function openPostgres(options: OpenPostgresOptions): Promise<Postgr
     query: (sql, params) => pool.query(sql, params),
     transaction,
     async migrate(store, migrations) {
-      const sorted = [...migrations].sort((a, b) => a.version - b.version);
-      const known = sorted.at(-1)?.version ?? 0;
       try {
-        await transaction(async (client) => {
-          // Held until COMMIT: a second replica waits here, then finds everything applied.
-          await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
-          await client.query(`CREATE TABLE IF NOT EXISTS periplan_migrations (
-            store TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-            PRIMARY KEY (store, version))`);
-          const applied = await client.query<{ version: number }>(
-            'SELECT version FROM periplan_migrations WHERE store = $1',
-            [store],
-          );
-          const done = new Set(applied.rows.map((r) => r.version));
-          const newest = Math.max(0, ...done);
-          if (newest > known) {
-            throw new PostgresStartError(
-              safeUrl,
-              `The ${store} tables are at schema version ${newest}, newer than this release knows (${known}): a newer release migrated them.`,
-              'Run the newer release, or restore the database from a backup taken before the upgrade.',
-            );
-          }
-          for (const m of sorted) {
-            if (done.has(m.version)) continue;
-            await client.query(m.sql);
-            await client.query('INSERT INTO periplan_migrations (store, version, name) VALUES ($1, $2, $3)', [
-              store,
-              m.version,
-              m.name,
-            ]);
-          }
-        });
+        await transaction((client) => applyMigrations(client, safeUrl, store, migrations));
       } catch (err) {
         if (err instanceof PostgresStartError) throw err;
         throw explain(err, safeUrl);

@@ -128,6 +128,34 @@ function chmodIfPresent(file: string): void {
   }
 }
 
+/** A database the manifest records must still be there, and not emptied. */
+function checkRecordedFileExists(file: string, store: string, recorded: ManifestEntry | undefined): void {
+  const size = fs.existsSync(file) ? fs.statSync(file).size : undefined;
+  if (recorded && size === undefined) {
+    throw new DataIntegrityError(
+      file,
+      `The ${store} database is missing, but this data folder held it (created ${recorded.createdAt}).`,
+    );
+  }
+  if (recorded && size === 0) {
+    throw new DataIntegrityError(
+      file,
+      `The ${store} database is empty (0 bytes), but this data folder held data in it (created ${recorded.createdAt}).`,
+    );
+  }
+}
+
+function openDatabaseFile(file: string, store: string): Database.Database {
+  try {
+    return new Database(file);
+  } catch (err) {
+    throw new DataIntegrityError(
+      file,
+      `The ${store} database cannot be opened: ${err instanceof Error ? err.message : String(err)}.`,
+    );
+  }
+}
+
 /** Open (or create) a database as described above. Throws DataIntegrityError when it must not be used. */
 export function openSqlite(options: OpenSqliteOptions): Database.Database {
   const file = path.resolve(options.file);
@@ -138,29 +166,8 @@ export function openSqlite(options: OpenSqliteOptions): Database.Database {
   const manifest = readManifest(manifestFile);
   const recorded = manifest.databases[name];
 
-  const size = fs.existsSync(file) ? fs.statSync(file).size : undefined;
-  if (recorded && size === undefined) {
-    throw new DataIntegrityError(
-      file,
-      `The ${options.store} database is missing, but this data folder held it (created ${recorded.createdAt}).`,
-    );
-  }
-  if (recorded && size === 0) {
-    throw new DataIntegrityError(
-      file,
-      `The ${options.store} database is empty (0 bytes), but this data folder held data in it (created ${recorded.createdAt}).`,
-    );
-  }
-
-  let db: Database.Database;
-  try {
-    db = new Database(file);
-  } catch (err) {
-    throw new DataIntegrityError(
-      file,
-      `The ${options.store} database cannot be opened: ${err instanceof Error ? err.message : String(err)}.`,
-    );
-  }
+  checkRecordedFileExists(file, options.store, recorded);
+  const db = openDatabaseFile(file, options.store);
   try {
     // Before the first write creates -wal/-shm: SQLite gives them the database file's mode.
     fs.chmodSync(file, 0o600);

@@ -53,148 +53,181 @@ export interface PostgresAlertHub extends AlertHub {
   readonly listening: boolean;
 }
 
+/** One hub's state: its identity among the replicas, the listening connection, and what it delivered. */
+interface HubState {
+  db: PostgresDatabase;
+  warn: (message: string) => void;
+  origin: string;
+  local: ReturnType<typeof createLocalFanOut>;
+  /** Rows already given to subscribers (a row may come both by notification and by the catch-up read). */
+  delivered: Set<number>;
+  lastSeq: number;
+  client: pg.Client | undefined;
+  listening: boolean;
+  closed: boolean;
+  firstDelay: number;
+  maxDelay: number;
+  delay: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
 export async function openPostgresAlertHub(
   db: PostgresDatabase,
   options: PostgresAlertHubOptions = {},
 ): Promise<PostgresAlertHub> {
   await db.migrate('tablet-alerts', ALERT_MIGRATIONS);
   const firstDelay = options.reconnectDelayMs ?? 500;
-  const maxDelay = options.maxReconnectDelayMs ?? 30_000;
-  const warn = (m: string) => (options.log ? options.log.warn(m) : console.warn(m));
-  const origin = randomBytes(9).toString('base64url');
-  const local = createLocalFanOut();
-  /** Rows already given to subscribers (a row may come both by notification and by the catch-up read). */
-  const delivered = new Set<number>();
-  let lastSeq = 0;
-  let client: pg.Client | undefined;
-  let listening = false;
-  let closed = false;
-  let delay = firstDelay;
-  let timer: NodeJS.Timeout | undefined;
-
-  const deliver = (seq: number, alert: TabletAlert) => {
-    if (delivered.has(seq)) return;
-    delivered.add(seq);
-    // Bounded: the oldest numbers go first (a Set keeps insertion order).
-    if (delivered.size > 1000) delivered.delete(delivered.values().next().value as number);
-    lastSeq = Math.max(lastSeq, seq);
-    local.emit(alert);
+  const state: HubState = {
+    db,
+    warn: (m: string) => (options.log ? options.log.warn(m) : console.warn(m)),
+    origin: randomBytes(9).toString('base64url'),
+    local: createLocalFanOut(),
+    delivered: new Set<number>(),
+    lastSeq: 0,
+    client: undefined,
+    listening: false,
+    closed: false,
+    firstDelay,
+    maxDelay: options.maxReconnectDelayMs ?? 30_000,
+    delay: firstDelay,
+    timer: undefined,
   };
 
-  const onNotification = (message: pg.Notification) => {
-    if (message.channel !== ALERT_CHANNEL || !message.payload) return;
-    let envelope: Envelope;
-    try {
-      envelope = JSON.parse(message.payload) as Envelope;
-    } catch {
-      return;
-    }
-    if (envelope.origin === origin || typeof envelope.seq !== 'number') return;
-    if (envelope.alert) return deliver(envelope.seq, envelope.alert);
-    db.query<{ body: TabletAlert }>('SELECT body FROM tablet_alert WHERE seq = $1', [envelope.seq])
-      .then((r) => r.rows[0] && deliver(envelope.seq, r.rows[0].body))
-      .catch((err: unknown) =>
-        warn(`tablet alerts: an alert of another replica could not be read: ${(err as Error).message}`),
-      );
-  };
-
-  const lost = (c: pg.Client, why: string) => {
-    if (client !== c) return;
-    client = undefined;
-    listening = false;
-    c.removeAllListeners('notification');
-    c.end().catch(() => undefined);
-    if (closed) return;
-    warn(
-      `tablet alerts: the PostgreSQL listening connection was lost (${why}); alerts of other replicas arrive again once it is back (retrying in ${delay} ms)`,
-    );
-    schedule();
-  };
-
-  const schedule = () => {
-    if (closed || timer) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      connect().catch((err: unknown) => {
-        warn(`tablet alerts: listening on PostgreSQL failed (${(err as Error).message}); retrying in ${delay} ms`);
-        schedule();
-      });
-    }, delay);
-    timer.unref();
-    delay = Math.min(delay * 2, maxDelay);
-  };
-
-  /** Listen first, then read what was missed: nothing can fall between the two. */
-  const connect = async (catchUp = true) => {
-    const c = await db.connectDedicated();
-    if (closed) {
-      await c.end().catch(() => undefined);
-      return;
-    }
-    c.on('notification', onNotification);
-    c.on('error', (err) => lost(c, err.message));
-    c.on('end', () => lost(c, 'connection ended'));
-    client = c;
-    try {
-      await c.query(`LISTEN ${ALERT_CHANNEL}`);
-    } catch (err) {
-      lost(c, (err as Error).message);
-      throw err;
-    }
-    if (catchUp) {
-      const missed = await db.query<{ seq: string; body: TabletAlert }>(
-        "SELECT seq, body FROM tablet_alert WHERE seq > $1 AND origin <> $2 AND created_at > now() - interval '10 minutes' ORDER BY seq",
-        [lastSeq, origin],
-      );
-      for (const row of missed.rows) deliver(Number(row.seq), row.body);
-    } else {
-      // The first start hears what is raised from now on only.
-      lastSeq = Number(
-        (await db.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM tablet_alert')).rows[0]?.seq ?? 0,
-      );
-    }
-    listening = client === c;
-    if (listening) delay = firstDelay;
-  };
-
-  await connect(false);
+  await connect(state, false);
 
   return {
     get listening() {
-      return listening;
+      return state.listening;
     },
     async publish(alert) {
-      local.emit(alert);
-      const body = JSON.stringify(alert);
-      await db.transaction(async (tx) => {
-        await tx.query("DELETE FROM tablet_alert WHERE created_at < now() - interval '1 hour'");
-        const seq = Number(
-          (
-            await tx.query<{ seq: string }>('INSERT INTO tablet_alert (origin, body) VALUES ($1, $2) RETURNING seq', [
-              origin,
-              body,
-            ])
-          ).rows[0]!.seq,
-        );
-        const inline = JSON.stringify({ seq, origin, alert } satisfies Envelope);
-        const payload =
-          Buffer.byteLength(inline) < INLINE_LIMIT_BYTES ? inline : JSON.stringify({ seq, origin } satisfies Envelope);
-        await tx.query('SELECT pg_notify($1, $2)', [ALERT_CHANNEL, payload]);
-      });
+      state.local.emit(alert);
+      await insertAndNotify(db, state.origin, alert);
     },
-    subscribe: (listener) => local.subscribe(listener),
-    async close() {
-      closed = true;
-      if (timer) clearTimeout(timer);
-      timer = undefined;
-      local.clear();
-      const c = client;
-      client = undefined;
-      listening = false;
-      if (c) {
-        c.removeAllListeners('notification');
-        await c.end().catch(() => undefined);
-      }
-    },
+    subscribe: (listener) => state.local.subscribe(listener),
+    close: () => closeHub(state),
   };
+}
+
+function deliver(state: HubState, seq: number, alert: TabletAlert): void {
+  const { delivered } = state;
+  if (delivered.has(seq)) return;
+  delivered.add(seq);
+  // Bounded: the oldest numbers go first (a Set keeps insertion order).
+  if (delivered.size > 1000) delivered.delete(delivered.values().next().value as number);
+  state.lastSeq = Math.max(state.lastSeq, seq);
+  state.local.emit(alert);
+}
+
+function onNotification(state: HubState, message: pg.Notification): void {
+  if (message.channel !== ALERT_CHANNEL || !message.payload) return;
+  let envelope: Envelope;
+  try {
+    envelope = JSON.parse(message.payload) as Envelope;
+  } catch {
+    return;
+  }
+  if (envelope.origin === state.origin || typeof envelope.seq !== 'number') return;
+  if (envelope.alert) return deliver(state, envelope.seq, envelope.alert);
+  state.db
+    .query<{ body: TabletAlert }>('SELECT body FROM tablet_alert WHERE seq = $1', [envelope.seq])
+    .then((r) => r.rows[0] && deliver(state, envelope.seq, r.rows[0].body))
+    .catch((err: unknown) =>
+      state.warn(`tablet alerts: an alert of another replica could not be read: ${(err as Error).message}`),
+    );
+}
+
+function lost(state: HubState, c: pg.Client, why: string): void {
+  if (state.client !== c) return;
+  state.client = undefined;
+  state.listening = false;
+  c.removeAllListeners('notification');
+  c.end().catch(() => undefined);
+  if (state.closed) return;
+  state.warn(
+    `tablet alerts: the PostgreSQL listening connection was lost (${why}); alerts of other replicas arrive again once it is back (retrying in ${state.delay} ms)`,
+  );
+  schedule(state);
+}
+
+function schedule(state: HubState): void {
+  if (state.closed || state.timer) return;
+  state.timer = setTimeout(() => {
+    state.timer = undefined;
+    connect(state).catch((err: unknown) => {
+      state.warn(
+        `tablet alerts: listening on PostgreSQL failed (${(err as Error).message}); retrying in ${state.delay} ms`,
+      );
+      schedule(state);
+    });
+  }, state.delay);
+  state.timer.unref();
+  state.delay = Math.min(state.delay * 2, state.maxDelay);
+}
+
+/** Listen first, then read what was missed: nothing can fall between the two. */
+async function connect(state: HubState, catchUp = true): Promise<void> {
+  const { db } = state;
+  const c = await db.connectDedicated();
+  if (state.closed) {
+    await c.end().catch(() => undefined);
+    return;
+  }
+  c.on('notification', (message: pg.Notification) => onNotification(state, message));
+  c.on('error', (err) => lost(state, c, err.message));
+  c.on('end', () => lost(state, c, 'connection ended'));
+  state.client = c;
+  try {
+    await c.query(`LISTEN ${ALERT_CHANNEL}`);
+  } catch (err) {
+    lost(state, c, (err as Error).message);
+    throw err;
+  }
+  if (catchUp) {
+    const missed = await db.query<{ seq: string; body: TabletAlert }>(
+      "SELECT seq, body FROM tablet_alert WHERE seq > $1 AND origin <> $2 AND created_at > now() - interval '10 minutes' ORDER BY seq",
+      [state.lastSeq, state.origin],
+    );
+    for (const row of missed.rows) deliver(state, Number(row.seq), row.body);
+  } else {
+    // The first start hears what is raised from now on only.
+    state.lastSeq = Number(
+      (await db.query<{ seq: string | null }>('SELECT max(seq) AS seq FROM tablet_alert')).rows[0]?.seq ?? 0,
+    );
+  }
+  state.listening = state.client === c;
+  if (state.listening) state.delay = state.firstDelay;
+}
+
+/** The alert's row and its notification, in one transaction (PostgreSQL delivers the notification at commit). */
+async function insertAndNotify(db: PostgresDatabase, origin: string, alert: TabletAlert): Promise<void> {
+  const body = JSON.stringify(alert);
+  await db.transaction(async (tx) => {
+    await tx.query("DELETE FROM tablet_alert WHERE created_at < now() - interval '1 hour'");
+    const seq = Number(
+      (
+        await tx.query<{ seq: string }>('INSERT INTO tablet_alert (origin, body) VALUES ($1, $2) RETURNING seq', [
+          origin,
+          body,
+        ])
+      ).rows[0]!.seq,
+    );
+    const inline = JSON.stringify({ seq, origin, alert } satisfies Envelope);
+    const payload =
+      Buffer.byteLength(inline) < INLINE_LIMIT_BYTES ? inline : JSON.stringify({ seq, origin } satisfies Envelope);
+    await tx.query('SELECT pg_notify($1, $2)', [ALERT_CHANNEL, payload]);
+  });
+}
+
+async function closeHub(state: HubState): Promise<void> {
+  state.closed = true;
+  if (state.timer) clearTimeout(state.timer);
+  state.timer = undefined;
+  state.local.clear();
+  const c = state.client;
+  state.client = undefined;
+  state.listening = false;
+  if (c) {
+    c.removeAllListeners('notification');
+    await c.end().catch(() => undefined);
+  }
 }

@@ -63,14 +63,7 @@ export async function openPostgresTabletStore(db: PostgresDatabase): Promise<Tab
       );
     },
     async getSession(handle, now) {
-      const row = (
-        await db.query<{ body: TabletSession; expires_at: string }>(
-          'SELECT body, expires_at FROM tablet_session WHERE handle_hash = $1',
-          [sha256(handle)],
-        )
-      ).rows[0];
-      if (!row || Number(row.expires_at) < now) return undefined;
-      return row.body;
+      return getSession(db, handle, now);
     },
     async touchSession(handle, at) {
       await db.query(
@@ -79,25 +72,7 @@ export async function openPostgresTabletStore(db: PostgresDatabase): Promise<Tab
       );
     },
     async markAlerted(handle, rules) {
-      const hash = sha256(handle);
-      return db.transaction(async (client) => {
-        // FOR UPDATE: a second check of the same session (on any replica) waits here and then sees these rules.
-        const row = (
-          await client.query<{ body: TabletSession }>(
-            'SELECT body FROM tablet_session WHERE handle_hash = $1 FOR UPDATE',
-            [hash],
-          )
-        ).rows[0];
-        if (!row) return [];
-        const already = row.body.alerted ?? [];
-        const fresh = [...new Set(rules)].filter((r) => !already.includes(r));
-        if (fresh.length)
-          await client.query(
-            "UPDATE tablet_session SET body = jsonb_set(body, '{alerted}', $2::jsonb) WHERE handle_hash = $1",
-            [hash, JSON.stringify([...already, ...fresh])],
-          );
-        return fresh;
-      });
+      return markAlerted(db, handle, rules);
     },
     async liveSessions(now) {
       const rows = (
@@ -119,4 +94,38 @@ export async function openPostgresTabletStore(db: PostgresDatabase): Promise<Tab
       // The pool is shared by every store of this process: whoever opened it closes it.
     },
   };
+}
+
+/** The session while its row lives (see TabletStore.getSession). */
+async function getSession(db: PostgresDatabase, handle: string, now: number): Promise<TabletSession | undefined> {
+  const row = (
+    await db.query<{ body: TabletSession; expires_at: string }>(
+      'SELECT body, expires_at FROM tablet_session WHERE handle_hash = $1',
+      [sha256(handle)],
+    )
+  ).rows[0];
+  if (!row || Number(row.expires_at) < now) return undefined;
+  return row.body;
+}
+
+/** Record the rules not yet raised for the session, under the row's lock, and return them (in the order given). */
+async function markAlerted(db: PostgresDatabase, handle: string, rules: readonly string[]): Promise<string[]> {
+  const hash = sha256(handle);
+  return db.transaction(async (client) => {
+    // FOR UPDATE: a second check of the same session (on any replica) waits here and then sees these rules.
+    const row = (
+      await client.query<{ body: TabletSession }>('SELECT body FROM tablet_session WHERE handle_hash = $1 FOR UPDATE', [
+        hash,
+      ])
+    ).rows[0];
+    if (!row) return [];
+    const already = row.body.alerted ?? [];
+    const fresh = [...new Set(rules)].filter((r) => !already.includes(r));
+    if (fresh.length)
+      await client.query(
+        "UPDATE tablet_session SET body = jsonb_set(body, '{alerted}', $2::jsonb) WHERE handle_hash = $1",
+        [hash, JSON.stringify([...already, ...fresh])],
+      );
+    return fresh;
+  });
 }

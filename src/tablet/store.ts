@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
+import type Database from 'better-sqlite3';
 import { openSqlite } from '../platform/sqlite.js';
 
 export interface Handoff {
@@ -90,12 +91,8 @@ export function stillShown(s: TabletSession, now: number): boolean {
   return s.expiresAt >= now || (!s.submittedKey && (s.submitUntil ?? 0) >= now);
 }
 
-/** The SQLite adapter (the default): `${dataDir}/tablet/tablet.sqlite`. Opening errors are thrown at once. */
-export function openSqliteTabletStore(dataDir: string): TabletStore {
-  const dir = path.join(dataDir, 'tablet');
-  const file = path.join(dir, 'tablet.sqlite');
-  // 5 s busy timeout: better-sqlite3's default, which this store ran with before.
-  const db = openSqlite({ file, store: 'tablet', synchronous: 'FULL', busyTimeoutMs: 5000 });
+/** The tables (created if missing) and the prepared statements of the SQLite adapter. */
+function prepareTabletStatements(db: Database.Database) {
   db.exec(`
     CREATE TABLE IF NOT EXISTS handoff (code_hash TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS session (handle_hash TEXT PRIMARY KEY, body TEXT NOT NULL, expires_at INTEGER NOT NULL);
@@ -133,6 +130,39 @@ export function openSqliteTabletStore(dataDir: string): TabletStore {
     if (fresh.length) setAlerted.run(JSON.stringify([...already, ...fresh]), hash);
     return fresh;
   });
+
+  return {
+    insertHandoff,
+    takeHandoff,
+    putSession,
+    getSession,
+    deleteSession,
+    touchSession,
+    liveHandoffs,
+    liveSessions,
+    purge,
+    markAlerted,
+  };
+}
+
+/** The SQLite adapter (the default): `${dataDir}/tablet/tablet.sqlite`. Opening errors are thrown at once. */
+export function openSqliteTabletStore(dataDir: string): TabletStore {
+  const dir = path.join(dataDir, 'tablet');
+  const file = path.join(dir, 'tablet.sqlite');
+  // 5 s busy timeout: better-sqlite3's default, which this store ran with before.
+  const db = openSqlite({ file, store: 'tablet', synchronous: 'FULL', busyTimeoutMs: 5000 });
+  const {
+    insertHandoff,
+    takeHandoff,
+    putSession,
+    getSession,
+    deleteSession,
+    touchSession,
+    liveHandoffs,
+    liveSessions,
+    purge,
+    markAlerted,
+  } = prepareTabletStatements(db);
 
   return {
     async putHandoff(code, h) {

@@ -76,90 +76,28 @@ function crossSiteReason(req: Request, ownOrigin: string): string | undefined {
   return undefined;
 }
 
+/** What the launcher's handlers share: the EHR's auth server, its own origin, and whether cookies are Secure. */
+interface Launcher {
+  auth: LauncherOptions['auth'];
+  ownOrigin: string;
+  secureCookie: boolean;
+}
+
+type Launched = Awaited<ReturnType<typeof createLaunch>>;
+type Directory = LauncherOptions['auth']['directory'];
+type OptionHtml = (value: string, label: string, field?: string) => string;
+
 export function createLauncherRouter(options: LauncherOptions): Router {
   const { auth } = options;
   const ownOrigin = new URL(auth.fhirBaseUrl).origin;
-  const secureCookie = ownOrigin.startsWith('https:');
-
-  /** The page's CSRF token: the browser's current one, or a new one set as a cookie. */
-  function csrfToken(req: Request, res: Response): string {
-    const current = cookieValue(req, LAUNCHER_CSRF_COOKIE);
-    if (current && CSRF_TOKEN.test(current)) return current;
-    const token = randomBytes(32).toString('base64url');
-    res.cookie(LAUNCHER_CSRF_COOKIE, token, {
-      httpOnly: true,
-      sameSite: 'strict',
-      secure: secureCookie,
-      path: new URL(req.baseUrl || '/', 'http://x').pathname || '/',
-    });
-    return token;
-  }
-  const launchable = () => auth.clients.filter((c) => c.launchUrl);
+  const launcher: Launcher = { auth, ownOrigin, secureCookie: ownOrigin.startsWith('https:') };
   const router = express.Router();
   router.use('/launcher-assets', express.static(publicDir, { maxAge: '1h', index: false }));
-
-  // The launch form's answer redirects to the app, which may live on another origin.
-  const appOrigins = () => launchable().map((c) => URL.parse(c.launchUrl ?? '')?.origin);
-  const csp = () => pageCsp(appOrigins(), appOrigins());
-
-  router.get('/', async (req, res) => {
-    const csrf = csrfToken(req, res);
-    res
-      .type('html')
-      .set('Cache-Control', 'no-store')
-      .set('Content-Security-Policy', csp())
-      .send(await page(req.baseUrl, csrf));
-  });
-
+  router.get('/', (req, res) => showLauncher(launcher, req, res));
   /** Form POST (no JS needed): creates the launch and sends the browser to the app. */
-  router.post('/launch', express.urlencoded({ extended: false, limit: '10kb' }), async (req, res) => {
-    const crossSite = crossSiteReason(req, ownOrigin);
-    if (crossSite) {
-      res.status(403).type('html').set('Cache-Control', 'no-store').set('Content-Security-Policy', csp());
-      res.send(
-        await page(req.baseUrl, csrfToken(req, res), `Launches start from this page only (refused ${crossSite}).`),
-      );
-      return;
-    }
-    const cookie = cookieValue(req, LAUNCHER_CSRF_COOKIE);
-    const sent = (req.body as Record<string, unknown> | undefined)?.csrf;
-    if (!cookie || typeof sent !== 'string' || !sameToken(cookie, sent)) {
-      res.status(403).type('html').set('Cache-Control', 'no-store').set('Content-Security-Policy', csp());
-      res.send(
-        await page(
-          req.baseUrl,
-          csrfToken(req, res),
-          'This launch form has expired or did not come from this page: choose again and press Launch.',
-        ),
-      );
-      return;
-    }
-    try {
-      const form = { ...(req.body as Record<string, unknown>) };
-      const embedded = form.display === 'embedded';
-      // An unticked checkbox is absent from the form; embedded apps sit under the EHR's own banner.
-      form.need_patient_banner = embedded ? 'false' : (form.need_patient_banner ?? 'false');
-      const launched = await createLaunch(form);
-      if (!embedded) {
-        res.redirect(303, launched.url);
-        return;
-      }
-      res
-        .type('html')
-        .set('Cache-Control', 'no-store')
-        .set('Content-Security-Policy', csp())
-        .send(await embeddedPage(req.baseUrl, launched));
-    } catch (error) {
-      const { status, outcome } = outcomeFromUnknown(error);
-      const message = outcome.issue.map((i) => i.diagnostics).join('; ');
-      res
-        .status(status)
-        .type('html')
-        .set('Content-Security-Policy', csp())
-        .send(await page(req.baseUrl, csrfToken(req, res), message, req.body as Record<string, unknown>));
-    }
-  });
-
+  router.post('/launch', express.urlencoded({ extended: false, limit: '10kb' }), (req, res) =>
+    launchFromForm(launcher, req, res),
+  );
   /** The same as JSON, for scripts and tests: `{ launch, url, expiresAt }`. */
   router.post(
     '/launches',
@@ -169,62 +107,151 @@ export function createLauncherRouter(options: LauncherOptions): Router {
       mediaTypes: ['application/json'],
       otherTypes: 'skip',
     }),
-    async (req, res) => {
-      const crossSite = crossSiteReason(req, ownOrigin);
-      if (crossSite)
-        throw new FhirError(403, {
-          code: 'forbidden',
-          diagnostics: `Launches are created by the EHR itself or by local tools, not by other sites (refused ${crossSite}).`,
-        });
-      if (!req.is('application/json'))
-        throw new FhirError(415, {
-          code: 'not-supported',
-          diagnostics: 'Send the launch as Content-Type: application/json.',
-        });
-      const { url, launch, expiresAt } = await createLaunch(req.body);
-      res.status(201).json({ launch, url, expiresAt: expiresAt.toISOString() });
-    },
+    (req, res) => launchFromJson(launcher, req, res),
   );
+  // The JSON launch API (and a malformed body) answers OperationOutcomes; the form re-renders itself above.
+  router.use(errorHandler({ log: consoleErrors('ehr launcher'), noStore: true }));
+  return router;
+}
 
-  async function createLaunch(body: unknown) {
-    const parsed = launchForm.safeParse(body ?? {});
-    if (!parsed.success) {
-      throw new FhirError(
-        400,
-        parsed.error.issues.map((i) => ({
-          code: 'required' as const,
-          diagnostics: i.message,
-          expression: i.path.join('.'),
-        })),
-      );
-    }
-    const form = parsed.data;
-    const app = launchable().find((c) => c.clientId === form.app);
-    if (!app?.launchUrl)
-      throw new FhirError(400, { code: 'invalid', diagnostics: `Unknown app ${form.app}`, expression: 'app' });
-    const { launch, expiresAt } = await auth.createLaunch({
-      patient: form.patient,
-      practitioner: form.practitioner,
-      ...(form.encounter ? { encounter: form.encounter } : {}),
-      needPatientBanner:
-        form.need_patient_banner === undefined || [true, 'true', 'on'].includes(form.need_patient_banner),
-      clientId: app.clientId,
-    });
-    const url = new URL(app.launchUrl);
-    url.searchParams.set('iss', auth.fhirBaseUrl);
-    url.searchParams.set('launch', launch);
-    return { launch, url: url.href, expiresAt, app, patient: form.patient, practitioner: form.practitioner };
+/** The page's CSRF token: the browser's current one, or a new one set as a cookie. */
+function csrfToken(launcher: Launcher, req: Request, res: Response): string {
+  const current = cookieValue(req, LAUNCHER_CSRF_COOKIE);
+  if (current && CSRF_TOKEN.test(current)) return current;
+  const token = randomBytes(32).toString('base64url');
+  res.cookie(LAUNCHER_CSRF_COOKIE, token, {
+    httpOnly: true,
+    sameSite: 'strict',
+    secure: launcher.secureCookie,
+    path: new URL(req.baseUrl || '/', 'http://x').pathname || '/',
+  });
+  return token;
+}
+
+const launchable = (launcher: Launcher) => launcher.auth.clients.filter((c) => c.launchUrl);
+
+/** The launch form's answer redirects to the app, which may live on another origin. */
+function launcherCsp(launcher: Launcher): string {
+  const appOrigins = () => launchable(launcher).map((c) => URL.parse(c.launchUrl ?? '')?.origin);
+  return pageCsp(appOrigins(), appOrigins());
+}
+
+/** GET /: the launcher page. */
+async function showLauncher(launcher: Launcher, req: Request, res: Response): Promise<void> {
+  const csrf = csrfToken(launcher, req, res);
+  res
+    .type('html')
+    .set('Cache-Control', 'no-store')
+    .set('Content-Security-Policy', launcherCsp(launcher))
+    .send(await page(launcher, req.baseUrl, csrf));
+}
+
+/** The launcher page again with a 403 and why the launch was refused. */
+async function refuseFormLaunch(launcher: Launcher, req: Request, res: Response, message: string): Promise<void> {
+  res.status(403).type('html').set('Cache-Control', 'no-store').set('Content-Security-Policy', launcherCsp(launcher));
+  res.send(await page(launcher, req.baseUrl, csrfToken(launcher, req, res), message));
+}
+
+/** POST /launch: the form's launch (same-site and with the page's CSRF token only), a 303 to the app or its EHR frame. */
+async function launchFromForm(launcher: Launcher, req: Request, res: Response): Promise<void> {
+  const crossSite = crossSiteReason(req, launcher.ownOrigin);
+  if (crossSite) {
+    await refuseFormLaunch(launcher, req, res, `Launches start from this page only (refused ${crossSite}).`);
+    return;
   }
+  const cookie = cookieValue(req, LAUNCHER_CSRF_COOKIE);
+  const sent = (req.body as Record<string, unknown> | undefined)?.csrf;
+  if (!cookie || typeof sent !== 'string' || !sameToken(cookie, sent)) {
+    await refuseFormLaunch(
+      launcher,
+      req,
+      res,
+      'This launch form has expired or did not come from this page: choose again and press Launch.',
+    );
+    return;
+  }
+  try {
+    const form = { ...(req.body as Record<string, unknown>) };
+    const embedded = form.display === 'embedded';
+    // An unticked checkbox is absent from the form; embedded apps sit under the EHR's own banner.
+    form.need_patient_banner = embedded ? 'false' : (form.need_patient_banner ?? 'false');
+    const launched = await createLaunch(launcher, form);
+    if (!embedded) {
+      res.redirect(303, launched.url);
+      return;
+    }
+    res
+      .type('html')
+      .set('Cache-Control', 'no-store')
+      .set('Content-Security-Policy', launcherCsp(launcher))
+      .send(await embeddedPage(launcher.auth.directory, req.baseUrl, launched));
+  } catch (error) {
+    const { status, outcome } = outcomeFromUnknown(error);
+    const message = outcome.issue.map((i) => i.diagnostics).join('; ');
+    res
+      .status(status)
+      .type('html')
+      .set('Content-Security-Policy', launcherCsp(launcher))
+      .send(
+        await page(launcher, req.baseUrl, csrfToken(launcher, req, res), message, req.body as Record<string, unknown>),
+      );
+  }
+}
 
-  /** An EHR screen: its own patient banner, and the app in a frame below it. */
-  async function embeddedPage(base: string, launched: Awaited<ReturnType<typeof createLaunch>>): Promise<string> {
-    const [patients, practitioners] = await Promise.all([
-      auth.directory.listPatients(),
-      auth.directory.listPractitioners(),
-    ]);
-    const patient = patients.find((p) => p.id === launched.patient);
-    const practitioner = practitioners.find((p) => p.id === launched.practitioner);
-    return `<!doctype html>
+/** POST /launches: the JSON launch, for scripts and tests (never from another site). */
+async function launchFromJson(launcher: Launcher, req: Request, res: Response): Promise<void> {
+  const crossSite = crossSiteReason(req, launcher.ownOrigin);
+  if (crossSite)
+    throw new FhirError(403, {
+      code: 'forbidden',
+      diagnostics: `Launches are created by the EHR itself or by local tools, not by other sites (refused ${crossSite}).`,
+    });
+  if (!req.is('application/json'))
+    throw new FhirError(415, {
+      code: 'not-supported',
+      diagnostics: 'Send the launch as Content-Type: application/json.',
+    });
+  const { url, launch, expiresAt } = await createLaunch(launcher, req.body);
+  res.status(201).json({ launch, url, expiresAt: expiresAt.toISOString() });
+}
+
+async function createLaunch(launcher: Launcher, body: unknown) {
+  const { auth } = launcher;
+  const parsed = launchForm.safeParse(body ?? {});
+  if (!parsed.success) {
+    throw new FhirError(
+      400,
+      parsed.error.issues.map((i) => ({
+        code: 'required' as const,
+        diagnostics: i.message,
+        expression: i.path.join('.'),
+      })),
+    );
+  }
+  const form = parsed.data;
+  const app = launchable(launcher).find((c) => c.clientId === form.app);
+  if (!app?.launchUrl)
+    throw new FhirError(400, { code: 'invalid', diagnostics: `Unknown app ${form.app}`, expression: 'app' });
+  const { launch, expiresAt } = await auth.createLaunch({
+    patient: form.patient,
+    practitioner: form.practitioner,
+    ...(form.encounter ? { encounter: form.encounter } : {}),
+    needPatientBanner:
+      form.need_patient_banner === undefined || [true, 'true', 'on'].includes(form.need_patient_banner),
+    clientId: app.clientId,
+  });
+  const url = new URL(app.launchUrl);
+  url.searchParams.set('iss', auth.fhirBaseUrl);
+  url.searchParams.set('launch', launch);
+  return { launch, url: url.href, expiresAt, app, patient: form.patient, practitioner: form.practitioner };
+}
+
+/** An EHR screen: its own patient banner, and the app in a frame below it. */
+async function embeddedPage(directory: Directory, base: string, launched: Launched): Promise<string> {
+  const [patients, practitioners] = await Promise.all([directory.listPatients(), directory.listPractitioners()]);
+  const patient = patients.find((p) => p.id === launched.patient);
+  const practitioner = practitioners.find((p) => p.id === launched.practitioner);
+  return `<!doctype html>
 <html lang="en" class="embedded">
 <head>
 <meta charset="utf-8">
@@ -245,25 +272,27 @@ export function createLauncherRouter(options: LauncherOptions): Router {
 </main>
 </body>
 </html>`;
-  }
+}
 
-  /** `base`: where the router is mounted (e.g. `/ehr`), so links work with or without a trailing slash. */
-  async function page(
-    base: string,
-    csrf: string,
-    error?: string,
-    previous: Record<string, unknown> = {},
-  ): Promise<string> {
-    const [patients, practitioners] = await Promise.all([
-      auth.directory.listPatients(),
-      auth.directory.listPractitioners(),
-    ]);
-    const option = (value: string, label: string, field?: string) =>
-      `<option value="${escapeHtml(value)}"${field && previous[field] === value ? ' selected' : ''}>${escapeHtml(label)}</option>`;
-    const apps = launchable();
-    const standalone = auth.clients.filter((c) => c.standaloneUrl);
-    const wellKnown = `${auth.fhirBaseUrl}/.well-known/smart-configuration`;
-    return `<!doctype html>
+/** `base`: where the router is mounted (e.g. `/ehr`), so links work with or without a trailing slash. */
+async function page(
+  launcher: Launcher,
+  base: string,
+  csrf: string,
+  error?: string,
+  previous: Record<string, unknown> = {},
+): Promise<string> {
+  const { auth } = launcher;
+  const [patients, practitioners] = await Promise.all([
+    auth.directory.listPatients(),
+    auth.directory.listPractitioners(),
+  ]);
+  const option: OptionHtml = (value, label, field) =>
+    `<option value="${escapeHtml(value)}"${field && previous[field] === value ? ' selected' : ''}>${escapeHtml(label)}</option>`;
+  const apps = launchable(launcher);
+  const standalone = auth.clients.filter((c) => c.standaloneUrl);
+  const wellKnown = `${auth.fhirBaseUrl}/.well-known/smart-configuration`;
+  return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -278,7 +307,28 @@ export function createLauncherRouter(options: LauncherOptions): Router {
 <h1>Launch an app</h1>
 <p>This sandbox stands in for a clinic's EHR. Choose who is signed in and which patient is open, then launch the app the way an EHR does (SMART EHR launch).</p>
 ${error ? `<div class="error-summary" role="alert" tabindex="-1" autofocus><h2>The app could not be launched</h2><p>${escapeHtml(error)}</p></div>` : ''}
-<form method="post" action="${escapeHtml(base)}/launch" target="_blank" id="launch-form">
+${launchFormHtml(base, csrf, practitioners, patients, apps, option)}
+${standaloneSection(standalone)}
+<h2>For developers</h2>
+<dl class="endpoints">
+  <dt>FHIR base (<code>iss</code>)</dt><dd><code>${escapeHtml(auth.fhirBaseUrl)}</code></dd>
+  <dt>SMART configuration</dt><dd><a href="${escapeHtml(wellKnown)}"><code>${escapeHtml(wellKnown)}</code></a></dd>
+</dl>
+</main>
+</body>
+</html>`;
+}
+
+/** The launch form: clinician, patient, app, the launch options, and how to open the app. */
+function launchFormHtml(
+  base: string,
+  csrf: string,
+  practitioners: Awaited<ReturnType<Directory['listPractitioners']>>,
+  patients: Awaited<ReturnType<Directory['listPatients']>>,
+  apps: LauncherOptions['auth']['clients'],
+  option: OptionHtml,
+): string {
+  return `<form method="post" action="${escapeHtml(base)}/launch" target="_blank" id="launch-form">
   <input type="hidden" name="csrf" value="${escapeHtml(csrf)}">
   <div class="field">
     <label for="practitioner">Signed-in clinician</label>
@@ -319,27 +369,16 @@ ${error ? `<div class="error-summary" role="alert" tabindex="-1" autofocus><h2>T
   </fieldset>
   <p id="launch-summary" class="summary" aria-live="polite"></p>
   <button type="submit" class="primary">Launch app <span class="hint-inline">(opens in a new tab)</span></button>
-</form>
-${
-  standalone.length
+</form>`;
+}
+
+/** Links to the apps' standalone launches (nothing when no app has one). */
+function standaloneSection(standalone: LauncherOptions['auth']['clients']): string {
+  return standalone.length
     ? `<h2>Standalone launch</h2>
 <p>Start an app on its own; it asks the EHR to sign you in${standalone.length ? ' and, when it needs one, to pick a patient' : ''}.</p>
 <ul class="links">
   ${standalone.map((c) => `<li><a href="${escapeHtml(c.standaloneUrl)}" target="_blank" rel="noopener">${escapeHtml(c.name)} <span class="hint-inline">(opens in a new tab)</span></a></li>`).join('\n  ')}
 </ul>`
-    : ''
-}
-<h2>For developers</h2>
-<dl class="endpoints">
-  <dt>FHIR base (<code>iss</code>)</dt><dd><code>${escapeHtml(auth.fhirBaseUrl)}</code></dd>
-  <dt>SMART configuration</dt><dd><a href="${escapeHtml(wellKnown)}"><code>${escapeHtml(wellKnown)}</code></a></dd>
-</dl>
-</main>
-</body>
-</html>`;
-  }
-
-  // The JSON launch API (and a malformed body) answers OperationOutcomes; the form re-renders itself above.
-  router.use(errorHandler({ log: consoleErrors('ehr launcher'), noStore: true }));
-  return router;
+    : '';
 }

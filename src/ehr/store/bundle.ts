@@ -112,13 +112,7 @@ function runBatch(store: FhirStore, bundle: fhir4.Bundle, options: BundleOptions
 }
 
 function plan(entry: fhir4.BundleEntry, index: number, baseUrl: string, lenient = false, owned = false): PlannedEntry {
-  const where = `Bundle.entry[${index}].request`;
-  const method = entry.request?.method;
-  const url = entry.request?.url;
-  if (!method || !(method in ORDER) || method === 'PATCH')
-    throw badRequest(`Entry ${index}: request.method must be GET, HEAD, POST, PUT or DELETE.`, `${where}.method`);
-  if (typeof url !== 'string' || url === '')
-    throw badRequest(`Entry ${index}: request.url is required.`, `${where}.url`);
+  const { method, url } = checkedMethodAndUrl(entry, index);
   const relative = baseUrl && url.startsWith(`${baseUrl}/`) ? url.slice(baseUrl.length + 1) : url.replace(/^\//, '');
   const [pathPart, queryPart] = splitOnce(relative, '?');
   const request: StoreRequest = {
@@ -127,10 +121,34 @@ function plan(entry: fhir4.BundleEntry, index: number, baseUrl: string, lenient 
     query: [...new URLSearchParams(queryPart ?? '')] as [string, string][],
     lenient,
     ...(entry.resource ? { body: owned ? entry.resource : structuredClone(entry.resource) } : {}),
-    ...(entry.request?.ifMatch ? { ifMatch: entry.request.ifMatch } : {}),
-    ...(entry.request?.ifNoneExist ? { ifNoneExist: entry.request.ifNoneExist } : {}),
+    ...conditionalHeaders(entry.request),
   };
   return { index, request };
+}
+
+/** The entry's request method and URL, or a 400 naming the entry when either is missing or unsupported. */
+function checkedMethodAndUrl(
+  entry: fhir4.BundleEntry,
+  index: number,
+): { method: NonNullable<fhir4.BundleEntryRequest['method']>; url: string } {
+  const where = `Bundle.entry[${index}].request`;
+  const method = entry.request?.method;
+  const url = entry.request?.url;
+  if (!method || !(method in ORDER) || method === 'PATCH')
+    throw badRequest(`Entry ${index}: request.method must be GET, HEAD, POST, PUT or DELETE.`, `${where}.method`);
+  if (typeof url !== 'string' || url === '')
+    throw badRequest(`Entry ${index}: request.url is required.`, `${where}.url`);
+  return { method, url };
+}
+
+/** The entry's If-Match and If-None-Exist, where it sends them. */
+function conditionalHeaders(
+  request: fhir4.BundleEntryRequest | undefined,
+): Pick<StoreRequest, 'ifMatch' | 'ifNoneExist'> {
+  return {
+    ...(request?.ifMatch ? { ifMatch: request.ifMatch } : {}),
+    ...(request?.ifNoneExist ? { ifNoneExist: request.ifNoneExist } : {}),
+  };
 }
 
 function splitOnce(value: string, separator: string): [string, string | undefined] {

@@ -40,55 +40,86 @@ export function execute(store: FhirStore, policy: AccessPolicy, baseUrl: string,
     throw notFound(`No such FHIR endpoint: ${req.path.slice(0, 200)}.`);
   const method = req.method.toUpperCase();
 
+  if (id === undefined || id === '_search') return typeLevel(store, policy, baseUrl, method, type, id, req);
+  if (history === undefined) return instanceLevel(store, policy, method, type, id, req);
+  if (method !== 'GET') throw methodNotAllowed(`${method} on _history is not supported.`);
+  if (versionId === undefined) return instanceHistory(store, policy, baseUrl, type, id, req);
+  const grant = policy.require(type, 'vread');
+  const resource = store.vread(type, id, versionId);
+  policy.checkVisible(resource, grant);
+  return { status: 200, resource, isStored: true };
+}
+
+/** `{type}` (search, create) and `{type}/_search`. */
+function typeLevel(
+  store: FhirStore,
+  policy: AccessPolicy,
+  baseUrl: string,
+  method: string,
+  type: string,
+  id: '_search' | undefined,
+  req: StoreRequest,
+): StoreResponse {
   if (id === undefined) {
     if (method === 'GET') return search(store, policy, baseUrl, type, req);
     if (method === 'POST') return create(store, policy, type, req);
     throw methodNotAllowed(`${method} ${type} is not supported (use GET to search, POST to create).`);
   }
-  if (id === '_search') {
-    if (method === 'POST') return search(store, policy, baseUrl, type, req);
-    throw methodNotAllowed(`${method} ${type}/_search is not supported (use POST).`);
+  if (method === 'POST') return search(store, policy, baseUrl, type, req);
+  throw methodNotAllowed(`${method} ${type}/_search is not supported (use POST).`);
+}
+
+/** `{type}/{id}`: read, update, delete. */
+function instanceLevel(
+  store: FhirStore,
+  policy: AccessPolicy,
+  method: string,
+  type: string,
+  id: string,
+  req: StoreRequest,
+): StoreResponse {
+  if (method === 'GET') {
+    const grant = policy.require(type, 'read');
+    const resource = store.read(type, id);
+    policy.checkVisible(resource, grant);
+    return { status: 200, resource, isStored: true };
   }
-  if (history === undefined) {
-    if (method === 'GET') {
-      const grant = policy.require(type, 'read');
-      const resource = store.read(type, id);
-      policy.checkVisible(resource, grant);
-      return { status: 200, resource, isStored: true };
-    }
-    if (method === 'PUT') return update(store, policy, type, id, req);
-    if (method === 'DELETE') {
-      const grant = policy.require(type, 'delete');
-      store.delete(type, id, { check: policy.writeCheck(grant) });
-      return { status: 204 };
-    }
-    throw methodNotAllowed(`${method} ${type}/${id} is not supported (PATCH is not offered: use PUT).`);
+  if (method === 'PUT') return update(store, policy, type, id, req);
+  if (method === 'DELETE') {
+    const grant = policy.require(type, 'delete');
+    store.delete(type, id, { check: policy.writeCheck(grant) });
+    return { status: 204 };
   }
-  if (method !== 'GET') throw methodNotAllowed(`${method} on _history is not supported.`);
-  if (versionId === undefined) {
-    const grant = policy.require(type, 'history-instance');
-    const unknown = req.query.find(([k]) => !['_count', '_offset', '_format', '_pretty'].includes(k));
-    if (unknown)
-      throw notSupported(
-        `History parameter '${unknown[0].slice(0, 40)}' is not supported (only _count).`,
-        `${type}/${id}/_history?${unknown[0].slice(0, 40)}`,
-      );
-    const count = pageNumber(req.query, '_count', DEFAULT_PAGE_SIZE, `${type}/${id}/_history`);
-    const offset = pageNumber(req.query, '_offset', 0, `${type}/${id}/_history`);
-    const result = store.history(type, id, { count: Math.min(count, MAX_PAGE_SIZE), offset });
-    const visible = result.entries.filter((e) => !e.resource || policy.canSee(e.resource, grant));
-    if (result.entries.some((e) => e.resource) && !visible.some((e) => e.resource)) {
-      policy.checkVisible(result.entries.find((e) => e.resource)!.resource!, grant);
-    }
-    return {
-      status: 200,
-      resource: historyBundle(baseUrl, type, id, { ...result, entries: visible }, { count, offset }),
-    };
+  throw methodNotAllowed(`${method} ${type}/${id} is not supported (PATCH is not offered: use PUT).`);
+}
+
+/** `GET {type}/{id}/_history`: the versions the caller may see (a 403 when none of the existing ones is). */
+function instanceHistory(
+  store: FhirStore,
+  policy: AccessPolicy,
+  baseUrl: string,
+  type: string,
+  id: string,
+  req: StoreRequest,
+): StoreResponse {
+  const grant = policy.require(type, 'history-instance');
+  const unknown = req.query.find(([k]) => !['_count', '_offset', '_format', '_pretty'].includes(k));
+  if (unknown)
+    throw notSupported(
+      `History parameter '${unknown[0].slice(0, 40)}' is not supported (only _count).`,
+      `${type}/${id}/_history?${unknown[0].slice(0, 40)}`,
+    );
+  const count = pageNumber(req.query, '_count', DEFAULT_PAGE_SIZE, `${type}/${id}/_history`);
+  const offset = pageNumber(req.query, '_offset', 0, `${type}/${id}/_history`);
+  const result = store.history(type, id, { count: Math.min(count, MAX_PAGE_SIZE), offset });
+  const visible = result.entries.filter((e) => !e.resource || policy.canSee(e.resource, grant));
+  if (result.entries.some((e) => e.resource) && !visible.some((e) => e.resource)) {
+    policy.checkVisible(result.entries.find((e) => e.resource)!.resource!, grant);
   }
-  const grant = policy.require(type, 'vread');
-  const resource = store.vread(type, id, versionId);
-  policy.checkVisible(resource, grant);
-  return { status: 200, resource, isStored: true };
+  return {
+    status: 200,
+    resource: historyBundle(baseUrl, type, id, { ...result, entries: visible }, { count, offset }),
+  };
 }
 
 function search(

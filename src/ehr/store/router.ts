@@ -52,9 +52,29 @@ export function createFhirStoreRouter(options: FhirStoreRouterOptions): Router {
     options.baseUrl?.replace(/\/+$/, '') ?? `${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}`;
 
   // The CapabilityStatement is public (SMART clients read it before they have a token).
-  // Built once per base URL (≈280 kB: every R4 resource type the store serves, with its search parameters).
+  router.get('/metadata', metadataHandler(options, baseOf));
+  router.use(authorizeHandler(options));
+
+  // Bodies: a form for POST _search, FHIR JSON otherwise (unless a parser upstream already produced req.body).
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.body !== undefined) return next();
+    if (req.method === 'POST' && req.path.endsWith('/_search')) return formBody(req, res, next);
+    return jsonBody(req, res, next);
+  });
+
+  router.all('/{*splat}', interactionHandler(store, baseOf));
+
+  router.use(errorHandler({ log: { error: options.onError ?? ((m, e) => console.error(m, e)) } }));
+
+  return router;
+}
+
+type BaseOf = (req: Request) => string;
+
+/** GET /metadata: built once per base URL (≈280 kB: every R4 resource type the store serves, with its search parameters). */
+function metadataHandler(options: FhirStoreRouterOptions, baseOf: BaseOf) {
   const capabilities = new Map<string, string>();
-  router.get('/metadata', (req, res) => {
+  return (req: Request, res: Response) => {
     const baseUrl = baseOf(req);
     let body = capabilities.get(baseUrl);
     if (!body) {
@@ -69,9 +89,12 @@ export function createFhirStoreRouter(options: FhirStoreRouterOptions): Router {
     }
     res.status(200).setHeader('Content-Type', FHIR_CONTENT_TYPE);
     res.send(body);
-  });
+  };
+}
 
-  router.use(async (req: Request, res: Response, next: NextFunction) => {
+/** Every other request: the access policy of its bearer token (a 401 with WWW-Authenticate without a valid one). */
+function authorizeHandler(options: FhirStoreRouterOptions) {
+  return async (req: Request, res: Response, next: NextFunction) => {
     try {
       if (!options.authorize) {
         (res.locals as Locals).policy = unrestrictedPolicy;
@@ -92,37 +115,18 @@ export function createFhirStoreRouter(options: FhirStoreRouterOptions): Router {
     } catch (err) {
       next(err);
     }
-  });
+  };
+}
 
-  // Bodies: a form for POST _search, FHIR JSON otherwise (unless a parser upstream already produced req.body).
-  router.use((req: Request, res: Response, next: NextFunction) => {
-    if (req.body !== undefined) return next();
-    if (req.method === 'POST' && req.path.endsWith('/_search')) return formBody(req, res, next);
-    return jsonBody(req, res, next);
-  });
-
-  router.all('/{*splat}', (req: Request, res: Response, next: NextFunction) => {
+/** The FHIR base (a transaction or batch Bundle) and every path under it (one interaction). */
+function interactionHandler(store: FhirStore, baseOf: BaseOf) {
+  return (req: Request, res: Response, next: NextFunction) => {
     try {
       const { policy } = res.locals as Locals;
       const baseUrl = baseOf(req);
       const prefer = parsePrefer(req.get('prefer'));
       const path = req.path.replace(/^\/+|\/+$/g, '');
-      if (path === '') {
-        if (req.method !== 'POST') {
-          throw Object.assign(
-            methodNotAllowed(`${req.method} on the FHIR base is not supported: POST a transaction or batch Bundle.`),
-            { allow: 'POST' },
-          );
-        }
-        const bundle = processBundle(store, req.body as fhir4.Bundle, {
-          baseUrl,
-          policy,
-          lenient: prefer.lenient,
-          bundleIsOwned: true,
-          ...(prefer.return ? { returnPreference: prefer.return } : {}),
-        });
-        return sendResource(res, { resource: bundle });
-      }
+      if (path === '') return sendResource(res, { resource: bundleResponse(store, req, policy, baseUrl, prefer) });
       const query = queryPairs(req);
       const response = execute(store, policy, baseUrl, {
         method: req.method === 'HEAD' ? 'GET' : req.method,
@@ -137,11 +141,30 @@ export function createFhirStoreRouter(options: FhirStoreRouterOptions): Router {
     } catch (err) {
       next(err);
     }
+  };
+}
+
+/** POST on the FHIR base: process the transaction or batch Bundle (any other method is a 405). */
+function bundleResponse(
+  store: FhirStore,
+  req: Request,
+  policy: AccessPolicy,
+  baseUrl: string,
+  prefer: Prefer,
+): fhir4.Bundle {
+  if (req.method !== 'POST') {
+    throw Object.assign(
+      methodNotAllowed(`${req.method} on the FHIR base is not supported: POST a transaction or batch Bundle.`),
+      { allow: 'POST' },
+    );
+  }
+  return processBundle(store, req.body as fhir4.Bundle, {
+    baseUrl,
+    policy,
+    lenient: prefer.lenient,
+    bundleIsOwned: true,
+    ...(prefer.return ? { returnPreference: prefer.return } : {}),
   });
-
-  router.use(errorHandler({ log: { error: options.onError ?? ((m, e) => console.error(m, e)) } }));
-
-  return router;
 }
 
 /** Query pairs in order, from the raw URL (Express's parsed query merges repeated keys), plus a POST _search form. */
@@ -172,13 +195,19 @@ export function parsePrefer(header: string | undefined): Prefer {
   return out;
 }
 
-function send(res: Response, response: StoreResponse, baseUrl: string, preference: ReturnPreference | undefined): void {
+/** Location of what was created; ETag and Last-Modified of a stored resource. */
+function setLocationAndVersionHeaders(res: Response, response: StoreResponse, baseUrl: string): void {
   const { resource } = response;
   if (response.location) res.setHeader('Location', `${baseUrl}/${response.location}`);
   if (response.isStored && resource) {
     res.setHeader('ETag', etagOf(resource));
     res.setHeader('Last-Modified', httpDate(resource.meta?.lastUpdated));
   }
+}
+
+function send(res: Response, response: StoreResponse, baseUrl: string, preference: ReturnPreference | undefined): void {
+  const { resource } = response;
+  setLocationAndVersionHeaders(res, response, baseUrl);
   if (response.status === 204 || !resource) {
     res.status(response.status === 200 && !resource ? 200 : response.status);
     if (response.status === 204) return void res.end();

@@ -135,33 +135,15 @@ export function parseSearch(resourceType: string, pairs: [string, string][], len
   const asReceived: [string, string][] = [];
   for (const [key, value] of pairs) {
     const code = key.split(':')[0] ?? key;
-    const expression = `${resourceType}?${key}`;
     if ((RESULT_PARAMETERS as readonly string[]).includes(code) || code === '_format' || code === '_pretty') {
-      if (code === '_include') checkInclude(resourceType, key, value);
-      if (code === '_sort') checkSort(params, value, expression);
-      if (code === '_summary' && value !== 'count' && value !== 'false') {
-        throw notSupported(`_summary=${value.slice(0, 20)} is not supported (only count and false).`, expression);
-      }
-      if ((code === '_count' || code === '_offset') && !/^\d+$/.test(value)) {
-        throw badRequest(`${code} must be a non-negative integer, got '${value.slice(0, 40)}'.`, expression);
-      }
+      checkResultParameter(resourceType, params, key, value);
       kept.push([key, value]);
       asReceived.push([key, value]);
       continue;
     }
-    const param = params.get(code);
-    if (!param) {
-      if (lenient) continue;
-      throw badRequest(
-        `Unknown or unsupported search parameter '${code.slice(0, 80)}' for ${resourceType}. The CapabilityStatement lists the supported ones.`,
-        expression,
-      );
-    }
-    const modifier = key.includes(':') ? key.slice(key.indexOf(':') + 1) : '';
-    if (modifier && !supportedModifier(param.type, modifier)) {
-      throw notSupported(`Modifier ':${modifier.slice(0, 40)}' is not supported on '${code}'.`, expression);
-    }
-    kept.push([key, param.type === 'reference' && modifier !== 'missing' ? expandBareIds(param, value) : value]);
+    const filterValue = checkedFilterValue(resourceType, params, key, value, lenient);
+    if (filterValue === undefined) continue;
+    kept.push([key, filterValue]);
     asReceived.push([key, value]);
   }
   // Parse each pair alone first, so that a bad value (`authored=yesterday`) is reported against its parameter.
@@ -169,18 +151,69 @@ export function parseSearch(resourceType: string, pairs: [string, string][], len
   // The string form keeps repeated keys (`date=ge..&date=lt..`) as separate filters.
   const request = parseOrThrow(resourceType, kept, `${resourceType}?`);
   request.include = includesOf(kept, resourceType);
+  return {
+    request,
+    ...pageOf(kept),
+    query: asReceived.filter(([k]) => k !== '_offset'),
+  };
+}
+
+/** The page asked for: `_count` (0 for `_summary=count`, at most MAX_PAGE_SIZE) and `_offset`. */
+function pageOf(kept: [string, string][]): { count: number; offset: number } {
   const countRaw = kept.find(([k]) => k === '_count')?.[1];
   const summaryCount = kept.some(([k, v]) => k === '_summary' && v === 'count');
   const count = summaryCount
     ? 0
     : Math.min(countRaw === undefined ? DEFAULT_PAGE_SIZE : Number(countRaw), MAX_PAGE_SIZE);
   const offsetRaw = kept.find(([k]) => k === '_offset')?.[1];
-  return {
-    request,
-    count,
-    offset: offsetRaw === undefined ? 0 : Number(offsetRaw),
-    query: asReceived.filter(([k]) => k !== '_offset'),
-  };
+  return { count, offset: offsetRaw === undefined ? 0 : Number(offsetRaw) };
+}
+
+/** A result parameter (`_include`, `_sort`, `_summary`, `_count`, ...) this store answers correctly, or a 4xx. */
+function checkResultParameter(
+  resourceType: string,
+  params: Map<string, SupportedSearchParameter>,
+  key: string,
+  value: string,
+): void {
+  const code = key.split(':')[0] ?? key;
+  const expression = `${resourceType}?${key}`;
+  if (code === '_include') checkInclude(resourceType, key, value);
+  if (code === '_sort') checkSort(params, value, expression);
+  if (code === '_summary' && value !== 'count' && value !== 'false') {
+    throw notSupported(`_summary=${value.slice(0, 20)} is not supported (only count and false).`, expression);
+  }
+  if ((code === '_count' || code === '_offset') && !/^\d+$/.test(value)) {
+    throw badRequest(`${code} must be a non-negative integer, got '${value.slice(0, 40)}'.`, expression);
+  }
+}
+
+/**
+ * The value to search a filter parameter with (bare ids of references expanded), undefined to drop an unknown
+ * parameter when lenient; a 4xx for an unknown parameter otherwise, or an unsupported modifier.
+ */
+function checkedFilterValue(
+  resourceType: string,
+  params: Map<string, SupportedSearchParameter>,
+  key: string,
+  value: string,
+  lenient: boolean,
+): string | undefined {
+  const code = key.split(':')[0] ?? key;
+  const expression = `${resourceType}?${key}`;
+  const param = params.get(code);
+  if (!param) {
+    if (lenient) return undefined;
+    throw badRequest(
+      `Unknown or unsupported search parameter '${code.slice(0, 80)}' for ${resourceType}. The CapabilityStatement lists the supported ones.`,
+      expression,
+    );
+  }
+  const modifier = key.includes(':') ? key.slice(key.indexOf(':') + 1) : '';
+  if (modifier && !supportedModifier(param.type, modifier)) {
+    throw notSupported(`Modifier ':${modifier.slice(0, 40)}' is not supported on '${code}'.`, expression);
+  }
+  return param.type === 'reference' && modifier !== 'missing' ? expandBareIds(param, value) : value;
 }
 
 function parseOrThrow(resourceType: string, pairs: [string, string][], expression: string): SearchRequest {

@@ -396,17 +396,29 @@ export class FhirStore {
     for (const target of request.include) {
       for (const resource of matches) {
         for (const ref of referencesOf(resource, target.searchParam)) {
-          const [type, id, extra] = ref.split('/');
-          if (!type || !id || extra !== undefined || seen.has(ref)) continue;
-          if (target.targetType && target.targetType !== type) continue;
-          const found = isStoredResourceType(type) ? this.find(type, id) : undefined;
-          if (!found || (allow && !allow(found))) continue;
+          if (seen.has(ref)) continue;
+          const found = this.includedTarget(ref, target.targetType, allow);
+          if (!found) continue;
           seen.add(ref);
           out.push(found);
         }
       }
     }
     return out;
+  }
+
+  /** The stored resource a `Type/id` reference of an `_include` points to, if it is of the target type and allowed. */
+  private includedTarget(
+    ref: string,
+    targetType: string | undefined,
+    allow?: (r: Resource) => boolean,
+  ): Resource | undefined {
+    const [type, id, extra] = ref.split('/');
+    if (!type || !id || extra !== undefined) return undefined;
+    if (targetType && targetType !== type) return undefined;
+    const found = isStoredResourceType(type) ? this.find(type, id) : undefined;
+    if (!found || (allow && !allow(found))) return undefined;
+    return found;
   }
 
   // ----------------------------------------------------------------------------------------------- writes

@@ -148,13 +148,8 @@ export class FhirClient {
       seen.add(url);
       const page = await this.search(url, limits);
       pages++;
-      for (const e of page?.entry ?? []) {
-        if (!e.resource) continue;
-        if (e.resource.resourceType === type && (e.search?.mode ?? 'match') === 'match') {
-          if (resources.length >= maxResources) return { resources, included, pages, complete: false };
-          resources.push(e.resource as T);
-        } else included.push(e.resource as fhir4.FhirResource);
-      }
+      if (!collectPage(page, type, maxResources, resources, included))
+        return { resources, included, pages, complete: false };
       url = nextPageUrl(page, this.baseUrl);
     }
     return { resources, included, pages, complete: true };
@@ -253,4 +248,25 @@ export class FhirClient {
       return send();
     }
   }
+}
+
+/**
+ * Add a page's matches of the searched type to `resources` and the rest to `included`, in order; false when a
+ * match found `resources` already at `maxResources` (the entries after it are left out).
+ */
+function collectPage<T extends fhir4.FhirResource>(
+  page: fhir4.Bundle | undefined,
+  type: string | undefined,
+  maxResources: number,
+  resources: T[],
+  included: fhir4.FhirResource[],
+): boolean {
+  for (const e of page?.entry ?? []) {
+    if (!e.resource) continue;
+    if (e.resource.resourceType === type && (e.search?.mode ?? 'match') === 'match') {
+      if (resources.length >= maxResources) return false;
+      resources.push(e.resource as T);
+    } else included.push(e.resource as fhir4.FhirResource);
+  }
+  return true;
 }
