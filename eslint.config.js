@@ -37,34 +37,10 @@ export default tseslint.config(
     },
   },
   {
-    // The server's composition, the apps' factories, stores and route modules, the results pipeline, the write
-    // path (submission, decisions, outbox), the tablet page's modules, the clinical domain (rules engine,
-    // forms, content checks, validation, compiled FHIRPath), the FHIR API, the sandbox EHR (store, sign-in,
-    // launcher, main) and the platform layer stay small: a function a reader can hold in mind
-    // (the rest of src/ is not there yet).
-    files: [
-      'src/main.ts',
-      'src/server.ts',
-      'src/submission/**',
-      'src/clinician-app/*.ts',
-      'src/clinician-app/routes/**',
-      'src/clinician-app/results-view/**',
-      'src/tablet/*.ts',
-      'src/tablet/routes/**',
-      'src/tablet/public/tablet*.js',
-      'src/ehr/auth/*.ts',
-      'src/ehr/auth/routes/**',
-      'src/rules/**',
-      'src/forms/**',
-      'src/knowledge/**',
-      'src/validation/**',
-      'src/fhirpath/**',
-      'src/api/**',
-      'src/ehr/store/**',
-      'src/ehr/main.ts',
-      'src/ehr/launcher/*.ts',
-      'src/platform/**',
-    ],
+    // Every function in src/ stays small: complexity ≤ 15 and ≤ 80 lines, one a reader can hold in mind; one
+    // that outgrows it is split into named steps. Not yet: the clinician app's browser modules (8 functions).
+    files: ['src/**/*.ts', 'src/**/*.js'],
+    ignores: ['src/clinician-app/public/**'],
     rules: {
       complexity: ['error', 15],
       'max-lines-per-function': ['error', { max: 80, skipBlankLines: true, skipComments: true }],
