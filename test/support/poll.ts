@@ -40,7 +40,8 @@ export function poll<T>(read: () => T | Promise<T>, options: PollOptions = {}): 
       {
         get(_target, name) {
           if (name === 'not') return matchers(!negated);
-          if (typeof name !== 'string') return undefined;
+          // Not a thenable: `await poll(read)` without a matcher is a mistake, not a wait for a `then` matcher.
+          if (typeof name !== 'string' || name === 'then') return undefined;
           return (...args: unknown[]) =>
             eventually(async () => {
               const subject = expect(await read());
