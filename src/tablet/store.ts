@@ -151,59 +151,48 @@ export function openSqliteTabletStore(dataDir: string): TabletStore {
   const file = path.join(dir, 'tablet.sqlite');
   // 5 s busy timeout: better-sqlite3's default, which this store ran with before.
   const db = openSqlite({ file, store: 'tablet', synchronous: 'FULL', busyTimeoutMs: 5000 });
-  const {
-    insertHandoff,
-    takeHandoff,
-    putSession,
-    getSession,
-    deleteSession,
-    touchSession,
-    liveHandoffs,
-    liveSessions,
-    purge,
-    markAlerted,
-  } = prepareTabletStatements(db);
+  const sql = prepareTabletStatements(db);
 
   return {
     async putHandoff(code, h) {
-      return insertHandoff.run(sha256(code), JSON.stringify(h), h.expiresAt).changes === 1;
+      return sql.insertHandoff.run(sha256(code), JSON.stringify(h), h.expiresAt).changes === 1;
     },
     async takeHandoff(code, now) {
-      const row = takeHandoff.get(sha256(code));
+      const row = sql.takeHandoff.get(sha256(code));
       if (!row || row.expires_at < now) return undefined;
       return JSON.parse(row.body) as Handoff;
     },
     async cancelHandoff(code) {
-      return takeHandoff.get(sha256(code)) !== undefined;
+      return sql.takeHandoff.get(sha256(code)) !== undefined;
     },
     async liveHandoffs(now) {
-      return liveHandoffs.all(now).map((r) => JSON.parse(r.body) as Handoff);
+      return sql.liveHandoffs.all(now).map((r) => JSON.parse(r.body) as Handoff);
     },
     async putSession(handle, s) {
-      putSession.run(sha256(handle), JSON.stringify(s), Math.max(s.expiresAt, s.submitUntil ?? 0));
+      sql.putSession.run(sha256(handle), JSON.stringify(s), Math.max(s.expiresAt, s.submitUntil ?? 0));
     },
     async getSession(handle, now) {
-      const row = getSession.get(sha256(handle));
+      const row = sql.getSession.get(sha256(handle));
       if (!row || row.expires_at < now) return undefined;
       return JSON.parse(row.body) as TabletSession;
     },
     async touchSession(handle, at) {
-      touchSession.run(at, sha256(handle));
+      sql.touchSession.run(at, sha256(handle));
     },
     async markAlerted(handle, rules) {
-      return markAlerted.immediate(sha256(handle), rules);
+      return sql.markAlerted.immediate(sha256(handle), rules);
     },
     async liveSessions(now) {
-      return liveSessions
+      return sql.liveSessions
         .all(now)
         .map((r) => JSON.parse(r.body) as TabletSession)
         .filter((s) => stillShown(s, now));
     },
     async deleteSession(handle) {
-      deleteSession.run(sha256(handle));
+      sql.deleteSession.run(sha256(handle));
     },
     async purgeExpired(now) {
-      for (const p of purge) p.run(now);
+      for (const p of sql.purge) p.run(now);
     },
     async close() {
       db.close();
