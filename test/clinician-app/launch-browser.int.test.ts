@@ -66,6 +66,13 @@ describe('a launch in Chromium', () => {
         ).length,
     );
     expect(fromNetwork).toBeGreaterThan(5);
+    // One API round trip before the form: the hand-off brings what the first view would have asked for next.
+    const apiCalls = first.seen.filter((s) => s.url.startsWith('/app/api/')).map((s) => `${s.method} ${s.url}`);
+    expect(apiCalls, 'API calls of the launch').toContain('POST /app/api/handoff');
+    expect(
+      apiCalls.filter((c) => /^GET \/app\/api\/(context|questionnaire|form|patients\/[^/]+\/intakes)\b/.test(c)),
+      'asked again of the server although the hand-off brought it',
+    ).toEqual([]);
     await first.page.close();
 
     const repeat = await watchedLaunch('Agnieszka Nowak');
@@ -84,6 +91,24 @@ describe('a launch in Chromium', () => {
     expect(repeated(repeatReads), 'the EHR was read twice for the same thing').toEqual([]);
     await repeat.page.close();
   }, 180_000);
+
+  it('what the hand-off sent ahead serves the first view only: the form opened again asks the server afresh', async () => {
+    const { page } = await watchedLaunch('Agnieszka Nowak');
+    const again: Seen[] = [];
+    const stop = h.onRequest((req: http.IncomingMessage) =>
+      again.push({ method: req.method ?? '', url: req.url ?? '' }),
+    );
+    try {
+      await page.evaluate(() => (location.hash = '#/worklist'));
+      await page.waitForSelector('#wl-count', { timeout: 10_000 });
+      await page.evaluate(() => (location.hash = '#/form'));
+      await page.waitForSelector('#main .lforms-container[aria-busy="false"]', { timeout: 10_000 });
+    } finally {
+      stop();
+    }
+    expect(again.map((s) => `${s.method} ${s.url}`)).toContain('GET /app/api/form');
+    await page.close();
+  }, 120_000);
 });
 
 describe('the script cache (service worker)', () => {
@@ -125,8 +150,18 @@ describe('the script cache (service worker)', () => {
         statics.filter((r) => r.from !== 'cache-storage'),
         "files not taken from the worker's cache",
       ).toEqual([]);
-      const api = served.filter((r) => r.path.startsWith('/app/api/'));
-      expect(api.length).toBeGreaterThan(2);
+      // The launch's own API call is the hand-off (a POST); one GET besides, as a later view would make.
+      await repeat.evaluate(async () => {
+        const s = JSON.parse(sessionStorage.getItem('periplan.session') ?? '{}') as { session?: string };
+        await (await fetch('/app/api/context', { headers: { 'x-session': s.session ?? '' } })).text();
+      });
+      const afterwards = await repeat.evaluate(() =>
+        (performance.getEntriesByType('resource') as (PerformanceResourceTiming & { deliveryType: string })[]).map(
+          (r) => ({ path: new URL(r.name).pathname, from: r.deliveryType }),
+        ),
+      );
+      const api = afterwards.filter((r) => r.path.startsWith('/app/api/'));
+      expect(api.map((r) => r.path)).toEqual(expect.arrayContaining(['/app/api/handoff', '/app/api/context']));
       expect(
         api.filter((r) => r.from === 'cache-storage'),
         'API answers never come from a cache',

@@ -4,12 +4,15 @@ import type { AppHarness } from './harness.js';
 
 const get = (h: AppHarness, path: string) => fetch(`${h.baseUrl}${path}`, { redirect: 'manual' });
 
-/** Run an EHR launch the way a browser would, without one: returns the session handle and CSRF token. */
+/**
+ * Run an EHR launch the way a browser would, without one: returns the session handle and CSRF token, and the
+ * answers the hand-off sent ahead for the launch's first view.
+ */
 export async function apiLaunch(
   h: AppHarness,
   patient = 'sandbox-patient-2',
   practitioner = 'sandbox-clinician',
-): Promise<{ session: string; csrf: string; authorizeUrl: URL }> {
+): Promise<{ session: string; csrf: string; preloaded: Record<string, unknown>; authorizeUrl: URL }> {
   const created = (await (
     await fetch(`${h.baseUrl}/ehr/launches`, {
       method: 'POST',
@@ -46,7 +49,7 @@ export async function apiLaunch(
     body: JSON.stringify({ code }),
   });
   expect(handed.status).toBe(200);
-  const body = (await handed.json()) as { session: string; csrf: string };
+  const body = (await handed.json()) as { session: string; csrf: string; preloaded: Record<string, unknown> };
   // single use
   const again = await fetch(`${h.baseUrl}/app/api/handoff`, {
     method: 'POST',

@@ -19,7 +19,22 @@ export class ApiError extends Error {
   }
 }
 
+// Answers the hand-off sent ahead for the launch's first view, by API path. Each is used once, and only by
+// that first view: a write, or the view being up, drops the rest, so no later view is shown a stale answer.
+const preloaded = new Map();
+
+/** The first view is up: whatever it did not ask for is no longer fresh enough to show. */
+export function dropPreloaded() {
+  preloaded.clear();
+}
+
 export async function api(method, path, body) {
+  if (method !== 'GET') preloaded.clear();
+  else if (preloaded.has(path)) {
+    const answer = preloaded.get(path);
+    preloaded.delete(path);
+    return answer;
+  }
   const s = currentSession();
   const headers = { accept: 'application/json' };
   if (s) {
@@ -54,7 +69,11 @@ export async function api(method, path, body) {
   return json;
 }
 
-/** Swap the single-use hand-off code from the callback for this tab's session handle and CSRF token. */
+/**
+ * Swap the single-use hand-off code from the callback for this tab's session handle and CSRF token. The
+ * answer also carries what the launch's first view would ask for next, so the page need not wait for those
+ * round trips while LHC-Forms starts.
+ */
 export async function redeemHandoff(code) {
   const res = await fetch(`${base}/api/handoff`, {
     method: 'POST',
@@ -65,6 +84,7 @@ export async function redeemHandoff(code) {
   const json = await res.json().catch(() => ({}));
   if (!res.ok) throw new ApiError(res.status, json.issue?.[0]?.diagnostics ?? 'The sign-in could not be completed.');
   sessionStorage.setItem(KEY, JSON.stringify({ session: json.session, csrf: json.csrf }));
+  for (const [path, answer] of Object.entries(json.preloaded ?? {})) preloaded.set(path, answer);
 }
 
 export { base };

@@ -1,7 +1,7 @@
 // Boot and routing of the clinician app: redeem the hand-off after a launch, load the context (patient,
 // user, style), show the patient banner, then render the view named by the URL hash.
 import { startAlertStream } from './alerts.js';
-import { api, base, currentSession, redeemHandoff } from './api.js';
+import { api, base, currentSession, dropPreloaded, redeemHandoff } from './api.js';
 import { context, setContext } from './context.js';
 import { announce, h, render } from './dom.js';
 import { confirmLeavingForm, showForm } from './form-view.js';
@@ -141,7 +141,11 @@ async function boot() {
   }
   window.addEventListener('hashchange', route);
   window.addEventListener('periplan:session-ended', (e) => announce(e.detail, 'error'));
-  await route();
+  try {
+    await route();
+  } finally {
+    dropPreloaded();
+  }
   keepScriptsCompiled();
 }
 

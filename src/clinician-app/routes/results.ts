@@ -8,7 +8,8 @@ import { SUBMISSION_ITEM_SYSTEM, submissionKeyOf } from '../../submission/build-
 import type { AppContext } from '../context.js';
 import type { SessionRef } from '../ehr-access.js';
 import { INTAKE_URL } from '../options.js';
-import { patientId, readIntakes, type Intakes } from '../patient-reads.js';
+import { intakesAnswer } from '../page-answers.js';
+import { patientId } from '../patient-reads.js';
 import { buildResultsView, historyPoints, itemIdentifierValue } from '../results.js';
 import { serverTiming } from '../server-timing.js';
 import { jsonRoute } from './json.js';
@@ -131,17 +132,9 @@ export function registerResults(api: Router, ctx: AppContext): void {
    */
   api.get(
     '/patients/:id/intakes',
-    jsonRoute(async (req, res) => {
-      const ref = await sessionOf(req);
-      const pid = patientId(req.params.id);
-      const launchPatient = ref.session.patient === pid ? ctx.prefetch.take<Intakes>(ref.handle, 'intakes') : undefined;
-      const intakes = await serverTiming(res).time('ehr', () => launchPatient ?? readIntakes(ctx, ref, pid));
-      const draft =
-        ref.session.patient === pid
-          ? await ctx.store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown')
-          : undefined;
-      return { intakes, draft: draft ? { savedAt: draft.updatedAt } : null };
-    }),
+    jsonRoute(async (req, res) =>
+      intakesAnswer(ctx, await sessionOf(req), patientId(req.params.id), serverTiming(res)),
+    ),
   );
 
   api.get(

@@ -1,0 +1,165 @@
+/**
+ * What the page's first GET calls answer, as functions of the session: the API routes serve them one by one,
+ * and the hand-off sends a launch's first view's answers ahead in its own answer (`launchAnswers`). A launch
+ * would otherwise wait for four round trips one after the other (context, intakes, then the Questionnaire and
+ * the response), each answered only when the page's main thread is free between LHC-Forms' long start-up
+ * tasks, so the last one landed after the library was ready and the form waited for it.
+ */
+import { badRequest, forbidden } from '../outcomes/index.js';
+import { FLAG_OUTCOME_CODES, FLAG_OUTCOME_DISPLAY } from '../submission/resolve-proposal.js';
+import { FLAG_CODES } from '../submission/worklist-tags.js';
+import type { AppContext } from './context.js';
+import type { SessionRef } from './ehr-access.js';
+import { loadStyle } from './helpers.js';
+import {
+  humanName,
+  patientId,
+  patientSummary,
+  populate,
+  readIntakes,
+  readPatient,
+  type Intakes,
+  type Populated,
+} from './patient-reads.js';
+import type { ServerTiming } from './server-timing.js';
+
+/** Who and what is open: the patient and user of the launch, its style, and what this user may do. */
+export async function contextAnswer(ctx: AppContext, ref: SessionRef, timing: ServerTiming) {
+  const { prefetch } = ctx;
+  const s = ref.session;
+  const [patient, user, style] = await Promise.all([
+    s.patient
+      ? timing.time(
+          'ehr',
+          () => prefetch.take<fhir4.Patient>(ref.handle, 'patient') ?? readPatient(ctx, ref, s.patient!),
+        )
+      : undefined,
+    s.fhirUser
+      ? timing
+          .time(
+            'ehr',
+            () =>
+              prefetch.take<fhir4.Practitioner>(ref.handle, 'user') ??
+              ctx.ehr.json<fhir4.Practitioner>(ref, s.fhirUser!),
+          )
+          .catch(() => undefined)
+      : undefined,
+    s.smartStyleUrl ? timing.time('style', () => loadStyle(s.smartStyleUrl!)) : undefined,
+  ]);
+  return {
+    patient: patient ? patientSummary(patient) : undefined,
+    user: s.fhirUser ? { reference: s.fhirUser, name: user ? humanName(user) : s.fhirUser } : undefined,
+    needPatientBanner: s.needPatientBanner,
+    style,
+    decisionReasons: ctx.reasonCodes,
+    flagCodes: FLAG_CODES,
+    flagOutcomes: FLAG_OUTCOME_CODES.map((code) => ({
+      code,
+      display: FLAG_OUTCOME_DISPLAY[code],
+      noteRequired: code === 'not-needed' || code === 'entered-in-error',
+    })),
+    undoWindowMs: ctx.undoWindowMs,
+    // The tablet buttons, panel and alert stream are for clinical staff only (see tablet-staff.ts).
+    tablet: !!ctx.options.tablet && /(?:^|\/)Practitioner\/[^/]+$/.test(s.fhirUser ?? ''),
+  };
+}
+
+/**
+ * The patient's intakes, newest first (each can be opened), and whether this clinician has a draft for her:
+ * a launch opens the draft if there is one, else her latest results, else a new intake form.
+ */
+export async function intakesAnswer(ctx: AppContext, ref: SessionRef, pid: string, timing: ServerTiming) {
+  const launchPatient = ref.session.patient === pid ? ctx.prefetch.take<Intakes>(ref.handle, 'intakes') : undefined;
+  const intakes = await timing.time('ehr', () => launchPatient ?? readIntakes(ctx, ref, pid));
+  const draft =
+    ref.session.patient === pid
+      ? await ctx.store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown')
+      : undefined;
+  return { intakes, draft: draft ? { savedAt: draft.updatedAt } : null };
+}
+
+/** `$populate` for the open patient: what the launch read ahead, else now. */
+async function populated(
+  ctx: AppContext,
+  ref: SessionRef,
+  pid: string,
+  fresh: boolean,
+  timing: ServerTiming,
+): Promise<Populated> {
+  const { prefetch } = ctx;
+  const prefetched = fresh
+    ? undefined
+    : await timing.time('populate', async () => prefetch.take<Populated | undefined>(ref.handle, 'populate'));
+  return (
+    prefetched ??
+    (await timing.time('populate', async () =>
+      populate(
+        ctx,
+        ref,
+        await timing.time(
+          'ehr',
+          () => prefetch.take<fhir4.Patient>(ref.handle, 'patient') ?? readPatient(ctx, ref, pid),
+        ),
+      ),
+    ))
+  );
+}
+
+/**
+ * The response to load into the intake form: a completed response to amend (`amend`), this clinician's saved
+ * draft, or a fresh `$populate` (`fresh` skips the draft and anything read ahead).
+ */
+export async function formAnswer(
+  ctx: AppContext,
+  ref: SessionRef,
+  query: { amend?: string; fresh?: boolean },
+  timing: ServerTiming,
+) {
+  const pid = ref.session.patient;
+  if (!pid) throw badRequest("No patient is open: launch the app from the patient's record.");
+  if (query.amend !== undefined) {
+    const qr = await ctx.ehr.json<fhir4.QuestionnaireResponse>(ref, `QuestionnaireResponse/${patientId(query.amend)}`);
+    if (qr.subject?.reference !== `Patient/${pid}`) throw forbidden('That response belongs to another patient.');
+    return { source: 'amend' as const, response: qr };
+  }
+  const fresh = query.fresh === true;
+  const draft = await ctx.store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown');
+  if (draft && !fresh) return { source: 'draft' as const, response: draft.response, savedAt: draft.updatedAt };
+  const { response, outcome } = await populated(ctx, ref, pid, fresh, timing);
+  return {
+    source: 'populate' as const,
+    response,
+    warnings: outcome.issue
+      .filter((i) => i.severity !== 'information')
+      .map((i) => i.diagnostics)
+      .filter(Boolean),
+  };
+}
+
+/**
+ * The answers a launch's first view asks for, keyed by the API path the page calls (`/context`, the launch
+ * patient's `/intakes`, and, when that view is the intake form, `/questionnaire` and `/form`): the same JSON
+ * those routes give. Best effort: a part that fails is left out, and the page then asks for it and shows the
+ * error the way it always does.
+ */
+export async function launchAnswers(ctx: AppContext, ref: SessionRef, timing: ServerTiming) {
+  const answers: Record<string, unknown> = {};
+  const pid = ref.session.patient;
+  const [context, intakes] = await Promise.allSettled([
+    contextAnswer(ctx, ref, timing),
+    pid ? intakesAnswer(ctx, ref, pid, timing) : Promise.resolve(undefined),
+  ]);
+  if (context.status === 'fulfilled') answers['/context'] = context.value;
+  if (!pid || intakes.status !== 'fulfilled' || !intakes.value) return answers;
+  answers[`/patients/${encodeURIComponent(pid)}/intakes`] = intakes.value;
+  // The page opens the form when there is a draft or no intake yet (app.js, startView), else the results.
+  if (!intakes.value.draft && intakes.value.intakes.length) return answers;
+  const form = await formAnswer(ctx, ref, {}, timing).then(
+    (value) => ({ value }),
+    () => undefined,
+  );
+  if (!form) return answers;
+  answers['/questionnaire'] = ctx.safeQuestionnaire;
+  answers['/form'] = form.value;
+  return answers;
+}
