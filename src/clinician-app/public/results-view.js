@@ -216,108 +216,120 @@ function ruleCard(rule, view, onDecided) {
     },
     h('h3', { id: `rule-${rule.actionId}` }, tierBadge(rule), ' ', rule.title),
     h('p', { class: 'rule-description' }, rule.description),
-    rule.criteria?.length
-      ? h(
-          'div',
-          {},
-          h('h4', {}, 'Why: what made this fire'),
-          h(
-            'ul',
-            { class: 'criteria' },
-            rule.criteria.map((c) =>
-              h(
-                'li',
-                { dataset: { items: c.linkIds.join(' ') } },
-                h('strong', {}, c.text),
-                c.source ? h('span', { class: 'hint' }, ` (from ${c.source})`) : null,
-              ),
-            ),
-          ),
-        )
-      : null,
-    others.length
-      ? h(
-          'div',
-          {},
-          h('h4', {}, rule.criteria?.length ? 'Other answers it read' : "Why: the patient's answers"),
-          h(
-            'ul',
-            { class: 'basis' },
-            others.map((b) =>
-              h(
-                'li',
-                {},
-                h('span', { class: 'question' }, b.question),
-                b.separator ?? ': ',
-                h('strong', {}, b.answer),
-                b.source || b.authored
-                  ? h(
-                      'span',
-                      { class: 'hint' },
-                      ` (${[b.source ? `from ${b.source}` : '', b.authored ? `answered ${formatDate(b.authored)}` : ''].filter(Boolean).join(', ')})`,
-                    )
-                  : null,
-              ),
-            ),
-          ),
-        )
-      : null,
-    rule.unknowns.length
-      ? h(
-          'div',
-          { class: 'unknowns' },
-          h('h4', {}, 'Unknown answers that could change this'),
-          h(
-            'ul',
-            {},
-            rule.unknowns.map((u) =>
-              h('li', {}, u.question || u.linkId, u.reason ? h('span', { class: 'hint' }, ` (${u.reason})`) : null),
-            ),
-          ),
-        )
-      : null,
-    rule.proposals.length
-      ? h(
-          'div',
-          {},
-          h('h4', {}, 'Proposed'),
-          h(
-            'ul',
-            { class: 'proposals' },
-            rule.proposals.map((p) => proposalItem(p, onDecided)),
-          ),
-        )
-      : null,
-    rule.citations.length
-      ? h(
-          'div',
-          {},
-          h('h4', {}, 'Evidence'),
-          h(
-            'ul',
-            { class: 'citations' },
-            rule.citations.map((c) =>
-              h(
-                'li',
-                {},
-                c.url
-                  ? h(
-                      'a',
-                      { href: c.url, target: '_blank', rel: 'noopener noreferrer' },
-                      c.display ?? c.label ?? c.url,
-                      h('span', { class: 'visually-hidden' }, ' (opens in a new tab)'),
-                    )
-                  : (c.display ?? c.label),
-                c.citation ? h('span', { class: 'hint' }, ` — ${c.citation}`) : null,
-              ),
-            ),
-          ),
-        )
-      : null,
+    rule.criteria?.length ? criteriaSection(rule.criteria) : null,
+    others.length ? basisSection(others, rule.criteria?.length) : null,
+    rule.unknowns.length ? unknownsSection(rule.unknowns) : null,
+    rule.proposals.length ? proposalsSection(rule.proposals, onDecided) : null,
+    rule.citations.length ? citationsSection(rule.citations) : null,
     h(
       'p',
       { class: 'audit' },
       `Rule ${rule.ruleId}${rule.ruleDisplay ? ` (${rule.ruleDisplay})` : ''} · ${rule.sourcePlanDefinition ?? view.planDefinition ?? ''}`,
+    ),
+  );
+}
+
+/** The conditions that made the rule fire, each with the answers (link ids) it read. */
+function criteriaSection(criteria) {
+  return h(
+    'div',
+    {},
+    h('h4', {}, 'Why: what made this fire'),
+    h(
+      'ul',
+      { class: 'criteria' },
+      criteria.map((c) =>
+        h(
+          'li',
+          { dataset: { items: c.linkIds.join(' ') } },
+          h('strong', {}, c.text),
+          c.source ? h('span', { class: 'hint' }, ` (from ${c.source})`) : null,
+        ),
+      ),
+    ),
+  );
+}
+
+/** The answers the rule read; the whole "why" when the rule has no criteria to show. */
+function basisSection(answers, hasCriteria) {
+  return h(
+    'div',
+    {},
+    h('h4', {}, hasCriteria ? 'Other answers it read' : "Why: the patient's answers"),
+    h(
+      'ul',
+      { class: 'basis' },
+      answers.map((b) =>
+        h(
+          'li',
+          {},
+          h('span', { class: 'question' }, b.question),
+          b.separator ?? ': ',
+          h('strong', {}, b.answer),
+          b.source || b.authored
+            ? h(
+                'span',
+                { class: 'hint' },
+                ` (${[b.source ? `from ${b.source}` : '', b.authored ? `answered ${formatDate(b.authored)}` : ''].filter(Boolean).join(', ')})`,
+              )
+            : null,
+        ),
+      ),
+    ),
+  );
+}
+
+function unknownsSection(unknowns) {
+  return h(
+    'div',
+    { class: 'unknowns' },
+    h('h4', {}, 'Unknown answers that could change this'),
+    h(
+      'ul',
+      {},
+      unknowns.map((u) =>
+        h('li', {}, u.question || u.linkId, u.reason ? h('span', { class: 'hint' }, ` (${u.reason})`) : null),
+      ),
+    ),
+  );
+}
+
+function proposalsSection(proposals, onDecided) {
+  return h(
+    'div',
+    {},
+    h('h4', {}, 'Proposed'),
+    h(
+      'ul',
+      { class: 'proposals' },
+      proposals.map((p) => proposalItem(p, onDecided)),
+    ),
+  );
+}
+
+function citationsSection(citations) {
+  return h(
+    'div',
+    {},
+    h('h4', {}, 'Evidence'),
+    h(
+      'ul',
+      { class: 'citations' },
+      citations.map((c) =>
+        h(
+          'li',
+          {},
+          c.url
+            ? h(
+                'a',
+                { href: c.url, target: '_blank', rel: 'noopener noreferrer' },
+                c.display ?? c.label ?? c.url,
+                h('span', { class: 'visually-hidden' }, ' (opens in a new tab)'),
+              )
+            : (c.display ?? c.label),
+          c.citation ? h('span', { class: 'hint' }, ` — ${c.citation}`) : null,
+        ),
+      ),
     ),
   );
 }
