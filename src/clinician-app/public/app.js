@@ -69,6 +69,32 @@ async function startView() {
   return !draft && intakes.length ? 'results' : 'form';
 }
 
+/** The nav link of the shown view is the current page, for screen readers as much as for the styling. */
+function markCurrentNav(view) {
+  for (const a of document.querySelectorAll('[data-nav]')) {
+    if (a.dataset.nav === view) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+}
+
+/** The banner first, then the view. Only the results view can show a patient other than the launch patient. */
+async function showView(view, parts, params) {
+  if (view === 'worklist') {
+    await showBanner(context().patient?.id);
+    await showWorklist(params);
+  } else if (view === 'tablets') {
+    await showBanner(context().patient?.id);
+    await showTablets();
+  } else if (view === 'results') {
+    const pid = parts[1] ?? context().patient?.id;
+    await showBanner(pid);
+    await showResults(pid, params);
+  } else {
+    await showBanner(context().patient?.id);
+    await showForm(params);
+  }
+}
+
 let shownHash = null;
 async function route() {
   // Leaving the form with unsaved answers asks first; staying puts the address back without re-rendering.
@@ -79,25 +105,9 @@ async function route() {
   shownHash = location.hash;
   const { parts, params } = parseHash();
   const view = parts[0] ?? (await startView());
-  for (const a of document.querySelectorAll('[data-nav]')) {
-    if (a.dataset.nav === view) a.setAttribute('aria-current', 'page');
-    else a.removeAttribute('aria-current');
-  }
+  markCurrentNav(view);
   try {
-    if (view === 'worklist') {
-      await showBanner(context().patient?.id);
-      await showWorklist(params);
-    } else if (view === 'tablets') {
-      await showBanner(context().patient?.id);
-      await showTablets();
-    } else if (view === 'results') {
-      const pid = parts[1] ?? context().patient?.id;
-      await showBanner(pid);
-      await showResults(pid, params);
-    } else {
-      await showBanner(context().patient?.id);
-      await showForm(params);
-    }
+    await showView(view, parts, params);
   } catch (err) {
     render(
       h('h1', {}, 'Something went wrong'),

@@ -2,18 +2,27 @@
 // Questionnaire is ever parsed as HTML by this app.
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs ?? {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else if (k === 'dataset') Object.assign(el.dataset, v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children.flat(Infinity)) {
-    if (c === undefined || c === null || c === false) continue;
-    el.append(c instanceof window.Node ? c : document.createTextNode(String(c)));
-  }
+  for (const [k, v] of Object.entries(attrs ?? {})) if (!isLeftOut(v)) setAttribute(el, k, v);
+  for (const c of children.flat(Infinity)) if (!isLeftOut(c)) appendChild(el, c);
   return el;
+}
+
+/** Left out rather than rendered, so that callers can write `condition ? value : null` (or `&&`) inline. */
+function isLeftOut(value) {
+  return value === undefined || value === null || value === false;
+}
+
+/** `class`, `on<event>` handlers and `dataset` have their own DOM APIs; anything else is a plain attribute. */
+function setAttribute(el, name, value) {
+  if (name === 'class') el.className = value;
+  else if (name.startsWith('on') && typeof value === 'function') el.addEventListener(name.slice(2), value);
+  else if (name === 'dataset') Object.assign(el.dataset, value);
+  else el.setAttribute(name, value === true ? '' : String(value));
+}
+
+/** Nodes go in as they are; anything else becomes a text node (never parsed as HTML). */
+function appendChild(el, child) {
+  el.append(child instanceof window.Node ? child : document.createTextNode(String(child)));
 }
 
 export function formatDate(iso, withTime = false) {

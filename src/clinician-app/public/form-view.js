@@ -76,26 +76,8 @@ export async function showForm(params) {
   clearStatus();
   const amend = params.get('amend');
   const fresh = params.get('fresh') === '1';
-  const progress = h('p', { id: 'submit-progress', class: 'progress', hidden: true });
-  const submitButton = h(
-    'button',
-    { type: 'button', class: 'primary', id: 'submit' },
-    amend ? 'Submit amendment' : 'Submit',
-  );
-  const draftButton = h('button', { type: 'button', id: 'save-draft' }, 'Save draft');
-  const freshButton = h(
-    'button',
-    { type: 'button', id: 'start-fresh', class: 'link-button' },
-    'Discard draft and start again from the record',
-  );
-  render(
-    h('h1', {}, amend ? 'Amend the back pain intake' : 'Back pain intake'),
-    h('p', { id: 'form-source', class: 'hint' }, 'Loading the form…'),
-    h('div', { id: 'form-errors', class: 'alert alert-error', role: 'alert', tabindex: '-1', hidden: true }),
-    h('div', { id: CONTAINER, class: 'lforms-container', 'aria-busy': 'true' }),
-    h('div', { class: 'actions no-print' }, submitButton, draftButton, amend ? null : freshButton),
-    progress,
-  );
+  const controls = formControls(amend);
+  renderFormPage(amend, controls);
   // The library, the Questionnaire and the pre-filled response load in parallel.
   const [LForms, q, loaded] = await Promise.all([
     lformsReady(),
@@ -104,13 +86,7 @@ export async function showForm(params) {
   ]);
   questionnaire = q;
   loadedResponse = loaded.response;
-  const sourceText = {
-    draft: `Resumed your draft saved ${formatDate(loaded.savedAt, true)}.`,
-    populate: 'Age and weight are pre-filled from the record; check them with the patient.',
-    amend: `Amending the response of ${formatDate(loaded.response.authored, true)}. Submitting records it as a new version (amended) and re-evaluates the flags.`,
-  }[loaded.source];
-  document.getElementById('form-source').textContent =
-    sourceText + (loaded.warnings?.length ? ` (${loaded.warnings.join(' ')})` : '');
+  showFormSource(loaded);
   window.performance?.mark?.('periplan-form-render-start');
   await LForms.Util.addFormToPage(questionnaire, CONTAINER, {
     fhirVersion: 'R4',
@@ -121,8 +97,67 @@ export async function showForm(params) {
   repairAria(container);
   container.setAttribute('aria-busy', 'false');
   markSaved();
-  // Every change marks the answers unsaved; a new intake (not an amendment: that is not a draft) saves itself
-  // as a draft shortly after the clinician stops typing.
+  trackChanges(container, amend);
+  document.body.dataset.formReady = '1';
+  window.performance?.mark?.('periplan-form-interactive');
+
+  controls.draftButton.addEventListener('click', async () => {
+    try {
+      await saveDraft();
+    } catch (err) {
+      announce(err.message, 'error');
+    }
+  });
+  controls.freshButton.addEventListener('click', discardDraftAndStartAgain);
+  controls.submitButton.addEventListener('click', () => submitForm(LForms, amend, loaded, controls));
+}
+
+/** Kept as elements, not looked up by id: the submission disables and re-enables them and reports progress. */
+function formControls(amend) {
+  return {
+    progress: h('p', { id: 'submit-progress', class: 'progress', hidden: true }),
+    submitButton: h(
+      'button',
+      { type: 'button', class: 'primary', id: 'submit' },
+      amend ? 'Submit amendment' : 'Submit',
+    ),
+    draftButton: h('button', { type: 'button', id: 'save-draft' }, 'Save draft'),
+    freshButton: h(
+      'button',
+      { type: 'button', id: 'start-fresh', class: 'link-button' },
+      'Discard draft and start again from the record',
+    ),
+  };
+}
+
+/** The page around the form, shown at once (the form itself is busy until LHC-Forms has rendered it). */
+function renderFormPage(amend, { progress, submitButton, draftButton, freshButton }) {
+  render(
+    h('h1', {}, amend ? 'Amend the back pain intake' : 'Back pain intake'),
+    h('p', { id: 'form-source', class: 'hint' }, 'Loading the form…'),
+    h('div', { id: 'form-errors', class: 'alert alert-error', role: 'alert', tabindex: '-1', hidden: true }),
+    h('div', { id: CONTAINER, class: 'lforms-container', 'aria-busy': 'true' }),
+    h('div', { class: 'actions no-print' }, submitButton, draftButton, amend ? null : freshButton),
+    progress,
+  );
+}
+
+/** Where the answers on the form came from, so that the clinician knows what to check with the patient. */
+function showFormSource(loaded) {
+  const sourceText = {
+    draft: `Resumed your draft saved ${formatDate(loaded.savedAt, true)}.`,
+    populate: 'Age and weight are pre-filled from the record; check them with the patient.',
+    amend: `Amending the response of ${formatDate(loaded.response.authored, true)}. Submitting records it as a new version (amended) and re-evaluates the flags.`,
+  }[loaded.source];
+  document.getElementById('form-source').textContent =
+    sourceText + (loaded.warnings?.length ? ` (${loaded.warnings.join(' ')})` : '');
+}
+
+/**
+ * Every change marks the answers unsaved; a new intake (not an amendment: that is not a draft) saves itself
+ * as a draft shortly after the clinician stops typing.
+ */
+function trackChanges(container, amend) {
   const changed = () => {
     unsaved.seq += 1;
     unsaved.dirty = true;
@@ -145,82 +180,83 @@ export async function showForm(params) {
     )
       changed();
   });
-  document.body.dataset.formReady = '1';
-  window.performance?.mark?.('periplan-form-interactive');
+}
 
-  draftButton.addEventListener('click', async () => {
+async function discardDraftAndStartAgain() {
+  if (!window.confirm('Discard the saved draft and every answer on this form, and start again from the record?'))
+    return;
+  markSaved();
+  await api('DELETE', '/draft');
+  if (location.hash.includes('fresh=1')) await showForm(new window.URLSearchParams('fresh=1'));
+  else location.hash = '#/form?fresh=1';
+}
+
+async function submitForm(LForms, amend, loaded, { progress, submitButton, draftButton }) {
+  const problems = LForms.Util.checkValidity(CONTAINER);
+  if (problems && problems.length) {
+    errorSummary(problems);
+    announce('Some answers need attention before the form can be submitted.', 'error');
+    return;
+  }
+  errorSummary([]);
+  // No autosave may land after the submission (the server deletes the draft when it takes the answers).
+  window.clearTimeout(unsaved.timer);
+  await unsaved.saving;
+  submitButton.disabled = true;
+  draftButton.disabled = true;
+  progress.hidden = false;
+  progress.textContent = 'Sending the answers to the record…';
+  announce('Sending the answers to the record…');
+  try {
+    // An amendment names the version that was loaded: if someone changed it since, the server says so (412).
+    const result = await api('POST', '/submit', {
+      response: currentResponse(),
+      ...(amend ? { amendOf: amend, amendVersion: loaded.response.meta?.versionId } : {}),
+    });
+    await showSubmitted(result, progress);
+  } catch (err) {
+    progress.hidden = true;
+    submitButton.disabled = false;
+    draftButton.disabled = false;
+    await showSubmitFailure(err);
+  }
+}
+
+/** Sent: on to the results. Kept for sending later (or failed): the results computed here, marked as such. */
+async function showSubmitted(result, progress) {
+  progress.textContent = result.message;
+  markSaved(); // the answers are in the write path now (sent, or kept and sending)
+  if (result.state === 'sent') {
+    announce(result.message, 'success');
+    const pid = context().patient.id;
+    location.hash = `#/results/${encodeURIComponent(pid)}?key=${encodeURIComponent(result.key)}&submitted=1`;
+  } else {
+    announce(result.message, result.state === 'failed' ? 'error' : 'warning');
+    if (result.results) {
+      const { renderResults } = await import('./results-view.js');
+      renderResults(result.results, { pending: true, heading: 'Results (not yet in the record)' });
+    }
+  }
+}
+
+async function showSubmitFailure(err) {
+  if (err instanceof ApiError && err.status === 401) {
+    // The EHR sign-in has ended: keep the answers before anything is lost, and say so.
     try {
-      await saveDraft();
-    } catch (err) {
-      announce(err.message, 'error');
+      await saveDraft('silent');
+      announce(
+        'Your sign-in to the EHR has ended. Your answers are saved as a draft on this server. Open the app from the EHR again to continue.',
+        'error',
+      );
+    } catch {
+      announce(`${err.message} The answers could not be saved as a draft; do not close this page.`, 'error');
     }
-  });
-  freshButton.addEventListener('click', async () => {
-    if (!window.confirm('Discard the saved draft and every answer on this form, and start again from the record?'))
-      return;
-    markSaved();
-    await api('DELETE', '/draft');
-    if (location.hash.includes('fresh=1')) await showForm(new window.URLSearchParams('fresh=1'));
-    else location.hash = '#/form?fresh=1';
-  });
-  submitButton.addEventListener('click', async () => {
-    const problems = LForms.Util.checkValidity(CONTAINER);
-    if (problems && problems.length) {
-      errorSummary(problems);
-      announce('Some answers need attention before the form can be submitted.', 'error');
-      return;
-    }
-    errorSummary([]);
-    // No autosave may land after the submission (the server deletes the draft when it takes the answers).
-    window.clearTimeout(unsaved.timer);
-    await unsaved.saving;
-    submitButton.disabled = true;
-    draftButton.disabled = true;
-    progress.hidden = false;
-    progress.textContent = 'Sending the answers to the record…';
-    announce('Sending the answers to the record…');
-    try {
-      // An amendment names the version that was loaded: if someone changed it since, the server says so (412).
-      const result = await api('POST', '/submit', {
-        response: currentResponse(),
-        ...(amend ? { amendOf: amend, amendVersion: loaded.response.meta?.versionId } : {}),
-      });
-      progress.textContent = result.message;
-      markSaved(); // the answers are in the write path now (sent, or kept and sending)
-      if (result.state === 'sent') {
-        announce(result.message, 'success');
-        const pid = context().patient.id;
-        location.hash = `#/results/${encodeURIComponent(pid)}?key=${encodeURIComponent(result.key)}&submitted=1`;
-      } else {
-        announce(result.message, result.state === 'failed' ? 'error' : 'warning');
-        if (result.results) {
-          const { renderResults } = await import('./results-view.js');
-          renderResults(result.results, { pending: true, heading: 'Results (not yet in the record)' });
-        }
-      }
-    } catch (err) {
-      progress.hidden = true;
-      submitButton.disabled = false;
-      draftButton.disabled = false;
-      if (err instanceof ApiError && err.status === 401) {
-        // The EHR sign-in has ended: keep the answers before anything is lost, and say so.
-        try {
-          await saveDraft('silent');
-          announce(
-            'Your sign-in to the EHR has ended. Your answers are saved as a draft on this server. Open the app from the EHR again to continue.',
-            'error',
-          );
-        } catch {
-          announce(`${err.message} The answers could not be saved as a draft; do not close this page.`, 'error');
-        }
-        return;
-      }
-      if (err instanceof ApiError && err.status === 422) {
-        errorSummary(err.issues.map((i) => i.diagnostics));
-        announce('The server found problems with the answers.', 'error');
-        return;
-      }
-      announce(err.message, 'error');
-    }
-  });
+    return;
+  }
+  if (err instanceof ApiError && err.status === 422) {
+    errorSummary(err.issues.map((i) => i.diagnostics));
+    announce('The server found problems with the answers.', 'error');
+    return;
+  }
+  announce(err.message, 'error');
 }

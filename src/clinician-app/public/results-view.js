@@ -216,108 +216,120 @@ function ruleCard(rule, view, onDecided) {
     },
     h('h3', { id: `rule-${rule.actionId}` }, tierBadge(rule), ' ', rule.title),
     h('p', { class: 'rule-description' }, rule.description),
-    rule.criteria?.length
-      ? h(
-          'div',
-          {},
-          h('h4', {}, 'Why: what made this fire'),
-          h(
-            'ul',
-            { class: 'criteria' },
-            rule.criteria.map((c) =>
-              h(
-                'li',
-                { dataset: { items: c.linkIds.join(' ') } },
-                h('strong', {}, c.text),
-                c.source ? h('span', { class: 'hint' }, ` (from ${c.source})`) : null,
-              ),
-            ),
-          ),
-        )
-      : null,
-    others.length
-      ? h(
-          'div',
-          {},
-          h('h4', {}, rule.criteria?.length ? 'Other answers it read' : "Why: the patient's answers"),
-          h(
-            'ul',
-            { class: 'basis' },
-            others.map((b) =>
-              h(
-                'li',
-                {},
-                h('span', { class: 'question' }, b.question),
-                b.separator ?? ': ',
-                h('strong', {}, b.answer),
-                b.source || b.authored
-                  ? h(
-                      'span',
-                      { class: 'hint' },
-                      ` (${[b.source ? `from ${b.source}` : '', b.authored ? `answered ${formatDate(b.authored)}` : ''].filter(Boolean).join(', ')})`,
-                    )
-                  : null,
-              ),
-            ),
-          ),
-        )
-      : null,
-    rule.unknowns.length
-      ? h(
-          'div',
-          { class: 'unknowns' },
-          h('h4', {}, 'Unknown answers that could change this'),
-          h(
-            'ul',
-            {},
-            rule.unknowns.map((u) =>
-              h('li', {}, u.question || u.linkId, u.reason ? h('span', { class: 'hint' }, ` (${u.reason})`) : null),
-            ),
-          ),
-        )
-      : null,
-    rule.proposals.length
-      ? h(
-          'div',
-          {},
-          h('h4', {}, 'Proposed'),
-          h(
-            'ul',
-            { class: 'proposals' },
-            rule.proposals.map((p) => proposalItem(p, onDecided)),
-          ),
-        )
-      : null,
-    rule.citations.length
-      ? h(
-          'div',
-          {},
-          h('h4', {}, 'Evidence'),
-          h(
-            'ul',
-            { class: 'citations' },
-            rule.citations.map((c) =>
-              h(
-                'li',
-                {},
-                c.url
-                  ? h(
-                      'a',
-                      { href: c.url, target: '_blank', rel: 'noopener noreferrer' },
-                      c.display ?? c.label ?? c.url,
-                      h('span', { class: 'visually-hidden' }, ' (opens in a new tab)'),
-                    )
-                  : (c.display ?? c.label),
-                c.citation ? h('span', { class: 'hint' }, ` — ${c.citation}`) : null,
-              ),
-            ),
-          ),
-        )
-      : null,
+    rule.criteria?.length ? criteriaSection(rule.criteria) : null,
+    others.length ? basisSection(others, rule.criteria?.length) : null,
+    rule.unknowns.length ? unknownsSection(rule.unknowns) : null,
+    rule.proposals.length ? proposalsSection(rule.proposals, onDecided) : null,
+    rule.citations.length ? citationsSection(rule.citations) : null,
     h(
       'p',
       { class: 'audit' },
       `Rule ${rule.ruleId}${rule.ruleDisplay ? ` (${rule.ruleDisplay})` : ''} · ${rule.sourcePlanDefinition ?? view.planDefinition ?? ''}`,
+    ),
+  );
+}
+
+/** The conditions that made the rule fire, each with the answers (link ids) it read. */
+function criteriaSection(criteria) {
+  return h(
+    'div',
+    {},
+    h('h4', {}, 'Why: what made this fire'),
+    h(
+      'ul',
+      { class: 'criteria' },
+      criteria.map((c) =>
+        h(
+          'li',
+          { dataset: { items: c.linkIds.join(' ') } },
+          h('strong', {}, c.text),
+          c.source ? h('span', { class: 'hint' }, ` (from ${c.source})`) : null,
+        ),
+      ),
+    ),
+  );
+}
+
+/** The answers the rule read; the whole "why" when the rule has no criteria to show. */
+function basisSection(answers, hasCriteria) {
+  return h(
+    'div',
+    {},
+    h('h4', {}, hasCriteria ? 'Other answers it read' : "Why: the patient's answers"),
+    h(
+      'ul',
+      { class: 'basis' },
+      answers.map((b) =>
+        h(
+          'li',
+          {},
+          h('span', { class: 'question' }, b.question),
+          b.separator ?? ': ',
+          h('strong', {}, b.answer),
+          b.source || b.authored
+            ? h(
+                'span',
+                { class: 'hint' },
+                ` (${[b.source ? `from ${b.source}` : '', b.authored ? `answered ${formatDate(b.authored)}` : ''].filter(Boolean).join(', ')})`,
+              )
+            : null,
+        ),
+      ),
+    ),
+  );
+}
+
+function unknownsSection(unknowns) {
+  return h(
+    'div',
+    { class: 'unknowns' },
+    h('h4', {}, 'Unknown answers that could change this'),
+    h(
+      'ul',
+      {},
+      unknowns.map((u) =>
+        h('li', {}, u.question || u.linkId, u.reason ? h('span', { class: 'hint' }, ` (${u.reason})`) : null),
+      ),
+    ),
+  );
+}
+
+function proposalsSection(proposals, onDecided) {
+  return h(
+    'div',
+    {},
+    h('h4', {}, 'Proposed'),
+    h(
+      'ul',
+      { class: 'proposals' },
+      proposals.map((p) => proposalItem(p, onDecided)),
+    ),
+  );
+}
+
+function citationsSection(citations) {
+  return h(
+    'div',
+    {},
+    h('h4', {}, 'Evidence'),
+    h(
+      'ul',
+      { class: 'citations' },
+      citations.map((c) =>
+        h(
+          'li',
+          {},
+          c.url
+            ? h(
+                'a',
+                { href: c.url, target: '_blank', rel: 'noopener noreferrer' },
+                c.display ?? c.label ?? c.url,
+                h('span', { class: 'visually-hidden' }, ' (opens in a new tab)'),
+              )
+            : (c.display ?? c.label),
+          c.citation ? h('span', { class: 'hint' }, ` — ${c.citation}`) : null,
+        ),
+      ),
     ),
   );
 }
@@ -353,73 +365,86 @@ function selfManagementPlan(view, patientName) {
 
 export function renderResults(view, { pending = false, heading = 'Results', patientName, patientId, extra = [] } = {}) {
   const onDecided = () => showResults(patientId, new window.URLSearchParams(`response=${view.response?.id ?? ''}`));
-  const actionable = view.rules.filter((r) => r.tier !== 'SELF-CARE');
   render(
     h('h1', {}, heading),
     h('p', { class: 'intended-use', role: 'note' }, h('strong', {}, 'Intended use: '), view.intendedUse),
-    view.response
-      ? h(
-          'p',
-          { class: 'hint' },
-          `Intake of ${formatDate(view.response.authored, true)} (${view.response.status}, version ${view.response.version ?? '1'}) · ${view.planDefinition ?? ''}`,
-        )
-      : h('p', { class: 'hint' }, `Computed with ${view.planDefinition ?? ''}`),
-    pending
-      ? h(
-          'div',
-          { class: 'alert alert-warning' },
-          h(
-            'p',
-            {},
-            'These results are saved here and not yet in the record; proposals can be accepted or dismissed once they have been sent.',
-          ),
-        )
-      : null,
-    view.response && context().patient?.id === patientId
-      ? h(
-          'p',
-          { class: 'actions no-print' },
-          h(
-            'a',
-            { class: 'button', href: `#/form?amend=${encodeURIComponent(view.response.id)}` },
-            'Amend this response',
-          ),
-          ' ',
-          h('a', { class: 'button primary', id: 'new-intake', href: '#/form' }, 'New intake'),
-        )
-      : null,
-    h(
-      'section',
-      { 'aria-labelledby': 'flags-heading', class: 'no-print-when-plan' },
-      h('h2', { id: 'flags-heading' }, `Flags and recommendations (${actionable.length})`),
-      actionable.length
-        ? actionable.map((r) => ruleCard(r, view, onDecided))
-        : h('p', {}, 'No flags or recommendations.'),
-      view.rules.filter((r) => r.tier === 'SELF-CARE').map((r) => ruleCard(r, view, onDecided)),
-    ),
-    // Open flags none of these rules raised (an earlier version's flag the amendment no longer fires, a
-    // tablet alert): still open, closed here by recording what happened, like any other.
-    view.otherOpenFlags?.length
-      ? h(
-          'section',
-          { 'aria-labelledby': 'other-flags-heading', class: 'no-print-when-plan other-flags' },
-          h('h2', { id: 'other-flags-heading' }, `Other open flags (${view.otherOpenFlags.length})`),
-          h(
-            'p',
-            { class: 'hint' },
-            'Raised by an earlier version of this intake or on the waiting-room tablet; open until you record what happened to the patient.',
-          ),
-          h(
-            'ul',
-            { class: 'proposals' },
-            view.otherOpenFlags.map((p) =>
-              proposalItem({ ...p, display: `${p.ruleId ? `${p.ruleId} ` : ''}${p.display}` }, onDecided),
-            ),
-          ),
-        )
-      : null,
+    computedFrom(view),
+    pending ? notYetInRecordNotice() : null,
+    view.response && context().patient?.id === patientId ? amendOrNewIntake(view.response) : null,
+    flagsAndRecommendations(view, onDecided),
+    view.otherOpenFlags?.length ? otherOpenFlags(view.otherOpenFlags, onDecided) : null,
     selfManagementPlan(view, patientName),
     ...extra,
+  );
+}
+
+/** Which intake (and version) the results were computed from, and with which PlanDefinition. */
+function computedFrom(view) {
+  return view.response
+    ? h(
+        'p',
+        { class: 'hint' },
+        `Intake of ${formatDate(view.response.authored, true)} (${view.response.status}, version ${view.response.version ?? '1'}) · ${view.planDefinition ?? ''}`,
+      )
+    : h('p', { class: 'hint' }, `Computed with ${view.planDefinition ?? ''}`);
+}
+
+function notYetInRecordNotice() {
+  return h(
+    'div',
+    { class: 'alert alert-warning' },
+    h(
+      'p',
+      {},
+      'These results are saved here and not yet in the record; proposals can be accepted or dismissed once they have been sent.',
+    ),
+  );
+}
+
+/** Offered only for the launch patient: the form always writes for the patient in context. */
+function amendOrNewIntake(response) {
+  return h(
+    'p',
+    { class: 'actions no-print' },
+    h('a', { class: 'button', href: `#/form?amend=${encodeURIComponent(response.id)}` }, 'Amend this response'),
+    ' ',
+    h('a', { class: 'button primary', id: 'new-intake', href: '#/form' }, 'New intake'),
+  );
+}
+
+/** The rules that ask something of the clinician first (their count in the heading), then the self-care ones. */
+function flagsAndRecommendations(view, onDecided) {
+  const actionable = view.rules.filter((r) => r.tier !== 'SELF-CARE');
+  return h(
+    'section',
+    { 'aria-labelledby': 'flags-heading', class: 'no-print-when-plan' },
+    h('h2', { id: 'flags-heading' }, `Flags and recommendations (${actionable.length})`),
+    actionable.length
+      ? actionable.map((r) => ruleCard(r, view, onDecided))
+      : h('p', {}, 'No flags or recommendations.'),
+    view.rules.filter((r) => r.tier === 'SELF-CARE').map((r) => ruleCard(r, view, onDecided)),
+  );
+}
+
+/**
+ * Open flags none of these rules raised (an earlier version's flag the amendment no longer fires, a tablet
+ * alert): still open, closed here by recording what happened, like any other.
+ */
+function otherOpenFlags(flags, onDecided) {
+  return h(
+    'section',
+    { 'aria-labelledby': 'other-flags-heading', class: 'no-print-when-plan other-flags' },
+    h('h2', { id: 'other-flags-heading' }, `Other open flags (${flags.length})`),
+    h(
+      'p',
+      { class: 'hint' },
+      'Raised by an earlier version of this intake or on the waiting-room tablet; open until you record what happened to the patient.',
+    ),
+    h(
+      'ul',
+      { class: 'proposals' },
+      flags.map((p) => proposalItem({ ...p, display: `${p.ruleId ? `${p.ruleId} ` : ''}${p.display}` }, onDecided)),
+    ),
   );
 }
 
@@ -457,20 +482,32 @@ function tabletActions(patientId, name) {
   return button ? h('p', { class: 'actions no-print' }, button) : null;
 }
 
+/** The results just submitted (by their key), an earlier intake (by its response id), or else the latest. */
+function resultsQuery(params) {
+  return params.get('key')
+    ? `?key=${encodeURIComponent(params.get('key'))}`
+    : params.get('response')
+      ? `?response=${encodeURIComponent(params.get('response'))}`
+      : '';
+}
+
+/** The name the banner shows; the launch patient's own name when the EHR shows the banner instead. */
+function shownPatientName(patientId) {
+  return (
+    document.querySelector('#banner .banner-name')?.textContent ??
+    (context().patient?.id === patientId ? context().patient.name : undefined)
+  );
+}
+
 export async function showResults(patientId, params) {
   if (!params.get('submitted')) clearStatus();
   if (!patientId) {
     render(h('h1', {}, 'Results'), h('p', {}, 'No patient is open. Choose one from the worklist.'));
     return;
   }
-  const q = params.get('key')
-    ? `?key=${encodeURIComponent(params.get('key'))}`
-    : params.get('response')
-      ? `?response=${encodeURIComponent(params.get('response'))}`
-      : '';
   let view;
   try {
-    view = await api('GET', `/patients/${encodeURIComponent(patientId)}/results${q}`);
+    view = await api('GET', `/patients/${encodeURIComponent(patientId)}/results${resultsQuery(params)}`);
   } catch (err) {
     if (err.status === 404) {
       render(h('h1', {}, 'Results'), h('p', {}, err.message), tabletActions(patientId));
@@ -479,9 +516,7 @@ export async function showResults(patientId, params) {
     throw err;
   }
   const history = await api('GET', `/patients/${encodeURIComponent(patientId)}/history`).catch(() => ({ points: [] }));
-  const banner =
-    document.querySelector('#banner .banner-name')?.textContent ??
-    (context().patient?.id === patientId ? context().patient.name : undefined);
+  const banner = shownPatientName(patientId);
   const intakes = await api('GET', `/patients/${encodeURIComponent(patientId)}/intakes`).catch(() => ({ intakes: [] }));
   renderResults(view, {
     heading: `Results${banner ? ` for ${banner}` : ''}`,

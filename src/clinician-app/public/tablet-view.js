@@ -57,24 +57,8 @@ function remaining(ms) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
-/** Create a code for the patient and show it (large), with its QR code and expiry, in a modal dialog. */
-export async function startTabletIntake(patientId, opener) {
-  let handoff;
-  try {
-    handoff = await api('POST', '/tablet-handoff', { patientId });
-  } catch (err) {
-    announce(`The tablet intake could not be started: ${err.message}`, 'error');
-    return;
-  }
-  const expires = Date.parse(handoff.expiresAt);
-  const countdown = h('span', { class: 'countdown' }, remaining(expires - Date.now()));
-  const expiry = h(
-    'p',
-    { id: 'handoff-expiry', class: 'handoff-expiry' },
-    'The code works once and expires in ',
-    countdown,
-    ` (at ${formatDate(handoff.expiresAt, true)}).`,
-  );
+/** The code dialog. The expiry line and the buttons come from the caller, which updates and wires them up. */
+function handoffDialog(handoff, expiry, close, cancel) {
   // The SVG is shown as an image (never parsed into the page): an <img> cannot run anything it contains.
   const qr = h('img', {
     class: 'handoff-qr',
@@ -83,9 +67,7 @@ export async function startTabletIntake(patientId, opener) {
     width: '240',
     height: '240',
   });
-  const close = h('button', { type: 'button', class: 'primary' }, 'Close');
-  const cancel = h('button', { type: 'button' }, 'Cancel this code');
-  const dialog = h(
+  return h(
     'dialog',
     { class: 'handoff', 'aria-labelledby': 'handoff-title', 'aria-describedby': 'handoff-help' },
     h('h2', { id: 'handoff-title' }, `Tablet intake for ${handoff.patient.name}`),
@@ -105,6 +87,29 @@ export async function startTabletIntake(patientId, opener) {
     expiry,
     h('div', { class: 'actions' }, close, cancel),
   );
+}
+
+/** Create a code for the patient and show it (large), with its QR code and expiry, in a modal dialog. */
+export async function startTabletIntake(patientId, opener) {
+  let handoff;
+  try {
+    handoff = await api('POST', '/tablet-handoff', { patientId });
+  } catch (err) {
+    announce(`The tablet intake could not be started: ${err.message}`, 'error');
+    return;
+  }
+  const expires = Date.parse(handoff.expiresAt);
+  const countdown = h('span', { class: 'countdown' }, remaining(expires - Date.now()));
+  const expiry = h(
+    'p',
+    { id: 'handoff-expiry', class: 'handoff-expiry' },
+    'The code works once and expires in ',
+    countdown,
+    ` (at ${formatDate(handoff.expiresAt, true)}).`,
+  );
+  const close = h('button', { type: 'button', class: 'primary' }, 'Close');
+  const cancel = h('button', { type: 'button' }, 'Cancel this code');
+  const dialog = handoffDialog(handoff, expiry, close, cancel);
   const tick = window.setInterval(() => {
     const left = expires - Date.now();
     countdown.textContent = remaining(left);
