@@ -1,6 +1,9 @@
 // jest, in its ESM mode (the project is ESM: `NODE_OPTIONS=--experimental-vm-modules`, set by the npm scripts).
-// Two projects: `unit` runs in-process tests, and `int` runs the ones that drive Chromium, spawn servers or
-// use PostgreSQL (`*.int.test.ts`). `npm run test:unit` runs the fast half alone.
+// Three projects, all run by `npm test`: `unit` runs the fast in-process tests (`npm run test:unit` runs it
+// alone, in well under a minute); `slow` runs the in-process suites whose own work takes seconds to a minute
+// each (`*.slow.test.ts`: thousands of seeded generated or mutated inputs, fuzzing, the differential test
+// against Medplum's validator, hundreds of parallel submissions); `int` runs the ones that drive Chromium,
+// spawn servers or use PostgreSQL (`*.int.test.ts`).
 
 /** @type {import('jest').Config} */
 const shared = {
@@ -22,7 +25,12 @@ export default {
       ...shared,
       displayName: 'unit',
       testMatch: ['<rootDir>/test/**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', '\\.int\\.test\\.ts$'],
+      testPathIgnorePatterns: ['/node_modules/', '\\.int\\.test\\.ts$', '\\.slow\\.test\\.ts$'],
+    },
+    {
+      ...shared,
+      displayName: 'slow',
+      testMatch: ['<rootDir>/test/**/*.slow.test.ts'],
     },
     {
       ...shared,

@@ -15,7 +15,7 @@
  *   primitive extensions such as `_valueInteger`, string escapes, ...).
  * The rules engine then evaluates the whole `$apply` again with fhirpath.js (src/rules/context.ts), so an
  * answer from here is always fhirpath.js's answer. test/rules/compiled.test.ts compares the two on every
- * worked example and hundreds of generated responses.
+ * worked example, test/rules/compiled.slow.test.ts on hundreds of generated responses.
  *
  * Subset: literals (string without escapes, number, boolean, `{}`), `%variables`, `$this`, member
  * navigation (`value` resolves value[x]), `and` `or` `xor`, `=` `!=`, `<` `<=` `>` `>=`, `in`, `|`,

@@ -9,7 +9,7 @@
  * lookups done once and the most frequent invariants compiled; plain JSON input is scanned and copied in
  * one pass (`plainJsonCopy`). Same issues, same order, ≈4–6× less CPU. Medplum's own `validateResource` /
  * `validateTypedValue` (and the original scan + copy) remain as the *reference*, used only by the
- * differential test (test/validation/differential.test.ts) and `bench/validate.ts`, through
+ * differential test (test/validation/differential.slow.test.ts) and `bench/validate.ts`, through
  * `withMedplumReference` (engine.ts). See docs/knowledge.md, "Validation performance".
  *
  * Gaps of Medplum's validator are closed because "strict R4" must mean R4:

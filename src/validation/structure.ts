@@ -18,7 +18,7 @@
  *
  * Everything that decides an issue — which checks run, in which order, with which message and path — is
  * Medplum's code, copied, or Medplum's exported functions called as Medplum calls them. The differential
- * test (test/validation/differential.test.ts) compares this with Medplum's own `validateResource` /
+ * test (test/validation/differential.slow.test.ts) compares this with Medplum's own `validateResource` /
  * `validateTypedValue` on thousands of resources, valid and broken, and requires identical issue lists.
  * A Medplum upgrade must re-run it (and re-copy validation.ts if it changed).
  *
