@@ -20,6 +20,12 @@ import { startPersonalityProxy, type Personality } from '../support/fhir-persona
 export const APP_SECRET = 'clinician-app-test-secret-0123456789';
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 
+/**
+ * The repository's knowledge, loaded once per test file however many harnesses it starts: its resources are
+ * deep-frozen, so sharing it cannot carry one harness's changes into another, and each load costs ≈0.5 s.
+ */
+let repoKnowledge: Promise<KnowledgeBase> | undefined;
+
 export interface AppHarness {
   baseUrl: string;
   port: number;
@@ -70,7 +76,7 @@ export async function startAppHarness(
     ...options.env,
   });
   const composed = await createModuleServer(config, {
-    knowledge: options.knowledge ?? (await loadKnowledge(REPO)),
+    knowledge: options.knowledge ?? (await (repoKnowledge ??= loadKnowledge(REPO))),
     logger: createLogger('silent'),
     ...(options.now ? { now: options.now } : {}),
   });

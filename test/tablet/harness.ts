@@ -11,13 +11,19 @@ import express from 'express';
 import compression from 'compression';
 import helmet from 'helmet';
 import { createEmbeddedEhr, type EmbeddedEhr } from '../../src/ehr/index.js';
-import { loadKnowledge } from '../../src/knowledge/index.js';
+import { loadKnowledge, type KnowledgeBase } from '../../src/knowledge/index.js';
 import { createWritePath, type WritePath } from '../../src/submission/index.js';
 import { unauthorized } from '../../src/outcomes/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { createTablet, type Tablet, type TabletOptions } from '../../src/tablet/index.js';
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+/**
+ * The repository's knowledge, loaded once per test file however many harnesses it starts: its resources are
+ * deep-frozen, so sharing it cannot carry one harness's changes into another, and each load costs ≈0.5 s.
+ */
+let repoKnowledge: Promise<KnowledgeBase> | undefined;
+
 export const STAFF: fhir4.Reference = { reference: 'Practitioner/sandbox-clinician', display: 'Sandbox clinician' };
 
 export interface TabletHarness {
@@ -49,7 +55,7 @@ export async function startTabletHarness(
     s.once('error', reject);
   });
   const baseUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-  const knowledge = await loadKnowledge(REPO);
+  const knowledge = await (repoKnowledge ??= loadKnowledge(REPO));
   const ehr = await createEmbeddedEhr({ publicUrl: baseUrl, dataDir });
   const writePath = createWritePath({
     knowledge,
