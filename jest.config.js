@@ -1,9 +1,13 @@
 // jest, in its ESM mode (the project is ESM: `NODE_OPTIONS=--experimental-vm-modules`, set by the npm scripts).
-// Three projects, all run by `npm test`: `unit` runs the fast in-process tests (`npm run test:unit` runs it
-// alone, in well under a minute); `slow` runs the in-process suites whose own work takes seconds to a minute
-// each (`*.slow.test.ts`: thousands of seeded generated or mutated inputs, fuzzing, the differential test
-// against Medplum's validator, hundreds of parallel submissions); `int` runs the ones that drive Chromium,
-// spawn servers or use PostgreSQL (`*.int.test.ts`).
+// Four projects, all run by `npm test`; the file name says which one a test file belongs to:
+// - `unit` (`*.test.ts`): the fast in-process tests; `npm run test:unit` runs them alone, in well under a minute.
+// - `server` (`*.server.test.ts`): in-process tests that start servers over real HTTP (the module as `npm start`
+//   composes it, the sandbox EHR with its OIDC provider, the tablet, the write path against the EHR). Each such
+//   file costs seconds of CPU before its first test: the knowledge is loaded and checked, stores and servers built.
+// - `slow` (`*.slow.test.ts`): in-process suites whose own work takes seconds to a minute (thousands of seeded
+//   generated or mutated inputs, fuzzing, the differential test against Medplum's validator, hundreds of
+//   parallel submissions).
+// - `int` (`*.int.test.ts`): tests that drive Chromium, spawn servers or use PostgreSQL.
 
 /** @type {import('jest').Config} */
 const shared = {
@@ -25,7 +29,12 @@ export default {
       ...shared,
       displayName: 'unit',
       testMatch: ['<rootDir>/test/**/*.test.ts'],
-      testPathIgnorePatterns: ['/node_modules/', '\\.int\\.test\\.ts$', '\\.slow\\.test\\.ts$'],
+      testPathIgnorePatterns: ['/node_modules/', '\\.(int|server|slow)\\.test\\.ts$'],
+    },
+    {
+      ...shared,
+      displayName: 'server',
+      testMatch: ['<rootDir>/test/**/*.server.test.ts'],
     },
     {
       ...shared,

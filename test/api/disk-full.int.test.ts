@@ -1,6 +1,6 @@
 /**
  * A really full disk (a small tmpfs holds DATA_DIR; mounting one needs root, so elsewhere this file is
- * skipped and test/submission/disk-full.test.ts covers the same contract by fault injection): /readyz reports
+ * skipped and test/submission/disk-full.server.test.ts covers the same contract by fault injection): /readyz reports
  * the disk, and $submit answers 507 with a plain OperationOutcome instead of a 500 saying "nothing was stored".
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';

@@ -1,7 +1,7 @@
 /**
  * verifyPrefilledFrom: an answer's `ext-prefilled-from` stays only when the Observation it names (read through
  * the injected reader) is the subject's and holds that value in that unit. The end-to-end cases (two patients
- * in one server, over HTTP) are in test/submission/prefilled-from.test.ts.
+ * in one server, over HTTP) are in test/submission/prefilled-from.server.test.ts.
  */
 import { describe, expect, it } from '@jest/globals';
 import { MAX_CHECKED_MARKERS, PREFILLED_FROM, verifyPrefilledFrom } from '../../src/forms/index.js';

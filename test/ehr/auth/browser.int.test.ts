@@ -202,7 +202,7 @@ describe('sandbox sign-in in Chromium (standalone launch)', () => {
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('practitioner');
     // An empty submit is blocked by the browser (`required`), which moves focus to the first empty field;
-    // the server-side check and its error summary are covered in smart-launch.test.ts.
+    // the server-side check and its error summary are covered in smart-launch.server.test.ts.
     await page.click('button.primary');
     expect(page.url()).toContain('/interaction/');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('practitioner');

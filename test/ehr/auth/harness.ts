@@ -41,7 +41,7 @@ export interface Harness {
   fhirBaseUrl: string;
   auth: SmartAuth;
   dataDir: string;
-  /** `keepData`: leave the data folder for a restart (see restart.test.ts). */
+  /** `keepData`: leave the data folder for a restart (see restart.server.test.ts). */
   close(options?: { keepData?: boolean }): Promise<void>;
 }
 

@@ -3,7 +3,7 @@
  * Parameters; 201 sent, 200 resubmitted, 202 saved-sending, 422 invalid, 400 malformed), $submit-status and
  * the staff view /fhir/$outbox. Mounted as the lead mounts them: behind the API's JSON body parser and error
  * middleware (src/api). Against the embedded EHR the token is checked locally, as server.ts does for the
- * sandbox (the default check against a remote EHR is tested in preverify.test.ts). Amend mode over HTTP.
+ * sandbox (the default check against a remote EHR is tested in preverify.server.test.ts). Amend mode over HTTP.
  */
 import express from 'express';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
