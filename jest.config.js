@@ -1,6 +1,6 @@
 // jest, in its ESM mode (the project is ESM: `NODE_OPTIONS=--experimental-vm-modules`, set by the npm scripts).
 // Four projects, all run by `npm test`; the file name says which one a test file belongs to:
-// - `unit` (`*.test.ts`): the fast in-process tests; `npm run test:unit` runs them alone, in well under a minute.
+// - `unit` (`*.test.ts`): the fast in-process tests; `npm run test:unit` runs them alone (≈45 s on two cores).
 // - `server` (`*.server.test.ts`): in-process tests that start servers over real HTTP (the module as `npm start`
 //   composes it, the sandbox EHR with its OIDC provider, the tablet, the write path against the EHR). Each such
 //   file costs seconds of CPU before its first test: the knowledge is loaded and checked, stores and servers built.
