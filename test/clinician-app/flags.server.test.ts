@@ -18,7 +18,7 @@ import {
 } from '../../src/submission/resolve-proposal.js';
 import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM } from '../../src/submission/worklist-tags.js';
 import { startAppHarness, type AppHarness } from './harness.js';
-import { apiLaunch } from './launch-support.js';
+import { apiLaunch, appCall, exampleResponse } from './launch-support.js';
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const T0 = Date.parse('2026-12-03T09:00:00Z');
@@ -39,29 +39,8 @@ const P = {
 const sessions: Record<string, Who> = {};
 let colleague: Who; // a second clinician, on the emergency patient
 
-function exampleResponse(example: string): fhir4.QuestionnaireResponse {
-  const file = path.join(REPO, 'examples', example, 'response.json');
-  if (!fs.existsSync(file)) throw new Error(`missing worked example ${file}`);
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as fhir4.QuestionnaireResponse;
-}
-
-async function call<T = unknown>(
-  who: Who,
-  method: string,
-  pathname: string,
-  body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${h.baseUrl}/app/api${pathname}`, {
-    method,
-    headers: {
-      'x-session': who.session,
-      'x-csrf-token': who.csrf,
-      ...(body ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  return { status: res.status, body: (await res.json().catch(() => undefined)) as T };
-}
+const call = <T = unknown>(who: Who, method: string, pathname: string, body?: unknown) =>
+  appCall<T>(h, who, method, pathname, body);
 
 interface Proposal {
   kind: string;

@@ -4,14 +4,10 @@
  * what is sent ahead depends on the view the page will open, each part is what its own route answers, and the
  * patients of interleaved launches never get each other's answers.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { expect } from '../support/expect.js';
 import { startAppHarness, type AppHarness } from './harness.js';
-import { apiLaunch } from './launch-support.js';
-
-const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+import { apiLaunch, appCall, exampleResponse } from './launch-support.js';
 
 let h: AppHarness;
 beforeAll(async () => {
@@ -22,24 +18,11 @@ afterAll(async () => {
 });
 
 type Who = { session: string; csrf: string };
+/** The route's answer, which must be a success. */
 async function call<T = unknown>(who: Who, method: string, pathname: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${h.baseUrl}/app/api${pathname}`, {
-    method,
-    headers: {
-      'x-session': who.session,
-      'x-csrf-token': who.csrf,
-      ...(body ? { 'content-type': 'application/json' } : {}),
-    },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
+  const res = await appCall<T>(h, who, method, pathname, body);
   expect(res.status, `${method} ${pathname}`).toBeLessThan(300);
-  return (await res.json()) as T;
-}
-
-function exampleResponse(example: string): fhir4.QuestionnaireResponse {
-  const file = path.join(REPO, 'examples', example, 'response.json');
-  if (!fs.existsSync(file)) throw new Error(`missing worked example ${file}`);
-  return JSON.parse(fs.readFileSync(file, 'utf8')) as fhir4.QuestionnaireResponse;
+  return res.body;
 }
 
 interface FormAnswer {

@@ -1,6 +1,37 @@
 /** An EHR launch over plain HTTP (no browser), following the sandbox EHR's redirects with its cookies. */
+import fs from 'node:fs';
+import path from 'node:path';
 import { expect } from '@jest/globals';
 import type { AppHarness } from './harness.js';
+
+const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+
+/** A worked example's intake response (`examples/<name>/response.json`). */
+export function exampleResponse(example: string): fhir4.QuestionnaireResponse {
+  const file = path.join(REPO, 'examples', example, 'response.json');
+  if (!fs.existsSync(file)) throw new Error(`missing worked example ${file}`);
+  return JSON.parse(fs.readFileSync(file, 'utf8')) as fhir4.QuestionnaireResponse;
+}
+
+/** A call to the app's API as the page makes it, with the session handle and CSRF token of `who`. */
+export async function appCall<T = unknown>(
+  h: AppHarness,
+  who: { session: string; csrf: string },
+  method: string,
+  pathname: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${h.baseUrl}/app/api${pathname}`, {
+    method,
+    headers: {
+      'x-session': who.session,
+      'x-csrf-token': who.csrf,
+      ...(body ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body ? { body: JSON.stringify(body) } : {}),
+  });
+  return { status: res.status, body: (await res.json().catch(() => undefined)) as T };
+}
 
 const get = (h: AppHarness, path: string) => fetch(`${h.baseUrl}${path}`, { redirect: 'manual' });
 
