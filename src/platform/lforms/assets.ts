@@ -68,6 +68,36 @@ export function assetVersion(...dirs: string[]): string {
 }
 
 /**
+ * Compressed files by absolute path, shared by every `staticFiles` of the process: the clinician app and the
+ * tablet serve the same LHC-Forms build, and a server started again in the same process (tests do) finds it
+ * compressed already. `stamp` (mtime and size) tells a file changed on disk from the one compressed.
+ */
+const compressedByPath = new Map<string, Compressed & { stamp: string }>();
+
+function compress(full: string, type: string, stamp: string): Compressed {
+  const hit = compressedByPath.get(full);
+  if (hit?.stamp === stamp) return hit;
+  const raw = fs.readFileSync(full);
+  const text = type.startsWith('text/') || type.includes('svg');
+  const entry: Compressed & { stamp: string } = {
+    raw,
+    type,
+    stamp,
+    hash: createHash('sha1').update(raw).digest('hex').slice(0, 16),
+    ...(text
+      ? {
+          br: zlib.brotliCompressSync(raw, {
+            params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 9, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length },
+          }),
+          gzip: zlib.gzipSync(raw, { level: 9 }),
+        }
+      : {}),
+  };
+  compressedByPath.set(full, entry);
+  return entry;
+}
+
+/**
  * Serves files below `root` (no `..`, no source maps, known types only), compressed once and kept in memory.
  * `cacheControl`: IMMUTABLE for files under a versioned URL (the default), REVALIDATE for the rest.
  */
@@ -80,22 +110,9 @@ export function staticFiles(root: string, options: { cacheControl?: string } = {
     const full = path.resolve(root, rel);
     if (!full.startsWith(root + path.sep)) return undefined;
     const type = TYPES[path.extname(full)];
-    if (!type || !fs.existsSync(full) || !fs.statSync(full).isFile()) return undefined;
-    const raw = fs.readFileSync(full);
-    const text = type.startsWith('text/') || type.includes('svg');
-    const entry: Compressed = {
-      raw,
-      type,
-      hash: createHash('sha1').update(raw).digest('hex').slice(0, 16),
-      ...(text
-        ? {
-            br: zlib.brotliCompressSync(raw, {
-              params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 9, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length },
-            }),
-            gzip: zlib.gzipSync(raw, { level: 9 }),
-          }
-        : {}),
-    };
+    const stat = type && fs.existsSync(full) ? fs.statSync(full) : undefined;
+    if (!type || !stat?.isFile()) return undefined;
+    const entry = compress(full, type, `${stat.mtimeMs}:${stat.size}`);
     cache.set(rel, entry);
     return entry;
   }
