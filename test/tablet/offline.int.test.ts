@@ -228,9 +228,10 @@ describe('an unfinished form older than the idle timeout', () => {
       58,
     );
     expect((await short.tablet.sessions()).map((s) => s.patient.reference)).toEqual(['Patient/sandbox-patient-4']);
-    // The kiosk browser goes away mid-form and comes back after the idle timeout.
+    // The kiosk browser goes away mid-form and comes back after the idle timeout: the next page's clock starts
+    // past it (as if 10.5 s had gone by) instead of the test sleeping through it.
     await page.close();
-    await new Promise((r) => setTimeout(r, 10_500));
+    await context.clock.install({ time: Date.now() + 10_500 });
     const again = await context.newPage();
     await again.goto(`${short.baseUrl}/tablet/?device=bay-1`);
     await again.locator('#code-screen').waitFor({ state: 'visible' });
