@@ -11,7 +11,7 @@ import express from 'express';
 import compression from 'compression';
 import helmet from 'helmet';
 import { createEmbeddedEhr, type EmbeddedEhr } from '../../src/ehr/index.js';
-import { loadKnowledge } from '../../src/knowledge/index.js';
+import { loadKnowledge, type KnowledgeBase } from '../../src/knowledge/index.js';
 import { createWritePath, type WritePath } from '../../src/submission/index.js';
 import { unauthorized } from '../../src/outcomes/index.js';
 import { loadConfig } from '../../src/config/index.js';
@@ -19,6 +19,13 @@ import { createTablet, type Tablet, type TabletOptions } from '../../src/tablet/
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 export const STAFF: fhir4.Reference = { reference: 'Practitioner/sandbox-clinician', display: 'Sandbox clinician' };
+
+/**
+ * The knowledge base, loaded once per test file and shared by its harnesses (a file that starts several, each
+ * with other tablet timers, does not read and index the same content again). Nothing changes it once loaded.
+ */
+let knowledgeLoaded: Promise<KnowledgeBase> | undefined;
+const knowledgeOfThisFile = () => (knowledgeLoaded ??= loadKnowledge(REPO));
 
 export interface TabletHarness {
   baseUrl: string;
@@ -49,7 +56,7 @@ export async function startTabletHarness(
     s.once('error', reject);
   });
   const baseUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
-  const knowledge = await loadKnowledge(REPO);
+  const knowledge = await knowledgeOfThisFile();
   const ehr = await createEmbeddedEhr({ publicUrl: baseUrl, dataDir });
   const writePath = createWritePath({
     knowledge,
