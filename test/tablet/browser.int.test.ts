@@ -415,27 +415,23 @@ describe('QR hand-off: the tablet opened at /tablet/#code=…', () => {
 });
 
 describe('the tablet when left alone', () => {
-  let short: TabletHarness;
-  beforeAll(async () => {
-    short = await startTabletHarness({ idleTimeoutMs: 4000 });
-  });
-  afterAll(async () => {
-    await short?.close();
-  });
-
   it('shows a countdown, then wipes the form and returns to the code screen', async () => {
-    const page = await openTablet(short.baseUrl);
-    const { code } = await short.tablet.createHandoff({ patientId: 'sandbox-patient-6', staff: STAFF });
+    // The product's idle timeout (3 minutes, the last 30 s a countdown), on the page's clock: moved forward
+    // instead of waited for.
+    const page = await openOn(browser, h.baseUrl, '', { fakeClock: true });
+    const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-6', staff: STAFF });
     await startWithCode(page, code);
     const age = page.locator('[id="age/1/1"]');
     await age.tap();
     await age.pressSequentially('60');
+    await page.clock.fastForward(150_000);
     await page.locator('#idle').waitFor({ state: 'visible' });
     expect(Number(await page.locator('#idle-seconds').textContent())).toBeGreaterThan(0);
+    await page.clock.runFor(30_000);
     await page.locator('#code-screen').waitFor({ state: 'visible', timeout: 15_000 });
     expect(await tabletHoldsNothing(page)).toEqual({ session: 0, local: 0, databases: 0, form: 0 });
     // The code was spent, and the session is gone on the server.
-    const res = await fetch(`${short.baseUrl}/tablet/api/claim`, {
+    const res = await fetch(`${h.baseUrl}/tablet/api/claim`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ code }),
