@@ -52,9 +52,19 @@ export async function launchChromium(): Promise<Browser> {
 
 export type TabletPage = Page & { errors: string[] };
 
-/** A new tablet (fresh browser context) showing `/tablet/?device=bay-1` plus `hash`; page errors and CSP reports are collected. */
-export async function openTablet(browser: Browser, baseUrl: string, hash = ''): Promise<TabletPage> {
+/**
+ * A new tablet (fresh browser context) showing `/tablet/?device=bay-1` plus `hash`; page errors and CSP reports
+ * are collected. `fakeClock`: the page's timers and Date run on Playwright's clock (flowing as usual until the
+ * test moves it), so a test can skip through a long product timer instead of waiting for it.
+ */
+export async function openTablet(
+  browser: Browser,
+  baseUrl: string,
+  hash = '',
+  options: { fakeClock?: boolean } = {},
+): Promise<TabletPage> {
   const context = await browser.newContext({ viewport: { width: 768, height: 1024 }, hasTouch: true });
+  if (options.fakeClock) await context.clock.install();
   const page = (await context.newPage()) as TabletPage;
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(process.env.TABLET_STACKS ? String(e.stack) : e.message));

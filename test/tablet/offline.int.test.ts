@@ -41,7 +41,7 @@ afterAll(async () => {
 
 describe('the tablet survives a reload', () => {
   it('mid-form: the answers, the screen and the language come back, and the form can be finished and sent', async () => {
-    const page = await openTablet(browser, h.baseUrl);
+    const page = await openTablet(browser, h.baseUrl, '', { fakeClock: true });
     await page.locator('[data-lang="es"]').tap();
     // With her birth date, as the clinician app hands it over: 61 is far from her recorded age, so she is
     // asked to check it, and confirms (and is not asked again after the reload).
@@ -86,6 +86,8 @@ describe('the tablet survives a reload', () => {
     const stored = storedFor(h, 'sandbox-patient-1')[0]!;
     expect(answerIn(stored, 'age')?.valueInteger).toBe(61);
     expect(answerIn(stored, 'rf-bladder-bowel')?.valueCoding?.code).toBe('Y');
+    // After the thank-you's few seconds, skipped on the page's clock.
+    await page.clock.fastForward(4000);
     await page.locator('#code-screen').waitFor({ state: 'visible', timeout: 15_000 });
     expect(await tabletHoldsNothing(page)).toEqual({ session: 0, local: 0, databases: 0, form: 0 });
     expect(page.errors).toEqual([]);
@@ -93,7 +95,7 @@ describe('the tablet survives a reload', () => {
   }, 90_000);
 
   it('offline at submit, reloaded while the server is still unreachable: sent once the network is back, exactly once', async () => {
-    const page = await openTablet(browser, h.baseUrl);
+    const page = await openTablet(browser, h.baseUrl, '', { fakeClock: true });
     const { code } = await h.tablet.createHandoff({ patientId: 'sandbox-patient-2', staff: STAFF });
     await startWithCode(page, code);
     await answerAll(page);
@@ -119,7 +121,9 @@ describe('the tablet survives a reload', () => {
     } finally {
       h.setTabletOutage(false);
     }
-    // Sent, then wiped and back to the code screen.
+    // Sent at the next retry (every few seconds; skipped to on the page's clock), then wiped and back to the
+    // code screen.
+    await page.clock.fastForward(5000);
     await page.locator('#code-screen').waitFor({ state: 'visible', timeout: 20_000 });
     expect(storedFor(h, 'sandbox-patient-2')).toHaveLength(1);
     expect(await tabletHoldsNothing(page)).toEqual({ session: 0, local: 0, databases: 0, form: 0 });
@@ -228,9 +232,10 @@ describe('an unfinished form older than the idle timeout', () => {
       58,
     );
     expect((await short.tablet.sessions()).map((s) => s.patient.reference)).toEqual(['Patient/sandbox-patient-4']);
-    // The kiosk browser goes away mid-form and comes back after the idle timeout.
+    // The kiosk browser goes away mid-form and comes back after the idle timeout: the next page's clock starts
+    // past it (as if 10.5 s had gone by) instead of the test sleeping through it.
     await page.close();
-    await new Promise((r) => setTimeout(r, 10_500));
+    await context.clock.install({ time: Date.now() + 10_500 });
     const again = await context.newPage();
     await again.goto(`${short.baseUrl}/tablet/?device=bay-1`);
     await again.locator('#code-screen').waitFor({ state: 'visible' });

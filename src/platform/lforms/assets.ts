@@ -1,8 +1,8 @@
 /**
  * Static files of the browser apps (the clinician app and the tablet), served from this process (no CDN):
- * their own ES modules and CSS, and the LHC-Forms build from node_modules. Each file is compressed once (brotli and gzip, kept in memory) and sent
- * with a long `immutable` cache lifetime; URLs carry a version (LHC-Forms' version, a hash of the app's own
- * files) so a new release gets new URLs.
+ * their own ES modules and CSS, and the LHC-Forms build from node_modules. Each file is compressed once per
+ * encoding (brotli, gzip; kept in memory) and sent with a long `immutable` cache lifetime; URLs carry a version
+ * (LHC-Forms' version, a hash of the app's own files) so a new release gets new URLs.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -42,10 +42,20 @@ const TYPES: Record<string, string> = {
 
 interface Compressed {
   raw: Buffer;
+  /** Text files are sent compressed; each encoding is made on its first request (browsers ask for brotli only). */
+  text: boolean;
   br?: Buffer;
   gzip?: Buffer;
   type: string;
   hash: string;
+}
+
+function encoded(f: Compressed, encoding: 'br' | 'gzip'): Buffer {
+  if (encoding === 'br')
+    return (f.br ??= zlib.brotliCompressSync(f.raw, {
+      params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 9, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: f.raw.length },
+    }));
+  return (f.gzip ??= zlib.gzipSync(f.raw, { level: 9 }));
 }
 
 /** Versioned URLs: the content under one URL never changes, so browsers and proxies keep it a year without asking. */
@@ -68,6 +78,28 @@ export function assetVersion(...dirs: string[]): string {
 }
 
 /**
+ * Compressed files by absolute path, shared by every `staticFiles` of the process: the clinician app and the
+ * tablet serve the same LHC-Forms build, and a server started again in the same process (tests do) finds it
+ * compressed already. `stamp` (mtime and size) tells a file changed on disk from the one compressed.
+ */
+const compressedByPath = new Map<string, Compressed & { stamp: string }>();
+
+function compress(full: string, type: string, stamp: string): Compressed {
+  const hit = compressedByPath.get(full);
+  if (hit?.stamp === stamp) return hit;
+  const raw = fs.readFileSync(full);
+  const entry: Compressed & { stamp: string } = {
+    raw,
+    text: type.startsWith('text/') || type.includes('svg'),
+    type,
+    stamp,
+    hash: createHash('sha1').update(raw).digest('hex').slice(0, 16),
+  };
+  compressedByPath.set(full, entry);
+  return entry;
+}
+
+/**
  * Serves files below `root` (no `..`, no source maps, known types only), compressed once and kept in memory.
  * `cacheControl`: IMMUTABLE for files under a versioned URL (the default), REVALIDATE for the rest.
  */
@@ -80,22 +112,9 @@ export function staticFiles(root: string, options: { cacheControl?: string } = {
     const full = path.resolve(root, rel);
     if (!full.startsWith(root + path.sep)) return undefined;
     const type = TYPES[path.extname(full)];
-    if (!type || !fs.existsSync(full) || !fs.statSync(full).isFile()) return undefined;
-    const raw = fs.readFileSync(full);
-    const text = type.startsWith('text/') || type.includes('svg');
-    const entry: Compressed = {
-      raw,
-      type,
-      hash: createHash('sha1').update(raw).digest('hex').slice(0, 16),
-      ...(text
-        ? {
-            br: zlib.brotliCompressSync(raw, {
-              params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 9, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: raw.length },
-            }),
-            gzip: zlib.gzipSync(raw, { level: 9 }),
-          }
-        : {}),
-    };
+    const stat = type && fs.existsSync(full) ? fs.statSync(full) : undefined;
+    if (!type || !stat?.isFile()) return undefined;
+    const entry = compress(full, type, `${stat.mtimeMs}:${stat.size}`);
     cache.set(rel, entry);
     return entry;
   }
@@ -103,7 +122,7 @@ export function staticFiles(root: string, options: { cacheControl?: string } = {
     const f = load(rel);
     if (!f) return false;
     const accept = String(req.headers['accept-encoding'] ?? '');
-    const encoding = f.br && /\bbr\b/.test(accept) ? 'br' : f.gzip && /\bgzip\b/.test(accept) ? 'gzip' : undefined;
+    const encoding = f.text && /\bbr\b/.test(accept) ? 'br' : f.text && /\bgzip\b/.test(accept) ? 'gzip' : undefined;
     // One ETag per representation: a proxy must not answer a gzip client's revalidation with brotli bytes.
     const etag = `"${f.hash}${encoding ? `-${encoding}` : ''}"`;
     res.setHeader('Content-Type', f.type);
@@ -120,7 +139,7 @@ export function staticFiles(root: string, options: { cacheControl?: string } = {
       return true;
     }
     if (encoding) res.setHeader('Content-Encoding', encoding);
-    res.end(encoding === 'br' ? f.br : encoding === 'gzip' ? f.gzip : f.raw);
+    res.end(encoding ? encoded(f, encoding) : f.raw);
     return true;
   };
 }
