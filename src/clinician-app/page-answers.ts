@@ -136,30 +136,66 @@ export async function formAnswer(
   };
 }
 
+/** How long the hand-off waits for the first view's answers before it answers without the ones not ready. */
+export const LAUNCH_ANSWERS_WAIT_MS = 2_000;
+
+const startedKey = (path: string) => `answer ${path}`;
+
+/**
+ * A route's answer: the one the hand-off started for this session and path and did not send (still running,
+ * or failed), else a new one. The page then waits for the read already under way, or gets its error through
+ * the one error handler, instead of starting the same reads again behind it.
+ */
+export async function startedOr<T>(ctx: AppContext, ref: SessionRef, path: string, compute: () => Promise<T>) {
+  const started = ctx.prefetch.take<T | undefined>(ref.handle, startedKey(path));
+  return (started && (await started)) ?? compute();
+}
+
+/** The form of a launch, when the page will open it: a draft, or no intake yet (app.js, `startView`). */
+async function formIfItOpens(
+  ctx: AppContext,
+  ref: SessionRef,
+  intakes: Promise<{ intakes: Intakes; draft: unknown }>,
+  timing: ServerTiming,
+) {
+  const { intakes: list, draft } = await intakes;
+  return !draft && list.length ? undefined : formAnswer(ctx, ref, {}, timing);
+}
+
 /**
  * The answers a launch's first view asks for, keyed by the API path the page calls (`/context`, the launch
  * patient's `/intakes`, and, when that view is the intake form, `/questionnaire` and `/form`): the same JSON
- * those routes give. Best effort: a part that fails is left out, and the page then asks for it and shows the
- * error the way it always does.
+ * those routes give. It waits for them until `deadline` (by default `LAUNCH_ANSWERS_WAIT_MS`): a part that
+ * failed or is not ready by then is left out, and kept for the route the page then calls (`startedOr`), so a
+ * slow or failing EHR costs the page no more time than it did without the hand-off's answers.
  */
-export async function launchAnswers(ctx: AppContext, ref: SessionRef, timing: ServerTiming) {
-  const answers: Record<string, unknown> = {};
+export async function launchAnswers(
+  ctx: AppContext,
+  ref: SessionRef,
+  timing: ServerTiming,
+  deadline: () => Promise<void> = () => new Promise((resolve) => setTimeout(resolve, LAUNCH_ANSWERS_WAIT_MS).unref()),
+) {
+  const parts = new Map<string, Promise<unknown>>([['/context', contextAnswer(ctx, ref, timing)]]);
   const pid = ref.session.patient;
-  const [context, intakes] = await Promise.allSettled([
-    contextAnswer(ctx, ref, timing),
-    pid ? intakesAnswer(ctx, ref, pid, timing) : Promise.resolve(undefined),
-  ]);
-  if (context.status === 'fulfilled') answers['/context'] = context.value;
-  if (!pid || intakes.status !== 'fulfilled' || !intakes.value) return answers;
-  answers[`/patients/${encodeURIComponent(pid)}/intakes`] = intakes.value;
-  // The page opens the form when there is a draft or no intake yet (app.js, startView), else the results.
-  if (!intakes.value.draft && intakes.value.intakes.length) return answers;
-  const form = await formAnswer(ctx, ref, {}, timing).then(
-    (value) => ({ value }),
-    () => undefined,
-  );
-  if (!form) return answers;
-  answers['/questionnaire'] = ctx.safeQuestionnaire;
-  answers['/form'] = form.value;
+  if (pid) {
+    const intakes = intakesAnswer(ctx, ref, pid, timing);
+    parts.set(`/patients/${encodeURIComponent(pid)}/intakes`, intakes);
+    parts.set('/form', formIfItOpens(ctx, ref, intakes, timing));
+  }
+  const outcomes = new Map<string, { value: unknown } | 'failed'>();
+  for (const [path, part] of parts)
+    part.then(
+      (value) => outcomes.set(path, { value }),
+      () => outcomes.set(path, 'failed'),
+    );
+  await Promise.race([Promise.allSettled(parts.values()), deadline()]);
+  const answers: Record<string, unknown> = {};
+  for (const [path, part] of parts) {
+    const outcome = outcomes.get(path);
+    if (outcome && outcome !== 'failed') {
+      if (outcome.value !== undefined) answers[path] = outcome.value;
+    } else void ctx.prefetch.put(ref.handle, startedKey(path), () => part);
+  }
+  if (answers['/form'] !== undefined) answers['/questionnaire'] = ctx.safeQuestionnaire;
   return answers;
 }

@@ -4,7 +4,7 @@
  */
 import type { Router } from 'express';
 import type { AppContext } from '../context.js';
-import { formAnswer } from '../page-answers.js';
+import { formAnswer, startedOr } from '../page-answers.js';
 import { serverTiming } from '../server-timing.js';
 import { jsonRoute } from './json.js';
 
@@ -22,9 +22,12 @@ export function registerForm(api: Router, ctx: AppContext): void {
   api.get(
     '/form',
     jsonRoute(async (req, res) => {
+      const ref = await sessionOf(req);
       const amend = typeof req.query.amend === 'string' ? req.query.amend : undefined;
       const query = { ...(amend !== undefined ? { amend } : {}), fresh: req.query.fresh === '1' };
-      return formAnswer(ctx, await sessionOf(req), query, serverTiming(res));
+      const answer = () => formAnswer(ctx, ref, query, serverTiming(res));
+      // Only the plain form is what a launch's hand-off may have started; an amendment or a fresh start is not.
+      return amend === undefined && !query.fresh ? startedOr(ctx, ref, '/form', answer) : answer();
     }),
   );
 }

@@ -8,7 +8,7 @@ import { SUBMISSION_ITEM_SYSTEM, submissionKeyOf } from '../../submission/build-
 import type { AppContext } from '../context.js';
 import type { SessionRef } from '../ehr-access.js';
 import { INTAKE_URL } from '../options.js';
-import { intakesAnswer } from '../page-answers.js';
+import { intakesAnswer, startedOr } from '../page-answers.js';
 import { patientId } from '../patient-reads.js';
 import { buildResultsView, historyPoints, itemIdentifierValue } from '../results.js';
 import { serverTiming } from '../server-timing.js';
@@ -132,9 +132,13 @@ export function registerResults(api: Router, ctx: AppContext): void {
    */
   api.get(
     '/patients/:id/intakes',
-    jsonRoute(async (req, res) =>
-      intakesAnswer(ctx, await sessionOf(req), patientId(req.params.id), serverTiming(res)),
-    ),
+    jsonRoute(async (req, res) => {
+      const ref = await sessionOf(req);
+      const pid = patientId(req.params.id);
+      return startedOr(ctx, ref, `/patients/${encodeURIComponent(pid)}/intakes`, () =>
+        intakesAnswer(ctx, ref, pid, serverTiming(res)),
+      );
+    }),
   );
 
   api.get(

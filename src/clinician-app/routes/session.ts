@@ -6,7 +6,7 @@
 import type { Router } from 'express';
 import { unauthorized } from '../../outcomes/index.js';
 import type { AppContext } from '../context.js';
-import { contextAnswer, launchAnswers } from '../page-answers.js';
+import { contextAnswer, launchAnswers, startedOr } from '../page-answers.js';
 import { patientId, patientSummary, readPatient } from '../patient-reads.js';
 import { serverTiming } from '../server-timing.js';
 import { jsonRoute } from './json.js';
@@ -30,7 +30,10 @@ export function registerSession(api: Router, ctx: AppContext): void {
 
   api.get(
     '/context',
-    jsonRoute(async (req, res) => contextAnswer(ctx, await sessionOf(req), serverTiming(res))),
+    jsonRoute(async (req, res) => {
+      const ref = await sessionOf(req);
+      return startedOr(ctx, ref, '/context', () => contextAnswer(ctx, ref, serverTiming(res)));
+    }),
   );
 
   api.get(
