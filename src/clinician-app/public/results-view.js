@@ -229,108 +229,88 @@ function ruleCard(rule, view, onDecided) {
   );
 }
 
+/** One part of a rule card: a heading over a list, one item per entry. */
+function titledList(heading, items, { section = {}, list = {} } = {}) {
+  return h('div', section, h('h4', {}, heading), h('ul', list, items));
+}
+
 /** The conditions that made the rule fire, each with the answers (link ids) it read. */
 function criteriaSection(criteria) {
-  return h(
-    'div',
-    {},
-    h('h4', {}, 'Why: what made this fire'),
-    h(
-      'ul',
-      { class: 'criteria' },
-      criteria.map((c) =>
-        h(
-          'li',
-          { dataset: { items: c.linkIds.join(' ') } },
-          h('strong', {}, c.text),
-          c.source ? h('span', { class: 'hint' }, ` (from ${c.source})`) : null,
-        ),
+  return titledList(
+    'Why: what made this fire',
+    criteria.map((c) =>
+      h(
+        'li',
+        { dataset: { items: c.linkIds.join(' ') } },
+        h('strong', {}, c.text),
+        c.source ? h('span', { class: 'hint' }, ` (from ${c.source})`) : null,
       ),
     ),
+    { list: { class: 'criteria' } },
   );
 }
 
 /** The answers the rule read; the whole "why" when the rule has no criteria to show. */
 function basisSection(answers, hasCriteria) {
-  return h(
-    'div',
-    {},
-    h('h4', {}, hasCriteria ? 'Other answers it read' : "Why: the patient's answers"),
-    h(
-      'ul',
-      { class: 'basis' },
-      answers.map((b) =>
-        h(
-          'li',
-          {},
-          h('span', { class: 'question' }, b.question),
-          b.separator ?? ': ',
-          h('strong', {}, b.answer),
-          b.source || b.authored
-            ? h(
-                'span',
-                { class: 'hint' },
-                ` (${[b.source ? `from ${b.source}` : '', b.authored ? `answered ${formatDate(b.authored)}` : ''].filter(Boolean).join(', ')})`,
-              )
-            : null,
-        ),
+  return titledList(
+    hasCriteria ? 'Other answers it read' : "Why: the patient's answers",
+    answers.map((b) =>
+      h(
+        'li',
+        {},
+        h('span', { class: 'question' }, b.question),
+        b.separator ?? ': ',
+        h('strong', {}, b.answer),
+        b.source || b.authored
+          ? h(
+              'span',
+              { class: 'hint' },
+              ` (${[b.source ? `from ${b.source}` : '', b.authored ? `answered ${formatDate(b.authored)}` : ''].filter(Boolean).join(', ')})`,
+            )
+          : null,
       ),
     ),
+    { list: { class: 'basis' } },
   );
 }
 
 function unknownsSection(unknowns) {
-  return h(
-    'div',
-    { class: 'unknowns' },
-    h('h4', {}, 'Unknown answers that could change this'),
-    h(
-      'ul',
-      {},
-      unknowns.map((u) =>
-        h('li', {}, u.question || u.linkId, u.reason ? h('span', { class: 'hint' }, ` (${u.reason})`) : null),
-      ),
+  return titledList(
+    'Unknown answers that could change this',
+    unknowns.map((u) =>
+      h('li', {}, u.question || u.linkId, u.reason ? h('span', { class: 'hint' }, ` (${u.reason})`) : null),
     ),
+    { section: { class: 'unknowns' } },
   );
 }
 
 function proposalsSection(proposals, onDecided) {
-  return h(
-    'div',
-    {},
-    h('h4', {}, 'Proposed'),
-    h(
-      'ul',
-      { class: 'proposals' },
-      proposals.map((p) => proposalItem(p, onDecided)),
-    ),
+  return titledList(
+    'Proposed',
+    proposals.map((p) => proposalItem(p, onDecided)),
+    { list: { class: 'proposals' } },
   );
 }
 
 function citationsSection(citations) {
-  return h(
-    'div',
-    {},
-    h('h4', {}, 'Evidence'),
-    h(
-      'ul',
-      { class: 'citations' },
-      citations.map((c) =>
-        h(
-          'li',
-          {},
-          c.url
-            ? h(
-                'a',
-                { href: c.url, target: '_blank', rel: 'noopener noreferrer' },
-                c.display ?? c.label ?? c.url,
-                h('span', { class: 'visually-hidden' }, ' (opens in a new tab)'),
-              )
-            : (c.display ?? c.label),
-          c.citation ? h('span', { class: 'hint' }, ` — ${c.citation}`) : null,
-        ),
+  return titledList(
+    'Evidence',
+    citations.map((c) =>
+      h(
+        'li',
+        {},
+        c.url
+          ? h(
+              'a',
+              { href: c.url, target: '_blank', rel: 'noopener noreferrer' },
+              c.display ?? c.label ?? c.url,
+              h('span', { class: 'visually-hidden' }, ' (opens in a new tab)'),
+            )
+          : (c.display ?? c.label),
+        c.citation ? h('span', { class: 'hint' }, ` — ${c.citation}`) : null,
       ),
     ),
+    { list: { class: 'citations' } },
   );
 }
 
