@@ -18,4 +18,6 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 /usr/bin/chromium --version
 ls -d /usr/lib/postgresql/*/bin
-/usr/sbin/haproxy -v | head -1
+# sed reads all of haproxy's output: `head -1` exits early, and under pipefail the SIGPIPE haproxy then gets
+# (exit 141) failed this script whenever haproxy was still writing.
+/usr/sbin/haproxy -v | sed -n 1p
