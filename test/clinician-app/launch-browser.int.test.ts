@@ -8,7 +8,7 @@ import type http from 'node:http';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { expect } from '../support/expect.js';
 import type { Page } from 'playwright-core';
-import { launchFromEhr, openBrowser } from './browser-support.js';
+import { choose, launchFromEhr, openBrowser } from './browser-support.js';
 import { startAppHarness, type AppHarness } from './harness.js';
 
 let h: AppHarness;
@@ -171,4 +171,47 @@ describe('the script cache (service worker)', () => {
       await fresh.close();
     }
   }, 180_000);
+});
+
+describe("LHC-Forms' start", () => {
+  it('zone.js leaves the on… properties alone, and Angular still follows every click and keystroke', async () => {
+    const { page } = await watchedLaunch('Agnieszka Nowak');
+    const zonePatches = await page.evaluate(() =>
+      performance
+        .getEntriesByType('mark')
+        .map((m) => m.name)
+        .filter((n) => n.startsWith('Zone:')),
+    );
+    expect(zonePatches, 'zone.js patched addEventListener').toContain('Zone:EventTarget');
+    expect(zonePatches, 'zone.js redefined every on… property').not.toContain('Zone:on_property');
+
+    // A click and typed digits reach LHC-Forms' model (what the app submits) and its view (what the user sees).
+    await choose(page, 'rf-fever', 'Y');
+    const weight = page.locator('[id="weight-kg/1/1"]');
+    await weight.fill('');
+    await weight.pressSequentially('61.5');
+    await weight.press('Tab');
+    const answers = await page.evaluate(() => {
+      type Item = { linkId: string; answer?: Record<string, unknown>[]; item?: Item[] };
+      const qr = (
+        window as unknown as {
+          LForms: { Util: { getFormFHIRData(t: string, v: string, el: Element): { item: Item[] } } };
+        }
+      ).LForms.Util.getFormFHIRData('QuestionnaireResponse', 'R4', document.getElementById('lforms-form')!);
+      const found: Record<string, unknown> = {};
+      const walk = (items: Item[] = []) =>
+        items.forEach((i) => {
+          if (i.answer) found[i.linkId] = i.answer[0];
+          walk(i.item);
+        });
+      walk(qr.item);
+      return found;
+    });
+    expect((answers['rf-fever'] as { valueCoding?: { code?: string } })?.valueCoding?.code).toBe('Y');
+    expect((answers['weight-kg'] as { valueDecimal?: number })?.valueDecimal).toBe(61.5);
+    expect(await page.locator('[id="rf-fever/1/1|http://terminology.hl7.org/CodeSystem/v2-0136|Y"]').isChecked()).toBe(
+      true,
+    );
+    await page.close();
+  }, 120_000);
 });

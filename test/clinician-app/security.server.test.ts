@@ -3,6 +3,7 @@
  * every authorization request, single-use state and hand-off codes, no session without the header, CSRF on
  * state-changing requests, no cross-origin calls, no tokens in any response, CSP, compressed long-cached assets.
  */
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startAppHarness, type AppHarness } from './harness.js';
 import { apiLaunch } from './launch-support.js';
@@ -116,6 +117,24 @@ describe('pages and assets', () => {
     expect(csp).toContain("frame-ancestors 'self'");
     expect(res.headers.get('x-frame-options')).toBeNull();
     expect(res.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it("runs one inline script, zone.js's flags, first in the page and allowed by its hash alone (app and tablet)", async () => {
+    for (const page of ['/app/', '/tablet/']) {
+      const res = await get(page);
+      const html = await res.text();
+      const inline = [...html.matchAll(/<script>([^<]*)<\/script>/g)].map((m) => m[1]!);
+      expect(inline).toEqual([expect.stringContaining('__Zone_disable_on_property = true')]);
+      // Before every other script and style: zone.js reads the flag when it loads, and nothing blocks the parser first.
+      expect(html.search(/<script\b/)).toBe(html.indexOf(`<script>${inline[0]}`));
+      expect(html.search(/<script\b/)).toBeLessThan(html.search(/<link rel="stylesheet"/));
+      const scriptSrc = res.headers
+        .get('content-security-policy')!
+        .split(';')
+        .find((d) => d.trim().startsWith('script-src'))!;
+      const hash = `'sha256-${createHash('sha256').update(inline[0]!).digest('base64')}'`;
+      expect(scriptSrc.trim().split(/\s+/)).toEqual(['script-src', "'self'", hash]);
+    }
   });
 
   it('serves LHC-Forms and its own files compressed and cached for a year', async () => {
