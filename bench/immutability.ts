@@ -126,7 +126,7 @@ for (const [op, run] of [
 
 // One-time cost of the freeze option at load, and its per-$populate copy for sdc-populate.
 const freezeTimes: number[] = [];
-const { deepFreeze } = await import('../src/knowledge/deep-freeze.js').catch(() => ({ deepFreeze: undefined }));
+const { deepFreeze } = await import('../src/platform/deep-freeze.js').catch(() => ({ deepFreeze: undefined }));
 if (deepFreeze) {
   for (let i = 0; i < 50; i++) {
     const fresh = loaded.all().map((r) => structuredClone(r));

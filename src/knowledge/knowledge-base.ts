@@ -8,7 +8,7 @@
  * (sdc-populate resolves x-fhir-query variables into the Questionnaire; fhirpath.js annotates what it
  * returns) must be given its own copy (`structuredClone`).
  */
-import { deepFreeze } from './deep-freeze.js';
+import { deepFreeze } from '../platform/deep-freeze.js';
 
 export const KNOWLEDGE_TYPES = [
   'Questionnaire',

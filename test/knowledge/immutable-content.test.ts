@@ -6,6 +6,7 @@ import { expect } from '../support/expect.js';
 import { populateQuestionnaire } from '../../src/forms/index.js';
 import { loadKnowledge } from '../../src/knowledge/index.js';
 import { applyPlanDefinition } from '../../src/rules/index.js';
+import { r4DefinitionBundle } from '../../src/validation/r4-files.js';
 import { answersTo as answerOf, valuesOnly } from '../support/responses.js';
 
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
@@ -139,6 +140,21 @@ describe('shared content is immutable', () => {
     expect(() => {
       (knowledge.read('PlanDefinition', 'back-pain-follow-up') as fhir4.PlanDefinition).action!.push({});
     }).toThrow(TypeError);
+  });
+
+  it('the R4 definitions every validation and search reads are frozen too: a write into one throws', async () => {
+    await loadKnowledge(REPO); // the validator, the canonical index and search have all read them by now
+    for (const file of ['fhir/r4/profiles-resources.json', 'fhir/r4/search-parameters.json']) {
+      const bundle = r4DefinitionBundle(file);
+      const first = bundle.entry![0]!.resource as fhir4.StructureDefinition;
+      expect(Object.isFrozen(bundle.entry), file).toBe(true);
+      expect(() => {
+        first.id = 'changed';
+      }, file).toThrow(TypeError);
+      expect(() => {
+        bundle.entry!.push({});
+      }, file).toThrow(TypeError);
+    }
   });
 
   it("$apply hands out no piece of the PlanDefinition (the CarePlan is the caller's to change) and leaves every artifact as loaded", async () => {

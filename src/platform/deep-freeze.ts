@@ -1,7 +1,7 @@
 /**
- * Knowledge artifacts are shared by every request and every patient. A caller that writes into one (a
- * library resolving its variables in place, a route adding a field) would change what every later patient
- * gets, so the knowledge base freezes them: in strict-mode code such a write throws instead of leaking.
+ * Content shared by every request and every patient (the knowledge artifacts, the R4 definitions): a caller
+ * that wrote into it (a library resolving its variables in place, a route adding a field) would change what
+ * every later patient gets, so its owners freeze it: in strict-mode code such a write throws instead of leaking.
  */
 
 /** Freeze `value` and everything reachable from it (plain JSON: objects and arrays). Returns `value`. */
