@@ -5,43 +5,20 @@
  *   an element is at fault);
  * - HTML pages: an HTML error page.
  */
-import fs from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, it } from '@jest/globals';
 import { expect } from '../support/expect.js';
-import { loadConfig } from '../../src/config/index.js';
-import { loadKnowledge } from '../../src/knowledge/index.js';
-import { createModuleServer, type ModuleServer } from '../../src/server.js';
+import { startAppHarness, type AppHarness } from '../clinician-app/harness.js';
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-const silent = { debug() {}, info() {}, warn() {}, error() {} };
-
-let server: http.Server;
-let composed: ModuleServer;
+let h: AppHarness;
 let base: string;
 
 beforeAll(async () => {
-  server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const config = loadConfig({
-    PORT: String(port),
-    DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'error-shapes-')),
-    CONTENT_DIR: ROOT,
-    LOG_LEVEL: 'silent',
-  });
-  composed = await createModuleServer(config, { knowledge: await loadKnowledge(ROOT), logger: silent });
-  server.on('request', composed.app);
-  base = `http://127.0.0.1:${port}`;
+  h = await startAppHarness();
+  base = h.baseUrl;
 }, 120_000);
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await composed.close();
+  await h?.close();
 });
 
 interface Probe {

@@ -3,45 +3,23 @@
  * 400 + OperationOutcome by the FHIR API, the EHR, the launcher, the clinician app's API and the tablet's API,
  * before any route code (recursive or not) sees it; and a `__proto__` key is refused the same way everywhere.
  */
-import fs from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
-import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createLogger } from '../../src/platform/log.js';
-import { loadConfig } from '../../src/config/index.js';
-import { loadKnowledge } from '../../src/knowledge/index.js';
-import { createModuleServer, type ModuleServer } from '../../src/server.js';
 import { clientCredentialsTokenSource } from '../../src/submission/module-token.js';
+import { startAppHarness, type AppHarness } from '../clinician-app/harness.js';
 
-const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-let server: http.Server;
-let composed: ModuleServer;
+let h: AppHarness;
 let base: string;
 let moduleToken: string;
 
 beforeAll(async () => {
-  server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const config = loadConfig({
-    PORT: String(port),
-    DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'body-depth-')),
-    CONTENT_DIR: ROOT,
-    LOG_LEVEL: 'silent',
-  });
-  composed = await createModuleServer(config, { knowledge: await loadKnowledge(ROOT), logger: createLogger('silent') });
-  server.on('request', composed.app);
-  base = `http://127.0.0.1:${port}`;
-  const client = composed.ehr!.auth.moduleClient;
-  moduleToken = await clientCredentialsTokenSource({ fhirBaseUrl: composed.fhirBaseUrl, ...client }).getToken();
+  h = await startAppHarness();
+  base = h.baseUrl;
+  const client = h.ehr.auth.moduleClient;
+  moduleToken = await clientCredentialsTokenSource({ fhirBaseUrl: h.ehr.fhirBaseUrl, ...client }).getToken();
 }, 60_000);
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await composed.close();
+  await h?.close();
 });
 
 const deep = (depth: number) =>

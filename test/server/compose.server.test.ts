@@ -3,45 +3,25 @@
  * embedded sandbox EHR on one port, talking to each other over real HTTP.
  */
 import fs from 'node:fs';
-import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createLogger } from '../../src/platform/log.js';
-import { loadConfig } from '../../src/config/index.js';
-import { loadKnowledge } from '../../src/knowledge/index.js';
-import { createModuleServer, type ModuleServer } from '../../src/server.js';
 import { SANDBOX_INTAKES, seedSandboxIntakes } from '../../src/sandbox/seed-intakes.js';
 import { clientCredentialsTokenSource } from '../../src/submission/module-token.js';
+import { startAppHarness, type AppHarness } from '../clinician-app/harness.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const read = <T>(file: string): T => JSON.parse(fs.readFileSync(path.join(ROOT, file), 'utf8')) as T;
 
-let server: http.Server;
-let composed: ModuleServer;
+let h: AppHarness;
 let base: string;
 
 beforeAll(async () => {
-  server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const config = loadConfig({
-    PORT: String(port),
-    DATA_DIR: fs.mkdtempSync(path.join(os.tmpdir(), 'compose-')),
-    CONTENT_DIR: ROOT,
-    LOG_LEVEL: 'silent',
-  });
-  composed = await createModuleServer(config, { knowledge: await loadKnowledge(ROOT), logger: createLogger('silent') });
-  server.on('request', composed.app);
-  await composed.start();
-  base = `http://127.0.0.1:${port}`;
+  h = await startAppHarness();
+  base = h.baseUrl;
 }, 60_000);
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await composed.close();
+  await h?.close();
 });
 
 const submit = (body: unknown, headers: Record<string, string> = {}) =>
@@ -61,7 +41,7 @@ describe('the composed server', () => {
     const cs = (await (await fetch(`${base}/fhir/metadata`)).json()) as fhir4.CapabilityStatement;
     const qr = cs.rest?.[0]?.resource?.find((r) => r.type === 'QuestionnaireResponse');
     expect(qr?.operation?.map((o) => o.name)).toEqual(expect.arrayContaining(['validate', 'extract', 'submit']));
-    expect(composed.writePath.capabilities.transaction).toBe(true);
+    expect(h.writePath.capabilities.transaction).toBe(true);
   });
 
   it('refuses $submit without a token (401) and with a token the sandbox EHR does not know (401), storing nothing', async () => {
@@ -70,18 +50,18 @@ describe('the composed server', () => {
     const bad = await submit(response, { authorization: 'Bearer forged' });
     expect(bad.status).toBe(401);
     expect(((await bad.json()) as fhir4.OperationOutcome).issue[0]?.diagnostics).toMatch(/not valid/);
-    expect(await composed.writePath.outbox.counts()).toEqual({ pending: 0, sent: 0, failed: 0 });
+    expect(await h.writePath.outbox.counts()).toEqual({ pending: 0, sent: 0, failed: 0 });
   });
 
   it('writes a submission with a token that grants it, and $apply reads server data only with a token', async () => {
     const patient = read<fhir4.Patient>('examples/RF-01/patient.json');
     const response = read<fhir4.QuestionnaireResponse>('examples/RF-01/response.json');
     const token = await clientCredentialsTokenSource({
-      fhirBaseUrl: composed.fhirBaseUrl,
-      ...composed.ehr!.auth.moduleClient,
+      fhirBaseUrl: h.ehr.fhirBaseUrl,
+      ...h.ehr.auth.moduleClient,
     }).getToken();
     // The sandbox EHR needs the patient first (the clinic's EHR would have it).
-    composed.ehr!.store.update(patient);
+    h.ehr.store.update(patient);
     const res = await submit(response, { authorization: `Bearer ${token}` });
     expect(res.status).toBe(201);
 
@@ -108,10 +88,10 @@ describe('the composed server', () => {
   });
 
   it('seeds three sandbox patients with example intakes through the real write path, once', async () => {
-    const readPatient = (id: string) => composed.ehr!.store.find('Patient', id) as fhir4.Patient | undefined;
+    const readPatient = (id: string) => h.ehr.store.find('Patient', id) as fhir4.Patient | undefined;
     const seed = () =>
       seedSandboxIntakes({
-        writePath: composed.writePath,
+        writePath: h.writePath,
         contentDir: ROOT,
         readPatient,
         now: new Date('2026-11-24T09:00:00Z'),
@@ -119,12 +99,11 @@ describe('the composed server', () => {
     expect(await seed()).toBe(SANDBOX_INTAKES.length);
     expect(await seed()).toBe(0);
     // Ingrid (69, RF-06 example answers): her suspected fracture raises an imaging flag in the EHR.
-    const flags = composed.ehr!.store.search('Flag', [['patient', 'Patient/sandbox-patient-6']])
-      .matches as fhir4.Flag[];
+    const flags = h.ehr.store.search('Flag', [['patient', 'Patient/sandbox-patient-6']]).matches as fhir4.Flag[];
     expect(flags.map((f) => f.code.coding?.[0]?.code)).toEqual(
       expect.arrayContaining(['imaging-follow-up', 'bone-density-scan']),
     );
-    const responses = composed.ehr!.store.search('QuestionnaireResponse', [['subject', 'Patient/sandbox-patient-6']])
+    const responses = h.ehr.store.search('QuestionnaireResponse', [['subject', 'Patient/sandbox-patient-6']])
       .matches as fhir4.QuestionnaireResponse[];
     expect(responses).toHaveLength(1);
     const age = responses[0]!.item?.flatMap((g) => g.item ?? []).find((i) => i.linkId === 'age')
@@ -134,7 +113,7 @@ describe('the composed server', () => {
 
   it("serves the waiting-room tablet: a staff hand-off code opens one patient's form, once", async () => {
     expect((await fetch(`${base}/tablet/`)).status).toBe(200);
-    const { code } = await composed.tablet.createHandoff({
+    const { code } = await h.tablet.createHandoff({
       patientId: 'sandbox-patient-1',
       staff: { reference: 'Practitioner/sandbox-clinician' },
     });
