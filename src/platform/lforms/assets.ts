@@ -160,12 +160,13 @@ export function modulePreloadTags(urlPrefix: string, dir: string): string {
 /**
  * zone.js (LHC-Forms runs Angular in it) reads these flags when it loads. By default it also redefines every
  * `on…` event-handler property of every DOM interface (`onclick`, `onload`…): 90–135 ms of a launch's main
- * thread on the 2-core machine, the largest part of zone.js's start. LHC-Forms and its components listen with
- * `addEventListener` (still patched, so Angular sees every event); the `on…` properties it sets are on
- * FileReader (its own patch covers them), on the script tags of `loadFHIRLibs` and on the XMLHttpRequests
- * of search-autocomplete lists, and the pages here use neither.
+ * thread on the 2-core machine, most of zone.js's start. LHC-Forms and its components listen with
+ * `addEventListener` (still patched, so Angular sees every event). The `on…` handlers LHC-Forms sets itself are
+ * on FileReader (zone.js's FileReader patch covers them), on the script tags of `loadFHIRLibs` (the pages load
+ * the FHIR support themselves) and on jQuery's XMLHttpRequests for URL-backed search lists (the intake form
+ * has none): a form with such lists would need this checked again.
  */
-export const ZONE_FLAGS_SCRIPT = 'window.__Zone_disable_on_property = true;';
+const ZONE_FLAGS_SCRIPT = 'window.__Zone_disable_on_property = true;';
 
 /** The CSP source that lets exactly ZONE_FLAGS_SCRIPT run inline (no other inline script). */
 const ZONE_FLAGS_HASH = `'sha256-${createHash('sha256').update(ZONE_FLAGS_SCRIPT).digest('base64')}'`;
