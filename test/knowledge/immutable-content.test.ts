@@ -143,7 +143,7 @@ describe('shared content is immutable', () => {
   });
 
   it('the R4 definitions every validation and search reads are frozen too: a write into one throws', async () => {
-    await loadKnowledge(REPO); // the validator, the canonical index and search have all read them by now
+    await loadKnowledge(REPO); // r4DefinitionBundle hands every reader (validator, canonical index, search) the same object
     for (const file of ['fhir/r4/profiles-resources.json', 'fhir/r4/search-parameters.json']) {
       const bundle = r4DefinitionBundle(file);
       const first = bundle.entry![0]!.resource as fhir4.StructureDefinition;
