@@ -21,6 +21,7 @@ import { chromium, type Page } from 'playwright-core';
 import { LFORMS_DIR, LFORMS_FILES, LFORMS_VERSION, staticFiles } from '../src/platform/lforms/assets.js';
 import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM } from '../src/clinician-app/worklist.js';
 import { startAppHarness } from '../test/clinician-app/harness.js';
+import { CHROMIUM_ARGS, sandboxLaunchUrl } from './launch-support.js';
 
 const RUNS = Number(process.env.RUNS ?? 7);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -30,24 +31,8 @@ const h = await startAppHarness();
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
+  args: CHROMIUM_ARGS,
 });
-
-async function launchUrl(patient: string): Promise<string> {
-  const res = await fetch(`${h.baseUrl}/ehr/launches`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ practitioner: 'sandbox-clinician', patient, app: 'periplan-app' }),
-  });
-  return ((await res.json()) as { url: string }).url;
-}
 
 const renderMs = (page: Page, start: string, end: string) =>
   page.evaluate(
@@ -73,7 +58,7 @@ for (let i = 0; i < RUNS; i++) {
   for (const cold of [true, false]) {
     const context = cold ? await browser.newContext() : warmContext;
     const page = await context.newPage();
-    const url = await launchUrl('sandbox-patient-4');
+    const url = await sandboxLaunchUrl(h, 'sandbox-patient-4');
     const t0 = Date.now();
     await page.goto(url);
     await page.waitForSelector('body[data-form-ready="1"]', { timeout: 30_000 });

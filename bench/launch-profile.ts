@@ -12,15 +12,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type CDPSession } from 'playwright-core';
 import { startAppHarness, type AppHarness } from '../test/clinician-app/harness.js';
+import { CHROMIUM_ARGS, sandboxLaunchUrl } from './launch-support.js';
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const PATIENT = 'sandbox-patient-4';
 // TRACE_CATEGORIES=light: no devtools.timeline (its events carry JS stack traces, which make V8 collect source
 // positions: hundreds of milliseconds that a launch without tracing does not spend).
@@ -47,15 +40,6 @@ interface TraceEvent {
   pid: number;
   tid: number;
   args?: { data?: Record<string, unknown>; [k: string]: unknown };
-}
-
-async function launchUrl(h: AppHarness): Promise<string> {
-  const res = await fetch(`${h.baseUrl}/ehr/launches`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ practitioner: 'sandbox-clinician', patient: PATIENT, app: 'periplan-app' }),
-  });
-  return ((await res.json()) as { url: string }).url;
 }
 
 async function traced(session: CDPSession, run: () => Promise<void>): Promise<TraceEvent[]> {
@@ -196,7 +180,7 @@ async function launch(h: AppHarness, context: BrowserContext, label: string, tra
     await session.send('Profiler.setSamplingInterval', { interval: 200 });
     await session.send('Profiler.start');
   }
-  const url = await launchUrl(h);
+  const url = await sandboxLaunchUrl(h, PATIENT);
   const events = await traced(session, async () => {
     await page.goto(url);
     await page.waitForSelector('body[data-form-ready="1"]', { timeout: 60_000 });

@@ -13,15 +13,8 @@
  */
 import { startAppHarness, type AppHarness } from '../test/clinician-app/harness.js';
 import { launchCdpBrowser, type CdpBrowser } from './cdp-browser.js';
+import { CHROMIUM_ARGS, sandboxLaunchUrl } from './launch-support.js';
 
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const FORM_READY = `document.querySelector('body[data-form-ready="1"]')`;
 const LFORMS_FILES = ['zone.min.js', 'main.js', 'lformsFHIR.min.js'];
 
@@ -32,15 +25,6 @@ interface Timeline {
   marks: Record<string, number>;
   /** Main-thread work of 50 ms and more, per script: when it started and how long it ran. */
   scripts: { source: string; invoker: string; start: number; duration: number }[];
-}
-
-async function launchUrl(h: AppHarness): Promise<string> {
-  const res = await fetch(`${h.baseUrl}/ehr/launches`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ practitioner: 'sandbox-clinician', patient: 'sandbox-patient-4', app: 'periplan-app' }),
-  });
-  return ((await res.json()) as { url: string }).url;
 }
 
 /** Runs in the page (as source text: the page is only asked questions) once the form is interactive. */
@@ -75,7 +59,7 @@ function readTimeline(lformsFiles: string[]): Promise<Timeline> {
 
 async function launch(h: AppHarness, browser: CdpBrowser): Promise<Timeline> {
   const page = await browser.newPage();
-  await page.navigate(await launchUrl(h));
+  await page.navigate(await sandboxLaunchUrl(h, 'sandbox-patient-4'));
   await page.waitFor(FORM_READY, 60_000);
   // Long-frame entries are delivered after the frame: let the last ones arrive.
   await new Promise((r) => setTimeout(r, 1_000));

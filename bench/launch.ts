@@ -27,16 +27,9 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page, type Request } from 'playwright-core';
 import { startAppHarness, type AppHarness } from '../test/clinician-app/harness.js';
 import { launchCdpBrowser } from './cdp-browser.js';
+import { CHROMIUM_ARGS, sandboxLaunchUrl } from './launch-support.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 const PATIENT = 'sandbox-patient-4';
 /**
  * How the bench drives Chromium. `cdp` (the default): over the DevTools protocol without enabling the Runtime
@@ -98,15 +91,6 @@ function parseServerTiming(header: string | undefined): TimingEntry[] {
     const dur = params.map((p) => /^\s*dur=([\d.]+)/.exec(p)).find(Boolean);
     return { name: name!.trim(), duration: dur ? Number(dur[1]) : 0 };
   });
-}
-
-async function createLaunchUrl(h: AppHarness): Promise<string> {
-  const res = await fetch(`${h.baseUrl}/ehr/launches`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ practitioner: 'sandbox-clinician', patient: PATIENT, app: 'periplan-app' }),
-  });
-  return ((await res.json()) as { url: string }).url;
 }
 
 /** What a launch needs of the browser: the two ways of driving it (see `LAUNCH_DRIVER` above). */
@@ -175,7 +159,7 @@ async function cdpDriver(): Promise<Driver> {
 }
 
 async function launchOnce(h: AppHarness, driver: Driver): Promise<LaunchSample> {
-  const url = await createLaunchUrl(h);
+  const url = await sandboxLaunchUrl(h, PATIENT);
   const page = await driver.newPage();
   await page.goto(url);
   await page.waitForFormReady();
