@@ -21,7 +21,7 @@ import { chromium, type Page } from 'playwright-core';
 import { LFORMS_DIR, LFORMS_FILES, LFORMS_VERSION, staticFiles } from '../src/platform/lforms/assets.js';
 import { FLAG_PRIORITY_SYSTEM, FLAG_SYSTEM } from '../src/clinician-app/worklist.js';
 import { startAppHarness } from '../test/clinician-app/harness.js';
-import { CHROMIUM_ARGS, sandboxLaunchUrl } from './launch-support.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, sandboxLaunchUrl } from './launch-support.js';
 
 const RUNS = Number(process.env.RUNS ?? 7);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -29,7 +29,7 @@ const round = (x: number) => Math.round(x * 10) / 10;
 
 const h = await startAppHarness();
 const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
+  executablePath: CHROMIUM_PATH,
   headless: true,
   args: CHROMIUM_ARGS,
 });

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
+import { CHROMIUM_PATH } from '../test/support/chromium.js';
 
 interface Message {
   id?: number;
@@ -46,7 +47,7 @@ export interface CdpBrowser {
 export async function launchCdpBrowser(args: string[]): Promise<CdpBrowser> {
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-cdp-'));
   const child: ChildProcess = spawn(
-    '/usr/bin/chromium',
+    CHROMIUM_PATH,
     [
       '--headless',
       '--remote-debugging-pipe',

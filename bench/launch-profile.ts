@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type CDPSession } from 'playwright-core';
 import { startAppHarness, type AppHarness } from '../test/clinician-app/harness.js';
-import { CHROMIUM_ARGS, sandboxLaunchUrl } from './launch-support.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, sandboxLaunchUrl } from './launch-support.js';
 
 const PATIENT = 'sandbox-patient-4';
 // TRACE_CATEGORIES=light: no devtools.timeline (its events carry JS stack traces, which make V8 collect source
@@ -217,7 +217,7 @@ const traceDir = process.env.TRACE_OUT;
 if (traceDir) fs.mkdirSync(traceDir, { recursive: true });
 const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'launch-profile-'));
 const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: '/usr/bin/chromium',
+  executablePath: CHROMIUM_PATH,
   headless: true,
   viewport: { width: 1366, height: 768 },
   args: CHROMIUM_ARGS,

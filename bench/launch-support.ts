@@ -1,17 +1,10 @@
 /**
- * What the launch benchmarks share: the flags every measured Chromium runs with (the stack notes' headless
- * set), and a launch URL from the sandbox EHR, as its launcher page makes one when a clinician presses Launch.
+ * What the launch benchmarks share: the Chromium the tests run (test/support/chromium.ts), and a launch URL
+ * from the sandbox EHR, as its launcher page makes one when a clinician presses Launch.
  */
 import type { AppHarness } from '../test/clinician-app/harness.js';
 
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
+export { CHROMIUM_ARGS, CHROMIUM_PATH } from '../test/support/chromium.js';
 
 /** The EHR's launch URL (`/app/launch?iss&launch`) for the sandbox clinician and `patient`. */
 export async function sandboxLaunchUrl(h: AppHarness, patient: string): Promise<string> {

@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page, type Request } from 'playwright-core';
 import { startAppHarness, type AppHarness } from '../test/clinician-app/harness.js';
 import { launchCdpBrowser } from './cdp-browser.js';
-import { CHROMIUM_ARGS, sandboxLaunchUrl } from './launch-support.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, sandboxLaunchUrl } from './launch-support.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const PATIENT = 'sandbox-patient-4';
@@ -113,7 +113,7 @@ const FORM_READY = 'body[data-form-ready="1"]';
 
 async function playwrightDriver(userDataDir: string): Promise<Driver> {
   const context: BrowserContext = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     headless: true,
     viewport: { width: 1366, height: 768 },
     args: CHROMIUM_ARGS,

@@ -20,6 +20,7 @@ import {
   RED_FLAGS,
   SCREENSHOTS,
 } from './browser-support.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../support/chromium.js';
 
 const YNU = 'http://terminology.hl7.org/CodeSystem/v2-0136';
 const LOCAL = 'https://periplan.app/fhir/CodeSystem/back-pain-answer';
@@ -39,16 +40,8 @@ beforeAll(async () => {
   );
   staffBrowser.context.on('weberror', (e) => pageErrors.push(e.error().message));
   tabletBrowser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
+    executablePath: CHROMIUM_PATH,
+    args: ['--headless', ...CHROMIUM_ARGS],
   });
   tablet = await tabletBrowser.newContext({ viewport: { width: 768, height: 1024 }, hasTouch: true });
 }, 60_000);

@@ -12,8 +12,8 @@ import { poll } from '../support/poll.js';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { validateQuestionnaireResponse } from '../../src/forms/index.js';
 import { completeAnswers, dec, errorsOf, int, intakeResponse, loadIntake, local, no, resolverFor } from './support.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const LFORMS = fileURLToPath(new URL('../../node_modules/lforms/dist/lforms/', import.meta.url));
 const SCRIPTS = [
   'webcomponent/assets/lib/zone.min.js',
@@ -66,16 +66,9 @@ beforeAll(async () => {
   baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'forms-chromium-'));
   browser = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
+    executablePath: CHROMIUM_PATH,
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
+    args: CHROMIUM_ARGS,
   });
   // Offline: anything not served by the local server is recorded and refused.
   await browser.route('**/*', (route) => {

@@ -11,8 +11,8 @@ import { poll } from '../../support/poll.js';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import * as oidc from 'openid-client';
 import { APP_SECRET, clientConfig, startHarness, type Harness } from './harness.js';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../../support/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const axeSource = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const screenshots = process.env.EHR_AUTH_SCREENSHOTS; // a folder, to look at the pages by eye
 
@@ -28,16 +28,9 @@ beforeAll(async () => {
   mountStubApp(h);
   // Playwright gives the browser a fresh, temporary profile folder (--user-data-dir) of its own.
   chromiumBrowser = await chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: CHROMIUM_PATH,
     headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
+    args: CHROMIUM_ARGS,
   });
 });
 beforeEach(async () => {
