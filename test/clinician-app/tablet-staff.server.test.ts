@@ -45,6 +45,17 @@ function app(method: string, pathname: string, who: { session: string; csrf?: st
   });
 }
 
+/** The RF-01 example as a tablet sends it: a new identifier each time, so that each is a new submission. */
+function exampleSubmission() {
+  return {
+    response: {
+      resourceType: 'QuestionnaireResponse',
+      identifier: { system: TABLET_RESPONSE_SYSTEM, value: crypto.randomUUID() },
+      item: example.item,
+    },
+  };
+}
+
 async function tabletPost(pathname: string, body: unknown, session?: string) {
   return fetch(`${h.baseUrl}/tablet/api/${pathname}`, {
     method: 'POST',
@@ -258,17 +269,7 @@ describe('GET /app/api/tablet-sessions', () => {
     expect((await tabletPost('ping', {}, session)).status).toBe(204);
     expect((await rowFor('sandbox-patient-5'))[0]).toMatchObject({ offline: false });
 
-    const sent = await tabletPost(
-      'submit',
-      {
-        response: {
-          resourceType: 'QuestionnaireResponse',
-          identifier: { system: TABLET_RESPONSE_SYSTEM, value: crypto.randomUUID() },
-          item: example.item,
-        },
-      },
-      session,
-    );
+    const sent = await tabletPost('submit', exampleSubmission(), session);
     expect(sent.status).toBe(201);
     expect((await rowFor('sandbox-patient-5'))[0]).toMatchObject({
       state: 'received',
@@ -284,17 +285,7 @@ describe('GET /app/api/tablet-sessions', () => {
     const { session } = (await (await tabletPost('claim', { code, device: 'bay-6' })).json()) as { session: string };
     h.setFhirOutage(true);
     try {
-      const sent = await tabletPost(
-        'submit',
-        {
-          response: {
-            resourceType: 'QuestionnaireResponse',
-            identifier: { system: TABLET_RESPONSE_SYSTEM, value: crypto.randomUUID() },
-            item: example.item,
-          },
-        },
-        session,
-      );
+      const sent = await tabletPost('submit', exampleSubmission(), session);
       expect(sent.status).toBe(201);
       expect(((await sent.json()) as { state: string }).state).toBe('queued');
       const { outbox } = (await (await app('GET', '/tablet-sessions', clinician)).json()) as {

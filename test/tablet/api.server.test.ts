@@ -188,45 +188,25 @@ describe('a tablet session', () => {
       );
       expect(calm.body).toEqual({ tellStaff: false });
       const YES = { valueCoding: { system: 'http://terminology.hl7.org/CodeSystem/v2-0136', code: 'Y' } };
-      const r = await post(
-        'check',
-        {
-          response: {
-            resourceType: 'QuestionnaireResponse',
-            item: [
-              {
-                linkId: 'red-flags',
-                item: [
-                  { linkId: 'rf-saddle-numbness', answer: [YES] },
-                  { linkId: 'rf-bladder-bowel', answer: [YES] },
-                ],
-              },
-            ],
-          },
+      const twoEmergencies = {
+        response: {
+          resourceType: 'QuestionnaireResponse',
+          item: [
+            {
+              linkId: 'red-flags',
+              item: [
+                { linkId: 'rf-saddle-numbness', answer: [YES] },
+                { linkId: 'rf-bladder-bowel', answer: [YES] },
+              ],
+            },
+          ],
         },
-        { 'X-Tablet-Session': session },
-      );
+      };
+      const r = await post('check', twoEmergencies, { 'X-Tablet-Session': session });
       expect(r.body).toEqual({ tellStaff: true });
       expect(received).toHaveLength(1);
       // Raised once per session, however often the answers are checked again.
-      await post(
-        'check',
-        {
-          response: {
-            resourceType: 'QuestionnaireResponse',
-            item: [
-              {
-                linkId: 'red-flags',
-                item: [
-                  { linkId: 'rf-saddle-numbness', answer: [YES] },
-                  { linkId: 'rf-bladder-bowel', answer: [YES] },
-                ],
-              },
-            ],
-          },
-        },
-        { 'X-Tablet-Session': session },
-      );
+      await post('check', twoEmergencies, { 'X-Tablet-Session': session });
       expect(received).toHaveLength(1);
       expect(received[0]!.patient.reference).toBe('Patient/sandbox-patient-3');
       expect(received[0]!.rules).toContain('RF-01');
