@@ -22,6 +22,7 @@ import {
   type Populated,
 } from './patient-reads.js';
 import type { ServerTiming } from './server-timing.js';
+import { findSessionDraft } from './session-store.js';
 
 /** Who and what is open: the patient and user of the launch, its style, and what this user may do. */
 export async function contextAnswer(ctx: AppContext, ref: SessionRef, timing: ServerTiming) {
@@ -71,10 +72,7 @@ export async function contextAnswer(ctx: AppContext, ref: SessionRef, timing: Se
 export async function intakesAnswer(ctx: AppContext, ref: SessionRef, pid: string, timing: ServerTiming) {
   const launchPatient = ref.session.patient === pid ? ctx.prefetch.take<Intakes>(ref.handle, 'intakes') : undefined;
   const intakes = await timing.time('ehr', () => launchPatient ?? readIntakes(ctx, ref, pid));
-  const draft =
-    ref.session.patient === pid
-      ? await ctx.store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown')
-      : undefined;
+  const draft = ref.session.patient === pid ? await findSessionDraft(ctx.store, ref.session, pid) : undefined;
   return { intakes, draft: draft ? { savedAt: draft.updatedAt } : null };
 }
 
@@ -123,7 +121,7 @@ export async function formAnswer(
     return { source: 'amend' as const, response: qr };
   }
   const fresh = query.fresh === true;
-  const draft = await ctx.store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown');
+  const draft = await findSessionDraft(ctx.store, ref.session, pid);
   if (draft && !fresh) return { source: 'draft' as const, response: draft.response, savedAt: draft.updatedAt };
   const { response, outcome } = await populated(ctx, ref, pid, fresh, timing);
   return {

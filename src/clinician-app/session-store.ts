@@ -76,6 +76,22 @@ export interface SessionStore {
   close(): Promise<void>;
 }
 
+/**
+ * Whose draft it is: a draft belongs to one EHR (the issuer), one patient and one signed-in user. A launch
+ * without `fhirUser` is filed under the one user 'unknown'. Every lookup and save goes through these two, so
+ * that a save and the next lookup can never disagree on the key.
+ */
+export const draftUser = (session: Pick<ClinicianSession, 'fhirUser'>): string => session.fhirUser ?? 'unknown';
+
+/** This session's user's draft for `patient`, if any. */
+export function findSessionDraft(
+  store: SessionStore,
+  session: Pick<ClinicianSession, 'issuer' | 'fhirUser'>,
+  patient: string,
+): Promise<Draft | undefined> {
+  return store.findDraft(session.issuer, patient, draftUser(session));
+}
+
 const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
 
 function createSessionTables(db: Database.Database): void {

@@ -2,6 +2,7 @@
 import type { Router } from 'express';
 import { badRequest } from '../../outcomes/index.js';
 import { random, type AppContext } from '../context.js';
+import { draftUser, findSessionDraft } from '../session-store.js';
 import { jsonRoute } from './json.js';
 
 export function registerDrafts(api: Router, ctx: AppContext): void {
@@ -17,8 +18,7 @@ export function registerDrafts(api: Router, ctx: AppContext): void {
         fhir4.QuestionnaireResponse | undefined;
       if (response?.resourceType !== 'QuestionnaireResponse')
         throw badRequest('The draft must be a QuestionnaireResponse.', 'QuestionnaireResponse');
-      const user = ref.session.fhirUser ?? 'unknown';
-      const existing = await store.findDraft(ref.session.issuer, pid, user);
+      const existing = await findSessionDraft(store, ref.session, pid);
       const updatedAt = new Date().toISOString();
       const draft = {
         ...response,
@@ -31,7 +31,7 @@ export function registerDrafts(api: Router, ctx: AppContext): void {
         id: existing?.id ?? random(12),
         issuer: ref.session.issuer,
         patient: pid,
-        user,
+        user: draftUser(ref.session),
         response: draft,
         updatedAt,
       });
@@ -41,9 +41,7 @@ export function registerDrafts(api: Router, ctx: AppContext): void {
 
   api.delete('/draft', async (req, res) => {
     const ref = await sessionOf(req);
-    const d = ref.session.patient
-      ? await store.findDraft(ref.session.issuer, ref.session.patient, ref.session.fhirUser ?? 'unknown')
-      : undefined;
+    const d = ref.session.patient ? await findSessionDraft(store, ref.session, ref.session.patient) : undefined;
     if (d) await store.deleteDraft(d.id);
     res.status(204).end();
   });

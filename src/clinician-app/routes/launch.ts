@@ -10,7 +10,7 @@ import { random, type AppContext } from '../context.js';
 import type { SessionRef } from '../ehr-access.js';
 import { populate, readIntakes, readPatient } from '../patient-reads.js';
 import { serverTiming } from '../server-timing.js';
-import type { ClinicianSession } from '../session-store.js';
+import { findSessionDraft, type ClinicianSession } from '../session-store.js';
 import type { TokenResult } from '../smart.js';
 import { printable } from '../../platform/text.js';
 
@@ -57,11 +57,7 @@ function prefetchLaunch(ctx: AppContext, ref: SessionRef) {
   const intakes = prefetch.put(handle, 'intakes', () => readIntakes(ctx, ref, pid));
   // The draft lookup runs alongside the EHR reads; with a draft or an intake, the page opens no new form.
   void prefetch.put(handle, 'populate', async () => {
-    const [p, list, draft] = await Promise.all([
-      patient,
-      intakes,
-      ctx.store.findDraft(session.issuer, pid, session.fhirUser ?? 'unknown'),
-    ]);
+    const [p, list, draft] = await Promise.all([patient, intakes, findSessionDraft(ctx.store, session, pid)]);
     return list.length || draft ? undefined : populate(ctx, ref, p);
   });
 }

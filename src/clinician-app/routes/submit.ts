@@ -5,6 +5,7 @@
 import type { Router } from 'express';
 import { badRequest, FhirError, forbidden } from '../../outcomes/index.js';
 import type { AppContext } from '../context.js';
+import { findSessionDraft } from '../session-store.js';
 import type { SessionRef } from '../ehr-access.js';
 import { patientId, readPatient } from '../patient-reads.js';
 import { buildResultsView } from '../results.js';
@@ -91,7 +92,7 @@ export function registerSubmit(api: Router, ctx: AppContext): void {
         bearerToken: await ctx.ehr.accessToken(ref),
         ...(amends ? { amends: { id: amends.id, versionId: amends.versionId } } : {}),
       });
-      const d = await ctx.store.findDraft(ref.session.issuer, pid, ref.session.fhirUser ?? 'unknown');
+      const d = await findSessionDraft(ctx.store, ref.session, pid);
       if (d) await ctx.store.deleteDraft(d.id);
       // The page finds the results by the response's identifier (an amendment's submission key is longer).
       const responseKey = result.response.identifier?.value
