@@ -24,17 +24,16 @@ import {
 import type { ServerTiming } from './server-timing.js';
 import { findSessionDraft } from './session-store.js';
 
+/** The launch patient as the callback read her ahead (used once), else read now. */
+const openPatient = (ctx: AppContext, ref: SessionRef, pid: string) =>
+  ctx.prefetch.take<fhir4.Patient>(ref.handle, 'patient') ?? readPatient(ctx, ref, pid);
+
 /** Who and what is open: the patient and user of the launch, its style, and what this user may do. */
 export async function contextAnswer(ctx: AppContext, ref: SessionRef, timing: ServerTiming) {
   const { prefetch } = ctx;
   const s = ref.session;
   const [patient, user, style] = await Promise.all([
-    s.patient
-      ? timing.time(
-          'ehr',
-          () => prefetch.take<fhir4.Patient>(ref.handle, 'patient') ?? readPatient(ctx, ref, s.patient!),
-        )
-      : undefined,
+    s.patient ? timing.time('ehr', () => openPatient(ctx, ref, s.patient!)) : undefined,
     s.fhirUser
       ? timing
           .time(
@@ -91,14 +90,7 @@ async function populated(
   return (
     prefetched ??
     (await timing.time('populate', async () =>
-      populate(
-        ctx,
-        ref,
-        await timing.time(
-          'ehr',
-          () => prefetch.take<fhir4.Patient>(ref.handle, 'patient') ?? readPatient(ctx, ref, pid),
-        ),
-      ),
+      populate(ctx, ref, await timing.time('ehr', () => openPatient(ctx, ref, pid))),
     ))
   );
 }
